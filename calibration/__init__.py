@@ -1,0 +1,1 @@
+"""Fits of device statistics from measured data."""

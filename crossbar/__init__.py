@@ -1,0 +1,1 @@
+"""Circuit-level crossbar simulation: exact solves of the resistive grid."""

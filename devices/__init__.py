@@ -1,0 +1,60 @@
+"""Device physics: programming error, drift/relaxation and read noise of analog NVM cells.
+
+Public names: the :class:`DeviceModel` protocol, :func:`load`, :func:`available_presets`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import ConfigError
+from .base import (
+    Conditioning,
+    DeviceModel,
+    DeviceModelBase,
+    DeviceState,
+    IdealDevice,
+    model_from_tree,
+    register_model,
+)
+
+__all__ = [
+    "Conditioning",
+    "DeviceModel",
+    "DeviceModelBase",
+    "DeviceState",
+    "IdealDevice",
+    "available_presets",
+    "load",
+    "register_model",
+]
+
+_PRESETS: dict[str, object] = {"ideal": IdealDevice}
+
+
+def available_presets() -> list[str]:
+    """Names accepted by :func:`load` besides file paths."""
+    return sorted(_PRESETS)
+
+
+def load(name_or_path) -> DeviceModel:
+    """A preset by name, or a device-model file.
+
+    A :class:`pathlib.Path`, a string with a path separator or an ``.h5``/``.hdf5``
+    suffix is a file; anything else is a preset name.
+    """
+    is_path = isinstance(name_or_path, Path) or (
+        isinstance(name_or_path, str)
+        and ("/" in name_or_path or "\\" in name_or_path
+             or name_or_path.lower().endswith((".h5", ".hdf5")))
+    )
+    if is_path:
+        from .. import formats
+
+        kind, tree, _prov = formats.read_model_file(name_or_path, file_type="xbarlab-device-model")
+        return model_from_tree(kind, tree)
+    if not isinstance(name_or_path, str) or name_or_path not in _PRESETS:
+        raise ConfigError(
+            f"unknown device preset {name_or_path!r}; valid names: {available_presets()}"
+        )
+    return _PRESETS[name_or_path]()
