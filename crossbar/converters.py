@@ -53,7 +53,7 @@ __all__ = [
 ]
 
 
-class InputEncoding(str, enum.Enum):
+class InputEncoding(enum.StrEnum):
     """How a digital input becomes row voltages."""
 
     #: one voltage level per input, ``v = k / k_max * v_max``.
@@ -64,7 +64,7 @@ class InputEncoding(str, enum.Enum):
     PULSE_WIDTH = "pulse-width"
 
 
-class ShiftAdd(str, enum.Enum):
+class ShiftAdd(enum.StrEnum):
     """Where the bit-serial partial results are weighted by ``2**b`` and summed."""
 
     #: each bit plane is digitized, the codes are shifted and added in the digital domain.
@@ -74,7 +74,7 @@ class ShiftAdd(str, enum.Enum):
     ANALOG = "analog"
 
 
-class RangeMode(str, enum.Enum):
+class RangeMode(enum.StrEnum):
     """How the ADC full-scale current ``i_fs = v_fs / tia_gain`` is chosen."""
 
     #: ``tia_gain`` as given.

@@ -4,7 +4,6 @@ import dataclasses
 
 import numpy as np
 import pytest
-
 from xbarlab.crossbar.converters import (
     ADC,
     DAC,
@@ -89,7 +88,8 @@ def test_bit_serial_equals_one_shot_linear_ideal():
     ref = analog_mvm(x, lambda v: v @ G, dac=DAC(bits=6))
     direct = DAC(bits=6).voltages(x) @ G
     np.testing.assert_allclose(ref, direct, rtol=0, atol=1e-15 * np.abs(direct).max())
-    for enc, sa in [("bit-serial", "digital"), ("bit-serial", "analog"), ("pulse-width", "digital")]:
+    cases = [("bit-serial", "digital"), ("bit-serial", "analog"), ("pulse-width", "digital")]
+    for enc, sa in cases:
         dac = DAC(bits=6, encoding=enc, shift_add=sa)
         y = analog_mvm(x, lambda v: v @ G, dac=dac)
         np.testing.assert_allclose(y, direct, rtol=0, atol=1e-14 * np.abs(direct).max())
