@@ -1,0 +1,207 @@
+"""Hessian-Aware SGD (poster Algorithm 1): average the gradient over L weight perturbations.
+
+Per minibatch, ``L`` perturbations ``Δω⁽ˡ⁾ = noise.perturbation(w, z⁽ˡ⁾)`` are drawn
+(constants: no gradient flows through σ, μ or max|w|), the gradient of the loss at
+``w + Δω⁽ˡ⁾`` is computed on the *whole* minibatch for each ℓ, the L gradients are
+averaged into ``w.grad`` and any torch optimizer then steps on ``w``.
+
+Two ways to run the L passes, same result up to rounding:
+
+* ``"vmap"``: one pass over weights stacked along a new leading dimension
+  (:func:`torch.func.functional_call` under :func:`torch.func.vmap`); Linear layers
+  become batched matmuls, convolutions grouped convolutions.
+* ``"sequential"``: L forward/backward passes, gradients accumulated (least memory).
+
+BatchNorm: each of the L passes normalises with its own batch statistics (they are
+different networks). Running statistics are updated as the average of what the L
+passes would have produced from the same starting state, i.e. one momentum update
+with the mean of the L batch statistics; ``num_batches_tracked`` advances by one per
+step. Both modes do this, so they agree. Randomness inside the model (dropout) is
+drawn independently per pass.
+
+``samples=0`` is plain training (no noise). With ``antithetic=True`` the draws come in
+pairs ``z`` and ``-z`` (``L`` must be even): the terms of the gradient that are odd in
+the perturbation cancel within each pair.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.func import functional_call, vmap
+
+from ..errors import ConfigError
+from .noise import NoiseModel, _base, _check_generator, _check_noise, noisy_tensors
+
+__all__ = ["HASGD", "MODES"]
+
+#: Ways of running the L perturbed passes.
+MODES = ("auto", "vmap", "sequential")
+
+
+class HASGD:
+    """Hessian-Aware SGD around any torch optimizer.
+
+    ``model``: the network (noise parametrizations attached to it are bypassed during
+    training: HA-SGD draws its own perturbations); ``optimizer``: any optimizer over
+    the model's parameters; ``noise``: a :class:`~xbarlab.nn.noise.NoiseModel` (q of
+    Algorithm 1); ``samples``: L ≥ 0 (0 = plain training); ``generator``: a
+    :class:`torch.Generator` on the weights' device; ``antithetic``: pairs ``±z``;
+    ``mode``: one of :data:`MODES` (``"auto"`` = vmap for L > 1, a plain pass for
+    L = 1); ``loss_fn(output, target)``: mean loss of a minibatch (default
+    cross-entropy); ``bias``/``layers``: which tensors carry noise (see
+    :func:`~xbarlab.nn.noise.noisy_tensors`).
+    """
+
+    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer,
+                 noise: NoiseModel | None, *, samples: int, generator: torch.Generator | None,
+                 antithetic: bool = False, mode: str = "auto",
+                 loss_fn: Callable[[Tensor, Tensor], Tensor] = F.cross_entropy,
+                 bias: bool = True, layers: Iterable[str] | None = None):
+        if isinstance(samples, bool) or not isinstance(samples, int) or samples < 0:
+            raise ConfigError(f"samples (L) must be an integer >= 0, got {samples!r}")
+        if mode not in MODES:
+            raise ConfigError(f"mode {mode!r} is not one of {MODES}")
+        if antithetic and samples % 2:
+            raise ConfigError(f"antithetic pairs need an even number of samples, got L={samples}")
+        self.model, self.optimizer = model, optimizer
+        self.samples, self.antithetic, self.mode, self.loss_fn = samples, antithetic, mode, loss_fn
+        self.noise, self.generator = noise, generator
+        self.targets: list[tuple[str, nn.Module, str]] = []
+        if samples > 0:
+            if noise is None:
+                raise ConfigError("samples > 0 needs a noise model (samples=0 is plain training)")
+            _check_noise(noise)
+            self.targets = noisy_tensors(model, bias=bias, layers=layers)
+            _check_generator(generator, [_base(m, t) for _, m, t in self.targets])
+        self._bn = [(n, m) for n, m in model.named_modules()
+                    if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+
+    # ----------------------------------------------------------------- sampling
+    def base_tensors(self) -> dict[str, Tensor]:
+        """``{name: w}``: the clean tensors that carry noise (the trained parameters)."""
+        return {n: _base(m, t) for n, m, t in self.targets}
+
+    @torch.no_grad()
+    def draw_perturbations(self) -> dict[str, Tensor]:
+        """``{name: Δω}`` with shape ``(L, *w.shape)``, drawn from the generator (constants)."""
+        base = self.base_tensors()
+        if not base:
+            return {}
+        L = self.samples
+        n_draw = L // 2 if self.antithetic else L
+        first = next(iter(base.values()))
+        total = sum(w.numel() for w in base.values())
+        # one randn call for every layer: cheap, and the same bits for the same seed
+        z = torch.randn((n_draw, total), generator=self.generator, device=first.device,
+                        dtype=first.dtype)
+        if self.antithetic:
+            z = torch.stack((z, -z), dim=1).reshape(L, total)
+        out, off = {}, 0
+        for n, w in base.items():
+            zi = z[:, off:off + w.numel()].reshape(L, *w.shape)
+            off += w.numel()
+            out[n] = self.noise.perturbation(w.detach(), zi).to(w.dtype)
+        return out
+
+    # ----------------------------------------------------------------- gradients
+    def gradient(self, x: Tensor, y: Tensor, *, perturbations: dict[str, Tensor] | None = None
+                 ) -> float:
+        """Accumulate the HA-SGD gradient into ``.grad`` (zero it first); return the mean loss.
+
+        ``perturbations``: ``{name: Δω of shape (L, *w.shape)}`` to use instead of fresh
+        draws (as returned by :meth:`draw_perturbations`).
+        """
+        L = self.samples
+        if L == 0:
+            loss = self.loss_fn(self.model(x), y)
+            loss.backward()
+            return float(loss.detach())
+        deltas = perturbations if perturbations is not None else self.draw_perturbations()
+        mode = self.mode
+        if mode == "auto":
+            mode = "vmap" if L > 1 else "sequential"
+        if mode == "vmap" and L > 1:
+            return self._vmap(x, y, deltas)
+        return self._sequential(x, y, deltas)
+
+    def step(self, x: Tensor, y: Tensor) -> float:
+        """One HA-SGD step on minibatch ``(x, y)``: zero grads, average gradient, optimizer step."""
+        self.optimizer.zero_grad(set_to_none=True)
+        loss = self.gradient(x, y)
+        self.optimizer.step()
+        return loss
+
+    def _sequential(self, x, y, deltas) -> float:
+        L = self.samples
+        base = self.base_tensors()
+        track = self.model.training and L > 1 and self._bn
+        if track:
+            start = self._bn_state()
+            acc = [torch.zeros_like(b) if b.is_floating_point() else None for b in start]
+        total = 0.0
+        for l in range(L):
+            if track:
+                self._bn_load(start)
+            params = {n: w + deltas[n][l] for n, w in base.items()}
+            loss = self.loss_fn(functional_call(self.model, params, (x,)), y)
+            (loss / L if L > 1 else loss).backward()
+            total += float(loss.detach())
+            if track:
+                for a, b in zip(acc, self._bn_state(), strict=True):
+                    if a is not None:
+                        a += b
+        if track:
+            end = self._bn_state()  # integer counters: as after one pass
+            self._bn_load([e if a is None else a / L for a, e in zip(acc, end, strict=True)])
+        return total / L
+
+    def _vmap(self, x, y, deltas) -> float:
+        L = self.samples
+        base = self.base_tensors()
+        params = {n: w + deltas[n] for n, w in base.items()}  # (L, ...), grads flow to w
+        bufs = {}
+        if self.model.training:
+            for name, m in self._bn:
+                for b in ("running_mean", "running_var", "num_batches_tracked"):
+                    t = getattr(m, b, None)
+                    if t is not None:
+                        key = f"{name}.{b}" if name else b
+                        bufs[key] = t.detach().unsqueeze(0).expand(L, *t.shape).clone()
+        model, loss_fn = self.model, self.loss_fn
+
+        def one(p, bf):
+            return loss_fn(functional_call(model, {**p, **bf}, (x,)), y)
+
+        losses = vmap(one, in_dims=(0, 0), randomness="different")(params, bufs)
+        losses.mean().backward()
+        with torch.no_grad():
+            for name, m in self._bn:
+                for b in ("running_mean", "running_var", "num_batches_tracked"):
+                    key = f"{name}.{b}" if name else b
+                    if key in bufs:
+                        t = getattr(m, b)
+                        new = bufs[key]
+                        t.copy_(new.mean(0) if t.is_floating_point() else new[0])
+        return float(losses.detach().mean())
+
+    def _bn_state(self) -> list[Tensor]:
+        out = []
+        for _, m in self._bn:
+            for b in ("running_mean", "running_var", "num_batches_tracked"):
+                t = getattr(m, b, None)
+                if t is not None:
+                    out.append(t.detach().clone())
+        return out
+
+    @torch.no_grad()
+    def _bn_load(self, values: list[Tensor]) -> None:
+        it = iter(values)
+        for _, m in self._bn:
+            for b in ("running_mean", "running_var", "num_batches_tracked"):
+                t = getattr(m, b, None)
+                if t is not None:
+                    t.copy_(next(it))

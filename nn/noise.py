@@ -1,0 +1,308 @@
+"""Weight-domain noise models and their attachment to torch layers.
+
+A noise model maps a layer tensor ``w`` and standard-normal draws ``z`` to a
+perturbation ``Δw`` (see :class:`NoiseModel`). Drawing ``z`` outside the model keeps
+all randomness in the caller's :class:`torch.Generator`, makes antithetic pairs a
+sign flip (``z`` and ``-z``), and lets one ``randn`` call feed every layer.
+
+Noise is attached to the ``Linear``/``Conv1d``/``Conv2d`` layers of any model with
+:func:`torch.nn.utils.parametrize.register_parametrization` (:func:`attach_noise`)
+and removed again with :func:`detach_noise`; the stored perturbation is redrawn with
+:func:`resample_noise` (one call = one programmed chip).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+import torch
+from torch import Tensor, nn
+from torch.nn.utils import parametrize
+
+from ..errors import ConfigError
+
+__all__ = [
+    "NoiseModel",
+    "GaussianNoise",
+    "QuantileNoise",
+    "WeightNoise",
+    "NOISY_LAYER_TYPES",
+    "noisy_tensors",
+    "attach_noise",
+    "detach_noise",
+    "resample_noise",
+]
+
+#: Layer types whose ``weight`` (and ``bias``) can carry weight noise.
+NOISY_LAYER_TYPES: tuple[type[nn.Module], ...] = (nn.Linear, nn.Conv1d, nn.Conv2d)
+
+
+@runtime_checkable
+class NoiseModel(Protocol):
+    """What a weight-noise source must provide.
+
+    ``perturbation(w, z)`` returns ``Δw`` (same dtype/device as ``w``) for the layer
+    tensor ``w`` (detached; shape ``S``) given standard-normal draws ``z`` of shape
+    ``S`` or ``(n, *S)`` (then the result has that shape). It must be a deterministic
+    function of ``z``; the distribution of ``Δw`` is the model's, and ``-z`` gives the
+    antithetic partner. Weights are in the network's own units (dimensionless).
+
+    ``to_dict()`` describes the model for metrics/config files (JSON-serialisable).
+    """
+
+    def perturbation(self, w: Tensor, z: Tensor) -> Tensor: ...
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class GaussianNoise:
+    """Gaussian weight noise scaled to each layer's range, with optional mean shift.
+
+    ``Δw = μ·w + σ·max|w|·z``, ``z ~ N(0, 1)`` i.i.d.; ``max|w|`` is taken over the
+    whole layer tensor (weight and bias separately, the poster's bias row ``b/s`` with
+    ``s = max|b|/max|W|``) and is detached, as are σ and μ (Algorithm 1: no gradient
+    through the noise).
+    """
+
+    sigma: float
+    """σ: standard deviation relative to the layer's max|w| (dimensionless, ≥ 0)."""
+    shift: float = 0.0
+    """μ: mean shift as a fraction of each weight (dimensionless; e.g. -0.05 for a 5 % drop)."""
+
+    def __post_init__(self):
+        for name in ("sigma", "shift"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                raise ConfigError(f"GaussianNoise.{name} must be a finite number, got {v!r}")
+        if self.sigma < 0:
+            raise ConfigError(f"GaussianNoise.sigma must be >= 0, got {self.sigma!r}")
+
+    def perturbation(self, w: Tensor, z: Tensor) -> Tensor:
+        w = w.detach()
+        scale = self.sigma * w.abs().amax() if w.numel() else w.new_zeros(())
+        out = z * scale
+        if self.shift != 0.0:
+            out = out + self.shift * w
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": "gaussian", "sigma": float(self.sigma), "shift": float(self.shift)}
+
+    @staticmethod
+    def from_dict(d: dict[str, Any]) -> GaussianNoise:
+        return GaussianNoise(sigma=float(d["sigma"]), shift=float(d.get("shift", 0.0)))
+
+
+class QuantileNoise:
+    """Noise given as quantile tables of ``Δw / max|w|`` on a grid of normalised weights.
+
+    For a weight with normalised value ``u = w / max|w|`` (in [-1, 1]) the draw is
+    ``Δw = max|w| · scale · Q(u, p)`` with ``p = Φ(z)`` and ``Q`` bilinear in the table:
+    linear in ``u`` between grid rows and linear in ``p`` between the quantile levels
+    (held constant outside the outermost levels). No shape is forced on the
+    distribution. ``scale`` multiplies the spread about the median row-wise mean
+    (``x`` of ``--eval-noise``), the mean itself is kept. This is the torch-side
+    sampler that part 2's noise files feed.
+
+    ``w_grid``: (m,) increasing normalised weights in [-1, 1] (dimensionless);
+    ``levels``: (k,) increasing probabilities in (0, 1); ``quantiles``: (m, k) values of
+    ``Δw/max|w|`` (dimensionless), non-decreasing along ``k``; ``mean``: (m,) mean of
+    ``Δw/max|w|`` per row (dimensionless; computed from the table if omitted).
+    """
+
+    def __init__(self, w_grid, levels, quantiles, *, mean=None, scale: float = 1.0,
+                 source: str = ""):
+        wg = torch.as_tensor(w_grid, dtype=torch.float64)
+        lv = torch.as_tensor(levels, dtype=torch.float64)
+        q = torch.as_tensor(quantiles, dtype=torch.float64)
+        if wg.ndim != 1 or wg.numel() < 2 or not bool(torch.all(wg[1:] > wg[:-1])):
+            raise ConfigError("QuantileNoise.w_grid must be 1-D, strictly increasing, >= 2 points")
+        if lv.ndim != 1 or lv.numel() < 2 or not bool(torch.all(lv[1:] > lv[:-1])) or \
+                float(lv[0]) <= 0 or float(lv[-1]) >= 1:
+            raise ConfigError("QuantileNoise.levels must be strictly increasing inside (0, 1)")
+        if q.shape != (wg.numel(), lv.numel()):
+            raise ConfigError(f"QuantileNoise.quantiles has shape {tuple(q.shape)}, expected "
+                              f"({wg.numel()}, {lv.numel()})")
+        if not bool(torch.all(torch.isfinite(q))) or not bool(torch.all(q[:, 1:] >= q[:, :-1])):
+            raise ConfigError("QuantileNoise.quantiles must be finite and non-decreasing in p")
+        if not math.isfinite(scale) or scale < 0:
+            raise ConfigError(f"QuantileNoise.scale must be >= 0, got {scale!r}")
+        if mean is None:
+            mean = q.mean(dim=1)
+        self.w_grid, self.levels, self.quantiles = wg, lv, q
+        self.mean = torch.as_tensor(mean, dtype=torch.float64)
+        self.scale = float(scale)
+        self.source = str(source)
+
+    def scaled(self, scale: float) -> QuantileNoise:
+        """The same table with the spread multiplied by ``scale`` (≥ 0)."""
+        return QuantileNoise(self.w_grid, self.levels, self.quantiles, mean=self.mean,
+                             scale=scale, source=self.source)
+
+    def perturbation(self, w: Tensor, z: Tensor) -> Tensor:
+        w = w.detach()
+        dev, dt = w.device, w.dtype
+        wmax = w.abs().amax()
+        u = (w / torch.where(wmax > 0, wmax, torch.ones_like(wmax))).clamp(-1, 1)
+        wg = self.w_grid.to(dev, dt)
+        lv = self.levels.to(dev, dt)
+        q = self.quantiles.to(dev, dt)
+        mean = self.mean.to(dev, dt)
+        # row interpolation weights (u is the same for every draw)
+        i = torch.searchsorted(wg, u.contiguous()).clamp(1, wg.numel() - 1)
+        a = ((u - wg[i - 1]) / (wg[i] - wg[i - 1])).clamp(0, 1)
+        p = 0.5 * torch.erfc(-z / math.sqrt(2.0))
+        j = torch.searchsorted(lv, p.contiguous()).clamp(1, lv.numel() - 1)
+        b = ((p - lv[j - 1]) / (lv[j] - lv[j - 1])).clamp(0, 1)
+        ii = i.expand_as(j)
+        aa = a.expand_as(b)
+
+        def row(r):
+            return q[r, j - 1] * (1 - b) + q[r, j] * b
+
+        val = row(ii - 1) * (1 - aa) + row(ii) * aa
+        mu = mean[i - 1] * (1 - a) + mean[i] * a
+        return wmax * (mu + self.scale * (val - mu))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": "quantile", "scale": self.scale, "source": self.source,
+                "n_w": int(self.w_grid.numel()), "n_levels": int(self.levels.numel())}
+
+
+# --------------------------------------------------------------------------- attachment
+
+
+def _check_noise(noise) -> None:
+    if not isinstance(noise, NoiseModel):
+        raise ConfigError(f"noise must provide perturbation(w, z) and to_dict() (a NoiseModel), "
+                          f"got {type(noise).__name__}")
+
+
+def noisy_tensors(model: nn.Module, *, bias: bool = True,
+                  layers: Iterable[str] | None = None) -> list[tuple[str, nn.Module, str]]:
+    """``(qualified name, module, "weight"|"bias")`` for every tensor that carries noise.
+
+    ``layers``: names of submodules to use (default: every Linear/Conv1d/Conv2d). A
+    named layer of another type raises ConfigError, as does a model with none.
+    """
+    out: list[tuple[str, nn.Module, str]] = []
+    mods = dict(model.named_modules())
+    if layers is None:
+        chosen = [(n, m) for n, m in mods.items() if isinstance(m, NOISY_LAYER_TYPES)]
+    else:
+        chosen = []
+        for n in layers:
+            if n not in mods:
+                raise ConfigError(f"layer {n!r} is not a submodule of the model; submodules: "
+                                  f"{[k for k in mods if k][:20]}")
+            if not isinstance(mods[n], NOISY_LAYER_TYPES):
+                raise ConfigError(
+                    f"layer {n!r} is a {type(mods[n]).__name__}, which cannot carry weight "
+                    f"noise; supported: {[t.__name__ for t in NOISY_LAYER_TYPES]}")
+            chosen.append((n, mods[n]))
+    if not chosen:
+        raise ConfigError("the model has no Linear/Conv1d/Conv2d layer to carry weight noise")
+    for n, m in chosen:
+        for t in ("weight", "bias") if bias else ("weight",):
+            if _base(m, t) is not None:
+                out.append((f"{n}.{t}" if n else t, m, t))
+    return out
+
+
+def _base(module: nn.Module, name: str) -> Tensor | None:
+    """The unperturbed tensor ``name`` of ``module`` (the original if parametrized)."""
+    if parametrize.is_parametrized(module, name):
+        return module.parametrizations[name].original
+    return getattr(module, name, None)
+
+
+class WeightNoise(nn.Module):
+    """Parametrization ``w ↦ w + Δw`` with ``Δw`` held fixed until the next resample.
+
+    ``Δw`` is a non-persistent buffer (never saved in a state dict), drawn by
+    :meth:`resample` from ``noise.perturbation(w, z)``, ``z`` from ``generator``.
+    """
+
+    def __init__(self, noise: NoiseModel, generator: torch.Generator):
+        super().__init__()
+        _check_noise(noise)
+        self.noise = noise
+        self.generator = generator
+        self.enabled = True
+        self.register_buffer("delta", None, persistent=False)
+
+    @torch.no_grad()
+    def resample(self, w: Tensor, z: Tensor | None = None) -> None:
+        if z is None:
+            z = torch.randn(w.shape, generator=self.generator, device=w.device, dtype=w.dtype)
+        self.delta = self.noise.perturbation(w.detach(), z).to(w.dtype)
+
+    def forward(self, w: Tensor) -> Tensor:
+        if not self.enabled or self.delta is None:
+            return w
+        return w + self.delta
+
+
+def _check_generator(generator: torch.Generator, tensors: Iterable[Tensor]) -> None:
+    if not isinstance(generator, torch.Generator):
+        raise ConfigError(f"generator must be a torch.Generator, got {type(generator).__name__}")
+    for t in tensors:
+        if torch.device(generator.device).type != t.device.type:
+            raise ConfigError(f"generator is on {generator.device} but the weights are on "
+                              f"{t.device}; create torch.Generator(device={str(t.device)!r})")
+        return
+
+
+def attach_noise(model: nn.Module, noise: NoiseModel, *, generator: torch.Generator,
+                 bias: bool = True, layers: Iterable[str] | None = None) -> nn.Module:
+    """Attach ``noise`` to the weights (and biases) of ``model``'s noisy layers, in place.
+
+    Registers a :class:`WeightNoise` parametrization on each tensor and draws a first
+    perturbation; returns ``model``. Raises ConfigError if noise is already attached.
+    """
+    _check_noise(noise)
+    targets = noisy_tensors(model, bias=bias, layers=layers)
+    _check_generator(generator, [getattr(m, t) for _, m, t in targets])
+    for name, m, t in targets:
+        if parametrize.is_parametrized(m, t):
+            raise ConfigError(f"{name} is already parametrized (noise attached twice?); "
+                              "detach_noise() first")
+    for _, m, t in targets:
+        parametrize.register_parametrization(m, t, WeightNoise(noise, generator), unsafe=True)
+    resample_noise(model)
+    return model
+
+
+def _noise_modules(model: nn.Module) -> Iterator[tuple[nn.Module, str, WeightNoise]]:
+    for m in model.modules():
+        if parametrize.is_parametrized(m):
+            for t, plist in m.parametrizations.items():
+                for p in plist:
+                    if isinstance(p, WeightNoise):
+                        yield m, t, p
+
+
+def resample_noise(model: nn.Module, *, enabled: bool = True) -> int:
+    """Draw a fresh perturbation for every attached :class:`WeightNoise`; return their count.
+
+    ``enabled=False`` switches the noise off (clean weights) until the next call.
+    """
+    n = 0
+    for m, t, p in _noise_modules(model):
+        p.enabled = enabled
+        if enabled:
+            p.resample(m.parametrizations[t].original)
+        n += 1
+    return n
+
+
+def detach_noise(model: nn.Module) -> nn.Module:
+    """Remove every :class:`WeightNoise` parametrization, restoring the clean tensors."""
+    for m, t, _ in list(_noise_modules(model)):
+        if parametrize.is_parametrized(m, t):
+            parametrize.remove_parametrizations(m, t, leave_parametrized=False)
+    return model
