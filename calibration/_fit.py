@@ -1,0 +1,257 @@
+"""``fit``: measured table -> :class:`CalibratedDevice` with provenance and a fit report."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..devices.base import Conditioning
+from ..errors import ConfigError, DataFormatError
+from . import _table
+from ._model import CalibratedDevice, Curve, ReadNoiseBlock
+
+YEAR = 365.25 * 86400.0
+
+
+@dataclass
+class FitReport:
+    """The evidence behind a fit (not stored in the model file; written by the report).
+
+    ``conditioning``; ``programming``/``relaxation``/``power_law``: the info objects of
+    each block (None if not fitted); ``drift_choice``: "power-law" or "relaxation" or "";
+    ``drift_loglik``: held-out mean log-likelihood per read of each drift model [1];
+    ``skipped``: levels skipped for too few devices as (conductance [S], devices, part);
+    ``read_noise``: per-level read-noise estimates; ``notes``: sentences for the report.
+    """
+
+    conditioning: str = "target"
+    programming: object = None
+    relaxation: object = None
+    power_law: object = None
+    drift_choice: str = ""
+    drift_loglik: dict = field(default_factory=dict)
+    skipped: list = field(default_factory=list)
+    read_noise: dict = field(default_factory=dict)
+    notes: list = field(default_factory=list)
+    n_devices: int = 0
+    n_reads: int = 0
+    time_points: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+
+def _conditioning(cols, conditioning):
+    has_t = cols["g_target"] is not None
+    has_i = cols["g_initial"] is not None
+    if conditioning is None:
+        return Conditioning.TARGET if has_t else Conditioning.INITIAL_READ
+    try:
+        c = Conditioning(conditioning)
+    except ValueError:
+        raise ConfigError(f"conditioning must be one of {[c.value for c in Conditioning]}, "
+                          f"got {conditioning!r}") from None
+    if c is Conditioning.TARGET and not has_t:
+        raise DataFormatError("conditioning='target' needs a g_target column; the data have "
+                              "none (use conditioning='initial read')")
+    if c is Conditioning.INITIAL_READ and not (has_i or cols["time"] is not None
+                                               or cols["time_point"] is not None):
+        raise DataFormatError("conditioning='initial read' needs a g_initial column or reads "
+                              "at several times")
+    return c
+
+
+def fit(measurements, *, conditioning: str | None = None, drift: str = "auto",
+        family: str = "auto", window: float | None = None, t0: float | None = None,
+        t_max: float = 10 * YEAR, min_devices: int = 20, n_boot: int = 100,
+        rng: np.random.Generator | None = None, sources=None, progress=None,
+        programming_from: CalibratedDevice | None = None) -> CalibratedDevice:
+    """Fit a device model to measured reads.
+
+    ``measurements``: a :class:`Measurements` table (or a list of them, or a mapping of
+    role -> array) with at least ``g`` [S]; ``conditioning``: "target" or "initial read"
+    (default: target when a ``g_target`` column exists); ``drift``: "auto" (chosen by
+    held-out likelihood), "power-law", "relaxation" or "none"; ``family``: programming
+    error family, "auto" or one of normal, bounded, student-t, mixture; ``window``:
+    write-verify half-width [S] (estimated when None); ``t0``: power-law reference time
+    [s] (fitted when None); ``t_max``: last time the relaxation table is extrapolated to
+    [s]; ``min_devices``: levels with fewer devices are skipped and listed; ``n_boot``:
+    bootstrap replicates (devices resampled); ``rng``: generator for bootstrap and
+    splits (default ``np.random.default_rng(0)``); ``sources``: data file paths for the
+    provenance (default: those recorded in the measurements); ``progress``: callable
+    ``progress(step: str)`` called between stages; ``programming_from``: a
+    target-conditioned model whose programming error is composed with this fit's
+    relaxation (the result is then target-conditioned).
+
+    Returns a :class:`CalibratedDevice` whose ``report`` holds the evidence and whose
+    ``provenance`` records the data files' SHA-256, the method and the settings.
+    """
+    from ..formats import Provenance
+
+    rng = np.random.default_rng(0) if rng is None else rng
+    if min_devices < 2:
+        raise ConfigError(f"min_devices must be >= 2, got {min_devices}")
+    if drift not in ("auto", "power-law", "relaxation", "none"):
+        raise ConfigError(f"drift must be one of auto, power-law, relaxation, none; got {drift!r}")
+    step = progress or (lambda s: None)
+    cols = _table.columns(measurements)
+    cond = _conditioning(cols, conditioning)
+    use_initial = cond is Conditioning.INITIAL_READ and cols["g_initial"] is not None
+    step("pivot")
+    pv = _table.pivot(cols, use_initial=use_initial)
+    rep = FitReport(conditioning=cond.value, n_devices=pv.n_dev, n_reads=int(cols["g"].size),
+                    time_points=pv.tp)
+    if pv.n_dev < 5:
+        raise DataFormatError(f"the data hold {pv.n_dev} devices; a fit needs at least 5")
+    has_time = np.sum(pv.tp > 0) >= 1 and np.any(np.isfinite(pv.g[:, pv.tp > 0]))
+    programming = None
+    drift_block = None
+    read_noise = None
+
+    # ---- programming error (target-conditioned data)
+    if cond is Conditioning.TARGET:
+        from ._programming import fit_programming
+
+        step("programming error")
+        if pv.target is None:
+            raise DataFormatError("a target-conditioned fit needs a g_target column")
+        x = pv.g0
+        want_power = has_time and drift in ("auto", "power-law")
+        if want_power:
+            from ._powerlaw import programmed_estimate
+
+            x = programmed_estimate(pv, t0=t0)
+        n_targets = np.unique(pv.target).size
+        if n_targets < 2 and not has_time:
+            raise DataFormatError(
+                f"the data hold one programming target ({pv.target[0]:.6g} S) and no reads "
+                "after programming; a programming-error fit needs at least 2 targets")
+        programming, pinfo, skipped = fit_programming(
+            pv.target, x, min_devices=min_devices, rng=rng, n_boot=n_boot, family=family,
+            window=window)
+        rep.programming = pinfo
+        rep.skipped += [(g, n, "programming") for g, n in skipped]
+        if programming is None:
+            raise DataFormatError(
+                f"no programming target has >= {min_devices} devices "
+                f"(targets and devices: {skipped}); lower min_devices or add devices")
+
+    # ---- drift / relaxation
+    if drift != "none":
+        n_times = int(np.sum([np.any(np.isfinite(pv.g[:, k])) for k in np.nonzero(pv.tp > 0)[0]]))
+        if n_times == 0 and drift in ("power-law", "relaxation"):
+            raise DataFormatError(
+                f"a {drift} fit needs reads at times after the first read; the data hold "
+                f"{pv.tp.size} time point(s): {list(pv.tp)}")
+        if n_times >= 1:
+            step("drift / relaxation")
+            drift_block = _fit_drift(pv, cond, drift, rep, rng=rng, t0=t0, t_max=t_max,
+                                     min_devices=min_devices, n_boot=n_boot)
+
+    # ---- read noise from repeated reads
+    if cols["cycle"] is not None:
+        step("read noise")
+        from ._readnoise import fit_read_noise
+
+        read_noise, rinfo = fit_read_noise(cols, min_reads=5)
+        rep.read_noise = rinfo
+
+    if programming is None and drift_block is None and read_noise is None:
+        raise DataFormatError(
+            "the data support no fit: a programming-error fit needs g_target with >= 2 "
+            "targets, a drift fit reads at >= 2 times, a read-noise fit a cycle column")
+
+    if programming_from is not None:
+        if cond is not Conditioning.INITIAL_READ:
+            raise ConfigError("programming_from composes with a fit conditioned on the initial "
+                              "read; this fit is conditioned on the target")
+        programming = programming_from.programming
+        cond = Conditioning.TARGET
+        rep.notes.append("programming error composed from another model "
+                         f"({getattr(programming_from, 'provenance', None) and programming_from.provenance.sources})")
+    elif cond is Conditioning.INITIAL_READ:
+        rep.notes.append(
+            "The model is conditioned on each cell's first read: mapping weights onto it maps "
+            "them to first reads, not programming targets. Compose it with a programming-error "
+            "model (fit(..., programming_from=model) or CalibratedDevice.with_programming) for a "
+            "target-conditioned model.")
+
+    g_lo = float(np.nanmin(pv.g0))
+    g_hi = float(np.nanmax(pv.g0))
+    srcs = list(sources) if sources is not None else _table.sources_of(measurements)
+    settings = {"conditioning": cond.value, "drift": drift, "family": family,
+                "window_S": window, "t0_s": t0, "t_max_s": t_max, "min_devices": min_devices,
+                "n_boot": n_boot, "drift_choice": rep.drift_choice}
+    prov = Provenance.for_files("calibration.fit", [s for s in srcs if _exists(s)], settings)
+    return CalibratedDevice(conditioning=cond.value, programming=programming, drift=drift_block,
+                            read_noise=read_noise, g_fit=(max(g_lo, 0.0), g_hi),
+                            provenance=prov, report=rep)
+
+
+def _exists(p) -> bool:
+    from pathlib import Path
+
+    try:
+        return Path(p).is_file()
+    except (OSError, TypeError):
+        return False
+
+
+def _fit_drift(pv, cond, drift, rep, *, rng, t0, t_max, min_devices, n_boot):
+    from ._relaxation import fit_relaxation
+
+    by = "level" if pv.level is not None else ("target" if cond is Conditioning.TARGET else "g0")
+    lev, centres = _table.level_labels(pv, by=by)
+    has_late = np.any(np.isfinite(pv.g[:, pv.tp > 0]), axis=1)
+    keep, skipped = [], []
+    for L in range(centres.size):
+        n = int(np.sum((lev == L) & has_late))
+        (keep if n >= min_devices else skipped).append(L)
+    rep.skipped += [(float(centres[L]), int(np.sum(lev == L)), "drift") for L in skipped]
+    if len(keep) < 1:
+        raise DataFormatError(f"no level has >= {min_devices} devices with reads after the "
+                              "first; a drift fit is impossible")
+    kinds = [drift] if drift != "auto" else ["relaxation", "power-law"]
+    if np.any(pv.g0[np.isin(lev, keep)] <= 0) and "power-law" in kinds and drift == "auto":
+        kinds = ["relaxation"]  # a power law cannot describe cells read at or below 0 S
+        rep.notes.append("power law not considered: some first reads are <= 0 S")
+    if len(kinds) == 1:
+        block = _fit_one(kinds[0], pv, lev, centres, keep, rep, rng=rng, t0=t0, t_max=t_max,
+                         n_boot=n_boot)
+        rep.drift_choice = kinds[0]
+        return block
+    # held-out likelihood: fit each on half of the devices, score reads of the other half
+    from ._select import heldout_loglik
+
+    perm = rng.permutation(pv.n_dev)
+    half = np.zeros(pv.n_dev, bool)
+    half[perm[: pv.n_dev // 2]] = True
+    for kind in kinds:
+        sub = _table.Pivot(g=pv.g[half], t=pv.t[half], tp=pv.tp, g0=pv.g0[half],
+                           target=None if pv.target is None else pv.target[half],
+                           level=None if pv.level is None else pv.level[half],
+                           device=pv.device[half])
+        scratch = type(rep)()
+        blk = _fit_one(kind, sub, lev[half], centres, keep, scratch, rng=rng, t0=t0,
+                       t_max=t_max, n_boot=0)
+        rep.drift_loglik[kind] = heldout_loglik(blk, pv, ~half & np.isin(lev, keep))
+    choice = max(rep.drift_loglik, key=rep.drift_loglik.get)
+    rep.drift_choice = choice
+    return _fit_one(choice, pv, lev, centres, keep, rep, rng=rng, t0=t0, t_max=t_max,
+                    n_boot=n_boot)
+
+
+def _fit_one(kind, pv, lev, centres, keep, rep, *, rng, t0, t_max, n_boot):
+    if kind == "relaxation":
+        from ._relaxation import fit_relaxation
+
+        block, info = fit_relaxation(pv, lev, centres, keep, t_max=t_max, rng=rng,
+                                     n_boot=n_boot)
+        rep.relaxation = info
+        return block
+    from ._powerlaw import fit_power_law
+
+    block, info = fit_power_law(pv, lev, centres, keep, t0=t0, rng=rng, n_boot=n_boot)
+    rep.power_law = info
+    return block
+
+
+__all__ = ["fit", "FitReport", "Curve", "ReadNoiseBlock"]
