@@ -14,7 +14,14 @@ import sys
 from . import __version__
 from .errors import XbarlabError
 
-__all__ = ["main", "build_parser"]
+__all__ = [
+    "main",
+    "build_parser",
+    "add_measurement_options",
+    "measurement_options_from_args",
+    "read_measurements_from_args",
+    "add_output_options",
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,6 +40,264 @@ def build_parser() -> argparse.ArgumentParser:
 # (each issue adds its own _add_<name>/_run_<name> pair and appends _add_<name> below)
 
 _SUBCOMMANDS: list = []
+
+
+# -- shared options: every command that reads measurements or writes files uses these ------
+
+
+def add_measurement_options(parser: argparse.ArgumentParser, *, inputs: bool = True) -> None:
+    """Declare the measurement-table options (and, if ``inputs``, the FILE arguments).
+
+    Read them back with :func:`measurement_options_from_args` or
+    :func:`read_measurements_from_args`.
+    """
+    if inputs:
+        parser.add_argument("inputs", nargs="+", metavar="FILE",
+                            help="measurement file(s): CSV/TSV (plain or .gz), HDF5, .npz; "
+                            "several files are read as one table")
+    g = parser.add_argument_group("measurement tables")
+    g.add_argument("--columns", metavar="ROLE=SOURCE,...",
+                   help="source column of each role, by header name or 0-based position; "
+                   "roles: device, g, time, time_point, g_target, g_initial, level, cycle, "
+                   "v_read, temperature (a header named like a role needs no mapping)")
+    g.add_argument("--units", metavar="ROLE=UNIT,...",
+                   help="unit of a column: S mS uS nS, Ohm kOhm MOhm (-> conductance), "
+                   "s ms min h d y (y = 365.25 d), V mV, K C; default SI")
+    g.add_argument("--wide", action="store_true",
+                   help="one column per programmed target, its value in the header "
+                   "(same as --layout wide)")
+    g.add_argument("--layout", choices=["long", "wide", "timeseries"], default=None,
+                   help="table layout (default long: one row per read)")
+    g.add_argument("--sample-rate", type=float, metavar="HZ",
+                   help="timeseries layout: samples per second along a row")
+    g.add_argument("--samples-from", type=int, metavar="K",
+                   help="timeseries layout: 0-based column where the samples start")
+    g.add_argument("--header", action=argparse.BooleanOptionalAction, default=None,
+                   help="whether the first line is a header (default: detect)")
+    g.add_argument("--same-devices", action="store_true",
+                   help="equal device labels in different files are the same device")
+    g.add_argument("--strict", action="store_true",
+                   help="reject reads below 0 S (default: keep and count them)")
+
+
+def measurement_options_from_args(args: argparse.Namespace) -> dict:
+    """Keyword arguments for :func:`xbarlab.formats.read_measurements` from parsed options."""
+    from .errors import ConfigError
+
+    layout = args.layout or "long"
+    if args.wide:
+        if args.layout not in (None, "wide"):
+            raise ConfigError(f"--wide contradicts --layout {args.layout}")
+        layout = "wide"
+    return {
+        "columns": args.columns,
+        "units": args.units,
+        "layout": layout,
+        "sample_rate": args.sample_rate,
+        "samples_from": args.samples_from,
+        "strict": args.strict,
+        "header": args.header,
+        "same_devices": args.same_devices,
+    }
+
+
+def read_measurements_from_args(args: argparse.Namespace, paths=None):
+    """Read ``paths`` (default ``args.inputs``) with the measurement options of ``args``."""
+    from .formats import read_measurements
+
+    return read_measurements(args.inputs if paths is None else paths,
+                             **measurement_options_from_args(args))
+
+
+def _measurement_options_given(args: argparse.Namespace) -> list[str]:
+    given = []
+    for name in ("columns", "units", "layout", "sample_rate", "samples_from", "header"):
+        if getattr(args, name, None) is not None:
+            given.append("--" + name.replace("_", "-"))
+    for name in ("wide", "strict", "same_devices"):
+        if getattr(args, name, False):
+            given.append("--" + name.replace("_", "-"))
+    return given
+
+
+def add_output_options(parser: argparse.ArgumentParser, *, required: bool = True,
+                       metavar: str = "PATH", what: str = "output") -> None:
+    """``-o/--out`` and ``--force`` (replace an existing file / reuse a foreign folder)."""
+    parser.add_argument("-o", "--out", required=required, metavar=metavar, help=what)
+    parser.add_argument("--force", action="store_true",
+                        help="overwrite an existing output (never done without it)")
+
+
+# -- inspect -------------------------------------------------------------------------------
+
+
+def _add_inspect(sub) -> None:
+    p = sub.add_parser(
+        "inspect",
+        help="show what a measurement, device-model or noise-model file holds",
+        description="Print what a measurement table (devices, levels or targets, time points, "
+        "conductance range in µS, reads below zero) or a device-/noise-model file (kind, "
+        "parameters, provenance) holds. Several measurement files are read as one table.",
+    )
+    add_measurement_options(p)
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(handler=_run_inspect)
+
+
+def _run_inspect(args) -> int:
+    import json
+    from pathlib import Path
+
+    from . import formats
+    from .errors import ConfigError, DataFormatError
+
+    model_files, tables = [], []
+    for name in args.inputs:
+        path = Path(name)
+        if not path.is_file():
+            raise DataFormatError(f"{path}: no such file")
+        kind = formats.file_kind(path)
+        (model_files if kind in ("xbarlab-device-model", "xbarlab-noise-model")
+         else tables).append(path)
+    if model_files and _measurement_options_given(args):
+        raise ConfigError(f"{', '.join(_measurement_options_given(args))} apply to measurement "
+                          f"tables, but {model_files[0]} is a model file")
+    reports = []
+    for path in model_files:
+        reports.append(_inspect_model(path))
+    if tables:
+        m = read_measurements_from_args(args, tables)
+        s = m.summary()
+        s["sha256"] = {str(p): formats.sha256_file(p) for p in tables}
+        reports.append(("measurements", s))
+    if args.json:
+        out = [dict(what=what, **s) for what, s in reports]
+        print(json.dumps(out[0] if len(out) == 1 else out, indent=2, default=str))
+        return 0
+    for what, s in reports:
+        print(_format_measurements(s) if what == "measurements" else _format_model(s))
+    return 0
+
+
+def _us(g: float) -> str:
+    return f"{g * 1e6:.4g}"
+
+
+def _n(k: int) -> str:
+    return f"{k:,}"
+
+
+def _format_measurements(s: dict) -> str:
+    from .units import format_duration
+
+    lines = [f"measurement table ({s['layout']} layout)"]
+    for src in s["sources"]:
+        lines.append(f"  file         {src}  (sha256 {s['sha256'].get(src, '')[:16]}…)")
+    roles = "; ".join(
+        f"{r} <- {v['column'] or 'row'}" + (f" [{v['unit']}]" if v["unit"] not in ("", "1")
+                                            else "")
+        for r, v in s["roles"].items())
+    lines.append(f"  columns      {roles}")
+    lines.append(f"  reads        {_n(s['reads'])}")
+    rpd = s.get("reads_per_device")
+    each = ""
+    if rpd:
+        each = (f" ({_n(rpd[0])} read{'s' if rpd[0] != 1 else ''} each)" if rpd[0] == rpd[2]
+                else f" ({_n(rpd[0])} to {_n(rpd[2])} reads each, median {rpd[1]:g})")
+    lines.append(f"  devices      {_n(s['devices'])}{each}")
+    if "levels" in s:
+        lv = s["levels"]
+        vals = (", ".join(str(v) for v in lv["values"]) if lv["values"]
+                else f"{lv['min']} to {lv['max']}")
+        lines.append(f"  levels       {lv['count']}: {vals}")
+    if "targets" in s:
+        tg = s["targets"]
+        per = s.get("devices_per_target", [0, 0])
+        per_txt = f"{per[0]}" if per[0] == per[1] else f"{per[0]} to {per[1]}"
+        vals = (", ".join(_us(v) for v in tg["values"]) if tg["values"]
+                else f"{_us(tg['min'])} to {_us(tg['max'])}")
+        lines.append(f"  targets      {tg['count']} ({_us(tg['min'])} to {_us(tg['max'])} µS) "
+                     f"x {per_txt} device{'s' if per[1] != 1 else ''}: {vals} µS")
+    if "time_points" in s:
+        tp = s["time_points"]
+        vals = (", ".join(format_duration(v) for v in tp["values"]) if tp["values"]
+                else f"{format_duration(tp['min'])} to {format_duration(tp['max'])}")
+        lines.append(f"  time points  {tp['count']}: {vals}")
+    if "time_range" in s:
+        lo, hi = s["time_range"]
+        origin = ("the first read" if s["time_origin"] == "first read"
+                  else "the end of programming")
+        lines.append(f"  time         {format_duration(lo)} to {format_duration(hi)}, counted "
+                     f"from {origin}")
+    if "g_min" in s:
+        lines.append(f"  conductance  {_us(s['g_min'])} to {_us(s['g_max'])} µS "
+                     f"(mean {_us(s['g_mean'])} µS)")
+    below = s["reads_below_zero"]
+    low = f" (lowest {_us(s['g_negative_min'])} µS)" if below else ""
+    lines.append(f"  below zero   {_n(below)} read{'s' if below != 1 else ''}{low}")
+    if s.get("missing_cells"):
+        lines.append(f"  blank cells  {_n(s['missing_cells'])} (skipped)")
+    return "\n".join(lines)
+
+
+def _inspect_model(path) -> tuple[str, dict]:
+    import numpy as np
+
+    from . import formats
+
+    kind, tree, prov = formats.read_model_file(path)
+    ftype = formats.file_kind(path)
+
+    def walk(node, prefix=""):
+        for key, value in node.items():
+            name = f"{prefix}{key}"
+            if isinstance(value, dict):
+                yield from walk(value, name + "/")
+            elif isinstance(value, formats.Quantity):
+                arr = np.asarray(value.value)
+                entry = {"name": name, "units": value.units, "shape": list(arr.shape)}
+                if arr.size and arr.dtype.kind in "fiub":
+                    entry["min"] = float(arr.min())
+                    entry["max"] = float(arr.max())
+                yield entry
+            else:
+                yield {"name": name, "value": value}
+
+    return ("model", {"file": str(path), "file_type": ftype, "kind": kind,
+                      "contents": list(walk(tree)), "provenance": prov.to_dict()})
+
+
+def _format_model(s: dict) -> str:
+    p = s["provenance"]
+    what = s["file_type"].removeprefix("xbarlab-").replace("-", " ")
+    lines = [f"{what} file {s['file']}",
+             f"  kind         {s['kind']}",
+             f"  format       version {p['format_version']}, written by xbarlab "
+             f"{p['xbarlab_version']} at {p['created']}",
+             f"  method       {p['method']}"]
+    if p["settings"]:
+        lines.append(f"  settings     {p['settings']}")
+    for src in p["sources"]:
+        lines.append(f"  source       {src.get('path', '')} (sha256 {src.get('sha256', '')[:16]}…)")
+    if p["notes"]:
+        lines.append(f"  notes        {p['notes']}")
+    for e in s["contents"]:
+        if "value" in e:
+            lines.append(f"  {e['name']:<12} {e['value']}")
+            continue
+        unit, scale = (("µS", 1e6) if e["units"] == "S" else (e["units"], 1.0))
+        shape = "x".join(str(k) for k in e["shape"]) or "scalar"
+        if "min" not in e:
+            rng = ""
+        elif e["min"] == e["max"]:
+            rng = f" = {e['min'] * scale:.6g} {unit}"
+        else:
+            rng = f" {e['min'] * scale:.6g} to {e['max'] * scale:.6g} {unit}"
+        lines.append(f"  {e['name']:<12} [{shape}]{rng}" + ("" if rng else f" [{unit}]"))
+    return "\n".join(lines)
+
+
+_SUBCOMMANDS.append(_add_inspect)
 
 
 def _add_train(sub) -> None:
@@ -97,6 +362,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.handler(args) or 0)
     except XbarlabError as exc:
+        print(f"xbarlab {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # unreadable input, full disk, permissions: one line, no traceback
         print(f"xbarlab {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

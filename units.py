@@ -124,14 +124,14 @@ def is_resistance_unit(unit: str) -> bool:
 
 
 def to_si(values, unit: str, quantity: QuantityKind | str, *, what: str = "value",
-          copy: bool = False) -> np.ndarray:
+          copy: bool = True) -> np.ndarray:
     """Convert ``values`` in ``unit`` to SI for ``quantity``; return a float64 array.
 
     Conductance: S/mS/uS/nS/pS scale to S; Ohm/kOhm/MOhm/GOhm give G = 1/R in S
     (a zero or negative resistance raises ConfigError). Time: to s (y = 365.25 d).
-    Temperature: K kept, C + 273.15. Voltage: to V. Converts in place when
-    ``values`` is already a float64 array and ``copy`` is false (saves memory on
-    large tables).
+    Temperature: K kept, C + 273.15. Voltage: to V. With ``copy=False``
+    a float64 array is converted in place (readers do this to save memory on
+    large tables); the default leaves ``values`` untouched.
     """
     q = QuantityKind(quantity)
     unit = check_unit(unit, q, what=what)
@@ -149,20 +149,30 @@ def to_si(values, unit: str, quantity: QuantityKind | str, *, what: str = "value
                     f"{what}: resistance must be > 0 {unit} to convert to conductance, "
                     f"found {arr.flat[i]!r} {unit} at index {i}"
                 )
-            arr *= RESISTANCE_UNITS[unit]
+            _scale(arr, RESISTANCE_UNITS[unit])
             np.reciprocal(arr, out=arr)
-        elif unit != "S":
-            arr *= CONDUCTANCE_UNITS[unit]
+        else:
+            _scale(arr, CONDUCTANCE_UNITS[unit])
     elif q is QuantityKind.TIME:
-        if unit != "s":
-            arr *= TIME_UNITS[unit]
+        _scale(arr, TIME_UNITS[unit])
     elif q is QuantityKind.VOLTAGE:
-        if unit != "V":
-            arr *= VOLTAGE_UNITS[unit]
+        _scale(arr, VOLTAGE_UNITS[unit])
     elif q is QuantityKind.TEMPERATURE:
         if unit in ("C", "°C"):
             arr += _ZERO_CELSIUS_K
     return arr
+
+
+def _scale(arr: np.ndarray, factor: float) -> None:
+    """``arr *= factor`` in place; sub-units divide by the exact power of ten instead, so
+    that 100 uS becomes exactly the float 1e-4 (100 * 1e-6 would not)."""
+    if factor == 1.0:
+        return
+    inverse = round(1.0 / factor)
+    if factor < 1.0 and inverse * factor == 1.0:
+        arr /= float(inverse)
+    else:
+        arr *= factor
 
 
 # A unit written at the end of a column name: "g_uS", "Time (s)", "G [uS]", "Target_100uS".
