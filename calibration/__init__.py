@@ -11,7 +11,12 @@ from __future__ import annotations
 
 import importlib
 
+# The measurement readers live in xbarlab.formats (numpy only, no numba).
+from ..formats import Measurements, read_measurements
+
 __all__ = [
+    "read_measurements",
+    "Measurements",
     "fit",
     "FitReport",
     "CalibratedDevice",
