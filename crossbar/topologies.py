@@ -1,0 +1,701 @@
+r"""Crossbar topologies as explicit netlists: assembly, exact solve, SPICE netlist.
+
+Every topology is first written as a small netlist (nodes, resistors, cells, driven nodes and
+virtual-ground sense nodes); one assembly then serves the exact linear solve, the Newton solve of
+nonlinear cells (:mod:`xbarlab.crossbar.nonlinear`) and :func:`to_spice`, so the solver and the
+ngspice reference read the same circuit. Zero resistances are exact: their two nodes are merged
+(union-find) before assembly; a merged class that holds a driven node is known, the others are
+unknowns of the nodal equations ``K x = b`` (driven nodes condensed to the right-hand side).
+
+Topologies (``topology=`` keyword)::
+
+  "standard"  (default; the geometry of crossbar part 1)        "source-line"  (1T1R)
+
+     v_i -[r_driver]-o-[r_row]-o-[r_row]-o ...  (row i)          v_read
+                         |         |                               |          column j
+                      G_ij[+r_access]                          [r_driver]   SL_j      BL_j
+                         |         |                               o--[cell i,j: G + r_access,
+                         o column j (r_col segments)               |    on when x_i = 1]--o
+                         :                                      [r_source]             [r_col]
+                      [r_sense] -> virtual ground, I_j             :                      :
+                                                                         [r_sense] -> I_j
+
+* ``"standard"``: row ``i`` driven at its left end (or both ends, ``drive="both"``) by ``v[i]``
+  through ``r_driver``; one ``r_row`` segment before each cell; column ``j`` with one ``r_col``
+  segment after each cell towards the sense amplifier at the bottom (or top, ``sense="top"``),
+  then ``r_sense`` and the virtual ground; optional series ``r_access`` per cell.
+* ``"source-line"``: 1T1R cells whose transistor gate is the input: ``v`` holds gate states
+  0 or 1 per row (the word line carries no current, so ``r_row`` must stay 0); the cell current
+  comes from a source line ``SL_j`` running parallel to bit line ``j``, driven at ``v_read`` [V]
+  through ``r_driver`` at its top (``source_end="top"``, opposite the sense amplifier) or bottom
+  end, with one segment ``r_source`` per cell (the segment above cell ``(i, j)`` when driven at
+  the top, below it when driven at the bottom). The bit line is the standard column.
+* ``"differential-columns"``: ``G = (G_pos, G_neg)``, each (M, N); physical array (M, 2N) with
+  columns ``2j`` = ``G_pos[:, j]`` and ``2j+1`` = ``G_neg[:, j]`` sharing the rows; output
+  ``I[2j] - I[2j+1]``, the subtraction made at the sense amplifier. Per-segment resistances are
+  given for the physical (M, 2N) array.
+* ``"differential-rows"`` (interleaved differential cells): ``G = (G_pos, G_neg)``; physical
+  array (2M, N) with rows ``2i`` = ``G_pos[i]`` driven at ``+v[i]`` and ``2i+1`` = ``G_neg[i]``
+  driven at ``-v[i]``; the column wire itself sums ``(G_pos - G_neg) v``. Per-segment resistances
+  and ``r_driver`` are given for the physical (2M, N) array.
+
+Units: conductances [S], resistances [Ohm], voltages [V], currents [A].
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+
+from ..errors import ConfigError, ConvergenceError
+
+__all__ = [
+    "Topology",
+    "Circuit",
+    "build_circuit",
+    "column_currents",
+    "to_spice",
+    "run_ngspice",
+    "direct_solver",
+]
+
+
+class Topology(enum.StrEnum):
+    """Circuit topology of an array (see the module docstring)."""
+
+    STANDARD = "standard"
+    SOURCE_LINE = "source-line"
+    DIFFERENTIAL_COLUMNS = "differential-columns"
+    DIFFERENTIAL_ROWS = "differential-rows"
+
+
+def _choice(cls, value, name):
+    try:
+        return cls(value)
+    except ValueError:
+        raise ConfigError(
+            f"unknown {name} {value!r}; valid: {[m.value for m in cls]}"
+        ) from None
+
+
+# ----------------------------------------------------------------------------------- solvers
+
+
+def direct_solver(A: sp.csr_matrix, b: np.ndarray) -> np.ndarray:
+    """Sparse direct solve (SuperLU) of ``A x = b``; ``b`` (n,) or (n, B)."""
+    lu = spla.splu(A.tocsc())
+    return lu.solve(np.asarray(b, dtype=np.float64))
+
+
+# ----------------------------------------------------------------------------------- netlist
+
+
+class _Builder:
+    """Collects nodes and elements; node ids are consecutive integers."""
+
+    def __init__(self):
+        self.n = 0
+        self.res: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self.cells: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def nodes(self, shape) -> np.ndarray:
+        size = int(np.prod(shape))
+        ids = np.arange(self.n, self.n + size).reshape(shape)
+        self.n += size
+        return ids
+
+    def resistor(self, a, b, r):
+        a, b = np.broadcast_arrays(np.asarray(a), np.asarray(b))
+        r = np.broadcast_to(np.asarray(r, dtype=np.float64), a.shape)
+        self.res.append((a.ravel(), b.ravel(), r.ravel()))
+
+
+@dataclass(frozen=True, eq=False)
+class Circuit:
+    """A resistive network with cells between two nodes, ready to solve or export.
+
+    ``res_a, res_b, res_r``: resistors (node, node, resistance [Ohm]; 0 = merged nodes);
+    ``cell_a, cell_b``: cell ``k`` (flat index of the cell arrays) carries the current
+    ``I_k(V[cell_a] - V[cell_b])`` from ``cell_a`` to ``cell_b``;
+    ``src``: the driven nodes; ``sense``: the virtual-ground nodes whose inflowing currents are
+    the outputs. Derived: ``cls`` (merged class per node), ``free`` (class -> unknown index or -1),
+    ``known`` (class -> driven index, or -1 - sense index).
+    """
+
+    n_nodes: int
+    res_a: np.ndarray
+    res_b: np.ndarray
+    res_r: np.ndarray
+    cell_a: np.ndarray
+    cell_b: np.ndarray
+    src: np.ndarray
+    sense: np.ndarray
+    cls: np.ndarray
+    n_cls: int
+    free: np.ndarray
+    n_free: int
+    known_src: np.ndarray
+    known_sense: np.ndarray
+
+    @staticmethod
+    def build(n_nodes, res_a, res_b, res_r, cell_a, cell_b, src, sense) -> Circuit:
+        parent = np.arange(n_nodes)
+
+        def find(x):
+            root = x
+            while parent[root] != root:
+                root = parent[root]
+            while parent[x] != root:
+                parent[x], x = root, parent[x]
+            return root
+
+        zero = res_r == 0
+        for a, b in zip(res_a[zero].tolist(), res_b[zero].tolist(), strict=True):
+            ra, rb = find(a), find(b)
+            if ra != rb:
+                parent[max(ra, rb)] = min(ra, rb)
+        roots = np.array([find(x) for x in range(n_nodes)])
+        uniq, cls = np.unique(roots, return_inverse=True)
+        n_cls = uniq.size
+        known_src = np.full(n_cls, -1)
+        known_sense = np.full(n_cls, -1)
+        for k, node in enumerate(src.tolist()):
+            c = cls[node]
+            if known_src[c] not in (-1, k) or known_sense[c] != -1:
+                raise ConfigError(
+                    "zero resistances short two drivers (or a driver and a sense amplifier) "
+                    "together; give r_driver, r_row or r_sense a value > 0"
+                )
+            known_src[c] = k
+        for k, node in enumerate(sense.tolist()):
+            c = cls[node]
+            if known_src[c] != -1 or known_sense[c] != -1:
+                raise ConfigError(
+                    "zero resistances short a sense amplifier to a driver or another sense "
+                    "amplifier; give r_sense, r_col or r_driver a value > 0"
+                )
+            known_sense[c] = k
+        is_free = (known_src == -1) & (known_sense == -1)
+        free = np.full(n_cls, -1)
+        free[is_free] = np.arange(int(is_free.sum()))
+        return Circuit(n_nodes, res_a, res_b, res_r, cell_a, cell_b, src, sense, cls, n_cls,
+                       free, int(is_free.sum()), known_src, known_sense)
+
+    # -- assembly ----------------------------------------------------------------------------
+
+    def class_voltages(self, x_free: np.ndarray, v_src: np.ndarray) -> np.ndarray:
+        """Voltage of every class (n_cls, B) from unknowns (n_free, B) and drives (n_src, B)."""
+        B = v_src.shape[1]
+        V = np.zeros((self.n_cls, B))
+        f = self.free >= 0
+        V[f] = x_free[self.free[f]]
+        s = self.known_src >= 0
+        V[s] = v_src[self.known_src[s]]
+        return V
+
+    def edges(self, g_cells: np.ndarray):
+        """(class a, class b, conductance) of all linear branches: resistors > 0 and cells."""
+        nz = self.res_r > 0
+        a = np.concatenate([self.cls[self.res_a[nz]], self.cls[self.cell_a]])
+        b = np.concatenate([self.cls[self.res_b[nz]], self.cls[self.cell_b]])
+        g = np.concatenate([1.0 / self.res_r[nz], g_cells])
+        keep = (a != b) & (g != 0)
+        return a[keep], b[keep], g[keep]
+
+    def laplacian(self, a, b, g):
+        """Free-free block ``K`` (CSR) and the map ``b = C @ V_known`` as (rows, cols, vals)."""
+        fa, fb = self.free[a], self.free[b]
+        rows, cols, vals = [], [], []
+        for p, q in ((fa, fb), (fb, fa)):
+            m = p >= 0
+            rows.append(p[m])
+            cols.append(p[m])
+            vals.append(g[m])
+            mm = m & (q >= 0)
+            rows.append(p[mm])
+            cols.append(q[mm])
+            vals.append(-g[mm])
+        n = self.n_free
+        K = sp.coo_matrix(
+            (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n)
+        ).tocsr()
+        return K
+
+    def rhs(self, a, b, g, v_src: np.ndarray) -> np.ndarray:
+        """Right-hand side (n_free, B): sum of g * V_known over branches to driven classes."""
+        B = v_src.shape[1]
+        out = np.zeros((self.n_free, B))
+        for p, q in ((a, b), (b, a)):
+            fp = self.free[p]
+            sq = self.known_src[q]
+            m = (fp >= 0) & (sq >= 0)
+            np.add.at(out, fp[m], g[m, None] * v_src[sq[m]])
+        return out
+
+    def sense_currents(self, V: np.ndarray, a, b, g, cell_current=None) -> np.ndarray:
+        """Currents (B, n_sense) flowing into each sense class from the rest of the circuit.
+
+        ``a, b, g``: the linear branches; ``cell_current(V) -> (n_cells, B)`` adds nonlinear
+        cells (then ``g`` holds resistors only).
+        """
+        B = V.shape[1]
+        out = np.zeros((self.sense.size, B))
+        for p, q, sign in ((a, b, 1.0), (b, a, 1.0)):
+            sp_ = self.known_sense[p]
+            m = sp_ >= 0
+            # current into p from q: g (V_q - V_p)
+            np.add.at(out, sp_[m], sign * g[m, None] * (V[q[m]] - V[p[m]]))
+        if cell_current is not None:
+            ca, cb = self.cls[self.cell_a], self.cls[self.cell_b]
+            Ic = cell_current(V[ca] - V[cb])
+            m = self.known_sense[cb] >= 0
+            np.add.at(out, self.known_sense[cb[m]], Ic[m])
+            m = self.known_sense[ca] >= 0
+            np.add.at(out, self.known_sense[ca[m]], -Ic[m])
+        return out.T
+
+    def solve_linear(self, g_cells: np.ndarray, v_src: np.ndarray, *, solver=None,
+                     tol: float = 1e-12):
+        """Exact linear solve: returns (class voltages (n_cls, B), sense currents (B, n_sense)).
+
+        Checks the Kirchhoff residual against ``tol``, as a normwise backward error
+        ``|K x - b|_inf / (|K|_inf |x|_inf + |b|_inf)``.
+        """
+        solver = solver or direct_solver
+        a, b, g = self.edges(g_cells)
+        if self.n_free:
+            K = self.laplacian(a, b, g)
+            rhs = self.rhs(a, b, g, v_src)
+            x = np.asarray(solver(K, rhs), dtype=np.float64).reshape(rhs.shape)
+            resid = K @ x - rhs
+        else:
+            x = np.zeros((0, v_src.shape[1]))
+            resid = x
+        V = self.class_voltages(x, v_src)
+        if resid.size:
+            # normwise backward error: residual over the size of the terms of the KCL sums
+            scale = abs(K).sum(axis=1).max() * np.abs(x).max() + np.abs(rhs).max()
+            rel = float(np.max(np.abs(resid)) / scale) if scale > 0 else 0.0
+            if not rel <= tol:
+                raise ConvergenceError(
+                    f"linear solve reached a Kirchhoff residual of {rel:.3e} (relative to the "
+                    f"terms of the node current sums), above tol={tol:g}", residual=rel)
+        return V, self.sense_currents(V, a, b, g)
+
+
+# ------------------------------------------------------------------------------- geometry
+
+
+def _float_array(x, name: str, unit: str) -> np.ndarray:
+    try:
+        arr = np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} must be numeric ({unit}), got {x!r}") from None
+    if not np.all(np.isfinite(arr)):
+        raise ConfigError(f"{name} must be finite ({unit})")
+    return arr
+
+
+def _resistance(r, name: str, shapes: list[tuple[int, ...]]) -> np.ndarray:
+    arr = _float_array(r, name, "Ohm")
+    if np.any(arr < 0):
+        raise ConfigError(f"{name} must be >= 0 Ohm, found {arr.min()} Ohm")
+    if arr.ndim == 0:
+        return np.broadcast_to(arr, shapes[0])
+    if arr.shape not in shapes:
+        raise ConfigError(f"{name} must be a scalar or of shape {' or '.join(map(str, shapes))}"
+                          f", got {arr.shape}")
+    return arr
+
+
+@dataclass(frozen=True)
+class _Layout:
+    circuit: Circuit
+    n_out: int
+
+
+def build_circuit(
+    G_shape: tuple[int, int],
+    *,
+    topology: Topology | str = Topology.STANDARD,
+    r_row=0.0,
+    r_col=0.0,
+    r_driver=0.0,
+    r_sense=0.0,
+    r_access=0.0,
+    r_source=0.0,
+    sense: str = "bottom",
+    drive: str = "left",
+    source_end: str = "top",
+    gates=None,
+) -> Circuit:
+    """The netlist of an (M, N) array of the physical layout (see the module docstring).
+
+    Cells are numbered in C order over (M, N). ``gates`` (M,) of 0/1 switch the 1T1R cells of the
+    source-line topology (an off cell is left out). Driven nodes: ``M`` row drivers in order
+    (source-line: one, the source-line supply); sense nodes: the ``N`` columns in order.
+    """
+    M, N = G_shape
+    topology = _choice(Topology, topology, "topology")
+    if sense not in ("bottom", "top"):
+        raise ConfigError(f"unknown sense {sense!r}; valid: ['bottom', 'top']")
+    if drive not in ("left", "both"):
+        raise ConfigError(f"unknown drive {drive!r}; valid: ['left', 'both']")
+    if source_end not in ("top", "bottom"):
+        raise ConfigError(f"unknown source_end {source_end!r}; valid: ['top', 'bottom']")
+    bld = _Builder()
+    C = bld.nodes((M, N))
+    rc = _resistance(r_col, "r_col", [(M, N)])
+    rs = _resistance(r_sense, "r_sense", [(N,)])
+    ra = _resistance(r_access, "r_access", [(M, N)])
+    S = bld.nodes(N)
+    CS = bld.nodes(N)
+    bld.resistor(CS, S, rs)
+    if sense == "bottom":
+        bld.resistor(C[:-1], C[1:], rc[:-1])
+        bld.resistor(C[-1], CS, rc[-1])
+    else:
+        bld.resistor(CS, C[0], rc[0])
+        bld.resistor(C[:-1], C[1:], rc[1:])
+    if topology is Topology.SOURCE_LINE:
+        rr = _resistance(r_row, "r_row", [(M, N), (M, N + 1)])
+        if np.any(rr != 0):
+            raise ConfigError("r_row must be 0 with topology='source-line': the word line drives "
+                              "transistor gates and carries no current (use r_source)")
+        rsl = _resistance(r_source, "r_source", [(M, N)])
+        rd = _resistance(r_driver, "r_driver", [()])
+        if gates is None:
+            raise ConfigError("topology='source-line' needs the gate states (v of 0/1)")
+        Lnode = bld.nodes((M, N))
+        SRC = bld.nodes(1)
+        T = bld.nodes(N)
+        bld.resistor(SRC[0], T, rd)
+        if source_end == "top":
+            bld.resistor(T, Lnode[0], rsl[0])
+            bld.resistor(Lnode[:-1], Lnode[1:], rsl[1:])
+        else:
+            bld.resistor(Lnode[:-1], Lnode[1:], rsl[:-1])
+            bld.resistor(Lnode[-1], T, rsl[-1])
+        top = Lnode
+        src = SRC
+        on = np.asarray(gates, dtype=bool)
+    else:
+        if np.any(_float_array(r_source, "r_source", "Ohm") != 0):
+            raise ConfigError(f"r_source applies only to topology='source-line', not "
+                              f"{topology.value!r}")
+        R = bld.nodes((M, N))
+        SRC = bld.nodes(M)
+        DL = bld.nodes(M)
+        rd = _resistance(r_driver, "r_driver", [(M,)])
+        bld.resistor(SRC, DL, rd)
+        if drive == "left":
+            rr = _resistance(r_row, "r_row", [(M, N)])
+            bld.resistor(DL, R[:, 0], rr[:, 0])
+            bld.resistor(R[:, :-1], R[:, 1:], rr[:, 1:])
+        else:
+            rr = _resistance(r_row, "r_row", [(M, N + 1)])
+            DR = bld.nodes(M)
+            bld.resistor(SRC, DR, rd)
+            bld.resistor(DL, R[:, 0], rr[:, 0])
+            bld.resistor(R[:, :-1], R[:, 1:], rr[:, 1:-1])
+            bld.resistor(R[:, -1], DR, rr[:, -1])
+        top = R
+        src = SRC
+        on = np.ones(M, dtype=bool)
+    # cells, numbered in C order over (M, N)
+    if np.any(ra > 0):
+        A = bld.nodes((M, N))
+        bld.resistor(A, C, ra)
+        cell_b = A
+    else:
+        cell_b = C
+    # an off 1T1R cell has both ends on its bit-line node: it carries no current
+    cell_a = np.where(on[:, None], top, cell_b)
+    res_a = np.concatenate([r[0] for r in bld.res])
+    res_b = np.concatenate([r[1] for r in bld.res])
+    res_r = np.concatenate([r[2] for r in bld.res])
+    return Circuit.build(bld.n, res_a, res_b, res_r, cell_a.ravel(), cell_b.ravel(), src, S)
+
+
+# ------------------------------------------------------------------------------- front ends
+
+
+def _as_pair(G, topology):
+    if not isinstance(G, (tuple, list)) or len(G) != 2:
+        raise ConfigError(f"topology={topology.value!r} needs G = (G_pos, G_neg), "
+                          f"two arrays of shape (M, N)")
+    gp = _float_array(G[0], "G_pos", "S")
+    gn = _float_array(G[1], "G_neg", "S")
+    if gp.shape != gn.shape or gp.ndim != 2:
+        raise ConfigError(f"G_pos and G_neg must have equal shapes (M, N), got {gp.shape} and "
+                          f"{gn.shape}")
+    return gp, gn
+
+
+def physical_layout(G, v, topology):
+    """(G_phys (M', N'), v_phys (B, M'), output combiner) for a topology."""
+    topology = _choice(Topology, topology, "topology")
+    if topology is Topology.DIFFERENTIAL_COLUMNS:
+        gp, gn = _as_pair(G, topology)
+        M, N = gp.shape
+        Gp = np.empty((M, 2 * N))
+        Gp[:, 0::2], Gp[:, 1::2] = gp, gn
+        return Gp, v, lambda I: I[..., 0::2] - I[..., 1::2]
+    if topology is Topology.DIFFERENTIAL_ROWS:
+        gp, gn = _as_pair(G, topology)
+        M, N = gp.shape
+        Gp = np.empty((2 * M, N))
+        Gp[0::2], Gp[1::2] = gp, gn
+        vp = np.empty(v.shape[:-1] + (2 * M,))
+        vp[..., 0::2], vp[..., 1::2] = v, -v
+        return Gp, vp, lambda I: I
+    if isinstance(G, (tuple, list)):
+        raise ConfigError(f"topology={topology.value!r} takes one conductance array G, not a "
+                          "pair")
+    return _float_array(G, "G", "S"), v, lambda I: I
+
+
+def _check_G(G):
+    if G.ndim != 2:
+        raise ConfigError(f"G must have shape (M, N), got {G.shape}")
+    if np.any(G < 0):
+        raise ConfigError(f"G must be >= 0 S, found {G.min()} S")
+    return G
+
+
+def _prepare(G, v, topology):
+    topology = _choice(Topology, topology, "topology")
+    v = _float_array(v, "v", "V")
+    if v.ndim not in (1, 2):
+        raise ConfigError(f"v must have shape (M,) or (B, M), got {v.shape}")
+    Gp, vp, combine = physical_layout(G, v, topology)
+    Gp = _check_G(Gp)
+    if vp.shape[-1] != Gp.shape[0]:
+        raise ConfigError(f"v has {vp.shape[-1]} rows but the array has {Gp.shape[0]} rows")
+    return topology, Gp, vp, combine
+
+
+def column_currents(
+    G,
+    v,
+    *,
+    topology: Topology | str = Topology.STANDARD,
+    cell=None,
+    r_row=0.0,
+    r_col=0.0,
+    r_driver=0.0,
+    r_sense=0.0,
+    r_access=0.0,
+    r_source=0.0,
+    v_read: float | None = None,
+    sense: str = "bottom",
+    drive: str = "left",
+    source_end: str = "top",
+    solver: Callable | None = None,
+    tol: float = 1e-12,
+    max_iter: int = 50,
+) -> np.ndarray:
+    """Sense currents [A] of an array of any topology, linear or nonlinear cells, exact.
+
+    ``G`` [S]: (M, N), or ``(G_pos, G_neg)`` for the differential topologies; ``v``: (M,) or
+    (B, M) row voltages [V] (source-line: gate states 0/1 and ``v_read`` [V] on the source
+    lines). ``cell``: ``None`` for linear cells (``I = G V``) or a cell model of
+    :mod:`xbarlab.crossbar.nonlinear` (then Newton's method; ``max_iter`` iterations at most).
+    Resistances as in the module docstring. ``solver(K, b) -> x``: the sparse linear solver
+    (default :func:`direct_solver`). Returns (N,) or (B, N) float64.
+    """
+    topology, Gp, vp, combine = _prepare(G, v, topology)
+    single = vp.ndim == 1
+    vb = np.atleast_2d(vp)
+    M, N = Gp.shape
+    kw = dict(r_row=r_row, r_col=r_col, r_driver=r_driver, r_sense=r_sense, r_access=r_access,
+              r_source=r_source, sense=sense, drive=drive, source_end=source_end)
+    if cell is not None:
+        cell.check(Gp, _operating_range(vb, v_read, topology))
+    if topology is Topology.SOURCE_LINE:
+        if v_read is None or not np.isfinite(v_read):
+            raise ConfigError(f"topology='source-line' needs a finite v_read in V, got "
+                              f"{v_read!r}")
+        if not np.all((vb == 0) | (vb == 1)):
+            raise ConfigError("with topology='source-line' v holds gate states: 0 or 1")
+        out = np.empty((vb.shape[0], N))
+        patterns, inverse = np.unique(vb, axis=0, return_inverse=True)
+        for p, gates in enumerate(patterns):
+            circ = build_circuit((M, N), topology=topology, gates=gates, **kw)
+            I = _solve(circ, Gp, np.full((1, 1), float(v_read)), cell, solver, tol, max_iter)
+            out[inverse.ravel() == p] = I
+    else:
+        if v_read is not None:
+            raise ConfigError(f"v_read applies only to topology='source-line', not "
+                              f"{topology.value!r}")
+        circ = build_circuit((M, N), topology=Topology.STANDARD, **kw)
+        out = _solve(circ, Gp, vb.T, cell, solver, tol, max_iter)
+    out = combine(out)
+    return out[0] if single else out
+
+
+def _operating_range(vb, v_read, topology) -> float:
+    """Largest cell-voltage magnitude the drivers can impose [V] (passive network)."""
+    if topology is Topology.SOURCE_LINE:
+        return abs(float(v_read or 0.0))
+    return float(max(vb.max(initial=0.0), 0.0) - min(vb.min(initial=0.0), 0.0))
+
+
+def _solve(circ, Gp, v_src, cell, solver, tol, max_iter):
+    if cell is None:
+        _, I = circ.solve_linear(Gp.ravel(), v_src, solver=solver, tol=tol)
+        return I
+    from .nonlinear import newton_solve
+
+    return newton_solve(circ, cell, Gp, v_src, solver=solver, tol=tol, max_iter=max_iter).currents
+
+
+# ------------------------------------------------------------------------------------ SPICE
+
+
+def _fmt(x: float) -> str:
+    return f"{float(x):.17g}"
+
+
+def to_spice(
+    G,
+    v,
+    *,
+    topology: Topology | str = Topology.STANDARD,
+    cell=None,
+    r_row=0.0,
+    r_col=0.0,
+    r_driver=0.0,
+    r_sense=0.0,
+    r_access=0.0,
+    r_source=0.0,
+    v_read: float | None = None,
+    sense: str = "bottom",
+    drive: str = "left",
+    source_end: str = "top",
+    title: str = "xbarlab crossbar",
+) -> str:
+    """The SPICE netlist (``.op``) of the same circuit as :func:`column_currents`, one vector.
+
+    Sense amplifiers are 0 V sources ``VS<j>`` (current ``i(vs<j>)`` = output of column j);
+    the differential column topology adds behavioural sources ``BD<j>`` feeding 1 Ohm loads so
+    that ``v(out<j>) = I[2j] - I[2j+1]`` (in A, numerically) is the subtracted output.
+    Nonlinear cells are behavioural current sources (``B`` elements). Options
+    ``reltol=1e-9 abstol=1e-15``.
+    """
+    topology, Gp, vp, _ = _prepare(G, v, topology)
+    if vp.ndim != 1:
+        raise ConfigError(f"to_spice takes one input vector (M,), got shape {vp.shape}")
+    M, N = Gp.shape
+    kw = dict(r_row=r_row, r_col=r_col, r_driver=r_driver, r_sense=r_sense, r_access=r_access,
+              r_source=r_source, sense=sense, drive=drive, source_end=source_end)
+    if topology is Topology.SOURCE_LINE:
+        if v_read is None:
+            raise ConfigError("topology='source-line' needs v_read in V")
+        circ = build_circuit((M, N), topology=topology, gates=vp, **kw)
+        v_src = np.array([float(v_read)])
+    else:
+        circ = build_circuit((M, N), topology=Topology.STANDARD, **kw)
+        v_src = vp
+    if cell is not None:
+        cell.check(Gp, _operating_range(np.atleast_2d(vp), v_read, topology))
+
+    def node(c):
+        return f"n{c}"
+
+    lines = [f"* {title}"]
+    for k, c in enumerate(circ.cls[circ.src].tolist()):
+        lines.append(f"VD{k} {node(c)} 0 DC {_fmt(v_src[k])}")
+    for j, c in enumerate(circ.cls[circ.sense].tolist()):
+        lines.append(f"VS{j} {node(c)} 0 DC 0")
+    nz = circ.res_r > 0
+    for e, (a, b, r) in enumerate(zip(circ.cls[circ.res_a[nz]].tolist(),
+                                      circ.cls[circ.res_b[nz]].tolist(),
+                                      circ.res_r[nz].tolist(), strict=True)):
+        if a != b:
+            lines.append(f"RW{e} {node(a)} {node(b)} {_fmt(r)}")
+    ca, cb = circ.cls[circ.cell_a], circ.cls[circ.cell_b]
+    g = Gp.ravel()
+    bound = cell.bind(Gp) if cell is not None else None
+    for k in range(g.size):
+        a, b = int(ca[k]), int(cb[k])
+        if a == b:
+            continue
+        if cell is None:
+            if g[k] > 0:
+                lines.append(f"RC{k} {node(a)} {node(b)} {_fmt(1.0 / g[k])}")
+        else:
+            expr = bound.expression(k, f"V({node(a)},{node(b)})")
+            if expr is not None:
+                lines.append(f"BC{k} {node(a)} {node(b)} I={expr}")
+    if topology is Topology.DIFFERENTIAL_COLUMNS:
+        for j in range(N // 2):
+            lines.append(f"BD{j} 0 out{j} I=i(VS{2 * j})-i(VS{2 * j + 1})")
+            lines.append(f"RD{j} out{j} 0 1")
+    lines += [".options reltol=1e-9 abstol=1e-15 vntol=1e-12", ".op", ".end", ""]
+    return "\n".join(lines)
+
+
+def _read_rawfile(path: Path) -> dict[str, float]:
+    """Values of a binary ngspice rawfile holding one real point (``.op``)."""
+    data = path.read_bytes()
+    marker = b"Binary:\n"
+    pos = data.find(marker)
+    if pos < 0:
+        raise RuntimeError(f"{path} is not a binary rawfile")
+    header = data[:pos].decode("ascii", "replace").splitlines()
+    nvar = npts = None
+    names: list[str] = []
+    in_vars = False
+    for line in header:
+        if line.startswith("No. Variables:"):
+            nvar = int(line.split(":")[1])
+        elif line.startswith("No. Points:"):
+            npts = int(line.split(":")[1])
+        elif line.startswith("Flags:") and "complex" in line:
+            raise RuntimeError("complex rawfile not supported")
+        elif line.startswith("Variables:"):
+            in_vars = True
+        elif in_vars and line.strip():
+            names.append(line.split()[1].lower())
+    if nvar is None or npts != 1 or len(names) != nvar:
+        raise RuntimeError(f"unexpected rawfile header in {path}")
+    vals = np.frombuffer(data[pos + len(marker):pos + len(marker) + 8 * nvar], dtype="<f8")
+    return dict(zip(names, vals.tolist(), strict=True))
+
+
+def run_ngspice(netlist: str, *, timeout: float = 600.0) -> dict[str, float]:
+    """Run ngspice in batch mode on ``netlist`` and return the rawfile's values by name.
+
+    Raises ``FileNotFoundError`` when ngspice is not installed. Names are lower case
+    (``v(n12)``, ``i(vs3)``).
+    """
+    exe = shutil.which("ngspice")
+    if exe is None:
+        raise FileNotFoundError("ngspice is not installed (apt-get install ngspice)")
+    with tempfile.TemporaryDirectory(prefix="xbarlab-spice-") as tmp:
+        cir = Path(tmp) / "circuit.cir"
+        raw = Path(tmp) / "circuit.raw"
+        cir.write_text(netlist)
+        env = dict(os.environ, SPICE_ASCIIRAWFILE="0")
+        proc = subprocess.run([exe, "-b", "-r", str(raw), str(cir)], capture_output=True,
+                              text=True, timeout=timeout, env=env, cwd=tmp)
+        if proc.returncode != 0 or not raw.exists():
+            raise RuntimeError(f"ngspice failed (rc {proc.returncode}): {proc.stdout[-2000:]}"
+                               f"{proc.stderr[-2000:]}")
+        return _read_rawfile(raw)
+
+
+def spice_column_currents(netlist_values: dict[str, float], n: int) -> np.ndarray:
+    """The ``n`` sense currents ``i(vs<j>)`` [A] from :func:`run_ngspice`'s result."""
+    return np.array([netlist_values[f"i(vs{j})"] for j in range(n)])
