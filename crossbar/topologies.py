@@ -66,6 +66,8 @@ __all__ = [
     "column_currents",
     "to_spice",
     "run_ngspice",
+    "spice_column_currents",
+    "physical_layout",
     "direct_solver",
 ]
 

@@ -1,0 +1,149 @@
+"""Crossbar topologies: 1T1R source line, differential column pairs, interleaved differential
+cells; against ngspice and against single-ended solves."""
+
+import os
+import shutil
+
+import numpy as np
+import pytest
+from xbarlab.crossbar.topologies import (
+    column_currents,
+    run_ngspice,
+    spice_column_currents,
+    to_spice,
+)
+from xbarlab.errors import ConfigError
+
+
+def _need_ngspice():
+    if shutil.which("ngspice") is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("ngspice is required under CI=true")
+        pytest.skip("ngspice not installed")
+
+
+def _rel(a, b):
+    return float(np.max(np.abs(a - b)) / np.max(np.abs(b)))
+
+
+def _pair(rng, M, N):
+    return rng.uniform(1e-6, 1e-4, (M, N)), rng.uniform(1e-6, 1e-4, (M, N))
+
+
+@pytest.mark.parametrize("M, N, end", [(5, 4, "top"), (12, 9, "bottom")])
+def test_source_line_matches_ngspice(M, N, end):
+    """1T1R source-line array, random gates (0/1), v_read = 0.2 V, per-segment r_source and
+    r_col, r_driver, r_sense, transistor r_access: currents agree with ngspice to <= 1e-9 and
+    differ from the ideal v_read * gates @ G by more than 0.1 %."""
+    _need_ngspice()
+    rng = np.random.default_rng(M)
+    G = rng.uniform(1e-6, 1e-4, (M, N))
+    gates = (rng.uniform(size=M) < 0.6).astype(float)
+    gates[0] = 1.0
+    kw = dict(r_source=rng.uniform(0.5, 3, (M, N)), r_col=rng.uniform(0.5, 3, (M, N)),
+              r_driver=5.0, r_sense=rng.uniform(1, 10, N), r_access=rng.uniform(100, 5e3, (M, N)),
+              v_read=0.2, source_end=end)
+    I = column_currents(G, gates, topology="source-line", **kw)
+    ref = spice_column_currents(run_ngspice(to_spice(G, gates, topology="source-line", **kw)), N)
+    assert _rel(I, ref) <= 1e-9
+    assert _rel(0.2 * gates @ G, ref) > 1e-3
+
+
+def test_source_line_ideal_and_batch():
+    """With zero wire resistance the source line gives v_read * gates @ G exactly (to 1e-15
+    relative), for a batch of gate patterns with repeats."""
+    rng = np.random.default_rng(1)
+    G = rng.uniform(1e-6, 1e-4, (6, 3))
+    gates = (rng.uniform(size=(9, 6)) < 0.5).astype(float)
+    gates[3] = gates[0]
+    I = column_currents(G, gates, topology="source-line", v_read=0.15)
+    assert _rel(I, 0.15 * gates @ G) <= 1e-15
+
+
+@pytest.mark.parametrize("topology", ["differential-columns", "differential-rows"])
+def test_differential_matches_ngspice(topology):
+    """Differential pairs (G_pos, G_neg) 6x5, v in +-0.3 V, scalar wires 1.5 Ohm, r_driver 4 Ohm,
+    r_sense 2 Ohm: the subtracted outputs agree with ngspice (column pairs: the sense-amplifier
+    subtraction v(out_j) of the netlist; interleaved cells: the column currents) to <= 1e-9."""
+    _need_ngspice()
+    rng = np.random.default_rng(7)
+    G = _pair(rng, 6, 5)
+    v = rng.uniform(-0.3, 0.3, 6)
+    kw = dict(r_row=1.5, r_col=1.5, r_driver=4.0, r_sense=2.0, topology=topology)
+    I = column_currents(G, v, **kw)
+    vals = run_ngspice(to_spice(G, v, **kw))
+    if topology == "differential-columns":
+        ref = np.array([vals[f"v(out{j})"] for j in range(5)])
+    else:
+        ref = spice_column_currents(vals, 5)
+    assert _rel(I, ref) <= 1e-9
+    assert _rel(v @ (G[0] - G[1]), ref) > 1e-4
+
+
+def test_differential_columns_equal_difference_of_single_ended():
+    """Column pairs with ideal rows (r_row = r_driver = 0, so the columns decouple) and
+    per-column wires: the differential output equals column_currents(G_pos) -
+    column_currents(G_neg), each solved single-ended with its own column resistances, to 1e-14
+    relative."""
+    rng = np.random.default_rng(8)
+    gp, gn = _pair(rng, 7, 4)
+    v = rng.uniform(-0.3, 0.3, (3, 7))
+    rc = rng.uniform(0.5, 3, (7, 8))
+    rs = rng.uniform(1, 10, 8)
+    ra = rng.uniform(0, 100, (7, 8))
+    I = column_currents((gp, gn), v, topology="differential-columns", r_col=rc, r_sense=rs,
+                        r_access=ra)
+    Ip = column_currents(gp, v, r_col=rc[:, 0::2], r_sense=rs[0::2], r_access=ra[:, 0::2])
+    In = column_currents(gn, v, r_col=rc[:, 1::2], r_sense=rs[1::2], r_access=ra[:, 1::2])
+    assert _rel(I, Ip - In) <= 1e-14
+
+
+def test_differential_rows_equal_difference_of_single_ended():
+    """Interleaved differential cells with ideal columns (r_col = r_sense = 0, so the rows
+    decouple): the output equals column_currents(G_pos, v) - column_currents(G_neg, v), each
+    single-ended with its own row wires and drivers, to 1e-14 relative."""
+    rng = np.random.default_rng(9)
+    gp, gn = _pair(rng, 5, 6)
+    v = rng.uniform(-0.3, 0.3, (4, 5))
+    rr = rng.uniform(0.5, 3, (10, 6))
+    rd = rng.uniform(1, 10, 10)
+    I = column_currents((gp, gn), v, topology="differential-rows", r_row=rr, r_driver=rd)
+    Ip = column_currents(gp, v, r_row=rr[0::2], r_driver=rd[0::2])
+    In = column_currents(gn, v, r_row=rr[1::2], r_driver=rd[1::2])
+    assert _rel(I, Ip - In) <= 1e-14
+
+
+def test_differential_ir_drop_couples_pairs():
+    """With row resistance the column pair shares the row wire: the differential output is the
+    difference of the two columns of the single-ended solve of the physical (M, 2N) array
+    (to 1e-14) but not the difference of two separate arrays (> 1e-4 relative)."""
+    rng = np.random.default_rng(10)
+    gp, gn = _pair(rng, 8, 4)
+    v = rng.uniform(0, 0.3, 8)
+    I = column_currents((gp, gn), v, topology="differential-columns", r_row=2.0, r_col=2.0)
+    phys = np.empty((8, 8))
+    phys[:, 0::2], phys[:, 1::2] = gp, gn
+    Ip = column_currents(phys, v, r_row=2.0, r_col=2.0)
+    assert _rel(I, Ip[0::2] - Ip[1::2]) <= 1e-14
+    sep = column_currents(gp, v, r_row=2.0, r_col=2.0) - column_currents(gn, v, r_row=2.0,
+                                                                        r_col=2.0)
+    assert _rel(I, sep) > 1e-4
+
+
+def test_bad_topology_input():
+    """Unknown topology, a single array for a differential topology, source-line without
+    v_read or with non-binary gates, r_row on a source-line array: ConfigError naming it."""
+    G = np.full((2, 2), 1e-5)
+    v = np.array([0.1, 0.2])
+    with pytest.raises(ConfigError, match="topology"):
+        column_currents(G, v, topology="crossbar-3d")
+    with pytest.raises(ConfigError, match="G_pos"):
+        column_currents(G, v, topology="differential-columns")
+    with pytest.raises(ConfigError, match="v_read"):
+        column_currents(G, np.array([1.0, 0.0]), topology="source-line")
+    with pytest.raises(ConfigError, match="0 or 1"):
+        column_currents(G, v, topology="source-line", v_read=0.2)
+    with pytest.raises(ConfigError, match="r_row"):
+        column_currents(G, np.array([1.0, 0.0]), topology="source-line", v_read=0.2, r_row=1.0)
+    with pytest.raises(ConfigError, match="r_col"):
+        column_currents(G, v, r_col=-1.0)
