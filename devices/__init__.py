@@ -1,6 +1,9 @@
 """Device physics: programming error, drift/relaxation and read noise of analog NVM cells.
 
-Public names: the :class:`DeviceModel` protocol, :func:`load`, :func:`available_presets`.
+Public names: the :class:`DeviceModel` protocol, :func:`load`, :func:`available_presets`;
+the composite model and its blocks (``composite.py``, ``blocks.py``, ``curves.py``) and the
+weight-conductance mapping (``mapping.py``) are imported from their modules, so that
+``import xbarlab.devices`` does not compile Numba kernels.
 """
 
 from __future__ import annotations
@@ -34,7 +37,9 @@ _PRESETS: dict[str, object] = {"ideal": IdealDevice}
 
 def available_presets() -> list[str]:
     """Names accepted by :func:`load` besides file paths."""
-    return sorted(_PRESETS)
+    from .presets import preset_names
+
+    return sorted({*_PRESETS, *preset_names()})
 
 
 def load(name_or_path) -> DeviceModel:
@@ -53,8 +58,12 @@ def load(name_or_path) -> DeviceModel:
 
         kind, tree, _prov = formats.read_model_file(name_or_path, file_type="xbarlab-device-model")
         return model_from_tree(kind, tree)
-    if not isinstance(name_or_path, str) or name_or_path not in _PRESETS:
+    if not isinstance(name_or_path, str) or name_or_path not in available_presets():
         raise ConfigError(
             f"unknown device preset {name_or_path!r}; valid names: {available_presets()}"
         )
-    return _PRESETS[name_or_path]()
+    if name_or_path in _PRESETS:
+        return _PRESETS[name_or_path]()
+    from .presets import build
+
+    return build(name_or_path)

@@ -41,7 +41,7 @@ __all__ = [
 ]
 
 
-class Conditioning(str, enum.Enum):
+class Conditioning(enum.StrEnum):
     """What the input conductance of a model means."""
 
     TARGET = "target"

@@ -1,0 +1,428 @@
+"""CompositeDevice: programming error -> drift/relaxation -> read noise, sampled in Numba.
+
+The model is a chain of the frozen blocks of :mod:`xbarlab.devices.blocks`; the
+presets and every calibrated model are instances of it (file kind ``"composite"``).
+
+Randomness and trajectories
+---------------------------
+``program`` draws one 63-bit seed from the caller's generator and keeps it in the
+:class:`~xbarlab.devices.base.DeviceState`; every per-cell random number is a hash
+of (seed, stage, flat cell index, draw index), so results do not depend on thread
+count or chunking. The state also keeps g_prog and the drift exponent nu.
+
+``read(state, t, rng)`` with times t_1..t_T follows one trajectory per cell: the
+1/f noise is a Wiener process W(u) keyed by the state's seed; sorted times get
+independent increments W(u_j) - W(u_{j-1}) ~ N(0, u_j - u_{j-1}). Within one call
+the joint law of the reads is exact. Separate calls on one state reuse the same
+path key, so they agree where they should (the same t gives the same 1/f value;
+draws k of the path are shared): pass all times of one trajectory in one call for
+exact correlations across times. Short-term read noise is independent per read and
+per call (its key comes from ``rng``).
+
+Range policy
+------------
+``range_policy = "refuse"`` (presets): inputs outside ``g_range`` raise ConfigError.
+``range_policy = "edge"`` (fitted models): any input >= 0 is accepted; statistics
+(curves) are evaluated at the input clipped into ``g_range`` (the fitted range), so
+beyond it the model uses its edge statistics while the mean still follows the input.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ..errors import ConfigError, DataFormatError
+from ..formats import Quantity
+from . import _kernels as K
+from .base import (
+    Conditioning,
+    DeviceModelBase,
+    DeviceState,
+    check_conductance,
+    check_times,
+    register_model,
+)
+from .blocks import (
+    ConditionOn,
+    NoiseScaling,
+    PowerLawDrift,
+    ProgrammingError,
+    ReadNoise,
+    Relaxation,
+    RelaxationPath,
+    _enum,
+    drift_from_dict,
+)
+from .curves import encode_curves
+
+__all__ = ["RangePolicy", "CompositeDevice", "compose"]
+
+
+class RangePolicy(enum.StrEnum):
+    """What a model does with inputs outside ``g_range``."""
+
+    REFUSE = "refuse"   # ConfigError (presets: published fits only hold in range)
+    EDGE = "edge"       # accept, use the edge statistics (fitted models)
+
+
+@dataclass(frozen=True, eq=False)
+class _Compiled:
+    spec: np.ndarray
+    ip: np.ndarray
+    fp: np.ndarray
+    relax_offsets: tuple  # (mean offsets per time of the surface, sd offsets)
+
+
+@register_model
+@dataclass(frozen=True, eq=False)
+class CompositeDevice(DeviceModelBase):
+    """A device model built from blocks; see the module docstring."""
+
+    kind: ClassVar[str] = "composite"
+
+    programming: ProgrammingError = field(default_factory=lambda: ProgrammingError(identity=True))
+    """g_prog | g (the write)."""
+    drift_law: PowerLawDrift | Relaxation | None = None
+    """g(t) | state without read noise (None: no drift); ``drift(state, t)`` evaluates it."""
+    read_noise: ReadNoise | None = None
+    """Noise added by each read (None: noiseless reads)."""
+    g_range: tuple[float, float] = (0.0, math.inf)
+    """(g_lo, g_hi): accepted input range (refuse) or fitted range (edge) [S]."""
+    range_policy: RangePolicy = RangePolicy.REFUSE
+    """Inputs outside g_range: refuse or use edge statistics."""
+    out_lo: float = 0.0
+    """Lower clamp of every drifted/read conductance [S]."""
+    out_hi: float = math.inf
+    """Upper clamp [S] (inf unless the technology has a ceiling)."""
+    valid_times: tuple[float, float] = (0.0, math.inf)
+    """(t_min, t_max): times after programming the model is valid for [s]; others refused."""
+    conditioning: str = Conditioning.TARGET.value
+    """"target" (input = target) or "initial read" (input = each cell's first read)."""
+    name: str = ""
+    """Short name (preset name, or a label given by calibration)."""
+    citation: str = ""
+    """Where the numbers come from."""
+
+    def __post_init__(self):
+        object.__setattr__(self, "range_policy", _enum(RangePolicy, self.range_policy,
+                                                       "range_policy"))
+        cond = _enum(Conditioning, self.conditioning, "conditioning")
+        object.__setattr__(self, "conditioning", cond.value)
+        lo, hi = (float(v) for v in self.g_range)
+        if math.isnan(lo) or math.isnan(hi) or lo < 0:
+            raise ConfigError(f"g_range must be (g_min >= 0, g_max) in S, got {self.g_range}")
+        if not lo < hi:
+            raise ConfigError(f"g_min ({lo} S) must be below g_max ({hi} S)")
+        object.__setattr__(self, "g_range", (lo, hi))
+        tlo, thi = (float(v) for v in self.valid_times)
+        if math.isnan(tlo) or math.isnan(thi) or tlo < 0 or not tlo < thi:
+            raise ConfigError(f"valid_times must be 0 <= t_min < t_max [s], got {self.valid_times}")
+        object.__setattr__(self, "valid_times", (tlo, thi))
+        if math.isnan(self.out_lo) or math.isnan(self.out_hi) or not self.out_lo < self.out_hi:
+            raise ConfigError(f"out_lo ({self.out_lo}) must be below out_hi ({self.out_hi}) S")
+        if self.range_policy is RangePolicy.EDGE and not math.isfinite(hi):
+            raise ConfigError("range_policy 'edge' needs a finite fitted range g_range")
+        object.__setattr__(self, "_compiled", self._compile())
+        self._check_spreads()
+
+    # ------------------------------------------------------------------ compilation
+
+    def _compile(self) -> _Compiled:
+        p, d, r = self.programming, self.drift_law, self.read_noise
+        curves: list = [p.bias, p.spread]
+        if isinstance(d, PowerLawDrift):
+            curves += [d.nu_mean, d.nu_std]
+        else:
+            curves += [None, None]
+        curves += [None if r is None else r.amplitude, None if r is None else r.short_term]
+        mean_c, sd_c = [], []
+        if isinstance(d, Relaxation):
+            mean_c = list(d.mean.curves) if d.mean is not None else []
+            sd_c = list(d.spread.curves)
+        spec, offs = encode_curves(curves + mean_c + sd_c)
+        lv_off = len(spec)
+        spec.extend(p.levels)
+        ip = np.zeros(K.IP_SIZE, dtype=np.int64)
+        fp = np.zeros(K.FP_SIZE, dtype=np.float64)
+        fam, fpar = p.distribution.kernel_params()
+        ip[K.IP_FAMILY] = fam
+        ip[K.IP_OFF_BIAS], ip[K.IP_OFF_SPREAD] = offs[0], offs[1]
+        ip[K.IP_PROG_IDENTITY] = int(p.identity or (p.spread is None and p.bias is None
+                                                    and p.d2d == 0 and p.p_stuck_low == 0
+                                                    and p.p_stuck_high == 0 and not p.levels
+                                                    and p.prog_lo == 0 and p.prog_hi == math.inf))
+        if p.identity and p.levels:
+            ip[K.IP_PROG_IDENTITY] = 1
+        ip[K.IP_N_LEVELS], ip[K.IP_OFF_LEVELS] = len(p.levels), lv_off
+        ip[K.IP_DRIFT] = (1 if isinstance(d, PowerLawDrift)
+                          else 2 if isinstance(d, Relaxation) else 0)
+        ip[K.IP_OFF_NU_MU], ip[K.IP_OFF_NU_SD] = offs[2], offs[3]
+        ip[K.IP_NU_FOLD] = int(isinstance(d, PowerLawDrift) and d.fold)
+        if isinstance(d, Relaxation):
+            ip[K.IP_RELAX_PATH] = 0 if d.path is RelaxationPath.COMMON_DEVIATE else 1
+            ip[K.IP_RELAX_COND] = 1 if d.condition_on is ConditionOn.PROGRAMMED else 0
+        if r is None or r.amplitude is None:
+            ip[K.IP_READ] = 0
+        else:
+            ip[K.IP_READ] = 1 if r.scaling is NoiseScaling.RELATIVE else 2
+        ip[K.IP_OFF_Q], ip[K.IP_OFF_SHORT] = offs[4], offs[5]
+        if self.range_policy is RangePolicy.EDGE:
+            fp[K.FP_STAT_LO], fp[K.FP_STAT_HI] = self.g_range
+        else:
+            fp[K.FP_STAT_LO], fp[K.FP_STAT_HI] = -math.inf, math.inf
+        fp[K.FP_P_STUCK_LO], fp[K.FP_P_STUCK_HI] = p.p_stuck_low, p.p_stuck_high
+        fp[K.FP_G_STUCK_LO], fp[K.FP_G_STUCK_HI] = p.g_stuck_low, p.g_stuck_high
+        fp[K.FP_D2D] = p.d2d
+        fp[K.FP_PROG_LO], fp[K.FP_PROG_HI] = p.prog_lo, p.prog_hi
+        fp[K.FP_FAM_A:K.FP_FAM_D + 1] = fpar
+        fp[K.FP_OUT_LO], fp[K.FP_OUT_HI] = self.out_lo, self.out_hi
+        n_m = len(mean_c)
+        relax = (tuple(offs[6:6 + n_m]), tuple(offs[6 + n_m:]))
+        spec_arr = np.asarray(spec, dtype=np.float64)
+        return _Compiled(spec_arr, ip, fp, relax)
+
+    def _check_spreads(self):
+        """Spreads must be >= 0 (and finite) over the model's range."""
+        lo, hi = self.g_range
+        top = hi if math.isfinite(hi) else max(lo, 1e-3) * 10
+        grid = np.linspace(lo, top, 513)
+        checks = [("programming spread", self.programming.spread)]
+        if isinstance(self.drift_law, PowerLawDrift):
+            checks.append(("drift-exponent spread nu_std", self.drift_law.nu_std))
+        if isinstance(self.drift_law, Relaxation):
+            checks += [(f"relaxation spread at t = {t} s", c)
+                       for t, c in zip(self.drift_law.spread.times, self.drift_law.spread.curves,
+                                       strict=True)]
+        if self.read_noise is not None:
+            checks += [("1/f amplitude", self.read_noise.amplitude),
+                       ("short-term read noise", self.read_noise.short_term)]
+        for name, c in checks:
+            if c is None:
+                continue
+            y = c(grid)
+            if not np.all(np.isfinite(y)):
+                raise ConfigError(f"{name} is not finite over g in [{lo}, {top}] S")
+            if np.any(y < 0):
+                k = int(np.argmin(y))
+                raise ConfigError(f"{name} must be >= 0; it is {y[k]:.4g} at g = {grid[k]:.4g} S")
+
+    # ------------------------------------------------------------------ checks
+
+    def _check_input(self, g) -> np.ndarray:
+        arr = check_conductance(g)
+        lo, hi = self.g_range
+        if self.range_policy is RangePolicy.REFUSE and arr.size:
+            mn, mx = float(arr.min()), float(arr.max())
+            if mn < lo or mx > hi:
+                bad = mn if mn < lo else mx
+                raise ConfigError(
+                    f"{self.name or 'model'}: input conductance {bad:.6g} S outside the valid "
+                    f"range [{lo:.6g}, {hi:.6g}] S")
+        return arr
+
+    def _check_t(self, t):
+        times, scalar = check_times(t)
+        tlo, thi = self.valid_times
+        if times.size and (times.min() < tlo or times.max() > thi):
+            bad = times.min() if times.min() < tlo else times.max()
+            raise ConfigError(f"{self.name or 'model'}: t = {bad:.6g} s outside the valid time "
+                              f"range [{tlo:.6g}, {thi:.6g}] s")
+        return times, scalar
+
+    def _time_tables(self, times: np.ndarray):
+        order = np.argsort(times, kind="stable")
+        T = times.size
+        tf = np.zeros((T, K.TF_SIZE))
+        ti = np.full((T, K.TI_SIZE), -1, dtype=np.int64)
+        ts = times[order]
+        ti[:, K.TI_ROW] = order
+        d, r = self.drift_law, self.read_noise
+        if isinstance(d, PowerLawDrift):
+            tf[:, K.TF_LOGRATIO] = np.log((ts + d.t0) / d.t0)
+        if r is not None:
+            tf[:, K.TF_U] = r.u(ts)
+        if isinstance(d, Relaxation):
+            m_off, s_off = self._compiled.relax_offsets
+            for j, t in enumerate(ts):
+                if d.mean is not None:
+                    a, b, w = d.mean.weights(float(t))
+                    ti[j, K.TI_MEAN_A], ti[j, K.TI_MEAN_B] = m_off[a], m_off[b]
+                    tf[j, K.TF_W_MEAN] = w
+                a, b, w = d.spread.weights(float(t))
+                ti[j, K.TI_SD_A], ti[j, K.TI_SD_B] = s_off[a], s_off[b]
+                tf[j, K.TF_W_SD] = w
+        return tf, ti
+
+    @staticmethod
+    def _seed(rng) -> np.uint64:
+        if not isinstance(rng, np.random.Generator):
+            raise ConfigError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+        return np.uint64(int(rng.integers(0, 2**63 - 1, dtype=np.int64)))
+
+    # ------------------------------------------------------------------ the contract
+
+    def program(self, g, rng: np.random.Generator) -> DeviceState:
+        """Write target (or first-read) conductances ``g`` [S]; returns the per-cell state."""
+        arr = self._check_input(g)
+        seed = self._seed(rng)
+        flat = np.ascontiguousarray(arr.ravel())
+        gs, gp, nu = (np.empty(flat.size) for _ in range(3))
+        c = self._compiled
+        K._program_kernel(flat, c.spec, c.ip, c.fp, seed, gs, gp, nu)
+        fields = {"g_snapped": gs.reshape(arr.shape)}
+        if isinstance(self.drift_law, PowerLawDrift):
+            fields["nu"] = nu.reshape(arr.shape)
+        return DeviceState(g_input=arr.copy(), g_prog=gp.reshape(arr.shape), seed=int(seed),
+                           fields=fields)
+
+    def _read(self, state: DeviceState, t, rng, noisy: bool, dtype=np.float64) -> np.ndarray:
+        if not isinstance(state, DeviceState):
+            raise ConfigError(f"state must be a DeviceState from program(), got {type(state)}")
+        times, scalar = self._check_t(t)
+        gs = np.ascontiguousarray(state.fields.get("g_snapped", state.g_input), dtype=np.float64)
+        gp = np.ascontiguousarray(state.g_prog, dtype=np.float64)
+        nu = np.ascontiguousarray(state.fields.get("nu", np.zeros(gp.shape)), dtype=np.float64)
+        if not (gs.shape == gp.shape == nu.shape):
+            raise ConfigError(f"state arrays have mismatched shapes {gs.shape}, {gp.shape}, "
+                              f"{nu.shape}")
+        seed_short = self._seed(rng) if noisy else np.uint64(0)
+        tf, ti = self._time_tables(times)
+        out = np.empty((times.size, gp.size), dtype=dtype)
+        c = self._compiled
+        K._read_kernel(gs.ravel(), gp.ravel(), nu.ravel(), c.spec, c.ip, c.fp, tf, ti,
+                       np.uint64(state.seed), seed_short, bool(noisy), out)
+        out = out.reshape((times.size, *gp.shape))
+        return out[0] if scalar else out
+
+    def drift(self, state: DeviceState, t) -> np.ndarray:
+        """g(t) [S] without read noise (the contract's ``drift``)."""
+        return self._read(state, t, None, False)
+
+    def read(self, state: DeviceState, t, rng: np.random.Generator) -> np.ndarray:
+        """g(t) [S] with read noise; ``t`` scalar -> shape of g, (T,) -> (T, *g.shape)."""
+        return self._read(state, t, rng, True)
+
+    def sample(self, g, t, rng: np.random.Generator, *, dtype=np.float64) -> np.ndarray:
+        """Program ``g`` [S] anew and read at ``t`` [s] (one fused pass, same bits as
+        ``read(program(g, rng), t, rng)``); float64 unless ``dtype`` is float32."""
+        dtype = np.dtype(dtype)
+        if dtype not in (np.dtype(np.float64), np.dtype(np.float32)):
+            raise ConfigError(f"dtype must be float64 or float32, got {dtype}")
+        arr = self._check_input(g)
+        times, scalar = self._check_t(t)
+        seed = self._seed(rng)
+        seed_short = self._seed(rng)
+        tf, ti = self._time_tables(times)
+        flat = np.ascontiguousarray(arr.ravel())
+        out = np.empty((times.size, flat.size), dtype=dtype)
+        c = self._compiled
+        K._sample_kernel(flat, c.spec, c.ip, c.fp, tf, ti, seed, seed_short, out)
+        out = out.reshape((times.size, *arr.shape))
+        return out[0] if scalar else out
+
+    # ------------------------------------------------------------------ files
+
+    def to_tree(self) -> dict[str, Any]:
+        return {
+            "programming": self.programming.to_dict(),
+            "drift": None if self.drift_law is None else self.drift_law.to_dict(),
+            "read_noise": None if self.read_noise is None else self.read_noise.to_dict(),
+            "g_range": Quantity(np.asarray(self.g_range, dtype=np.float64), "S"),
+            "range_policy": self.range_policy.value,
+            "out_lo": Quantity(float(self.out_lo), "S"),
+            "out_hi": Quantity(float(self.out_hi), "S"),
+            "valid_times": Quantity(np.asarray(self.valid_times, dtype=np.float64), "s"),
+            "name": self.name,
+            "citation": self.citation,
+        }
+
+    to_dict = to_tree
+
+    @classmethod
+    def from_tree(cls, tree: Mapping[str, Any]) -> CompositeDevice:
+        try:
+            rn = tree.get("read_noise")
+            gr = tree["g_range"].expect("S", "g_range")
+            vt = tree["valid_times"].expect("s", "valid_times")
+            return cls(
+                programming=ProgrammingError.from_dict(tree["programming"]),
+                drift_law=drift_from_dict(tree.get("drift")),
+                read_noise=None if rn is None else ReadNoise.from_dict(rn),
+                g_range=(float(gr[0]), float(gr[1])),
+                range_policy=tree.get("range_policy", "refuse"),
+                out_lo=float(tree["out_lo"].expect("S", "out_lo")),
+                out_hi=float(tree["out_hi"].expect("S", "out_hi")),
+                valid_times=(float(vt[0]), float(vt[1])),
+                conditioning=tree.get("conditioning", Conditioning.TARGET.value),
+                name=str(tree.get("name", "")), citation=str(tree.get("citation", "")),
+            )
+        except KeyError as exc:
+            raise DataFormatError(f"composite device-model tree lacks {exc}") from None
+        except (AttributeError, TypeError, IndexError) as exc:
+            raise DataFormatError(f"composite device-model tree is malformed: {exc}") from None
+
+    from_dict = from_tree
+
+    def __eq__(self, other):
+        if not isinstance(other, CompositeDevice):
+            return NotImplemented
+        return _tree_equal(self.to_tree(), other.to_tree()) and \
+            self.conditioning == other.conditioning
+
+    __hash__ = None
+
+    def __repr__(self):
+        d = type(self.drift_law).__name__ if self.drift_law is not None else None
+        return (f"CompositeDevice(name={self.name!r}, conditioning={self.conditioning!r}, "
+                f"drift={d}, g_range={self.g_range}, range_policy={self.range_policy.value!r})")
+
+
+def _tree_equal(a, b) -> bool:
+    if isinstance(a, Mapping) and isinstance(b, Mapping):
+        return a.keys() == b.keys() and all(_tree_equal(a[k], b[k]) for k in a)
+    if isinstance(a, Quantity) and isinstance(b, Quantity):
+        return a.units == b.units and np.array_equal(np.asarray(a.value), np.asarray(b.value))
+    return a == b
+
+
+def compose(relaxation_model: CompositeDevice, programming_model: CompositeDevice, *,
+            name: str = "") -> CompositeDevice:
+    """A target-conditioned model: programming of one model, then relaxation of another.
+
+    ``relaxation_model`` is conditioned on the first read (``conditioning == "initial
+    read"``: g(t) | g_initial, with t counted from that read); ``programming_model``
+    supplies g_initial | g_target through its programming block (e.g. a write-verify
+    model fitted to HKU-like data). The result programs targets with the second and
+    evolves the programmed value with the first's drift and read noise; its range
+    is the programming model's, its valid times the relaxation model's.
+    """
+    for m, what in ((relaxation_model, "relaxation_model"), (programming_model,
+                                                              "programming_model")):
+        if not isinstance(m, CompositeDevice):
+            raise ConfigError(f"{what} must be a CompositeDevice, got {type(m).__name__}")
+    if relaxation_model.conditioning != Conditioning.INITIAL_READ.value:
+        raise ConfigError("relaxation_model must be conditioned on the first read "
+                          f"(conditioning 'initial read'), got {relaxation_model.conditioning!r}")
+    if programming_model.conditioning != Conditioning.TARGET.value:
+        raise ConfigError("programming_model must be conditioned on the target, got "
+                          f"{programming_model.conditioning!r}")
+    drift = relaxation_model.drift_law
+    if isinstance(drift, Relaxation) and drift.condition_on is ConditionOn.INPUT:
+        # the relaxation was fitted given the first read, which is now g_prog
+        drift = replace(drift, condition_on=ConditionOn.PROGRAMMED)
+    lo = max(programming_model.out_lo, relaxation_model.out_lo)
+    hi = min(programming_model.out_hi, relaxation_model.out_hi)
+    return CompositeDevice(
+        programming=programming_model.programming, drift_law=drift,
+        read_noise=relaxation_model.read_noise, g_range=programming_model.g_range,
+        range_policy=programming_model.range_policy, out_lo=lo, out_hi=hi,
+        valid_times=relaxation_model.valid_times, conditioning=Conditioning.TARGET.value,
+        name=name or f"{programming_model.name}+{relaxation_model.name}",
+        citation="; ".join(c for c in (programming_model.citation, relaxation_model.citation)
+                           if c))
