@@ -283,9 +283,11 @@ class ADC:
         _check_positive(self.offset_std, "ADC offset_std", "A", allow_zero=True)
         _check_positive(self.inl_max, "ADC inl_max", "LSB", allow_zero=True)
         _check_positive(self.noise_std, "ADC noise_std", "A", allow_zero=True)
-        if (isinstance(self.columns_per_adc, bool)
-                or not isinstance(self.columns_per_adc, (int, np.integer))
-                or self.columns_per_adc < 1):
+        if (
+            isinstance(self.columns_per_adc, bool)
+            or not isinstance(self.columns_per_adc, (int, np.integer))
+            or self.columns_per_adc < 1
+        ):
             raise ConfigError(
                 f"ADC columns_per_adc must be an integer >= 1, got {self.columns_per_adc!r}"
             )
@@ -374,15 +376,21 @@ class ADC:
             inl = rng.uniform(-1.0, 1.0, (n_adc, 2))
         else:
             inl = np.zeros((n_adc, 2))
-        return ADCChip(adc=self, n_columns=int(n_columns), gain_error=gain,
-                       offset=offset, inl_coef=inl)
+        return ADCChip(
+            adc=self, n_columns=int(n_columns), gain_error=gain, offset=offset, inl_coef=inl
+        )
 
     def convert(self, currents, rng: np.random.Generator | None = None) -> np.ndarray:
         """Convert with an error-free chip (noise still drawn when ``noise_std > 0``). [A]"""
         I = np.asarray(currents, dtype=np.float64)
         n = I.shape[-1] if I.ndim else 1
-        chip = ADCChip(adc=self, n_columns=n, gain_error=np.zeros(self.n_adcs(n)),
-                       offset=np.zeros(self.n_adcs(n)), inl_coef=np.zeros((self.n_adcs(n), 2)))
+        chip = ADCChip(
+            adc=self,
+            n_columns=n,
+            gain_error=np.zeros(self.n_adcs(n)),
+            offset=np.zeros(self.n_adcs(n)),
+            inl_coef=np.zeros((self.n_adcs(n), 2)),
+        )
         return chip.convert(I, rng)
 
     def to_dict(self) -> dict[str, Any]:
@@ -448,8 +456,7 @@ class ADCChip:
             u = np.maximum(u, 0.0)
         analog_code = u * kmax
         if adc.inl_max > 0:
-            analog_code = analog_code + adc.inl_max * _inl_curve(
-                u, self._per_column(self.inl_coef))
+            analog_code = analog_code + adc.inl_max * _inl_curve(u, self._per_column(self.inl_coef))
         return np.clip(np.rint(analog_code), -kmax if adc.signed else 0, kmax)
 
     def convert(self, currents, rng: np.random.Generator | None = None) -> np.ndarray:

@@ -57,8 +57,9 @@ def _flat(arr: np.ndarray, shape, name: str) -> np.ndarray:
     if arr.ndim == 0:
         return np.full(int(np.prod(shape)), float(arr))
     if arr.shape != tuple(shape):
-        raise ConfigError(f"{name} must be a scalar or shaped like the (physical) array {shape},"
-                          f" got {arr.shape}")
+        raise ConfigError(
+            f"{name} must be a scalar or shaped like the (physical) array {shape}, got {arr.shape}"
+        )
     return arr.ravel()
 
 
@@ -135,8 +136,10 @@ class SinhCell:
     def __post_init__(self):
         b = _coef(self.b, "b", "1/V")
         if np.any(b <= 0):
-            raise ConfigError(f"sinh cell coefficient b must be > 0 1/V (a negative b makes I(V) "
-                              f"non-monotonic), got {b.min()}")
+            raise ConfigError(
+                f"sinh cell coefficient b must be > 0 1/V (a negative b makes I(V) "
+                f"non-monotonic), got {b.min()}"
+            )
         object.__setattr__(self, "b", b)
 
     def bind(self, G):
@@ -186,8 +189,9 @@ class NewtonResult:
     iterations: list = field(default_factory=list)
 
 
-def newton_solve(circ, cell, G, v_src, *, solver=None, tol: float = 1e-12,
-                 max_iter: int = 50) -> NewtonResult:
+def newton_solve(
+    circ, cell, G, v_src, *, solver=None, tol: float = 1e-12, max_iter: int = 50
+) -> NewtonResult:
     """Solve a :class:`~xbarlab.crossbar.topologies.Circuit` with nonlinear ``cell`` models.
 
     ``G`` [S]: the physical (M, N) array (cell ``k`` = flat index); ``v_src`` (n_src, B) [V]:
@@ -219,11 +223,12 @@ def newton_solve(circ, cell, G, v_src, *, solver=None, tol: float = 1e-12,
             rows += [p[mm]]
             cols += [q[mm]]
             vals += [-gd[mm]]
-        return sp.coo_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-                             shape=(n, n)).tocsr()
+        return sp.coo_matrix(
+            (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n)
+        ).tocsr()
 
     for col in range(B):
-        vs = v_src[:, col:col + 1]
+        vs = v_src[:, col : col + 1]
         rhs = circ.rhs(a_r, b_r, g_r, vs)[:, 0]
 
         def state(x, vs=vs, rhs=rhs):
@@ -234,8 +239,11 @@ def newton_solve(circ, cell, G, v_src, *, solver=None, tol: float = 1e-12,
             np.add.at(F, fa[fa >= 0], Ic[fa >= 0])
             np.add.at(F, fb[fb >= 0], -Ic[fb >= 0])
             # normwise: residual over the size of the terms of the node current sums
-            scale = (Knorm * np.max(np.abs(x), initial=0.0) + np.max(np.abs(rhs), initial=0.0)
-                     + np.max(np.abs(Ic), initial=0.0))
+            scale = (
+                Knorm * np.max(np.abs(x), initial=0.0)
+                + np.max(np.abs(rhs), initial=0.0)
+                + np.max(np.abs(Ic), initial=0.0)
+            )
             rel = float(np.max(np.abs(F), initial=0.0) / scale) if scale > 0 else 0.0
             return F, rel, Vc
 
@@ -255,13 +263,16 @@ def newton_solve(circ, cell, G, v_src, *, solver=None, tol: float = 1e-12,
                     raise ConvergenceError(
                         f"Newton's method stopped after {max_iter} iterations at a Kirchhoff "
                         f"residual of {rel:.3e} (relative to the terms of the node current sums), "
-                        f"above tol={tol:g}", residual=rel)
+                        f"above tol={tol:g}",
+                        residual=rel,
+                    )
                 gd = np.where(active, bound.slope(Vc), 0.0)
                 J = K + assemble_cells(gd)
                 dx = np.asarray(solver(J, -F), dtype=np.float64).ravel()
                 if not np.all(np.isfinite(dx)):
-                    raise ConvergenceError(f"Newton step is not finite (residual {rel:.3e})",
-                                           residual=rel)
+                    raise ConvergenceError(
+                        f"Newton step is not finite (residual {rel:.3e})", residual=rel
+                    )
                 t = 1.0
                 for _ in range(40):
                     F_new, rel_new, Vc_new = state(x + t * dx)
@@ -271,7 +282,9 @@ def newton_solve(circ, cell, G, v_src, *, solver=None, tol: float = 1e-12,
                 else:
                     raise ConvergenceError(
                         f"Newton's line search found no decrease below a Kirchhoff residual of "
-                        f"{rel:.3e}, above tol={tol:g}", residual=rel)
+                        f"{rel:.3e}, above tol={tol:g}",
+                        residual=rel,
+                    )
                 x = x + t * dx
                 F, rel, Vc = F_new, rel_new, Vc_new
                 hist.append(rel)

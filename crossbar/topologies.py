@@ -85,9 +85,7 @@ def _choice(cls, value, name):
     try:
         return cls(value)
     except ValueError:
-        raise ConfigError(
-            f"unknown {name} {value!r}; valid: {[m.value for m in cls]}"
-        ) from None
+        raise ConfigError(f"unknown {name} {value!r}; valid: {[m.value for m in cls]}") from None
 
 
 # ----------------------------------------------------------------------------------- solvers
@@ -190,8 +188,22 @@ class Circuit:
         is_free = (known_src == -1) & (known_sense == -1)
         free = np.full(n_cls, -1)
         free[is_free] = np.arange(int(is_free.sum()))
-        return Circuit(n_nodes, res_a, res_b, res_r, cell_a, cell_b, src, sense, cls, n_cls,
-                       free, int(is_free.sum()), known_src, known_sense)
+        return Circuit(
+            n_nodes,
+            res_a,
+            res_b,
+            res_r,
+            cell_a,
+            cell_b,
+            src,
+            sense,
+            cls,
+            n_cls,
+            free,
+            int(is_free.sum()),
+            known_src,
+            known_sense,
+        )
 
     # -- assembly ----------------------------------------------------------------------------
 
@@ -266,8 +278,9 @@ class Circuit:
             np.add.at(out, self.known_sense[ca[m]], -Ic[m])
         return out.T
 
-    def solve_linear(self, g_cells: np.ndarray, v_src: np.ndarray, *, solver=None,
-                     tol: float = 1e-12):
+    def solve_linear(
+        self, g_cells: np.ndarray, v_src: np.ndarray, *, solver=None, tol: float = 1e-12
+    ):
         """Exact linear solve: returns (class voltages (n_cls, B), sense currents (B, n_sense)).
 
         Checks the Kirchhoff residual against ``tol``, as a normwise backward error
@@ -291,7 +304,9 @@ class Circuit:
             if not rel <= tol:
                 raise ConvergenceError(
                     f"linear solve reached a Kirchhoff residual of {rel:.3e} (relative to the "
-                    f"terms of the node current sums), above tol={tol:g}", residual=rel)
+                    f"terms of the node current sums), above tol={tol:g}",
+                    residual=rel,
+                )
         return V, self.sense_currents(V, a, b, g)
 
 
@@ -315,8 +330,9 @@ def _resistance(r, name: str, shapes: list[tuple[int, ...]]) -> np.ndarray:
     if arr.ndim == 0:
         return np.broadcast_to(arr, shapes[0])
     if arr.shape not in shapes:
-        raise ConfigError(f"{name} must be a scalar or of shape {' or '.join(map(str, shapes))}"
-                          f", got {arr.shape}")
+        raise ConfigError(
+            f"{name} must be a scalar or of shape {' or '.join(map(str, shapes))}, got {arr.shape}"
+        )
     return arr
 
 
@@ -372,8 +388,10 @@ def build_circuit(
     if topology is Topology.SOURCE_LINE:
         rr = _resistance(r_row, "r_row", [(M, N), (M, N + 1)])
         if np.any(rr != 0):
-            raise ConfigError("r_row must be 0 with topology='source-line': the word line drives "
-                              "transistor gates and carries no current (use r_source)")
+            raise ConfigError(
+                "r_row must be 0 with topology='source-line': the word line drives "
+                "transistor gates and carries no current (use r_source)"
+            )
         rsl = _resistance(r_source, "r_source", [(M, N)])
         rd = _resistance(r_driver, "r_driver", [()])
         if gates is None:
@@ -393,8 +411,9 @@ def build_circuit(
         on = np.asarray(gates, dtype=bool)
     else:
         if np.any(_float_array(r_source, "r_source", "Ohm") != 0):
-            raise ConfigError(f"r_source applies only to topology='source-line', not "
-                              f"{topology.value!r}")
+            raise ConfigError(
+                f"r_source applies only to topology='source-line', not {topology.value!r}"
+            )
         R = bld.nodes((M, N))
         SRC = bld.nodes(M)
         DL = bld.nodes(M)
@@ -434,13 +453,15 @@ def build_circuit(
 
 def _as_pair(G, topology):
     if not isinstance(G, (tuple, list)) or len(G) != 2:
-        raise ConfigError(f"topology={topology.value!r} needs G = (G_pos, G_neg), "
-                          f"two arrays of shape (M, N)")
+        raise ConfigError(
+            f"topology={topology.value!r} needs G = (G_pos, G_neg), two arrays of shape (M, N)"
+        )
     gp = _float_array(G[0], "G_pos", "S")
     gn = _float_array(G[1], "G_neg", "S")
     if gp.shape != gn.shape or gp.ndim != 2:
-        raise ConfigError(f"G_pos and G_neg must have equal shapes (M, N), got {gp.shape} and "
-                          f"{gn.shape}")
+        raise ConfigError(
+            f"G_pos and G_neg must have equal shapes (M, N), got {gp.shape} and {gn.shape}"
+        )
     return gp, gn
 
 
@@ -462,8 +483,7 @@ def physical_layout(G, v, topology):
         vp[..., 0::2], vp[..., 1::2] = v, -v
         return Gp, vp, lambda I: I
     if isinstance(G, (tuple, list)):
-        raise ConfigError(f"topology={topology.value!r} takes one conductance array G, not a "
-                          "pair")
+        raise ConfigError(f"topology={topology.value!r} takes one conductance array G, not a pair")
     return _float_array(G, "G", "S"), v, lambda I: I
 
 
@@ -520,14 +540,22 @@ def column_currents(
     single = vp.ndim == 1
     vb = np.atleast_2d(vp)
     M, N = Gp.shape
-    kw = dict(r_row=r_row, r_col=r_col, r_driver=r_driver, r_sense=r_sense, r_access=r_access,
-              r_source=r_source, sense=sense, drive=drive, source_end=source_end)
+    kw = dict(
+        r_row=r_row,
+        r_col=r_col,
+        r_driver=r_driver,
+        r_sense=r_sense,
+        r_access=r_access,
+        r_source=r_source,
+        sense=sense,
+        drive=drive,
+        source_end=source_end,
+    )
     if cell is not None:
         cell.check(Gp, _operating_range(vb, v_read, topology))
     if topology is Topology.SOURCE_LINE:
         if v_read is None or not np.isfinite(v_read):
-            raise ConfigError(f"topology='source-line' needs a finite v_read in V, got "
-                              f"{v_read!r}")
+            raise ConfigError(f"topology='source-line' needs a finite v_read in V, got {v_read!r}")
         if not np.all((vb == 0) | (vb == 1)):
             raise ConfigError("with topology='source-line' v holds gate states: 0 or 1")
         out = np.empty((vb.shape[0], N))
@@ -538,8 +566,9 @@ def column_currents(
             out[inverse.ravel() == p] = I
     else:
         if v_read is not None:
-            raise ConfigError(f"v_read applies only to topology='source-line', not "
-                              f"{topology.value!r}")
+            raise ConfigError(
+                f"v_read applies only to topology='source-line', not {topology.value!r}"
+            )
         circ = build_circuit((M, N), topology=Topology.STANDARD, **kw)
         out = _solve(circ, Gp, vb.T, cell, solver, tol, max_iter)
     out = combine(out)
@@ -599,8 +628,17 @@ def to_spice(
     if vp.ndim != 1:
         raise ConfigError(f"to_spice takes one input vector (M,), got shape {vp.shape}")
     M, N = Gp.shape
-    kw = dict(r_row=r_row, r_col=r_col, r_driver=r_driver, r_sense=r_sense, r_access=r_access,
-              r_source=r_source, sense=sense, drive=drive, source_end=source_end)
+    kw = dict(
+        r_row=r_row,
+        r_col=r_col,
+        r_driver=r_driver,
+        r_sense=r_sense,
+        r_access=r_access,
+        r_source=r_source,
+        sense=sense,
+        drive=drive,
+        source_end=source_end,
+    )
     if topology is Topology.SOURCE_LINE:
         if v_read is None:
             raise ConfigError("topology='source-line' needs v_read in V")
@@ -621,9 +659,14 @@ def to_spice(
     for j, c in enumerate(circ.cls[circ.sense].tolist()):
         lines.append(f"VS{j} {node(c)} 0 DC 0")
     nz = circ.res_r > 0
-    for e, (a, b, r) in enumerate(zip(circ.cls[circ.res_a[nz]].tolist(),
-                                      circ.cls[circ.res_b[nz]].tolist(),
-                                      circ.res_r[nz].tolist(), strict=True)):
+    for e, (a, b, r) in enumerate(
+        zip(
+            circ.cls[circ.res_a[nz]].tolist(),
+            circ.cls[circ.res_b[nz]].tolist(),
+            circ.res_r[nz].tolist(),
+            strict=True,
+        )
+    ):
         if a != b:
             lines.append(f"RW{e} {node(a)} {node(b)} {_fmt(r)}")
     ca, cb = circ.cls[circ.cell_a], circ.cls[circ.cell_b]
@@ -672,7 +715,7 @@ def _read_rawfile(path: Path) -> dict[str, float]:
             names.append(line.split()[1].lower())
     if nvar is None or npts != 1 or len(names) != nvar:
         raise RuntimeError(f"unexpected rawfile header in {path}")
-    vals = np.frombuffer(data[pos + len(marker):pos + len(marker) + 8 * nvar], dtype="<f8")
+    vals = np.frombuffer(data[pos + len(marker) : pos + len(marker) + 8 * nvar], dtype="<f8")
     return dict(zip(names, vals.tolist(), strict=True))
 
 
@@ -690,11 +733,18 @@ def run_ngspice(netlist: str, *, timeout: float = 600.0) -> dict[str, float]:
         raw = Path(tmp) / "circuit.raw"
         cir.write_text(netlist)
         env = dict(os.environ, SPICE_ASCIIRAWFILE="0")
-        proc = subprocess.run([exe, "-b", "-r", str(raw), str(cir)], capture_output=True,
-                              text=True, timeout=timeout, env=env, cwd=tmp)
+        proc = subprocess.run(
+            [exe, "-b", "-r", str(raw), str(cir)],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=env,
+            cwd=tmp,
+        )
         if proc.returncode != 0 or not raw.exists():
-            raise RuntimeError(f"ngspice failed (rc {proc.returncode}): {proc.stdout[-2000:]}"
-                               f"{proc.stderr[-2000:]}")
+            raise RuntimeError(
+                f"ngspice failed (rc {proc.returncode}): {proc.stdout[-2000:]}{proc.stderr[-2000:]}"
+            )
         return _read_rawfile(raw)
 
 

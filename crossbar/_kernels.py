@@ -1,0 +1,230 @@
+"""Private Numba kernels for the structured crossbar solvers (no validation here).
+
+Layout: every per-node array is C-contiguous ``(M, N)`` (row index first) or ``(B, M, N)`` for a
+batch of right-hand sides. A *chain* is one wire with its cells treated as conductances to a
+node held elsewhere: row chains run along the last axis, column chains along axis 0.
+Chain factorizations are written in "conductance form" (pivot = downstream link + conductance
+seen looking upstream), which keeps every recursion a sum of positive terms: no cancellation
+however stiff the wire is compared with the cells.
+
+Parallel loops only ever split independent chains or independent right-hand sides, and every
+reduction runs in a fixed order, so results are bit-identical whatever the thread count.
+"""
+
+import numba as nb
+import numpy as np
+
+_OPTS = dict(cache=True, nogil=True, fastmath=False)
+_CHUNK = 64  # columns per parallel task in column sweeps (inner loop stays vectorised)
+
+
+@nb.njit(
+    "void(float64[:, ::1], float64[:, ::1], float64[:, ::1], float64[:, ::1], float64[:, ::1])",
+    parallel=True,
+    **_OPTS,
+)
+def _factor_rows(gnode, gseg, finv, mult, sdiag):
+    """LDL^T of every row chain: nodes ``gnode[i, :]`` to ground, segment ``gseg[i, k]`` joining
+    node k-1 and k (k = 0 and k = N are the links to the held ends). Fills the inverse pivots,
+    the forward multipliers and sdiag: the conductance each node sees through the wire alone
+    (so the chain inverse has diagonal 1 / (gnode + sdiag))."""
+    M, N = gnode.shape
+    for i in nb.prange(M):
+        phi = np.empty(N)
+        psi = np.empty(N)
+        # forward: phi[j] = conductance to ground seen from node j looking left, cell included
+        phi[0] = gnode[i, 0] + gseg[i, 0]
+        mult[i, 0] = 0.0
+        for j in range(1, N):
+            f = phi[j - 1] + gseg[i, j]
+            finv[i, j - 1] = 1.0 / f
+            mult[i, j] = gseg[i, j] / f
+            phi[j] = gnode[i, j] + gseg[i, j] * phi[j - 1] / f
+        finv[i, N - 1] = 1.0 / (phi[N - 1] + gseg[i, N])
+        # backward: psi[j] likewise looking right; sdiag = conductance seen by the cell at j
+        # through the wire (left + right), each a series combination of positive terms
+        psi[N - 1] = gnode[i, N - 1] + gseg[i, N]
+        sdiag[i, N - 1] = gseg[i, N]
+        for j in range(N - 2, -1, -1):
+            c = gseg[i, j + 1]
+            sr = c * psi[j + 1] / (psi[j + 1] + c)
+            psi[j] = gnode[i, j] + sr
+            sdiag[i, j] = sr
+        sdiag[i, 0] += gseg[i, 0]
+        for j in range(1, N):
+            sdiag[i, j] += gseg[i, j] * phi[j - 1] * finv[i, j - 1]
+
+
+@nb.njit(
+    "void(float64[:, ::1], float64[:, ::1], float64[:, ::1], float64[:, ::1])",
+    parallel=True,
+    **_OPTS,
+)
+def _factor_cols(gnode, gseg, finv, mult):
+    """LDL^T of every column chain (chains along axis 0, ``gseg`` of shape (M+1, N))."""
+    M, N = gnode.shape
+    nchunk = (N + _CHUNK - 1) // _CHUNK
+    for c in nb.prange(nchunk):
+        j0 = c * _CHUNK
+        j1 = min(N, j0 + _CHUNK)
+        phi = np.empty(j1 - j0)
+        for j in range(j0, j1):
+            phi[j - j0] = gnode[0, j] + gseg[0, j]
+            mult[0, j] = 0.0
+        for i in range(1, M):
+            for j in range(j0, j1):
+                f = phi[j - j0] + gseg[i, j]
+                finv[i - 1, j] = 1.0 / f
+                mult[i, j] = gseg[i, j] / f
+                phi[j - j0] = gnode[i, j] + gseg[i, j] * phi[j - j0] / f
+        for j in range(j0, j1):
+            finv[M - 1, j] = 1.0 / (phi[j - j0] + gseg[M, j])
+
+
+@nb.njit(
+    "void(float64[:, ::1], float64[:, ::1], float64[:, ::1], float64[:, ::1],"
+    " float64[:, :, ::1], float64[:, :, ::1])",
+    parallel=True,
+    **_OPTS,
+)
+def _solve_rows(finv, mult, gseg, scale, rhs, out):
+    """out[b] = T^{-1} (scale * rhs[b]) for every row chain (scale: per-node factor, e.g. g)."""
+    B, M, N = rhs.shape
+    for t in nb.prange(B * M):
+        b = t // M
+        i = t - b * M
+        y = scale[i, 0] * rhs[b, i, 0]
+        out[b, i, 0] = y
+        for j in range(1, N):
+            y = scale[i, j] * rhs[b, i, j] + mult[i, j] * y
+            out[b, i, j] = y
+        x = y * finv[i, N - 1]
+        out[b, i, N - 1] = x
+        for j in range(N - 2, -1, -1):
+            x = (out[b, i, j] + gseg[i, j + 1] * x) * finv[i, j]
+            out[b, i, j] = x
+
+
+@nb.njit(
+    "void(float64[:, ::1], float64[:, ::1], float64[:, ::1], float64[:, :, ::1],"
+    " float64[:, :, ::1])",
+    parallel=True,
+    **_OPTS,
+)
+def _solve_cols(finv, mult, gseg, rhs, out):
+    """out[b] = P^{-1} rhs[b] for every column chain; sweeps along axis 0, vectorised over j."""
+    B, M, N = rhs.shape
+    nchunk = (N + _CHUNK - 1) // _CHUNK
+    for t in nb.prange(B * nchunk):
+        b = t // nchunk
+        c = t - b * nchunk
+        j0 = c * _CHUNK
+        j1 = min(N, j0 + _CHUNK)
+        for j in range(j0, j1):
+            out[b, 0, j] = rhs[b, 0, j]
+        for i in range(1, M):
+            for j in range(j0, j1):
+                out[b, i, j] = rhs[b, i, j] + mult[i, j] * out[b, i - 1, j]
+        for j in range(j0, j1):
+            out[b, M - 1, j] = out[b, M - 1, j] * finv[M - 1, j]
+        for i in range(M - 2, -1, -1):
+            for j in range(j0, j1):
+                out[b, i, j] = (out[b, i, j] + gseg[i + 1, j] * out[b, i + 1, j]) * finv[i, j]
+
+
+@nb.njit(
+    "void(float64[:, ::1], float64[:, ::1], float64[:, :, ::1], float64[:, :, ::1],"
+    " float64[:, :, ::1])",
+    parallel=True,
+    **_OPTS,
+)
+def _schur_apply(g, gcol, x, rrow, y):
+    """y = Lc x + g * (x - rrow): the column-node Schur operator once rrow = T^{-1}(g x)."""
+    B, M, N = x.shape
+    for t in nb.prange(B * M):
+        b = t // M
+        i = t - b * M
+        for j in range(N):
+            a = gcol[i, j]
+            c = gcol[i + 1, j]
+            xi = x[b, i, j]
+            v = (a + c) * xi + g[i, j] * (xi - rrow[b, i, j])
+            if i > 0:
+                v -= a * x[b, i - 1, j]
+            if i < M - 1:
+                v -= c * x[b, i + 1, j]
+            y[b, i, j] = v
+
+
+@nb.njit("void(float64[:, :, ::1], float64[:, :, ::1], float64[:, ::1])", parallel=True, **_OPTS)
+def _row_dots(a, c, part):
+    """part[b, i] = sum_j a[b, i, j] * c[b, i, j] (fixed order; summed over i by the caller)."""
+    B, M, N = a.shape
+    for t in nb.prange(B * M):
+        b = t // M
+        i = t - b * M
+        s = 0.0
+        for j in range(N):
+            s += a[b, i, j] * c[b, i, j]
+        part[b, i] = s
+
+
+@nb.njit(
+    "void(float64[::1], float64[:, :, ::1], float64[:, :, ::1], float64[:, :, ::1],"
+    " float64[:, :, ::1], float64[:, ::1], float64[:, ::1])",
+    parallel=True,
+    **_OPTS,
+)
+def _cg_update(alpha, x, r, p, q, rmax, xmax):
+    """x += alpha p; r -= alpha q; per-row max |r| and max |x| (max is order independent)."""
+    B, M, N = x.shape
+    for t in nb.prange(B * M):
+        b = t // M
+        i = t - b * M
+        a = alpha[b]
+        mr = 0.0
+        mx = 0.0
+        for j in range(N):
+            xv = x[b, i, j] + a * p[b, i, j]
+            rv = r[b, i, j] - a * q[b, i, j]
+            x[b, i, j] = xv
+            r[b, i, j] = rv
+            mr = max(mr, abs(rv))
+            mx = max(mx, abs(xv))
+        rmax[b, i] = mr
+        xmax[b, i] = mx
+
+
+@nb.njit("void(float64[::1], float64[:, :, ::1], float64[:, :, ::1])", parallel=True, **_OPTS)
+def _cg_direction(beta, z, p):
+    """p = z + beta p."""
+    B, M, N = z.shape
+    for t in nb.prange(B * M):
+        b = t // M
+        i = t - b * M
+        be = beta[b]
+        for j in range(N):
+            p[b, i, j] = z[b, i, j] + be * p[b, i, j]
+
+
+@nb.njit(
+    "void(float64[::1], float64[::1], float64[::1], float64[::1], float64[:, ::1])",
+    **_OPTS,
+)
+def _chain_inverse(g, finv, mult, gseg, out):
+    """Dense inverse of one chain matrix (symmetric, N x N) from its factorization; O(N^2)."""
+    N = g.shape[0]
+    for k in range(N):
+        # forward sweep of e_k: zero before k
+        for j in range(k):
+            out[j, k] = 0.0
+        y = 1.0
+        out[k, k] = y
+        for j in range(k + 1, N):
+            y = mult[j] * y
+            out[j, k] = y
+        x = y * finv[N - 1]
+        out[N - 1, k] = x
+        for j in range(N - 2, -1, -1):
+            x = (out[j, k] + gseg[j + 1] * x) * finv[j]
+            out[j, k] = x

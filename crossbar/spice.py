@@ -1,0 +1,180 @@
+"""SPICE netlist of the crossbar circuit, and an ngspice cross-check read from binary rawfiles.
+
+The netlist is written from the physical parameters directly (driver, row segments, access
+resistor and cell, column segments, sense resistor, a 0 V source as the sense amplifier's
+virtual ground), not from the solver's canonical grid, so that agreement tests the whole chain.
+A zero resistance becomes a 0 V source (SPICE rejects 0-Ohm resistors).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DataFormatError
+from .circuit import Drive, Sense, WireParams, _as_shape, _conductance, _enum, _voltages
+
+__all__ = ["to_spice", "read_rawfile", "run_ngspice", "ngspice_column_currents"]
+
+
+def to_spice(
+    G,
+    v,
+    *,
+    r_row=0.0,
+    r_col=0.0,
+    r_driver=0.0,
+    r_sense=0.0,
+    r_access=0.0,
+    sense="bottom",
+    drive="left",
+    title: str = "xbarlab crossbar",
+) -> str:
+    """The SPICE netlist (``.op``) of the circuit :func:`column_currents` solves, for one input
+    ``v`` (M,) [V]. Nodes: ``d<i>`` driver source, ``r<i>_<j>`` row node, ``x<i>_<j>`` inside a
+    cell with access resistance, ``c<i>_<j>`` column node, ``s<j>``/``t<j>`` sense path; the
+    current of source ``vs<j>`` is the sense current I[j] [A]."""
+    G = _conductance(G)
+    M, N = G.shape
+    v2, single = _voltages(v, M)
+    if not single:
+        from ..errors import ConfigError
+
+        raise ConfigError(f"to_spice takes one input vector v of shape ({M},), got {np.shape(v)}")
+    v = v2[0]
+    w = WireParams(r_row=r_row, r_col=r_col, r_driver=r_driver, r_sense=r_sense, r_access=r_access)
+    sense = _enum(Sense, sense, "sense")
+    drive = _enum(Drive, drive, "drive")
+    nseg = N + 1 if drive is Drive.BOTH else N
+    rr = _as_shape("r_row", w.r_row, (M, nseg))
+    rc = _as_shape("r_col", w.r_col, (M, N))
+    rd = _as_shape("r_driver", w.r_driver, (M,))
+    rs = _as_shape("r_sense", w.r_sense, (N,))
+    ra = _as_shape("r_access", w.r_access, (M, N))
+    lines = [f"* {title}: {M}x{N}, sense={sense.value}, drive={drive.value}"]
+    count = [0]
+
+    def res(a, b, r):
+        count[0] += 1
+        if r == 0.0:
+            lines.append(f"vz{count[0]} {a} {b} 0")
+        else:
+            lines.append(f"r{count[0]} {a} {b} {float(r)!r}")
+
+    for i in range(M):
+        lines.append(f"vd{i} d{i} 0 {float(v[i])!r}")
+        res(f"d{i}", f"a{i}", rd[i])
+        res(f"a{i}", f"r{i}_0", rr[i, 0])
+        for j in range(1, N):
+            res(f"r{i}_{j - 1}", f"r{i}_{j}", rr[i, j])
+        if drive is Drive.BOTH:
+            res(f"r{i}_{N - 1}", f"b{i}", rr[i, N])
+            res(f"b{i}", f"d{i}", rd[i])
+    for i in range(M):
+        for j in range(N):
+            if G[i, j] == 0.0:
+                continue
+            if ra[i, j] > 0:
+                res(f"r{i}_{j}", f"x{i}_{j}", ra[i, j])
+                res(f"x{i}_{j}", f"c{i}_{j}", 1.0 / G[i, j])
+            else:
+                res(f"r{i}_{j}", f"c{i}_{j}", 1.0 / G[i, j])
+    for j in range(N):
+        if sense is Sense.BOTTOM:
+            for i in range(M - 1):
+                res(f"c{i}_{j}", f"c{i + 1}_{j}", rc[i, j])
+            res(f"c{M - 1}_{j}", f"s{j}", rc[M - 1, j])
+        else:
+            for i in range(1, M):
+                res(f"c{i - 1}_{j}", f"c{i}_{j}", rc[i, j])
+            res(f"c0_{j}", f"s{j}", rc[0, j])
+        res(f"s{j}", f"t{j}", rs[j])
+        lines.append(f"vs{j} t{j} 0 0")
+    lines += [".options noacct", ".op", ".end", ""]
+    return "\n".join(lines)
+
+
+def read_rawfile(path) -> dict[str, np.ndarray]:
+    """Read a SPICE binary rawfile (first plot): variable name (lower case) -> values
+    (one per point; complex for complex plots). Raises DataFormatError if malformed."""
+    data = Path(path).read_bytes()
+    marker = b"Binary:\n"
+    k = data.find(marker)
+    if k < 0:
+        raise DataFormatError(f"{path}: no 'Binary:' section (ASCII rawfile or not a rawfile)")
+    header = data[:k].decode("latin-1").splitlines()
+    nvar = npts = None
+    complex_ = False
+    names: list[str] = []
+    in_vars = False
+    for line in header:
+        key, _, val = line.partition(":")
+        low = key.strip().lower()
+        if in_vars and line.startswith(("\t", " ")):
+            parts = line.split()
+            if len(parts) >= 2:
+                names.append(parts[1].lower())
+            continue
+        in_vars = False
+        if low == "flags":
+            complex_ = "complex" in val.lower()
+        elif low == "no. variables":
+            nvar = int(val)
+        elif low == "no. points":
+            npts = int(val)
+        elif low == "variables":
+            in_vars = True
+    if nvar is None or npts is None or len(names) != nvar:
+        raise DataFormatError(
+            f"{path}: malformed rawfile header ({nvar} variables, {len(names)} names)"
+        )
+    width = 2 if complex_ else 1
+    count = nvar * npts * width
+    body = np.frombuffer(data, dtype="<f8", count=count, offset=k + len(marker))
+    if body.size != count:
+        raise DataFormatError(f"{path}: rawfile truncated ({body.size} of {count} values)")
+    body = body.reshape(npts, nvar, width)
+    vals = body[..., 0] + 1j * body[..., 1] if complex_ else body[..., 0]
+    return {n: np.array(vals[:, q]) for q, n in enumerate(names)}
+
+
+def run_ngspice(
+    netlist: str, *, timeout: float = 600.0, executable: str = "ngspice"
+) -> dict[str, np.ndarray]:
+    """Run ngspice in batch mode on ``netlist`` and return its binary rawfile as
+    :func:`read_rawfile` does. Raises FileNotFoundError if ngspice is not installed and
+    RuntimeError if it fails."""
+    exe = shutil.which(executable)
+    if exe is None:
+        raise FileNotFoundError(f"{executable!r} not found on PATH (install ngspice)")
+    with tempfile.TemporaryDirectory(prefix="xbarlab-spice-") as tmp:
+        cir = os.path.join(tmp, "circuit.cir")
+        raw = os.path.join(tmp, "circuit.raw")
+        Path(cir).write_text(netlist)
+        env = dict(os.environ)
+        env.pop("SPICE_ASCIIRAWFILE", None)
+        proc = subprocess.run(
+            [exe, "-b", "-r", raw, cir],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=env,
+            cwd=tmp,
+        )
+        if proc.returncode != 0 or not os.path.exists(raw):
+            tail = (proc.stdout + proc.stderr)[-2000:]
+            raise RuntimeError(f"ngspice failed (exit {proc.returncode}):\n{tail}")
+        return read_rawfile(raw)
+
+
+def ngspice_column_currents(G, v, **kwargs) -> np.ndarray:
+    """Sense currents I [A] (N,) of the same circuit from ngspice (``.op``, binary rawfile);
+    keyword arguments as :func:`to_spice`."""
+    G = np.asarray(G, dtype=np.float64)
+    res = run_ngspice(to_spice(G, v, **kwargs))
+    return np.array([res[f"i(vs{j})"][0] for j in range(G.shape[1])])
