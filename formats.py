@@ -793,11 +793,14 @@ def _read_part(path: Path, opts: _ReadOptions) -> _Part:
         raise DataFormatError(f"{path} is a zip archive (e.g. .npz or .xlsx), not a text table; "
                               "export the sheet as CSV or name an .npz file .npz")
     text = _sniff_text(path, opts)
-    if opts.layout is Layout.WIDE:
-        return _read_wide_text(text, opts)
-    if opts.layout is Layout.TIMESERIES:
-        return _read_timeseries_text(text, opts)
-    return _read_long_text(text, opts)
+    try:
+        if opts.layout is Layout.WIDE:
+            return _read_wide_text(text, opts)
+        if opts.layout is Layout.TIMESERIES:
+            return _read_timeseries_text(text, opts)
+        return _read_long_text(text, opts)
+    except _BadCell as exc:  # internal subclass: users see a plain DataFormatError
+        raise DataFormatError(str(exc)) from None
 
 
 # -- text tables -------------------------------------------------------------------------------
