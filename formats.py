@@ -664,13 +664,15 @@ def read_measurements(
 
 
 def write_measurements(path, m: Measurements, *, overwrite: bool = False,
-                       provenance: Provenance | None = None) -> Path:
+                       provenance: Provenance | None = None,
+                       float_format: str = "%.17g") -> Path:
     """Write ``m`` atomically as a long table, format chosen by the suffix.
 
     ``.h5``/``.hdf5``: the HDF5 layout of ``data/README.md`` (``/measurements/<role>``
     datasets with SI ``units``); ``.npz``: one array per role plus ``_xbarlab`` (JSON:
     format, version, units, time origin); ``.csv``/``.tsv`` (optionally ``.gz``): a header
-    of role names, SI values, exact float64 text. Devices are written as their labels.
+    of role names, SI values written with ``float_format`` (default exact float64 text).
+    Devices are written as their labels.
     """
     path = Path(path)
     name = path.name.lower()
@@ -707,7 +709,7 @@ def write_measurements(path, m: Measurements, *, overwrite: bool = False,
                 np.savez(fh, _xbarlab=np.array(json.dumps(meta)), **arrays)
     elif name.endswith((".csv", ".tsv", ".csv.gz", ".tsv.gz", ".txt", ".txt.gz")):
         delim = "\t" if ".tsv" in name else ","
-        fmts = ["%s" if a.dtype.kind in "USO" else "%d" if a.dtype.kind in "iu" else "%.17g"
+        fmts = ["%s" if a.dtype.kind in "USO" else "%d" if a.dtype.kind in "iu" else float_format
                 for a in arrays.values()]
         head = (f"# xbarlab measurements: format_version={FORMAT_VERSION} "
                 f"time_origin={m.time_origin}; units: "
