@@ -1,0 +1,231 @@
+"""Tiled analog matrix products and convolutions (xbarlab.crossbar.tiling)."""
+
+import numpy as np
+import pytest
+from xbarlab.crossbar.converters import ADC, DAC, analog_mvm
+from xbarlab.crossbar.tiling import (
+    TileConfig,
+    TiledMatrix,
+    conv2d_reference,
+    im2col,
+    tiled_conv2d,
+    tiled_matmul,
+)
+from xbarlab.devices import DeviceModelBase, DeviceState
+from xbarlab.errors import ConfigError
+
+G_MIN, G_MAX = 1e-6, 25e-6
+
+
+class _TestDevice(DeviceModelBase):
+    """Gaussian programming error sigma [S] and drift g(t) = g_prog * (1 + t)^-nu, no read noise
+    (written here, independent of devices/)."""
+
+    kind = "test-tiling"
+
+    def __init__(self, sigma=0.0, nu=0.0):
+        self.sigma, self.nu = sigma, nu
+        self.g_range = (0.0, 1e-4)
+
+    def program(self, g, rng):
+        g = np.asarray(g, dtype=np.float64)
+        gp = g + (rng.normal(0.0, self.sigma, g.shape) if self.sigma else 0.0)
+        return DeviceState(g_input=g.copy(), g_prog=gp)
+
+    def drift(self, state, t):
+        return state.g_prog * (1.0 + t) ** (-self.nu)
+
+    def read(self, state, t, rng):
+        return self.drift(state, t)
+
+    def to_tree(self):
+        return {}
+
+    @classmethod
+    def from_tree(cls, tree):
+        return cls()
+
+
+def _data(seed, K=300, N=70, B=6):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(K, N)), rng.normal(size=N) * 3, rng.uniform(-1, 1, (B, K))
+
+
+def _rel(a, b):
+    return float(np.max(np.abs(a - b)) / np.max(np.abs(b)))
+
+
+@pytest.mark.parametrize("layout, scale", [("differential-columns", "tile"),
+                                           ("differential-rows", "column")])
+def test_ideal_tiled_matmul_equals_product(layout, scale):
+    """300x70 weights + bias on 128x64 tiles (3x2 or 3x3 tiles with the bias rows), ideal
+    devices, zero resistances, ideal converters: y = x @ W + b to 1e-12 relative."""
+    W, b, x = _data(0)
+    tile = TileConfig(rows=128, cols=64, layout=layout, scale=scale, g_min=G_MIN, g_max=G_MAX)
+    y = tiled_matmul(x, W, bias=b, tile=tile)
+    assert _rel(y, x @ W + b) <= 1e-12
+
+
+def test_default_tile_is_256():
+    """Default TileConfig: 256x256 physical, differential columns -> 256 inputs x 128 outputs;
+    a 600x300 matrix uses ceil(600/256) * ceil(300/128) = 3 * 3 = 9 tiles."""
+    W = np.ones((600, 300))
+    tm = TiledMatrix(W, tile=TileConfig(g_max=G_MAX))
+    assert (tm.tile.inputs_per_tile, tm.tile.outputs_per_tile, tm.n_tiles) == (256, 128, 9)
+
+
+def test_bias_rows_share_device_range():
+    """Bias 10x the largest weight with x_max = 2: n_b = ceil(10 / 2) = 5 bias rows, every
+    target conductance inside [g_min, g_max], and the output still equals x @ W + b."""
+    rng = np.random.default_rng(1)
+    W = rng.uniform(-1, 1, (20, 6))
+    W[0, 0] = 1.0
+    b = np.array([10.0, -3, 0, 1, 2, -10])
+    tm = TiledMatrix(W, bias=b, x_max=2.0, tile=TileConfig(rows=32, cols=16, g_min=G_MIN,
+                                                            g_max=G_MAX))
+    assert tm.n_bias_rows == 5
+    for tl in tm.tiles:
+        for g in (tl.g_pos, tl.g_neg):
+            assert g.min() >= G_MIN and g.max() <= G_MAX
+    x = rng.uniform(-2, 2, (4, 20))
+    assert _rel(tm(x), x @ W + b) <= 1e-12
+
+
+def test_ideal_tiled_conv_equals_direct_convolution():
+    """Conv 3->5 channels, 3x3 kernel, stride 2, padding 1 on 2x3x9x8 inputs, on 16x4 tiles
+    (27 inputs -> 2 row tiles, 5 outputs -> 3 column tiles): equals the direct convolution to
+    1e-12; the direct reference equals torch.nn.functional.conv2d to 1e-12."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(2, 3, 9, 8))
+    w = rng.normal(size=(5, 3, 3, 3))
+    b = rng.normal(size=5)
+    ref = conv2d_reference(x, w, b, stride=2, padding=1)
+    y = tiled_conv2d(x, w, b, stride=2, padding=1, x_max=4.0,
+                     tile=TileConfig(rows=16, cols=4, g_min=G_MIN, g_max=G_MAX))
+    assert y.shape == (2, 5, 5, 4)
+    assert _rel(y, ref) <= 1e-12
+    tref = torch.nn.functional.conv2d(torch.tensor(x), torch.tensor(w), torch.tensor(b),
+                                      stride=2, padding=1).numpy()
+    assert _rel(ref, tref) <= 1e-12
+    cols, (Ho, Wo) = im2col(x, 3, stride=2, padding=1)
+    assert cols.shape == (2 * Ho * Wo, 27)
+
+
+def test_wire_resistance_alone_shrinks_output_linearly():
+    """Positive weights and inputs, r_row = r_col = r per segment on 64x64 tiles: IR drop
+    lowers every output below the ideal, and for small r the relative error grows linearly:
+    error(0.2 Ohm) / error(0.1 Ohm) = 2 within 5 %."""
+    rng = np.random.default_rng(3)
+    W = rng.uniform(0.1, 1, (100, 40))
+    x = rng.uniform(0.2, 1, (3, 100))
+    ideal = x @ W
+    errs = []
+    for r in (0.1, 0.2):
+        tile = TileConfig(rows=64, cols=64, g_min=G_MIN, g_max=G_MAX, r_row=r, r_col=r)
+        y = tiled_matmul(x, W, tile=tile)
+        assert np.all(y < ideal)
+        errs.append(np.max(np.abs(y - ideal) / ideal))
+    assert errs[1] / errs[0] == pytest.approx(2.0, rel=0.05)
+
+
+def test_dac_alone_quantizes_inputs():
+    """6-bit signed DAC alone: y = Q(x) @ W + b exactly (1e-12), Q(x) = rint(x * 31) / 31, and
+    |y - (x @ W + b)| <= sum_i |W_ij| / 62 (half an input LSB per row)."""
+    W, b, x = _data(4, K=50, N=10)
+    tile = TileConfig(rows=32, cols=16, g_min=G_MIN, g_max=G_MAX)
+    y = tiled_matmul(x, W, bias=b, tile=tile, dac=DAC(bits=6))
+    xq = np.rint(x * 31) / 31
+    assert _rel(y, xq @ W + b) <= 1e-12
+    assert np.all(np.abs(y - (x @ W + b)) <= np.abs(W).sum(axis=0) / 62 + 1e-12)
+    assert np.max(np.abs(y - (x @ W + b))) > 1e-3
+
+
+def test_adc_alone_error_halves_per_bit():
+    """ADC alone (fixed range above every partial sum): each tile's partial sum is rounded to the
+    ADC LSB, so |y - ideal| <= n_row_tiles * LSB / 2 in weight units; the rms error of 8 bits is
+    half that of 7 bits within 30 % (uniform rounding error, 4 tiles x 200 samples)."""
+    rng = np.random.default_rng(5)
+    W = rng.normal(size=(128, 32))
+    x = rng.uniform(-1, 1, (200, 128))
+    ideal = x @ W
+    tile = TileConfig(rows=64, cols=32, g_min=G_MIN, g_max=G_MAX)
+    rms = []
+    for bits in (7, 8):
+        adc = ADC(bits=bits).with_full_scale(64 * G_MAX * 0.2)
+        y = tiled_matmul(x, W, tile=tile, dac=DAC(bits=None), adc=adc)
+        s = (G_MAX - G_MIN) / np.abs(W[:64]).max(), (G_MAX - G_MIN) / np.abs(W[64:]).max()
+        lsb_w = [adc.lsb / (0.2 * si) for si in s]  # weight units, x_max = 1, v_max = 0.2 V
+        assert np.all(np.abs(y - ideal) <= sum(lsb_w) / 2 + 1e-12)
+        rms.append(np.sqrt(np.mean((y - ideal) ** 2)))
+    assert rms[0] / rms[1] == pytest.approx(2.0, rel=0.3)
+
+
+def test_programming_noise_alone_matches_predicted_spread():
+    """Gaussian programming error sigma = 0.5 uS per device, one tile of 64 inputs x 2000
+    outputs, per-tile scale s: y - x @ W has standard deviation sqrt(2 sum_i x_i^2) sigma / s
+    within 5 % over the 2000 outputs."""
+    rng = np.random.default_rng(6)
+    W = rng.uniform(-1, 1, (64, 2000))
+    x = rng.uniform(-1, 1, 64)
+    tile = TileConfig(rows=64, cols=4000, g_min=G_MIN, g_max=G_MAX)
+    y = tiled_matmul(x, W, tile=tile, device=_TestDevice(sigma=0.5e-6), rng=rng)
+    s = (G_MAX - G_MIN) / np.abs(W).max()
+    pred = np.sqrt(2 * np.sum(x**2)) * 0.5e-6 / s
+    assert np.std(y - x @ W) / pred == pytest.approx(1.0, abs=0.05)
+
+
+def test_drift_alone_scales_output():
+    """Drift g(t) = g (1 + t)^-0.05 of both devices, no noise, ideal wires and converters: the
+    output at t = 1000 s is (1001)^-0.05 (x @ W + b) to 1e-12."""
+    W, b, x = _data(7, K=40, N=12)
+    tile = TileConfig(rows=32, cols=16, g_min=0.0, g_max=G_MAX)
+    y = tiled_matmul(x, W, bias=b, tile=tile, device=_TestDevice(nu=0.05),
+                     rng=np.random.default_rng(0), t=1000.0)
+    assert _rel(y, 1001.0 ** -0.05 * (x @ W + b)) <= 1e-12
+
+
+def test_adc_gain_error_alone():
+    """Per-column ADC gain error (sigma 2 %) on a single row tile: y_j = (1 + e_j) (x @ W)_j
+    with e_j the chip's drawn errors, to 1e-12."""
+    W, _, x = _data(8, K=30, N=8)
+    tm = TiledMatrix(W, tile=TileConfig(rows=32, cols=16, g_min=G_MIN, g_max=G_MAX),
+                     adc=ADC(bits=None, gain_error_std=0.02), rng=np.random.default_rng(1))
+    e = tm.tiles[0].adc.gain_error
+    assert _rel(tm(x), (1 + e) * (x @ W)) <= 1e-12
+
+
+def test_calibrated_adc_range_per_tile():
+    """A calibrated 8-bit ADC range at the 90th percentile clips about 10 % of the partial sums
+    of the calibration inputs (between 5 % and 15 % over 2 tiles x 300 x 16 outputs)."""
+    rng = np.random.default_rng(9)
+    W = rng.normal(size=(64, 16))
+    x = rng.uniform(-1, 1, (300, 64))
+    tm = TiledMatrix(W, tile=TileConfig(rows=32, cols=32, g_min=G_MIN, g_max=G_MAX),
+                     adc=ADC(bits=8, range_mode="calibrated", percentile=90.0))
+    with pytest.raises(ConfigError, match="calibrate"):
+        tm(x)
+    tm.calibrate(x)
+    clipped = []
+    for tl in tm.tiles:
+        I = analog_mvm(x[:, tl.r0:tl.r1], tl.solver, dac=tm.dac)
+        clipped.append(np.mean(np.abs(I) > tl.adc.adc.i_fs))
+    assert 0.05 < np.mean(clipped) < 0.15
+
+
+def test_bad_tiling_input():
+    """Odd columns for differential columns, zero rows, negative r_row, a weight vector, a
+    wrong-size input: ConfigError naming the argument."""
+    with pytest.raises(ConfigError, match="cols"):
+        TileConfig(cols=255)
+    with pytest.raises(ConfigError, match="rows"):
+        TileConfig(rows=0)
+    with pytest.raises(ConfigError, match="r_row"):
+        TileConfig(r_row=-1.0)
+    with pytest.raises(ConfigError, match="layout"):
+        TileConfig(layout="single")
+    with pytest.raises(ConfigError, match="W"):
+        TiledMatrix(np.ones(5), tile=TileConfig(g_max=G_MAX))
+    tm = TiledMatrix(np.ones((5, 3)), tile=TileConfig(g_max=G_MAX))
+    with pytest.raises(ConfigError, match="x"):
+        tm(np.ones(4))
