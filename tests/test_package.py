@@ -1,0 +1,113 @@
+"""The installable package: light imports, console script, layout, error hierarchy."""
+
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+import xbarlab
+from xbarlab import errors
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "data" / "examples" / "rram_relaxation.csv"
+HEAVY = ("numba", "torch")
+
+
+def _modules_after(code: str) -> set[str]:
+    """Top-level modules of HEAVY + h5py present in sys.modules after running ``code``."""
+    probe = (f"{code}\nimport sys\n"
+             "print(','.join(m for m in ('numba', 'torch', 'h5py') if m in sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          timeout=300, cwd=str(ROOT.parent))
+    assert proc.returncode == 0, proc.stderr
+    last = proc.stdout.rstrip("\n").split("\n")[-1]
+    return set(filter(None, last.split(",")))
+
+
+def test_import_is_light():
+    """`import xbarlab` (and xbarlab.formats, xbarlab.units, xbarlab.calibration) imports
+    neither numba, torch nor h5py."""
+    code = "import xbarlab, xbarlab.formats, xbarlab.units, xbarlab.errors, xbarlab.calibration"
+    assert _modules_after(code) == set()
+
+
+def test_help_and_inspect_are_light():
+    """`xbarlab --help` and `xbarlab inspect FILE` on a CSV import neither numba nor torch."""
+    help_code = ("from xbarlab.cli import main\n"
+                 "try:\n    main(['--help'])\nexcept SystemExit as e:\n    assert e.code == 0")
+    assert not _modules_after(help_code) & set(HEAVY)
+    inspect_code = f"from xbarlab.cli import main\nassert main(['inspect', {str(EXAMPLE)!r}]) == 0"
+    assert not _modules_after(inspect_code) & set(HEAVY)
+
+
+def test_nn_has_no_top_level_numba():
+    """`import xbarlab.nn` does not import numba (it may import torch)."""
+    assert "numba" not in _modules_after("import xbarlab.nn")
+
+
+def test_version_matches_pyproject_and_cli(capsys):
+    """xbarlab.__version__ equals pyproject's version; `xbarlab --version` prints it."""
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert xbarlab.__version__ == version
+    from xbarlab.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out == f"xbarlab {version}\n"
+
+
+def test_help_lists_inspect(capsys):
+    """`xbarlab --help` lists the inspect subcommand; `xbarlab` alone prints help, exit 0."""
+    from xbarlab.cli import main
+
+    assert main([]) == 0
+    assert "inspect" in capsys.readouterr().out
+
+
+def test_error_hierarchy():
+    """Each error is an XbarlabError and the builtin a caller would catch."""
+    assert issubclass(errors.ConfigError, ValueError)
+    assert issubclass(errors.DataFormatError, ValueError)
+    assert issubclass(errors.ConvergenceError, RuntimeError)
+    assert issubclass(errors.OutputExistsError, FileExistsError)
+    for cls in (errors.ConfigError, errors.DataFormatError, errors.ConvergenceError,
+                errors.OutputExistsError):
+        assert issubclass(cls, errors.XbarlabError)
+    assert errors.ConvergenceError("x", residual=1e-3).residual == 1e-3
+
+
+def test_layout():
+    """Root .py files are only the package-wide modules; no root conftest.py, no
+    tests/__init__.py; pyproject ships data/**/* and lists the four subpackages."""
+    root_py = {p.name for p in ROOT.glob("*.py")}
+    assert root_py <= {"__init__.py", "errors.py", "formats.py", "cli.py", "units.py"}
+    assert not (ROOT / "tests" / "__init__.py").exists()
+    cfg = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert cfg["tool"]["setuptools"]["package-dir"] == {"xbarlab": "."}
+    assert set(cfg["tool"]["setuptools"]["packages"]) == {
+        "xbarlab", "xbarlab.devices", "xbarlab.crossbar", "xbarlab.nn", "xbarlab.calibration"}
+    assert "data/**/*" in cfg["tool"]["setuptools"]["package-data"]["xbarlab"]
+    for sub in ("devices", "crossbar", "nn", "calibration"):
+        assert (ROOT / sub / "__init__.py").exists()
+
+
+@pytest.mark.slow
+def test_wheel_contains_package_data(tmp_path):
+    """A wheel built from the tree holds xbarlab/data/README.md, the example table and its
+    generator, and every subpackage's __init__.py (no tests, no .ci)."""
+    import zipfile
+
+    cmd = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+           "-w", str(tmp_path), str(ROOT)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (wheel,) = tmp_path.glob("xbarlab-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for need in ("xbarlab/data/README.md", "xbarlab/data/examples/rram_relaxation.csv",
+                 "xbarlab/data/examples/make_examples.py", "xbarlab/cli.py", "xbarlab/units.py",
+                 "xbarlab/devices/__init__.py", "xbarlab/crossbar/__init__.py",
+                 "xbarlab/nn/__init__.py", "xbarlab/calibration/__init__.py"):
+        assert need in names, need
+    assert not any(n.startswith(("xbarlab/tests/", "xbarlab/.ci/")) for n in names)
