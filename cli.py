@@ -353,6 +353,70 @@ def _run_train(args) -> int:
 _SUBCOMMANDS.append(_add_train)
 
 
+# -- crossbar ------------------------------------------------------------------------------
+
+
+def _add_crossbar(sub) -> None:
+    p = sub.add_parser(
+        "crossbar",
+        help="IR-drop and ADC study: relative output error vs array size and wire resistance",
+        description="Program random weights onto n x n arrays (differential column pairs) with a "
+        "device model, solve the exact circuit for each wire resistance and report the relative "
+        "output error of IR drop, ADC (max-possible and calibrated range), device and total; "
+        "writes ir_drop_study.csv/.md/.png into OUT.",
+    )
+    p.add_argument("--device", default="pcm-ibm-2020", metavar="PRESET|MODEL.h5",
+                   help="device preset or model file (default pcm-ibm-2020)")
+    p.add_argument("--sizes", default="64,128,256,512,1024", metavar="N,N,...",
+                   help="array sizes n (n x n, even; default 64,128,256,512,1024)")
+    p.add_argument("--r-wire", default="0.1,0.3,1,3,10", metavar="R,R,...",
+                   help="wire resistance per segment in Ohm (default 0.1,0.3,1,3,10)")
+    p.add_argument("--vectors", type=int, default=16, metavar="B",
+                   help="input vectors for n <= 256; max(2, B*256/n) above (default 16)")
+    p.add_argument("--time", default="1h", metavar="T",
+                   help="read time after programming, e.g. 1h, 1d, 3600 (default 1h)")
+    p.add_argument("--v-max", type=float, default=0.2, metavar="V",
+                   help="full-scale row voltage in V (default 0.2)")
+    p.add_argument("--adc-bits", type=int, default=8, metavar="B", help="ADC bits (default 8)")
+    p.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default 0)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_output_options(p, metavar="OUT", what="output folder")
+    p.set_defaults(handler=_run_crossbar)
+
+
+def _run_crossbar(args) -> int:
+    from . import devices, formats, units
+    from .crossbar.study import StudyConfig, format_table, run_study, write_study
+    from .errors import ConfigError
+
+    def floats(text, what):
+        try:
+            return tuple(float(x) for x in units.parse_list(text, what=what))
+        except ValueError:
+            raise ConfigError(f"{what} must be comma-separated numbers, got {text!r}") from None
+
+    sizes = floats(args.sizes, "--sizes")
+    if any(n != int(n) for n in sizes):
+        raise ConfigError(f"--sizes must be integers, got {args.sizes!r}")
+    config = StudyConfig(sizes=tuple(int(n) for n in sizes),
+                         r_wire=floats(args.r_wire, "--r-wire"), vectors=args.vectors,
+                         t=units.parse_duration(args.time, what="--time"), v_max=args.v_max,
+                         adc_bits=args.adc_bits, seed=args.seed)
+    device = devices.load(args.device)
+    command = "crossbar " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else "crossbar"
+    out = formats.prepare_output_dir(args.out, force=args.force, command=command)
+    rows = run_study(device, config, progress=not args.no_progress)
+    title = (f"{args.device}, t = {args.time}, v_max = {config.v_max:g} V, "
+             f"{config.adc_bits}-bit ADC, seed {config.seed}")
+    paths = write_study(rows, out, title=title, overwrite=True)
+    print(format_table(rows), end="")
+    print(f"wrote {paths['csv']}, {paths['md']} and {paths['png']}")
+    return 0
+
+
+_SUBCOMMANDS.append(_add_crossbar)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -1,0 +1,210 @@
+"""IR-drop and ADC study: relative output error vs array size and wire resistance.
+
+For each array size ``n`` (physical ``n x n`` array, ``n/2`` differential column pairs) the study
+draws weights ``W ~ U(-1, 1)`` (n, n/2), maps them to device pairs (``G_pos - G_neg``
+proportional to ``W``, largest weight at ``g_max``), programs and reads them with a device model
+at time ``t``, and drives the rows with inputs ``x ~ U(0, 1)`` scaled to ``v = x * v_max``. For
+each wire resistance ``r`` (per segment, rows and columns alike) it solves the exact circuit
+(:class:`xbarlab.crossbar.Crossbar`) and reports relative errors ``||y - y_ref||_2 /
+||y_ref||_2`` over all outputs and vectors:
+
+* ``ir_drop``: circuit output vs the ideal product ``v @ (G_pos - G_neg)`` of the same read
+  conductances (the wires alone);
+* ``adc_max``: an ADC of ``adc_bits`` bits whose range is the maximum possible current
+  (:func:`~xbarlab.crossbar.converters.max_possible_current`), vs the circuit output;
+* ``adc_cal``: the same ADC with its range calibrated at the 99.9th percentile of |I|;
+* ``device``: read conductances vs programmed targets (ideal circuit; independent of ``r``),
+  after one global gain factor (drift compensation with a calibration input, Joshi et al.,
+  Nat. Commun. 11, 2473, 2020: the least-squares factor between the two outputs);
+* ``total``: circuit + calibrated ADC + device vs the target product ``v @ (G_pos - G_neg)``
+  of the targets, after one global gain factor likewise.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import ConfigError
+from .converters import ADC, max_possible_current
+
+__all__ = ["StudyConfig", "run_study", "write_study", "format_table"]
+
+COLUMNS = ("n", "r_wire_ohm", "vectors", "ir_drop", "adc_max", "adc_cal", "device", "total",
+           "solve_s")
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """Settings of :func:`run_study`."""
+
+    #: array sizes ``n`` (physical n x n; even). [1]
+    sizes: tuple[int, ...] = (64, 128, 256, 512, 1024)
+    #: wire resistance per segment, rows and columns. [Ohm]
+    r_wire: tuple[float, ...] = (0.1, 0.3, 1.0, 3.0, 10.0)
+    #: input vectors for n <= 256; larger arrays use ``max(2, vectors * 256 // n)``. [1]
+    vectors: int = 16
+    #: read time after programming. [s]
+    t: float = 3600.0
+    #: full-scale row voltage. [V]
+    v_max: float = 0.2
+    #: ADC resolution (signed). [1]
+    adc_bits: int = 8
+    #: seed of the numpy Generator (weights, inputs, devices). [1]
+    seed: int = 0
+
+    def __post_init__(self):
+        if not self.sizes or any(int(n) != n or n < 2 or n % 2 for n in self.sizes):
+            raise ConfigError(f"sizes must be even integers >= 2, got {self.sizes!r}")
+        if not self.r_wire or any(not (math.isfinite(r) and r >= 0) for r in self.r_wire):
+            raise ConfigError(f"r_wire must be finite resistances >= 0 Ohm, got {self.r_wire!r}")
+        if int(self.vectors) != self.vectors or self.vectors < 1:
+            raise ConfigError(f"vectors must be a positive integer, got {self.vectors!r}")
+        if not (math.isfinite(self.t) and self.t >= 0):
+            raise ConfigError(f"t must be a time >= 0 s, got {self.t!r}")
+        if not (math.isfinite(self.v_max) and self.v_max > 0):
+            raise ConfigError(f"v_max must be > 0 V, got {self.v_max!r}")
+        ADC(bits=self.adc_bits)  # validates adc_bits
+
+    def n_vectors(self, n: int) -> int:
+        return self.vectors if n <= 256 else max(2, self.vectors * 256 // n)
+
+
+def _compensated(y, ref):
+    """``y`` times the least-squares global gain that best matches ``ref``."""
+    den = float(np.sum(y * y))
+    return y * (float(np.sum(y * ref)) / den) if den > 0 else y
+
+
+def _rel(a, b) -> float:
+    den = float(np.linalg.norm(b))
+    return float(np.linalg.norm(a - b) / den) if den > 0 else 0.0
+
+
+def run_study(device, config: StudyConfig = StudyConfig(), *, progress: bool = True) -> list[dict]:
+    """Rows of the study (one per size and wire resistance), see the module docstring.
+
+    ``device``: a device model (:func:`xbarlab.devices.load`); targets span its range (an
+    unbounded range uses 0-25 uS).
+    """
+    from .circuit import Crossbar, WireParams
+
+    lo, hi = (float(x) for x in device.g_range)
+    if not math.isfinite(hi):
+        lo, hi = 0.0, 25e-6
+    rng = np.random.default_rng(config.seed)
+    combos = [(n, r) for n in config.sizes for r in config.r_wire]
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(combos), desc="crossbar study", unit="solve")
+    rows = []
+    try:
+        for n in config.sizes:
+            B = config.n_vectors(n)
+            W = rng.uniform(-1.0, 1.0, (n, n // 2))
+            s = (hi - lo) / np.abs(W).max()
+            tgt = np.empty((n, n))
+            tgt[:, 0::2] = lo + s * np.maximum(W, 0.0)
+            tgt[:, 1::2] = lo + s * np.maximum(-W, 0.0)
+            tgt = np.clip(tgt, lo, hi)
+            G = np.asarray(device.sample(tgt, config.t, rng), dtype=np.float64)
+            v = rng.uniform(0.0, 1.0, (B, n)) * config.v_max
+            y_tgt = v @ (tgt[:, 0::2] - tgt[:, 1::2])
+            y_ideal = v @ (G[:, 0::2] - G[:, 1::2])
+            i_max = max_possible_current((G[:, 0::2], G[:, 1::2]), config.v_max)
+            for r in config.r_wire:
+                if bar is not None:
+                    bar.set_postfix_str(f"n={n} r={r:g} Ohm")
+                t0 = time.perf_counter()
+                xb = Crossbar(G, wires=WireParams(r_row=r, r_col=r))
+                I = xb.mvm(v)
+                dt = time.perf_counter() - t0
+                y = I[:, 0::2] - I[:, 1::2]
+                adc_max = ADC(bits=config.adc_bits).with_full_scale(i_max)
+                adc_cal = ADC(bits=config.adc_bits, range_mode="calibrated",
+                              percentile=99.9).resolve(currents=y)
+                y_cal = adc_cal.convert(y)
+                rows.append({
+                    "n": n, "r_wire_ohm": float(r), "vectors": B,
+                    "ir_drop": _rel(y, y_ideal),
+                    "adc_max": _rel(adc_max.convert(y), y),
+                    "adc_cal": _rel(y_cal, y),
+                    "device": _rel(_compensated(y_ideal, y_tgt), y_tgt),
+                    "total": _rel(_compensated(y_cal, y_tgt), y_tgt),
+                    "solve_s": dt,
+                })
+                if bar is not None:
+                    bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+    return rows
+
+
+def format_table(rows: list[dict]) -> str:
+    """Markdown table of the study (errors in %)."""
+    head = ("| n | r [Ω] | vectors | IR drop | ADC max-range | ADC calibrated | device | total "
+            "| solve [s] |")
+    lines = [head, "|" + "---|" * 9]
+    for r in rows:
+        lines.append(
+            f"| {r['n']} | {r['r_wire_ohm']:g} | {r['vectors']} | {100 * r['ir_drop']:.3g} % "
+            f"| {100 * r['adc_max']:.3g} % | {100 * r['adc_cal']:.3g} % "
+            f"| {100 * r['device']:.3g} % | {100 * r['total']:.3g} % | {r['solve_s']:.2f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def write_study(rows: list[dict], out_dir, *, title: str = "", overwrite: bool = False) -> dict:
+    """Write ``ir_drop_study.csv``, ``ir_drop_study.md`` and ``ir_drop_study.png`` (atomic)."""
+    from pathlib import Path
+
+    from ..formats import atomic_output, write_text_atomic
+
+    out = Path(out_dir)
+    csv = ",".join(COLUMNS) + "\n" + "".join(
+        ",".join(f"{row[c]:.6g}" if isinstance(row[c], float) else str(row[c]) for c in COLUMNS)
+        + "\n" for row in rows)
+    paths = {
+        "csv": write_text_atomic(out / "ir_drop_study.csv", csv, overwrite=overwrite),
+        "md": write_text_atomic(out / "ir_drop_study.md",
+                                (f"{title}\n\n" if title else "") + format_table(rows),
+                                overwrite=overwrite),
+    }
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    sizes = sorted({r["n"] for r in rows})
+    rs = sorted({r["r_wire_ohm"] for r in rows})
+    cmap = plt.get_cmap("viridis")
+    for k, rw in enumerate(rs):
+        sel = sorted((r for r in rows if r["r_wire_ohm"] == rw), key=lambda r: r["n"])
+        ax.loglog([r["n"] for r in sel], [100 * max(r["ir_drop"], 1e-12) for r in sel], "o-",
+                  color=cmap(k / max(1, len(rs) - 1)), label=f"IR drop, r = {rw:g} Ω")
+    for key, style, label in (("adc_max", "k--", "ADC, max-possible range"),
+                              ("adc_cal", "k:", "ADC, calibrated range")):
+        sel = [min((r for r in rows if r["n"] == n), key=lambda r: r["r_wire_ohm"])
+               for n in sizes]
+        ax.loglog(sizes, [100 * max(r[key], 1e-12) for r in sel], style, label=label)
+    ax.set_xlabel("array size n (n × n, n/2 differential pairs)")
+    ax.set_ylabel("relative output error [%]")
+    ax.set_xticks(sizes)
+    ax.set_xticklabels([str(n) for n in sizes])
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+    if title:
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    with atomic_output(out / "ir_drop_study.png", overwrite=overwrite, suffix=".png") as tmp:
+        fig.savefig(tmp, format="png", dpi=120)
+    plt.close(fig)
+    paths["png"] = out / "ir_drop_study.png"
+    return paths
