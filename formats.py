@@ -1075,13 +1075,10 @@ def _read_long_text(text: _Text, opts: _ReadOptions) -> _Part:
     pos = {j: (j if usecols is None else usecols.index(j)) for j in needed
            if usecols is None or j in usecols}
     n = arr.shape[0]
-    # One contiguous row per needed column (then the parsed 2-D table is freed).
-    block = np.empty((len(pos), n), dtype=np.float64)
-    order = sorted(pos)
-    for i, j in enumerate(order):
-        block[i] = arr[:, pos[j]]
+    # One contiguous array per needed column, then the parsed 2-D table is freed; separate
+    # arrays let columns that end up converted (device ids, levels) be freed on their own.
+    raw = {j: np.ascontiguousarray(arr[:, pos[j]]) for j in sorted(pos)}
     del arr
-    raw = {j: block[i] for i, j in enumerate(order)}
 
     def locate(row: int, j: int) -> str:
         return f"line {_line_of_row(text, row)}, column {_col_name(text, j)}"
