@@ -100,6 +100,9 @@ class HASGD:
                         dtype=first.dtype)
         if self.antithetic:
             z = torch.stack((z, -z), dim=1).reshape(L, total)
+        many = getattr(self.noise, "perturbations", None)
+        if many is not None:  # fused path (GaussianNoise): a handful of kernels in all
+            return dict(zip(base, many(list(base.values()), z), strict=True))
         out, off = {}, 0
         for n, w in base.items():
             zi = z[:, off:off + w.numel()].reshape(L, *w.shape)
@@ -109,8 +112,10 @@ class HASGD:
 
     # ----------------------------------------------------------------- gradients
     def gradient(self, x: Tensor, y: Tensor, *, perturbations: dict[str, Tensor] | None = None
-                 ) -> float:
+                 ) -> Tensor:
         """Accumulate the HA-SGD gradient into ``.grad`` (zero it first); return the mean loss.
+
+        The loss is a detached 0-d tensor (no device synchronisation; ``float()`` it).
 
         ``perturbations``: ``{name: Δω of shape (L, *w.shape)}`` to use instead of fresh
         draws (as returned by :meth:`draw_perturbations`).
@@ -119,7 +124,7 @@ class HASGD:
         if L == 0:
             loss = self.loss_fn(self.model(x), y)
             loss.backward()
-            return float(loss.detach())
+            return loss.detach()
         deltas = perturbations if perturbations is not None else self.draw_perturbations()
         mode = self.mode
         if mode == "auto":
@@ -128,38 +133,38 @@ class HASGD:
             return self._vmap(x, y, deltas)
         return self._sequential(x, y, deltas)
 
-    def step(self, x: Tensor, y: Tensor) -> float:
+    def step(self, x: Tensor, y: Tensor) -> Tensor:
         """One HA-SGD step on minibatch ``(x, y)``: zero grads, average gradient, optimizer step."""
         self.optimizer.zero_grad(set_to_none=True)
         loss = self.gradient(x, y)
         self.optimizer.step()
         return loss
 
-    def _sequential(self, x, y, deltas) -> float:
+    def _sequential(self, x, y, deltas) -> Tensor:
         L = self.samples
         base = self.base_tensors()
-        track = self.model.training and L > 1 and self._bn
-        if track:
-            start = self._bn_state()
-            acc = [torch.zeros_like(b) if b.is_floating_point() else None for b in start]
-        total = 0.0
+        names, ws = list(base), list(base.values())
+        bufs = self._bn_buffers() if self.model.training and L > 1 else []
+        fl = [b for b in bufs if b.is_floating_point()]
+        if bufs:
+            start = [b.detach().clone() for b in bufs]
+            acc = [torch.zeros_like(b) for b in fl]
+        total = None
         for l in range(L):
-            if track:
-                self._bn_load(start)
-            params = {n: w + deltas[n][l] for n, w in base.items()}
+            if bufs and l:
+                torch._foreach_copy_(bufs, start)
+            params = dict(zip(names, torch._foreach_add(ws, [deltas[n][l] for n in names]),
+                              strict=True))
             loss = self.loss_fn(functional_call(self.model, params, (x,)), y)
             (loss / L if L > 1 else loss).backward()
-            total += float(loss.detach())
-            if track:
-                for a, b in zip(acc, self._bn_state(), strict=True):
-                    if a is not None:
-                        a += b
-        if track:
-            end = self._bn_state()  # integer counters: as after one pass
-            self._bn_load([e if a is None else a / L for a, e in zip(acc, end, strict=True)])
-        return total / L
+            total = loss.detach() if total is None else total + loss.detach()
+            if fl:
+                torch._foreach_add_(acc, fl)
+        if fl:  # running stats: mean over the passes; integer counters as after one pass
+            torch._foreach_copy_(fl, torch._foreach_div(acc, float(L)))
+        return total / L if L > 1 else total
 
-    def _vmap(self, x, y, deltas) -> float:
+    def _vmap(self, x, y, deltas) -> Tensor:
         L = self.samples
         base = self.base_tensors()
         params = {n: w + deltas[n] for n, w in base.items()}  # (L, ...), grads flow to w
@@ -186,22 +191,13 @@ class HASGD:
                         t = getattr(m, b)
                         new = bufs[key]
                         t.copy_(new.mean(0) if t.is_floating_point() else new[0])
-        return float(losses.detach().mean())
+        return losses.detach().mean()
 
-    def _bn_state(self) -> list[Tensor]:
+    def _bn_buffers(self) -> list[Tensor]:
         out = []
         for _, m in self._bn:
             for b in ("running_mean", "running_var", "num_batches_tracked"):
                 t = getattr(m, b, None)
                 if t is not None:
-                    out.append(t.detach().clone())
+                    out.append(t)
         return out
-
-    @torch.no_grad()
-    def _bn_load(self, values: list[Tensor]) -> None:
-        it = iter(values)
-        for _, m in self._bn:
-            for b in ("running_mean", "running_var", "num_batches_tracked"):
-                t = getattr(m, b, None)
-                if t is not None:
-                    t.copy_(next(it))

@@ -89,6 +89,25 @@ class GaussianNoise:
             out = out + self.shift * w
         return out
 
+    def perturbations(self, ws: list[Tensor], z: Tensor) -> list[Tensor]:
+        """:meth:`perturbation` for several tensors at once (a few fused kernels).
+
+        ``z``: (n, Σ numel) standard normals, the tensors' draws side by side in the
+        order of ``ws``; returns ``[(n, *w.shape)]``, views into one buffer.
+        """
+        ws = [w.detach() for w in ws]
+        sizes = [w.numel() for w in ws]
+        peaks = torch.stack(torch._foreach_norm(ws, float("inf"))) * self.sigma
+        scale = torch.cat([p.expand(k) for p, k in zip(peaks.unbind(0), sizes, strict=True)])
+        d = z * scale
+        if self.shift != 0.0:
+            d = d + self.shift * torch.cat([w.reshape(-1) for w in ws])
+        out, off = [], 0
+        for w, k in zip(ws, sizes, strict=True):
+            out.append(d[:, off:off + k].view(d.shape[0], *w.shape))
+            off += k
+        return out
+
     def to_dict(self) -> dict[str, Any]:
         return {"kind": "gaussian", "sigma": float(self.sigma), "shift": float(self.shift)}
 

@@ -76,9 +76,9 @@ def train_model(model: nn.Module, data: Dataset, *, noise: NoiseModel | None, sa
         for i in range(0, n, batch_size):
             idx = perm[i:i + batch_size]
             loss = trainer.step(data.x_train[idx], data.y_train[idx])
-            tot += loss * idx.numel()
+            tot = tot + loss * idx.numel()
             cnt += idx.numel()
-        history.append({"epoch": epoch + 1, "loss": tot / max(cnt, 1)})
+        history.append({"epoch": epoch + 1, "loss": float(tot) / max(cnt, 1)})
         if callback is not None:
             callback(epoch + 1, history[-1]["loss"])
     model.eval()

@@ -1,0 +1,473 @@
+"""Device model -> weight-domain noise: quantile tables of Δw | w at times after programming.
+
+A weight ``w`` of a layer is stored on a differential device pair (the mapping of
+:mod:`xbarlab.crossbar.tiling` and ``devices/mapping.py``)::
+
+    u = w / max|W|                       normalised weight, in [-1, 1]
+    G+ = g_min + (g_max - g_min) max(u, 0),   G- = g_min + (g_max - g_min) max(-u, 0)
+    û(t) = (G+(t) - G-(t)) / (g_max - g_min) [/ α(t) with global drift compensation]
+    Δw / max|W| = û(t) - u
+
+The two devices of a pair are programmed and read independently through the device
+model (programming error, drift, read noise). For each time ``t`` and each ``u`` on a
+grid, :func:`export_noise` draws ``n_samples`` pairs and stores the quantiles of
+``Δw/max|W|`` at fixed probability levels (no distribution shape is assumed), the mean
+shift ``μ(u, t)`` and spread ``σ(u, t)``. The torch side (:mod:`xbarlab.nn.noise_file`)
+interpolates these tables bilinearly (in ``u`` and in probability) to draw ``Δw`` for
+any weight.
+
+Global drift compensation (Joshi et al. 2020): one factor ``α(t)`` per time, the ratio of
+the response of the read array to that of the targets for a calibration input, here
+``α(t) = Σ_u E[û(t) sign(u)] / Σ_u |u|`` over the grid (a layer whose weights fill the
+range evenly); compensated tables divide ``û`` by it.
+
+Device models conditioned on the first read (``conditioning == "initial read"``) take
+each cell's first read as input, so the mapping puts the weights on *first reads*, not
+on programming targets; the programming error is then missing unless the model was
+composed with a programming-error model (``devices.composite.compose``). The file
+records which (``weights_map_to``) and :func:`export_noise` returns it.
+
+Optional extras stored in the file: the output-side noise of the periphery (ADC bits
+and conversion noise, relative to the layer's full-scale output), and the systematic
+IR-drop error of sample tiles (:func:`ir_drop_error`, part 1's effective matrices).
+
+File layout (``formats.write_model_file(file_type="xbarlab-noise-model",
+kind="weight-quantile-tables")``; every dataset carries ``units``)::
+
+    /                 attrs: layout_version (int), compensation ("none" | "global"),
+                             conditioning, weights_map_to ("targets" | "first reads"),
+                             device_name, scale ("tile" | "column"), n_samples (int)
+    /times            (T,)       [s]  times after programming
+    /w_grid           (m,)       [1]  normalised weights u, strictly increasing in [-1, 1]
+    /levels           (k,)       [1]  probabilities of the quantile tables, in (0, 1)
+    /quantiles        (T, m, k)  [1]  quantiles of Δw / max|W|
+    /mean             (T, m)     [1]  μ(u, t): mean of Δw / max|W|
+    /std              (T, m)     [1]  σ(u, t): standard deviation of Δw / max|W|
+    /drift_factor     (T,)       [1]  α(t) (1 without compensation)
+    /mapping/g_min, /mapping/g_max   [S]
+    /periphery/...    optional: adc_bits (int attr), output_noise_std [1]
+    /ir_drop/...      optional: rows, cols (attrs), r_wire [Ohm], rel_output_error [1],
+                                rel_output_error_std [1], weight_gain (rows, cols/2) [1]
+
+Devices and the crossbar are imported inside the functions (this module needs numpy only).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConfigError, DataFormatError
+
+__all__ = [
+    "NOISE_KIND",
+    "LAYOUT_VERSION",
+    "NoiseTables",
+    "default_levels",
+    "export_noise",
+    "ir_drop_error",
+    "pair_conductances",
+]
+
+#: ``kind`` attribute of noise files written here.
+NOISE_KIND = "weight-quantile-tables"
+#: Version of the layout above; newer files are refused by :meth:`NoiseTables.from_tree`.
+LAYOUT_VERSION = 1
+_COMPENSATIONS = ("none", "global")
+
+
+def default_levels(n: int = 401, z_max: float = 4.0) -> np.ndarray:
+    """Probability levels ``Φ(z)`` for ``z`` evenly spaced in [-z_max, z_max] (dense in
+    the body, reaching ~3e-5 in the tails for z_max = 4)."""
+    from scipy.special import ndtr
+
+    if n < 2 or not z_max > 0:
+        raise ConfigError(f"need n >= 2 levels and z_max > 0, got {n}, {z_max}")
+    return ndtr(np.linspace(-z_max, z_max, n))
+
+
+@dataclass(frozen=True, eq=False)
+class NoiseTables:
+    """The content of a noise file (numpy arrays; see the module docstring for shapes)."""
+
+    times: np.ndarray
+    """t: times after programming (T,) [s]."""
+    w_grid: np.ndarray
+    """u: normalised weights (m,) [1], strictly increasing in [-1, 1]."""
+    levels: np.ndarray
+    """p: probability levels (k,) [1], strictly increasing in (0, 1)."""
+    quantiles: np.ndarray
+    """Q(t, u, p): quantiles of Δw/max|W| (T, m, k) [1]."""
+    mean: np.ndarray
+    """μ(t, u): mean of Δw/max|W| (T, m) [1]."""
+    std: np.ndarray
+    """σ(t, u): standard deviation of Δw/max|W| (T, m) [1]."""
+    drift_factor: np.ndarray
+    """α(t): global drift-compensation factor (T,) [1]; ones when ``compensation='none'``."""
+    g_min: float
+    """Conductance of a device holding weight 0 [S]."""
+    g_max: float
+    """Conductance of a device holding max|W| [S]."""
+    compensation: str = "none"
+    """"none" or "global" (tables divided by α(t))."""
+    conditioning: str = "target"
+    """The device model's conditioning ("target" or "initial read")."""
+    weights_map_to: str = "targets"
+    """"targets" (programming error included) or "first reads" (not included)."""
+    device_name: str = ""
+    """Name of the device model (preset name or model file)."""
+    scale: str = "tile"
+    """Granularity of max|W| in the mapping ("tile" or "column"); tables are per unit."""
+    n_samples: int = 0
+    """Device pairs drawn per (t, u) [1]."""
+    periphery: dict[str, Any] | None = None
+    """{"adc_bits": int | None, "output_noise_std": float [1]} or None."""
+    ir_drop: dict[str, Any] | None = None
+    """Result of :func:`ir_drop_error` or None."""
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Anything else read from the file (kept, not interpreted)."""
+
+    def __post_init__(self):
+        T, m, k = self.times.size, self.w_grid.size, self.levels.size
+        if self.quantiles.shape != (T, m, k):
+            raise DataFormatError(f"quantiles have shape {self.quantiles.shape}, expected "
+                                  f"(times, w_grid, levels) = {(T, m, k)}")
+        for name in ("mean", "std"):
+            if getattr(self, name).shape != (T, m):
+                raise DataFormatError(f"{name} has shape {getattr(self, name).shape}, "
+                                      f"expected {(T, m)}")
+        if self.drift_factor.shape != (T,):
+            raise DataFormatError(f"drift_factor has shape {self.drift_factor.shape}, "
+                                  f"expected ({T},)")
+        if m < 2 or not np.all(np.diff(self.w_grid) > 0) or self.w_grid[0] < -1 - 1e-12 \
+                or self.w_grid[-1] > 1 + 1e-12:
+            raise DataFormatError("w_grid must be strictly increasing inside [-1, 1] with >= 2 "
+                                  "points")
+        if k < 2 or not np.all(np.diff(self.levels) > 0) or self.levels[0] <= 0 \
+                or self.levels[-1] >= 1:
+            raise DataFormatError("levels must be strictly increasing inside (0, 1)")
+        if not np.all(np.isfinite(self.quantiles)) or np.any(np.diff(self.quantiles, axis=2) < 0):
+            raise DataFormatError("quantiles must be finite and non-decreasing in p")
+        if np.any(self.times < 0) or not np.all(np.isfinite(self.times)):
+            raise DataFormatError("times must be finite and >= 0 s")
+        if self.compensation not in _COMPENSATIONS:
+            raise DataFormatError(f"compensation {self.compensation!r} is not one of "
+                                  f"{_COMPENSATIONS}")
+
+    # ----------------------------------------------------------------------- files
+
+    def to_tree(self) -> dict[str, Any]:
+        from ..formats import Quantity
+
+        tree: dict[str, Any] = {
+            "layout_version": LAYOUT_VERSION,
+            "compensation": self.compensation,
+            "conditioning": self.conditioning,
+            "weights_map_to": self.weights_map_to,
+            "device_name": self.device_name,
+            "scale": self.scale,
+            "n_samples": int(self.n_samples),
+            "times": Quantity(np.asarray(self.times, float), "s"),
+            "w_grid": Quantity(np.asarray(self.w_grid, float), "1"),
+            "levels": Quantity(np.asarray(self.levels, float), "1"),
+            "quantiles": Quantity(np.asarray(self.quantiles, float), "1"),
+            "mean": Quantity(np.asarray(self.mean, float), "1"),
+            "std": Quantity(np.asarray(self.std, float), "1"),
+            "drift_factor": Quantity(np.asarray(self.drift_factor, float), "1"),
+            "mapping": {"g_min": Quantity(float(self.g_min), "S"),
+                        "g_max": Quantity(float(self.g_max), "S")},
+        }
+        if self.periphery is not None:
+            bits = self.periphery.get("adc_bits")
+            tree["periphery"] = {
+                "adc_bits": -1 if bits is None else int(bits),
+                "output_noise_std": Quantity(float(self.periphery.get("output_noise_std", 0.0)),
+                                             "1")}
+        if self.ir_drop is not None:
+            d = self.ir_drop
+            tree["ir_drop"] = {
+                "rows": int(d["rows"]), "cols": int(d["cols"]),
+                "r_wire": Quantity(float(d["r_wire"]), "Ohm"),
+                "rel_output_error": Quantity(float(d["rel_output_error"]), "1"),
+                "rel_output_error_std": Quantity(float(d["rel_output_error_std"]), "1"),
+                "weight_gain": Quantity(np.asarray(d["weight_gain"], float), "1")}
+        return tree
+
+    @classmethod
+    def from_tree(cls, tree: dict[str, Any], *, source: str = "noise file") -> NoiseTables:
+        from ..formats import Quantity
+
+        version = tree.get("layout_version")
+        if not isinstance(version, int) or version < 1:
+            raise DataFormatError(f"{source}: layout_version {version!r} is missing or invalid")
+        if version > LAYOUT_VERSION:
+            raise DataFormatError(f"{source}: noise layout_version {version} is newer than this "
+                                  f"xbarlab reads ({LAYOUT_VERSION}); upgrade xbarlab")
+
+        def arr(key, units, where=tree):
+            item = where.get(key)
+            if not isinstance(item, Quantity):
+                raise DataFormatError(f"{source}: missing dataset {key!r} (units {units!r})")
+            return np.asarray(item.expect(units, f"{source}:{key}"), dtype=np.float64)
+
+        mp = tree.get("mapping")
+        if not isinstance(mp, dict):
+            raise DataFormatError(f"{source}: missing group 'mapping'")
+        periphery = None
+        if isinstance(tree.get("periphery"), dict):
+            p = tree["periphery"]
+            bits = int(p.get("adc_bits", -1))
+            periphery = {"adc_bits": None if bits < 0 else bits,
+                         "output_noise_std": float(arr("output_noise_std", "1", p))}
+        ir = None
+        if isinstance(tree.get("ir_drop"), dict):
+            d = tree["ir_drop"]
+            ir = {"rows": int(d["rows"]), "cols": int(d["cols"]),
+                  "r_wire": float(arr("r_wire", "Ohm", d)),
+                  "rel_output_error": float(arr("rel_output_error", "1", d)),
+                  "rel_output_error_std": float(arr("rel_output_error_std", "1", d)),
+                  "weight_gain": arr("weight_gain", "1", d)}
+        known = {"layout_version", "compensation", "conditioning", "weights_map_to",
+                 "device_name", "scale", "n_samples", "times", "w_grid", "levels", "quantiles",
+                 "mean", "std", "drift_factor", "mapping", "periphery", "ir_drop"}
+        return cls(
+            times=np.atleast_1d(arr("times", "s")), w_grid=arr("w_grid", "1"),
+            levels=arr("levels", "1"), quantiles=arr("quantiles", "1"), mean=arr("mean", "1"),
+            std=arr("std", "1"), drift_factor=np.atleast_1d(arr("drift_factor", "1")),
+            g_min=float(arr("g_min", "S", mp)), g_max=float(arr("g_max", "S", mp)),
+            compensation=str(tree.get("compensation", "none")),
+            conditioning=str(tree.get("conditioning", "target")),
+            weights_map_to=str(tree.get("weights_map_to", "targets")),
+            device_name=str(tree.get("device_name", "")), scale=str(tree.get("scale", "tile")),
+            n_samples=int(tree.get("n_samples", 0)), periphery=periphery, ir_drop=ir,
+            extra={k: v for k, v in tree.items() if k not in known})
+
+    def write(self, path, *, overwrite: bool = False, provenance=None) -> Path:
+        """Write the HDF5 noise file (atomic; refuses to overwrite unless asked)."""
+        from .. import formats
+
+        return formats.write_model_file(path, file_type="xbarlab-noise-model", kind=NOISE_KIND,
+                                        tree=self.to_tree(), provenance=provenance,
+                                        overwrite=overwrite)
+
+    @classmethod
+    def read(cls, path) -> NoiseTables:
+        """Read a noise file written by :meth:`write` (checks format versions and units)."""
+        from .. import formats
+
+        kind, tree, _prov = formats.read_model_file(path, file_type="xbarlab-noise-model")
+        if kind != NOISE_KIND:
+            raise DataFormatError(f"{path}: noise-model kind {kind!r}, expected {NOISE_KIND!r}")
+        return cls.from_tree(tree, source=str(path))
+
+    def time_index(self, t: float) -> int:
+        """Index of the stored time equal to ``t`` [s] (relative tolerance 1e-9)."""
+        hit = np.flatnonzero(np.isclose(self.times, t, rtol=1e-9, atol=0.0))
+        if hit.size == 0:
+            raise ConfigError(f"time {t:g} s is not in the noise file; stored times: "
+                              f"{[float(x) for x in self.times]} s")
+        return int(hit[0])
+
+
+# --------------------------------------------------------------------------- mapping
+
+
+def _mapping_range(device, g_min, g_max, *, allow_extrapolation: bool) -> tuple[float, float]:
+    lo, hi = (float(v) for v in getattr(device, "g_range", (0.0, math.inf)))
+    gmin = lo if g_min is None else float(g_min)
+    gmax = hi if g_max is None else float(g_max)
+    if not math.isfinite(gmax):
+        raise ConfigError(f"the device model's range [{lo:g}, {hi:g}] S has no finite upper "
+                          "bound: give g_max [S] for the mapping")
+    if not (math.isfinite(gmin) and gmin >= 0 and gmax > gmin):
+        raise ConfigError(f"mapping needs 0 <= g_min < g_max, got g_min={gmin:g} S, "
+                          f"g_max={gmax:g} S")
+    if not allow_extrapolation and (gmin < lo * (1 - 1e-12) or gmax > hi * (1 + 1e-12)):
+        raise ConfigError(
+            f"the device model's range [{lo:.6g}, {hi:.6g}] S does not cover the mapping "
+            f"[g_min, g_max] = [{gmin:.6g}, {gmax:.6g}] S; choose g_min/g_max inside it "
+            "(fitted models: allow_extrapolation=True uses their edge statistics)")
+    return gmin, gmax
+
+
+def pair_conductances(u, g_min: float, g_max: float) -> tuple[np.ndarray, np.ndarray]:
+    """Targets ``(G+, G-)`` [S] of normalised weights ``u`` in [-1, 1] (differential pair)."""
+    u = np.asarray(u, dtype=np.float64)
+    span = g_max - g_min
+    gp = np.minimum(g_min + span * np.maximum(u, 0.0), g_max)
+    gn = np.minimum(g_min + span * np.maximum(-u, 0.0), g_max)
+    return gp, gn
+
+
+def _check_times(device, times) -> np.ndarray:
+    try:
+        t = np.atleast_1d(np.asarray(times, dtype=np.float64))
+    except (TypeError, ValueError):
+        raise ConfigError(f"times must be numbers in s, got {times!r}") from None
+    if t.ndim != 1 or t.size == 0 or not np.all(np.isfinite(t)) or np.any(t < 0):
+        raise ConfigError(f"times must be a non-empty list of finite times >= 0 s, got {times!r}")
+    if np.unique(t).size != t.size:
+        raise ConfigError(f"times must be distinct, got {list(t)}")
+    vt = getattr(device, "valid_times", None)
+    if vt is not None:
+        lo, hi = (float(v) for v in vt)
+        bad = t[(t < lo) | (t > hi)]
+        if bad.size:
+            name = getattr(device, "name", "") or type(device).__name__
+            raise ConfigError(f"{name}: time {bad[0]:g} s is outside the model's valid range "
+                              f"[{lo:g}, {hi:g}] s")
+    return t
+
+
+def export_noise(device, times, rng: np.random.Generator, *, g_min: float | None = None,
+                 g_max: float | None = None, w_grid=None, levels=None,
+                 n_samples: int = 200_000, compensation: str = "none", scale: str = "tile",
+                 allow_extrapolation: bool = False, adc_bits: int | None = None,
+                 output_noise_std: float | None = None, ir_drop: dict | None = None,
+                 device_name: str = "", chunk: int = 400_000) -> NoiseTables:
+    """Quantile tables of the weight perturbation Δw | w of ``device`` at ``times`` [s].
+
+    ``device``: a device model (``devices.load(...)``); ``times``: times after
+    programming [s]; ``rng``: numpy Generator for the device draws; ``g_min``/``g_max``:
+    conductances of weight 0 and of max|W| [S] (default: the device model's range, which
+    must cover them unless ``allow_extrapolation``); ``w_grid``: normalised weights
+    (default 101 points on [-1, 1]); ``levels``: probabilities (default
+    :func:`default_levels`); ``n_samples``: device pairs per (u, t); ``compensation``:
+    "none" or "global" (divide by α(t), see the module docstring); ``scale``: "tile" or
+    "column" (recorded; the tables are per unit of max|W| either way); ``adc_bits``,
+    ``output_noise_std`` [1, relative to the full-scale output]: periphery recorded in
+    the file; ``ir_drop``: keyword arguments of :func:`ir_drop_error` to store its result.
+    """
+    if not isinstance(rng, np.random.Generator):
+        raise ConfigError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+    if compensation not in _COMPENSATIONS:
+        raise ConfigError(f"compensation {compensation!r} is not one of {_COMPENSATIONS}")
+    if scale not in ("tile", "column"):
+        raise ConfigError(f"scale {scale!r} is not one of ('tile', 'column')")
+    if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) \
+            or n_samples < 100:
+        raise ConfigError(f"n_samples must be an integer >= 100, got {n_samples!r}")
+    t = _check_times(device, times)
+    gmin, gmax = _mapping_range(device, g_min, g_max, allow_extrapolation=allow_extrapolation)
+    u = np.linspace(-1.0, 1.0, 101) if w_grid is None else np.asarray(w_grid, np.float64)
+    if u.ndim != 1 or u.size < 2 or not np.all(np.diff(u) > 0) or u[0] < -1 or u[-1] > 1:
+        raise ConfigError("w_grid must be 1-D, strictly increasing, >= 2 points in [-1, 1]")
+    p = default_levels() if levels is None else np.asarray(levels, np.float64)
+    if p.ndim != 1 or p.size < 2 or not np.all(np.diff(p) > 0) or p[0] <= 0 or p[-1] >= 1:
+        raise ConfigError("levels must be 1-D, strictly increasing inside (0, 1)")
+    periphery = None
+    if adc_bits is not None or output_noise_std is not None:
+        if adc_bits is not None and not (isinstance(adc_bits, int) and 1 <= adc_bits <= 24):
+            raise ConfigError(f"adc_bits must be an integer in 1..24, got {adc_bits!r}")
+        ons = 0.0 if output_noise_std is None else float(output_noise_std)
+        if not (math.isfinite(ons) and ons >= 0):
+            raise ConfigError(f"output_noise_std must be >= 0, got {output_noise_std!r}")
+        periphery = {"adc_bits": adc_bits, "output_noise_std": ons}
+
+    T, m, k = t.size, u.size, p.size
+    span = gmax - gmin
+    q_raw = np.empty((T, m, k))
+    mean_raw = np.empty((T, m))
+    var_raw = np.empty((T, m))
+    gp, gn = pair_conductances(u, gmin, gmax)
+    n = int(n_samples)
+    for i in range(m):
+        # both devices of a pair in one call: n cells at G+, then n at G-
+        g = np.concatenate([np.full(n, gp[i]), np.full(n, gn[i])])
+        w_hat = np.empty((T, n))
+        for s0 in range(0, n, max(chunk // 2, 1)):
+            s1 = min(n, s0 + max(chunk // 2, 1))
+            gg = np.concatenate([g[s0:s1], g[n + s0:n + s1]])
+            r = np.asarray(device.sample(gg, t, rng), dtype=np.float64).reshape(T, -1)
+            w_hat[:, s0:s1] = (r[:, :s1 - s0] - r[:, s1 - s0:]) / span
+        mean_raw[:, i] = w_hat.mean(axis=1)
+        var_raw[:, i] = w_hat.var(axis=1)
+        w_hat.sort(axis=1)
+        q_raw[:, i, :] = _sorted_quantiles(w_hat, p)
+
+    if compensation == "global":
+        ref = np.sum(np.abs(u))
+        if ref == 0:
+            raise ConfigError("global compensation needs a w_grid with nonzero weights")
+        alpha = np.sum(mean_raw * np.sign(u)[None, :], axis=1) / ref
+        if np.any(alpha <= 0) or not np.all(np.isfinite(alpha)):
+            raise ConfigError(f"global drift-compensation factor is not positive: {alpha}")
+    else:
+        alpha = np.ones(T)
+    q = q_raw / alpha[:, None, None] - u[None, :, None]
+    mean = mean_raw / alpha[:, None] - u[None, :]
+    std = np.sqrt(var_raw) / alpha[:, None]
+    cond = str(getattr(device, "conditioning", "target"))
+    ir = None
+    if ir_drop is not None:
+        ir = ir_drop_error(device=device, g_min=gmin, g_max=gmax, rng=rng, **ir_drop)
+    return NoiseTables(
+        times=t, w_grid=u, levels=p, quantiles=np.maximum.accumulate(q, axis=2), mean=mean,
+        std=std, drift_factor=alpha, g_min=gmin, g_max=gmax, compensation=compensation,
+        conditioning=cond, weights_map_to="first reads" if cond == "initial read" else "targets",
+        device_name=device_name or str(getattr(device, "name", "") or type(device).__name__),
+        scale=scale, n_samples=n, periphery=periphery, ir_drop=ir)
+
+
+def _sorted_quantiles(sorted_rows: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Quantiles (numpy's default 'linear' rule) of already sorted rows, (R, n) -> (R, k)."""
+    n = sorted_rows.shape[1]
+    pos = p * (n - 1)
+    lo = np.floor(pos).astype(np.int64)
+    hi = np.minimum(lo + 1, n - 1)
+    frac = pos - lo
+    return sorted_rows[:, lo] * (1 - frac) + sorted_rows[:, hi] * frac
+
+
+# --------------------------------------------------------------------------- IR drop
+
+
+def ir_drop_error(*, rows: int, cols: int, r_wire: float, n_tiles: int = 4,
+                  n_inputs: int = 64, device=None, g_min: float | None = None,
+                  g_max: float | None = None, rng: np.random.Generator) -> dict[str, Any]:
+    """Systematic IR-drop error of ``n_tiles`` sample tiles (``rows`` × ``cols`` physical,
+    differential column pairs, wire resistance ``r_wire`` [Ohm] per segment of rows and
+    columns), from the exact solver's effective matrix.
+
+    Weights uniform in [-1, 1] map onto conductance targets (the ideal device reads them
+    exactly; ``device`` only supplies the range when ``g_min``/``g_max`` are not given);
+    inputs uniform in [0, 1]. Returns ``rel_output_error`` = mean over tiles of
+    ``‖x W_eff − x W‖ / ‖x W‖`` (Frobenius over ``n_inputs`` inputs) and its std, and
+    ``weight_gain`` (rows, cols/2): the mean over tiles of the least-squares gain of each
+    effective weight against its target (1 = no IR drop), a position map of the error.
+    """
+    from ..crossbar.circuit import Crossbar, WireParams
+
+    if not (isinstance(rows, int) and isinstance(cols, int) and rows >= 1 and cols >= 2
+            and cols % 2 == 0):
+        raise ConfigError(f"rows must be >= 1 and cols an even number >= 2, got {rows}, {cols}")
+    if not (math.isfinite(r_wire) and r_wire >= 0):
+        raise ConfigError(f"r_wire must be a finite resistance >= 0 Ohm, got {r_wire!r}")
+    lo, hi = (0.0, 1e-4) if device is None else (float(x) for x in device.g_range)
+    gmin = lo if g_min is None else float(g_min)
+    gmax = hi if g_max is None else float(g_max)
+    if not math.isfinite(gmax):
+        raise ConfigError("ir_drop_error needs a finite g_max [S]")
+    span = gmax - gmin
+    errs, gains_num, gains_den = [], 0.0, 0.0
+    for _ in range(n_tiles):
+        W = rng.uniform(-1, 1, (rows, cols // 2))
+        gp, gn = pair_conductances(W, gmin, gmax)
+        G = np.empty((rows, cols))
+        G[:, 0::2], G[:, 1::2] = gp, gn
+        xb = Crossbar(G, wires=WireParams(r_row=r_wire, r_col=r_wire))
+        E = np.asarray(xb.effective_matrix())        # I = v @ E  (rows, cols) [S]
+        W_eff = (E[:, 0::2] - E[:, 1::2]) / span
+        x = rng.uniform(0, 1, (n_inputs, rows))
+        y, y_eff = x @ W, x @ W_eff
+        errs.append(np.linalg.norm(y_eff - y) / np.linalg.norm(y))
+        gains_num = gains_num + W_eff * W
+        gains_den = gains_den + W * W
+    e = np.asarray(errs)
+    return {"rows": rows, "cols": cols, "r_wire": float(r_wire),
+            "rel_output_error": float(e.mean()), "rel_output_error_std": float(e.std()),
+            "weight_gain": gains_num / gains_den}
