@@ -20,7 +20,7 @@ _CHUNK = 64  # columns per parallel task in column sweeps (inner loop stays vect
 
 @nb.njit(
     "void(float64[:, ::1], float64[:, ::1], float64[:, ::1], float64[:, ::1], float64[:, ::1])",
-    parallel=True,
+    parallel=False,
     **_OPTS,
 )
 def _factor_rows(gnode, gseg, finv, mult, sdiag):
@@ -57,7 +57,7 @@ def _factor_rows(gnode, gseg, finv, mult, sdiag):
 
 @nb.njit(
     "void(float64[:, ::1], float64[:, ::1], float64[:, ::1], float64[:, ::1])",
-    parallel=True,
+    parallel=False,
     **_OPTS,
 )
 def _factor_cols(gnode, gseg, finv, mult):
@@ -84,7 +84,7 @@ def _factor_cols(gnode, gseg, finv, mult):
 @nb.njit(
     "void(float64[:, ::1], float64[:, ::1], float64[:, ::1], float64[:, ::1],"
     " float64[:, :, ::1], float64[:, :, ::1])",
-    parallel=True,
+    parallel=False,
     **_OPTS,
 )
 def _solve_rows(finv, mult, gseg, scale, rhs, out):
@@ -108,7 +108,7 @@ def _solve_rows(finv, mult, gseg, scale, rhs, out):
 @nb.njit(
     "void(float64[:, ::1], float64[:, ::1], float64[:, ::1], float64[:, :, ::1],"
     " float64[:, :, ::1])",
-    parallel=True,
+    parallel=False,
     **_OPTS,
 )
 def _solve_cols(finv, mult, gseg, rhs, out):
@@ -135,7 +135,7 @@ def _solve_cols(finv, mult, gseg, rhs, out):
 @nb.njit(
     "void(float64[:, ::1], float64[:, ::1], float64[:, :, ::1], float64[:, :, ::1],"
     " float64[:, :, ::1])",
-    parallel=True,
+    parallel=False,
     **_OPTS,
 )
 def _schur_apply(g, gcol, x, rrow, y):
@@ -156,7 +156,7 @@ def _schur_apply(g, gcol, x, rrow, y):
             y[b, i, j] = v
 
 
-@nb.njit("void(float64[:, :, ::1], float64[:, :, ::1], float64[:, ::1])", parallel=True, **_OPTS)
+@nb.njit("void(float64[:, :, ::1], float64[:, :, ::1], float64[:, ::1])", parallel=False, **_OPTS)
 def _row_dots(a, c, part):
     """part[b, i] = sum_j a[b, i, j] * c[b, i, j] (fixed order; summed over i by the caller)."""
     B, M, N = a.shape
@@ -172,7 +172,7 @@ def _row_dots(a, c, part):
 @nb.njit(
     "void(float64[::1], float64[:, :, ::1], float64[:, :, ::1], float64[:, :, ::1],"
     " float64[:, :, ::1], float64[:, ::1], float64[:, ::1])",
-    parallel=True,
+    parallel=False,
     **_OPTS,
 )
 def _cg_update(alpha, x, r, p, q, rmax, xmax):
@@ -195,7 +195,7 @@ def _cg_update(alpha, x, r, p, q, rmax, xmax):
         xmax[b, i] = mx
 
 
-@nb.njit("void(float64[::1], float64[:, :, ::1], float64[:, :, ::1])", parallel=True, **_OPTS)
+@nb.njit("void(float64[::1], float64[:, :, ::1], float64[:, :, ::1])", parallel=False, **_OPTS)
 def _cg_direction(beta, z, p):
     """p = z + beta p."""
     B, M, N = z.shape
@@ -228,3 +228,32 @@ def _chain_inverse(g, finv, mult, gseg, out):
         for j in range(N - 2, -1, -1):
             x = (out[j, k] + gseg[j + 1] * x) * finv[j]
             out[j, k] = x
+
+
+@nb.njit("void(float64[:, ::1], float64[:, ::1])", **_OPTS)
+def _chol_inv_lower(A, Linv):
+    """Linv = inverse of the lower Cholesky factor of the small SPD block A (A overwritten)."""
+    n = A.shape[0]
+    for k in range(n):
+        s = A[k, k]
+        for p in range(k):
+            s -= A[k, p] * A[k, p]
+        if s <= 0.0:
+            s = np.nan  # not positive definite: propagate, caught by the caller's checks
+        d = np.sqrt(s)
+        A[k, k] = d
+        for i in range(k + 1, n):
+            t = A[i, k]
+            for p in range(k):
+                t -= A[i, p] * A[k, p]
+            A[i, k] = t / d
+    for i in range(n):
+        for j in range(n):
+            Linv[i, j] = 0.0
+    for j in range(n):
+        Linv[j, j] = 1.0 / A[j, j]
+        for i in range(j + 1, n):
+            t = 0.0
+            for p in range(j, i):
+                t -= A[i, p] * Linv[p, j]
+            Linv[i, j] = t / A[i, i]

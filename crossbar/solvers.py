@@ -27,10 +27,13 @@ substitution: about 2.3 M N^3 flops in BLAS-3 calls.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import glob
+import os
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.linalg as sla
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
@@ -246,7 +249,8 @@ class _Structured:
                 np.ascontiguousarray(a[::-1]) for a in (g, g_row, finv, mult, sdiag)
             )
             g_col = np.ascontiguousarray(g_col[::-1])
-        A = _block_effective(g, g_row, g_col, finv, mult, sdiag)
+        with _single_thread_blas():
+            A = _block_effective(g, g_row, g_col, finv, mult, sdiag)
         return A[:, ::-1] if flip else A
 
 
@@ -278,8 +282,7 @@ def _block_effective(g, g_row, g_col, finv, mult, sdiag):
             c = g_col[i]
             P = Q.copy()
             P[diag, diag] += c
-            cf = sla.cho_factor(P, lower=True, overwrite_a=True, check_finite=False)
-            X = sla.cho_solve(cf, np.hstack([Q, Y[:, :i]]), check_finite=False)
+            X = _spd_solve(P, np.hstack([Q, Y[:, :i]]))
             Qn = H + c[:, None] * X[:, :N]
             Q = 0.5 * (Qn + Qn.T)
             Y[:, :i] = c[:, None] * X[:, N:]
@@ -287,8 +290,7 @@ def _block_effective(g, g_row, g_col, finv, mult, sdiag):
     c = g_col[M]
     P = Q.copy()
     P[diag, diag] += c
-    cf = sla.cho_factor(P, lower=True, overwrite_a=True, check_finite=False)
-    return c[:, None] * sla.cho_solve(cf, Y, check_finite=False)
+    return c[:, None] * _spd_solve(P, Y)
 
 
 # ============================================================================ direct
@@ -389,3 +391,82 @@ class _Direct:
         R = np.ascontiguousarray(np.moveaxis(vals[self.er], -1, 0))
         C = np.ascontiguousarray(np.moveaxis(vals[self.ec], -1, 0))
         return R, C
+
+
+_BLOCK = 64
+
+
+def _numpy_openblas():
+    """(get, set) thread-count functions of the OpenBLAS that numpy's matmul uses, or None."""
+    cached = _numpy_openblas.__dict__.get("v", 0)
+    if cached != 0:
+        return cached
+    found = None
+    libdir = os.path.join(os.path.dirname(np.__file__), os.pardir, "numpy.libs")
+    for path in sorted(glob.glob(os.path.join(libdir, "*openblas*"))):
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for get, set_ in (
+            ("scipy_openblas_get_num_threads64_", "scipy_openblas_set_num_threads64_"),
+            ("scipy_openblas_get_num_threads", "scipy_openblas_set_num_threads"),
+            ("openblas_get_num_threads64_", "openblas_set_num_threads64_"),
+            ("openblas_get_num_threads", "openblas_set_num_threads"),
+        ):
+            if hasattr(lib, get) and hasattr(lib, set_):
+                found = (getattr(lib, get), getattr(lib, set_))
+                break
+        if found:
+            break
+    _numpy_openblas.v = found
+    return found
+
+
+@contextlib.contextmanager
+def _single_thread_blas():
+    """OpenBLAS picks different kernels (different rounding) with one or several threads; the
+    dense block solver runs it on one thread so that its bits never depend on the machine."""
+    fns = _numpy_openblas()
+    if fns is None:
+        yield
+        return
+    get, set_ = fns
+    n = get()
+    set_(1)
+    try:
+        yield
+    finally:
+        set_(n)
+
+
+def _spd_solve(P: np.ndarray, R: np.ndarray) -> np.ndarray:
+    """P^{-1} R for a dense SPD P by blocked Cholesky in which all O(n^3) work is matrix
+    products (small diagonal blocks in a serial Numba kernel); call under
+    :func:`_single_thread_blas`."""
+    n = P.shape[0]
+    A = np.array(P, order="C")
+    starts = list(range(0, n, _BLOCK))
+    linv = []
+    for k0 in starts:
+        k1 = min(n, k0 + _BLOCK)
+        blk = np.ascontiguousarray(A[k0:k1, k0:k1])
+        Li = np.empty_like(blk)
+        K._chol_inv_lower(blk, Li)
+        linv.append(Li)
+        if k1 < n:
+            A[k1:, k0:k1] = A[k1:, k0:k1] @ Li.T
+            A[k1:, k1:] -= A[k1:, k0:k1] @ A[k1:, k0:k1].T
+    Z = np.array(R, order="C")
+    for b, k0 in enumerate(starts):  # forward: L Z = R
+        k1 = min(n, k0 + _BLOCK)
+        if k0:
+            Z[k0:k1] -= A[k0:k1, :k0] @ Z[:k0]
+        Z[k0:k1] = linv[b] @ Z[k0:k1]
+    for b in range(len(starts) - 1, -1, -1):  # backward: L^T X = Z
+        k0 = starts[b]
+        k1 = min(n, k0 + _BLOCK)
+        if k1 < n:
+            Z[k0:k1] -= A[k1:, k0:k1].T @ Z[k1:]
+        Z[k0:k1] = linv[b].T @ Z[k0:k1]
+    return Z
