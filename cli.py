@@ -417,6 +417,47 @@ def _run_crossbar(args) -> int:
 _SUBCOMMANDS.append(_add_crossbar)
 
 
+# -- run (the main job: measured data -> evaluated network; xbarlab/pipeline.py) ------------
+
+
+def _add_run(sub) -> None:
+    p = sub.add_parser(
+        "run",
+        help="the whole chain: measured data -> device model -> crossbar study -> noise -> "
+        "HA-SGD -> accuracy vs time -> report",
+        description="Run the pipeline of CONFIG.toml (default: the shipped example) into OUT: "
+        "load measurements, calibrate a device model, crossbar IR-drop/ADC study, export "
+        "weight-domain noise, train plain SGD and HA-SGD, evaluate accuracy over time, write "
+        "report.md/report.html. Finished stages are cached in OUT; a rerun resumes and reruns "
+        "only what a changed input or setting affects.",
+    )
+    p.add_argument("config", nargs="?", metavar="CONFIG.toml",
+                   help="run configuration (default: data/examples/example_config.toml)")
+    p.add_argument("-o", "--out", metavar="OUT", default=None,
+                   help="output folder (default: ./xbarlab-run)")
+    p.add_argument("--force", action="store_true",
+                   help="use OUT even if it is a non-empty folder xbarlab did not create")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(handler=_run_run)
+
+
+def _run_run(args) -> int:
+    from . import pipeline  # numba/torch load inside the stages that need them
+
+    config, path = pipeline.load_config(args.config)
+    out = args.out if args.out is not None else pipeline.DEFAULT_OUT
+    print(f"xbarlab run: {path} -> {out}")
+    res = pipeline.run_pipeline(config, out, force=args.force, progress=not args.no_progress,
+                                command="run " + " ".join(sys.argv[2:]))
+    ran = sum(v == "ran" for v in res["status"].values())
+    print(f"{ran} stage(s) ran, {len(res['status']) - ran} cached; report: "
+          f"{res['report'].resolve() if res['report'] else '(none)'}")
+    return 0
+
+
+_SUBCOMMANDS.append(_add_run)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
