@@ -9,7 +9,7 @@ import numpy as np
 from ..devices.base import Conditioning
 from ..errors import ConfigError, DataFormatError
 from . import _table
-from ._model import CalibratedDevice, Curve, ReadNoiseBlock
+from ._model import CalibratedDevice, Curve, PowerLawBlock, ReadNoiseBlock
 
 YEAR = 365.25 * 86400.0
 
@@ -95,6 +95,10 @@ def fit(measurements, *, conditioning: str | None = None, drift: str = "auto",
     cols = _table.columns(measurements)
     cond = _conditioning(cols, conditioning)
     use_initial = cond is Conditioning.INITIAL_READ and cols["g_initial"] is not None
+    layout = (measurements.get("layout") if isinstance(measurements, dict)
+              else getattr(measurements, "layout", None))
+    if layout == "timeseries":
+        return _fit_timeseries(measurements, cols, step, sources)
     step("pivot")
     pv = _table.pivot(cols, use_initial=use_initial)
     rep = FitReport(conditioning=cond.value, n_devices=pv.n_dev, n_reads=int(cols["g"].size),
@@ -105,34 +109,6 @@ def fit(measurements, *, conditioning: str | None = None, drift: str = "auto",
     programming = None
     drift_block = None
     read_noise = None
-
-    # ---- programming error (target-conditioned data)
-    if cond is Conditioning.TARGET:
-        from ._programming import fit_programming
-
-        step("programming error")
-        if pv.target is None:
-            raise DataFormatError("a target-conditioned fit needs a g_target column")
-        x = pv.g0
-        want_power = has_time and drift in ("auto", "power-law")
-        if want_power:
-            from ._powerlaw import programmed_estimate
-
-            x = programmed_estimate(pv, t0=t0)
-        n_targets = np.unique(pv.target).size
-        if n_targets < 2 and not has_time:
-            raise DataFormatError(
-                f"the data hold one programming target ({pv.target[0]:.6g} S) and no reads "
-                "after programming; a programming-error fit needs at least 2 targets")
-        programming, pinfo, skipped = fit_programming(
-            pv.target, x, min_devices=min_devices, rng=rng, n_boot=n_boot, family=family,
-            window=window)
-        rep.programming = pinfo
-        rep.skipped += [(g, n, "programming") for g, n in skipped]
-        if programming is None:
-            raise DataFormatError(
-                f"no programming target has >= {min_devices} devices "
-                f"(targets and devices: {skipped}); lower min_devices or add devices")
 
     # ---- drift / relaxation
     if drift != "none":
@@ -145,6 +121,38 @@ def fit(measurements, *, conditioning: str | None = None, drift: str = "auto",
             step("drift / relaxation")
             drift_block = _fit_drift(pv, cond, drift, rep, rng=rng, t0=t0, t_max=t_max,
                                      min_devices=min_devices, n_boot=n_boot)
+
+    # ---- programming error (target-conditioned data)
+    if cond is Conditioning.TARGET:
+        from ._programming import fit_programming
+
+        step("programming error")
+        if pv.target is None:
+            raise DataFormatError("a target-conditioned fit needs a g_target column")
+        x = pv.g0
+        noise_var = None
+        if isinstance(drift_block, PowerLawBlock):
+            from ._powerlaw import programmed_estimate
+
+            x = programmed_estimate(pv, t0=drift_block.t0)
+            first = np.argmax(np.isfinite(pv.g), axis=1)
+            t1 = pv.t[np.arange(pv.n_dev), first]
+            t1 = np.where(np.isfinite(t1), t1, pv.tp[first])
+            noise_var = (x * drift_block.q_read(x)) ** 2 * drift_block.u(t1)
+        n_targets = np.unique(pv.target).size
+        if n_targets < 2 and not has_time:
+            raise DataFormatError(
+                f"the data hold one programming target ({pv.target[0]:.6g} S) and no reads "
+                "after programming; a programming-error fit needs at least 2 targets")
+        programming, pinfo, skipped = fit_programming(
+            pv.target, x, min_devices=min_devices, rng=rng, n_boot=n_boot, family=family,
+            window=window, noise_var=noise_var)
+        rep.programming = pinfo
+        rep.skipped += [(g, n, "programming") for g, n in skipped]
+        if programming is None and cols["cycle"] is None and drift_block is None:
+            raise DataFormatError(
+                f"no programming target has >= {min_devices} devices "
+                f"(targets [S] and devices: {skipped}); lower min_devices or add devices")
 
     # ---- read noise from repeated reads
     if cols["cycle"] is not None:
@@ -165,8 +173,8 @@ def fit(measurements, *, conditioning: str | None = None, drift: str = "auto",
                               "read; this fit is conditioned on the target")
         programming = programming_from.programming
         cond = Conditioning.TARGET
-        rep.notes.append("programming error composed from another model "
-                         f"({getattr(programming_from, 'provenance', None) and programming_from.provenance.sources})")
+        src = getattr(getattr(programming_from, "provenance", None), "sources", ())
+        rep.notes.append(f"Programming error composed from another model (sources: {src}).")
     elif cond is Conditioning.INITIAL_READ:
         rep.notes.append(
             "The model is conditioned on each cell's first read: mapping weights onto it maps "
@@ -186,6 +194,46 @@ def fit(measurements, *, conditioning: str | None = None, drift: str = "auto",
                             provenance=prov, report=rep)
 
 
+def _fit_timeseries(measurements, cols, step, sources):
+    """Read-noise-only fit of time series (one device per row): std of the reads vs level
+    and the 1/f exponent of the averaged power spectrum."""
+    from ..formats import Provenance
+    from ._readnoise import fit_psd_exponent, fit_read_noise
+
+    step("read noise")
+    if cols["time"] is None:
+        raise DataFormatError("a time-series fit needs the sample times (time column)")
+    if cols["cycle"] is None:
+        cols = dict(cols)
+        cols["cycle"] = np.zeros(cols["g"].size)
+    cols = dict(cols)
+    cols["time_point"] = np.zeros(cols["g"].size)  # one repeated-read group per device
+    block, info = fit_read_noise(cols, min_reads=64)
+    alphas = []
+    fs = None
+    for d in np.unique(cols["device"]):
+        m = cols["device"] == d
+        t = cols["time"][m]
+        o = np.argsort(t)
+        dt = np.median(np.diff(t[o]))
+        fs = 1.0 / dt
+        alphas.append(fit_psd_exponent(cols["g"][m][o], fs)[0])
+    alpha = float(np.median(alphas))
+    info["psd_exponent_per_device"] = np.asarray(alphas)
+    info["sample_rate_Hz"] = fs
+    block = ReadNoiseBlock(block.sigma, psd_exponent=alpha)
+    rep = FitReport(conditioning="initial read", read_noise=info,
+                    n_devices=int(np.unique(cols["device"]).size), n_reads=int(cols["g"].size))
+    rep.notes.append(f"Time series: read noise only; 1/f exponent (median over series) "
+                     f"{alpha:.3f}, per series {np.round(alphas, 3).tolist()}.")
+    srcs = list(sources) if sources is not None else _table.sources_of(measurements)
+    prov = Provenance.for_files("calibration.fit", [s for s in srcs if _exists(s)],
+                                {"layout": "timeseries"})
+    g = info["g"]
+    return CalibratedDevice(conditioning="initial read", read_noise=block,
+                            g_fit=(float(g.min()), float(g.max())), provenance=prov, report=rep)
+
+
 def _exists(p) -> bool:
     from pathlib import Path
 
@@ -196,7 +244,6 @@ def _exists(p) -> bool:
 
 
 def _fit_drift(pv, cond, drift, rep, *, rng, t0, t_max, min_devices, n_boot):
-    from ._relaxation import fit_relaxation
 
     by = "level" if pv.level is not None else ("target" if cond is Conditioning.TARGET else "g0")
     lev, centres = _table.level_labels(pv, by=by)

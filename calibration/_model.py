@@ -46,7 +46,7 @@ __all__ = [
 ]
 
 
-class Family(str, enum.Enum):
+class Family(enum.StrEnum):
     """Distribution family of the programming error (standardised to unit variance)."""
 
     NORMAL = "normal"
@@ -132,6 +132,14 @@ def _std_draws(family: Family, n: int, rng, *, df: float, mix_weight: float, mix
     raise ConfigError(f"no standard draws for family {family}")
 
 
+def _beta_shape(b, s, w):
+    """Beta shape parameters (a, c) on [-w, w] with mean b and standard deviation s."""
+    m = np.clip((b + w) / (2 * w), 1e-3, 1 - 1e-3)
+    v = np.clip((s / (2 * w)) ** 2, 1e-12, 0.999 * m * (1 - m))
+    k = m * (1 - m) / v - 1
+    return np.maximum(m * k, 0.05), np.maximum((1 - m) * k, 0.05)
+
+
 @dataclass(frozen=True, eq=False)
 class ProgrammingBlock:
     """Programming error g_prog - g_T as a function of the target g_T.
@@ -139,9 +147,9 @@ class ProgrammingBlock:
     ``bias``: mean error b(g_T) [S]; ``spread``: standard deviation s(g_T) [S];
     ``family``: the shape; ``df``: Student-t degrees of freedom [1] (> 2);
     ``window``: half-width w of the write-verify window about the target [S]
-    (BOUNDED: errors are a symmetric beta on [b - h, b + h], h = w - |b|, whose variance
-    is s^2); ``mix_weight``/``mix_ratio``: weight of the wide component and its scale
-    relative to the narrow one [1] (MIXTURE).
+    (BOUNDED: errors are a beta distribution on [-w, w] whose mean is b and whose
+    variance is s^2, by the method of moments); ``mix_weight``/``mix_ratio``: weight of
+    the wide component and its scale relative to the narrow one [1] (MIXTURE).
     """
 
     bias: Curve
@@ -168,17 +176,16 @@ class ProgrammingBlock:
         b = self.bias(g_t)
         s = np.maximum(self.spread(g_t), 0.0)
         if self.family is Family.BOUNDED:
-            h = np.maximum(self.window - np.abs(b), 1e-30)
-            ratio = np.clip(s / h, 1e-6, 0.999)  # variance of beta(a,a) on [-h,h]: h^2/(2a+1)
-            a = np.maximum((1.0 / ratio**2 - 1.0) / 2.0, 0.05)
-            return b + h * (2.0 * rng.beta(a, a) - 1.0)
+            a, c = _beta_shape(b, s, self.window)
+            return self.window * (2.0 * rng.beta(a, c) - 1.0)
         z = _std_draws(self.family, g_t.size, rng, df=self.df, mix_weight=self.mix_weight,
                        mix_ratio=self.mix_ratio)
         return b + s * z
 
     def to_tree(self):
         return {"bias": self.bias.to_tree(), "spread": self.spread.to_tree(),
-                "family": self.family.value, "df": _q(self.df if np.isfinite(self.df) else -1, "1"),
+                "family": self.family.value,
+                "df": _q(self.df if np.isfinite(self.df) else -1, "1"),
                 "window": _q(self.window if np.isfinite(self.window) else -1, "S"),
                 "mix_weight": _q(self.mix_weight, "1"), "mix_ratio": _q(self.mix_ratio, "1")}
 

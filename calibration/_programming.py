@@ -44,16 +44,13 @@ def _choice(s):
 
 
 def _beta_loglik(e, b, s, w):
-    h = w - np.abs(b)
-    if np.any(h <= 0):
+    from ._model import _beta_shape
+
+    y = (e + w) / (2 * w)
+    if np.any((y <= 0) | (y >= 1)):
         return -np.inf
-    x = (e - b) / h
-    if np.any(np.abs(x) >= 1):
-        return -np.inf
-    ratio = np.clip(s / h, 1e-6, 0.999)
-    a = np.maximum((1 / ratio**2 - 1) / 2, 0.05)
-    y = (x + 1) / 2
-    return float(np.sum(stats.beta.logpdf(y, a, a) - np.log(2 * h)))
+    a, c = _beta_shape(b, s, w)
+    return float(np.sum(stats.beta.logpdf(y, a, c) - np.log(2 * w)))
 
 
 def _family_scores(e, b, s, window, window_given):
@@ -92,12 +89,13 @@ def _family_scores(e, b, s, window, window_given):
 
 def fit_programming(target, x, *, min_devices: int, rng: np.random.Generator, n_boot: int = 200,
                     family: str = "auto", window: float | None = None,
-                    grid: np.ndarray | None = None):
+                    grid: np.ndarray | None = None, noise_var: np.ndarray | None = None):
     """Fit a :class:`ProgrammingBlock` from per-device targets and programmed values [S].
 
-    Returns ``(block, info, skipped)`` where ``skipped`` lists ``(target [S], devices)`` of
-    levels with fewer than ``min_devices`` devices; ``None`` block when fewer than one
-    level remains.
+    ``noise_var``: per-device variance of read noise contained in ``x`` [S^2], subtracted
+    from each level's error variance (deconvolution). Returns ``(block, info, skipped)``
+    where ``skipped`` lists ``(target [S], devices)`` of levels with fewer than
+    ``min_devices`` devices; the block is None when no level remains.
     """
     uniq = np.unique(target)
     if uniq.size > 64 and uniq.size > target.size / 3:  # continuous targets: bin them
@@ -116,7 +114,12 @@ def fit_programming(target, x, *, min_devices: int, rng: np.random.Generator, n_
     gk = np.array([np.median(target[lab == L]) for L in keep])
     e = x - target
     bias = np.array([e[lab == L].mean() for L in keep])
-    spread = np.array([e[lab == L].std(ddof=1) for L in keep])
+    nv = np.zeros_like(e) if noise_var is None else np.asarray(noise_var, dtype=np.float64)
+
+    def _spread(err, noise):
+        return np.sqrt(max(err.var(ddof=1) - noise.mean(), 0.0))
+
+    spread = np.array([_spread(e[lab == L], nv[lab == L]) for L in keep])
     n = np.array([np.sum(lab == L) for L in keep], dtype=np.float64)
     w = n / np.maximum(spread, 1e-30) ** 2
     s_bias = smooth_cv(gk, bias, w)
@@ -134,9 +137,9 @@ def fit_programming(target, x, *, min_devices: int, rng: np.random.Generator, n_
         mb = np.empty(len(keep))
         sb = np.empty(len(keep))
         for i, ix in enumerate(idx):
-            pick = e[ix[rng.integers(0, ix.size, ix.size)]]
-            mb[i] = pick.mean()
-            sb[i] = pick.std(ddof=1)
+            pk = ix[rng.integers(0, ix.size, ix.size)]
+            mb[i] = e[pk].mean()
+            sb[i] = _spread(e[pk], nv[pk])
         bs_level[b] = sb
         bb[b] = s_bias(grid, mb)
         bs[b] = np.maximum(s_spread(grid, sb), 1e-30)
