@@ -429,6 +429,7 @@ class Crossbar:
         self.rtol = float(rtol)
         self._fact = solver(self.grid)
         self._A: np.ndarray | None = None
+        self._gw = None
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -451,11 +452,10 @@ class Crossbar:
                     )
                 if not np.all(np.isfinite(a)):
                     raise ConfigError(f"{name} must be finite [A]")
-                a = np.ascontiguousarray(np.broadcast_to(a, (B, M, N)))
+                a = np.array(np.broadcast_to(a, (B, M, N)), order="C")
             inj.append(a)
         vr, vc = self._fact.solve(v2, *inj)
-        icell, res = self._check(v2, vr, vc, *inj)
-        cur = icell.sum(axis=1)
+        cur, res = self._check(v2, vr, vc, *inj)
         if single:
             cur, vr, vc = cur[0], vr[0], vc[0]
         if not voltages:
@@ -463,6 +463,40 @@ class Crossbar:
         return Solution(cur, vr, vc, res)
 
     def _check(self, v, vr, vc, i_row=None, i_col=None):
+        if self.grid.all_finite:  # one fused pass, no temporaries
+            from . import _kernels
+
+            B = v.shape[0]
+            cur = np.empty((B, self.shape[1]))
+            worst = np.empty(B)
+            ok = np.empty(B, dtype=bool)
+            inj = i_row is not None or i_col is not None
+            zero = np.zeros(vr.shape if inj else (1, 1, 1))
+            if self._gw is None:  # writable copies for the numba signatures
+                self._gw = tuple(
+                    np.array(a, order="C") for a in (self.grid.g, self.grid.g_row, self.grid.g_col)
+                )
+            _kernels._kcl_finite(
+                *self._gw,
+                np.ascontiguousarray(v),
+                np.ascontiguousarray(vr),
+                np.ascontiguousarray(vc),
+                zero if i_row is None else i_row,
+                zero if i_col is None else i_col,
+                inj,
+                self.rtol,
+                cur,
+                worst,
+                ok,
+            )
+            w = float(worst.max())
+            if not ok.all() or not np.isfinite(w):
+                raise ConvergenceError(
+                    f"Kirchhoff residual {w:.3e} (relative to the largest branch current) "
+                    f"exceeds rtol={self.rtol:g} after solver {self.solver!r}",
+                    residual=w,
+                )
+            return cur, w
         icell, res, sc, imax = self.grid.kcl(v, vr, vc, i_row, i_col)
         worst = 0.0
         ok = True
@@ -481,7 +515,7 @@ class Crossbar:
                 f"exceeds rtol={self.rtol:g} after solver {self.solver!r}",
                 residual=worst,
             )
-        return icell, worst
+        return icell.sum(axis=1), worst
 
     def mvm(self, v) -> np.ndarray:
         """Column currents I [A] for driver voltages ``v`` (M,) or (B, M) [V]: (N,) or (B, N).
