@@ -513,7 +513,8 @@ class Measurements:
             v = getattr(self, role)
             if v is not None and not (np.all(np.isfinite(v)) and (n == 0 or v.min() >= 0)):
                 raise ConfigError(f"Measurements.{role} must be finite times >= 0 s")
-        TimeOrigin(self.time_origin)
+        object.__setattr__(self, "time_origin",
+                           _choice(TimeOrigin, self.time_origin, "time_origin").value)
         if not self.source_rows:
             object.__setattr__(self, "source_rows", (0, n))
         if self.source_rows[-1] != n:
@@ -620,7 +621,8 @@ def read_measurements(
     ``strict``: reject reads below 0 S (else they are kept and counted). ``header``:
     None detects a header line (a line with a non-numeric field). ``same_devices``:
     equal device labels in different files are one device (default: each file's
-    devices are distinct). ``time_origin``: overrides the rule "first read when
+    devices are distinct and, when several files are read, labelled ``"k:label"`` with k
+    the file's index). ``time_origin``: overrides the rule "first read when
     ``g_initial`` is given (or for a time series), else programming".
 
     Every problem raises :class:`DataFormatError` (the file's content) or
@@ -634,7 +636,8 @@ def read_measurements(
     if not paths:
         raise ConfigError("read_measurements needs at least one file")
     layout = _choice(Layout, layout, "layout")
-    cols = _units.parse_mapping(columns, what="columns", allowed_keys=tuple(ROLES))
+    cols = {role: str(src) for role, src in
+            _units.parse_mapping(columns, what="columns", allowed_keys=tuple(ROLES)).items()}
     unit_map = _units.parse_mapping(units, what="units", allowed_keys=tuple(ROLES))
     for role, unit in unit_map.items():
         unit_map[role] = _units.check_unit(unit, ROLES[role][0], what=f"role {role}")
