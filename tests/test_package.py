@@ -79,10 +79,14 @@ def test_error_hierarchy():
 
 
 def test_layout():
-    """Root .py files are only the package-wide modules; no root conftest.py, no
-    tests/__init__.py; pyproject ships data/**/* and lists the four subpackages."""
+    """The package-wide modules sit at the root; nothing there is a test or build helper
+    (every root .py file is installed as xbarlab.<name>): no conftest.py, setup.py,
+    noxfile.py or test_*.py; no tests/__init__.py; pyproject ships data/**/* and lists
+    the four subpackages."""
     root_py = {p.name for p in ROOT.glob("*.py")}
-    assert root_py <= {"__init__.py", "errors.py", "formats.py", "cli.py", "units.py"}
+    assert {"__init__.py", "errors.py", "formats.py", "cli.py", "units.py"} <= root_py
+    assert not {n for n in root_py if n in ("conftest.py", "setup.py", "noxfile.py")
+                or n.startswith("test_")}
     assert not (ROOT / "tests" / "__init__.py").exists()
     cfg = tomllib.loads((ROOT / "pyproject.toml").read_text())
     assert cfg["tool"]["setuptools"]["package-dir"] == {"xbarlab": "."}
