@@ -145,3 +145,19 @@ def test_shipped_example_is_reproducible(tmp_path):
     m = mod.make(np.random.default_rng(mod.SEED))
     out = formats.write_measurements(tmp_path / "again.csv", m, float_format="%.6g")
     assert out.read_bytes() == EXAMPLE.read_bytes()
+
+
+def test_inspect_measurement_hdf5(capsys, tmp_path):
+    """The example table written as HDF5 inspects like the CSV: 64 devices, 4 targets x 16,
+    4 time points; the HDF5 holds one dataset per role, each with SI units."""
+    m = formats.read_measurements(EXAMPLE)
+    path = formats.write_measurements(tmp_path / "ex.h5", m)
+    with h5py.File(path, "r") as f:
+        units = {k: f["measurements"][k].attrs["units"] for k in f["measurements"]}
+    assert units == {"device": "1", "g": "S", "time": "s", "time_point": "s",
+                     "g_target": "S", "level": "1"}
+    rc, out, _ = _run(capsys, path)
+    assert rc == 0
+    assert "  devices      64 (4 reads each)\n" in out
+    assert "  targets      4 (10 to 40 µS) x 16 devices: 10, 20, 30, 40 µS\n" in out
+    assert "  time points  4: 0 s, 1 s, 1 h, 1 d\n" in out

@@ -7,6 +7,8 @@ statistics their READMEs state.
 
 import gzip
 import re
+import tempfile
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -14,6 +16,8 @@ import pytest
 import xbarlab.calibration
 from _badinput import CASES
 from _shared import shared_path
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from xbarlab import errors
 from xbarlab.formats import Measurements, read_measurements, write_measurements
 
@@ -364,3 +368,24 @@ def test_stanford_techa_timeseries():
     with gzip.open(path, "rt") as fh:
         first = [float(x) for x in fh.readline().split("\t")]
     np.testing.assert_array_equal(m.g[:100000], first[2:])
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.data())
+def test_csv_round_trip_property(data):
+    """Any table of finite conductances (either sign), times >= 0 and integer device labels
+    written as CSV reads back bit for bit, with the same device grouping."""
+    n = data.draw(st.integers(1, 40))
+    floats = st.floats(-1e-3, 1e-3, allow_nan=False, allow_subnormal=False)
+    g = np.array(data.draw(st.lists(floats, min_size=n, max_size=n)))
+    t = np.array(data.draw(st.lists(st.floats(0, 1e9, allow_subnormal=False),
+                                    min_size=n, max_size=n)))
+    labels = np.array(data.draw(st.lists(st.integers(-10**6, 10**6), min_size=n, max_size=n)))
+    ids, uniq = np.unique(labels, return_inverse=True)[1], np.unique(labels)
+    m = Measurements(g=g, device=ids, time=t, device_labels=uniq)
+    with tempfile.TemporaryDirectory() as d:
+        back = read_measurements(write_measurements(Path(d) / "p.csv", m))
+    np.testing.assert_array_equal(back.g, g)
+    np.testing.assert_array_equal(back.time, t)
+    np.testing.assert_array_equal(back.device_labels[back.device], labels)
+    assert back.n_negative == int(np.sum(g < 0))
