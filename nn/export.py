@@ -460,7 +460,7 @@ def ir_drop_error(*, rows: int, cols: int, r_wire: float, n_tiles: int = 4,
         G = np.empty((rows, cols))
         G[:, 0::2], G[:, 1::2] = gp, gn
         xb = Crossbar(G, wires=WireParams(r_row=r_wire, r_col=r_wire))
-        E = np.asarray(xb.effective_matrix())        # I = v @ E  (rows, cols) [S]
+        E = np.asarray(xb.effective_matrix()).T      # I = v @ E, (rows, cols) [S]
         W_eff = (E[:, 0::2] - E[:, 1::2]) / span
         x = rng.uniform(0, 1, (n_inputs, rows))
         y, y_eff = x @ W, x @ W_eff
