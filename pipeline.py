@@ -31,7 +31,6 @@ field and what is allowed) and returns plain SI values.
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import json
 import math
@@ -485,27 +484,31 @@ def _stage_calibrate(ctx: StageContext) -> dict:
         summary.update(drift_choice=rep.drift_choice, drift_loglik=rep.drift_loglik,
                        skipped=[list(map(float, s[:2])) + [s[2]] for s in rep.skipped],
                        notes=list(rep.notes), n_devices=rep.n_devices, n_reads=rep.n_reads)
-    # the calibration's own report (plots, report.md) when that part provides one
+    # goodness of fit: KS distance per (level, time point > 0), 20 samples per device
+    try:
+        from .calibration import ks_table, write_report
+    except (ImportError, AttributeError) as exc:
+        raise _missing_part("calibration.ks_table/write_report (the calibration issue)",
+                            exc) from None
+    kt = ks_table(model, m, rng=np.random.default_rng(ctx.seed.spawn(2)[-1]),
+                  min_devices=min(50, c["min_devices"]))
+    summary["ks"] = {"values": np.asarray(kt.ks, float).tolist(),
+                     "level_g": np.asarray(kt.level_g, float).tolist(),
+                     "times": np.asarray(kt.t, float).tolist(),
+                     "devices": np.asarray(kt.n).tolist(),
+                     "cells": int(np.isfinite(kt.ks).sum()),
+                     "median": float(kt.median) if np.isfinite(kt.median) else None,
+                     "max": (float(np.nanmax(kt.ks)) if np.isfinite(kt.ks).any() else None)}
+    # the calibration's own report (plots, report.md): an extra, so a failure there is
+    # recorded (with the error) in this run's report instead of discarding the fit
     report_dir = ctx.out / "report"
     try:
-        from .calibration import write_report
-    except (ImportError, AttributeError):
-        write_report = None
-    if write_report is not None:
-        try:
-            write_report(model, m, report_dir, rng=np.random.default_rng(ctx.seed.spawn(1)[0]))
-        except TypeError:
-            write_report(model, m, report_dir)
+        write_report(model, m, report_dir, ks=kt,
+                     rng=np.random.default_rng(ctx.seed.spawn(3)[-1]))
         summary["report"] = "report/report.md"
-    # goodness of fit: KS distance per (level, time point > 0)
-    try:
-        from .calibration import ks_table
-    except (ImportError, AttributeError):
-        ks_table = None
-    if ks_table is not None:
-        kt = ks_table(model, m, rng=np.random.default_rng(ctx.seed.spawn(2)[-1]),
-                      min_devices=min(50, c["min_devices"]))
-        summary["ks"] = _ks_summary(kt)
+    except Exception as exc:  # noqa: BLE001 - any failure of the optional report
+        shutil.rmtree(report_dir, ignore_errors=True)
+        summary["report_error"] = f"{type(exc).__name__}: {exc}"
     g_lo, g_hi = _default_mapping(m)
     summary["mapping_default"] = {"g_min": g_lo, "g_max": g_hi}
     _write_json(ctx.out / "summary.json", summary)
@@ -514,28 +517,6 @@ def _stage_calibrate(ctx: StageContext) -> dict:
     if ks.get("median") is not None:
         line += f", median KS {ks['median']:.3f} over {ks['cells']} (level, time) cells"
     return {"line": line}
-
-
-def _ks_summary(kt) -> dict:
-    """Plain-JSON view of a calibration KSTable (levels x times of KS distances)."""
-    d: dict[str, Any] = {}
-    ks = None
-    for name in ("ks", "values", "table", "d"):
-        if hasattr(kt, name):
-            ks = np.asarray(getattr(kt, name), dtype=float)
-            break
-    if ks is None:
-        return {"repr": repr(kt)[:2000]}
-    d["values"] = ks.tolist()
-    for name in ("levels", "level_labels", "labels", "centres", "g", "times", "time_points"):
-        if hasattr(kt, name):
-            with contextlib.suppress(TypeError, ValueError):
-                d[name] = np.asarray(getattr(kt, name), dtype=float).tolist()
-    fin = ks[np.isfinite(ks)]
-    d["cells"] = int(fin.size)
-    d["median"] = float(np.median(fin)) if fin.size else None
-    d["max"] = float(fin.max()) if fin.size else None
-    return d
 
 
 def _default_mapping(m) -> tuple[float, float]:
@@ -1132,22 +1113,25 @@ def _write_report(ctx: StageContext) -> int:
         B.append(("p", f"Goodness of fit: KS distance between measured reads and model "
                        f"samples per (level, time point) cell; median {ks['median']:.3f}, "
                        f"worst {ks['max']:.3f} over {ks['cells']} cells."))
-        if vals.ndim == 2:
+        has_own = (up["calibrate"] / "report" / "ks_heatmap.png").is_file()
+        if vals.ndim == 2 and not has_own:  # the calibration report draws its own
             fig, ax = plt.subplots(figsize=(6.4, 0.5 + 0.35 * vals.shape[0] + 1.5))
             im = ax.imshow(np.ma.masked_invalid(vals), aspect="auto", cmap="viridis", vmin=0)
             fig.colorbar(im, ax=ax, label="KS distance")
-            tl = ks.get("times") or ks.get("time_points")
+            tl = ks.get("times")
             if tl and len(tl) == vals.shape[1]:
                 ax.set_xticks(range(len(tl)), [_fmt_t(t) for t in tl], rotation=45)
-            gl = ks.get("centres") or ks.get("g") or ks.get("levels")
+            gl = ks.get("level_g")
             if gl and len(gl) == vals.shape[0]:
-                ax.set_yticks(range(len(gl)),
-                              [f"{g * 1e6:.3g}" if g < 1 else f"{g:g}" for g in gl])
-                ax.set_ylabel("level (µS)")
+                ax.set_yticks(range(len(gl)), [f"{g * 1e6:.3g}" for g in gl])
+                ax.set_ylabel("level [µS]")
             ax.set_xlabel("time after programming")
             ax.set_title("KS distance, measured vs model")
             B.append(("img", _savefig(fig, plots / "calibration_ks.png"),
                       "KS distance per (level, time point)"))
+    if c.get("report_error"):
+        B.append(("p", f"The calibration's own report could not be drawn: "
+                       f"{c['report_error']}"))
     crep = up["calibrate"] / "report"
     if crep.is_dir():
         for png in sorted(crep.glob("*.png")):
