@@ -1,0 +1,255 @@
+"""Torch wrappers of crossbar tiles: a trained network's layers programmed onto devices.
+
+``crossbar/`` is numpy only; this module is the bridge (imported lazily by evaluation,
+never by training). Each ``Linear``/``Conv1d``/``Conv2d`` of a model becomes a
+:class:`ProgrammedLayer`: its weight matrix ``W`` (in_features, out_features) [1] and
+bias go onto a :class:`~xbarlab.crossbar.tiling.TiledMatrix` (differential device pairs,
+bias rows at the DAC full scale ``x_max``, tiles of the given size), programmed once
+through the device model (per-cell state kept) and read at any time ``t`` after
+programming. Two ways to run the read network:
+
+* statistical: the layer's *effective* weights ``(G+ − G−)/s`` of the read conductances
+  (bias from the bias rows) replace the torch weights (:func:`statistical_model`);
+  fast, pure torch;
+* circuit: the layer's matrix products run through the tiles (exact IR drop, DAC, ADC;
+  convolutions via im2col) in float64 numpy (:class:`AnalogLinear`,
+  :class:`AnalogConv`, :func:`circuit_model`); no gradient.
+
+Both read the same programmed conductances, so with an ideal circuit (zero wire
+resistance, ideal converters) they agree to rounding. Global drift compensation scales a
+layer's outputs by one factor ``f = Σ|y_ref| / Σ|y_t|`` from a calibration input (every
+input at ``x_max``; ``y_ref`` from the target weights, ``y_t`` from the read array through
+the same path as the layer's inference): ``devices.mapping.global_drift_factor``.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import ConfigError
+
+__all__ = [
+    "ANALOG_LAYER_TYPES",
+    "ProgrammedLayer",
+    "program_network",
+    "AnalogLinear",
+    "AnalogConv",
+    "statistical_model",
+    "circuit_model",
+    "input_ranges",
+]
+
+ANALOG_LAYER_TYPES = (nn.Linear, nn.Conv1d, nn.Conv2d)
+
+
+def _layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    out = [(n, m) for n, m in model.named_modules() if isinstance(m, ANALOG_LAYER_TYPES)]
+    if not out:
+        raise ConfigError("the model has no Linear/Conv1d/Conv2d layer to program")
+    for n, m in out:
+        if isinstance(m, (nn.Conv1d, nn.Conv2d)):
+            if m.groups != 1 or any(d != 1 for d in m.dilation) or m.padding_mode != "zeros" \
+                    or isinstance(m.padding, str):
+                raise ConfigError(f"layer {n!r}: only groups=1, dilation=1 and numeric zero "
+                                  "padding convolutions map onto crossbar tiles")
+    return out
+
+
+def layer_matrix(m: nn.Module) -> tuple[np.ndarray, np.ndarray | None]:
+    """``(W (in, out), b (out,) or None)`` as float64 numpy in the crossbar convention."""
+    w = m.weight.detach().to("cpu", torch.float64).numpy()
+    W = w.reshape(w.shape[0], -1).T.copy()
+    b = None if m.bias is None else m.bias.detach().to("cpu", torch.float64).numpy().copy()
+    return W, b
+
+
+@torch.no_grad()
+def input_ranges(model: nn.Module, x: torch.Tensor) -> dict[str, float]:
+    """``{layer name: max |input|}`` over the batch ``x`` for every analog layer: the input
+    that each layer's DAC maps to full scale (``x_max``) [1]."""
+    layers = dict(_layers(model))
+    seen: dict[str, float] = {}
+    hooks = []
+    for name, m in layers.items():
+        def hook(mod, inp, _out, name=name):
+            seen[name] = max(seen.get(name, 0.0), float(inp[0].detach().abs().max()))
+        hooks.append(m.register_forward_hook(hook))
+    was = model.training
+    model.eval()
+    try:
+        model(x)
+    finally:
+        model.train(was)
+        for h in hooks:
+            h.remove()
+    return {n: (v if v > 0 else 1.0) for n, v in seen.items()}
+
+
+@dataclass(eq=False)
+class ProgrammedLayer:
+    """One layer on crossbar tiles (see the module docstring)."""
+
+    name: str
+    """Qualified module name in the model."""
+    module: nn.Module = field(repr=False)
+    """The original (trained) torch layer: kind, shapes, conv parameters, target weights."""
+    matrix: Any = field(repr=False)
+    """The :class:`~xbarlab.crossbar.tiling.TiledMatrix` holding the programmed devices."""
+    x_max: float = 1.0
+    """Input mapped to the DAC full scale [1]."""
+    time: float | None = None
+    """Time of the current read after programming [s]."""
+
+    @property
+    def in_features(self) -> int:
+        return self.matrix.in_features
+
+    def read(self, t: float, rng: np.random.Generator) -> ProgrammedLayer:
+        """Read the devices at ``t`` [s] after programming (drift + read noise)."""
+        self.matrix.read(float(t), rng)
+        self.time = float(t)
+        return self
+
+    def effective(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """Effective ``(W (in, out), b (out,))`` [1] of the read conductances (no wires,
+        no converters): ``(G+ − G−)/s`` per tile, bias = ``x_max`` × the bias rows' sum."""
+        tm = self.matrix
+        K = tm.in_features
+        Wa = np.zeros((K + tm.n_bias_rows, tm.out_features))
+        for tl in tm.tiles:
+            Wa[tl.r0:tl.r1, tl.c0:tl.c1] = (tl.read_pos - tl.read_neg) / tl.scale
+        b = None
+        if self.module.bias is not None:
+            b = tm.x_max * Wa[K:].sum(axis=0) if tm.n_bias_rows else np.zeros(tm.out_features)
+        return Wa[:K], b
+
+    def calibration_outputs(self, *, circuit: bool) -> tuple[np.ndarray, np.ndarray]:
+        """``(y_ref, y_t)`` for the calibration input (every input at ``x_max``): target
+        weights vs. the read array (effective weights, or the circuit when ``circuit``)."""
+        x = np.full((1, self.in_features), self.x_max)
+        W, b = layer_matrix(self.module)
+        y_ref = x @ W + (0 if b is None else b)
+        if circuit:
+            y_t = self.matrix.forward(x)
+        else:
+            We, be = self.effective()
+            y_t = x @ We + (0 if be is None else be)
+        return y_ref, y_t
+
+    def drift_factor(self, *, circuit: bool) -> float:
+        """Global drift-compensation factor of this layer at the current read [1]."""
+        from ..devices.mapping import global_drift_factor
+
+        return global_drift_factor(*self.calibration_outputs(circuit=circuit))
+
+
+def program_network(model: nn.Module, device, rng: np.random.Generator, *, tile=None,
+                    dac=None, adc=None, x_max: dict[str, float] | None = None, t: float = 0.0
+                    ) -> list[ProgrammedLayer]:
+    """Program every analog layer of ``model`` onto tiles through ``device`` (one chip).
+
+    ``tile``: :class:`~xbarlab.crossbar.tiling.TileConfig` (size, layout, g_min/g_max,
+    wire resistances [Ohm]); ``dac``/``adc``: converters (None: ideal); ``x_max``: per
+    layer DAC full-scale input (default 1.0; see :func:`input_ranges`); ``t``: time of the
+    first read [s]. Layers are programmed in module order, each tile's G+ then G−, all from
+    ``rng`` (same seed, same chip).
+    """
+    from ..crossbar.tiling import TiledMatrix
+
+    out = []
+    for name, m in _layers(model):
+        W, b = layer_matrix(m)
+        xm = 1.0 if x_max is None else float(x_max.get(name, 1.0))
+        if not (math.isfinite(xm) and xm > 0):
+            raise ConfigError(f"x_max of layer {name!r} must be finite and > 0, got {xm!r}")
+        tm = TiledMatrix(W, bias=b, tile=tile, device=device, rng=rng, dac=dac, adc=adc,
+                         x_max=xm, t=t)
+        out.append(ProgrammedLayer(name, m, tm, xm, float(t)))
+    return out
+
+
+def _replace(model: nn.Module, name: str, new: nn.Module) -> None:
+    parent, _, leaf = name.rpartition(".")
+    setattr(model.get_submodule(parent) if parent else model, leaf, new)
+
+
+@torch.no_grad()
+def statistical_model(model: nn.Module, layers: list[ProgrammedLayer], *,
+                      factors: dict[str, float] | None = None,
+                      dtype: torch.dtype | None = None) -> nn.Module:
+    """A copy of ``model`` whose analog layers carry the effective weights of ``layers``
+    (times the layer's compensation factor, if given); ``dtype``: e.g. torch.float64."""
+    net = copy.deepcopy(model)
+    if dtype is not None:
+        net = net.to(dtype)
+    mods = dict(net.named_modules())
+    for pl in layers:
+        m = mods[pl.name]
+        W, b = pl.effective()
+        f = 1.0 if factors is None else float(factors.get(pl.name, 1.0))
+        m.weight.copy_(torch.from_numpy(f * W.T).reshape(m.weight.shape))
+        if m.bias is not None:
+            m.bias.copy_(torch.from_numpy(f * b))
+    return net
+
+
+class AnalogLinear(nn.Module):
+    """``Linear`` whose product runs on crossbar tiles (float64 numpy inside, no gradient).
+
+    ``factor`` multiplies the outputs (global drift compensation); ``rng`` draws the ADC's
+    conversion noise when it has any.
+    """
+
+    def __init__(self, layer: ProgrammedLayer, *, factor: float = 1.0,
+                 rng: np.random.Generator | None = None):
+        super().__init__()
+        self.layer, self.factor, self.rng = layer, float(factor), rng
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shp = x.shape
+        xn = x.detach().to("cpu", torch.float64).reshape(-1, shp[-1]).numpy()
+        y = self.layer.matrix.forward(xn, self.rng) * self.factor
+        return torch.from_numpy(y).reshape(*shp[:-1], -1).to(x.device, x.dtype)
+
+
+class AnalogConv(nn.Module):
+    """``Conv1d``/``Conv2d`` on crossbar tiles via im2col (float64 numpy, no gradient)."""
+
+    def __init__(self, layer: ProgrammedLayer, *, factor: float = 1.0,
+                 rng: np.random.Generator | None = None):
+        super().__init__()
+        self.layer, self.factor, self.rng = layer, float(factor), rng
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        from ..crossbar.tiling import tiled_conv2d
+
+        m = self.layer.module
+        w = m.weight.detach().to("cpu", torch.float64).numpy()
+        xn = x.detach().to("cpu", torch.float64).numpy()
+        if isinstance(m, nn.Conv1d):
+            y = tiled_conv2d(xn[:, :, None, :], w[:, :, None, :], stride=(1, m.stride[0]),
+                             padding=(0, m.padding[0]), matrix=self.layer.matrix, rng=self.rng)
+            y = y[:, :, 0, :]
+        else:
+            y = tiled_conv2d(xn, w, stride=tuple(m.stride), padding=tuple(m.padding),
+                             matrix=self.layer.matrix, rng=self.rng)
+        return torch.from_numpy(y * self.factor).to(x.device, x.dtype)
+
+
+def circuit_model(model: nn.Module, layers: list[ProgrammedLayer], *,
+                  factors: dict[str, float] | None = None,
+                  rng: np.random.Generator | None = None) -> nn.Module:
+    """A copy of ``model`` whose analog layers run through their tiles (circuit mode)."""
+    net = copy.deepcopy(model)
+    for pl in layers:
+        f = 1.0 if factors is None else float(factors.get(pl.name, 1.0))
+        cls = AnalogLinear if isinstance(pl.module, nn.Linear) else AnalogConv
+        _replace(net, pl.name, cls(pl, factor=f, rng=rng))
+    return net
