@@ -557,6 +557,157 @@ def _run_run(args) -> int:
 _SUBCOMMANDS.append(_add_run)
 
 
+# -- export-noise / evaluate (nn part 2) ---------------------------------------------------
+
+
+def _add_export_noise(sub) -> None:
+    p = sub.add_parser(
+        "export-noise",
+        help="derive weight-domain noise (quantile tables of Δw|w) from a device model",
+        description="Program differential device pairs for weights on a grid of w/max|W|, "
+        "read them at the given times and store quantile tables of Δw/max|W| (plus mean "
+        "shift and spread) in an HDF5 noise file for `xbarlab train --train-noise`.",
+    )
+    p.add_argument("model", metavar="MODEL", help="device preset name or model file (.h5)")
+    p.add_argument("--time", action="append", required=True, metavar="T",
+                   help="time after programming (e.g. 1h, 1d, 3600); repeat for several")
+    p.add_argument("--g-min", type=float, default=None, metavar="S",
+                   help="conductance of weight 0 [S] (default: the model's lower bound)")
+    p.add_argument("--g-max", type=float, default=None, metavar="S",
+                   help="conductance of max|W| [S] (default: the model's upper bound)")
+    p.add_argument("--compensation", choices=["none", "global"], default="none",
+                   help="global drift compensation of the tables (default none)")
+    p.add_argument("--samples", type=int, default=200_000, metavar="N",
+                   help="device pairs per (weight, time) (default 200000)")
+    p.add_argument("--grid", type=int, default=101, metavar="M",
+                   help="points of the normalised-weight grid on [-1, 1] (default 101)")
+    p.add_argument("--adc-bits", type=int, default=None, metavar="B",
+                   help="record the periphery's ADC resolution in the file")
+    p.add_argument("--ir-drop", metavar="ROWSxCOLS@OHM", default=None,
+                   help="also store the systematic IR-drop error of sample tiles, e.g. "
+                   "256x256@1 (wire resistance per segment in Ohm)")
+    p.add_argument("--allow-extrapolation", action="store_true",
+                   help="accept a mapping beyond a fitted model's range (edge statistics)")
+    p.add_argument("--seed", type=int, default=0, metavar="S")
+    add_output_options(p, metavar="NOISE.h5", what="noise file to write")
+    p.set_defaults(handler=_run_export_noise)
+
+
+def _run_export_noise(args) -> int:
+    import numpy as np
+
+    from . import devices
+    from .errors import ConfigError
+    from .formats import Provenance
+    from .nn.export import export_noise
+    from .units import parse_duration
+
+    times = [parse_duration(t, what="--time") for t in args.time]
+    ir = None
+    if args.ir_drop:
+        try:
+            size, ohm = args.ir_drop.split("@")
+            rows, cols = (int(v) for v in size.lower().split("x"))
+            ir = {"rows": rows, "cols": cols, "r_wire": float(ohm)}
+        except ValueError:
+            raise ConfigError(f"--ir-drop {args.ir_drop!r} is not ROWSxCOLS@OHM, e.g. "
+                              "256x256@1") from None
+    if args.grid < 2:
+        raise ConfigError(f"--grid must be >= 2, got {args.grid}")
+    device = devices.load(args.model)
+    tables = export_noise(device, times, np.random.default_rng(args.seed), g_min=args.g_min,
+                          g_max=args.g_max, w_grid=np.linspace(-1, 1, args.grid),
+                          n_samples=args.samples, compensation=args.compensation,
+                          allow_extrapolation=args.allow_extrapolation, adc_bits=args.adc_bits,
+                          ir_drop=ir, device_name=str(args.model))
+    prov = Provenance(method="nn.export.export_noise",
+                      settings={"model": str(args.model), "times_s": times,
+                                "compensation": args.compensation, "samples": args.samples,
+                                "grid": args.grid, "seed": args.seed, "g_min": tables.g_min,
+                                "g_max": tables.g_max, "ir_drop": args.ir_drop})
+    tables.write(args.out, overwrite=args.force, provenance=prov)
+    for i, t in enumerate(tables.times):
+        j = int(np.argmax(tables.w_grid))
+        print(f"t = {t:g} s: mean shift at w = max|W| {tables.mean[i, j]:+.4f}, spread "
+              f"{tables.std[i].min():.4f}..{tables.std[i].max():.4f} (× max|W|), "
+              f"drift factor {tables.drift_factor[i]:.4f}")
+    if tables.weights_map_to == "first reads":
+        print("note: the model is conditioned on the first read: weights were mapped to first "
+              "reads (no programming error) unless it was composed with a programming model")
+    print(f"wrote {args.out}")
+    return 0
+
+
+_SUBCOMMANDS.append(_add_export_noise)
+
+
+def _add_evaluate(sub) -> None:
+    p = sub.add_parser(
+        "evaluate",
+        help="accuracy of a trained network programmed onto devices, vs time after programming",
+        description="Program the weights of a model saved by `xbarlab train` through a device "
+        "model and read them at several times: statistical mode (effective weights, N "
+        "programmings) and circuit mode (crossbar tiles with IR drop, DAC, ADC). Writes "
+        "OUT/evaluation.json and OUT/accuracy_vs_time.png.",
+    )
+    p.add_argument("model_dir", metavar="MODEL_DIR", help="output folder of xbarlab train")
+    p.add_argument("--device-model", required=True, metavar="MODEL",
+                   help="device preset name or model file (.h5)")
+    p.add_argument("--times", required=True, metavar="T,T,...", help="e.g. 1s,1h,1d,1y")
+    p.add_argument("--programmings", type=int, default=10, metavar="N",
+                   help="independent programmings (chips) (default 10)")
+    p.add_argument("--modes", default="statistical", metavar="M,M",
+                   help="statistical and/or circuit (default statistical)")
+    p.add_argument("--compensation", default="none,global", metavar="C,C",
+                   help="none and/or global drift compensation (default both)")
+    p.add_argument("--tile", default="256x256", metavar="ROWSxCOLS",
+                   help="crossbar tile size (default 256x256; differential column pairs)")
+    p.add_argument("--r-wire", type=float, default=0.0, metavar="OHM",
+                   help="wire resistance per segment, circuit mode (default 0)")
+    p.add_argument("--g-min", type=float, default=None, metavar="S")
+    p.add_argument("--g-max", type=float, default=None, metavar="S")
+    p.add_argument("--dac-bits", type=int, default=None, metavar="B", help="circuit mode")
+    p.add_argument("--adc-bits", type=int, default=None, metavar="B",
+                   help="circuit mode (range: maximum possible per tile)")
+    p.add_argument("--circuit-programmings", type=int, default=1, metavar="N")
+    p.add_argument("--circuit-samples", type=int, default=None, metavar="N",
+                   help="test samples in circuit mode (default all)")
+    p.add_argument("--bootstrap", type=int, default=0, metavar="K",
+                   help="also evaluate K models drawn from the calibration's bootstrap")
+    p.add_argument("--seed", type=int, default=0, metavar="S")
+    add_output_options(p, metavar="OUT", what="output folder")
+    p.set_defaults(handler=_run_evaluate)
+
+
+def _run_evaluate(args) -> int:
+    from .errors import ConfigError
+    from .nn.evaluate import run_evaluation
+
+    try:
+        rows, cols = (int(v) for v in args.tile.lower().split("x"))
+    except ValueError:
+        raise ConfigError(f"--tile {args.tile!r} is not ROWSxCOLS, e.g. 256x256") from None
+    ev = run_evaluation(
+        model_dir=args.model_dir, device_model=args.device_model, times=args.times,
+        out=args.out, programmings=args.programmings, modes=args.modes,
+        compensation=args.compensation, tile_rows=rows, tile_cols=cols, r_wire=args.r_wire,
+        g_min=args.g_min, g_max=args.g_max, dac_bits=args.dac_bits, adc_bits=args.adc_bits,
+        circuit_programmings=args.circuit_programmings, circuit_samples=args.circuit_samples,
+        bootstrap=args.bootstrap, seed=args.seed, force=args.force,
+        command="evaluate " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else "evaluate")
+    print(f"digital accuracy {ev['clean_accuracy']:.4f}")
+    for e in ev["results"]:
+        print(f"{e['time']:>8} {e['mode']:<11} comp={e['compensation']:<6} "
+              f"{e['model_draw']:<9} {e['accuracy_mean']:.4f} ± {e['accuracy_std']:.4f} "
+              f"(N={e['n_programmings']})")
+    print(f"wrote {args.out}/evaluation.json and {args.out}/accuracy_vs_time.png "
+          f"({ev['elapsed_s']:.1f} s)")
+    return 0
+
+
+_SUBCOMMANDS.append(_add_evaluate)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
