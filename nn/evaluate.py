@@ -58,7 +58,8 @@ from torch import nn
 
 from ..errors import ConfigError
 
-__all__ = ["SCHEMA", "MODES", "COMPENSATIONS", "evaluate_over_time", "bootstrap_models",
+__all__ = ["SCHEMA", "MODES", "COMPENSATIONS", "evaluate_over_time", "evaluate_statistical",
+           "bootstrap_models",
            "run_evaluation", "plot_evaluation", "EVALUATION_NAME", "PLOT_NAME"]
 
 SCHEMA = "xbarlab-evaluation/1"
@@ -271,6 +272,23 @@ def evaluate_over_time(model: nn.Module, x: torch.Tensor, y: torch.Tensor, devic
                      "bootstrap": bootstrap},
         "results": results,
     }
+
+
+def evaluate_statistical(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, device,
+                         times: Sequence[float], rng: np.random.Generator,
+                         programmings: int = 10, compensation: Sequence[str] | str = COMPENSATIONS,
+                         g_min: float | None = None, g_max: float | None = None,
+                         tile_rows: int = 256, tile_cols: int = 256, bootstrap: int = 0,
+                         progress: bool = False) -> dict[str, Any]:
+    """Statistical mode only (see :func:`evaluate_over_time`), mapping given by
+    ``g_min``/``g_max`` [S] on ``tile_rows`` × ``tile_cols`` tiles."""
+    from ..crossbar.tiling import TileConfig
+
+    comps = [compensation] if isinstance(compensation, str) else list(compensation)
+    tile = TileConfig(rows=tile_rows, cols=tile_cols, g_min=g_min, g_max=g_max)
+    return evaluate_over_time(model, x, y, device, times, rng, programmings=programmings,
+                              modes=("statistical",), compensations=comps, tile=tile,
+                              bootstrap=bootstrap, progress=progress)
 
 
 def plot_evaluation(ev: dict[str, Any], path, *, title: str = "") -> Path:
