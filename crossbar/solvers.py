@@ -44,6 +44,7 @@ from .circuit import Grid
 __all__ = ["pcg", "direct"]
 
 _EPS = np.finfo(np.float64).eps
+_WORK_NODES = 1 << 22  # right-hand sides per PCG chunk: this many nodes (~0.35 GB of work arrays)
 
 
 @dataclass(frozen=True)
@@ -156,6 +157,17 @@ class _Structured:
     def solve(self, v, i_row=None, i_col=None):
         B = v.shape[0]
         M, N = self.grid.shape
+        chunk = max(1, _WORK_NODES // (M * N))  # bounds the PCG work arrays (~10 per RHS)
+        if self.mode == "general" and B > chunk:
+            parts = [
+                self.solve(
+                    v[k : k + chunk],
+                    None if i_row is None else i_row[k : k + chunk],
+                    None if i_col is None else i_col[k : k + chunk],
+                )
+                for k in range(0, B, chunk)
+            ]
+            return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
         if self.mode == "ideal":
             return np.repeat(v[:, :, None], N, axis=2), np.zeros((B, M, N))
         if self.mode == "rows_ideal":
