@@ -58,6 +58,7 @@ def _device_fits(pv, t0):
     prev_L = np.full(n, np.nan)
     prev_u = np.full(n, np.nan)
     incs = []
+    logdu = np.zeros(n)
     for k in range(g.shape[1]):
         has = ok[:, k]
         both = has & np.isfinite(prev_y)
@@ -67,6 +68,7 @@ def _device_fits(pv, t0):
         num += dy * dL / du
         S += dL * dL / du
         dof += both
+        logdu += np.where(both, np.log(du), 0.0)
         incs.append((dy, dL, du, both))
         prev_y = np.where(has, y[:, k], prev_y)
         prev_L = np.where(has, L[:, k], prev_L)
@@ -76,6 +78,7 @@ def _device_fits(pv, t0):
     for dy, dL, du, both in incs:
         r = dy + nu * dL
         rss += np.where(both, r * r / du, 0.0)
+    _device_fits.logdu = logdu  # sum of ln du per device (for the profile likelihood)
     return nu, S, rss, dof - 1
 
 
@@ -88,15 +91,25 @@ def _level_stats(nu, S, rss, dof, sel):
     return mu, np.sqrt(max(sig2, 0.0)), np.sqrt(raw), np.sqrt(q2), int(good.sum())
 
 
+def _profile_cost(nu, S, rss, dof, logdu, sel=None):
+    """-2 log-likelihood (up to a constant) of the increments with Q^2 profiled out:
+    N ln(rss/N) + sum ln du, N the number of increments (a t0 that stretches du is paid
+    for by the log-determinant term)."""
+    good = np.isfinite(nu) & (dof >= 1)
+    if sel is not None:
+        good = good[sel]
+        nu, S, rss, dof, logdu = nu[sel], S[sel], rss[sel], dof[sel], logdu[sel]
+    n_inc = (dof[good] + 1).sum()
+    return n_inc * np.log(rss[good].sum() / max(n_inc, 1)) + logdu[good].sum()
+
+
 def choose_t0(pv) -> float:
-    """t0 [s] minimising the pooled residual variance of the per-device fits (coarse grid
-    in log t0, then a bounded scalar minimisation around the best grid point)."""
+    """t0 [s] maximising the profile likelihood of the per-device increment fits (coarse
+    grid in log t0, then a bounded scalar minimisation around the best grid point)."""
     from scipy.optimize import minimize_scalar
 
     def cost(lt0):
-        nu, S, rss, dof = _device_fits(pv, 10.0**lt0)
-        good = np.isfinite(nu) & (dof >= 1)
-        return rss[good].sum() / max(dof[good].sum(), 1)
+        return _profile_cost(*_device_fits(pv, 10.0**lt0), _device_fits.logdu)
 
     lg = np.log10(_T0_GRID)
     c = np.array([cost(v) for v in lg])
@@ -144,17 +157,13 @@ def fit_power_law(pv, lev, centres, keep, *, t0, rng, n_boot=100):
         # log t0 around the full-data estimate), so the bands carry its uncertainty
         h = 0.03
         for j, lt in enumerate((np.log10(t0) - h, np.log10(t0), np.log10(t0) + h)):
-            fits[j] = _device_fits(pv, 10.0**lt)
+            fits[j] = (*_device_fits(pv, 10.0**lt), _device_fits.logdu.copy())
     for b in range(n_boot):
         picks = [ix[rng.integers(0, ix.size, ix.size)] for ix in idx]
         cur = (nu, S, rss, dof)
         if fits:
             allp = np.concatenate(picks)
-            c = []
-            for j in range(3):
-                _, _, rs_, df_ = fits[j]
-                good = np.isfinite(fits[j][0][allp]) & (df_[allp] >= 1)
-                c.append(rs_[allp][good].sum() / max(df_[allp][good].sum(), 1))
+            c = [_profile_cost(*fits[j], sel=allp) for j in range(3)]
             den = c[0] - 2 * c[1] + c[2]
             step = 0.5 * (c[0] - c[2]) / den if den > 0 else 0.0
             lt_b = np.log10(t0) + h * float(np.clip(step, -1.0, 1.0))

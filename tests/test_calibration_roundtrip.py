@@ -1,0 +1,144 @@
+"""Synthetic round trips: sample >= 10^5 devices from a devices/ CompositeDevice with known
+parameters, fit them with xbarlab.calibration.fit and compare the fitted functions with the
+truth (within the fit's bootstrap bands at >= 90 % of grid points, within 5 % everywhere)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from xbarlab.calibration import fit
+from xbarlab.calibration._goodness import ks_distance
+from xbarlab.devices.blocks import (
+    ConditionOn,
+    PowerLawDrift,
+    ProgrammingError,
+    ReadNoise,
+    Relaxation,
+    RelaxationPath,
+    TimeSurface,
+)
+from xbarlab.devices.composite import CompositeDevice
+from xbarlab.devices.curves import Polynomial
+
+GMAX = 25e-6
+LEVELS = np.linspace(2e-6, 24e-6, 20)
+PER_LEVEL = 5000  # 20 x 5000 = 10^5 devices
+T_READ = np.array([0.0, 60.0, 600.0, 3600.0, 14400.0, 86400.0])  # up to 1 day
+
+
+def _pcm_truth():
+    sp = Polynomial((0.26348e-6, 1.9650e-6, -1.1731e-6), x_scale=GMAX, units="S")
+    mu = Polynomial((0.08, -0.03), x_scale=GMAX, units="1")
+    sd = Polynomial((0.02, -0.008), x_scale=GMAX, units="1")
+    return CompositeDevice(
+        programming=ProgrammingError(spread=sp),
+        drift_law=PowerLawDrift(t0=20.0, nu_mean=mu, nu_std=sd, fold=False),
+        read_noise=ReadNoise(amplitude=Polynomial((0.01,), units="1"), t_r=250e-9, t0=20.0),
+        g_range=(0.0, GMAX), name="pcm-like truth"), sp, mu, sd
+
+
+def _table(model, g, times, rng):
+    reads = model.sample(g, times, rng)  # (T, n)
+    n = g.size
+    return {"device": np.tile(np.arange(n), times.size), "g": reads.ravel(),
+            "time": np.repeat(times, n), "g_target": np.tile(g, times.size)}
+
+
+def _inside(curve, truth_values, g):
+    lo, hi = curve.band(0.95)
+    lo, hi = np.interp(g, curve.g, lo), np.interp(g, curve.g, hi)
+    return (truth_values >= lo) & (truth_values <= hi)
+
+
+@pytest.fixture(scope="module")
+def pcm_fit():
+    truth, sp, mu, sd = _pcm_truth()
+    g = np.repeat(LEVELS, PER_LEVEL)
+    data = _table(truth, g, T_READ, np.random.default_rng(11))
+    model = fit(data, rng=np.random.default_rng(1), n_boot=50)
+    return truth, model, sp, mu, sd
+
+
+def test_pcm_round_trip_functions(pcm_fit):
+    """IBM-PCM-like truth (sigma_prog quadratic in x = g/25 uS, mu_nu = 0.08 - 0.03 x,
+    sigma_nu = 0.02 - 0.008 x, t0 = 20 s, 1/f Q = 0.01), 10^5 devices read 0 s..1 day:
+    the power law is chosen; sigma_prog(g), mu_nu(g), sigma_nu(g) at the 20 level targets
+    lie inside the 95 % bootstrap band at >= 90 % of the 60 (function, g) points and within
+    5 % of the truth everywhere; t0 within 5 % of 20 s."""
+    truth, model, sp, mu, sd = pcm_fit
+    assert model.report.drift_choice == "power-law"
+    assert model.report.drift_loglik["power-law"] > model.report.drift_loglik["relaxation"]
+    assert abs(model.drift_block.t0 / 20.0 - 1) < 0.05
+    inside, rel = [], []
+    for curve, true in ((model.programming.spread, sp(LEVELS)),
+                        (model.drift_block.mu_nu, mu(LEVELS)),
+                        (model.drift_block.sigma_nu, sd(LEVELS))):
+        inside.append(_inside(curve, true, LEVELS))
+        rel.append(np.abs(curve(LEVELS) / true - 1))
+    frac = np.concatenate(inside).mean()
+    assert frac >= 0.90, f"only {frac:.2f} of grid points inside the bootstrap bands"
+    assert np.concatenate(rel).max() <= 0.05
+
+
+def test_pcm_predicts_month_and_year(pcm_fit):
+    """Fitted on reads up to 1 day, the model predicts 30 days and 1 year: per level, KS
+    distance between 2000 fresh truth cells and 20 model samples per cell; the median over
+    the 20 levels is <= 0.05 at each time."""
+    truth, model, *_ = pcm_fit
+    rng = np.random.default_rng(5)
+    for t in (30 * 86400.0, 365.25 * 86400.0):
+        ks = []
+        for i, g in enumerate(LEVELS):
+            meas = truth.sample(np.full(2000, g), t, rng)
+            pred = model.sample(np.full(2000 * 20, g), t, np.random.default_rng(100 + i))
+            ks.append(ks_distance(meas, pred))
+        assert np.median(ks) <= 0.05, (t, np.median(ks))
+
+
+def _rram_truth():
+    gmax = 40e-6
+    times = (0.01, 1e5)
+    mean = TimeSurface(times, (Polynomial((0.0, -0.2e-6), x_scale=gmax, units="S"),
+                               Polynomial((0.2e-6, -2.5e-6), x_scale=gmax, units="S")),
+                       extrapolation="linear_log_t")
+    spread = TimeSurface(times, (Polynomial((0.4e-6, 0.6e-6), x_scale=gmax, units="S"),
+                                 Polynomial((1.5e-6, 2.5e-6, -1.0e-6), x_scale=gmax, units="S")),
+                         extrapolation="linear_log_t")
+    return CompositeDevice(
+        programming=ProgrammingError(identity=True),
+        drift_law=Relaxation(mean=mean, spread=spread, path=RelaxationPath.INDEPENDENT_INCREMENTS,
+                             condition_on=ConditionOn.PROGRAMMED),
+        conditioning="initial read", g_range=(0.0, 40e-6), name="rram-like truth"), mean, spread
+
+
+def test_rram_round_trip_functions():
+    """RRAM-like truth (initial-read conditioned; change since the first read normal with
+    mean and spread linear in ln t between 0.01 s and 1e5 s and smooth in g), 16 levels x
+    6250 = 10^5 devices (8-39 uS) read at 8 times from 0.01 s to 1 day: the relaxation table is
+    chosen; its mean and std of g(t) - g_0 at the 16 levels x 8 times lie inside the 95 %
+    bootstrap bands at >= 90 % of points; std within 5 % of the truth and the mean within 5 %
+    of the truth's std everywhere."""
+    truth, mean, spread = _rram_truth()
+    levels = np.linspace(8e-6, 39e-6, 16)  # away from 0 S, where reads are clamped
+    g0 = np.repeat(levels, 6250)
+    times = np.array([0.01, 0.1, 1.0, 10.0, 100.0, 1e3, 1e4, 86400.0])
+    reads = truth.sample(g0, times, np.random.default_rng(3))
+    n = g0.size
+    data = {"device": np.tile(np.arange(n), times.size), "g": reads.ravel(),
+            "time": np.repeat(times, n), "g_initial": np.tile(g0, times.size),
+            "level": np.tile(np.repeat(np.arange(16), 6250), times.size)}
+    model = fit(data, rng=np.random.default_rng(2), n_boot=60)
+    assert model.conditioning == "initial read"
+    assert model.report.drift_choice == "relaxation"
+    blk = model.drift_block
+    cols = [int(np.argmin(np.abs(blk.t - t))) for t in times]
+    fm, fs = blk.mean[:, cols], blk.std[:, cols]
+    tm = np.array([[mean(g, t)[()] for t in times] for g in blk.g])
+    ts = np.array([[spread(g, t)[()] for t in times] for g in blk.g])
+    lo_m, hi_m = np.quantile(blk.boot_mean[:, :, cols], [0.025, 0.975], axis=0)
+    lo_s, hi_s = np.quantile(blk.boot_std[:, :, cols], [0.025, 0.975], axis=0)
+    inside = np.concatenate([((tm >= lo_m) & (tm <= hi_m)).ravel(),
+                             ((ts >= lo_s) & (ts <= hi_s)).ravel()])
+    assert inside.mean() >= 0.90, inside.mean()
+    assert np.max(np.abs(fs / ts - 1)) <= 0.05
+    assert np.max(np.abs(fm - tm) / ts) <= 0.05
