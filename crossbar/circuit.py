@@ -446,7 +446,7 @@ class Crossbar:
         for name, a in (("i_row", i_row), ("i_col", i_col)):
             if a is not None:
                 a = np.asarray(a, dtype=np.float64)
-                if a.shape not in ((M, N), (B, M, N)) or (a.ndim == 2 and not single and B != 1):
+                if a.shape not in ((M, N), (B, M, N)):
                     raise ConfigError(
                         f"{name} has shape {a.shape}; expected ({M}, {N}) or ({B}, {M}, {N}) [A]"
                     )

@@ -262,6 +262,29 @@ def test_pcg_reports_convergence_failure():
     assert info.value.residual is not None and info.value.residual > 0
 
 
+def test_custom_solver_callable_and_kirchhoff_check():
+    """A solver is any callable grid -> object with solve(v, i_row, i_col). One that returns the
+    ideal node voltages (rows at v, columns at 0) for a 6x5 array with 2-Ohm wires violates
+    KCL: ConvergenceError with residual > 1e-6; with zero wire resistance the same voltages are
+    exact and I = v @ G (<= 1e-15)."""
+
+    class Ideal:
+        def __init__(self, grid):
+            self.shape = grid.shape
+
+        def solve(self, v, i_row=None, i_col=None):
+            B, (M, N) = v.shape[0], self.shape
+            return np.repeat(v[:, :, None], N, axis=2), np.zeros((B, M, N))
+
+    rng = np.random.default_rng(10)
+    G = rng.uniform(1e-6, 1e-4, (6, 5))
+    v = rng.uniform(0, 1, 6)
+    with pytest.raises(ConvergenceError) as info:
+        Crossbar(G, wires=WireParams(r_row=2.0, r_col=2.0), solver=Ideal).mvm(v)
+    assert info.value.residual > 1e-6
+    assert _err(Crossbar(G, solver=Ideal).mvm(v), v @ G) <= 1e-15
+
+
 def test_pcg_rejects_isolated_zero_segments():
     """pcg() needs positive wires (or a whole ideal layer): a lone 0-Ohm segment -> ConfigError
     naming the solver; the default picks direct() and succeeds."""
