@@ -34,11 +34,14 @@ def to_spice(
     sense="bottom",
     drive="left",
     title: str = "xbarlab crossbar",
+    path=None,
+    overwrite: bool = False,
 ) -> str:
     """The SPICE netlist (``.op``) of the circuit :func:`column_currents` solves, for one input
     ``v`` (M,) [V]. Nodes: ``d<i>`` driver source, ``r<i>_<j>`` row node, ``x<i>_<j>`` inside a
     cell with access resistance, ``c<i>_<j>`` column node, ``s<j>``/``t<j>`` sense path; the
-    current of source ``vs<j>`` is the sense current I[j] [A]."""
+    current of source ``vs<j>`` is the sense current I[j] [A]. With ``path`` the netlist is
+    also written there atomically (an existing file is kept unless ``overwrite=True``)."""
     G = _conductance(G)
     M, N = G.shape
     v2, single = _voltages(v, M)
@@ -96,7 +99,13 @@ def to_spice(
         res(f"s{j}", f"t{j}", rs[j])
         lines.append(f"vs{j} t{j} 0 0")
     lines += [".options noacct", ".op", ".end", ""]
-    return "\n".join(lines)
+    text = "\n".join(lines)
+    if path is not None:
+        from ..formats import atomic_output
+
+        with atomic_output(path, overwrite=overwrite) as tmp:
+            tmp.write_text(text)
+    return text
 
 
 def read_rawfile(path) -> dict[str, np.ndarray]:

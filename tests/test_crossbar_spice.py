@@ -135,6 +135,35 @@ def test_netlist_and_rawfile_node_voltages(ngspice, tmp_path):
     assert np.abs(vc - s.col_voltages).max() <= 1e-9
 
 
+def test_to_spice_writes_file_once(tmp_path):
+    """to_spice(path=...) writes the same text it returns; a second write to the same path
+    raises OutputExistsError unless overwrite=True. The netlist has M driver sources, N sense
+    sources and M*N cell resistors for a 3x2 array with no zero resistances."""
+    from xbarlab.errors import OutputExistsError
+
+    G = np.full((3, 2), 1e-5)
+    p = tmp_path / "xbar.cir"
+    text = to_spice(G, [0.1, 0.2, 0.3], r_row=1.0, r_col=1.0, path=p)
+    assert p.read_text() == text
+    lines = text.splitlines()
+    assert sum(line.startswith("vd") for line in lines) == 3
+    assert sum(line.startswith("vs") for line in lines) == 2
+    assert (
+        sum(
+            " c" in line
+            and line.startswith("r")
+            and "_" in line.split()[1]
+            and line.split()[2].startswith("c")
+            and line.split()[1].startswith("r")
+            for line in lines
+        )
+        == 6
+    )
+    with pytest.raises(OutputExistsError):
+        to_spice(G, [0.1, 0.2, 0.3], path=p)
+    to_spice(G, [0.1, 0.2, 0.3], path=p, overwrite=True)
+
+
 def test_read_rawfile_synthetic(tmp_path):
     """A hand-written binary rawfile (2 variables, 2 points, real) reads back exactly; one
     without a Binary section raises DataFormatError."""
