@@ -21,8 +21,13 @@ iteration, a handful of iterations at 256 x 256, a few dozen at 1024 x 1024 with
 For the effective matrix the same S is block tridiagonal in the row index with dense N x N
 blocks; eliminating block after block from the top (in a cancellation-free form, see
 ``_block_effective``) leaves the sense currents of all M inputs at the last block, with no back
-substitution: about 2.3 M N^3 flops in BLAS-3 calls.
+substitution: about 3 M N^3 flops in matrix products (one BLAS thread, so the bits never
+depend on the machine's thread count).
 ``direct`` assembles the merged-node system (any zero resistance) and factors it with SuperLU.
+
+Newton's method for nonlinear cells reuses all of this: each iteration is the linear grid with
+the cells' differential conductances as ``G``, zero driver voltages and the Kirchhoff residual
+injected as ``i_row``/``i_col``: ``Crossbar(G_diff, wires=w).solve(0 * v, i_row=F_r, i_col=F_c)``.
 """
 
 from __future__ import annotations
