@@ -10,7 +10,15 @@ Two ways to run the L passes, same result up to rounding:
 * ``"vmap"``: one pass over weights stacked along a new leading dimension
   (:func:`torch.func.functional_call` under :func:`torch.func.vmap`); Linear layers
   become batched matmuls, convolutions grouped convolutions.
-* ``"sequential"``: L forward/backward passes, gradients accumulated (least memory).
+* ``"parallel"``: L independent forward/backward passes, each on its own CUDA stream
+  so that their kernels overlap on the GPU (one after another on the CPU); the L
+  gradients are averaged at the end.
+* ``"sequential"``: L forward/backward passes with the perturbation added to the
+  parameters in place (and the clean values restored from a copy), gradients
+  accumulated; least memory and least overhead (used for L = 1).
+
+``"auto"`` takes a single plain pass for L = 1, ``"parallel"`` on CUDA and ``"vmap"``
+elsewhere (what measured fastest on an H100 and on 2 CPU cores).
 
 BatchNorm: each of the L passes normalises with its own batch statistics (they are
 different networks). Running statistics are updated as the average of what the L
@@ -26,6 +34,8 @@ the perturbation cancel within each pair.
 
 from __future__ import annotations
 
+import contextlib
+import warnings
 from collections.abc import Callable, Iterable
 
 import torch
@@ -34,12 +44,19 @@ from torch import Tensor, nn
 from torch.func import functional_call, vmap
 
 from ..errors import ConfigError
-from .noise import NoiseModel, _base, _check_generator, _check_noise, noisy_tensors
+from .noise import (
+    NoiseModel,
+    _base,
+    _check_generator,
+    _check_noise,
+    _noise_off,
+    noisy_tensors,
+)
 
 __all__ = ["HASGD", "MODES"]
 
 #: Ways of running the L perturbed passes.
-MODES = ("auto", "vmap", "sequential")
+MODES = ("auto", "vmap", "parallel", "sequential")
 
 
 class HASGD:
@@ -128,9 +145,11 @@ class HASGD:
         deltas = perturbations if perturbations is not None else self.draw_perturbations()
         mode = self.mode
         if mode == "auto":
-            mode = "vmap" if L > 1 else "sequential"
+            mode = "sequential" if L == 1 else ("parallel" if x.is_cuda else "vmap")
         if mode == "vmap" and L > 1:
             return self._vmap(x, y, deltas)
+        if mode == "parallel" and L > 1:
+            return self._parallel(x, y, deltas)
         return self._sequential(x, y, deltas)
 
     def step(self, x: Tensor, y: Tensor) -> Tensor:
@@ -141,28 +160,93 @@ class HASGD:
         return loss
 
     def _sequential(self, x, y, deltas) -> Tensor:
+        # Perturb the parameters in place and restore them from a copy afterwards: the
+        # gradient is taken at w + Δω with respect to w, exactly as with functional_call,
+        # at the cost of three fused (foreach) kernels instead of per-module swapping.
         L = self.samples
         base = self.base_tensors()
-        names, ws = list(base), list(base.values())
+        names = list(base)
+        ws = [base[n].detach() for n in names]
         bufs = self._bn_buffers() if self.model.training and L > 1 else []
         fl = [b for b in bufs if b.is_floating_point()]
         if bufs:
             start = [b.detach().clone() for b in bufs]
             acc = [torch.zeros_like(b) for b in fl]
+        saved = [w.clone() for w in ws]
         total = None
-        for l in range(L):
-            if bufs and l:
-                torch._foreach_copy_(bufs, start)
-            params = dict(zip(names, torch._foreach_add(ws, [deltas[n][l] for n in names]),
-                              strict=True))
-            loss = self.loss_fn(functional_call(self.model, params, (x,)), y)
-            (loss / L if L > 1 else loss).backward()
-            total = loss.detach() if total is None else total + loss.detach()
-            if fl:
-                torch._foreach_add_(acc, fl)
+        try:
+            with _noise_off(self.model):
+                for l in range(L):
+                    if bufs and l:
+                        torch._foreach_copy_(bufs, start)
+                    with torch.no_grad():
+                        if l:
+                            torch._foreach_copy_(ws, saved)
+                        torch._foreach_add_(ws, [deltas[n][l] for n in names])
+                    loss = self.loss_fn(self.model(x), y)
+                    (loss / L if L > 1 else loss).backward()
+                    total = loss.detach() if total is None else total + loss.detach()
+                    if fl:
+                        torch._foreach_add_(acc, fl)
+        finally:
+            with torch.no_grad():
+                torch._foreach_copy_(ws, saved)
         if fl:  # running stats: mean over the passes; integer counters as after one pass
             torch._foreach_copy_(fl, torch._foreach_div(acc, float(L)))
         return total / L if L > 1 else total
+
+    def _parallel(self, x, y, deltas) -> Tensor:
+        L = self.samples
+        base = self.base_tensors()
+        names, ws = list(base), list(base.values())
+        wanted = [p for p in self.model.parameters() if p.requires_grad]
+        keys = self._bn_keys() if self.model.training else {}
+        cuda = x.is_cuda
+        if cuda:
+            cur = torch.cuda.current_stream(x.device)
+            if len(getattr(self, "_streams", ())) < L:
+                self._streams = [torch.cuda.Stream(x.device) for _ in range(L)]
+        grads, losses, bufs = [], [], []
+        for l in range(L):
+            ctx = torch.cuda.stream(self._streams[l]) if cuda else contextlib.nullcontext()
+            if cuda:
+                self._streams[l].wait_stream(cur)
+            with ctx:
+                p = dict(zip(names, torch._foreach_add(ws, [deltas[n][l] for n in names]),
+                             strict=True))
+                b = {k: t.detach().clone() for k, t in keys.items()}
+                loss = self.loss_fn(functional_call(self.model, {**p, **b}, (x,)), y)
+                with warnings.catch_warnings():  # the streams differ on purpose
+                    warnings.filterwarnings("ignore", message=".*AccumulateGrad node's stream")
+                    grads.append(torch.autograd.grad(loss, wanted, allow_unused=True))
+                losses.append(loss.detach())
+                bufs.append(b)
+        if cuda:
+            for st in self._streams[:L]:
+                cur.wait_stream(st)
+            for t in [*losses, *(g for gs in grads for g in gs if g is not None),
+                      *(v for b in bufs for v in b.values())]:
+                t.record_stream(cur)
+        with torch.no_grad():
+            for i, p in enumerate(wanted):
+                gs = [g[i] for g in grads if g[i] is not None]
+                if not gs:
+                    continue
+                mean = torch.stack(gs).sum(0) / L
+                p.grad = mean if p.grad is None else p.grad + mean
+            for k, t in keys.items():
+                vals = [b[k] for b in bufs]
+                t.copy_(torch.stack(vals).mean(0) if t.is_floating_point() else vals[0])
+        return torch.stack(losses).mean()
+
+    def _bn_keys(self) -> dict[str, Tensor]:
+        out = {}
+        for name, m in self._bn:
+            for b in ("running_mean", "running_var", "num_batches_tracked"):
+                t = getattr(m, b, None)
+                if t is not None:
+                    out[f"{name}.{b}" if name else b] = t
+        return out
 
     def _vmap(self, x, y, deltas) -> Tensor:
         L = self.samples

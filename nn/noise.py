@@ -13,6 +13,7 @@ and removed again with :func:`detach_noise`; the stored perturbation is redrawn 
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -303,6 +304,19 @@ def _noise_modules(model: nn.Module) -> Iterator[tuple[nn.Module, str, WeightNoi
                 for p in plist:
                     if isinstance(p, WeightNoise):
                         yield m, t, p
+
+
+@contextlib.contextmanager
+def _noise_off(model: nn.Module):
+    """Switch attached :class:`WeightNoise` off inside the block (HA-SGD draws its own)."""
+    mods = [p for _, _, p in _noise_modules(model) if p.enabled]
+    for p in mods:
+        p.enabled = False
+    try:
+        yield
+    finally:
+        for p in mods:
+            p.enabled = True
 
 
 def resample_noise(model: nn.Module, *, enabled: bool = True) -> int:

@@ -153,7 +153,7 @@ def test_sigma0_L1_takes_exactly_the_base_optimizer_step():
         assert torch.equal(pa, pb), n
 
 
-@pytest.mark.parametrize("mode", ["vmap", "sequential"])
+@pytest.mark.parametrize("mode", ["vmap", "parallel", "sequential"])
 @pytest.mark.parametrize("antithetic", [False, True])
 def test_averaged_gradient_is_mean_of_per_sample_gradients(mode, antithetic):
     """For L = 4 the HA-SGD gradient equals (1/L)·Σ_ℓ ∇J(w + Δω_ℓ), computed one by one.
