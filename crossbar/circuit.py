@@ -358,7 +358,8 @@ def _voltages(v, M: int, name: str = "v") -> tuple[np.ndarray, bool]:
         raise ConfigError(f"{name} must be an array of voltages [V]") from None
     if v.ndim not in (1, 2) or v.shape[-1] != M:
         raise ConfigError(f"{name} has shape {v.shape}; expected ({M},) or (B, {M}) [V]")
-    if not np.all(np.isfinite(v)):
+    # min and max catch NaN and +-inf without a temporary mask (keeps mvm near the bare product)
+    if v.size and not (np.isfinite(v.min()) and np.isfinite(v.max())):
         raise ConfigError(f"{name} must be finite [V]; got a non-finite voltage")
     single = v.ndim == 1
     return np.ascontiguousarray(np.atleast_2d(v)), single
