@@ -1062,18 +1062,24 @@ def _read_long_text(text: _Text, opts: _ReadOptions) -> _Part:
         _check_name_unit(text.names[j] if text.names else None, role, opts, text.path)
     needed = sorted(set(cols.values()))
     device_text = None
-    try:
-        arr = _loadtxt(text)  # all columns: numpy itself then rejects ragged rows
-        usecols = None
-    except _BadCell as bad:
-        dev_only = cols.get("device") == bad.col and list(cols.values()).count(bad.col) == 1
-        if bad.kind != "value" or (bad.col in needed and not dev_only):
-            raise
-        # A text column no role uses, or text device labels: read what the roles need.
-        usecols = [j for j in needed if not (dev_only and j == bad.col)]
-        arr = _loadtxt(text, usecols=usecols)
-        if dev_only:
-            device_text = _loadtxt(text, usecols=[bad.col], dtype=str)[:, 0]
+    usecols = None  # first try all columns: numpy itself then rejects ragged rows
+    text_device = False
+    while True:
+        try:
+            arr = _loadtxt(text, usecols=usecols)
+            break
+        except _BadCell as bad:
+            dev_only = (cols.get("device") == bad.col
+                        and list(cols.values()).count(bad.col) == 1)
+            if bad.kind != "value" or (bad.col in needed and not dev_only) or (
+                    usecols is not None and not dev_only) or text_device:
+                raise
+            # A text column no role uses, or text device labels: read what the roles need.
+            text_device = text_device or dev_only
+            usecols = [j for j in needed if not (text_device and j == cols["device"])]
+    if usecols is not None:
+        if text_device:
+            device_text = _loadtxt(text, usecols=[cols["device"]], dtype=str)[:, 0]
         _check_ragged(text)
     pos = {j: (j if usecols is None else usecols.index(j)) for j in needed
            if usecols is None or j in usecols}

@@ -129,6 +129,8 @@ def test_unused_text_column_and_text_device_labels(tmp_path):
     np.testing.assert_array_equal(m.device, [1, 0, 1])
     np.testing.assert_array_equal(m.device_labels, ["A3", "B7"])
     np.testing.assert_array_equal(m.g, [1e-5, 2e-5, 3e-5])
+    path.write_text("note,device,g\nfine,B7,1e-5\nodd cell,A3,2e-5\n")  # text before labels
+    np.testing.assert_array_equal(read_measurements(path).device_labels, ["A3", "B7"])
     path.write_text("device,note,g\nB7,fine,1e-5\nA3,2e-5\n")
     with pytest.raises(errors.DataFormatError, match=r"line 3: found 2 columns, expected 3"):
         read_measurements(path)
