@@ -94,7 +94,7 @@ def fit(measurements, *, conditioning: str | None = None, drift: str = "auto",
     step = progress or (lambda s: None)
     cols = _table.columns(measurements)
     cond = _conditioning(cols, conditioning)
-    use_initial = cond is Conditioning.INITIAL_READ and cols["g_initial"] is not None
+    use_initial = cols["g_initial"] is not None  # the first read is g_0 whenever given
     layout = (measurements.get("layout") if isinstance(measurements, dict)
               else getattr(measurements, "layout", None))
     if layout == "timeseries":
@@ -146,7 +146,7 @@ def fit(measurements, *, conditioning: str | None = None, drift: str = "auto",
                 "after programming; a programming-error fit needs at least 2 targets")
         programming, pinfo, skipped = fit_programming(
             pv.target, x, min_devices=min_devices, rng=rng, n_boot=n_boot, family=family,
-            window=window, noise_var=noise_var)
+            window=window, noise_var=noise_var, labels=pv.level)
         rep.programming = pinfo
         rep.skipped += [(g, n, "programming") for g, n in skipped]
         if programming is None and cols["cycle"] is None and drift_block is None:

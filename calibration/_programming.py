@@ -89,16 +89,21 @@ def _family_scores(e, b, s, window, window_given):
 
 def fit_programming(target, x, *, min_devices: int, rng: np.random.Generator, n_boot: int = 200,
                     family: str = "auto", window: float | None = None,
-                    grid: np.ndarray | None = None, noise_var: np.ndarray | None = None):
+                    grid: np.ndarray | None = None, noise_var: np.ndarray | None = None,
+                    labels: np.ndarray | None = None):
     """Fit a :class:`ProgrammingBlock` from per-device targets and programmed values [S].
 
+    ``labels``: level label per device (the level column); without it the levels are
+    the distinct targets, binned in quantiles when they are continuous.
     ``noise_var``: per-device variance of read noise contained in ``x`` [S^2], subtracted
     from each level's error variance (deconvolution). Returns ``(block, info, skipped)``
     where ``skipped`` lists ``(target [S], devices)`` of levels with fewer than
     ``min_devices`` devices; the block is None when no level remains.
     """
     uniq = np.unique(target)
-    if uniq.size > 64 and uniq.size > target.size / 3:  # continuous targets: bin them
+    if labels is not None:
+        lab = np.unique(labels, return_inverse=True)[1]
+    elif uniq.size > 64 and uniq.size > target.size / 3:  # continuous targets: bin them
         edges = np.unique(np.quantile(target, np.linspace(0, 1, 17)))
         lab = np.clip(np.searchsorted(edges, target, side="right") - 1, 0, edges.size - 2)
     else:

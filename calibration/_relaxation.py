@@ -87,12 +87,14 @@ def _mixture_quantiles(d, m, s2, p):
 
 
 def fit_relaxation(pv, lev, centres, keep, *, t_max: float, rng: np.random.Generator,
-                   n_boot: int = 100, min_cell: int = 10, tau: float | None = None):
+                   n_boot: int = 100, min_cell: int = 10, tau: float | None = None,
+                   pool_below: int = 200):
     """Fit a :class:`RelaxationBlock` from pivoted reads.
 
     ``pv``: the :class:`~._table.Pivot`; ``lev``: level index per device; ``centres``:
     level conductances [S]; ``keep``: indices of levels to fit; ``t_max``: last table
-    time [s]; returns ``(block, info)``.
+    time [s]; ``pool_below``: a (level, time) measured on fewer devices averages its
+    quantiles with the neighbouring levels' (weight n/2 each); returns ``(block, info)``.
     """
     cols = np.nonzero(pv.tp > 0)[0]
     t_nom = np.array([np.nanmedian(pv.t[:, k]) for k in cols])
@@ -132,6 +134,28 @@ def fit_relaxation(pv, lev, centres, keep, *, t_max: float, rng: np.random.Gener
     beta_s = s_beta(gk)
     gamma_s = np.maximum(s_gamma(gk), 0.0)
 
+    # anchor quantiles; a sparsely measured (level, time) borrows from its neighbour levels
+    anchor_q = [{float(t): np.quantile(smp, p) for t, smp in zip(ts, samples, strict=True)}
+                for ts, _, _, samples in cells]
+    anchor_n = [{float(t): smp.size for t, smp in zip(ts, samples, strict=True)}
+                for ts, _, _, samples in cells]
+    pooled = []
+    for i in range(len(cells)):
+        d = {}
+        for t, qv in anchor_q[i].items():
+            n_i = anchor_n[i][t]
+            if n_i >= pool_below:
+                d[t] = qv
+                continue
+            acc, wsum = qv * n_i, float(n_i)
+            for nb in (i - 1, i + 1):
+                if 0 <= nb < len(cells) and t in anchor_q[nb]:
+                    w = 0.5 * anchor_n[nb][t]
+                    acc = acc + w * anchor_q[nb][t]
+                    wsum += w
+            d[t] = acc / wsum
+        pooled.append(d)
+
     q = np.zeros((len(keep), t_table.size, N_P))
     for i, (ts, _mus, _vs, samples) in enumerate(cells):
         ua = np.log1p(ts / tau)
@@ -140,7 +164,7 @@ def fit_relaxation(pv, lev, centres, keep, *, t_max: float, rng: np.random.Gener
                 continue
             if ts.size and uu <= ua[-1] + 1e-12:
                 # interpolate quantiles in u between measured anchors (0 at t = 0)
-                qa = np.vstack([np.zeros(N_P)] + [np.quantile(s, p) for s in samples])
+                qa = np.vstack([np.zeros(N_P)] + [pooled[i][float(t)] for t in ts])
                 uq = np.concatenate([[0.0], ua])
                 k = np.clip(np.searchsorted(uq, uu) - 1, 0, uq.size - 2)
                 w = (uu - uq[k]) / (uq[k + 1] - uq[k])

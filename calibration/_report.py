@@ -179,7 +179,7 @@ def write_report(model, measurements, out, *, rng: np.random.Generator | None = 
     out = prepare_output_dir(out, force=force, command="calibrate")
     rep = model.report
     cols = _table.columns(measurements)
-    use_initial = model.conditioning == "initial read" and cols["g_initial"] is not None
+    use_initial = cols["g_initial"] is not None
     pv = _table.pivot(cols, use_initial=use_initial)
     lev, labels, centres = _levels(pv, None)
     figs = []

@@ -56,7 +56,7 @@ def ks_table(model, measurements, *, rng: np.random.Generator, n_samples: int = 
     ``t``: restrict to the time point ``t`` [s].
     """
     cols = _table.columns(measurements)
-    use_initial = (model.conditioning == "initial read" and cols["g_initial"] is not None)
+    use_initial = cols["g_initial"] is not None
     pv = _table.pivot(cols, use_initial=use_initial)
     lev, labels, centres = _levels(pv, None)
     return _goodness.ks_table(model, pv, lev, labels, centres, rng=rng, n_samples=n_samples,
