@@ -243,29 +243,6 @@ def _cg_direction(beta, z, p):
             p[b, i, j] = z[b, i, j] + be * p[b, i, j]
 
 
-@nb.njit(
-    "void(float64[::1], float64[::1], float64[::1], float64[::1], float64[:, ::1])",
-    **_OPTS,
-)
-def _chain_inverse(g, finv, mult, gseg, out):
-    """Dense inverse of one chain matrix (symmetric, N x N) from its factorization; O(N^2)."""
-    N = g.shape[0]
-    for k in range(N):
-        # forward sweep of e_k: zero before k
-        for j in range(k):
-            out[j, k] = 0.0
-        y = 1.0
-        out[k, k] = y
-        for j in range(k + 1, N):
-            y = mult[j] * y
-            out[j, k] = y
-        x = y * finv[N - 1]
-        out[N - 1, k] = x
-        for j in range(N - 2, -1, -1):
-            x = (out[j, k] + gseg[j + 1] * x) * finv[j]
-            out[j, k] = x
-
-
 @nb.njit("void(float64[:, ::1], float64[:, ::1])", **_OPTS)
 def _chol_inv_lower(A, Linv):
     """Linv = inverse of the lower Cholesky factor of the small SPD block A (A overwritten)."""
@@ -363,3 +340,42 @@ def _kcl_finite(g, g_row, g_col, v, vr, vc, i_row, i_col, inj, rtol, cur, worst,
         else:
             worst[b] = 0.0 if rmax == 0.0 else np.inf
         ok[b] = good
+
+
+@nb.njit(
+    "void(float64[::1], float64[::1], float64[::1], float64[::1], float64[::1],"
+    " float64[:, ::1], float64[::1])",
+    **_OPTS,
+)
+def _row_block(g, finv, mult, gseg, sdiag, H, F):
+    """For one row chain T = Lr + diag(g): H = D - D T^{-1} D (dense, symmetric; diagonal in
+    the cancellation-free form g s / (g + s)) and F = D T^{-1} b per volt of drive."""
+    N = g.shape[0]
+    col = np.empty(N)
+    for k in range(N):
+        # column k of T^{-1}: forward sweep of e_k (zero before k), then back substitution
+        for j in range(k):
+            col[j] = 0.0
+        y = 1.0
+        col[k] = y
+        for j in range(k + 1, N):
+            y = mult[j] * y
+            col[j] = y
+        x = y * finv[N - 1]
+        col[N - 1] = x
+        for j in range(N - 2, -1, -1):
+            x = (col[j] + gseg[j + 1] * x) * finv[j]
+            col[j] = x
+        gk = g[k]
+        for j in range(N):
+            H[j, k] = -g[j] * col[j] * gk
+        den = gk + sdiag[k]
+        H[k, k] = gk * sdiag[k] / den if den > 0.0 else 0.0
+        if k == 0:
+            for j in range(N):
+                F[j] = gseg[0] * col[j]
+        if k == N - 1:
+            for j in range(N):
+                F[j] += gseg[N] * col[j]
+    for j in range(N):
+        F[j] *= g[j]

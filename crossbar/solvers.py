@@ -280,34 +280,34 @@ def _block_effective(g, g_row, g_col, finv, mult, sdiag):
     conductances never cancel. Right-hand sides (one column per input) accumulate the same way.
     """
     M, N = g.shape
-    Y = np.zeros((N, M))
-    Tinv = np.empty((N, N))
-    Q = None
+    R = np.zeros((N, N + M))  # [Q | Y]: right-hand sides of each block step, solved in place
+    Y = R[:, N:]
+    H = np.empty((N, N))
+    F = np.empty(N)
+    Q = np.empty((N, N))
+    P = np.empty((N, N))
     diag = np.arange(N)
     for i in range(M):
-        gi = g[i]
-        K._chain_inverse(gi, finv[i], mult[i], g_row[i], Tinv)
-        F = gi * (g_row[i, 0] * Tinv[:, 0] + g_row[i, N] * Tinv[:, N - 1])
-        H = Tinv * (-gi[:, None]) * gi[None, :]
-        s = sdiag[i]
-        den = gi + s
-        H[diag, diag] = np.divide(gi * s, den, out=np.zeros(N), where=den > 0)
+        K._row_block(g[i], finv[i], mult[i], g_row[i], sdiag[i], H, F)
         if i == 0:
-            Q = H
+            Q[:] = H
             Q[diag, diag] += g_col[0]
         else:
             c = g_col[i]
-            P = Q.copy()
+            P[:] = Q
             P[diag, diag] += c
-            X = _spd_solve(P, np.hstack([Q, Y[:, :i]]))
-            Qn = H + c[:, None] * X[:, :N]
-            Q = 0.5 * (Qn + Qn.T)
-            Y[:, :i] = c[:, None] * X[:, N:]
+            R[:, :N] = Q
+            X = _spd_solve(P, R[:, : N + i], overwrite=True)
+            np.multiply(c[:, None], X[:, :N], out=Q)
+            Q += H
+            Q += Q.T.copy()
+            Q *= 0.5
+            Y[:, :i] *= c[:, None]
         Y[:, i] = F
     c = g_col[M]
-    P = Q.copy()
+    P[:] = Q
     P[diag, diag] += c
-    return c[:, None] * _spd_solve(P, Y)
+    return c[:, None] * _spd_solve(P, np.ascontiguousarray(Y), overwrite=True)
 
 
 # ============================================================================ direct
@@ -457,12 +457,13 @@ def _single_thread_blas():
         set_(n)
 
 
-def _spd_solve(P: np.ndarray, R: np.ndarray) -> np.ndarray:
+def _spd_solve(P: np.ndarray, R: np.ndarray, *, overwrite: bool = False) -> np.ndarray:
     """P^{-1} R for a dense SPD P by blocked Cholesky in which all O(n^3) work is matrix
     products (small diagonal blocks in a serial Numba kernel); call under
-    :func:`_single_thread_blas`."""
+    :func:`_single_thread_blas`. With ``overwrite`` P and R are used as work space and the
+    result is R itself (R may be a column slice of a larger C array)."""
     n = P.shape[0]
-    A = np.array(P, order="C")
+    A = P if overwrite else np.array(P, order="C")
     starts = list(range(0, n, _BLOCK))
     linv = []
     for k0 in starts:
@@ -474,7 +475,7 @@ def _spd_solve(P: np.ndarray, R: np.ndarray) -> np.ndarray:
         if k1 < n:
             A[k1:, k0:k1] = A[k1:, k0:k1] @ Li.T
             A[k1:, k1:] -= A[k1:, k0:k1] @ A[k1:, k0:k1].T
-    Z = np.array(R, order="C")
+    Z = R if overwrite else np.array(R, order="C")
     for b, k0 in enumerate(starts):  # forward: L Z = R
         k1 = min(n, k0 + _BLOCK)
         if k0:
