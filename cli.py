@@ -492,7 +492,12 @@ def _run_calibrate(args) -> int:
         bar.update(1)
 
     progress("read")
-    composed = load(args.compose_with) if args.compose_with else None
+    composed = None
+    if args.compose_with:
+        from .formats import read_model_file
+
+        composed = load(args.compose_with)
+        composed.provenance = read_model_file(args.compose_with)[2]
     model = fit(meas, conditioning=args.conditioning, drift=args.drift, family=args.family,
                 window=_parse_conductance(args.window) if args.window else None,
                 t0=parse_duration(args.t0, what="--t0") if args.t0 else None,

@@ -185,6 +185,8 @@ def fit(measurements, *, conditioning: str | None = None, drift: str = "auto",
     g_lo = float(np.nanmin(pv.g0))
     g_hi = float(np.nanmax(pv.g0))
     srcs = list(sources) if sources is not None else _table.sources_of(measurements)
+    if programming_from is not None and getattr(programming_from, "provenance", None):
+        srcs += [s_["path"] for s_ in programming_from.provenance.sources]
     settings = {"conditioning": cond.value, "drift": drift, "family": family,
                 "window_S": window, "t0_s": t0, "t_max_s": t_max, "min_devices": min_devices,
                 "n_boot": n_boot, "drift_choice": rep.drift_choice}

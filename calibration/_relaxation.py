@@ -93,8 +93,10 @@ def fit_relaxation(pv, lev, centres, keep, *, t_max: float, rng: np.random.Gener
 
     ``pv``: the :class:`~._table.Pivot`; ``lev``: level index per device; ``centres``:
     level conductances [S]; ``keep``: indices of levels to fit; ``t_max``: last table
-    time [s]; ``pool_below``: a (level, time) measured on fewer devices averages its
-    quantiles with the neighbouring levels' (weight n/2 each); returns ``(block, info)``.
+    time [s]; ``pool_below``: a (level, time) measured on fewer devices, and on fewer than
+    half of the level's devices (a time point read on a subset of cells), averages its
+    quantiles with the neighbouring levels' (weights min(n_nb/2, n)); returns
+    ``(block, info)``.
     """
     cols = np.nonzero(pv.tp > 0)[0]
     t_nom = np.array([np.nanmedian(pv.t[:, k]) for k in cols])
@@ -144,13 +146,13 @@ def fit_relaxation(pv, lev, centres, keep, *, t_max: float, rng: np.random.Gener
         d = {}
         for t, qv in anchor_q[i].items():
             n_i = anchor_n[i][t]
-            if n_i >= pool_below:
+            if n_i >= pool_below or n_i >= 0.5 * max(anchor_n[i].values()):
                 d[t] = qv
                 continue
             acc, wsum = qv * n_i, float(n_i)
             for nb in (i - 1, i + 1):
                 if 0 <= nb < len(cells) and t in anchor_q[nb]:
-                    w = 0.5 * anchor_n[nb][t]
+                    w = min(0.5 * anchor_n[nb][t], n_i)
                     acc = acc + w * anchor_q[nb][t]
                     wsum += w
             d[t] = acc / wsum

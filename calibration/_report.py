@@ -182,17 +182,26 @@ def write_report(model, measurements, out, *, rng: np.random.Generator | None = 
     use_initial = cols["g_initial"] is not None
     pv = _table.pivot(cols, use_initial=use_initial)
     lev, labels, centres = _levels(pv, None)
+    scored = model
+    if model.conditioning == "target" and pv.target is None and model.drift_block is not None:
+        # composed model, data without targets: score its drift part given the first reads
+        from ._model import CalibratedDevice
+
+        scored = CalibratedDevice(conditioning="initial read", drift=model.drift_block,
+                                  read_noise=model.read_noise, g_fit=model.g_fit)
+        rep.notes.append("The data hold no programming targets: the KS table scores the "
+                         "relaxation part of the model given each cell's first read.")
     figs = []
     if model.programming is not None and rep.programming is not None:
         figs.append(_plot_programming(model, out))
     has_time = np.any(pv.tp > 0) and model.drift_block is not None
     if has_time:
-        figs.append(_plot_time(model, pv, lev, centres, out))
+        figs.append(_plot_time(scored, pv, lev, centres, out))
     p = _plot_parameters(model, out)
     if p:
         figs.append(p)
     if ks is None and has_time:
-        ks = ks_table(model, measurements, rng=rng, min_devices=min(50, max(pv.n_dev // 10, 5)))
+        ks = ks_table(scored, measurements, rng=rng, min_devices=min(50, max(pv.n_dev // 10, 5)))
     if ks is not None and np.any(np.isfinite(ks.ks)):
         figs.append(_plot_ks(ks, out))
 
