@@ -68,11 +68,17 @@ def _plot(path: Path, title: str, curves: dict[str, dict[float, tuple[float, flo
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    fig, ax = plt.subplots(figsize=(7.0, 4.8))
+    sig = sorted({lab.split("σt=")[1] for lab in curves if "σt=" in lab})
+    cmap = plt.get_cmap("viridis")
     for label, c in curves.items():
         xs = sorted(c)
+        # colour = training σ, line style = method (plain black)
+        color = "k" if "σt=" not in label else cmap(
+            sig.index(label.split("σt=")[1]) / max(len(sig) - 1, 1) * 0.85)
+        style = ("--" if "L=1" in label else ":" if "L=8" in label else "-")
         ax.errorbar(xs, [100 * c[x][0] for x in xs], yerr=[100 * c[x][1] for x in xs],
-                    label=label, marker="o", ms=3, capsize=2)
+                    label=label, marker="o", ms=3, capsize=2, color=color, ls=style)
     ax.set_xlabel(xlabel)
     ax.set_ylabel("test accuracy (%)")
     ax.set_title(title)
@@ -199,7 +205,7 @@ def run_exp3(out: Path, datasets=DATASETS, bits=(2, 3, 4, 5, 6, 8), test_sigma=0
     return summary
 
 
-def run_variance(out: Path, sigmas=(0.05, 0.1, 0.3), Ls=(1, 2, 4, 8), K=200) -> dict:
+def run_variance(out: Path, sigmas=(0.05, 0.1, 0.3), Ls=(1, 2, 4, 8), K=64) -> dict:
     """Gradient-estimate variance vs L, independent vs antithetic, trained digits MLP.
 
     Variance = E‖ĝ - E ĝ‖² (summed over all parameters), estimated from K independent
@@ -222,7 +228,7 @@ def run_variance(out: Path, sigmas=(0.05, 0.1, 0.3), Ls=(1, 2, 4, 8), K=200) -> 
                     continue
                 g = torch.Generator().manual_seed(1)
                 h = HASGD(net, torch.optim.SGD(net.parameters(), lr=0.0), GaussianNoise(s),
-                          samples=L, antithetic=anti, generator=g)
+                          samples=L, antithetic=anti, generator=g, mode="sequential")
                 est = []
                 for _ in range(K):
                     net.zero_grad()
