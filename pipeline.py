@@ -159,6 +159,8 @@ SCHEMA: dict[str, dict[str, _Field]] = {
         "programmings": _Field("int", 5, "independent programmings (chips) per point", lo=1),
         "compensation": _Field("choices", ["none", "global"], "drift compensation variants",
                                choices=("none", "global")),
+        "bootstrap": _Field("int", 0, "extra evaluations with device models drawn from the "
+                            "calibration's bootstrap (fit uncertainty)", lo=0),
     },
     "report": {
         "title": _Field("str", "xbarlab run", "title of the report"),
@@ -384,6 +386,10 @@ class Stage:
     sections: tuple[str, ...]
     needs: tuple[str, ...]
     func: Callable[[StageContext], dict]
+    #: whether the stage draws random numbers (then the run seed is part of its key)
+    random: bool = True
+    #: "section.field" entries of ``sections`` that do not affect this stage
+    ignore: tuple[str, ...] = ()
 
 
 def _fmt_t(t: float) -> str:
@@ -538,8 +544,9 @@ def _mapping(ctx: StageContext) -> tuple[float, float]:
 
 
 def _device(ctx: StageContext):
-    from . import devices
+    from . import calibration, devices
 
+    calibration.CalibratedDevice  # noqa: B018 - registers the "calibrated" file kind
     return devices.load(ctx.upstream["calibrate"] / "device-model.h5")
 
 
@@ -642,12 +649,17 @@ def _train(ctx: StageContext, *, hasgd: bool) -> dict:
         bar.update(1)
 
     t0 = time.perf_counter()
+    # denormal intermediates in the quantile-table sampler slow CPU training ~10x; flushing
+    # them to zero changes values below 1e-38 only (restored afterwards)
+    flushed = torch.set_flush_denormal(True)
     try:
         history = T.train_model(net, data, noise=noise, samples=c["samples"] if hasgd else 0,
                                 epochs=c["epochs"], generators=gens,
                                 antithetic=c["antithetic"] if hasgd else False, callback=cb)
     finally:
         bar.close()
+        if flushed:
+            torch.set_flush_denormal(False)
     secs = time.perf_counter() - t0
     clean = T.accuracy(net, data.x_test, data.y_test)
     train_info = {"method": "HA-SGD" if hasgd else "SGD", "samples": c["samples"] if hasgd else 0,
@@ -714,18 +726,31 @@ def _stage_evaluate(ctx: StageContext) -> dict:
     g_min, g_max = _mapping(ctx)
     dev = _device(ctx)
     data = None
-    results = {}
+    rows, raw = [], {}
+    # one seed for both networks: the same chips (common random numbers) where shapes agree
+    eval_seed = ctx.seed.spawn(1)[0]
     for method, up in (("SGD", "train-sgd"), ("HA-SGD", "train-hasgd")):
         net, blob = load_trained(ctx.upstream[up])
         if data is None:
             data = load_dataset(blob["train"]["dataset"])
-        results[method] = evaluate_statistical(
+        ev = evaluate_statistical(
             net, data.x_test, data.y_test, device=dev, times=c["times"],
             programmings=c["programmings"], compensation=c["compensation"], g_min=g_min,
-            g_max=g_max, rng=np.random.default_rng(ctx.seed.spawn(1)[0]),
+            g_max=g_max, bootstrap=c["bootstrap"], rng=np.random.default_rng(eval_seed),
             progress=ctx.show_progress)
-    _write_json(ctx.out / "evaluation.json", results)
-    return {"line": "accuracy vs time for SGD and HA-SGD"}
+        raw[method] = ev
+        for r in ev["results"]:
+            rows.append({"method": method, "t": r["time_s"], "compensation": r["compensation"],
+                         "model_draw": r.get("model_draw", "fit"),
+                         "accuracy_mean": r["accuracy_mean"], "accuracy_std": r["accuracy_std"],
+                         "n_programmings": r["n_programmings"]})
+    _write_json(ctx.out / "evaluation.json", {"rows": rows, "g_min": g_min, "g_max": g_max,
+                                              "raw": raw})
+    last = max(c["times"])
+    at = {(r["method"], r["compensation"]): r["accuracy_mean"] for r in rows
+          if r["t"] == last and r["model_draw"] == "fit"}
+    parts = [f"{m}/{k}: {v:.3f}" for (m, k), v in at.items()]
+    return {"line": f"accuracy at {_fmt_t(last)}: " + ", ".join(parts)}
 
 
 # -- report -----------------------------------------------------------------------------------
@@ -738,20 +763,21 @@ def _stage_report(ctx: StageContext) -> dict:
 
 #: The stages in execution order.
 STAGES: tuple[Stage, ...] = (
-    Stage("load", "load measurements", ("data",), (), _stage_load),
+    Stage("load", "load measurements", ("data",), (), _stage_load, random=False),
     Stage("calibrate", "calibrate device model", ("calibrate",), ("load",), _stage_calibrate),
     Stage("crossbar", "crossbar study (IR drop, ADC)", ("mapping", "crossbar"), ("calibrate",),
           _stage_crossbar),
     Stage("noise", "export weight-domain noise", ("mapping", "noise"), ("calibrate",),
           _stage_noise),
-    Stage("train-sgd", "train plain SGD baseline", ("train",), (), _stage_train_sgd),
+    Stage("train-sgd", "train plain SGD baseline", ("train",), (), _stage_train_sgd,
+          ignore=("train.samples", "train.antithetic", "train.train_time")),
     Stage("train-hasgd", "train HA-SGD against the noise", ("train",), ("noise",),
           _stage_train_hasgd),
     Stage("evaluate", "analog evaluation over time", ("mapping", "evaluate"),
           ("calibrate", "train-sgd", "train-hasgd"), _stage_evaluate),
     Stage("report", "report", ("report",),
           ("load", "calibrate", "crossbar", "noise", "train-sgd", "train-hasgd", "evaluate"),
-          _stage_report),
+          _stage_report, random=False),
 )
 _BY_NAME = {s.name: s for s in STAGES}
 
@@ -775,8 +801,12 @@ def _folder_digest(folder: Path) -> dict[str, str]:
 
 
 def _stage_settings(stage: Stage, config: dict) -> dict:
-    settings = {s: config[s] for s in stage.sections}
-    settings["seed"] = config["seed"]
+    settings = {s: dict(config[s]) for s in stage.sections}
+    for entry in stage.ignore:
+        sec, name = entry.split(".")
+        settings[sec].pop(name)
+    if stage.random:
+        settings["seed"] = config["seed"]
     if stage.name == "load":
         from .formats import sha256_file
 
@@ -1226,7 +1256,9 @@ def _write_report(ctx: StageContext) -> int:
     # -- evaluation
     ev = _maybe(up["evaluate"] / "evaluation.json") or {}
     B.append(("h2", "6. Analog accuracy over time"))
-    rows_ev = ev.get("rows", [])
+    rows_ev = [dict(r, compensation=r["compensation"] + (
+        " (bootstrap models)" if r.get("model_draw") == "bootstrap" else ""))
+        for r in ev.get("rows", [])]
     if rows_ev:
         B.append(("p", "Each network is programmed once per chip through the fitted device "
                        "model (per-cell state kept) and read at each time with read noise, "
@@ -1247,7 +1279,7 @@ def _write_report(ctx: StageContext) -> int:
             ax.errorbar([max(p["t"], 1e-3) for p in pts], [p["accuracy_mean"] for p in pts],
                         yerr=[p["accuracy_std"] for p in pts], capsize=3,
                         marker="o" if m == "HA-SGD" else "s",
-                        ls="-" if comp == "global" else "--", label=f"{m}, {comp}")
+                        ls="-" if comp.startswith("global") else "--", label=f"{m}, {comp}")
         for v in tr.values():
             if v:
                 ax.axhline(v["clean_accuracy"], lw=0.8, color="grey", ls=":")

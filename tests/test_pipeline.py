@@ -134,13 +134,20 @@ def test_rerun_is_fully_cached(tiny_run, tmp_path):
 
 @pytest.mark.parametrize("edit, expect_ran", [
     # crossbar settings feed only the crossbar study and the report
-    (("[crossbar]\nr_wire = [1.0]", "[crossbar]\nr_wire = [2.0]"), {"crossbar", "report"}),
+    (("r_wire = [1.0]", "r_wire = [2.0]"), {"crossbar", "report"}),
     # training settings: both trainings, the evaluation, the report
     (("epochs = 1", "epochs = 2"), {"train-sgd", "train-hasgd", "evaluate", "report"}),
     # noise settings: the noise tables, HA-SGD trained on them, evaluation, report
     (("grid = 5", "grid = 7"), {"noise", "train-hasgd", "evaluate", "report"}),
     # evaluation settings: evaluation and report
     (("programmings = 1", "programmings = 2"), {"evaluate", "report"}),
+    # L of HA-SGD: not the plain-SGD baseline
+    (("samples = 2\ntrain_time", "samples = 1\ntrain_time"),
+     {"train-hasgd", "evaluate", "report"}),
+    # the report title: the report only
+    (('title = "tiny"', 'title = "tiny 2"'), {"report"}),
+    # the seed: every stage that draws random numbers (not load, which only reads a file)
+    (("seed = 3", "seed = 4"), set(ALL) - {"load"}),
 ])
 def test_changed_setting_reruns_exactly_downstream(tiny_run, tmp_path, edit, expect_ran):
     """A changed setting reruns exactly the stages that depend on it (listed per case);
