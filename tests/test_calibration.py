@@ -319,3 +319,21 @@ def test_cli_calibrate_writes_model_and_report(hku_path, tmp_path, capsys):
     assert main(args) == 2
     assert "exists" in capsys.readouterr().err
     assert out.read_bytes() == before
+
+
+def test_report_folder_for_relaxation(techc_split, tmp_path):
+    """write_report on a tech C fit writes the g-vs-time plot, the parameter plot, the KS
+    heat map and report.md with the held-out likelihoods of both drift models and a KS
+    median equal to ks_table's for the same seed; reusing the folder is allowed (manifest)."""
+    from xbarlab.calibration import write_report
+
+    a, _ = techc_split
+    model = fit(a, rng=np.random.default_rng(0), n_boot=5)
+    md = write_report(model, a, tmp_path / "rep", rng=np.random.default_rng(3))
+    for name in ("g_vs_time.png", "parameters_vs_g.png", "ks_heatmap.png"):
+        assert (tmp_path / "rep" / name).stat().st_size > 1000
+    text = md.read_text()
+    assert "power-law:" in text and "relaxation:" in text
+    ref = ks_table(model, a, rng=np.random.default_rng(3), min_devices=50)
+    assert f"Median {ref.median:.3f}" in text
+    write_report(model, a, tmp_path / "rep", rng=np.random.default_rng(3))

@@ -142,3 +142,18 @@ def test_rram_round_trip_functions():
     assert inside.mean() >= 0.90, inside.mean()
     assert np.max(np.abs(fs / ts - 1)) <= 0.05
     assert np.max(np.abs(fm - tm) / ts) <= 0.05
+
+
+def test_pcm_report(pcm_fit, tmp_path):
+    """The PCM fit's report lists t0, the per-level mu_nu / sigma_nu / raw sigma_nu / Q
+    table (raw spread >= deconvolved spread at every level) and writes the parameter plot."""
+    from xbarlab.calibration import write_report
+
+    truth, model, *_ = pcm_fit
+    data = _table(truth, np.repeat(LEVELS, 200), T_READ, np.random.default_rng(0))
+    md = write_report(model, data, tmp_path / "rep")
+    text = md.read_text()
+    assert "t0 = " in text and "sigma_nu raw" in text
+    pl = model.report.power_law
+    assert np.all(pl.sigma_nu_raw >= pl.sigma_nu)
+    assert (tmp_path / "rep" / "parameters_vs_g.png").stat().st_size > 1000
