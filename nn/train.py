@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import ConfigError, DataFormatError
+from ..errors import ConfigError, DataFormatError, OutputExistsError
 from .data import Dataset, build_model, load_dataset, model_config
 from .hasgd import HASGD
 from .noise import GaussianNoise, NoiseModel, attach_noise, detach_noise, resample_noise
@@ -190,6 +190,8 @@ def run_training(*, dataset: str, model: str, train_noise: str, samples: int, ep
         raise ConfigError(f"--adc-bits must be in 1..24, got {adc_bits}")
     if epochs < 0:
         raise ConfigError(f"--epochs must be >= 0, got {epochs}")
+    if isinstance(eval_draws, bool) or not isinstance(eval_draws, int) or eval_draws < 1:
+        raise ConfigError(f"--eval-draws: eval draws must be an integer >= 1, got {eval_draws!r}")
     noise_source = None
     if isinstance(noise_arg, Path):
         load_noise_file(noise_arg)  # raises until part 2
@@ -198,13 +200,13 @@ def run_training(*, dataset: str, model: str, train_noise: str, samples: int, ep
     def make_eval(level: float) -> NoiseModel:
         return GaussianNoise(level, shift=eval_shift)
 
-    data = load_dataset(dataset)
-    cfg = model_config(model, data)
+    model_config(model, dataset, (1,))  # validates the model name before any work
     out = Path(out)
     for name in (METRICS_NAME, WEIGHTS_NAME):
         if (out / name).exists() and not force:
-            from ..errors import OutputExistsError
             raise OutputExistsError(f"{out / name} exists; pass --force to replace it")
+    data = load_dataset(dataset)
+    cfg = model_config(model, data)
     prepare_output_dir(out, force=force, command=command)
 
     if hasattr(torch, "use_deterministic_algorithms"):
