@@ -7,7 +7,11 @@ hashes ``cell_key + (k + 1) * gamma`` with the SplitMix64 finaliser.  Threads an
 chunking therefore never change a result: ``prange`` only decides who computes a
 cell, not what it gets.  Uniforms carry 53 random bits; normals come from the
 inverse CDF (Acklam's rational approximation, relative error < 1.2e-9), one hash
-per normal.
+per
+normal in the ziggurat's fast path (Marsaglia & Tsang's layered rectangles, 256 layers
+in double precision: 8 bits pick the layer, 1 bit the sign, 53 bits the abscissa; the
+1 % of draws outside the fast path re-hash deterministically). ``_ppf`` (Acklam's
+inverse CDF) remains for tests and callers that need quantiles.
 
 Curves (functions of a conductance g [S]) are encoded as flat float64 programs, see
 :func:`_curve` and ``curves.py``.  Kernel configuration travels in two small arrays
@@ -65,7 +69,7 @@ def _cell_key(stage_key, i):
 def _u01(cell_key, k):
     """Uniform on the open interval (0, 1), 53 random bits."""
     h = _mix(cell_key + (np.uint64(k) + _ONE) * _GAMMA2)
-    return (float(h >> _S11) + 0.5) * _TWO_M53
+    return (float(np.int64(h >> _S11)) + 0.5) * _TWO_M53
 
 
 @njit("float64(float64)", cache=True, inline="always")
@@ -95,9 +99,61 @@ def _ppf(p):
          - 1.328068155288572e+01) * r + 1.0)
 
 
-@njit("float64(uint64, int64)", cache=True, inline="always")
+def _ziggurat_tables(n=256, r=3.6541528853610088, v=0.00492867323399):
+    """x_i (x_0 = v / f(r) is the base strip, x_1 = r, x_n = 0) and f(x_i) = exp(-x_i^2/2)."""
+    x = np.zeros(n + 1)
+    x[0] = v / math.exp(-0.5 * r * r)
+    x[1] = r
+    for i in range(1, n):
+        y = math.exp(-0.5 * x[i] * x[i]) + v / x[i]
+        x[i + 1] = math.sqrt(-2.0 * math.log(y)) if y < 1.0 else 0.0
+    return x, np.exp(-0.5 * x * x)
+
+
+_ZX, _ZF = _ziggurat_tables()
+_ZR = float(_ZX[1])
+_M255 = np.uint64(255)
+_S8 = np.uint64(8)
+
+
+@njit("float64(uint64)", cache=True, inline="always")
+def _u01h(h):
+    return (float(np.int64(h >> _S11)) + 0.5) * _TWO_M53
+
+
+@njit("float64(uint64)", cache=True, error_model="numpy")
+def _normal_slow(h):
+    """The ziggurat outside its fast path (about 1 % of draws), from the draw's hash h."""
+    while True:
+        i = np.int64(h & _M255)
+        neg = ((h >> _S8) & _ONE) == _ONE
+        x = float(np.int64(h >> _S11)) * _TWO_M53 * _ZX[i]
+        if x < _ZX[i + 1]:
+            return -x if neg else x
+        if i == 0:  # tail beyond r (Marsaglia's exponential method)
+            while True:
+                h = _mix(h + _GAMMA)
+                a = -math.log(_u01h(h)) / _ZR
+                h = _mix(h + _GAMMA)
+                b = -math.log(_u01h(h))
+                if b + b > a * a:
+                    x = _ZR + a
+                    return -x if neg else x
+        h = _mix(h + _GAMMA)
+        if _ZF[i] + _u01h(h) * (_ZF[i + 1] - _ZF[i]) < math.exp(-0.5 * x * x):
+            return -x if neg else x
+        h = _mix(h + _GAMMA)
+
+
+@njit("float64(uint64, int64)", cache=True, inline="always", error_model="numpy")
 def _normal(cell_key, k):
-    return _ppf(_u01(cell_key, k))
+    """Standard normal draw k of a cell (ziggurat; deterministic in (cell_key, k))."""
+    h = _mix(cell_key + (np.uint64(k) + _ONE) * _GAMMA2)
+    i = np.int64(h & _M255)
+    x = float(np.int64(h >> _S11)) * _TWO_M53 * _ZX[i]
+    if x < _ZX[i + 1]:
+        return -x if ((h >> _S8) & _ONE) == _ONE else x
+    return _normal_slow(h)
 
 
 # ------------------------------------------------------------------------ curves
@@ -108,22 +164,30 @@ CURVE_POWER = 2
 CURVE_TABLE = 3
 
 
-@njit("float64(float64[::1], int64, float64)", cache=True)
-def _leaf(spec, o, g):
+@njit("float64(float64[::1], int64, float64, float64)", cache=True, inline="always",
+      error_model="numpy")
+def _leaf(spec, o, g, lg):
+    """Leaf curve at g [S]; ``lg`` = ln(g), shared by the logarithmic leaves of one cell.
+
+    Layouts: POLY [0, 1/x_scale, lo, hi, n, c_0..c_n-1]; LOGLIN [1, 1/x_scale, lo, hi,
+    ln x_floor, a / ln(base), b, ln x_scale]; POWER [2, 1/x_scale, lo, hi, ln x_floor, a, p,
+    b, ln x_scale]; TABLE [3, 1, lo, hi, n, g_1..g_n, y_1..y_n].
+    """
     kind = int(spec[o])
-    x = g / spec[o + 1]
     lo = spec[o + 2]
     hi = spec[o + 3]
     if kind == CURVE_POLY:
+        x = g * spec[o + 1]
         n = int(spec[o + 4])
         y = 0.0
         for k in range(n - 1, -1, -1):
             y = y * x + spec[o + 5 + k]
     elif kind == CURVE_LOGLIN:
-        y = spec[o + 5] * math.log(max(x, spec[o + 4])) + spec[o + 6]
+        y = spec[o + 5] * max(lg - spec[o + 7], spec[o + 4]) + spec[o + 6]
     elif kind == CURVE_POWER:
-        y = spec[o + 5] * max(x, spec[o + 4]) ** spec[o + 6] + spec[o + 7]
-    else:  # table on a g grid [S] (x_scale is 1), linear, edge hold
+        y = spec[o + 5] * math.exp(spec[o + 6] * max(lg - spec[o + 8], spec[o + 4])) + spec[o + 7]
+    else:
+        x = g  # table on a g grid [S] (x_scale is 1), linear, edge hold
         n = int(spec[o + 4])
         gg = o + 5
         yy = o + 5 + n
@@ -149,22 +213,24 @@ def _leaf(spec, o, g):
     return y
 
 
-@njit("float64(float64[::1], int64, float64)", cache=True)
-def _curve(spec, off, g):
-    """Evaluate the curve encoded at ``spec[off:]``; off < 0 means the zero curve."""
+@njit("float64(float64[::1], int64, float64, float64)", cache=True, inline="always",
+      error_model="numpy")
+def _curve(spec, off, g, lg):
+    """Evaluate the curve encoded at ``spec[off:]`` (lg = ln g); off < 0: the zero curve."""
     if off < 0:
         return 0.0
     n = int(spec[off])
     p = 0
     while p < n - 1 and g >= spec[off + 1 + p]:
         p += 1
-    return _leaf(spec, int(spec[off + n + p]), g)
+    return _leaf(spec, int(spec[off + n + p]), g, lg)
 
 
-@njit(["void(float64[::1], int64, float64[::1], float64[::1])"], cache=True)
+@njit(["void(float64[::1], int64, float64[::1], float64[::1])"], cache=True,
+      error_model="numpy")
 def _curve_array(spec, off, g, out):
     for i in range(g.size):
-        out[i] = _curve(spec, off, g[i])
+        out[i] = _curve(spec, off, g[i], math.log(g[i]))
 
 
 # ------------------------------------------------------------------------ configuration
@@ -185,7 +251,10 @@ IP_RELAX_COND = 11     # 0 curves at the (snapped) input, 1 at g_prog
 IP_READ = 12           # 0 none, 1 relative (g(t) * Q(g_prog)), 2 absolute (A(g_prog))
 IP_OFF_Q = 13
 IP_OFF_SHORT = 14
-IP_SIZE = 15
+IP_LOG_PROG = 15       # 1: program-stage curves need ln(g_input)
+IP_LOG_READ_IN = 16    # 1: read-stage curves at the input need ln(g_input)
+IP_LOG_READ_P = 17     # 1: read-stage curves at g_prog need ln(g_prog)
+IP_SIZE = 18
 
 # fp (float64)
 FP_STAT_LO = 0         # curve inputs are clipped to [STAT_LO, STAT_HI] (edge statistics)
@@ -210,7 +279,8 @@ TF_LOGRATIO = 0        # ln((t + t0) / t0) of the power law
 TF_U = 1               # 1/f clock u(t), already clipped at >= 0
 TF_W_MEAN = 2          # interpolation weight between the two relaxation mean curves
 TF_W_SD = 3
-TF_SIZE = 4
+TF_SQRT_DU = 4         # sqrt(u_j - u_(j-1)) (u_0 = 0): the 1/f increment's std
+TF_SIZE = 5
 TI_ROW = 0             # output row of this (sorted) time
 TI_MEAN_A = 1
 TI_MEAN_B = 2
@@ -219,7 +289,8 @@ TI_SD_B = 4
 TI_SIZE = 5
 
 
-@njit("float64(float64[::1], int64[::1], float64[::1], uint64, int64)", cache=True)
+@njit("float64(float64[::1], int64[::1], float64[::1], uint64, int64)", cache=True,
+      inline="always", error_model="numpy")
 def _epsilon(spec, ip, fp, key_eps, i):
     """Standardised programming error (mean 0, variance 1) of cell i."""
     fam = ip[IP_FAMILY]
@@ -262,11 +333,12 @@ def _snap(spec, ip, g):
     return best
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _program_cell(g, spec, ip, fp, k_eps, k_d2d, k_stuck, k_nu, i):
     """(snapped input, g_prog, nu) of one cell."""
     gs = _snap(spec, ip, g)
     gc = min(max(gs, fp[FP_STAT_LO]), fp[FP_STAT_HI])
+    lg = math.log(gc) if ip[IP_LOG_PROG] == 1 else 0.0
     if ip[IP_PROG_IDENTITY] == 1:
         gp = gs
     else:
@@ -287,43 +359,48 @@ def _program_cell(g, spec, ip, fp, k_eps, k_d2d, k_stuck, k_nu, i):
             gain = 1.0
             if fp[FP_D2D] > 0.0:
                 gain = 1.0 + fp[FP_D2D] * _normal(_cell_key(k_d2d, i), 0)
-            gp = (gs * gain + _curve(spec, ip[IP_OFF_BIAS], gc)
-                  + _curve(spec, ip[IP_OFF_SPREAD], gc) * _epsilon(spec, ip, fp, k_eps, i))
+            gp = (gs * gain + _curve(spec, ip[IP_OFF_BIAS], gc, lg)
+                  + _curve(spec, ip[IP_OFF_SPREAD], gc, lg) * _epsilon(spec, ip, fp, k_eps, i))
             gp = min(max(gp, fp[FP_PROG_LO]), fp[FP_PROG_HI])
     nu = 0.0
     if ip[IP_DRIFT] == 1:
-        nu = (_curve(spec, ip[IP_OFF_NU_MU], gc)
-              + _curve(spec, ip[IP_OFF_NU_SD], gc) * _normal(_cell_key(k_nu, i), 0))
+        nu = (_curve(spec, ip[IP_OFF_NU_MU], gc, lg)
+              + _curve(spec, ip[IP_OFF_NU_SD], gc, lg) * _normal(_cell_key(k_nu, i), 0))
         if ip[IP_NU_FOLD] == 1:
             nu = abs(nu)
     return gs, gp, nu
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _read_cell(gs, gp, nu, spec, ip, fp, tf, ti, k_relax, k_flick, k_short, noisy, i, out):
     """Write the reads of one cell at the T (sorted) times into column i of ``out``."""
     T = tf.shape[0]
     gc_in = min(max(gs, fp[FP_STAT_LO]), fp[FP_STAT_HI])
     gc_p = min(max(gp, fp[FP_STAT_LO]), fp[FP_STAT_HI])
+    lg_in = math.log(gc_in) if ip[IP_LOG_READ_IN] == 1 else 0.0
+    lg_p = math.log(gc_p) if ip[IP_LOG_READ_P] == 1 else 0.0
     drift = ip[IP_DRIFT]
-    gr = gc_p if ip[IP_RELAX_COND] == 1 else gc_in
-    ck_relax = _cell_key(k_relax, i)
+    cond_p = ip[IP_RELAX_COND] == 1
+    gr = gc_p if cond_p else gc_in
+    lgr = lg_p if cond_p else lg_in
     z_common = 0.0
-    if drift == 2 and ip[IP_RELAX_PATH] == 0:
-        z_common = _normal(ck_relax, 0)
+    ck_relax = np.uint64(0)
+    if drift == 2:
+        ck_relax = _cell_key(k_relax, i)
+        if ip[IP_RELAX_PATH] == 0:
+            z_common = _normal(ck_relax, 0)
     read = ip[IP_READ] if noisy else 0
     amp = 0.0
-    if read == 1:
-        amp = _curve(spec, ip[IP_OFF_Q], gc_p)
-    elif read == 2:
-        amp = _curve(spec, ip[IP_OFF_Q], gc_p)
+    ck_flick = np.uint64(0)
+    if read != 0:
+        amp = _curve(spec, ip[IP_OFF_Q], gc_p, lg_p)
+        ck_flick = _cell_key(k_flick, i)
     sshort = 0.0
+    ck_short = np.uint64(0)
     if noisy and ip[IP_OFF_SHORT] >= 0:
-        sshort = _curve(spec, ip[IP_OFF_SHORT], gc_p)
-    ck_flick = _cell_key(k_flick, i)
-    ck_short = _cell_key(k_short, i)
+        sshort = _curve(spec, ip[IP_OFF_SHORT], gc_p, lg_p)
+        ck_short = _cell_key(k_short, i)
     w_path = 0.0
-    u_prev = 0.0
     r_path = 0.0
     v_prev = 0.0
     lo = fp[FP_OUT_LO]
@@ -334,10 +411,10 @@ def _read_cell(gs, gp, nu, spec, ip, fp, tf, ti, k_relax, k_flick, k_short, nois
         elif drift == 2:
             wm = tf[j, TF_W_MEAN]
             ws = tf[j, TF_W_SD]
-            m = ((1.0 - wm) * _curve(spec, ti[j, TI_MEAN_A], gr)
-                 + wm * _curve(spec, ti[j, TI_MEAN_B], gr))
-            s = ((1.0 - ws) * _curve(spec, ti[j, TI_SD_A], gr)
-                 + ws * _curve(spec, ti[j, TI_SD_B], gr))
+            m = ((1.0 - wm) * _curve(spec, ti[j, TI_MEAN_A], gr, lgr)
+                 + wm * _curve(spec, ti[j, TI_MEAN_B], gr, lgr))
+            s = ((1.0 - ws) * _curve(spec, ti[j, TI_SD_A], gr, lgr)
+                 + ws * _curve(spec, ti[j, TI_SD_B], gr, lgr))
             if s < 0.0:
                 s = 0.0
             if ip[IP_RELAX_PATH] == 0:
@@ -352,10 +429,9 @@ def _read_cell(gs, gp, nu, spec, ip, fp, tf, ti, k_relax, k_flick, k_short, nois
             gd = gp
         val = gd
         if read != 0:
-            u = tf[j, TF_U]
-            if u > u_prev:
-                w_path += math.sqrt(u - u_prev) * _normal(ck_flick, j)
-                u_prev = u
+            sdu = tf[j, TF_SQRT_DU]
+            if sdu > 0.0:
+                w_path += sdu * _normal(ck_flick, j)
             if read == 1:
                 val += abs(gd) * amp * w_path
             else:
@@ -373,7 +449,7 @@ _SIG_PROGRAM = ("void(float64[::1], float64[::1], int64[::1], float64[::1], uint
                 "float64[::1], float64[::1], float64[::1])")
 
 
-@njit(_SIG_PROGRAM, cache=True, parallel=True)
+@njit(_SIG_PROGRAM, cache=True, parallel=True, error_model="numpy")
 def _program_kernel(g, spec, ip, fp, seed, gs_out, gp_out, nu_out):
     k_eps = _stage_key(seed, STAGE_EPS)
     k_d2d = _stage_key(seed, STAGE_D2D)
@@ -392,7 +468,7 @@ def _read_sig(dt):
             f"{dt}[:, ::1])")
 
 
-@njit([_read_sig("float64"), _read_sig("float32")], cache=True, parallel=True)
+@njit([_read_sig("float64")], cache=True, parallel=True, error_model="numpy")
 def _read_kernel(gs, gp, nu, spec, ip, fp, tf, ti, seed, seed_short, noisy, out):
     k_relax = _stage_key(seed, STAGE_RELAX)
     k_flick = _stage_key(seed, STAGE_FLICKER)
@@ -407,7 +483,7 @@ def _sample_sig(dt):
             f"int64[:, ::1], uint64, uint64, {dt}[:, ::1])")
 
 
-@njit([_sample_sig("float64"), _sample_sig("float32")], cache=True, parallel=True)
+@njit([_sample_sig("float64")], cache=True, parallel=True, error_model="numpy")
 def _sample_kernel(g, spec, ip, fp, tf, ti, seed, seed_short, out):
     """Program and read in one pass: the same bits as _program_kernel + _read_kernel."""
     k_eps = _stage_key(seed, STAGE_EPS)
@@ -422,7 +498,7 @@ def _sample_kernel(g, spec, ip, fp, tf, ti, seed, seed_short, out):
         _read_cell(gs, gp, nu, spec, ip, fp, tf, ti, k_relax, k_flick, k_short, True, i, out)
 
 
-@njit(["void(uint64, int64, float64[::1])"], cache=True, parallel=True)
+@njit(["void(uint64, int64, float64[::1])"], cache=True, parallel=True, error_model="numpy")
 def _normals_kernel(seed, per_cell, out):
     """The floor of the benchmark: only the normals a PCM cell draws (per_cell per cell)."""
     k1 = _stage_key(seed, STAGE_EPS)
@@ -437,7 +513,7 @@ def _normals_kernel(seed, per_cell, out):
         out[i] = s
 
 
-@njit(["void(uint64, int64, int64, float64[::1])"], cache=True, parallel=True)
+@njit(["void(uint64, int64, int64, float64[::1])"], cache=True, parallel=True, error_model="numpy")
 def _std_normals(seed, stage, k, out):
     """Normal draw k of every cell in stage ``stage`` (tests of the generator)."""
     key = _stage_key(seed, stage)

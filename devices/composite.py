@@ -59,7 +59,7 @@ from .blocks import (
     _enum,
     drift_from_dict,
 )
-from .curves import encode_curves
+from .curves import encode_curves, needs_log
 
 __all__ = ["RangePolicy", "CompositeDevice", "compose"]
 
@@ -172,6 +172,12 @@ class CompositeDevice(DeviceModelBase):
         else:
             ip[K.IP_READ] = 1 if r.scaling is NoiseScaling.RELATIVE else 2
         ip[K.IP_OFF_Q], ip[K.IP_OFF_SHORT] = offs[4], offs[5]
+        relax_logs = any(needs_log(c) for c in mean_c + sd_c)
+        relax_p = isinstance(d, Relaxation) and d.condition_on is ConditionOn.PROGRAMMED
+        ip[K.IP_LOG_PROG] = int(any(needs_log(c) for c in curves[:4]))
+        ip[K.IP_LOG_READ_IN] = int(relax_logs and not relax_p)
+        ip[K.IP_LOG_READ_P] = int(any(needs_log(c) for c in curves[4:6])
+                                  or (relax_logs and relax_p))
         if self.range_policy is RangePolicy.EDGE:
             fp[K.FP_STAT_LO], fp[K.FP_STAT_HI] = self.g_range
         else:
@@ -246,7 +252,9 @@ class CompositeDevice(DeviceModelBase):
         if isinstance(d, PowerLawDrift):
             tf[:, K.TF_LOGRATIO] = np.log((ts + d.t0) / d.t0)
         if r is not None:
-            tf[:, K.TF_U] = r.u(ts)
+            u = r.u(ts)
+            tf[:, K.TF_U] = u
+            tf[:, K.TF_SQRT_DU] = np.sqrt(np.maximum(np.diff(u, prepend=0.0), 0.0))
         if isinstance(d, Relaxation):
             m_off, s_off = self._compiled.relax_offsets
             for j, t in enumerate(ts):
@@ -320,10 +328,11 @@ class CompositeDevice(DeviceModelBase):
         seed_short = self._seed(rng)
         tf, ti = self._time_tables(times)
         flat = np.ascontiguousarray(arr.ravel())
-        out = np.empty((times.size, flat.size), dtype=dtype)
+        out = np.empty((times.size, flat.size))
         c = self._compiled
         K._sample_kernel(flat, c.spec, c.ip, c.fp, tf, ti, seed, seed_short, out)
-        out = out.reshape((times.size, *arr.shape))
+        # float32 is a rounding of the float64 result (one kernel, one set of bits)
+        out = out.reshape((times.size, *arr.shape)).astype(dtype, copy=False)
         return out[0] if scalar else out
 
     # ------------------------------------------------------------------ files

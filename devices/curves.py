@@ -125,7 +125,8 @@ class Polynomial(_CurveBase):
         Quantity(0.0, self.units)
 
     def _leaf_code(self):
-        return [0.0, self.x_scale, self.lo, self.hi, float(len(self.coeffs)), *self.coeffs]
+        return [0.0, 1.0 / self.x_scale, self.lo, self.hi, float(len(self.coeffs)),
+                *self.coeffs]
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": CurveKind.POLYNOMIAL.value, "units": self.units,
@@ -173,8 +174,8 @@ class LogLinear(_CurveBase):
         Quantity(0.0, self.units)
 
     def _leaf_code(self):
-        return [1.0, self.x_scale, self.lo, self.hi, self.x_floor,
-                self.a / math.log(self.log_base), self.b]
+        return [1.0, 1.0 / self.x_scale, self.lo, self.hi, math.log(self.x_floor),
+                self.a / math.log(self.log_base), self.b, math.log(self.x_scale)]
 
     def to_dict(self):
         u = self.units
@@ -225,7 +226,8 @@ class PowerLaw(_CurveBase):
         Quantity(0.0, self.units)
 
     def _leaf_code(self):
-        return [2.0, self.x_scale, self.lo, self.hi, self.x_floor, self.a, self.p, self.b]
+        return [2.0, 1.0 / self.x_scale, self.lo, self.hi, math.log(self.x_floor), self.a,
+                self.p, self.b, math.log(self.x_scale)]
 
     def to_dict(self):
         u = self.units
@@ -355,6 +357,14 @@ def curve_from_dict(d: Mapping[str, Any]) -> Curve:
     if "units" not in d:
         raise DataFormatError("curve lacks 'units'")
     return _KINDS[kind].from_dict(d)
+
+
+def needs_log(curve) -> bool:
+    """True when evaluating ``curve`` uses ln(g) (logarithmic or power-law leaves)."""
+    if curve is None:
+        return False
+    leaves = curve.pieces if isinstance(curve, Piecewise) else (curve,)
+    return any(isinstance(leaf, (LogLinear, PowerLaw)) for leaf in leaves)
 
 
 def encode_curves(curves) -> tuple[list[float], list[int]]:
