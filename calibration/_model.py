@@ -403,6 +403,74 @@ class CalibratedDevice(DeviceModelBase):
                                        max(self.g_fit[1], other.g_fit[1])),
                                 provenance=self.provenance, report=self.report)
 
+    def to_composite(self, *, name: str = "calibrated"):
+        """The nearest :class:`~xbarlab.devices.composite.CompositeDevice` (Numba sampler).
+
+        Exact for normal / Student-t / mixture programming errors, the power law (nu not
+        folded) and white read noise; approximations: a bounded family becomes the devices'
+        uniform+normal family with the uniform half-width sqrt(3) * spread (a uniform of the
+        fitted spread, kurtosis -1.2 instead of the beta's), and a relaxation table becomes
+        a Gaussian relaxation with the table's mean and standard deviation (tabulated on
+        the same (g, t) grid) and one deviate per cell, dropping the tails' shape.
+        """
+        from ..devices.blocks import (
+            ConditionOn,
+            ErrorDistribution,
+            PowerLawDrift,
+            ProgrammingError,
+            ReadNoise,
+            Relaxation,
+            RelaxationPath,
+            TimeSurface,
+        )
+        from ..devices.blocks import Family as DFamily
+        from ..devices.composite import CompositeDevice
+        from ..devices.curves import Table
+
+        def table(c: Curve):
+            return Table(c.g, c.value, units=c.units)
+
+        prog = ProgrammingError(identity=True)
+        if self.programming is not None:
+            pb = self.programming
+            if pb.family is Family.STUDENT_T:
+                fam = ErrorDistribution(family=DFamily.STUDENT_T, t_dof=pb.df)
+            elif pb.family is Family.MIXTURE:
+                fam = ErrorDistribution(family=DFamily.MIXTURE, mix_weight=pb.mix_weight,
+                                        mix_offset=0.0, mix_scale=pb.mix_ratio)
+            elif pb.family is Family.BOUNDED:
+                fam = ErrorDistribution(family=DFamily.UNIFORM_NORMAL, uniform_fraction=1.0)
+            else:
+                fam = ErrorDistribution()
+            prog = ProgrammingError(spread=table(pb.spread), bias=table(pb.bias),
+                                    distribution=fam)
+        drift = None
+        noise = None
+        d = self.drift_block
+        if isinstance(d, PowerLawBlock):
+            drift = PowerLawDrift(t0=d.t0, nu_mean=table(d.mu_nu), nu_std=table(d.sigma_nu),
+                                  fold=False)
+            noise = ReadNoise(amplitude=table(d.q_read), t_r=d.t_r, t0=d.t0)
+        elif isinstance(d, RelaxationBlock):
+            ts = d.t[1:]
+            mean = TimeSurface(tuple(ts), tuple(Table(d.g, d.mean[:, k + 1], units="S")
+                                                for k in range(ts.size)))
+            std = TimeSurface(tuple(ts), tuple(Table(d.g, d.std[:, k + 1], units="S")
+                                               for k in range(ts.size)))
+            drift = Relaxation(mean=mean, spread=std, path=RelaxationPath.COMMON_DEVIATE,
+                               condition_on=ConditionOn.PROGRAMMED)
+        if self.read_noise is not None:
+            st = table(self.read_noise.sigma)
+            noise = (ReadNoise(amplitude=None, short_term=st) if noise is None
+                     else ReadNoise(amplitude=noise.amplitude, t_r=noise.t_r, t0=noise.t0,
+                                    short_term=st))
+        hi = self.g_fit[1] if np.isfinite(self.g_fit[1]) and self.g_fit[1] > self.g_fit[0] \
+            else self.g_fit[0] + 1.0
+        return CompositeDevice(programming=prog, drift_law=drift, read_noise=noise,
+                               g_range=(self.g_fit[0], hi), range_policy="edge",
+                               conditioning=self.conditioning, name=name,
+                               citation="xbarlab.calibration.fit")
+
     # -- physics ------------------------------------------------------------------------------
 
     def program(self, g, rng: np.random.Generator) -> DeviceState:
