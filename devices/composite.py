@@ -7,17 +7,24 @@ Randomness and trajectories
 ---------------------------
 ``program`` draws one 63-bit seed from the caller's generator and keeps it in the
 :class:`~xbarlab.devices.base.DeviceState`; every per-cell random number is a hash
-of (seed, stage, flat cell index, draw index), so results do not depend on thread
-count or chunking. The state also keeps g_prog and the drift exponent nu.
+of (seed, stage, flat C-order cell index within the call, draw index), so results do
+not depend on the thread count or on how Numba splits the loop. (Splitting the *input*
+array into several calls renumbers the cells and so changes the draws.) The state keeps
+g_input, g_prog and the drift exponent nu.
 
-``read(state, t, rng)`` with times t_1..t_T follows one trajectory per cell: the
-1/f noise is a Wiener process W(u) keyed by the state's seed; sorted times get
-independent increments W(u_j) - W(u_{j-1}) ~ N(0, u_j - u_{j-1}). Within one call
-the joint law of the reads is exact. Separate calls on one state reuse the same
-path key, so they agree where they should (the same t gives the same 1/f value;
-draws k of the path are shared): pass all times of one trajectory in one call for
-exact correlations across times. Short-term read noise is independent per read and
-per call (its key comes from ``rng``).
+``read(state, t, rng)`` with times t_1..t_T follows one trajectory per cell: the 1/f
+noise is a Wiener process W(u) keyed by the state's seed; the sorted times get
+independent increments W(u_j) - W(u_(j-1)) ~ N(0, u_j - u_(j-1)), so within one call the
+joint law of the reads is exact (reads 1 us apart nearly agree, a second and a year
+later are correlated as sqrt(u_1/u_2), not locked). Separate calls on one state reuse
+the path key: the same t gives the same 1/f value, but two single-time calls at t_1 and
+t_2 share their first deviate (correlation 1 instead of sqrt(u_1/u_2), which is 0.7-1
+for the PCM presets between a second and a year): pass all times of a trajectory in
+one call. Relaxation deviates behave the same way. Short-term read noise is drawn
+independently per read and per call (its key comes from ``rng``).
+
+``sample(g, t, rng)`` runs program and read in one fused pass with bit-identical
+results; float32 output is the float64 result rounded.
 
 Range policy
 ------------
