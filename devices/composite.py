@@ -115,6 +115,9 @@ class CompositeDevice(DeviceModelBase):
     """Short name (preset name, or a label given by calibration)."""
     citation: str = ""
     """Where the numbers come from."""
+    extras: Mapping[str, Any] = field(default_factory=dict)
+    """Additional tree saved with the model and not used for sampling (e.g. calibration's
+    bootstrap replicates or fit report numbers): nested dicts of Quantity/str/int/bool."""
 
     def __post_init__(self):
         object.__setattr__(self, "range_policy", _enum(RangePolicy, self.range_policy,
@@ -356,6 +359,7 @@ class CompositeDevice(DeviceModelBase):
             "valid_times": Quantity(np.asarray(self.valid_times, dtype=np.float64), "s"),
             "name": self.name,
             "citation": self.citation,
+            "extras": dict(self.extras),
         }
 
     to_dict = to_tree
@@ -377,6 +381,7 @@ class CompositeDevice(DeviceModelBase):
                 valid_times=(float(vt[0]), float(vt[1])),
                 conditioning=tree.get("conditioning", Conditioning.TARGET.value),
                 name=str(tree.get("name", "")), citation=str(tree.get("citation", "")),
+                extras=dict(tree.get("extras") or {}),
             )
         except KeyError as exc:
             raise DataFormatError(f"composite device-model tree lacks {exc}") from None

@@ -28,6 +28,7 @@ from xbarlab.devices.blocks import (
 from xbarlab.devices.composite import CompositeDevice, compose
 from xbarlab.devices.curves import LogLinear, Piecewise, Polynomial, PowerLaw, Table, constant
 from xbarlab.errors import ConfigError
+from xbarlab.formats import Quantity
 
 N = 200_000
 KS_MAX = 0.01
@@ -457,7 +458,8 @@ def _zoo():
             drift_law=relax, read_noise=ReadNoise(amplitude=constant(0.02e-6), scaling="absolute",
                                                   t_r=1e-6, short_term=constant(0.05e-6)),
             g_range=(1e-6, 50e-6), range_policy="edge", conditioning="initial read",
-            name="zoo-relax"),
+            name="zoo-relax", extras={"bootstrap": {"spread": Quantity(np.ones((3, 4)), "S"),
+                                                    "n": 3}}),
         CompositeDevice(programming=ProgrammingError(
             spread=constant(1e-6), distribution=ErrorDistribution(family="mixture")),
             drift_law=PowerLawDrift(t0=1.0, nu_mean=PowerLaw(a=0.05, p=0.1, units="1"),
