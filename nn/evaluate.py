@@ -356,9 +356,10 @@ def run_evaluation(*, model_dir, device_model: str, times: str, out, programming
     net, blob = load_trained(model_dir)
     cfg = blob["config"]
     device = _devices.load(device_model)
-    tile = TileConfig(rows=tile_rows, cols=tile_cols, g_min=g_min, g_max=g_max,
-                      r_row=r_wire, r_col=r_wire)
     lo, hi = (float(v) for v in getattr(device, "g_range", (0.0, math.inf)))
+    fit = getattr(device, "g_fit", None)  # fitted models: the range the data covered
+    if fit is not None and np.size(fit) == 2 and np.all(np.isfinite(fit)):
+        lo, hi = max(lo, float(fit[0])), min(hi, float(fit[1]))
     gmin = lo if g_min is None else g_min
     gmax = hi if g_max is None else g_max
     if not math.isfinite(gmax):
@@ -367,6 +368,8 @@ def run_evaluation(*, model_dir, device_model: str, times: str, out, programming
     if gmin < lo * (1 - 1e-12) or gmax > hi * (1 + 1e-12):
         raise ConfigError(f"{device_model}: the device model's range [{lo:.6g}, {hi:.6g}] S does "
                           f"not cover the mapping [{gmin:.6g}, {gmax:.6g}] S (--g-min/--g-max)")
+    tile = TileConfig(rows=tile_rows, cols=tile_cols, g_min=gmin, g_max=gmax,
+                      r_row=r_wire, r_col=r_wire)
     dac = None if dac_bits is None else DAC(bits=dac_bits)
     adc = None if adc_bits is None else ADC(bits=adc_bits, range_mode="max-possible")
     data = load_dataset(cfg["dataset"])

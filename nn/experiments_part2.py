@@ -105,6 +105,7 @@ def _table(evs: dict) -> str:
 
 def run_pcm(*, out: Path, device_model: str = "pcm-ibm-2020", dataset: str = "digits",
             epochs: int = 20, samples: int = 4, g_max: float | None = 2.5e-6,
+            g_min: float | None = None, allow_extrapolation: bool = False,
             times: str = TIMES, programmings: int = 10, circuit_samples: int = 120,
             r_wire: float = 0.5, tile: int = 512, seed: int = 0, bootstrap: int = 0,
             grid: int = 51, noise_samples: int = 100_000, train_time: str | None = None,
@@ -124,9 +125,9 @@ def run_pcm(*, out: Path, device_model: str = "pcm-ibm-2020", dataset: str = "di
     dev = devices.load(device_model)
     ts = parse_durations(times)
     t0 = time.perf_counter()
-    tab = export_noise(dev, ts, np.random.default_rng(seed), g_max=g_max,
+    tab = export_noise(dev, ts, np.random.default_rng(seed), g_min=g_min, g_max=g_max,
                        w_grid=np.linspace(-1, 1, grid), n_samples=noise_samples,
-                       device_name=device_model, allow_extrapolation=False)
+                       device_name=device_model, allow_extrapolation=allow_extrapolation)
     tab.write(out / "noise.h5", overwrite=True)
     export_s = time.perf_counter() - t0
     nf = NoiseFile.load(out / "noise.h5")
@@ -139,7 +140,8 @@ def run_pcm(*, out: Path, device_model: str = "pcm-ibm-2020", dataset: str = "di
                                       seed=seed, out=out / "sgd")
     nets["HA-SGD"], info["HA-SGD"] = _train(data, cfg, noise=noise, samples=samples,
                                             epochs=epochs, seed=seed, out=out / "hasgd")
-    tcfg = TileConfig(rows=tile, cols=tile, g_max=g_max, r_row=r_wire, r_col=r_wire)
+    tcfg = TileConfig(rows=tile, cols=tile, g_min=tab.g_min, g_max=tab.g_max, r_row=r_wire,
+                      r_col=r_wire)
     evs = {}
     for method, net in nets.items():
         modes = ("statistical", "circuit") if circuit_samples else ("statistical",)
@@ -233,6 +235,8 @@ def main(argv=None) -> int:
     p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--samples", type=int, default=4)
     p.add_argument("--g-max", type=float, default=2.5e-6)
+    p.add_argument("--g-min", type=float, default=None)
+    p.add_argument("--allow-extrapolation", action="store_true")
     p.add_argument("--times", default=TIMES)
     p.add_argument("--train-time", default=None,
                    help="train against one stored time (default: mixture of all)")
@@ -249,7 +253,8 @@ def main(argv=None) -> int:
                   seed=a.seed)
     else:
         run_pcm(out=Path(a.out), device_model=a.device_model, dataset=a.dataset,
-                epochs=a.epochs, samples=a.samples, g_max=a.g_max, times=a.times,
+                epochs=a.epochs, samples=a.samples, g_max=a.g_max, g_min=a.g_min,
+                allow_extrapolation=a.allow_extrapolation, times=a.times,
                 programmings=a.programmings, circuit_samples=a.circuit_samples,
                 r_wire=a.r_wire, tile=a.tile, seed=a.seed, bootstrap=a.bootstrap,
                 train_time=a.train_time, progress=not a.no_progress)

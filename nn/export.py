@@ -278,6 +278,9 @@ class NoiseTables:
 
 def _mapping_range(device, g_min, g_max, *, allow_extrapolation: bool) -> tuple[float, float]:
     lo, hi = (float(v) for v in getattr(device, "g_range", (0.0, math.inf)))
+    fit = getattr(device, "g_fit", None)  # fitted models: the range the data covered
+    if fit is not None and np.size(fit) == 2 and np.all(np.isfinite(fit)):
+        lo, hi = max(lo, float(fit[0])), min(hi, float(fit[1]))
     gmin = lo if g_min is None else float(g_min)
     gmax = hi if g_max is None else float(g_max)
     if not math.isfinite(gmax):
