@@ -395,3 +395,15 @@ def test_bad_solver_options():
         Crossbar(G0, rtol=2.0)
     with pytest.raises(ConfigError, match="wires"):
         Crossbar(G0, wires={"r_row": 1.0})
+
+
+def test_bad_injection_and_stacked_input():
+    """Injected currents of the wrong shape or non-finite, and a (K, M, N) G with v of the wrong
+    leading size -> ConfigError naming i_row / i_col / v."""
+    xb = Crossbar(G0, wires=WireParams(r_row=1.0, r_col=1.0))
+    with pytest.raises(ConfigError, match="i_row"):
+        xb.solve(V0, i_row=np.zeros((4, 3)))
+    with pytest.raises(ConfigError, match="i_col"):
+        xb.solve(V0, i_col=np.full((3, 4), np.nan))
+    with pytest.raises(ConfigError, match="v"):
+        column_currents(np.stack([G0, G0]), np.ones((3, 3)))
