@@ -519,3 +519,21 @@ def _std_normals(seed, stage, k, out):
     key = _stage_key(seed, stage)
     for i in prange(out.size):
         out[i] = _normal(_cell_key(key, i), k)
+
+
+@njit("UniTuple(float64, 3)(float64[::1])", cache=True, error_model="numpy")
+def _scan(x):
+    """(min, max, number of non-finite values) of x in one pass (input checks)."""
+    mn = math.inf
+    mx = -math.inf
+    bad = 0.0
+    for i in range(x.size):
+        v = x[i]
+        if not math.isfinite(v):
+            bad += 1.0
+        else:
+            if v < mn:
+                mn = v
+            if v > mx:
+                mx = v
+    return mn, mx, bad
