@@ -341,7 +341,10 @@ def _run_train(args) -> int:
         samples=args.samples, epochs=args.epochs, seed=args.seed, eval_noise=args.eval_noise,
         eval_draws=args.eval_draws, train_shift=args.train_shift, eval_shift=args.eval_shift,
         adc_bits=args.adc_bits, antithetic=args.antithetic, out=args.out, force=args.force,
-        command="train " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else "train",
+        command="train " + " ".join(
+            f"--{k.replace('_', '-')}" + ("" if v is True else f" {v}")
+            for k, v in vars(args).items()
+            if k not in ("command", "handler") and v is not None and v is not False),
     )
     rows = ", ".join(f"{e['noise']:g}: {e['accuracy_mean']:.3f}±{e['accuracy_std']:.3f}"
                      for e in m["eval"])
@@ -601,10 +604,9 @@ def _add_export_noise(sub) -> None:
 def _run_export_noise(args) -> int:
     import numpy as np
 
-    from . import devices
     from .errors import ConfigError
     from .formats import Provenance
-    from .nn.export import export_noise
+    from .nn.export import export_noise, load_device_model
     from .units import parse_duration
 
     times = [parse_duration(t, what="--time") for t in args.time]
@@ -619,7 +621,7 @@ def _run_export_noise(args) -> int:
                               "256x256@1") from None
     if args.grid < 2:
         raise ConfigError(f"--grid must be >= 2, got {args.grid}")
-    device = devices.load(args.model)
+    device = load_device_model(args.model)
     tables = export_noise(device, times, np.random.default_rng(args.seed), g_min=args.g_min,
                           g_max=args.g_max, w_grid=np.linspace(-1, 1, args.grid),
                           n_samples=args.samples, compensation=args.compensation,

@@ -83,7 +83,10 @@ def bootstrap_models(device, k: int) -> list:
     ``i`` (i = 0..k-1), rebuilt through the model's file tree (``to_tree``/``from_tree``).
 
     Works for any model whose tree stores tabulated curves as ``{"value", "bootstrap"}``
-    quantities with replicates along the first axis (the calibration's layout). Raises
+    quantities with replicates along the first axis (the calibration's layout), and for
+    quantile tables ``{"quantiles" (..., P), "p" (P,), "bootstrap_mean",
+    "bootstrap_std" (B, ...)}`` (a relaxation table): replicate i moves each tabulated
+    distribution to the replicate's mean and standard deviation (location-scale). Raises
     ConfigError when the model carries fewer than ``k`` replicates.
     """
     from ..formats import Quantity
@@ -104,6 +107,22 @@ def bootstrap_models(device, k: int) -> list:
                     found.append(bv.shape[0])
                     if bv.shape[0] > i:
                         out["value"] = Quantity(bv[i], v.units)
+            q, pr = node.get("quantiles"), node.get("p")
+            bm, bs = node.get("bootstrap_mean"), node.get("bootstrap_std")
+            if all(isinstance(a, Quantity) for a in (q, pr, bm, bs)):
+                qv, pv = np.asarray(q.value), np.asarray(pr.value)
+                bmv, bsv = np.asarray(bm.value), np.asarray(bs.value)
+                if bmv.ndim == qv.ndim and bmv.shape[1:] == qv.shape[:-1] == bsv.shape[1:]:
+                    found.append(bmv.shape[0])
+                    if bmv.shape[0] > i:
+                        # location-scale move of each tabulated distribution onto the
+                        # replicate's mean and spread
+                        m = np.trapezoid(qv, pv, axis=-1)
+                        sd = np.sqrt(np.maximum(np.trapezoid(qv**2, pv, axis=-1) - m**2, 0))
+                        k = np.where(sd > 0, bsv[i] / np.where(sd > 0, sd, 1.0), 1.0)
+                        new = bmv[i][..., None] + (qv - m[..., None]) * k[..., None]
+                        out["quantiles"] = Quantity(np.maximum.accumulate(new, axis=-1),
+                                                    q.units)
             return out
         return node
 
@@ -340,12 +359,12 @@ def run_evaluation(*, model_dir, device_model: str, times: str, out, programming
                    bootstrap: int = 0, seed: int = 0, force: bool = False,
                    progress: bool = True, command: str = "evaluate") -> dict[str, Any]:
     """Everything ``xbarlab evaluate`` does; returns the dict written to ``OUT/evaluation.json``."""
-    from .. import devices as _devices
     from ..crossbar.converters import ADC, DAC
     from ..crossbar.tiling import TileConfig
     from ..formats import prepare_output_dir, write_text_atomic
     from ..units import parse_durations, parse_list
     from .data import load_dataset
+    from .export import load_device_model
     from .train import load_trained
 
     ts = parse_durations(times, what="--times")
@@ -355,7 +374,7 @@ def run_evaluation(*, model_dir, device_model: str, times: str, out, programming
         raise ConfigError(f"--r-wire must be a finite resistance >= 0 Ohm, got {r_wire!r}")
     net, blob = load_trained(model_dir)
     cfg = blob["config"]
-    device = _devices.load(device_model)
+    device = load_device_model(device_model)
     lo, hi = (float(v) for v in getattr(device, "g_range", (0.0, math.inf)))
     fit = getattr(device, "g_fit", None)  # fitted models: the range the data covered
     if fit is not None and np.size(fit) == 2 and np.all(np.isfinite(fit)):

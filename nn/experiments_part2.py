@@ -110,19 +110,18 @@ def run_pcm(*, out: Path, device_model: str = "pcm-ibm-2020", dataset: str = "di
             r_wire: float = 0.5, tile: int = 512, seed: int = 0, bootstrap: int = 0,
             grid: int = 51, noise_samples: int = 100_000, train_time: str | None = None,
             progress: bool = True) -> dict:
-    from .. import devices
     from ..crossbar.tiling import TileConfig
     from ..units import parse_durations
     from .data import load_dataset, model_config
     from .evaluate import evaluate_over_time
-    from .export import export_noise
+    from .export import export_noise, load_device_model
     from .noise_file import NoiseFile
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     if hasattr(torch, "use_deterministic_algorithms"):
         torch.use_deterministic_algorithms(True)
-    dev = devices.load(device_model)
+    dev = load_device_model(device_model)
     ts = parse_durations(times)
     t0 = time.perf_counter()
     tab = export_noise(dev, ts, np.random.default_rng(seed), g_min=g_min, g_max=g_max,

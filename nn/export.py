@@ -70,6 +70,7 @@ __all__ = [
     "default_levels",
     "export_noise",
     "ir_drop_error",
+    "load_device_model",
     "pair_conductances",
 ]
 
@@ -271,6 +272,22 @@ class NoiseTables:
             raise ConfigError(f"time {t:g} s is not in the noise file; stored times: "
                               f"{[float(x) for x in self.times]} s")
         return int(hit[0])
+
+
+def load_device_model(name_or_path):
+    """``devices.load`` that also knows the calibration's model kinds (their classes
+    register when :mod:`xbarlab.calibration` is imported)."""
+    from .. import devices
+
+    try:
+        return devices.load(name_or_path)
+    except DataFormatError as exc:
+        if "unknown" not in str(exc):
+            raise
+        import importlib
+
+        importlib.import_module("xbarlab.calibration._model")
+        return devices.load(name_or_path)
 
 
 # --------------------------------------------------------------------------- mapping

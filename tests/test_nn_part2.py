@@ -252,6 +252,14 @@ def test_bootstrap_models_replace_curves_by_replicates():
     assert [list(m.tree["prog"]["spread"]["value"].value) for m in ms] == [[1, 2], [3, 4]]
     with pytest.raises(ConfigError, match="bootstrap replicates"):
         bootstrap_models(toy, 3)
+    # a relaxation table: quantiles [-1, 0, 1] at p = [0, 0.5, 1] (mean 0, sd sqrt(0.5));
+    # replicate with mean 2 and sd 2 sqrt(0.5) -> quantiles [0, 2, 4]
+    rel = Toy({"drift": {"quantiles": Quantity(np.array([[[-1.0, 0, 1]]]), "S"),
+                         "p": Quantity(np.array([0, 0.5, 1]), "1"),
+                         "bootstrap_mean": Quantity(np.array([[[2.0]]]), "S"),
+                         "bootstrap_std": Quantity(np.array([[[2 * np.sqrt(0.5)]]]), "S")}})
+    (m,) = bootstrap_models(rel, 1)
+    assert np.allclose(m.tree["drift"]["quantiles"].value, [[[0, 2, 4]]])
 
 
 # ----------------------------------------------------------------------- bad input
