@@ -30,7 +30,21 @@ __all__ = [
     "available_presets",
     "load",
     "register_model",
+    "CompositeDevice",
+    "compose",
+    "WeightMapping",
 ]
+
+# imported on first use, so that ``import xbarlab.devices`` compiles no Numba kernel
+_LAZY = {"CompositeDevice": ".composite", "compose": ".composite", "WeightMapping": ".mapping"}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 _PRESETS: dict[str, object] = {"ideal": IdealDevice}
 
