@@ -31,6 +31,7 @@ field and what is allowed) and returns plain SI values.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import math
@@ -91,6 +92,8 @@ _REQUIRED = ...
 SCHEMA: dict[str, dict[str, _Field]] = {
     "": {
         "seed": _Field("int", 0, "master seed; each stage derives its own streams", lo=0),
+        "threads": _Field("int", 0, "torch threads for training and evaluation (0 = torch's "
+                          "default); not part of any stage key", lo=0),
     },
     "data": {
         "files": _Field("paths", _REQUIRED,
@@ -150,6 +153,8 @@ SCHEMA: dict[str, dict[str, _Field]] = {
         "epochs": _Field("int", 10, "training epochs (both methods)", lo=1),
         "samples": _Field("int", 4, "HA-SGD perturbations L per minibatch", lo=1),
         "antithetic": _Field("bool", False, "draw the L perturbations as antithetic pairs"),
+        "subset": _Field("int", 0, "train on the first N examples of the training split "
+                         "(0 = all; for quick smoke runs)", lo=0),
         "train_time": _Field("str", "all", "'all' (mixture over the noise times) or one of the "
                              "noise times, e.g. '1d'"),
     },
@@ -324,7 +329,9 @@ def validate_config(raw: Mapping[str, Any], *, base_dir: Path | str | None = Non
             raise ConfigError(f"[train] train_time {tt!r} is not one of [noise] times "
                               f"({', '.join(_fmt_t(x) for x in out['noise']['times'])}) "
                               "nor 'all'")
-    out["seed"] = out.pop("")["seed"]
+    top = out.pop("")
+    out["seed"] = top["seed"]
+    out["threads"] = top["threads"]
     return out
 
 
@@ -636,6 +643,11 @@ def _train(ctx: StageContext, *, hasgd: bool) -> dict:
     if hasgd:
         noise = _noise_model(ctx)
     data = load_dataset(c["dataset"])
+    if c["subset"]:
+        import dataclasses
+
+        data = dataclasses.replace(data, x_train=data.x_train[:c["subset"]],
+                                   y_train=data.y_train[:c["subset"]])
     cfg = model_config(c["model"], data)
     seed = int(ctx.config["seed"])
     if hasattr(torch, "use_deterministic_algorithms"):
@@ -679,6 +691,22 @@ def _train(ctx: StageContext, *, hasgd: bool) -> dict:
                     f"clean accuracy {clean:.4f} ({secs:.1f} s)"}
 
 
+@contextlib.contextmanager
+def _torch_threads(ctx: StageContext):
+    """Run with the config's torch thread count (restored afterwards). Small networks on a
+    busy CPU train many times faster on one thread than on oversubscribed ones."""
+    import torch
+
+    n = int(ctx.config.get("threads", 0))
+    before = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def _noise_model(ctx: StageContext):
     """The torch-side noise of the exported file (nn part 2), at train_time or a mixture."""
     path = ctx.upstream["noise"] / "noise.h5"
@@ -703,11 +731,13 @@ def _parse_t(s: str) -> float:
 
 
 def _stage_train_sgd(ctx: StageContext) -> dict:
-    return _train(ctx, hasgd=False)
+    with _torch_threads(ctx):
+        return _train(ctx, hasgd=False)
 
 
 def _stage_train_hasgd(ctx: StageContext) -> dict:
-    return _train(ctx, hasgd=True)
+    with _torch_threads(ctx):
+        return _train(ctx, hasgd=True)
 
 
 # -- evaluate ---------------------------------------------------------------------------------
@@ -725,10 +755,24 @@ def _stage_evaluate(ctx: StageContext) -> dict:
     c = ctx.config["evaluate"]
     g_min, g_max = _mapping(ctx)
     dev = _device(ctx)
-    data = None
-    rows, raw = [], {}
     # one seed for both networks: the same chips (common random numbers) where shapes agree
     eval_seed = ctx.seed.spawn(1)[0]
+    with _torch_threads(ctx):
+        rows, raw = _evaluate_both(ctx, c, dev, g_min, g_max, eval_seed, load_trained,
+                                   load_dataset, evaluate_statistical)
+    _write_json(ctx.out / "evaluation.json", {"rows": rows, "g_min": g_min, "g_max": g_max,
+                                              "raw": raw})
+    last = max(c["times"])
+    at = {(r["method"], r["compensation"]): r["accuracy_mean"] for r in rows
+          if r["t"] == last and r["model_draw"] == "fit"}
+    parts = [f"{m}/{k}: {v:.3f}" for (m, k), v in at.items()]
+    return {"line": f"accuracy at {_fmt_t(last)}: " + ", ".join(parts)}
+
+
+def _evaluate_both(ctx, c, dev, g_min, g_max, eval_seed, load_trained, load_dataset,
+                   evaluate_statistical):
+    data = None
+    rows, raw = [], {}
     for method, up in (("SGD", "train-sgd"), ("HA-SGD", "train-hasgd")):
         net, blob = load_trained(ctx.upstream[up])
         if data is None:
@@ -744,13 +788,7 @@ def _stage_evaluate(ctx: StageContext) -> dict:
                          "model_draw": r.get("model_draw", "fit"),
                          "accuracy_mean": r["accuracy_mean"], "accuracy_std": r["accuracy_std"],
                          "n_programmings": r["n_programmings"]})
-    _write_json(ctx.out / "evaluation.json", {"rows": rows, "g_min": g_min, "g_max": g_max,
-                                              "raw": raw})
-    last = max(c["times"])
-    at = {(r["method"], r["compensation"]): r["accuracy_mean"] for r in rows
-          if r["t"] == last and r["model_draw"] == "fit"}
-    parts = [f"{m}/{k}: {v:.3f}" for (m, k), v in at.items()]
-    return {"line": f"accuracy at {_fmt_t(last)}: " + ", ".join(parts)}
+    return rows, raw
 
 
 # -- report -----------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ ALL = [s.name for s in P.STAGES]
 
 TINY = """
 seed = 3
+threads = 1
 [data]
 files = ["tiny.csv"]
 [calibrate]
@@ -44,6 +45,7 @@ grid = 5
 epochs = 1
 samples = 2
 train_time = "1d"
+subset = 160
 [evaluate]
 times = ["1s", "1d"]
 programmings = 1
