@@ -35,7 +35,8 @@ Calibration uncertainty
                   "compensation": "none" | "global",
                   "model_draw": "fit" | "bootstrap",
                   "accuracy_mean": float, "accuracy_std": float,   # population std
-                  "n_programmings": int, "n_test": int,
+                  "n_programmings": int,   # bootstrap: one programming per model drawn
+                  "n_test": int,
                   "accuracies": [float, ...],                      # one per programming
                   "drift_factors": {layer: mean factor} (global compensation only)}, ...],
      "elapsed_s": float}
@@ -338,7 +339,9 @@ def plot_evaluation(ev: dict[str, Any], path, *, title: str = "") -> Path:
     ax.set_xscale("log")
     ax.set_xlabel("time after programming [s]")
     ax.set_ylabel("test accuracy")
-    ax.set_ylim(0, 1.02)
+    lo = min([e["accuracy_mean"] - e["accuracy_std"] for e in ev["results"]]
+             + [ev["clean_accuracy"]])
+    ax.set_ylim(max(0.0, lo - 0.05), 1.01)
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
     if title:
