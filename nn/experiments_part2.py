@@ -245,11 +245,12 @@ def main(argv=None) -> int:
     p.add_argument("--tile", type=int, default=512)
     p.add_argument("--bootstrap", type=int, default=0)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--train-shifts", default="0,-0.2,-0.4", help="shift experiment")
     p.add_argument("--no-progress", action="store_true")
     a = p.parse_args(argv)
     if a.experiment == "shift":
         run_shift(out=Path(a.out), dataset=a.dataset, epochs=a.epochs, samples=a.samples,
-                  seed=a.seed)
+                  seed=a.seed, train_shifts=tuple(float(v) for v in a.train_shifts.split(",")))
     else:
         run_pcm(out=Path(a.out), device_model=a.device_model, dataset=a.dataset,
                 epochs=a.epochs, samples=a.samples, g_max=a.g_max, g_min=a.g_min,
