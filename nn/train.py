@@ -160,12 +160,18 @@ def parse_levels(value: str) -> list[float]:
     return out
 
 
-def load_noise_file(path: Path):
-    """Noise files (device-derived quantile tables) arrive with nn part 2."""
+def load_noise_file(path: Path, *, scale: float = 1.0) -> NoiseModel:
+    """The noise model of a device-derived noise file (``xbarlab export-noise``, nn part 2).
+
+    Several stored times train against their mixture. ``scale`` multiplies the spread.
+    """
     if not Path(path).exists():
         raise ConfigError(f"noise file {path} does not exist")
-    raise ConfigError(f"{path}: training or evaluating against a noise file comes with nn part 2 "
-                      "(`xbarlab export-noise`); for now pass a number σ to --train-noise")
+    try:
+        from .noise_file import load_noise
+    except ImportError:  # pragma: no cover - part 2 absent
+        raise ConfigError(f"{path}: noise files need xbarlab.nn.noise_file (nn part 2)") from None
+    return load_noise(path, scale=scale)
 
 
 def run_training(*, dataset: str, model: str, train_noise: str, samples: int, epochs: int,
@@ -194,11 +200,19 @@ def run_training(*, dataset: str, model: str, train_noise: str, samples: int, ep
         raise ConfigError(f"--eval-draws: eval draws must be an integer >= 1, got {eval_draws!r}")
     noise_source = None
     if isinstance(noise_arg, Path):
-        load_noise_file(noise_arg)  # raises until part 2
-    train_model_noise = GaussianNoise(float(noise_arg), shift=train_shift)
+        if train_shift != 0.0 or eval_shift != 0.0:
+            raise ConfigError("--train-shift/--eval-shift apply to σ noise; a noise file "
+                              f"({noise_arg}) carries its own mean shift")
+        noise_source = str(noise_arg)
+        train_model_noise = load_noise_file(noise_arg)
 
-    def make_eval(level: float) -> NoiseModel:
-        return GaussianNoise(level, shift=eval_shift)
+        def make_eval(level: float) -> NoiseModel:
+            return train_model_noise.scaled(level)
+    else:
+        train_model_noise = GaussianNoise(float(noise_arg), shift=train_shift)
+
+        def make_eval(level: float) -> NoiseModel:
+            return GaussianNoise(level, shift=eval_shift)
 
     model_config(model, dataset, (1,))  # validates the model name before any work
     out = Path(out)
@@ -237,7 +251,8 @@ def run_training(*, dataset: str, model: str, train_noise: str, samples: int, ep
         "clean_accuracy_no_adc": clean_float,
         "dataset": dataset, "model": model, "model_config": cfg,
         "train_noise": train_model_noise.to_dict(),
-        "eval_noise_kind": make_eval(0.0).to_dict() | {"sigma": "per entry"},
+        "eval_noise_kind": make_eval(1.0).to_dict() | (
+            {"scale": "per entry"} if noise_source else {"sigma": "per entry"}),
         "samples": samples, "antithetic": antithetic, "epochs": epochs, "steps": steps,
         "seed": seed, "batch_size": BATCH_SIZE, "optimizer": {"name": "Adam", "lr": LEARNING_RATE},
         "adc_bits": adc_bits, "adc_ranges": adc_ranges,

@@ -91,13 +91,17 @@ def test_bad_input_gives_clear_error(tmp_path, capsys, change, needle):
     assert needle in capsys.readouterr().err
 
 
-def test_noise_file_is_announced_for_part_two(tmp_path):
-    """An existing .h5 passed as --train-noise: ConfigError saying noise files come with part 2."""
+def test_bad_noise_file_is_refused(tmp_path):
+    """A file with the HDF5 signature but nothing readable -> DataFormatError/ConfigError
+    (both ValueError) naming the file; a shift flag with a noise file -> ConfigError."""
     f = tmp_path / "noise.h5"
     f.write_bytes(b"\x89HDF\r\n\x1a\n")
-    with pytest.raises(ConfigError, match="part 2"):
+    with pytest.raises(ValueError, match="noise.h5"):
         run_training(dataset="digits", model="mlp", train_noise=str(f), samples=2, epochs=1,
                      seed=0, eval_noise="0", out=tmp_path / "o")
+    with pytest.raises(ConfigError, match="mean shift"):
+        run_training(dataset="digits", model="mlp", train_noise=str(f), samples=2, epochs=1,
+                     seed=0, eval_noise="0", train_shift=0.1, out=tmp_path / "o")
 
 
 def test_unknown_dataset_and_model():
