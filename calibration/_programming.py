@@ -151,7 +151,8 @@ def fit_programming(target, x, *, min_devices: int, rng: np.random.Generator, n_
     sel = np.isin(lab, keep)
     ee, tt = e[sel], target[sel]
     b_dev = s_bias(tt)
-    s_dev = np.maximum(s_spread(tt), 1e-30)
+    # the errors still hold the read noise that the spread curve was deconvolved from
+    s_dev = np.sqrt(np.maximum(s_spread(tt), 1e-30) ** 2 + nv[sel])
     window_given = window is not None
     if window is None:
         r = np.abs(ee)

@@ -62,12 +62,13 @@ def pcm_fit():
 def test_pcm_round_trip_functions(pcm_fit):
     """IBM-PCM-like truth (sigma_prog quadratic in x = g/25 uS, mu_nu = 0.08 - 0.03 x,
     sigma_nu = 0.02 - 0.008 x, t0 = 20 s, 1/f Q = 0.01), 10^5 devices read 0 s..1 day:
-    the power law is chosen; sigma_prog(g), mu_nu(g), sigma_nu(g) at the 20 level targets
-    lie inside the 95 % bootstrap band at >= 90 % of the 60 (function, g) points and within
-    5 % of the truth everywhere; t0 within 5 % of 20 s."""
+    the power law and the normal family are chosen; sigma_prog(g), mu_nu(g), sigma_nu(g) at
+    the 20 level targets lie inside the 95 % bootstrap band at >= 90 % of the 60
+    (function, g) points and within 5 % of the truth everywhere; t0 within 5 % of 20 s."""
     truth, model, sp, mu, sd = pcm_fit
     assert model.report.drift_choice == "power-law"
     assert model.report.drift_loglik["power-law"] > model.report.drift_loglik["relaxation"]
+    assert model.programming.family.value == "normal"
     assert abs(model.drift_block.t0 / 20.0 - 1) < 0.05
     inside, rel = [], []
     for curve, true in ((model.programming.spread, sp(LEVELS)),
