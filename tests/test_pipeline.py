@@ -363,3 +363,23 @@ def test_cli_run_config_error_is_one_line(tmp_path, capsys):
     assert main(["run", str(cfg), "-o", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "[train] model" in err[0] and "'mlp'" in err[0]
+
+
+def test_example_data_is_what_its_generator_makes(tmp_path):
+    """The shipped pcm_drift.csv is exactly (byte for byte) what make_example_data.py draws
+    from the pcm-ibm-2020 preset with its seed; if device physics or its random streams
+    change, regenerate it: python data/examples/make_example_data.py --force."""
+    import importlib.util
+
+    from xbarlab.formats import Provenance, write_measurements
+
+    folder = P.example_config_path().parent
+    spec = importlib.util.spec_from_file_location("make_example_data",
+                                                  folder / "make_example_data.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    m = mod.make(np.random.default_rng(mod.SEED))
+    assert (m.n_devices, m.n_reads) == (1200, 7200)
+    out = tmp_path / mod.FILE_NAME
+    write_measurements(out, m, provenance=Provenance(method="test"), float_format="%.6g")
+    assert out.read_bytes() == (folder / mod.FILE_NAME).read_bytes()
