@@ -687,7 +687,8 @@ def _train(ctx: StageContext, *, hasgd: bool) -> dict:
                "model_config": cfg, **train_info,
                "n_train": int(data.x_train.shape[0]), "n_test": int(data.x_test.shape[0])}
     _write_json(ctx.out / T.METRICS_NAME, metrics)
-    return {"line": f"{train_info['method']} {c['dataset']}/{c['model']}, {c['epochs']} epochs: "
+    ep = f"{c['epochs']} epoch{'s' if c['epochs'] != 1 else ''}"
+    return {"line": f"{train_info['method']} {c['dataset']}/{c['model']}, {ep}: "
                     f"clean accuracy {clean:.4f} ({secs:.1f} s)"}
 
 
@@ -949,7 +950,25 @@ def run_pipeline(config: dict, out=DEFAULT_OUT, *, force: bool = False, progress
     digests: dict[str, str] = {}
     _log(out, event="run-start", xbarlab=__version__)
     n = len(todo)
+    overall = tqdm(total=n, desc="xbarlab run", unit="stage", disable=not progress,
+                   dynamic_ncols=True, leave=False)
+    try:
+        _run_stages(todo, config, out, say, bar, overall, status, seconds, keys, digests,
+                    progress, on_stage_start)
+    finally:
+        overall.close()
+    report = None
+    if "report" in status:
+        report = _publish_report(out)
+    _log(out, event="run-end", status=status)
+    return {"out": out, "status": status, "report": report, "seconds": seconds, "keys": keys}
+
+
+def _run_stages(todo, config, out, say, bar, overall, status, seconds, keys, digests,
+                progress, on_stage_start) -> None:
+    n = len(todo)
     for i, st in enumerate(todo, 1):
+        overall.set_postfix_str(st.name)
         ups = {u: digests[u] for u in st.needs}
         key = _sha256_json({"stage": st.name, "xbarlab": __version__,
                             "settings": _stage_settings(st, config), "upstream": ups})
@@ -963,6 +982,7 @@ def run_pipeline(config: dict, out=DEFAULT_OUT, *, force: bool = False, progress
             seconds[st.name] = 0.0
             _log(out, event="cached", stage=st.name, key=key)
             say(f"{head} cached   {mk.get('line', '')}")
+            overall.update(1)
             continue
         tmp = out / f"{_TMP_PREFIX}{st.name}-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
@@ -1001,11 +1021,7 @@ def run_pipeline(config: dict, out=DEFAULT_OUT, *, force: bool = False, progress
         digests[st.name] = digest
         _log(out, event="done", stage=st.name, key=key, seconds=round(secs, 3))
         say(f"{head} done     {info.get('line', '')} ({secs:.1f} s)")
-    report = None
-    if "report" in status:
-        report = _publish_report(out)
-    _log(out, event="run-end", status=status)
-    return {"out": out, "status": status, "report": report, "seconds": seconds, "keys": keys}
+        overall.update(1)
 
 
 def _all_upstream(out: Path, st: Stage) -> dict[str, Path]:
