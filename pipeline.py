@@ -522,6 +522,7 @@ def _stage_calibrate(ctx: StageContext) -> dict:
     except Exception as exc:  # noqa: BLE001 - any failure of the optional report
         shutil.rmtree(report_dir, ignore_errors=True)
         summary["report_error"] = f"{type(exc).__name__}: {exc}"
+    summary["stats"] = _fitted_stats(model, m, np.random.default_rng(ctx.seed.spawn(4)[-1]))
     g_lo, g_hi = _default_mapping(m)
     summary["mapping_default"] = {"g_min": g_lo, "g_max": g_hi}
     _write_json(ctx.out / "summary.json", summary)
@@ -530,6 +531,37 @@ def _stage_calibrate(ctx: StageContext) -> dict:
     if ks.get("median") is not None:
         line += f", median KS {ks['median']:.3f} over {ks['cells']} (level, time) cells"
     return {"line": line}
+
+
+def _fitted_stats(model, m, rng: np.random.Generator, n_model: int = 4000) -> list[dict]:
+    """Measured vs model mean and standard deviation of g per (target, time point) [S].
+
+    Target-conditioned data only (each target sampled ``n_model`` times at the time
+    points); at most 16 targets and 12 time points (the first ones)."""
+    if model.conditioning != "target" or m.g_target is None:
+        return []
+    tcol = m.time_point if m.time_point is not None else m.time
+    targets = np.unique(m.g_target)[:16]
+    times = np.unique(tcol)[:12] if tcol is not None else np.array([0.0])
+    rows = []
+    for gt in targets:
+        try:
+            sim = np.asarray(model.sample(np.full(n_model, gt), times, rng), dtype=float)
+        except ConfigError:  # a time or target the model does not cover
+            continue
+        sim = sim.reshape(times.size, n_model)
+        for k, t in enumerate(times):
+            sel = m.g_target == gt
+            if tcol is not None:
+                sel &= tcol == t
+            g = m.g[sel]
+            if g.size < 2:
+                continue
+            rows.append({"g_target": float(gt), "t": float(t), "n": int(g.size),
+                         "meas_mean": float(g.mean()), "meas_std": float(g.std(ddof=1)),
+                         "model_mean": float(sim[k].mean()),
+                         "model_std": float(sim[k].std(ddof=1))})
+    return rows
 
 
 def _default_mapping(m) -> tuple[float, float]:
@@ -1191,6 +1223,16 @@ def _write_report(ctx: StageContext) -> int:
     if c.get("skipped"):
         B.append(("p", "Skipped for too few devices: " + "; ".join(
             f"{_us(g)} ({int(n)} devices, {part})" for g, n, part in c["skipped"])))
+    if c.get("stats"):
+        B.append(("p", "Fitted statistics: mean and standard deviation of the conductance per "
+                       "programming target and time point, measured vs sampled from the "
+                       "fitted model (4,000 cells per target)."))
+        B.append(("table", ["target", "time", "devices", "measured mean ± std",
+                            "model mean ± std"],
+                  [[_us(r["g_target"]), _fmt_t(r["t"]), r["n"],
+                    f"{r['meas_mean'] * 1e6:.3f} ± {r['meas_std'] * 1e6:.3f} µS",
+                    f"{r['model_mean'] * 1e6:.3f} ± {r['model_std'] * 1e6:.3f} µS"]
+                   for r in c["stats"]]))
     ks = c.get("ks") or {}
     if ks.get("values"):
         vals = np.asarray(ks["values"], dtype=float)
