@@ -160,11 +160,12 @@ def test_pcm_report(pcm_fit, tmp_path):
     assert (tmp_path / "rep" / "parameters_vs_g.png").stat().st_size > 1000
 
 
-def test_pcm_fit_as_composite_device(pcm_fit):
+def test_pcm_fit_as_composite_device(pcm_fit, tmp_path):
     """to_composite() turns the PCM fit (normal/Student-t programming, power law, 1/f noise)
     into a devices CompositeDevice with the same statistics: at 3 targets and at 1 h and
     30 d, KS distance between 20,000 samples of each model <= 0.03 (two-sample noise about
-    0.014)."""
+    0.014); the composite's file (kind "composite") carries the exact calibrated model with
+    its bootstrap replicates in extras["calibrated"], which samples the same bits."""
     from xbarlab.devices.composite import CompositeDevice
 
     _, model, *_ = pcm_fit
@@ -175,3 +176,13 @@ def test_pcm_fit_as_composite_device(pcm_fit):
             a = model.sample(np.full(20_000, g), t, np.random.default_rng(1))
             b = comp.sample(np.full(20_000, g), t, np.random.default_rng(2))
             assert ks_distance(a, b) <= 0.03, (g, t)
+    # the exact calibrated model rides along in the composite's extras (saved with it)
+    from xbarlab.devices import load
+    from xbarlab.devices.fitted_calibrated import CalibratedDevice
+
+    path = comp.to_file(tmp_path / "pcm-composite.h5")
+    exact = CalibratedDevice.from_tree(load(path).extras["calibrated"])
+    g = np.linspace(2e-6, 24e-6, 1000)
+    np.testing.assert_array_equal(exact.sample(g, T_READ, np.random.default_rng(3)),
+                                  model.sample(g, T_READ, np.random.default_rng(3)))
+    np.testing.assert_array_equal(exact.drift_block.mu_nu.boot, model.drift_block.mu_nu.boot)
