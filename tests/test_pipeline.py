@@ -383,3 +383,18 @@ def test_example_data_is_what_its_generator_makes(tmp_path):
     out = tmp_path / mod.FILE_NAME
     write_measurements(out, m, provenance=Provenance(method="test"), float_format="%.6g")
     assert out.read_bytes() == (folder / mod.FILE_NAME).read_bytes()
+
+
+def test_cli_run_resumes_and_prints_report(tiny_run, tmp_path, capsys):
+    """`xbarlab run CONFIG -o OUT` on a finished OUT exits 0, prints one 'cached' line per
+    stage (8) and the absolute path of OUT/report.html."""
+    from xbarlab.cli import main
+
+    cfg, out0 = tiny_run
+    out = tmp_path / "out"
+    shutil.copytree(out0, out)
+    assert main(["run", str(cfg), "-o", str(out), "--no-progress"]) == 0
+    text = capsys.readouterr()
+    both = text.out + text.err
+    assert both.count(" cached ") == len(ALL)
+    assert str((out / "report.html").resolve()) in text.out
