@@ -3,10 +3,12 @@
 One command runs the whole chain on a TOML config (default: the shipped example,
 ``data/examples/example_config.toml``) and writes one report::
 
-    data files ─> load ─> calibrate ─┬─> crossbar ─────────────────────────────────┐
-   (CSV, HDF5)   table   device model ├─> noise ─> train-hasgd ─┐                   │
-                                     │            train-sgd ───┼─> evaluate ──> report
-                                     └─────────────────────────┘   (acc. vs t)  (md, html, png)
+    data files ─► load ─────► calibrate ──┬─► crossbar (IR drop, ADC; exact solver) ──┐
+    (CSV, HDF5)  (SI table)  (device-     ├─► noise ─► train-hasgd ─┐                  │
+                              model.h5)   │  (Δw|w)    train-sgd ───┼─► evaluate ──────┤
+                                          └─────────────────────────┘   (accuracy vs t) │
+                                                                                       ▼
+                                   report.md + report.html (plots inline) + plots/*.png
 
 Stages (:data:`STAGES`) each write one folder ``OUT/<stage>/``; a stage's *key* is the
 SHA-256 of its name, the xbarlab version, its config sections (plus the run seed), the
