@@ -1,3 +1,3 @@
 """Import every module that registers device-model kinds (used when loading files)."""
 
-from . import base, composite  # noqa: F401
+from . import base, composite, fitted_calibrated  # noqa: F401
