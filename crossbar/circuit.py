@@ -574,14 +574,32 @@ def column_currents(
     sense: Sense | str = "bottom",
     drive: Drive | str = "left",
     solver: Callable | None = None,
+    topology: str = "standard",
+    cell=None,
+    r_source=0.0,
+    v_read: float | None = None,
+    source_end: str = "top",
 ) -> np.ndarray:
     """Exact sense-amplifier currents I [A] of a resistive crossbar (geometry: module docstring).
+
+    Other topologies (``topology`` = "source-line", "differential-columns",
+    "differential-rows", with ``r_source``, ``v_read``, ``source_end``) and nonlinear ``cell``
+    models are solved by :func:`xbarlab.crossbar.topologies.column_currents` (see there).
 
     ``G`` (M, N) [S] with ``v`` (M,) or (B, M) [V] -> (N,) or (B, N) [A], float64. ``G`` may be
     (K, M, N) (K independent arrays) with ``v`` (K, M) or (K, B, M) -> (K, N) or (K, B, N).
     Resistances [Ohm] as in :class:`WireParams`. Large batches go through the exact effective
     matrix (one factorization, one dense product); every path is Kirchhoff-checked.
     """
+    if topology != "standard" or cell is not None or v_read is not None or np.any(r_source):
+        from . import topologies
+
+        if solver is not None:
+            raise ConfigError("solver applies to topology='standard' with linear cells only")
+        return topologies.column_currents(
+            G, v, topology=topology, cell=cell, r_row=r_row, r_col=r_col, r_driver=r_driver,
+            r_sense=r_sense, r_access=r_access, r_source=r_source, v_read=v_read, sense=sense,
+            drive=drive, source_end=source_end)
     wires = WireParams(
         r_row=r_row, r_col=r_col, r_driver=r_driver, r_sense=r_sense, r_access=r_access
     )

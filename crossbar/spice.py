@@ -36,12 +36,31 @@ def to_spice(
     title: str = "xbarlab crossbar",
     path=None,
     overwrite: bool = False,
+    topology: str = "standard",
+    cell=None,
+    r_source=0.0,
+    v_read: float | None = None,
+    source_end: str = "top",
 ) -> str:
     """The SPICE netlist (``.op``) of the circuit :func:`column_currents` solves, for one input
     ``v`` (M,) [V]. Nodes: ``d<i>`` driver source, ``r<i>_<j>`` row node, ``x<i>_<j>`` inside a
     cell with access resistance, ``c<i>_<j>`` column node, ``s<j>``/``t<j>`` sense path; the
     current of source ``vs<j>`` is the sense current I[j] [A]. With ``path`` the netlist is
     also written there atomically (an existing file is kept unless ``overwrite=True``)."""
+    if topology != "standard" or cell is not None or v_read is not None or np.any(r_source):
+        # other topologies and nonlinear cells: xbarlab.crossbar.topologies.to_spice
+        from . import topologies
+
+        text = topologies.to_spice(
+            G, v, topology=topology, cell=cell, r_row=r_row, r_col=r_col, r_driver=r_driver,
+            r_sense=r_sense, r_access=r_access, r_source=r_source, v_read=v_read, sense=sense,
+            drive=drive, source_end=source_end, title=title)
+        if path is not None:
+            from ..formats import atomic_output
+
+            with atomic_output(path, overwrite=overwrite) as tmp:
+                tmp.write_text(text)
+        return text
     G = _conductance(G)
     M, N = G.shape
     v2, single = _voltages(v, M)
