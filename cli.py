@@ -328,6 +328,9 @@ def _add_train(sub) -> None:
                    "layer = max |output| of the clean net on the training split)")
     p.add_argument("--antithetic", action="store_true",
                    help="draw the L perturbations as antithetic pairs (±z); L must be even")
+    p.add_argument("--train-time", default=None, metavar="T",
+                   help="with a noise file: train against its table at time T (e.g. 1d); "
+                   "default: the mixture of all its times")
     p.add_argument("--out", required=True, metavar="DIR")
     p.add_argument("--force", action="store_true", help="replace outputs in DIR")
     p.set_defaults(handler=_run_train)
@@ -341,6 +344,7 @@ def _run_train(args) -> int:
         samples=args.samples, epochs=args.epochs, seed=args.seed, eval_noise=args.eval_noise,
         eval_draws=args.eval_draws, train_shift=args.train_shift, eval_shift=args.eval_shift,
         adc_bits=args.adc_bits, antithetic=args.antithetic, out=args.out, force=args.force,
+        noise_time=args.train_time,
         command="train " + " ".join(
             f"--{k.replace('_', '-')}" + ("" if v is True else f" {v}")
             for k, v in vars(args).items()

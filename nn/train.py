@@ -160,10 +160,12 @@ def parse_levels(value: str) -> list[float]:
     return out
 
 
-def load_noise_file(path: Path, *, scale: float = 1.0) -> NoiseModel:
+def load_noise_file(path: Path, *, scale: float = 1.0, time: str | float | None = None
+                    ) -> NoiseModel:
     """The noise model of a device-derived noise file (``xbarlab export-noise``, nn part 2).
 
-    Several stored times train against their mixture. ``scale`` multiplies the spread.
+    ``time``: one stored time (s or a duration such as ``"1d"``); None: the mixture of
+    all stored times. ``scale`` multiplies the spread.
     """
     if not Path(path).exists():
         raise ConfigError(f"noise file {path} does not exist")
@@ -171,13 +173,14 @@ def load_noise_file(path: Path, *, scale: float = 1.0) -> NoiseModel:
         from .noise_file import load_noise
     except ImportError:  # pragma: no cover - part 2 absent
         raise ConfigError(f"{path}: noise files need xbarlab.nn.noise_file (nn part 2)") from None
-    return load_noise(path, scale=scale)
+    return load_noise(path, time=time, scale=scale)
 
 
 def run_training(*, dataset: str, model: str, train_noise: str, samples: int, epochs: int,
                  seed: int, eval_noise: str, eval_draws: int = 10, train_shift: float = 0.0,
                  eval_shift: float = 0.0, adc_bits: int | None = None, antithetic: bool = False,
-                 out: Path, force: bool = False, command: str = "train") -> dict[str, Any]:
+                 out: Path, force: bool = False, command: str = "train",
+                 noise_time: str | None = None) -> dict[str, Any]:
     """Everything ``xbarlab train`` does; returns the metrics dict written to ``out``."""
     from ..formats import atomic_output, prepare_output_dir, write_text_atomic
 
@@ -204,11 +207,13 @@ def run_training(*, dataset: str, model: str, train_noise: str, samples: int, ep
             raise ConfigError("--train-shift/--eval-shift apply to σ noise; a noise file "
                               f"({noise_arg}) carries its own mean shift")
         noise_source = str(noise_arg)
-        train_model_noise = load_noise_file(noise_arg)
+        train_model_noise = load_noise_file(noise_arg, time=noise_time)
 
         def make_eval(level: float) -> NoiseModel:
             return train_model_noise.scaled(level)
     else:
+        if noise_time is not None:
+            raise ConfigError(f"--train-time {noise_time} needs a noise file as --train-noise")
         train_model_noise = GaussianNoise(float(noise_arg), shift=train_shift)
 
         def make_eval(level: float) -> NoiseModel:

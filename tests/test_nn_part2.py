@@ -347,3 +347,23 @@ def test_hasgd_against_exported_pcm_noise_beats_sgd_on_digits(tmp_path):
     for comp in ("none", "global"):
         for t in (D, Y):
             assert acc[("HA-SGD", comp, t)] > acc[("SGD", comp, t)], (comp, t)
+
+
+def test_train_cli_with_noise_file_and_train_time(pcm_file, tmp_path):
+    """`xbarlab train --train-noise NOISE.h5 --train-time 1d` (digits MLP, 1 epoch, L = 1)
+    writes metrics naming the file as noise_source, with the quantile noise of the 1 d
+    table; an unstored time fails with exit code 2, as does --train-time with a σ."""
+    from xbarlab.cli import main
+
+    path = str(pcm_file[0])
+    base = ["train", "--dataset", "digits", "--model", "mlp", "--samples", "1", "--epochs", "1",
+            "--seed", "0", "--eval-noise", "1", "--eval-draws", "1"]
+    assert main(base + ["--train-noise", path, "--train-time", "1d",
+                        "--out", str(tmp_path / "a")]) == 0
+    m = json.loads((tmp_path / "a" / "metrics.json").read_text())
+    assert m["noise_source"] == path and m["train_noise"]["kind"] == "quantile"
+    assert "t=86400s" in m["train_noise"]["source"]
+    assert main(base + ["--train-noise", path, "--train-time", "1y",
+                        "--out", str(tmp_path / "b")]) == 2
+    assert main(base + ["--train-noise", "0.1", "--train-time", "1d",
+                        "--out", str(tmp_path / "c")]) == 2
