@@ -303,15 +303,17 @@ class RelaxationBlock:
         it, wt = _bracket(u_grid, np.atleast_1d(np.log1p(t / self.tau)))
         it, wt = int(it[0]), float(wt[0])
         ip, wp = _bracket(self.p, p)
+        ip_hi = np.minimum(ip + 1, self.p.size - 1)
         out = np.zeros(g0.shape)
         for dg, fg in ((0, 1 - wg), (1, wg)):
             jg = np.minimum(ig + dg, self.g.size - 1)
             for dt, ft in ((0, 1 - wt), (1, wt)):
                 if ft == 0:
                     continue
-                row = self.q[jg, min(it + dt, self.t.size - 1)]  # (n, n_p)
-                lo = np.take_along_axis(row, ip[:, None], 1)[:, 0]
-                hi = np.take_along_axis(row, np.minimum(ip + 1, self.p.size - 1)[:, None], 1)[:, 0]
+                # gather the two bracketing quantiles per cell only (not a whole row each)
+                jt = min(it + dt, self.t.size - 1)
+                lo = self.q[jg, jt, ip]
+                hi = self.q[jg, jt, ip_hi]
                 out += fg * ft * (lo + wp * (hi - lo))
         return out
 
