@@ -10,11 +10,12 @@ this folder on ``sys.path``).
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
 
-__all__ = ["shared_root", "shared_path"]
+__all__ = ["shared_root", "shared_path", "need_ngspice"]
 
 
 def shared_root() -> Path:
@@ -31,7 +32,17 @@ def shared_path(*parts: str) -> Path:
     if not path.exists():
         msg = (f"shared data {path} not found; put the shared folder beside the repository "
                "or set XBARLAB_SHARED")
-        if os.environ.get("CI", "").strip().lower() == "true":
-            pytest.fail(msg)
-        pytest.skip(msg)
+        _skip_or_fail(msg)
     return path
+
+
+def _skip_or_fail(msg: str) -> None:
+    if os.environ.get("CI", "").strip().lower() == "true":
+        pytest.fail(msg)
+    pytest.skip(msg)
+
+
+def need_ngspice() -> None:
+    """Skip the test when ngspice is not on PATH (pytest.fail under CI=true, which installs it)."""
+    if shutil.which("ngspice") is None:
+        _skip_or_fail("ngspice not installed (apt-get install ngspice)")

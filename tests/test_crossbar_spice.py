@@ -4,11 +4,9 @@ Error = max |I - I_spice| / max |I_spice| over the columns; every case expects <
 ngspice absent: skipped, except under CI=true where it is a failure.
 """
 
-import os
-import shutil
-
 import numpy as np
 import pytest
+from _shared import need_ngspice
 from xbarlab.crossbar import (
     column_currents,
     direct,
@@ -23,11 +21,7 @@ from xbarlab.errors import DataFormatError
 
 @pytest.fixture(scope="module")
 def ngspice():
-    if shutil.which("ngspice") is None:
-        msg = "ngspice not installed (apt-get install ngspice)"
-        if os.environ.get("CI", "").strip().lower() == "true":
-            pytest.fail(msg)
-        pytest.skip(msg)
+    need_ngspice()
     return True
 
 

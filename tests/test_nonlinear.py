@@ -1,10 +1,8 @@
 """Nonlinear crossbar cells (polynomial, sinh) solved by Newton's method on the whole circuit."""
 
-import os
-import shutil
-
 import numpy as np
 import pytest
+from _shared import need_ngspice
 from scipy.optimize import brentq
 from xbarlab.crossbar.nonlinear import PolynomialCell, SinhCell, newton_solve
 from xbarlab.crossbar.topologies import (
@@ -15,13 +13,6 @@ from xbarlab.crossbar.topologies import (
     to_spice,
 )
 from xbarlab.errors import ConfigError, ConvergenceError
-
-
-def _need_ngspice():
-    if shutil.which("ngspice") is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("ngspice is required under CI=true")
-        pytest.skip("ngspice not installed")
 
 
 def _rel(a, b):
@@ -46,7 +37,7 @@ def test_nonlinear_matches_ngspice(M, N, kind, opts):
     sinh cells (b 2-6 1/V): column currents agree with ngspice behavioural sources
     (reltol 1e-9, abstol 1e-15, binary rawfile) to <= 1e-7 relative, and differ from the linear
     solve by more than 1 %."""
-    _need_ngspice()
+    need_ngspice()
     rng = np.random.default_rng(M * 100 + N)
     G = rng.uniform(1e-6, 1e-4, (M, N))
     v = rng.uniform(-0.4, 0.4, M)

@@ -1,11 +1,9 @@
 """Crossbar topologies: 1T1R source line, differential column pairs, interleaved differential
 cells; against ngspice and against single-ended solves."""
 
-import os
-import shutil
-
 import numpy as np
 import pytest
+from _shared import need_ngspice
 from xbarlab.crossbar.topologies import (
     column_currents,
     run_ngspice,
@@ -13,13 +11,6 @@ from xbarlab.crossbar.topologies import (
     to_spice,
 )
 from xbarlab.errors import ConfigError
-
-
-def _need_ngspice():
-    if shutil.which("ngspice") is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("ngspice is required under CI=true")
-        pytest.skip("ngspice not installed")
 
 
 def _rel(a, b):
@@ -35,7 +26,7 @@ def test_source_line_matches_ngspice(M, N, end):
     """1T1R source-line array, random gates (0/1), v_read = 0.2 V, per-segment r_source and
     r_col, r_driver, r_sense, transistor r_access: currents agree with ngspice to <= 1e-9 and
     differ from the ideal v_read * gates @ G by more than 0.1 %."""
-    _need_ngspice()
+    need_ngspice()
     rng = np.random.default_rng(M)
     G = rng.uniform(1e-6, 1e-4, (M, N))
     gates = (rng.uniform(size=M) < 0.6).astype(float)
@@ -65,7 +56,7 @@ def test_differential_matches_ngspice(topology):
     """Differential pairs (G_pos, G_neg) 6x5, v in +-0.3 V, scalar wires 1.5 Ohm, r_driver 4 Ohm,
     r_sense 2 Ohm: the subtracted outputs agree with ngspice (column pairs: the sense-amplifier
     subtraction v(out_j) of the netlist; interleaved cells: the column currents) to <= 1e-9."""
-    _need_ngspice()
+    need_ngspice()
     rng = np.random.default_rng(7)
     G = _pair(rng, 6, 5)
     v = rng.uniform(-0.3, 0.3, 6)
