@@ -3,31 +3,41 @@
 Data flow of :class:`TiledMatrix` (numpy only; ``nn/`` wraps it as torch layers)::
 
     W (K, N) weights, b (N,) bias
-      -> bias rows appended to W (driven at the full-scale input)          [mapping]
-      -> split into tiles of ``rows`` inputs x ``cols`` outputs            [tiling]
-      -> per tile: weights -> (G_pos, G_neg) targets [S], scale s [S]      [mapping]
-      -> device model: program once (rng), read at time t [S]              [devices]
+      -> bias rows appended to W (WeightMapping.bias_rows, DAC full scale)  [devices.mapping]
+      -> split into tiles of ``inputs_per_tile`` x ``outputs_per_tile``     [tiling]
+      -> per tile: WeightMapping.to_conductances -> MappedWeights [S]       [devices.mapping]
+      -> device model: program once (rng, per-cell state kept), read at t  [devices]
     x (B, K) inputs
       -> DAC: row voltages (amplitude / bit-serial / pulse-width)          [converters]
-      -> exact circuit per tile: differential column pairs or interleaved
-         differential rows, wire/driver/sense/access resistances            [circuit]
-      -> ADC per tile column (partial sums, per-chip gain/offset/INL)      [converters]
-      -> digital: partial sums divided by the tile scale, added over tiles -> y (B, N)
+      -> exact circuit per tile (every device pair, reference column and
+         wire/driver/sense/access resistance of the physical array)        [circuit]
+      -> analog subtraction (G+ - G-, or G - G_ref), ADC per physical output
+         column (partial sums, per-chip gain/offset/INL)                   [converters]
+      -> digital: MappedWeights.outputs_from_difference (pair significance,
+         1/alpha), summed over row tiles, times the drift-compensation
+         factors (devices.mapping.compensation_factors) -> y (B, N)
 
 The weight convention is the crossbar's: ``y = x @ W + b`` with ``W`` of shape
-(in_features, out_features) = (rows, columns). (torch's ``Linear`` stores the transpose.)
+(in_features, out_features) = (rows, columns). (torch's ``Linear`` stores the transpose;
+:mod:`xbarlab.devices.mapping` uses that transpose, so each tile maps ``W_tile.T``.)
 
-Mapping weights to conductances (one device pair per weight, ``G_pos - G_neg`` proportional to
-the weight): ``G_pos = g_min + s * max(W, 0)``, ``G_neg = g_min + s * max(-W, 0)`` with the scale
-``s = (g_max - g_min) / max|W|`` [S] per tile (or per tile column, ``scale="column"``); the
-weight is recovered as ``(G_pos - G_neg) / s``. The bias uses ``n_b`` extra rows, driven at the
-DAC's full scale, each carrying ``b / (n_b * x_max)`` as a weight, with ``n_b`` the smallest
-count that keeps those weights within ``max|W|``, so weights and bias share the device range.
-When :mod:`xbarlab.devices.mapping` provides the mapping, that module is the reference; this
-module keeps to the same convention.
+Mapping weights to conductances is :class:`xbarlab.devices.mapping.WeightMapping`'s, per tile:
+differential pairs (``G+ - G- = alpha w``) or one device per weight against a shared
+reference column at ``(g_min + g_max) / 2``; ``alpha`` per tile or per tile column; several
+pairs of significance ``F^-k`` per weight. Pass ``mapping=WeightMapping(...)``, or leave it
+None for a one-pair differential mapping from :class:`TileConfig` (``g_min``/``g_max``
+default to the device model's range, ``scale`` to per tile). The bias takes ``n_b`` extra
+rows (``WeightMapping.bias_rows`` with the DAC full scale ``x_max`` as ``x_fs``), driven at
+``s <= x_max`` (raised to the next DAC level when the DAC quantizes) and carrying
+``b / (n_b s)``, so weights and bias share the device range.
+
+Physical arrays (``layout``): differential pairs in adjacent columns (``G+`` then ``G-`` of
+pair 0 of output 0, then pair 1, ...; ``2 P`` columns per output) or in adjacent rows driven
+at ``+v`` and ``-v`` (``P`` columns per output); the reference scheme needs
+``differential-columns`` and holds ``cols - 1`` outputs plus one reference column.
 
 With ideal devices, zero resistances and ideal converters, the output equals ``x @ W + b`` to
-rounding (tested to 1e-12).
+rounding (tested to 1e-12) for every mapping.
 """
 
 from __future__ import annotations
@@ -39,6 +49,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..devices.mapping import (
+    Compensation,
+    MappedWeights,
+    Scaling,
+    Scheme,
+    WeightMapping,
+    calibration_input,
+    compensation_factors,
+    global_drift_factor,
+)
 from ..errors import ConfigError
 from .converters import ADC, DAC, ADCChip, RangeMode, analog_mvm
 
@@ -57,18 +77,15 @@ __all__ = [
 class Layout(enum.StrEnum):
     """How a weight's device pair sits in the array (see :mod:`.topologies`)."""
 
-    #: ``G_pos`` and ``G_neg`` in adjacent columns, subtracted at the sense amplifier.
+    #: ``G_pos`` and ``G_neg`` in adjacent columns, subtracted at the sense amplifier (the
+    #: reference scheme: ``G`` columns and one shared reference column).
     DIFFERENTIAL_COLUMNS = "differential-columns"
     #: ``G_pos`` and ``G_neg`` in adjacent rows driven at ``+v`` and ``-v``.
     DIFFERENTIAL_ROWS = "differential-rows"
 
 
-class ScaleMode(enum.StrEnum):
-    """Granularity of the weight-to-conductance scale ``s``."""
-
-    TILE = "tile"
-    COLUMN = "column"
-
+#: Granularity of the weight-to-conductance scale (the mapping's :class:`Scaling`).
+ScaleMode = Scaling
 
 _WIRE_NAMES = ("r_row", "r_col", "r_driver", "r_sense", "r_access")
 
@@ -79,18 +96,21 @@ class TileConfig:
 
     #: physical rows of one array (inputs; ``differential-rows`` uses two per input). [1]
     rows: int = 256
-    #: physical columns of one array (``differential-columns`` uses two per output). [1]
+    #: physical columns of one array (``differential-columns`` uses two per output and pair).
+    #: [1]
     cols: int = 256
     #: device-pair layout (:class:`Layout`).
     layout: Layout = Layout.DIFFERENTIAL_COLUMNS
-    #: ``g_min``: conductance of a device holding weight 0 (None: the device model's lower
-    #: bound). [S]
+    #: ``g_min`` of the default mapping: conductance of a device holding weight 0 (None: the
+    #: device model's lower bound); must stay None when ``mapping=`` is given. [S]
     g_min: float | None = None
-    #: ``g_max``: conductance of a device holding the largest weight magnitude (None: the
-    #: device model's upper bound, which must then be finite). [S]
+    #: ``g_max`` of the default mapping: conductance of a device holding the largest weight
+    #: magnitude (None: the device model's upper bound, which must then be finite); must stay
+    #: None when ``mapping=`` is given. [S]
     g_max: float | None = None
-    #: per-tile or per-column weight scale (:class:`ScaleMode`).
-    scale: ScaleMode = ScaleMode.TILE
+    #: per-tile or per-column weight scale of the default mapping (:class:`Scaling`; None:
+    #: per tile); must be None or equal the mapping's when ``mapping=`` is given.
+    scale: Scaling | None = None
     #: ``r_row``: row-wire resistance per cell pitch (scalar). [Ohm]
     r_row: float = 0.0
     #: ``r_col``: column-wire resistance per cell pitch (scalar). [Ohm]
@@ -112,11 +132,12 @@ class TileConfig:
         except ValueError:
             raise ConfigError(f"unknown layout {self.layout!r}; valid: "
                               f"{[m.value for m in Layout]}") from None
-        try:
-            object.__setattr__(self, "scale", ScaleMode(self.scale))
-        except ValueError:
-            raise ConfigError(f"unknown scale {self.scale!r}; valid: "
-                              f"{[m.value for m in ScaleMode]}") from None
+        if self.scale is not None:
+            try:
+                object.__setattr__(self, "scale", Scaling(self.scale))
+            except ValueError:
+                raise ConfigError(f"unknown scale {self.scale!r}; valid: "
+                                  f"{[m.value for m in Scaling]}") from None
         if self.layout is Layout.DIFFERENTIAL_COLUMNS and self.cols % 2:
             raise ConfigError(f"layout='differential-columns' needs an even cols, got {self.cols}")
         if self.layout is Layout.DIFFERENTIAL_ROWS and self.rows % 2:
@@ -139,8 +160,27 @@ class TileConfig:
 
     @property
     def outputs_per_tile(self) -> int:
-        """Logical outputs (weight columns) per tile. [1]"""
+        """Logical outputs (weight columns) per tile with one differential pair per weight
+        (see :func:`logical_outputs` for other mappings). [1]"""
         return self.cols // 2 if self.layout is Layout.DIFFERENTIAL_COLUMNS else self.cols
+
+    def logical_outputs(self, mapping: WeightMapping) -> int:
+        """Logical outputs per tile under ``mapping``: ``cols // (2 P)`` (differential
+        columns), ``cols // P`` (differential rows), ``cols - 1`` (reference column). [1]"""
+        if mapping.scheme is Scheme.REFERENCE:
+            if self.layout is not Layout.DIFFERENTIAL_COLUMNS:
+                raise ConfigError("mapping with scheme='reference' needs layout="
+                                  f"'differential-columns' (one shared reference column), "
+                                  f"got layout={self.layout.value!r}")
+            n = self.cols - 1
+        else:
+            per = 2 * mapping.n_pairs if self.layout is Layout.DIFFERENTIAL_COLUMNS \
+                else mapping.n_pairs
+            n = self.cols // per
+        if n < 1:
+            raise ConfigError(f"mapping with n_pairs={mapping.n_pairs} ({mapping.scheme.value}) "
+                              f"leaves no output in a tile of cols={self.cols}")
+        return n
 
     @property
     def wires(self) -> dict[str, float]:
@@ -149,7 +189,7 @@ class TileConfig:
     def to_dict(self) -> dict:
         d = {f: getattr(self, f) for f in self.__dataclass_fields__}
         d["layout"] = self.layout.value
-        d["scale"] = self.scale.value
+        d["scale"] = None if self.scale is None else self.scale.value
         return d
 
     @classmethod
@@ -166,28 +206,62 @@ class _Tile:
     r1: int
     c0: int  # first logical output
     c1: int
-    scale: np.ndarray  # (n_out,) [S] per output (equal entries for ScaleMode.TILE)
-    g_pos: np.ndarray  # targets [S]
-    g_neg: np.ndarray
-    state_pos: object = None
+    mapped: MappedWeights  # targets [S] and the inverse map of this tile
+    state_pos: object = None  # device states of G+ (or G), G- and the reference column
     state_neg: object = None
+    state_ref: object = None
     adc: ADCChip | None = None
-    read_pos: np.ndarray | None = None
-    read_neg: np.ndarray | None = None
+    read_pos: np.ndarray | None = None  # read conductances (n_pairs, rows, cols) [S]
+    read_neg: np.ndarray | None = None  # (n_pairs, rows, cols) [S] or None (reference)
+    read_ref: np.ndarray | None = None  # (rows,) [S] reference column or None
     solver: Callable | None = field(default=None, repr=False)
 
+    @property
+    def g_pos(self) -> np.ndarray:
+        """Target G+ (or G), shape (n_pairs, rows, cols) [S]."""
+        return self.mapped.g_pos
 
-def _bias_rows(W: np.ndarray, b: np.ndarray | None, x_max: float):
-    """(n_b, W_aug) with the bias as n_b rows of weight b / (n_b x_max)."""
-    if b is None:
-        return 0, W
-    wmax = float(np.max(np.abs(W), initial=0.0))
-    bmax = float(np.max(np.abs(b), initial=0.0))
-    if bmax == 0:
-        return 0, W
-    n_b = 1 if wmax == 0 else max(1, math.ceil(bmax / (x_max * wmax) * (1 - 1e-12)))
-    rows = np.broadcast_to(b / (n_b * x_max), (n_b, b.size))
-    return n_b, np.vstack([W, rows])
+    @property
+    def g_neg(self) -> np.ndarray | None:
+        """Target G-, shape (n_pairs, rows, cols) [S], or None (reference scheme)."""
+        return self.mapped.g_neg
+
+    @property
+    def scale(self) -> np.ndarray:
+        """alpha: conductance per unit weight per output, shape (cols,) [S]."""
+        return self.mapped.alpha
+
+    def physical_pair(self) -> tuple[np.ndarray, np.ndarray]:
+        """Read (G+, G-) as (rows, n_pairs * cols) [S], column ``j P + k`` = pair k of output j;
+        the reference scheme: (G, G_ref broadcast over the columns)."""
+        gp = self.read_pos
+        P, R, C = gp.shape
+        if self.read_neg is None:
+            return gp[0], np.broadcast_to(self.read_ref[:, None], (R, C))
+        return (gp.transpose(1, 2, 0).reshape(R, C * P),
+                self.read_neg.transpose(1, 2, 0).reshape(R, C * P))
+
+    def outputs(self, I: np.ndarray, v_read: float) -> np.ndarray:
+        """Weight-domain partial sums (B, cols) from the digitized differences (B, P * cols)."""
+        P, _, C = self.read_pos.shape
+        d = I.reshape(I.shape[0], C, P).transpose(0, 2, 1)
+        return self.mapped.outputs_from_difference(d, v_read=v_read)
+
+    def effective(self) -> np.ndarray:
+        """Weights (rows, cols) [1] the read conductances stand for (mapping's inverse)."""
+        if self.read_neg is None:
+            # G - G_ref(read) is what the circuit subtracts; shift onto the nominal g_ref
+            g = self.read_pos - self.read_ref[None, :, None] + self.mapped.g_ref
+            return self.mapped.to_weights(g)[0].T
+        return self.mapped.to_weights(self.read_pos, self.read_neg)[0].T
+
+
+def _bias_drive(s: float, x_max: float, dac: DAC) -> float:
+    """The bias rows' drive ``s`` raised to the next DAC level (it stays <= x_max)."""
+    if dac.bits is None:
+        return s
+    k = dac.max_code
+    return x_max * min(k, math.ceil(s / x_max * k * (1 - 1e-12))) / k
 
 
 class TiledMatrix:
@@ -196,20 +270,29 @@ class TiledMatrix:
     Parameters (keyword-only after ``W``):
     ``bias`` (N,) or None; ``tile``: :class:`TileConfig`; ``device``: a device model
     (:mod:`xbarlab.devices`, e.g. ``devices.load("pcm-ibm-2020")``; default an ideal device);
-    ``rng``: ``numpy.random.Generator`` for programming and the ADC's static errors (required
-    unless everything is ideal); ``dac``: :class:`DAC` (default ideal: ``bits=None``); ``adc``:
-    :class:`ADC` or None (ideal); a ``max-possible`` ADC range is resolved per tile from its
-    conductances, a ``calibrated`` one by :meth:`calibrate`; ``x_max``: input mapped to the
-    DAC's full scale [1]; ``cell``: nonlinear cell model of :mod:`.nonlinear` or None (linear);
-    ``t``: time of the first read after programming [s].
+    ``rng``: ``numpy.random.Generator`` for programming, reads and the ADC's static errors
+    (required unless everything is ideal); ``dac``: :class:`DAC` (default ideal:
+    ``bits=None``); ``adc``: :class:`ADC` or None (ideal); a ``max-possible`` ADC range is
+    resolved per tile from its conductances, a ``calibrated`` one by :meth:`calibrate`;
+    ``x_max``: input mapped to the DAC's full scale [1]; ``cell``: nonlinear cell model of
+    :mod:`.nonlinear` or None (linear); ``t``: time of the first read after programming [s];
+    ``mapping``: :class:`~xbarlab.devices.mapping.WeightMapping` (None: from ``tile``), whose
+    ``g_min..g_max`` must lie inside the device model's range (its ``x_fs`` is not used: the
+    bias rows' full scale is ``x_max``); ``compensation``: drift compensation of the outputs
+    (:class:`~xbarlab.devices.mapping.Compensation`: "none", "global" or "column"), measured
+    at every read with :func:`~xbarlab.devices.mapping.calibration_input` (all inputs at
+    ``x_max``) through the whole path, against the ideal ``x_cal @ W + b``, and applied
+    digitally after the ADC.
 
-    The device pairs are programmed once here; :meth:`read` reads them at time ``t`` [s] after
+    The devices are programmed once here; :meth:`read` reads them at time ``t`` [s] after
     programming (drift and read noise per the device model); :meth:`forward` runs inputs.
     """
 
     def __init__(self, W, *, bias=None, tile: TileConfig | None = None, device=None,
                  rng: np.random.Generator | None = None, dac: DAC | None = None,
-                 adc: ADC | None = None, x_max: float = 1.0, cell=None, t: float = 0.0):
+                 adc: ADC | None = None, x_max: float = 1.0, cell=None, t: float = 0.0,
+                 mapping: WeightMapping | None = None,
+                 compensation: Compensation | str = Compensation.NONE):
         W = np.asarray(W, dtype=np.float64)
         if W.ndim != 2 or 0 in W.shape:
             raise ConfigError(f"W must have shape (in_features, out_features), got {W.shape}")
@@ -224,7 +307,14 @@ class TiledMatrix:
             if b.shape != (self.out_features,) or not np.all(np.isfinite(b)):
                 raise ConfigError(f"bias must be finite with shape ({self.out_features},), got "
                                   f"{b.shape}")
+        try:
+            self.compensation = Compensation(compensation)
+        except ValueError:
+            raise ConfigError(f"compensation {compensation!r} is not one of "
+                              f"{[m.value for m in Compensation]}") from None
         self.tile = tile if tile is not None else TileConfig()
+        if not isinstance(self.tile, TileConfig):
+            raise ConfigError(f"tile must be a TileConfig, got {type(self.tile).__name__}")
         if device is None:
             from ..devices import IdealDevice
 
@@ -234,22 +324,23 @@ class TiledMatrix:
         self.adc = adc
         self.x_max = float(x_max)
         self.cell = cell
-        lo, hi = (float(x) for x in getattr(device, "g_range", (0.0, np.inf)))
-        g_min = self.tile.g_min if self.tile.g_min is not None else lo
-        g_max = self.tile.g_max if self.tile.g_max is not None else hi
-        if not math.isfinite(g_max):
-            raise ConfigError("TileConfig.g_max is needed: the device model's range has no "
-                              "finite upper bound")
-        if g_min < lo or g_max > hi or not g_max > g_min:
-            raise ConfigError(f"g_min..g_max = {g_min}..{g_max} S must lie inside the device "
-                              f"range {lo}..{hi} S with g_max > g_min")
-        self.g_min, self.g_max = g_min, g_max
-        self.n_bias_rows, W_aug = _bias_rows(W, b, self.x_max)
+        self.mapping = _resolve_mapping(mapping, self.tile, device)
+        self.g_min, self.g_max = self.mapping.g_min, self.mapping.g_max
+        self.inputs_per_tile = self.tile.inputs_per_tile
+        self.outputs_per_tile = self.tile.logical_outputs(self.mapping)
+        self.n_bias_rows, self.bias_drive = 0, 0.0
+        W_aug = W
+        if b is not None:
+            n_b, s = self.mapping.bias_rows(float(np.max(np.abs(W))), float(np.max(np.abs(b))),
+                                            x_fs=self.x_max)
+            s = _bias_drive(s, self.x_max, self.dac)
+            self.n_bias_rows, self.bias_drive = n_b, s
+            W_aug = np.vstack([W, np.broadcast_to(b / (n_b * s), (n_b, b.size))])
         self.W = W
         self.bias = b
         self._W_aug = W_aug
         self.tiles: list[_Tile] = []
-        kin, kout = self.tile.inputs_per_tile, self.tile.outputs_per_tile
+        kin, kout = self.inputs_per_tile, self.outputs_per_tile
         Kaug = W_aug.shape[0]
         needs_rng = not _is_ideal(device)
         if needs_rng and rng is None:
@@ -257,43 +348,47 @@ class TiledMatrix:
         for r0 in range(0, Kaug, kin):
             for c0 in range(0, self.out_features, kout):
                 r1, c1 = min(r0 + kin, Kaug), min(c0 + kout, self.out_features)
-                Wt = W_aug[r0:r1, c0:c1]
-                if self.tile.scale is ScaleMode.TILE:
-                    wmax = np.full(c1 - c0, np.max(np.abs(Wt), initial=0.0))
-                else:
-                    wmax = np.max(np.abs(Wt), axis=0, initial=0.0)
-                wmax = np.where(wmax > 0, wmax, 1.0)
-                s = (g_max - g_min) / wmax
-                gp = g_min + s * np.maximum(Wt, 0.0)
-                gn = g_min + s * np.maximum(-Wt, 0.0)
-                # rounding may step a hair beyond g_max; the device model checks its range
-                gp, gn = np.minimum(gp, g_max), np.minimum(gn, g_max)
-                tl = _Tile(r0, r1, c0, c1, s, gp, gn)
+                mw = self.mapping.to_conductances(W_aug[r0:r1, c0:c1].T)
+                tl = _Tile(r0, r1, c0, c1, mw)
                 if needs_rng:
-                    tl.state_pos = device.program(gp, rng)
-                    tl.state_neg = device.program(gn, rng)
+                    # G+ (all pairs), then G- (or the reference column), one tile after another
+                    tl.state_pos = device.program(mw.g_pos, rng)
+                    if mw.g_neg is not None:
+                        tl.state_neg = device.program(mw.g_neg, rng)
+                    else:
+                        tl.state_ref = device.program(np.full(r1 - r0, mw.g_ref), rng)
                 self.tiles.append(tl)
         self._adc_rng = rng
         self._t = None
+        self.factors = np.ones(self.out_features)
         self.read(t, rng)
 
     # -- devices -----------------------------------------------------------------------------
 
     def read(self, t: float, rng: np.random.Generator | None = None) -> TiledMatrix:
         """Read every device at time ``t`` [s] after programming (drift + read noise), keep the
-        conductances for the following :meth:`forward` calls, and (re)build the tile solvers."""
+        conductances for the following :meth:`forward` calls, (re)build the tile solvers, and
+        measure the drift-compensation factors (``rng`` also draws their ADC noise)."""
         ideal = _is_ideal(self.device)
         if not ideal and rng is None:
             raise ConfigError("reading a non-ideal device model needs rng")
         for tl in self.tiles:
+            mw = tl.mapped
             if ideal:
-                tl.read_pos, tl.read_neg = tl.g_pos, tl.g_neg
+                tl.read_pos, tl.read_neg = mw.g_pos, mw.g_neg
+                tl.read_ref = None if mw.g_neg is not None else np.full(tl.r1 - tl.r0, mw.g_ref)
             else:
                 tl.read_pos = np.asarray(self.device.read(tl.state_pos, t, rng), dtype=np.float64)
-                tl.read_neg = np.asarray(self.device.read(tl.state_neg, t, rng), dtype=np.float64)
-            tl.solver = _tile_solver(tl.read_pos, tl.read_neg, self.tile, self.cell)
+                if mw.g_neg is not None:
+                    tl.read_neg = np.asarray(self.device.read(tl.state_neg, t, rng),
+                                             dtype=np.float64)
+                else:
+                    tl.read_ref = np.asarray(self.device.read(tl.state_ref, t, rng),
+                                             dtype=np.float64)
+            tl.solver = _tile_solver(tl, self.tile, self.cell)
         self._t = float(t)
         self._setup_adcs()
+        self._measure_factors(rng)
         return self
 
     def _setup_adcs(self, calibration=None):
@@ -304,7 +399,7 @@ class TiledMatrix:
         for k, tl in enumerate(self.tiles):
             adc = self.adc
             if adc.range_mode is RangeMode.MAX_POSSIBLE:
-                adc = adc.resolve(G=(tl.read_pos, tl.read_neg), v_max=self.dac.v_max)
+                adc = adc.resolve(G=tl.physical_pair(), v_max=self.dac.v_max)
             elif adc.range_mode is RangeMode.CALIBRATED:
                 if calibration is None:
                     tl.adc = None  # resolved by calibrate()
@@ -317,10 +412,22 @@ class TiledMatrix:
                                  inl_coef=tl.adc.inl_coef)
                 continue
             needs = adc.gain_error_std > 0 or adc.offset_std > 0 or adc.inl_max > 0
-            tl.adc = adc.instance(tl.c1 - tl.c0, self._adc_rng if needs else None)
+            tl.adc = adc.instance(tl.physical_pair()[0].shape[1],
+                                  self._adc_rng if needs else None)
 
-    def calibrate(self, x) -> TiledMatrix:
-        """Set a ``calibrated`` ADC range per tile from the ideal-ADC currents of inputs ``x``."""
+    def _measure_factors(self, rng):
+        self.factors = np.ones(self.out_features)
+        if self.compensation is Compensation.NONE or not self._adcs_ready():
+            return
+        y_ref, y_t = self.calibration_outputs(circuit=True, rng=rng)
+        self.factors = compensation_factors(y_ref, y_t, self.compensation)
+
+    def _adcs_ready(self) -> bool:
+        return self.adc is None or all(tl.adc is not None for tl in self.tiles)
+
+    def calibrate(self, x, *, rng: np.random.Generator | None = None) -> TiledMatrix:
+        """Set a ``calibrated`` ADC range per tile from the ideal-ADC currents of inputs ``x``
+        (then measure the drift-compensation factors; ``rng`` draws their ADC noise)."""
         if self.adc is None or self.adc.range_mode is not RangeMode.CALIBRATED:
             raise ConfigError("calibrate() needs adc with range_mode='calibrated'")
         x = self._check_x(x)
@@ -329,6 +436,7 @@ class TiledMatrix:
             xi = self._tile_inputs(x, tl)
             currents.append(analog_mvm(xi, tl.solver, dac=self.dac, adc=None, x_max=self.x_max))
         self._setup_adcs(calibration=currents)
+        self._measure_factors(rng)
         return self
 
     # -- inference ---------------------------------------------------------------------------
@@ -350,40 +458,102 @@ class TiledMatrix:
         if lo < K:
             cols.append(x[:, lo:min(hi, K)])
         if hi > K:
-            cols.append(np.full((B, hi - max(lo, K)), self.x_max))
+            cols.append(np.full((B, hi - max(lo, K)), self.bias_drive))
         return np.hstack(cols)
 
-    def forward(self, x, rng: np.random.Generator | None = None) -> np.ndarray:
-        """Outputs ``y`` (B, N) or (N,) [1] for inputs ``x`` (B, K) or (K,) [1].
-
-        ``rng`` draws the ADC's conversion noise (when ``noise_std > 0``).
-        """
-        single = np.ndim(x) == 1
-        xb = self._check_x(x)
-        if any(tl.adc is None for tl in self.tiles) and self.adc is not None:
+    def _forward_raw(self, xb, rng):
+        if not self._adcs_ready():
             raise ConfigError("the ADC range is 'calibrated': call calibrate(x) first")
         y = np.zeros((xb.shape[0], self.out_features))
         v_max = self.dac.v_max
         for tl in self.tiles:
             xi = self._tile_inputs(xb, tl)
             I = analog_mvm(xi, tl.solver, dac=self.dac, adc=tl.adc, x_max=self.x_max, rng=rng)
-            # I = (x / x_max) v_max s w  ->  w-domain partial sum
-            y[:, tl.c0:tl.c1] += I * (self.x_max / (v_max * tl.scale))
+            # I = (x / x_max) v_max alpha w  ->  w-domain partial sum
+            y[:, tl.c0:tl.c1] += tl.outputs(I, v_max) * self.x_max
+        return y
+
+    def forward(self, x, rng: np.random.Generator | None = None) -> np.ndarray:
+        """Outputs ``y`` (B, N) or (N,) [1] for inputs ``x`` (B, K) or (K,) [1], times the
+        drift-compensation factors of the current read.
+
+        ``rng`` draws the ADC's conversion noise (when ``noise_std > 0``).
+        """
+        single = np.ndim(x) == 1
+        y = self._forward_raw(self._check_x(x), rng) * self.factors
         return y[0] if single else y
 
     __call__ = forward
 
-    def effective_weights(self) -> np.ndarray:
-        """The weights the read conductances stand for, ``(G_pos - G_neg) / s`` (K, N) [1]
-        (bias rows excluded), before wires and converters."""
+    def effective(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """``(W_eff (K, N), b_eff (N,) or None)`` [1] that the read conductances stand for
+        (the mapping's inverse per tile; bias = drive s times the bias rows' sum), before
+        wires, converters and compensation factors."""
         Wr = np.zeros_like(self._W_aug)
         for tl in self.tiles:
-            Wr[tl.r0:tl.r1, tl.c0:tl.c1] = (tl.read_pos - tl.read_neg) / tl.scale
-        return Wr[: self.in_features]
+            Wr[tl.r0:tl.r1, tl.c0:tl.c1] = tl.effective()
+        K = self.in_features
+        b = None if self.bias is None else self.bias_drive * Wr[K:].sum(axis=0)
+        return Wr[:K], b
+
+    def effective_weights(self) -> np.ndarray:
+        """The weights the read conductances stand for (K, N) [1] (bias rows excluded), before
+        wires and converters."""
+        return self.effective()[0]
+
+    def calibration_outputs(self, *, circuit: bool = True,
+                            rng: np.random.Generator | None = None
+                            ) -> tuple[np.ndarray, np.ndarray]:
+        """``(y_ref, y_t)`` (1, N) for the calibration input (every input at ``x_max``): the
+        ideal ``x_cal @ W + b`` vs the read array, through the whole path (``circuit``) or its
+        effective weights; neither includes the compensation factors."""
+        x = calibration_input(self.in_features, value=self.x_max)[None]
+        y_ref = x @ self.W + (0.0 if self.bias is None else self.bias)
+        if circuit:
+            y_t = self._forward_raw(x, rng)
+        else:
+            We, be = self.effective()
+            y_t = x @ We + (0.0 if be is None else be)
+        return y_ref, y_t
+
+    def drift_factor(self, *, circuit: bool = True,
+                     rng: np.random.Generator | None = None) -> float:
+        """Global drift-compensation factor of the current read [1]
+        (:func:`~xbarlab.devices.mapping.global_drift_factor` of :meth:`calibration_outputs`)."""
+        return global_drift_factor(*self.calibration_outputs(circuit=circuit, rng=rng))
 
     @property
     def n_tiles(self) -> int:
         return len(self.tiles)
+
+
+def _resolve_mapping(mapping, tile: TileConfig, device) -> WeightMapping:
+    """The mapping to use, checked against the tile options and the device model's range."""
+    lo, hi = (float(x) for x in getattr(device, "g_range", (0.0, np.inf)))
+    if mapping is None:
+        g_min = tile.g_min if tile.g_min is not None else lo
+        g_max = tile.g_max if tile.g_max is not None else hi
+        if not math.isfinite(g_max):
+            raise ConfigError("TileConfig.g_max is needed: the device model's range has no "
+                              "finite upper bound")
+        if g_min < lo or g_max > hi or not g_max > g_min:
+            raise ConfigError(f"g_min..g_max = {g_min}..{g_max} S must lie inside the device "
+                              f"range {lo}..{hi} S with g_max > g_min")
+        return WeightMapping(g_max=g_max, g_min=g_min,
+                             scaling=tile.scale if tile.scale is not None else Scaling.TILE)
+    if not isinstance(mapping, WeightMapping):
+        raise ConfigError(f"mapping must be a devices.mapping.WeightMapping, got "
+                          f"{type(mapping).__name__}")
+    if tile.g_min is not None or tile.g_max is not None:
+        raise ConfigError("give g_min/g_max either in mapping or in TileConfig, not both "
+                          f"(TileConfig g_min={tile.g_min}, g_max={tile.g_max})")
+    if tile.scale is not None and tile.scale is not mapping.scaling:
+        raise ConfigError(f"TileConfig.scale={tile.scale.value!r} contradicts mapping.scaling="
+                          f"{mapping.scaling.value!r}; leave TileConfig.scale None")
+    if mapping.g_min < lo or mapping.g_max > hi:
+        raise ConfigError(f"mapping g_min..g_max = {mapping.g_min:.6g}..{mapping.g_max:.6g} S "
+                          f"lies outside the device model's range {lo:.6g}..{hi:.6g} S")
+    return mapping
 
 
 def _is_ideal(device) -> bool:
@@ -392,40 +562,47 @@ def _is_ideal(device) -> bool:
     return isinstance(device, IdealDevice)
 
 
-def _tile_solver(gp, gn, tile: TileConfig, cell):
-    """``mvm(v (B, k)) -> I (B, n)`` [A] of one tile: exact circuit, differential outputs."""
-    from .topologies import physical_layout
+def _physical(tl: _Tile, layout: Layout):
+    """(G_phys (M', N') [S], inputs -> physical row voltages, currents -> outputs) of a tile
+    (the array geometry of :mod:`.topologies`' differential topologies, built here)."""
+    gp, gn = tl.physical_pair()
+    if tl.read_neg is None:
+        # reference scheme: the G columns plus one reference column, a standard array
+        return (np.hstack([gp, tl.read_ref[:, None]]), lambda v: v,
+                lambda I: I[..., :-1] - I[..., -1:])
+    M, N = gp.shape
+    if layout is Layout.DIFFERENTIAL_ROWS:
+        G = np.empty((2 * M, N))
+        G[0::2], G[1::2] = gp, gn
 
-    wires = tile.wires
-    topology = tile.layout.value
-    Gphys, _, combine = physical_layout((gp, gn), np.zeros(gp.shape[0]), topology)
-    rows_phys = Gphys.shape[0]
-
-    def to_phys(v):
-        if tile.layout is Layout.DIFFERENTIAL_ROWS:
-            vp = np.empty(v.shape[:-1] + (rows_phys,))
+        def to_phys(v):
+            vp = np.empty(v.shape[:-1] + (2 * M,))
             vp[..., 0::2], vp[..., 1::2] = v, -v
             return vp
-        return v
 
+        return G, to_phys, lambda I: I
+    G = np.empty((M, 2 * N))
+    G[:, 0::2], G[:, 1::2] = gp, gn
+    return G, lambda v: v, lambda I: I[..., 0::2] - I[..., 1::2]
+
+
+def _tile_solver(tl: _Tile, tile: TileConfig, cell):
+    """``mvm(v (B, k)) -> I (B, n)`` [A] of one tile: exact circuit of the physical array,
+    outputs already subtracted (G+ - G- per pair, or G - G_ref)."""
+    wires = tile.wires
     if cell is not None:
         from .topologies import column_currents as cc_topo
 
-        def mvm(v):
-            return cc_topo((gp, gn), v, topology=topology, cell=cell, **wires)
-
-        return mvm
+        if tl.read_neg is None:
+            G, _, combine = _physical(tl, tile.layout)
+            return lambda v: combine(cc_topo(G, v, topology="standard", cell=cell, **wires))
+        pair = tl.physical_pair()
+        return lambda v: cc_topo(pair, v, topology=tile.layout.value, cell=cell, **wires)
+    G, to_phys, combine = _physical(tl, tile.layout)
     if all(r == 0 for r in wires.values()):
-        def mvm(v):
-            return combine(to_phys(v) @ Gphys)
-
-        return mvm
-    xb = _crossbar(Gphys, wires)
-
-    def mvm(v):
-        return combine(xb(to_phys(v)))
-
-    return mvm
+        return lambda v: combine(to_phys(v) @ G)
+    xb = _crossbar(G, wires)
+    return lambda v: combine(xb(to_phys(v)))
 
 
 def _crossbar(G, wires):

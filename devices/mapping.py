@@ -27,7 +27,11 @@ Conventions (used by crossbar/ and nn/):
   holds the remaining continuous value. With noise off the round trip is exact.
 - Drift compensation (Joshi et al., Nat. Commun. 2020): apply a calibration input,
   compare the summed absolute outputs with their reference (t = 0 or ideal) and rescale
-  all later outputs by one factor (global) or one factor per column.
+  all later outputs by one factor (global) or one factor per column (:class:`Compensation`,
+  :func:`compensation_factors`).
+- Tiled layers (crossbar/tiling.py) map each tile's block of the bias-augmented matrix
+  with :meth:`WeightMapping.to_conductances` (no ``b``: the layer's bias rows come from
+  :meth:`WeightMapping.bias_rows` once per layer, with the DAC full scale as ``x_fs``).
 """
 
 from __future__ import annotations
@@ -43,11 +47,13 @@ from ..errors import ConfigError
 __all__ = [
     "Scheme",
     "Scaling",
+    "Compensation",
     "WeightMapping",
     "MappedWeights",
     "calibration_input",
     "global_drift_factor",
     "column_drift_factors",
+    "compensation_factors",
 ]
 
 
@@ -62,6 +68,14 @@ class Scaling(enum.StrEnum):
     """Granularity of the weight-to-conductance scale alpha."""
 
     TILE = "tile"
+    COLUMN = "column"
+
+
+class Compensation(enum.StrEnum):
+    """Drift compensation applied to outputs (see :func:`compensation_factors`)."""
+
+    NONE = "none"
+    GLOBAL = "global"
     COLUMN = "column"
 
 
@@ -126,14 +140,36 @@ class WeightMapping:
 
     # ------------------------------------------------------------------ forward map
 
-    def bias_rows(self, w_max: float, b_max: float) -> tuple[int, float]:
-        """(n_b, s): number of bias rows and their drive value for max|W|, max|b|."""
+    def bias_rows(self, w_max: float, b_max: float, *, x_fs: float | None = None
+                  ) -> tuple[int, float]:
+        """(n_b, s): number of bias rows and their drive value for max|W|, max|b|.
+
+        ``x_fs``: full scale to use instead of the field ``x_fs`` (a tiled layer passes its
+        DAC full scale) [1].
+        """
+        fs = self.x_fs if x_fs is None else float(x_fs)
+        if not (math.isfinite(fs) and fs > 0):
+            raise ConfigError(f"x_fs must be a finite input full scale > 0, got {x_fs}")
         if b_max == 0 or w_max == 0:
-            return 1, self.x_fs
+            return 1, fs
         s = b_max / w_max
-        if s <= self.x_fs:
+        if s <= fs:
             return 1, s
-        return int(math.ceil(s / self.x_fs * (1 - 1e-12))), self.x_fs
+        return int(math.ceil(s / fs * (1 - 1e-12))), fs
+
+    def to_dict(self) -> dict:
+        """Fields as plain values (enums as their strings)."""
+        return {"g_max": float(self.g_max), "g_min": float(self.g_min),
+                "scheme": self.scheme.value, "scaling": self.scaling.value,
+                "n_pairs": int(self.n_pairs), "significance": float(self.significance),
+                "levels": int(self.levels), "x_fs": float(self.x_fs)}
+
+    @classmethod
+    def from_dict(cls, d) -> WeightMapping:
+        unknown = set(d) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ConfigError(f"unknown WeightMapping fields {sorted(unknown)}")
+        return cls(**d)
 
     def to_conductances(self, W, b=None) -> MappedWeights:
         """Map ``W`` (n_out, n_in) and optional ``b`` (n_out,) to conductances."""
@@ -259,14 +295,23 @@ class MappedWeights:
         ``i_pos`` (..., 1, n_cols) and ``i_neg`` the reference column current (..., 1) [A].
         """
         ip = _arr(i_pos, "i_pos")
-        if not (math.isfinite(v_read) and v_read > 0):
-            raise ConfigError(f"v_read must be a positive voltage, got {v_read}")
         if self.mapping.scheme is Scheme.REFERENCE:
             ir = _arr(i_neg, "i_neg (reference current)")
-            diff = ip[..., 0, :] - ir
-        else:
-            diff = np.tensordot(ip - _arr(i_neg, "i_neg"), self.pair_weights, axes=(-2, 0))
-        return diff / (self.alpha * v_read)
+            return self.outputs_from_difference(ip - ir[..., None], v_read=v_read)
+        return self.outputs_from_difference(ip - _arr(i_neg, "i_neg"), v_read=v_read)
+
+    def outputs_from_difference(self, i_diff, *, v_read: float) -> np.ndarray:
+        """y (..., n_out) from currents already subtracted in the analog domain [A]:
+        ``I+ - I-`` per pair (DIFFERENTIAL) or ``I - I_ref`` (REFERENCE), shaped
+        (..., n_pairs, n_cols), at read voltage ``v_read`` [V]; pairs are weighted F^-k."""
+        d = _arr(i_diff, "i_diff")
+        P = self.g_pos.shape[0]
+        if d.shape[-2:] != (P, self.g_pos.shape[2]):
+            raise ConfigError(f"i_diff must end in (n_pairs, n_cols) = {(P, self.g_pos.shape[2])}"
+                              f", got shape {d.shape}")
+        if not (math.isfinite(v_read) and v_read > 0):
+            raise ConfigError(f"v_read must be a positive voltage, got {v_read}")
+        return np.tensordot(d, self.pair_weights, axes=(-2, 0)) / (self.alpha * v_read)
 
     def matvec(self, x, g_pos=None, g_neg=None) -> np.ndarray:
         """Ideal-crossbar y = W_eff x + b_eff (Ohm + Kirchhoff, no wire resistance) for
@@ -317,3 +362,23 @@ def column_drift_factors(y_ref, y_t) -> np.ndarray:
     num = np.abs(a).reshape(-1, a.shape[-1]).sum(axis=0)
     den = np.abs(b).reshape(-1, b.shape[-1]).sum(axis=0)
     return np.where(den > 0, num / np.where(den > 0, den, 1.0), 1.0)
+
+
+def compensation_factors(y_ref, y_t, compensation: Compensation | str) -> np.ndarray:
+    """Factors f (n_out,) [1] that multiply outputs at time t: ones (NONE), the global factor
+    repeated (GLOBAL, :func:`global_drift_factor`) or per column (COLUMN,
+    :func:`column_drift_factors`); ``y_ref``, ``y_t`` shaped (..., n_out)."""
+    try:
+        c = Compensation(compensation.value if isinstance(compensation, enum.Enum)
+                         else compensation)
+    except ValueError:
+        raise ConfigError(f"compensation {compensation!r} is not one of "
+                          f"{[m.value for m in Compensation]}") from None
+    a = _arr(y_ref, "y_ref")
+    if a.ndim < 1:
+        raise ConfigError(f"y_ref must have shape (..., n_out), got {a.shape}")
+    if c is Compensation.NONE:
+        return np.ones(a.shape[-1])
+    if c is Compensation.GLOBAL:
+        return np.full(a.shape[-1], global_drift_factor(a, y_t))
+    return column_drift_factors(a, y_t)

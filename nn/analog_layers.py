@@ -3,13 +3,15 @@
 ``crossbar/`` is numpy only; this module is the bridge (imported lazily by evaluation,
 never by training). Each ``Linear``/``Conv1d``/``Conv2d`` of a model becomes a
 :class:`ProgrammedLayer`: its weight matrix ``W`` (in_features, out_features) [1] and
-bias go onto a :class:`~xbarlab.crossbar.tiling.TiledMatrix` (differential device pairs,
-bias rows at the DAC full scale ``x_max``, tiles of the given size), programmed once
+bias go onto a :class:`~xbarlab.crossbar.tiling.TiledMatrix` (each tile mapped by
+``devices.mapping.WeightMapping``: differential pairs or a reference column, bias rows
+within the DAC full scale ``x_max``, tiles of the given size), programmed once
 through the device model (per-cell state kept) and read at any time ``t`` after
 programming. Two ways to run the read network:
 
-* statistical: the layer's *effective* weights ``(G+ − G−)/s`` of the read conductances
-  (bias from the bias rows) replace the torch weights (:func:`statistical_model`);
+* statistical: the layer's *effective* weights of the read conductances (the mapping's
+  inverse, ``MappedWeights.to_weights``; bias from the bias rows) replace the torch
+  weights (:func:`statistical_model`);
   fast, pure torch;
 * circuit: the layer's matrix products run through the tiles (exact IR drop, DAC, ADC;
   convolutions via im2col) in float64 numpy (:class:`AnalogLinear`,
@@ -19,7 +21,8 @@ Both read the same programmed conductances, so with an ideal circuit (zero wire
 resistance, ideal converters) they agree to rounding. Global drift compensation scales a
 layer's outputs by one factor ``f = Σ|y_ref| / Σ|y_t|`` from a calibration input (every
 input at ``x_max``; ``y_ref`` from the target weights, ``y_t`` from the read array through
-the same path as the layer's inference): ``devices.mapping.global_drift_factor``.
+the same path as the layer's inference): ``TiledMatrix.drift_factor``, i.e.
+``devices.mapping.global_drift_factor``.
 """
 
 from __future__ import annotations
@@ -119,47 +122,35 @@ class ProgrammedLayer:
 
     def effective(self) -> tuple[np.ndarray, np.ndarray | None]:
         """Effective ``(W (in, out), b (out,))`` [1] of the read conductances (no wires,
-        no converters): ``(G+ − G−)/s`` per tile, bias = ``x_max`` × the bias rows' sum."""
-        tm = self.matrix
-        K = tm.in_features
-        Wa = np.zeros((K + tm.n_bias_rows, tm.out_features))
-        for tl in tm.tiles:
-            Wa[tl.r0:tl.r1, tl.c0:tl.c1] = (tl.read_pos - tl.read_neg) / tl.scale
-        b = None
-        if self.module.bias is not None:
-            b = tm.x_max * Wa[K:].sum(axis=0) if tm.n_bias_rows else np.zeros(tm.out_features)
-        return Wa[:K], b
+        no converters): the mapping's inverse per tile (``devices.mapping``), bias = the
+        bias rows' drive × their sum (zeros for a bias-free layer whose module has one)."""
+        W, b = self.matrix.effective()
+        if self.module.bias is not None and b is None:
+            b = np.zeros(self.matrix.out_features)
+        return W, b
 
     def calibration_outputs(self, *, circuit: bool) -> tuple[np.ndarray, np.ndarray]:
         """``(y_ref, y_t)`` for the calibration input (every input at ``x_max``): target
         weights vs. the read array (effective weights, or the circuit when ``circuit``)."""
-        x = np.full((1, self.in_features), self.x_max)
-        W, b = layer_matrix(self.module)
-        y_ref = x @ W + (0 if b is None else b)
-        if circuit:
-            y_t = self.matrix.forward(x)
-        else:
-            We, be = self.effective()
-            y_t = x @ We + (0 if be is None else be)
-        return y_ref, y_t
+        return self.matrix.calibration_outputs(circuit=circuit)
 
     def drift_factor(self, *, circuit: bool) -> float:
-        """Global drift-compensation factor of this layer at the current read [1]."""
-        from ..devices.mapping import global_drift_factor
-
-        return global_drift_factor(*self.calibration_outputs(circuit=circuit))
+        """Global drift-compensation factor of this layer at the current read [1]
+        (``TiledMatrix.drift_factor``: ``devices.mapping.global_drift_factor``)."""
+        return self.matrix.drift_factor(circuit=circuit)
 
 
 def program_network(model: nn.Module, device, rng: np.random.Generator, *, tile=None,
-                    dac=None, adc=None, x_max: dict[str, float] | None = None, t: float = 0.0
-                    ) -> list[ProgrammedLayer]:
+                    dac=None, adc=None, x_max: dict[str, float] | None = None, t: float = 0.0,
+                    mapping=None) -> list[ProgrammedLayer]:
     """Program every analog layer of ``model`` onto tiles through ``device`` (one chip).
 
     ``tile``: :class:`~xbarlab.crossbar.tiling.TileConfig` (size, layout, g_min/g_max,
     wire resistances [Ohm]); ``dac``/``adc``: converters (None: ideal); ``x_max``: per
     layer DAC full-scale input (default 1.0; see :func:`input_ranges`); ``t``: time of the
-    first read [s]. Layers are programmed in module order, each tile's G+ then G−, all from
-    ``rng`` (same seed, same chip).
+    first read [s]; ``mapping``: a :class:`~xbarlab.devices.mapping.WeightMapping` for every
+    layer (None: the tile's differential mapping). Layers are programmed in module order,
+    each tile's G+ then G− (or reference column), all from ``rng`` (same seed, same chip).
     """
     from ..crossbar.tiling import TiledMatrix
 
@@ -170,7 +161,7 @@ def program_network(model: nn.Module, device, rng: np.random.Generator, *, tile=
         if not (math.isfinite(xm) and xm > 0):
             raise ConfigError(f"x_max of layer {name!r} must be finite and > 0, got {xm!r}")
         tm = TiledMatrix(W, bias=b, tile=tile, device=device, rng=rng, dac=dac, adc=adc,
-                         x_max=xm, t=t)
+                         x_max=xm, t=t, mapping=mapping)
         out.append(ProgrammedLayer(name, m, tm, xm, float(t)))
     return out
 

@@ -3,10 +3,11 @@
 Statistical mode
     Program the trained weights once through the device model (per-cell state kept:
     programmed value, drift exponent, 1/f path), read them at each time with read noise,
-    and classify with the effective weights ``(G+ − G−)/s`` (torch). Repeated over ``N``
-    independent programmings (chips); accuracy mean ± population std over them. With
-    and without global drift compensation (one factor per layer from a calibration input,
-    Joshi et al. 2020; see :mod:`xbarlab.nn.analog_layers`).
+    and classify with the effective weights (the mapping's inverse of the read
+    conductances, ``devices.mapping``; differential: ``(G+ − G−)/alpha``) (torch).
+    Repeated over ``N`` independent programmings (chips); accuracy mean ± population
+    std over them. With and without global drift compensation (one factor per layer from
+    a calibration input, Joshi et al. 2020; see :mod:`xbarlab.nn.analog_layers`).
 
 Circuit mode
     The same programmed chips (the first ``circuit_programmings`` of them), but each
@@ -29,7 +30,8 @@ Calibration uncertainty
      "clean_accuracy": float,                    # digital (float) network, fraction in [0, 1]
      "n_test": int,                              # test samples (statistical mode)
      "settings": {"programmings": N, "circuit_programmings": Nc, "circuit_samples": n,
-                  "tile": TileConfig.to_dict(), "dac": {...} | null, "adc": {...} | null,
+                  "tile": TileConfig.to_dict(), "mapping": WeightMapping.to_dict() | null,
+                  "dac": {...} | null, "adc": {...} | null,
                   "x_max": {layer: float}, "seed": int, "bootstrap": K},
      "results": [{"time_s": float, "time": "1d", "mode": "statistical" | "circuit",
                   "compensation": "none" | "global",
@@ -154,7 +156,7 @@ def evaluate_over_time(model: nn.Module, x: torch.Tensor, y: torch.Tensor, devic
                        adc=None, x_cal: torch.Tensor | None = None,
                        circuit_programmings: int = 1, circuit_samples: int | None = None,
                        bootstrap: int = 0, dtype: torch.dtype = torch.float32,
-                       progress: bool = False) -> dict[str, Any]:
+                       mapping=None, progress: bool = False) -> dict[str, Any]:
     """Accuracy of ``model`` on ``(x, y)`` at ``times`` [s] after programming onto ``device``.
 
     ``rng``: numpy Generator (one child per programming); ``programmings``: N chips;
@@ -165,8 +167,10 @@ def evaluate_over_time(model: nn.Module, x: torch.Tensor, y: torch.Tensor, devic
     per layer sets the DAC full scale (default ``x``); ``circuit_programmings``: how many of
     the N chips also run in circuit mode; ``circuit_samples``: test samples for circuit
     mode (default all); ``bootstrap``: K models from the calibration's bootstrap
-    (statistical mode); returns the dict documented in the module docstring (without the
-    file-level fields added by :func:`run_evaluation`).
+    (statistical mode); ``mapping``: a :class:`~xbarlab.devices.mapping.WeightMapping` for
+    every layer (None: the tile's differential mapping; both modes use it); returns the
+    dict documented in the module docstring (without the file-level fields added by
+    :func:`run_evaluation`).
     """
     from ..crossbar.tiling import TileConfig
     from ..units import format_duration
@@ -227,7 +231,7 @@ def evaluate_over_time(model: nn.Module, x: torch.Tensor, y: torch.Tensor, devic
                 layers = program_network(model, dev, r, tile=tile if use_circ else
                                          _ideal_tile(tile), dac=dac if use_circ else None,
                                          adc=adc if use_circ else None, x_max=x_max,
-                                         t=float(ts[0]))
+                                         t=float(ts[0]), mapping=mapping)
                 for t in ts:
                     for pl in layers:
                         pl.read(float(t), r)
@@ -287,7 +291,9 @@ def evaluate_over_time(model: nn.Module, x: torch.Tensor, y: torch.Tensor, devic
         "n_test": int(x.shape[0]),
         "settings": {"programmings": programmings, "circuit_programmings": n_circ,
                      "circuit_samples": int(xc.shape[0]) if circuit else None,
-                     "tile": tile.to_dict(), "dac": None if dac is None else dac.to_dict(),
+                     "tile": tile.to_dict(),
+                     "mapping": None if mapping is None else mapping.to_dict(),
+                     "dac": None if dac is None else dac.to_dict(),
                      "adc": None if adc is None else adc.to_dict(), "x_max": x_max,
                      "bootstrap": bootstrap},
         "results": results,
