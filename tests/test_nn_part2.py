@@ -131,11 +131,19 @@ def _layer_inputs(net, x):
     return seen
 
 
-def test_statistical_equals_ideal_circuit_in_every_layer(pcm):
+@pytest.mark.parametrize("mapping", [None, {"scheme": "reference", "g_min": 1e-6},
+                                     {"n_pairs": 2, "significance": 4.0, "scaling": "column"}])
+def test_statistical_equals_ideal_circuit_in_every_layer(pcm, mapping):
     """Same programmed chip (seed, cell indexing), float64, zero wire resistance, ideal
     DAC/ADC: every layer's circuit output equals the statistical (effective-weight) output
-    to 1e-9 relative, with and without drift compensation, on 24x24 tiles at 1 d."""
+    to 1e-9 relative, with and without drift compensation, on 24x24 tiles at 1 d; for the
+    tile's default differential mapping, a reference-column mapping and two pairs of
+    significance 1/4 (devices.mapping.WeightMapping, g_max = 25 uS)."""
     from xbarlab.crossbar.tiling import TileConfig
+    from xbarlab.devices.mapping import WeightMapping
+
+    if mapping is not None:
+        mapping = WeightMapping(g_max=25e-6, **mapping)
     from xbarlab.nn.analog_layers import (
         circuit_model,
         input_ranges,
@@ -146,17 +154,17 @@ def test_statistical_equals_ideal_circuit_in_every_layer(pcm):
     torch.set_grad_enabled(False)
     try:
         _check_ideal(pcm, TileConfig, circuit_model, input_ranges, program_network,
-                     statistical_model)
+                     statistical_model, mapping)
     finally:
         torch.set_grad_enabled(True)
 
 
 def _check_ideal(pcm, TileConfig, circuit_model, input_ranges, program_network,
-                 statistical_model):
+                 statistical_model, mapping):
     net = _small_net()
     x = torch.rand(6, 1, 8, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
     layers = program_network(net, pcm, np.random.default_rng(4), tile=TileConfig(rows=24, cols=24),
-                             x_max=input_ranges(net, x), t=D)
+                             x_max=input_ranges(net, x), t=D, mapping=mapping)
     for comp in (False, True):
         fs = {pl.name: pl.drift_factor(circuit=False) for pl in layers} if comp else None
         fc = {pl.name: pl.drift_factor(circuit=True) for pl in layers} if comp else None
@@ -216,6 +224,7 @@ def test_evaluate_over_time_structure_and_drift(pcm):
     y = net(x).argmax(1).detach()
     ev = evaluate_over_time(net, x, y, pcm, [1.0, Y], np.random.default_rng(0), programmings=3)
     assert ev["schema"] == SCHEMA and ev["clean_accuracy"] == 1.0
+    assert ev["settings"]["mapping"] is None
     assert len(ev["results"]) == 4
     for e in ev["results"]:
         a = np.asarray(e["accuracies"])
@@ -225,6 +234,25 @@ def test_evaluate_over_time_structure_and_drift(pcm):
         if e["compensation"] == "global":
             f = np.array(list(e["drift_factors"].values()))
             assert np.all(f > 1.3) if e["time_s"] == Y else np.all(abs(f - 1) < 0.1)
+
+
+def test_evaluate_with_reference_mapping_records_it(pcm):
+    """evaluate_over_time(mapping=WeightMapping(scheme='reference', ...)) on the toy task of
+    the previous test (2 programmings, 1 s, no compensation): settings['mapping'] reads back
+    to the same WeightMapping (to_dict/from_dict); one entry of 2 accuracies in [0, 1]."""
+    from xbarlab.devices.mapping import WeightMapping
+    from xbarlab.nn.evaluate import evaluate_over_time
+
+    g = torch.Generator().manual_seed(0)
+    net = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
+    x = torch.rand(200, 8, generator=g)
+    y = net(x).argmax(1).detach()
+    m = WeightMapping(g_max=25e-6, g_min=1e-6, scheme="reference")
+    ev = evaluate_over_time(net, x, y, pcm, [1.0], np.random.default_rng(0), programmings=2,
+                            compensations=("none",), mapping=m)
+    assert WeightMapping.from_dict(ev["settings"]["mapping"]) == m
+    (e,) = ev["results"]
+    assert e["n_programmings"] == 2 and all(0 <= a <= 1 for a in e["accuracies"])
 
 
 def test_bootstrap_models_replace_curves_by_replicates():
