@@ -628,11 +628,11 @@ def tiled_matmul(x, W, *, bias=None, rng=None, **options) -> np.ndarray:
     """One-shot ``x @ W + b`` through :class:`TiledMatrix` (programmed anew, read at ``t``).
 
     ``options``: the keyword arguments of :class:`TiledMatrix` (tile, device, dac, adc, x_max,
-    cell, t).
+    cell, t, mapping, compensation).
     """
     tm = TiledMatrix(W, bias=bias, rng=rng, **options)
     if tm.adc is not None and tm.adc.range_mode is RangeMode.CALIBRATED:
-        tm.calibrate(x)
+        tm.calibrate(x, rng=rng)
     return tm.forward(x, rng)
 
 
@@ -709,7 +709,7 @@ def tiled_conv2d(x, weight, bias=None, *, stride=1, padding=0, matrix: TiledMatr
     if matrix is None:
         matrix = TiledMatrix(weight.reshape(O, -1).T, bias=bias, rng=rng, **options)
         if matrix.adc is not None and matrix.adc.range_mode is RangeMode.CALIBRATED:
-            matrix.calibrate(cols)
+            matrix.calibrate(cols, rng=rng)
     elif matrix.in_features != C * kh * kw or matrix.out_features != O:
         raise ConfigError(f"matrix is {matrix.in_features}x{matrix.out_features}, the kernel "
                           f"needs {C * kh * kw}x{O}")
