@@ -335,19 +335,21 @@ def _grid(G: np.ndarray, wires: WireParams, sense: Sense, drive: Drive) -> Grid:
     return Grid(np.ascontiguousarray(g), g_row, g_col)
 
 
-def _conductance(G) -> np.ndarray:
+def _conductance(G, name: str = "G") -> np.ndarray:
     try:
         G = np.asarray(G, dtype=np.float64)
     except (TypeError, ValueError):
         raise ConfigError(
-            f"G must be an array of conductances [S], got {type(G).__name__}"
+            f"{name} must be an array of conductances [S], got {type(G).__name__}"
         ) from None
     if G.ndim != 2 or 0 in G.shape:
-        raise ConfigError(f"G must have shape (M, N) with M, N >= 1 [S]; got shape {G.shape}")
+        raise ConfigError(
+            f"{name} must have shape (M, N) with M, N >= 1 [S]; got shape {G.shape}"
+        )
     if not np.all(np.isfinite(G)):
-        raise ConfigError("G must be finite [S]; got a non-finite conductance")
+        raise ConfigError(f"{name} must be finite [S]; got a non-finite conductance")
     if np.any(G < 0):
-        raise ConfigError(f"G must be >= 0 [S]; got minimum {G.min()!r}")
+        raise ConfigError(f"{name} must be >= 0 [S]; got minimum {G.min()!r}")
     return G
 
 
@@ -584,7 +586,9 @@ def column_currents(
 
     Other topologies (``topology`` = "source-line", "differential-columns",
     "differential-rows", with ``r_source``, ``v_read``, ``source_end``) and nonlinear ``cell``
-    models are solved by :func:`xbarlab.crossbar.topologies.column_currents` (see there).
+    models are solved by :func:`xbarlab.crossbar.topologies.column_currents` (see there; its
+    ``solver`` rules apply: nonlinear cells of the standard topology take Newton steps through
+    this module's solvers, ``pcg()`` or ``direct()`` if given).
 
     ``G`` (M, N) [S] with ``v`` (M,) or (B, M) [V] -> (N,) or (B, N) [A], float64. ``G`` may be
     (K, M, N) (K independent arrays) with ``v`` (K, M) or (K, B, M) -> (K, N) or (K, B, N).
@@ -594,12 +598,10 @@ def column_currents(
     if topology != "standard" or cell is not None or v_read is not None or np.any(r_source):
         from . import topologies
 
-        if solver is not None:
-            raise ConfigError("solver applies to topology='standard' with linear cells only")
         return topologies.column_currents(
             G, v, topology=topology, cell=cell, r_row=r_row, r_col=r_col, r_driver=r_driver,
             r_sense=r_sense, r_access=r_access, r_source=r_source, v_read=v_read, sense=sense,
-            drive=drive, source_end=source_end)
+            drive=drive, source_end=source_end, solver=solver)
     wires = WireParams(
         r_row=r_row, r_col=r_col, r_driver=r_driver, r_sense=r_sense, r_access=r_access
     )

@@ -26,8 +26,10 @@ depend on the machine's thread count).
 ``direct`` assembles the merged-node system (any zero resistance) and factors it with SuperLU.
 
 Newton's method for nonlinear cells reuses all of this: each iteration is the linear grid with
-the cells' differential conductances as ``G``, zero driver voltages and the Kirchhoff residual
-injected as ``i_row``/``i_col``: ``Crossbar(G_diff, wires=w).solve(0 * v, i_row=F_r, i_col=F_c)``.
+the cells' differential conductances as ``G``, zero driver voltages and minus the Kirchhoff
+residual (net current leaving each node) injected:
+``Crossbar(G_diff, wires=w).solve(0 * v, i_row=-F_r, i_col=-F_c)`` gives the Newton step
+(:class:`xbarlab.crossbar.nonlinear._GridStep`, which also condenses the netlist's series nodes).
 """
 
 from __future__ import annotations

@@ -201,8 +201,14 @@ def run_ngspice(
 
 
 def ngspice_column_currents(G, v, **kwargs) -> np.ndarray:
-    """Sense currents I [A] (N,) of the same circuit from ngspice (``.op``, binary rawfile);
-    keyword arguments as :func:`to_spice`."""
-    G = np.asarray(G, dtype=np.float64)
+    """The outputs [A] of the same circuit from ngspice (``.op``, binary rawfile), one vector:
+    the sense currents ``i(vs<j>)`` of the (physical) columns, or for
+    ``topology="differential-columns"`` the subtracted pair outputs ``v(out<j>)``. Keyword
+    arguments as :func:`to_spice` (any topology, nonlinear ``cell`` models)."""
     res = run_ngspice(to_spice(G, v, **kwargs))
-    return np.array([res[f"i(vs{j})"][0] for j in range(G.shape[1])])
+    topology = str(kwargs.get("topology", "standard"))
+    pair = isinstance(G, (tuple, list))
+    n = np.shape(G[0] if pair else G)[1]
+    if topology == "differential-columns":
+        return np.array([res[f"v(out{j})"][0] for j in range(n)])
+    return np.array([res[f"i(vs{j})"][0] for j in range(n)])

@@ -4,8 +4,23 @@ Every topology is first written as a small netlist (nodes, resistors, cells, dri
 virtual-ground sense nodes); one assembly then serves the exact linear solve, the Newton solve of
 nonlinear cells (:mod:`xbarlab.crossbar.nonlinear`) and :func:`to_spice`, so the solver and the
 ngspice reference read the same circuit. Zero resistances are exact: their two nodes are merged
-(union-find) before assembly; a merged class that holds a driven node is known, the others are
-unknowns of the nodal equations ``K x = b`` (driven nodes condensed to the right-hand side).
+(connected components) before assembly; a merged class that holds a driven node is known, the
+others are unknowns of the nodal equations ``K x = b`` (driven nodes condensed to the
+right-hand side).
+
+Which solver serves what (``solver=`` of :func:`column_currents`):
+
+* linear cells: the sparse netlist solve ``solver(K, b)`` (default :func:`direct_solver`), an
+  assembly independent of crossbar part 1 (tests compare the two); ``solver=pcg()`` or
+  ``direct()`` (not source-line) solves with part 1's ``Crossbar`` instead;
+* nonlinear cells, standard topology and the two differential topologies (their physical
+  arrays are standard arrays): Newton's method whose linear steps are part 1's structured
+  solvers (``solver=None``: part 1's default choice; or ``pcg()`` / ``direct()``); a sparse
+  ``solver(K, b)`` selects the netlist Jacobian instead (same iterates, slower beyond ~64x64);
+* nonlinear cells, source line (its cells hang between two column wires, not part 1's grid):
+  Newton's method on the netlist Jacobian with the sparse ``solver(K, b)``.
+
+ngspice is run by :func:`xbarlab.crossbar.spice.run_ngspice` (re-exported here).
 
 Topologies (``topology=`` keyword)::
 
@@ -45,19 +60,18 @@ Units: conductances [S], resistances [Ohm], voltages [V], currents [A].
 from __future__ import annotations
 
 import enum
-import os
-import shutil
-import subprocess
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
+import scipy.sparse.csgraph as csgraph
 import scipy.sparse.linalg as spla
 
 from ..errors import ConfigError, ConvergenceError
+from .circuit import Drive, Sense, WireParams, _conductance, _enum, _voltages
+from .circuit import _resistance as _check_resistance
+from .spice import run_ngspice
 
 __all__ = [
     "Topology",
@@ -69,6 +83,7 @@ __all__ = [
     "spice_column_currents",
     "physical_layout",
     "direct_solver",
+    "GridLayout",
 ]
 
 
@@ -79,13 +94,6 @@ class Topology(enum.StrEnum):
     SOURCE_LINE = "source-line"
     DIFFERENTIAL_COLUMNS = "differential-columns"
     DIFFERENTIAL_ROWS = "differential-rows"
-
-
-def _choice(cls, value, name):
-    try:
-        return cls(value)
-    except ValueError:
-        raise ConfigError(f"unknown {name} {value!r}; valid: {[m.value for m in cls]}") from None
 
 
 # ----------------------------------------------------------------------------------- solvers
@@ -121,6 +129,24 @@ class _Builder:
 
 
 @dataclass(frozen=True, eq=False)
+class GridLayout:
+    """Where a standard-topology netlist sits on crossbar part 1's grid.
+
+    ``row_nodes``, ``col_nodes`` (M, N): netlist node ids of the row- and column-wire nodes at
+    each cell; ``wires``, ``sense``, ``drive``: the same circuit as
+    ``Crossbar(G, wires=wires, sense=sense, drive=drive)``. Every other node of the netlist
+    (driver output, sense input, cell-internal access node) lies between exactly two branches and
+    is folded into the grid's series conductances by part 1.
+    """
+
+    row_nodes: np.ndarray
+    col_nodes: np.ndarray
+    wires: WireParams
+    sense: Sense
+    drive: Drive
+
+
+@dataclass(frozen=True, eq=False)
 class Circuit:
     """A resistive network with cells between two nodes, ready to solve or export.
 
@@ -129,7 +155,8 @@ class Circuit:
     ``I_k(V[cell_a] - V[cell_b])`` from ``cell_a`` to ``cell_b``;
     ``src``: the driven nodes; ``sense``: the virtual-ground nodes whose inflowing currents are
     the outputs. Derived: ``cls`` (merged class per node), ``free`` (class -> unknown index or -1),
-    ``known`` (class -> driven index, or -1 - sense index).
+    ``known`` (class -> driven index, or -1 - sense index); ``layout``: the part-1 grid of a
+    standard-topology circuit (None for the others).
     """
 
     n_nodes: int
@@ -146,27 +173,24 @@ class Circuit:
     n_free: int
     known_src: np.ndarray
     known_sense: np.ndarray
+    layout: GridLayout | None = None
 
     @staticmethod
-    def build(n_nodes, res_a, res_b, res_r, cell_a, cell_b, src, sense) -> Circuit:
-        parent = np.arange(n_nodes)
-
-        def find(x):
-            root = x
-            while parent[root] != root:
-                root = parent[root]
-            while parent[x] != root:
-                parent[x], x = root, parent[x]
-            return root
-
+    def build(
+        n_nodes, res_a, res_b, res_r, cell_a, cell_b, src, sense, layout=None
+    ) -> Circuit:
+        # merged classes: connected components of the zero resistors, numbered in the order
+        # of their smallest node
         zero = res_r == 0
-        for a, b in zip(res_a[zero].tolist(), res_b[zero].tolist(), strict=True):
-            ra, rb = find(a), find(b)
-            if ra != rb:
-                parent[max(ra, rb)] = min(ra, rb)
-        roots = np.array([find(x) for x in range(n_nodes)])
-        uniq, cls = np.unique(roots, return_inverse=True)
-        n_cls = uniq.size
+        adj = sp.coo_matrix(
+            (np.ones(int(zero.sum())), (res_a[zero], res_b[zero])), shape=(n_nodes, n_nodes)
+        )
+        n_cls, label = csgraph.connected_components(adj, directed=False)
+        first = np.full(n_cls, n_nodes)
+        np.minimum.at(first, label, np.arange(n_nodes))
+        rank = np.empty(n_cls, dtype=np.int64)
+        rank[np.argsort(first)] = np.arange(n_cls)
+        cls = rank[label]
         known_src = np.full(n_cls, -1)
         known_sense = np.full(n_cls, -1)
         for k, node in enumerate(src.tolist()):
@@ -203,6 +227,7 @@ class Circuit:
             int(is_free.sum()),
             known_src,
             known_sense,
+            layout,
         )
 
     # -- assembly ----------------------------------------------------------------------------
@@ -313,20 +338,9 @@ class Circuit:
 # ------------------------------------------------------------------------------- geometry
 
 
-def _float_array(x, name: str, unit: str) -> np.ndarray:
-    try:
-        arr = np.asarray(x, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{name} must be numeric ({unit}), got {x!r}") from None
-    if not np.all(np.isfinite(arr)):
-        raise ConfigError(f"{name} must be finite ({unit})")
-    return arr
-
-
 def _resistance(r, name: str, shapes: list[tuple[int, ...]]) -> np.ndarray:
-    arr = _float_array(r, name, "Ohm")
-    if np.any(arr < 0):
-        raise ConfigError(f"{name} must be >= 0 Ohm, found {arr.min()} Ohm")
+    """Resistances [Ohm] checked as part 1 checks them, then one of the allowed ``shapes``."""
+    arr = np.asarray(_check_resistance(name, r))
     if arr.ndim == 0:
         return np.broadcast_to(arr, shapes[0])
     if arr.shape not in shapes:
@@ -334,12 +348,6 @@ def _resistance(r, name: str, shapes: list[tuple[int, ...]]) -> np.ndarray:
             f"{name} must be a scalar or of shape {' or '.join(map(str, shapes))}, got {arr.shape}"
         )
     return arr
-
-
-@dataclass(frozen=True)
-class _Layout:
-    circuit: Circuit
-    n_out: int
 
 
 def build_circuit(
@@ -364,11 +372,9 @@ def build_circuit(
     (source-line: one, the source-line supply); sense nodes: the ``N`` columns in order.
     """
     M, N = G_shape
-    topology = _choice(Topology, topology, "topology")
-    if sense not in ("bottom", "top"):
-        raise ConfigError(f"unknown sense {sense!r}; valid: ['bottom', 'top']")
-    if drive not in ("left", "both"):
-        raise ConfigError(f"unknown drive {drive!r}; valid: ['left', 'both']")
+    topology = _enum(Topology, topology, "topology")
+    sense = _enum(Sense, sense, "sense")
+    drive = _enum(Drive, drive, "drive")
     if source_end not in ("top", "bottom"):
         raise ConfigError(f"unknown source_end {source_end!r}; valid: ['top', 'bottom']")
     bld = _Builder()
@@ -379,7 +385,7 @@ def build_circuit(
     S = bld.nodes(N)
     CS = bld.nodes(N)
     bld.resistor(CS, S, rs)
-    if sense == "bottom":
+    if sense is Sense.BOTTOM:
         bld.resistor(C[:-1], C[1:], rc[:-1])
         bld.resistor(C[-1], CS, rc[-1])
     else:
@@ -409,8 +415,9 @@ def build_circuit(
         top = Lnode
         src = SRC
         on = np.asarray(gates, dtype=bool)
+        layout = None
     else:
-        if np.any(_float_array(r_source, "r_source", "Ohm") != 0):
+        if np.any(_check_resistance("r_source", r_source) != 0):
             raise ConfigError(
                 f"r_source applies only to topology='source-line', not {topology.value!r}"
             )
@@ -419,7 +426,7 @@ def build_circuit(
         DL = bld.nodes(M)
         rd = _resistance(r_driver, "r_driver", [(M,)])
         bld.resistor(SRC, DL, rd)
-        if drive == "left":
+        if drive is Drive.LEFT:
             rr = _resistance(r_row, "r_row", [(M, N)])
             bld.resistor(DL, R[:, 0], rr[:, 0])
             bld.resistor(R[:, :-1], R[:, 1:], rr[:, 1:])
@@ -433,6 +440,13 @@ def build_circuit(
         top = R
         src = SRC
         on = np.ones(M, dtype=bool)
+        layout = GridLayout(
+            R,
+            C,
+            WireParams(r_row=rr, r_col=rc, r_driver=rd, r_sense=rs, r_access=ra),
+            sense,
+            drive,
+        )
     # cells, numbered in C order over (M, N)
     if np.any(ra > 0):
         A = bld.nodes((M, N))
@@ -445,7 +459,9 @@ def build_circuit(
     res_a = np.concatenate([r[0] for r in bld.res])
     res_b = np.concatenate([r[1] for r in bld.res])
     res_r = np.concatenate([r[2] for r in bld.res])
-    return Circuit.build(bld.n, res_a, res_b, res_r, cell_a.ravel(), cell_b.ravel(), src, S)
+    return Circuit.build(
+        bld.n, res_a, res_b, res_r, cell_a.ravel(), cell_b.ravel(), src, S, layout=layout
+    )
 
 
 # ------------------------------------------------------------------------------- front ends
@@ -456,55 +472,56 @@ def _as_pair(G, topology):
         raise ConfigError(
             f"topology={topology.value!r} needs G = (G_pos, G_neg), two arrays of shape (M, N)"
         )
-    gp = _float_array(G[0], "G_pos", "S")
-    gn = _float_array(G[1], "G_neg", "S")
-    if gp.shape != gn.shape or gp.ndim != 2:
+    gp = _conductance(G[0], "G_pos")
+    gn = _conductance(G[1], "G_neg")
+    if gp.shape != gn.shape:
         raise ConfigError(
             f"G_pos and G_neg must have equal shapes (M, N), got {gp.shape} and {gn.shape}"
         )
     return gp, gn
 
 
-def physical_layout(G, v, topology):
-    """(G_phys (M', N'), v_phys (B, M'), output combiner) for a topology."""
-    topology = _choice(Topology, topology, "topology")
+def _physical_G(G, topology):
+    """(G_phys (M', N') [S], output combiner) of a topology."""
     if topology is Topology.DIFFERENTIAL_COLUMNS:
         gp, gn = _as_pair(G, topology)
         M, N = gp.shape
         Gp = np.empty((M, 2 * N))
         Gp[:, 0::2], Gp[:, 1::2] = gp, gn
-        return Gp, v, lambda I: I[..., 0::2] - I[..., 1::2]
+        return Gp, lambda I: I[..., 0::2] - I[..., 1::2]
     if topology is Topology.DIFFERENTIAL_ROWS:
         gp, gn = _as_pair(G, topology)
         M, N = gp.shape
         Gp = np.empty((2 * M, N))
         Gp[0::2], Gp[1::2] = gp, gn
-        vp = np.empty(v.shape[:-1] + (2 * M,))
-        vp[..., 0::2], vp[..., 1::2] = v, -v
-        return Gp, vp, lambda I: I
+        return Gp, lambda I: I
     if isinstance(G, (tuple, list)):
         raise ConfigError(f"topology={topology.value!r} takes one conductance array G, not a pair")
-    return _float_array(G, "G", "S"), v, lambda I: I
+    return _conductance(G), lambda I: I
 
 
-def _check_G(G):
-    if G.ndim != 2:
-        raise ConfigError(f"G must have shape (M, N), got {G.shape}")
-    if np.any(G < 0):
-        raise ConfigError(f"G must be >= 0 S, found {G.min()} S")
-    return G
+def _physical_v(v, topology):
+    if topology is Topology.DIFFERENTIAL_ROWS:
+        vp = np.empty(v.shape[:-1] + (2 * v.shape[-1],))
+        vp[..., 0::2], vp[..., 1::2] = v, -v
+        return vp
+    return v
+
+
+def physical_layout(G, v, topology):
+    """(G_phys (M', N') [S], v_phys (..., M') [V], output combiner) for a topology."""
+    topology = _enum(Topology, topology, "topology")
+    Gp, combine = _physical_G(G, topology)
+    return Gp, _physical_v(np.asarray(v, dtype=np.float64), topology), combine
 
 
 def _prepare(G, v, topology):
-    topology = _choice(Topology, topology, "topology")
-    v = _float_array(v, "v", "V")
-    if v.ndim not in (1, 2):
-        raise ConfigError(f"v must have shape (M,) or (B, M), got {v.shape}")
-    Gp, vp, combine = physical_layout(G, v, topology)
-    Gp = _check_G(Gp)
-    if vp.shape[-1] != Gp.shape[0]:
-        raise ConfigError(f"v has {vp.shape[-1]} rows but the array has {Gp.shape[0]} rows")
-    return topology, Gp, vp, combine
+    topology = _enum(Topology, topology, "topology")
+    Gp, combine = _physical_G(G, topology)
+    rows = Gp.shape[0] // 2 if topology is Topology.DIFFERENTIAL_ROWS else Gp.shape[0]
+    v2, single = _voltages(v, rows)
+    vp = _physical_v(v2, topology)
+    return topology, Gp, vp[0] if single else vp, combine
 
 
 def column_currents(
@@ -533,8 +550,10 @@ def column_currents(
     (B, M) row voltages [V] (source-line: gate states 0/1 and ``v_read`` [V] on the source
     lines). ``cell``: ``None`` for linear cells (``I = G V``) or a cell model of
     :mod:`xbarlab.crossbar.nonlinear` (then Newton's method; ``max_iter`` iterations at most).
-    Resistances as in the module docstring. ``solver(K, b) -> x``: the sparse linear solver
-    (default :func:`direct_solver`). Returns (N,) or (B, N) float64.
+    Resistances as in the module docstring. ``solver``: ``None`` (default), a crossbar part-1
+    solver (:func:`~xbarlab.crossbar.pcg`, :func:`~xbarlab.crossbar.direct`; not with
+    source-line) or a sparse solver ``solver(K, b) -> x`` such as :func:`direct_solver`; see
+    :func:`_solve` for which path each choice takes. Returns (N,) or (B, N) float64.
     """
     topology, Gp, vp, combine = _prepare(G, v, topology)
     single = vp.ndim == 1
@@ -582,13 +601,45 @@ def _operating_range(vb, v_read, topology) -> float:
     return float(max(vb.max(initial=0.0), 0.0) - min(vb.min(initial=0.0), 0.0))
 
 
+def _is_grid_solver(solver) -> bool:
+    """True for crossbar part 1's solver factories (``pcg()``, ``direct()``)."""
+    from .solvers import PCG, Direct
+
+    return isinstance(solver, (PCG, Direct))
+
+
 def _solve(circ, Gp, v_src, cell, solver, tol, max_iter):
+    """Which path solves what.
+
+    Linear cells: the sparse netlist solve (``solver(K, b)``, default :func:`direct_solver`),
+    an assembly independent of part 1; with a part-1 solver (not source-line) part 1's
+    ``Crossbar``. Nonlinear cells: :func:`~xbarlab.crossbar.nonlinear.newton_solve`, whose
+    linear steps go through part 1's structured solvers when the netlist is part 1's grid
+    (``circ.layout``: all but the source line; unless a sparse ``solver(K, b)`` is given) and
+    through the sparse netlist otherwise.
+    """
     if cell is None:
+        if _is_grid_solver(solver):
+            from .circuit import Crossbar
+
+            lay = _grid_layout(circ, solver)
+            xb = Crossbar(Gp, wires=lay.wires, sense=lay.sense, drive=lay.drive, solver=solver)
+            return xb.solve(v_src.T, voltages=False).currents
         _, I = circ.solve_linear(Gp.ravel(), v_src, solver=solver, tol=tol)
         return I
     from .nonlinear import newton_solve
 
     return newton_solve(circ, cell, Gp, v_src, solver=solver, tol=tol, max_iter=max_iter).currents
+
+
+def _grid_layout(circ, solver) -> GridLayout:
+    if circ.layout is None:
+        raise ConfigError(
+            f"solver={solver!r} (a crossbar part-1 solver) applies to arrays on part 1's grid "
+            "(topology='standard' or a differential one), not to topology='source-line'; give "
+            "a sparse solver(K, b) such as direct_solver, or None"
+        )
+    return circ.layout
 
 
 # ------------------------------------------------------------------------------------ SPICE
@@ -691,63 +742,7 @@ def to_spice(
     return "\n".join(lines)
 
 
-def _read_rawfile(path: Path) -> dict[str, float]:
-    """Values of a binary ngspice rawfile holding one real point (``.op``)."""
-    data = path.read_bytes()
-    marker = b"Binary:\n"
-    pos = data.find(marker)
-    if pos < 0:
-        raise RuntimeError(f"{path} is not a binary rawfile")
-    header = data[:pos].decode("ascii", "replace").splitlines()
-    nvar = npts = None
-    names: list[str] = []
-    in_vars = False
-    for line in header:
-        if line.startswith("No. Variables:"):
-            nvar = int(line.split(":")[1])
-        elif line.startswith("No. Points:"):
-            npts = int(line.split(":")[1])
-        elif line.startswith("Flags:") and "complex" in line:
-            raise RuntimeError("complex rawfile not supported")
-        elif line.startswith("Variables:"):
-            in_vars = True
-        elif in_vars and line.strip():
-            names.append(line.split()[1].lower())
-    if nvar is None or npts != 1 or len(names) != nvar:
-        raise RuntimeError(f"unexpected rawfile header in {path}")
-    vals = np.frombuffer(data[pos + len(marker) : pos + len(marker) + 8 * nvar], dtype="<f8")
-    return dict(zip(names, vals.tolist(), strict=True))
-
-
-def run_ngspice(netlist: str, *, timeout: float = 600.0) -> dict[str, float]:
-    """Run ngspice in batch mode on ``netlist`` and return the rawfile's values by name.
-
-    Raises ``FileNotFoundError`` when ngspice is not installed. Names are lower case
-    (``v(n12)``, ``i(vs3)``).
-    """
-    exe = shutil.which("ngspice")
-    if exe is None:
-        raise FileNotFoundError("ngspice is not installed (apt-get install ngspice)")
-    with tempfile.TemporaryDirectory(prefix="xbarlab-spice-") as tmp:
-        cir = Path(tmp) / "circuit.cir"
-        raw = Path(tmp) / "circuit.raw"
-        cir.write_text(netlist)
-        env = dict(os.environ, SPICE_ASCIIRAWFILE="0")
-        proc = subprocess.run(
-            [exe, "-b", "-r", str(raw), str(cir)],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env=env,
-            cwd=tmp,
-        )
-        if proc.returncode != 0 or not raw.exists():
-            raise RuntimeError(
-                f"ngspice failed (rc {proc.returncode}): {proc.stdout[-2000:]}{proc.stderr[-2000:]}"
-            )
-        return _read_rawfile(raw)
-
-
-def spice_column_currents(netlist_values: dict[str, float], n: int) -> np.ndarray:
-    """The ``n`` sense currents ``i(vs<j>)`` [A] from :func:`run_ngspice`'s result."""
-    return np.array([netlist_values[f"i(vs{j})"] for j in range(n)])
+def spice_column_currents(netlist_values, n: int) -> np.ndarray:
+    """The ``n`` sense currents ``i(vs<j>)`` [A] from :func:`~xbarlab.crossbar.spice.run_ngspice`'s
+    result (values per name, one ``.op`` point)."""
+    return np.array([float(np.ravel(netlist_values[f"i(vs{j})"])[0]) for j in range(n)])
