@@ -4,8 +4,9 @@ Run: ``pytest -m benchmark tests/benchmarks/test_crossbar_bench.py -s`` (about 4
 2 cores). Two regimes, one input vector unless a batch is named:
 A: r = 1 Ohm per segment, G uniform in 1-25 uS; B: r = 2.5 Ohm, G 1-100 uS (IR drop ~10x
 stronger). Baselines run in the same process: the straightforward scipy sparse LU of the full
-nodal system (SuperLU, default ordering, up to 512x512) and ngspice ``.op`` (up to 64x64).
-Exactness: error = max |I - I_ref| / max |I_ref| against the sparse-LU solution (and ngspice),
+nodal system (SuperLU, default ordering, up to 512x512) and ngspice ``.op`` (up to 64x64);
+for nonlinear cells, Newton on the netlist's sparse Jacobian (the path before part 1's solver
+took the Newton steps). Exactness: error = max |I - I_ref| / max |I_ref| against the sparse-LU solution (and ngspice),
 asserted <= 1e-9. Times are best-of-n wall clock; goals are printed as met / missed (the shared
 machine's load is printed with the table), never asserted.
 """
@@ -255,6 +256,43 @@ def test_independent_arrays(regime):
     err = max(_err(I[k], _LUBaseline(G[k], r).solve(v[k])[0]) for k in (0, 63))
     assert err <= 1e-9
     _row("K=64 arrays, 1 vector each", 256, regime, t, 3.0, err=err)
+
+
+@pytest.mark.parametrize("regime", ["A", "B"])
+def test_nonlinear_newton_256(regime):
+    """256x256 polynomial cells (I = G V + a2 V^2 + a3 V^3, a2 in +-5 uA/V^2 per cell,
+    a3 = 100 uA/V^3), regime wires plus r_driver = r_sense = 10 Ohm, one vector in 0-0.5 V:
+    Newton with part 1's structured solver (default path) against Newton on the netlist's
+    sparse Jacobian (SuperLU, the path before; ``solver=direct_solver``); currents agree
+    <= 1e-9, same iteration count."""
+    from xbarlab.crossbar.nonlinear import PolynomialCell, newton_solve
+    from xbarlab.crossbar.topologies import build_circuit, direct_solver
+    from xbarlab.crossbar.topologies import column_currents as cc_topo
+
+    G, v, r = _array(256, regime, seed=4)
+    v = 0.5 * v
+    cell = PolynomialCell(a2=np.random.default_rng(5).uniform(-5e-6, 5e-6, G.shape), a3=1e-4)
+    kw = dict(r_row=r, r_col=r, r_driver=10.0, r_sense=10.0)
+    t_new, I = _best(lambda: cc_topo(G, v, cell=cell, **kw), 3)
+    cpu = _LAST_CPU[0]
+    t_old, ref = _best(lambda: cc_topo(G, v, cell=cell, solver=direct_solver, **kw), 1)
+    err = _err(I, ref)
+    assert err <= 1e-9
+    circ = build_circuit(G.shape, **kw)
+    its = newton_solve(circ, cell, G, v[:, None]).iterations[0]
+    assert newton_solve(circ, cell, G, v[:, None], solver=direct_solver).iterations[0] == its
+    lin = column_currents(G, v, **kw)
+    _LAST_CPU[0] = cpu
+    _row(
+        "nonlinear (poly) Newton, 1 vector",
+        256,
+        regime,
+        t_new,
+        base=t_old,
+        err=err,
+        note=f"LU column = Newton on the netlist's sparse Jacobian (path before); {its} Newton "
+        f"steps; nonlinear vs linear {_err(I, lin):.0%}",
+    )
 
 
 _MEM = """
