@@ -6,9 +6,9 @@ A: r = 1 Ohm per segment, G uniform in 1-25 uS; B: r = 2.5 Ohm, G 1-100 uS (IR d
 stronger). Baselines run in the same process: the straightforward scipy sparse LU of the full
 nodal system (SuperLU, default ordering, up to 512x512) and ngspice ``.op`` (up to 64x64);
 for nonlinear cells, Newton on the netlist's sparse Jacobian (the path before part 1's solver
-took the Newton steps). Exactness: error = max |I - I_ref| / max |I_ref| against the sparse-LU solution (and ngspice),
-asserted <= 1e-9. Times are best-of-n wall clock; goals are printed as met / missed (the shared
-machine's load is printed with the table), never asserted.
+took the Newton steps). Exactness: error = max |I - I_ref| / max |I_ref| against the
+sparse-LU solution (and ngspice), asserted <= 1e-9. Times are best-of-n wall clock; goals are
+printed as met / missed (the shared machine's load is printed with the table), never asserted.
 """
 
 import os
