@@ -13,7 +13,10 @@ into ``OUT``:
    (smallest test σ where plain loses ≥ 30 points; HA-SGD L = 4 trained there must lose
    at most a third as much).
 2. ``exp2``: equal compute: HA-SGD L = 4 for 40 epochs against noise injection L = 1
-   for 160 epochs (the same number of forward/backward passes).
+   for 160 epochs (the same number of forward/backward passes). ``exp2-trajectory``
+   retrains both (same seed, so the same networks) and measures the accuracy at test σ
+   along the way, on one grid of forward/backward passes, so a method whose accuracy
+   peaks early is not judged by its last epoch only.
 3. ``exp3``: accuracy vs ADC bits (per-layer output quantization, range = max |output|
    on the training split) for the plain and HA-SGD networks of exp1, clean and at a
    test σ.
@@ -29,13 +32,14 @@ from pathlib import Path
 
 import torch
 
-from .data import load_dataset
+from .data import load_dataset, model_config
 from .hasgd import HASGD
 from .noise import GaussianNoise
 from .quant import attach_adc, calibrate_adc_ranges, detach_adc
-from .train import accuracy, evaluate_noise, load_trained, seed_generators
+from .train import (accuracy, evaluate_noise, init_model, load_trained, seed_generators,
+                    train_model)
 
-__all__ = ["run_exp1", "run_exp2", "run_exp3", "run_variance", "main"]
+__all__ = ["run_exp1", "run_exp2", "run_exp2_trajectory", "run_exp3", "run_variance", "main"]
 
 EVAL = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]
 #: σ_train grid per data set (MNIST-5k coarser: 2 CPU cores)
@@ -159,6 +163,74 @@ def run_exp2(out: Path, datasets=DATASETS, sigmas=None) -> dict:
     return summary
 
 
+def _trajectory(dataset: str, sigma: float, samples: int, epochs: int, every: int,
+                test_sigmas, draws: int = 10, seed: int = 0) -> list[dict]:
+    """Train like ``xbarlab train`` (same seed streams, so the same network) and, every
+    ``every`` epochs, measure clean accuracy and accuracy at each test σ (``draws``
+    perturbations from a generator of its own) on a copy, so training is untouched."""
+    import copy
+
+    data = load_dataset(dataset)
+    gens = seed_generators(seed)
+    net = init_model(model_config("mlp", data), gens["init"])
+    ev_gen = seed_generators(seed)["eval"]
+    rows = []
+
+    def measure(epoch: int, loss: float) -> None:
+        if epoch % every:
+            return
+        probe = copy.deepcopy(net)
+        ev = evaluate_noise(probe, data.x_test, data.y_test, levels=list(test_sigmas),
+                            make_noise=GaussianNoise, draws=draws, generator=ev_gen)
+        rows.append({"epoch": epoch, "passes_per_example": epoch * max(samples, 1),
+                     "train_loss": loss, "clean": accuracy(probe, data.x_test, data.y_test),
+                     "acc": {f"{e['noise']:g}": (e["accuracy_mean"], e["accuracy_std"])
+                             for e in ev}})
+
+    train_model(net, data, noise=GaussianNoise(sigma) if samples else None, samples=samples,
+                epochs=epochs, generators=gens, callback=measure)
+    return rows
+
+
+def run_exp2_trajectory(out: Path, datasets=DATASETS, sigma: float = 0.4,
+                        test_sigmas=(0.4, 0.5), points: int = 20) -> dict:
+    """Exp. 2 along the way: HA-SGD L=4 (40 epochs) and injection L=1 (160 epochs), both
+    measured at ``points`` equally spaced numbers of forward/backward passes."""
+    runs = {"HA-SGD L=4": (4, 40), "inj L=1": (1, 160)}
+    summary = {}
+    md = [f"## Experiment 2 along training: accuracy (%) vs passes, σ_train = {sigma:g}, "
+          "MLP, seed 0", "",
+          "Passes = epochs × L (forward/backward passes per training example). Test σ "
+          f"{', '.join(f'{t:g}' for t in test_sigmas)}; 10 draws each.", ""]
+    for ds in datasets:
+        summary[ds] = {lab: _trajectory(ds, sigma, L, ep, ep // points, test_sigmas)
+                       for lab, (L, ep) in runs.items()}
+        md += [f"### {ds}", "",
+               "| passes | " + " | ".join(f"{lab}: train loss, clean, σ " + " / ".join(
+                   f"{t:g}" for t in test_sigmas) for lab in runs) + " |",
+               "|---|" + "---|" * len(runs)]
+        for i in range(points):
+            cells = []
+            for lab in runs:
+                r = summary[ds][lab][i]
+                cells.append(f"{r['train_loss']:.3f}, {100 * r['clean']:.1f}, " + " / ".join(
+                    f"{100 * r['acc'][f'{t:g}'][0]:.1f}" for t in test_sigmas))
+            md.append(f"| {summary[ds]['inj L=1'][i]['passes_per_example']} | "
+                      + " | ".join(cells) + " |")
+        md.append("")
+        for lab in runs:
+            best = max(summary[ds][lab], key=lambda r: r["acc"][f"{test_sigmas[0]:g}"][0])
+            md.append(f"{ds}, {lab}: best at σ {test_sigmas[0]:g} after "
+                      f"{best['passes_per_example']} passes ({best['epoch']} epochs): "
+                      + " / ".join(f"{100 * best['acc'][f'{t:g}'][0]:.1f}"
+                                   for t in test_sigmas)
+                      + " (picked on the test split: an upper bound, not a fair score)")
+        md.append("")
+    (out / "exp2-trajectory.md").write_text("\n".join(md) + "\n")
+    (out / "exp2-trajectory.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
 def run_exp3(out: Path, datasets=DATASETS, bits=(2, 3, 4, 5, 6, 8), test_sigma=0.1,
              draws=10) -> dict:
     """Exp. 3 (poster Fig. 9): accuracy vs ADC bits for the exp1 networks."""
@@ -247,7 +319,8 @@ def run_variance(out: Path, sigmas=(0.05, 0.1, 0.3), Ls=(1, 2, 4, 8), K=64) -> d
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m xbarlab.nn.experiments")
     ap.add_argument("--out", default="runs/nn-exp")
-    ap.add_argument("--only", default="exp1,exp2,exp3,variance")
+    ap.add_argument("--only", default="exp1,exp2,exp3,variance",
+                    help="comma list of exp1, exp2, exp2-trajectory, exp3, variance")
     ap.add_argument("--datasets", default=",".join(DATASETS))
     a = ap.parse_args(argv)
     out = Path(a.out)
@@ -256,6 +329,7 @@ def main(argv=None) -> int:
     torch.use_deterministic_algorithms(True)
     for name in a.only.split(","):
         fn = {"exp1": lambda: run_exp1(out, ds), "exp2": lambda: run_exp2(out, ds),
+              "exp2-trajectory": lambda: run_exp2_trajectory(out, ds),
               "exp3": lambda: run_exp3(out, ds), "variance": lambda: run_variance(out)}[name]
         fn()
         print((out / f"{name}.md").read_text())

@@ -10,6 +10,10 @@ Run as ``python -m xbarlab.nn.experiments_part2 <experiment> --out DIR [options]
   ``sgd/``, ``hasgd/`` (model.pt), ``results.json``, ``table.md``, ``accuracy_vs_time.png``.
 * ``shift``: the poster's Fig. 8. Networks trained (HA-SGD, Gaussian σ = 5 % of max|w|)
   with different mean shifts μ_train, tested under σ = 5 % and shifts μ_test.
+  ``--shift-kind offset`` (the poster's perturbation model, ν ~ N(μ, σ²) i.i.d. in units
+  of the layer's range: every weight moves by the same μ·max|w|, :class:`OffsetNoise`)
+  or ``proportional`` (``GaussianNoise(σ, shift=μ)``: each weight moves by μ·w, which a
+  ReLU MLP mostly absorbs as a rescaling of its logits).
   Writes ``results.json``, ``table.md``, ``shift.png``.
 * ``fitted``: the ``pcm`` experiment for a fitted device-model file (e.g. Stanford tech C
   from ``xbarlab calibrate``), adding ``--bootstrap K`` calibration replicates.
@@ -21,15 +25,51 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-__all__ = ["run_pcm", "run_shift", "main"]
+__all__ = ["OffsetNoise", "run_pcm", "run_shift", "main"]
 
 TIMES = "1s,1h,1d,1y"
+
+
+@dataclass(frozen=True)
+class OffsetNoise:
+    """The poster's perturbation model with a non-zero mean (its Fig. 8).
+
+    ``Δw = (μ + σ·z)·max|w|``, ``z ~ N(0, 1)`` i.i.d.: every entry of a layer tensor
+    moves by the same offset μ·max|w| (a device shift in the layer's conductance range,
+    whatever the weight) plus zero-mean noise. ``max|w|`` per tensor (weight and bias
+    separately, as :class:`~xbarlab.nn.noise.GaussianNoise`), detached.
+    """
+
+    sigma: float
+    """σ: standard deviation relative to the layer's max|w| (dimensionless, ≥ 0)."""
+    offset: float = 0.0
+    """μ: mean of the perturbation relative to the layer's max|w| (dimensionless)."""
+
+    def __post_init__(self):
+        from ..errors import ConfigError
+
+        for name in ("sigma", "offset"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                raise ConfigError(f"OffsetNoise.{name} must be a finite number, got {v!r}")
+        if self.sigma < 0:
+            raise ConfigError(f"OffsetNoise.sigma must be >= 0, got {self.sigma!r}")
+
+    def perturbation(self, w: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        w = w.detach()
+        peak = w.abs().amax() if w.numel() else w.new_zeros(())
+        return (self.offset + self.sigma * z) * peak
+
+    def to_dict(self) -> dict:
+        return {"kind": "offset", "sigma": float(self.sigma), "offset": float(self.offset)}
 
 
 def _train(data, cfg, *, noise, samples, epochs, seed, out: Path):
@@ -170,8 +210,11 @@ def run_pcm(*, out: Path, device_model: str = "pcm-ibm-2020", dataset: str = "di
 def run_shift(*, out: Path, dataset: str = "digits", epochs: int = 20, samples: int = 4,
               sigma: float = 0.05, train_shifts=(0.0, -0.2, -0.4),
               test_shifts=(0.0, -0.1, -0.2, -0.3, -0.4, -0.5), draws: int = 10,
-              seed: int = 0) -> dict:
-    """Poster Fig. 8: train at shift μ_train (σ = 5 %), test at σ = 5 % and shift μ_test."""
+              seed: int = 0, kind: str = "proportional") -> dict:
+    """Poster Fig. 8: train at shift μ_train (σ = 5 %), test at σ = 5 % and shift μ_test.
+
+    ``kind``: "proportional" (Δw mean μ·w, :class:`GaussianNoise`) or "offset" (mean
+    μ·max|w| for every entry, :class:`OffsetNoise`)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -181,6 +224,14 @@ def run_shift(*, out: Path, dataset: str = "digits", epochs: int = 20, samples: 
     from .noise import GaussianNoise
     from .train import evaluate_noise, seed_generators
 
+    from ..errors import ConfigError
+
+    if kind not in ("proportional", "offset"):
+        raise ConfigError(f"shift kind must be 'proportional' or 'offset', got {kind!r}")
+
+    def make(s: float, mu: float):
+        return GaussianNoise(s, shift=mu) if kind == "proportional" else OffsetNoise(s, mu)
+
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     if hasattr(torch, "use_deterministic_algorithms"):
@@ -189,22 +240,23 @@ def run_shift(*, out: Path, dataset: str = "digits", epochs: int = 20, samples: 
     cfg = model_config("mlp", data)
     rows = []
     for mu in train_shifts:
-        net, info = _train(data, cfg, noise=GaussianNoise(sigma, shift=mu), samples=samples,
+        net, info = _train(data, cfg, noise=make(sigma, mu), samples=samples,
                            epochs=epochs, seed=seed, out=out / f"train_shift_{mu:+.2f}")
         accs = []
         for mt in test_shifts:
             e = evaluate_noise(net, data.x_test, data.y_test, levels=[sigma],
-                               make_noise=lambda s, mt=mt: GaussianNoise(s, shift=mt),
+                               make_noise=lambda s, mt=mt: make(s, mt),
                                draws=draws, generator=seed_generators(seed)["eval"])[0]
             accs.append({"test_shift": mt, "accuracy_mean": e["accuracy_mean"],
                          "accuracy_std": e["accuracy_std"]})
         rows.append({"train_shift": mu, **info, "eval": accs})
-    res = {"experiment": "shift", "dataset": dataset, "sigma": sigma, "samples": samples,
+    res = {"experiment": "shift", "kind": kind, "dataset": dataset, "sigma": sigma,
+           "samples": samples,
            "epochs": epochs, "draws": draws, "seed": seed, "rows": rows}
     (out / "results.json").write_text(json.dumps(res, indent=2) + "\n")
-    head = "| μ_train \\ μ_test | " + " | ".join(f"{m:+.1f}" for m in test_shifts) + " |\n"
+    head = "| μ_train \\ μ_test | " + " | ".join(f"{m:+.3g}" for m in test_shifts) + " |\n"
     head += "|---|" + "---|" * len(test_shifts) + "\n"
-    body = "".join(f"| {r['train_shift']:+.1f} | " + " | ".join(
+    body = "".join(f"| {r['train_shift']:+.3g} | " + " | ".join(
         f"{a['accuracy_mean']:.3f} ± {a['accuracy_std']:.3f}" for a in r["eval"]) + " |\n"
         for r in rows)
     (out / "table.md").write_text(head + body)
@@ -212,8 +264,9 @@ def run_shift(*, out: Path, dataset: str = "digits", epochs: int = 20, samples: 
     for r in rows:
         ax.errorbar([a["test_shift"] for a in r["eval"]], [a["accuracy_mean"] for a in r["eval"]],
                     yerr=[a["accuracy_std"] for a in r["eval"]], marker="o", capsize=3,
-                    label=f"trained at μ = {r['train_shift']:+.1f}")
-    ax.set_xlabel("test mean shift μ (fraction of each weight)")
+                    label=f"trained at μ = {r['train_shift']:+.3g}")
+    ax.set_xlabel("test mean shift μ (" + ("fraction of each weight" if kind == "proportional"
+                                           else "fraction of the layer's max|w|") + ")")
     ax.set_ylabel(f"test accuracy (σ = {sigma:g} · max|w|)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
@@ -246,11 +299,18 @@ def main(argv=None) -> int:
     p.add_argument("--bootstrap", type=int, default=0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--train-shifts", default="0,-0.2,-0.4", help="shift experiment")
+    p.add_argument("--test-shifts", default="0,-0.1,-0.2,-0.3,-0.4,-0.5",
+                   help="shift experiment")
+    p.add_argument("--shift-kind", default="proportional", choices=["proportional", "offset"],
+                   help="shift experiment: mean μ·w or μ·max|w| (the poster's model)")
+    p.add_argument("--sigma", type=float, default=0.05, help="shift experiment: σ train/test")
     p.add_argument("--no-progress", action="store_true")
     a = p.parse_args(argv)
     if a.experiment == "shift":
         run_shift(out=Path(a.out), dataset=a.dataset, epochs=a.epochs, samples=a.samples,
-                  seed=a.seed, train_shifts=tuple(float(v) for v in a.train_shifts.split(",")))
+                  seed=a.seed, sigma=a.sigma, kind=a.shift_kind,
+                  train_shifts=tuple(float(v) for v in a.train_shifts.split(",")),
+                  test_shifts=tuple(float(v) for v in a.test_shifts.split(",")))
     else:
         run_pcm(out=Path(a.out), device_model=a.device_model, dataset=a.dataset,
                 epochs=a.epochs, samples=a.samples, g_max=a.g_max, g_min=a.g_min,
