@@ -36,8 +36,7 @@ from .data import load_dataset, model_config
 from .hasgd import HASGD
 from .noise import GaussianNoise
 from .quant import attach_adc, calibrate_adc_ranges, detach_adc
-from .train import (accuracy, evaluate_noise, init_model, load_trained, seed_generators,
-                    train_model)
+from .train import accuracy, evaluate_noise, init_model, load_trained, seed_generators, train_model
 
 __all__ = ["run_exp1", "run_exp2", "run_exp2_trajectory", "run_exp3", "run_variance", "main"]
 

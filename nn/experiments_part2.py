@@ -220,11 +220,10 @@ def run_shift(*, out: Path, dataset: str = "digits", epochs: int = 20, samples: 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from ..errors import ConfigError
     from .data import load_dataset, model_config
     from .noise import GaussianNoise
     from .train import evaluate_noise, seed_generators
-
-    from ..errors import ConfigError
 
     if kind not in ("proportional", "offset"):
         raise ConfigError(f"shift kind must be 'proportional' or 'offset', got {kind!r}")
