@@ -71,3 +71,19 @@ def test_shift_offset_known_shift_is_compensated_by_training_with_it(tmp_path):
            for r in res["rows"] for a in r["eval"]}
     assert acc[(0.1, 0.1)] > acc[(0.0, 0.1)] + 0.3
     assert acc[(0.0, 0.0)] > acc[(0.1, 0.0)]
+
+
+def test_exp2_trajectory_measures_the_same_network_xbarlab_train_makes(tmp_path):
+    """exp2-trajectory retrains with xbarlab train's seed streams and measures copies, so
+    at its last checkpoint the clean accuracy is exactly that of `xbarlab train` (digits,
+    injection, 2 epochs), and passes per example count epochs × L."""
+    from xbarlab.nn.experiments import _trajectory
+
+    rows = _trajectory("digits", 0.4, 1, 2, 1, (0.4,), draws=2)
+    assert [r["passes_per_example"] for r in rows] == [1, 2]
+    assert main(["train", "--dataset", "digits", "--model", "mlp", "--train-noise", "0.4",
+                 "--samples", "1", "--epochs", "2", "--seed", "0", "--eval-noise", "0",
+                 "--out", str(tmp_path / "inj")]) == 0
+    m = json.loads((tmp_path / "inj" / "metrics.json").read_text())
+    assert rows[-1]["clean"] == m["clean_accuracy"]
+    assert rows[-1]["train_loss"] == m["history"][-1]["loss"]
