@@ -18,9 +18,12 @@ Two ways to run the L passes, same result up to rounding:
   accumulated; least memory and least overhead (used for L = 1).
 
 ``"auto"`` picks what measured fastest (ResNet-18 on an H100, small MLPs on 2 CPU
-cores): ``"sequential"`` for L = 1; on CUDA ``"sequential"`` for L = 2, then
-``"parallel"`` when TF32 is off and ``"vmap"`` when cuDNN may use TF32; ``"vmap"``
-on the CPU.
+cores): ``"sequential"`` for L = 1; in a CUDA graph (:meth:`HASGD.cuda_graph`)
+``"parallel"``; on CUDA run eagerly ``"sequential"`` for L = 2, then ``"parallel"`` when
+TF32 is off and ``"vmap"`` when cuDNN may use TF32; ``"vmap"`` on the CPU.
+
+On a GPU, small minibatches are bound by the CPU launching kernels (L times per step);
+:meth:`HASGD.cuda_graph` captures the whole step once and replays it.
 
 BatchNorm: each of the L passes normalises with its own batch statistics (they are
 different networks). Running statistics are updated as the average of what the L
@@ -197,7 +200,7 @@ class HASGD:
         if bufs:
             start = [b.detach().clone() for b in bufs]
             acc = [torch.zeros_like(b) for b in fl]
-        saved = [w.clone() for w in ws]
+        saved = self._saved_copy(ws)
         total = None
         try:
             with _noise_off(self.model):
@@ -220,6 +223,104 @@ class HASGD:
             torch._foreach_copy_(fl, torch._foreach_div(acc, float(L)))
         return total / L if L > 1 else total
 
+    def _saved_copy(self, ws: list[Tensor]) -> list[Tensor]:
+        """Copies of ``ws`` in buffers kept between steps (one fused copy, no allocation)."""
+        buf = getattr(self, "_saved", None)
+        if buf is None or len(buf) != len(ws) or any(
+                b.shape != w.shape or b.dtype != w.dtype or b.device != w.device
+                for b, w in zip(buf, ws, strict=True)):
+            buf = self._saved = [torch.empty_like(w) for w in ws]
+        torch._foreach_copy_(buf, ws)
+        return buf
+
+    # ----------------------------------------------------------------- CUDA graphs
+    def cuda_graph(self, x: Tensor, y: Tensor, *, warmup: int = 3
+                   ) -> Callable[[Tensor, Tensor], Tensor]:
+        """Capture one whole :meth:`step` in a CUDA graph; return ``step(x, y) -> loss``.
+
+        On a fast GPU a small minibatch is bound by the CPU launching the few hundred
+        kernels of each forward and backward pass, L times per step; replaying a graph
+        removes that cost. ``x``, ``y``: an example minibatch on the GPU; its shapes and
+        dtypes are fixed from then on. The returned callable copies its minibatch into
+        static buffers, replays the draws, the L passes and the optimizer step, and
+        returns the mean loss (a 0-d tensor overwritten by the next call).
+
+        ``warmup`` (≥ 1) steps run first on a side stream (cuDNN autotuning, optimizer
+        state); parameters, buffers, the generator state and the optimizer state are
+        restored afterwards (state the warm-up created is zeroed in place: a fresh state
+        for SGD and Adam), so capturing does not train. Needs an optimizer that can be
+        captured (SGD; Adam/AdamW with ``capturable=True``) and a model without host
+        synchronisation in its forward pass. Plain training is captured the same way
+        (``samples=0``).
+        """
+        if not (x.is_cuda and y.is_cuda):
+            raise ConfigError("cuda_graph needs the minibatch on a CUDA device, got "
+                              f"x on {x.device} and y on {y.device}")
+        if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 1:
+            raise ConfigError(f"warmup must be an integer >= 1, got {warmup!r}")
+        if self.optimizer.defaults.get("capturable") is False:
+            raise ConfigError(f"{type(self.optimizer).__name__} must be created with "
+                              "capturable=True to be captured in a CUDA graph")
+        gen = self.generator
+        if gen is not None and not hasattr(torch.cuda.CUDAGraph, "register_generator_state"):
+            raise ConfigError("this torch cannot capture draws from a torch.Generator in a "
+                              "CUDA graph (CUDAGraph.register_generator_state is missing)")
+        static_x, static_y = x.detach().clone(), y.detach().clone()
+        tensors = [*self.model.parameters(), *self.model.buffers()]
+        before = [t.detach().clone() for t in tensors]
+        opt_before = {id(v): (v, v.detach().clone()) for st in self.optimizer.state.values()
+                      for v in st.values() if isinstance(v, Tensor)}
+        gen_state = gen.get_state() if gen is not None else None
+        # warm-up and capture in the same mode (cuDNN autotunes during the warm-up only);
+        # in a graph the L streams of "parallel" overlap at no launch cost
+        user_mode = self.mode
+        if user_mode == "auto":
+            self.mode = "parallel" if self.samples > 1 else "sequential"
+        try:
+            side = torch.cuda.Stream(x.device)
+            side.wait_stream(torch.cuda.current_stream(x.device))
+            with torch.cuda.stream(side):
+                if self.mode == "parallel":  # let cuDNN autotune without concurrent kernels
+                    self.mode = "sequential"
+                    self.step(static_x, static_y)
+                    self.mode = "parallel"
+                for _ in range(warmup):
+                    self.step(static_x, static_y)
+            torch.cuda.current_stream(x.device).wait_stream(side)
+            with torch.no_grad():
+                torch._foreach_copy_([t.detach() for t in tensors], before)
+                for st in self.optimizer.state.values():
+                    for v in st.values():
+                        if isinstance(v, Tensor):
+                            if id(v) in opt_before:
+                                v.copy_(opt_before[id(v)][1])
+                            else:
+                                v.zero_()
+            del before, opt_before
+            if gen is not None:
+                gen.set_state(gen_state)
+            graph = torch.cuda.CUDAGraph()
+            if gen is not None:
+                graph.register_generator_state(gen)
+            self.optimizer.zero_grad(set_to_none=True)
+            with torch.cuda.graph(graph, stream=side):
+                static_loss = self.step(static_x, static_y)
+        finally:
+            self.mode = user_mode
+
+        def step(xb: Tensor, yb: Tensor) -> Tensor:
+            if xb.shape != static_x.shape or yb.shape != static_y.shape:
+                raise ConfigError(f"the graph was captured for x {tuple(static_x.shape)} and "
+                                  f"y {tuple(static_y.shape)}, got {tuple(xb.shape)} and "
+                                  f"{tuple(yb.shape)}")
+            static_x.copy_(xb)
+            static_y.copy_(yb)
+            graph.replay()
+            return static_loss
+
+        step.graph = graph  # keep the graph (and its memory pool) alive with the callable
+        return step
+
     def _parallel(self, x, y, deltas) -> Tensor:
         L = self.samples
         base = self.base_tensors()
@@ -230,13 +331,13 @@ class HASGD:
         cuda = x.is_cuda
         if cuda:
             cur = torch.cuda.current_stream(x.device)
-            if len(getattr(self, "_streams", ())) < L:
-                self._streams = [torch.cuda.Stream(x.device) for _ in range(L)]
+            self._branch_streams(L, x.device, cur)
         grads, losses, bufs = [], [], []
         for l in range(L):
-            ctx = torch.cuda.stream(self._streams[l]) if cuda else contextlib.nullcontext()
+            st = self._streams[l % len(self._streams)] if cuda else None
+            ctx = torch.cuda.stream(st) if cuda else contextlib.nullcontext()
             if cuda:
-                self._streams[l].wait_stream(cur)
+                st.wait_stream(cur)
             with ctx:
                 p = dict(zip([fk[n] for n in names],
                              torch._foreach_add(ws, [deltas[n][l] for n in names]), strict=True))
@@ -265,6 +366,24 @@ class HASGD:
                 vals = [b[k] for b in bufs]
                 t.copy_(torch.stack(vals).mean(0) if t.is_floating_point() else vals[0])
         return torch.stack(losses).mean()
+
+    def _branch_streams(self, L: int, device, current) -> None:
+        """Keep ``self._streams``: L CUDA streams, distinct from each other and from
+        ``current``. torch hands out pool streams round-robin, so two requests can return
+        the same CUDA stream, which would serialise two passes (in a CUDA graph too)."""
+        have = getattr(self, "_streams", [])
+        ptrs = {s.cuda_stream for s in have[:L]}
+        if len(have) >= L and len(ptrs) == L and current.cuda_stream not in ptrs:
+            return
+        seen, streams = {current.cuda_stream}, []
+        for _ in range(128):  # the pool holds 32 streams per priority
+            s = torch.cuda.Stream(device)
+            if s.cuda_stream not in seen:
+                seen.add(s.cuda_stream)
+                streams.append(s)
+                if len(streams) == L:
+                    break
+        self._streams = streams  # fewer than L only for L > 31: then passes share streams
 
     def _bn_keys(self) -> dict[str, Tensor]:
         out = {}
