@@ -1,25 +1,35 @@
 """Device model -> weight-domain noise: quantile tables of Δw | w at times after programming.
 
-A weight ``w`` of a layer is stored on a differential device pair (the mapping of
-:mod:`xbarlab.crossbar.tiling` and ``devices/mapping.py``)::
+A weight ``w`` of a layer is stored through a :class:`~xbarlab.devices.mapping.WeightMapping`
+(differential pair, several pairs of significance F^-k, or one device against a reference
+column at (g_min + g_max)/2; see ``devices/mapping.py``), with ``w`` normalised by the
+largest |weight| that the mapping maps to the full conductance range::
 
-    u = w / max|W|                       normalised weight, in [-1, 1]
-    G+ = g_min + (g_max - g_min) max(u, 0),   G- = g_min + (g_max - g_min) max(-u, 0)
-    û(t) = (G+(t) - G-(t)) / (g_max - g_min) [/ α(t) with global drift compensation]
+    u = w / max|W|                      normalised weight, in [-1, 1]
+    targets = WeightMapping.to_conductances(u)       (with a full-scale weight alongside,
+                                                      so max|W| is 1 for either scaling)
+    û(t) = MappedWeights.outputs_from_difference(read currents at t, weight's row at 1 V)
+           [· f(t) with global drift compensation]
     Δw / max|W| = û(t) - u
 
-The two devices of a pair are programmed and read independently through the device
-model (programming error, drift, read noise). For each time ``t`` and each ``u`` on a
-grid, :func:`export_noise` draws ``n_samples`` pairs and stores the quantiles of
-``Δw/max|W|`` at fixed probability levels (no distribution shape is assumed), the mean
-shift ``μ(u, t)`` and spread ``σ(u, t)``. The torch side (:mod:`xbarlab.nn.noise_file`)
-interpolates these tables bilinearly (in ``u`` and in probability) to draw ``Δw`` for
-any weight.
+With per-column scaling (``Scaling.COLUMN``) ``max|W|`` is the column's, with per-tile
+scaling the tile's; the tables, per unit of that maximum, are the same function of ``u``.
+Every device of a weight (each pair's G+ and G-, or G and its reference-column device) is
+programmed and read independently through the device model (programming error, drift,
+read noise). For each time ``t`` and each ``u`` on a grid, :func:`export_noise` draws
+``n_samples`` fresh weights and stores the quantiles of ``Δw/max|W|`` at fixed probability
+levels (no distribution shape is assumed), the mean shift ``μ(u, t)`` and spread
+``σ(u, t)``. The torch side (:mod:`xbarlab.nn.noise_file`) interpolates these tables
+bilinearly (in ``u`` and in probability) to draw ``Δw`` for any weight. (Several pairs put
+digit boundaries into ``u``: between grid points the interpolated table smooths them.)
 
-Global drift compensation (Joshi et al. 2020): one factor ``α(t)`` per time, the ratio of
-the response of the read array to that of the targets for a calibration input, here
-``α(t) = Σ_u E[û(t) sign(u)] / Σ_u |u|`` over the grid (a layer whose weights fill the
-range evenly); compensated tables divide ``û`` by it.
+Global drift compensation (Joshi et al. 2020) follows ``devices.mapping``'s definition
+(:func:`~xbarlab.devices.mapping.compensation_factors`, as ``TiledMatrix.drift_factor``):
+the calibration input (every input at 1) applied to a layer of one input row whose columns
+hold the grid's weights, once per draw, so ``y_ref = u`` and ``y_t = û(t)`` and the factor
+multiplying the outputs is ``f(t) = Σ|u| / Σ|û(t)|`` (sums over grid and draws: a layer
+whose weights fill the range evenly). The file stores ``α(t) = 1 / f(t)``, the read array's
+gain; compensated tables divide ``û`` by it.
 
 Device models conditioned on the first read (``conditioning == "initial read"``) take
 each cell's first read as input, so the mapping puts the weights on *first reads*, not
@@ -43,11 +53,16 @@ kind="weight-quantile-tables")``; every dataset carries ``units``)::
     /quantiles        (T, m, k)  [1]  quantiles of Δw / max|W|
     /mean             (T, m)     [1]  μ(u, t): mean of Δw / max|W|
     /std              (T, m)     [1]  σ(u, t): standard deviation of Δw / max|W|
-    /drift_factor     (T,)       [1]  α(t) (1 without compensation)
+    /drift_factor     (T,)       [1]  α(t) = 1 / f(t) (1 without compensation)
     /mapping/g_min, /mapping/g_max   [S]
+    /mapping          attrs (layout 2): scheme, scaling, n_pairs, levels;
+                      datasets significance [1], x_fs [1]   (WeightMapping.to_dict)
     /periphery/...    optional: adc_bits (int attr), output_noise_std [1]
     /ir_drop/...      optional: rows, cols (attrs), r_wire [Ohm], rel_output_error [1],
-                                rel_output_error_std [1], weight_gain (rows, cols/2) [1]
+                                rel_output_error_std [1], weight_gain (rows, outputs) [1]
+
+Layout 1 (before the mapping was recorded) held a one-pair differential mapping with the
+scaling in ``scale``; it is read as such.
 
 Devices and the crossbar are imported inside the functions (this module needs numpy only).
 """
@@ -71,13 +86,12 @@ __all__ = [
     "export_noise",
     "ir_drop_error",
     "load_device_model",
-    "pair_conductances",
 ]
 
 #: ``kind`` attribute of noise files written here.
 NOISE_KIND = "weight-quantile-tables"
 #: Version of the layout above; newer files are refused by :meth:`NoiseTables.from_tree`.
-LAYOUT_VERSION = 1
+LAYOUT_VERSION = 2
 _COMPENSATIONS = ("none", "global")
 
 
@@ -123,6 +137,9 @@ class NoiseTables:
     """Name of the device model (preset name or model file)."""
     scale: str = "tile"
     """Granularity of max|W| in the mapping ("tile" or "column"); tables are per unit."""
+    mapping: Any = None
+    """The :class:`~xbarlab.devices.mapping.WeightMapping` of the tables (None: a one-pair
+    differential mapping from ``g_min``, ``g_max`` and ``scale``, as layout 1 files hold)."""
     n_samples: int = 0
     """Device pairs drawn per (t, u) [1]."""
     periphery: dict[str, Any] | None = None
@@ -158,6 +175,22 @@ class NoiseTables:
         if self.compensation not in _COMPENSATIONS:
             raise DataFormatError(f"compensation {self.compensation!r} is not one of "
                                   f"{_COMPENSATIONS}")
+        from ..devices.mapping import WeightMapping
+
+        m = self.mapping
+        if m is None:
+            try:
+                m = WeightMapping(g_max=float(self.g_max), g_min=float(self.g_min),
+                                  scaling=self.scale)
+            except ConfigError as exc:
+                raise DataFormatError(f"mapping of the noise tables: {exc}") from None
+            object.__setattr__(self, "mapping", m)
+        elif not isinstance(m, WeightMapping):
+            raise DataFormatError(f"mapping must be a devices.mapping.WeightMapping, got "
+                                  f"{type(m).__name__}")
+        if (m.g_min, m.g_max, m.scaling.value) != (self.g_min, self.g_max, self.scale):
+            raise DataFormatError(f"mapping {m.to_dict()} contradicts g_min={self.g_min}, "
+                                  f"g_max={self.g_max}, scale={self.scale!r}")
 
     # ----------------------------------------------------------------------- files
 
@@ -179,8 +212,7 @@ class NoiseTables:
             "mean": Quantity(np.asarray(self.mean, float), "1"),
             "std": Quantity(np.asarray(self.std, float), "1"),
             "drift_factor": Quantity(np.asarray(self.drift_factor, float), "1"),
-            "mapping": {"g_min": Quantity(float(self.g_min), "S"),
-                        "g_max": Quantity(float(self.g_max), "S")},
+            "mapping": self._mapping_tree(),
         }
         if self.periphery is not None:
             bits = self.periphery.get("adc_bits")
@@ -197,6 +229,15 @@ class NoiseTables:
                 "rel_output_error_std": Quantity(float(d["rel_output_error_std"]), "1"),
                 "weight_gain": Quantity(np.asarray(d["weight_gain"], float), "1")}
         return tree
+
+    def _mapping_tree(self) -> dict[str, Any]:
+        from ..formats import Quantity
+
+        d = self.mapping.to_dict()
+        return {"g_min": Quantity(d["g_min"], "S"), "g_max": Quantity(d["g_max"], "S"),
+                "scheme": d["scheme"], "scaling": d["scaling"], "n_pairs": d["n_pairs"],
+                "significance": Quantity(d["significance"], "1"), "levels": d["levels"],
+                "x_fs": Quantity(d["x_fs"], "1")}
 
     @classmethod
     def from_tree(cls, tree: dict[str, Any], *, source: str = "noise file") -> NoiseTables:
@@ -218,6 +259,22 @@ class NoiseTables:
         mp = tree.get("mapping")
         if not isinstance(mp, dict):
             raise DataFormatError(f"{source}: missing group 'mapping'")
+        g_min, g_max = float(arr("g_min", "S", mp)), float(arr("g_max", "S", mp))
+        scale = str(tree.get("scale", "tile"))
+        mapping = None  # layout 1: one differential pair, built in __post_init__
+        if version >= 2:
+            from ..devices.mapping import WeightMapping
+
+            try:
+                mapping = WeightMapping.from_dict({
+                    "g_min": g_min, "g_max": g_max, "scheme": str(mp["scheme"]),
+                    "scaling": str(mp["scaling"]), "n_pairs": int(mp["n_pairs"]),
+                    "significance": float(arr("significance", "1", mp)),
+                    "levels": int(mp["levels"]), "x_fs": float(arr("x_fs", "1", mp))})
+            except KeyError as exc:
+                raise DataFormatError(f"{source}: mapping group lacks {exc}") from None
+            except ConfigError as exc:
+                raise DataFormatError(f"{source}: mapping: {exc}") from None
         periphery = None
         if isinstance(tree.get("periphery"), dict):
             p = tree["periphery"]
@@ -239,11 +296,11 @@ class NoiseTables:
             times=np.atleast_1d(arr("times", "s")), w_grid=arr("w_grid", "1"),
             levels=arr("levels", "1"), quantiles=arr("quantiles", "1"), mean=arr("mean", "1"),
             std=arr("std", "1"), drift_factor=np.atleast_1d(arr("drift_factor", "1")),
-            g_min=float(arr("g_min", "S", mp)), g_max=float(arr("g_max", "S", mp)),
+            g_min=g_min, g_max=g_max, mapping=mapping,
             compensation=str(tree.get("compensation", "none")),
             conditioning=str(tree.get("conditioning", "target")),
             weights_map_to=str(tree.get("weights_map_to", "targets")),
-            device_name=str(tree.get("device_name", "")), scale=str(tree.get("scale", "tile")),
+            device_name=str(tree.get("device_name", "")), scale=scale,
             n_samples=int(tree.get("n_samples", 0)), periphery=periphery, ir_drop=ir,
             extra={k: v for k, v in tree.items() if k not in known})
 
@@ -314,13 +371,43 @@ def _mapping_range(device, g_min, g_max, *, allow_extrapolation: bool) -> tuple[
     return gmin, gmax
 
 
-def pair_conductances(u, g_min: float, g_max: float) -> tuple[np.ndarray, np.ndarray]:
-    """Targets ``(G+, G-)`` [S] of normalised weights ``u`` in [-1, 1] (differential pair)."""
-    u = np.asarray(u, dtype=np.float64)
-    span = g_max - g_min
-    gp = np.minimum(g_min + span * np.maximum(u, 0.0), g_max)
-    gn = np.minimum(g_min + span * np.maximum(-u, 0.0), g_max)
-    return gp, gn
+def _resolve_mapping(device, mapping, g_min, g_max, scale, *, allow_extrapolation: bool):
+    """The WeightMapping to export, its range checked against the device model's."""
+    from ..devices.mapping import Scaling, WeightMapping
+
+    if mapping is None:
+        gmin, gmax = _mapping_range(device, g_min, g_max, allow_extrapolation=allow_extrapolation)
+        sc = "tile" if scale is None else scale
+        if sc not in [m.value for m in Scaling]:
+            raise ConfigError(f"scale {sc!r} is not one of {[m.value for m in Scaling]}")
+        return WeightMapping(g_max=gmax, g_min=gmin, scaling=sc)
+    if not isinstance(mapping, WeightMapping):
+        raise ConfigError(f"mapping must be a devices.mapping.WeightMapping, got "
+                          f"{type(mapping).__name__}")
+    if g_min is not None or g_max is not None or scale is not None:
+        raise ConfigError("give g_min/g_max/scale either in mapping or as keywords, not both "
+                          f"(g_min={g_min}, g_max={g_max}, scale={scale})")
+    _mapping_range(device, mapping.g_min, mapping.g_max, allow_extrapolation=allow_extrapolation)
+    return mapping
+
+
+def _draws(device, mapping, u: float, t: np.ndarray, n: int, rng) -> np.ndarray:
+    """û (T, n): ``n`` fresh weights ``u`` (normalised) mapped by ``mapping``, every device
+    programmed and read at ``t`` through ``device``, read back as the crossbar does: the
+    weight's row driven at 1 V, the column currents subtracted (G+ − G− per pair, or G −
+    G_ref of the read reference device) and turned into an output by the mapping."""
+    # the full-scale weight alongside: max|W| = 1 for tile and column scaling alike
+    mw = mapping.to_conductances(np.array([[float(u), 1.0]]))
+    pos = mw.g_pos[:, 0, 0]                                       # (P,) [S]
+    neg = mw.g_neg[:, 0, 0] if mw.g_neg is not None else np.array([mw.g_ref])
+    g = np.repeat(np.concatenate([pos, neg]), n)                  # device-major blocks of n
+    r = np.asarray(device.sample(g, t, rng), dtype=np.float64).reshape(t.size, -1, n)
+    d = r[:, :pos.size] - r[:, pos.size:]                          # (T, P, n) [A at 1 V]
+    # the output is linear in the differences: the mapping's coefficient of each pair from
+    # unit differences, then a plain weighted sum (a BLAS call on the large arrays leaves
+    # threads spinning that slow the next device kernel)
+    c = mw.outputs_from_difference(np.eye(pos.size)[:, :, None], v_read=1.0)[:, 0]  # (P,)
+    return np.einsum("k,tkn->tn", c, d)
 
 
 def _check_times(device, times) -> np.ndarray:
@@ -343,36 +430,49 @@ def _check_times(device, times) -> np.ndarray:
     return t
 
 
-def export_noise(device, times, rng: np.random.Generator, *, g_min: float | None = None,
-                 g_max: float | None = None, w_grid=None, levels=None,
-                 n_samples: int = 200_000, compensation: str = "none", scale: str = "tile",
-                 allow_extrapolation: bool = False, adc_bits: int | None = None,
-                 output_noise_std: float | None = None, ir_drop: dict | None = None,
-                 device_name: str = "", chunk: int = 400_000) -> NoiseTables:
+def export_noise(device, times, rng: np.random.Generator, *, mapping=None,
+                 g_min: float | None = None, g_max: float | None = None, w_grid=None,
+                 levels=None, n_samples: int = 200_000, compensation: str = "none",
+                 scale: str | None = None, allow_extrapolation: bool = False,
+                 adc_bits: int | None = None, output_noise_std: float | None = None,
+                 ir_drop: dict | None = None, device_name: str = "",
+                 chunk: int = 400_000) -> NoiseTables:
     """Quantile tables of the weight perturbation Δw | w of ``device`` at ``times`` [s].
 
     ``device``: a device model (``devices.load(...)``); ``times``: times after
-    programming [s]; ``rng``: numpy Generator for the device draws; ``g_min``/``g_max``:
-    conductances of weight 0 and of max|W| [S] (default: the device model's range, which
-    must cover them unless ``allow_extrapolation``); ``w_grid``: normalised weights
+    programming [s]; ``rng``: numpy Generator for the device draws; ``mapping``: a
+    :class:`~xbarlab.devices.mapping.WeightMapping` (any scheme, pairs and scaling; its
+    ``g_min..g_max`` must lie inside the device model's range unless
+    ``allow_extrapolation``), or None for one differential pair from ``g_min``/``g_max``
+    (conductances of weight 0 and of max|W| [S], default: the device model's range) and
+    ``scale`` ("tile" or "column", default "tile"); ``w_grid``: normalised weights
     (default 101 points on [-1, 1]); ``levels``: probabilities (default
-    :func:`default_levels`); ``n_samples``: device pairs per (u, t); ``compensation``:
-    "none" or "global" (divide by α(t), see the module docstring); ``scale``: "tile" or
-    "column" (recorded; the tables are per unit of max|W| either way); ``adc_bits``,
+    :func:`default_levels`); ``n_samples``: weights drawn per (u, t) (each with all its
+    devices); ``compensation``: "none" or "global" (devices.mapping's global factor, see
+    the module docstring; "column" has no meaning on a normalised grid); ``adc_bits``,
     ``output_noise_std`` [1, relative to the full-scale output]: periphery recorded in
-    the file; ``ir_drop``: keyword arguments of :func:`ir_drop_error` to store its result.
+    the file; ``ir_drop``: keyword arguments of :func:`ir_drop_error` to store its result
+    (sample tiles mapped with the same mapping); ``chunk``: devices per sampling call.
     """
+    from ..devices.mapping import Compensation, compensation_factors
+
     if not isinstance(rng, np.random.Generator):
         raise ConfigError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
-    if compensation not in _COMPENSATIONS:
-        raise ConfigError(f"compensation {compensation!r} is not one of {_COMPENSATIONS}")
-    if scale not in ("tile", "column"):
-        raise ConfigError(f"scale {scale!r} is not one of ('tile', 'column')")
+    try:
+        comp = Compensation(compensation)
+    except ValueError:
+        comp = None
+    if comp not in (Compensation.NONE, Compensation.GLOBAL):
+        raise ConfigError(f"compensation {compensation!r} is not one of {_COMPENSATIONS} "
+                          "(per-column factors have no meaning on a normalised-weight table)")
     if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) \
             or n_samples < 100:
         raise ConfigError(f"n_samples must be an integer >= 100, got {n_samples!r}")
+    if isinstance(chunk, bool) or not isinstance(chunk, (int, np.integer)) or chunk < 1:
+        raise ConfigError(f"chunk must be a positive integer, got {chunk!r}")
     t = _check_times(device, times)
-    gmin, gmax = _mapping_range(device, g_min, g_max, allow_extrapolation=allow_extrapolation)
+    wm = _resolve_mapping(device, mapping, g_min, g_max, scale,
+                          allow_extrapolation=allow_extrapolation)
     u = np.linspace(-1.0, 1.0, 101) if w_grid is None else np.asarray(w_grid, np.float64)
     if u.ndim != 1 or u.size < 2 or not np.all(np.diff(u) > 0) or u[0] < -1 or u[-1] > 1:
         raise ConfigError("w_grid must be 1-D, strictly increasing, >= 2 points in [-1, 1]")
@@ -387,33 +487,34 @@ def export_noise(device, times, rng: np.random.Generator, *, g_min: float | None
         if not (math.isfinite(ons) and ons >= 0):
             raise ConfigError(f"output_noise_std must be >= 0, got {output_noise_std!r}")
         periphery = {"adc_bits": adc_bits, "output_noise_std": ons}
+    if comp is Compensation.GLOBAL and not np.any(u):
+        raise ConfigError("global compensation needs a w_grid with nonzero weights")
 
     T, m, k = t.size, u.size, p.size
-    span = gmax - gmin
     q_raw = np.empty((T, m, k))
     mean_raw = np.empty((T, m))
     var_raw = np.empty((T, m))
-    gp, gn = pair_conductances(u, gmin, gmax)
+    abs_raw = np.empty((T, m))  # Σ over draws of |û|: the calibration outputs' magnitudes
     n = int(n_samples)
+    per_weight = 2 * wm.n_pairs  # devices per weight: the pairs, or G and its reference
+    step = max(int(chunk) // per_weight, 1)
     for i in range(m):
-        # both devices of a pair in one call: n cells at G+, then n at G-
-        g = np.concatenate([np.full(n, gp[i]), np.full(n, gn[i])])
         w_hat = np.empty((T, n))
-        for s0 in range(0, n, max(chunk // 2, 1)):
-            s1 = min(n, s0 + max(chunk // 2, 1))
-            gg = np.concatenate([g[s0:s1], g[n + s0:n + s1]])
-            r = np.asarray(device.sample(gg, t, rng), dtype=np.float64).reshape(T, -1)
-            w_hat[:, s0:s1] = (r[:, :s1 - s0] - r[:, s1 - s0:]) / span
+        for s0 in range(0, n, step):
+            s1 = min(n, s0 + step)
+            w_hat[:, s0:s1] = _draws(device, wm, u[i], t, s1 - s0, rng)
         mean_raw[:, i] = w_hat.mean(axis=1)
         var_raw[:, i] = w_hat.var(axis=1)
+        abs_raw[:, i] = np.abs(w_hat).sum(axis=1)
         w_hat.sort(axis=1)
         q_raw[:, i, :] = _sorted_quantiles(w_hat, p)
 
-    if compensation == "global":
-        ref = np.sum(np.abs(u))
-        if ref == 0:
-            raise ConfigError("global compensation needs a w_grid with nonzero weights")
-        alpha = np.sum(mean_raw * np.sign(u)[None, :], axis=1) / ref
+    if comp is Compensation.GLOBAL:
+        # calibration input 1 on the one-row layer of the grid's weights, n draws each:
+        # y_ref = u, y_t = û; the global factor sums |y| over columns and draws
+        f = np.array([compensation_factors(n * np.abs(u), abs_raw[j], comp)[0]
+                      for j in range(T)])
+        alpha = 1.0 / f
         if np.any(alpha <= 0) or not np.all(np.isfinite(alpha)):
             raise ConfigError(f"global drift-compensation factor is not positive: {alpha}")
     else:
@@ -424,13 +525,14 @@ def export_noise(device, times, rng: np.random.Generator, *, g_min: float | None
     cond = str(getattr(device, "conditioning", "target"))
     ir = None
     if ir_drop is not None:
-        ir = ir_drop_error(device=device, g_min=gmin, g_max=gmax, rng=rng, **ir_drop)
+        ir = ir_drop_error(device=device, mapping=wm, rng=rng, **ir_drop)
     return NoiseTables(
         times=t, w_grid=u, levels=p, quantiles=np.maximum.accumulate(q, axis=2), mean=mean,
-        std=std, drift_factor=alpha, g_min=gmin, g_max=gmax, compensation=compensation,
-        conditioning=cond, weights_map_to="first reads" if cond == "initial read" else "targets",
+        std=std, drift_factor=alpha, g_min=wm.g_min, g_max=wm.g_max,
+        compensation=comp.value, conditioning=cond,
+        weights_map_to="first reads" if cond == "initial read" else "targets",
         device_name=device_name or str(getattr(device, "name", "") or type(device).__name__),
-        scale=scale, n_samples=n, periphery=periphery, ir_drop=ir)
+        scale=wm.scaling.value, mapping=wm, n_samples=n, periphery=periphery, ir_drop=ir)
 
 
 def _sorted_quantiles(sorted_rows: np.ndarray, p: np.ndarray) -> np.ndarray:
@@ -447,41 +549,65 @@ def _sorted_quantiles(sorted_rows: np.ndarray, p: np.ndarray) -> np.ndarray:
 
 
 def ir_drop_error(*, rows: int, cols: int, r_wire: float, n_tiles: int = 4,
-                  n_inputs: int = 64, device=None, g_min: float | None = None,
+                  n_inputs: int = 64, device=None, mapping=None, g_min: float | None = None,
                   g_max: float | None = None, rng: np.random.Generator) -> dict[str, Any]:
     """Systematic IR-drop error of ``n_tiles`` sample tiles (``rows`` × ``cols`` physical,
-    differential column pairs, wire resistance ``r_wire`` [Ohm] per segment of rows and
-    columns), from the exact solver's effective matrix.
+    wire resistance ``r_wire`` [Ohm] per segment of rows and columns), from the exact
+    solver's effective matrix.
 
-    Weights uniform in [-1, 1] map onto conductance targets (the ideal device reads them
-    exactly; ``device`` only supplies the range when ``g_min``/``g_max`` are not given);
-    inputs uniform in [0, 1]. Returns ``rel_output_error`` = mean over tiles of
-    ``‖x W_eff − x W‖ / ‖x W‖`` (Frobenius over ``n_inputs`` inputs) and its std, and
-    ``weight_gain`` (rows, cols/2): the mean over tiles of the least-squares gain of each
-    effective weight against its target (1 = no IR drop), a position map of the error.
+    Weights uniform in [-1, 1] map onto conductance targets through ``mapping`` (a
+    :class:`~xbarlab.devices.mapping.WeightMapping`; None: one differential pair on
+    ``g_min..g_max``, default the ``device``'s range, else 0..100 µS); the ideal device reads
+    them exactly. Physical columns: per output the pairs' G+ then G- side by side
+    (``cols // (2 P)`` outputs), or for the reference scheme one device per output and a
+    reference column at (g_min + g_max)/2 last (``cols - 1`` outputs). Inputs uniform in
+    [0, 1]. Returns ``rel_output_error`` = mean over tiles of ``‖x W_eff − x W‖ / ‖x W‖``
+    (Frobenius over ``n_inputs`` inputs) and its std, and ``weight_gain`` (rows, outputs):
+    the mean over tiles of the least-squares gain of each effective weight against its
+    target (1 = no IR drop), a position map of the error.
     """
     from ..crossbar.circuit import Crossbar, WireParams
+    from ..devices.mapping import Scheme, WeightMapping
 
-    if not (isinstance(rows, int) and isinstance(cols, int) and rows >= 1 and cols >= 2
-            and cols % 2 == 0):
-        raise ConfigError(f"rows must be >= 1 and cols an even number >= 2, got {rows}, {cols}")
+    if not (isinstance(rows, int) and isinstance(cols, int) and rows >= 1 and cols >= 2):
+        raise ConfigError(f"rows must be >= 1 and cols >= 2, got {rows}, {cols}")
     if not (math.isfinite(r_wire) and r_wire >= 0):
         raise ConfigError(f"r_wire must be a finite resistance >= 0 Ohm, got {r_wire!r}")
-    lo, hi = (0.0, 1e-4) if device is None else (float(x) for x in device.g_range)
-    gmin = lo if g_min is None else float(g_min)
-    gmax = hi if g_max is None else float(g_max)
-    if not math.isfinite(gmax):
-        raise ConfigError("ir_drop_error needs a finite g_max [S]")
-    span = gmax - gmin
+    if mapping is None:
+        lo, hi = (0.0, 1e-4) if device is None else (float(x) for x in device.g_range)
+        gmin = lo if g_min is None else float(g_min)
+        gmax = hi if g_max is None else float(g_max)
+        if not math.isfinite(gmax):
+            raise ConfigError("ir_drop_error needs a finite g_max [S]")
+        mapping = WeightMapping(g_max=gmax, g_min=gmin)
+    elif not isinstance(mapping, WeightMapping):
+        raise ConfigError(f"mapping must be a devices.mapping.WeightMapping, got "
+                          f"{type(mapping).__name__}")
+    elif g_min is not None or g_max is not None:
+        raise ConfigError("give g_min/g_max either in mapping or as keywords, not both")
+    ref = mapping.scheme is Scheme.REFERENCE
+    P = mapping.n_pairs
+    n_out = cols - 1 if ref else cols // (2 * P)
+    if n_out < 1 or (not ref and cols % (2 * P)):
+        raise ConfigError(f"cols = {cols} must be a multiple of 2 n_pairs = {2 * P} "
+                          "(differential) or >= 2 (reference)")
     errs, gains_num, gains_den = [], 0.0, 0.0
     for _ in range(n_tiles):
-        W = rng.uniform(-1, 1, (rows, cols // 2))
-        gp, gn = pair_conductances(W, gmin, gmax)
-        G = np.empty((rows, cols))
-        G[:, 0::2], G[:, 1::2] = gp, gn
+        W = rng.uniform(-1, 1, (rows, n_out))           # crossbar convention: x @ W
+        mw = mapping.to_conductances(W.T)                 # (P, rows, n_out) targets [S]
+        if ref:
+            G = np.concatenate([mw.g_pos[0], np.full((rows, 1), mw.g_ref)], axis=1)
+        else:
+            G = np.stack([mw.g_pos, mw.g_neg], axis=-1)   # (P, rows, n_out, 2)
+            G = G.transpose(1, 2, 0, 3).reshape(rows, cols)
         xb = Crossbar(G, wires=WireParams(r_row=r_wire, r_col=r_wire))
-        E = np.asarray(xb.effective_matrix()).T      # I = v @ E, (rows, cols) [S]
-        W_eff = (E[:, 0::2] - E[:, 1::2]) / span
+        E = np.asarray(xb.effective_matrix()).T        # I = v @ E, (rows, cols) [S]
+        if ref:
+            # the circuit subtracts the reference column's current: shift onto g_ref
+            W_eff = mw.to_weights((E[:, :-1] - E[:, -1:] + mw.g_ref)[None])[0].T
+        else:
+            E = E.reshape(rows, n_out, P, 2).transpose(2, 0, 1, 3)
+            W_eff = mw.to_weights(E[..., 0], E[..., 1])[0].T
         x = rng.uniform(0, 1, (n_inputs, rows))
         y, y_eff = x @ W, x @ W_eff
         errs.append(np.linalg.norm(y_eff - y) / np.linalg.norm(y))

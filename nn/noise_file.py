@@ -5,7 +5,9 @@ Loading needs numpy, torch and h5py only: :mod:`xbarlab.formats` is imported ins
 device's noise runs wherever torch does (GPU included).
 
 A file holds, per time t after programming, quantile tables of ``Δw / max|W|`` on a grid
-of normalised weights ``u = w / max|W|`` (see :mod:`xbarlab.nn.export`). The noise model
+of normalised weights ``u = w / max|W|`` for the weight mapping it records
+(``NoiseFile.tables.mapping``, a ``devices.mapping.WeightMapping``; see
+:mod:`xbarlab.nn.export`). The noise model
 returned here is part 1's :class:`~xbarlab.nn.noise.QuantileNoise`: for a layer tensor
 ``w`` and standard normals ``z`` it returns ``Δw = max|w| · Q(u, Φ(z))`` with ``Q``
 bilinear in the table, so the draw is a deterministic function of ``z`` (``-z`` gives the
@@ -103,7 +105,8 @@ class NoiseFile:
         return {"source": self.source, "device": t.device_name,
                 "times_s": [float(x) for x in t.times], "compensation": t.compensation,
                 "conditioning": t.conditioning, "weights_map_to": t.weights_map_to,
-                "g_min_S": t.g_min, "g_max_S": t.g_max, "n_samples": t.n_samples,
+                "g_min_S": t.g_min, "g_max_S": t.g_max, "mapping": t.mapping.to_dict(),
+                "n_samples": t.n_samples,
                 "n_w": int(t.w_grid.size), "n_levels": int(t.levels.size)}
 
     def noise(self, time=None, *, scale: float = 1.0) -> QuantileNoise:

@@ -1,8 +1,10 @@
 """nn part 2: device-derived noise files, analog evaluation (statistical vs circuit), bad input.
 
-Truths used: the device model's own Monte Carlo of the same differential mapping (KS
-distance), the effective-weight product of the same programmed conductances (ideal
-circuit), and the crossbar IR-drop study (crossbar/study.py) for the wire error.
+Truths used: the device model's own Monte Carlo of the same mapping (devices sampling of
+the WeightMapping's targets, read back with the mapping's closed form; KS distance), the
+effective-weight product of the same programmed conductances (ideal circuit), the tiled
+layer's drift-compensation factor, and the crossbar IR-drop study (crossbar/study.py) for
+the wire error.
 """
 
 from __future__ import annotations
@@ -45,15 +47,27 @@ def _torch_draws(noise, u: float, n: int, seed: int) -> np.ndarray:
     return noise.perturbation(w, z)[1:].numpy()
 
 
-def _mc_draws(device, u: float, t, n: int, seed: int) -> np.ndarray:
-    """The same quantity from the device model directly: a fresh pair per draw."""
-    from xbarlab.nn.export import pair_conductances
+def _mc_draws(device, u: float, t, n: int, seed: int, mapping=None) -> np.ndarray:
+    """The same quantity from the device model directly, not through nn.export: targets of
+    weight u from WeightMapping.to_conductances (max|W| = 1 alongside), each device sampled
+    on its own (a fresh weight per draw), read back with the mapping's closed form
+    (devices/mapping.py docstring): Σ_k F^-k (G+_k - G-_k) / (g_max - g_min), or
+    (G - G_ref) / ((g_max - g_min) / 2) with a sampled reference device."""
+    from xbarlab.devices.mapping import WeightMapping
 
-    gp, gn = pair_conductances(np.array([u]), 0.0, 25e-6)
+    m = WeightMapping(g_max=25e-6) if mapping is None else mapping
+    mw = m.to_conductances(np.array([[u, 1.0]]))
     rng = np.random.default_rng(seed)
-    g = np.concatenate([np.full(n, gp[0]), np.full(n, gn[0])])
-    r = device.sample(g, t, rng)
-    return (r[..., :n] - r[..., n:]) / 25e-6 - u
+    dg = m.g_max - m.g_min
+
+    def read(g):
+        return device.sample(np.full(n, g), t, rng)
+
+    if m.scheme == "reference":
+        return (read(mw.g_pos[0, 0, 0]) - read(0.5 * (m.g_min + m.g_max))) / (0.5 * dg) - u
+    w = sum(m.significance ** -k * (read(mw.g_pos[k, 0, 0]) - read(mw.g_neg[k, 0, 0]))
+            for k in range(m.n_pairs))
+    return w / dg - u
 
 
 @pytest.mark.parametrize("t", [H, D])
@@ -78,6 +92,83 @@ def test_mixture_of_times_matches_mixed_monte_carlo(pcm, pcm_file):
     torch_side = _torch_draws(nf.noise(None), 0.5, 100_000, seed=3)
     mc = np.concatenate([_mc_draws(pcm, 0.5, H, 50_000, 11), _mc_draws(pcm, 0.5, D, 50_000, 12)])
     assert ks_2samp(torch_side, mc).statistic <= 0.01
+
+
+_OTHER_MAPPINGS = {"reference": {"scheme": "reference", "g_min": 1e-6},
+                   "two-pairs": {"n_pairs": 2, "significance": 4.0, "levels": 2}}
+
+
+@pytest.fixture(scope="module", params=sorted(_OTHER_MAPPINGS))
+def other_file(pcm, request, tmp_path_factory):
+    """PCM tables at 1 h and 1 d for a non-default mapping (g_max = 25 µS), 2e5 draws."""
+    from xbarlab.devices.mapping import WeightMapping
+    from xbarlab.nn.export import export_noise
+
+    m = WeightMapping(g_max=25e-6, **_OTHER_MAPPINGS[request.param])
+    tab = export_noise(pcm, [H, D], np.random.default_rng(3), mapping=m,
+                       w_grid=np.array([-1, -0.5, 0, 0.25, 0.75, 1.0]), n_samples=200_000)
+    path = tmp_path_factory.mktemp("noise") / f"{request.param}.h5"
+    tab.write(path)
+    return path, m
+
+
+@pytest.mark.parametrize("t", [H, D])
+def test_export_with_other_mapping_matches_its_monte_carlo(pcm, other_file, t):
+    """Reference column (g_min = 1 µS, G_ref at 13 µS sampled too) and two pairs of
+    significance 1/4 (levels 2): torch-side draws (1e5) of the exported file vs the devices/
+    Monte Carlo of the same WeightMapping (1e5) at u = -0.5, 0.25, 0.75, 1 h and 1 d:
+    KS <= 0.01; the file records the mapping (WeightMapping equal after reading)."""
+    from xbarlab.nn.noise_file import NoiseFile
+
+    path, m = other_file
+    nf = NoiseFile.load(path)
+    assert nf.tables.mapping == m and nf.describe()["mapping"] == m.to_dict()
+    for j, u in enumerate((-0.5, 0.25, 0.75)):
+        torch_side = _torch_draws(nf.noise(t), u, 100_000, seed=int(t) + j)
+        mc = _mc_draws(pcm, u, t, 100_000, seed=20 + j, mapping=m)
+        assert ks_2samp(torch_side, mc).statistic <= 0.01, (m.to_dict(), u, t)
+
+
+def test_drift_factor_is_the_tiled_matrix_definition(pcm):
+    """Global compensation at 1 y (21-point grid, 2e4 draws): the file's α = 1 / f equals
+    1 / TiledMatrix.drift_factor (devices.mapping.global_drift_factor of the calibration
+    outputs) of a one-input layer whose 10500 columns repeat the grid's weights on the same
+    device and mapping, within 1 % (both estimate Σ|u| / E Σ|û|; sampling error ~0.2 %)."""
+    from xbarlab.crossbar.tiling import TileConfig, TiledMatrix
+    from xbarlab.devices.mapping import WeightMapping
+    from xbarlab.nn.export import export_noise
+
+    m = WeightMapping(g_max=25e-6)
+    grid = np.linspace(-1, 1, 21)
+    tab = export_noise(pcm, [Y], np.random.default_rng(4), mapping=m, w_grid=grid,
+                       n_samples=20_000, compensation="global")
+    # 10 grid periods per tile, so every tile's max|W| is 1 as in the export
+    tm = TiledMatrix(np.tile(grid, 500)[None, :], device=pcm, rng=np.random.default_rng(5),
+                     mapping=m, tile=TileConfig(rows=2, cols=420), t=Y)
+    f = tm.drift_factor(circuit=False)
+    assert 1.3 < f and abs(tab.drift_factor[0] * f - 1) < 0.01, (tab.drift_factor, f)
+
+
+def test_layout_1_file_reads_as_one_differential_pair(pcm_file, tmp_path):
+    """A layout-1 file (no mapping attributes, layout_version 1) still loads: its mapping is
+    the one-pair differential WeightMapping on the stored g_min..g_max with the stored
+    scale, and the tables are unchanged."""
+    import shutil
+
+    import h5py
+    from xbarlab.devices.mapping import WeightMapping
+    from xbarlab.nn.export import NoiseTables
+
+    p = tmp_path / "v1.h5"
+    shutil.copy(pcm_file[0], p)
+    with h5py.File(p, "r+") as f:
+        f.attrs["layout_version"] = 1
+        for k in ("scheme", "scaling", "n_pairs", "levels"):
+            del f["mapping"].attrs[k]
+        del f["mapping/significance"], f["mapping/x_fs"]
+    back = NoiseTables.read(p)
+    assert back.mapping == WeightMapping(g_max=25e-6, g_min=0.0, scaling="tile")
+    assert np.array_equal(back.quantiles, pcm_file[1].quantiles)
 
 
 def test_file_round_trip_and_mean_shift(pcm_file):
