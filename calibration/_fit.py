@@ -134,10 +134,10 @@ def fit(measurements, *, conditioning: str | None = None, drift: str = "auto",
         if isinstance(drift_block, PowerLawBlock):
             from ._powerlaw import programmed_estimate
 
+            from ._powerlaw import first_positive
+
             x = programmed_estimate(pv, t0=drift_block.t0)
-            first = np.argmax(np.isfinite(pv.g), axis=1)
-            t1 = pv.t[np.arange(pv.n_dev), first]
-            t1 = np.where(np.isfinite(t1), t1, pv.tp[first])
+            t1 = first_positive(pv)[1]
             noise_var = (x * drift_block.q_read(x)) ** 2 * drift_block.u(t1)
         n_targets = np.unique(pv.target).size
         if n_targets < 2 and not has_time:
@@ -259,9 +259,26 @@ def _fit_drift(pv, cond, drift, rep, *, rng, t0, t_max, min_devices, n_boot):
         raise DataFormatError(f"no level has >= {min_devices} devices with reads after the "
                               "first; a drift fit is impossible")
     kinds = [drift] if drift != "auto" else ["relaxation", "power-law"]
-    if np.any(pv.g0[np.isin(lev, keep)] <= 0) and "power-law" in kinds and drift == "auto":
-        kinds = ["relaxation"]  # a power law cannot describe cells read at or below 0 S
-        rep.notes.append("power law not considered: some first reads are <= 0 S")
+    if "power-law" in kinds:
+        # reads <= 0 S: cells without a positive read are g_prog = 0 (left out of the drift
+        # fit, exactly), the others' reads <= 0 S are censored (see _powerlaw)
+        from ._powerlaw import check_censoring
+
+        cens, why = check_censoring(pv, lev, keep)
+        if why is not None:
+            if drift == "power-law":
+                raise DataFormatError(f"a power-law drift fit is impossible: {why}")
+            kinds = ["relaxation"]
+            rep.notes.append(f"Power law not considered: {why}.")
+        elif cens["zero_cells"] or cens["censored"]:
+            rep.notes.append(
+                f"Reads <= 0 S: {cens['zero_cells']} of {cens['cells']} cells read <= 0 S at "
+                f"every time ({cens['zero_cell_reads']} reads): the power law takes them as "
+                f"programmed to 0 S (the clamp) and leaves them out of the drift fit; "
+                f"{cens['censored']} more reads <= 0 S ({100 * cens['fraction']:.2f} % of "
+                "the other cells' reads) are censored: dropped from the log-space fit, the "
+                "drift increment bridging them. The held-out likelihood scores a read at "
+                "<= 0 S by each model's probability of reading 0 S.")
     if len(kinds) == 1:
         block = _fit_one(kinds[0], pv, lev, centres, keep, rep, rng=rng, t0=t0, t_max=t_max,
                          n_boot=n_boot)

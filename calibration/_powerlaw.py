@@ -9,6 +9,23 @@ level, Q^2 is the pooled residual variance per unit u and the device-to-device s
 deconvolved: sigma_nu^2 = var(nu_hat) - Q^2 mean(1/S) (a method-of-moments hierarchical
 fit). Curves across levels are smoothed with the degree chosen by cross-validation;
 bootstrap replicates resample devices.
+
+Reads at or below 0 S (the clamp of the instrument or of a device model: xbarlab's PCM
+model clamps g_prog and every read at 0 S) have no logarithm; they are handled as follows
+(:func:`censoring`, counts in :class:`PowerLawInfo` and the report):
+
+- a cell whose reads are all <= 0 S is one the model programs to g_prog = 0 (the clamp of
+  the programming error; g(t) = 0 then holds at every t whatever nu is). Its likelihood
+  does not depend on nu or Q, so leaving it out of the drift fit is exact; it stays in
+  the programming-error fit as g_prog = 0 (:func:`programmed_estimate`);
+- in a cell with some positive reads, a read <= 0 S is left-censored. It is dropped and
+  the increment is taken between the positive reads around it (the Wiener increments add:
+  du of the bridged step is the sum of both). That is the exact likelihood of the
+  remaining reads; what it ignores is the information "this read was low", a bias that
+  stays small while such reads are a small minority. The fit therefore refuses (with
+  the counts) when more than :data:`MAX_CENSORED` of the reads of the cells with positive
+  reads are censored, or when a level keeps fewer than :data:`MIN_USABLE` cells with >= 3
+  positive reads (the fewest that give a residual for Q).
 """
 
 from __future__ import annotations
@@ -22,6 +39,10 @@ from ._smooth import smooth_cv
 
 T_R = 250e-9
 _T0_GRID = np.geomspace(0.1, 1000.0, 21)
+#: Largest share of censored reads (<= 0 S) among the reads of cells with positive reads.
+MAX_CENSORED = 0.10
+#: Fewest cells per level with >= 3 positive reads a power-law fit needs.
+MIN_USABLE = 5
 
 
 @dataclass
@@ -38,6 +59,50 @@ class PowerLawInfo:
     t0: float = np.nan
     t0_fitted: bool = False
     choices: dict = field(default_factory=dict)
+    censoring: dict = field(default_factory=dict)
+    """Counts from :func:`censoring` (reads <= 0 S) of the devices the fit used."""
+
+
+def censoring(pv, sel) -> dict:
+    """Counts of reads <= 0 S among devices ``sel`` (bool mask), columns with t > 0.
+
+    Keys: ``cells``; ``zero_cells``: cells with no positive read (left out of the drift
+    fit as g_prog = 0); ``zero_cell_reads``: their reads; ``censored``: reads <= 0 S in
+    cells with positive reads (dropped, bridged); ``reads``: reads of those cells;
+    ``fraction``: censored / reads [1]; ``usable_min``: the fewest cells with >= 3
+    positive reads in one level (filled by the caller)."""
+    g = pv.g[sel][:, pv.tp > 0]
+    fin = np.isfinite(g)
+    pos = fin & (g > 0)
+    n_pos = pos.sum(axis=1)
+    zero = fin.any(axis=1) & (n_pos == 0)
+    live = n_pos > 0
+    cens = int((fin & ~pos)[live].sum())
+    reads = int(fin[live].sum())
+    return {"cells": int(sel.sum()), "zero_cells": int(zero.sum()),
+            "zero_cell_reads": int(fin[zero].sum()), "censored": cens, "reads": reads,
+            "fraction": cens / max(reads, 1)}
+
+
+def check_censoring(pv, lev, keep) -> tuple[dict, str | None]:
+    """Counts (:func:`censoring`) over the levels ``keep`` and the reason a power law
+    cannot be fitted (None when it can)."""
+    sel = np.isin(lev, keep)
+    c = censoring(pv, sel)
+    g = pv.g[:, pv.tp > 0]
+    usable = np.sum(np.isfinite(g) & (g > 0), axis=1) >= 3
+    per = {int(L): int(np.sum(usable & (lev == L))) for L in keep}
+    c["usable_min"] = min(per.values())
+    why = None
+    if c["fraction"] > MAX_CENSORED:
+        why = (f"{c['censored']} of the {c['reads']} reads of cells with positive reads "
+               f"({100 * c['fraction']:.1f} %) are <= 0 S (at most "
+               f"{100 * MAX_CENSORED:.0f} % can be treated as censored)")
+    elif c["usable_min"] < MIN_USABLE:
+        L = min(per, key=per.get)
+        why = (f"level {L} keeps {per[L]} cells with >= 3 positive reads (a power law needs "
+               f">= {MIN_USABLE}; {c['zero_cells']} cells read <= 0 S throughout)")
+    return c, why
 
 
 def _device_fits(pv, t0):
@@ -120,16 +185,25 @@ def choose_t0(pv) -> float:
     return float(10.0 ** res.x)
 
 
+def first_positive(pv):
+    """Column index of each device's earliest positive read (its earliest read when it
+    has none) and the time of that read [s]."""
+    pos = np.isfinite(pv.g) & (pv.g > 0)
+    first = np.where(pos.any(axis=1), np.argmax(pos, axis=1),
+                     np.argmax(np.isfinite(pv.g), axis=1))
+    rows = np.arange(pv.n_dev)
+    t1 = np.where(np.isfinite(pv.t[rows, first]), pv.t[rows, first], pv.tp[first])
+    return first, t1
+
+
 def programmed_estimate(pv, *, t0=None):
-    """Each device's programmed conductance g_prog [S] from its earliest read, undoing the
-    drift since programming with its own fitted exponent (the first read itself when it is
-    at t = 0)."""
+    """Each device's programmed conductance g_prog [S] from its earliest positive read,
+    undoing the drift since programming with its own fitted exponent (the read itself
+    when it is at t = 0); 0 S for a device with no positive read (the clamp at 0 S)."""
     t0 = choose_t0(pv) if t0 is None else t0
     nu, *_ = _device_fits(pv, t0)
-    first = np.argmax(np.isfinite(pv.g), axis=1)
-    g1 = pv.g[np.arange(pv.n_dev), first]
-    t1 = np.where(np.isfinite(pv.t[np.arange(pv.n_dev), first]),
-                  pv.t[np.arange(pv.n_dev), first], pv.tp[first])
+    first, t1 = first_positive(pv)
+    g1 = np.maximum(pv.g[np.arange(pv.n_dev), first], 0.0)
     nu = np.where(np.isfinite(nu), nu, 0.0)
     return g1 * ((t1 + t0) / t0) ** nu
 
@@ -182,5 +256,6 @@ def fit_power_law(pv, lev, centres, keep, *, t0, rng, n_boot=100):
     for name, s in (("mu_nu", s_mu), ("sigma_nu", s_sig), ("q_read", s_q)):
         ch[name] = f"poly{s.order}" if s.kind == "poly" else "interp"
     info = PowerLawInfo(levels_g=gk, mu_nu=mu, sigma_nu=sig, sigma_nu_raw=raw, q_read=q, t0=t0,
-                        t0_fitted=t0_fitted, choices=ch)
+                        t0_fitted=t0_fitted, choices=ch,
+                        censoring=check_censoring(pv, lev, keep)[0])
     return block, info

@@ -1,8 +1,16 @@
-"""Held-out likelihood of drift models (to choose power law vs relaxation table)."""
+"""Held-out likelihood of drift models (to choose power law vs relaxation table).
+
+Both models clamp reads at 0 S, so a read is scored against a measure with an atom at
+0 S: a positive read by its density [ln(1/S)], a read <= 0 S by the model's probability
+of reading 0 S [ln 1]. Every held-out read (zeros included) is scored under each model,
+so the comparison stays on the same reads; an event a model cannot produce gets the
+floor exp(_LOG_FLOOR) (a probability, or that times the model's own density scale).
+"""
 
 from __future__ import annotations
 
 import numpy as np
+from scipy.special import ndtr
 
 from ._model import PowerLawBlock, RelaxationBlock
 
@@ -10,8 +18,10 @@ _LOG_FLOOR = -50.0
 
 
 def _relaxation_logpdf(block: RelaxationBlock, g0, t, g):
-    """log density [ln(1/S)] of reads g at time t given first reads g0: a Gaussian kernel
-    density over the tabulated quantile points (equally spaced in probability)."""
+    """log density [ln(1/S)] of reads g > 0 at time t given first reads g0: a Gaussian
+    kernel density over the tabulated quantile points (equally spaced in probability);
+    for reads g <= 0 S the log probability that the clamped read max(g0 + d, 0) is 0 S
+    (quantile points at or below -g0 count fully, the others by their kernel's tail)."""
     p = block.p[::4]
     n = g0.size
     qs = np.empty((n, p.size))
@@ -23,33 +33,50 @@ def _relaxation_logpdf(block: RelaxationBlock, g0, t, g):
     z = ((g - g0)[:, None] - qs) / h[:, None]
     dens = np.exp(-0.5 * z * z).mean(axis=1) / (h * np.sqrt(2 * np.pi))
     floor = _LOG_FLOOR + np.log(1 / np.maximum(sd, 1e-12))
-    return np.maximum(np.log(np.maximum(dens, 1e-300)), floor)
+    lp = np.maximum(np.log(np.maximum(dens, 1e-300)), floor)
+    zero = g <= 0
+    if np.any(zero):
+        below = qs[zero] <= -g0[zero, None]
+        zc = (-g0[zero, None] - qs[zero]) / h[zero, None]
+        p0 = np.where(below, 1.0, ndtr(zc)).mean(axis=1)
+        lp[zero] = np.maximum(np.log(np.maximum(p0, 1e-300)), _LOG_FLOOR)
+    return lp
 
 
 def _power_logpdf(block: PowerLawBlock, g0, t, g):
-    """log density of reads g at time t given first reads g0 (read at t = 0): ln g - ln g0
-    is normal with mean -mu L and variance sigma^2 L^2 + Q^2 (u_t - u_0)."""
+    """log density of reads g > 0 at time t given first reads g0 > 0 (read at t = 0):
+    ln g - ln g0 is normal with mean -mu L and variance sigma^2 L^2 + Q^2 (u_t - u_0).
+    A first read <= 0 S means g_prog = 0 S (the programming clamp): every later read is
+    0 S (log probability 0), a positive one impossible. A read <= 0 S after a positive
+    first read is impossible in this model (log-normal reads): floor."""
     L = np.log((t + block.t0) / block.t0)
     du = block.u(t) - block.u(0.0)
-    q = block.q_read(g0)
-    var = (block.sigma_nu(g0) * L) ** 2 + q * q * du
-    var = np.maximum(var, 1e-12)
+    live = g0 > 0
+    gl = np.where(live, g0, 1.0)
+    q = block.q_read(gl)
+    var = np.maximum((block.sigma_nu(gl) * L) ** 2 + q * q * du, 1e-12)
     ok = g > 0
-    x = np.log(np.where(ok, g, 1.0) / np.maximum(g0, 1e-30)) + block.mu_nu(g0) * L
-    lp = -0.5 * x * x / var - 0.5 * np.log(2 * np.pi * var) - np.log(np.where(ok, g, 1.0))
-    return np.where(ok, lp, _LOG_FLOOR + np.log(1 / np.maximum(g0, 1e-30)))
+    lg = np.log(np.where(ok, g, 1.0))
+    x = lg - np.log(gl) + block.mu_nu(gl) * L
+    lp = -0.5 * x * x / var - 0.5 * np.log(2 * np.pi * var) - lg
+    impossible_pos = _LOG_FLOOR - lg
+    return np.where(live, np.where(ok, lp, _LOG_FLOOR), np.where(ok, impossible_pos, 0.0))
 
 
 def heldout_loglik(block, pv, mask, *, max_devices: int = 4000) -> float:
     """Mean log-likelihood per read [ln(1/S)] of the reads at t > 0 of devices ``mask``
-    (an evenly spaced subset of at most ``max_devices`` of them)."""
+    (an evenly spaced subset of at most ``max_devices`` of them). A device's reference
+    read g_0 (its first read, when no g_initial column is given) is what both models are
+    conditioned on, not a held-out read: it is not scored (a table of g - g_0 puts all
+    its mass on 0 there, a density without meaning)."""
     total, count = 0.0, 0
     idx = np.nonzero(mask)[0]
     if idx.size > max_devices:
         idx = idx[np.linspace(0, idx.size - 1, max_devices).astype(np.intp)]
+    first = np.argmax(np.isfinite(pv.g[idx]), axis=1)
     for k in np.nonzero(pv.tp > 0)[0]:
         g = pv.g[idx, k]
-        ok = np.isfinite(g)
+        ok = np.isfinite(g) & ~((first == k) & (g == pv.g0[idx]))
         if not np.any(ok):
             continue
         t = float(np.nanmedian(pv.t[idx, k]))

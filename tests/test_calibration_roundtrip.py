@@ -186,3 +186,71 @@ def test_pcm_fit_as_composite_device(pcm_fit, tmp_path):
     np.testing.assert_array_equal(exact.sample(g, T_READ, np.random.default_rng(3)),
                                   model.sample(g, T_READ, np.random.default_rng(3)))
     np.testing.assert_array_equal(exact.drift_block.mu_nu.boot, model.drift_block.mu_nu.boot)
+
+
+def _pcm_preset_table(rng, *, per_level=400):
+    """Reads of the pcm-ibm-2020 preset's programming and drift (nu folded, t0 = 20 s)
+    with a small constant 1/f amplitude Q = 0.01, at targets 0.3125-5 uS: the programming
+    error clamps about 3 % of the cells at g_prog = 0 S, whose reads are all 0 S."""
+    import dataclasses
+
+    from xbarlab import devices
+    from xbarlab.devices.blocks import ReadNoise as DReadNoise
+
+    pre = devices.load("pcm-ibm-2020")
+    truth = dataclasses.replace(pre, read_noise=DReadNoise(
+        amplitude=Polynomial((0.01,), units="1"), t_r=250e-9, t0=20.0))
+    targets = np.array([0.3125, 0.625, 1.25, 2.5, 5.0]) * 1e-6
+    times = np.array([1.0, 10.0, 100.0, 1000.0, 1e4, 86400.0])
+    g = np.repeat(targets, per_level)
+    return _table(truth, g, times, rng), targets
+
+
+def test_pcm_power_law_with_reads_clamped_at_zero():
+    """pcm-ibm-2020 physics with cells clamped at 0 S (every read 0 S, first reads
+    included): the power law is still considered and chosen by held-out likelihood, the
+    zero cells are counted and left out of the drift fit, and the per-level drift exponent
+    matches the preset's nu = |N(mu(x), sigma(x))| (folded-normal mean and std, scipy):
+    mean within 0.006, spread within 0.004, the smoothed mu_nu curve within 0.015 at every
+    target; t0 within 5 % of 20 s."""
+    from scipy.stats import foldnorm
+
+    data, targets = _pcm_preset_table(np.random.default_rng(7))
+    n_zero = int(np.sum(np.all(data["g"].reshape(6, -1) <= 0, axis=0)))
+    assert n_zero >= 20  # the case under test: many first reads at exactly 0 S
+    model = fit(data, rng=np.random.default_rng(1), n_boot=10)
+    rep = model.report
+    assert rep.drift_choice == "power-law", rep.drift_loglik
+    info = rep.power_law
+    assert info.censoring["zero_cells"] == n_zero
+    assert any(f"{n_zero} of 2000 cells read <= 0 S" in s for s in rep.notes)
+    x = targets / 25e-6  # the preset's log-linear nu curves (data/presets/pcm-ibm-2020.json)
+    mu = np.clip(-0.0155 * np.log(x) + 0.0244, 0.049, 0.1)
+    sd = np.clip(-0.0125 * np.log(x) - 0.0059, 0.008, 0.045)
+    f_mean, f_std = foldnorm.mean(mu / sd, scale=sd), foldnorm.std(mu / sd, scale=sd)
+    np.testing.assert_allclose(info.levels_g, targets)
+    assert np.max(np.abs(info.mu_nu - f_mean)) <= 0.006, (info.mu_nu, f_mean)
+    assert np.max(np.abs(info.sigma_nu - f_std)) <= 0.004, (info.sigma_nu, f_std)
+    assert np.max(np.abs(model.drift_block.mu_nu(targets) - f_mean)) <= 0.015
+    assert abs(model.drift_block.t0 / 20.0 - 1) < 0.05
+
+
+def test_power_law_refused_when_too_many_reads_are_nonpositive():
+    """Set 15 % of the positive reads at t > 1 s of the live cells to 0 S: more than the
+    10 % that can be treated as censored. drift='power-law' raises DataFormatError naming
+    the count; drift='auto' falls back to the relaxation table with a note."""
+    from xbarlab.errors import DataFormatError
+
+    data, _ = _pcm_preset_table(np.random.default_rng(8), per_level=100)
+    g = data["g"].copy()
+    rng = np.random.default_rng(0)
+    live = (g > 0) & (data["time"] > 1.0)
+    hit = live & (rng.random(g.size) < 0.15)
+    g[hit] = 0.0
+    data = dict(data, g=g)
+    with pytest.raises(DataFormatError, match=r"power-law drift fit is impossible: \d+ of the "
+                       r"\d+ reads of cells with positive reads"):
+        fit(data, drift="power-law", n_boot=2)
+    model = fit(data, n_boot=2)
+    assert model.report.drift_choice == "relaxation"
+    assert any(s.startswith("Power law not considered:") for s in model.report.notes)
