@@ -132,9 +132,7 @@ def fit(measurements, *, conditioning: str | None = None, drift: str = "auto",
         x = pv.g0
         noise_var = None
         if isinstance(drift_block, PowerLawBlock):
-            from ._powerlaw import programmed_estimate
-
-            from ._powerlaw import first_positive
+            from ._powerlaw import first_positive, programmed_estimate
 
             x = programmed_estimate(pv, t0=drift_block.t0)
             t1 = first_positive(pv)[1]
