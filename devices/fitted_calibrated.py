@@ -416,7 +416,10 @@ class CalibratedDevice(DeviceModelBase):
         uniform+normal family with the uniform half-width sqrt(3) * spread (a uniform of the
         fitted spread, kurtosis -1.2 instead of the beta's), and a relaxation table becomes
         a Gaussian relaxation with the table's mean and standard deviation (tabulated on
-        the same (g, t) grid) and one deviate per cell, dropping the tails' shape. The
+        the same (g, t) grid) and one deviate per cell, dropping the tails' shape; the
+        power law's 1/f read noise is multiplicative here (``g·exp(Q·ξ)``, the fit's
+        log-space model) and additive in proportion to g in the composite
+        (``g·(1 + Q·ξ)``, clamped at 0 S), equal to first order in ``Q·ξ``. The
         exact model (with every bootstrap replicate) rides along in ``extras["calibrated"]``:
         ``CalibratedDevice.from_tree(composite.extras["calibrated"])`` restores it.
         """
