@@ -576,9 +576,11 @@ def _add_export_noise(sub) -> None:
     p = sub.add_parser(
         "export-noise",
         help="derive weight-domain noise (quantile tables of Δw|w) from a device model",
-        description="Program differential device pairs for weights on a grid of w/max|W|, "
-        "read them at the given times and store quantile tables of Δw/max|W| (plus mean "
-        "shift and spread) in an HDF5 noise file for `xbarlab train --train-noise`.",
+        description="Map weights on a grid of w/max|W| to conductances (differential pairs, "
+        "several pairs of significance, or a reference column: the mapping options), "
+        "program the devices, read them at the given times and store quantile tables of "
+        "Δw/max|W| (plus mean shift and spread) in an HDF5 noise file for `xbarlab train "
+        "--train-noise`.",
     )
     p.add_argument("model", metavar="MODEL", help="device preset name or model file (.h5)")
     p.add_argument("--time", action="append", required=True, metavar="T",
@@ -601,8 +603,51 @@ def _add_export_noise(sub) -> None:
     p.add_argument("--allow-extrapolation", action="store_true",
                    help="accept a mapping beyond a fitted model's range (edge statistics)")
     p.add_argument("--seed", type=int, default=0, metavar="S")
+    _add_mapping_options(p)
     add_output_options(p, metavar="NOISE.h5", what="noise file to write")
     p.set_defaults(handler=_run_export_noise)
+
+
+def _add_mapping_options(p) -> None:
+    """Options of devices.mapping.WeightMapping (read back by :func:`_mapping_from_args`)."""
+    from .devices.mapping import Scaling, Scheme
+
+    g = p.add_argument_group("weight mapping (devices.mapping.WeightMapping)")
+    g.add_argument("--scheme", choices=[m.value for m in Scheme], default=Scheme.DIFFERENTIAL.value,
+                   help="differential device pairs, or one device per weight against a "
+                   "reference column at (g_min + g_max)/2 (default differential)")
+    g.add_argument("--pairs", type=int, default=1, metavar="P",
+                   help="device pairs per weight, pair k weighing F^-k (differential; "
+                   "default 1)")
+    g.add_argument("--significance", type=float, default=None, metavar="F",
+                   help="significance ratio F between consecutive pairs (--pairs > 1; "
+                   "default 4)")
+    g.add_argument("--pair-levels", type=int, default=None, metavar="L",
+                   help="grid steps per polarity of the upper pairs (--pairs > 1; default 2; "
+                   "needs F <= 2 L)")
+    g.add_argument("--scaling", choices=[m.value for m in Scaling], default=Scaling.TILE.value,
+                   help="one weight scale max|W| per tile or per column (default tile)")
+
+
+def _mapping_from_args(args, device, *, allow_extrapolation: bool = False):
+    """The WeightMapping of the mapping options, g_min/g_max from --g-min/--g-max or the
+    device model's range."""
+    from .devices.mapping import WeightMapping
+    from .errors import ConfigError
+    from .nn.export import mapping_range
+
+    extra = {}
+    for opt, key in (("significance", "significance"), ("pair_levels", "levels")):
+        v = getattr(args, opt)
+        if v is not None:
+            if args.pairs == 1:
+                raise ConfigError(f"--{opt.replace('_', '-')} needs --pairs > 1 (one pair has "
+                                  "no significance steps)")
+            extra[key] = v
+    g_min, g_max = mapping_range(device, args.g_min, args.g_max,
+                                 allow_extrapolation=allow_extrapolation)
+    return WeightMapping(g_max=g_max, g_min=g_min, scheme=args.scheme, scaling=args.scaling,
+                         n_pairs=args.pairs, **extra)
 
 
 def _run_export_noise(args) -> int:
@@ -626,8 +671,9 @@ def _run_export_noise(args) -> int:
     if args.grid < 2:
         raise ConfigError(f"--grid must be >= 2, got {args.grid}")
     device = load_device_model(args.model)
-    tables = export_noise(device, times, np.random.default_rng(args.seed), g_min=args.g_min,
-                          g_max=args.g_max, w_grid=np.linspace(-1, 1, args.grid),
+    mapping = _mapping_from_args(args, device, allow_extrapolation=args.allow_extrapolation)
+    tables = export_noise(device, times, np.random.default_rng(args.seed), mapping=mapping,
+                          w_grid=np.linspace(-1, 1, args.grid),
                           n_samples=args.samples, compensation=args.compensation,
                           allow_extrapolation=args.allow_extrapolation, adc_bits=args.adc_bits,
                           ir_drop=ir, device_name=str(args.model))
@@ -635,8 +681,13 @@ def _run_export_noise(args) -> int:
                       settings={"model": str(args.model), "times_s": times,
                                 "compensation": args.compensation, "samples": args.samples,
                                 "grid": args.grid, "seed": args.seed, "g_min": tables.g_min,
-                                "g_max": tables.g_max, "ir_drop": args.ir_drop})
+                                "g_max": tables.g_max, "mapping": mapping.to_dict(),
+                                "ir_drop": args.ir_drop})
     tables.write(args.out, overwrite=args.force, provenance=prov)
+    per = "one device + reference column" if mapping.scheme.value == "reference" else \
+        f"{mapping.n_pairs} differential pair(s)"
+    print(f"mapping: {per} per weight, {mapping.scaling.value} scaling, g_min..g_max = "
+          f"{mapping.g_min:.4g}..{mapping.g_max:.4g} S")
     for i, t in enumerate(tables.times):
         j = int(np.argmax(tables.w_grid))
         print(f"t = {t:g} s: mean shift at w = max|W| {tables.mean[i, j]:+.4f}, spread "
@@ -686,6 +737,7 @@ def _add_evaluate(sub) -> None:
     p.add_argument("--bootstrap", type=int, default=0, metavar="K",
                    help="also evaluate K models drawn from the calibration's bootstrap")
     p.add_argument("--seed", type=int, default=0, metavar="S")
+    _add_mapping_options(p)
     add_output_options(p, metavar="OUT", what="output folder")
     p.set_defaults(handler=_run_evaluate)
 
@@ -693,16 +745,18 @@ def _add_evaluate(sub) -> None:
 def _run_evaluate(args) -> int:
     from .errors import ConfigError
     from .nn.evaluate import run_evaluation
+    from .nn.export import load_device_model
 
     try:
         rows, cols = (int(v) for v in args.tile.lower().split("x"))
     except ValueError:
         raise ConfigError(f"--tile {args.tile!r} is not ROWSxCOLS, e.g. 256x256") from None
+    mapping = _mapping_from_args(args, load_device_model(args.device_model))
     ev = run_evaluation(
         model_dir=args.model_dir, device_model=args.device_model, times=args.times,
         out=args.out, programmings=args.programmings, modes=args.modes,
         compensation=args.compensation, tile_rows=rows, tile_cols=cols, r_wire=args.r_wire,
-        g_min=args.g_min, g_max=args.g_max, dac_bits=args.dac_bits, adc_bits=args.adc_bits,
+        mapping=mapping, dac_bits=args.dac_bits, adc_bits=args.adc_bits,
         circuit_programmings=args.circuit_programmings, circuit_samples=args.circuit_samples,
         bootstrap=args.bootstrap, seed=args.seed, force=args.force,
         command="evaluate " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else "evaluate")

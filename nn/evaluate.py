@@ -366,8 +366,13 @@ def run_evaluation(*, model_dir, device_model: str, times: str, out, programming
                    dac_bits: int | None = None, adc_bits: int | None = None,
                    circuit_programmings: int = 1, circuit_samples: int | None = None,
                    bootstrap: int = 0, seed: int = 0, force: bool = False,
-                   progress: bool = True, command: str = "evaluate") -> dict[str, Any]:
-    """Everything ``xbarlab evaluate`` does; returns the dict written to ``OUT/evaluation.json``."""
+                   progress: bool = True, command: str = "evaluate",
+                   mapping=None) -> dict[str, Any]:
+    """Everything ``xbarlab evaluate`` does; returns the dict written to ``OUT/evaluation.json``.
+
+    ``mapping``: a :class:`~xbarlab.devices.mapping.WeightMapping` for every layer (then
+    ``g_min``/``g_max`` come from it and must not be given), or None for the tile's
+    differential mapping on ``g_min..g_max``."""
     from ..crossbar.converters import ADC, DAC
     from ..crossbar.tiling import TileConfig
     from ..formats import prepare_output_dir, write_text_atomic
@@ -381,6 +386,16 @@ def run_evaluation(*, model_dir, device_model: str, times: str, out, programming
     comp_list = parse_list(compensation, what="--compensation")
     if not (math.isfinite(r_wire) and r_wire >= 0):
         raise ConfigError(f"--r-wire must be a finite resistance >= 0 Ohm, got {r_wire!r}")
+    if mapping is not None:
+        from ..devices.mapping import WeightMapping
+
+        if not isinstance(mapping, WeightMapping):
+            raise ConfigError(f"mapping must be a devices.mapping.WeightMapping, got "
+                              f"{type(mapping).__name__}")
+        if g_min is not None or g_max is not None:
+            raise ConfigError("give g_min/g_max either in mapping or as --g-min/--g-max, "
+                              "not both")
+        g_min, g_max = mapping.g_min, mapping.g_max
     net, blob = load_trained(model_dir)
     cfg = blob["config"]
     device = load_device_model(device_model)
@@ -396,8 +411,8 @@ def run_evaluation(*, model_dir, device_model: str, times: str, out, programming
     if gmin < lo * (1 - 1e-12) or gmax > hi * (1 + 1e-12):
         raise ConfigError(f"{device_model}: the device model's range [{lo:.6g}, {hi:.6g}] S does "
                           f"not cover the mapping [{gmin:.6g}, {gmax:.6g}] S (--g-min/--g-max)")
-    tile = TileConfig(rows=tile_rows, cols=tile_cols, g_min=gmin, g_max=gmax,
-                      r_row=r_wire, r_col=r_wire)
+    tile = TileConfig(rows=tile_rows, cols=tile_cols, g_min=None if mapping else gmin,
+                      g_max=None if mapping else gmax, r_row=r_wire, r_col=r_wire)
     dac = None if dac_bits is None else DAC(bits=dac_bits)
     adc = None if adc_bits is None else ADC(bits=adc_bits, range_mode="max-possible")
     data = load_dataset(cfg["dataset"])
@@ -413,7 +428,7 @@ def run_evaluation(*, model_dir, device_model: str, times: str, out, programming
                             modes=mode_list, compensations=comp_list, tile=tile, dac=dac,
                             adc=adc, x_cal=data.x_train, circuit_programmings=circuit_programmings,
                             circuit_samples=circuit_samples, bootstrap=bootstrap,
-                            progress=progress)
+                            mapping=mapping, progress=progress)
     ev = {"schema": ev.pop("schema"), "model_dir": str(model_dir), "device_model": device_model,
           **ev, "elapsed_s": _time.perf_counter() - t0}
     ev["settings"]["seed"] = seed

@@ -86,6 +86,7 @@ __all__ = [
     "export_noise",
     "ir_drop_error",
     "load_device_model",
+    "mapping_range",
 ]
 
 #: ``kind`` attribute of noise files written here.
@@ -350,7 +351,12 @@ def load_device_model(name_or_path):
 # --------------------------------------------------------------------------- mapping
 
 
-def _mapping_range(device, g_min, g_max, *, allow_extrapolation: bool) -> tuple[float, float]:
+def mapping_range(device, g_min: float | None = None, g_max: float | None = None, *,
+                  allow_extrapolation: bool = False) -> tuple[float, float]:
+    """``(g_min, g_max)`` [S] of a weight mapping on ``device``: the given values, else the
+    model's range (a fitted model's: the range its data covered); ConfigError when the
+    model's range does not cover them (unless ``allow_extrapolation``) or has no finite
+    upper bound and no ``g_max`` is given."""
     lo, hi = (float(v) for v in getattr(device, "g_range", (0.0, math.inf)))
     fit = getattr(device, "g_fit", None)  # fitted models: the range the data covered
     if fit is not None and np.size(fit) == 2 and np.all(np.isfinite(fit)):
@@ -376,7 +382,7 @@ def _resolve_mapping(device, mapping, g_min, g_max, scale, *, allow_extrapolatio
     from ..devices.mapping import Scaling, WeightMapping
 
     if mapping is None:
-        gmin, gmax = _mapping_range(device, g_min, g_max, allow_extrapolation=allow_extrapolation)
+        gmin, gmax = mapping_range(device, g_min, g_max, allow_extrapolation=allow_extrapolation)
         sc = "tile" if scale is None else scale
         if sc not in [m.value for m in Scaling]:
             raise ConfigError(f"scale {sc!r} is not one of {[m.value for m in Scaling]}")
@@ -387,7 +393,7 @@ def _resolve_mapping(device, mapping, g_min, g_max, scale, *, allow_extrapolatio
     if g_min is not None or g_max is not None or scale is not None:
         raise ConfigError("give g_min/g_max/scale either in mapping or as keywords, not both "
                           f"(g_min={g_min}, g_max={g_max}, scale={scale})")
-    _mapping_range(device, mapping.g_min, mapping.g_max, allow_extrapolation=allow_extrapolation)
+    mapping_range(device, mapping.g_min, mapping.g_max, allow_extrapolation=allow_extrapolation)
     return mapping
 
 

@@ -1,4 +1,5 @@
-"""Tests of ``xbarlab train``: outputs, reproducibility, data sets and bad input."""
+"""Tests of ``xbarlab train``: outputs, reproducibility, data sets and bad input; the weight
+mapping options of ``xbarlab export-noise`` and ``xbarlab evaluate``."""
 
 from __future__ import annotations
 
@@ -133,3 +134,70 @@ def test_datasets_load_offline_with_documented_splits(name, n_train, n_test, sha
     for kind in ("mlp", "cnn"):
         net = build_model(model_config(kind, d))
         assert net(d.x_test[:5]).shape == (5, 10)
+
+
+# ----------------------------------------------------- mapping options (export-noise, evaluate)
+
+
+@pytest.mark.parametrize("opts, expected", [
+    ([], {}),
+    (["--scheme", "reference", "--g-min", "1e-6"], {"scheme": "reference", "g_min": 1e-6}),
+    (["--pairs", "2", "--significance", "3", "--pair-levels", "2", "--scaling", "column"],
+     {"n_pairs": 2, "significance": 3.0, "levels": 2, "scaling": "column"}),
+])
+def test_export_noise_mapping_options_are_recorded(tmp_path, opts, expected):
+    """`xbarlab export-noise pcm-ibm-2020` with mapping options writes a file whose mapping
+    equals WeightMapping(g_max = 25 µS (the preset's range), **options)."""
+    from xbarlab.devices.mapping import WeightMapping
+    from xbarlab.nn.noise_file import NoiseFile
+
+    out = tmp_path / "n.h5"
+    assert main(["export-noise", "pcm-ibm-2020", "--time", "1h", "--grid", "5", "--samples",
+                 "500", *opts, "-o", str(out)]) == 0
+    assert NoiseFile.load(out).tables.mapping == WeightMapping(g_max=25e-6, **expected)
+
+
+@pytest.mark.parametrize("opts, needle", [
+    (["--pairs", "0"], "n_pairs"),
+    (["--scheme", "reference", "--pairs", "2"], "reference scheme"),
+    (["--pairs", "2", "--significance", "5"], "2 * levels"),
+    (["--significance", "3"], "--pairs > 1"),
+    (["--g-max", "30e-6"], "does not cover"),
+])
+def test_bad_mapping_options_give_clear_errors(tmp_path, capsys, opts, needle):
+    """Zero pairs, a reference scheme with two pairs, F > 2 L, a significance for one pair,
+    g_max beyond the preset's range: exit status 2 and a message naming the problem; an
+    unknown scheme or scaling is refused by the parser (exit 2, valid choices listed)."""
+    base = ["export-noise", "pcm-ibm-2020", "--time", "1h", "--samples", "500"]
+    assert main([*base, *opts, "-o", str(tmp_path / "n.h5")]) == 2
+    assert needle in capsys.readouterr().err
+    assert not (tmp_path / "n.h5").exists()
+    for bad in (["--scheme", "pair"], ["--scaling", "row"]):
+        with pytest.raises(SystemExit) as e:
+            main([*base, *bad, "-o", str(tmp_path / "n.h5")])
+        assert e.value.code == 2
+        assert "invalid choice" in capsys.readouterr().err
+
+
+def test_evaluate_mapping_options_reach_the_evaluation(tmp_path, capsys):
+    """`xbarlab evaluate --scheme reference --g-min 1e-6` (digits MLP, 1 programming, 1 s):
+    evaluation.json's settings.mapping reads back to WeightMapping(g_max = 25 µS, g_min = 1 µS,
+    scheme = reference); `--pairs 0` exits 2 naming n_pairs."""
+    from xbarlab.devices.mapping import WeightMapping
+
+    cfg = model_config("mlp", "digits", (1, 8, 8))
+    torch.manual_seed(0)
+    mdir = tmp_path / "m"
+    mdir.mkdir()
+    torch.save({"state_dict": build_model(cfg).state_dict(), "config": cfg}, mdir / "model.pt")
+    base = ["evaluate", str(mdir), "--device-model", "pcm-ibm-2020", "--times", "1s",
+            "--programmings", "1", "--compensation", "none"]
+    assert main([*base, "--scheme", "reference", "--g-min", "1e-6", "-o",
+                 str(tmp_path / "ev")]) == 0
+    ev = json.loads((tmp_path / "ev" / "evaluation.json").read_text())
+    assert WeightMapping.from_dict(ev["settings"]["mapping"]) == WeightMapping(
+        g_max=25e-6, g_min=1e-6, scheme="reference")
+    assert ev["settings"]["tile"]["g_min"] is None
+    capsys.readouterr()
+    assert main([*base, "--pairs", "0", "-o", str(tmp_path / "ev2")]) == 2
+    assert "n_pairs" in capsys.readouterr().err
