@@ -564,6 +564,7 @@ class Measurements:
             "missing_cells": int(self.n_missing),
         }
         if self.n_reads:
+            out["reads_at_zero"] = int(np.count_nonzero(self.g == 0.0))
             out["g_min"] = float(self.g.min())
             out["g_max"] = float(self.g.max())
             out["g_mean"] = float(self.g.mean())

@@ -1209,6 +1209,8 @@ def _write_report(ctx: StageContext) -> int:
     if "g_min" in s:
         rows.append(["conductance", f"{_us(s['g_min'])} to {_us(s['g_max'])}"])
     rows.append(["reads below 0 S", str(s.get("reads_below_zero", 0))])
+    if s.get("reads_at_zero"):
+        rows.append(["reads of exactly 0 S", f"{s['reads_at_zero']:,}"])
     B.append(("table", ["", "value"], rows))
 
     # -- calibration
@@ -1308,9 +1310,15 @@ def _write_report(ctx: StageContext) -> int:
                        f"{_us(nz['g_max'])} (weights map to {nz.get('weights_map_to')}); "
                        "Δw is in units of max|W|. Compensation: "
                        f"{cfg['noise']['compensation']}."))
-        B.append(("table", ["time", "mean σ(Δw)", "μ(Δw) at w = max|W|", "drift factor α"],
-                  [[_fmt_t(p["t"]), f"{p['std_mean']:.4f}", f"{p['mean_at_wmax']:+.4f}",
-                    f"{p['drift_factor']:.4f}"] for p in nz["per_time"]]))
+        compensated = cfg["noise"]["compensation"] != "none"
+        head = ["time", "mean σ(Δw)", "μ(Δw) at w = max|W|"]
+        rows = [[_fmt_t(p["t"]), f"{p['std_mean']:.4f}", f"{p['mean_at_wmax']:+.4f}"]
+                for p in nz["per_time"]]
+        if compensated:  # without compensation the factor is 1 by definition: no column
+            head.append("drift factor α applied")
+            for r, p in zip(rows, nz["per_time"], strict=True):
+                r.append(f"{p['drift_factor']:.4f}")
+        B.append(("table", head, rows))
         fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.6))
         u = np.asarray(nz["w_grid"])
         for i, t in enumerate(nz["times"]):
