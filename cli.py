@@ -1,7 +1,9 @@
 """The ``xbarlab`` command line.
 
-Each subcommand has an ``_add_<name>`` function that declares its arguments and a
-``_run_<name>`` handler. Handlers import what they need lazily, so that
+Each subcommand is an ``_add_<name>(p)`` function, registered with :func:`_subcommand`, that
+declares its arguments and sets its ``_run_<name>`` handler. Options that several subcommands
+share (measurement tables, output, device model, weight mapping, seed) are declared once below,
+with the converters of their values. Handlers import what they need lazily, so that
 ``xbarlab --help`` and ``xbarlab inspect`` import neither numba kernels nor torch.
 A subcommand is listed only once it works.
 """
@@ -31,15 +33,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"xbarlab {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for add in _SUBCOMMANDS:
-        add(sub)
+    for name, summary, description, add in _SUBCOMMANDS:
+        add(sub.add_parser(name, help=summary, description=description))
     return parser
 
 
 # --------------------------------------------------------------------------- subcommands
-# (each issue adds its own _add_<name>/_run_<name> pair and appends _add_<name> below)
 
+# (name, one-line help, description, _add_<name>), in the order `xbarlab --help` lists them
 _SUBCOMMANDS: list = []
+
+
+def _subcommand(name: str, *, summary: str, description: str):
+    """Register the decorated ``_add_<name>(p)`` as subcommand ``name``: ``summary`` is its line
+    in ``xbarlab --help``, ``description`` the text atop ``xbarlab <name> --help``."""
+    def register(add):
+        _SUBCOMMANDS.append((name, summary, description, add))
+        return add
+    return register
 
 
 # -- shared options: every command that reads measurements or writes files uses these ------
@@ -110,6 +121,7 @@ def read_measurements_from_args(args: argparse.Namespace, paths=None):
 
 
 def _measurement_options_given(args: argparse.Namespace) -> list[str]:
+    """The measurement-table options on the command line (values set, or flags on)."""
     given = []
     for name in ("columns", "units", "layout", "sample_rate", "samples_from", "header"):
         if getattr(args, name, None) is not None:
@@ -121,24 +133,150 @@ def _measurement_options_given(args: argparse.Namespace) -> list[str]:
 
 
 def add_output_options(parser: argparse.ArgumentParser, *, required: bool = True,
-                       metavar: str = "PATH", what: str = "output") -> None:
-    """``-o/--out`` and ``--force`` (replace an existing file / reuse a foreign folder)."""
-    parser.add_argument("-o", "--out", required=required, metavar=metavar, help=what)
-    parser.add_argument("--force", action="store_true",
-                        help="overwrite an existing output (never done without it)")
+                       metavar: str = "PATH", what: str = "output",
+                       flags: tuple[str, ...] = ("-o", "--out"),
+                       force_help: str = "overwrite an existing output (never done without it)"
+                       ) -> None:
+    """``-o/--out`` (or just the option names in ``flags``) and ``--force``, whose help
+    ``force_help`` says what it allows (replace an existing file, reuse a foreign folder)."""
+    parser.add_argument(*flags, dest="out", required=required, metavar=metavar, help=what)
+    parser.add_argument("--force", action="store_true", help=force_help)
+
+
+def _add_device_option(parser: argparse.ArgumentParser, *flags: str, metavar: str = "MODEL",
+                       required: bool = False, default: str | None = None) -> None:
+    """The device model to use: a preset name or a model file (a positional ``flags`` names
+    the argument; options take ``required`` or ``default``)."""
+    text = "device preset name or model file (.h5" + (f"; default {default})" if default else ")")
+    if not flags[0].startswith("-"):
+        parser.add_argument(*flags, metavar=metavar, help=text)
+        return
+    parser.add_argument(*flags, required=required, default=default, metavar=metavar, help=text)
+
+
+def _add_seed_option(parser: argparse.ArgumentParser, *, what: str = "random seed",
+                     required: bool = False) -> None:
+    """``--seed S`` (an integer; default 0 unless ``required``) of what ``what`` says."""
+    parser.add_argument("--seed", type=int, required=required,
+                        default=None if required else 0, metavar="S",
+                        help=what if required else f"{what} (default 0)")
+
+
+def _add_mapping_options(parser: argparse.ArgumentParser, *,
+                         extrapolation: bool = False) -> None:
+    """Options of devices.mapping.WeightMapping and its conductance range (read back by
+    :func:`_mapping_from_args`); ``extrapolation`` adds ``--allow-extrapolation``."""
+    from .devices.mapping import Scaling, Scheme
+
+    g = parser.add_argument_group("weight mapping (devices.mapping.WeightMapping)")
+    g.add_argument("--g-min", type=float, default=None, metavar="S",
+                   help="conductance of weight 0 [S] (default: the model's lower bound)")
+    g.add_argument("--g-max", type=float, default=None, metavar="S",
+                   help="conductance of max|W| [S] (default: the model's upper bound)")
+    if extrapolation:
+        g.add_argument("--allow-extrapolation", action="store_true",
+                       help="accept a mapping beyond a fitted model's range (edge statistics)")
+    g.add_argument("--scheme", choices=[m.value for m in Scheme], default=Scheme.DIFFERENTIAL.value,
+                   help="differential device pairs, or one device per weight against a "
+                   "reference column at (g_min + g_max)/2 (default differential)")
+    g.add_argument("--pairs", type=int, default=1, metavar="P",
+                   help="device pairs per weight, pair k weighing F^-k (differential; "
+                   "default 1)")
+    g.add_argument("--significance", type=float, default=None, metavar="F",
+                   help="significance ratio F between consecutive pairs (--pairs > 1; "
+                   "default 4)")
+    g.add_argument("--pair-levels", type=int, default=None, metavar="L",
+                   help="grid steps per polarity of the upper pairs (--pairs > 1; default 2; "
+                   "needs F <= 2 L)")
+    g.add_argument("--scaling", choices=[m.value for m in Scaling], default=Scaling.TILE.value,
+                   help="one weight scale max|W| per tile or per column (default tile)")
+
+
+def _mapping_from_args(args, device):
+    """The WeightMapping of the mapping options, g_min/g_max from --g-min/--g-max or the
+    device model's range (beyond it only with --allow-extrapolation, where declared)."""
+    from .devices.mapping import WeightMapping
+    from .errors import ConfigError
+    from .nn.export import mapping_range
+
+    extra = {}
+    for opt, key in (("significance", "significance"), ("pair_levels", "levels")):
+        v = getattr(args, opt)
+        if v is not None:
+            if args.pairs == 1:
+                raise ConfigError(f"--{opt.replace('_', '-')} needs --pairs > 1 (one pair has "
+                                  "no significance steps)")
+            extra[key] = v
+    g_min, g_max = mapping_range(device, args.g_min, args.g_max,
+                                 allow_extrapolation=getattr(args, "allow_extrapolation", False))
+    return WeightMapping(g_max=g_max, g_min=g_min, scheme=args.scheme, scaling=args.scaling,
+                         n_pairs=args.pairs, **extra)
+
+
+# -- shared converters: bad values raise ConfigError naming the option (one-line error) ----
+
+
+def _parse_floats(text: str, option: str) -> tuple[float, ...]:
+    """A comma-separated list of numbers, e.g. ``"0.1,0.3,1"``."""
+    from .errors import ConfigError
+    from .units import parse_list
+
+    try:
+        return tuple(float(x) for x in parse_list(text, what=option))
+    except ValueError:
+        raise ConfigError(f"{option} must be comma-separated numbers, got {text!r}") from None
+
+
+def _parse_array_size(text: str, option: str, *, wire: bool = False):
+    """``ROWSxCOLS`` -> ``(rows, cols)``; with ``wire``, ``ROWSxCOLS@OHM`` -> ``(rows, cols,
+    ohm)`` (wire resistance per segment [Ω])."""
+    from .errors import ConfigError
+
+    try:
+        size, *ohm = text.split("@") if wire else [text]
+        rows, cols = (int(v) for v in size.lower().split("x"))
+        if wire:
+            (r_wire,) = (float(v) for v in ohm)
+            return rows, cols, r_wire
+        return rows, cols
+    except ValueError:
+        form = "ROWSxCOLS@OHM, e.g. 256x256@1" if wire else "ROWSxCOLS, e.g. 256x256"
+        raise ConfigError(f"{option} {text!r} is not {form}") from None
+
+
+def _parse_conductance(text: str, option: str) -> float:
+    """A conductance with its unit, e.g. ``5uS`` (a bare number is in S) -> S."""
+    import re
+
+    from .errors import ConfigError
+    from .units import to_si
+
+    m = re.fullmatch(r"\s*([-+0-9.eE]+)\s*([A-Za-z]*)\s*", str(text))
+    if not m:
+        raise ConfigError(f"{option}: expected a conductance such as 5uS, got {text!r}")
+    try:
+        value = float(m.group(1))
+    except ValueError:
+        raise ConfigError(f"{option}: {m.group(1)!r} is not a number") from None
+    return float(to_si(value, m.group(2) or "S", "conductance", what=option))
+
+
+def _command_line(args) -> str:
+    """The subcommand and its words as typed, for the output folder's manifest."""
+    return " ".join(args.argv)
 
 
 # -- inspect -------------------------------------------------------------------------------
 
 
-def _add_inspect(sub) -> None:
-    p = sub.add_parser(
-        "inspect",
-        help="show what a measurement, device-model or noise-model file holds",
-        description="Print what a measurement table (devices, levels or targets, time points, "
-        "conductance range in µS, reads below zero) or a device-/noise-model file (kind, "
-        "parameters, provenance) holds. Several measurement files are read as one table.",
-    )
+@_subcommand(
+    "inspect",
+    summary="show what a measurement, device-model or noise-model file holds",
+    description="Print what a measurement table (devices, levels or targets, time points, "
+    "conductance range in µS, reads below zero) or a device-/noise-model file (kind, "
+    "parameters, provenance) holds. Several measurement files are read as one table.",
+)
+def _add_inspect(p) -> None:
     add_measurement_options(p)
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(handler=_run_inspect)
@@ -187,6 +325,14 @@ def _n(k: int) -> str:
     return f"{k:,}"
 
 
+def _values(d: dict, fmt) -> str:
+    """A summary entry's values, each through ``fmt``, or its range when there are too many
+    to list (``values`` empty)."""
+    if d["values"]:
+        return ", ".join(fmt(v) for v in d["values"])
+    return f"{fmt(d['min'])} to {fmt(d['max'])}"
+
+
 def _format_measurements(s: dict) -> str:
     from .units import format_duration
 
@@ -207,22 +353,16 @@ def _format_measurements(s: dict) -> str:
     lines.append(f"  devices      {_n(s['devices'])}{each}")
     if "levels" in s:
         lv = s["levels"]
-        vals = (", ".join(str(v) for v in lv["values"]) if lv["values"]
-                else f"{lv['min']} to {lv['max']}")
-        lines.append(f"  levels       {lv['count']}: {vals}")
+        lines.append(f"  levels       {lv['count']}: {_values(lv, str)}")
     if "targets" in s:
         tg = s["targets"]
         per = s.get("devices_per_target", [0, 0])
         per_txt = f"{per[0]}" if per[0] == per[1] else f"{per[0]} to {per[1]}"
-        vals = (", ".join(_us(v) for v in tg["values"]) if tg["values"]
-                else f"{_us(tg['min'])} to {_us(tg['max'])}")
         lines.append(f"  targets      {tg['count']} ({_us(tg['min'])} to {_us(tg['max'])} µS) "
-                     f"x {per_txt} device{'s' if per[1] != 1 else ''}: {vals} µS")
+                     f"x {per_txt} device{'s' if per[1] != 1 else ''}: {_values(tg, _us)} µS")
     if "time_points" in s:
         tp = s["time_points"]
-        vals = (", ".join(format_duration(v) for v in tp["values"]) if tp["values"]
-                else f"{format_duration(tp['min'])} to {format_duration(tp['max'])}")
-        lines.append(f"  time points  {tp['count']}: {vals}")
+        lines.append(f"  time points  {tp['count']}: {_values(tp, format_duration)}")
     if "time_range" in s:
         lo, hi = s["time_range"]
         origin = ("the first read" if s["time_origin"] == "first read"
@@ -297,16 +437,13 @@ def _format_model(s: dict) -> str:
     return "\n".join(lines)
 
 
-_SUBCOMMANDS.append(_add_inspect)
-
-
-def _add_train(sub) -> None:
-    p = sub.add_parser(
-        "train",
-        help="train a small network with HA-SGD against weight noise; write metrics.json",
-        description="Train digits/MNIST-5k/MNIST-1D networks with Hessian-Aware SGD (L weight "
-        "perturbations per minibatch) and evaluate their accuracy under weight noise.",
-    )
+@_subcommand(
+    "train",
+    summary="train a small network with HA-SGD against weight noise; write metrics.json",
+    description="Train digits/MNIST-5k/MNIST-1D networks with Hessian-Aware SGD (L weight "
+    "perturbations per minibatch) and evaluate their accuracy under weight noise.",
+)
+def _add_train(p) -> None:
     p.add_argument("--dataset", required=True, choices=["digits", "mnist5k", "mnist1d"])
     p.add_argument("--model", required=True, choices=["mlp", "cnn"])
     p.add_argument("--train-noise", required=True, metavar="SIGMA|NOISE.h5",
@@ -314,7 +451,7 @@ def _add_train(sub) -> None:
     p.add_argument("--samples", required=True, type=int, metavar="L",
                    help="perturbations per minibatch (0 = plain training, 1 = noise injection)")
     p.add_argument("--epochs", required=True, type=int, metavar="E")
-    p.add_argument("--seed", required=True, type=int, metavar="S")
+    _add_seed_option(p, required=True)
     p.add_argument("--eval-noise", required=True, metavar="X,X,...",
                    help="test noise levels (σ, same convention as --train-noise)")
     p.add_argument("--eval-draws", type=int, default=10, metavar="N",
@@ -331,8 +468,8 @@ def _add_train(sub) -> None:
     p.add_argument("--train-time", default=None, metavar="T",
                    help="with a noise file: train against its table at time T (e.g. 1d); "
                    "default: the mixture of all its times")
-    p.add_argument("--out", required=True, metavar="DIR")
-    p.add_argument("--force", action="store_true", help="replace outputs in DIR")
+    add_output_options(p, flags=("--out",), metavar="DIR", what="output folder",
+                       force_help="replace outputs in DIR")
     p.set_defaults(handler=_run_train)
 
 
@@ -345,10 +482,11 @@ def _run_train(args) -> int:
         eval_draws=args.eval_draws, train_shift=args.train_shift, eval_shift=args.eval_shift,
         adc_bits=args.adc_bits, antithetic=args.antithetic, out=args.out, force=args.force,
         noise_time=args.train_time,
+        # every setting, defaults included, so the manifest documents the run in full
         command="train " + " ".join(
             f"--{k.replace('_', '-')}" + ("" if v is True else f" {v}")
             for k, v in vars(args).items()
-            if k not in ("command", "handler") and v is not None and v is not False),
+            if k not in ("command", "handler", "argv") and v is not None and v is not False),
     )
     rows = ", ".join(f"{e['noise']:g}: {e['accuracy_mean']:.3f}±{e['accuracy_std']:.3f}"
                      for e in m["eval"])
@@ -357,23 +495,19 @@ def _run_train(args) -> int:
     return 0
 
 
-_SUBCOMMANDS.append(_add_train)
-
-
 # -- crossbar ------------------------------------------------------------------------------
 
 
-def _add_crossbar(sub) -> None:
-    p = sub.add_parser(
-        "crossbar",
-        help="IR-drop and ADC study: relative output error vs array size and wire resistance",
-        description="Program random weights onto n x n arrays (differential column pairs) with a "
-        "device model, solve the exact circuit for each wire resistance and report the relative "
-        "output error of IR drop, ADC (max-possible and calibrated range), device and total; "
-        "writes ir_drop_study.csv/.md/.png into OUT.",
-    )
-    p.add_argument("--device", default="pcm-ibm-2020", metavar="PRESET|MODEL.h5",
-                   help="device preset or model file (default pcm-ibm-2020)")
+@_subcommand(
+    "crossbar",
+    summary="IR-drop and ADC study: relative output error vs array size and wire resistance",
+    description="Program random weights onto n x n arrays (differential column pairs) with a "
+    "device model, solve the exact circuit for each wire resistance and report the relative "
+    "output error of IR drop, ADC (max-possible and calibrated range), device and total; "
+    "writes ir_drop_study.csv/.md/.png into OUT.",
+)
+def _add_crossbar(p) -> None:
+    _add_device_option(p, "--device", default="pcm-ibm-2020", metavar="PRESET|MODEL.h5")
     p.add_argument("--sizes", default="64,128,256,512,1024", metavar="N,N,...",
                    help="array sizes n (n x n, even; default 64,128,256,512,1024)")
     p.add_argument("--r-wire", default="0.1,0.3,1,3,10", metavar="R,R,...",
@@ -385,7 +519,7 @@ def _add_crossbar(sub) -> None:
     p.add_argument("--v-max", type=float, default=0.2, metavar="V",
                    help="full-scale row voltage in V (default 0.2)")
     p.add_argument("--adc-bits", type=int, default=8, metavar="B", help="ADC bits (default 8)")
-    p.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default 0)")
+    _add_seed_option(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_output_options(p, metavar="OUT", what="output folder")
     p.set_defaults(handler=_run_crossbar)
@@ -396,22 +530,15 @@ def _run_crossbar(args) -> int:
     from .crossbar.study import StudyConfig, format_table, run_study, write_study
     from .errors import ConfigError
 
-    def floats(text, what):
-        try:
-            return tuple(float(x) for x in units.parse_list(text, what=what))
-        except ValueError:
-            raise ConfigError(f"{what} must be comma-separated numbers, got {text!r}") from None
-
-    sizes = floats(args.sizes, "--sizes")
+    sizes = _parse_floats(args.sizes, "--sizes")
     if any(n != int(n) for n in sizes):
         raise ConfigError(f"--sizes must be integers, got {args.sizes!r}")
     config = StudyConfig(sizes=tuple(int(n) for n in sizes),
-                         r_wire=floats(args.r_wire, "--r-wire"), vectors=args.vectors,
+                         r_wire=_parse_floats(args.r_wire, "--r-wire"), vectors=args.vectors,
                          t=units.parse_duration(args.time, what="--time"), v_max=args.v_max,
                          adc_bits=args.adc_bits, seed=args.seed)
     device = devices.load(args.device)
-    command = "crossbar " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else "crossbar"
-    out = formats.prepare_output_dir(args.out, force=args.force, command=command)
+    out = formats.prepare_output_dir(args.out, force=args.force, command=_command_line(args))
     rows = run_study(device, config, progress=not args.no_progress)
     title = (f"{args.device}, t = {args.time}, v_max = {config.v_max:g} V, "
              f"{config.adc_bits}-bit ADC, seed {config.seed}")
@@ -421,20 +548,17 @@ def _run_crossbar(args) -> int:
     return 0
 
 
-_SUBCOMMANDS.append(_add_crossbar)
-
-
 # -- calibrate -----------------------------------------------------------------------------
 
 
-def _add_calibrate(sub) -> None:
-    p = sub.add_parser(
-        "calibrate",
-        help="fit programming error, drift/relaxation and read noise from measured data",
-        description="Fit a device model to measured reads (programming error vs target, "
-        "drift/relaxation vs time, read noise) with bootstrap bands; write the model file and "
-        "a report folder (PNG plots, report.md with tables, model choices and KS distances).",
-    )
+@_subcommand(
+    "calibrate",
+    summary="fit programming error, drift/relaxation and read noise from measured data",
+    description="Fit a device model to measured reads (programming error vs target, "
+    "drift/relaxation vs time, read noise) with bootstrap bands; write the model file and "
+    "a report folder (PNG plots, report.md with tables, model choices and KS distances).",
+)
+def _add_calibrate(p) -> None:
     add_measurement_options(p)
     add_output_options(p, metavar="MODEL.h5", what="device-model file to write (HDF5)")
     p.add_argument("--report", metavar="DIR", help="report folder (plots and report.md)")
@@ -454,30 +578,16 @@ def _add_calibrate(sub) -> None:
                    help="levels with fewer devices are skipped and listed (default 20)")
     p.add_argument("--bootstrap", type=int, default=100, metavar="B",
                    help="bootstrap replicates, devices resampled (default 100)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default 0)")
+    _add_seed_option(p, what="seed of the bootstrap")
     p.add_argument("--compose-with", metavar="MODEL.h5",
                    help="a target-conditioned model whose programming error precedes this "
                    "fit's relaxation (the result is target-conditioned)")
     p.set_defaults(handler=_run_calibrate)
 
 
-def _parse_conductance(text: str) -> float:
-    import re
-
-    from .errors import ConfigError
-    from .units import to_si
-
-    m = re.fullmatch(r"\s*([-+0-9.eE]+)\s*([A-Za-z]*)\s*", str(text))
-    if not m:
-        raise ConfigError(f"--window: expected a conductance such as 5uS, got {text!r}")
-    try:
-        value = float(m.group(1))
-    except ValueError:
-        raise ConfigError(f"--window: {m.group(1)!r} is not a number") from None
-    return float(to_si(value, m.group(2) or "S", "conductance", what="--window"))
-
-
 def _run_calibrate(args) -> int:
+    from pathlib import Path
+
     import numpy as np
     from tqdm import tqdm
 
@@ -486,9 +596,13 @@ def _run_calibrate(args) -> int:
     from .errors import OutputExistsError
     from .units import parse_duration
 
-    out = __import__("pathlib").Path(args.out)
+    out = Path(args.out)
     if out.exists() and not args.force:
         raise OutputExistsError(f"{out} exists; pass --force to replace it")
+    # bad option values fail before the (slow) read
+    window = _parse_conductance(args.window, "--window") if args.window else None
+    t0 = parse_duration(args.t0, what="--t0") if args.t0 else None
+    t_max = parse_duration(args.t_max, what="--t-max")
     meas = read_measurements_from_args(args)
     stages = ["read", "pivot", "drift / relaxation", "programming error", "read noise", "save",
               "report"]
@@ -506,10 +620,8 @@ def _run_calibrate(args) -> int:
         composed = load(args.compose_with)
         composed.provenance = read_model_file(args.compose_with)[2]
     model = fit(meas, conditioning=args.conditioning, drift=args.drift, family=args.family,
-                window=_parse_conductance(args.window) if args.window else None,
-                t0=parse_duration(args.t0, what="--t0") if args.t0 else None,
-                t_max=parse_duration(args.t_max, what="--t-max"),
-                min_devices=args.min_devices, n_boot=args.bootstrap,
+                window=window, t0=t0, t_max=t_max, min_devices=args.min_devices,
+                n_boot=args.bootstrap,
                 rng=np.random.default_rng(args.seed), progress=progress,
                 programming_from=composed)
     progress("save")
@@ -525,29 +637,25 @@ def _run_calibrate(args) -> int:
     return 0
 
 
-_SUBCOMMANDS.append(_add_calibrate)
-
-
 # -- run (the main job: measured data -> evaluated network; xbarlab/pipeline.py) ------------
 
 
-def _add_run(sub) -> None:
-    p = sub.add_parser(
-        "run",
-        help="the whole chain: measured data -> device model -> crossbar study -> noise -> "
-        "HA-SGD -> accuracy vs time -> report",
-        description="Run the pipeline of CONFIG.toml (default: the shipped example) into OUT: "
-        "load measurements, calibrate a device model, crossbar IR-drop/ADC study, export "
-        "weight-domain noise, train plain SGD and HA-SGD, evaluate accuracy over time, write "
-        "report.md/report.html. Finished stages are cached in OUT; a rerun resumes and reruns "
-        "only what a changed input or setting affects.",
-    )
+@_subcommand(
+    "run",
+    summary="the whole chain: measured data -> device model -> crossbar study -> noise -> "
+    "HA-SGD -> accuracy vs time -> report",
+    description="Run the pipeline of CONFIG.toml (default: the shipped example) into OUT: "
+    "load measurements, calibrate a device model, crossbar IR-drop/ADC study, export "
+    "weight-domain noise, train plain SGD and HA-SGD, evaluate accuracy over time, write "
+    "report.md/report.html. Finished stages are cached in OUT; a rerun resumes and reruns "
+    "only what a changed input or setting affects.",
+)
+def _add_run(p) -> None:
     p.add_argument("config", nargs="?", metavar="CONFIG.toml",
                    help="run configuration (default: data/examples/example_config.toml)")
-    p.add_argument("-o", "--out", metavar="OUT", default=None,
-                   help="output folder (default: ./xbarlab-run)")
-    p.add_argument("--force", action="store_true",
-                   help="use OUT even if it is a non-empty folder xbarlab did not create")
+    add_output_options(p, required=False, metavar="OUT",
+                       what="output folder (default: ./xbarlab-run)",
+                       force_help="use OUT even if it is a non-empty folder xbarlab did not create")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(handler=_run_run)
 
@@ -559,36 +667,29 @@ def _run_run(args) -> int:
     out = args.out if args.out is not None else pipeline.DEFAULT_OUT
     print(f"xbarlab run: {path} -> {out}")
     res = pipeline.run_pipeline(config, out, force=args.force, progress=not args.no_progress,
-                                command="run " + " ".join(sys.argv[2:]))
+                                command=_command_line(args))
     ran = sum(v == "ran" for v in res["status"].values())
     print(f"{ran} stage(s) ran, {len(res['status']) - ran} cached; report: "
           f"{res['report'].resolve() if res['report'] else '(none)'}")
     return 0
 
 
-_SUBCOMMANDS.append(_add_run)
-
-
 # -- export-noise / evaluate (nn part 2) ---------------------------------------------------
 
 
-def _add_export_noise(sub) -> None:
-    p = sub.add_parser(
-        "export-noise",
-        help="derive weight-domain noise (quantile tables of Δw|w) from a device model",
-        description="Map weights on a grid of w/max|W| to conductances (differential pairs, "
-        "several pairs of significance, or a reference column: the mapping options), "
-        "program the devices, read them at the given times and store quantile tables of "
-        "Δw/max|W| (plus mean shift and spread) in an HDF5 noise file for `xbarlab train "
-        "--train-noise`.",
-    )
-    p.add_argument("model", metavar="MODEL", help="device preset name or model file (.h5)")
+@_subcommand(
+    "export-noise",
+    summary="derive weight-domain noise (quantile tables of Δw|w) from a device model",
+    description="Map weights on a grid of w/max|W| to conductances (differential pairs, "
+    "several pairs of significance, or a reference column: the mapping options), "
+    "program the devices, read them at the given times and store quantile tables of "
+    "Δw/max|W| (plus mean shift and spread) in an HDF5 noise file for `xbarlab train "
+    "--train-noise`.",
+)
+def _add_export_noise(p) -> None:
+    _add_device_option(p, "model")
     p.add_argument("--time", action="append", required=True, metavar="T",
                    help="time after programming (e.g. 1h, 1d, 3600); repeat for several")
-    p.add_argument("--g-min", type=float, default=None, metavar="S",
-                   help="conductance of weight 0 [S] (default: the model's lower bound)")
-    p.add_argument("--g-max", type=float, default=None, metavar="S",
-                   help="conductance of max|W| [S] (default: the model's upper bound)")
     p.add_argument("--compensation", choices=["none", "global"], default="none",
                    help="global drift compensation of the tables (default none)")
     p.add_argument("--samples", type=int, default=200_000, metavar="N",
@@ -600,54 +701,10 @@ def _add_export_noise(sub) -> None:
     p.add_argument("--ir-drop", metavar="ROWSxCOLS@OHM", default=None,
                    help="also store the systematic IR-drop error of sample tiles, e.g. "
                    "256x256@1 (wire resistance per segment in Ohm)")
-    p.add_argument("--allow-extrapolation", action="store_true",
-                   help="accept a mapping beyond a fitted model's range (edge statistics)")
-    p.add_argument("--seed", type=int, default=0, metavar="S")
-    _add_mapping_options(p)
+    _add_seed_option(p)
+    _add_mapping_options(p, extrapolation=True)
     add_output_options(p, metavar="NOISE.h5", what="noise file to write")
     p.set_defaults(handler=_run_export_noise)
-
-
-def _add_mapping_options(p) -> None:
-    """Options of devices.mapping.WeightMapping (read back by :func:`_mapping_from_args`)."""
-    from .devices.mapping import Scaling, Scheme
-
-    g = p.add_argument_group("weight mapping (devices.mapping.WeightMapping)")
-    g.add_argument("--scheme", choices=[m.value for m in Scheme], default=Scheme.DIFFERENTIAL.value,
-                   help="differential device pairs, or one device per weight against a "
-                   "reference column at (g_min + g_max)/2 (default differential)")
-    g.add_argument("--pairs", type=int, default=1, metavar="P",
-                   help="device pairs per weight, pair k weighing F^-k (differential; "
-                   "default 1)")
-    g.add_argument("--significance", type=float, default=None, metavar="F",
-                   help="significance ratio F between consecutive pairs (--pairs > 1; "
-                   "default 4)")
-    g.add_argument("--pair-levels", type=int, default=None, metavar="L",
-                   help="grid steps per polarity of the upper pairs (--pairs > 1; default 2; "
-                   "needs F <= 2 L)")
-    g.add_argument("--scaling", choices=[m.value for m in Scaling], default=Scaling.TILE.value,
-                   help="one weight scale max|W| per tile or per column (default tile)")
-
-
-def _mapping_from_args(args, device, *, allow_extrapolation: bool = False):
-    """The WeightMapping of the mapping options, g_min/g_max from --g-min/--g-max or the
-    device model's range."""
-    from .devices.mapping import WeightMapping
-    from .errors import ConfigError
-    from .nn.export import mapping_range
-
-    extra = {}
-    for opt, key in (("significance", "significance"), ("pair_levels", "levels")):
-        v = getattr(args, opt)
-        if v is not None:
-            if args.pairs == 1:
-                raise ConfigError(f"--{opt.replace('_', '-')} needs --pairs > 1 (one pair has "
-                                  "no significance steps)")
-            extra[key] = v
-    g_min, g_max = mapping_range(device, args.g_min, args.g_max,
-                                 allow_extrapolation=allow_extrapolation)
-    return WeightMapping(g_max=g_max, g_min=g_min, scheme=args.scheme, scaling=args.scaling,
-                         n_pairs=args.pairs, **extra)
 
 
 def _run_export_noise(args) -> int:
@@ -661,17 +718,12 @@ def _run_export_noise(args) -> int:
     times = [parse_duration(t, what="--time") for t in args.time]
     ir = None
     if args.ir_drop:
-        try:
-            size, ohm = args.ir_drop.split("@")
-            rows, cols = (int(v) for v in size.lower().split("x"))
-            ir = {"rows": rows, "cols": cols, "r_wire": float(ohm)}
-        except ValueError:
-            raise ConfigError(f"--ir-drop {args.ir_drop!r} is not ROWSxCOLS@OHM, e.g. "
-                              "256x256@1") from None
+        ir = dict(zip(("rows", "cols", "r_wire"),
+                      _parse_array_size(args.ir_drop, "--ir-drop", wire=True), strict=True))
     if args.grid < 2:
         raise ConfigError(f"--grid must be >= 2, got {args.grid}")
     device = load_device_model(args.model)
-    mapping = _mapping_from_args(args, device, allow_extrapolation=args.allow_extrapolation)
+    mapping = _mapping_from_args(args, device)
     tables = export_noise(device, times, np.random.default_rng(args.seed), mapping=mapping,
                           w_grid=np.linspace(-1, 1, args.grid),
                           n_samples=args.samples, compensation=args.compensation,
@@ -700,21 +752,17 @@ def _run_export_noise(args) -> int:
     return 0
 
 
-_SUBCOMMANDS.append(_add_export_noise)
-
-
-def _add_evaluate(sub) -> None:
-    p = sub.add_parser(
-        "evaluate",
-        help="accuracy of a trained network programmed onto devices, vs time after programming",
-        description="Program the weights of a model saved by `xbarlab train` through a device "
-        "model and read them at several times: statistical mode (effective weights, N "
-        "programmings) and circuit mode (crossbar tiles with IR drop, DAC, ADC). Writes "
-        "OUT/evaluation.json and OUT/accuracy_vs_time.png.",
-    )
+@_subcommand(
+    "evaluate",
+    summary="accuracy of a trained network programmed onto devices, vs time after programming",
+    description="Program the weights of a model saved by `xbarlab train` through a device "
+    "model and read them at several times: statistical mode (effective weights, N "
+    "programmings) and circuit mode (crossbar tiles with IR drop, DAC, ADC). Writes "
+    "OUT/evaluation.json and OUT/accuracy_vs_time.png.",
+)
+def _add_evaluate(p) -> None:
     p.add_argument("model_dir", metavar="MODEL_DIR", help="output folder of xbarlab train")
-    p.add_argument("--device-model", required=True, metavar="MODEL",
-                   help="device preset name or model file (.h5)")
+    _add_device_option(p, "--device-model", required=True)
     p.add_argument("--times", required=True, metavar="T,T,...", help="e.g. 1s,1h,1d,1y")
     p.add_argument("--programmings", type=int, default=10, metavar="N",
                    help="independent programmings (chips) (default 10)")
@@ -726,8 +774,6 @@ def _add_evaluate(sub) -> None:
                    help="crossbar tile size (default 256x256; differential column pairs)")
     p.add_argument("--r-wire", type=float, default=0.0, metavar="OHM",
                    help="wire resistance per segment, circuit mode (default 0)")
-    p.add_argument("--g-min", type=float, default=None, metavar="S")
-    p.add_argument("--g-max", type=float, default=None, metavar="S")
     p.add_argument("--dac-bits", type=int, default=None, metavar="B", help="circuit mode")
     p.add_argument("--adc-bits", type=int, default=None, metavar="B",
                    help="circuit mode (range: maximum possible per tile)")
@@ -736,21 +782,17 @@ def _add_evaluate(sub) -> None:
                    help="test samples in circuit mode (default all)")
     p.add_argument("--bootstrap", type=int, default=0, metavar="K",
                    help="also evaluate K models drawn from the calibration's bootstrap")
-    p.add_argument("--seed", type=int, default=0, metavar="S")
+    _add_seed_option(p)
     _add_mapping_options(p)
     add_output_options(p, metavar="OUT", what="output folder")
     p.set_defaults(handler=_run_evaluate)
 
 
 def _run_evaluate(args) -> int:
-    from .errors import ConfigError
     from .nn.evaluate import run_evaluation
     from .nn.export import load_device_model
 
-    try:
-        rows, cols = (int(v) for v in args.tile.lower().split("x"))
-    except ValueError:
-        raise ConfigError(f"--tile {args.tile!r} is not ROWSxCOLS, e.g. 256x256") from None
+    rows, cols = _parse_array_size(args.tile, "--tile")
     mapping = _mapping_from_args(args, load_device_model(args.device_model))
     ev = run_evaluation(
         model_dir=args.model_dir, device_model=args.device_model, times=args.times,
@@ -759,7 +801,7 @@ def _run_evaluate(args) -> int:
         mapping=mapping, dac_bits=args.dac_bits, adc_bits=args.adc_bits,
         circuit_programmings=args.circuit_programmings, circuit_samples=args.circuit_samples,
         bootstrap=args.bootstrap, seed=args.seed, force=args.force,
-        command="evaluate " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else "evaluate")
+        command=_command_line(args))
     print(f"digital accuracy {ev['clean_accuracy']:.4f}")
     for e in ev["results"]:
         print(f"{e['time']:>8} {e['mode']:<11} comp={e['compensation']:<6} "
@@ -770,21 +812,18 @@ def _run_evaluate(args) -> int:
     return 0
 
 
-_SUBCOMMANDS.append(_add_evaluate)
-
-
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 0
+    args.argv = argv  # the words as typed, which output manifests record
     try:
         return int(args.handler(args) or 0)
-    except XbarlabError as exc:
-        print(f"xbarlab {args.command}: error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:  # unreadable input, full disk, permissions: one line, no traceback
+    # a bad option or input, an unreadable file, a full disk: one line, no traceback
+    except (XbarlabError, OSError) as exc:
         print(f"xbarlab {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -182,7 +182,8 @@ def test_bad_mapping_options_give_clear_errors(tmp_path, capsys, opts, needle):
 def test_evaluate_mapping_options_reach_the_evaluation(tmp_path, capsys):
     """`xbarlab evaluate --scheme reference --g-min 1e-6` (digits MLP, 1 programming, 1 s):
     evaluation.json's settings.mapping reads back to WeightMapping(g_max = 25 µS, g_min = 1 µS,
-    scheme = reference); `--pairs 0` exits 2 naming n_pairs."""
+    scheme = reference) and the folder's manifest records exactly the words passed to main;
+    `--pairs 0` exits 2 naming n_pairs."""
     from xbarlab.devices.mapping import WeightMapping
 
     cfg = model_config("mlp", "digits", (1, 8, 8))
@@ -192,8 +193,10 @@ def test_evaluate_mapping_options_reach_the_evaluation(tmp_path, capsys):
     torch.save({"state_dict": build_model(cfg).state_dict(), "config": cfg}, mdir / "model.pt")
     base = ["evaluate", str(mdir), "--device-model", "pcm-ibm-2020", "--times", "1s",
             "--programmings", "1", "--compensation", "none"]
-    assert main([*base, "--scheme", "reference", "--g-min", "1e-6", "-o",
-                 str(tmp_path / "ev")]) == 0
+    words = [*base, "--scheme", "reference", "--g-min", "1e-6", "-o", str(tmp_path / "ev")]
+    assert main(words) == 0
+    manifest = json.loads((tmp_path / "ev" / "xbarlab-manifest.json").read_text())
+    assert [r["command"] for r in manifest["runs"]] == [" ".join(words)]
     ev = json.loads((tmp_path / "ev" / "evaluation.json").read_text())
     assert WeightMapping.from_dict(ev["settings"]["mapping"]) == WeightMapping(
         g_max=25e-6, g_min=1e-6, scheme="reference")
@@ -201,3 +204,22 @@ def test_evaluate_mapping_options_reach_the_evaluation(tmp_path, capsys):
     capsys.readouterr()
     assert main([*base, "--pairs", "0", "-o", str(tmp_path / "ev2")]) == 2
     assert "n_pairs" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args, line", [
+    (["export-noise", "pcm-ibm-2020", "--time", "1h", "--ir-drop", "256x256"],
+     "xbarlab export-noise: error: --ir-drop '256x256' is not ROWSxCOLS@OHM, e.g. 256x256@1"),
+    (["export-noise", "pcm-ibm-2020", "--time", "1h", "--ir-drop", "8x8@1@2"],
+     "xbarlab export-noise: error: --ir-drop '8x8@1@2' is not ROWSxCOLS@OHM, e.g. 256x256@1"),
+    (["export-noise", "pcm-ibm-2020", "--time", "1h", "--grid", "1"],
+     "xbarlab export-noise: error: --grid must be >= 2, got 1"),
+    (["evaluate", "no-such-dir", "--device-model", "pcm-ibm-2020", "--times", "1s",
+      "--tile", "256"], "xbarlab evaluate: error: --tile '256' is not ROWSxCOLS, e.g. 256x256"),
+])
+def test_bad_array_sizes_give_one_line_errors(tmp_path, capsys, args, line):
+    """A malformed --ir-drop (no @OHM, two @) or --tile (no x), or --grid 1: exit status 2 and
+    exactly this one stderr line, before any device is sampled or file written."""
+    out = tmp_path / "o"
+    assert main([*args, "-o", str(out)]) == 2
+    assert capsys.readouterr().err.splitlines() == [line]
+    assert not out.exists()
