@@ -8,7 +8,6 @@ from ..devices.fitted_calibrated import (  # noqa: F401
     ProgrammingBlock,
     ReadNoiseBlock,
     RelaxationBlock,
-    _beta_shape,
 )
 
 __all__ = [

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import stats
 
+from ..devices.blocks import beta_shape
 from ._model import Curve, Family, ProgrammingBlock
 from ._smooth import smooth_cv
 
@@ -44,12 +45,10 @@ def _choice(s):
 
 
 def _beta_loglik(e, b, s, w):
-    from ._model import _beta_shape
-
     y = (e + w) / (2 * w)
     if np.any((y <= 0) | (y >= 1)):
         return -np.inf
-    a, c = _beta_shape(b, s, w)
+    a, c = beta_shape(b, s, w)
     return float(np.sum(stats.beta.logpdf(y, a, c) - np.log(2 * w)))
 
 

@@ -11,7 +11,9 @@ per
 normal in the ziggurat's fast path (Marsaglia & Tsang's layered rectangles, 256 layers
 in double precision: 8 bits pick the layer, 1 bit the sign, 53 bits the abscissa; the
 1 % of draws outside the fast path re-hash deterministically). ``_ppf`` (Acklam's
-inverse CDF) remains for tests and callers that need quantiles.
+inverse CDF) remains for tests and callers that need quantiles. Beta draws (the bounded
+programming-error family) are ratios of two Marsaglia-Tsang gamma draws that consume the
+cell's draw indices one after the other, so their rejection loops stay deterministic too.
 
 Curves (functions of a conductance g [S]) are encoded as flat float64 programs, see
 :func:`_curve` and ``curves.py``.  Kernel configuration travels in two small arrays
@@ -236,7 +238,7 @@ def _curve_array(spec, off, g, out):
 # ------------------------------------------------------------------------ configuration
 
 # ip (int64)
-IP_FAMILY = 0          # programming-error family code (0 normal, 1 uniform+normal, 2 t, 3 mixture)
+IP_FAMILY = 0          # programming-error family code (FAM_* below)
 IP_OFF_BIAS = 1        # curve offsets (-1: zero curve)
 IP_OFF_SPREAD = 2
 IP_PROG_IDENTITY = 3   # 1: g_prog = input (no programming error)
@@ -255,6 +257,13 @@ IP_LOG_PROG = 15       # 1: program-stage curves need ln(g_input)
 IP_LOG_READ_IN = 16    # 1: read-stage curves at the input need ln(g_input)
 IP_LOG_READ_P = 17     # 1: read-stage curves at g_prog need ln(g_prog)
 IP_SIZE = 18
+
+# programming-error family codes (blocks.ErrorDistribution.kernel_params)
+FAM_NORMAL = 0
+FAM_UNIFORM_NORMAL = 1
+FAM_STUDENT_T = 2
+FAM_MIXTURE = 3
+FAM_BOUNDED = 4        # beta inside the write-verify window; FP_FAM_A = half-width w [S]
 
 # fp (float64)
 FP_STAT_LO = 0         # curve inputs are clipped to [STAT_LO, STAT_HI] (edge statistics)
@@ -289,10 +298,10 @@ TI_SD_B = 4
 TI_SIZE = 5
 
 
-@njit("float64(float64[::1], int64[::1], float64[::1], uint64, int64)", cache=True,
+@njit("float64(int64[::1], float64[::1], uint64, int64)", cache=True,
       inline="always", error_model="numpy")
-def _epsilon(spec, ip, fp, key_eps, i):
-    """Standardised programming error (mean 0, variance 1) of cell i."""
+def _epsilon(ip, fp, key_eps, i):
+    """Standardised programming error (mean 0, variance 1) of cell i (not FAM_BOUNDED)."""
     fam = ip[IP_FAMILY]
     ck = _cell_key(key_eps, i)
     if fam == 0:
@@ -318,6 +327,59 @@ def _epsilon(spec, ip, fp, key_eps, i):
         raw = z
     m = fp[FP_FAM_A] * fp[FP_FAM_B]
     return (raw - m) * fp[FP_FAM_D]
+
+
+@njit("Tuple((float64, int64))(float64, uint64, int64)", cache=True, error_model="numpy")
+def _log_gamma(shape, ck, k):
+    """(ln X, next draw index), X ~ Gamma(shape, 1), from the cell's draws k, k+1, ...
+
+    Marsaglia & Tsang's squeeze-free method; shape < 1 is boosted (X = Y U^(1/shape),
+    Y ~ Gamma(shape + 1)) and kept in logs, so that the small beta shapes of a narrow
+    window neither underflow nor lose the ratio of the two gammas.
+    """
+    boost = 0.0
+    if shape < 1.0:
+        boost = math.log(_u01(ck, k)) / shape
+        k += 1
+        shape += 1.0
+    d = shape - 1.0 / 3.0
+    c = 1.0 / math.sqrt(9.0 * d)
+    while True:
+        x = _normal(ck, k)
+        u = _u01(ck, k + 1)
+        k += 2
+        v = 1.0 + c * x
+        if v <= 0.0:
+            continue
+        lv = 3.0 * math.log(v)
+        if math.log(u) < 0.5 * x * x + d - d * v * v * v + d * lv:
+            return math.log(d) + lv + boost, k
+
+
+@njit("float64(float64, float64, float64, uint64, int64)", cache=True, error_model="numpy")
+def _bounded_error(b, s, w, key_eps, i):
+    """Programming error [S] of the bounded family for cell i: w (2 B - 1) with
+    B ~ Beta(a, c) whose mean is (b + w) / (2 w) and standard deviation s / (2 w)
+    (method of moments, clipped exactly as ``blocks.beta_shape``)."""
+    m = min(max((b + w) / (2.0 * w), 1e-3), 1.0 - 1e-3)
+    v = min(max((s / (2.0 * w)) ** 2, 1e-12), 0.999 * m * (1.0 - m))
+    kk = m * (1.0 - m) / v - 1.0
+    a = max(m * kk, 0.05)
+    c = max((1.0 - m) * kk, 0.05)
+    ck = _cell_key(key_eps, i)
+    lx, k = _log_gamma(a, ck, 0)
+    ly, k = _log_gamma(c, ck, k)
+    # 2 X / (X + Y) - 1 = tanh((ln X - ln Y) / 2): no overflow, exact sign symmetry
+    return w * math.tanh(0.5 * (lx - ly))
+
+
+@njit("float64(int64[::1], float64[::1], uint64, int64, float64, float64)", cache=True,
+      inline="always", error_model="numpy")
+def _prog_error(ip, fp, key_eps, i, b, s):
+    """Programming error [S] of cell i with bias b and spread s [S], any family."""
+    if ip[IP_FAMILY] == FAM_BOUNDED:
+        return _bounded_error(b, s, fp[FP_FAM_A], key_eps, i)
+    return b + s * _epsilon(ip, fp, key_eps, i)
 
 
 @njit("float64(float64[::1], int64[::1], float64)", cache=True, inline="always")
@@ -359,8 +421,12 @@ def _program_cell(g, spec, ip, fp, k_eps, k_d2d, k_stuck, k_nu, i):
             gain = 1.0
             if fp[FP_D2D] > 0.0:
                 gain = 1.0 + fp[FP_D2D] * _normal(_cell_key(k_d2d, i), 0)
-            gp = (gs * gain + _curve(spec, ip[IP_OFF_BIAS], gc, lg)
-                  + _curve(spec, ip[IP_OFF_SPREAD], gc, lg) * _epsilon(spec, ip, fp, k_eps, i))
+            b = _curve(spec, ip[IP_OFF_BIAS], gc, lg)
+            s = _curve(spec, ip[IP_OFF_SPREAD], gc, lg)
+            if ip[IP_FAMILY] == FAM_BOUNDED:
+                gp = gs * gain + _bounded_error(b, s, fp[FP_FAM_A], k_eps, i)
+            else:  # written out (not _prog_error) to keep the rounding of g + b + s eps
+                gp = gs * gain + b + s * _epsilon(ip, fp, k_eps, i)
             gp = min(max(gp, fp[FP_PROG_LO]), fp[FP_PROG_HI])
     nu = 0.0
     if ip[IP_DRIFT] == 1:
@@ -496,6 +562,16 @@ def _sample_kernel(g, spec, ip, fp, tf, ti, seed, seed_short, out):
     for i in prange(g.size):
         gs, gp, nu = _program_cell(g[i], spec, ip, fp, k_eps, k_d2d, k_stuck, k_nu, i)
         _read_cell(gs, gp, nu, spec, ip, fp, tf, ti, k_relax, k_flick, k_short, True, i, out)
+
+
+@njit(["void(float64[::1], float64[::1], int64[::1], float64[::1], uint64, float64[::1])"],
+      cache=True, parallel=True, error_model="numpy")
+def _error_kernel(bias, spread, ip, fp, seed, out):
+    """Programming errors [S] of cells with biases and spreads [S]: the draws that
+    _program_kernel makes for the same seed and cell indices (numpy-side models)."""
+    k_eps = _stage_key(seed, STAGE_EPS)
+    for i in prange(out.size):
+        out[i] = _prog_error(ip, fp, k_eps, i, bias[i], spread[i])
 
 
 @njit(["void(uint64, int64, float64[::1])"], cache=True, parallel=True, error_model="numpy")

@@ -3,8 +3,9 @@
 A :class:`~xbarlab.devices.composite.CompositeDevice` chains
 
 1. :class:`ProgrammingError` -- g_prog | g: g_prog = g (1 + s_d z_d) + b(g) + s(g) eps,
-   eps from an :class:`ErrorDistribution` (zero mean, unit variance), stuck-at
-   faults, an optional finite level set, clipping to [prog_lo, prog_hi];
+   eps from an :class:`ErrorDistribution` (zero mean, unit variance; the bounded family
+   instead draws the error from a beta on the verify window with mean b(g) and std s(g)),
+   stuck-at faults, an optional finite level set, clipping to [prog_lo, prog_hi];
 2. a drift block -- :class:`PowerLawDrift` (PCM: g_prog ((t + t0)/t0)^-nu with a
    per-cell nu ~ |N(mu(g), sd(g))|) or :class:`Relaxation` (RRAM: g_prog + m(g, t) +
    s(g, t) z, on a :class:`TimeSurface` that calibration can tabulate over (g, t));
@@ -40,6 +41,7 @@ from .curves import Curve, curve_from_dict
 __all__ = [
     "Family",
     "ErrorDistribution",
+    "beta_shape",
     "ProgrammingError",
     "PowerLawDrift",
     "Extrapolation",
@@ -92,21 +94,54 @@ def _curve_or_none(tree, key):
 
 
 class Family(enum.StrEnum):
-    """Shape of the standardised programming error eps (mean 0, variance 1)."""
+    """Family of the programming error, shared by every device model.
+
+    :class:`ErrorDistribution` (composite models, presets) and
+    :class:`~xbarlab.devices.fitted_calibrated.ProgrammingBlock` (what calibration fits)
+    both use this enum and sample through :meth:`ErrorDistribution.errors` (one Numba
+    sampler). All but BOUNDED define a standardised eps (mean 0, variance 1) and an error
+    b + s eps; BOUNDED defines the error itself.
+    """
 
     NORMAL = "normal"
     #: uniform on a write-verify window plus a small normal: eps = sqrt(3 f) U + sqrt(1 - f) Z,
     #: U ~ Uniform(-1, 1); excess kurtosis -1.2 f^2 (f = 1: a pure uniform, -1.2).
     UNIFORM_NORMAL = "uniform_normal"
     #: Student t with ``t_dof`` > 2 degrees of freedom, scaled to unit variance.
-    STUDENT_T = "student_t"
+    STUDENT_T = "student-t"
     #: (1 - p) N(0, 1) + p N(delta, r^2), shifted and scaled to mean 0, variance 1.
     MIXTURE = "mixture"
+    #: a beta distribution on the verify window [-w, w] about the target whose mean is the
+    #: bias b(g) and whose std is the spread s(g) (method of moments, see :func:`beta_shape`).
+    BOUNDED = "bounded"
+
+    @classmethod
+    def _missing_(cls, value):
+        # "student_t": the spelling of composite/preset files written before the
+        # calibrated and composite models shared this enum
+        return cls.STUDENT_T if value == "student_t" else None
+
+
+def beta_shape(bias, spread, window):
+    """Beta shapes (a, c) of the BOUNDED family on [-w, w] with mean ``bias`` and std
+    ``spread`` [S] (arrays or scalars), ``window`` = w [S].
+
+    Method of moments on B = (error + w) / (2 w): mean m = (b + w) / (2 w) clipped to
+    [1e-3, 1 - 1e-3], variance v = (s / (2 w))^2 clipped to [1e-12, 0.999 m (1 - m)] (a
+    beta exists only below m (1 - m)), k = m (1 - m) / v - 1, a = m k, c = (1 - m) k, both
+    at least 0.05. The Numba sampler (``_kernels._bounded_error``) repeats these lines.
+    """
+    b = np.asarray(bias, dtype=np.float64)
+    s = np.asarray(spread, dtype=np.float64)
+    m = np.clip((b + window) / (2 * window), 1e-3, 1 - 1e-3)
+    v = np.clip((s / (2 * window)) ** 2, 1e-12, 0.999 * m * (1 - m))
+    k = m * (1 - m) / v - 1
+    return np.maximum(m * k, 0.05), np.maximum((1 - m) * k, 0.05)
 
 
 @dataclass(frozen=True)
 class ErrorDistribution:
-    """The family of eps and its shape parameters (all dimensionless)."""
+    """The family of the programming error and its shape parameters."""
 
     family: Family = Family.NORMAL
     """Distribution family (closed choice, see :class:`Family`)."""
@@ -121,6 +156,9 @@ class ErrorDistribution:
     """delta: mean of the second component in units of the first's std [1]."""
     mix_scale: float = 3.0
     """r: std of the second component over the first's [1], > 0."""
+    window: float = math.nan
+    """w: half-width of the write-verify window about the target [S] (BOUNDED, > 0; NaN:
+    not used). The error lies in [-w, w]."""
 
     def __post_init__(self):
         object.__setattr__(self, "family", _enum(Family, self.family, "family"))
@@ -129,6 +167,11 @@ class ErrorDistribution:
         _finite("mix_weight", self.mix_weight, lo=0.0, hi=1.0 - 1e-12)
         _finite("mix_offset", self.mix_offset)
         _finite("mix_scale", self.mix_scale, lo=1e-12)
+        w = self.window
+        unused = isinstance(w, float | np.floating) and math.isnan(w)
+        # one NaN object for "not used", so that equal distributions compare equal
+        object.__setattr__(self, "window", math.nan if unused and self.family is not
+                           Family.BOUNDED else _finite("window", w, lo=1e-300))
 
     def kernel_params(self) -> tuple[int, list[float]]:
         """Family code and the four constants of the Numba sampler."""
@@ -139,16 +182,51 @@ class ErrorDistribution:
             return 1, [math.sqrt(3.0 * f), math.sqrt(1.0 - f), 0.0, 0.0]
         if self.family is Family.STUDENT_T:
             return 2, [self.t_dof, math.sqrt((self.t_dof - 2.0) / self.t_dof), 0.0, 0.0]
+        if self.family is Family.BOUNDED:
+            return 4, [self.window, 0.0, 0.0, 0.0]
         p, d, r = self.mix_weight, self.mix_offset, self.mix_scale
         m = p * d
         var = (1 - p) + p * (r * r + d * d) - m * m
         return 3, [p, d, r, 1.0 / math.sqrt(var)]
 
+    def errors(self, bias, spread, rng: np.random.Generator) -> np.ndarray:
+        """Programming errors g_prog - g [S] of cells with bias ``bias`` and spread
+        ``spread`` [S] (1-D arrays of one length, or scalars broadcast to them).
+
+        One 63-bit seed is drawn from ``rng``, as :class:`CompositeDevice.program` does,
+        and cell i gets the draws that a composite model's cell i gets for that seed: both
+        model classes sample through this one Numba kernel (same bits for any thread count).
+        """
+        from . import _kernels as K
+
+        if not isinstance(rng, np.random.Generator):
+            raise ConfigError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+        b, s = np.broadcast_arrays(np.asarray(bias, dtype=np.float64),
+                                   np.asarray(spread, dtype=np.float64))
+        if b.ndim != 1:
+            raise ConfigError(f"bias and spread must be 1-D arrays [S], got shape {b.shape}")
+        fam, fpar = self.kernel_params()
+        ip = np.zeros(K.IP_SIZE, dtype=np.int64)
+        fp = np.zeros(K.FP_SIZE, dtype=np.float64)
+        ip[K.IP_FAMILY] = fam
+        fp[K.FP_FAM_A:K.FP_FAM_D + 1] = fpar
+        seed = np.uint64(int(rng.integers(0, 2**63 - 1, dtype=np.int64)))
+        out = np.empty(b.size, dtype=np.float64)
+        K._error_kernel(np.ascontiguousarray(b), np.ascontiguousarray(s), ip, fp, seed, out)
+        return out
+
     def cdf(self, e) -> np.ndarray:
-        """CDF of eps at ``e`` [1] (scipy; for tests, reports and calibration)."""
+        """CDF of eps at ``e`` [1] (scipy; for tests, reports and calibration).
+
+        Not for BOUNDED, whose shape depends on b(g) / w and s(g) / w: see
+        :meth:`error_cdf`.
+        """
         from scipy import stats
 
         e = np.asarray(e, dtype=np.float64)
+        if self.family is Family.BOUNDED:
+            raise ConfigError("the bounded family has no standardised eps; use "
+                              "error_cdf(x, bias=..., spread=...)")
         if self.family is Family.NORMAL:
             return stats.norm.cdf(e)
         if self.family is Family.STUDENT_T:
@@ -169,11 +247,25 @@ class ErrorDistribution:
             return x * stats.norm.cdf(x / b) + b * stats.norm.pdf(x / b)
         return (G(e + a) - G(e - a)) / (2 * a)
 
+    def error_cdf(self, x, *, bias: float, spread: float) -> np.ndarray:
+        """CDF of the programming error at ``x`` [S] for bias ``bias`` and spread
+        ``spread`` [S] (scalars), any family (scipy)."""
+        from scipy import stats
+
+        x = np.asarray(x, dtype=np.float64)
+        if self.family is Family.BOUNDED:
+            a, c = beta_shape(bias, spread, self.window)
+            return stats.beta.cdf((x + self.window) / (2 * self.window), a, c)
+        return self.cdf((x - bias) / spread)
+
     def to_dict(self) -> dict[str, Any]:
-        return {"family": self.family.value,
-                "uniform_fraction": _q(self.uniform_fraction, "1"),
-                "t_dof": _q(self.t_dof, "1"), "mix_weight": _q(self.mix_weight, "1"),
-                "mix_offset": _q(self.mix_offset, "1"), "mix_scale": _q(self.mix_scale, "1")}
+        d = {"family": self.family.value,
+             "uniform_fraction": _q(self.uniform_fraction, "1"),
+             "t_dof": _q(self.t_dof, "1"), "mix_weight": _q(self.mix_weight, "1"),
+             "mix_offset": _q(self.mix_offset, "1"), "mix_scale": _q(self.mix_scale, "1")}
+        if not math.isnan(self.window):  # absent from files of families without a window
+            d["window"] = _q(self.window, "S")
+        return d
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> ErrorDistribution:
@@ -183,7 +275,8 @@ class ErrorDistribution:
                    t_dof=_num(d, "t_dof", "1", c, 5.0),
                    mix_weight=_num(d, "mix_weight", "1", c, 0.1),
                    mix_offset=_num(d, "mix_offset", "1", c, 0.0),
-                   mix_scale=_num(d, "mix_scale", "1", c, 3.0))
+                   mix_scale=_num(d, "mix_scale", "1", c, 3.0),
+                   window=_num(d, "window", "S", c, math.nan))
 
 
 def _enum(cls, v, name):
@@ -197,6 +290,9 @@ def _enum(cls, v, name):
 class ProgrammingError:
     """g_prog | g: g (1 + d2d z_d) + bias(g) + spread(g) eps, stuck-at faults, clipping.
 
+    (Bounded family: g (1 + d2d z_d) + w (2 B - 1), B ~ Beta with the mean bias(g) and the
+    std spread(g) on the window [-w, w].)
+
     With ``identity = True`` the block programs exactly (g_prog = g): models whose
     input is already a measured conductance (conditioning "initial read") or whose
     spread lives in the drift block (NeuRRAM-like marginals).
@@ -207,7 +303,8 @@ class ProgrammingError:
     bias: Curve | None = None
     """b(g): mean programming error [S] (None: zero)."""
     distribution: ErrorDistribution = field(default_factory=ErrorDistribution)
-    """Shape of eps (normal, uniform-like write-verify window, Student t, mixture)."""
+    """Shape of eps (normal, uniform-like write-verify window, Student t, mixture) or the
+    bounded family's beta on the verify window (mean b(g), std s(g))."""
     d2d: float = 0.0
     """s_d: relative std of a per-device gain g -> g (1 + s_d z_d) [1]."""
     p_stuck_low: float = 0.0

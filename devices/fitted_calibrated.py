@@ -7,7 +7,10 @@ A :class:`CalibratedDevice` composes up to three fitted blocks, each a small fro
 dataclass of tabulated functions of the conductance (with their bootstrap replicates):
 
 - :class:`ProgrammingBlock`: g_prog = g_T + bias(g_T) + spread(g_T) * Z, Z of a family
-  (normal, bounded in a write-verify window, Student-t, two-normal mixture), unit variance;
+  (normal, Student-t, two-normal mixture; unit variance) or, bounded in a write-verify
+  window, a beta error with mean bias and std spread; the families are
+  :class:`xbarlab.devices.blocks.Family` and the errors come from the same Numba sampler as
+  a :class:`~xbarlab.devices.composite.CompositeDevice`'s (``ErrorDistribution.errors``);
 - a drift block: :class:`PowerLawBlock` (g(t) = g_prog ((t + t0)/t0)^-nu, nu ~ N(mu_nu(g),
   sigma_nu(g)) per cell, 1/f read noise Q(g) W(u) in ln g) or :class:`RelaxationBlock`
   (g(t) = g_0 + Q(g_0, t, p): tabulated quantiles of the change since the first read, one
@@ -21,7 +24,6 @@ report). Everything is in SI units (S, s).
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -37,6 +39,7 @@ from .base import (
     check_times,
     register_model,
 )
+from .blocks import ErrorDistribution, Family
 
 __all__ = [
     "Family",
@@ -47,15 +50,6 @@ __all__ = [
     "ReadNoiseBlock",
     "CalibratedDevice",
 ]
-
-
-class Family(enum.StrEnum):
-    """Distribution family of the programming error (standardised to unit variance)."""
-
-    NORMAL = "normal"
-    BOUNDED = "bounded"  # symmetric beta inside the write-verify window
-    STUDENT_T = "student-t"
-    MIXTURE = "mixture"  # two zero-mean normals
 
 
 def _q(value, units):
@@ -122,37 +116,19 @@ class Curve:
                      _get(tree, "bootstrap", units, where))
 
 
-def _std_draws(family: Family, n: int, rng, *, df: float, mix_weight: float, mix_ratio: float):
-    """Unit-variance draws of ``family`` (not for BOUNDED, which depends on the window)."""
-    if family is Family.NORMAL:
-        return rng.standard_normal(n)
-    if family is Family.STUDENT_T:
-        return rng.standard_t(df, n) * np.sqrt((df - 2.0) / df)
-    if family is Family.MIXTURE:
-        s = 1.0 / np.sqrt(1.0 - mix_weight + mix_weight * mix_ratio**2)
-        wide = rng.random(n) < mix_weight
-        return rng.standard_normal(n) * np.where(wide, s * mix_ratio, s)
-    raise ConfigError(f"no standard draws for family {family}")
-
-
-def _beta_shape(b, s, w):
-    """Beta shape parameters (a, c) on [-w, w] with mean b and standard deviation s."""
-    m = np.clip((b + w) / (2 * w), 1e-3, 1 - 1e-3)
-    v = np.clip((s / (2 * w)) ** 2, 1e-12, 0.999 * m * (1 - m))
-    k = m * (1 - m) / v - 1
-    return np.maximum(m * k, 0.05), np.maximum((1 - m) * k, 0.05)
-
-
 @dataclass(frozen=True, eq=False)
 class ProgrammingBlock:
     """Programming error g_prog - g_T as a function of the target g_T.
 
     ``bias``: mean error b(g_T) [S]; ``spread``: standard deviation s(g_T) [S];
-    ``family``: the shape; ``df``: Student-t degrees of freedom [1] (> 2);
+    ``family``: the shape, one of NORMAL, BOUNDED, STUDENT_T, MIXTURE of the devices'
+    :class:`~xbarlab.devices.blocks.Family`; ``df``: Student-t degrees of freedom [1] (> 2);
     ``window``: half-width w of the write-verify window about the target [S]
     (BOUNDED: errors are a beta distribution on [-w, w] whose mean is b and whose
-    variance is s^2, by the method of moments); ``mix_weight``/``mix_ratio``: weight of
-    the wide component and its scale relative to the narrow one [1] (MIXTURE).
+    variance is s^2, by the method of moments, :func:`~xbarlab.devices.blocks.beta_shape`);
+    ``mix_weight``/``mix_ratio``: weight of the wide component and its scale relative to
+    the narrow one [1] (MIXTURE: two zero-mean normals). :attr:`distribution` is the same
+    family as a devices :class:`~xbarlab.devices.blocks.ErrorDistribution`, which samples.
     """
 
     bias: Curve
@@ -163,8 +139,18 @@ class ProgrammingBlock:
     mix_weight: float = 0.0
     mix_ratio: float = 1.0
 
+    _FAMILIES: ClassVar[tuple[Family, ...]] = (Family.NORMAL, Family.BOUNDED, Family.STUDENT_T,
+                                               Family.MIXTURE)
+
     def __post_init__(self):
-        object.__setattr__(self, "family", Family(self.family))
+        try:
+            fam = Family(self.family)
+        except ValueError:
+            fam = None
+        if fam not in self._FAMILIES:
+            raise ConfigError(f"calibrated programming family {self.family!r} is not one of "
+                              f"{[f.value for f in self._FAMILIES]}")
+        object.__setattr__(self, "family", fam)
         if self.family is Family.STUDENT_T and not self.df > 2:
             raise ConfigError(f"Student-t family needs df > 2, got {self.df}")
         if self.family is Family.BOUNDED and not (np.isfinite(self.window) and self.window > 0):
@@ -174,16 +160,24 @@ class ProgrammingBlock:
                 f"mixture needs 0 < mix_weight < 1 and mix_ratio > 1, got "
                 f"{self.mix_weight}, {self.mix_ratio}")
 
+    @property
+    def distribution(self) -> ErrorDistribution:
+        """This block's family and shape as the devices' :class:`ErrorDistribution`."""
+        f = self.family
+        if f is Family.STUDENT_T:
+            return ErrorDistribution(family=f, t_dof=self.df)
+        if f is Family.MIXTURE:
+            return ErrorDistribution(family=f, mix_weight=self.mix_weight, mix_offset=0.0,
+                                     mix_scale=self.mix_ratio)
+        if f is Family.BOUNDED:
+            return ErrorDistribution(family=f, window=self.window)
+        return ErrorDistribution(family=f)
+
     def error(self, g_t: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Draw programming errors [S] for targets ``g_t`` [S] (flat array)."""
-        b = self.bias(g_t)
-        s = np.maximum(self.spread(g_t), 0.0)
-        if self.family is Family.BOUNDED:
-            a, c = _beta_shape(b, s, self.window)
-            return self.window * (2.0 * rng.beta(a, c) - 1.0)
-        z = _std_draws(self.family, g_t.size, rng, df=self.df, mix_weight=self.mix_weight,
-                       mix_ratio=self.mix_ratio)
-        return b + s * z
+        """Draw programming errors [S] for targets ``g_t`` [S] (flat array): one seed from
+        ``rng``, then the composite models' Numba sampler (:meth:`ErrorDistribution.errors`)."""
+        g_t = np.asarray(g_t, dtype=np.float64)
+        return self.distribution.errors(self.bias(g_t), np.maximum(self.spread(g_t), 0.0), rng)
 
     def to_tree(self):
         return {"bias": self.bias.to_tree(), "spread": self.spread.to_tree(),
@@ -200,7 +194,7 @@ class ProgrammingBlock:
         return ProgrammingBlock(
             Curve.from_tree(tree["bias"], "S", w + "/bias"),
             Curve.from_tree(tree["spread"], "S", w + "/spread"),
-            Family(tree.get("family", "normal")), np.inf if df < 0 else df,
+            tree.get("family", "normal"), np.inf if df < 0 else df,
             np.nan if win < 0 else win, float(_get(tree, "mix_weight", "1", w)),
             float(_get(tree, "mix_ratio", "1", w)))
 
@@ -411,10 +405,10 @@ class CalibratedDevice(DeviceModelBase):
     def to_composite(self, *, name: str = "calibrated"):
         """The nearest :class:`~xbarlab.devices.composite.CompositeDevice` (Numba sampler).
 
-        Exact for normal / Student-t / mixture programming errors, the power law (nu not
-        folded) and white read noise; approximations: a bounded family becomes the devices'
-        uniform+normal family with the uniform half-width sqrt(3) * spread (a uniform of the
-        fitted spread, kurtosis -1.2 instead of the beta's), and a relaxation table becomes
+        Exact for every programming-error family (normal, bounded, Student-t, mixture: the
+        same :class:`~xbarlab.devices.blocks.Family` and the same Numba sampler, so for
+        one generator state the programmed values agree to rounding), the power law (nu not
+        folded) and white read noise; approximations: a relaxation table becomes
         a Gaussian relaxation with the table's mean and standard deviation (tabulated on
         the same (g, t) grid) and one deviate per cell, dropping the tails' shape; the
         power law's 1/f read noise is multiplicative here (``g·exp(Q·ξ)``, the fit's
@@ -425,7 +419,6 @@ class CalibratedDevice(DeviceModelBase):
         """
         from .blocks import (
             ConditionOn,
-            ErrorDistribution,
             PowerLawDrift,
             ProgrammingError,
             ReadNoise,
@@ -433,7 +426,6 @@ class CalibratedDevice(DeviceModelBase):
             RelaxationPath,
             TimeSurface,
         )
-        from .blocks import Family as DFamily
         from .composite import CompositeDevice
         from .curves import Table
 
@@ -443,17 +435,8 @@ class CalibratedDevice(DeviceModelBase):
         prog = ProgrammingError(identity=True)
         if self.programming is not None:
             pb = self.programming
-            if pb.family is Family.STUDENT_T:
-                fam = ErrorDistribution(family=DFamily.STUDENT_T, t_dof=pb.df)
-            elif pb.family is Family.MIXTURE:
-                fam = ErrorDistribution(family=DFamily.MIXTURE, mix_weight=pb.mix_weight,
-                                        mix_offset=0.0, mix_scale=pb.mix_ratio)
-            elif pb.family is Family.BOUNDED:
-                fam = ErrorDistribution(family=DFamily.UNIFORM_NORMAL, uniform_fraction=1.0)
-            else:
-                fam = ErrorDistribution()
             prog = ProgrammingError(spread=table(pb.spread), bias=table(pb.bias),
-                                    distribution=fam)
+                                    distribution=pb.distribution)
         drift = None
         noise = None
         d = self.drift_block

@@ -100,6 +100,35 @@ def test_hku_predicted_std_inside_bootstrap_interval(hku):
         assert lo <= samp <= hi, (t, lo, samp, hi)
 
 
+def test_hku_bounded_fit_to_composite_is_exact(hku):
+    """to_composite() of the HKU fit (bounded family: beta on the +-5 uS verify window with
+    the fitted bias and spread) keeps the family and window, and at each of the 7 targets
+    20,000 samples of the composite and of the calibrated model (different seeds) have
+    two-sample KS <= 0.03 (0.019 at 99.9 %); with one seed both program the same values
+    to 1e-12 relative (the same sampler), and the composite's errors pass KS <= 0.02
+    against scipy.stats.beta with the method-of-moments shapes of the fitted bias and
+    spread at 250 uS (computed here)."""
+    _, model = hku
+    comp = model.to_composite()
+    dist = comp.programming.distribution
+    assert dist.family.value == "bounded" and dist.window == model.programming.window
+    for t in HKU_TARGETS:
+        g = np.full(20_000, t)
+        a = model.sample(g, 0.0, np.random.default_rng(1))
+        b = comp.sample(g, 0.0, np.random.default_rng(2))
+        assert ks_distance(a, b) <= 0.03, t
+        np.testing.assert_allclose(comp.program(g, np.random.default_rng(5)).g_prog,
+                                   model.program(g, np.random.default_rng(5)).g_prog,
+                                   rtol=1e-12, atol=0)
+    w, t = model.programming.window, 250e-6
+    bias, spread = float(model.programming.bias(t)), float(model.programming.spread(t))
+    m = (bias + w) / (2 * w)
+    k = m * (1 - m) / (spread / (2 * w)) ** 2 - 1
+    e = comp.sample(np.full(20_000, t), 0.0, np.random.default_rng(3)) - t
+    truth = stats.beta(m * k, (1 - m) * k, loc=-w, scale=2 * w)
+    assert stats.kstest(e, truth.cdf).statistic <= 0.02
+
+
 def test_hku_read_noise_from_repeated_reads():
     """HKU fig3d: one device per target read 1000 times; the read-noise fit's per-device std
     equals numpy's std (ddof=1) of the 1000 reads to 1e-9 relative (README: 0.18, 0.35,
