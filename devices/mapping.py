@@ -54,6 +54,8 @@ __all__ = [
     "global_drift_factor",
     "column_drift_factors",
     "compensation_factors",
+    "device_range",
+    "mapping_for",
 ]
 
 
@@ -382,3 +384,75 @@ def compensation_factors(y_ref, y_t, compensation: Compensation | str) -> np.nda
     if c is Compensation.GLOBAL:
         return np.full(a.shape[-1], global_drift_factor(a, y_t))
     return column_drift_factors(a, y_t)
+
+
+# --------------------------------------------------------------------------- the range rule
+
+
+def device_range(device) -> tuple[float, float]:
+    """``(lo, hi)`` [S]: the conductances a weight mapping may use on ``device``.
+
+    The one range rule of the package: a model's ``g_range`` (the inputs it accepts),
+    narrowed to ``g_fit`` where the model has one (a fitted model: the targets its data
+    covered, outside which it only repeats its edge statistics). ``hi`` may be infinite
+    (an ideal device); :func:`mapping_for` then needs an explicit ``g_max``.
+    """
+    try:
+        lo, hi = (float(v) for v in getattr(device, "g_range", (0.0, math.inf)))
+    except (TypeError, ValueError):
+        raise ConfigError(f"device.g_range must be two conductances [S], got "
+                          f"{getattr(device, 'g_range', None)!r}") from None
+    fit = getattr(device, "g_fit", None)
+    if fit is not None and np.size(fit) == 2 and np.all(np.isfinite(fit)):
+        lo, hi = max(lo, float(np.ravel(fit)[0])), min(hi, float(np.ravel(fit)[1]))
+    return lo, hi
+
+
+def mapping_for(device, *, g_min: float | None = None, g_max: float | None = None,
+                allow_extrapolation: bool = False, **fields) -> WeightMapping:
+    """The :class:`WeightMapping` of weights onto ``device``, built by the one range rule.
+
+    Parameters
+    ----------
+    device
+        A device model (anything with ``g_range``, see :func:`device_range`).
+    g_min, g_max : float, optional
+        Conductance of a zero weight and of max|W| [S]; default the ends of
+        :func:`device_range`.
+    allow_extrapolation : bool
+        Accept ``g_min``/``g_max`` outside :func:`device_range` (a fitted model then uses
+        its edge statistics); refused by default.
+    **fields
+        The other :class:`WeightMapping` fields (``scheme``, ``scaling``, ``n_pairs``,
+        ``significance``, ``levels``, ``x_fs``).
+
+    Returns
+    -------
+    WeightMapping
+
+    Raises
+    ------
+    ConfigError
+        The range has no finite upper bound and no ``g_max`` is given; ``g_min``/``g_max``
+        lie outside the device's range (without ``allow_extrapolation``); ``0 <= g_min <
+        g_max`` fails; an unknown field.
+    """
+    unknown = set(fields) - (set(WeightMapping.__dataclass_fields__) - {"g_min", "g_max"})
+    if unknown:
+        raise ConfigError(f"unknown WeightMapping fields {sorted(unknown)}; valid: "
+                          f"{sorted(set(WeightMapping.__dataclass_fields__))}")
+    lo, hi = device_range(device)
+    gmin = lo if g_min is None else float(g_min)
+    gmax = hi if g_max is None else float(g_max)
+    if not math.isfinite(gmax):
+        raise ConfigError(f"the device model's range [{lo:g}, {hi:g}] S has no finite upper "
+                          "bound: give g_max [S] for the mapping")
+    if not (math.isfinite(gmin) and gmin >= 0 and gmax > gmin):
+        raise ConfigError(f"mapping needs 0 <= g_min < g_max, got g_min={gmin:g} S, "
+                          f"g_max={gmax:g} S")
+    if not allow_extrapolation and (gmin < lo * (1 - 1e-12) or gmax > hi * (1 + 1e-12)):
+        raise ConfigError(
+            f"the device model's range [{lo:.6g}, {hi:.6g}] S does not cover the mapping "
+            f"[g_min, g_max] = [{gmin:.6g}, {gmax:.6g}] S; choose g_min/g_max inside it "
+            "(fitted models: allow_extrapolation=True uses their edge statistics)")
+    return WeightMapping(g_max=gmax, g_min=gmin, **fields)
