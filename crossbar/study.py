@@ -90,7 +90,8 @@ def run_study(device, config: StudyConfig = StudyConfig(), *, progress: bool = T
     ``device``: a device model (:func:`xbarlab.devices.load`); targets span its range (an
     unbounded range uses 0-25 uS).
     """
-    from .circuit import Crossbar, WireParams
+    from .circuit import Crossbar
+    from .grid import WireParams
 
     lo, hi = (float(x) for x in device.g_range)
     if not math.isfinite(hi):

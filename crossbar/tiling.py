@@ -60,7 +60,10 @@ from ..devices.mapping import (
     global_drift_factor,
 )
 from ..errors import ConfigError
+from .circuit import Crossbar
 from .converters import ADC, DAC, ADCChip, RangeMode, analog_mvm
+from .currents import column_currents
+from .grid import WireParams
 
 __all__ = [
     "Layout",
@@ -591,13 +594,11 @@ def _tile_solver(tl: _Tile, tile: TileConfig, cell):
     outputs already subtracted (G+ - G- per pair, or G - G_ref)."""
     wires = tile.wires
     if cell is not None:
-        from .topologies import column_currents as cc_topo
-
         if tl.read_neg is None:
             G, _, combine = _physical(tl, tile.layout)
-            return lambda v: combine(cc_topo(G, v, topology="standard", cell=cell, **wires))
+            return lambda v: combine(column_currents(G, v, topology="standard", cell=cell, **wires))
         pair = tl.physical_pair()
-        return lambda v: cc_topo(pair, v, topology=tile.layout.value, cell=cell, **wires)
+        return lambda v: column_currents(pair, v, topology=tile.layout.value, cell=cell, **wires)
     G, to_phys, combine = _physical(tl, tile.layout)
     if all(r == 0 for r in wires.values()):
         return lambda v: combine(to_phys(v) @ G)
@@ -606,13 +607,7 @@ def _tile_solver(tl: _Tile, tile: TileConfig, cell):
 
 
 def _crossbar(G, wires):
-    """Part 1's exact solver (effective matrix for batches) when present, else topologies'."""
-    try:
-        from .circuit import Crossbar, WireParams
-    except ImportError:  # pragma: no cover - part 1 absent
-        from .topologies import column_currents as cc_topo
-
-        return lambda v: cc_topo(G, v, **wires)
+    """The exact grid solve of one linear tile (effective matrix for batches)."""
     xb = Crossbar(G, wires=WireParams(**wires))
 
     def mvm(v):

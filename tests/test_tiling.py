@@ -263,7 +263,7 @@ def test_mapping_options_ideal_equal_product(kw, rows, cols, layout, n_out):
 
 @pytest.mark.parametrize("scheme", ["reference", "pairs"])
 def test_physical_array_with_wires_matches_hand_built_array(scheme):
-    """One 16x10-weight tile with r_row = r_col = 2 Ohm: the tile equals part 1's solver on
+    """One 16x10-weight tile with r_row = r_col = 2 Ohm: the tile equals the grid solver on
     the physical array built here by hand and decoded by hand. Reference: columns G[:, j],
     then one column of g_ref = (g_min + g_max)/2, y_j = (I_j - I_ref) / (alpha_j v_max) with
     alpha = (g_max - g_min) / (2 max|W|). Two pairs (F = 4): columns G+_j0, G-_j0, G+_j1,
