@@ -2,17 +2,13 @@
 
 import numpy as np
 import pytest
-from _shared import need_ngspice
+from _shared import need_ngspice, rel_err
 from scipy.optimize import brentq
-from xbarlab.crossbar.nonlinear import PolynomialCell, SinhCell, newton_solve
 from xbarlab.crossbar import column_currents
+from xbarlab.crossbar.nonlinear import PolynomialCell, SinhCell, newton_solve
 from xbarlab.crossbar.spice import ngspice_column_currents
 from xbarlab.crossbar.topologies import build_circuit, direct_solver
 from xbarlab.errors import ConfigError, ConvergenceError
-
-
-def _rel(a, b):
-    return float(np.max(np.abs(a - b)) / np.max(np.abs(b)))
 
 
 def _wires(rng, M, N):
@@ -45,8 +41,8 @@ def test_nonlinear_matches_ngspice(M, N, kind, opts):
         cell = SinhCell(b=rng.uniform(2, 6, (M, N)))
     I = column_currents(G, v, cell=cell, **kw)
     ref = ngspice_column_currents(G, v, cell=cell, **kw)
-    assert _rel(I, ref) <= 1e-7
-    assert _rel(column_currents(G, v, **kw), ref) > 1e-2
+    assert rel_err(I, ref) <= 1e-7
+    assert rel_err(column_currents(G, v, **kw), ref) > 1e-2
 
 
 def test_single_cell_closed_form():
@@ -75,7 +71,7 @@ def test_linear_coefficients_recover_linear_solve():
     kw = _wires(rng, 10, 7)
     I_lin = column_currents(G, v, solver=direct_solver, **kw)
     I_nl = column_currents(G, v, cell=PolynomialCell(), **kw)
-    assert _rel(I_nl, I_lin) <= 1e-13
+    assert rel_err(I_nl, I_lin) <= 1e-13
     res = newton_solve(build_circuit(G.shape, **kw), PolynomialCell(), G, v.T)
     assert res.iterations == [0, 0, 0]
 
@@ -178,7 +174,7 @@ def test_grid_newton_matches_netlist_newton(opts, grid_solver, monkeypatch):
     assert grid.iterations == sparse.iterations and min(grid.iterations) >= 2
     r0 = np.array([h[0] for h in grid.residuals])
     np.testing.assert_allclose(r0, [h[0] for h in sparse.residuals], rtol=1e-6)
-    assert _rel(grid.currents, sparse.currents) <= 1e-12
+    assert rel_err(grid.currents, sparse.currents) <= 1e-12
 
 
 def test_grid_solver_needs_standard_topology():
@@ -210,4 +206,4 @@ def test_other_topologies_nonlinear_match_ngspice(topology):
         v = rng.uniform(-0.5, 0.5, 6)
         kw.update(r_row=1.5)
     I = column_currents(G, v, **kw)
-    assert _rel(I, ngspice_column_currents(G, v, **kw)) <= 1e-7
+    assert rel_err(I, ngspice_column_currents(G, v, **kw)) <= 1e-7

@@ -5,6 +5,7 @@ The tests draw weights ``W`` as (inputs, outputs), so that the reference is ``x 
 
 import numpy as np
 import pytest
+from _shared import rel_err
 from xbarlab.crossbar.converters import ADC, DAC, analog_mvm
 from xbarlab.crossbar.tiling import (
     TileConfig,
@@ -54,9 +55,6 @@ def _data(seed, K=300, N=70, B=6):
     return rng.normal(size=(K, N)), rng.normal(size=N) * 3, rng.uniform(-1, 1, (B, K))
 
 
-def _rel(a, b):
-    return float(np.max(np.abs(a - b)) / np.max(np.abs(b)))
-
 
 @pytest.mark.parametrize("layout, scale", [("differential-columns", "tile"),
                                            ("differential-rows", "column")])
@@ -66,7 +64,7 @@ def test_ideal_tiled_matmul_equals_product(layout, scale):
     W, b, x = _data(0)
     tile = TileConfig(rows=128, cols=64, layout=layout, scale=scale, g_min=G_MIN, g_max=G_MAX)
     y = tiled_matmul(x, W.T, bias=b, tile=tile)
-    assert _rel(y, x @ W + b) <= 1e-12
+    assert rel_err(y, x @ W + b) <= 1e-12
 
 
 def test_default_tile_is_256():
@@ -91,7 +89,7 @@ def test_bias_rows_share_device_range():
         for g in (tl.g_pos, tl.g_neg):
             assert g.min() >= G_MIN and g.max() <= G_MAX
     x = rng.uniform(-2, 2, (4, 20))
-    assert _rel(tm(x), x @ W + b) <= 1e-12
+    assert rel_err(tm(x), x @ W + b) <= 1e-12
 
 
 def test_ideal_tiled_conv_equals_direct_convolution():
@@ -107,10 +105,10 @@ def test_ideal_tiled_conv_equals_direct_convolution():
     y = tiled_conv2d(x, w, b, stride=2, padding=1, x_max=4.0,
                      tile=TileConfig(rows=16, cols=4, g_min=G_MIN, g_max=G_MAX))
     assert y.shape == (2, 5, 5, 4)
-    assert _rel(y, ref) <= 1e-12
+    assert rel_err(y, ref) <= 1e-12
     tref = torch.nn.functional.conv2d(torch.tensor(x), torch.tensor(w), torch.tensor(b),
                                       stride=2, padding=1).numpy()
-    assert _rel(ref, tref) <= 1e-12
+    assert rel_err(ref, tref) <= 1e-12
     cols, (Ho, Wo) = im2col(x, 3, stride=2, padding=1)
     assert cols.shape == (2 * Ho * Wo, 27)
 
@@ -139,7 +137,7 @@ def test_dac_alone_quantizes_inputs():
     tile = TileConfig(rows=32, cols=16, g_min=G_MIN, g_max=G_MAX)
     y = tiled_matmul(x, W.T, bias=b, tile=tile, dac=DAC(bits=6))
     xq = np.rint(x * 31) / 31
-    assert _rel(y, xq @ W + b) <= 1e-12
+    assert rel_err(y, xq @ W + b) <= 1e-12
     assert np.all(np.abs(y - (x @ W + b)) <= np.abs(W).sum(axis=0) / 62 + 1e-12)
     assert np.max(np.abs(y - (x @ W + b))) > 1e-3
 
@@ -185,7 +183,7 @@ def test_drift_alone_scales_output():
     tile = TileConfig(rows=32, cols=16, g_min=0.0, g_max=G_MAX)
     y = tiled_matmul(x, W.T, bias=b, tile=tile, device=_TestDevice(nu=0.05),
                      rng=np.random.default_rng(0), t=1000.0)
-    assert _rel(y, 1001.0 ** -0.05 * (x @ W + b)) <= 1e-12
+    assert rel_err(y, 1001.0 ** -0.05 * (x @ W + b)) <= 1e-12
 
 
 def test_adc_gain_error_alone():
@@ -195,7 +193,7 @@ def test_adc_gain_error_alone():
     tm = TiledMatrix(W.T, tile=TileConfig(rows=32, cols=16, g_min=G_MIN, g_max=G_MAX),
                      adc=ADC(bits=None, gain_error_std=0.02), rng=np.random.default_rng(1))
     e = tm.tiles[0].adc.gain_error
-    assert _rel(tm(x), (1 + e) * (x @ W)) <= 1e-12
+    assert rel_err(tm(x), (1 + e) * (x @ W)) <= 1e-12
 
 
 def test_calibrated_adc_range_per_tile():
@@ -260,10 +258,10 @@ def test_mapping_options_ideal_equal_product(kw, rows, cols, layout, n_out):
     tm = TiledMatrix(W.T, bias=b, tile=TileConfig(rows=rows, cols=cols, layout=layout),
                      mapping=WeightMapping(g_max=G_MAX, **kw))
     assert tm.outputs_per_tile == n_out and tm.n_tiles > 2
-    assert _rel(tm(x), x @ W + b) <= 1e-12
+    assert rel_err(tm(x), x @ W + b) <= 1e-12
     We, be = tm.effective()
     assert We.shape == W.T.shape
-    assert _rel(We, W.T) <= 1e-12 and _rel(be, b) <= 1e-12
+    assert rel_err(We, W.T) <= 1e-12 and rel_err(be, b) <= 1e-12
 
 
 @pytest.mark.parametrize("scheme", ["reference", "pairs"])
@@ -306,7 +304,7 @@ def test_physical_array_with_wires_matches_hand_built_array(scheme):
         y_hand = sum(4.0 ** -k * (I[:, 2 * k::4] - I[:, 2 * k + 1::4]) for k in range(2))
         y_hand = y_hand / (alpha * tm.dac.v_max)
     y = tm(x)
-    assert _rel(y, y_hand) <= 1e-12
+    assert rel_err(y, y_hand) <= 1e-12
     assert np.max(np.abs(y - x @ W)) > 1e-4
 
 
@@ -324,8 +322,8 @@ def test_device_read_circuit_equals_effective_weights(kw):
         "pcm-ibm-2020"), mapping=WeightMapping(g_max=20e-6, g_min=1e-6, **kw),
         rng=np.random.default_rng(3), t=86400.0)
     We, be = tm.effective()
-    assert _rel(tm(x), x @ We.T + be) <= 1e-9
-    assert _rel(We.T, W) > 0.01
+    assert rel_err(tm(x), x @ We.T + be) <= 1e-9
+    assert rel_err(We.T, W) > 0.01
 
 
 def test_global_drift_compensation_recovers_scale_of_drifting_pcm():
@@ -368,7 +366,7 @@ def test_bias_drive_is_a_dac_level():
     tm = TiledMatrix(W.T, bias=b, dac=DAC(bits=6), tile=TileConfig(rows=32, cols=16,
                                                                  g_min=G_MIN, g_max=G_MAX))
     assert tm.n_bias_rows == 1 and tm.bias_drive == pytest.approx(10 / 31, rel=1e-15)
-    assert _rel(tm(x), (np.rint(x * 31) / 31) @ W + b) <= 1e-12
+    assert rel_err(tm(x), (np.rint(x * 31) / 31) @ W + b) <= 1e-12
 
 
 def test_bad_mapping_input():

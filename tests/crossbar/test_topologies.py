@@ -3,16 +3,11 @@ cells; against ngspice and against single-ended solves."""
 
 import numpy as np
 import pytest
-from _shared import need_ngspice
+from _shared import need_ngspice, rel_err
 from xbarlab.crossbar import column_currents, to_spice
 from xbarlab.crossbar.spice import ngspice_column_currents
 from xbarlab.crossbar.topologies import direct_solver
 from xbarlab.errors import ConfigError
-
-
-def _rel(a, b):
-    return float(np.max(np.abs(a - b)) / np.max(np.abs(b)))
-
 
 #: the sparse netlist solve (``column_currents`` of a standard linear array solves on the grid)
 NETLIST = dict(solver=direct_solver)
@@ -37,8 +32,8 @@ def test_source_line_matches_ngspice(M, N, end):
               v_read=0.2, source_end=end)
     I = column_currents(G, gates, topology="source-line", **kw)
     ref = ngspice_column_currents(G, gates, topology="source-line", **kw)
-    assert _rel(I, ref) <= 1e-9
-    assert _rel(0.2 * gates @ G, ref) > 1e-3
+    assert rel_err(I, ref) <= 1e-9
+    assert rel_err(0.2 * gates @ G, ref) > 1e-3
 
 
 def test_source_line_ideal_and_batch():
@@ -49,7 +44,7 @@ def test_source_line_ideal_and_batch():
     gates = (rng.uniform(size=(9, 6)) < 0.5).astype(float)
     gates[3] = gates[0]
     I = column_currents(G, gates, topology="source-line", v_read=0.15)
-    assert _rel(I, 0.15 * gates @ G) <= 1e-15
+    assert rel_err(I, 0.15 * gates @ G) <= 1e-15
 
 
 @pytest.mark.parametrize("topology", ["differential-columns", "differential-rows"])
@@ -65,8 +60,8 @@ def test_differential_matches_ngspice(topology):
     I = column_currents(G, v, **kw)
     ref = ngspice_column_currents(G, v, **kw)
     assert ref.shape == (5,)
-    assert _rel(I, ref) <= 1e-9
-    assert _rel(v @ (G[0] - G[1]), ref) > 1e-4
+    assert rel_err(I, ref) <= 1e-9
+    assert rel_err(v @ (G[0] - G[1]), ref) > 1e-4
 
 
 def test_differential_columns_equal_difference_of_single_ended():
@@ -86,7 +81,7 @@ def test_differential_columns_equal_difference_of_single_ended():
                         **NETLIST)
     In = column_currents(gn, v, r_col=rc[:, 1::2], r_sense=rs[1::2], r_access=ra[:, 1::2],
                         **NETLIST)
-    assert _rel(I, Ip - In) <= 1e-14
+    assert rel_err(I, Ip - In) <= 1e-14
 
 
 def test_differential_rows_equal_difference_of_single_ended():
@@ -101,7 +96,7 @@ def test_differential_rows_equal_difference_of_single_ended():
     I = column_currents((gp, gn), v, topology="differential-rows", r_row=rr, r_driver=rd)
     Ip = column_currents(gp, v, r_row=rr[0::2], r_driver=rd[0::2], **NETLIST)
     In = column_currents(gn, v, r_row=rr[1::2], r_driver=rd[1::2], **NETLIST)
-    assert _rel(I, Ip - In) <= 1e-14
+    assert rel_err(I, Ip - In) <= 1e-14
 
 
 def test_differential_ir_drop_couples_pairs():
@@ -115,10 +110,10 @@ def test_differential_ir_drop_couples_pairs():
     phys = np.empty((8, 8))
     phys[:, 0::2], phys[:, 1::2] = gp, gn
     Ip = column_currents(phys, v, r_row=2.0, r_col=2.0, **NETLIST)
-    assert _rel(I, Ip[0::2] - Ip[1::2]) <= 1e-14
+    assert rel_err(I, Ip[0::2] - Ip[1::2]) <= 1e-14
     sep = (column_currents(gp, v, r_row=2.0, r_col=2.0, **NETLIST)
            - column_currents(gn, v, r_row=2.0, r_col=2.0, **NETLIST))
-    assert _rel(I, sep) > 1e-4
+    assert rel_err(I, sep) > 1e-4
 
 
 def test_bad_topology_input():
@@ -153,7 +148,7 @@ def test_netlist_assembly_matches_grid_solver():
     for opts in ({"r_row": rng.uniform(0.5, 3, (12, 9))}, {"r_row": 1.0, "sense": "top"},
                  {"r_row": rng.uniform(0.5, 3, (12, 10)), "drive": "both"}):
         kw = dict(base, **opts)
-        assert _rel(column_currents(G, v, **NETLIST, **kw), column_currents(G, v, **kw)) <= 1e-12
+        assert rel_err(column_currents(G, v, **NETLIST, **kw), column_currents(G, v, **kw)) <= 1e-12
 
 
 def test_column_currents_dispatches_topology_and_cell():
