@@ -1,4 +1,4 @@
-"""Private Numba kernels for the structured crossbar solvers (no validation here).
+"""Numba kernels for the structured crossbar solvers (no validation here).
 
 Layout: every per-node array is C-contiguous ``(M, N)`` (row index first) or ``(B, M, N)`` for a
 batch of right-hand sides. A *chain* is one wire with its cells treated as conductances to a
@@ -23,7 +23,7 @@ _CHUNK = 1 << 16  # columns per task in column sweeps: whole rows, so sweeps str
     parallel=False,
     **_OPTS,
 )
-def _factor_rows(gnode, gseg, finv, mult, sdiag):
+def factor_rows(gnode, gseg, finv, mult, sdiag):
     """LDL^T of every row chain: nodes ``gnode[i, :]`` to ground, segment ``gseg[i, k]`` joining
     node k-1 and k (k = 0 and k = N are the links to the held ends). Fills the inverse pivots,
     the forward multipliers and sdiag: the conductance each node sees through the wire alone
@@ -60,7 +60,7 @@ def _factor_rows(gnode, gseg, finv, mult, sdiag):
     parallel=False,
     **_OPTS,
 )
-def _factor_cols(gnode, gseg, finv, mult):
+def factor_cols(gnode, gseg, finv, mult):
     """LDL^T of every column chain (chains along axis 0, ``gseg`` of shape (M+1, N))."""
     M, N = gnode.shape
     nchunk = (N + _CHUNK - 1) // _CHUNK
@@ -87,7 +87,7 @@ def _factor_cols(gnode, gseg, finv, mult):
     parallel=False,
     **_OPTS,
 )
-def _solve_rows(finv, mult, gseg, scale, rhs, out):
+def solve_rows(finv, mult, gseg, scale, rhs, out):
     """out[b] = T^{-1} (scale * rhs[b]) for every row chain (scale: per-node factor, e.g. g).
     Four rows advance together: their recurrences are independent, so the CPU overlaps them."""
     B, M, N = rhs.shape
@@ -147,7 +147,7 @@ def _solve_rows(finv, mult, gseg, scale, rhs, out):
     parallel=False,
     **_OPTS,
 )
-def _solve_cols(finv, mult, gseg, rhs, out):
+def solve_cols(finv, mult, gseg, rhs, out):
     """out[b] = P^{-1} rhs[b] for every column chain; sweeps along axis 0, vectorised over j."""
     B, M, N = rhs.shape
     nchunk = (N + _CHUNK - 1) // _CHUNK
@@ -174,7 +174,7 @@ def _solve_cols(finv, mult, gseg, rhs, out):
     parallel=False,
     **_OPTS,
 )
-def _schur_apply(g, gcol, x, rrow, y):
+def schur_apply(g, gcol, x, rrow, y):
     """y = Lc x + g * (x - rrow): the column-node Schur operator once rrow = T^{-1}(g x)."""
     B, M, N = x.shape
     for t in nb.prange(B * M):
@@ -193,7 +193,7 @@ def _schur_apply(g, gcol, x, rrow, y):
 
 
 @nb.njit("void(float64[:, :, ::1], float64[:, :, ::1], float64[:, ::1])", parallel=False, **_OPTS)
-def _row_dots(a, c, part):
+def row_dots(a, c, part):
     """part[b, i] = sum_j a[b, i, j] * c[b, i, j] (fixed order; summed over i by the caller)."""
     B, M, N = a.shape
     for t in nb.prange(B * M):
@@ -211,7 +211,7 @@ def _row_dots(a, c, part):
     parallel=False,
     **_OPTS,
 )
-def _cg_update(alpha, x, r, p, q, rmax, xmax):
+def cg_update(alpha, x, r, p, q, rmax, xmax):
     """x += alpha p; r -= alpha q; per-row max |r| and max |x| (max is order independent)."""
     B, M, N = x.shape
     for t in nb.prange(B * M):
@@ -232,7 +232,7 @@ def _cg_update(alpha, x, r, p, q, rmax, xmax):
 
 
 @nb.njit("void(float64[::1], float64[:, :, ::1], float64[:, :, ::1])", parallel=False, **_OPTS)
-def _cg_direction(beta, z, p):
+def cg_direction(beta, z, p):
     """p = z + beta p."""
     B, M, N = z.shape
     for t in nb.prange(B * M):
@@ -244,7 +244,7 @@ def _cg_direction(beta, z, p):
 
 
 @nb.njit("void(float64[:, ::1], float64[:, ::1])", **_OPTS)
-def _chol_inv_lower(A, Linv):
+def chol_inv_lower(A, Linv):
     """Linv = inverse of the lower Cholesky factor of the small SPD block A (A overwritten)."""
     n = A.shape[0]
     for k in range(n):
@@ -278,7 +278,7 @@ def _chol_inv_lower(A, Linv):
     " float64, float64[:, ::1], float64[::1], boolean[::1])",
     **_OPTS,
 )
-def _kcl_finite(g, g_row, g_col, v, vr, vc, i_row, i_col, inj, rtol, cur, worst, ok):
+def kcl_finite(g, g_row, g_col, v, vr, vc, i_row, i_col, inj, rtol, cur, worst, ok):
     """Kirchhoff check for a grid with every segment finite (no merged nodes).
 
     For each right-hand side b: cur[b] = column currents (sum of cell currents), worst[b] =
@@ -347,7 +347,7 @@ def _kcl_finite(g, g_row, g_col, v, vr, vc, i_row, i_col, inj, rtol, cur, worst,
     " float64[:, ::1], float64[::1])",
     **_OPTS,
 )
-def _row_block(g, finv, mult, gseg, sdiag, H, F):
+def row_block(g, finv, mult, gseg, sdiag, H, F):
     """For one row chain T = Lr + diag(g): H = D - D T^{-1} D (dense, symmetric; diagonal in
     the cancellation-free form g s / (g + s)) and F = D T^{-1} b per volt of drive."""
     N = g.shape[0]

@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from ..enums import coerce_enum
 from ..errors import ConfigError
 
 __all__ = [
@@ -83,14 +84,6 @@ class RangeMode(enum.StrEnum):
     MAX_POSSIBLE = "max-possible"
     #: the ``percentile`` of |I| over calibration data.
     CALIBRATED = "calibrated"
-
-
-def _enum(cls, value, name: str):
-    try:
-        return cls(value)
-    except ValueError:
-        valid = [m.value for m in cls]
-        raise ConfigError(f"{name} must be one of {valid}, got {value!r}") from None
 
 
 def _check_bits(bits, name: str, *, signed: bool):
@@ -151,8 +144,8 @@ class DAC:
     t_unit: float = 1e-9
 
     def __post_init__(self):
-        object.__setattr__(self, "encoding", _enum(InputEncoding, self.encoding, "encoding"))
-        object.__setattr__(self, "shift_add", _enum(ShiftAdd, self.shift_add, "shift_add"))
+        object.__setattr__(self, "encoding", coerce_enum(InputEncoding, self.encoding, "encoding"))
+        object.__setattr__(self, "shift_add", coerce_enum(ShiftAdd, self.shift_add, "shift_add"))
         if not isinstance(self.signed, (bool, np.bool_)):
             raise ConfigError(f"signed must be True or False, got {self.signed!r}")
         _check_bits(self.bits, "DAC bits", signed=bool(self.signed))
@@ -271,7 +264,8 @@ class ADC:
     columns_per_adc: int = 1
 
     def __post_init__(self):
-        object.__setattr__(self, "range_mode", _enum(RangeMode, self.range_mode, "range_mode"))
+        range_mode = coerce_enum(RangeMode, self.range_mode, "range_mode")
+        object.__setattr__(self, "range_mode", range_mode)
         if not isinstance(self.signed, (bool, np.bool_)):
             raise ConfigError(f"signed must be True or False, got {self.signed!r}")
         _check_bits(self.bits, "ADC bits", signed=bool(self.signed))

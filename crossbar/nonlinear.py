@@ -12,7 +12,7 @@ cells. Kirchhoff's current law at the unknown nodes, ``F(x) = K x - b + A^T I(A 
 (``K``: wire Laplacian, ``A``: cell incidence), is solved by Newton's method: each iteration
 solves the *linear* circuit whose cells are replaced by their differential conductances
 ``dI/dV`` at the present voltages (the companion model). For the standard and the differential
-topologies that linear circuit is crossbar part 1's grid, solved by part 1's structured solvers
+topologies that linear circuit is the crossbar grid, solved by the grid's structured solvers
 with the residual injected at the nodes (:func:`newton_solve` says how); the source-line
 topology uses the sparse Jacobian of its netlist. The first iterate is the linear solve with
 ``G``. A backtracking line search (halving the step while the residual grows) keeps the
@@ -36,13 +36,14 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..errors import ConfigError, ConvergenceError
+from .circuit import Crossbar
+from .topologies import Circuit, direct_solver, grid_layout, is_grid_solver
 
 __all__ = [
     "PolynomialCell",
     "SinhCell",
     "NewtonResult",
     "newton_solve",
-    "column_currents",
 ]
 
 
@@ -193,7 +194,7 @@ class NewtonResult:
 
 
 def newton_solve(
-    circ, cell, G, v_src, *, solver=None, tol: float = 1e-12, max_iter: int = 50
+    circ: Circuit, cell, G, v_src, *, solver=None, tol: float = 1e-12, max_iter: int = 50
 ) -> NewtonResult:
     """Solve a :class:`~xbarlab.crossbar.topologies.Circuit` with nonlinear ``cell`` models.
 
@@ -201,10 +202,10 @@ def newton_solve(
     the driven voltages per vector. Each Newton step is a linear circuit solve, by one of two
     paths that take the same iterates (up to rounding):
 
-    * grid path (``solver=None`` on a circuit of part 1's grid, i.e. ``circ.layout`` set, or
-      ``solver=pcg()`` / ``direct()``): crossbar part 1's
+    * grid path (``solver=None`` on a circuit of the crossbar grid, i.e. ``circ.layout`` set, or
+      ``solver=pcg()`` / ``direct()``): the grid solve
       ``Crossbar(dI/dV, wires=...).solve(0, i_row=..., i_col=...)`` with the Kirchhoff residual
-      injected; nodes that part 1 folds into series conductances (driver and sense-amplifier
+      injected; nodes that the grid folds into series conductances (driver and sense-amplifier
       ends, the node between a cell and its access resistor) are condensed exactly before the
       solve and recovered after it;
     * sparse path (any other circuit, or a sparse ``solver(K, b) -> x``, default
@@ -213,12 +214,10 @@ def newton_solve(
     The first iterate, the linear circuit with ``G``, is one solve for the whole batch; each
     vector then iterates with its own Jacobian.
     """
-    from .topologies import _grid_layout, _is_grid_solver, direct_solver
-
     bound = cell.bind(G)
     kcl = _Kirchhoff(circ, bound)
-    if _is_grid_solver(solver) or (solver is None and circ.layout is not None):
-        step = _GridStep(circ, kcl, _grid_layout(circ, solver), solver)
+    if is_grid_solver(solver) or (solver is None and circ.layout is not None):
+        step = _GridStep(circ, kcl, grid_layout(circ, solver), solver)
     else:
         step = _SparseStep(kcl, solver or direct_solver)
     n = circ.n_free
@@ -355,21 +354,19 @@ class _SparseStep:
 
 
 class _GridStep:
-    """Newton step on crossbar part 1's grid.
+    """Newton step on the crossbar grid.
 
     The netlist's unknowns are of two kinds: grid classes (holding a row- or column-wire node
-    of part 1's grid) and series classes, which lie between exactly two branches (driver or
+    of the grid) and series classes, which lie between exactly two branches (driver or
     sense-amplifier end, the node between a cell and its access resistor). Eliminating a series
     node ``X`` between ``P`` and ``Q`` (conductances ``g_P``, ``g_Q``) from ``J dx = -F`` leaves
     the series conductance ``g_P g_Q / (g_P + g_Q)`` between ``P`` and ``Q``, which is exactly
-    how part 1 folds those resistors into its grid, and moves ``g_P / (g_P + g_Q)`` of ``F_X``
+    how the grid folds those resistors into its grid, and moves ``g_P / (g_P + g_Q)`` of ``F_X``
     to ``P``; after the grid solve ``dx_X = (-F_X + g_P dx_P + g_Q dx_Q) / (g_P + g_Q)``.
     """
 
     def __init__(self, circ, kcl, layout, factory):
-        from .circuit import Crossbar
-
-        self.Crossbar, self.layout, self.factory = Crossbar, layout, factory
+        self.layout, self.factory = layout, factory
         self.shape = layout.row_nodes.shape
         n = self.n = circ.n_free
         fr = circ.free[circ.cls[layout.row_nodes.ravel()]]
@@ -412,7 +409,7 @@ class _GridStep:
             and np.array_equal(X[1::2], self.series)
             and not np.any(is_ser[nbf])
         ):
-            raise RuntimeError("internal: a netlist node off part 1's grid is not a series node")
+            raise RuntimeError("internal: a netlist node off the grid is not a series node")
         self.nb = (nbf[0::2], nbf[1::2])
         self.gfix = (gfix[0::2], gfix[1::2])
         self.cidx = (cidx[0::2], cidx[1::2])
@@ -422,7 +419,7 @@ class _GridStep:
         M, N = self.shape
         if not np.all(np.isfinite(gd)):
             return np.full((n, B), np.nan)
-        # dI/dV < 0 only far outside the operating range (monotone cells): part 1 needs G >= 0
+        # dI/dV < 0 only far outside the operating range (monotone cells): the grid needs G >= 0
         gd = np.maximum(gd, 0.0)
         g1, g2 = (np.where(c >= 0, gd[c], gf) for c, gf in zip(self.cidx, self.gfix, strict=True))
         gs = g1 + g2
@@ -436,7 +433,7 @@ class _GridStep:
         i_row[:, self.row_pos] = r[self.row_cls].T
         i_col[:, self.col_pos] = r[self.col_cls].T
         lay = self.layout
-        xb = self.Crossbar(
+        xb = Crossbar(
             gd.reshape(M, N), wires=lay.wires, sense=lay.sense, drive=lay.drive,
             solver=self.factory,
         )
@@ -450,14 +447,3 @@ class _GridStep:
             -Fx + g1[:, None] * dx[self.nb[0]] + g2[:, None] * dx[self.nb[1]]
         ) / gs[:, None]
         return dx[:n]
-
-
-def column_currents(G, v, cell, **options):
-    """Sense currents [A] of an array of nonlinear ``cell`` models (exact, Newton).
-
-    Same options as :func:`xbarlab.crossbar.topologies.column_currents` (topology, wire,
-    driver, sense and access resistances, ``solver``, ``tol``, ``max_iter``).
-    """
-    from .topologies import column_currents as _cc
-
-    return _cc(G, v, cell=cell, **options)

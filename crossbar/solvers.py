@@ -29,24 +29,21 @@ Newton's method for nonlinear cells reuses all of this: each iteration is the li
 the cells' differential conductances as ``G``, zero driver voltages and minus the Kirchhoff
 residual (net current leaving each node) injected:
 ``Crossbar(G_diff, wires=w).solve(0 * v, i_row=-F_r, i_col=-F_c)`` gives the Newton step
-(:class:`xbarlab.crossbar.nonlinear._GridStep`, which also condenses the netlist's series nodes).
+(:class:`xbarlab.crossbar.nonlinear.GridStep`, which also condenses the netlist's series nodes).
 """
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import glob
-import os
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
+from threadpoolctl import threadpool_limits
 
 from ..errors import ConfigError, ConvergenceError
 from . import _kernels as K
-from .circuit import Grid
+from .grid import Grid
 
 __all__ = ["pcg", "direct"]
 
@@ -122,7 +119,7 @@ class _Structured:
             self.finv_r = np.empty((M, N))
             self.mult_r = np.empty((M, N))
             self.sdiag_r = np.empty((M, N))
-            K._factor_rows(self.g, self.g_row, self.finv_r, self.mult_r, self.sdiag_r)
+            K.factor_rows(self.g, self.g_row, self.finv_r, self.mult_r, self.sdiag_r)
         if self.mode in ("general", "rows_ideal"):
             if self.mode == "general":
                 # exact diagonal of D - D T^{-1} D: the cell in series with the row wire
@@ -135,7 +132,7 @@ class _Structured:
                 self.dh = self.g
             self.finv_c = np.empty((M, N))
             self.mult_c = np.empty((M, N))
-            K._factor_cols(self.dh, self.g_col, self.finv_c, self.mult_c)
+            K.factor_cols(self.dh, self.g_col, self.finv_c, self.mult_c)
 
     # ----------------------------------------------------------------- helpers
     def _row_rhs(self, v, i_row):
@@ -150,14 +147,14 @@ class _Structured:
         out = np.empty_like(rhs)
         if scale is None:
             scale = np.ones(self.grid.shape)
-        K._solve_rows(self.finv_r, self.mult_r, self.g_row, scale, rhs, out)
+        K.solve_rows(self.finv_r, self.mult_r, self.g_row, scale, rhs, out)
         return out
 
     def _precond(self, r, out):
-        K._solve_cols(self.finv_c, self.mult_c, self.g_col, r, out)
+        K.solve_cols(self.finv_c, self.mult_c, self.g_col, r, out)
 
     def _dots(self, a, c, part):
-        K._row_dots(a, c, part)
+        K.row_dots(a, c, part)
         return part.sum(axis=1)
 
     # ----------------------------------------------------------------- solve
@@ -195,8 +192,8 @@ class _Structured:
         return R, x
 
     def _apply(self, p, q, tmp):
-        K._solve_rows(self.finv_r, self.mult_r, self.g_row, self.g, p, tmp)
-        K._schur_apply(self.g, self.g_col, p, tmp, q)
+        K.solve_rows(self.finv_r, self.mult_r, self.g_row, self.g, p, tmp)
+        K.schur_apply(self.g, self.g_col, p, tmp, q)
 
     def _pcg(self, f):
         B, M, N = f.shape
@@ -222,7 +219,7 @@ class _Structured:
                 self._apply(p, q, tmp)
                 pq = self._dots(p, q, part)
                 alpha = np.where(active & (pq > 0), rz / np.where(pq > 0, pq, 1.0), 0.0)
-                K._cg_update(alpha, x, r, p, q, rmax, xmax)
+                K.cg_update(alpha, x, r, p, q, rmax, xmax)
                 rm = rmax.max(axis=1)
                 floor = 16.0 * _EPS * gscale * xmax.max(axis=1)
                 active &= rm > np.maximum(target, floor)
@@ -230,7 +227,7 @@ class _Structured:
                 rz_new = self._dots(r, z, part)
                 beta = np.where(active, rz_new / np.where(rz != 0, rz, 1.0), 0.0)
                 rz = rz_new
-                K._cg_direction(beta, z, p)
+                K.cg_direction(beta, z, p)
                 it += 1
             total += it
             # true residual (the recursive one drifts): restart from x if it is not met
@@ -268,7 +265,9 @@ class _Structured:
                 np.ascontiguousarray(a[::-1]) for a in (g, g_row, finv, mult, sdiag)
             )
             g_col = np.ascontiguousarray(g_col[::-1])
-        with _single_thread_blas():
+        # BLAS picks different kernels (different rounding) with one or several threads: one
+        # thread, so that the bits never depend on the machine (the previous limit is restored)
+        with threadpool_limits(limits=1, user_api="blas"):
             A = _block_effective(g, g_row, g_col, finv, mult, sdiag)
         return A[:, ::-1] if flip else A
 
@@ -290,7 +289,7 @@ def _block_effective(g, g_row, g_col, finv, mult, sdiag):
     P = np.empty((N, N))
     diag = np.arange(N)
     for i in range(M):
-        K._row_block(g[i], finv[i], mult[i], g_row[i], sdiag[i], H, F)
+        K.row_block(g[i], finv[i], mult[i], g_row[i], sdiag[i], H, F)
         if i == 0:
             Q[:] = H
             Q[diag, diag] += g_col[0]
@@ -415,55 +414,11 @@ class _Direct:
 _BLOCK = 64
 
 
-def _numpy_openblas():
-    """(get, set) thread-count functions of the OpenBLAS that numpy's matmul uses, or None."""
-    cached = _numpy_openblas.__dict__.get("v", 0)
-    if cached != 0:
-        return cached
-    found = None
-    libdir = os.path.join(os.path.dirname(np.__file__), os.pardir, "numpy.libs")
-    for path in sorted(glob.glob(os.path.join(libdir, "*openblas*"))):
-        try:
-            lib = ctypes.CDLL(path)
-        except OSError:
-            continue
-        for get, set_ in (
-            ("scipy_openblas_get_num_threads64_", "scipy_openblas_set_num_threads64_"),
-            ("scipy_openblas_get_num_threads", "scipy_openblas_set_num_threads"),
-            ("openblas_get_num_threads64_", "openblas_set_num_threads64_"),
-            ("openblas_get_num_threads", "openblas_set_num_threads"),
-        ):
-            if hasattr(lib, get) and hasattr(lib, set_):
-                found = (getattr(lib, get), getattr(lib, set_))
-                break
-        if found:
-            break
-    _numpy_openblas.v = found
-    return found
-
-
-@contextlib.contextmanager
-def _single_thread_blas():
-    """OpenBLAS picks different kernels (different rounding) with one or several threads; the
-    dense block solver runs it on one thread so that its bits never depend on the machine."""
-    fns = _numpy_openblas()
-    if fns is None:
-        yield
-        return
-    get, set_ = fns
-    n = get()
-    set_(1)
-    try:
-        yield
-    finally:
-        set_(n)
-
-
 def _spd_solve(P: np.ndarray, R: np.ndarray, *, overwrite: bool = False) -> np.ndarray:
     """P^{-1} R for a dense SPD P by blocked Cholesky in which all O(n^3) work is matrix
-    products (small diagonal blocks in a serial Numba kernel); call under
-    :func:`_single_thread_blas`. With ``overwrite`` P and R are used as work space and the
-    result is R itself (R may be a column slice of a larger C array)."""
+    products (small diagonal blocks in a serial Numba kernel); call it under a one-thread BLAS
+    limit (as ``effective_matrix`` does). With ``overwrite`` P and R are used as work space and
+    the result is R itself (R may be a column slice of a larger C array)."""
     n = P.shape[0]
     A = P if overwrite else np.array(P, order="C")
     starts = list(range(0, n, _BLOCK))
@@ -472,7 +427,7 @@ def _spd_solve(P: np.ndarray, R: np.ndarray, *, overwrite: bool = False) -> np.n
         k1 = min(n, k0 + _BLOCK)
         blk = np.ascontiguousarray(A[k0:k1, k0:k1])
         Li = np.empty_like(blk)
-        K._chol_inv_lower(blk, Li)
+        K.chol_inv_lower(blk, Li)
         linv.append(Li)
         if k1 < n:
             A[k1:, k0:k1] = A[k1:, k0:k1] @ Li.T

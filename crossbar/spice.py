@@ -1,6 +1,7 @@
 """SPICE netlist of the crossbar circuit, and an ngspice cross-check read from binary rawfiles.
 
-The netlist is written from the physical parameters directly (driver, row segments, access
+:func:`to_spice` writes any array :func:`xbarlab.crossbar.column_currents` solves. A standard
+array of linear cells is written from the physical parameters directly (driver, row segments, access
 resistor and cell, column segments, sense resistor, a 0 V source as the sense amplifier's
 virtual ground), not from the solver's canonical grid, so that agreement tests the whole chain.
 A zero resistance becomes a 0 V source (SPICE rejects 0-Ohm resistors).
@@ -16,68 +17,98 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DataFormatError
-from .circuit import Drive, Sense, WireParams, _as_shape, _conductance, _enum, _voltages
+from ..enums import coerce_enum
+from ..errors import ConfigError, DataFormatError
+from .grid import Drive, Sense, WireParams
+from .topologies import Topology, build_circuit, operating_range, physical_inputs
+from .validation import as_conductance, as_shape, as_voltages
 
-__all__ = ["to_spice", "read_rawfile", "run_ngspice", "ngspice_column_currents"]
+__all__ = [
+    "to_spice",
+    "read_rawfile",
+    "run_ngspice",
+    "ngspice_column_currents",
+    "spice_column_currents",
+]
 
 
 def to_spice(
     G,
     v,
     *,
+    topology: Topology | str = Topology.STANDARD,
+    cell=None,
     r_row=0.0,
     r_col=0.0,
     r_driver=0.0,
     r_sense=0.0,
     r_access=0.0,
-    sense="bottom",
-    drive="left",
+    r_source=0.0,
+    v_read: float | None = None,
+    sense: Sense | str = Sense.BOTTOM,
+    drive: Drive | str = Drive.LEFT,
+    source_end: str = "top",
     title: str = "xbarlab crossbar",
     path=None,
     overwrite: bool = False,
-    topology: str = "standard",
-    cell=None,
-    r_source=0.0,
-    v_read: float | None = None,
-    source_end: str = "top",
 ) -> str:
-    """The SPICE netlist (``.op``) of the circuit :func:`column_currents` solves, for one input
-    ``v`` (M,) [V]. Nodes: ``d<i>`` driver source, ``r<i>_<j>`` row node, ``x<i>_<j>`` inside a
-    cell with access resistance, ``c<i>_<j>`` column node, ``s<j>``/``t<j>`` sense path; the
-    current of source ``vs<j>`` is the sense current I[j] [A]. With ``path`` the netlist is
-    also written there atomically (an existing file is kept unless ``overwrite=True``)."""
-    if topology != "standard" or cell is not None or v_read is not None or np.any(r_source):
-        # other topologies and nonlinear cells: xbarlab.crossbar.topologies.to_spice
-        from . import topologies
+    """The SPICE netlist (``.op``) of the circuit :func:`xbarlab.crossbar.column_currents`
+    solves, for one input ``v`` (M,) [V].
 
-        text = topologies.to_spice(
+    Parameters are those of :func:`xbarlab.crossbar.column_currents` (``G`` [S], resistances
+    [Ohm], ``v_read`` [V]); ``title``: the netlist's first line; ``path``: also write the
+    netlist there atomically (an existing file is kept unless ``overwrite=True``).
+
+    A standard array of linear cells (no ``r_source``, no ``v_read``) is written from the
+    physical parameters: nodes ``d<i>`` driver source, ``r<i>_<j>`` row node, ``x<i>_<j>``
+    inside a cell with access resistance, ``c<i>_<j>`` column node, ``s<j>``/``t<j>`` sense
+    path; the current of source ``vs<j>`` is the sense current I[j] [A]. Other topologies and
+    nonlinear ``cell`` models are written from the netlist of
+    :mod:`xbarlab.crossbar.topologies`: sense amplifiers are 0 V sources ``VS<j>``; the
+    differential column topology adds behavioural sources ``BD<j>`` feeding 1 Ohm loads so that
+    ``v(out<j>) = I[2j] - I[2j+1]`` (in A, numerically) is the subtracted output; nonlinear
+    cells are behavioural current sources (``B`` elements).
+
+    Returns
+    -------
+    str
+        The netlist text.
+    """
+    if topology != "standard" or cell is not None or v_read is not None or np.any(r_source):
+        text = _netlist_spice(
             G, v, topology=topology, cell=cell, r_row=r_row, r_col=r_col, r_driver=r_driver,
             r_sense=r_sense, r_access=r_access, r_source=r_source, v_read=v_read, sense=sense,
             drive=drive, source_end=source_end, title=title)
-        if path is not None:
-            from ..formats import atomic_output
+    else:
+        text = _grid_spice(
+            G, v, r_row=r_row, r_col=r_col, r_driver=r_driver, r_sense=r_sense,
+            r_access=r_access, sense=sense, drive=drive, title=title)
+    if path is not None:
+        from ..formats import atomic_output  # lazy: keeps ``import xbarlab.crossbar`` light
 
-            with atomic_output(path, overwrite=overwrite) as tmp:
-                tmp.write_text(text)
-        return text
-    G = _conductance(G)
+        with atomic_output(path, overwrite=overwrite) as tmp:
+            tmp.write_text(text)
+    return text
+
+
+def _grid_spice(G, v, *, r_row, r_col, r_driver, r_sense, r_access, sense, drive, title) -> str:
+    """The SPICE netlist of a standard array of linear cells written from the physical
+    parameters (see the module docstring and :func:`to_spice`)."""
+    G = as_conductance(G)
     M, N = G.shape
-    v2, single = _voltages(v, M)
+    v2, single = as_voltages(v, M)
     if not single:
-        from ..errors import ConfigError
-
         raise ConfigError(f"to_spice takes one input vector v of shape ({M},), got {np.shape(v)}")
     v = v2[0]
     w = WireParams(r_row=r_row, r_col=r_col, r_driver=r_driver, r_sense=r_sense, r_access=r_access)
-    sense = _enum(Sense, sense, "sense")
-    drive = _enum(Drive, drive, "drive")
+    sense = coerce_enum(Sense, sense, "sense")
+    drive = coerce_enum(Drive, drive, "drive")
     nseg = N + 1 if drive is Drive.BOTH else N
-    rr = _as_shape("r_row", w.r_row, (M, nseg))
-    rc = _as_shape("r_col", w.r_col, (M, N))
-    rd = _as_shape("r_driver", w.r_driver, (M,))
-    rs = _as_shape("r_sense", w.r_sense, (N,))
-    ra = _as_shape("r_access", w.r_access, (M, N))
+    rr = as_shape("r_row", w.r_row, (M, nseg))
+    rc = as_shape("r_col", w.r_col, (M, N))
+    rd = as_shape("r_driver", w.r_driver, (M,))
+    rs = as_shape("r_sense", w.r_sense, (N,))
+    ra = as_shape("r_access", w.r_access, (M, N))
     lines = [f"* {title}: {M}x{N}, sense={sense.value}, drive={drive.value}"]
     count = [0]
 
@@ -118,13 +149,107 @@ def to_spice(
         res(f"s{j}", f"t{j}", rs[j])
         lines.append(f"vs{j} t{j} 0 0")
     lines += [".options noacct", ".op", ".end", ""]
-    text = "\n".join(lines)
-    if path is not None:
-        from ..formats import atomic_output
+    return "\n".join(lines)
 
-        with atomic_output(path, overwrite=overwrite) as tmp:
-            tmp.write_text(text)
-    return text
+
+
+
+def _fmt(x: float) -> str:
+    return f"{float(x):.17g}"
+
+
+def _netlist_spice(
+    G,
+    v,
+    *,
+    topology: Topology | str = Topology.STANDARD,
+    cell=None,
+    r_row=0.0,
+    r_col=0.0,
+    r_driver=0.0,
+    r_sense=0.0,
+    r_access=0.0,
+    r_source=0.0,
+    v_read: float | None = None,
+    sense: str = "bottom",
+    drive: str = "left",
+    source_end: str = "top",
+    title: str = "xbarlab crossbar",
+) -> str:
+    """The SPICE netlist (``.op``) of the netlist of :mod:`xbarlab.crossbar.topologies` (any
+    topology, linear or nonlinear cells), one vector.
+
+    Sense amplifiers are 0 V sources ``VS<j>`` (current ``i(vs<j>)`` = output of column j);
+    the differential column topology adds behavioural sources ``BD<j>`` feeding 1 Ohm loads so
+    that ``v(out<j>) = I[2j] - I[2j+1]`` (in A, numerically) is the subtracted output.
+    Nonlinear cells are behavioural current sources (``B`` elements). Options
+    ``reltol=1e-9 abstol=1e-15``.
+    """
+    topology, Gp, vp, _ = physical_inputs(G, v, topology)
+    if vp.ndim != 1:
+        raise ConfigError(f"to_spice takes one input vector (M,), got shape {vp.shape}")
+    M, N = Gp.shape
+    kw = dict(
+        r_row=r_row,
+        r_col=r_col,
+        r_driver=r_driver,
+        r_sense=r_sense,
+        r_access=r_access,
+        r_source=r_source,
+        sense=sense,
+        drive=drive,
+        source_end=source_end,
+    )
+    if topology is Topology.SOURCE_LINE:
+        if v_read is None:
+            raise ConfigError("topology='source-line' needs v_read in V")
+        circ = build_circuit((M, N), topology=topology, gates=vp, **kw)
+        v_src = np.array([float(v_read)])
+    else:
+        circ = build_circuit((M, N), topology=Topology.STANDARD, **kw)
+        v_src = vp
+    if cell is not None:
+        cell.check(Gp, operating_range(np.atleast_2d(vp), v_read, topology))
+
+    def node(c):
+        return f"n{c}"
+
+    lines = [f"* {title}"]
+    for k, c in enumerate(circ.cls[circ.src].tolist()):
+        lines.append(f"VD{k} {node(c)} 0 DC {_fmt(v_src[k])}")
+    for j, c in enumerate(circ.cls[circ.sense].tolist()):
+        lines.append(f"VS{j} {node(c)} 0 DC 0")
+    nz = circ.res_r > 0
+    for e, (a, b, r) in enumerate(
+        zip(
+            circ.cls[circ.res_a[nz]].tolist(),
+            circ.cls[circ.res_b[nz]].tolist(),
+            circ.res_r[nz].tolist(),
+            strict=True,
+        )
+    ):
+        if a != b:
+            lines.append(f"RW{e} {node(a)} {node(b)} {_fmt(r)}")
+    ca, cb = circ.cls[circ.cell_a], circ.cls[circ.cell_b]
+    g = Gp.ravel()
+    bound = cell.bind(Gp) if cell is not None else None
+    for k in range(g.size):
+        a, b = int(ca[k]), int(cb[k])
+        if a == b:
+            continue
+        if cell is None:
+            if g[k] > 0:
+                lines.append(f"RC{k} {node(a)} {node(b)} {_fmt(1.0 / g[k])}")
+        else:
+            expr = bound.expression(k, f"V({node(a)},{node(b)})")
+            if expr is not None:
+                lines.append(f"BC{k} {node(a)} {node(b)} I={expr}")
+    if topology is Topology.DIFFERENTIAL_COLUMNS:
+        for j in range(N // 2):
+            lines.append(f"BD{j} 0 out{j} I=i(VS{2 * j})-i(VS{2 * j + 1})")
+            lines.append(f"RD{j} out{j} 0 1")
+    lines += [".options reltol=1e-9 abstol=1e-15 vntol=1e-12", ".op", ".end", ""]
+    return "\n".join(lines)
 
 
 def read_rawfile(path) -> dict[str, np.ndarray]:
@@ -211,4 +336,10 @@ def ngspice_column_currents(G, v, **kwargs) -> np.ndarray:
     n = np.shape(G[0] if pair else G)[1]
     if topology == "differential-columns":
         return np.array([res[f"v(out{j})"][0] for j in range(n)])
-    return np.array([res[f"i(vs{j})"][0] for j in range(n)])
+    return spice_column_currents(res, n)
+
+
+def spice_column_currents(netlist_values, n: int) -> np.ndarray:
+    """The ``n`` sense currents ``i(vs<j>)`` [A] from :func:`~xbarlab.crossbar.spice.run_ngspice`'s
+    result (values per name, one ``.op`` point)."""
+    return np.array([float(np.ravel(netlist_values[f"i(vs{j})"])[0]) for j in range(n)])

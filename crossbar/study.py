@@ -90,7 +90,8 @@ def run_study(device, config: StudyConfig = StudyConfig(), *, progress: bool = T
     ``device``: a device model (:func:`xbarlab.devices.load`); targets span its range (an
     unbounded range uses 0-25 uS).
     """
-    from .circuit import Crossbar, WireParams
+    from .circuit import Crossbar
+    from .grid import WireParams
 
     lo, hi = (float(x) for x in device.g_range)
     if not math.isfinite(hi):
@@ -176,15 +177,17 @@ def write_study(rows: list[dict], out_dir, *, title: str = "", overwrite: bool =
                                 (f"{title}\n\n" if title else "") + format_table(rows),
                                 overwrite=overwrite),
     }
-    import matplotlib
+    # a Figure with its own Agg canvas: no pyplot state, matplotlib's backend left as it is
+    from matplotlib import colormaps
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    fig = Figure(figsize=(6.4, 4.4))
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
     sizes = sorted({r["n"] for r in rows})
     rs = sorted({r["r_wire_ohm"] for r in rows})
-    cmap = plt.get_cmap("viridis")
+    cmap = colormaps["viridis"]
     for k, rw in enumerate(rs):
         sel = sorted((r for r in rows if r["r_wire_ohm"] == rw), key=lambda r: r["n"])
         ax.loglog([r["n"] for r in sel], [100 * max(r["ir_drop"], 1e-12) for r in sel], "o-",
@@ -205,6 +208,5 @@ def write_study(rows: list[dict], out_dir, *, title: str = "", overwrite: bool =
     fig.tight_layout()
     with atomic_output(out / "ir_drop_study.png", overwrite=overwrite, suffix=".png") as tmp:
         fig.savefig(tmp, format="png", dpi=120)
-    plt.close(fig)
     paths["png"] = out / "ir_drop_study.png"
     return paths

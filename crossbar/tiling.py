@@ -2,7 +2,7 @@
 
 Data flow of :class:`TiledMatrix` (numpy only; ``nn/`` wraps it as torch layers)::
 
-    W (K, N) weights, b (N,) bias
+    W (N, K) weights (n_out, n_in), b (N,) bias
       -> bias rows appended to W (WeightMapping.bias_rows, DAC full scale)  [devices.mapping]
       -> split into tiles of ``inputs_per_tile`` x ``outputs_per_tile``     [tiling]
       -> per tile: WeightMapping.to_conductances -> MappedWeights [S]       [devices.mapping]
@@ -17,9 +17,10 @@ Data flow of :class:`TiledMatrix` (numpy only; ``nn/`` wraps it as torch layers)
          1/alpha), summed over row tiles, times the drift-compensation
          factors (devices.mapping.compensation_factors) -> y (B, N)
 
-The weight convention is the crossbar's: ``y = x @ W + b`` with ``W`` of shape
-(in_features, out_features) = (rows, columns). (torch's ``Linear`` stores the transpose;
-:mod:`xbarlab.devices.mapping` uses that transpose, so each tile maps ``W_tile.T``.)
+The weight convention is torch's ``nn.Linear`` one, as in :mod:`xbarlab.devices.mapping`:
+``W`` of shape (n_out, n_in) and ``y = x @ W.T + b``. On the array, inputs drive rows and
+outputs are read from columns, so each tile's conductance matrix is (rows, columns) =
+(inputs, outputs).
 
 Mapping weights to conductances is :class:`xbarlab.devices.mapping.WeightMapping`'s, per tile:
 differential pairs (``G+ - G- = alpha w``) or one device per weight against a shared
@@ -36,7 +37,7 @@ pair 0 of output 0, then pair 1, ...; ``2 P`` columns per output) or in adjacent
 at ``+v`` and ``-v`` (``P`` columns per output); the reference scheme needs
 ``differential-columns`` and holds ``cols - 1`` outputs plus one reference column.
 
-With ideal devices, zero resistances and ideal converters, the output equals ``x @ W + b`` to
+With ideal devices, zero resistances and ideal converters, the output equals ``x @ W.T + b`` to
 rounding (tested to 1e-12) for every mapping.
 """
 
@@ -60,7 +61,10 @@ from ..devices.mapping import (
     global_drift_factor,
 )
 from ..errors import ConfigError
+from .circuit import Crossbar
 from .converters import ADC, DAC, ADCChip, RangeMode, analog_mvm
+from .currents import column_currents
+from .grid import WireParams
 
 __all__ = [
     "Layout",
@@ -265,7 +269,10 @@ def _bias_drive(s: float, x_max: float, dac: DAC) -> float:
 
 
 class TiledMatrix:
-    """A weight matrix ``W`` (K, N) [1] with bias ``b`` (N,) [1] programmed onto crossbar tiles.
+    """A weight matrix ``W`` (N, K) [1] with bias ``b`` (N,) [1] programmed onto crossbar tiles.
+
+    ``W``: (n_out, n_in), the torch nn.Linear convention; the layer computes
+    ``y = x @ W.T + b``.
 
     Parameters (keyword-only after ``W``):
     ``bias`` (N,) or None; ``tile``: :class:`TileConfig`; ``device``: a device model
@@ -281,7 +288,7 @@ class TiledMatrix:
     bias rows' full scale is ``x_max``); ``compensation``: drift compensation of the outputs
     (:class:`~xbarlab.devices.mapping.Compensation`: "none", "global" or "column"), measured
     at every read with :func:`~xbarlab.devices.mapping.calibration_input` (all inputs at
-    ``x_max``) through the whole path, against the ideal ``x_cal @ W + b``, and applied
+    ``x_max``) through the whole path, against the ideal ``x_cal @ W.T + b``, and applied
     digitally after the ADC.
 
     The devices are programmed once here; :meth:`read` reads them at time ``t`` [s] after
@@ -295,9 +302,11 @@ class TiledMatrix:
                  compensation: Compensation | str = Compensation.NONE):
         W = np.asarray(W, dtype=np.float64)
         if W.ndim != 2 or 0 in W.shape:
-            raise ConfigError(f"W must have shape (in_features, out_features), got {W.shape}")
+            raise ConfigError(f"W must have shape (out_features, in_features), got {W.shape}")
         if not np.all(np.isfinite(W)):
             raise ConfigError("W must be finite")
+        self.W = W
+        W = np.ascontiguousarray(W.T)  # (in, out): rows and columns of the arrays
         if not (math.isfinite(x_max) and x_max > 0):
             raise ConfigError(f"x_max must be a finite input scale > 0, got {x_max!r}")
         self.in_features, self.out_features = W.shape
@@ -336,7 +345,7 @@ class TiledMatrix:
             s = _bias_drive(s, self.x_max, self.dac)
             self.n_bias_rows, self.bias_drive = n_b, s
             W_aug = np.vstack([W, np.broadcast_to(b / (n_b * s), (n_b, b.size))])
-        self.W = W
+        self._w_in_out = W
         self.bias = b
         self._W_aug = W_aug
         self.tiles: list[_Tile] = []
@@ -486,34 +495,35 @@ class TiledMatrix:
     __call__ = forward
 
     def effective(self) -> tuple[np.ndarray, np.ndarray | None]:
-        """``(W_eff (K, N), b_eff (N,) or None)`` [1] that the read conductances stand for
+        """``(W_eff (N, K), b_eff (N,) or None)`` [1] that the read conductances stand for
         (the mapping's inverse per tile; bias = drive s times the bias rows' sum), before
-        wires, converters and compensation factors."""
+        wires, converters and compensation factors. ``W_eff``: (n_out, n_in), the torch
+        nn.Linear convention."""
         Wr = np.zeros_like(self._W_aug)
         for tl in self.tiles:
             Wr[tl.r0:tl.r1, tl.c0:tl.c1] = tl.effective()
         K = self.in_features
         b = None if self.bias is None else self.bias_drive * Wr[K:].sum(axis=0)
-        return Wr[:K], b
+        return Wr[:K].T, b
 
     def effective_weights(self) -> np.ndarray:
-        """The weights the read conductances stand for (K, N) [1] (bias rows excluded), before
-        wires and converters."""
+        """The weights the read conductances stand for (N, K) [1] (bias rows excluded), before
+        wires and converters: (n_out, n_in), the torch nn.Linear convention."""
         return self.effective()[0]
 
     def calibration_outputs(self, *, circuit: bool = True,
                             rng: np.random.Generator | None = None
                             ) -> tuple[np.ndarray, np.ndarray]:
         """``(y_ref, y_t)`` (1, N) for the calibration input (every input at ``x_max``): the
-        ideal ``x_cal @ W + b`` vs the read array, through the whole path (``circuit``) or its
+        ideal ``x_cal @ W.T + b`` vs the read array, through the whole path (``circuit``) or its
         effective weights; neither includes the compensation factors."""
         x = calibration_input(self.in_features, value=self.x_max)[None]
-        y_ref = x @ self.W + (0.0 if self.bias is None else self.bias)
+        y_ref = x @ self._w_in_out + (0.0 if self.bias is None else self.bias)
         if circuit:
             y_t = self._forward_raw(x, rng)
         else:
             We, be = self.effective()
-            y_t = x @ We + (0.0 if be is None else be)
+            y_t = x @ We.T + (0.0 if be is None else be)
         return y_ref, y_t
 
     def drift_factor(self, *, circuit: bool = True,
@@ -591,13 +601,11 @@ def _tile_solver(tl: _Tile, tile: TileConfig, cell):
     outputs already subtracted (G+ - G- per pair, or G - G_ref)."""
     wires = tile.wires
     if cell is not None:
-        from .topologies import column_currents as cc_topo
-
         if tl.read_neg is None:
             G, _, combine = _physical(tl, tile.layout)
-            return lambda v: combine(cc_topo(G, v, topology="standard", cell=cell, **wires))
+            return lambda v: combine(column_currents(G, v, topology="standard", cell=cell, **wires))
         pair = tl.physical_pair()
-        return lambda v: cc_topo(pair, v, topology=tile.layout.value, cell=cell, **wires)
+        return lambda v: column_currents(pair, v, topology=tile.layout.value, cell=cell, **wires)
     G, to_phys, combine = _physical(tl, tile.layout)
     if all(r == 0 for r in wires.values()):
         return lambda v: combine(to_phys(v) @ G)
@@ -606,13 +614,7 @@ def _tile_solver(tl: _Tile, tile: TileConfig, cell):
 
 
 def _crossbar(G, wires):
-    """Part 1's exact solver (effective matrix for batches) when present, else topologies'."""
-    try:
-        from .circuit import Crossbar, WireParams
-    except ImportError:  # pragma: no cover - part 1 absent
-        from .topologies import column_currents as cc_topo
-
-        return lambda v: cc_topo(G, v, **wires)
+    """The exact grid solve of one linear tile (effective matrix for batches)."""
     xb = Crossbar(G, wires=WireParams(**wires))
 
     def mvm(v):
@@ -625,7 +627,10 @@ def _crossbar(G, wires):
 
 
 def tiled_matmul(x, W, *, bias=None, rng=None, **options) -> np.ndarray:
-    """One-shot ``x @ W + b`` through :class:`TiledMatrix` (programmed anew, read at ``t``).
+    """One-shot ``x @ W.T + b`` through :class:`TiledMatrix` (programmed anew, read at ``t``).
+
+    ``x``: (B, n_in) inputs [1]; ``W``: (n_out, n_in), the torch nn.Linear convention;
+    ``bias``: (n_out,) [1]. Returns (B, n_out) [1].
 
     ``options``: the keyword arguments of :class:`TiledMatrix` (tile, device, dac, adc, x_max,
     cell, t, mapping, compensation).
@@ -694,7 +699,8 @@ def tiled_conv2d(x, weight, bias=None, *, stride=1, padding=0, matrix: TiledMatr
     """2-D convolution (torch's ``Conv2d`` semantics, cross-correlation) on crossbar tiles.
 
     ``x`` (B, C, H, W), ``weight`` (O, C, kh, kw), ``bias`` (O,). The kernel becomes the matrix
-    ``W = weight.reshape(O, -1).T`` (C*kh*kw, O); patches (im2col) are its inputs. Pass a
+    ``W = weight.reshape(O, -1)`` (O, C*kh*kw): (n_out, n_in), the torch nn.Linear convention;
+    patches (im2col) are its inputs. Pass a
     programmed ``matrix`` (a :class:`TiledMatrix` of that ``W``) to reuse devices across calls;
     otherwise ``options`` build one (see :func:`tiled_matmul`). Returns (B, O, H_out, W_out).
     """
@@ -707,7 +713,7 @@ def tiled_conv2d(x, weight, bias=None, *, stride=1, padding=0, matrix: TiledMatr
         raise ConfigError(f"x must have shape (B, {C}, H, W), got {x.shape}")
     cols, (Ho, Wo) = im2col(x, (kh, kw), stride=stride, padding=padding)
     if matrix is None:
-        matrix = TiledMatrix(weight.reshape(O, -1).T, bias=bias, rng=rng, **options)
+        matrix = TiledMatrix(weight.reshape(O, -1), bias=bias, rng=rng, **options)
         if matrix.adc is not None and matrix.adc.range_mode is RangeMode.CALIBRATED:
             matrix.calibrate(cols, rng=rng)
     elif matrix.in_features != C * kh * kw or matrix.out_features != O:

@@ -1,30 +1,32 @@
-r"""Crossbar topologies as explicit netlists: assembly, exact solve, SPICE netlist.
+r"""Crossbar topologies as explicit netlists: assembly and exact linear solve.
 
 Every topology is first written as a small netlist (nodes, resistors, cells, driven nodes and
 virtual-ground sense nodes); one assembly then serves the exact linear solve, the Newton solve of
-nonlinear cells (:mod:`xbarlab.crossbar.nonlinear`) and :func:`to_spice`, so the solver and the
-ngspice reference read the same circuit. Zero resistances are exact: their two nodes are merged
-(connected components) before assembly; a merged class that holds a driven node is known, the
-others are unknowns of the nodal equations ``K x = b`` (driven nodes condensed to the
-right-hand side).
+nonlinear cells (:mod:`xbarlab.crossbar.nonlinear`) and the SPICE netlist
+(:func:`xbarlab.crossbar.to_spice`), so the solver and the ngspice reference read the same
+circuit. Zero resistances are exact: their two nodes are merged (connected components) before
+assembly; a merged class that holds a driven node is known, the others are unknowns of the nodal
+equations ``K x = b`` (driven nodes condensed to the right-hand side).
 
-Which solver serves what (``solver=`` of :func:`column_currents`):
+Which solver serves what (``solver=`` of :func:`xbarlab.crossbar.column_currents`):
 
-* linear cells: the sparse netlist solve ``solver(K, b)`` (default :func:`direct_solver`), an
-  assembly independent of crossbar part 1 (tests compare the two); ``solver=pcg()`` or
-  ``direct()`` (not source-line) solves with part 1's ``Crossbar`` instead;
+* linear cells, standard topology: the grid solve of :mod:`xbarlab.crossbar.circuit`
+  (``solver=None``, ``pcg()`` or ``direct()``); a sparse ``solver(K, b)`` such as
+  :func:`direct_solver` selects this module's netlist solve instead, an assembly independent of
+  the grid (tests compare the two);
+* linear cells, other topologies: the sparse netlist solve ``solver(K, b)`` (default
+  :func:`direct_solver`); ``solver=pcg()`` or ``direct()`` (not source-line) solves with the
+  grid's ``Crossbar`` instead (:func:`grid_currents`);
 * nonlinear cells, standard topology and the two differential topologies (their physical
-  arrays are standard arrays): Newton's method whose linear steps are part 1's structured
-  solvers (``solver=None``: part 1's default choice; or ``pcg()`` / ``direct()``); a sparse
+  arrays are standard arrays): Newton's method whose linear steps are the grid's structured
+  solvers (``solver=None``: the grid's default choice; or ``pcg()`` / ``direct()``); a sparse
   ``solver(K, b)`` selects the netlist Jacobian instead (same iterates, slower beyond ~64x64);
-* nonlinear cells, source line (its cells hang between two column wires, not part 1's grid):
+* nonlinear cells, source line (its cells hang between two column wires, not on the grid):
   Newton's method on the netlist Jacobian with the sparse ``solver(K, b)``.
-
-ngspice is run by :func:`xbarlab.crossbar.spice.run_ngspice` (re-exported here).
 
 Topologies (``topology=`` keyword)::
 
-  "standard"  (default; the geometry of crossbar part 1)        "source-line"  (1T1R)
+  "standard"  (default; the geometry of crossbar.grid)          "source-line"  (1T1R)
 
      v_i -[r_driver]-o-[r_row]-o-[r_row]-o ...  (row i)          v_read
                          |         |                               |          column j
@@ -60,7 +62,6 @@ Units: conductances [S], resistances [Ohm], voltages [V], currents [A].
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -68,21 +69,24 @@ import scipy.sparse as sp
 import scipy.sparse.csgraph as csgraph
 import scipy.sparse.linalg as spla
 
+from ..enums import coerce_enum
 from ..errors import ConfigError, ConvergenceError
-from .circuit import Drive, Sense, WireParams, _conductance, _enum, _voltages
-from .circuit import _resistance as _check_resistance
-from .spice import run_ngspice
+from .circuit import Crossbar
+from .grid import Drive, Sense, WireParams
+from .solvers import PCG, Direct
+from .validation import as_conductance, as_resistance, as_voltages
 
 __all__ = [
     "Topology",
     "Circuit",
     "build_circuit",
-    "column_currents",
-    "to_spice",
-    "run_ngspice",
-    "spice_column_currents",
     "physical_layout",
+    "physical_inputs",
+    "operating_range",
     "direct_solver",
+    "is_grid_solver",
+    "grid_layout",
+    "grid_currents",
     "GridLayout",
 ]
 
@@ -130,13 +134,13 @@ class _Builder:
 
 @dataclass(frozen=True, eq=False)
 class GridLayout:
-    """Where a standard-topology netlist sits on crossbar part 1's grid.
+    """Where a standard-topology netlist sits on the crossbar grid (:mod:`xbarlab.crossbar.grid`).
 
     ``row_nodes``, ``col_nodes`` (M, N): netlist node ids of the row- and column-wire nodes at
     each cell; ``wires``, ``sense``, ``drive``: the same circuit as
     ``Crossbar(G, wires=wires, sense=sense, drive=drive)``. Every other node of the netlist
     (driver output, sense input, cell-internal access node) lies between exactly two branches and
-    is folded into the grid's series conductances by part 1.
+    is folded into the grid's series conductances by :func:`~xbarlab.crossbar.grid.build_grid`.
     """
 
     row_nodes: np.ndarray
@@ -155,7 +159,7 @@ class Circuit:
     ``I_k(V[cell_a] - V[cell_b])`` from ``cell_a`` to ``cell_b``;
     ``src``: the driven nodes; ``sense``: the virtual-ground nodes whose inflowing currents are
     the outputs. Derived: ``cls`` (merged class per node), ``free`` (class -> unknown index or -1),
-    ``known`` (class -> driven index, or -1 - sense index); ``layout``: the part-1 grid of a
+    ``known`` (class -> driven index, or -1 - sense index); ``layout``: the grid of a
     standard-topology circuit (None for the others).
     """
 
@@ -339,8 +343,9 @@ class Circuit:
 
 
 def _resistance(r, name: str, shapes: list[tuple[int, ...]]) -> np.ndarray:
-    """Resistances [Ohm] checked as part 1 checks them, then one of the allowed ``shapes``."""
-    arr = np.asarray(_check_resistance(name, r))
+    """Resistances [Ohm] checked as :class:`WireParams` checks them, then one of the allowed
+    ``shapes``."""
+    arr = np.asarray(as_resistance(name, r))
     if arr.ndim == 0:
         return np.broadcast_to(arr, shapes[0])
     if arr.shape not in shapes:
@@ -372,9 +377,9 @@ def build_circuit(
     (source-line: one, the source-line supply); sense nodes: the ``N`` columns in order.
     """
     M, N = G_shape
-    topology = _enum(Topology, topology, "topology")
-    sense = _enum(Sense, sense, "sense")
-    drive = _enum(Drive, drive, "drive")
+    topology = coerce_enum(Topology, topology, "topology")
+    sense = coerce_enum(Sense, sense, "sense")
+    drive = coerce_enum(Drive, drive, "drive")
     if source_end not in ("top", "bottom"):
         raise ConfigError(f"unknown source_end {source_end!r}; valid: ['top', 'bottom']")
     bld = _Builder()
@@ -417,7 +422,7 @@ def build_circuit(
         on = np.asarray(gates, dtype=bool)
         layout = None
     else:
-        if np.any(_check_resistance("r_source", r_source) != 0):
+        if np.any(as_resistance("r_source", r_source) != 0):
             raise ConfigError(
                 f"r_source applies only to topology='source-line', not {topology.value!r}"
             )
@@ -472,8 +477,8 @@ def _as_pair(G, topology):
         raise ConfigError(
             f"topology={topology.value!r} needs G = (G_pos, G_neg), two arrays of shape (M, N)"
         )
-    gp = _conductance(G[0], "G_pos")
-    gn = _conductance(G[1], "G_neg")
+    gp = as_conductance(G[0], "G_pos")
+    gn = as_conductance(G[1], "G_neg")
     if gp.shape != gn.shape:
         raise ConfigError(
             f"G_pos and G_neg must have equal shapes (M, N), got {gp.shape} and {gn.shape}"
@@ -497,7 +502,7 @@ def _physical_G(G, topology):
         return Gp, lambda I: I
     if isinstance(G, (tuple, list)):
         raise ConfigError(f"topology={topology.value!r} takes one conductance array G, not a pair")
-    return _conductance(G), lambda I: I
+    return as_conductance(G), lambda I: I
 
 
 def _physical_v(v, topology):
@@ -510,239 +515,53 @@ def _physical_v(v, topology):
 
 def physical_layout(G, v, topology):
     """(G_phys (M', N') [S], v_phys (..., M') [V], output combiner) for a topology."""
-    topology = _enum(Topology, topology, "topology")
+    topology = coerce_enum(Topology, topology, "topology")
     Gp, combine = _physical_G(G, topology)
     return Gp, _physical_v(np.asarray(v, dtype=np.float64), topology), combine
 
 
-def _prepare(G, v, topology):
-    topology = _enum(Topology, topology, "topology")
+def physical_inputs(G, v, topology):
+    """(topology, G_phys (M', N') [S], v_phys (M',) or (B, M') [V], output combiner), with ``G``
+    and ``v`` checked for the topology (ConfigError naming the parameter otherwise)."""
+    topology = coerce_enum(Topology, topology, "topology")
     Gp, combine = _physical_G(G, topology)
     rows = Gp.shape[0] // 2 if topology is Topology.DIFFERENTIAL_ROWS else Gp.shape[0]
-    v2, single = _voltages(v, rows)
+    v2, single = as_voltages(v, rows)
     vp = _physical_v(v2, topology)
     return topology, Gp, vp[0] if single else vp, combine
 
 
-def column_currents(
-    G,
-    v,
-    *,
-    topology: Topology | str = Topology.STANDARD,
-    cell=None,
-    r_row=0.0,
-    r_col=0.0,
-    r_driver=0.0,
-    r_sense=0.0,
-    r_access=0.0,
-    r_source=0.0,
-    v_read: float | None = None,
-    sense: str = "bottom",
-    drive: str = "left",
-    source_end: str = "top",
-    solver: Callable | None = None,
-    tol: float = 1e-12,
-    max_iter: int = 50,
-) -> np.ndarray:
-    """Sense currents [A] of an array of any topology, linear or nonlinear cells, exact.
-
-    ``G`` [S]: (M, N), or ``(G_pos, G_neg)`` for the differential topologies; ``v``: (M,) or
-    (B, M) row voltages [V] (source-line: gate states 0/1 and ``v_read`` [V] on the source
-    lines). ``cell``: ``None`` for linear cells (``I = G V``) or a cell model of
-    :mod:`xbarlab.crossbar.nonlinear` (then Newton's method; ``max_iter`` iterations at most).
-    Resistances as in the module docstring. ``solver``: ``None`` (default), a crossbar part-1
-    solver (:func:`~xbarlab.crossbar.pcg`, :func:`~xbarlab.crossbar.direct`; not with
-    source-line) or a sparse solver ``solver(K, b) -> x`` such as :func:`direct_solver`; see
-    :func:`_solve` for which path each choice takes. Returns (N,) or (B, N) float64.
-    """
-    topology, Gp, vp, combine = _prepare(G, v, topology)
-    single = vp.ndim == 1
-    vb = np.atleast_2d(vp)
-    M, N = Gp.shape
-    kw = dict(
-        r_row=r_row,
-        r_col=r_col,
-        r_driver=r_driver,
-        r_sense=r_sense,
-        r_access=r_access,
-        r_source=r_source,
-        sense=sense,
-        drive=drive,
-        source_end=source_end,
-    )
-    if cell is not None:
-        cell.check(Gp, _operating_range(vb, v_read, topology))
-    if topology is Topology.SOURCE_LINE:
-        if v_read is None or not np.isfinite(v_read):
-            raise ConfigError(f"topology='source-line' needs a finite v_read in V, got {v_read!r}")
-        if not np.all((vb == 0) | (vb == 1)):
-            raise ConfigError("with topology='source-line' v holds gate states: 0 or 1")
-        out = np.empty((vb.shape[0], N))
-        patterns, inverse = np.unique(vb, axis=0, return_inverse=True)
-        for p, gates in enumerate(patterns):
-            circ = build_circuit((M, N), topology=topology, gates=gates, **kw)
-            I = _solve(circ, Gp, np.full((1, 1), float(v_read)), cell, solver, tol, max_iter)
-            out[inverse.ravel() == p] = I
-    else:
-        if v_read is not None:
-            raise ConfigError(
-                f"v_read applies only to topology='source-line', not {topology.value!r}"
-            )
-        circ = build_circuit((M, N), topology=Topology.STANDARD, **kw)
-        out = _solve(circ, Gp, vb.T, cell, solver, tol, max_iter)
-    out = combine(out)
-    return out[0] if single else out
-
-
-def _operating_range(vb, v_read, topology) -> float:
-    """Largest cell-voltage magnitude the drivers can impose [V] (passive network)."""
+def operating_range(vb: np.ndarray, v_read: float | None, topology: Topology) -> float:
+    """Largest cell-voltage magnitude [V] the drivers can impose on a passive network: the
+    spread of the driven voltages ``vb`` (B, M') [V] and 0 V, or ``|v_read|`` for the source
+    line."""
     if topology is Topology.SOURCE_LINE:
         return abs(float(v_read or 0.0))
     return float(max(vb.max(initial=0.0), 0.0) - min(vb.min(initial=0.0), 0.0))
 
 
-def _is_grid_solver(solver) -> bool:
-    """True for crossbar part 1's solver factories (``pcg()``, ``direct()``)."""
-    from .solvers import PCG, Direct
-
+def is_grid_solver(solver) -> bool:
+    """True for the grid solver factories of :mod:`xbarlab.crossbar.solvers` (``pcg()``,
+    ``direct()``); any other callable is a sparse netlist solver ``solver(K, b) -> x``."""
     return isinstance(solver, (PCG, Direct))
 
 
-def _solve(circ, Gp, v_src, cell, solver, tol, max_iter):
-    """Which path solves what.
-
-    Linear cells: the sparse netlist solve (``solver(K, b)``, default :func:`direct_solver`),
-    an assembly independent of part 1; with a part-1 solver (not source-line) part 1's
-    ``Crossbar``. Nonlinear cells: :func:`~xbarlab.crossbar.nonlinear.newton_solve`, whose
-    linear steps go through part 1's structured solvers when the netlist is part 1's grid
-    (``circ.layout``: all but the source line; unless a sparse ``solver(K, b)`` is given) and
-    through the sparse netlist otherwise.
-    """
-    if cell is None:
-        if _is_grid_solver(solver):
-            from .circuit import Crossbar
-
-            lay = _grid_layout(circ, solver)
-            xb = Crossbar(Gp, wires=lay.wires, sense=lay.sense, drive=lay.drive, solver=solver)
-            return xb.solve(v_src.T, voltages=False).currents
-        _, I = circ.solve_linear(Gp.ravel(), v_src, solver=solver, tol=tol)
-        return I
-    from .nonlinear import newton_solve
-
-    return newton_solve(circ, cell, Gp, v_src, solver=solver, tol=tol, max_iter=max_iter).currents
-
-
-def _grid_layout(circ, solver) -> GridLayout:
+def grid_layout(circ: Circuit, solver) -> GridLayout:
+    """The grid a netlist sits on (``circ.layout``); ConfigError naming ``solver`` for a
+    source-line netlist, which a grid solver cannot solve."""
     if circ.layout is None:
         raise ConfigError(
-            f"solver={solver!r} (a crossbar part-1 solver) applies to arrays on part 1's grid "
+            f"solver={solver!r} (a grid solver) applies to arrays on the standard grid "
             "(topology='standard' or a differential one), not to topology='source-line'; give "
             "a sparse solver(K, b) such as direct_solver, or None"
         )
     return circ.layout
 
 
-# ------------------------------------------------------------------------------------ SPICE
-
-
-def _fmt(x: float) -> str:
-    return f"{float(x):.17g}"
-
-
-def to_spice(
-    G,
-    v,
-    *,
-    topology: Topology | str = Topology.STANDARD,
-    cell=None,
-    r_row=0.0,
-    r_col=0.0,
-    r_driver=0.0,
-    r_sense=0.0,
-    r_access=0.0,
-    r_source=0.0,
-    v_read: float | None = None,
-    sense: str = "bottom",
-    drive: str = "left",
-    source_end: str = "top",
-    title: str = "xbarlab crossbar",
-) -> str:
-    """The SPICE netlist (``.op``) of the same circuit as :func:`column_currents`, one vector.
-
-    Sense amplifiers are 0 V sources ``VS<j>`` (current ``i(vs<j>)`` = output of column j);
-    the differential column topology adds behavioural sources ``BD<j>`` feeding 1 Ohm loads so
-    that ``v(out<j>) = I[2j] - I[2j+1]`` (in A, numerically) is the subtracted output.
-    Nonlinear cells are behavioural current sources (``B`` elements). Options
-    ``reltol=1e-9 abstol=1e-15``.
-    """
-    topology, Gp, vp, _ = _prepare(G, v, topology)
-    if vp.ndim != 1:
-        raise ConfigError(f"to_spice takes one input vector (M,), got shape {vp.shape}")
-    M, N = Gp.shape
-    kw = dict(
-        r_row=r_row,
-        r_col=r_col,
-        r_driver=r_driver,
-        r_sense=r_sense,
-        r_access=r_access,
-        r_source=r_source,
-        sense=sense,
-        drive=drive,
-        source_end=source_end,
-    )
-    if topology is Topology.SOURCE_LINE:
-        if v_read is None:
-            raise ConfigError("topology='source-line' needs v_read in V")
-        circ = build_circuit((M, N), topology=topology, gates=vp, **kw)
-        v_src = np.array([float(v_read)])
-    else:
-        circ = build_circuit((M, N), topology=Topology.STANDARD, **kw)
-        v_src = vp
-    if cell is not None:
-        cell.check(Gp, _operating_range(np.atleast_2d(vp), v_read, topology))
-
-    def node(c):
-        return f"n{c}"
-
-    lines = [f"* {title}"]
-    for k, c in enumerate(circ.cls[circ.src].tolist()):
-        lines.append(f"VD{k} {node(c)} 0 DC {_fmt(v_src[k])}")
-    for j, c in enumerate(circ.cls[circ.sense].tolist()):
-        lines.append(f"VS{j} {node(c)} 0 DC 0")
-    nz = circ.res_r > 0
-    for e, (a, b, r) in enumerate(
-        zip(
-            circ.cls[circ.res_a[nz]].tolist(),
-            circ.cls[circ.res_b[nz]].tolist(),
-            circ.res_r[nz].tolist(),
-            strict=True,
-        )
-    ):
-        if a != b:
-            lines.append(f"RW{e} {node(a)} {node(b)} {_fmt(r)}")
-    ca, cb = circ.cls[circ.cell_a], circ.cls[circ.cell_b]
-    g = Gp.ravel()
-    bound = cell.bind(Gp) if cell is not None else None
-    for k in range(g.size):
-        a, b = int(ca[k]), int(cb[k])
-        if a == b:
-            continue
-        if cell is None:
-            if g[k] > 0:
-                lines.append(f"RC{k} {node(a)} {node(b)} {_fmt(1.0 / g[k])}")
-        else:
-            expr = bound.expression(k, f"V({node(a)},{node(b)})")
-            if expr is not None:
-                lines.append(f"BC{k} {node(a)} {node(b)} I={expr}")
-    if topology is Topology.DIFFERENTIAL_COLUMNS:
-        for j in range(N // 2):
-            lines.append(f"BD{j} 0 out{j} I=i(VS{2 * j})-i(VS{2 * j + 1})")
-            lines.append(f"RD{j} out{j} 0 1")
-    lines += [".options reltol=1e-9 abstol=1e-15 vntol=1e-12", ".op", ".end", ""]
-    return "\n".join(lines)
-
-
-def spice_column_currents(netlist_values, n: int) -> np.ndarray:
-    """The ``n`` sense currents ``i(vs<j>)`` [A] from :func:`~xbarlab.crossbar.spice.run_ngspice`'s
-    result (values per name, one ``.op`` point)."""
-    return np.array([float(np.ravel(netlist_values[f"i(vs{j})"])[0]) for j in range(n)])
+def grid_currents(circ: Circuit, Gp: np.ndarray, v_src: np.ndarray, solver) -> np.ndarray:
+    """Sense currents (B, N) [A] of a linear netlist on the standard grid, solved by
+    :class:`~xbarlab.crossbar.circuit.Crossbar` with the grid solver ``solver``; ``Gp`` (M, N)
+    [S] the physical array, ``v_src`` (M, B) [V] the driven voltages."""
+    lay = grid_layout(circ, solver)
+    xb = Crossbar(Gp, wires=lay.wires, sense=lay.sense, drive=lay.drive, solver=solver)
+    return xb.solve(v_src.T, voltages=False).currents

@@ -66,9 +66,9 @@ def _layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
 
 
 def layer_matrix(m: nn.Module) -> tuple[np.ndarray, np.ndarray | None]:
-    """``(W (in, out), b (out,) or None)`` as float64 numpy in the crossbar convention."""
+    """``(W (out, in), b (out,) or None)`` as float64 numpy, the torch nn.Linear convention."""
     w = m.weight.detach().to("cpu", torch.float64).numpy()
-    W = w.reshape(w.shape[0], -1).T.copy()
+    W = w.reshape(w.shape[0], -1).copy()
     b = None if m.bias is None else m.bias.detach().to("cpu", torch.float64).numpy().copy()
     return W, b
 
@@ -121,7 +121,7 @@ class ProgrammedLayer:
         return self
 
     def effective(self) -> tuple[np.ndarray, np.ndarray | None]:
-        """Effective ``(W (in, out), b (out,))`` [1] of the read conductances (no wires,
+        """Effective ``(W (out, in), b (out,))`` [1] of the read conductances (no wires,
         no converters): the mapping's inverse per tile (``devices.mapping``), bias = the
         bias rows' drive × their sum (zeros for a bias-free layer whose module has one)."""
         W, b = self.matrix.effective()
@@ -185,7 +185,7 @@ def statistical_model(model: nn.Module, layers: list[ProgrammedLayer], *,
         m = mods[pl.name]
         W, b = pl.effective()
         f = 1.0 if factors is None else float(factors.get(pl.name, 1.0))
-        m.weight.copy_(torch.from_numpy(f * W.T).reshape(m.weight.shape))
+        m.weight.copy_(torch.from_numpy(f * W).reshape(m.weight.shape))
         if m.bias is not None:
             m.bias.copy_(torch.from_numpy(f * b))
     return net

@@ -13,9 +13,10 @@ import os
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-__all__ = ["shared_root", "shared_path", "need_ngspice"]
+__all__ = ["shared_root", "shared_path", "need_ngspice", "rel_err"]
 
 
 def shared_root() -> Path:
@@ -46,3 +47,8 @@ def need_ngspice() -> None:
     """Skip the test when ngspice is not on PATH (pytest.fail under CI=true, which installs it)."""
     if shutil.which("ngspice") is None:
         _skip_or_fail("ngspice not installed (apt-get install ngspice)")
+
+
+def rel_err(a, ref) -> float:
+    """Largest absolute deviation of ``a`` from ``ref`` over the largest ``|ref|``."""
+    return float(np.max(np.abs(np.asarray(a) - ref)) / np.max(np.abs(ref)))

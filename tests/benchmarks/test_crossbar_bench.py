@@ -265,9 +265,9 @@ def test_nonlinear_newton_256(regime):
     Newton with part 1's structured solver (default path) against Newton on the netlist's
     sparse Jacobian (SuperLU, the path before; ``solver=direct_solver``); currents agree
     <= 1e-9, same iteration count."""
+    from xbarlab.crossbar import column_currents as cc_topo
     from xbarlab.crossbar.nonlinear import PolynomialCell, newton_solve
     from xbarlab.crossbar.topologies import build_circuit, direct_solver
-    from xbarlab.crossbar.topologies import column_currents as cc_topo
 
     G, v, r = _array(256, regime, seed=4)
     v = 0.5 * v

@@ -2,16 +2,13 @@
 
 import numpy as np
 import pytest
-from _shared import need_ngspice
+from _shared import need_ngspice, rel_err
 from scipy.optimize import brentq
+from xbarlab.crossbar import column_currents
 from xbarlab.crossbar.nonlinear import PolynomialCell, SinhCell, newton_solve
 from xbarlab.crossbar.spice import ngspice_column_currents
-from xbarlab.crossbar.topologies import build_circuit, column_currents
+from xbarlab.crossbar.topologies import build_circuit, direct_solver
 from xbarlab.errors import ConfigError, ConvergenceError
-
-
-def _rel(a, b):
-    return float(np.max(np.abs(a - b)) / np.max(np.abs(b)))
 
 
 def _wires(rng, M, N):
@@ -44,8 +41,8 @@ def test_nonlinear_matches_ngspice(M, N, kind, opts):
         cell = SinhCell(b=rng.uniform(2, 6, (M, N)))
     I = column_currents(G, v, cell=cell, **kw)
     ref = ngspice_column_currents(G, v, cell=cell, **kw)
-    assert _rel(I, ref) <= 1e-7
-    assert _rel(column_currents(G, v, **kw), ref) > 1e-2
+    assert rel_err(I, ref) <= 1e-7
+    assert rel_err(column_currents(G, v, **kw), ref) > 1e-2
 
 
 def test_single_cell_closed_form():
@@ -72,9 +69,9 @@ def test_linear_coefficients_recover_linear_solve():
     G = rng.uniform(1e-6, 1e-4, (10, 7))
     v = rng.uniform(0, 0.3, (3, 10))
     kw = _wires(rng, 10, 7)
-    I_lin = column_currents(G, v, **kw)
+    I_lin = column_currents(G, v, solver=direct_solver, **kw)
     I_nl = column_currents(G, v, cell=PolynomialCell(), **kw)
-    assert _rel(I_nl, I_lin) <= 1e-13
+    assert rel_err(I_nl, I_lin) <= 1e-13
     res = newton_solve(build_circuit(G.shape, **kw), PolynomialCell(), G, v.T)
     assert res.iterations == [0, 0, 0]
 
@@ -144,8 +141,8 @@ def test_nonlinearity_direction():
 def test_grid_newton_matches_netlist_newton(opts, grid_solver, monkeypatch):
     """Random 20x14 array, per-segment r_row/r_col, r_driver, r_sense, r_access (0-500 Ohm),
     sinh cells (b = 6 1/V), 3 vectors in +-0.5 V; one case with drive="both", sense="top" and
-    solver=pcg(), one with 30 % zero-resistance row/column segments (merged nodes: part 1's
-    direct()). Newton with part 1's solver (one Crossbar.solve per step, residual injected) and
+    solver=pcg(), one with 30 % zero-resistance row/column segments (merged nodes: the grid's
+    direct()). Newton with the grid solver (one Crossbar.solve per step, residual injected) and
     Newton on the netlist's sparse Jacobian (SuperLU) take the same iterates: equal iteration
     counts, equal linear-iterate residuals (1e-6 relative), currents equal to 1e-12 relative;
     Crossbar.solve runs once for the batch's linear iterate and once per Newton step."""
@@ -177,11 +174,11 @@ def test_grid_newton_matches_netlist_newton(opts, grid_solver, monkeypatch):
     assert grid.iterations == sparse.iterations and min(grid.iterations) >= 2
     r0 = np.array([h[0] for h in grid.residuals])
     np.testing.assert_allclose(r0, [h[0] for h in sparse.residuals], rtol=1e-6)
-    assert _rel(grid.currents, sparse.currents) <= 1e-12
+    assert rel_err(grid.currents, sparse.currents) <= 1e-12
 
 
 def test_grid_solver_needs_standard_topology():
-    """solver=pcg() (a part-1 grid solver) with the source-line topology: ConfigError naming
+    """solver=pcg() (a grid solver) with the source-line topology: ConfigError naming
     the standard topology."""
     from xbarlab.crossbar import pcg
 
@@ -194,8 +191,8 @@ def test_grid_solver_needs_standard_topology():
 def test_other_topologies_nonlinear_match_ngspice(topology):
     """Sinh cells (b = 5 1/V) on the other topologies, 6x5 (per-pair arrays), wires 1.5 Ohm,
     r_driver 4 Ohm, r_sense 2 Ohm, r_access 200 Ohm: the source line (netlist Newton, gates
-    0/1, v_read = 0.4 V, r_source 1.5 Ohm) and the differential pairs / interleaved cells (part
-    1's grid Newton, v in +-0.5 V) agree with ngspice behavioural sources to <= 1e-7 relative."""
+    0/1, v_read = 0.4 V, r_source 1.5 Ohm) and the differential pairs / interleaved cells (grid
+    Newton, v in +-0.5 V) agree with ngspice behavioural sources to <= 1e-7 relative."""
     need_ngspice()
     rng = np.random.default_rng(31)
     G = rng.uniform(1e-5, 1e-4, (6, 5))
@@ -209,4 +206,4 @@ def test_other_topologies_nonlinear_match_ngspice(topology):
         v = rng.uniform(-0.5, 0.5, 6)
         kw.update(r_row=1.5)
     I = column_currents(G, v, **kw)
-    assert _rel(I, ngspice_column_currents(G, v, **kw)) <= 1e-7
+    assert rel_err(I, ngspice_column_currents(G, v, **kw)) <= 1e-7

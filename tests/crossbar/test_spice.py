@@ -6,7 +6,7 @@ ngspice absent: skipped, except under CI=true where it is a failure.
 
 import numpy as np
 import pytest
-from _shared import need_ngspice
+from _shared import need_ngspice, rel_err
 from xbarlab.crossbar import (
     column_currents,
     direct,
@@ -24,9 +24,6 @@ def ngspice():
     need_ngspice()
     return True
 
-
-def _err(i, ref):
-    return np.abs(i - ref).max() / np.abs(ref).max()
 
 
 def _case(seed, M, N, *, per_segment, drive="left", sense="bottom", extras=True, zeros=False):
@@ -70,9 +67,9 @@ def test_random_arrays_match_ngspice(ngspice, seed, M, N, per_seg, drive, sense,
     default solver, pcg() and direct() all agree with ngspice to <= 1e-9."""
     G, v, kw = _case(seed, M, N, per_segment=per_seg, drive=drive, sense=sense, extras=extras)
     ref = ngspice_column_currents(G, v, **kw)
-    assert _err(column_currents(G, v, **kw), ref) <= 1e-9
-    assert _err(column_currents(G, v, solver=pcg(), **kw), ref) <= 1e-9
-    assert _err(column_currents(G, v, solver=direct(), **kw), ref) <= 1e-9
+    assert rel_err(column_currents(G, v, **kw), ref) <= 1e-9
+    assert rel_err(column_currents(G, v, solver=pcg(), **kw), ref) <= 1e-9
+    assert rel_err(column_currents(G, v, solver=direct(), **kw), ref) <= 1e-9
 
 
 @pytest.mark.parametrize("drive,sense", [("left", "bottom"), ("both", "top")])
@@ -81,7 +78,7 @@ def test_zero_resistance_segments_match_ngspice(ngspice, drive, sense):
     the solver): the default (direct) solver agrees with ngspice to <= 1e-9."""
     G, v, kw = _case(11, 10, 9, per_segment=True, drive=drive, sense=sense, zeros=True)
     ref = ngspice_column_currents(G, v, **kw)
-    assert _err(column_currents(G, v, **kw), ref) <= 1e-9
+    assert rel_err(column_currents(G, v, **kw), ref) <= 1e-9
 
 
 @pytest.mark.parametrize(
@@ -98,7 +95,7 @@ def test_ideal_layers_match_ngspice(ngspice, kw):
     rng = np.random.default_rng(5)
     G = rng.uniform(1e-6, 100e-6, (9, 7))
     v = rng.uniform(-1, 1, 9)
-    assert _err(column_currents(G, v, **kw), ngspice_column_currents(G, v, **kw)) <= 1e-9
+    assert rel_err(column_currents(G, v, **kw), ngspice_column_currents(G, v, **kw)) <= 1e-9
 
 
 def test_64x64_matches_ngspice(ngspice):
@@ -108,7 +105,7 @@ def test_64x64_matches_ngspice(ngspice):
     G = rng.uniform(1e-6, 100e-6, (64, 64))
     v = rng.uniform(0.0, 1.0, 64)
     kw = dict(r_row=2.5, r_col=2.5, r_driver=20.0, r_sense=20.0)
-    assert _err(column_currents(G, v, **kw), ngspice_column_currents(G, v, **kw)) <= 1e-9
+    assert rel_err(column_currents(G, v, **kw), ngspice_column_currents(G, v, **kw)) <= 1e-9
 
 
 def test_netlist_and_rawfile_node_voltages(ngspice, tmp_path):

@@ -1,7 +1,11 @@
-"""Tiled analog matrix products and convolutions (xbarlab.crossbar.tiling)."""
+"""Tiled analog matrix products and convolutions (xbarlab.crossbar.tiling).
+
+The tests draw weights ``W`` as (inputs, outputs), so that the reference is ``x @ W``, and pass
+``W.T``: tiling takes (n_out, n_in), the torch nn.Linear convention."""
 
 import numpy as np
 import pytest
+from _shared import rel_err
 from xbarlab.crossbar.converters import ADC, DAC, analog_mvm
 from xbarlab.crossbar.tiling import (
     TileConfig,
@@ -51,9 +55,6 @@ def _data(seed, K=300, N=70, B=6):
     return rng.normal(size=(K, N)), rng.normal(size=N) * 3, rng.uniform(-1, 1, (B, K))
 
 
-def _rel(a, b):
-    return float(np.max(np.abs(a - b)) / np.max(np.abs(b)))
-
 
 @pytest.mark.parametrize("layout, scale", [("differential-columns", "tile"),
                                            ("differential-rows", "column")])
@@ -62,15 +63,15 @@ def test_ideal_tiled_matmul_equals_product(layout, scale):
     devices, zero resistances, ideal converters: y = x @ W + b to 1e-12 relative."""
     W, b, x = _data(0)
     tile = TileConfig(rows=128, cols=64, layout=layout, scale=scale, g_min=G_MIN, g_max=G_MAX)
-    y = tiled_matmul(x, W, bias=b, tile=tile)
-    assert _rel(y, x @ W + b) <= 1e-12
+    y = tiled_matmul(x, W.T, bias=b, tile=tile)
+    assert rel_err(y, x @ W + b) <= 1e-12
 
 
 def test_default_tile_is_256():
     """Default TileConfig: 256x256 physical, differential columns -> 256 inputs x 128 outputs;
     a 600x300 matrix uses ceil(600/256) * ceil(300/128) = 3 * 3 = 9 tiles."""
     W = np.ones((600, 300))
-    tm = TiledMatrix(W, tile=TileConfig(g_max=G_MAX))
+    tm = TiledMatrix(W.T, tile=TileConfig(g_max=G_MAX))
     assert (tm.tile.inputs_per_tile, tm.tile.outputs_per_tile, tm.n_tiles) == (256, 128, 9)
 
 
@@ -81,14 +82,14 @@ def test_bias_rows_share_device_range():
     W = rng.uniform(-1, 1, (20, 6))
     W[0, 0] = 1.0
     b = np.array([10.0, -3, 0, 1, 2, -10])
-    tm = TiledMatrix(W, bias=b, x_max=2.0, tile=TileConfig(rows=32, cols=16, g_min=G_MIN,
+    tm = TiledMatrix(W.T, bias=b, x_max=2.0, tile=TileConfig(rows=32, cols=16, g_min=G_MIN,
                                                             g_max=G_MAX))
     assert tm.n_bias_rows == 5
     for tl in tm.tiles:
         for g in (tl.g_pos, tl.g_neg):
             assert g.min() >= G_MIN and g.max() <= G_MAX
     x = rng.uniform(-2, 2, (4, 20))
-    assert _rel(tm(x), x @ W + b) <= 1e-12
+    assert rel_err(tm(x), x @ W + b) <= 1e-12
 
 
 def test_ideal_tiled_conv_equals_direct_convolution():
@@ -104,10 +105,10 @@ def test_ideal_tiled_conv_equals_direct_convolution():
     y = tiled_conv2d(x, w, b, stride=2, padding=1, x_max=4.0,
                      tile=TileConfig(rows=16, cols=4, g_min=G_MIN, g_max=G_MAX))
     assert y.shape == (2, 5, 5, 4)
-    assert _rel(y, ref) <= 1e-12
+    assert rel_err(y, ref) <= 1e-12
     tref = torch.nn.functional.conv2d(torch.tensor(x), torch.tensor(w), torch.tensor(b),
                                       stride=2, padding=1).numpy()
-    assert _rel(ref, tref) <= 1e-12
+    assert rel_err(ref, tref) <= 1e-12
     cols, (Ho, Wo) = im2col(x, 3, stride=2, padding=1)
     assert cols.shape == (2 * Ho * Wo, 27)
 
@@ -123,7 +124,7 @@ def test_wire_resistance_alone_shrinks_output_linearly():
     errs = []
     for r in (0.1, 0.2):
         tile = TileConfig(rows=64, cols=64, g_min=G_MIN, g_max=G_MAX, r_row=r, r_col=r)
-        y = tiled_matmul(x, W, tile=tile)
+        y = tiled_matmul(x, W.T, tile=tile)
         assert np.all(y < ideal)
         errs.append(np.max(np.abs(y - ideal) / ideal))
     assert errs[1] / errs[0] == pytest.approx(2.0, rel=0.05)
@@ -134,9 +135,9 @@ def test_dac_alone_quantizes_inputs():
     |y - (x @ W + b)| <= sum_i |W_ij| / 62 (half an input LSB per row)."""
     W, b, x = _data(4, K=50, N=10)
     tile = TileConfig(rows=32, cols=16, g_min=G_MIN, g_max=G_MAX)
-    y = tiled_matmul(x, W, bias=b, tile=tile, dac=DAC(bits=6))
+    y = tiled_matmul(x, W.T, bias=b, tile=tile, dac=DAC(bits=6))
     xq = np.rint(x * 31) / 31
-    assert _rel(y, xq @ W + b) <= 1e-12
+    assert rel_err(y, xq @ W + b) <= 1e-12
     assert np.all(np.abs(y - (x @ W + b)) <= np.abs(W).sum(axis=0) / 62 + 1e-12)
     assert np.max(np.abs(y - (x @ W + b))) > 1e-3
 
@@ -153,7 +154,7 @@ def test_adc_alone_error_halves_per_bit():
     rms = []
     for bits in (7, 8):
         adc = ADC(bits=bits).with_full_scale(64 * G_MAX * 0.2)
-        y = tiled_matmul(x, W, tile=tile, dac=DAC(bits=None), adc=adc)
+        y = tiled_matmul(x, W.T, tile=tile, dac=DAC(bits=None), adc=adc)
         s = (G_MAX - G_MIN) / np.abs(W[:64]).max(), (G_MAX - G_MIN) / np.abs(W[64:]).max()
         lsb_w = [adc.lsb / (0.2 * si) for si in s]  # weight units, x_max = 1, v_max = 0.2 V
         assert np.all(np.abs(y - ideal) <= sum(lsb_w) / 2 + 1e-12)
@@ -169,7 +170,7 @@ def test_programming_noise_alone_matches_predicted_spread():
     W = rng.uniform(-1, 1, (64, 2000))
     x = rng.uniform(-1, 1, 64)
     tile = TileConfig(rows=64, cols=4000, g_min=G_MIN, g_max=G_MAX)
-    y = tiled_matmul(x, W, tile=tile, device=_TestDevice(sigma=0.5e-6), rng=rng)
+    y = tiled_matmul(x, W.T, tile=tile, device=_TestDevice(sigma=0.5e-6), rng=rng)
     s = (G_MAX - G_MIN) / np.abs(W).max()
     pred = np.sqrt(2 * np.sum(x**2)) * 0.5e-6 / s
     assert np.std(y - x @ W) / pred == pytest.approx(1.0, abs=0.05)
@@ -180,19 +181,19 @@ def test_drift_alone_scales_output():
     output at t = 1000 s is (1001)^-0.05 (x @ W + b) to 1e-12."""
     W, b, x = _data(7, K=40, N=12)
     tile = TileConfig(rows=32, cols=16, g_min=0.0, g_max=G_MAX)
-    y = tiled_matmul(x, W, bias=b, tile=tile, device=_TestDevice(nu=0.05),
+    y = tiled_matmul(x, W.T, bias=b, tile=tile, device=_TestDevice(nu=0.05),
                      rng=np.random.default_rng(0), t=1000.0)
-    assert _rel(y, 1001.0 ** -0.05 * (x @ W + b)) <= 1e-12
+    assert rel_err(y, 1001.0 ** -0.05 * (x @ W + b)) <= 1e-12
 
 
 def test_adc_gain_error_alone():
     """Per-column ADC gain error (sigma 2 %) on a single row tile: y_j = (1 + e_j) (x @ W)_j
     with e_j the chip's drawn errors, to 1e-12."""
     W, _, x = _data(8, K=30, N=8)
-    tm = TiledMatrix(W, tile=TileConfig(rows=32, cols=16, g_min=G_MIN, g_max=G_MAX),
+    tm = TiledMatrix(W.T, tile=TileConfig(rows=32, cols=16, g_min=G_MIN, g_max=G_MAX),
                      adc=ADC(bits=None, gain_error_std=0.02), rng=np.random.default_rng(1))
     e = tm.tiles[0].adc.gain_error
-    assert _rel(tm(x), (1 + e) * (x @ W)) <= 1e-12
+    assert rel_err(tm(x), (1 + e) * (x @ W)) <= 1e-12
 
 
 def test_calibrated_adc_range_per_tile():
@@ -201,7 +202,7 @@ def test_calibrated_adc_range_per_tile():
     rng = np.random.default_rng(9)
     W = rng.normal(size=(64, 16))
     x = rng.uniform(-1, 1, (300, 64))
-    tm = TiledMatrix(W, tile=TileConfig(rows=32, cols=32, g_min=G_MIN, g_max=G_MAX),
+    tm = TiledMatrix(W.T, tile=TileConfig(rows=32, cols=32, g_min=G_MIN, g_max=G_MAX),
                      adc=ADC(bits=8, range_mode="calibrated", percentile=90.0))
     with pytest.raises(ConfigError, match="calibrate"):
         tm(x)
@@ -227,6 +228,7 @@ def test_bad_tiling_input():
     with pytest.raises(ConfigError, match="W"):
         TiledMatrix(np.ones(5), tile=TileConfig(g_max=G_MAX))
     tm = TiledMatrix(np.ones((5, 3)), tile=TileConfig(g_max=G_MAX))
+    assert (tm.out_features, tm.in_features) == (5, 3)  # W: (n_out, n_in), like nn.Linear
     with pytest.raises(ConfigError, match="x"):
         tm(np.ones(4))
 
@@ -253,17 +255,18 @@ def test_mapping_options_ideal_equal_product(kw, rows, cols, layout, n_out):
     from xbarlab.devices.mapping import WeightMapping
 
     W, b, x = _data(10, K=70, N=20)
-    tm = TiledMatrix(W, bias=b, tile=TileConfig(rows=rows, cols=cols, layout=layout),
+    tm = TiledMatrix(W.T, bias=b, tile=TileConfig(rows=rows, cols=cols, layout=layout),
                      mapping=WeightMapping(g_max=G_MAX, **kw))
     assert tm.outputs_per_tile == n_out and tm.n_tiles > 2
-    assert _rel(tm(x), x @ W + b) <= 1e-12
+    assert rel_err(tm(x), x @ W + b) <= 1e-12
     We, be = tm.effective()
-    assert _rel(We, W) <= 1e-12 and _rel(be, b) <= 1e-12
+    assert We.shape == W.T.shape
+    assert rel_err(We, W.T) <= 1e-12 and rel_err(be, b) <= 1e-12
 
 
 @pytest.mark.parametrize("scheme", ["reference", "pairs"])
 def test_physical_array_with_wires_matches_hand_built_array(scheme):
-    """One 16x10-weight tile with r_row = r_col = 2 Ohm: the tile equals part 1's solver on
+    """One 16x10-weight tile with r_row = r_col = 2 Ohm: the tile equals the grid solver on
     the physical array built here by hand and decoded by hand. Reference: columns G[:, j],
     then one column of g_ref = (g_min + g_max)/2, y_j = (I_j - I_ref) / (alpha_j v_max) with
     alpha = (g_max - g_min) / (2 max|W|). Two pairs (F = 4): columns G+_j0, G-_j0, G+_j1,
@@ -282,7 +285,7 @@ def test_physical_array_with_wires_matches_hand_built_array(scheme):
         m = WeightMapping(g_max=G_MAX, g_min=G_MIN, n_pairs=2, significance=4.0, levels=2)
         cols = 40
     tile = TileConfig(rows=16, cols=cols, r_row=2.0, r_col=2.0)
-    tm = TiledMatrix(W, tile=tile, mapping=m)
+    tm = TiledMatrix(W.T, tile=tile, mapping=m)
     assert tm.n_tiles == 1
     tl = tm.tiles[0]
     v = x * tm.dac.v_max
@@ -301,7 +304,7 @@ def test_physical_array_with_wires_matches_hand_built_array(scheme):
         y_hand = sum(4.0 ** -k * (I[:, 2 * k::4] - I[:, 2 * k + 1::4]) for k in range(2))
         y_hand = y_hand / (alpha * tm.dac.v_max)
     y = tm(x)
-    assert _rel(y, y_hand) <= 1e-12
+    assert rel_err(y, y_hand) <= 1e-12
     assert np.max(np.abs(y - x @ W)) > 1e-4
 
 
@@ -315,12 +318,12 @@ def test_device_read_circuit_equals_effective_weights(kw):
     from xbarlab.devices.mapping import WeightMapping
 
     W, b, x = _data(12, K=40, N=12)
-    tm = TiledMatrix(W, bias=b, tile=TileConfig(rows=32, cols=32), device=devices.load(
+    tm = TiledMatrix(W.T, bias=b, tile=TileConfig(rows=32, cols=32), device=devices.load(
         "pcm-ibm-2020"), mapping=WeightMapping(g_max=20e-6, g_min=1e-6, **kw),
         rng=np.random.default_rng(3), t=86400.0)
     We, be = tm.effective()
-    assert _rel(tm(x), x @ We + be) <= 1e-9
-    assert _rel(We, W) > 0.01
+    assert rel_err(tm(x), x @ We.T + be) <= 1e-9
+    assert rel_err(We.T, W) > 0.01
 
 
 def test_global_drift_compensation_recovers_scale_of_drifting_pcm():
@@ -340,7 +343,7 @@ def test_global_drift_compensation_recovers_scale_of_drifting_pcm():
         x = rng.uniform(0, 1, (32, 100))
         ideal = x @ W + b
         for comp in gains:
-            tm = TiledMatrix(W, bias=b, tile=TileConfig(rows=64, cols=64), device=pcm,
+            tm = TiledMatrix(W.T, bias=b, tile=TileConfig(rows=64, cols=64), device=pcm,
                              rng=np.random.default_rng(100 + seed), t=365.25 * 86400.0,
                              compensation=comp)
             y = tm(x)
@@ -360,10 +363,10 @@ def test_bias_drive_is_a_dac_level():
     W[0, 0] = 1.0
     b = np.array([0.3, -0.1, 0.2, 0.0, -0.3, 0.05])
     x = rng.uniform(-1, 1, (4, 20))
-    tm = TiledMatrix(W, bias=b, dac=DAC(bits=6), tile=TileConfig(rows=32, cols=16,
+    tm = TiledMatrix(W.T, bias=b, dac=DAC(bits=6), tile=TileConfig(rows=32, cols=16,
                                                                  g_min=G_MIN, g_max=G_MAX))
     assert tm.n_bias_rows == 1 and tm.bias_drive == pytest.approx(10 / 31, rel=1e-15)
-    assert _rel(tm(x), (np.rint(x * 31) / 31) @ W + b) <= 1e-12
+    assert rel_err(tm(x), (np.rint(x * 31) / 31) @ W + b) <= 1e-12
 
 
 def test_bad_mapping_input():
@@ -377,16 +380,16 @@ def test_bad_mapping_input():
     W = np.ones((4, 3))
     rng = np.random.default_rng(0)
     with pytest.raises(ConfigError, match="mapping g_min..g_max"):
-        TiledMatrix(W, device=pcm, rng=rng, mapping=WeightMapping(g_max=30e-6))
+        TiledMatrix(W.T, device=pcm, rng=rng, mapping=WeightMapping(g_max=30e-6))
     with pytest.raises(ConfigError, match="g_min/g_max"):
-        TiledMatrix(W, tile=TileConfig(g_max=G_MAX), mapping=WeightMapping(g_max=G_MAX))
+        TiledMatrix(W.T, tile=TileConfig(g_max=G_MAX), mapping=WeightMapping(g_max=G_MAX))
     with pytest.raises(ConfigError, match="scale"):
-        TiledMatrix(W, tile=TileConfig(scale="tile"),
+        TiledMatrix(W.T, tile=TileConfig(scale="tile"),
                     mapping=WeightMapping(g_max=G_MAX, scaling="column"))
     with pytest.raises(ConfigError, match="layout"):
-        TiledMatrix(W, tile=TileConfig(layout="differential-rows"),
+        TiledMatrix(W.T, tile=TileConfig(layout="differential-rows"),
                     mapping=WeightMapping(g_max=G_MAX, scheme="reference"))
     with pytest.raises(ConfigError, match="mapping"):
-        TiledMatrix(W, tile=TileConfig(), mapping="reference")
+        TiledMatrix(W.T, tile=TileConfig(), mapping="reference")
     with pytest.raises(ConfigError, match="compensation"):
-        TiledMatrix(W, tile=TileConfig(g_max=G_MAX), compensation="local")
+        TiledMatrix(W.T, tile=TileConfig(g_max=G_MAX), compensation="local")

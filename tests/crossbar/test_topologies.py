@@ -3,14 +3,14 @@ cells; against ngspice and against single-ended solves."""
 
 import numpy as np
 import pytest
-from _shared import need_ngspice
+from _shared import need_ngspice, rel_err
+from xbarlab.crossbar import column_currents, to_spice
 from xbarlab.crossbar.spice import ngspice_column_currents
-from xbarlab.crossbar.topologies import column_currents, to_spice
+from xbarlab.crossbar.topologies import direct_solver
 from xbarlab.errors import ConfigError
 
-
-def _rel(a, b):
-    return float(np.max(np.abs(a - b)) / np.max(np.abs(b)))
+#: the sparse netlist solve (``column_currents`` of a standard linear array solves on the grid)
+NETLIST = dict(solver=direct_solver)
 
 
 def _pair(rng, M, N):
@@ -32,8 +32,8 @@ def test_source_line_matches_ngspice(M, N, end):
               v_read=0.2, source_end=end)
     I = column_currents(G, gates, topology="source-line", **kw)
     ref = ngspice_column_currents(G, gates, topology="source-line", **kw)
-    assert _rel(I, ref) <= 1e-9
-    assert _rel(0.2 * gates @ G, ref) > 1e-3
+    assert rel_err(I, ref) <= 1e-9
+    assert rel_err(0.2 * gates @ G, ref) > 1e-3
 
 
 def test_source_line_ideal_and_batch():
@@ -44,7 +44,7 @@ def test_source_line_ideal_and_batch():
     gates = (rng.uniform(size=(9, 6)) < 0.5).astype(float)
     gates[3] = gates[0]
     I = column_currents(G, gates, topology="source-line", v_read=0.15)
-    assert _rel(I, 0.15 * gates @ G) <= 1e-15
+    assert rel_err(I, 0.15 * gates @ G) <= 1e-15
 
 
 @pytest.mark.parametrize("topology", ["differential-columns", "differential-rows"])
@@ -60,8 +60,8 @@ def test_differential_matches_ngspice(topology):
     I = column_currents(G, v, **kw)
     ref = ngspice_column_currents(G, v, **kw)
     assert ref.shape == (5,)
-    assert _rel(I, ref) <= 1e-9
-    assert _rel(v @ (G[0] - G[1]), ref) > 1e-4
+    assert rel_err(I, ref) <= 1e-9
+    assert rel_err(v @ (G[0] - G[1]), ref) > 1e-4
 
 
 def test_differential_columns_equal_difference_of_single_ended():
@@ -77,9 +77,11 @@ def test_differential_columns_equal_difference_of_single_ended():
     ra = rng.uniform(0, 100, (7, 8))
     I = column_currents((gp, gn), v, topology="differential-columns", r_col=rc, r_sense=rs,
                         r_access=ra)
-    Ip = column_currents(gp, v, r_col=rc[:, 0::2], r_sense=rs[0::2], r_access=ra[:, 0::2])
-    In = column_currents(gn, v, r_col=rc[:, 1::2], r_sense=rs[1::2], r_access=ra[:, 1::2])
-    assert _rel(I, Ip - In) <= 1e-14
+    Ip = column_currents(gp, v, r_col=rc[:, 0::2], r_sense=rs[0::2], r_access=ra[:, 0::2],
+                        **NETLIST)
+    In = column_currents(gn, v, r_col=rc[:, 1::2], r_sense=rs[1::2], r_access=ra[:, 1::2],
+                        **NETLIST)
+    assert rel_err(I, Ip - In) <= 1e-14
 
 
 def test_differential_rows_equal_difference_of_single_ended():
@@ -92,9 +94,9 @@ def test_differential_rows_equal_difference_of_single_ended():
     rr = rng.uniform(0.5, 3, (10, 6))
     rd = rng.uniform(1, 10, 10)
     I = column_currents((gp, gn), v, topology="differential-rows", r_row=rr, r_driver=rd)
-    Ip = column_currents(gp, v, r_row=rr[0::2], r_driver=rd[0::2])
-    In = column_currents(gn, v, r_row=rr[1::2], r_driver=rd[1::2])
-    assert _rel(I, Ip - In) <= 1e-14
+    Ip = column_currents(gp, v, r_row=rr[0::2], r_driver=rd[0::2], **NETLIST)
+    In = column_currents(gn, v, r_row=rr[1::2], r_driver=rd[1::2], **NETLIST)
+    assert rel_err(I, Ip - In) <= 1e-14
 
 
 def test_differential_ir_drop_couples_pairs():
@@ -107,11 +109,11 @@ def test_differential_ir_drop_couples_pairs():
     I = column_currents((gp, gn), v, topology="differential-columns", r_row=2.0, r_col=2.0)
     phys = np.empty((8, 8))
     phys[:, 0::2], phys[:, 1::2] = gp, gn
-    Ip = column_currents(phys, v, r_row=2.0, r_col=2.0)
-    assert _rel(I, Ip[0::2] - Ip[1::2]) <= 1e-14
-    sep = column_currents(gp, v, r_row=2.0, r_col=2.0) - column_currents(gn, v, r_row=2.0,
-                                                                        r_col=2.0)
-    assert _rel(I, sep) > 1e-4
+    Ip = column_currents(phys, v, r_row=2.0, r_col=2.0, **NETLIST)
+    assert rel_err(I, Ip[0::2] - Ip[1::2]) <= 1e-14
+    sep = (column_currents(gp, v, r_row=2.0, r_col=2.0, **NETLIST)
+           - column_currents(gn, v, r_row=2.0, r_col=2.0, **NETLIST))
+    assert rel_err(I, sep) > 1e-4
 
 
 def test_bad_topology_input():
@@ -133,12 +135,11 @@ def test_bad_topology_input():
         column_currents(G, v, r_col=-1.0)
 
 
-def test_netlist_assembly_matches_part1_solver():
-    """The netlist assembly of this module and crossbar part 1's structured solver agree on the
-    standard topology (random 12x9, per-segment wires, drivers, sense, access, both sense and
-    drive options) to 1e-12 relative: two independent assemblies of one geometry."""
-    from xbarlab.crossbar.circuit import column_currents as cc_part1
-
+def test_netlist_assembly_matches_grid_solver():
+    """The netlist assembly of crossbar.topologies (a sparse solver) and the structured grid
+    solver agree on the standard topology (random 12x9, per-segment wires, drivers, sense,
+    access, both sense and drive options) to 1e-12 relative: two independent assemblies of one
+    geometry."""
     rng = np.random.default_rng(11)
     G = rng.uniform(1e-6, 1e-4, (12, 9))
     v = rng.uniform(-0.3, 0.3, (3, 12))
@@ -147,23 +148,34 @@ def test_netlist_assembly_matches_part1_solver():
     for opts in ({"r_row": rng.uniform(0.5, 3, (12, 9))}, {"r_row": 1.0, "sense": "top"},
                  {"r_row": rng.uniform(0.5, 3, (12, 10)), "drive": "both"}):
         kw = dict(base, **opts)
-        assert _rel(column_currents(G, v, **kw), cc_part1(G, v, **kw)) <= 1e-12
+        assert rel_err(column_currents(G, v, **NETLIST, **kw), column_currents(G, v, **kw)) <= 1e-12
 
 
-def test_public_entry_points_dispatch_topologies():
+def test_column_currents_dispatches_topology_and_cell():
     """xbarlab.crossbar.column_currents / to_spice with topology= or cell= give exactly the
-    results of xbarlab.crossbar.topologies; an unknown topology raises ConfigError naming it."""
+    results of the netlist solves of crossbar.topologies and crossbar.nonlinear (a
+    differential-columns pair: the subtracted columns of the physical array's netlist solve;
+    a sinh cell: newton_solve of the standard netlist); to_spice writes the netlist of the
+    topology (the subtracting sources BD<j>); an unknown topology raises ConfigError naming
+    it."""
     import xbarlab.crossbar as xc
-    from xbarlab.crossbar.nonlinear import SinhCell
+    from xbarlab.crossbar.nonlinear import SinhCell, newton_solve
+    from xbarlab.crossbar.topologies import build_circuit
 
     rng = np.random.default_rng(12)
     G = _pair(rng, 4, 3)
     v = rng.uniform(-0.3, 0.3, 4)
     kw = dict(r_row=1.0, r_col=1.0, topology="differential-columns")
-    np.testing.assert_array_equal(xc.column_currents(G, v, **kw), column_currents(G, v, **kw))
-    assert xc.to_spice(G, v, **kw) == to_spice(G, v, **kw)
+    phys = np.empty((4, 6))
+    phys[:, 0::2], phys[:, 1::2] = G
+    circ = build_circuit(phys.shape, r_row=1.0, r_col=1.0)
+    _, I = circ.solve_linear(phys.ravel(), v[:, None])
+    np.testing.assert_array_equal(xc.column_currents(G, v, **kw), I[0, 0::2] - I[0, 1::2])
+    text = xc.to_spice(G, v, **kw)
+    assert "BD0 0 out0 I=i(VS0)-i(VS1)" in text and text == to_spice(G, v, **kw)
     cell = SinhCell(b=3.0)
-    np.testing.assert_array_equal(xc.column_currents(G[0], v, cell=cell, r_row=1.0),
-                                  column_currents(G[0], v, cell=cell, r_row=1.0))
+    circ = build_circuit(G[0].shape, r_row=1.0)
+    ref = newton_solve(circ, cell, G[0], v[:, None]).currents[0]
+    np.testing.assert_array_equal(xc.column_currents(G[0], v, cell=cell, r_row=1.0), ref)
     with pytest.raises(ConfigError, match="topology"):
         xc.column_currents(G[0], v, topology="crossbar-3d")

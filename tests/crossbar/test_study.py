@@ -61,3 +61,18 @@ def test_crossbar_cli_bad_input(tmp_path, capsys):
     assert (foreign / "keep.txt").read_text() == "x"
     with pytest.raises(ConfigError, match="vectors"):
         StudyConfig(vectors=0)
+
+
+def test_write_study_leaves_matplotlib_backend(tmp_path, monkeypatch):
+    """write_study draws on its own Agg canvas: matplotlib's backend (set to "svg" here) is the
+    same afterwards, and the PNG is written."""
+    import matplotlib
+    from xbarlab.crossbar.study import write_study
+
+    monkeypatch.setitem(matplotlib.rcParams, "backend", "svg")
+    rows = [dict(n=n, r_wire_ohm=r, vectors=2, ir_drop=1e-3 * n * r, adc_max=1e-2, adc_cal=5e-3,
+                 device=1e-2, total=2e-2, solve_s=0.1) for n in (4, 8) for r in (0.1, 1.0)]
+    paths = write_study(rows, tmp_path)
+    assert matplotlib.get_backend() == "svg"
+    assert paths["png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
