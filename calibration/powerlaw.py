@@ -34,8 +34,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._model import Curve, PowerLawBlock
-from ._smooth import smooth_cv
+from ..devices.curves import FittedCurve
+from ..devices.fitted import FittedPowerLaw
+from .smooth import smooth_cv
 
 T_R = 250e-9
 _T0_GRID = np.geomspace(0.1, 1000.0, 21)
@@ -209,7 +210,7 @@ def programmed_estimate(pv, *, t0=None):
 
 
 def fit_power_law(pv, lev, centres, keep, *, t0, rng, n_boot=100):
-    """Fit a :class:`PowerLawBlock`; returns ``(block, info)``."""
+    """Fit a :class:`FittedPowerLaw`; returns ``(block, info)``."""
     t0_fitted = t0 is None
     t0 = choose_t0(pv) if t0 is None else float(t0)
     nu, S, rss, dof = _device_fits(pv, t0)
@@ -248,9 +249,9 @@ def fit_power_law(pv, lev, centres, keep, *, t0, rng, n_boot=100):
         bm[b] = s_mu(grid, r[:, 0])
         bsg[b] = np.maximum(s_sig(grid, r[:, 1]), 0.0)
         bq[b] = np.maximum(s_q(grid, r[:, 3]), 0.0)
-    block = PowerLawBlock(mu_nu=Curve(grid, s_mu(grid), "1", bm),
-                          sigma_nu=Curve(grid, np.maximum(s_sig(grid), 0.0), "1", bsg),
-                          t0=t0, q_read=Curve(grid, np.maximum(s_q(grid), 0.0), "1", bq),
+    block = FittedPowerLaw(mu_nu=FittedCurve(grid, s_mu(grid), "1", bm),
+                          sigma_nu=FittedCurve(grid, np.maximum(s_sig(grid), 0.0), "1", bsg),
+                          t0=t0, q_read=FittedCurve(grid, np.maximum(s_q(grid), 0.0), "1", bq),
                           t_r=T_R)
     ch = {}
     for name, s in (("mu_nu", s_mu), ("sigma_nu", s_sig), ("q_read", s_q)):
