@@ -40,9 +40,9 @@ from typing import Any
 import numpy as np
 
 from ..enums import coerce_enum
-from ..errors import ConfigError, DataFormatError
+from ..errors import ConfigError
 from ..formats import Quantity
-from .curves import Curve, curve_from_dict
+from .curves import Curve, curve_from_dict, tree_array
 
 __all__ = [
     "Family",
@@ -65,14 +65,9 @@ def _q(v, units):
 
 
 def _num(tree, key, units, ctx, default=None):
-    if key not in tree:
-        if default is not None:
-            return default
-        raise DataFormatError(f"{ctx}: missing {key!r}")
-    item = tree[key]
-    if not isinstance(item, Quantity):
-        raise DataFormatError(f"{ctx}: {key!r} must be a quantity in {units!r}")
-    return float(item.expect(units, f"{ctx}.{key}"))
+    if key not in tree and default is not None:
+        return default
+    return float(tree_array(tree, key, units, ctx))
 
 
 def _finite(name, v, *, lo=-math.inf, hi=math.inf, allow_inf=False):

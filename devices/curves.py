@@ -41,6 +41,7 @@ __all__ = [
     "Piecewise",
     "Curve",
     "FittedCurve",
+    "tree_array",
     "constant",
     "curve_from_dict",
     "encode_curves",
@@ -78,14 +79,19 @@ def _q(v, units):
     return Quantity(np.asarray(v, dtype=np.float64) if np.ndim(v) else float(v), units)
 
 
-def _get(tree, key, units, ctx):
+def tree_array(tree: Mapping[str, Any], key: str, units: str, where: str) -> np.ndarray:
+    """``tree[key]``, a quantity in ``units``, as a float64 array (0-d for scalars).
+
+    ``where``: what the tree describes, for the DataFormatError raised when the key is
+    missing, not a quantity, or in other units.
+    """
     try:
         item = tree[key]
     except KeyError:
-        raise DataFormatError(f"{ctx}: missing {key!r}") from None
+        raise DataFormatError(f"{where}: missing {key!r}") from None
     if not isinstance(item, Quantity):
-        raise DataFormatError(f"{ctx}: {key!r} must be a quantity with units {units!r}")
-    return item.expect(units, f"{ctx}.{key}")
+        raise DataFormatError(f"{where}: {key!r} must be a quantity with units {units!r}")
+    return np.asarray(item.expect(units, f"{where}.{key}"), dtype=np.float64)
 
 
 class _CurveBase:
@@ -140,10 +146,10 @@ class Polynomial(_CurveBase):
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Polynomial:
         u = d["units"]
-        return cls(coeffs=tuple(np.atleast_1d(_get(d, "coeffs", u, "polynomial"))),
-                   x_scale=float(_get(d, "x_scale", "S", "polynomial")), units=u,
-                   lo=float(_get(d, "lo", u, "polynomial")),
-                   hi=float(_get(d, "hi", u, "polynomial")))
+        return cls(coeffs=tuple(np.atleast_1d(tree_array(d, "coeffs", u, "polynomial"))),
+                   x_scale=float(tree_array(d, "x_scale", "S", "polynomial")), units=u,
+                   lo=float(tree_array(d, "lo", u, "polynomial")),
+                   hi=float(tree_array(d, "hi", u, "polynomial")))
 
 
 @dataclass(frozen=True)
@@ -191,12 +197,13 @@ class LogLinear(_CurveBase):
     @classmethod
     def from_dict(cls, d):
         u = d["units"]
-        return cls(a=float(_get(d, "a", u, "log_linear")), b=float(_get(d, "b", u, "log_linear")),
-                   x_scale=float(_get(d, "x_scale", "S", "log_linear")),
-                   x_floor=float(_get(d, "x_floor", "1", "log_linear")), units=u,
-                   lo=float(_get(d, "lo", u, "log_linear")),
-                   hi=float(_get(d, "hi", u, "log_linear")),
-                   log_base=float(_get(d, "log_base", "1", "log_linear"))
+        return cls(a=float(tree_array(d, "a", u, "log_linear")),
+                   b=float(tree_array(d, "b", u, "log_linear")),
+                   x_scale=float(tree_array(d, "x_scale", "S", "log_linear")),
+                   x_floor=float(tree_array(d, "x_floor", "1", "log_linear")), units=u,
+                   lo=float(tree_array(d, "lo", u, "log_linear")),
+                   hi=float(tree_array(d, "hi", u, "log_linear")),
+                   log_base=float(tree_array(d, "log_base", "1", "log_linear"))
                    if "log_base" in d else math.e)
 
 
@@ -242,11 +249,13 @@ class PowerLaw(_CurveBase):
     @classmethod
     def from_dict(cls, d):
         u = d["units"]
-        return cls(a=float(_get(d, "a", u, "power_law")), p=float(_get(d, "p", "1", "power_law")),
-                   b=float(_get(d, "b", u, "power_law")),
-                   x_scale=float(_get(d, "x_scale", "S", "power_law")),
-                   x_floor=float(_get(d, "x_floor", "1", "power_law")), units=u,
-                   lo=float(_get(d, "lo", u, "power_law")), hi=float(_get(d, "hi", u, "power_law")))
+        return cls(a=float(tree_array(d, "a", u, "power_law")),
+                   p=float(tree_array(d, "p", "1", "power_law")),
+                   b=float(tree_array(d, "b", u, "power_law")),
+                   x_scale=float(tree_array(d, "x_scale", "S", "power_law")),
+                   x_floor=float(tree_array(d, "x_floor", "1", "power_law")), units=u,
+                   lo=float(tree_array(d, "lo", u, "power_law")),
+                   hi=float(tree_array(d, "hi", u, "power_law")))
 
 
 @dataclass(frozen=True, eq=False)
@@ -292,8 +301,8 @@ class Table(_CurveBase):
     @classmethod
     def from_dict(cls, d):
         u = d["units"]
-        return cls(g=np.atleast_1d(_get(d, "g", "S", "table")),
-                   y=np.atleast_1d(_get(d, "y", u, "table")), units=u)
+        return cls(g=np.atleast_1d(tree_array(d, "g", "S", "table")),
+                   y=np.atleast_1d(tree_array(d, "y", u, "table")), units=u)
 
 
 Leaf = Polynomial | LogLinear | PowerLaw | Table
@@ -335,7 +344,7 @@ class Piecewise(_CurveBase):
     def from_dict(cls, d):
         n = int(d["n_pieces"])
         pieces = tuple(curve_from_dict(d["pieces"][str(k)]) for k in range(n))
-        br = np.atleast_1d(_get(d, "breaks", "S", "piecewise")) if n > 1 else ()
+        br = np.atleast_1d(tree_array(d, "breaks", "S", "piecewise")) if n > 1 else ()
         return cls(breaks=tuple(float(v) for v in br), pieces=pieces, units=d["units"])
 
 
@@ -389,16 +398,6 @@ def encode_curves(curves) -> tuple[list[float], list[int]]:
             spec.extend(leaf._leaf_code())
         offs.append(off)
     return spec, offs
-
-
-def _array(tree, key, units, where) -> np.ndarray:
-    try:
-        item = tree[key]
-    except KeyError:
-        raise DataFormatError(f"device-model file lacks {where}/{key}") from None
-    if not isinstance(item, Quantity):
-        raise DataFormatError(f"{where}/{key} must be a quantity in {units!r}")
-    return np.asarray(item.expect(units, f"{where}/{key}"), dtype=np.float64)
 
 
 @dataclass(frozen=True, eq=False)
@@ -455,5 +454,6 @@ class FittedCurve:
     @staticmethod
     def from_dict(tree: Mapping[str, Any], units: str, where: str) -> FittedCurve:
         """Inverse of :meth:`to_dict`; ``units``: expected unit, ``where``: path for errors."""
-        return FittedCurve(_array(tree, "g", "S", where), _array(tree, "value", units, where),
-                           units, _array(tree, "bootstrap", units, where))
+        return FittedCurve(tree_array(tree, "g", "S", where),
+                           tree_array(tree, "value", units, where), units,
+                           tree_array(tree, "bootstrap", units, where))

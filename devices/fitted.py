@@ -36,7 +36,7 @@ from ..enums import coerce_enum
 from ..errors import ConfigError, DataFormatError
 from ..formats import Quantity
 from .blocks import ErrorDistribution, Family
-from .curves import FittedCurve
+from .curves import FittedCurve, tree_array
 from .relaxation_table import RelaxationTable
 
 __all__ = [
@@ -55,13 +55,7 @@ def _q(value, units) -> Quantity:
 
 
 def _scalar(tree, key, units, where) -> float:
-    try:
-        item = tree[key]
-    except KeyError:
-        raise DataFormatError(f"device-model file lacks {where}/{key}") from None
-    if not isinstance(item, Quantity):
-        raise DataFormatError(f"{where}/{key} must be a quantity in {units!r}")
-    return float(np.asarray(item.expect(units, f"{where}/{key}"), dtype=np.float64))
+    return float(tree_array(tree, key, units, where))
 
 
 @dataclass(frozen=True, eq=False)

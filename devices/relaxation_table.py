@@ -16,8 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError, DataFormatError
+from ..errors import ConfigError
 from ..formats import Quantity
+from .curves import tree_array
 
 __all__ = ["RelaxationTable", "bracket"]
 
@@ -33,16 +34,6 @@ def bracket(grid: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     i = np.clip(np.searchsorted(grid, x, side="right") - 1, 0, grid.size - 2)
     w = np.clip((x - grid[i]) / (grid[i + 1] - grid[i]), 0.0, 1.0)
     return i, w
-
-
-def _array(tree, key, units) -> np.ndarray:
-    try:
-        item = tree[key]
-    except KeyError:
-        raise DataFormatError(f"device-model file lacks drift/{key}") from None
-    if not isinstance(item, Quantity):
-        raise DataFormatError(f"drift/{key} must be a quantity in {units!r}")
-    return np.asarray(item.expect(units, f"drift/{key}"), dtype=np.float64)
 
 
 @dataclass(frozen=True, eq=False)
@@ -135,9 +126,9 @@ class RelaxationTable:
     @staticmethod
     def from_dict(tree: Mapping[str, Any]) -> RelaxationTable:
         """Inverse of :meth:`to_dict` (the "type" key is not read)."""
-        return RelaxationTable(_array(tree, "g", "S"), _array(tree, "t", "s"),
-                               _array(tree, "p", "1"), _array(tree, "quantiles", "S"),
-                               float(_array(tree, "tau", "s")),
-                               _array(tree, "bootstrap_mean", "S"),
-                               _array(tree, "bootstrap_std", "S"),
-                               float(_array(tree, "t_fit_max", "s")))
+        def get(key, units):
+            return tree_array(tree, key, units, "drift")
+
+        return RelaxationTable(get("g", "S"), get("t", "s"), get("p", "1"), get("quantiles", "S"),
+                               float(get("tau", "s")), get("bootstrap_mean", "S"),
+                               get("bootstrap_std", "S"), float(get("t_fit_max", "s")))
