@@ -12,7 +12,7 @@ Two sampling paths, chosen from the blocks
 - The fitted blocks of :mod:`xbarlab.devices.fitted` and
   :mod:`xbarlab.devices.relaxation_table` (tabulated curves with bootstrap replicates, the
   quantile relaxation table) run block by block with numpy draws from the caller's
-  generator (:func:`~xbarlab.devices.fitted.program_cells` and friends).
+  generator (:func:`~xbarlab.devices.program_cells` and friends).
 
 A model holds blocks of one path (an identity programming block fits both); mixing them
 raises ConfigError.
@@ -63,7 +63,6 @@ import numpy as np
 from ..enums import coerce_enum
 from ..errors import ConfigError, DataFormatError
 from ..formats import Quantity
-from . import fitted
 from . import kernels as K
 from .base import (
     Conditioning,
@@ -82,7 +81,14 @@ from .blocks import (
     RelaxationPath,
 )
 from .curves import encode_curves, needs_log
-from .fitted import FittedPowerLaw, FittedProgramming, WhiteReadNoise
+from .fitted import (
+    FittedPowerLaw,
+    FittedProgramming,
+    WhiteReadNoise,
+    evolve_cells,
+    program_cells,
+    read_cells,
+)
 from .relaxation_table import RelaxationTable
 
 __all__ = [
@@ -420,7 +426,7 @@ class CompositeDevice(DeviceModelBase):
         prog = self.programming
         if isinstance(prog, ProgrammingError):  # the identity block
             prog = None
-        gp, fields, seed = fitted.program_cells(prog, self.drift_law, arr.ravel(), rng)
+        gp, fields, seed = program_cells(prog, self.drift_law, arr.ravel(), rng)
         return DeviceState(g_input=arr.copy(), g_prog=gp.reshape(arr.shape), seed=seed,
                            fields={k: v.reshape(arr.shape) for k, v in fields.items()})
 
@@ -430,12 +436,12 @@ class CompositeDevice(DeviceModelBase):
         times, scalar = self._check_t(t)
         if self._numpy:
             if not noisy:
-                out = fitted.evolve_cells(self.drift_law, state.g_prog, state.fields, times)
+                out = evolve_cells(self.drift_law, state.g_prog, state.fields, times)
             else:
                 if not isinstance(rng, np.random.Generator):
                     raise ConfigError(
                         f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
-                out = fitted.read_cells(self.drift_law, self.read_noise, state.g_prog,
+                out = read_cells(self.drift_law, self.read_noise, state.g_prog,
                                         state.fields, times, rng)
             return out[0] if scalar else out
         gs = np.ascontiguousarray(state.fields.get("g_snapped", state.g_input), dtype=np.float64)
