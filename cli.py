@@ -613,12 +613,7 @@ def _run_calibrate(args) -> int:
         bar.update(1)
 
     progress("read")
-    composed = None
-    if args.compose_with:
-        from .formats import read_model_file
-
-        composed = load(args.compose_with)
-        composed.provenance = read_model_file(args.compose_with)[2]
+    composed = load(args.compose_with) if args.compose_with else None  # with its provenance
     model = fit(meas, conditioning=args.conditioning, drift=args.drift, family=args.family,
                 window=window, t0=t0, t_max=t_max, min_devices=args.min_devices,
                 n_boot=args.bootstrap,

@@ -585,21 +585,9 @@ def _mapping(ctx: StageContext) -> tuple[float, float]:
 
 
 def _device(ctx: StageContext):
-    from . import calibration, devices
+    from . import devices
 
-    calibration.CalibratedDevice  # noqa: B018 - registers the "calibrated" file kind
     return devices.load(ctx.upstream["calibrate"] / "device-model.h5")
-
-
-class _RangedDevice:
-    """A device model seen with an explicit input range (fitted models accept any g >= 0)."""
-
-    def __init__(self, device, g_range):
-        self._d = device
-        self.g_range = tuple(g_range)
-
-    def __getattr__(self, name):
-        return getattr(self._d, name)
 
 
 # -- crossbar ---------------------------------------------------------------------------------
@@ -612,7 +600,7 @@ def _stage_crossbar(ctx: StageContext) -> dict:
         raise _missing_part("crossbar.study (crossbar part 2)", exc) from None
     c = ctx.config["crossbar"]
     g_min, g_max = _mapping(ctx)
-    dev = _RangedDevice(_device(ctx), (g_min, g_max))
+    dev = _device(ctx).with_range(g_min, g_max)
     seed = int(ctx.seed.generate_state(1, np.uint32)[0])
     cfg = StudyConfig(sizes=tuple(c["sizes"]), r_wire=tuple(c["r_wire"]), vectors=c["vectors"],
                       t=c["time"], v_max=c["v_max"], adc_bits=c["adc_bits"], seed=seed)

@@ -1,7 +1,7 @@
 """Fits of device statistics from measured data.
 
-``fit(measurements, ...)`` returns a :class:`CalibratedDevice` (a device model with the
-``program``/``drift``/``read``/``sample`` verbs, provenance and a fit report);
+``fit(measurements, ...)`` returns a :class:`~xbarlab.devices.composite.CompositeDevice`
+made of fitted blocks (the one device model, with provenance and a fit report);
 ``write_report`` writes the plots and ``report.md``; ``ks_table`` scores any device
 model against measured reads; ``split_devices`` makes the held-out splits of the tests.
 Submodules are imported on first use, so importing this package stays light.
@@ -19,8 +19,6 @@ __all__ = [
     "Measurements",
     "fit",
     "FitReport",
-    "CalibratedDevice",
-    "Family",
     "ks_table",
     "KSTable",
     "split_devices",
@@ -30,16 +28,14 @@ __all__ = [
 ]
 
 _LAZY = {
-    "fit": "._fit",
-    "FitReport": "._fit",
-    "CalibratedDevice": "._model",
-    "Family": "._model",
-    "ks_table": "._score",
-    "KSTable": "._goodness",
-    "split_devices": "._score",
-    "baseline_tables": "._score",
-    "write_report": "._report",
-    "fit_psd_exponent": "._readnoise",
+    "fit": ".fitting",
+    "FitReport": ".fitting",
+    "ks_table": ".goodness",
+    "KSTable": ".goodness",
+    "split_devices": ".goodness",
+    "baseline_tables": ".goodness",
+    "write_report": ".report",
+    "fit_psd_exponent": ".readnoise",
 }
 
 

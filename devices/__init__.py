@@ -1,9 +1,11 @@
 """Device physics: programming error, drift/relaxation and read noise of analog NVM cells.
 
 Public names: the :class:`DeviceModel` protocol, :func:`load`, :func:`available_presets`;
-the composite model and its blocks (``composite.py``, ``blocks.py``, ``curves.py``) and the
-weight-conductance mapping (``mapping.py``) are imported from their modules, so that
-``import xbarlab.devices`` does not compile Numba kernels.
+the one device model :class:`CompositeDevice` and its blocks (``composite.py``;
+parametric blocks in ``blocks.py``/``curves.py``, fitted ones in ``fitted.py`` and
+``relaxation_table.py``), the file kinds (``registry.py``) and the weight-conductance
+mapping (``mapping.py``) are imported from their modules, so that ``import
+xbarlab.devices`` does not compile Numba kernels.
 """
 
 from __future__ import annotations
@@ -17,9 +19,8 @@ from .base import (
     DeviceModelBase,
     DeviceState,
     IdealDevice,
-    model_from_tree,
-    register_model,
 )
+from .registry import model_from_tree
 
 __all__ = [
     "Conditioning",
@@ -29,7 +30,7 @@ __all__ = [
     "IdealDevice",
     "available_presets",
     "load",
-    "register_model",
+    "model_from_tree",
     "CompositeDevice",
     "compose",
     "WeightMapping",
@@ -46,6 +47,7 @@ def __getattr__(name):
         return getattr(importlib.import_module(_LAZY[name], __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
+
 _PRESETS: dict[str, object] = {"ideal": IdealDevice}
 
 
@@ -57,7 +59,7 @@ def available_presets() -> list[str]:
 
 
 def load(name_or_path) -> DeviceModel:
-    """A preset by name, or a device-model file.
+    """A preset by name, or a device-model file (the model carries the file's provenance).
 
     A :class:`pathlib.Path`, a string with a path separator or an ``.h5``/``.hdf5``
     suffix is a file; anything else is a preset name.
@@ -70,8 +72,8 @@ def load(name_or_path) -> DeviceModel:
     if is_path:
         from .. import formats
 
-        kind, tree, _prov = formats.read_model_file(name_or_path, file_type="xbarlab-device-model")
-        return model_from_tree(kind, tree)
+        kind, tree, prov = formats.read_model_file(name_or_path, file_type="xbarlab-device-model")
+        return model_from_tree(kind, tree, prov)
     if not isinstance(name_or_path, str) or name_or_path not in available_presets():
         raise ConfigError(
             f"unknown device preset {name_or_path!r}; valid names: {available_presets()}"

@@ -34,8 +34,6 @@ __all__ = [
     "DeviceModel",
     "DeviceModelBase",
     "IdealDevice",
-    "register_model",
-    "model_from_tree",
     "check_conductance",
     "check_times",
 ]
@@ -84,30 +82,6 @@ class DeviceModel(Protocol):
     def sample(self, g, t, rng: np.random.Generator, *, dtype=np.float64) -> np.ndarray: ...
 
     def to_file(self, path, *, overwrite: bool = False, provenance=None) -> Path: ...
-
-
-_REGISTRY: dict[str, type[DeviceModelBase]] = {}
-
-
-def register_model(cls):
-    """Class decorator: make ``cls`` loadable from model files by its ``kind``."""
-    if not getattr(cls, "kind", None):
-        raise TypeError(f"{cls.__name__} needs a class attribute 'kind'")
-    _REGISTRY[cls.kind] = cls
-    return cls
-
-
-def model_from_tree(kind: str, tree: Mapping[str, Any]) -> DeviceModelBase:
-    """Rebuild a model from the tree of a model file (dispatch on ``kind``)."""
-    if kind not in _REGISTRY:
-        # kinds defined in modules not yet imported
-        from . import _known_models  # noqa: F401
-
-    if kind not in _REGISTRY:
-        raise DataFormatError(
-            f"device-model kind {kind!r} is unknown; known kinds: {sorted(_REGISTRY)}"
-        )
-    return _REGISTRY[kind].from_tree(tree)
 
 
 def check_conductance(g, name: str = "g", *, allow_negative: bool = False) -> np.ndarray:
@@ -172,13 +146,19 @@ class DeviceModelBase(abc.ABC):
 
     @classmethod
     @abc.abstractmethod
-    def from_tree(cls, tree: Mapping[str, Any]) -> DeviceModelBase:
-        """Inverse of :meth:`to_tree` (checks units)."""
+    def from_tree(cls, tree: Mapping[str, Any], *, provenance=None) -> DeviceModelBase:
+        """Inverse of :meth:`to_tree` (checks units); ``provenance``: the file's."""
 
     def to_file(self, path, *, overwrite: bool = False, provenance=None) -> Path:
-        """Save to an HDF5 device-model file (atomic; refuses to overwrite unless asked)."""
+        """Save to an HDF5 device-model file (atomic; refuses to overwrite unless asked).
+
+        ``provenance``: written to the file's header; default: the model's own
+        ``provenance`` attribute, if it has one.
+        """
         from .. import formats
 
+        if provenance is None:
+            provenance = getattr(self, "provenance", None)
         tree = dict(self.to_tree())
         tree["conditioning"] = self.conditioning
         return formats.write_model_file(
@@ -191,7 +171,6 @@ class DeviceModelBase(abc.ABC):
         )
 
 
-@register_model
 class IdealDevice(DeviceModelBase):
     """A perfect device: programs exactly, never drifts, reads without noise."""
 
@@ -230,7 +209,7 @@ class IdealDevice(DeviceModelBase):
         return {"g_min": Quantity(self.g_range[0], "S"), "g_max": Quantity(self.g_range[1], "S")}
 
     @classmethod
-    def from_tree(cls, tree: Mapping[str, Any]) -> IdealDevice:
+    def from_tree(cls, tree: Mapping[str, Any], *, provenance=None) -> IdealDevice:
         try:
             return cls(g_min=float(tree["g_min"].expect("S", "g_min")),
                        g_max=float(tree["g_max"].expect("S", "g_max")))

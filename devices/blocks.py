@@ -1,4 +1,5 @@
-"""Physical building blocks of a composite device model (frozen, serialisable).
+"""Parametric building blocks of a device model (frozen, serialisable), sampled by the
+fused Numba kernel.
 
 A :class:`~xbarlab.devices.composite.CompositeDevice` chains
 
@@ -14,8 +15,12 @@ A :class:`~xbarlab.devices.composite.CompositeDevice` chains
    A(g_prog) (absolute), so that the marginal spread at each t is Q sqrt(u); plus
    independent short-term noise per read.
 
-Fitted models beyond their fitted range: every curve is evaluated at the input
-conductance clipped into the model's statistics range (``CompositeDevice.g_range``
+The blocks fitted by :mod:`xbarlab.calibration` (tabulated curves with bootstrap
+replicates, the quantile relaxation table) live in :mod:`xbarlab.devices.fitted` and
+:mod:`xbarlab.devices.relaxation_table`.
+
+Models beyond their fitted range: every curve is evaluated at the input conductance
+clipped into the model's statistics range (``CompositeDevice.g_fit``, else ``g_range``,
 when ``range_policy`` is "edge"); :class:`~xbarlab.devices.curves.Table` curves
 hold their edge values and :class:`TimeSurface` holds its first/last time's curves
 (``extrapolation = "hold"``) or continues linearly in ln t (``"linear_log_t"``).
@@ -34,9 +39,10 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError, DataFormatError
+from ..enums import coerce_enum
+from ..errors import ConfigError
 from ..formats import Quantity
-from .curves import Curve, curve_from_dict
+from .curves import Curve, curve_from_dict, tree_array
 
 __all__ = [
     "Family",
@@ -59,14 +65,9 @@ def _q(v, units):
 
 
 def _num(tree, key, units, ctx, default=None):
-    if key not in tree:
-        if default is not None:
-            return default
-        raise DataFormatError(f"{ctx}: missing {key!r}")
-    item = tree[key]
-    if not isinstance(item, Quantity):
-        raise DataFormatError(f"{ctx}: {key!r} must be a quantity in {units!r}")
-    return float(item.expect(units, f"{ctx}.{key}"))
+    if key not in tree and default is not None:
+        return default
+    return float(tree_array(tree, key, units, ctx))
 
 
 def _finite(name, v, *, lo=-math.inf, hi=math.inf, allow_inf=False):
@@ -96,11 +97,11 @@ def _curve_or_none(tree, key):
 class Family(enum.StrEnum):
     """Family of the programming error, shared by every device model.
 
-    :class:`ErrorDistribution` (composite models, presets) and
-    :class:`~xbarlab.devices.fitted_calibrated.ProgrammingBlock` (what calibration fits)
-    both use this enum and sample through :meth:`ErrorDistribution.errors` (one Numba
-    sampler). All but BOUNDED define a standardised eps (mean 0, variance 1) and an error
-    b + s eps; BOUNDED defines the error itself.
+    :class:`ErrorDistribution` (presets' :class:`ProgrammingError`) and
+    :class:`~xbarlab.devices.fitted.FittedProgramming` (what calibration fits) both use
+    this enum and sample through :meth:`ErrorDistribution.errors` (one Numba sampler).
+    All but BOUNDED define a standardised eps (mean 0, variance 1) and an error b + s eps;
+    BOUNDED defines the error itself.
     """
 
     NORMAL = "normal"
@@ -117,8 +118,8 @@ class Family(enum.StrEnum):
 
     @classmethod
     def _missing_(cls, value):
-        # "student_t": the spelling of composite/preset files written before the
-        # calibrated and composite models shared this enum
+        # "student_t": the spelling of preset files and of composite-model files written
+        # by xbarlab 0.1.0
         return cls.STUDENT_T if value == "student_t" else None
 
 
@@ -129,7 +130,7 @@ def beta_shape(bias, spread, window):
     Method of moments on B = (error + w) / (2 w): mean m = (b + w) / (2 w) clipped to
     [1e-3, 1 - 1e-3], variance v = (s / (2 w))^2 clipped to [1e-12, 0.999 m (1 - m)] (a
     beta exists only below m (1 - m)), k = m (1 - m) / v - 1, a = m k, c = (1 - m) k, both
-    at least 0.05. The Numba sampler (``_kernels._bounded_error``) repeats these lines.
+    at least 0.05. The Numba sampler (``kernels._bounded_error``) repeats these lines.
     """
     b = np.asarray(bias, dtype=np.float64)
     s = np.asarray(spread, dtype=np.float64)
@@ -161,7 +162,7 @@ class ErrorDistribution:
     not used). The error lies in [-w, w]."""
 
     def __post_init__(self):
-        object.__setattr__(self, "family", _enum(Family, self.family, "family"))
+        object.__setattr__(self, "family", coerce_enum(Family, self.family, "family"))
         _finite("uniform_fraction", self.uniform_fraction, lo=0.0, hi=1.0)
         _finite("t_dof", self.t_dof, lo=2.0 + 1e-9)
         _finite("mix_weight", self.mix_weight, lo=0.0, hi=1.0 - 1e-12)
@@ -193,11 +194,12 @@ class ErrorDistribution:
         """Programming errors g_prog - g [S] of cells with bias ``bias`` and spread
         ``spread`` [S] (1-D arrays of one length, or scalars broadcast to them).
 
-        One 63-bit seed is drawn from ``rng``, as :class:`CompositeDevice.program` does,
-        and cell i gets the draws that a composite model's cell i gets for that seed: both
-        model classes sample through this one Numba kernel (same bits for any thread count).
+        One 63-bit seed is drawn from ``rng``, as :meth:`CompositeDevice.program` does,
+        and cell i gets the draws that the fused kernel gives cell i for that seed: the
+        fitted and the parametric programming blocks sample through this one Numba kernel
+        (same bits for any thread count).
         """
-        from . import _kernels as K
+        from . import kernels as K
 
         if not isinstance(rng, np.random.Generator):
             raise ConfigError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
@@ -212,7 +214,7 @@ class ErrorDistribution:
         fp[K.FP_FAM_A:K.FP_FAM_D + 1] = fpar
         seed = np.uint64(int(rng.integers(0, 2**63 - 1, dtype=np.int64)))
         out = np.empty(b.size, dtype=np.float64)
-        K._error_kernel(np.ascontiguousarray(b), np.ascontiguousarray(s), ip, fp, seed, out)
+        K.error_kernel(np.ascontiguousarray(b), np.ascontiguousarray(s), ip, fp, seed, out)
         return out
 
     def cdf(self, e) -> np.ndarray:
@@ -277,13 +279,6 @@ class ErrorDistribution:
                    mix_offset=_num(d, "mix_offset", "1", c, 0.0),
                    mix_scale=_num(d, "mix_scale", "1", c, 3.0),
                    window=_num(d, "window", "S", c, math.nan))
-
-
-def _enum(cls, v, name):
-    try:
-        return cls(v.value if isinstance(v, enum.Enum) else v)
-    except ValueError:
-        raise ConfigError(f"{name} {v!r} is not one of {[m.value for m in cls]}") from None
 
 
 @dataclass(frozen=True)
@@ -431,7 +426,7 @@ class TimeSurface:
         object.__setattr__(self, "times", ts)
         object.__setattr__(self, "curves", tuple(self.curves))
         object.__setattr__(self, "extrapolation",
-                           _enum(Extrapolation, self.extrapolation, "extrapolation"))
+                           coerce_enum(Extrapolation, self.extrapolation, "extrapolation"))
         if not ts or len(ts) != len(self.curves):
             raise ConfigError(f"a time surface needs one curve per time; got {len(ts)} times and "
                               f"{len(self.curves)} curves")
@@ -511,8 +506,8 @@ class Relaxation:
     """g at which m and s are evaluated (see :class:`ConditionOn`)."""
 
     def __post_init__(self):
-        object.__setattr__(self, "path", _enum(RelaxationPath, self.path, "path"))
-        object.__setattr__(self, "condition_on", _enum(ConditionOn, self.condition_on,
+        object.__setattr__(self, "path", coerce_enum(RelaxationPath, self.path, "path"))
+        object.__setattr__(self, "condition_on", coerce_enum(ConditionOn, self.condition_on,
                                                        "condition_on"))
         if self.spread.units != "S" or (self.mean is not None and self.mean.units != "S"):
             raise ConfigError("relaxation mean and spread must be in S")
@@ -528,17 +523,6 @@ class Relaxation:
         return cls(mean=None if m is None else TimeSurface.from_dict(m),
                    spread=TimeSurface.from_dict(d["spread"]), path=d.get("path"),
                    condition_on=d.get("condition_on"))
-
-
-def drift_from_dict(d):
-    if d is None:
-        return None
-    t = d.get("type")
-    if t == "power_law":
-        return PowerLawDrift.from_dict(d)
-    if t == "relaxation":
-        return Relaxation.from_dict(d)
-    raise DataFormatError(f"drift type {t!r} unknown; expected 'power_law' or 'relaxation'")
 
 
 # ---------------------------------------------------------------------------- read noise
@@ -572,7 +556,7 @@ class ReadNoise:
     """sigma_s(g_prog): std of independent read-to-read noise [S] (None: zero)."""
 
     def __post_init__(self):
-        object.__setattr__(self, "scaling", _enum(NoiseScaling, self.scaling, "scaling"))
+        object.__setattr__(self, "scaling", coerce_enum(NoiseScaling, self.scaling, "scaling"))
         _finite("t_r", self.t_r, lo=1e-300)
         _finite("t0", self.t0, lo=0.0)
         want = "1" if self.scaling is NoiseScaling.RELATIVE else "S"

@@ -1,10 +1,24 @@
-"""CompositeDevice: programming error -> drift/relaxation -> read noise, sampled in Numba.
+"""CompositeDevice: the one device model, a chain of blocks.
 
-The model is a chain of the frozen blocks of :mod:`xbarlab.devices.blocks`; the
-presets and every calibrated model are instances of it (file kind ``"composite"``).
+programming error -> drift law (power law | relaxation | quantile relaxation table | none)
+-> read noise, with stuck-at faults and level sets inside the programming block. The
+presets, every fitted calibration and their compositions are instances of it (file kind
+``"composite"``, layout version :data:`MODEL_FORMAT_VERSION`).
 
-Randomness and trajectories
----------------------------
+Two sampling paths, chosen from the blocks
+------------------------------------------
+- The parametric blocks of :mod:`xbarlab.devices.blocks` (curves of
+  :mod:`xbarlab.devices.curves`) run in one fused Numba kernel (``kernels.py``).
+- The fitted blocks of :mod:`xbarlab.devices.fitted` and
+  :mod:`xbarlab.devices.relaxation_table` (tabulated curves with bootstrap replicates, the
+  quantile relaxation table) run block by block with numpy draws from the caller's
+  generator (:func:`~xbarlab.devices.program_cells` and friends).
+
+A model holds blocks of one path (an identity programming block fits both); mixing them
+raises ConfigError.
+
+Randomness and trajectories (fused kernel)
+------------------------------------------
 ``program`` draws one 63-bit seed from the caller's generator and keeps it in the
 :class:`~xbarlab.devices.base.DeviceState`; every per-cell random number is a hash
 of (seed, stage, flat C-order cell index within the call, draw index), so results do
@@ -30,8 +44,10 @@ Range policy
 ------------
 ``range_policy = "refuse"`` (presets): inputs outside ``g_range`` raise ConfigError.
 ``range_policy = "edge"`` (fitted models): any input >= 0 is accepted; statistics
-(curves) are evaluated at the input clipped into ``g_range`` (the fitted range), so
-beyond it the model uses its edge statistics while the mean still follows the input.
+(curves) are evaluated at the input clipped into the fitted range ``g_fit`` (else
+``g_range``), so beyond it the model uses its edge statistics while the mean still
+follows the input. :meth:`CompositeDevice.with_range` gives a copy used over another
+range (e.g. a weight mapping's) with the same statistics.
 """
 
 from __future__ import annotations
@@ -44,16 +60,16 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ..enums import coerce_enum
 from ..errors import ConfigError, DataFormatError
 from ..formats import Quantity
-from . import _kernels as K
+from . import kernels as K
 from .base import (
     Conditioning,
     DeviceModelBase,
     DeviceState,
     check_conductance,
     check_times,
-    register_model,
 )
 from .blocks import (
     ConditionOn,
@@ -63,12 +79,38 @@ from .blocks import (
     ReadNoise,
     Relaxation,
     RelaxationPath,
-    _enum,
-    drift_from_dict,
 )
 from .curves import encode_curves, needs_log
+from .fitted import (
+    FittedPowerLaw,
+    FittedProgramming,
+    WhiteReadNoise,
+    evolve_cells,
+    program_cells,
+    read_cells,
+)
+from .relaxation_table import RelaxationTable
 
-__all__ = ["RangePolicy", "CompositeDevice", "compose"]
+__all__ = [
+    "MODEL_FORMAT_VERSION",
+    "RangePolicy",
+    "CompositeDevice",
+    "compose",
+    "programming_from_dict",
+    "drift_from_dict",
+    "read_noise_from_dict",
+]
+
+#: Version of the model tree this class writes (key ``model_format_version``; files without
+#: the key are version 1, the layout of xbarlab 0.1.0's composite models).
+MODEL_FORMAT_VERSION = 2
+
+Programming = ProgrammingError | FittedProgramming
+DriftLaw = PowerLawDrift | Relaxation | FittedPowerLaw | RelaxationTable
+Noise = ReadNoise | WhiteReadNoise
+
+_KERNEL_BLOCKS = (ProgrammingError, PowerLawDrift, Relaxation, ReadNoise)
+_NUMPY_BLOCKS = (FittedProgramming, FittedPowerLaw, RelaxationTable, WhiteReadNoise)
 
 
 class RangePolicy(enum.StrEnum):
@@ -86,23 +128,35 @@ class _Compiled:
     relax_offsets: tuple  # (mean offsets per time of the surface, sd offsets)
 
 
-@register_model
+def _pair(value, name: str, units: str) -> tuple[float, float]:
+    try:
+        lo, hi = (float(v) for v in value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} must be a pair (low, high) in {units}, got {value!r}") from None
+    return lo, hi
+
+
 @dataclass(frozen=True, eq=False)
 class CompositeDevice(DeviceModelBase):
-    """A device model built from blocks; see the module docstring."""
+    """The device model: a chain of blocks; see the module docstring."""
 
     kind: ClassVar[str] = "composite"
 
-    programming: ProgrammingError = field(default_factory=lambda: ProgrammingError(identity=True))
-    """g_prog | g (the write)."""
-    drift_law: PowerLawDrift | Relaxation | None = None
+    programming: Programming | None = field(
+        default_factory=lambda: ProgrammingError(identity=True))
+    """g_prog | g (the write); None: exact programming."""
+    drift_law: DriftLaw | None = None
     """g(t) | state without read noise (None: no drift); ``drift(state, t)`` evaluates it."""
-    read_noise: ReadNoise | None = None
+    read_noise: Noise | None = None
     """Noise added by each read (None: noiseless reads)."""
     g_range: tuple[float, float] = (0.0, math.inf)
-    """(g_lo, g_hi): accepted input range (refuse) or fitted range (edge) [S]."""
+    """(g_lo, g_hi): range the model is used over [S]; inputs outside are refused
+    (``range_policy`` "refuse") or use the edge statistics ("edge")."""
     range_policy: RangePolicy = RangePolicy.REFUSE
     """Inputs outside g_range: refuse or use edge statistics."""
+    g_fit: tuple[float, float] | None = None
+    """(g_lo, g_hi): conductance range the statistics were fitted over [S] (None: g_range);
+    with range_policy "edge" curves are evaluated at inputs clipped into it."""
     out_lo: float = 0.0
     """Lower clamp of every drifted/read conductance [S]."""
     out_hi: float = math.inf
@@ -116,35 +170,86 @@ class CompositeDevice(DeviceModelBase):
     citation: str = ""
     """Where the numbers come from."""
     extras: Mapping[str, Any] = field(default_factory=dict)
-    """Additional tree saved with the model and not used for sampling (e.g. calibration's
-    bootstrap replicates or fit report numbers): nested dicts of Quantity/str/int/bool."""
+    """Additional tree saved with the model and not used for sampling: nested dicts of
+    Quantity/str/int/bool."""
+    provenance: Any = None
+    """:class:`~xbarlab.formats.Provenance` of the model (data files, method, settings);
+    written to its file's header, not to the tree. Models loaded from a file carry the
+    file's."""
+    report: Any = None
+    """The evidence of a fit (:class:`~xbarlab.calibration.FitReport`); not saved."""
 
     def __post_init__(self):
-        object.__setattr__(self, "range_policy", _enum(RangePolicy, self.range_policy,
-                                                       "range_policy"))
-        cond = _enum(Conditioning, self.conditioning, "conditioning")
-        object.__setattr__(self, "conditioning", cond.value)
-        lo, hi = (float(v) for v in self.g_range)
+        set_ = object.__setattr__
+        set_(self, "range_policy", coerce_enum(RangePolicy, self.range_policy, "range_policy"))
+        set_(self, "conditioning",
+             coerce_enum(Conditioning, self.conditioning, "conditioning").value)
+        lo, hi = _pair(self.g_range, "g_range", "S")
         if math.isnan(lo) or math.isnan(hi) or lo < 0:
             raise ConfigError(f"g_range must be (g_min >= 0, g_max) in S, got {self.g_range}")
         if not lo < hi:
             raise ConfigError(f"g_min ({lo} S) must be below g_max ({hi} S)")
-        object.__setattr__(self, "g_range", (lo, hi))
-        tlo, thi = (float(v) for v in self.valid_times)
+        set_(self, "g_range", (lo, hi))
+        if self.g_fit is not None:
+            flo, fhi = _pair(self.g_fit, "g_fit", "S")
+            if not (math.isfinite(flo) and math.isfinite(fhi) and 0 <= flo <= fhi):
+                raise ConfigError(f"g_fit must be finite (g_lo <= g_hi) in S, got {self.g_fit}")
+            set_(self, "g_fit", (flo, fhi))
+        tlo, thi = _pair(self.valid_times, "valid_times", "s")
         if math.isnan(tlo) or math.isnan(thi) or tlo < 0 or not tlo < thi:
             raise ConfigError(f"valid_times must be 0 <= t_min < t_max [s], got {self.valid_times}")
-        object.__setattr__(self, "valid_times", (tlo, thi))
+        set_(self, "valid_times", (tlo, thi))
         if math.isnan(self.out_lo) or math.isnan(self.out_hi) or not self.out_lo < self.out_hi:
             raise ConfigError(f"out_lo ({self.out_lo}) must be below out_hi ({self.out_hi}) S")
-        if self.range_policy is RangePolicy.EDGE and not math.isfinite(hi):
-            raise ConfigError("range_policy 'edge' needs a finite fitted range g_range")
-        object.__setattr__(self, "_compiled", self._compile())
+        if self.range_policy is RangePolicy.EDGE and not math.isfinite(self.stat_range[1]):
+            raise ConfigError("range_policy 'edge' needs a finite fitted range (g_fit or g_range)")
+        set_(self, "_numpy", self._uses_numpy_path())
+        if self._numpy:
+            return
+        set_(self, "_compiled", self._compile())
         self._check_spreads()
+
+    @property
+    def stat_range(self) -> tuple[float, float]:
+        """Range the statistics hold over [S]: ``g_fit``, else ``g_range``."""
+        return self.g_fit if self.g_fit is not None else self.g_range
+
+    def with_range(self, g_min: float, g_max: float) -> CompositeDevice:
+        """This model used over [``g_min``, ``g_max``] [S] with the same statistics: a copy
+        whose ``g_range`` is that range (refused or edge outside it, as before) and whose
+        ``g_fit`` keeps the range the statistics hold over."""
+        keep = self.g_fit if self.g_fit is not None else (
+            self.g_range if self.range_policy is RangePolicy.EDGE else None)
+        return replace(self, g_range=(g_min, g_max), g_fit=keep)
+
+    def _uses_numpy_path(self) -> bool:
+        """True when the blocks are fitted ones (numpy path); ConfigError when mixed."""
+        prog = self.programming
+        blocks = [b for b in (prog, self.drift_law, self.read_noise) if b is not None
+                  and not (isinstance(b, ProgrammingError) and b.identity)]
+        for b, kinds, what in ((prog, Programming, "programming"),
+                               (self.drift_law, DriftLaw, "drift_law"),
+                               (self.read_noise, Noise, "read_noise")):
+            if b is not None and not isinstance(b, kinds):
+                raise ConfigError(f"{what} must be one of {kinds}, got {type(b).__name__}")
+        fit = [isinstance(b, _NUMPY_BLOCKS) for b in blocks]
+        if any(fit) and not all(fit):
+            raise ConfigError(
+                "fitted blocks (FittedProgramming, FittedPowerLaw, RelaxationTable, "
+                "WhiteReadNoise) and parametric blocks (ProgrammingError, PowerLawDrift, "
+                "Relaxation, ReadNoise) cannot be combined in one model; got "
+                f"{[type(b).__name__ for b in blocks]}")
+        if any(fit) and (self.out_lo != 0.0 or self.out_hi != math.inf):
+            raise ConfigError("models with fitted blocks clamp reads at 0 S: out_lo must be "
+                              f"0 S and out_hi inf, got {self.out_lo}, {self.out_hi}")
+        return any(fit)
 
     # ------------------------------------------------------------------ compilation
 
     def _compile(self) -> _Compiled:
         p, d, r = self.programming, self.drift_law, self.read_noise
+        if p is None:
+            p = ProgrammingError(identity=True)
         curves: list = [p.bias, p.spread]
         if isinstance(d, PowerLawDrift):
             curves += [d.nu_mean, d.nu_std]
@@ -189,7 +294,7 @@ class CompositeDevice(DeviceModelBase):
         ip[K.IP_LOG_READ_P] = int(any(needs_log(c) for c in curves[4:6])
                                   or (relax_logs and relax_p))
         if self.range_policy is RangePolicy.EDGE:
-            fp[K.FP_STAT_LO], fp[K.FP_STAT_HI] = self.g_range
+            fp[K.FP_STAT_LO], fp[K.FP_STAT_HI] = self.stat_range
         else:
             fp[K.FP_STAT_LO], fp[K.FP_STAT_HI] = -math.inf, math.inf
         fp[K.FP_P_STUCK_LO], fp[K.FP_P_STUCK_HI] = p.p_stuck_low, p.p_stuck_high
@@ -208,7 +313,7 @@ class CompositeDevice(DeviceModelBase):
         lo, hi = self.g_range
         top = hi if math.isfinite(hi) else max(lo, 1e-3) * 10
         grid = np.linspace(lo, top, 513)
-        checks = [("programming spread", self.programming.spread)]
+        checks = [("programming spread", getattr(self.programming, "spread", None))]
         if isinstance(self.drift_law, PowerLawDrift):
             checks.append(("drift-exponent spread nu_std", self.drift_law.nu_std))
         if isinstance(self.drift_law, Relaxation):
@@ -236,7 +341,7 @@ class CompositeDevice(DeviceModelBase):
             arr = check_conductance(g)
             mn, mx = (float(arr.min()), float(arr.max())) if arr.size else (0.0, 0.0)
         else:  # one pass over large arrays; the lenient checker words the errors
-            mn, mx, bad = K._scan(np.ascontiguousarray(arr).ravel())
+            mn, mx, bad = K.scan(np.ascontiguousarray(arr).ravel())
             if bad or mn < 0:
                 check_conductance(arr)
         lo, hi = self.g_range
@@ -293,22 +398,52 @@ class CompositeDevice(DeviceModelBase):
 
     def program(self, g, rng: np.random.Generator) -> DeviceState:
         """Write target (or first-read) conductances ``g`` [S]; returns the per-cell state."""
+        if self._numpy:
+            return self._program_numpy(g, rng)
         arr = self._check_input(g)
         seed = self._seed(rng)
         flat = np.ascontiguousarray(arr.ravel())
         gs, gp, nu = (np.empty(flat.size) for _ in range(3))
         c = self._compiled
-        K._program_kernel(flat, c.spec, c.ip, c.fp, seed, gs, gp, nu)
+        K.program_kernel(flat, c.spec, c.ip, c.fp, seed, gs, gp, nu)
         fields = {"g_snapped": gs.reshape(arr.shape)}
         if isinstance(self.drift_law, PowerLawDrift):
             fields["nu"] = nu.reshape(arr.shape)
         return DeviceState(g_input=arr.copy(), g_prog=gp.reshape(arr.shape), seed=int(seed),
                            fields=fields)
 
+    def _program_numpy(self, g, rng) -> DeviceState:
+        arr = check_conductance(g)
+        lo, hi = self.g_range
+        if self.range_policy is RangePolicy.REFUSE and arr.size and (arr.min() < lo
+                                                                     or arr.max() > hi):
+            bad = arr.min() if arr.min() < lo else arr.max()
+            raise ConfigError(
+                f"{self.name or 'model'}: input conductance {bad:.6g} S outside the valid "
+                f"range [{lo:.6g}, {hi:.6g}] S")
+        if not isinstance(rng, np.random.Generator):
+            raise ConfigError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+        prog = self.programming
+        if isinstance(prog, ProgrammingError):  # the identity block
+            prog = None
+        gp, fields, seed = program_cells(prog, self.drift_law, arr.ravel(), rng)
+        return DeviceState(g_input=arr.copy(), g_prog=gp.reshape(arr.shape), seed=seed,
+                           fields={k: v.reshape(arr.shape) for k, v in fields.items()})
+
     def _read(self, state: DeviceState, t, rng, noisy: bool, dtype=np.float64) -> np.ndarray:
         if not isinstance(state, DeviceState):
             raise ConfigError(f"state must be a DeviceState from program(), got {type(state)}")
         times, scalar = self._check_t(t)
+        if self._numpy:
+            if not noisy:
+                out = evolve_cells(self.drift_law, state.g_prog, state.fields, times)
+            else:
+                if not isinstance(rng, np.random.Generator):
+                    raise ConfigError(
+                        f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+                out = read_cells(self.drift_law, self.read_noise, state.g_prog,
+                                        state.fields, times, rng)
+            return out[0] if scalar else out
         gs = np.ascontiguousarray(state.fields.get("g_snapped", state.g_input), dtype=np.float64)
         gp = np.ascontiguousarray(state.g_prog, dtype=np.float64)
         nu = np.ascontiguousarray(state.fields.get("nu", np.zeros(gp.shape)), dtype=np.float64)
@@ -319,7 +454,7 @@ class CompositeDevice(DeviceModelBase):
         tf, ti = self._time_tables(times)
         out = np.empty((times.size, gp.size), dtype=dtype)
         c = self._compiled
-        K._read_kernel(gs.ravel(), gp.ravel(), nu.ravel(), c.spec, c.ip, c.fp, tf, ti,
+        K.read_kernel(gs.ravel(), gp.ravel(), nu.ravel(), c.spec, c.ip, c.fp, tf, ti,
                        np.uint64(state.seed), seed_short, bool(noisy), out)
         out = out.reshape((times.size, *gp.shape))
         return out[0] if scalar else out
@@ -335,6 +470,8 @@ class CompositeDevice(DeviceModelBase):
     def sample(self, g, t, rng: np.random.Generator, *, dtype=np.float64) -> np.ndarray:
         """Program ``g`` [S] anew and read at ``t`` [s] (one fused pass, same bits as
         ``read(program(g, rng), t, rng)``); float64 unless ``dtype`` is float32."""
+        if self._numpy:
+            return super().sample(g, t, rng, dtype=dtype)
         dtype = np.dtype(dtype)
         if dtype not in (np.dtype(np.float64), np.dtype(np.float32)):
             raise ConfigError(f"dtype must be float64 or float32, got {dtype}")
@@ -346,7 +483,7 @@ class CompositeDevice(DeviceModelBase):
         flat = np.ascontiguousarray(arr.ravel())
         out = np.empty((times.size, flat.size))
         c = self._compiled
-        K._sample_kernel(flat, c.spec, c.ip, c.fp, tf, ti, seed, seed_short, out)
+        K.sample_kernel(flat, c.spec, c.ip, c.fp, tf, ti, seed, seed_short, out)
         # float32 is a rounding of the float64 result (one kernel, one set of bits)
         out = out.reshape((times.size, *arr.shape)).astype(dtype, copy=False)
         return out[0] if scalar else out
@@ -354,10 +491,15 @@ class CompositeDevice(DeviceModelBase):
     # ------------------------------------------------------------------ files
 
     def to_tree(self) -> dict[str, Any]:
-        return {
-            "programming": self.programming.to_dict(),
-            "drift": None if self.drift_law is None else self.drift_law.to_dict(),
-            "read_noise": None if self.read_noise is None else self.read_noise.to_dict(),
+        """The model as a tree of quantities and plain values (layout version 2)."""
+        def block(b):
+            return None if b is None else b.to_dict()
+
+        tree = {
+            "model_format_version": MODEL_FORMAT_VERSION,
+            "programming": block(self.programming),
+            "drift": block(self.drift_law),
+            "read_noise": block(self.read_noise),
             "g_range": Quantity(np.asarray(self.g_range, dtype=np.float64), "S"),
             "range_policy": self.range_policy.value,
             "out_lo": Quantity(float(self.out_lo), "S"),
@@ -367,27 +509,38 @@ class CompositeDevice(DeviceModelBase):
             "citation": self.citation,
             "extras": dict(self.extras),
         }
+        if self.g_fit is not None:
+            tree["g_fit"] = Quantity(np.asarray(self.g_fit, dtype=np.float64), "S")
+        return tree
 
     to_dict = to_tree
 
     @classmethod
-    def from_tree(cls, tree: Mapping[str, Any]) -> CompositeDevice:
+    def from_tree(cls, tree: Mapping[str, Any], *, provenance=None) -> CompositeDevice:
+        """Inverse of :meth:`to_tree`; reads layout versions 1 (xbarlab 0.1.0's composite
+        models, which lack the version key) and 2. ``provenance``: the file's."""
+        version = tree.get("model_format_version", 1)
+        if not isinstance(version, int) or not 1 <= version <= MODEL_FORMAT_VERSION:
+            raise DataFormatError(f"composite model layout version {version!r} is not one this "
+                                  f"xbarlab reads (1 to {MODEL_FORMAT_VERSION}); upgrade xbarlab")
         try:
-            rn = tree.get("read_noise")
             gr = tree["g_range"].expect("S", "g_range")
             vt = tree["valid_times"].expect("s", "valid_times")
+            gf = tree.get("g_fit")
+            gf = None if gf is None else gf.expect("S", "g_fit")
             return cls(
-                programming=ProgrammingError.from_dict(tree["programming"]),
+                programming=programming_from_dict(tree["programming"]),
                 drift_law=drift_from_dict(tree.get("drift")),
-                read_noise=None if rn is None else ReadNoise.from_dict(rn),
+                read_noise=read_noise_from_dict(tree.get("read_noise")),
                 g_range=(float(gr[0]), float(gr[1])),
                 range_policy=tree.get("range_policy", "refuse"),
+                g_fit=None if gf is None else (float(gf[0]), float(gf[1])),
                 out_lo=float(tree["out_lo"].expect("S", "out_lo")),
                 out_hi=float(tree["out_hi"].expect("S", "out_hi")),
                 valid_times=(float(vt[0]), float(vt[1])),
                 conditioning=tree.get("conditioning", Conditioning.TARGET.value),
                 name=str(tree.get("name", "")), citation=str(tree.get("citation", "")),
-                extras=dict(tree.get("extras") or {}),
+                extras=dict(tree.get("extras") or {}), provenance=provenance,
             )
         except KeyError as exc:
             raise DataFormatError(f"composite device-model tree lacks {exc}") from None
@@ -405,16 +558,53 @@ class CompositeDevice(DeviceModelBase):
     __hash__ = None
 
     def __repr__(self):
-        d = type(self.drift_law).__name__ if self.drift_law is not None else None
+        def name(b):
+            return None if b is None else type(b).__name__
+
         return (f"CompositeDevice(name={self.name!r}, conditioning={self.conditioning!r}, "
-                f"drift={d}, g_range={self.g_range}, range_policy={self.range_policy.value!r})")
+                f"programming={name(self.programming)}, drift={name(self.drift_law)}, "
+                f"read_noise={name(self.read_noise)}, g_range={self.g_range}, "
+                f"range_policy={self.range_policy.value!r})")
+
+
+def programming_from_dict(d) -> Programming | None:
+    """The programming block of a model tree (type "fitted", else parametric; None: none)."""
+    if d is None:
+        return None
+    if d.get("type") == "fitted":
+        return FittedProgramming.from_dict(d)
+    return ProgrammingError.from_dict(d)
+
+
+_DRIFT_TYPES = {"power_law": PowerLawDrift, "relaxation": Relaxation,
+                "fitted_power_law": FittedPowerLaw, "relaxation_table": RelaxationTable}
+
+
+def drift_from_dict(d) -> DriftLaw | None:
+    """The drift block of a model tree, by its "type" (None: no drift)."""
+    if d is None:
+        return None
+    t = d.get("type")
+    if t not in _DRIFT_TYPES:
+        raise DataFormatError(f"drift type {t!r} unknown; expected one of {sorted(_DRIFT_TYPES)}")
+    return _DRIFT_TYPES[t].from_dict(d)
+
+
+def read_noise_from_dict(d) -> Noise | None:
+    """The read-noise block of a model tree (type "white", else 1/f; None: none)."""
+    if d is None:
+        return None
+    if d.get("type") == "white":
+        return WhiteReadNoise.from_dict(d)
+    return ReadNoise.from_dict(d)
 
 
 def _tree_equal(a, b) -> bool:
     if isinstance(a, Mapping) and isinstance(b, Mapping):
         return a.keys() == b.keys() and all(_tree_equal(a[k], b[k]) for k in a)
     if isinstance(a, Quantity) and isinstance(b, Quantity):
-        return a.units == b.units and np.array_equal(np.asarray(a.value), np.asarray(b.value))
+        return a.units == b.units and np.array_equal(np.asarray(a.value), np.asarray(b.value),
+                                                     equal_nan=True)
     return a == b
 
 
@@ -426,8 +616,11 @@ def compose(relaxation_model: CompositeDevice, programming_model: CompositeDevic
     read"``: g(t) | g_initial, with t counted from that read); ``programming_model``
     supplies g_initial | g_target through its programming block (e.g. a write-verify
     model fitted to HKU-like data). The result programs targets with the second and
-    evolves the programmed value with the first's drift and read noise; its range
-    is the programming model's, its valid times the relaxation model's.
+    evolves the programmed value with the first's drift and read noise (the programming
+    model's read noise when the first has none). Its ``g_range`` and range policy are the
+    programming model's; its fitted range ``g_fit`` the union of both models' when both
+    carry one, else the programming model's; its valid times the relaxation model's;
+    its provenance and fit report the relaxation model's.
     """
     for m, what in ((relaxation_model, "relaxation_model"), (programming_model,
                                                               "programming_model")):
@@ -443,13 +636,18 @@ def compose(relaxation_model: CompositeDevice, programming_model: CompositeDevic
     if isinstance(drift, Relaxation) and drift.condition_on is ConditionOn.INPUT:
         # the relaxation was fitted given the first read, which is now g_prog
         drift = replace(drift, condition_on=ConditionOn.PROGRAMMED)
+    fr, fp = relaxation_model.g_fit, programming_model.g_fit
+    g_fit = fp if fr is None or fp is None else (min(fr[0], fp[0]), max(fr[1], fp[1]))
+    noise = relaxation_model.read_noise
     lo = max(programming_model.out_lo, relaxation_model.out_lo)
     hi = min(programming_model.out_hi, relaxation_model.out_hi)
+    names = [n for n in (programming_model.name, relaxation_model.name) if n]
     return CompositeDevice(
         programming=programming_model.programming, drift_law=drift,
-        read_noise=relaxation_model.read_noise, g_range=programming_model.g_range,
-        range_policy=programming_model.range_policy, out_lo=lo, out_hi=hi,
-        valid_times=relaxation_model.valid_times, conditioning=Conditioning.TARGET.value,
-        name=name or f"{programming_model.name}+{relaxation_model.name}",
+        read_noise=noise if noise is not None else programming_model.read_noise,
+        g_range=programming_model.g_range, range_policy=programming_model.range_policy,
+        g_fit=g_fit, out_lo=lo, out_hi=hi, valid_times=relaxation_model.valid_times,
+        conditioning=Conditioning.TARGET.value, name=name or "+".join(names),
         citation="; ".join(c for c in (programming_model.citation, relaxation_model.citation)
-                           if c))
+                           if c),
+        provenance=relaxation_model.provenance, report=relaxation_model.report)

@@ -10,6 +10,9 @@ polynomials or clipped logarithms of x = g / x_scale; calibrated fits are tables
 - :class:`Table`: y linear between (g_k, y_k); outside the grid y holds its edge value
   (a fitted model uses its edge statistics beyond the fitted range)
 - :class:`Piecewise`: one of the above per interval of g (breakpoints in S)
+- :class:`FittedCurve`: a table fitted by :mod:`xbarlab.calibration`, with its bootstrap
+  replicates, evaluated with ``numpy.interp`` (edge values held) by the blocks of
+  :mod:`xbarlab.devices.fitted` and :mod:`xbarlab.devices.relaxation_table`
 
 Every curve has ``units`` (of y: "S", "1", ...), evaluates on numpy arrays with
 ``curve(g)`` (the same Numba code the samplers use), and serialises with
@@ -21,7 +24,7 @@ from __future__ import annotations
 import enum
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -37,6 +40,8 @@ __all__ = [
     "Table",
     "Piecewise",
     "Curve",
+    "FittedCurve",
+    "tree_array",
     "constant",
     "curve_from_dict",
     "encode_curves",
@@ -74,14 +79,19 @@ def _q(v, units):
     return Quantity(np.asarray(v, dtype=np.float64) if np.ndim(v) else float(v), units)
 
 
-def _get(tree, key, units, ctx):
+def tree_array(tree: Mapping[str, Any], key: str, units: str, where: str) -> np.ndarray:
+    """``tree[key]``, a quantity in ``units``, as a float64 array (0-d for scalars).
+
+    ``where``: what the tree describes, for the DataFormatError raised when the key is
+    missing, not a quantity, or in other units.
+    """
     try:
         item = tree[key]
     except KeyError:
-        raise DataFormatError(f"{ctx}: missing {key!r}") from None
+        raise DataFormatError(f"{where}: missing {key!r}") from None
     if not isinstance(item, Quantity):
-        raise DataFormatError(f"{ctx}: {key!r} must be a quantity with units {units!r}")
-    return item.expect(units, f"{ctx}.{key}")
+        raise DataFormatError(f"{where}: {key!r} must be a quantity with units {units!r}")
+    return np.asarray(item.expect(units, f"{where}.{key}"), dtype=np.float64)
 
 
 class _CurveBase:
@@ -89,12 +99,12 @@ class _CurveBase:
 
     def __call__(self, g) -> np.ndarray:
         """Evaluate at conductances ``g`` [S] (any shape); returns y in ``self.units``."""
-        from ._kernels import _curve_array
+        from .kernels import curve_array
 
         arr = np.asarray(g, dtype=np.float64)
         spec = np.asarray(encode_curves([self])[0], dtype=np.float64)
         out = np.empty(arr.size)
-        _curve_array(spec, 0, np.ascontiguousarray(arr.ravel()), out)
+        curve_array(spec, 0, np.ascontiguousarray(arr.ravel()), out)
         return out.reshape(arr.shape)
 
     def _leaf_code(self) -> list[float]:  # pragma: no cover - overridden
@@ -136,10 +146,10 @@ class Polynomial(_CurveBase):
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Polynomial:
         u = d["units"]
-        return cls(coeffs=tuple(np.atleast_1d(_get(d, "coeffs", u, "polynomial"))),
-                   x_scale=float(_get(d, "x_scale", "S", "polynomial")), units=u,
-                   lo=float(_get(d, "lo", u, "polynomial")),
-                   hi=float(_get(d, "hi", u, "polynomial")))
+        return cls(coeffs=tuple(np.atleast_1d(tree_array(d, "coeffs", u, "polynomial"))),
+                   x_scale=float(tree_array(d, "x_scale", "S", "polynomial")), units=u,
+                   lo=float(tree_array(d, "lo", u, "polynomial")),
+                   hi=float(tree_array(d, "hi", u, "polynomial")))
 
 
 @dataclass(frozen=True)
@@ -187,12 +197,13 @@ class LogLinear(_CurveBase):
     @classmethod
     def from_dict(cls, d):
         u = d["units"]
-        return cls(a=float(_get(d, "a", u, "log_linear")), b=float(_get(d, "b", u, "log_linear")),
-                   x_scale=float(_get(d, "x_scale", "S", "log_linear")),
-                   x_floor=float(_get(d, "x_floor", "1", "log_linear")), units=u,
-                   lo=float(_get(d, "lo", u, "log_linear")),
-                   hi=float(_get(d, "hi", u, "log_linear")),
-                   log_base=float(_get(d, "log_base", "1", "log_linear"))
+        return cls(a=float(tree_array(d, "a", u, "log_linear")),
+                   b=float(tree_array(d, "b", u, "log_linear")),
+                   x_scale=float(tree_array(d, "x_scale", "S", "log_linear")),
+                   x_floor=float(tree_array(d, "x_floor", "1", "log_linear")), units=u,
+                   lo=float(tree_array(d, "lo", u, "log_linear")),
+                   hi=float(tree_array(d, "hi", u, "log_linear")),
+                   log_base=float(tree_array(d, "log_base", "1", "log_linear"))
                    if "log_base" in d else math.e)
 
 
@@ -238,11 +249,13 @@ class PowerLaw(_CurveBase):
     @classmethod
     def from_dict(cls, d):
         u = d["units"]
-        return cls(a=float(_get(d, "a", u, "power_law")), p=float(_get(d, "p", "1", "power_law")),
-                   b=float(_get(d, "b", u, "power_law")),
-                   x_scale=float(_get(d, "x_scale", "S", "power_law")),
-                   x_floor=float(_get(d, "x_floor", "1", "power_law")), units=u,
-                   lo=float(_get(d, "lo", u, "power_law")), hi=float(_get(d, "hi", u, "power_law")))
+        return cls(a=float(tree_array(d, "a", u, "power_law")),
+                   p=float(tree_array(d, "p", "1", "power_law")),
+                   b=float(tree_array(d, "b", u, "power_law")),
+                   x_scale=float(tree_array(d, "x_scale", "S", "power_law")),
+                   x_floor=float(tree_array(d, "x_floor", "1", "power_law")), units=u,
+                   lo=float(tree_array(d, "lo", u, "power_law")),
+                   hi=float(tree_array(d, "hi", u, "power_law")))
 
 
 @dataclass(frozen=True, eq=False)
@@ -288,8 +301,8 @@ class Table(_CurveBase):
     @classmethod
     def from_dict(cls, d):
         u = d["units"]
-        return cls(g=np.atleast_1d(_get(d, "g", "S", "table")),
-                   y=np.atleast_1d(_get(d, "y", u, "table")), units=u)
+        return cls(g=np.atleast_1d(tree_array(d, "g", "S", "table")),
+                   y=np.atleast_1d(tree_array(d, "y", u, "table")), units=u)
 
 
 Leaf = Polynomial | LogLinear | PowerLaw | Table
@@ -331,7 +344,7 @@ class Piecewise(_CurveBase):
     def from_dict(cls, d):
         n = int(d["n_pieces"])
         pieces = tuple(curve_from_dict(d["pieces"][str(k)]) for k in range(n))
-        br = np.atleast_1d(_get(d, "breaks", "S", "piecewise")) if n > 1 else ()
+        br = np.atleast_1d(tree_array(d, "breaks", "S", "piecewise")) if n > 1 else ()
         return cls(breaks=tuple(float(v) for v in br), pieces=pieces, units=d["units"])
 
 
@@ -385,3 +398,62 @@ def encode_curves(curves) -> tuple[list[float], list[int]]:
             spec.extend(leaf._leaf_code())
         offs.append(off)
     return spec, offs
+
+
+@dataclass(frozen=True, eq=False)
+class FittedCurve:
+    """A function of conductance fitted on a grid, with bootstrap replicates.
+
+    Evaluated by linear interpolation (``numpy.interp``), edge values held outside the
+    grid. Unlike :class:`Table` it is not compiled into the Numba kernels: the fitted
+    blocks that hold it sample with numpy.
+    """
+
+    g: np.ndarray
+    """Grid of conductances [S], strictly increasing."""
+    value: np.ndarray
+    """The fitted function on the grid [``units``]."""
+    units: str
+    """SI unit of ``value`` ("S" or "1")."""
+    boot: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    """Bootstrap replicates shaped (B, len(g)) from refits on resampled devices [units]."""
+
+    def __post_init__(self):
+        g = np.asarray(self.g, dtype=np.float64)
+        v = np.asarray(self.value, dtype=np.float64)
+        if g.ndim != 1 or g.shape != v.shape or g.size < 1:
+            raise ConfigError(f"a fitted curve needs 1-D g and value of one shape, got "
+                              f"{g.shape}, {v.shape}")
+        if g.size > 1 and np.any(np.diff(g) <= 0):
+            raise ConfigError("fitted curve grid g must be strictly increasing")
+        if not (np.all(np.isfinite(g)) and np.all(np.isfinite(v))):
+            raise ConfigError("fitted curve grid and values must be finite")
+        object.__setattr__(self, "g", g)
+        object.__setattr__(self, "value", v)
+        boot = np.asarray(self.boot, dtype=np.float64)
+        if boot.size == 0:
+            boot = np.zeros((0, g.size))
+        object.__setattr__(self, "boot", boot)
+
+    def __call__(self, x) -> np.ndarray:
+        """The curve at conductances ``x`` [S] (any shape) [units]."""
+        return np.interp(x, self.g, self.value)
+
+    def band(self, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+        """Pointwise bootstrap percentile band on the grid (lower, upper) [units]."""
+        if self.boot.shape[0] < 2:
+            return self.value.copy(), self.value.copy()
+        a = (1 - level) / 2
+        return (np.quantile(self.boot, a, axis=0), np.quantile(self.boot, 1 - a, axis=0))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Grid, values and replicates as quantities (keys g, value, bootstrap)."""
+        return {"g": _q(self.g, "S"), "value": Quantity(np.asarray(self.value), self.units),
+                "bootstrap": Quantity(np.asarray(self.boot), self.units)}
+
+    @staticmethod
+    def from_dict(tree: Mapping[str, Any], units: str, where: str) -> FittedCurve:
+        """Inverse of :meth:`to_dict`; ``units``: expected unit, ``where``: path for errors."""
+        return FittedCurve(tree_array(tree, "g", "S", where),
+                           tree_array(tree, "value", units, where), units,
+                           tree_array(tree, "bootstrap", units, where))

@@ -333,19 +333,10 @@ class NoiseTables:
 
 
 def load_device_model(name_or_path):
-    """``devices.load`` that also knows the calibration's model kinds (their classes
-    register when :mod:`xbarlab.calibration` is imported)."""
+    """A device model by preset name or file path (:func:`xbarlab.devices.load`)."""
     from .. import devices
 
-    try:
-        return devices.load(name_or_path)
-    except DataFormatError as exc:
-        if "unknown" not in str(exc):
-            raise
-        import importlib
-
-        importlib.import_module("xbarlab.calibration._model")
-        return devices.load(name_or_path)
+    return devices.load(name_or_path)
 
 
 # --------------------------------------------------------------------------- mapping

@@ -56,7 +56,7 @@ def _best(fn, repeats=REPEATS):
 
 def run_benchmark(n=N, repeats=REPEATS):
     from scipy import stats
-    from xbarlab.devices import _kernels as K
+    from xbarlab.devices import kernels as K
     from xbarlab.devices import load
 
     model = load("pcm-ibm-2020")

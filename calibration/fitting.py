@@ -1,4 +1,4 @@
-"""``fit``: measured table -> :class:`CalibratedDevice` with provenance and a fit report."""
+"""``fit``: measured table -> :class:`CompositeDevice` with provenance and a fit report."""
 
 from __future__ import annotations
 
@@ -7,9 +7,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..devices.base import Conditioning
+from ..devices.composite import CompositeDevice
+from ..devices.fitted import FittedPowerLaw, WhiteReadNoise
+from ..enums import coerce_enum
 from ..errors import ConfigError, DataFormatError
-from . import _table
-from ._model import CalibratedDevice, Curve, PowerLawBlock, ReadNoiseBlock
+from . import tables
 
 YEAR = 365.25 * 86400.0
 
@@ -44,11 +46,7 @@ def _conditioning(cols, conditioning):
     has_i = cols["g_initial"] is not None
     if conditioning is None:
         return Conditioning.TARGET if has_t else Conditioning.INITIAL_READ
-    try:
-        c = Conditioning(conditioning)
-    except ValueError:
-        raise ConfigError(f"conditioning must be one of {[c.value for c in Conditioning]}, "
-                          f"got {conditioning!r}") from None
+    c = coerce_enum(Conditioning, conditioning, "conditioning")
     if c is Conditioning.TARGET and not has_t:
         raise DataFormatError("conditioning='target' needs a g_target column; the data have "
                               "none (use conditioning='initial read')")
@@ -62,8 +60,8 @@ def _conditioning(cols, conditioning):
 def fit(measurements, *, conditioning: str | None = None, drift: str = "auto",
         family: str = "auto", window: float | None = None, t0: float | None = None,
         t_max: float = 10 * YEAR, min_devices: int = 20, n_boot: int = 100,
-        rng: np.random.Generator | None = None, sources=None, progress=None,
-        programming_from: CalibratedDevice | None = None) -> CalibratedDevice:
+        rng: np.random.Generator, sources=None, progress=None,
+        programming_from: CompositeDevice | None = None) -> CompositeDevice:
     """Fit a device model to measured reads.
 
     ``measurements``: a :class:`Measurements` table (or a list of them, or a mapping of
@@ -74,25 +72,30 @@ def fit(measurements, *, conditioning: str | None = None, drift: str = "auto",
     write-verify half-width [S] (estimated when None); ``t0``: power-law reference time
     [s] (fitted when None); ``t_max``: last time the relaxation table is extrapolated to
     [s]; ``min_devices``: levels with fewer devices are skipped and listed; ``n_boot``:
-    bootstrap replicates (devices resampled); ``rng``: generator for bootstrap and
-    splits (default ``np.random.default_rng(0)``); ``sources``: data file paths for the
-    provenance (default: those recorded in the measurements); ``progress``: callable
+    bootstrap replicates (devices resampled); ``rng``: the numpy Generator that draws
+    the bootstrap resamples and the held-out split (required); ``sources``: data file
+    paths for the provenance (default: those recorded in the measurements); ``progress``:
+    callable
     ``progress(step: str)`` called between stages; ``programming_from``: a
     target-conditioned model whose programming error is composed with this fit's
     relaxation (the result is then target-conditioned).
 
-    Returns a :class:`CalibratedDevice` whose ``report`` holds the evidence and whose
-    ``provenance`` records the data files' SHA-256, the method and the settings.
+    Returns a :class:`~xbarlab.devices.composite.CompositeDevice` of fitted blocks
+    (:mod:`xbarlab.devices.fitted`, :mod:`xbarlab.devices.relaxation_table`) that accepts
+    any g >= 0 S (``range_policy`` "edge", ``g_fit`` the range of the data's first reads),
+    whose ``report`` holds the evidence and whose ``provenance`` records the data files'
+    SHA-256, the method and the settings.
     """
     from ..formats import Provenance
 
-    rng = np.random.default_rng(0) if rng is None else rng
+    if not isinstance(rng, np.random.Generator):
+        raise ConfigError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
     if min_devices < 2:
         raise ConfigError(f"min_devices must be >= 2, got {min_devices}")
     if drift not in ("auto", "power-law", "relaxation", "none"):
         raise ConfigError(f"drift must be one of auto, power-law, relaxation, none; got {drift!r}")
     step = progress or (lambda s: None)
-    cols = _table.columns(measurements)
+    cols = tables.columns(measurements)
     cond = _conditioning(cols, conditioning)
     use_initial = cols["g_initial"] is not None  # the first read is g_0 whenever given
     layout = (measurements.get("layout") if isinstance(measurements, dict)
@@ -100,14 +103,14 @@ def fit(measurements, *, conditioning: str | None = None, drift: str = "auto",
     if layout == "timeseries":
         return _fit_timeseries(measurements, cols, step, sources)
     step("pivot")
-    pv = _table.pivot(cols, use_initial=use_initial)
+    pv = tables.pivot(cols, use_initial=use_initial)
     rep = FitReport(conditioning=cond.value, n_devices=pv.n_dev, n_reads=int(cols["g"].size),
                     time_points=pv.tp)
     if pv.n_dev < 5:
         raise DataFormatError(f"the data hold {pv.n_dev} devices; a fit needs at least 5")
     has_time = np.sum(pv.tp > 0) >= 1 and np.any(np.isfinite(pv.g[:, pv.tp > 0]))
     programming = None
-    drift_block = None
+    drift_law = None
     read_noise = None
 
     # ---- drift / relaxation
@@ -119,48 +122,26 @@ def fit(measurements, *, conditioning: str | None = None, drift: str = "auto",
                 f"{pv.tp.size} time point(s): {list(pv.tp)}")
         if n_times >= 1:
             step("drift / relaxation")
-            drift_block = _fit_drift(pv, cond, drift, rep, rng=rng, t0=t0, t_max=t_max,
-                                     min_devices=min_devices, n_boot=n_boot)
+            drift_law = _fit_drift(pv, cond, drift, rep, rng=rng, t0=t0, t_max=t_max,
+                                   min_devices=min_devices, n_boot=n_boot)
 
     # ---- programming error (target-conditioned data)
     if cond is Conditioning.TARGET:
-        from ._programming import fit_programming
-
         step("programming error")
-        if pv.target is None:
-            raise DataFormatError("a target-conditioned fit needs a g_target column")
-        x = pv.g0
-        noise_var = None
-        if isinstance(drift_block, PowerLawBlock):
-            from ._powerlaw import first_positive, programmed_estimate
-
-            x = programmed_estimate(pv, t0=drift_block.t0)
-            t1 = first_positive(pv)[1]
-            noise_var = (x * drift_block.q_read(x)) ** 2 * drift_block.u(t1)
-        n_targets = np.unique(pv.target).size
-        if n_targets < 2 and not has_time:
-            raise DataFormatError(
-                f"the data hold one programming target ({pv.target[0]:.6g} S) and no reads "
-                "after programming; a programming-error fit needs at least 2 targets")
-        programming, pinfo, skipped = fit_programming(
-            pv.target, x, min_devices=min_devices, rng=rng, n_boot=n_boot, family=family,
-            window=window, noise_var=noise_var, labels=pv.level)
-        rep.programming = pinfo
-        rep.skipped += [(g, n, "programming") for g, n in skipped]
-        if programming is None and cols["cycle"] is None and drift_block is None:
-            raise DataFormatError(
-                f"no programming target has >= {min_devices} devices "
-                f"(targets [S] and devices: {skipped}); lower min_devices or add devices")
+        programming = _fit_programming_error(pv, drift_law, rep, has_time=has_time,
+                                             has_cycles=cols["cycle"] is not None, rng=rng,
+                                             min_devices=min_devices, n_boot=n_boot,
+                                             family=family, window=window)
 
     # ---- read noise from repeated reads
     if cols["cycle"] is not None:
         step("read noise")
-        from ._readnoise import fit_read_noise
+        from .readnoise import fit_read_noise
 
         read_noise, rinfo = fit_read_noise(cols, min_reads=5)
         rep.read_noise = rinfo
 
-    if programming is None and drift_block is None and read_noise is None:
+    if programming is None and drift_law is None and read_noise is None:
         raise DataFormatError(
             "the data support no fit: a programming-error fit needs g_target with >= 2 "
             "targets, a drift fit reads at >= 2 times, a read-noise fit a cycle column")
@@ -177,28 +158,68 @@ def fit(measurements, *, conditioning: str | None = None, drift: str = "auto",
         rep.notes.append(
             "The model is conditioned on each cell's first read: mapping weights onto it maps "
             "them to first reads, not programming targets. Compose it with a programming-error "
-            "model (fit(..., programming_from=model) or CalibratedDevice.with_programming) for a "
+            "model (fit(..., programming_from=model) or xbarlab.devices.compose) for a "
             "target-conditioned model.")
 
     g_lo = float(np.nanmin(pv.g0))
     g_hi = float(np.nanmax(pv.g0))
-    srcs = list(sources) if sources is not None else _table.sources_of(measurements)
+    srcs = list(sources) if sources is not None else tables.sources_of(measurements)
     if programming_from is not None and getattr(programming_from, "provenance", None):
         srcs += [s_["path"] for s_ in programming_from.provenance.sources]
     settings = {"conditioning": cond.value, "drift": drift, "family": family,
                 "window_S": window, "t0_s": t0, "t_max_s": t_max, "min_devices": min_devices,
                 "n_boot": n_boot, "drift_choice": rep.drift_choice}
     prov = Provenance.for_files("calibration.fit", [s for s in srcs if _exists(s)], settings)
-    return CalibratedDevice(conditioning=cond.value, programming=programming, drift=drift_block,
-                            read_noise=read_noise, g_fit=(max(g_lo, 0.0), g_hi),
-                            provenance=prov, report=rep)
+    return _fitted_model(cond.value, programming, drift_law, read_noise,
+                         (max(g_lo, 0.0), g_hi), prov, rep)
+
+
+def _fit_programming_error(pv, drift_law, rep, *, has_time, has_cycles, rng, min_devices,
+                           n_boot, family, window):
+    """The programming-error block of a target-conditioned fit (None when no level has
+    enough devices but other parts can be fitted); fills ``rep``."""
+    from .programming import fit_programming
+
+    if pv.target is None:
+        raise DataFormatError("a target-conditioned fit needs a g_target column")
+    x = pv.g0
+    noise_var = None
+    if isinstance(drift_law, FittedPowerLaw):
+        from .powerlaw import first_positive, programmed_estimate
+
+        x = programmed_estimate(pv, t0=drift_law.t0)
+        t1 = first_positive(pv)[1]
+        noise_var = (x * drift_law.q_read(x)) ** 2 * drift_law.u(t1)
+    n_targets = np.unique(pv.target).size
+    if n_targets < 2 and not has_time:
+        raise DataFormatError(
+            f"the data hold one programming target ({pv.target[0]:.6g} S) and no reads "
+            "after programming; a programming-error fit needs at least 2 targets")
+    programming, pinfo, skipped = fit_programming(
+        pv.target, x, min_devices=min_devices, rng=rng, n_boot=n_boot, family=family,
+        window=window, noise_var=noise_var, labels=pv.level)
+    rep.programming = pinfo
+    rep.skipped += [(g, n, "programming") for g, n in skipped]
+    if programming is None and not has_cycles and drift_law is None:
+        raise DataFormatError(
+            f"no programming target has >= {min_devices} devices "
+            f"(targets [S] and devices: {skipped}); lower min_devices or add devices")
+    return programming
+
+
+def _fitted_model(conditioning, programming, drift, read_noise, g_fit, provenance, report):
+    """The device model of fitted blocks: any g >= 0 S accepted, edge statistics beyond
+    ``g_fit`` [S]."""
+    return CompositeDevice(conditioning=conditioning, programming=programming, drift_law=drift,
+                           read_noise=read_noise, g_range=(0.0, np.inf), range_policy="edge",
+                           g_fit=g_fit, provenance=provenance, report=report)
 
 
 def _fit_timeseries(measurements, cols, step, sources):
     """Read-noise-only fit of time series (one device per row): std of the reads vs level
     and the 1/f exponent of the averaged power spectrum."""
     from ..formats import Provenance
-    from ._readnoise import fit_psd_exponent, fit_read_noise
+    from .readnoise import fit_psd_exponent, fit_read_noise
 
     step("read noise")
     if cols["time"] is None:
@@ -221,17 +242,17 @@ def _fit_timeseries(measurements, cols, step, sources):
     alpha = float(np.median(alphas))
     info["psd_exponent_per_device"] = np.asarray(alphas)
     info["sample_rate_Hz"] = fs
-    block = ReadNoiseBlock(block.sigma, psd_exponent=alpha)
+    block = WhiteReadNoise(block.sigma, psd_exponent=alpha)
     rep = FitReport(conditioning="initial read", read_noise=info,
                     n_devices=int(np.unique(cols["device"]).size), n_reads=int(cols["g"].size))
     rep.notes.append(f"Time series: read noise only; 1/f exponent (median over series) "
                      f"{alpha:.3f}, per series {np.round(alphas, 3).tolist()}.")
-    srcs = list(sources) if sources is not None else _table.sources_of(measurements)
+    srcs = list(sources) if sources is not None else tables.sources_of(measurements)
     prov = Provenance.for_files("calibration.fit", [s for s in srcs if _exists(s)],
                                 {"layout": "timeseries"})
     g = info["g"]
-    return CalibratedDevice(conditioning="initial read", read_noise=block,
-                            g_fit=(float(g.min()), float(g.max())), provenance=prov, report=rep)
+    return _fitted_model("initial read", None, None, block, (float(g.min()), float(g.max())),
+                         prov, rep)
 
 
 def _exists(p) -> bool:
@@ -246,7 +267,7 @@ def _exists(p) -> bool:
 def _fit_drift(pv, cond, drift, rep, *, rng, t0, t_max, min_devices, n_boot):
 
     by = "level" if pv.level is not None else ("target" if cond is Conditioning.TARGET else "g0")
-    lev, centres = _table.level_labels(pv, by=by)
+    lev, centres = tables.level_labels(pv, by=by)
     has_late = np.any(np.isfinite(pv.g[:, pv.tp > 0]), axis=1)
     keep, skipped = [], []
     for L in range(centres.size):
@@ -260,7 +281,7 @@ def _fit_drift(pv, cond, drift, rep, *, rng, t0, t_max, min_devices, n_boot):
     if "power-law" in kinds:
         # reads <= 0 S: cells without a positive read are g_prog = 0 (left out of the drift
         # fit, exactly), the others' reads <= 0 S are censored (see _powerlaw)
-        from ._powerlaw import check_censoring
+        from .powerlaw import check_censoring
 
         cens, why = check_censoring(pv, lev, keep)
         if why is not None:
@@ -283,13 +304,13 @@ def _fit_drift(pv, cond, drift, rep, *, rng, t0, t_max, min_devices, n_boot):
         rep.drift_choice = kinds[0]
         return block
     # held-out likelihood: fit each on half of the devices, score reads of the other half
-    from ._select import heldout_loglik
+    from .selection import heldout_loglik
 
     perm = rng.permutation(pv.n_dev)
     half = np.zeros(pv.n_dev, bool)
     half[perm[: pv.n_dev // 2]] = True
     for kind in kinds:
-        sub = _table.Pivot(g=pv.g[half], t=pv.t[half], tp=pv.tp, g0=pv.g0[half],
+        sub = tables.Pivot(g=pv.g[half], t=pv.t[half], tp=pv.tp, g0=pv.g0[half],
                            target=None if pv.target is None else pv.target[half],
                            level=None if pv.level is None else pv.level[half],
                            device=pv.device[half])
@@ -305,17 +326,17 @@ def _fit_drift(pv, cond, drift, rep, *, rng, t0, t_max, min_devices, n_boot):
 
 def _fit_one(kind, pv, lev, centres, keep, rep, *, rng, t0, t_max, n_boot):
     if kind == "relaxation":
-        from ._relaxation import fit_relaxation
+        from .relaxation import fit_relaxation
 
         block, info = fit_relaxation(pv, lev, centres, keep, t_max=t_max, rng=rng,
                                      n_boot=n_boot)
         rep.relaxation = info
         return block
-    from ._powerlaw import fit_power_law
+    from .powerlaw import fit_power_law
 
     block, info = fit_power_law(pv, lev, centres, keep, t0=t0, rng=rng, n_boot=n_boot)
     rep.power_law = info
     return block
 
 
-__all__ = ["fit", "FitReport", "Curve", "ReadNoiseBlock"]
+__all__ = ["fit", "FitReport"]

@@ -6,18 +6,20 @@ from pathlib import Path
 
 import numpy as np
 
-from ._model import PowerLawBlock, RelaxationBlock
+from ..devices.fitted import FittedPowerLaw
+from ..devices.relaxation_table import RelaxationTable
 
 US = 1e6  # S -> uS for plots and tables only
 
 
-def _plt():
-    import matplotlib
+def _figure(nrows: int = 1, ncols: int = 1, *, figsize):
+    """A figure drawn by the Agg canvas (no pyplot, no global backend) and its axes."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    fig = Figure(figsize=figsize)
+    FigureCanvasAgg(fig)
+    return fig, fig.subplots(nrows, ncols)
 
 
 def _save(fig, path: Path, overwrite: bool = True):
@@ -25,15 +27,13 @@ def _save(fig, path: Path, overwrite: bool = True):
 
     with atomic_output(path, overwrite=overwrite, suffix=".png") as tmp:
         fig.savefig(tmp, dpi=110, format="png")
-    _plt().close(fig)
     return path.name
 
 
 def _plot_programming(model, out: Path):
     rep = model.report.programming
     pb = model.programming
-    plt = _plt()
-    fig, ax = plt.subplots(1, 2, figsize=(10, 4))
+    fig, ax = _figure(1, 2, figsize=(10, 4))
     g = pb.bias.g
     lo, hi = pb.bias.band()
     ax[0].fill_between(g * US, lo * US, hi * US, alpha=0.3, label="bias, 95 % bootstrap band")
@@ -61,16 +61,15 @@ def _plot_programming(model, out: Path):
     return _save(fig, out / "programming_error.png")
 
 
-def _plot_time(model, pv, lev, centres, out: Path):
-    """Measured mean +- std of g vs time per level, with the model's band."""
-    d = model.drift_block
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(7, 5))
+def _plot_time(model, pv, lev, centres, out: Path, rng: np.random.Generator):
+    """Measured mean +- std of g vs time per level, with the model's band (samples drawn
+    from ``rng``)."""
+    d = model.drift_law
+    fig, ax = _figure(figsize=(7, 5))
     nl = centres.size
     show = np.unique(np.linspace(0, nl - 1, min(nl, 6)).astype(int))
     tt = np.geomspace(max(np.nanmin(pv.t[pv.t > 0]) if np.any(pv.t > 0) else 1e-3, 1e-3),
                       max(np.nanmax(pv.t) * 10, 1.0), 60)
-    rng = np.random.default_rng(0)
     for c, i in enumerate(show):
         m = lev == i
         if not np.any(m):
@@ -93,7 +92,7 @@ def _plot_time(model, pv, lev, centres, out: Path):
     ax.set_xscale("log")
     ax.set_xlabel("time [s]")
     ax.set_ylabel("g [uS]")
-    kind = "power law" if isinstance(d, PowerLawBlock) else "relaxation table"
+    kind = "power law" if isinstance(d, FittedPowerLaw) else "relaxation table"
     ax.set_title(f"g vs time: measured mean +- std (points), model ({kind}, lines/bands)")
     ax.legend(fontsize=7)
     fig.tight_layout()
@@ -102,16 +101,15 @@ def _plot_time(model, pv, lev, centres, out: Path):
 
 def _plot_parameters(model, out: Path):
     rep = model.report
-    d = model.drift_block
-    plt = _plt()
+    d = model.drift_law
     panels = []
-    if isinstance(d, PowerLawBlock):
+    if isinstance(d, FittedPowerLaw):
         pl = rep.power_law
         panels = [("mu_nu", d.mu_nu, pl.mu_nu, None, "mean drift exponent mu_nu [1]"),
                   ("sigma_nu", d.sigma_nu, pl.sigma_nu, pl.sigma_nu_raw,
                    "exponent spread sigma_nu [1] (deconvolved; x: raw)"),
                   ("q_read", d.q_read, pl.q_read, None, "1/f read-noise amplitude Q [1]")]
-    elif isinstance(d, RelaxationBlock):
+    elif isinstance(d, RelaxationTable):
         ri = rep.relaxation
         panels = [("beta", None, ri.beta * US, None, "mean shift per unit ln(1+t/tau) [uS]"),
                   ("gamma", None, ri.gamma * US**2, None,
@@ -121,7 +119,7 @@ def _plot_parameters(model, out: Path):
                        "read-to-read std [S]"))
     if not panels:
         return None
-    fig, ax = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.8))
+    fig, ax = _figure(1, len(panels), figsize=(4.5 * len(panels), 3.8))
     ax = np.atleast_1d(ax)
     for a, (name, curve, pts, raw, label) in zip(ax, panels, strict=True):
         if curve is not None:
@@ -129,7 +127,7 @@ def _plot_parameters(model, out: Path):
             a.fill_between(curve.g * US, lo, hi, alpha=0.3)
             a.plot(curve.g * US, curve.value, "C0-")
         xs = (rep.read_noise.get("g") if name == "sigma_read"
-              else (rep.power_law.levels_g if isinstance(d, PowerLawBlock)
+              else (rep.power_law.levels_g if isinstance(d, FittedPowerLaw)
                     else rep.relaxation.levels_g))
         if pts is not None:
             a.plot(np.asarray(xs) * US, pts, "ko", ms=3)
@@ -142,8 +140,7 @@ def _plot_parameters(model, out: Path):
 
 
 def _plot_ks(tab, out: Path, name="ks_heatmap.png", title="KS distance"):
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(1.2 * tab.t.size + 3, 0.22 * tab.level.size + 2))
+    fig, ax = _figure(figsize=(1.2 * tab.t.size + 3, 0.22 * tab.level.size + 2))
     im = ax.imshow(np.ma.masked_invalid(tab.ks), aspect="auto", cmap="viridis", vmin=0,
                    vmax=max(0.3, float(np.nanmax(tab.ks)) if np.any(np.isfinite(tab.ks)) else 0.3))
     ax.set_xticks(range(tab.t.size), [f"{t:.3g}" for t in tab.t])
@@ -162,63 +159,9 @@ def _md_table(head, rows):
     return "\n".join(lines)
 
 
-def write_report(model, measurements, out, *, rng: np.random.Generator | None = None,
-                 ks=None, force: bool = False, extra: dict | None = None) -> Path:
-    """Write the report folder ``out``: PNG plots and ``report.md``.
-
-    ``model``: a model returned by :func:`fit` (its ``report`` holds the evidence);
-    ``measurements``: the table it was fitted on (for the data plots and the KS table);
-    ``ks``: a precomputed :class:`KSTable` (computed here when None); ``extra``: more
-    named KS tables (e.g. baselines) to list. Returns the path of ``report.md``.
-    """
-    from ..formats import prepare_output_dir, write_text_atomic
-    from . import _table
-    from ._score import _levels, ks_table
-
-    rng = np.random.default_rng(0) if rng is None else rng
-    out = prepare_output_dir(out, force=force, command="calibrate")
-    rep = model.report
-    cols = _table.columns(measurements)
-    use_initial = cols["g_initial"] is not None
-    pv = _table.pivot(cols, use_initial=use_initial)
-    lev, labels, centres = _levels(pv, None)
-    scored = model
-    if model.conditioning == "target" and pv.target is None and model.drift_block is not None:
-        # composed model, data without targets: score its drift part given the first reads
-        from ._model import CalibratedDevice
-
-        scored = CalibratedDevice(conditioning="initial read", drift=model.drift_block,
-                                  read_noise=model.read_noise, g_fit=model.g_fit)
-        rep.notes.append("The data hold no programming targets: the KS table scores the "
-                         "relaxation part of the model given each cell's first read.")
-    figs = []
-    if model.programming is not None and rep.programming is not None:
-        figs.append(_plot_programming(model, out))
-    has_time = np.any(pv.tp > 0) and model.drift_block is not None
-    if has_time:
-        figs.append(_plot_time(scored, pv, lev, centres, out))
-    p = _plot_parameters(model, out)
-    if p:
-        figs.append(p)
-    if ks is None and has_time:
-        ks = ks_table(scored, measurements, rng=rng, min_devices=min(50, max(pv.n_dev // 10, 5)))
-    if ks is not None and np.any(np.isfinite(ks.ks)):
-        figs.append(_plot_ks(ks, out))
-
-    md = ["# Calibration report", ""]
-    prov = model.provenance
-    md += [f"- conditioning: **{model.conditioning}**",
-           f"- devices: {rep.n_devices}, reads: {rep.n_reads}, time points [s]: "
-           f"{', '.join(f'{t:.3g}' for t in rep.time_points)}",
-           f"- fitted conductance range: {model.g_fit[0] * US:.3f}-{model.g_fit[1] * US:.3f} uS "
-           "(outside it the model uses its edge statistics)"]
-    if prov is not None:
-        for s in prov.sources:
-            md.append(f"- data: `{s['path']}` (SHA-256 `{s['sha256']}`)")
-        md.append(f"- method: {prov.method}; settings: `{dict(prov.settings)}`")
-    md.append("")
-    for note in rep.notes:
-        md += [f"> {note}", ""]
+def _md_programming(model, rep) -> list[str]:
+    """Markdown lines of the programming-error section (empty without one)."""
+    md: list[str] = []
     if model.programming is not None and rep.programming is not None:
         pi = rep.programming
         md += ["## Programming error", "",
@@ -239,7 +182,13 @@ def write_report(model, measurements, out, *, rng: np.random.Generator | None = 
                          f"{model.programming.spread(g) * US:.3f}"])
         md += [_md_table(["target [uS]", "devices", "bias [uS]", "std [uS]",
                           "std 95 % bootstrap [uS]", "model std [uS]"], rows), ""]
-    if model.drift_block is not None:
+    return md
+
+
+def _md_drift(model, rep) -> list[str]:
+    """Markdown lines of the drift / relaxation section (empty without one)."""
+    md: list[str] = []
+    if model.drift_law is not None:
         md += ["## Drift / relaxation", ""]
         if rep.drift_loglik:
             md.append("Chosen by held-out likelihood (fit on half of the devices, mean "
@@ -249,7 +198,7 @@ def write_report(model, measurements, out, *, rng: np.random.Generator | None = 
         else:
             md.append(f"Model: **{rep.drift_choice}** (asked for).")
         md.append("")
-        if isinstance(model.drift_block, PowerLawBlock) and rep.power_law is not None:
+        if isinstance(model.drift_law, FittedPowerLaw) and rep.power_law is not None:
             pl = rep.power_law
             md += [f"t0 = {pl.t0:.4g} s ({'fitted' if pl.t0_fitted else 'given'}); smoothing: "
                    f"{pl.choices}. sigma_nu is deconvolved from the read noise "
@@ -268,6 +217,71 @@ def write_report(model, measurements, out, *, rng: np.random.Generator | None = 
             rows = [[f"{g * US:.3f}", f"{b * US:.4f}", f"{c * US**2:.4f}"]
                     for g, b, c in zip(ri.levels_g, ri.beta, ri.gamma, strict=True)]
             md += [_md_table(["level g [uS]", "beta [uS]", "gamma [uS^2]"], rows), ""]
+    return md
+
+
+def write_report(model, measurements, out, *, rng: np.random.Generator, ks=None,
+                 force: bool = False, extra: dict | None = None) -> Path:
+    """Write the report folder ``out``: PNG plots and ``report.md``.
+
+    ``model``: a model returned by :func:`fit` (its ``report`` holds the evidence);
+    ``measurements``: the table it was fitted on (for the data plots and the KS table);
+    ``ks``: a precomputed :class:`KSTable` (computed here when None); ``extra``: more
+    named KS tables (e.g. baselines) to list. Returns the path of ``report.md``.
+    """
+    from ..devices.composite import CompositeDevice
+    from ..errors import ConfigError
+    from ..formats import prepare_output_dir, write_text_atomic
+    from . import tables
+    from .goodness import ks_table, level_index
+
+    if not isinstance(rng, np.random.Generator):
+        raise ConfigError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+    out = prepare_output_dir(out, force=force, command="calibrate")
+    rep = model.report
+    cols = tables.columns(measurements)
+    use_initial = cols["g_initial"] is not None
+    pv = tables.pivot(cols, use_initial=use_initial)
+    lev, labels, centres = level_index(pv, None)
+    scored = model
+    if model.conditioning == "target" and pv.target is None and model.drift_law is not None:
+        # composed model, data without targets: score its drift part given the first reads
+        scored = CompositeDevice(conditioning="initial read", programming=None,
+                                 drift_law=model.drift_law, read_noise=model.read_noise,
+                                 g_range=model.g_range, range_policy=model.range_policy,
+                                 g_fit=model.g_fit)
+        rep.notes.append("The data hold no programming targets: the KS table scores the "
+                         "relaxation part of the model given each cell's first read.")
+    has_time = np.any(pv.tp > 0) and model.drift_law is not None
+    if ks is None and has_time:  # first: its samples are the first draws from rng
+        ks = ks_table(scored, measurements, rng=rng, min_devices=min(50, max(pv.n_dev // 10, 5)))
+    figs = []
+    if model.programming is not None and rep.programming is not None:
+        figs.append(_plot_programming(model, out))
+    if has_time:
+        figs.append(_plot_time(scored, pv, lev, centres, out, rng))
+    p = _plot_parameters(model, out)
+    if p:
+        figs.append(p)
+    if ks is not None and np.any(np.isfinite(ks.ks)):
+        figs.append(_plot_ks(ks, out))
+
+    md = ["# Calibration report", ""]
+    prov = model.provenance
+    md += [f"- conditioning: **{model.conditioning}**",
+           f"- devices: {rep.n_devices}, reads: {rep.n_reads}, time points [s]: "
+           f"{', '.join(f'{t:.3g}' for t in rep.time_points)}",
+           f"- fitted conductance range: {model.stat_range[0] * US:.3f}-"
+           f"{model.stat_range[1] * US:.3f} uS "
+           "(outside it the model uses its edge statistics)"]
+    if prov is not None:
+        for s in prov.sources:
+            md.append(f"- data: `{s['path']}` (SHA-256 `{s['sha256']}`)")
+        md.append(f"- method: {prov.method}; settings: `{dict(prov.settings)}`")
+    md.append("")
+    for note in rep.notes:
+        md += [f"> {note}", ""]
+    md += _md_programming(model, rep) + _md_drift(model, rep)
     if model.read_noise is not None:
         rn = rep.read_noise
         md += ["## Read noise", "", f"Repeated-read std vs g (smoothing {rn.get('choice')}).", ""]

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._model import RelaxationBlock
-from ._smooth import smooth_cv
+from ..devices.relaxation_table import RelaxationTable
+from .smooth import smooth_cv
 
 N_P = 201
 _TAUS = np.logspace(-4, 0, 17)
@@ -86,12 +86,79 @@ def _mixture_quantiles(d, m, s2, p):
     return np.interp(pc, F[keep], edges[keep])
 
 
+def _pooled_anchor_quantiles(cells, p, pool_below):
+    """Quantiles at ``p`` of each level's measured anchors ({time: quantiles}); a sparsely
+    measured (level, time) borrows from its neighbour levels (see :func:`fit_relaxation`)."""
+    anchor_q = [{float(t): np.quantile(smp, p) for t, smp in zip(ts, samples, strict=True)}
+                for ts, _, _, samples in cells]
+    anchor_n = [{float(t): smp.size for t, smp in zip(ts, samples, strict=True)}
+                for ts, _, _, samples in cells]
+    pooled = []
+    for i in range(len(cells)):
+        d = {}
+        for t, qv in anchor_q[i].items():
+            n_i = anchor_n[i][t]
+            if n_i >= pool_below or n_i >= 0.5 * max(anchor_n[i].values()):
+                d[t] = qv
+                continue
+            acc, wsum = qv * n_i, float(n_i)
+            for nb in (i - 1, i + 1):
+                if 0 <= nb < len(cells) and t in anchor_q[nb]:
+                    w = min(0.5 * anchor_n[nb][t], n_i)
+                    acc = acc + w * anchor_q[nb][t]
+                    wsum += w
+            d[t] = acc / wsum
+        pooled.append(d)
+    return pooled
+
+
+def _bootstrap_moments(d_all, lev, keep, cols, t_nom, tau, u_table, s_beta, s_gamma, gk, *,
+                       rng, n_boot, min_cell):
+    """Bootstrap over devices: mean and std of d = g - g_0 at the table times, shaped
+    (n_boot, levels, times) [S]."""
+    boot_mean = np.zeros((n_boot, len(keep), u_table.size))
+    boot_std = np.zeros_like(boot_mean)
+    for b in range(n_boot):
+        bb = np.empty(len(keep))
+        gg = np.empty(len(keep))
+        mom = []
+        for i, L in enumerate(keep):
+            idx = np.nonzero(lev == L)[0]
+            pick = idx[rng.integers(0, idx.size, idx.size)]
+            ts_, mus_, vs_ = [], [], []
+            for j, k in enumerate(cols):
+                d = d_all[pick, k]
+                d = d[np.isfinite(d)]
+                if d.size >= min_cell:
+                    ts_.append(t_nom[j])
+                    mus_.append(d.mean())
+                    vs_.append(d.var())
+            ts_, mus_, vs_ = map(np.asarray, (ts_, mus_, vs_))
+            bb[i], gg[i] = _slopes(np.log1p(ts_ / tau), mus_, vs_)
+            mom.append((np.log1p(ts_ / tau), mus_, vs_))
+        bb = s_beta(gk, bb)
+        gg = np.maximum(s_gamma(gk, gg), 0.0)
+        for i, (ua, mus_, vs_) in enumerate(mom):
+            uq = np.concatenate([[0.0], ua])
+            mq = np.concatenate([[0.0], mus_])
+            vq = np.concatenate([[0.0], vs_])
+            inside = u_table <= uq[-1] + 1e-12
+            mean = np.where(inside, np.interp(u_table, uq, mq),
+                            mq[-1] + bb[i] * (u_table - uq[-1]))
+            var = np.where(inside, np.interp(u_table, uq, vq),
+                           vq[-1] + gg[i] * (u_table - uq[-1]))
+            boot_mean[b, i] = mean
+            boot_std[b, i] = np.sqrt(np.maximum(var, 0.0))
+
+    return boot_mean, boot_std
+
+
 def fit_relaxation(pv, lev, centres, keep, *, t_max: float, rng: np.random.Generator,
                    n_boot: int = 100, min_cell: int = 10, tau: float | None = None,
                    pool_below: int = 200):
-    """Fit a :class:`RelaxationBlock` from pivoted reads.
+    """Fit a :class:`RelaxationTable` from pivoted reads.
 
-    ``pv``: the :class:`~._table.Pivot`; ``lev``: level index per device; ``centres``:
+    ``pv``: the :class:`~.tables.Pivot`; ``lev``: level index per device; ``centres``:
     level conductances [S]; ``keep``: indices of levels to fit; ``t_max``: last table
     time [s]; ``pool_below``: a (level, time) measured on fewer devices, and on fewer than
     half of the level's devices (a time point read on a subset of cells), averages its
@@ -136,27 +203,7 @@ def fit_relaxation(pv, lev, centres, keep, *, t_max: float, rng: np.random.Gener
     beta_s = s_beta(gk)
     gamma_s = np.maximum(s_gamma(gk), 0.0)
 
-    # anchor quantiles; a sparsely measured (level, time) borrows from its neighbour levels
-    anchor_q = [{float(t): np.quantile(smp, p) for t, smp in zip(ts, samples, strict=True)}
-                for ts, _, _, samples in cells]
-    anchor_n = [{float(t): smp.size for t, smp in zip(ts, samples, strict=True)}
-                for ts, _, _, samples in cells]
-    pooled = []
-    for i in range(len(cells)):
-        d = {}
-        for t, qv in anchor_q[i].items():
-            n_i = anchor_n[i][t]
-            if n_i >= pool_below or n_i >= 0.5 * max(anchor_n[i].values()):
-                d[t] = qv
-                continue
-            acc, wsum = qv * n_i, float(n_i)
-            for nb in (i - 1, i + 1):
-                if 0 <= nb < len(cells) and t in anchor_q[nb]:
-                    w = min(0.5 * anchor_n[nb][t], n_i)
-                    acc = acc + w * anchor_q[nb][t]
-                    wsum += w
-            d[t] = acc / wsum
-        pooled.append(d)
+    pooled = _pooled_anchor_quantiles(cells, p, pool_below)
 
     q = np.zeros((len(keep), t_table.size, N_P))
     for i, (ts, _mus, _vs, samples) in enumerate(cells):
@@ -177,42 +224,11 @@ def fit_relaxation(pv, lev, centres, keep, *, t_max: float, rng: np.random.Gener
                 q[i, j] = _mixture_quantiles(base, beta_s[i] * du, gamma_s[i] * du, p)
         q[i] = np.sort(q[i], axis=-1)
 
-    # bootstrap over devices: moments of d at the table times
-    boot_mean = np.zeros((n_boot, len(keep), t_table.size))
-    boot_std = np.zeros_like(boot_mean)
-    for b in range(n_boot):
-        bb = np.empty(len(keep))
-        gg = np.empty(len(keep))
-        mom = []
-        for i, L in enumerate(keep):
-            idx = np.nonzero(lev == L)[0]
-            pick = idx[rng.integers(0, idx.size, idx.size)]
-            ts_, mus_, vs_ = [], [], []
-            for j, k in enumerate(cols):
-                d = d_all[pick, k]
-                d = d[np.isfinite(d)]
-                if d.size >= min_cell:
-                    ts_.append(t_nom[j])
-                    mus_.append(d.mean())
-                    vs_.append(d.var())
-            ts_, mus_, vs_ = map(np.asarray, (ts_, mus_, vs_))
-            bb[i], gg[i] = _slopes(np.log1p(ts_ / tau), mus_, vs_)
-            mom.append((np.log1p(ts_ / tau), mus_, vs_))
-        bb = s_beta(gk, bb)
-        gg = np.maximum(s_gamma(gk, gg), 0.0)
-        for i, (ua, mus_, vs_) in enumerate(mom):
-            uq = np.concatenate([[0.0], ua])
-            mq = np.concatenate([[0.0], mus_])
-            vq = np.concatenate([[0.0], vs_])
-            inside = u_table <= uq[-1] + 1e-12
-            mean = np.where(inside, np.interp(u_table, uq, mq),
-                            mq[-1] + bb[i] * (u_table - uq[-1]))
-            var = np.where(inside, np.interp(u_table, uq, vq),
-                           vq[-1] + gg[i] * (u_table - uq[-1]))
-            boot_mean[b, i] = mean
-            boot_std[b, i] = np.sqrt(np.maximum(var, 0.0))
+    boot_mean, boot_std = _bootstrap_moments(d_all, lev, keep, cols, t_nom, tau, u_table,
+                                             s_beta, s_gamma, gk, rng=rng, n_boot=n_boot,
+                                             min_cell=min_cell)
 
-    block = RelaxationBlock(g=gk, t=t_table, p=p, q=q, tau=tau, boot_mean=boot_mean,
+    block = RelaxationTable(g=gk, t=t_table, p=p, q=q, tau=tau, boot_mean=boot_mean,
                             boot_std=boot_std, t_fit_max=t_last)
     info = RelaxationInfo(tau=tau, levels_g=gk, beta=beta, gamma=gamma,
                           beta_choice=f"{s_beta.kind}{max(s_beta.order, 0)}"

@@ -34,8 +34,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._model import Curve, PowerLawBlock
-from ._smooth import smooth_cv
+from ..devices.curves import FittedCurve
+from ..devices.fitted import FittedPowerLaw
+from .smooth import smooth_cv
 
 T_R = 250e-9
 _T0_GRID = np.geomspace(0.1, 1000.0, 21)
@@ -106,7 +107,8 @@ def check_censoring(pv, lev, keep) -> tuple[dict, str | None]:
 
 
 def _device_fits(pv, t0):
-    """Per-device (nu_hat, S, residual sum of squares per u, dof)."""
+    """Per-device (nu_hat, S, residual sum of squares per u, dof, sum of ln du) (the last
+    for the profile likelihood)."""
     g = pv.g
     t = np.where(np.isfinite(pv.t), pv.t, pv.tp[None, :])
     ok = np.isfinite(g) & (g > 0)
@@ -143,8 +145,7 @@ def _device_fits(pv, t0):
     for dy, dL, du, both in incs:
         r = dy + nu * dL
         rss += np.where(both, r * r / du, 0.0)
-    _device_fits.logdu = logdu  # sum of ln du per device (for the profile likelihood)
-    return nu, S, rss, dof - 1
+    return nu, S, rss, dof - 1, logdu
 
 
 def _level_stats(nu, S, rss, dof, sel):
@@ -174,7 +175,7 @@ def choose_t0(pv) -> float:
     from scipy.optimize import minimize_scalar
 
     def cost(lt0):
-        return _profile_cost(*_device_fits(pv, 10.0**lt0), _device_fits.logdu)
+        return _profile_cost(*_device_fits(pv, 10.0**lt0))
 
     lg = np.log10(_T0_GRID)
     c = np.array([cost(v) for v in lg])
@@ -209,10 +210,10 @@ def programmed_estimate(pv, *, t0=None):
 
 
 def fit_power_law(pv, lev, centres, keep, *, t0, rng, n_boot=100):
-    """Fit a :class:`PowerLawBlock`; returns ``(block, info)``."""
+    """Fit a :class:`FittedPowerLaw`; returns ``(block, info)``."""
     t0_fitted = t0 is None
     t0 = choose_t0(pv) if t0 is None else float(t0)
-    nu, S, rss, dof = _device_fits(pv, t0)
+    nu, S, rss, dof, _ = _device_fits(pv, t0)
     keep = np.asarray(keep)[np.argsort(centres[keep])]
     gk = centres[keep]
     st = np.array([_level_stats(nu, S, rss, dof, lev == L) for L in keep])
@@ -231,7 +232,7 @@ def fit_power_law(pv, lev, centres, keep, *, t0, rng, n_boot=100):
         # log t0 around the full-data estimate), so the bands carry its uncertainty
         h = 0.03
         for j, lt in enumerate((np.log10(t0) - h, np.log10(t0), np.log10(t0) + h)):
-            fits[j] = (*_device_fits(pv, 10.0**lt), _device_fits.logdu.copy())
+            fits[j] = _device_fits(pv, 10.0**lt)
     for b in range(n_boot):
         picks = [ix[rng.integers(0, ix.size, ix.size)] for ix in idx]
         cur = (nu, S, rss, dof)
@@ -248,9 +249,9 @@ def fit_power_law(pv, lev, centres, keep, *, t0, rng, n_boot=100):
         bm[b] = s_mu(grid, r[:, 0])
         bsg[b] = np.maximum(s_sig(grid, r[:, 1]), 0.0)
         bq[b] = np.maximum(s_q(grid, r[:, 3]), 0.0)
-    block = PowerLawBlock(mu_nu=Curve(grid, s_mu(grid), "1", bm),
-                          sigma_nu=Curve(grid, np.maximum(s_sig(grid), 0.0), "1", bsg),
-                          t0=t0, q_read=Curve(grid, np.maximum(s_q(grid), 0.0), "1", bq),
+    block = FittedPowerLaw(mu_nu=FittedCurve(grid, s_mu(grid), "1", bm),
+                          sigma_nu=FittedCurve(grid, np.maximum(s_sig(grid), 0.0), "1", bsg),
+                          t0=t0, q_read=FittedCurve(grid, np.maximum(s_q(grid), 0.0), "1", bq),
                           t_r=T_R)
     ch = {}
     for name, s in (("mu_nu", s_mu), ("sigma_nu", s_sig), ("q_read", s_q)):

@@ -1,4 +1,4 @@
-"""Private Numba kernels of the device models (no validation here; see composite.py).
+"""Numba kernels of the device models (no validation here; see composite.py).
 
 Randomness is counter based: every random number is a pure function of
 ``(seed, stage, cell index, draw index)``.  A per-stage key is mixed from the seed,
@@ -230,7 +230,7 @@ def _curve(spec, off, g, lg):
 
 @njit(["void(float64[::1], int64, float64[::1], float64[::1])"], cache=True,
       error_model="numpy")
-def _curve_array(spec, off, g, out):
+def curve_array(spec, off, g, out):
     for i in range(g.size):
         out[i] = _curve(spec, off, g[i], math.log(g[i]))
 
@@ -516,7 +516,7 @@ _SIG_PROGRAM = ("void(float64[::1], float64[::1], int64[::1], float64[::1], uint
 
 
 @njit(_SIG_PROGRAM, cache=True, parallel=True, error_model="numpy")
-def _program_kernel(g, spec, ip, fp, seed, gs_out, gp_out, nu_out):
+def program_kernel(g, spec, ip, fp, seed, gs_out, gp_out, nu_out):
     k_eps = _stage_key(seed, STAGE_EPS)
     k_d2d = _stage_key(seed, STAGE_D2D)
     k_stuck = _stage_key(seed, STAGE_STUCK)
@@ -535,7 +535,7 @@ def _read_sig(dt):
 
 
 @njit([_read_sig("float64")], cache=True, parallel=True, error_model="numpy")
-def _read_kernel(gs, gp, nu, spec, ip, fp, tf, ti, seed, seed_short, noisy, out):
+def read_kernel(gs, gp, nu, spec, ip, fp, tf, ti, seed, seed_short, noisy, out):
     k_relax = _stage_key(seed, STAGE_RELAX)
     k_flick = _stage_key(seed, STAGE_FLICKER)
     k_short = _stage_key(seed_short, STAGE_SHORT)
@@ -550,8 +550,8 @@ def _sample_sig(dt):
 
 
 @njit([_sample_sig("float64")], cache=True, parallel=True, error_model="numpy")
-def _sample_kernel(g, spec, ip, fp, tf, ti, seed, seed_short, out):
-    """Program and read in one pass: the same bits as _program_kernel + _read_kernel."""
+def sample_kernel(g, spec, ip, fp, tf, ti, seed, seed_short, out):
+    """Program and read in one pass: the same bits as program_kernel + read_kernel."""
     k_eps = _stage_key(seed, STAGE_EPS)
     k_d2d = _stage_key(seed, STAGE_D2D)
     k_stuck = _stage_key(seed, STAGE_STUCK)
@@ -566,9 +566,9 @@ def _sample_kernel(g, spec, ip, fp, tf, ti, seed, seed_short, out):
 
 @njit(["void(float64[::1], float64[::1], int64[::1], float64[::1], uint64, float64[::1])"],
       cache=True, parallel=True, error_model="numpy")
-def _error_kernel(bias, spread, ip, fp, seed, out):
+def error_kernel(bias, spread, ip, fp, seed, out):
     """Programming errors [S] of cells with biases and spreads [S]: the draws that
-    _program_kernel makes for the same seed and cell indices (numpy-side models)."""
+    program_kernel makes for the same seed and cell indices (numpy-side models)."""
     k_eps = _stage_key(seed, STAGE_EPS)
     for i in prange(out.size):
         out[i] = _prog_error(ip, fp, k_eps, i, bias[i], spread[i])
@@ -590,7 +590,7 @@ def _normals_kernel(seed, per_cell, out):
 
 
 @njit(["void(uint64, int64, int64, float64[::1])"], cache=True, parallel=True, error_model="numpy")
-def _std_normals(seed, stage, k, out):
+def std_normals(seed, stage, k, out):
     """Normal draw k of every cell in stage ``stage`` (tests of the generator)."""
     key = _stage_key(seed, stage)
     for i in prange(out.size):
@@ -598,7 +598,7 @@ def _std_normals(seed, stage, k, out):
 
 
 @njit("UniTuple(float64, 3)(float64[::1])", cache=True, error_model="numpy")
-def _scan(x):
+def scan(x):
     """(min, max, number of non-finite values) of x in one pass (input checks)."""
     mn = math.inf
     mx = -math.inf

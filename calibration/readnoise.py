@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..devices.curves import FittedCurve
+from ..devices.fitted import WhiteReadNoise
 from ..errors import DataFormatError
-from ._model import Curve, ReadNoiseBlock
-from ._smooth import smooth_cv
+from .smooth import smooth_cv
 
 
 def fit_read_noise(cols, *, min_reads: int = 5):
     """Per device (and time point), the standard deviation of repeated reads (``cycle``).
 
-    Returns ``(ReadNoiseBlock, info)``; the curve sigma(g) is smoothed across devices'
+    Returns ``(WhiteReadNoise, info)``; the curve sigma(g) is smoothed across devices'
     mean conductances (degree by cross-validation); ``info`` holds per-device
     ``g`` [S], ``sigma`` [S], ``n`` reads."""
-    from ._table import time_points
+    from .tables import time_points
 
     _, inv = np.unique(cols["device"], return_inverse=True)
     tp_row, tps = time_points(cols)
@@ -39,7 +40,7 @@ def fit_read_noise(cols, *, min_reads: int = 5):
     mean = mean + np.arange(mean.size) * 1e-15
     sm = smooth_cv(mean, sig, nn)
     grid = np.unique(np.concatenate([mean, np.linspace(mean.min(), mean.max(), 32)]))
-    block = ReadNoiseBlock(Curve(grid, np.maximum(sm(grid), 0.0), "S"))
+    block = WhiteReadNoise(FittedCurve(grid, np.maximum(sm(grid), 0.0), "S"))
     info = {"g": mean, "sigma": sig, "n": nn,
             "choice": f"poly{sm.order}" if sm.kind == "poly" else "interp", "cv": sm.cv}
     return block, info

@@ -7,9 +7,11 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import stats
 
-from ..devices.blocks import beta_shape
-from ._model import Curve, Family, ProgrammingBlock
-from ._smooth import smooth_cv
+from ..devices.blocks import Family, beta_shape
+from ..devices.curves import FittedCurve
+from ..devices.fitted import FittedProgramming
+from ..enums import coerce_enum
+from .smooth import smooth_cv
 
 
 @dataclass
@@ -90,7 +92,7 @@ def fit_programming(target, x, *, min_devices: int, rng: np.random.Generator, n_
                     family: str = "auto", window: float | None = None,
                     grid: np.ndarray | None = None, noise_var: np.ndarray | None = None,
                     labels: np.ndarray | None = None):
-    """Fit a :class:`ProgrammingBlock` from per-device targets and programmed values [S].
+    """Fit a :class:`FittedProgramming` from per-device targets and programmed values [S].
 
     ``labels``: level label per device (the level column); without it the levels are
     the distinct targets, binned in quantiles when they are continuous.
@@ -161,10 +163,11 @@ def fit_programming(target, x, *, min_devices: int, rng: np.random.Generator, n_
     if family == "auto":
         fam = min(aic, key=aic.get)
     else:
-        fam = Family(family).value
+        fam = coerce_enum(Family, family, "family").value
     fam_e = Family(fam)
-    block = ProgrammingBlock(
-        bias=Curve(grid, bias_g, "S", bb), spread=Curve(grid, spread_g, "S", bs), family=fam_e,
+    block = FittedProgramming(
+        bias=FittedCurve(grid, bias_g, "S", bb), spread=FittedCurve(grid, spread_g, "S", bs),
+        family=fam_e,
         df=params["df"] if fam_e is Family.STUDENT_T else np.inf,
         window=window if fam_e is Family.BOUNDED else np.nan,
         mix_weight=params["mix_weight"] if fam_e is Family.MIXTURE else 0.0,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from xbarlab.calibration import fit
-from xbarlab.calibration._goodness import ks_distance
+from xbarlab.calibration.goodness import ks_distance
 from xbarlab.devices.blocks import (
     ConditionOn,
     PowerLawDrift,
@@ -69,11 +69,11 @@ def test_pcm_round_trip_functions(pcm_fit):
     assert model.report.drift_choice == "power-law"
     assert model.report.drift_loglik["power-law"] > model.report.drift_loglik["relaxation"]
     assert model.programming.family.value == "normal"
-    assert abs(model.drift_block.t0 / 20.0 - 1) < 0.05
+    assert abs(model.drift_law.t0 / 20.0 - 1) < 0.05
     inside, rel = [], []
     for curve, true in ((model.programming.spread, sp(LEVELS)),
-                        (model.drift_block.mu_nu, mu(LEVELS)),
-                        (model.drift_block.sigma_nu, sd(LEVELS))):
+                        (model.drift_law.mu_nu, mu(LEVELS)),
+                        (model.drift_law.sigma_nu, sd(LEVELS))):
         inside.append(_inside(curve, true, LEVELS))
         rel.append(np.abs(curve(LEVELS) / true - 1))
     frac = np.concatenate(inside).mean()
@@ -131,7 +131,7 @@ def test_rram_round_trip_functions():
     model = fit(data, rng=np.random.default_rng(2), n_boot=60)
     assert model.conditioning == "initial read"
     assert model.report.drift_choice == "relaxation"
-    blk = model.drift_block
+    blk = model.drift_law
     cols = [int(np.argmin(np.abs(blk.t - t))) for t in times]
     fm, fs = blk.mean[:, cols], blk.std[:, cols]
     tm = np.array([[mean(g, t)[()] for t in times] for g in blk.g])
@@ -152,7 +152,7 @@ def test_pcm_report(pcm_fit, tmp_path):
 
     truth, model, *_ = pcm_fit
     data = _table(truth, np.repeat(LEVELS, 200), T_READ, np.random.default_rng(0))
-    md = write_report(model, data, tmp_path / "rep")
+    md = write_report(model, data, tmp_path / "rep", rng=np.random.default_rng(0))
     text = md.read_text()
     assert "t0 = " in text and "sigma_nu raw" in text
     pl = model.report.power_law
@@ -160,32 +160,42 @@ def test_pcm_report(pcm_fit, tmp_path):
     assert (tmp_path / "rep" / "parameters_vs_g.png").stat().st_size > 1000
 
 
-def test_pcm_fit_as_composite_device(pcm_fit, tmp_path):
-    """to_composite() turns the PCM fit (normal/Student-t programming, power law, 1/f noise)
-    into a devices CompositeDevice with the same statistics: at 3 targets and at 1 h and
-    30 d, KS distance between 20,000 samples of each model <= 0.03 (two-sample noise about
-    0.014); the composite's file (kind "composite") carries the exact calibrated model with
-    its bootstrap replicates in extras["calibrated"], which samples the same bits."""
-    from xbarlab.devices.composite import CompositeDevice
+def test_pcm_fit_is_the_device_model(pcm_fit, tmp_path):
+    """The PCM fit (programming, power law, 1/f noise) is a CompositeDevice of fitted blocks
+    whose statistics match the parametric blocks with the same curves (tables; power law
+    not folded; 1/f noise g (1 + Q xi) there, g exp(Q xi) in the fit, equal to first order):
+    at 3 targets and at 1 h and 30 d, KS distance between 20,000 samples of each <= 0.03
+    (two-sample noise about 0.014); its file (kind "composite") loads to an equal model that
+    samples the same bits and keeps the bootstrap replicates."""
+    from xbarlab.devices import load
+    from xbarlab.devices.curves import Table
 
     _, model, *_ = pcm_fit
-    comp = model.to_composite()
-    assert isinstance(comp, CompositeDevice)
+    assert isinstance(model, CompositeDevice)
+
+    def table(c):
+        return Table(c.g, c.value, units=c.units)
+
+    pb, d = model.programming, model.drift_law
+    lo, hi = model.stat_range
+    param = CompositeDevice(
+        programming=ProgrammingError(spread=table(pb.spread), bias=table(pb.bias),
+                                     distribution=pb.distribution),
+        drift_law=PowerLawDrift(t0=d.t0, nu_mean=table(d.mu_nu), nu_std=table(d.sigma_nu),
+                                fold=False),
+        read_noise=ReadNoise(amplitude=table(d.q_read), t_r=d.t_r, t0=d.t0),
+        g_range=(lo, hi), range_policy="edge")
     for g in (4e-6, 12e-6, 22e-6):
         for t in (3600.0, 30 * 86400.0):
             a = model.sample(np.full(20_000, g), t, np.random.default_rng(1))
-            b = comp.sample(np.full(20_000, g), t, np.random.default_rng(2))
+            b = param.sample(np.full(20_000, g), t, np.random.default_rng(2))
             assert ks_distance(a, b) <= 0.03, (g, t)
-    # the exact calibrated model rides along in the composite's extras (saved with it)
-    from xbarlab.devices import load
-    from xbarlab.devices.fitted_calibrated import CalibratedDevice
-
-    path = comp.to_file(tmp_path / "pcm-composite.h5")
-    exact = CalibratedDevice.from_tree(load(path).extras["calibrated"])
+    back = load(model.to_file(tmp_path / "pcm-fit.h5"))
+    assert back == model
     g = np.linspace(2e-6, 24e-6, 1000)
-    np.testing.assert_array_equal(exact.sample(g, T_READ, np.random.default_rng(3)),
+    np.testing.assert_array_equal(back.sample(g, T_READ, np.random.default_rng(3)),
                                   model.sample(g, T_READ, np.random.default_rng(3)))
-    np.testing.assert_array_equal(exact.drift_block.mu_nu.boot, model.drift_block.mu_nu.boot)
+    np.testing.assert_array_equal(back.drift_law.mu_nu.boot, model.drift_law.mu_nu.boot)
 
 
 def _pcm_preset_table(rng, *, per_level=400):
@@ -231,8 +241,8 @@ def test_pcm_power_law_with_reads_clamped_at_zero():
     np.testing.assert_allclose(info.levels_g, targets)
     assert np.max(np.abs(info.mu_nu - f_mean)) <= 0.006, (info.mu_nu, f_mean)
     assert np.max(np.abs(info.sigma_nu - f_std)) <= 0.004, (info.sigma_nu, f_std)
-    assert np.max(np.abs(model.drift_block.mu_nu(targets) - f_mean)) <= 0.015
-    assert abs(model.drift_block.t0 / 20.0 - 1) < 0.05
+    assert np.max(np.abs(model.drift_law.mu_nu(targets) - f_mean)) <= 0.015
+    assert abs(model.drift_law.t0 / 20.0 - 1) < 0.05
 
 
 def test_power_law_refused_when_too_many_reads_are_nonpositive():
@@ -250,7 +260,7 @@ def test_power_law_refused_when_too_many_reads_are_nonpositive():
     data = dict(data, g=g)
     with pytest.raises(DataFormatError, match=r"power-law drift fit is impossible: \d+ of the "
                        r"\d+ reads of cells with positive reads"):
-        fit(data, drift="power-law", n_boot=2)
-    model = fit(data, n_boot=2)
+        fit(data, rng=np.random.default_rng(0), drift="power-law", n_boot=2)
+    model = fit(data, rng=np.random.default_rng(0), n_boot=2)
     assert model.report.drift_choice == "relaxation"
     assert any(s.startswith("Power law not considered:") for s in model.report.notes)

@@ -12,12 +12,13 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import ndtr
 
-from ._model import PowerLawBlock, RelaxationBlock
+from ..devices.fitted import FittedPowerLaw
+from ..devices.relaxation_table import RelaxationTable
 
 _LOG_FLOOR = -50.0
 
 
-def _relaxation_logpdf(block: RelaxationBlock, g0, t, g):
+def _relaxation_logpdf(block: RelaxationTable, g0, t, g):
     """log density [ln(1/S)] of reads g > 0 at time t given first reads g0: a Gaussian
     kernel density over the tabulated quantile points (equally spaced in probability);
     for reads g <= 0 S the log probability that the clamped read max(g0 + d, 0) is 0 S
@@ -43,7 +44,7 @@ def _relaxation_logpdf(block: RelaxationBlock, g0, t, g):
     return lp
 
 
-def _power_logpdf(block: PowerLawBlock, g0, t, g):
+def _power_logpdf(block: FittedPowerLaw, g0, t, g):
     """log density of reads g > 0 at time t given first reads g0 > 0 (read at t = 0):
     ln g - ln g0 is normal with mean -mu L and variance sigma^2 L^2 + Q^2 (u_t - u_0).
     A first read <= 0 S means g_prog = 0 S (the programming clamp): every later read is
@@ -81,7 +82,7 @@ def heldout_loglik(block, pv, mask, *, max_devices: int = 4000) -> float:
             continue
         t = float(np.nanmedian(pv.t[idx, k]))
         g0 = pv.g0[idx][ok]
-        if isinstance(block, RelaxationBlock):
+        if isinstance(block, RelaxationTable):
             lp = _relaxation_logpdf(block, g0, t, g[ok])
         else:
             lp = _power_logpdf(block, g0, t, g[ok])
