@@ -92,9 +92,9 @@ def test_layout():
     assert cfg["tool"]["setuptools"]["package-dir"] == {"xbarlab": "."}
     assert set(cfg["tool"]["setuptools"]["packages"]) == {
         "xbarlab", "xbarlab.devices", "xbarlab.crossbar", "xbarlab.nn", "xbarlab.calibration",
-        "xbarlab.formats"}
+        "xbarlab.formats", "xbarlab.pipeline"}
     assert "data/**/*" in cfg["tool"]["setuptools"]["package-data"]["xbarlab"]
-    for sub in ("devices", "crossbar", "nn", "calibration", "formats"):
+    for sub in ("devices", "crossbar", "nn", "calibration", "formats", "pipeline"):
         assert (ROOT / sub / "__init__.py").exists()
 
 
