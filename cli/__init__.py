@@ -16,7 +16,7 @@ import argparse
 import sys
 
 from .. import __version__
-from ..errors import XbarlabError
+from ..errors import OutputExistsError, XbarlabError
 from . import calibrate, crossbar, evaluate, export_noise, inspect, run, train
 from .options import (
     add_measurement_options,
@@ -70,6 +70,10 @@ def main(argv: list[str] | None = None) -> int:
     args.argv = argv  # the words as typed, which output manifests record
     try:
         return int(args.handler(args) or 0)
+    except OutputExistsError as exc:  # the library's force=True is the command's --force
+        print(f"xbarlab {args.command}: error: {str(exc).replace('force=True', '--force')}",
+              file=sys.stderr)
+        return 2
     # a bad option or input, an unreadable file, a full disk: one line, no traceback
     except (XbarlabError, OSError) as exc:
         print(f"xbarlab {args.command}: error: {exc}", file=sys.stderr)

@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
                 rng=np.random.default_rng(args.seed), progress=progress,
                 programming_from=composed)
     progress("save")
-    model.to_file(out, overwrite=args.force)
+    model.to_file(out, force=args.force)
     if args.report:
         progress("report")
         md = write_report(model, meas, args.report, rng=np.random.default_rng(args.seed),

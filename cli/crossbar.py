@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     rows = run_study(device, config, progress=not args.no_progress)
     title = (f"{args.device}, t = {args.time}, v_max = {config.v_max:g} V, "
              f"{config.adc_bits}-bit ADC, seed {config.seed}")
-    paths = write_study(rows, out, title=title, overwrite=True)
+    paths = write_study(rows, out, title=title, force=True)
     print(format_table(rows), end="")
     print(f"wrote {paths['csv']}, {paths['md']} and {paths['png']}")
     return 0

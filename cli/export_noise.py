@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
                                 "grid": args.grid, "seed": args.seed, "g_min": tables.g_min,
                                 "g_max": tables.g_max, "mapping": mapping.to_dict(),
                                 "ir_drop": args.ir_drop})
-    tables.write(args.out, overwrite=args.force, provenance=prov)
+    tables.write(args.out, force=args.force, provenance=prov)
     per = "one device + reference column" if mapping.scheme.value == "reference" else \
         f"{mapping.n_pairs} differential pair(s)"
     print(f"mapping: {per} per weight, {mapping.scaling.value} scaling, g_min..g_max = "

@@ -35,7 +35,7 @@ def to_spice(
     drive="left",
     title: str = "xbarlab crossbar",
     path=None,
-    overwrite: bool = False,
+    force: bool = False,
     topology: str = "standard",
     cell=None,
     r_source=0.0,
@@ -46,7 +46,7 @@ def to_spice(
     ``v`` (M,) [V]. Nodes: ``d<i>`` driver source, ``r<i>_<j>`` row node, ``x<i>_<j>`` inside a
     cell with access resistance, ``c<i>_<j>`` column node, ``s<j>``/``t<j>`` sense path; the
     current of source ``vs<j>`` is the sense current I[j] [A]. With ``path`` the netlist is
-    also written there atomically (an existing file is kept unless ``overwrite=True``)."""
+    also written there atomically (an existing file is kept unless ``force=True``)."""
     if topology != "standard" or cell is not None or v_read is not None or np.any(r_source):
         # other topologies and nonlinear cells: xbarlab.crossbar.topologies.to_spice
         from . import topologies
@@ -58,7 +58,7 @@ def to_spice(
         if path is not None:
             from ..formats import atomic_output
 
-            with atomic_output(path, overwrite=overwrite) as tmp:
+            with atomic_output(path, force=force) as tmp:
                 tmp.write_text(text)
         return text
     G = _conductance(G)
@@ -122,7 +122,7 @@ def to_spice(
     if path is not None:
         from ..formats import atomic_output
 
-        with atomic_output(path, overwrite=overwrite) as tmp:
+        with atomic_output(path, force=force) as tmp:
             tmp.write_text(text)
     return text
 

@@ -83,7 +83,7 @@ class DeviceModel(Protocol):
 
     def sample(self, g, t, rng: np.random.Generator, *, dtype=np.float64) -> np.ndarray: ...
 
-    def to_file(self, path, *, overwrite: bool = False, provenance=None) -> Path: ...
+    def to_file(self, path, *, force: bool = False, provenance=None) -> Path: ...
 
 
 _REGISTRY: dict[str, type[DeviceModelBase]] = {}
@@ -175,7 +175,7 @@ class DeviceModelBase(abc.ABC):
     def from_tree(cls, tree: Mapping[str, Any]) -> DeviceModelBase:
         """Inverse of :meth:`to_tree` (checks units)."""
 
-    def to_file(self, path, *, overwrite: bool = False, provenance=None) -> Path:
+    def to_file(self, path, *, force: bool = False, provenance=None) -> Path:
         """Save to an HDF5 device-model file (atomic; refuses to overwrite unless asked)."""
         from .. import formats
 
@@ -187,7 +187,7 @@ class DeviceModelBase(abc.ABC):
             kind=self.kind,
             tree=tree,
             provenance=provenance,
-            overwrite=overwrite,
+            force=force,
         )
 
 

@@ -537,8 +537,8 @@ class CalibratedDevice(DeviceModelBase):
             tree["read_noise"] = self.read_noise.to_tree()
         return tree
 
-    def to_file(self, path, *, overwrite: bool = False, provenance=None):
-        return super().to_file(path, overwrite=overwrite,
+    def to_file(self, path, *, force: bool = False, provenance=None):
+        return super().to_file(path, force=force,
                                provenance=provenance if provenance is not None else self.provenance)
 
     @classmethod

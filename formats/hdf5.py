@@ -135,14 +135,14 @@ def write_model_file(
     kind: str,
     tree: Mapping[str, Any],
     provenance: Provenance | None = None,
-    overwrite: bool = False,
+    force: bool = False,
 ) -> Path:
     """Write a device- or noise-model file atomically.
 
     Parameters
     ----------
     path : str or os.PathLike
-        Where to write (an existing file is replaced only with ``overwrite``).
+        Where to write (an existing file is replaced only with ``force``).
     file_type : str
         ``"xbarlab-device-model"`` or ``"xbarlab-noise-model"``.
     kind : str
@@ -151,7 +151,7 @@ def write_model_file(
         Nested dict of :class:`Quantity` / str / int / bool / None leaves.
     provenance : Provenance, optional
         Where the model came from (version and creation time are filled in).
-    overwrite : bool
+    force : bool
         Replace an existing file.
 
     Returns
@@ -163,7 +163,7 @@ def write_model_file(
         raise DataFormatError(f"file_type {file_type!r} is not one of {MODEL_FILE_TYPES}")
     h5py = _h5py()
     prov = provenance or Provenance()
-    with atomic_output(path, overwrite=overwrite, suffix=".h5.tmp") as tmp:
+    with atomic_output(path, force=force, suffix=".h5.tmp") as tmp:
         with h5py.File(tmp, "w") as f:
             _write_header(f, file_type, prov, kind=kind)
             _write_tree(f, tree, "/")
@@ -285,7 +285,7 @@ def _read_group(group, path: Path, where: str, skip=frozenset()) -> dict[str, An
 
 def write_measurement_file(path, arrays: Mapping[str, np.ndarray], units: Mapping[str, str], *,
                            time_origin: str, provenance: Provenance,
-                           overwrite: bool = False) -> Path:
+                           force: bool = False) -> Path:
     """Write a measurement table as HDF5, atomically: ``/measurements/<role>`` datasets.
 
     Parameters
@@ -300,7 +300,7 @@ def write_measurement_file(path, arrays: Mapping[str, np.ndarray], units: Mappin
         What ``time = 0`` means ("programming" or "first read").
     provenance : Provenance
         Where the table came from.
-    overwrite : bool
+    force : bool
         Replace an existing file.
 
     Returns
@@ -309,7 +309,7 @@ def write_measurement_file(path, arrays: Mapping[str, np.ndarray], units: Mappin
         ``path``.
     """
     h5py = _h5py()
-    with atomic_output(path, overwrite=overwrite, suffix=".h5.tmp") as tmp:
+    with atomic_output(path, force=force, suffix=".h5.tmp") as tmp:
         with h5py.File(tmp, "w") as f:
             _write_header(f, MEASUREMENTS_FORMAT, provenance, time_origin=time_origin)
             grp = f.create_group("measurements")

@@ -265,7 +265,7 @@ def read_measurements(
     return _merge_parts(parts, opts, same_devices=same_devices, time_origin=time_origin)
 
 
-def write_measurements(path, m: Measurements, *, overwrite: bool = False,
+def write_measurements(path, m: Measurements, *, force: bool = False,
                        provenance: Provenance | None = None,
                        float_format: str = "%.17g") -> Path:
     """Write ``m`` atomically as a long table, format chosen by the suffix.
@@ -291,9 +291,9 @@ def write_measurements(path, m: Measurements, *, overwrite: bool = False,
     if name.endswith((".h5", ".hdf5")):
         write_measurement_file(path, arrays, units, time_origin=m.time_origin,
                                provenance=provenance or Provenance(method="write_measurements"),
-                               overwrite=overwrite)
+                               force=force)
     elif name.endswith(".npz"):
-        with atomic_output(path, overwrite=overwrite, suffix=".npz.tmp") as tmp:
+        with atomic_output(path, force=force, suffix=".npz.tmp") as tmp:
             with open(tmp, "wb") as fh:
                 np.savez(fh, _xbarlab=np.array(json.dumps(meta)), **arrays)
     elif name.endswith((".csv", ".tsv", ".csv.gz", ".tsv.gz", ".txt", ".txt.gz")):
@@ -303,7 +303,7 @@ def write_measurements(path, m: Measurements, *, overwrite: bool = False,
         head = (f"# xbarlab measurements: format_version={FORMAT_VERSION} "
                 f"time_origin={m.time_origin}; units: "
                 + ", ".join(f"{r} [{u}]" for r, u in units.items()) + "\n")
-        with atomic_output(path, overwrite=overwrite, suffix=".txt.tmp") as tmp:
+        with atomic_output(path, force=force, suffix=".txt.tmp") as tmp:
             opener = gzip.open if name.endswith(".gz") else open
             with opener(tmp, "wt", encoding="utf-8", newline="\n") as fh:
                 fh.write(head)

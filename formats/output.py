@@ -25,18 +25,18 @@ MANIFEST_NAME = "xbarlab-manifest.json"
 
 
 @contextlib.contextmanager
-def atomic_output(path, *, overwrite: bool = False, suffix: str | None = None) -> Iterator[Path]:
+def atomic_output(path, *, force: bool = False, suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` on success.
 
     The temporary file lives in the same folder, so the final ``os.replace`` is
     atomic: readers see the old file or the complete new one, never a partial
     write. If the body raises, the temporary file is removed and ``path`` is
     untouched. An existing ``path`` raises :class:`OutputExistsError` unless
-    ``overwrite`` is true.
+    ``force`` is true.
     """
     path = Path(path)
-    if path.exists() and not overwrite:
-        raise OutputExistsError(f"{path} exists; pass overwrite=True (CLI: --force) to replace it")
+    if path.exists() and not force:
+        raise OutputExistsError(f"{path} exists; pass force=True to replace it")
     folder = path.parent if str(path.parent) else Path(".")
     folder.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or ".tmp", dir=folder)
@@ -44,7 +44,7 @@ def atomic_output(path, *, overwrite: bool = False, suffix: str | None = None) -
     tmp_path = Path(tmp)
     try:
         yield tmp_path
-        if path.exists() and not overwrite:  # appeared while we were writing
+        if path.exists() and not force:  # appeared while we were writing
             raise OutputExistsError(f"{path} appeared during the write; not replacing it")
         os.replace(tmp_path, path)
     except BaseException:
@@ -53,9 +53,9 @@ def atomic_output(path, *, overwrite: bool = False, suffix: str | None = None) -
         raise
 
 
-def write_text_atomic(path, text: str, *, overwrite: bool = False) -> Path:
+def write_text_atomic(path, text: str, *, force: bool = False) -> Path:
     """Write ``text`` to ``path`` atomically (see :func:`atomic_output`)."""
-    with atomic_output(path, overwrite=overwrite) as tmp:
+    with atomic_output(path, force=force) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return Path(path)
 
@@ -75,7 +75,7 @@ def prepare_output_dir(path, *, force: bool = False, command: str = "") -> Path:
         if not manifest.exists() and any(path.iterdir()) and not force:
             raise OutputExistsError(
                 f"{path} is a non-empty folder that xbarlab did not create (no {MANIFEST_NAME});"
-                " choose another folder or pass --force"
+                " choose another folder or pass force=True"
             )
     path.mkdir(parents=True, exist_ok=True)
     if manifest.exists():
@@ -88,5 +88,5 @@ def prepare_output_dir(path, *, force: bool = False, command: str = "") -> Path:
     data.setdefault("runs", []).append(
         {"command": command, "time": utc_now(), "xbarlab_version": __version__}
     )
-    write_text_atomic(manifest, json.dumps(data, indent=2) + "\n", overwrite=True)
+    write_text_atomic(manifest, json.dumps(data, indent=2) + "\n", force=True)
     return path

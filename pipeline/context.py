@@ -92,7 +92,7 @@ def write_json(path: Path, obj) -> None:
     from ..formats import write_text_atomic
 
     write_text_atomic(path, json.dumps(obj, indent=2, default=json_default) + "\n",
-                      overwrite=True)
+                      force=True)
 
 
 def read_json(path: Path):

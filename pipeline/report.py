@@ -52,8 +52,8 @@ def write_run_report(ctx: StageContext) -> int:
                                 default=json_default)))
     from ..formats import write_text_atomic
 
-    write_text_atomic(ctx.out / "report.md", _render_md(B), overwrite=True)
-    write_text_atomic(ctx.out / "report.html", _render_html(B, title), overwrite=True)
+    write_text_atomic(ctx.out / "report.md", _render_md(B), force=True)
+    write_text_atomic(ctx.out / "report.html", _render_html(B, title), force=True)
     return sum(1 for b in B if b[0] == "img")
 
 
@@ -382,7 +382,7 @@ def _savefig(fig, path: Path) -> Path:
     from ..formats import atomic_output
 
     fig.tight_layout()
-    with atomic_output(path, overwrite=True, suffix=".png") as tmp:
+    with atomic_output(path, force=True, suffix=".png") as tmp:
         fig.savefig(tmp, format="png", dpi=110, metadata={"Software": None})
     return path
 

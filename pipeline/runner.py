@@ -249,8 +249,8 @@ def _publish_report(out: Path) -> Path:
 
     src = out / "report"
     write_text_atomic(out / "report.html", (src / "report.html").read_text(encoding="utf-8"),
-                      overwrite=True)
+                      force=True)
     md = (src / "report.md").read_text(encoding="utf-8")
     md = md.replace("](plots/", "](report/plots/")
-    write_text_atomic(out / "report.md", md, overwrite=True)
+    write_text_atomic(out / "report.md", md, force=True)
     return out / "report.html"

@@ -289,7 +289,7 @@ def _train(ctx: StageContext, *, hasgd: bool) -> dict:
                   "train_time": c["train_time"] if hasgd else None}
     from ..formats import atomic_output
 
-    with atomic_output(ctx.out / T.WEIGHTS_NAME, overwrite=True) as tmp:
+    with atomic_output(ctx.out / T.WEIGHTS_NAME, force=True) as tmp:
         torch.save({"state_dict": net.state_dict(), "config": cfg, "train": train_info}, tmp)
     metrics = {"clean_accuracy": clean, "history": history, "train_time_s": secs,
                "model_config": cfg, **train_info,

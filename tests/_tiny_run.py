@@ -62,7 +62,7 @@ def tiny_data(path: Path, seed: int = 1) -> None:
     t = np.tile(tp, n)
     m = Measurements(g=reads.T.ravel(), device=dev, time=t, time_point=t,
                      g_target=targets[level][dev], level=level[dev])
-    write_measurements(path, m, overwrite=True)
+    write_measurements(path, m, force=True)
 
 
 def setup(folder: Path, extra: str = "") -> Path:

@@ -97,14 +97,14 @@ def test_not_hdf5_refused(tmp_path):
 
 def test_existing_file_never_overwritten_unless_asked(tmp_path):
     """Writing onto an existing file raises OutputExistsError and keeps its bytes;
-    overwrite=True replaces it."""
+    force=True replaces it."""
     path = tmp_path / "m.h5"
     path.write_bytes(b"user data")
-    with pytest.raises(OutputExistsError, match="--force"):
+    with pytest.raises(OutputExistsError, match="pass force=True"):
         formats.write_model_file(path, file_type="xbarlab-device-model", kind="k", tree={})
     assert path.read_bytes() == b"user data"
     formats.write_model_file(path, file_type="xbarlab-device-model", kind="k", tree={},
-                             overwrite=True)
+                             force=True)
     assert formats.file_kind(path) == "xbarlab-device-model"
 
 

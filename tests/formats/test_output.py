@@ -19,10 +19,10 @@ def test_failed_write_leaves_earlier_file_intact(model_tree, tmp_path):
     bad_tree = {"a": Quantity(np.arange(1000.0), "S"), "b": object()}
     with pytest.raises(DataFormatError, match="cannot store /b"):
         formats.write_model_file(path, file_type="xbarlab-device-model", kind="second",
-                                 tree=bad_tree, overwrite=True)
+                                 tree=bad_tree, force=True)
     assert path.read_bytes() == before
     with pytest.raises(RuntimeError, match="disk full"):
-        with formats.atomic_output(path, overwrite=True) as tmp:
+        with formats.atomic_output(path, force=True) as tmp:
             tmp.write_bytes(b"half a file")
             raise RuntimeError("disk full")
     assert path.read_bytes() == before
