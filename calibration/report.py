@@ -22,10 +22,10 @@ def _figure(nrows: int = 1, ncols: int = 1, *, figsize):
     return fig, fig.subplots(nrows, ncols)
 
 
-def _save(fig, path: Path, overwrite: bool = True):
+def _save(fig, path: Path, force: bool = True):
     from ..formats import atomic_output
 
-    with atomic_output(path, overwrite=overwrite, suffix=".png") as tmp:
+    with atomic_output(path, force=force, suffix=".png") as tmp:
         fig.savefig(tmp, dpi=110, format="png")
     return path.name
 
@@ -305,4 +305,4 @@ def write_report(model, measurements, out, *, rng: np.random.Generator, ks=None,
                _md_table(["g [uS]", "devices", "part"],
                          [[f"{g * US:.3f}", n, part] for g, n, part in rep.skipped]), ""]
     md += ["## Figures", ""] + [f"![{f}]({f})" for f in figs if f] + [""]
-    return write_text_atomic(out / "report.md", "\n".join(md), overwrite=True)
+    return write_text_atomic(out / "report.md", "\n".join(md), force=True)

@@ -50,14 +50,14 @@ def to_spice(
     source_end: str = "top",
     title: str = "xbarlab crossbar",
     path=None,
-    overwrite: bool = False,
+    force: bool = False,
 ) -> str:
     """The SPICE netlist (``.op``) of the circuit :func:`xbarlab.crossbar.column_currents`
     solves, for one input ``v`` (M,) [V].
 
     Parameters are those of :func:`xbarlab.crossbar.column_currents` (``G`` [S], resistances
     [Ohm], ``v_read`` [V]); ``title``: the netlist's first line; ``path``: also write the
-    netlist there atomically (an existing file is kept unless ``overwrite=True``).
+    netlist there atomically (an existing file is kept unless ``force=True``).
 
     A standard array of linear cells (no ``r_source``, no ``v_read``) is written from the
     physical parameters: nodes ``d<i>`` driver source, ``r<i>_<j>`` row node, ``x<i>_<j>``
@@ -86,7 +86,7 @@ def to_spice(
     if path is not None:
         from ..formats import atomic_output  # lazy: keeps ``import xbarlab.crossbar`` light
 
-        with atomic_output(path, overwrite=overwrite) as tmp:
+        with atomic_output(path, force=force) as tmp:
             tmp.write_text(text)
     return text
 

@@ -161,7 +161,7 @@ def format_table(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_study(rows: list[dict], out_dir, *, title: str = "", overwrite: bool = False) -> dict:
+def write_study(rows: list[dict], out_dir, *, title: str = "", force: bool = False) -> dict:
     """Write ``ir_drop_study.csv``, ``ir_drop_study.md`` and ``ir_drop_study.png`` (atomic)."""
     from pathlib import Path
 
@@ -172,10 +172,10 @@ def write_study(rows: list[dict], out_dir, *, title: str = "", overwrite: bool =
         ",".join(f"{row[c]:.6g}" if isinstance(row[c], float) else str(row[c]) for c in COLUMNS)
         + "\n" for row in rows)
     paths = {
-        "csv": write_text_atomic(out / "ir_drop_study.csv", csv, overwrite=overwrite),
+        "csv": write_text_atomic(out / "ir_drop_study.csv", csv, force=force),
         "md": write_text_atomic(out / "ir_drop_study.md",
                                 (f"{title}\n\n" if title else "") + format_table(rows),
-                                overwrite=overwrite),
+                                force=force),
     }
     # a Figure with its own Agg canvas: no pyplot state, matplotlib's backend left as it is
     from matplotlib import colormaps
@@ -206,7 +206,7 @@ def write_study(rows: list[dict], out_dir, *, title: str = "", overwrite: bool =
     if title:
         ax.set_title(title, fontsize=9)
     fig.tight_layout()
-    with atomic_output(out / "ir_drop_study.png", overwrite=overwrite, suffix=".png") as tmp:
+    with atomic_output(out / "ir_drop_study.png", force=force, suffix=".png") as tmp:
         fig.savefig(tmp, format="png", dpi=120)
     paths["png"] = out / "ir_drop_study.png"
     return paths

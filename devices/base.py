@@ -81,7 +81,7 @@ class DeviceModel(Protocol):
 
     def sample(self, g, t, rng: np.random.Generator, *, dtype=np.float64) -> np.ndarray: ...
 
-    def to_file(self, path, *, overwrite: bool = False, provenance=None) -> Path: ...
+    def to_file(self, path, *, force: bool = False, provenance=None) -> Path: ...
 
 
 def check_conductance(g, name: str = "g", *, allow_negative: bool = False) -> np.ndarray:
@@ -149,7 +149,7 @@ class DeviceModelBase(abc.ABC):
     def from_tree(cls, tree: Mapping[str, Any], *, provenance=None) -> DeviceModelBase:
         """Inverse of :meth:`to_tree` (checks units); ``provenance``: the file's."""
 
-    def to_file(self, path, *, overwrite: bool = False, provenance=None) -> Path:
+    def to_file(self, path, *, force: bool = False, provenance=None) -> Path:
         """Save to an HDF5 device-model file (atomic; refuses to overwrite unless asked).
 
         ``provenance``: written to the file's header; default: the model's own
@@ -167,7 +167,7 @@ class DeviceModelBase(abc.ABC):
             kind=self.kind,
             tree=tree,
             provenance=provenance,
-            overwrite=overwrite,
+            force=force,
         )
 
 

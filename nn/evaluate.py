@@ -353,7 +353,7 @@ def plot_evaluation(ev: dict[str, Any], path, *, title: str = "") -> Path:
     if title:
         ax.set_title(title, fontsize=9)
     fig.tight_layout()
-    with atomic_output(Path(path), overwrite=True, suffix=".png") as tmp:
+    with atomic_output(Path(path), force=True, suffix=".png") as tmp:
         fig.savefig(tmp, dpi=120, format="png")
     plt.close(fig)
     return Path(path)
@@ -432,7 +432,7 @@ def run_evaluation(*, model_dir, device_model: str, times: str, out, programming
     ev = {"schema": ev.pop("schema"), "model_dir": str(model_dir), "device_model": device_model,
           **ev, "elapsed_s": _time.perf_counter() - t0}
     ev["settings"]["seed"] = seed
-    write_text_atomic(out / EVALUATION_NAME, json.dumps(ev, indent=2) + "\n", overwrite=True)
+    write_text_atomic(out / EVALUATION_NAME, json.dumps(ev, indent=2) + "\n", force=True)
     plot_evaluation(ev, out / PLOT_NAME, title=f"{cfg['dataset']} {cfg['model']} on "
                     f"{device_model}")
     return ev

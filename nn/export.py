@@ -305,13 +305,13 @@ class NoiseTables:
             n_samples=int(tree.get("n_samples", 0)), periphery=periphery, ir_drop=ir,
             extra={k: v for k, v in tree.items() if k not in known})
 
-    def write(self, path, *, overwrite: bool = False, provenance=None) -> Path:
+    def write(self, path, *, force: bool = False, provenance=None) -> Path:
         """Write the HDF5 noise file (atomic; refuses to overwrite unless asked)."""
         from .. import formats
 
         return formats.write_model_file(path, file_type="xbarlab-noise-model", kind=NOISE_KIND,
                                         tree=self.to_tree(), provenance=provenance,
-                                        overwrite=overwrite)
+                                        force=force)
 
     @classmethod
     def read(cls, path) -> NoiseTables:

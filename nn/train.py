@@ -267,12 +267,12 @@ def run_training(*, dataset: str, model: str, train_noise: str, samples: int, ep
     }
     if noise_source is not None:
         metrics["noise_source"] = noise_source
-    with atomic_output(out / WEIGHTS_NAME, overwrite=True) as tmp:
+    with atomic_output(out / WEIGHTS_NAME, force=True) as tmp:
         torch.save({"state_dict": net.state_dict(), "config": cfg,
                     "train": {k: metrics[k] for k in ("train_noise", "samples", "epochs", "seed",
                                                       "antithetic", "adc_bits", "adc_ranges")}},
                    tmp)
-    write_text_atomic(out / METRICS_NAME, json.dumps(metrics, indent=2) + "\n", overwrite=True)
+    write_text_atomic(out / METRICS_NAME, json.dumps(metrics, indent=2) + "\n", force=True)
     return metrics
 
 

@@ -82,18 +82,19 @@ def test_layout():
     """The package-wide modules sit at the root; nothing there is a test or build helper
     (every root .py file is installed as xbarlab.<name>): no conftest.py, setup.py,
     noxfile.py or test_*.py; no tests/__init__.py; pyproject ships data/**/* and lists
-    the four subpackages."""
+    the subpackages."""
     root_py = {p.name for p in ROOT.glob("*.py")}
-    assert {"__init__.py", "errors.py", "formats.py", "cli.py", "units.py"} <= root_py
+    assert {"__init__.py", "errors.py", "units.py"} <= root_py
     assert not {n for n in root_py if n in ("conftest.py", "setup.py", "noxfile.py")
                 or n.startswith("test_")}
     assert not (ROOT / "tests" / "__init__.py").exists()
     cfg = tomllib.loads((ROOT / "pyproject.toml").read_text())
     assert cfg["tool"]["setuptools"]["package-dir"] == {"xbarlab": "."}
     assert set(cfg["tool"]["setuptools"]["packages"]) == {
-        "xbarlab", "xbarlab.devices", "xbarlab.crossbar", "xbarlab.nn", "xbarlab.calibration"}
+        "xbarlab", "xbarlab.devices", "xbarlab.crossbar", "xbarlab.nn", "xbarlab.calibration",
+        "xbarlab.formats", "xbarlab.pipeline", "xbarlab.cli"}
     assert "data/**/*" in cfg["tool"]["setuptools"]["package-data"]["xbarlab"]
-    for sub in ("devices", "crossbar", "nn", "calibration"):
+    for sub in ("devices", "crossbar", "nn", "calibration", "formats", "pipeline", "cli"):
         assert (ROOT / sub / "__init__.py").exists()
 
 
@@ -110,7 +111,9 @@ def test_wheel_contains_package_data(tmp_path):
     (wheel,) = tmp_path.glob("xbarlab-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     for need in ("xbarlab/data/README.md", "xbarlab/data/examples/rram_relaxation.csv",
-                 "xbarlab/data/examples/make_examples.py", "xbarlab/cli.py", "xbarlab/units.py",
+                 "xbarlab/data/examples/make_examples.py", "xbarlab/units.py",
+                 "xbarlab/cli/__init__.py", "xbarlab/cli/__main__.py",
+                 "xbarlab/formats/__init__.py", "xbarlab/pipeline/__init__.py",
                  "xbarlab/devices/__init__.py", "xbarlab/crossbar/__init__.py",
                  "xbarlab/nn/__init__.py", "xbarlab/calibration/__init__.py"):
         assert need in names, need

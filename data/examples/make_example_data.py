@@ -74,7 +74,7 @@ def main() -> None:
     m = make(np.random.default_rng(SEED))
     prov = Provenance(method="data/examples/make_example_data.py",
                       settings={"seed": SEED, "preset": PRESET})
-    write_measurements(out, m, overwrite=args.force, provenance=prov, float_format="%.6g")
+    write_measurements(out, m, force=args.force, provenance=prov, float_format="%.6g")
     print(f"wrote {out} ({m.n_reads} reads, {m.n_devices} devices)")
 
 

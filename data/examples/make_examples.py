@@ -55,7 +55,7 @@ def main() -> None:
     out = Path(__file__).resolve().parent / "rram_relaxation.csv"
     m = make(np.random.default_rng(SEED))
     prov = Provenance(method="data/examples/make_examples.py", settings={"seed": SEED})
-    write_measurements(out, m, overwrite=args.force, provenance=prov, float_format="%.6g")
+    write_measurements(out, m, force=args.force, provenance=prov, float_format="%.6g")
     print(f"wrote {out} ({m.n_reads} reads, {m.n_devices} devices)")
 
 

@@ -128,7 +128,7 @@ def test_netlist_and_rawfile_node_voltages(ngspice, tmp_path):
 
 def test_to_spice_writes_file_once(tmp_path):
     """to_spice(path=...) writes the same text it returns; a second write to the same path
-    raises OutputExistsError unless overwrite=True. The netlist has M driver sources, N sense
+    raises OutputExistsError unless force=True. The netlist has M driver sources, N sense
     sources and M*N cell resistors for a 3x2 array with no zero resistances."""
     from xbarlab.errors import OutputExistsError
 
@@ -143,7 +143,7 @@ def test_to_spice_writes_file_once(tmp_path):
     assert sum(p[1].startswith("r") and p[2].startswith("c") for p in cells) == 6
     with pytest.raises(OutputExistsError):
         to_spice(G, [0.1, 0.2, 0.3], path=p)
-    to_spice(G, [0.1, 0.2, 0.3], path=p, overwrite=True)
+    to_spice(G, [0.1, 0.2, 0.3], path=p, force=True)
 
 
 def test_read_rawfile_synthetic(tmp_path):

@@ -161,7 +161,7 @@ def _zoo():
                          [pytest.param(m, id=m.name or "zoo-t") for m in _zoo()])
 def test_file_round_trip(model, tmp_path):
     """Every preset and composite model survives to_file -> load: equal trees, equal
-    conditioning, bit-identical samples; writing again without overwrite=True refuses."""
+    conditioning, bit-identical samples; writing again without force=True refuses."""
     from xbarlab.errors import OutputExistsError
 
     m = load(model) if isinstance(model, str) else model

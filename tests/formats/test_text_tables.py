@@ -1,51 +1,25 @@
-"""Measurement tables: every reader, layout and role conversion of xbarlab.formats.
+"""Text measurement tables (xbarlab/formats/text_tables.py): delimiters, headers, gzip,
+unit conversion of every role, the long, wide and timeseries layouts, and the real files in
+../shared/data/measured checked against the counts and statistics their READMEs state.
 
-Synthetic tables are written by hand with known values (the independent truth);
-the real files in ../shared/data/measured are checked against the counts and
-statistics their READMEs state.
+Synthetic tables are written by hand with known values (the independent truth).
 """
 
 import gzip
-import re
-import tempfile
-from pathlib import Path
 
-import h5py
 import numpy as np
 import pytest
-import xbarlab.calibration
-from _badinput import CASES
 from _shared import shared_path
-from hypothesis import given, settings
-from hypothesis import strategies as st
 from xbarlab import errors
-from xbarlab.formats import Measurements, read_measurements, write_measurements
-
-G = np.array([1.0e-5, 2.5e-5, -1.0e-7, 4.0e-5, 3.0e-5, 1.5e-5])
-T = np.array([0.0, 10.0, 0.0, 10.0, 0.0, 10.0])
-DEV = np.array([7, 7, 9, 9, 11, 11])
-ROWS = list(zip(DEV.tolist(), T.tolist(), G.tolist(), strict=True))
+from xbarlab.formats import read_measurements
 
 
-def _long_csv(path, sep=",", header=True):
-    lines = [sep.join(["device", "time", "g"])] if header else []
-    lines += [sep.join([str(d), repr(t), repr(g)]) for d, t, g in ROWS]
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
-def test_calibration_reexports_the_reader():
-    """xbarlab.calibration.read_measurements is formats.read_measurements (same object)."""
-    assert xbarlab.calibration.read_measurements is read_measurements
-    assert xbarlab.calibration.Measurements is Measurements
-
-
-def test_long_csv_with_header(tmp_path):
+def test_long_csv_with_header(long_table, tmp_path):
     """Header names equal to roles map themselves: 6 reads, devices 7/9/11 -> ids 0/1/2,
     one read below zero kept and counted, time counted from programming."""
-    m = read_measurements(_long_csv(tmp_path / "a.csv"))
-    np.testing.assert_array_equal(m.g, G)
-    np.testing.assert_array_equal(m.time, T)
+    m = read_measurements(long_table.write(tmp_path / "a.csv"))
+    np.testing.assert_array_equal(m.g, long_table.g)
+    np.testing.assert_array_equal(m.time, long_table.time)
     np.testing.assert_array_equal(m.device, [0, 0, 1, 1, 2, 2])
     np.testing.assert_array_equal(m.device_labels, [7, 9, 11])
     assert (m.n_reads, m.n_devices, m.n_negative) == (6, 3, 1)
@@ -56,27 +30,27 @@ def test_long_csv_with_header(tmp_path):
 
 @pytest.mark.parametrize("name,sep", [("a.tsv", "\t"), ("a.txt", " "), ("a.dat", ";"),
                                       ("a.csv", ",")])
-def test_delimiters_and_positions_without_header(tmp_path, name, sep):
+def test_delimiters_and_positions_without_header(long_table, tmp_path, name, sep):
     """Tab, space, semicolon and comma tables without a header, roles by 0-based position,
     give the same arrays as the written values."""
-    path = _long_csv(tmp_path / name, sep=sep, header=False)
+    path = long_table.write(tmp_path / name, sep=sep, header=False)
     m = read_measurements(path, columns="device=0,time=1,g=2")
-    np.testing.assert_array_equal(m.g, G)
-    np.testing.assert_array_equal(m.time, T)
+    np.testing.assert_array_equal(m.g, long_table.g)
+    np.testing.assert_array_equal(m.time, long_table.time)
     assert m.n_devices == 3
 
 
-def test_gzip_comments_bom_crlf_quotes(tmp_path):
+def test_gzip_comments_bom_crlf_quotes(long_table, tmp_path):
     """A .csv.gz with a UTF-8 BOM, '#' comment lines, CRLF line ends and quoted header
     names reads to the same values as the plain table."""
     body = ("\ufeff# measured 2026\r\n\"device\",\"time\",\"g\"\r\n"
-            + "".join(f"{d},{t!r},{g!r}\r\n" for d, t, g in ROWS)
+            + "".join(f"{d},{t!r},{g!r}\r\n" for d, t, g in long_table.rows)
             + "# trailing comment\r\n")
     path = tmp_path / "a.csv.gz"
     path.write_bytes(gzip.compress(body.encode("utf-8")))
     m = read_measurements(path)
-    np.testing.assert_array_equal(m.g, G)
-    np.testing.assert_array_equal(m.time, T)
+    np.testing.assert_array_equal(m.g, long_table.g)
+    np.testing.assert_array_equal(m.time, long_table.time)
 
 
 def test_units_convert_every_role(tmp_path):
@@ -136,21 +110,6 @@ def test_unused_text_column_and_text_device_labels(tmp_path):
         read_measurements(path)
 
 
-def test_time_origin_rule(tmp_path):
-    """g_initial given -> time counts from the first read; otherwise from programming;
-    time_origin= overrides."""
-    path = tmp_path / "o.csv"
-    path.write_text("device,time,g,g_initial\n1,0,1e-5,1e-5\n1,5,9e-6,1e-5\n")
-    assert read_measurements(path).time_origin == "first read"
-    assert read_measurements(path, columns="g=g").time_origin == "first read"
-    path2 = tmp_path / "p.csv"
-    path2.write_text("device,time,g\n1,0,1e-5\n")
-    assert read_measurements(path2).time_origin == "programming"
-    assert read_measurements(path2, time_origin="first read").time_origin == "first read"
-    with pytest.raises(errors.ConfigError, match="time_origin 'later'"):
-        read_measurements(path2, time_origin="later")
-
-
 def test_wide_layout(tmp_path):
     """Wide: one column per target (value in the header, unit from --units g); a blank cell
     is skipped and counted; each remaining cell is its own device, ordered target-major."""
@@ -197,85 +156,6 @@ def test_timeseries_layout(tmp_path):
                           columns="level=3")
     with pytest.raises(errors.ConfigError, match="apply to the timeseries layout only"):
         read_measurements(path, sample_rate=4, columns="g=2")
-
-
-@pytest.mark.parametrize("name", ["m.h5", "m.npz", "m.csv", "m.tsv.gz"])
-def test_write_read_round_trip(tmp_path, name):
-    """write_measurements then read_measurements gives back every role bit for bit
-    (including the read below zero and the 'first read' time origin)."""
-    m = Measurements(g=G, device=np.array([0, 0, 1, 1, 2, 2]), time=T,
-                     g_initial=np.repeat(G[::2], 2), level=np.array([1, 1, 2, 2, 3, 3]),
-                     temperature=np.full(6, 300.0), device_labels=np.array([7, 9, 11]),
-                     time_origin="first read")
-    path = write_measurements(tmp_path / name, m)
-    back = read_measurements(path)
-    for role in ("g", "time", "g_initial", "level", "temperature", "device"):
-        np.testing.assert_array_equal(getattr(back, role), getattr(m, role), err_msg=role)
-    np.testing.assert_array_equal(back.device_labels, [7, 9, 11])
-    assert back.time_origin == "first read" and back.n_negative == 1
-    with pytest.raises(errors.OutputExistsError):
-        write_measurements(path, m)
-
-
-def test_foreign_hdf5_and_npz_with_units(tmp_path):
-    """An HDF5 file of the documented layout in uS/h converts to S/s; its units attribute
-    wins, and a contradicting --units is an error. A plain .npz takes --units."""
-    path = tmp_path / "lab.h5"
-    with h5py.File(path, "w") as f:
-        grp = f.create_group("measurements")
-        for name, data, unit in (("cell", [3, 3, 5], "1"), ("G", [10.0, 9.5, 20.0], "uS"),
-                                 ("t", [0.0, 2.0, 0.0], "h")):
-            grp[name] = np.array(data)
-            grp[name].attrs["units"] = unit
-    m = read_measurements(path, columns="device=cell,g=G,time=t")
-    np.testing.assert_array_equal(m.g, [1e-5, 9.5e-6, 2e-5])
-    np.testing.assert_array_equal(m.time, [0.0, 7200.0, 0.0])
-    assert m.n_devices == 2
-    with pytest.raises(errors.ConfigError, match="says units 'uS' but --units gives g=S"):
-        read_measurements(path, columns="device=cell,g=G,time=t", units="g=S")
-    npz = tmp_path / "lab.npz"
-    np.savez(npz, G=np.array([10.0, 20.0]), t=np.array([1.0, 2.0]))
-    m2 = read_measurements(npz, columns="g=G,time=t", units="g=uS,time=min")
-    np.testing.assert_array_equal(m2.g, [1e-5, 2e-5])
-    np.testing.assert_array_equal(m2.time, [60.0, 120.0])
-
-
-def test_several_files(tmp_path):
-    """Two files: devices are distinct per file by default (3 + 3 = 6), shared with
-    same_devices (3); source_rows mark each file's reads; files with other roles clash."""
-    a = _long_csv(tmp_path / "a.csv")
-    b = _long_csv(tmp_path / "b.tsv", sep="\t")
-    m = read_measurements([a, b])
-    assert (m.n_reads, m.n_devices, m.source_rows) == (12, 6, (0, 6, 12))
-    assert m.sources == (str(a), str(b))
-    assert read_measurements([a, b], same_devices=True).n_devices == 3
-    c = tmp_path / "c.csv"
-    c.write_text("device,g\n1,1e-5\n")
-    with pytest.raises(errors.DataFormatError, match="must give the same roles"):
-        read_measurements([a, c])
-
-
-def test_negative_reads_kept_unless_strict(tmp_path):
-    """Without strict a read below zero is kept (n_negative = 1); strict raises naming the
-    line; the Measurements constructor rejects NaN conductance."""
-    path = _long_csv(tmp_path / "a.csv")
-    assert read_measurements(path).n_negative == 1
-    with pytest.raises(errors.DataFormatError, match=r"line 4, .*below zero"):
-        read_measurements(path, strict=True)
-    with pytest.raises(errors.ConfigError, match="finite"):
-        Measurements(g=np.array([np.nan]), device=np.array([0]))
-
-
-@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
-def test_bad_input(tmp_path, case):
-    """Each bad input raises its DataFormatError/ConfigError whose message names the file
-    (or option) and what was expected (regex in tests/_badinput.py)."""
-    _id, build, cls, regex = case
-    paths, options = build(tmp_path)
-    with pytest.raises(getattr(errors, cls)) as info:
-        read_measurements(paths, **options)
-    assert type(info.value) is getattr(errors, cls)
-    assert re.search(regex, str(info.value)), str(info.value)
 
 
 # --------------------------------------------------------------------------- real files
@@ -370,24 +250,3 @@ def test_stanford_techa_timeseries():
     with gzip.open(path, "rt") as fh:
         first = [float(x) for x in fh.readline().split("\t")]
     np.testing.assert_array_equal(m.g[:100000], first[2:])
-
-
-@settings(max_examples=40, deadline=None)
-@given(st.data())
-def test_csv_round_trip_property(data):
-    """Any table of finite conductances (either sign), times >= 0 and integer device labels
-    written as CSV reads back bit for bit, with the same device grouping."""
-    n = data.draw(st.integers(1, 40))
-    floats = st.floats(-1e-3, 1e-3, allow_nan=False, allow_subnormal=False)
-    g = np.array(data.draw(st.lists(floats, min_size=n, max_size=n)))
-    t = np.array(data.draw(st.lists(st.floats(0, 1e9, allow_subnormal=False),
-                                    min_size=n, max_size=n)))
-    labels = np.array(data.draw(st.lists(st.integers(-10**6, 10**6), min_size=n, max_size=n)))
-    ids, uniq = np.unique(labels, return_inverse=True)[1], np.unique(labels)
-    m = Measurements(g=g, device=ids, time=t, device_labels=uniq)
-    with tempfile.TemporaryDirectory() as d:
-        back = read_measurements(write_measurements(Path(d) / "p.csv", m))
-    np.testing.assert_array_equal(back.g, g)
-    np.testing.assert_array_equal(back.time, t)
-    np.testing.assert_array_equal(back.device_labels[back.device], labels)
-    assert back.n_negative == int(np.sum(g < 0))

@@ -1,6 +1,5 @@
-"""Model files (HDF5), atomic writing and output folders of xbarlab.formats."""
-
-import json
+"""HDF5 files (xbarlab/formats/hdf5.py): model files round trip with units and provenance,
+refusals of wrong, newer or unit-less files, and one header for every xbarlab HDF5 file."""
 
 import h5py
 import numpy as np
@@ -8,26 +7,17 @@ import pytest
 import xbarlab
 from xbarlab import devices, formats
 from xbarlab.errors import DataFormatError, OutputExistsError
-from xbarlab.formats import Provenance, Quantity
+from xbarlab.formats import Measurements, Provenance, Quantity
 
 
-def _tree():
-    return {
-        "g_max": Quantity(2.5e-4, "S"),
-        "nu": Quantity(np.array([[0.01, 0.02], [0.03, 0.04]]), "1"),
-        "drift": {"t0": Quantity(1.0, "s"), "law": "power", "levels": 32, "on": True,
-                  "note": None},
-    }
-
-
-def test_model_file_round_trip(tmp_path):
+def test_model_file_round_trip(model_tree, tmp_path):
     """Every leaf comes back with its value, dtype class and unit; provenance keeps method,
     settings, sources (sha256 of the source file) and records version and creation time."""
     src = tmp_path / "data.csv"
     src.write_text("g\n1e-5\n")
     prov = Provenance.for_files("calibration.fit", [src], settings={"bins": 8}, notes="n")
     path = formats.write_model_file(tmp_path / "m.h5", file_type="xbarlab-device-model",
-                                    kind="test", tree=_tree(), provenance=prov)
+                                    kind="test", tree=model_tree, provenance=prov)
     kind, tree, got = formats.read_model_file(path, file_type="xbarlab-device-model")
     assert kind == "test"
     assert tree["g_max"] == Quantity(2.5e-4, "S")
@@ -61,27 +51,27 @@ def test_wrong_file_type_refused(tmp_path):
         formats.read_model_file(path, file_type="xbarlab-device-model")
 
 
-def test_newer_format_version_refused(tmp_path):
+def test_newer_format_version_refused(model_tree, tmp_path):
     """A file with format_version = FORMAT_VERSION + 1 is refused ('newer ... upgrade')."""
     path = formats.write_model_file(tmp_path / "m.h5", file_type="xbarlab-device-model",
-                                    kind="k", tree=_tree())
+                                    kind="k", tree=model_tree)
     with h5py.File(path, "r+") as f:
         f.attrs["format_version"] = formats.FORMAT_VERSION + 1
     with pytest.raises(DataFormatError, match=r"format_version 2, newer.*upgrade"):
         formats.read_model_file(path)
 
 
-def test_dataset_without_units_refused(tmp_path):
+def test_dataset_without_units_refused(model_tree, tmp_path):
     """A dataset with its units attribute removed is refused, naming the dataset path."""
     path = formats.write_model_file(tmp_path / "m.h5", file_type="xbarlab-device-model",
-                                    kind="k", tree=_tree())
+                                    kind="k", tree=model_tree)
     with h5py.File(path, "r+") as f:
         del f["drift/t0"].attrs["units"]
     with pytest.raises(DataFormatError, match=r"dataset /drift/t0 has no 'units'"):
         formats.read_model_file(path)
 
 
-def test_unknown_units_and_bare_float_refused(tmp_path):
+def test_unknown_units_and_bare_float_refused(model_tree, tmp_path):
     """Units must be SI ('uS' refused on write and on read); a bare float must be a Quantity."""
     with pytest.raises(DataFormatError, match="'uS' is not an SI unit"):
         Quantity(1.0, "uS")
@@ -89,7 +79,7 @@ def test_unknown_units_and_bare_float_refused(tmp_path):
         formats.write_model_file(tmp_path / "a.h5", file_type="xbarlab-device-model",
                                  kind="k", tree={"x": 1.0})
     path = formats.write_model_file(tmp_path / "b.h5", file_type="xbarlab-device-model",
-                                    kind="k", tree=_tree())
+                                    kind="k", tree=model_tree)
     with h5py.File(path, "r+") as f:
         f["g_max"].attrs["units"] = "uS"
     with pytest.raises(DataFormatError, match="/g_max has units 'uS'"):
@@ -107,58 +97,35 @@ def test_not_hdf5_refused(tmp_path):
 
 def test_existing_file_never_overwritten_unless_asked(tmp_path):
     """Writing onto an existing file raises OutputExistsError and keeps its bytes;
-    overwrite=True replaces it."""
+    force=True replaces it."""
     path = tmp_path / "m.h5"
     path.write_bytes(b"user data")
-    with pytest.raises(OutputExistsError, match="--force"):
+    with pytest.raises(OutputExistsError, match="pass force=True"):
         formats.write_model_file(path, file_type="xbarlab-device-model", kind="k", tree={})
     assert path.read_bytes() == b"user data"
     formats.write_model_file(path, file_type="xbarlab-device-model", kind="k", tree={},
-                             overwrite=True)
+                             force=True)
     assert formats.file_kind(path) == "xbarlab-device-model"
 
 
-def test_failed_write_leaves_earlier_file_intact(tmp_path):
-    """A model write that fails midway (an unstorable leaf after good ones) leaves the earlier
-    file byte-identical and no temporary file behind; so does an exception inside
-    atomic_output after bytes were written."""
-    path = formats.write_model_file(tmp_path / "m.h5", file_type="xbarlab-device-model",
-                                    kind="first", tree=_tree())
-    before = path.read_bytes()
-    bad_tree = {"a": Quantity(np.arange(1000.0), "S"), "b": object()}
-    with pytest.raises(DataFormatError, match="cannot store /b"):
-        formats.write_model_file(path, file_type="xbarlab-device-model", kind="second",
-                                 tree=bad_tree, overwrite=True)
-    assert path.read_bytes() == before
-    with pytest.raises(RuntimeError, match="disk full"):
-        with formats.atomic_output(path, overwrite=True) as tmp:
-            tmp.write_bytes(b"half a file")
-            raise RuntimeError("disk full")
-    assert path.read_bytes() == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.h5"]
+def test_model_and_measurement_files_share_one_header(tmp_path):
+    """A model file and a measurement HDF5 file carry the same root attributes: format,
+    format_version (= FORMAT_VERSION), xbarlab_version, created, provenance (JSON with the
+    same version and creation time), plus kind (model) or time_origin (measurements)."""
+    import json
 
-
-def test_output_folder_manifest_rule(tmp_path):
-    """A new folder gets a manifest; reusing it appends a run; a non-empty folder without a
-    manifest is refused unless force; a file in place of the folder is refused."""
-    out = formats.prepare_output_dir(tmp_path / "run", command="calibrate a")
-    manifest = json.loads((out / formats.MANIFEST_NAME).read_text())
-    assert [r["command"] for r in manifest["runs"]] == ["calibrate a"]
-    (out / "result.txt").write_text("x")
-    formats.prepare_output_dir(out, command="calibrate b")
-    manifest = json.loads((out / formats.MANIFEST_NAME).read_text())
-    assert [r["command"] for r in manifest["runs"]] == ["calibrate a", "calibrate b"]
-    foreign = tmp_path / "mine"
-    foreign.mkdir()
-    (foreign / "thesis.tex").write_text("precious")
-    with pytest.raises(OutputExistsError, match="did not create"):
-        formats.prepare_output_dir(foreign)
-    formats.prepare_output_dir(foreign, force=True)
-    assert (foreign / "thesis.tex").read_text() == "precious"
-    assert (foreign / formats.MANIFEST_NAME).exists()
-    empty = tmp_path / "empty"
-    empty.mkdir()
-    formats.prepare_output_dir(empty)  # an empty folder is fine
-    (tmp_path / "afile").write_text("")
-    with pytest.raises(OutputExistsError, match="not a folder"):
-        formats.prepare_output_dir(tmp_path / "afile")
+    model = formats.write_model_file(tmp_path / "m.h5", file_type="xbarlab-device-model",
+                                     kind="k", tree={}, provenance=Provenance(method="x"))
+    m = Measurements(g=np.array([1e-5, 2e-5]), device=np.array([0, 1]))
+    table = formats.write_measurements(tmp_path / "t.h5", m)
+    common = {"format", "format_version", "xbarlab_version", "created", "provenance"}
+    for path, fmt, extra in ((model, "xbarlab-device-model", "kind"),
+                             (table, formats.MEASUREMENTS_FORMAT, "time_origin")):
+        with h5py.File(path, "r") as f:
+            assert set(f.attrs) == common | {extra}
+            assert f.attrs["format"] == fmt
+            assert f.attrs["format_version"] == formats.FORMAT_VERSION
+            assert f.attrs["xbarlab_version"] == xbarlab.__version__
+            prov = json.loads(f.attrs["provenance"])
+            assert prov["created"] == f.attrs["created"]
+            assert prov["format_version"] == formats.FORMAT_VERSION

@@ -1,4 +1,5 @@
-"""``xbarlab inspect``: real measurement files, model files, and one-line errors."""
+"""``xbarlab inspect`` (xbarlab/cli/inspect.py): real measurement files, model files, and
+one-line errors."""
 
 import json
 import re
@@ -14,7 +15,7 @@ from _shared import shared_path
 from xbarlab import devices, formats
 from xbarlab.cli import main
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "data" / "examples" / "rram_relaxation.csv"
+EXAMPLE = Path(__file__).resolve().parents[2] / "data" / "examples" / "rram_relaxation.csv"
 TECHC = ("data", "measured", "stanford_rram_relaxation", "techC", "relaxdata.min.tsv.gz")
 
 

@@ -1,0 +1,102 @@
+"""``xbarlab calibrate``: fit a device model to measured data."""
+
+from __future__ import annotations
+
+import argparse
+
+from .options import (
+    add_measurement_options,
+    add_output_options,
+    add_seed_option,
+    parse_conductance,
+    read_measurements_from_args,
+)
+
+#: The command's name on the command line.
+NAME = "calibrate"
+#: Its line in ``xbarlab --help``.
+SUMMARY = (
+    "fit programming error, drift/relaxation and read noise from measured data"
+)
+#: The text atop ``xbarlab calibrate --help``.
+DESCRIPTION = (
+    "Fit a device model to measured reads (programming error vs target, "
+    "drift/relaxation vs time, read noise) with bootstrap bands; write the model file and "
+    "a report folder (PNG plots, report.md with tables, model choices and KS distances)."
+)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Declare the arguments of ``xbarlab calibrate``."""
+    add_measurement_options(p)
+    add_output_options(p, metavar="MODEL.h5", what="device-model file to write (HDF5)")
+    p.add_argument("--report", metavar="DIR", help="report folder (plots and report.md)")
+    p.add_argument("--conditioning", choices=["target", "initial read"], default=None,
+                   help="what the model's input means (default: target when a g_target "
+                   "column exists, else the first read)")
+    p.add_argument("--drift", choices=["auto", "power-law", "relaxation", "none"],
+                   default="auto", help="drift model (auto: chosen by held-out likelihood)")
+    p.add_argument("--family", choices=["auto", "normal", "bounded", "student-t", "mixture"],
+                   default="auto", help="programming-error family (auto: lowest AIC)")
+    p.add_argument("--window", metavar="G",
+                   help="write-verify window half-width, e.g. 5uS (default: estimated)")
+    p.add_argument("--t0", metavar="DURATION", help="power-law reference time (default: fitted)")
+    p.add_argument("--t-max", default="10y", metavar="DURATION",
+                   help="last time the relaxation table extrapolates to (default 10y)")
+    p.add_argument("--min-devices", type=int, default=20, metavar="N",
+                   help="levels with fewer devices are skipped and listed (default 20)")
+    p.add_argument("--bootstrap", type=int, default=100, metavar="B",
+                   help="bootstrap replicates, devices resampled (default 100)")
+    add_seed_option(p, what="seed of the bootstrap")
+    p.add_argument("--compose-with", metavar="MODEL.h5",
+                   help="a target-conditioned model whose programming error precedes this "
+                   "fit's relaxation (the result is target-conditioned)")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``xbarlab calibrate`` with the parsed ``args``; return the exit status."""
+    from pathlib import Path
+
+    import numpy as np
+    from tqdm import tqdm
+
+    from ..calibration import fit, write_report
+    from ..devices import load
+    from ..errors import OutputExistsError
+    from ..units import parse_duration
+
+    out = Path(args.out)
+    if out.exists() and not args.force:
+        raise OutputExistsError(f"{out} exists; pass --force to replace it")
+    # bad option values fail before the (slow) read
+    window = parse_conductance(args.window, "--window") if args.window else None
+    t0 = parse_duration(args.t0, what="--t0") if args.t0 else None
+    t_max = parse_duration(args.t_max, what="--t-max")
+    meas = read_measurements_from_args(args)
+    stages = ["read", "pivot", "drift / relaxation", "programming error", "read noise", "save",
+              "report"]
+    bar = tqdm(total=len(stages), desc="calibrate", unit="step", leave=False)
+
+    def progress(step):
+        bar.set_postfix_str(step)
+        bar.update(1)
+
+    progress("read")
+    composed = load(args.compose_with) if args.compose_with else None  # with its provenance
+    model = fit(meas, conditioning=args.conditioning, drift=args.drift, family=args.family,
+                window=window, t0=t0, t_max=t_max, min_devices=args.min_devices,
+                n_boot=args.bootstrap,
+                rng=np.random.default_rng(args.seed), progress=progress,
+                programming_from=composed)
+    progress("save")
+    model.to_file(out, force=args.force)
+    if args.report:
+        progress("report")
+        md = write_report(model, meas, args.report, rng=np.random.default_rng(args.seed),
+                          force=args.force)
+    bar.close()
+    print(f"wrote {out} ({model!r})")
+    if args.report:
+        print(f"wrote {md} and plots in {args.report}")
+    return 0

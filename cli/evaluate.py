@@ -1,0 +1,83 @@
+"""``xbarlab evaluate``: accuracy of a trained network on devices over time."""
+
+from __future__ import annotations
+
+import argparse
+
+from .options import (
+    add_device_option,
+    add_mapping_options,
+    add_output_options,
+    add_seed_option,
+    command_line,
+    mapping_from_args,
+    parse_array_size,
+)
+
+#: The command's name on the command line.
+NAME = "evaluate"
+#: Its line in ``xbarlab --help``.
+SUMMARY = (
+    "accuracy of a trained network programmed onto devices, vs time after programming"
+)
+#: The text atop ``xbarlab evaluate --help``.
+DESCRIPTION = (
+    "Program the weights of a model saved by `xbarlab train` through a device "
+    "model and read them at several times: statistical mode (effective weights, N "
+    "programmings) and circuit mode (crossbar tiles with IR drop, DAC, ADC). Writes "
+    "OUT/evaluation.json and OUT/accuracy_vs_time.png."
+)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Declare the arguments of ``xbarlab evaluate``."""
+    p.add_argument("model_dir", metavar="MODEL_DIR", help="output folder of xbarlab train")
+    add_device_option(p, "--device-model", required=True)
+    p.add_argument("--times", required=True, metavar="T,T,...", help="e.g. 1s,1h,1d,1y")
+    p.add_argument("--programmings", type=int, default=10, metavar="N",
+                   help="independent programmings (chips) (default 10)")
+    p.add_argument("--modes", default="statistical", metavar="M,M",
+                   help="statistical and/or circuit (default statistical)")
+    p.add_argument("--compensation", default="none,global", metavar="C,C",
+                   help="none and/or global drift compensation (default both)")
+    p.add_argument("--tile", default="256x256", metavar="ROWSxCOLS",
+                   help="crossbar tile size (default 256x256; differential column pairs)")
+    p.add_argument("--r-wire", type=float, default=0.0, metavar="OHM",
+                   help="wire resistance per segment, circuit mode (default 0)")
+    p.add_argument("--dac-bits", type=int, default=None, metavar="B", help="circuit mode")
+    p.add_argument("--adc-bits", type=int, default=None, metavar="B",
+                   help="circuit mode (range: maximum possible per tile)")
+    p.add_argument("--circuit-programmings", type=int, default=1, metavar="N")
+    p.add_argument("--circuit-samples", type=int, default=None, metavar="N",
+                   help="test samples in circuit mode (default all)")
+    p.add_argument("--bootstrap", type=int, default=0, metavar="K",
+                   help="also evaluate K models drawn from the calibration's bootstrap")
+    add_seed_option(p)
+    add_mapping_options(p)
+    add_output_options(p, metavar="OUT", what="output folder")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``xbarlab evaluate`` with the parsed ``args``; return the exit status."""
+    from ..nn.evaluate import run_evaluation
+    from ..nn.export import load_device_model
+
+    rows, cols = parse_array_size(args.tile, "--tile")
+    mapping = mapping_from_args(args, load_device_model(args.device_model))
+    ev = run_evaluation(
+        model_dir=args.model_dir, device_model=args.device_model, times=args.times,
+        out=args.out, programmings=args.programmings, modes=args.modes,
+        compensation=args.compensation, tile_rows=rows, tile_cols=cols, r_wire=args.r_wire,
+        mapping=mapping, dac_bits=args.dac_bits, adc_bits=args.adc_bits,
+        circuit_programmings=args.circuit_programmings, circuit_samples=args.circuit_samples,
+        bootstrap=args.bootstrap, seed=args.seed, force=args.force,
+        command=command_line(args))
+    print(f"digital accuracy {ev['clean_accuracy']:.4f}")
+    for e in ev["results"]:
+        print(f"{e['time']:>8} {e['mode']:<11} comp={e['compensation']:<6} "
+              f"{e['model_draw']:<9} {e['accuracy_mean']:.4f} ± {e['accuracy_std']:.4f} "
+              f"(N={e['n_programmings']})")
+    print(f"wrote {args.out}/evaluation.json and {args.out}/accuracy_vs_time.png "
+          f"({ev['elapsed_s']:.1f} s)")
+    return 0

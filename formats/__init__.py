@@ -1,0 +1,50 @@
+"""File formats of xbarlab, one module per job.
+
+- :mod:`.provenance`: :class:`Provenance` (where a file came from), file hashes, the
+  format version.
+- :mod:`.output`: atomic writing (:func:`atomic_output`, :func:`write_text_atomic`) and
+  xbarlab output folders with their manifest (:func:`prepare_output_dir`).
+- :mod:`.hdf5`: HDF5 model files (device and noise models, trees of :class:`Quantity`)
+  and HDF5 measurement tables; the only module that imports h5py.
+- :mod:`.measurements`: :class:`Measurements`, :func:`read_measurements`,
+  :func:`write_measurements`; the column roles in :mod:`.roles`, the readers of text
+  tables in :mod:`.text_tables` and of HDF5/.npz tables in :mod:`.array_tables`.
+"""
+
+from __future__ import annotations
+
+from .hdf5 import (
+    KNOWN_UNITS,
+    MEASUREMENTS_FORMAT,
+    Quantity,
+    file_kind,
+    read_model_file,
+    write_model_file,
+)
+from .measurements import Measurements, read_measurements, write_measurements
+from .output import MANIFEST_NAME, atomic_output, prepare_output_dir, write_text_atomic
+from .provenance import FORMAT_VERSION, Provenance, sha256_file
+from .roles import ROLES, SI_UNITS, Layout, TimeOrigin
+
+__all__ = [
+    "Quantity",
+    "Provenance",
+    "FORMAT_VERSION",
+    "KNOWN_UNITS",
+    "MANIFEST_NAME",
+    "MEASUREMENTS_FORMAT",
+    "atomic_output",
+    "write_text_atomic",
+    "prepare_output_dir",
+    "sha256_file",
+    "write_model_file",
+    "read_model_file",
+    "file_kind",
+    "ROLES",
+    "SI_UNITS",
+    "Layout",
+    "TimeOrigin",
+    "Measurements",
+    "read_measurements",
+    "write_measurements",
+]

@@ -1,0 +1,394 @@
+"""The report of ``xbarlab run``: one section per stage, rendered as Markdown and HTML.
+
+A report is a list of blocks rendered twice: Markdown (plots as files) and HTML (plots
+inline as base64, so report.html opens anywhere on its own). Plots are drawn on
+:class:`matplotlib.figure.Figure` objects with the Agg canvas; matplotlib's global state
+(backend, pyplot figures) is not touched.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .. import __version__
+from ..units import format_duration
+from .context import StageContext, json_default, read_json
+
+__all__ = ["write_run_report"]
+
+
+def write_run_report(ctx: StageContext) -> int:
+    """Write ``report.md``, ``report.html`` and ``plots/*.png`` into ``ctx.out``.
+
+    Returns
+    -------
+    int
+        The number of plots in the report.
+    """
+    up = ctx.upstream
+    cfg = ctx.config
+    plots = ctx.out / "plots"
+    plots.mkdir(parents=True, exist_ok=True)
+    title = cfg["report"]["title"]
+    B: list = [("h1", title)]
+    B.append(("p", f"Made by xbarlab {__version__} (`xbarlab run`), seed {cfg['seed']}, "
+                   f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. Every number and "
+                   "plot below comes from this run; each stage's files are in the folder of "
+                   "the same name beside this report."))
+    B += _data_section(up)
+    B += _calibration_section(up, plots)
+    B += _crossbar_section(up, cfg, plots)
+    B += _noise_section(up, cfg, plots)
+    B += _training_section(up, cfg, plots)
+    B += _evaluation_section(up, cfg, plots)
+    B.append(("h2", "Settings"))
+    B.append(("pre", json.dumps({k: v for k, v in cfg.items()}, indent=2,
+                                default=json_default)))
+    from ..formats import write_text_atomic
+
+    write_text_atomic(ctx.out / "report.md", _render_md(B), force=True)
+    write_text_atomic(ctx.out / "report.html", _render_html(B, title), force=True)
+    return sum(1 for b in B if b[0] == "img")
+
+
+def _data_section(up: dict[str, Path]) -> list:
+    """Section 1: what the measured data hold."""
+    B: list = []
+    s = _maybe(up["load"] / "summary.json") or {}
+    B.append(("h2", "1. Measured data"))
+    rows = [["files", ", ".join(Path(p).name for p in s.get("sources", []))],
+            ["reads", f"{s.get('reads', 0):,}"], ["devices", f"{s.get('devices', 0):,}"]]
+    if "targets" in s:
+        tg = s["targets"]
+        rows.append(["programming targets",
+                     f"{tg['count']} ({_us(tg['min'])} to {_us(tg['max'])})"])
+    if "time_points" in s:
+        tp = s["time_points"]
+        vals = tp["values"] or [tp["min"], tp["max"]]
+        rows.append(["time points",
+                     f"{tp['count']}: " + ", ".join(format_duration(v) for v in vals)])
+    if "g_min" in s:
+        rows.append(["conductance", f"{_us(s['g_min'])} to {_us(s['g_max'])}"])
+    rows.append(["reads below 0 S", str(s.get("reads_below_zero", 0))])
+    if s.get("reads_at_zero"):
+        rows.append(["reads of exactly 0 S", f"{s['reads_at_zero']:,}"])
+    B.append(("table", ["", "value"], rows))
+    return B
+
+
+def _calibration_section(up: dict[str, Path], plots: Path) -> list:
+    """Section 2: the fitted model, its statistics against the data, goodness of fit."""
+    B: list = []
+    c = _maybe(up["calibrate"] / "summary.json") or {}
+    B.append(("h2", "2. Calibrated device model"))
+    B.append(("p", f"Model: {c.get('model', '?')}, conditioned on the "
+                   f"{c.get('conditioning', '?')}. Drift law chosen: "
+                   f"{c.get('drift_choice') or 'none'}"
+                   + (" (held-out mean log-likelihood per read: " + ", ".join(
+                       f"{k} {v:.3f}" for k, v in c.get("drift_loglik", {}).items()) + ")"
+                      if c.get("drift_loglik") else "") + "."))
+    for note in c.get("notes", []):
+        B.append(("p", note))
+    if c.get("skipped"):
+        B.append(("p", "Skipped for too few devices: " + "; ".join(
+            f"{_us(g)} ({int(n)} devices, {part})" for g, n, part in c["skipped"])))
+    if c.get("stats"):
+        B.append(("p", "Fitted statistics: mean and standard deviation of the conductance per "
+                       "programming target and time point, measured vs sampled from the "
+                       "fitted model (4,000 cells per target)."))
+        B.append(("table", ["target", "time", "devices", "measured mean ± std",
+                            "model mean ± std"],
+                  [[_us(r["g_target"]), format_duration(r["t"]), r["n"],
+                    f"{r['meas_mean'] * 1e6:.3f} ± {r['meas_std'] * 1e6:.3f} µS",
+                    f"{r['model_mean'] * 1e6:.3f} ± {r['model_std'] * 1e6:.3f} µS"]
+                   for r in c["stats"]]))
+    ks = c.get("ks") or {}
+    if ks.get("values"):
+        vals = np.asarray(ks["values"], dtype=float)
+        B.append(("p", f"Goodness of fit: KS distance between measured reads and model "
+                       f"samples per (level, time point) cell; median {ks['median']:.3f}, "
+                       f"worst {ks['max']:.3f} over {ks['cells']} cells."))
+        has_own = (up["calibrate"] / "report" / "ks_heatmap.png").is_file()
+        if vals.ndim == 2 and not has_own:  # the calibration report draws its own
+            fig = _figure(figsize=(6.4, 0.5 + 0.35 * vals.shape[0] + 1.5))
+            ax = fig.subplots()
+            im = ax.imshow(np.ma.masked_invalid(vals), aspect="auto", cmap="viridis", vmin=0)
+            fig.colorbar(im, ax=ax, label="KS distance")
+            tl = ks.get("times")
+            if tl and len(tl) == vals.shape[1]:
+                ax.set_xticks(range(len(tl)), [format_duration(t) for t in tl], rotation=45)
+            gl = ks.get("level_g")
+            if gl and len(gl) == vals.shape[0]:
+                ax.set_yticks(range(len(gl)), [f"{g * 1e6:.3g}" for g in gl])
+                ax.set_ylabel("level [µS]")
+            ax.set_xlabel("time after programming")
+            ax.set_title("KS distance, measured vs model")
+            B.append(("img", _savefig(fig, plots / "calibration_ks.png"),
+                      "KS distance per (level, time point)"))
+    if c.get("report_error"):
+        B.append(("p", f"The calibration's own report could not be drawn: "
+                       f"{c['report_error']}"))
+    crep = up["calibrate"] / "report"
+    if crep.is_dir():
+        for png in sorted(crep.glob("*.png")):
+            dst = plots / f"calibration_{png.name}"
+            shutil.copyfile(png, dst)
+            B.append(("img", dst, f"calibration report: {png.stem.replace('_', ' ')}"))
+    return B
+
+
+def _crossbar_section(up: dict[str, Path], cfg: dict, plots: Path) -> list:
+    """Section 3: output errors of the crossbar study (IR drop, ADC, device)."""
+    B: list = []
+    x = _maybe(up["crossbar"] / "summary.json") or {}
+    B.append(("h2", "3. Crossbar study (exact circuit solver)"))
+    xc = cfg["crossbar"]
+    B.append(("p", f"Weights U(-1, 1) on differential pairs ({_us(x.get('g_min', 0))} to "
+                   f"{_us(x.get('g_max', 0))}), conductances of the fitted device read at "
+                   f"{format_duration(xc['time'])}, inputs U(0, 1) x {xc['v_max']:g} V. Relative "
+                   "output errors ||y - y_ref|| / ||y_ref||: IR drop against the ideal "
+                   "product of the same conductances; ADC ("
+                   f"{xc['adc_bits']} bits) against the circuit output; device against the "
+                   "targets; total = circuit + calibrated ADC + device against the targets."))
+    if x.get("rows"):
+        B.append(("table", ["n", "r [Ω]", "IR drop", "ADC max-range", "ADC calibrated",
+                            "device", "total", "solve [s]"],
+                  [[r["n"], f"{r['r_wire_ohm']:g}", _pct(r["ir_drop"]), _pct(r["adc_max"]),
+                    _pct(r["adc_cal"]), _pct(r["device"]), _pct(r["total"]),
+                    f"{r['solve_s']:.2f}"] for r in x["rows"]]))
+        fig = _figure(figsize=(6.4, 4.2))
+        ax = fig.subplots()
+        for n_ in sorted({r["n"] for r in x["rows"]}):
+            sel = sorted((r for r in x["rows"] if r["n"] == n_), key=lambda r: r["r_wire_ohm"])
+            rw = [max(r["r_wire_ohm"], 1e-3) for r in sel]
+            ax.loglog(rw, [100 * max(r["ir_drop"], 1e-9) for r in sel], "o-",
+                      label=f"IR drop, {n_}×{n_}")
+            ax.loglog(rw, [100 * max(r["total"], 1e-9) for r in sel], "s--",
+                      label=f"total, {n_}×{n_}")
+            ax.axhline(100 * sel[0]["adc_cal"], color="k", ls=":", lw=1)
+        ax.set_xlabel("wire resistance per segment [Ω]")
+        ax.set_ylabel("relative output error [%]")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8, title="dotted: calibrated ADC alone", title_fontsize=8)
+        B.append(("img", _savefig(fig, plots / "crossbar_error.png"),
+                  "Crossbar output error vs wire resistance"))
+    return B
+
+
+def _noise_section(up: dict[str, Path], cfg: dict, plots: Path) -> list:
+    """Section 4: the exported weight-domain noise per time."""
+    B: list = []
+    nz = _maybe(up["noise"] / "summary.json") or {}
+    B.append(("h2", "4. Weight-domain noise exported from the fitted device"))
+    if nz.get("per_time"):
+        B.append(("p", f"Weights map to differential pairs between {_us(nz['g_min'])} and "
+                       f"{_us(nz['g_max'])} (weights map to {nz.get('weights_map_to')}); "
+                       "Δw is in units of max|W|. Compensation: "
+                       f"{cfg['noise']['compensation']}."))
+        compensated = cfg["noise"]["compensation"] != "none"
+        head = ["time", "mean σ(Δw)", "μ(Δw) at w = max|W|"]
+        rows = [[format_duration(p["t"]), f"{p['std_mean']:.4f}", f"{p['mean_at_wmax']:+.4f}"]
+                for p in nz["per_time"]]
+        if compensated:  # without compensation the factor is 1 by definition: no column
+            head.append("drift factor α applied")
+            for r, p in zip(rows, nz["per_time"], strict=True):
+                r.append(f"{p['drift_factor']:.4f}")
+        B.append(("table", head, rows))
+        fig = _figure(figsize=(9, 3.6))
+        a1, a2 = fig.subplots(1, 2)
+        u = np.asarray(nz["w_grid"])
+        for i, t in enumerate(nz["times"]):
+            a1.plot(u, np.asarray(nz["std"])[i], label=format_duration(t))
+            a2.plot(u, np.asarray(nz["mean"])[i], label=format_duration(t))
+        a1.set_xlabel("w / max|W|")
+        a1.set_ylabel("σ(Δw) / max|W|")
+        a2.set_xlabel("w / max|W|")
+        a2.set_ylabel("μ(Δw) / max|W|")
+        a1.legend(fontsize=8)
+        for a in (a1, a2):
+            a.grid(True, alpha=0.3)
+        B.append(("img", _savefig(fig, plots / "noise.png"),
+                  "Spread and mean shift of the weight perturbation vs weight"))
+    return B
+
+
+def _training_metrics(up: dict[str, Path]) -> dict:
+    """method -> metrics.json of its training stage (None where unreadable)."""
+    return {m: _maybe(up[s] / "metrics.json") for m, s in (("SGD", "train-sgd"),
+                                                           ("HA-SGD", "train-hasgd"))}
+
+
+def _training_section(up: dict[str, Path], cfg: dict, plots: Path) -> list:
+    """Section 5: clean accuracy and loss of both trainings."""
+    B: list = []
+    tr = _training_metrics(up)
+    B.append(("h2", "5. Training"))
+    tc = cfg["train"]
+    when = ("a mixture over all exported times" if tc["train_time"] == "all"
+            else f"at {tc['train_time']}")
+    B.append(("p", f"{tc['dataset']} / {tc['model']}, {tc['epochs']} epochs, seed "
+                   f"{cfg['seed']}. HA-SGD averages the gradients of L = {tc['samples']} "
+                   f"weight perturbations per minibatch drawn from the exported noise ({when})."))
+    B.append(("table", ["method", "L", "clean test accuracy", "training time"],
+              [[m, v.get("samples", 0), f"{v['clean_accuracy']:.4f}",
+                f"{v['train_time_s']:.1f} s"] for m, v in tr.items() if v]))
+    if any(tr.values()):
+        fig = _figure(figsize=(5.6, 3.4))
+        ax = fig.subplots()
+        for m, v in tr.items():
+            if v and v.get("history"):
+                ax.plot([h["epoch"] for h in v["history"]], [h["loss"] for h in v["history"]],
+                        "o-", label=m)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("training loss (under its noise)")
+        ax.grid(True, alpha=0.3)
+        ax.legend()
+        B.append(("img", _savefig(fig, plots / "training_loss.png"), "Training loss"))
+    return B
+
+
+def _evaluation_section(up: dict[str, Path], cfg: dict, plots: Path) -> list:
+    """Section 6: analog accuracy over time of both networks."""
+    B: list = []
+    tr = _training_metrics(up)
+    ev = _maybe(up["evaluate"] / "evaluation.json") or {}
+    B.append(("h2", "6. Analog accuracy over time"))
+    rows_ev = [dict(r, compensation=r["compensation"] + (
+        " (bootstrap models)" if r.get("model_draw") == "bootstrap" else ""))
+        for r in ev.get("rows", [])]
+    if rows_ev:
+        B.append(("p", "Each network is programmed once per chip through the fitted device "
+                       "model (per-cell state kept) and read at each time with read noise, "
+                       f"over {cfg['evaluate']['programmings']} independent programmings; "
+                       "'global' divides the outputs by one drift-compensation factor per "
+                       "time."))
+        times = sorted({r["t"] for r in rows_ev})
+        combos = list(dict.fromkeys((r["method"], r["compensation"]) for r in rows_ev))
+        look = {(r["method"], r["compensation"], r["t"]): r for r in rows_ev}
+        B.append(("table", ["method", "compensation", *[format_duration(t) for t in times]],
+                  [[m, comp, *[(f"{look[(m, comp, t)]['accuracy_mean']:.4f} ± "
+                                f"{look[(m, comp, t)]['accuracy_std']:.4f}")
+                               if (m, comp, t) in look else "–" for t in times]]
+                   for m, comp in combos]))
+        fig = _figure(figsize=(6.4, 4.2))
+        ax = fig.subplots()
+        for m, comp in combos:
+            pts = [look[(m, comp, t)] for t in times if (m, comp, t) in look]
+            ax.errorbar([max(p["t"], 1e-3) for p in pts], [p["accuracy_mean"] for p in pts],
+                        yerr=[p["accuracy_std"] for p in pts], capsize=3,
+                        marker="o" if m == "HA-SGD" else "s",
+                        ls="-" if comp.startswith("global") else "--", label=f"{m}, {comp}")
+        for v in tr.values():
+            if v:
+                ax.axhline(v["clean_accuracy"], lw=0.8, color="grey", ls=":")
+        ax.set_xscale("log")
+        ax.set_xlabel("time after programming [s]")
+        ax.set_ylabel("test accuracy")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+        B.append(("img", _savefig(fig, plots / "accuracy_vs_time.png"),
+                  "Accuracy vs time: plain SGD vs HA-SGD, with and without drift "
+                  "compensation (dotted: clean digital accuracy)"))
+    return B
+
+
+def _embed_png(path: Path) -> str:
+    return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode("ascii")
+
+
+
+def _pct(x) -> str:
+    return "–" if x is None or not np.isfinite(x) else f"{100 * x:.1f} %"
+
+
+def _us(g) -> str:
+    return f"{g * 1e6:.4g} µS"
+
+
+def _html_escape(s: str) -> str:
+    return (str(s).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            .replace('"', "&quot;"))
+
+
+def _render_md(blocks) -> str:
+    out = []
+    for b in blocks:
+        kind = b[0]
+        if kind == "h1":
+            out.append(f"# {b[1]}\n")
+        elif kind == "h2":
+            out.append(f"## {b[1]}\n")
+        elif kind == "p":
+            out.append(f"{b[1]}\n")
+        elif kind == "table":
+            head, rows = b[1], b[2]
+            out.append("| " + " | ".join(head) + " |")
+            out.append("|" + "---|" * len(head))
+            out.extend("| " + " | ".join(str(c) for c in r) + " |" for r in rows)
+            out.append("")
+        elif kind == "img":
+            out.append(f"![{b[2]}](plots/{b[1].name})\n")
+        elif kind == "pre":
+            out.append("```\n" + b[1].rstrip() + "\n```\n")
+    return "\n".join(out)
+
+
+def _render_html(blocks, title: str) -> str:
+    body = []
+    for b in blocks:
+        kind = b[0]
+        if kind in ("h1", "h2"):
+            body.append(f"<{kind}>{_html_escape(b[1])}</{kind}>")
+        elif kind == "p":
+            body.append(f"<p>{_html_escape(b[1])}</p>")
+        elif kind == "table":
+            head, rows = b[1], b[2]
+            h = "".join(f"<th>{_html_escape(c)}</th>" for c in head)
+            r = "".join("<tr>" + "".join(f"<td>{_html_escape(c)}</td>" for c in row) + "</tr>"
+                        for row in rows)
+            body.append(f"<table><thead><tr>{h}</tr></thead><tbody>{r}</tbody></table>")
+        elif kind == "img":
+            body.append(f'<figure><img src="{_embed_png(b[1])}" alt="{_html_escape(b[2])}">'
+                        f"<figcaption>{_html_escape(b[2])}</figcaption></figure>")
+        elif kind == "pre":
+            body.append(f"<pre>{_html_escape(b[1])}</pre>")
+    css = ("body{font-family:system-ui,sans-serif;max-width:60em;margin:2em auto;padding:0 1em;"
+           "color:#222}table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;"
+           "padding:.25em .6em;text-align:right}th{background:#f3f3f3}img{max-width:100%}"
+           "figure{margin:1em 0}figcaption{font-size:.9em;color:#555}pre{background:#f6f6f6;"
+           "padding:.6em;overflow-x:auto}")
+    return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<title>{_html_escape(title)}</title><style>{css}</style></head><body>\n"
+            + "\n".join(body) + "\n</body></html>\n")
+
+
+def _figure(*, figsize: tuple[float, float]):
+    """A new figure on its own Agg canvas (no pyplot, no global backend)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _savefig(fig, path: Path) -> Path:
+    from ..formats import atomic_output
+
+    fig.tight_layout()
+    with atomic_output(path, force=True, suffix=".png") as tmp:
+        fig.savefig(tmp, format="png", dpi=110, metadata={"Software": None})
+    return path
+
+
+def _maybe(path: Path):
+    try:
+        return read_json(path)
+    except (OSError, ValueError):
+        return None

@@ -1,0 +1,404 @@
+"""The stage bodies of ``xbarlab run``, in execution order (:data:`STAGES`).
+
+Each stage reads its config sections and the folders of the finished stages it needs and
+writes its files into ``ctx.out``; the runner (:mod:`.runner`) keys, caches and publishes
+them. Random streams come from the run seed and stable names (:func:`.context.stage_seed`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConfigError
+from ..units import format_duration
+from .context import Stage, StageContext, plain, read_json, write_json
+from .report import write_run_report
+from .torch_state import deterministic_torch
+
+__all__ = ["STAGES", "BY_NAME"]
+
+
+# -- load -------------------------------------------------------------------------------------
+
+
+def _stage_load(ctx: StageContext) -> dict:
+    from ..formats import Provenance, read_measurements, sha256_file, write_measurements
+
+    d = ctx.config["data"]
+    files = [Path(p) for p in d["files"]]
+    for p in files:
+        if not p.is_file():
+            raise ConfigError(f"[data] files: {p} does not exist")
+    m = read_measurements(files, columns=d["columns"] or None, units=d["units"] or None,
+                          layout=d["layout"], sample_rate=d["sample_rate"],
+                          samples_from=d["samples_from"], strict=d["strict"],
+                          same_devices=d["same_devices"])
+    prov = Provenance.for_files("xbarlab run: load", files, settings=plain(d))
+    write_measurements(ctx.out / "measurements.npz", m, provenance=prov)
+    s = m.summary()
+    s["sha256"] = {str(p): sha256_file(p) for p in files}
+    write_json(ctx.out / "summary.json", s)
+    return {"reads": m.n_reads, "devices": m.n_devices,
+            "line": f"{m.n_reads:,} reads of {m.n_devices:,} devices from {len(files)} file(s)"}
+
+
+def _measurements(ctx: StageContext):
+    from ..formats import read_measurements
+
+    return read_measurements(ctx.upstream["load"] / "measurements.npz")
+
+
+# -- calibrate --------------------------------------------------------------------------------
+
+
+def _stage_calibrate(ctx: StageContext) -> dict:
+    from ..calibration import fit, ks_table, write_report
+    c = ctx.config["calibrate"]
+    m = _measurements(ctx)
+    sources = read_json(ctx.upstream["load"] / "summary.json").get("sources", [])
+    steps = ["pivot", "drift / relaxation", "programming error", "read noise"]
+    bar = ctx.progress(total=len(steps), desc="calibrate")
+
+    def step(name):
+        bar.set_postfix_str(name)
+        bar.update(1)
+
+    try:
+        model = fit(m, conditioning=None if c["conditioning"] == "auto" else c["conditioning"],
+                    drift=c["drift"], family=c["family"], window=c["window"],
+                    min_devices=c["min_devices"], n_boot=c["n_boot"], rng=ctx.rng("fit"),
+                    sources=sources, progress=step)
+    finally:
+        bar.close()
+    model.to_file(ctx.out / "device-model.h5", provenance=getattr(model, "provenance", None))
+    rep = getattr(model, "report", None)
+    summary: dict[str, Any] = {"model": repr(model), "conditioning": model.conditioning}
+    if rep is not None:
+        summary.update(drift_choice=rep.drift_choice, drift_loglik=rep.drift_loglik,
+                       skipped=[list(map(float, s[:2])) + [s[2]] for s in rep.skipped],
+                       notes=list(rep.notes), n_devices=rep.n_devices, n_reads=rep.n_reads)
+    # goodness of fit: KS distance per (level, time point > 0), 20 samples per device
+    kt = ks_table(model, m, rng=ctx.rng("ks"),
+                  min_devices=min(50, c["min_devices"]))
+    summary["ks"] = {"values": np.asarray(kt.ks, float).tolist(),
+                     "level_g": np.asarray(kt.level_g, float).tolist(),
+                     "times": np.asarray(kt.t, float).tolist(),
+                     "devices": np.asarray(kt.n).tolist(),
+                     "cells": int(np.isfinite(kt.ks).sum()),
+                     "median": float(kt.median) if np.isfinite(kt.median) else None,
+                     "max": (float(np.nanmax(kt.ks)) if np.isfinite(kt.ks).any() else None)}
+    # the calibration's own report (plots, report.md): an extra, so a failure there is
+    # recorded (with the error) in this run's report instead of discarding the fit
+    report_dir = ctx.out / "report"
+    try:
+        write_report(model, m, report_dir, ks=kt,
+                     rng=ctx.rng("report"))
+        summary["report"] = "report/report.md"
+    except Exception as exc:  # noqa: BLE001 - any failure of the optional report
+        shutil.rmtree(report_dir, ignore_errors=True)
+        summary["report_error"] = f"{type(exc).__name__}: {exc}"
+    summary["stats"] = _fitted_stats(model, m, ctx.rng("stats"))
+    g_lo, g_hi = _default_mapping(m)
+    summary["mapping_default"] = {"g_min": g_lo, "g_max": g_hi}
+    write_json(ctx.out / "summary.json", summary)
+    ks = summary.get("ks", {})
+    line = f"{summary.get('drift_choice') or 'no'} drift"
+    if ks.get("median") is not None:
+        line += f", median KS {ks['median']:.3f} over {ks['cells']} (level, time) cells"
+    return {"line": line}
+
+
+def _fitted_stats(model, m, rng: np.random.Generator, n_model: int = 4000) -> list[dict]:
+    """Measured vs model mean and standard deviation of g per (target, time point) [S].
+
+    Target-conditioned data only (each target sampled ``n_model`` times at the time
+    points); at most 16 targets and 12 time points (the first ones)."""
+    if model.conditioning != "target" or m.g_target is None:
+        return []
+    tcol = m.time_point if m.time_point is not None else m.time
+    targets = np.unique(m.g_target)[:16]
+    times = np.unique(tcol)[:12] if tcol is not None else np.array([0.0])
+    rows = []
+    for gt in targets:
+        try:
+            sim = np.asarray(model.sample(np.full(n_model, gt), times, rng), dtype=float)
+        except ConfigError:  # a time or target the model does not cover
+            continue
+        sim = sim.reshape(times.size, n_model)
+        for k, t in enumerate(times):
+            sel = m.g_target == gt
+            if tcol is not None:
+                sel &= tcol == t
+            g = m.g[sel]
+            if g.size < 2:
+                continue
+            rows.append({"g_target": float(gt), "t": float(t), "n": int(g.size),
+                         "meas_mean": float(g.mean()), "meas_std": float(g.std(ddof=1)),
+                         "model_mean": float(sim[k].mean()),
+                         "model_std": float(sim[k].std(ddof=1))})
+    return rows
+
+
+def _default_mapping(m) -> tuple[float, float]:
+    if m.g_target is not None and m.g_target.size:
+        return float(max(m.g_target.min(), 0.0)), float(m.g_target.max())
+    g = m.g[np.isfinite(m.g)]
+    return 0.0, float(np.percentile(g, 99.0)) if g.size else 0.0
+
+
+def _mapping(ctx: StageContext) -> tuple[float, float]:
+    """(g_min, g_max) [S] of the weight mapping: the config's, else the data's targets."""
+    s = read_json(ctx.upstream["calibrate"] / "summary.json")["mapping_default"]
+    mp = ctx.config["mapping"]
+    g_min = mp["g_min"] if mp["g_min"] is not None else s["g_min"]
+    g_max = mp["g_max"] if mp["g_max"] is not None else s["g_max"]
+    if not g_max > g_min:
+        raise ConfigError(f"[mapping] g_max ({g_max:g} S) must exceed g_min ({g_min:g} S)")
+    return float(g_min), float(g_max)
+
+
+def _device(ctx: StageContext):
+    from .. import devices
+
+    return devices.load(ctx.upstream["calibrate"] / "device-model.h5")
+
+
+# -- crossbar ---------------------------------------------------------------------------------
+
+
+def _stage_crossbar(ctx: StageContext) -> dict:
+    from ..crossbar.study import StudyConfig, format_table, run_study, write_study
+
+    c = ctx.config["crossbar"]
+    g_min, g_max = _mapping(ctx)
+    dev = _device(ctx).with_range(g_min, g_max)
+    seed = int(ctx.seed_sequence("study").generate_state(1, np.uint32)[0])
+    cfg = StudyConfig(sizes=tuple(c["sizes"]), r_wire=tuple(c["r_wire"]), vectors=c["vectors"],
+                      t=c["time"], v_max=c["v_max"], adc_bits=c["adc_bits"], seed=seed)
+    rows = run_study(dev, cfg, progress=ctx.show_progress)
+    write_study(rows, ctx.out, title=f"fitted device at t = {format_duration(c['time'])}, "
+                f"G {g_min * 1e6:.3g}-{g_max * 1e6:.3g} µS")
+    write_json(ctx.out / "summary.json", {"rows": rows, "table_md": format_table(rows),
+                                           "g_min": g_min, "g_max": g_max})
+    worst = max(rows, key=lambda r: r["ir_drop"])
+    return {"line": f"{len(rows)} solves; IR drop up to {100 * worst['ir_drop']:.3g} % "
+                    f"(n = {worst['n']}, r = {worst['r_wire_ohm']:g} Ω)"}
+
+
+# -- noise ------------------------------------------------------------------------------------
+
+
+def _stage_noise(ctx: StageContext) -> dict:
+    from ..formats import Provenance
+    from ..nn.export import export_noise
+
+    c = ctx.config["noise"]
+    g_min, g_max = _mapping(ctx)
+    dev = _device(ctx)
+    w_grid = np.linspace(-1.0, 1.0, c["grid"])
+    tables = export_noise(dev, c["times"], ctx.rng("tables"), g_min=g_min, g_max=g_max,
+                          w_grid=w_grid, n_samples=c["samples"],
+                          compensation=c["compensation"], allow_extrapolation=True,
+                          device_name="calibrated (xbarlab run)")
+    prov = Provenance(method="nn.export.export_noise", settings=plain(c) | {
+        "g_min_S": g_min, "g_max_S": g_max})
+    tables.write(ctx.out / "noise.h5", provenance=prov)
+    # spread and shift at the largest weight, per time (for the report)
+    top = int(np.argmax(tables.w_grid))
+    per_t = [{"t": float(t), "mean_at_wmax": float(tables.mean[i, top]),
+              "std_mean": float(np.mean(tables.std[i])),
+              "drift_factor": float(tables.drift_factor[i])}
+             for i, t in enumerate(tables.times)]
+    write_json(ctx.out / "summary.json", {
+        "times": [float(t) for t in tables.times], "per_time": per_t, "g_min": g_min,
+        "g_max": g_max, "weights_map_to": tables.weights_map_to,
+        "w_grid": tables.w_grid.tolist(), "std": tables.std.tolist(),
+        "mean": tables.mean.tolist()})
+    sd = ", ".join(f"{format_duration(p['t'])}: σ {p['std_mean']:.3f}" for p in per_t)
+    return {"line": f"Δw/max|W| tables at {len(per_t)} times ({sd})"}
+
+
+# -- training ---------------------------------------------------------------------------------
+
+
+def _train(ctx: StageContext, *, hasgd: bool) -> dict:
+    import torch
+
+    from ..nn import train as T
+    from ..nn.data import load_dataset, model_config
+
+    c = ctx.config["train"]
+    noise = None
+    if hasgd:
+        noise = _noise_model(ctx)
+    data = load_dataset(c["dataset"])
+    if c["subset"]:
+        import dataclasses
+
+        data = dataclasses.replace(data, x_train=data.x_train[:c["subset"]],
+                                   y_train=data.y_train[:c["subset"]])
+    cfg = model_config(c["model"], data)
+    # both trainings draw from the same "train" streams: the same initial weights and
+    # minibatch order, so SGD and HA-SGD differ only by the training noise
+    seed = int(ctx.seed_sequence("network", stage="train").generate_state(1, np.uint32)[0])
+    gens = T.seed_generators(seed)
+    net = T.init_model(cfg, gens["init"])
+    bar = ctx.progress(total=c["epochs"], desc=ctx.name, unit="epoch")
+
+    def cb(epoch, loss):
+        bar.set_postfix_str(f"loss {loss:.4f}")
+        bar.update(1)
+
+    t0 = time.perf_counter()
+    # denormal intermediates in the quantile-table sampler slow CPU training ~10x; flushing
+    # them to zero changes values below 1e-38 only (restored afterwards)
+    flushed = torch.set_flush_denormal(True)
+    try:
+        history = T.train_model(net, data, noise=noise, samples=c["samples"] if hasgd else 0,
+                                epochs=c["epochs"], generators=gens,
+                                antithetic=c["antithetic"] if hasgd else False, callback=cb)
+    finally:
+        bar.close()
+        if flushed:
+            torch.set_flush_denormal(False)
+    secs = time.perf_counter() - t0
+    clean = T.accuracy(net, data.x_test, data.y_test)
+    train_info = {"method": "HA-SGD" if hasgd else "SGD", "samples": c["samples"] if hasgd else 0,
+                  "epochs": c["epochs"], "seed": ctx.seed, "train_seed": seed,
+                  "dataset": c["dataset"], "model": c["model"],
+                  "antithetic": bool(c["antithetic"]) if hasgd else False,
+                  "train_noise": (noise.to_dict() if noise is not None else {"sigma": 0.0}),
+                  "train_time": c["train_time"] if hasgd else None}
+    from ..formats import atomic_output
+
+    with atomic_output(ctx.out / T.WEIGHTS_NAME, force=True) as tmp:
+        torch.save({"state_dict": net.state_dict(), "config": cfg, "train": train_info}, tmp)
+    metrics = {"clean_accuracy": clean, "history": history, "train_time_s": secs,
+               "model_config": cfg, **train_info,
+               "n_train": int(data.x_train.shape[0]), "n_test": int(data.x_test.shape[0])}
+    write_json(ctx.out / T.METRICS_NAME, metrics)
+    ep = f"{c['epochs']} epoch{'s' if c['epochs'] != 1 else ''}"
+    return {"line": f"{train_info['method']} {c['dataset']}/{c['model']}, {ep}: "
+                    f"clean accuracy {clean:.4f} ({secs:.1f} s)"}
+
+
+@contextlib.contextmanager
+def _torch_state(ctx: StageContext):
+    """Run with the config's torch thread count and torch's deterministic algorithms, both
+    restored afterwards. Small networks on a busy CPU train many times faster on one
+    thread than on oversubscribed ones."""
+    import torch
+
+    n = int(ctx.config.get("threads", 0))
+    before = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(n)
+    try:
+        with deterministic_torch():
+            yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _noise_model(ctx: StageContext):
+    """The torch-side noise of the exported file, at ``train_time`` or their mixture."""
+    from ..nn.noise_file import load_noise
+    from ..units import parse_duration
+
+    c = ctx.config["train"]
+    t = (None if c["train_time"] == "all"
+         else parse_duration(c["train_time"], what="[train] train_time"))
+    return load_noise(ctx.upstream["noise"] / "noise.h5", time=t)
+
+
+def _stage_train_sgd(ctx: StageContext) -> dict:
+    with _torch_state(ctx):
+        return _train(ctx, hasgd=False)
+
+
+def _stage_train_hasgd(ctx: StageContext) -> dict:
+    with _torch_state(ctx):
+        return _train(ctx, hasgd=True)
+
+
+# -- evaluate ---------------------------------------------------------------------------------
+
+
+def _stage_evaluate(ctx: StageContext) -> dict:
+    from ..nn.data import load_dataset
+    from ..nn.evaluate import evaluate_statistical
+    from ..nn.train import load_trained
+
+    c = ctx.config["evaluate"]
+    g_min, g_max = _mapping(ctx)
+    dev = _device(ctx)
+    # one seed for both networks: the same chips (common random numbers) where shapes agree
+    eval_seed = ctx.seed_sequence("chips")
+    with _torch_state(ctx):
+        rows, raw = _evaluate_both(ctx, c, dev, g_min, g_max, eval_seed, load_trained,
+                                   load_dataset, evaluate_statistical)
+    write_json(ctx.out / "evaluation.json", {"rows": rows, "g_min": g_min, "g_max": g_max,
+                                              "raw": raw})
+    last = max(c["times"])
+    at = {(r["method"], r["compensation"]): r["accuracy_mean"] for r in rows
+          if r["t"] == last and r["model_draw"] == "fit"}
+    parts = [f"{m}/{k}: {v:.3f}" for (m, k), v in at.items()]
+    return {"line": f"accuracy at {format_duration(last)}: " + ", ".join(parts)}
+
+
+def _evaluate_both(ctx, c, dev, g_min, g_max, eval_seed, load_trained, load_dataset,
+                   evaluate_statistical):
+    data = None
+    rows, raw = [], {}
+    for method, up in (("SGD", "train-sgd"), ("HA-SGD", "train-hasgd")):
+        net, blob = load_trained(ctx.upstream[up])
+        if data is None:
+            data = load_dataset(blob["train"]["dataset"])
+        ev = evaluate_statistical(
+            net, data.x_test, data.y_test, device=dev, times=c["times"],
+            programmings=c["programmings"], compensation=c["compensation"], g_min=g_min,
+            g_max=g_max, bootstrap=c["bootstrap"], rng=np.random.default_rng(eval_seed),
+            progress=ctx.show_progress)
+        raw[method] = ev
+        for r in ev["results"]:
+            rows.append({"method": method, "t": r["time_s"], "compensation": r["compensation"],
+                         "model_draw": r.get("model_draw", "fit"),
+                         "accuracy_mean": r["accuracy_mean"], "accuracy_std": r["accuracy_std"],
+                         "n_programmings": r["n_programmings"]})
+    return rows, raw
+
+
+# -- report -----------------------------------------------------------------------------------
+
+
+def _stage_report(ctx: StageContext) -> dict:
+    n_plots = write_run_report(ctx)
+    return {"line": f"report.md, report.html and {n_plots} plots"}
+
+
+#: The stages in execution order.
+STAGES: tuple[Stage, ...] = (
+    Stage("load", "load measurements", ("data",), (), _stage_load, random=False),
+    Stage("calibrate", "calibrate device model", ("calibrate",), ("load",), _stage_calibrate),
+    Stage("crossbar", "crossbar study (IR drop, ADC)", ("mapping", "crossbar"), ("calibrate",),
+          _stage_crossbar),
+    Stage("noise", "export weight-domain noise", ("mapping", "noise"), ("calibrate",),
+          _stage_noise),
+    Stage("train-sgd", "train plain SGD baseline", ("train",), (), _stage_train_sgd,
+          ignore=("train.samples", "train.antithetic", "train.train_time")),
+    Stage("train-hasgd", "train HA-SGD against the noise", ("train",), ("noise",),
+          _stage_train_hasgd),
+    Stage("evaluate", "analog evaluation over time", ("mapping", "evaluate"),
+          ("calibrate", "train-sgd", "train-hasgd"), _stage_evaluate),
+    Stage("report", "report", ("report",),
+          ("load", "calibrate", "crossbar", "noise", "train-sgd", "train-hasgd", "evaluate"),
+          _stage_report, random=False),
+)
+#: Stage name -> stage.
+BY_NAME = {s.name: s for s in STAGES}

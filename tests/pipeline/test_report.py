@@ -1,0 +1,59 @@
+"""The report of ``xbarlab run`` (xbarlab/pipeline/report.py)."""
+
+from __future__ import annotations
+
+import json
+
+from _tiny_run import ALL
+from xbarlab import pipeline as P
+
+
+def test_end_to_end_report(tiny_run):
+    """A tiny run writes every stage folder with its completion marker and a report whose
+    HTML embeds every plot inline: report.html holds exactly as many base64 PNGs as
+    report.md links plots (>= 4: KS map, crossbar error, noise, accuracy vs time), and the
+    numbers in the report are those of the stage outputs (the HA-SGD clean accuracy)."""
+    cfg, out = tiny_run
+    for s in ALL:
+        mk = json.loads((out / s / P.MARKER).read_text())
+        assert mk["stage"] == s and len(mk["key"]) == 64
+    md = (out / "report.md").read_text()
+    html = (out / "report.html").read_text()
+    n_links = md.count("](report/plots/")
+    assert n_links >= 4
+    assert html.count('src="data:image/png;base64,') == n_links
+    for name in ("crossbar_error.png", "noise.png", "accuracy_vs_time.png"):
+        assert (out / "report" / "plots" / name).is_file()
+    acc = json.loads((out / "train-hasgd" / "metrics.json").read_text())["clean_accuracy"]
+    assert f"{acc:.4f}" in md
+    ev = json.loads((out / "evaluate" / "evaluation.json").read_text())
+    combos = {(r["method"], r["compensation"], r["t"]) for r in ev["rows"]}
+    assert combos == {(m, c, t) for m in ("SGD", "HA-SGD") for c in ("none", "global")
+                      for t in (1.0, 86400.0)}
+    assert (out / "xbarlab-manifest.json").is_file()
+
+
+def test_report_leaves_matplotlib_alone(tiny_run, tmp_path):
+    """Writing the report again from the finished stages draws as many plots as the run's
+    report without changing matplotlib's backend setting or pyplot's list of figures."""
+    import sys
+
+    import matplotlib
+    from xbarlab.pipeline.context import StageContext
+    from xbarlab.pipeline.report import write_run_report
+
+    cfg_path, out = tiny_run
+    backend = dict.__getitem__(matplotlib.rcParams, "backend")
+    pyplot = sys.modules.get("matplotlib.pyplot")
+    figs = pyplot.get_fignums() if pyplot is not None else None
+    cfg, _ = P.load_config(cfg_path)
+    ctx = StageContext(name="report", out=tmp_path, config=cfg,
+                       upstream={s: out / s for s in ALL}, seed=cfg["seed"],
+                       progress=None, show_progress=False)
+    n = write_run_report(ctx)
+    assert n == len(list((out / "report" / "plots").glob("*.png"))) >= 4
+    assert dict.__getitem__(matplotlib.rcParams, "backend") == backend
+    if pyplot is not None:
+        assert pyplot.get_fignums() == figs
+    else:
+        assert "matplotlib.pyplot" not in sys.modules

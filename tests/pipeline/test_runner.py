@@ -1,0 +1,171 @@
+"""The cached runner of ``xbarlab run`` (xbarlab/pipeline/runner.py): a rerun is fully
+cached, a changed setting or data file reruns exactly the stages downstream of it, a run
+killed with SIGKILL or interrupted resumes, a foreign output folder is refused."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+from _tiny_run import ALL, events, run, setup, tiny_data
+from xbarlab import pipeline as P
+from xbarlab.errors import OutputExistsError
+
+
+def test_rerun_is_fully_cached(tiny_run, tmp_path):
+    """Rerunning an unchanged config runs nothing: every stage reports 'cached'."""
+    cfg, out0 = tiny_run
+    out = tmp_path / "out"
+    shutil.copytree(out0, out)
+    res = run(cfg, out)
+    assert res["status"] == {s: "cached" for s in ALL}
+
+
+@pytest.mark.parametrize("edit, expect_ran", [
+    # crossbar settings feed only the crossbar study and the report
+    (("r_wire = [1.0]", "r_wire = [2.0]"), {"crossbar", "report"}),
+    # training settings: both trainings, the evaluation, the report
+    (("epochs = 1", "epochs = 2"), {"train-sgd", "train-hasgd", "evaluate", "report"}),
+    # noise settings: the noise tables, HA-SGD trained on them, evaluation, report
+    (("grid = 5", "grid = 7"), {"noise", "train-hasgd", "evaluate", "report"}),
+    # evaluation settings: evaluation and report
+    (("programmings = 1", "programmings = 2"), {"evaluate", "report"}),
+    # L of HA-SGD: not the plain-SGD baseline
+    (("samples = 2\ntrain_time", "samples = 1\ntrain_time"),
+     {"train-hasgd", "evaluate", "report"}),
+    # the report title: the report only
+    (('title = "tiny"', 'title = "tiny 2"'), {"report"}),
+    # the seed: every stage that draws random numbers (not load, which only reads a file)
+    (("seed = 3", "seed = 4"), set(ALL) - {"load"}),
+])
+def test_changed_setting_reruns_exactly_downstream(tiny_run, tmp_path, edit, expect_ran):
+    """A changed setting reruns exactly the stages that depend on it (listed per case);
+    every other stage is 'cached'."""
+    cfg0, out0 = tiny_run
+    out = tmp_path / "out"
+    shutil.copytree(out0, out)
+    shutil.copy(cfg0.parent / "tiny.csv", tmp_path / "tiny.csv")
+    text = cfg0.read_text()
+    assert edit[0] in text
+    cfg = tmp_path / "tiny.toml"
+    cfg.write_text(text.replace(edit[0], edit[1]))
+    res = run(cfg, out)
+    ran = {s for s, v in res["status"].items() if v == "ran"}
+    assert ran == expect_ran
+
+
+def test_changed_data_reruns_everything_but_sgd(tiny_run, tmp_path):
+    """New measurement content (another seed) reruns every stage that depends on the data:
+    all but the plain-SGD baseline, which does not use device statistics."""
+    cfg0, out0 = tiny_run
+    out = tmp_path / "out"
+    shutil.copytree(out0, out)
+    shutil.copy(cfg0, tmp_path / "tiny.toml")
+    tiny_data(tmp_path / "tiny.csv", seed=2)
+    res = run(tmp_path / "tiny.toml", out)
+    assert {s for s, v in res["status"].items() if v == "cached"} == {"train-sgd"}
+
+
+def test_moved_data_file_is_still_cached(tiny_run, tmp_path):
+    """The load stage is keyed by the data's content, not its path: the same file under
+    another name in another folder reruns nothing."""
+    cfg0, out0 = tiny_run
+    out = tmp_path / "out"
+    shutil.copytree(out0, out)
+    (tmp_path / "d").mkdir()
+    shutil.copy(cfg0.parent / "tiny.csv", tmp_path / "d" / "renamed.csv")
+    cfg = tmp_path / "tiny.toml"
+    cfg.write_text(cfg0.read_text().replace('"tiny.csv"', '"d/renamed.csv"'))
+    res = run(cfg, out)
+    assert res["status"] == {s: "cached" for s in ALL}
+
+
+_KILL_SCRIPT = textwrap.dedent("""
+    import sys, time
+    from pathlib import Path
+    from xbarlab import pipeline as P
+    cfg, _ = P.load_config(sys.argv[1])
+    flag = Path(sys.argv[3])
+    def hook(name, tmp):
+        (tmp / "partial.bin").write_bytes(b"x" * 1000)   # a stage half written
+        if name == "train-sgd":
+            flag.write_text("training")
+            time.sleep(120)
+    P.run_pipeline(cfg, sys.argv[2], progress=False, on_stage_start=hook,
+                   echo=lambda s: None)
+""")
+
+
+def test_kill_during_training_resumes(tmp_path):
+    """A run killed with SIGKILL while training leaves load, calibrate, crossbar and noise
+    finished; the rerun skips them ('cached' in the result and the run log, no new 'start'
+    event for them), runs the training and later stages, and removes the half-written
+    temporary folder of the killed stage."""
+    cfg = setup(tmp_path)
+    out = tmp_path / "out"
+    flag = tmp_path / "flag"
+    script = tmp_path / "kill_me.py"
+    script.write_text(_KILL_SCRIPT)
+    proc = subprocess.Popen([sys.executable, str(script), str(cfg), str(out), str(flag)],
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        deadline = time.monotonic() + 240
+        while not flag.exists():
+            assert proc.poll() is None, "the pipeline process ended before training"
+            assert time.monotonic() < deadline, "training never started"
+            time.sleep(0.1)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    finished = {s for s in ALL if (out / s / P.MARKER).is_file()}
+    assert finished == {"load", "calibrate", "crossbar", "noise"}
+    assert any(p.name.startswith(".tmp-train-sgd") for p in out.iterdir())
+    n_before = len(events(out))
+    res = run(cfg, out)
+    assert {s for s, v in res["status"].items() if v == "cached"} == finished
+    new = events(out)[n_before:]
+    started = {e["stage"] for e in new if e["event"] == "start"}
+    assert started == set(ALL) - finished
+    assert {e["stage"] for e in new if e["event"] == "cached"} == finished
+    assert not any(p.name.startswith(".tmp-") for p in out.iterdir())
+
+
+def test_interrupted_stage_keeps_finished_ones(tmp_path):
+    """Ctrl-C (KeyboardInterrupt) inside the crossbar stage propagates, logs 'failed',
+    removes the stage's temporary folder, and keeps load and calibrate finished."""
+    cfg = setup(tmp_path)
+    out = tmp_path / "out"
+
+    def hook(name, tmp):
+        if name == "crossbar":
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run(cfg, out, on_stage_start=hook)
+    assert {s for s in ALL if (out / s / P.MARKER).is_file()} == {"load", "calibrate"}
+    assert not any(p.name.startswith(".tmp-") for p in out.iterdir())
+    assert events(out)[-1]["event"] == "failed" and events(out)[-1]["stage"] == "crossbar"
+    res = run(cfg, out, stages=("crossbar",))
+    assert res["status"] == {"load": "cached", "calibrate": "cached", "crossbar": "ran"}
+
+
+def test_foreign_output_folder_refused(tmp_path):
+    """OUT that is a non-empty folder without an xbarlab manifest is refused
+    (OutputExistsError) unless force=True."""
+    cfg = setup(tmp_path)
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "thesis.tex").write_text("do not touch")
+    with pytest.raises(OutputExistsError):
+        run(cfg, out, stages=("load",))
+    res = run(cfg, out, stages=("load",), force=True)
+    assert res["status"] == {"load": "ran"}
+    assert (out / "thesis.tex").read_text() == "do not touch"
