@@ -473,15 +473,89 @@ def _add_train(p) -> None:
     p.set_defaults(handler=_run_train)
 
 
-def _run_train(args) -> int:
-    from .nn.train import run_training  # imports torch, only when training
+def _parse_train_noise(value: str):
+    """``--train-noise``: a σ >= 0 (float) or a path to a noise file (``.h5``/``.hdf5``)."""
+    import math
+    from pathlib import Path
 
-    m = run_training(
-        dataset=args.dataset, model=args.model, train_noise=args.train_noise,
-        samples=args.samples, epochs=args.epochs, seed=args.seed, eval_noise=args.eval_noise,
-        eval_draws=args.eval_draws, train_shift=args.train_shift, eval_shift=args.eval_shift,
-        adc_bits=args.adc_bits, antithetic=args.antithetic, out=args.out, force=args.force,
-        noise_time=args.train_time,
+    from .errors import ConfigError
+
+    try:
+        sigma = float(value)
+    except ValueError:
+        p = Path(value)
+        if p.suffix.lower() in (".h5", ".hdf5") or p.exists():
+            return p
+        raise ConfigError(f"--train-noise {value!r} is neither a number (σ) nor a noise file "
+                          "(.h5)") from None
+    if not math.isfinite(sigma) or sigma < 0:
+        raise ConfigError(f"--train-noise σ must be a finite number >= 0, got {value!r}")
+    return sigma
+
+
+def _parse_levels(value: str) -> list[float]:
+    """``--eval-noise``: comma-separated numbers >= 0."""
+    import math
+
+    from .errors import ConfigError
+
+    out = []
+    for item in value.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        try:
+            v = float(item)
+        except ValueError:
+            raise ConfigError(f"--eval-noise entry {item!r} is not a number") from None
+        if not math.isfinite(v) or v < 0:
+            raise ConfigError(f"--eval-noise entries must be finite and >= 0, got {item!r}")
+        out.append(v)
+    if not out:
+        raise ConfigError(f"--eval-noise {value!r} lists no level")
+    return out
+
+
+def _train_noise_from_args(args):
+    """``(training noise, level -> evaluation noise, noise file or None)`` of the options."""
+    from pathlib import Path
+
+    from .errors import ConfigError
+    from .nn.noise import GaussianNoise
+
+    arg = _parse_train_noise(args.train_noise)
+    if isinstance(arg, Path):
+        from .nn.noise_file import load_noise
+        from .units import parse_duration
+
+        if args.train_shift != 0.0 or args.eval_shift != 0.0:
+            raise ConfigError("--train-shift/--eval-shift apply to σ noise; a noise file "
+                              f"({arg}) carries its own mean shift")
+        if not arg.exists():
+            raise ConfigError(f"noise file {arg} does not exist")
+        t = None if args.train_time is None else parse_duration(args.train_time,
+                                                                  what="--train-time")
+        noise = load_noise(arg, time=t)
+        return noise, noise.scaled, str(arg)
+    if args.train_time is not None:
+        raise ConfigError(f"--train-time {args.train_time} needs a noise file as --train-noise")
+    eval_shift = args.eval_shift
+
+    def make_eval(level: float):
+        return GaussianNoise(level, shift=eval_shift)
+
+    return GaussianNoise(arg, shift=args.train_shift), make_eval, None
+
+
+def _run_train(args) -> int:
+    from .nn.train import train_and_evaluate  # imports torch, only when training
+
+    noise, make_eval, source = _train_noise_from_args(args)
+    m = train_and_evaluate(
+        dataset=args.dataset, model=args.model, noise=noise, samples=args.samples,
+        epochs=args.epochs, seed=args.seed, eval_levels=_parse_levels(args.eval_noise),
+        eval_noise=make_eval, eval_draws=args.eval_draws, adc_bits=args.adc_bits,
+        antithetic=args.antithetic, out=args.out, force=args.force, noise_source=source,
         # every setting, defaults included, so the manifest documents the run in full
         command="train " + " ".join(
             f"--{k.replace('_', '-')}" + ("" if v is True else f" {v}")
@@ -789,19 +863,27 @@ def _add_evaluate(p) -> None:
 
 
 def _run_evaluate(args) -> int:
-    from .nn.evaluate import run_evaluation
+    from .crossbar.converters import ADC, DAC
+    from .crossbar.tiling import TileConfig
+    from .nn.evaluate import EvaluationSettings, evaluate_to_folder
     from .nn.export import load_device_model
+    from .units import parse_durations, parse_list
 
     rows, cols = _parse_array_size(args.tile, "--tile")
     mapping = _mapping_from_args(args, load_device_model(args.device_model))
-    ev = run_evaluation(
-        model_dir=args.model_dir, device_model=args.device_model, times=args.times,
-        out=args.out, programmings=args.programmings, modes=args.modes,
-        compensation=args.compensation, tile_rows=rows, tile_cols=cols, r_wire=args.r_wire,
-        mapping=mapping, dac_bits=args.dac_bits, adc_bits=args.adc_bits,
+    settings = EvaluationSettings(
+        times=tuple(parse_durations(args.times, what="--times")),
+        programmings=args.programmings, modes=tuple(parse_list(args.modes, what="--modes")),
+        compensations=tuple(parse_list(args.compensation, what="--compensation")),
+        tile=TileConfig(rows=rows, cols=cols, r_row=args.r_wire, r_col=args.r_wire),
+        mapping=mapping, dac=None if args.dac_bits is None else DAC(bits=args.dac_bits),
+        adc=None if args.adc_bits is None else ADC(bits=args.adc_bits,
+                                                   range_mode="max-possible"),
         circuit_programmings=args.circuit_programmings, circuit_samples=args.circuit_samples,
-        bootstrap=args.bootstrap, seed=args.seed, force=args.force,
-        command=_command_line(args))
+        bootstrap=args.bootstrap)
+    ev = evaluate_to_folder(model_dir=args.model_dir, device_model=args.device_model,
+                            settings=settings, out=args.out, seed=args.seed, force=args.force,
+                            command=_command_line(args))
     print(f"digital accuracy {ev['clean_accuracy']:.4f}")
     for e in ev["results"]:
         print(f"{e['time']:>8} {e['mode']:<11} comp={e['compensation']:<6} "

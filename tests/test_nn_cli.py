@@ -1,5 +1,5 @@
-"""Tests of ``xbarlab train``: outputs, reproducibility, data sets and bad input; the weight
-mapping options of ``xbarlab export-noise`` and ``xbarlab evaluate``."""
+"""Tests of ``xbarlab train``: outputs, reproducibility and bad input; ``xbarlab export-noise``
+and ``xbarlab evaluate``, their weight-mapping options; training against a noise file."""
 
 from __future__ import annotations
 
@@ -7,12 +7,14 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 from xbarlab.cli import main
-from xbarlab.errors import ConfigError
 from xbarlab.nn.data import build_model, load_dataset, model_config
-from xbarlab.nn.train import accuracy, load_trained, run_training
+from xbarlab.nn.train import accuracy, load_trained
+
+H, D = 3600.0, 86400.0
 
 ARGS = ["train", "--dataset", "digits", "--model", "mlp", "--train-noise", "0.2",
         "--samples", "2", "--epochs", "1", "--seed", "0", "--eval-noise", "0,0.3",
@@ -72,16 +74,18 @@ def test_existing_outputs_need_force(tmp_path, capsys):
 
 @pytest.mark.parametrize("change, needle", [
     ({"--train-noise": "-0.1"}, ">= 0"),
-    ({"--samples": "-1"}, "--samples"),
-    ({"--samples": "0"}, "--samples 0"),
+    ({"--samples": "-1"}, "samples must be an integer >= 0"),
+    ({"--samples": "0"}, "samples=0"),
     ({"--eval-noise": "0,-1"}, "--eval-noise"),
-    ({"--eval-draws": "0"}, "eval draws"),
+    ({"--eval-draws": "0"}, "eval_draws"),
     ({"--train-noise": "noise.h5"}, "does not exist"),
-    ({"--adc-bits": "0"}, "--adc-bits"),
+    ({"--adc-bits": "0"}, "ADC bits"),
+    ({"--adc-bits": "1"}, "ADC bits"),
 ])
 def test_bad_input_gives_clear_error(tmp_path, capsys, change, needle):
     """σ < 0, L < 0, --samples 0 with σ = 0.2, negative eval level, zero draws, a missing
-    noise file, 0 ADC bits: exit status 2 and a message naming the problem."""
+    noise file, 0 or 1 ADC bits (the signed ADC has a zero code, so >= 2): exit status 2 and a
+    message naming the problem (the library's parameter, or the flag the CLI parses)."""
     args = list(ARGS)
     for k, v in change.items():
         if k in args:
@@ -92,48 +96,24 @@ def test_bad_input_gives_clear_error(tmp_path, capsys, change, needle):
     assert needle in capsys.readouterr().err
 
 
-def test_bad_noise_file_is_refused(tmp_path):
-    """A file with the HDF5 signature but nothing readable -> DataFormatError/ConfigError
-    (both ValueError) naming the file; a shift flag with a noise file -> ConfigError."""
+def test_bad_noise_file_is_refused(tmp_path, capsys):
+    """A file with the HDF5 signature but nothing readable as --train-noise: exit 2 naming the
+    file; a shift flag with a noise file: exit 2 naming the mean shift."""
     f = tmp_path / "noise.h5"
     f.write_bytes(b"\x89HDF\r\n\x1a\n")
-    with pytest.raises(ValueError, match="noise.h5"):
-        run_training(dataset="digits", model="mlp", train_noise=str(f), samples=2, epochs=1,
-                     seed=0, eval_noise="0", out=tmp_path / "o")
-    with pytest.raises(ConfigError, match="mean shift"):
-        run_training(dataset="digits", model="mlp", train_noise=str(f), samples=2, epochs=1,
-                     seed=0, eval_noise="0", train_shift=0.1, out=tmp_path / "o")
+    base = [*ARGS[:ARGS.index("--train-noise")], "--train-noise", str(f),
+            *ARGS[ARGS.index("--samples"):], "--out", str(tmp_path / "o")]
+    assert main(base) == 2
+    assert "noise.h5" in capsys.readouterr().err
+    assert main([*base, "--train-shift", "0.1"]) == 2
+    assert "mean shift" in capsys.readouterr().err
 
 
-def test_unknown_dataset_and_model():
-    """An unknown data set or model name -> ConfigError listing the valid ones; argparse
-    refuses them at the command line (exit 2)."""
-    with pytest.raises(ConfigError, match="digits"):
-        load_dataset("cifar")
-    with pytest.raises(ConfigError, match="mlp"):
-        model_config("resnet", "digits", (1, 8, 8))
+def test_unknown_dataset_is_refused_by_the_parser():
+    """An unknown data set name is refused at the command line (exit 2)."""
     with pytest.raises(SystemExit) as e:
         main(["train", "--dataset", "cifar", *ARGS[3:], "--out", "x"])
     assert e.value.code == 2
-
-
-@pytest.mark.parametrize("name, n_train, n_test, shape", [
-    ("digits", 1437, 360, (1, 8, 8)),
-    ("mnist5k", 4000, 1000, (1, 28, 28)),
-    ("mnist1d", 4000, 1000, (1, 40)),
-])
-def test_datasets_load_offline_with_documented_splits(name, n_train, n_test, shape):
-    """Split sizes 1437/360 (digits), 4000/1000 (MNIST-5k and MNIST-1D); images in [0, 1]
-    with max exactly 1; each class present in both splits; mlp and cnn both map a
-    batch to 10 logits."""
-    d = load_dataset(name)
-    assert d.x_train.shape == (n_train, *shape) and d.x_test.shape == (n_test, *shape)
-    assert set(d.y_train.tolist()) == set(range(10)) == set(d.y_test.tolist())
-    if name != "mnist1d":
-        assert float(d.x_train.min()) == 0.0 and float(d.x_train.max()) == 1.0
-    for kind in ("mlp", "cnn"):
-        net = build_model(model_config(kind, d))
-        assert net(d.x_test[:5]).shape == (5, 10)
 
 
 # ----------------------------------------------------- mapping options (export-noise, evaluate)
@@ -223,3 +203,68 @@ def test_bad_array_sizes_give_one_line_errors(tmp_path, capsys, args, line):
     assert main([*args, "-o", str(out)]) == 2
     assert capsys.readouterr().err.splitlines() == [line]
     assert not out.exists()
+
+
+# ----------------------------------------------------- export-noise, evaluate, noise files
+
+
+@pytest.fixture(scope="module")
+def pcm_file(tmp_path_factory):
+    """PCM noise tables at 1 h and 1 d on a coarse grid, 2e5 pairs per (u, t)."""
+    from xbarlab import devices
+    from xbarlab.nn.export import export_noise
+
+    tab = export_noise(devices.load("pcm-ibm-2020"), [H, D], np.random.default_rng(1),
+                       w_grid=np.array([-1, -0.5, 0, 0.25, 0.5, 0.75, 1.0]), n_samples=200_000)
+    path = tmp_path_factory.mktemp("noise") / "pcm.h5"
+    tab.write(path)
+    return path, tab
+
+
+def test_cli_export_noise_and_evaluate(tmp_path):
+    """`xbarlab export-noise` writes a file the torch side loads (2 times, 11-point grid);
+    `xbarlab evaluate` on a saved digits MLP writes evaluation.json (schema, 2 times x 2
+    compensations, accuracies in [0, 1]) and the PNG; a second run without --force fails."""
+    from xbarlab.cli import main
+    from xbarlab.nn.data import build_model, model_config
+    from xbarlab.nn.noise_file import NoiseFile
+
+    out = tmp_path / "n.h5"
+    assert main(["export-noise", "pcm-ibm-2020", "--time", "1h", "--time", "1d", "--grid", "11",
+                 "--samples", "2000", "-o", str(out)]) == 0
+    nf = NoiseFile.load(out)
+    assert list(nf.times) == [H, D] and nf.tables.w_grid.size == 11
+    cfg = model_config("mlp", "digits", (1, 8, 8))
+    torch.manual_seed(0)
+    mdir = tmp_path / "m"
+    mdir.mkdir()
+    torch.save({"state_dict": build_model(cfg).state_dict(), "config": cfg}, mdir / "model.pt")
+    ev_dir = tmp_path / "ev"
+    args = ["evaluate", str(mdir), "--device-model", "pcm-ibm-2020", "--times", "1s,1d",
+            "--programmings", "2", "-o", str(ev_dir)]
+    assert main(args) == 0
+    ev = json.loads((ev_dir / "evaluation.json").read_text())
+    assert ev["schema"] == "xbarlab-evaluation/1" and len(ev["results"]) == 4
+    assert all(0 <= e["accuracy_mean"] <= 1 for e in ev["results"])
+    assert (ev_dir / "accuracy_vs_time.png").stat().st_size > 1000
+    assert main(args) == 2
+
+
+def test_train_cli_with_noise_file_and_train_time(pcm_file, tmp_path):
+    """`xbarlab train --train-noise NOISE.h5 --train-time 1d` (digits MLP, 1 epoch, L = 1)
+    writes metrics naming the file as noise_source, with the quantile noise of the 1 d
+    table; an unstored time fails with exit code 2, as does --train-time with a σ."""
+    from xbarlab.cli import main
+
+    path = str(pcm_file[0])
+    base = ["train", "--dataset", "digits", "--model", "mlp", "--samples", "1", "--epochs", "1",
+            "--seed", "0", "--eval-noise", "1", "--eval-draws", "1"]
+    assert main(base + ["--train-noise", path, "--train-time", "1d",
+                        "--out", str(tmp_path / "a")]) == 0
+    m = json.loads((tmp_path / "a" / "metrics.json").read_text())
+    assert m["noise_source"] == path and m["train_noise"]["kind"] == "quantile"
+    assert "t=86400s" in m["train_noise"]["source"]
+    assert main(base + ["--train-noise", path, "--train-time", "1y",
+                        "--out", str(tmp_path / "b")]) == 2
+    assert main(base + ["--train-noise", "0.1", "--train-time", "1d",
+                        "--out", str(tmp_path / "c")]) == 2
