@@ -132,7 +132,7 @@ class TrainResult:
 
     ``model``: the trained network (eval mode); ``config``: the dict that rebuilds it
     (:func:`~xbarlab.nn.data.build_model`); ``history``: ``[{"epoch", "loss"}]`` per epoch
-    (mean training loss, no noise off); ``train_time_s``: wall time of the training loop [s];
+    (mean training loss over the epoch); ``train_time_s``: wall time of the training loop [s];
     ``clean_accuracy``: test accuracy of the noise-free network (fraction); ``info``: the
     settings recorded with the weights (JSON-serialisable).
     """
