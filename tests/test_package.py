@@ -82,7 +82,7 @@ def test_layout():
     """The package-wide modules sit at the root; nothing there is a test or build helper
     (every root .py file is installed as xbarlab.<name>): no conftest.py, setup.py,
     noxfile.py or test_*.py; no tests/__init__.py; pyproject ships data/**/* and lists
-    the four subpackages."""
+    the four subpackages and the figure scripts' package (xbarlab.nn.figures)."""
     root_py = {p.name for p in ROOT.glob("*.py")}
     assert {"__init__.py", "errors.py", "formats.py", "cli.py", "units.py"} <= root_py
     assert not {n for n in root_py if n in ("conftest.py", "setup.py", "noxfile.py")
@@ -91,7 +91,8 @@ def test_layout():
     cfg = tomllib.loads((ROOT / "pyproject.toml").read_text())
     assert cfg["tool"]["setuptools"]["package-dir"] == {"xbarlab": "."}
     assert set(cfg["tool"]["setuptools"]["packages"]) == {
-        "xbarlab", "xbarlab.devices", "xbarlab.crossbar", "xbarlab.nn", "xbarlab.calibration"}
+        "xbarlab", "xbarlab.devices", "xbarlab.crossbar", "xbarlab.nn", "xbarlab.calibration",
+        "xbarlab.nn.figures"}
     assert "data/**/*" in cfg["tool"]["setuptools"]["package-data"]["xbarlab"]
     for sub in ("devices", "crossbar", "nn", "calibration"):
         assert (ROOT / sub / "__init__.py").exists()
