@@ -60,19 +60,27 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``xbarlab evaluate`` with the parsed ``args``; return the exit status."""
-    from ..nn.evaluate import run_evaluation
+    from ..crossbar.converters import ADC, DAC
+    from ..crossbar.tiling import TileConfig
+    from ..nn.evaluate import EvaluationSettings, evaluate_to_folder
     from ..nn.export import load_device_model
+    from ..units import parse_durations, parse_list
 
     rows, cols = parse_array_size(args.tile, "--tile")
     mapping = mapping_from_args(args, load_device_model(args.device_model))
-    ev = run_evaluation(
-        model_dir=args.model_dir, device_model=args.device_model, times=args.times,
-        out=args.out, programmings=args.programmings, modes=args.modes,
-        compensation=args.compensation, tile_rows=rows, tile_cols=cols, r_wire=args.r_wire,
-        mapping=mapping, dac_bits=args.dac_bits, adc_bits=args.adc_bits,
+    settings = EvaluationSettings(
+        times=tuple(parse_durations(args.times, what="--times")),
+        programmings=args.programmings, modes=tuple(parse_list(args.modes, what="--modes")),
+        compensations=tuple(parse_list(args.compensation, what="--compensation")),
+        tile=TileConfig(rows=rows, cols=cols, r_row=args.r_wire, r_col=args.r_wire),
+        mapping=mapping, dac=None if args.dac_bits is None else DAC(bits=args.dac_bits),
+        adc=None if args.adc_bits is None else ADC(bits=args.adc_bits,
+                                                   range_mode="max-possible"),
         circuit_programmings=args.circuit_programmings, circuit_samples=args.circuit_samples,
-        bootstrap=args.bootstrap, seed=args.seed, force=args.force,
-        command=command_line(args))
+        bootstrap=args.bootstrap)
+    ev = evaluate_to_folder(model_dir=args.model_dir, device_model=args.device_model,
+                            settings=settings, out=args.out, seed=args.seed, force=args.force,
+                            command=command_line(args))
     print(f"digital accuracy {ev['clean_accuracy']:.4f}")
     for e in ev["results"]:
         print(f"{e['time']:>8} {e['mode']:<11} comp={e['compensation']:<6} "

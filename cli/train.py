@@ -50,16 +50,90 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.set_defaults(handler=run)
 
 
+def parse_train_noise(value: str):
+    """``--train-noise``: a σ >= 0 (float) or a path to a noise file (``.h5``/``.hdf5``)."""
+    import math
+    from pathlib import Path
+
+    from ..errors import ConfigError
+
+    try:
+        sigma = float(value)
+    except ValueError:
+        p = Path(value)
+        if p.suffix.lower() in (".h5", ".hdf5") or p.exists():
+            return p
+        raise ConfigError(f"--train-noise {value!r} is neither a number (σ) nor a noise file "
+                          "(.h5)") from None
+    if not math.isfinite(sigma) or sigma < 0:
+        raise ConfigError(f"--train-noise σ must be a finite number >= 0, got {value!r}")
+    return sigma
+
+
+def parse_levels(value: str) -> list[float]:
+    """``--eval-noise``: comma-separated numbers >= 0."""
+    import math
+
+    from ..errors import ConfigError
+
+    out = []
+    for item in value.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        try:
+            v = float(item)
+        except ValueError:
+            raise ConfigError(f"--eval-noise entry {item!r} is not a number") from None
+        if not math.isfinite(v) or v < 0:
+            raise ConfigError(f"--eval-noise entries must be finite and >= 0, got {item!r}")
+        out.append(v)
+    if not out:
+        raise ConfigError(f"--eval-noise {value!r} lists no level")
+    return out
+
+
+def train_noise_from_args(args):
+    """``(training noise, level -> evaluation noise, noise file or None)`` of the options."""
+    from pathlib import Path
+
+    from ..errors import ConfigError
+    from ..nn.noise import GaussianNoise
+
+    arg = parse_train_noise(args.train_noise)
+    if isinstance(arg, Path):
+        from ..nn.noise_file import load_noise
+        from ..units import parse_duration
+
+        if args.train_shift != 0.0 or args.eval_shift != 0.0:
+            raise ConfigError("--train-shift/--eval-shift apply to σ noise; a noise file "
+                              f"({arg}) carries its own mean shift")
+        if not arg.exists():
+            raise ConfigError(f"noise file {arg} does not exist")
+        t = None if args.train_time is None else parse_duration(args.train_time,
+                                                                  what="--train-time")
+        noise = load_noise(arg, time=t)
+        return noise, noise.scaled, str(arg)
+    if args.train_time is not None:
+        raise ConfigError(f"--train-time {args.train_time} needs a noise file as --train-noise")
+    eval_shift = args.eval_shift
+
+    def make_eval(level: float):
+        return GaussianNoise(level, shift=eval_shift)
+
+    return GaussianNoise(arg, shift=args.train_shift), make_eval, None
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``xbarlab train`` with the parsed ``args``; return the exit status."""
-    from ..nn.train import run_training  # imports torch, only when training
+    from ..nn.train import train_and_evaluate  # imports torch, only when training
 
-    m = run_training(
-        dataset=args.dataset, model=args.model, train_noise=args.train_noise,
-        samples=args.samples, epochs=args.epochs, seed=args.seed, eval_noise=args.eval_noise,
-        eval_draws=args.eval_draws, train_shift=args.train_shift, eval_shift=args.eval_shift,
-        adc_bits=args.adc_bits, antithetic=args.antithetic, out=args.out, force=args.force,
-        noise_time=args.train_time,
+    noise, make_eval, source = train_noise_from_args(args)
+    m = train_and_evaluate(
+        dataset=args.dataset, model=args.model, noise=noise, samples=args.samples,
+        epochs=args.epochs, seed=args.seed, eval_levels=parse_levels(args.eval_noise),
+        eval_noise=make_eval, eval_draws=args.eval_draws, adc_bits=args.adc_bits,
+        antithetic=args.antithetic, out=args.out, force=args.force, noise_source=source,
         # every setting, defaults included, so the manifest documents the run in full
         command="train " + " ".join(
             f"--{k.replace('_', '-')}" + ("" if v is True else f" {v}")

@@ -51,6 +51,7 @@ __all__ = [
     "ADCChip",
     "max_possible_current",
     "analog_mvm",
+    "quantize_codes",
 ]
 
 
@@ -110,12 +111,47 @@ def _max_code(bits: int, signed: bool) -> int:
     return 2 ** (bits - 1) - 1 if signed else 2**bits - 1
 
 
+def quantize_codes(u, *, bits: int, signed: bool = True, inl_lsb=None):
+    """Output codes of a converter for inputs ``u`` in units of full scale: the level rule.
+
+    ``code = clip(rint(u * k_max + inl_lsb), k_min, k_max)`` with ``k_max`` as in the module
+    docstring (signed: ``2**(bits-1) - 1`` and ``k_min = -k_max``, zero is a code; unsigned:
+    ``2**bits - 1`` and ``k_min = 0``); rounding to the nearest code, ties to even. Every
+    quantizer of the package (DAC, ADC, the network-side ADC of :mod:`xbarlab.nn.quant`)
+    calls this function.
+
+    Parameters
+    ----------
+    u : numpy.ndarray or torch.Tensor
+        Input over full scale [1]. A torch tensor is quantized with torch operations
+        (``torch.round`` also rounds ties to even), on its own device and dtype.
+    bits : int
+        Resolution, sign included when ``signed`` [1]; not validated here.
+    signed : bool
+        Symmetric signed codes or unsigned codes.
+    inl_lsb : array or None
+        Integral non-linearity added to ``u * k_max`` before rounding [LSB].
+
+    Returns
+    -------
+    numpy.ndarray or torch.Tensor
+        Codes as floats of the input's kind [1].
+    """
+    kmax = _max_code(bits, signed)
+    lo = -kmax if signed else 0
+    analog_code = u * kmax
+    if inl_lsb is not None:
+        analog_code = analog_code + inl_lsb
+    if hasattr(analog_code, "clamp"):  # a torch tensor (torch is not imported here)
+        return analog_code.round().clamp(lo, kmax)
+    return np.clip(np.rint(analog_code), lo, kmax)
+
+
 def _quantize_codes(u: np.ndarray, bits: int | None, signed: bool) -> np.ndarray:
     """Codes (float array of integers) for values ``u`` in units of full scale."""
     if bits is None:
         return u
-    kmax = _max_code(bits, signed)
-    return np.clip(np.rint(u * kmax), -kmax if signed else 0, kmax)
+    return quantize_codes(u, bits=bits, signed=signed)
 
 
 # ----------------------------------------------------------------------------------------- DAC
@@ -445,13 +481,12 @@ class ADCChip:
         u = I_in / adc.i_fs
         if adc.bits is None:
             return u if adc.signed else np.maximum(u, 0.0)
-        kmax = adc.max_code
         if not adc.signed:
             u = np.maximum(u, 0.0)
-        analog_code = u * kmax
+        inl = None
         if adc.inl_max > 0:
-            analog_code = analog_code + adc.inl_max * _inl_curve(u, self._per_column(self.inl_coef))
-        return np.clip(np.rint(analog_code), -kmax if adc.signed else 0, kmax)
+            inl = adc.inl_max * _inl_curve(u, self._per_column(self.inl_coef))
+        return quantize_codes(u, bits=adc.bits, signed=bool(adc.signed), inl_lsb=inl)
 
     def convert(self, currents, rng: np.random.Generator | None = None) -> np.ndarray:
         """The current each output code stands for (``code * LSB``; ideal ADC: ``I_in``). [A]"""

@@ -3,16 +3,19 @@
 Public API (everything else is an implementation detail)::
 
     GaussianNoise(sigma, shift=0.0)         # Δw = μ·w + σ·max|w|·z, per layer tensor
+    OffsetNoise(sigma, offset=0.0)          # Δw = (μ + σ·z)·max|w|, per layer tensor
     QuantileNoise(w_grid, levels, quantiles) # tabulated Δw | w (device-derived noise files)
     attach_noise(model, noise, generator=g) / resample_noise(model) / detach_noise(model)
     HASGD(model, optimizer, noise, samples=L, generator=g, antithetic=False).step(x, y)
-    attach_adc(model, bits=B, ranges=...) / detach_adc(model) / quantize_ste(y, bits, out_range)
+    attach_adc(model, bits=B, ranges=..., last_layer=True) / detach_adc(model)
+    quantize_ste(y, bits, out_range) / adc_codes(y, bits, out_range)  # crossbar ADC's codes
 """
 
 from .hasgd import HASGD
 from .noise import (
     GaussianNoise,
     NoiseModel,
+    OffsetNoise,
     QuantileNoise,
     WeightNoise,
     attach_noise,
@@ -20,11 +23,12 @@ from .noise import (
     noisy_tensors,
     resample_noise,
 )
-from .quant import attach_adc, calibrate_adc_ranges, detach_adc, quantize_ste
+from .quant import adc_codes, attach_adc, calibrate_adc_ranges, detach_adc, quantize_ste
 
 __all__ = [
     "NoiseModel",
     "GaussianNoise",
+    "OffsetNoise",
     "QuantileNoise",
     "WeightNoise",
     "attach_noise",
@@ -33,6 +37,7 @@ __all__ = [
     "noisy_tensors",
     "HASGD",
     "quantize_ste",
+    "adc_codes",
     "attach_adc",
     "detach_adc",
     "calibrate_adc_ranges",

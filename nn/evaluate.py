@@ -51,7 +51,7 @@ import dataclasses
 import json
 import math
 import time as _time
-from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -60,10 +60,11 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
+from ..units import format_duration
 
-__all__ = ["SCHEMA", "MODES", "COMPENSATIONS", "evaluate_over_time", "evaluate_statistical",
-           "bootstrap_models",
-           "run_evaluation", "plot_evaluation", "EVALUATION_NAME", "PLOT_NAME"]
+__all__ = ["SCHEMA", "MODES", "COMPENSATIONS", "EvaluationSettings", "evaluate",
+           "bootstrap_models", "evaluate_to_folder", "plot_evaluation", "EVALUATION_NAME",
+           "PLOT_NAME"]
 
 SCHEMA = "xbarlab-evaluation/1"
 MODES = ("statistical", "circuit")
@@ -149,125 +150,215 @@ def _ideal_tile(tile):
                                r_access=0.0)
 
 
-def evaluate_over_time(model: nn.Module, x: torch.Tensor, y: torch.Tensor, device,
-                       times: Sequence[float], rng: np.random.Generator, *,
-                       programmings: int = 10, modes: Sequence[str] = ("statistical",),
-                       compensations: Sequence[str] = COMPENSATIONS, tile=None, dac=None,
-                       adc=None, x_cal: torch.Tensor | None = None,
-                       circuit_programmings: int = 1, circuit_samples: int | None = None,
-                       bootstrap: int = 0, dtype: torch.dtype = torch.float32,
-                       mapping=None, progress: bool = False) -> dict[str, Any]:
-    """Accuracy of ``model`` on ``(x, y)`` at ``times`` [s] after programming onto ``device``.
+def _check_int(name: str, v, lo: int) -> None:
+    if isinstance(v, bool) or not isinstance(v, int) or v < lo:
+        raise ConfigError(f"{name} must be an integer >= {lo}, got {v!r}")
 
-    ``rng``: numpy Generator (one child per programming); ``programmings``: N chips;
-    ``modes``: subset of :data:`MODES`; ``compensations``: subset of
-    :data:`COMPENSATIONS`; ``tile``: :class:`~xbarlab.crossbar.tiling.TileConfig`
-    (statistical mode uses its size and mapping, circuit mode also its wires); ``dac``,
-    ``adc``: converters for circuit mode (None: ideal); ``x_cal``: inputs whose max |input|
-    per layer sets the DAC full scale (default ``x``); ``circuit_programmings``: how many of
-    the N chips also run in circuit mode; ``circuit_samples``: test samples for circuit
-    mode (default all); ``bootstrap``: K models from the calibration's bootstrap
-    (statistical mode); ``mapping``: a :class:`~xbarlab.devices.mapping.WeightMapping` for
-    every layer (None: the tile's differential mapping; both modes use it); returns the
-    dict documented in the module docstring (without the file-level fields added by
-    :func:`run_evaluation`).
+
+@dataclass(frozen=True)
+class EvaluationSettings:
+    """How a trained network is programmed, read and scored by :func:`evaluate`.
+
+    Fields are validated on construction; variants via :func:`dataclasses.replace`.
     """
-    from ..crossbar.tiling import TileConfig
-    from ..units import format_duration
-    from .analog_layers import circuit_model, input_ranges, program_network, statistical_model
+
+    #: times after programming at which the chips are read [s] (non-empty, finite, >= 0).
+    times: tuple[float, ...]
+    #: ``N``: independent programmings (chips) of the fitted device model [1].
+    programmings: int = 10
+    #: subset of :data:`MODES` ("statistical", "circuit").
+    modes: tuple[str, ...] = ("statistical",)
+    #: subset of :data:`COMPENSATIONS` ("none", "global" drift compensation).
+    compensations: tuple[str, ...] = COMPENSATIONS
+    #: :class:`~xbarlab.crossbar.tiling.TileConfig` (None: the default 256 x 256 tile).
+    #: Statistical mode uses its size and mapping range, circuit mode also its wires.
+    tile: Any = None
+    #: a :class:`~xbarlab.devices.mapping.WeightMapping` for every layer (None: the tile's
+    #: differential mapping on its ``g_min..g_max``).
+    mapping: Any = None
+    #: circuit mode: input DAC (:class:`~xbarlab.crossbar.converters.DAC`; None: ideal).
+    dac: Any = None
+    #: circuit mode: ADC (:class:`~xbarlab.crossbar.converters.ADC`; None: ideal).
+    adc: Any = None
+    #: how many of the N chips also run in circuit mode [1].
+    circuit_programmings: int = 1
+    #: test samples in circuit mode (None: all) [1].
+    circuit_samples: int | None = None
+    #: ``K``: device models drawn from the calibration's bootstrap, one programming each [1].
+    bootstrap: int = 0
+    #: dtype of the statistical-mode network (circuit mode computes in float64).
+    dtype: torch.dtype = torch.float32
+
+    def __post_init__(self):
+        ts = tuple(float(t) for t in np.atleast_1d(np.asarray(self.times, dtype=np.float64)))
+        if not ts or not all(math.isfinite(t) and t >= 0 for t in ts):
+            raise ConfigError(f"times must be a non-empty list of finite times >= 0 s, got "
+                              f"{self.times!r}")
+        object.__setattr__(self, "times", ts)
+        _check_int("programmings", self.programmings, 1)
+        _check_int("circuit_programmings", self.circuit_programmings, 0)
+        _check_int("bootstrap", self.bootstrap, 0)
+        if self.circuit_samples is not None:
+            _check_int("circuit_samples", self.circuit_samples, 1)
+        for name, allowed in (("modes", MODES), ("compensations", COMPENSATIONS)):
+            v = getattr(self, name)
+            v = (v,) if isinstance(v, str) else tuple(v)
+            if not v or any(m not in allowed for m in v):
+                raise ConfigError(f"{name} {list(v)!r} must be a non-empty subset of {allowed}")
+            object.__setattr__(self, name, v)
+        if "circuit" in self.modes and self.circuit_programmings == 0:
+            raise ConfigError("circuit mode needs circuit_programmings >= 1")
+        if self.mapping is not None:
+            from ..devices.mapping import WeightMapping
+
+            if not isinstance(self.mapping, WeightMapping):
+                raise ConfigError(f"mapping must be a devices.mapping.WeightMapping, got "
+                                  f"{type(self.mapping).__name__}")
+
+
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, device,
+             settings: EvaluationSettings, rng: np.random.Generator, *,
+             x_cal: torch.Tensor | None = None, progress: bool = False) -> dict[str, Any]:
+    """Accuracy of ``model`` on ``(x, y)`` at ``settings.times`` after programming onto ``device``.
+
+    The one evaluation entry: ``xbarlab evaluate``, the pipeline and the figure scripts call it.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Trained network (digital weights; not modified).
+    x, y : torch.Tensor
+        Test inputs (dimensionless) and labels.
+    device
+        Device model (``devices.load`` or a calibrated model).
+    settings : EvaluationSettings
+        Times [s], programmings, modes, compensations, tile, mapping, converters...
+    rng : numpy.random.Generator
+        Source of every chip. Its children are spawned once, ``N·(1 + K)`` of them: the
+        fitted model's programming ``n`` uses child ``n`` (so a run with more programmings
+        repeats the first chips of a smaller one), bootstrap model ``i`` uses child
+        ``(i + 1)·N``; each chip's stream depends on its index, not on loop order.
+    x_cal : torch.Tensor, optional
+        Inputs whose max |input| per layer sets the DAC full scale (default ``x``).
+    progress : bool
+        Show a progress bar (reads) on stderr.
+
+    Returns
+    -------
+    dict
+        The evaluation documented in the module docstring (without the file-level fields
+        added by :func:`evaluate_to_folder`).
+    """
+    from .analog_layers import input_ranges
 
     if not isinstance(rng, np.random.Generator):
         raise ConfigError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
-    for name, v, lo in (("programmings", programmings, 1),
-                        ("circuit_programmings", circuit_programmings, 0),
-                        ("bootstrap", bootstrap, 0)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < lo:
-            raise ConfigError(f"{name} must be an integer >= {lo}, got {v!r}")
-    bad = [m for m in modes if m not in MODES]
-    if bad or not modes:
-        raise ConfigError(f"modes {list(modes)!r} must be a non-empty subset of {MODES}")
-    bad = [c for c in compensations if c not in COMPENSATIONS]
-    if bad or not compensations:
-        raise ConfigError(f"compensations {list(compensations)!r} must be a non-empty subset "
-                          f"of {COMPENSATIONS}")
-    ts = np.asarray(times, dtype=np.float64)
-    if ts.ndim != 1 or ts.size == 0 or not np.all(np.isfinite(ts)) or np.any(ts < 0):
-        raise ConfigError(f"times must be a non-empty list of finite times >= 0 s, got {times}")
+    if not isinstance(settings, EvaluationSettings):
+        raise ConfigError(f"settings must be an EvaluationSettings, got "
+                          f"{type(settings).__name__}")
+    st = settings
+    ts = np.asarray(st.times, dtype=np.float64)
     vt = getattr(device, "valid_times", None)
     if vt is not None and (ts.min() < vt[0] or ts.max() > vt[1]):
         b = ts.min() if ts.min() < vt[0] else ts.max()
         raise ConfigError(f"{getattr(device, 'name', '') or 'device model'}: time {b:g} s is "
                           f"outside the model's valid range [{vt[0]:g}, {vt[1]:g}] s")
-    tile = TileConfig() if tile is None else tile
-    circuit = "circuit" in modes
-    n_circ = min(circuit_programmings, programmings) if circuit else 0
-    if circuit and n_circ == 0:
-        raise ConfigError("circuit mode needs circuit_programmings >= 1")
+    if st.tile is None:
+        from ..crossbar.tiling import TileConfig
+
+        st = dataclasses.replace(st, tile=TileConfig())
+    n_circ = min(st.circuit_programmings, st.programmings) if "circuit" in st.modes else 0
     model = model.eval()
     x_max = input_ranges(model, x if x_cal is None else x_cal)
-    xc, yc = (x, y) if circuit_samples is None else (x[:circuit_samples], y[:circuit_samples])
-    xs = x.to(dtype)
-    xcd = xc.to(torch.float64)
-
+    xc, yc = (x, y) if st.circuit_samples is None else (x[:st.circuit_samples],
+                                                         y[:st.circuit_samples])
     devices = [("fit", device)]
-    if bootstrap:
-        devices += [("bootstrap", m) for m in bootstrap_models(device, bootstrap)]
+    if st.bootstrap:
+        devices += [("bootstrap", m) for m in bootstrap_models(device, st.bootstrap)]
+    acc, factors = _read_chips(model, devices, st, rng, x_max=x_max, n_circ=n_circ,
+                               test=(x.to(st.dtype), y), circuit_test=(xc.to(torch.float64), yc),
+                               progress=progress)
+    results = _summarize(acc, factors, st, ts, n_test=int(x.shape[0]), n_circ_test=int(xc.shape[0]))
+    cond = str(getattr(device, "conditioning", "target"))
+    return {
+        "schema": SCHEMA,
+        "device_conditioning": cond,
+        "weights_map_to": "first reads" if cond == "initial read" else "targets",
+        "times_s": [float(t) for t in ts],
+        "clean_accuracy": _accuracy(copy.deepcopy(model).to(st.dtype), x.to(st.dtype), y),
+        "n_test": int(x.shape[0]),
+        "settings": {"programmings": st.programmings, "circuit_programmings": n_circ,
+                     "circuit_samples": int(xc.shape[0]) if "circuit" in st.modes else None,
+                     "tile": st.tile.to_dict(),
+                     "mapping": None if st.mapping is None else st.mapping.to_dict(),
+                     "dac": None if st.dac is None else st.dac.to_dict(),
+                     "adc": None if st.adc is None else st.adc.to_dict(), "x_max": x_max,
+                     "bootstrap": st.bootstrap},
+        "results": results,
+    }
 
+
+def _read_chips(model, devices, st: EvaluationSettings, rng, *, x_max, n_circ, test,
+                circuit_test, progress):
+    """Program every chip, read it at every time, score it: ``(accuracies, drift factors)``
+    keyed by ``(mode, compensation, model draw, t)``."""
+    from .analog_layers import circuit_model, program_network, statistical_model
+
+    xs, y = test
+    xcd, yc = circuit_test
     acc: dict[tuple, list[float]] = {}
     factors: dict[tuple, dict[str, list[float]]] = {}
-    total = sum(programmings if d == "fit" else 1 for d, _ in devices) * ts.size
+    total = sum(st.programmings if d == "fit" else 1 for d, _ in devices) * len(st.times)
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=total, desc="evaluate", unit="read")
-    kids = rng.spawn(programmings * len(devices))
+    kids = rng.spawn(st.programmings * len(devices))
     try:
         for di, (draw, dev) in enumerate(devices):
-            n_prog = programmings if draw == "fit" else 1
-            for n in range(n_prog):
-                r = kids[di * programmings + n]
+            for n in range(st.programmings if draw == "fit" else 1):
+                r = kids[di * st.programmings + n]
                 use_circ = draw == "fit" and n < n_circ
-                layers = program_network(model, dev, r, tile=tile if use_circ else
-                                         _ideal_tile(tile), dac=dac if use_circ else None,
-                                         adc=adc if use_circ else None, x_max=x_max,
-                                         t=float(ts[0]), mapping=mapping)
-                for t in ts:
+                layers = program_network(model, dev, r, tile=st.tile if use_circ else
+                                         _ideal_tile(st.tile), dac=st.dac if use_circ else None,
+                                         adc=st.adc if use_circ else None, x_max=x_max,
+                                         t=float(st.times[0]), mapping=st.mapping)
+                for t in st.times:
                     for pl in layers:
                         pl.read(float(t), r)
-                    for comp in compensations:
-                        f = None
-                        if comp == "global":
-                            f = {pl.name: pl.drift_factor(circuit=False) for pl in layers}
-                            key = ("statistical", comp, draw, float(t))
-                            for k2, v in f.items():
-                                factors.setdefault(key, {}).setdefault(k2, []).append(v)
-                        net = statistical_model(model, layers, factors=f, dtype=dtype)
-                        acc.setdefault(("statistical", comp, draw, float(t)), []).append(
-                            _accuracy(net, xs, y))
-                        if use_circ:
-                            fc = None
+                    for comp in st.compensations:
+                        for mode in ("statistical", "circuit") if use_circ else ("statistical",):
+                            circ = mode == "circuit"
+                            key = (mode, comp, draw, float(t))
+                            f = None
                             if comp == "global":
-                                fc = {pl.name: pl.drift_factor(circuit=True) for pl in layers}
-                                key = ("circuit", comp, draw, float(t))
-                                for k2, v in fc.items():
+                                f = {pl.name: pl.drift_factor(circuit=circ) for pl in layers}
+                                for k2, v in f.items():
                                     factors.setdefault(key, {}).setdefault(k2, []).append(v)
-                            cnet = circuit_model(model, layers, factors=fc, rng=r)
-                            acc.setdefault(("circuit", comp, draw, float(t)), []).append(
-                                _accuracy(cnet, xcd, yc, batch=256))
+                            if circ:
+                                net = circuit_model(model, layers, factors=f, rng=r)
+                                a = _accuracy(net, xcd, yc, batch=256)
+                            else:
+                                net = statistical_model(model, layers, factors=f, dtype=st.dtype)
+                                a = _accuracy(net, xs, y)
+                            acc.setdefault(key, []).append(a)
                     if bar is not None:
                         bar.update(1)
     finally:
         if bar is not None:
             bar.close()
+    return acc, factors
 
+
+def _summarize(acc, factors, st: EvaluationSettings, ts, *, n_test: int, n_circ_test: int):
     results = []
-    modes_order = [m for m in MODES if m in modes]
-    for draw in ("fit", "bootstrap") if bootstrap else ("fit",):
+    modes_order = [m for m in MODES if m in st.modes]
+    for draw in ("fit", "bootstrap") if st.bootstrap else ("fit",):
         for mode in modes_order:
             if draw == "bootstrap" and mode == "circuit":
                 continue
-            for comp in compensations:
+            for comp in st.compensations:
                 for t in ts:
                     key = (mode, comp, draw, float(t))
                     a = np.asarray(acc[key])
@@ -275,59 +366,26 @@ def evaluate_over_time(model: nn.Module, x: torch.Tensor, y: torch.Tensor, devic
                          "compensation": comp, "model_draw": draw,
                          "accuracy_mean": float(a.mean()), "accuracy_std": float(a.std()),
                          "n_programmings": int(a.size),
-                         "n_test": int(xc.shape[0] if mode == "circuit" else x.shape[0]),
+                         "n_test": n_circ_test if mode == "circuit" else n_test,
                          "accuracies": [float(v) for v in a]}
                     if key in factors:
                         e["drift_factors"] = {k: float(np.mean(v)) for k, v in
                                               factors[key].items()}
                     results.append(e)
-    cond = str(getattr(device, "conditioning", "target"))
-    return {
-        "schema": SCHEMA,
-        "device_conditioning": cond,
-        "weights_map_to": "first reads" if cond == "initial read" else "targets",
-        "times_s": [float(t) for t in ts],
-        "clean_accuracy": _accuracy(copy.deepcopy(model).to(dtype), xs, y),
-        "n_test": int(x.shape[0]),
-        "settings": {"programmings": programmings, "circuit_programmings": n_circ,
-                     "circuit_samples": int(xc.shape[0]) if circuit else None,
-                     "tile": tile.to_dict(),
-                     "mapping": None if mapping is None else mapping.to_dict(),
-                     "dac": None if dac is None else dac.to_dict(),
-                     "adc": None if adc is None else adc.to_dict(), "x_max": x_max,
-                     "bootstrap": bootstrap},
-        "results": results,
-    }
-
-
-def evaluate_statistical(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, device,
-                         times: Sequence[float], rng: np.random.Generator,
-                         programmings: int = 10, compensation: Sequence[str] | str = COMPENSATIONS,
-                         g_min: float | None = None, g_max: float | None = None,
-                         tile_rows: int = 256, tile_cols: int = 256, bootstrap: int = 0,
-                         progress: bool = False) -> dict[str, Any]:
-    """Statistical mode only (see :func:`evaluate_over_time`), mapping given by
-    ``g_min``/``g_max`` [S] on ``tile_rows`` × ``tile_cols`` tiles."""
-    from ..crossbar.tiling import TileConfig
-
-    comps = [compensation] if isinstance(compensation, str) else list(compensation)
-    tile = TileConfig(rows=tile_rows, cols=tile_cols, g_min=g_min, g_max=g_max)
-    return evaluate_over_time(model, x, y, device, times, rng, programmings=programmings,
-                              modes=("statistical",), compensations=comps, tile=tile,
-                              bootstrap=bootstrap, progress=progress)
+    return results
 
 
 def plot_evaluation(ev: dict[str, Any], path, *, title: str = "") -> Path:
     """Accuracy vs time after programming (log time axis), one line per mode and
     compensation, error bars = std over programmings; the digital accuracy dashed."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     from ..formats import atomic_output
 
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    fig = Figure(figsize=(6.4, 4.2))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
     groups: dict[tuple, list] = {}
     for e in ev["results"]:
         groups.setdefault((e["mode"], e["compensation"], e["model_draw"]), []).append(e)
@@ -355,80 +413,78 @@ def plot_evaluation(ev: dict[str, Any], path, *, title: str = "") -> Path:
     fig.tight_layout()
     with atomic_output(Path(path), force=True, suffix=".png") as tmp:
         fig.savefig(tmp, dpi=120, format="png")
-    plt.close(fig)
     return Path(path)
 
 
-def run_evaluation(*, model_dir, device_model: str, times: str, out, programmings: int = 10,
-                   modes: str = "statistical", compensation: str = "none,global",
-                   tile_rows: int = 256, tile_cols: int = 256, r_wire: float = 0.0,
-                   g_min: float | None = None, g_max: float | None = None,
-                   dac_bits: int | None = None, adc_bits: int | None = None,
-                   circuit_programmings: int = 1, circuit_samples: int | None = None,
-                   bootstrap: int = 0, seed: int = 0, force: bool = False,
-                   progress: bool = True, command: str = "evaluate",
-                   mapping=None) -> dict[str, Any]:
-    """Everything ``xbarlab evaluate`` does; returns the dict written to ``OUT/evaluation.json``.
+def evaluate_to_folder(*, model_dir: Path, device_model: str, settings: EvaluationSettings,
+                       out: Path, seed: int = 0, force: bool = False, progress: bool = True,
+                       command: str = "evaluate") -> dict[str, Any]:
+    """What ``xbarlab evaluate`` does: :func:`evaluate` a saved network, write the results.
 
-    ``mapping``: a :class:`~xbarlab.devices.mapping.WeightMapping` for every layer (then
-    ``g_min``/``g_max`` come from it and must not be given), or None for the tile's
-    differential mapping on ``g_min..g_max``."""
-    from ..crossbar.converters import ADC, DAC
+    Parameters
+    ----------
+    model_dir : Path
+        Folder (or ``model.pt``) written by ``xbarlab train`` / :func:`~xbarlab.nn.train.train`.
+    device_model : str
+        Preset name or device-model file.
+    settings : EvaluationSettings
+        Its tile's ``g_min``/``g_max`` [S] default to the device model's range (a fitted
+        model's: the range its data covered) and must lie inside it; with a ``mapping``
+        they must be None (the mapping carries its range).
+    out : Path
+        Output folder: ``evaluation.json`` and ``accuracy_vs_time.png`` (existing ones
+        need ``force``).
+    seed : int
+        Seed of the numpy generator that draws the chips.
+    progress : bool
+        Progress bar on stderr.
+    command : str
+        The command line recorded in the folder's manifest.
+
+    Returns
+    -------
+    dict
+        What is written to ``out/evaluation.json``.
+    """
     from ..crossbar.tiling import TileConfig
     from ..formats import prepare_output_dir, write_text_atomic
-    from ..units import parse_durations, parse_list
     from .data import load_dataset
     from .export import load_device_model
     from .train import load_trained
 
-    ts = parse_durations(times, what="--times")
-    mode_list = parse_list(modes, what="--modes")
-    comp_list = parse_list(compensation, what="--compensation")
-    if not (math.isfinite(r_wire) and r_wire >= 0):
-        raise ConfigError(f"--r-wire must be a finite resistance >= 0 Ohm, got {r_wire!r}")
-    if mapping is not None:
-        from ..devices.mapping import WeightMapping
-
-        if not isinstance(mapping, WeightMapping):
-            raise ConfigError(f"mapping must be a devices.mapping.WeightMapping, got "
-                              f"{type(mapping).__name__}")
-        if g_min is not None or g_max is not None:
-            raise ConfigError("give g_min/g_max either in mapping or as --g-min/--g-max, "
-                              "not both")
-        g_min, g_max = mapping.g_min, mapping.g_max
+    tile = settings.tile if settings.tile is not None else TileConfig()
+    if settings.mapping is not None and (tile.g_min is not None or tile.g_max is not None):
+        raise ConfigError("give g_min/g_max either in mapping or in the tile, not both")
     net, blob = load_trained(model_dir)
     cfg = blob["config"]
     device = load_device_model(device_model)
-    lo, hi = (float(v) for v in getattr(device, "g_range", (0.0, math.inf)))
-    fit = getattr(device, "g_fit", None)  # fitted models: the range the data covered
-    if fit is not None and np.size(fit) == 2 and np.all(np.isfinite(fit)):
-        lo, hi = max(lo, float(fit[0])), min(hi, float(fit[1]))
-    gmin = lo if g_min is None else g_min
-    gmax = hi if g_max is None else g_max
-    if not math.isfinite(gmax):
-        raise ConfigError(f"{device_model}: the model's range has no finite upper bound; give "
-                          "--g-max [S]")
-    if gmin < lo * (1 - 1e-12) or gmax > hi * (1 + 1e-12):
-        raise ConfigError(f"{device_model}: the device model's range [{lo:.6g}, {hi:.6g}] S does "
-                          f"not cover the mapping [{gmin:.6g}, {gmax:.6g}] S (--g-min/--g-max)")
-    tile = TileConfig(rows=tile_rows, cols=tile_cols, g_min=None if mapping else gmin,
-                      g_max=None if mapping else gmax, r_row=r_wire, r_col=r_wire)
-    dac = None if dac_bits is None else DAC(bits=dac_bits)
-    adc = None if adc_bits is None else ADC(bits=adc_bits, range_mode="max-possible")
+    if settings.mapping is None:
+        lo, hi = (float(v) for v in getattr(device, "g_range", (0.0, math.inf)))
+        fit = getattr(device, "g_fit", None)  # fitted models: the range the data covered
+        if fit is not None and np.size(fit) == 2 and np.all(np.isfinite(fit)):
+            lo, hi = max(lo, float(fit[0])), min(hi, float(fit[1]))
+        gmin = lo if tile.g_min is None else tile.g_min
+        gmax = hi if tile.g_max is None else tile.g_max
+        if not math.isfinite(gmax):
+            raise ConfigError(f"{device_model}: the model's range has no finite upper bound; "
+                              "give the tile's g_max [S]")
+        if gmin < lo * (1 - 1e-12) or gmax > hi * (1 + 1e-12):
+            raise ConfigError(f"{device_model}: the device model's range [{lo:.6g}, {hi:.6g}] S "
+                              f"does not cover the mapping [{gmin:.6g}, {gmax:.6g}] S (g_min, "
+                              "g_max)")
+        tile = dataclasses.replace(tile, g_min=gmin, g_max=gmax)
+    settings = dataclasses.replace(settings, tile=tile)
     data = load_dataset(cfg["dataset"])
     out = Path(out)
     if (out / EVALUATION_NAME).exists() and not force:
         from ..errors import OutputExistsError
 
-        raise OutputExistsError(f"{out / EVALUATION_NAME} exists; pass --force to replace it")
+        raise OutputExistsError(f"{out / EVALUATION_NAME} exists; pass force=True (--force) to "
+                                "replace it")
     prepare_output_dir(out, force=force, command=command)
     t0 = _time.perf_counter()
-    ev = evaluate_over_time(net, data.x_test, data.y_test, device, ts,
-                            np.random.default_rng(seed), programmings=programmings,
-                            modes=mode_list, compensations=comp_list, tile=tile, dac=dac,
-                            adc=adc, x_cal=data.x_train, circuit_programmings=circuit_programmings,
-                            circuit_samples=circuit_samples, bootstrap=bootstrap,
-                            mapping=mapping, progress=progress)
+    ev = evaluate(net, data.x_test, data.y_test, device, settings, np.random.default_rng(seed),
+                  x_cal=data.x_train, progress=progress)
     ev = {"schema": ev.pop("schema"), "model_dir": str(model_dir), "device_model": device_model,
           **ev, "elapsed_s": _time.perf_counter() - t0}
     ev["settings"]["seed"] = seed

@@ -39,7 +39,7 @@ records which (``weights_map_to``) and :func:`export_noise` returns it.
 
 Optional extras stored in the file: the output-side noise of the periphery (ADC bits
 and conversion noise, relative to the layer's full-scale output), and the systematic
-IR-drop error of sample tiles (:func:`ir_drop_error`, part 1's effective matrices).
+IR-drop error of sample tiles (:func:`ir_drop_error`, from the circuit's effective matrices).
 
 File layout (``formats.write_model_file(file_type="xbarlab-noise-model",
 kind="weight-quantile-tables")``; every dataset carries ``units``)::

@@ -28,6 +28,7 @@ from ..errors import ConfigError
 __all__ = [
     "NoiseModel",
     "GaussianNoise",
+    "OffsetNoise",
     "QuantileNoise",
     "WeightNoise",
     "NOISY_LAYER_TYPES",
@@ -117,6 +118,38 @@ class GaussianNoise:
         return GaussianNoise(sigma=float(d["sigma"]), shift=float(d.get("shift", 0.0)))
 
 
+@dataclass(frozen=True)
+class OffsetNoise:
+    """Gaussian weight noise with a mean offset in units of each layer's range.
+
+    ``Δw = (μ + σ·z)·max|w|``, ``z ~ N(0, 1)`` i.i.d.: every entry of a layer tensor
+    moves by the same offset μ·max|w| (a device shift in the layer's conductance range,
+    whatever the weight) plus zero-mean noise. ``max|w|`` per tensor (weight and bias
+    separately, as :class:`GaussianNoise`), detached.
+    """
+
+    sigma: float
+    """σ: standard deviation relative to the layer's max|w| (dimensionless, ≥ 0)."""
+    offset: float = 0.0
+    """μ: mean of the perturbation relative to the layer's max|w| (dimensionless)."""
+
+    def __post_init__(self):
+        for name in ("sigma", "offset"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                raise ConfigError(f"OffsetNoise.{name} must be a finite number, got {v!r}")
+        if self.sigma < 0:
+            raise ConfigError(f"OffsetNoise.sigma must be >= 0, got {self.sigma!r}")
+
+    def perturbation(self, w: Tensor, z: Tensor) -> Tensor:
+        w = w.detach()
+        peak = w.abs().amax() if w.numel() else w.new_zeros(())
+        return (self.offset + self.sigma * z) * peak
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": "offset", "sigma": float(self.sigma), "offset": float(self.offset)}
+
+
 class QuantileNoise:
     """Noise given as quantile tables of ``Δw / max|w|`` on a grid of normalised weights.
 
@@ -125,8 +158,8 @@ class QuantileNoise:
     linear in ``u`` between grid rows and linear in ``p`` between the quantile levels
     (held constant outside the outermost levels). No shape is forced on the
     distribution. ``scale`` multiplies the spread about the median row-wise mean
-    (``x`` of ``--eval-noise``), the mean itself is kept. This is the torch-side
-    sampler that part 2's noise files feed.
+    (the evaluation's noise level), the mean itself is kept. Device-derived noise files
+    (:mod:`xbarlab.nn.noise_file`) load as this class.
 
     ``w_grid``: (m,) increasing normalised weights in [-1, 1] (dimensionless);
     ``levels``: (k,) increasing probabilities in (0, 1); ``quantiles``: (m, k) values of
@@ -268,13 +301,13 @@ class WeightNoise(nn.Module):
 
 
 def _check_generator(generator: torch.Generator, tensors: Iterable[Tensor]) -> None:
+    """Raise ConfigError unless ``generator`` is a torch.Generator on every tensor's device."""
     if not isinstance(generator, torch.Generator):
         raise ConfigError(f"generator must be a torch.Generator, got {type(generator).__name__}")
     for t in tensors:
         if torch.device(generator.device).type != t.device.type:
             raise ConfigError(f"generator is on {generator.device} but the weights are on "
                               f"{t.device}; create torch.Generator(device={str(t.device)!r})")
-        return
 
 
 def attach_noise(model: nn.Module, noise: NoiseModel, *, generator: torch.Generator,

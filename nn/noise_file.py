@@ -8,7 +8,7 @@ A file holds, per time t after programming, quantile tables of ``Δw / max|W|`` 
 of normalised weights ``u = w / max|W|`` for the weight mapping it records
 (``NoiseFile.tables.mapping``, a ``devices.mapping.WeightMapping``; see
 :mod:`xbarlab.nn.export`). The noise model
-returned here is part 1's :class:`~xbarlab.nn.noise.QuantileNoise`: for a layer tensor
+returned here is a :class:`~xbarlab.nn.noise.QuantileNoise`: for a layer tensor
 ``w`` and standard normals ``z`` it returns ``Δw = max|w| · Q(u, Φ(z))`` with ``Q``
 bilinear in the table, so the draw is a deterministic function of ``z`` (``-z`` gives the
 antithetic partner), sampled on ``w``'s device and dtype from the caller's
@@ -34,15 +34,13 @@ from .noise import QuantileNoise
 __all__ = ["NoiseFile", "load_noise", "mixture_table"]
 
 
-def _parse_time(time) -> float:
-    if isinstance(time, str):
-        from ..units import parse_duration
-
-        return parse_duration(time, what="noise-file time")
+def _check_time(time) -> float:
+    if isinstance(time, (str, bool)):
+        raise ConfigError(f"time must be a number of seconds, got {time!r}")
     try:
         t = float(time)
     except (TypeError, ValueError):
-        raise ConfigError(f"time must be seconds or a duration like '1d', got {time!r}") from None
+        raise ConfigError(f"time must be a number of seconds, got {time!r}") from None
     if not np.isfinite(t) or t < 0:
         raise ConfigError(f"time must be finite and >= 0 s, got {time!r}")
     return t
@@ -110,7 +108,7 @@ class NoiseFile:
                 "n_w": int(t.w_grid.size), "n_levels": int(t.levels.size)}
 
     def noise(self, time=None, *, scale: float = 1.0) -> QuantileNoise:
-        """The noise model at stored ``time`` (seconds or ``"1d"``) or, with ``time=None``,
+        """The noise model at stored ``time`` [s] or, with ``time=None``,
         the mixture over all stored times; ``scale`` multiplies the spread about the mean."""
         t = self.tables
         if time is None:
@@ -121,7 +119,7 @@ class NoiseFile:
                 q, mean = mixture_table(t.levels, t.quantiles, t.mean)
                 label = "mixture of t=" + ",".join(f"{x:g}" for x in t.times) + "s"
         else:
-            i = t.time_index(_parse_time(time))
+            i = t.time_index(_check_time(time))
             q, mean = t.quantiles[i], t.mean[i]
             label = f"t={t.times[i]:g}s"
         return QuantileNoise(t.w_grid, t.levels, q, mean=mean, scale=scale,

@@ -1,19 +1,23 @@
-"""Training and noisy evaluation loops behind ``xbarlab train``.
+"""Training: the one training driver (:func:`train`) and what ``xbarlab train`` writes.
 
-Fixed settings (so runs compare): Adam, lr 1e-3, batch 32, a shuffled pass over the
+Fixed defaults (so runs compare): Adam, lr 1e-3, batch 32, a shuffled pass over the
 training split per epoch. Seeds: one integer ``seed`` is split (numpy SeedSequence)
 into independent streams for weight init, shuffling, training noise and evaluation
-noise, each a :class:`torch.Generator`; the global RNG is left alone. The evaluation
-stream depends on the seed only, so models trained with different methods but the
-same seed are tested on the same noise draws wherever their layer shapes agree.
+noise, each a :class:`torch.Generator` derived from the seed and the stream's name; the
+global RNG is left alone. The evaluation stream depends on the seed only, so models
+trained with different methods but the same seed are tested on the same noise draws
+wherever their layer shapes agree. :func:`train` runs with
+:func:`deterministic_algorithms` on and restores torch's previous setting afterwards.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,23 +31,47 @@ from .hasgd import HASGD
 from .noise import GaussianNoise, NoiseModel, attach_noise, detach_noise, resample_noise
 from .quant import attach_adc, calibrate_adc_ranges, detach_adc
 
-__all__ = ["seed_generators", "train_model", "accuracy", "evaluate_noise", "run_training",
-           "load_trained", "WEIGHTS_NAME", "METRICS_NAME"]
+__all__ = ["deterministic_algorithms", "seed_generators", "init_model", "TrainResult", "train",
+           "save_trained", "load_trained", "accuracy", "evaluate_noise", "train_and_evaluate",
+           "WEIGHTS_NAME", "METRICS_NAME", "BATCH_SIZE", "LEARNING_RATE"]
 
 WEIGHTS_NAME = "model.pt"
 METRICS_NAME = "metrics.json"
 BATCH_SIZE = 32
 LEARNING_RATE = 1e-3
+_STREAMS = ("init", "shuffle", "noise", "eval")
+
+
+@contextlib.contextmanager
+def deterministic_algorithms(enabled: bool = True, *, warn_only: bool = False) -> Iterator[None]:
+    """Run a block with ``torch.use_deterministic_algorithms(enabled, warn_only=warn_only)``.
+
+    On exit torch's previous setting (and its ``warn_only`` flag) is restored, whatever
+    happened inside the block.
+    """
+    before = torch.are_deterministic_algorithms_enabled()
+    before_warn = torch.is_deterministic_algorithms_warn_only_enabled()
+    torch.use_deterministic_algorithms(enabled, warn_only=warn_only)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(before, warn_only=before_warn)
 
 
 def seed_generators(seed: int, device="cpu") -> dict[str, torch.Generator]:
-    """Independent generators ``init``, ``shuffle``, ``noise``, ``eval`` derived from ``seed``."""
+    """Independent generators ``init``, ``shuffle``, ``noise``, ``eval`` derived from ``seed``.
+
+    Stream ``name`` is child ``i`` of ``numpy.random.SeedSequence(seed)`` with ``i`` the
+    name's fixed position in ``("init", "shuffle", "noise", "eval")``: each generator
+    depends on the seed and its name only, not on which others are used or in what order.
+    ``device``: where the ``noise`` and ``eval`` generators live (``init`` and ``shuffle``
+    stay on the CPU).
+    """
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ConfigError(f"seed must be an integer >= 0, got {seed!r}")
-    names = ("init", "shuffle", "noise", "eval")
-    kids = np.random.SeedSequence(int(seed)).spawn(len(names))
+    kids = np.random.SeedSequence(int(seed)).spawn(len(_STREAMS))
     out = {}
-    for n, k in zip(names, kids, strict=True):
+    for n, k in zip(_STREAMS, kids, strict=True):
         dev = "cpu" if n in ("init", "shuffle") else device
         out[n] = torch.Generator(device=dev).manual_seed(int(k.generate_state(1, np.uint64)[0]
                                                             & 0x7FFF_FFFF_FFFF_FFFF))
@@ -55,34 +83,6 @@ def init_model(config: dict[str, Any], generator: torch.Generator) -> nn.Module:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=generator)))
         return build_model(config)
-
-
-def train_model(model: nn.Module, data: Dataset, *, noise: NoiseModel | None, samples: int,
-                epochs: int, generators: dict[str, torch.Generator], antithetic: bool = False,
-                batch_size: int = BATCH_SIZE, lr: float = LEARNING_RATE, mode: str = "auto",
-                callback: Callable[[int, float], None] | None = None) -> list[dict[str, float]]:
-    """Train ``model`` in place with Adam + HA-SGD (``samples=0``: plain); return epoch losses."""
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
-        raise ConfigError(f"epochs must be an integer >= 0, got {epochs!r}")
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    trainer = HASGD(model, opt, noise if samples else None, samples=samples,
-                    generator=generators["noise"], antithetic=antithetic, mode=mode)
-    n = data.x_train.shape[0]
-    history = []
-    model.train()
-    for epoch in range(epochs):
-        perm = torch.randperm(n, generator=generators["shuffle"])
-        tot, cnt = 0.0, 0
-        for i in range(0, n, batch_size):
-            idx = perm[i:i + batch_size]
-            loss = trainer.step(data.x_train[idx], data.y_train[idx])
-            tot = tot + loss * idx.numel()
-            cnt += idx.numel()
-        history.append({"epoch": epoch + 1, "loss": float(tot) / max(cnt, 1)})
-        if callback is not None:
-            callback(epoch + 1, history[-1]["loss"])
-    model.eval()
-    return history
 
 
 @torch.no_grad()
@@ -106,7 +106,7 @@ def evaluate_noise(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
     chip), kept for the whole test split.
     """
     if isinstance(draws, bool) or not isinstance(draws, int) or draws < 1:
-        raise ConfigError(f"eval draws must be an integer >= 1, got {draws!r}")
+        raise ConfigError(f"draws must be an integer >= 1, got {draws!r}")
     out = []
     for level in levels:
         attach_noise(model, make_noise(level), generator=generator)
@@ -123,156 +123,259 @@ def evaluate_noise(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
     return out
 
 
-# --------------------------------------------------------------------------- CLI driver
+# --------------------------------------------------------------------------- training driver
 
 
-def parse_noise_arg(value: str) -> float | Path:
-    """``--train-noise``: a σ ≥ 0 (float) or a path to a noise file (``.h5``/``.hdf5``)."""
-    try:
-        sigma = float(value)
-    except ValueError:
-        p = Path(value)
-        if p.suffix.lower() in (".h5", ".hdf5") or p.exists():
-            return p
-        raise ConfigError(f"--train-noise {value!r} is neither a number (σ) nor a noise file "
-                          "(.h5)") from None
-    if not math.isfinite(sigma) or sigma < 0:
-        raise ConfigError(f"--train-noise σ must be a finite number >= 0, got {value!r}")
-    return sigma
+@dataclass(frozen=True)
+class TrainResult:
+    """What :func:`train` returns.
 
-
-def parse_levels(value: str) -> list[float]:
-    """``--eval-noise``: comma-separated numbers ≥ 0."""
-    out = []
-    for part in value.split(","):
-        part = part.strip()
-        if not part:
-            continue
-        try:
-            v = float(part)
-        except ValueError:
-            raise ConfigError(f"--eval-noise entry {part!r} is not a number") from None
-        if not math.isfinite(v) or v < 0:
-            raise ConfigError(f"--eval-noise entries must be finite and >= 0, got {part!r}")
-        out.append(v)
-    if not out:
-        raise ConfigError(f"--eval-noise {value!r} lists no level")
-    return out
-
-
-def load_noise_file(path: Path, *, scale: float = 1.0, time: str | float | None = None
-                    ) -> NoiseModel:
-    """The noise model of a device-derived noise file (``xbarlab export-noise``, nn part 2).
-
-    ``time``: one stored time (s or a duration such as ``"1d"``); None: the mixture of
-    all stored times. ``scale`` multiplies the spread.
+    ``model``: the trained network (eval mode); ``config``: the dict that rebuilds it
+    (:func:`~xbarlab.nn.data.build_model`); ``history``: ``[{"epoch", "loss"}]`` per epoch
+    (mean training loss over the epoch); ``train_time_s``: wall time of the training loop [s];
+    ``clean_accuracy``: test accuracy of the noise-free network (fraction); ``info``: the
+    settings recorded with the weights (JSON-serialisable).
     """
-    if not Path(path).exists():
-        raise ConfigError(f"noise file {path} does not exist")
-    try:
-        from .noise_file import load_noise
-    except ImportError:  # pragma: no cover - part 2 absent
-        raise ConfigError(f"{path}: noise files need xbarlab.nn.noise_file (nn part 2)") from None
-    return load_noise(path, time=time, scale=scale)
+
+    model: nn.Module
+    config: dict[str, Any]
+    history: list[dict[str, float]]
+    train_time_s: float
+    clean_accuracy: float
+    info: dict[str, Any] = field(default_factory=dict)
 
 
-def run_training(*, dataset: str, model: str, train_noise: str, samples: int, epochs: int,
-                 seed: int, eval_noise: str, eval_draws: int = 10, train_shift: float = 0.0,
-                 eval_shift: float = 0.0, adc_bits: int | None = None, antithetic: bool = False,
-                 out: Path, force: bool = False, command: str = "train",
-                 noise_time: str | None = None) -> dict[str, Any]:
-    """Everything ``xbarlab train`` does; returns the metrics dict written to ``out``."""
-    from ..formats import atomic_output, prepare_output_dir, write_text_atomic
+def _generators(seed) -> dict[str, torch.Generator]:
+    if isinstance(seed, torch.Generator):
+        draws = torch.randint(0, 2**62, (len(_STREAMS),), generator=seed)
+        return {n: torch.Generator().manual_seed(int(d))
+                for n, d in zip(_STREAMS, draws, strict=True)}
+    return seed_generators(seed)
 
-    noise_arg = parse_noise_arg(train_noise)
-    levels = parse_levels(eval_noise)
+
+def train(data: Dataset, config: Mapping[str, Any], *, noise: NoiseModel | None, samples: int,
+          epochs: int, seed: int | torch.Generator, lr: float = LEARNING_RATE,
+          batch_size: int = BATCH_SIZE, antithetic: bool = False, mode: str = "auto",
+          callback: Callable[[int, float, nn.Module], None] | None = None,
+          out: Path | None = None, info: Mapping[str, Any] | None = None) -> TrainResult:
+    """Build the network of ``config`` and train it with Adam + HA-SGD: the one training driver.
+
+    Parameters
+    ----------
+    data : Dataset
+        Train/test split (:func:`~xbarlab.nn.data.load_dataset`, possibly a subset).
+    config : mapping
+        Model configuration (:func:`~xbarlab.nn.data.model_config`).
+    noise : NoiseModel or None
+        Weight noise the HA-SGD samples are drawn from; ignored when ``samples == 0``.
+    samples : int
+        ``L``, perturbations per minibatch: 0 = plain training, 1 = noise injection [1].
+    epochs : int
+        Passes over the training split [1].
+    seed : int or torch.Generator
+        An integer: the streams of :func:`seed_generators` (``init``, ``shuffle``,
+        ``noise``), so the network equals that of ``xbarlab train --seed``; a generator:
+        three seeds drawn from it.
+    lr : float
+        Adam learning rate [1].
+    batch_size : int
+        Minibatch size [1].
+    antithetic : bool
+        Draw the ``L`` perturbations as antithetic pairs (``L`` even).
+    mode : str
+        HA-SGD execution mode (:class:`~xbarlab.nn.hasgd.HASGD`).
+    callback : callable, optional
+        ``callback(epoch, mean loss, model)`` after every epoch (model in train mode; do
+        not modify it).
+    out : Path, optional
+        Folder to write ``model.pt`` into (:func:`save_trained`); None writes nothing.
+    info : mapping, optional
+        Entries added to (or replacing) the recorded settings.
+
+    Returns
+    -------
+    TrainResult
+    """
     if isinstance(samples, bool) or not isinstance(samples, int) or samples < 0:
-        raise ConfigError(f"--samples L must be an integer >= 0, got {samples!r}")
-    for name, v in (("--train-shift", train_shift), ("--eval-shift", eval_shift)):
-        if not math.isfinite(v):
-            raise ConfigError(f"{name} must be finite, got {v!r}")
-    if samples == 0 and (noise_arg != 0.0 or train_shift != 0.0):
-        raise ConfigError(f"--samples 0 is plain training and needs --train-noise 0 and no "
-                          f"--train-shift; got --train-noise {train_noise} --train-shift "
-                          f"{train_shift} (use --samples 1 for noise injection)")
-    if adc_bits is not None and not 1 <= adc_bits <= 24:
-        raise ConfigError(f"--adc-bits must be in 1..24, got {adc_bits}")
-    if epochs < 0:
-        raise ConfigError(f"--epochs must be >= 0, got {epochs}")
+        raise ConfigError(f"samples must be an integer >= 0, got {samples!r}")
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
+        raise ConfigError(f"epochs must be an integer >= 0, got {epochs!r}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ConfigError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    if not (math.isfinite(lr) and lr > 0):
+        raise ConfigError(f"lr must be a finite number > 0, got {lr!r}")
+    config = dict(config)
+    gens = _generators(seed)
+    with deterministic_algorithms():
+        net = init_model(config, gens["init"])
+        t0 = time.perf_counter()
+        history = _fit(net, data, noise=noise, samples=samples, epochs=epochs, generators=gens,
+                       antithetic=antithetic, batch_size=batch_size, lr=lr, mode=mode,
+                       callback=callback)
+        secs = time.perf_counter() - t0
+        clean = accuracy(net, data.x_test, data.y_test)
+    record = {"dataset": data.name, "model": config.get("model"), "samples": samples,
+              "epochs": epochs, "seed": seed if isinstance(seed, int) else None,
+              "antithetic": bool(antithetic),
+              "train_noise": None if noise is None or not samples else noise.to_dict(),
+              "batch_size": batch_size, "optimizer": {"name": "Adam", "lr": lr}}
+    record.update(info or {})
+    res = TrainResult(model=net, config=config, history=history, train_time_s=secs,
+                      clean_accuracy=clean, info=record)
+    if out is not None:
+        save_trained(Path(out) / WEIGHTS_NAME, res)
+    return res
+
+
+def _fit(model: nn.Module, data: Dataset, *, noise: NoiseModel | None, samples: int,
+         epochs: int, generators: dict[str, torch.Generator], antithetic: bool, batch_size: int,
+         lr: float, mode: str, callback) -> list[dict[str, float]]:
+    """The training loop: Adam + HA-SGD over shuffled minibatches; returns epoch losses."""
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    trainer = HASGD(model, opt, noise if samples else None, samples=samples,
+                    generator=generators["noise"], antithetic=antithetic, mode=mode)
+    n = data.x_train.shape[0]
+    history = []
+    model.train()
+    for epoch in range(epochs):
+        perm = torch.randperm(n, generator=generators["shuffle"])
+        tot, cnt = 0.0, 0
+        for i in range(0, n, batch_size):
+            idx = perm[i:i + batch_size]
+            loss = trainer.step(data.x_train[idx], data.y_train[idx])
+            tot = tot + loss * idx.numel()
+            cnt += idx.numel()
+        history.append({"epoch": epoch + 1, "loss": float(tot) / max(cnt, 1)})
+        if callback is not None:
+            callback(epoch + 1, history[-1]["loss"], model)
+    model.eval()
+    return history
+
+
+def save_trained(path: Path, result: TrainResult, *, extra: Mapping[str, Any] | None = None
+                 ) -> Path:
+    """Write ``{"state_dict", "config", "train": result.info | extra}`` to ``path`` atomically.
+
+    :func:`load_trained` rebuilds the network from it.
+    """
+    from ..formats import atomic_output
+
+    with atomic_output(Path(path), overwrite=True) as tmp:
+        torch.save({"state_dict": result.model.state_dict(), "config": result.config,
+                    "train": {**result.info, **(extra or {})}}, tmp)
+    return Path(path)
+
+
+# --------------------------------------------------------------------- what xbarlab train does
+
+
+def train_and_evaluate(*, dataset: str, model: str, noise: NoiseModel | None, samples: int,
+                       epochs: int, seed: int, eval_levels: Sequence[float],
+                       eval_noise: Callable[[float], NoiseModel], eval_draws: int = 10,
+                       adc_bits: int | None = None, adc_last_layer: bool = True,
+                       antithetic: bool = False, out: Path, force: bool = False,
+                       command: str = "train", noise_source: str | None = None
+                       ) -> dict[str, Any]:
+    """Train (:func:`train`), evaluate under weight noise, write ``model.pt`` and ``metrics.json``.
+
+    Parameters
+    ----------
+    dataset, model : str
+        Names of :data:`~xbarlab.nn.data.DATASETS` and :data:`~xbarlab.nn.data.MODELS`.
+    noise : NoiseModel or None
+        Training noise; with ``samples == 0`` only None or ``GaussianNoise(0)``.
+    samples, epochs, seed, antithetic
+        As in :func:`train` (``seed`` an integer >= 0).
+    eval_levels : sequence of float
+        Test noise levels ``x >= 0`` (dimensionless), each evaluated as ``eval_noise(x)``.
+    eval_noise : callable
+        Level -> noise model (e.g. ``lambda s: GaussianNoise(s)`` or a noise file's
+        ``QuantileNoise.scaled``).
+    eval_draws : int
+        Independent noise draws per level [1].
+    adc_bits : int, optional
+        Evaluate with a signed ``adc_bits``-bit ADC after every analog layer (full scale per
+        layer = max |output| of the clean network on the training split).
+    adc_last_layer : bool
+        Whether the last layer's outputs (the logits) pass the ADC too.
+    out : Path
+        Output folder (manifest, ``model.pt``, ``metrics.json``); existing outputs need
+        ``force``.
+    command : str
+        The command line recorded in the folder's manifest.
+    noise_source : str, optional
+        Where ``noise`` came from (a noise file's path), recorded in the metrics.
+
+    Returns
+    -------
+    dict
+        The metrics written to ``out/metrics.json``.
+    """
+    from ..formats import prepare_output_dir, write_text_atomic
+
+    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 0:
+        raise ConfigError(f"samples must be an integer >= 0, got {samples!r}")
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
+        raise ConfigError(f"epochs must be an integer >= 0, got {epochs!r}")
+    if samples == 0 and noise is not None and noise != GaussianNoise(0.0):
+        raise ConfigError(f"samples=0 is plain training and takes no training noise (None or "
+                          f"GaussianNoise(0)); got {noise.to_dict()} (use samples=1 for noise "
+                          "injection)")
+    levels = [float(v) for v in eval_levels]
+    if not levels or not all(math.isfinite(v) and v >= 0 for v in levels):
+        raise ConfigError(f"eval_levels must be a non-empty list of finite numbers >= 0, got "
+                          f"{list(eval_levels)!r}")
+    if adc_bits is not None:
+        attach_adc(nn.Linear(1, 1), bits=adc_bits, ranges=1.0)  # validates bits before training
     if isinstance(eval_draws, bool) or not isinstance(eval_draws, int) or eval_draws < 1:
-        raise ConfigError(f"--eval-draws: eval draws must be an integer >= 1, got {eval_draws!r}")
-    noise_source = None
-    if isinstance(noise_arg, Path):
-        if train_shift != 0.0 or eval_shift != 0.0:
-            raise ConfigError("--train-shift/--eval-shift apply to σ noise; a noise file "
-                              f"({noise_arg}) carries its own mean shift")
-        noise_source = str(noise_arg)
-        train_model_noise = load_noise_file(noise_arg, time=noise_time)
-
-        def make_eval(level: float) -> NoiseModel:
-            return train_model_noise.scaled(level)
-    else:
-        if noise_time is not None:
-            raise ConfigError(f"--train-time {noise_time} needs a noise file as --train-noise")
-        train_model_noise = GaussianNoise(float(noise_arg), shift=train_shift)
-
-        def make_eval(level: float) -> NoiseModel:
-            return GaussianNoise(level, shift=eval_shift)
-
+        raise ConfigError(f"eval_draws must be an integer >= 1, got {eval_draws!r}")
     model_config(model, dataset, (1,))  # validates the model name before any work
     out = Path(out)
     for name in (METRICS_NAME, WEIGHTS_NAME):
         if (out / name).exists() and not force:
-            raise OutputExistsError(f"{out / name} exists; pass --force to replace it")
+            raise OutputExistsError(f"{out / name} exists; pass force=True (--force) to "
+                                    "replace it")
     data = load_dataset(dataset)
-    cfg = model_config(model, data)
     prepare_output_dir(out, force=force, command=command)
-
-    if hasattr(torch, "use_deterministic_algorithms"):
-        torch.use_deterministic_algorithms(True)
-    gens = seed_generators(seed)
-    net = init_model(cfg, gens["init"])
-    t0 = time.perf_counter()
-    history = train_model(net, data, noise=train_model_noise, samples=samples, epochs=epochs,
-                          generators=gens, antithetic=antithetic)
-    train_time = time.perf_counter() - t0
-
-    adc_ranges = None
-    clean_float = accuracy(net, data.x_test, data.y_test)
-    if adc_bits is not None:
-        adc_ranges = calibrate_adc_ranges(net, [data.x_train])
-        attach_adc(net, bits=adc_bits, ranges=adc_ranges)
-    try:
-        clean = accuracy(net, data.x_test, data.y_test)
-        evals = evaluate_noise(net, data.x_test, data.y_test, levels=levels, make_noise=make_eval,
-                               draws=eval_draws, generator=gens["eval"])
-    finally:
+    with deterministic_algorithms():
+        res = train(data, model_config(model, data), noise=noise, samples=samples,
+                    epochs=epochs, seed=seed, antithetic=antithetic)
+        net = res.model
+        adc_ranges = None
         if adc_bits is not None:
-            detach_adc(net)
-    steps = epochs * math.ceil(data.x_train.shape[0] / BATCH_SIZE)
+            adc_ranges = calibrate_adc_ranges(net, [data.x_train])
+            attach_adc(net, bits=adc_bits, ranges=adc_ranges, last_layer=adc_last_layer)
+        try:
+            clean = accuracy(net, data.x_test, data.y_test)
+            evals = evaluate_noise(net, data.x_test, data.y_test, levels=levels,
+                                   make_noise=eval_noise, draws=eval_draws,
+                                   generator=seed_generators(seed)["eval"])
+        finally:
+            if adc_bits is not None:
+                detach_adc(net)
+    adc = {"adc_bits": adc_bits, "adc_ranges": adc_ranges,
+           "adc_last_layer": adc_last_layer if adc_bits is not None else None}
     metrics = {
         "eval": evals,
         "clean_accuracy": clean,
-        "clean_accuracy_no_adc": clean_float,
-        "dataset": dataset, "model": model, "model_config": cfg,
-        "train_noise": train_model_noise.to_dict(),
-        "eval_noise_kind": make_eval(1.0).to_dict() | (
+        "clean_accuracy_no_adc": res.clean_accuracy,
+        "dataset": dataset, "model": model, "model_config": res.config,
+        "train_noise": (noise if noise is not None else GaussianNoise(0.0)).to_dict(),
+        "eval_noise_kind": eval_noise(1.0).to_dict() | (
             {"scale": "per entry"} if noise_source else {"sigma": "per entry"}),
-        "samples": samples, "antithetic": antithetic, "epochs": epochs, "steps": steps,
+        "samples": samples, "antithetic": antithetic, "epochs": epochs,
+        "steps": epochs * math.ceil(data.x_train.shape[0] / BATCH_SIZE),
         "seed": seed, "batch_size": BATCH_SIZE, "optimizer": {"name": "Adam", "lr": LEARNING_RATE},
-        "adc_bits": adc_bits, "adc_ranges": adc_ranges,
+        **adc,
         "n_train": int(data.x_train.shape[0]), "n_test": int(data.x_test.shape[0]),
-        "train_time_s": train_time, "history": history,
+        "train_time_s": res.train_time_s, "history": res.history,
         "torch_version": torch.__version__, "torch_threads": torch.get_num_threads(),
     }
     if noise_source is not None:
         metrics["noise_source"] = noise_source
-    with atomic_output(out / WEIGHTS_NAME, force=True) as tmp:
-        torch.save({"state_dict": net.state_dict(), "config": cfg,
-                    "train": {k: metrics[k] for k in ("train_noise", "samples", "epochs", "seed",
-                                                      "antithetic", "adc_bits", "adc_ranges")}},
-                   tmp)
-    write_text_atomic(out / METRICS_NAME, json.dumps(metrics, indent=2) + "\n", force=True)
+    save_trained(out / WEIGHTS_NAME, res, extra={k: metrics[k] for k in (
+        "train_noise", "samples", "epochs", "seed", "antithetic", "adc_bits", "adc_ranges")})
+    write_text_atomic(out / METRICS_NAME, json.dumps(metrics, indent=2) + "\n", overwrite=True)
     return metrics
 
 

@@ -21,8 +21,6 @@ Modules, one job each:
 - :mod:`.runner`: the cached runner (:func:`run_pipeline`, :func:`stage_keys`, completion
   markers, the run log).
 - :mod:`.report`: the report (Markdown and HTML with the plots inline).
-- :mod:`.torch_state`: :func:`deterministic_torch`, torch's deterministic algorithms for
-  the time a stage runs.
 """
 
 from __future__ import annotations
@@ -31,7 +29,6 @@ from .config import SCHEMA, example_config_path, load_config, validate_config
 from .context import Stage, StageContext, stage_seed
 from .runner import DEFAULT_OUT, LOG_NAME, MARKER, run_pipeline, stage_keys
 from .stages import STAGES
-from .torch_state import deterministic_torch
 
 __all__ = [
     "DEFAULT_OUT",
@@ -41,7 +38,6 @@ __all__ = [
     "STAGES",
     "Stage",
     "StageContext",
-    "deterministic_torch",
     "example_config_path",
     "load_config",
     "run_pipeline",

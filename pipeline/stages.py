@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import time
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,6 @@ from ..errors import ConfigError
 from ..units import format_duration
 from .context import Stage, StageContext, plain, read_json, write_json
 from .report import write_run_report
-from .torch_state import deterministic_torch
 
 __all__ = ["STAGES", "BY_NAME"]
 
@@ -247,38 +245,31 @@ def _train(ctx: StageContext, *, hasgd: bool) -> dict:
     # both trainings draw from the same "train" streams: the same initial weights and
     # minibatch order, so SGD and HA-SGD differ only by the training noise
     seed = int(ctx.seed_sequence("network", stage="train").generate_state(1, np.uint32)[0])
-    gens = T.seed_generators(seed)
-    net = T.init_model(cfg, gens["init"])
     bar = ctx.progress(total=c["epochs"], desc=ctx.name, unit="epoch")
 
-    def cb(epoch, loss):
+    def cb(epoch, loss, _model):
         bar.set_postfix_str(f"loss {loss:.4f}")
         bar.update(1)
 
-    t0 = time.perf_counter()
-    # denormal intermediates in the quantile-table sampler slow CPU training ~10x; flushing
-    # them to zero changes values below 1e-38 only (restored afterwards)
-    flushed = torch.set_flush_denormal(True)
-    try:
-        history = T.train_model(net, data, noise=noise, samples=c["samples"] if hasgd else 0,
-                                epochs=c["epochs"], generators=gens,
-                                antithetic=c["antithetic"] if hasgd else False, callback=cb)
-    finally:
-        bar.close()
-        if flushed:
-            torch.set_flush_denormal(False)
-    secs = time.perf_counter() - t0
-    clean = T.accuracy(net, data.x_test, data.y_test)
     train_info = {"method": "HA-SGD" if hasgd else "SGD", "samples": c["samples"] if hasgd else 0,
                   "epochs": c["epochs"], "seed": ctx.seed, "train_seed": seed,
                   "dataset": c["dataset"], "model": c["model"],
                   "antithetic": bool(c["antithetic"]) if hasgd else False,
                   "train_noise": (noise.to_dict() if noise is not None else {"sigma": 0.0}),
                   "train_time": c["train_time"] if hasgd else None}
-    from ..formats import atomic_output
-
-    with atomic_output(ctx.out / T.WEIGHTS_NAME, force=True) as tmp:
-        torch.save({"state_dict": net.state_dict(), "config": cfg, "train": train_info}, tmp)
+    # denormal intermediates in the quantile-table sampler slow CPU training ~10x; flushing
+    # them to zero changes values below 1e-38 only (restored afterwards)
+    flushed = torch.set_flush_denormal(True)
+    try:
+        res = T.train(data, cfg, noise=noise, samples=c["samples"] if hasgd else 0,
+                      epochs=c["epochs"], seed=seed,
+                      antithetic=c["antithetic"] if hasgd else False, callback=cb,
+                      out=ctx.out, info=train_info)
+    finally:
+        bar.close()
+        if flushed:
+            torch.set_flush_denormal(False)
+    history, secs, clean = res.history, res.train_time_s, res.clean_accuracy
     metrics = {"clean_accuracy": clean, "history": history, "train_time_s": secs,
                "model_config": cfg, **train_info,
                "n_train": int(data.x_train.shape[0]), "n_test": int(data.x_test.shape[0])}
@@ -295,12 +286,14 @@ def _torch_state(ctx: StageContext):
     thread than on oversubscribed ones."""
     import torch
 
+    from ..nn.train import deterministic_algorithms
+
     n = int(ctx.config.get("threads", 0))
     before = torch.get_num_threads()
     if n:
         torch.set_num_threads(n)
     try:
-        with deterministic_torch():
+        with deterministic_algorithms():
             yield
     finally:
         torch.set_num_threads(before)
@@ -332,7 +325,7 @@ def _stage_train_hasgd(ctx: StageContext) -> dict:
 
 def _stage_evaluate(ctx: StageContext) -> dict:
     from ..nn.data import load_dataset
-    from ..nn.evaluate import evaluate_statistical
+    from ..nn.evaluate import evaluate
     from ..nn.train import load_trained
 
     c = ctx.config["evaluate"]
@@ -342,7 +335,7 @@ def _stage_evaluate(ctx: StageContext) -> dict:
     eval_seed = ctx.seed_sequence("chips")
     with _torch_state(ctx):
         rows, raw = _evaluate_both(ctx, c, dev, g_min, g_max, eval_seed, load_trained,
-                                   load_dataset, evaluate_statistical)
+                                   load_dataset, evaluate)
     write_json(ctx.out / "evaluation.json", {"rows": rows, "g_min": g_min, "g_max": g_max,
                                               "raw": raw})
     last = max(c["times"])
@@ -352,19 +345,23 @@ def _stage_evaluate(ctx: StageContext) -> dict:
     return {"line": f"accuracy at {format_duration(last)}: " + ", ".join(parts)}
 
 
-def _evaluate_both(ctx, c, dev, g_min, g_max, eval_seed, load_trained, load_dataset,
-                   evaluate_statistical):
+def _evaluate_both(ctx, c, dev, g_min, g_max, eval_seed, load_trained, load_dataset, evaluate):
+    from ..crossbar.tiling import TileConfig
+    from ..nn.evaluate import EvaluationSettings
+
     data = None
     rows, raw = [], {}
+    comp = c["compensation"]
+    settings = EvaluationSettings(
+        times=tuple(c["times"]), programmings=c["programmings"], modes=("statistical",),
+        compensations=(comp,) if isinstance(comp, str) else tuple(comp),
+        tile=TileConfig(rows=256, cols=256, g_min=g_min, g_max=g_max), bootstrap=c["bootstrap"])
     for method, up in (("SGD", "train-sgd"), ("HA-SGD", "train-hasgd")):
         net, blob = load_trained(ctx.upstream[up])
         if data is None:
             data = load_dataset(blob["train"]["dataset"])
-        ev = evaluate_statistical(
-            net, data.x_test, data.y_test, device=dev, times=c["times"],
-            programmings=c["programmings"], compensation=c["compensation"], g_min=g_min,
-            g_max=g_max, bootstrap=c["bootstrap"], rng=np.random.default_rng(eval_seed),
-            progress=ctx.show_progress)
+        ev = evaluate(net, data.x_test, data.y_test, dev, settings,
+                      np.random.default_rng(eval_seed), progress=ctx.show_progress)
         raw[method] = ev
         for r in ev["results"]:
             rows.append({"method": method, "t": r["time_s"], "compensation": r["compensation"],

@@ -92,7 +92,7 @@ def test_layout():
     assert cfg["tool"]["setuptools"]["package-dir"] == {"xbarlab": "."}
     assert set(cfg["tool"]["setuptools"]["packages"]) == {
         "xbarlab", "xbarlab.devices", "xbarlab.crossbar", "xbarlab.nn", "xbarlab.calibration",
-        "xbarlab.formats", "xbarlab.pipeline", "xbarlab.cli"}
+        "xbarlab.formats", "xbarlab.pipeline", "xbarlab.cli", "xbarlab.nn.figures"}
     assert "data/**/*" in cfg["tool"]["setuptools"]["package-data"]["xbarlab"]
     for sub in ("devices", "crossbar", "nn", "calibration", "formats", "pipeline", "cli"):
         assert (ROOT / sub / "__init__.py").exists()

@@ -20,8 +20,8 @@ def _sub(table, mask):
 def test_techc_extrapolation_beats_baselines(techc_split):
     """Fitted on reads with time_point <= 4 s, predicting t = 1e5 s on the held-out half:
     median KS <= 0.12 (reached: about 0.095); the baselines on the same split score as
-    measured when they were set up, carrying the 4 s change forward about 0.25 and a Gaussian linear in log t
-    about 0.16 (asserted within +-0.04), and the model beats both."""
+    measured when they were set up, carrying the 4 s change forward about 0.25 and a
+    Gaussian linear in log t about 0.16 (asserted within +-0.04), and the model beats both."""
     a, b = techc_split
     early = _sub(a, a["time_point"] <= 4.0)
     model = fit(early, drift="relaxation", rng=np.random.default_rng(0), n_boot=20)

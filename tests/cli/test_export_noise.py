@@ -1,9 +1,16 @@
-"""``xbarlab export-noise`` (xbarlab/cli/export_noise.py): the weight-mapping options."""
+"""``xbarlab export-noise`` (xbarlab/cli/export_noise.py): the weight-mapping options; a file
+the torch side loads."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
+import torch
 from xbarlab.cli import main
+from xbarlab.nn.data import build_model, model_config
+
+H, D = 3600.0, 86400.0
 
 
 @pytest.mark.parametrize("opts, expected", [
@@ -44,3 +51,31 @@ def test_bad_mapping_options_give_clear_errors(tmp_path, capsys, opts, needle):
             main([*base, *bad, "-o", str(tmp_path / "n.h5")])
         assert e.value.code == 2
         assert "invalid choice" in capsys.readouterr().err
+
+
+def test_cli_export_noise_and_evaluate(tmp_path):
+    """`xbarlab export-noise` writes a file the torch side loads (2 times, 11-point grid);
+    `xbarlab evaluate` on a saved digits MLP writes evaluation.json (schema, 2 times x 2
+    compensations, accuracies in [0, 1]) and the PNG; a second run without --force fails."""
+    from xbarlab.cli import main
+    from xbarlab.nn.noise_file import NoiseFile
+
+    out = tmp_path / "n.h5"
+    assert main(["export-noise", "pcm-ibm-2020", "--time", "1h", "--time", "1d", "--grid", "11",
+                 "--samples", "2000", "-o", str(out)]) == 0
+    nf = NoiseFile.load(out)
+    assert list(nf.times) == [H, D] and nf.tables.w_grid.size == 11
+    cfg = model_config("mlp", "digits", (1, 8, 8))
+    torch.manual_seed(0)
+    mdir = tmp_path / "m"
+    mdir.mkdir()
+    torch.save({"state_dict": build_model(cfg).state_dict(), "config": cfg}, mdir / "model.pt")
+    ev_dir = tmp_path / "ev"
+    args = ["evaluate", str(mdir), "--device-model", "pcm-ibm-2020", "--times", "1s,1d",
+            "--programmings", "2", "-o", str(ev_dir)]
+    assert main(args) == 0
+    ev = json.loads((ev_dir / "evaluation.json").read_text())
+    assert ev["schema"] == "xbarlab-evaluation/1" and len(ev["results"]) == 4
+    assert all(0 <= e["accuracy_mean"] <= 1 for e in ev["results"])
+    assert (ev_dir / "accuracy_vs_time.png").stat().st_size > 1000
+    assert main(args) == 2

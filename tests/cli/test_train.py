@@ -7,7 +7,6 @@ import json
 import pytest
 import torch
 from xbarlab.cli import main
-from xbarlab.errors import ConfigError
 from xbarlab.nn.data import load_dataset, model_config
 from xbarlab.nn.train import accuracy, load_trained
 
@@ -58,16 +57,18 @@ def test_existing_outputs_need_force(tmp_path, capsys):
 
 @pytest.mark.parametrize("change, needle", [
     ({"--train-noise": "-0.1"}, ">= 0"),
-    ({"--samples": "-1"}, "--samples"),
-    ({"--samples": "0"}, "--samples 0"),
+    ({"--samples": "-1"}, "samples must be an integer >= 0"),
+    ({"--samples": "0"}, "samples=0"),
     ({"--eval-noise": "0,-1"}, "--eval-noise"),
-    ({"--eval-draws": "0"}, "eval draws"),
+    ({"--eval-draws": "0"}, "eval_draws"),
     ({"--train-noise": "noise.h5"}, "does not exist"),
-    ({"--adc-bits": "0"}, "--adc-bits"),
+    ({"--adc-bits": "0"}, "ADC bits"),
+    ({"--adc-bits": "1"}, "ADC bits"),
 ])
 def test_bad_input_gives_clear_error(tmp_path, capsys, change, needle):
     """σ < 0, L < 0, --samples 0 with σ = 0.2, negative eval level, zero draws, a missing
-    noise file, 0 ADC bits: exit status 2 and a message naming the problem."""
+    noise file, 0 or 1 ADC bits (the signed ADC has a zero code, so >= 2): exit status 2 and a
+    message naming the problem (the library's parameter, or the flag the CLI parses)."""
     args = list(ARGS)
     for k, v in change.items():
         if k in args:
@@ -78,13 +79,41 @@ def test_bad_input_gives_clear_error(tmp_path, capsys, change, needle):
     assert needle in capsys.readouterr().err
 
 
-def test_unknown_dataset_and_model():
-    """An unknown data set or model name -> ConfigError listing the valid ones; argparse
-    refuses them at the command line (exit 2)."""
-    with pytest.raises(ConfigError, match="digits"):
-        load_dataset("cifar")
-    with pytest.raises(ConfigError, match="mlp"):
-        model_config("resnet", "digits", (1, 8, 8))
+def test_unknown_dataset_is_refused_by_the_parser():
+    """An unknown data set name is refused at the command line (exit 2)."""
     with pytest.raises(SystemExit) as e:
         main(["train", "--dataset", "cifar", *ARGS[3:], "--out", "x"])
     assert e.value.code == 2
+
+
+def test_bad_noise_file_is_refused(tmp_path, capsys):
+    """A file with the HDF5 signature but nothing readable as --train-noise: exit 2 naming the
+    file; a shift flag with a noise file: exit 2 naming the mean shift."""
+    f = tmp_path / "noise.h5"
+    f.write_bytes(b"\x89HDF\r\n\x1a\n")
+    base = [*ARGS[:ARGS.index("--train-noise")], "--train-noise", str(f),
+            *ARGS[ARGS.index("--samples"):], "--out", str(tmp_path / "o")]
+    assert main(base) == 2
+    assert "noise.h5" in capsys.readouterr().err
+    assert main([*base, "--train-shift", "0.1"]) == 2
+    assert "mean shift" in capsys.readouterr().err
+
+
+def test_train_cli_with_noise_file_and_train_time(pcm_file, tmp_path):
+    """`xbarlab train --train-noise NOISE.h5 --train-time 1d` (digits MLP, 1 epoch, L = 1)
+    writes metrics naming the file as noise_source, with the quantile noise of the 1 d
+    table; an unstored time fails with exit code 2, as does --train-time with a σ."""
+    from xbarlab.cli import main
+
+    path = str(pcm_file[0])
+    base = ["train", "--dataset", "digits", "--model", "mlp", "--samples", "1", "--epochs", "1",
+            "--seed", "0", "--eval-noise", "1", "--eval-draws", "1"]
+    assert main(base + ["--train-noise", path, "--train-time", "1d",
+                        "--out", str(tmp_path / "a")]) == 0
+    m = json.loads((tmp_path / "a" / "metrics.json").read_text())
+    assert m["noise_source"] == path and m["train_noise"]["kind"] == "quantile"
+    assert "t=86400s" in m["train_noise"]["source"]
+    assert main(base + ["--train-noise", path, "--train-time", "1y",
+                        "--out", str(tmp_path / "b")]) == 2
+    assert main(base + ["--train-noise", "0.1", "--train-time", "1d",
+                        "--out", str(tmp_path / "c")]) == 2

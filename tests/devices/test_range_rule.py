@@ -3,7 +3,6 @@
 import math
 
 import pytest
-
 from xbarlab.devices.mapping import Scaling, Scheme, WeightMapping, device_range, mapping_for
 from xbarlab.errors import ConfigError
 

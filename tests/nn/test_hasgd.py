@@ -1,13 +1,13 @@
-"""Tests of the torch bridge: noise models, parametrizations, HA-SGD and the STE quantizer."""
+"""Hessian-Aware SGD: perturbation draws, averaged gradients, modes, CUDA graphs."""
 
 from __future__ import annotations
 
 import copy
 import math
 
-import numpy as np
 import pytest
 import torch
+from _toy import KS_C, _batch, _net
 from scipy import stats
 from torch import nn
 from torch.func import functional_call
@@ -15,52 +15,8 @@ from xbarlab.errors import ConfigError
 from xbarlab.nn import (
     HASGD,
     GaussianNoise,
-    QuantileNoise,
-    attach_adc,
     attach_noise,
-    detach_adc,
-    detach_noise,
-    noisy_tensors,
-    quantize_ste,
-    resample_noise,
 )
-
-# KS critical value at significance 0.001 for large n: D_crit = 1.95 / sqrt(n)
-KS_C = 1.95
-
-
-def _net(dtype=torch.float64, bn=True, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(int(torch.randint(0, 2**31, (1,), generator=g)))
-        layers = [nn.Conv2d(1, 4, 3, padding=1)]
-        if bn:
-            layers.append(nn.BatchNorm2d(4))
-        layers += [nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 12), nn.ReLU(),
-                   nn.Linear(12, 5)]
-        return nn.Sequential(*layers).to(dtype)
-
-
-def _batch(n=16, dtype=torch.float64, seed=1):
-    g = torch.Generator().manual_seed(seed)
-    return (torch.randn(n, 1, 6, 6, generator=g, dtype=dtype),
-            torch.randint(0, 5, (n,), generator=g))
-
-
-def test_gaussian_samples_ks_weight_and_bias():
-    """Attached Gaussian noise: (Δw - μw)/(σ·max|w|) and (Δb - μb)/(σ·max|b|) are N(0, 1).
-
-    Expected: KS distance below 1.95/sqrt(n) (significance 0.001) for both tensors, with
-    σ = 0.2, μ = 0.1, float64 weights; the draws stay float64.
-    """
-    lin = nn.Linear(300, 200).double()
-    w0, b0 = lin.weight.detach().clone(), lin.bias.detach().clone()
-    attach_noise(lin, GaussianNoise(0.2, shift=0.1), generator=torch.Generator().manual_seed(3))
-    for cur, ref in ((lin.weight, w0), (lin.bias, b0)):
-        assert cur.dtype == torch.float64
-        z = ((cur.detach() - ref) - 0.1 * ref) / (0.2 * ref.abs().max())
-        d = stats.kstest(z.flatten().numpy(), "norm").statistic
-        assert d < KS_C / math.sqrt(z.numel()), d
 
 
 def test_hasgd_draws_ks_and_antithetic_pairs():
@@ -84,56 +40,6 @@ def test_hasgd_draws_ks_and_antithetic_pairs():
         zs.append(((d[n][0::2] + 0.05 * w.detach()) / (0.3 * w.detach().abs().max())).flatten())
     z = torch.cat(zs).numpy()
     assert stats.kstest(z, "norm").statistic < KS_C / math.sqrt(z.size)
-
-
-def test_quantile_noise_reproduces_gaussian_table():
-    """QuantileNoise built from N(m(u), s²) quantiles on 199 levels samples that normal law.
-
-    Table: rows u in {-1, 0, 1}, mean m(u) = 0.1·u, s = 0.05 (relative to max|w|).
-    Expected: for weights at u = ±1 and 0, (Δw/max|w| - m)/s passes KS vs N(0, 1) at
-    1.95/sqrt(n) + 0.01 (the table's piecewise-linear error), and scale=2 doubles s.
-    """
-    levels = np.linspace(0.005, 0.995, 199)
-    grid = np.array([-1.0, 0.0, 1.0])
-    q = 0.1 * grid[:, None] + 0.05 * stats.norm.ppf(levels)[None, :]
-    noise = QuantileNoise(grid, levels, q, mean=0.1 * grid)
-    w = torch.tensor([-1.0, 0.0, 1.0]).repeat(20000)
-    for scale, s in ((1.0, 0.05), (2.0, 0.10)):
-        z = torch.randn(w.shape, generator=torch.Generator().manual_seed(5), dtype=w.dtype)
-        d = noise.scaled(scale).perturbation(w, z)
-        zz = ((d - 0.1 * w) / s).numpy()
-        # the table holds Q constant outside [0.005, 0.995]: compare inside that band
-        lo, hi = stats.norm.ppf(0.005), stats.norm.ppf(0.995)
-        zi = zz[(zz > lo) & (zz < hi)]
-        ref = stats.truncnorm(lo, hi)
-        assert stats.kstest(zi, ref.cdf).statistic < KS_C / math.sqrt(zi.size) + 0.01
-
-
-def test_attach_detach_restores_model():
-    """attach_noise then detach_noise gives back the same parameters and state-dict keys.
-
-    Expected: keys identical, every tensor bit-equal, outputs bit-equal; while attached
-    with σ = 0 the output equals the clean output exactly; resample changes weights by
-    a nonzero amount for σ = 0.1.
-    """
-    net = _net(bn=True)
-    net.eval()
-    x, _ = _batch()
-    ref = copy.deepcopy(net.state_dict())
-    y0 = net(x)
-    g = torch.Generator().manual_seed(0)
-    attach_noise(net, GaussianNoise(0.0), generator=g)
-    assert torch.equal(net(x), y0)
-    detach_noise(net)
-    attach_noise(net, GaussianNoise(0.1), generator=g)
-    assert resample_noise(net) == 6  # 3 layers × (weight, bias)
-    assert not torch.equal(net[0].weight, ref["0.weight"])
-    detach_noise(net)
-    sd = net.state_dict()
-    assert list(sd) == list(ref)
-    for k in ref:
-        assert torch.equal(sd[k], ref[k]), k
-    assert torch.equal(net(x), y0)
 
 
 def test_sigma0_L1_takes_exactly_the_base_optimizer_step():
@@ -211,78 +117,6 @@ def test_antithetic_pair_is_exact_for_quadratic_loss():
         h.gradient(x, t)
         rel = float((lin.weight.grad - clean).norm() / clean.norm())
         assert (rel < 1e-10) if close else (rel > 1e-3), rel
-
-
-def test_no_gradient_through_noise_scale():
-    """Δω is a constant: its tensors do not require grad even when w does."""
-    lin = nn.Linear(5, 4)
-    d = GaussianNoise(0.5, shift=0.1).perturbation(lin.weight, torch.randn(3, 4, 5))
-    assert not d.requires_grad and d.shape == (3, 4, 5)
-
-
-def test_straight_through_backward_is_exactly_the_clip_mask():
-    """quantize_ste: backward returns grad·1[|y| <= r] exactly; forward on the 2^B grid.
-
-    Expected: y.grad == g·mask bit for bit (r = 1.5, B = 3, values inside and outside);
-    forward values lie on -r + k·2r/7, within half a step of clip(y) inside the range.
-    """
-    g = torch.Generator().manual_seed(0)
-    y = (torch.randn(1000, generator=g, dtype=torch.float64) * 1.5).requires_grad_()
-    gout = torch.randn(1000, generator=g, dtype=torch.float64)
-    q = quantize_ste(y, bits=3, out_range=1.5)
-    (q * gout).sum().backward()
-    mask = (y.detach().abs() <= 1.5).to(torch.float64)
-    assert 0 < int(mask.sum()) < 1000
-    assert torch.equal(y.grad, gout * mask)
-    step = 3.0 / 7
-    k = (q.detach() + 1.5) / step
-    torch.testing.assert_close(k, k.round(), rtol=0, atol=1e-9)
-    assert float((q.detach() - y.detach().clamp(-1.5, 1.5)).abs().max()) <= step / 2 + 1e-12
-
-
-def test_adc_hooks_quantize_every_layer_output():
-    """attach_adc with 2 bits and range 1: a Linear's outputs take only the values ±1, ±1/3."""
-    lin = nn.Linear(6, 50)
-    attach_adc(lin, bits=2, ranges=1.0)
-    out = lin(torch.randn(20, 6))
-    vals = torch.unique(out.detach())
-    grid = torch.tensor([-1.0, -1 / 3, 1 / 3, 1.0])
-    assert float((vals[:, None] - grid[None, :]).abs().min(1).values.max()) < 1e-6
-    detach_adc(lin)
-    assert torch.unique(lin(torch.randn(20, 6)).detach()).numel() > 4
-
-
-@pytest.mark.parametrize("bad", [
-    lambda: GaussianNoise(-0.1),
-    lambda: GaussianNoise(float("nan")),
-    lambda: HASGD(_net(), None, GaussianNoise(0.1), samples=-1, generator=torch.Generator()),
-    lambda: HASGD(_net(), None, GaussianNoise(0.1), samples=3, antithetic=True,
-                  generator=torch.Generator()),
-    lambda: HASGD(_net(), None, GaussianNoise(0.1), samples=2, generator=torch.Generator(),
-                  mode="fast"),
-    lambda: HASGD(_net(), None, None, samples=2, generator=torch.Generator()),
-    lambda: attach_noise(nn.Sequential(nn.ReLU()), GaussianNoise(0.1),
-                         generator=torch.Generator()),
-    lambda: noisy_tensors(_net(), layers=["1"]),  # BatchNorm2d cannot carry noise
-    lambda: attach_noise(_net(), "gaussian", generator=torch.Generator()),
-    lambda: quantize_ste(torch.zeros(3), bits=0, out_range=1.0),
-    lambda: quantize_ste(torch.zeros(3), bits=4, out_range=-1.0),
-    lambda: QuantileNoise([0.0, 1.0], [0.2, 0.8], [[0.0, -1.0], [0.0, 1.0]]),
-])
-def test_bad_input_raises_config_error(bad):
-    """Negative σ, L < 0, odd L with antithetic pairs, unknown mode, no noise model, a model
-    without noisy layers, a BatchNorm named as a noisy layer, a non-NoiseModel, bad ADC
-    bits/range, a non-monotone quantile table -> ConfigError (a ValueError)."""
-    with pytest.raises(ConfigError):
-        bad()
-
-
-def test_attach_twice_is_refused():
-    """Attaching noise to an already-noisy model raises ConfigError naming the layer."""
-    net = _net()
-    attach_noise(net, GaussianNoise(0.1), generator=torch.Generator())
-    with pytest.raises(ConfigError, match="already parametrized"):
-        attach_noise(net, GaussianNoise(0.1), generator=torch.Generator())
 
 
 def test_training_reduces_loss_and_uses_functional_weights():
@@ -375,3 +209,17 @@ def test_cuda_graph_step_equals_eager_steps(mode):
     for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
         torch.testing.assert_close(oa.state[pa]["momentum_buffer"],
                                    ob.state[pb]["momentum_buffer"], rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("bad", [
+    lambda: HASGD(_net(), None, GaussianNoise(0.1), samples=-1, generator=torch.Generator()),
+    lambda: HASGD(_net(), None, GaussianNoise(0.1), samples=3, antithetic=True,
+                  generator=torch.Generator()),
+    lambda: HASGD(_net(), None, GaussianNoise(0.1), samples=2, generator=torch.Generator(),
+                  mode="fast"),
+    lambda: HASGD(_net(), None, None, samples=2, generator=torch.Generator()),
+])
+def test_bad_input_raises_config_error(bad):
+    """L < 0, odd L with antithetic pairs, unknown mode, no noise model -> ConfigError."""
+    with pytest.raises(ConfigError):
+        bad()

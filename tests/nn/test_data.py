@@ -1,25 +1,10 @@
-"""``run_training`` refuses a bad noise file; the data sets load offline with their
-documented splits."""
+"""Offline data sets and the fixed small models."""
 
 from __future__ import annotations
 
 import pytest
 from xbarlab.errors import ConfigError
 from xbarlab.nn.data import build_model, load_dataset, model_config
-from xbarlab.nn.train import run_training
-
-
-def test_bad_noise_file_is_refused(tmp_path):
-    """A file with the HDF5 signature but nothing readable -> DataFormatError/ConfigError
-    (both ValueError) naming the file; a shift flag with a noise file -> ConfigError."""
-    f = tmp_path / "noise.h5"
-    f.write_bytes(b"\x89HDF\r\n\x1a\n")
-    with pytest.raises(ValueError, match="noise.h5"):
-        run_training(dataset="digits", model="mlp", train_noise=str(f), samples=2, epochs=1,
-                     seed=0, eval_noise="0", out=tmp_path / "o")
-    with pytest.raises(ConfigError, match="mean shift"):
-        run_training(dataset="digits", model="mlp", train_noise=str(f), samples=2, epochs=1,
-                     seed=0, eval_noise="0", train_shift=0.1, out=tmp_path / "o")
 
 
 @pytest.mark.parametrize("name, n_train, n_test, shape", [
@@ -39,3 +24,11 @@ def test_datasets_load_offline_with_documented_splits(name, n_train, n_test, sha
     for kind in ("mlp", "cnn"):
         net = build_model(model_config(kind, d))
         assert net(d.x_test[:5]).shape == (5, 10)
+
+
+def test_unknown_dataset_and_model():
+    """An unknown data set or model name -> ConfigError listing the valid ones."""
+    with pytest.raises(ConfigError, match="digits"):
+        load_dataset("cifar")
+    with pytest.raises(ConfigError, match="mlp"):
+        model_config("resnet", "digits", (1, 8, 8))

@@ -1,0 +1,139 @@
+"""Analog evaluation over time: structure, mapping, bootstrap models, settings, streams."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from _toy import Y
+from torch import nn
+from xbarlab import devices
+from xbarlab.errors import ConfigError
+
+
+def test_evaluate_structure_and_drift(pcm):
+    """Statistical evaluation of a digital-perfect toy task: N = 3 programmings at 1 s and
+    1 y, both compensations: entries carry mean = mean of the listed accuracies, std their
+    population std, n_programmings = 3; global drift factors at 1 y exceed 1.3 (PCM drift
+    ~ 0.6 conductance retained) and at 1 s lie within 0.1 of 1."""
+    from xbarlab.nn.evaluate import SCHEMA, EvaluationSettings, evaluate
+
+    g = torch.Generator().manual_seed(0)
+    net = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
+    x = torch.rand(200, 8, generator=g)
+    y = net(x).argmax(1).detach()
+    ev = evaluate(net, x, y, pcm, EvaluationSettings(times=(1.0, Y), programmings=3),
+                  np.random.default_rng(0))
+    assert ev["schema"] == SCHEMA and ev["clean_accuracy"] == 1.0
+    assert ev["settings"]["mapping"] is None
+    assert len(ev["results"]) == 4
+    for e in ev["results"]:
+        a = np.asarray(e["accuracies"])
+        assert e["n_programmings"] == 3 and a.size == 3
+        assert e["accuracy_mean"] == pytest.approx(a.mean()) and e["accuracy_std"] == \
+            pytest.approx(a.std())
+        if e["compensation"] == "global":
+            f = np.array(list(e["drift_factors"].values()))
+            assert np.all(f > 1.3) if e["time_s"] == Y else np.all(abs(f - 1) < 0.1)
+
+
+def test_evaluate_with_reference_mapping_records_it(pcm):
+    """evaluate(settings with mapping=WeightMapping(scheme='reference', ...)) on the toy task of
+    the previous test (2 programmings, 1 s, no compensation): settings['mapping'] reads back
+    to the same WeightMapping (to_dict/from_dict); one entry of 2 accuracies in [0, 1]."""
+    from xbarlab.devices.mapping import WeightMapping
+    from xbarlab.nn.evaluate import EvaluationSettings, evaluate
+
+    g = torch.Generator().manual_seed(0)
+    net = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
+    x = torch.rand(200, 8, generator=g)
+    y = net(x).argmax(1).detach()
+    m = WeightMapping(g_max=25e-6, g_min=1e-6, scheme="reference")
+    st = EvaluationSettings(times=(1.0,), programmings=2, compensations=("none",), mapping=m)
+    ev = evaluate(net, x, y, pcm, st, np.random.default_rng(0))
+    assert WeightMapping.from_dict(ev["settings"]["mapping"]) == m
+    (e,) = ev["results"]
+    assert e["n_programmings"] == 2 and all(0 <= a <= 1 for a in e["accuracies"])
+
+
+def test_bootstrap_models_replace_curves_by_replicates():
+    """A model tree whose curve has bootstrap replicates [[1, 2], [3, 4]]: replicate i of
+    bootstrap_models has value = row i; asking for more replicates than stored fails."""
+    from xbarlab.formats import Quantity
+    from xbarlab.nn.evaluate import bootstrap_models
+
+    class Toy:
+        conditioning = "target"
+
+        def __init__(self, tree):
+            self.tree = tree
+
+        def to_tree(self):
+            return self.tree
+
+        @classmethod
+        def from_tree(cls, tree):
+            return cls(tree)
+
+    toy = Toy({"prog": {"spread": {"value": Quantity(np.array([0.0, 0.0]), "S"),
+                                   "bootstrap": Quantity(np.array([[1.0, 2], [3, 4]]), "S")}}})
+    ms = bootstrap_models(toy, 2)
+    assert [list(m.tree["prog"]["spread"]["value"].value) for m in ms] == [[1, 2], [3, 4]]
+    with pytest.raises(ConfigError, match="bootstrap replicates"):
+        bootstrap_models(toy, 3)
+    # a relaxation table: quantiles [-1, 0, 1] at p = [0, 0.5, 1] (mean 0, sd sqrt(0.5));
+    # replicate with mean 2 and sd 2 sqrt(0.5) -> quantiles [0, 2, 4]
+    rel = Toy({"drift": {"quantiles": Quantity(np.array([[[-1.0, 0, 1]]]), "S"),
+                         "p": Quantity(np.array([0, 0.5, 1]), "1"),
+                         "bootstrap_mean": Quantity(np.array([[[2.0]]]), "S"),
+                         "bootstrap_std": Quantity(np.array([[[2 * np.sqrt(0.5)]]]), "S")}})
+    (m,) = bootstrap_models(rel, 1)
+    assert np.allclose(m.tree["drift"]["quantiles"].value, [[[0, 2, 4]]])
+
+
+def test_time_outside_the_model_validity_is_refused():
+    """A read time beyond NeuRRAM's 2-day validity raises ConfigError naming the range."""
+    from xbarlab.nn.evaluate import EvaluationSettings, evaluate
+
+    neu = devices.load("rram-neurram-2022")
+    with pytest.raises(ConfigError, match="valid range"):
+        evaluate(nn.Sequential(nn.Linear(2, 2)), torch.zeros(1, 2),
+                 torch.zeros(1, dtype=torch.long), neu, EvaluationSettings(times=(Y,)),
+                 np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("kw, needle", [
+    ({"times": ()}, "times"),
+    ({"times": (-1.0,)}, "times"),
+    ({"times": (1.0,), "programmings": 0}, "programmings"),
+    ({"times": (1.0,), "modes": ("fast",)}, "modes"),
+    ({"times": (1.0,), "compensations": ("column",)}, "compensations"),
+    ({"times": (1.0,), "modes": ("circuit",), "circuit_programmings": 0}, "circuit"),
+    ({"times": (1.0,), "bootstrap": -1}, "bootstrap"),
+    ({"times": (1.0,), "mapping": "differential"}, "mapping"),
+])
+def test_bad_settings_name_the_parameter(kw, needle):
+    """EvaluationSettings refuses empty or negative times, zero programmings, unknown modes or
+    compensations, circuit mode without circuit chips, a negative bootstrap and a mapping that
+    is not a WeightMapping, naming the parameter (not a command-line flag)."""
+    from xbarlab.nn.evaluate import EvaluationSettings
+
+    with pytest.raises(ConfigError, match=needle) as e:
+        EvaluationSettings(**kw)
+    assert "--" not in str(e.value)
+
+
+def test_chip_streams_depend_on_the_programming_index(pcm):
+    """The fitted model's programming n uses the rng's child n: with the same seed, 2
+    programmings reproduce the first 2 of 3 exactly (so runs with more chips extend runs with
+    fewer)."""
+    from xbarlab.nn.evaluate import EvaluationSettings, evaluate
+
+    g = torch.Generator().manual_seed(0)
+    net = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
+    x = torch.rand(200, 8, generator=g)
+    y = net(x).argmax(1).detach()
+    acc = [evaluate(net, x, y, pcm, EvaluationSettings(times=(Y,), programmings=n,
+                                                       compensations=("none",)),
+                    np.random.default_rng(5))["results"][0]["accuracies"] for n in (2, 3)]
+    assert acc[1][:2] == acc[0]
