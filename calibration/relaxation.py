@@ -230,9 +230,6 @@ def fit_relaxation(pv, lev, centres, keep, *, t_max: float, rng: np.random.Gener
     block = RelaxationTable(g=gk, t=t_table, p=p, q=q, tau=tau, boot_mean=boot_mean,
                             boot_std=boot_std, t_fit_max=t_last)
     info = RelaxationInfo(tau=tau, levels_g=gk, beta=beta, gamma=gamma,
-                          beta_choice=f"{s_beta.kind}{max(s_beta.order, 0)}"
-                          if s_beta.kind == "poly" else "interp",
-                          gamma_choice=f"{s_gamma.kind}{max(s_gamma.order, 0)}"
-                          if s_gamma.kind == "poly" else "interp",
+                          beta_choice=s_beta.choice, gamma_choice=s_gamma.choice,
                           t_table=t_table, t_fit_max=t_last)
     return block, info
