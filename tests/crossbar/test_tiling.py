@@ -223,8 +223,10 @@ def test_bad_tiling_input():
         TileConfig(rows=0)
     with pytest.raises(ConfigError, match="r_row"):
         TileConfig(r_row=-1.0)
-    with pytest.raises(ConfigError, match="layout"):
+    with pytest.raises(ConfigError, match="layout='single' is not one of 'differential-columns'"):
         TileConfig(layout="single")
+    with pytest.raises(ConfigError, match="scale='row' is not one of 'tile', 'column'"):
+        TileConfig(scale="row")
     with pytest.raises(ConfigError, match="W"):
         TiledMatrix(np.ones(5), tile=TileConfig(g_max=G_MAX))
     tm = TiledMatrix(np.ones((5, 3)), tile=TileConfig(g_max=G_MAX))
@@ -391,5 +393,5 @@ def test_bad_mapping_input():
                     mapping=WeightMapping(g_max=G_MAX, scheme="reference"))
     with pytest.raises(ConfigError, match="mapping"):
         TiledMatrix(W.T, tile=TileConfig(), mapping="reference")
-    with pytest.raises(ConfigError, match="compensation"):
+    with pytest.raises(ConfigError, match="compensation='local' is not one of 'none', 'global'"):
         TiledMatrix(W.T, tile=TileConfig(g_max=G_MAX), compensation="local")
