@@ -41,6 +41,8 @@ class RelaxationInfo:
 def _slopes(us, mus, vs):
     """Least-squares slopes through the origin of mean and variance against u."""
     uu = us @ us
+    if not uu > 0:  # no read after the first at this level (a thin bootstrap draw): no slope
+        return 0.0, 0.0
     return (us @ mus) / uu, (us @ vs) / uu
 
 

@@ -24,7 +24,7 @@ from .hdf5 import (
 from .measurements import Measurements, read_measurements, write_measurements
 from .output import MANIFEST_NAME, atomic_output, prepare_output_dir, write_text_atomic
 from .provenance import FORMAT_VERSION, Provenance, sha256_file
-from .roles import ROLES, SI_UNITS, Layout, TimeOrigin
+from .roles import ROLES, SI_UNITS, TableLayout, TimeOrigin
 
 __all__ = [
     "Quantity",
@@ -42,7 +42,7 @@ __all__ = [
     "file_kind",
     "ROLES",
     "SI_UNITS",
-    "Layout",
+    "TableLayout",
     "TimeOrigin",
     "Measurements",
     "read_measurements",

@@ -11,7 +11,7 @@ import numpy as np
 from ..errors import ConfigError, DataFormatError
 from .hdf5 import read_measurement_group
 from .provenance import check_format_version
-from .roles import ROLES, Layout, ReadOptions, TablePart, finish_role, role_columns, same_unit
+from .roles import ROLES, ReadOptions, TableLayout, TablePart, finish_role, role_columns, same_unit
 
 __all__ = ["read_hdf5_part", "read_npz_part"]
 
@@ -21,7 +21,7 @@ def _named_part(path: Path, data: Mapping[str, np.ndarray], file_units: Mapping[
     """A long table from named 1-D arrays (HDF5 datasets or npz members)."""
     from .. import units as _units
 
-    if opts.layout is not Layout.LONG:
+    if opts.layout is not TableLayout.LONG:
         raise ConfigError(f"{path}: the {opts.layout.value} layout applies to text tables; "
                           "HDF5 and .npz tables are long (one 1-D array per role)")
     names = list(data)

@@ -28,8 +28,8 @@ from .roles import (
     ROLES,
     SI_UNITS,
     UNIT_FALLBACK,
-    Layout,
     ReadOptions,
+    TableLayout,
     TablePart,
     TimeOrigin,
     choice,
@@ -73,7 +73,7 @@ class Measurements:
     #: What ``time = 0`` means: "programming" or "first read".
     time_origin: str = TimeOrigin.PROGRAMMING.value
     #: The layout the table was read from ("long", "wide", "timeseries").
-    layout: str = Layout.LONG.value
+    layout: str = TableLayout.LONG.value
     #: Source files, in reading order.
     sources: tuple[str, ...] = ()
     #: Row offsets of each source: reads of ``sources[k]`` are ``source_rows[k]:source_rows[k+1]``.
@@ -234,7 +234,7 @@ def read_measurements(
     paths = [Path(p) for p in paths]
     if not paths:
         raise ConfigError("read_measurements needs at least one file")
-    layout = choice(Layout, layout, "layout")
+    layout = choice(TableLayout, layout, "layout")
     cols = {role: str(src) for role, src in
             _units.parse_mapping(columns, what="columns", allowed_keys=tuple(ROLES)).items()}
     unit_map = _units.parse_mapping(units, what="units", allowed_keys=tuple(ROLES))
@@ -247,7 +247,7 @@ def read_measurements(
             unit_map[role] = unit_map.get(src, SI_UNITS[kind]) if src else SI_UNITS[kind]
     if time_origin is not None:
         time_origin = choice(TimeOrigin, time_origin, "time_origin").value
-    if layout is Layout.TIMESERIES:
+    if layout is TableLayout.TIMESERIES:
         if sample_rate is None or samples_from is None:
             raise ConfigError("the timeseries layout needs sample_rate (Hz, --sample-rate) and "
                               "samples_from (0-based column, --samples-from)")
@@ -391,7 +391,7 @@ def _merge_parts(parts: list[TablePart], opts: ReadOptions, *, same_devices: boo
             raise DataFormatError(f"the files disagree on the time origin ({sorted(file_origins)})")
         if file_origins:
             time_origin = file_origins.pop()
-        elif "g_initial" in roles or opts.layout is Layout.TIMESERIES:
+        elif "g_initial" in roles or opts.layout is TableLayout.TIMESERIES:
             time_origin = TimeOrigin.FIRST_READ.value
         else:
             time_origin = TimeOrigin.PROGRAMMING.value

@@ -17,12 +17,12 @@ import numpy as np
 
 from ..errors import ConfigError, DataFormatError
 
-__all__ = ["Layout", "TimeOrigin", "ROLES", "SI_UNITS", "FLOAT_ROLES", "INT_ROLES",
+__all__ = ["TableLayout", "TimeOrigin", "ROLES", "SI_UNITS", "FLOAT_ROLES", "INT_ROLES",
            "UNIT_FALLBACK", "choice", "ReadOptions", "TablePart", "role_columns",
            "check_name_unit", "same_unit", "finish_role", "factorize"]
 
 
-class Layout(enum.StrEnum):
+class TableLayout(enum.StrEnum):
     """How a measurement table is laid out (closed choice)."""
 
     LONG = "long"  #: one row per read, one column per role
@@ -72,7 +72,7 @@ def choice(enum_cls, value, what: str):
 class ReadOptions:
     """The reading options of :func:`~xbarlab.formats.read_measurements`, checked."""
 
-    layout: Layout
+    layout: TableLayout
     columns: dict[str, str]
     units: dict[str, str]
     given_units: dict[str, str]

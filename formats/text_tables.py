@@ -19,8 +19,8 @@ import numpy as np
 
 from ..errors import ConfigError, DataFormatError
 from .roles import (
-    Layout,
     ReadOptions,
+    TableLayout,
     TablePart,
     TimeOrigin,
     check_name_unit,
@@ -38,9 +38,9 @@ def read_text_part(path: Path, opts: ReadOptions) -> TablePart:
     """Read one text table in the layout ``opts.layout`` (SI arrays, not yet merged)."""
     text = _sniff_text(path, opts)
     try:
-        if opts.layout is Layout.WIDE:
+        if opts.layout is TableLayout.WIDE:
             return _read_wide_text(text, opts)
-        if opts.layout is Layout.TIMESERIES:
+        if opts.layout is TableLayout.TIMESERIES:
             return _read_timeseries_text(text, opts)
         return _read_long_text(text, opts)
     except _BadCell as exc:  # internal subclass: users see a plain DataFormatError
@@ -135,7 +135,7 @@ def _sniff_text(path: Path, opts: ReadOptions) -> _Text:
             delimiter = ";"
     fields = [f.strip() for f in _split(first, delimiter)]
     header = opts.header
-    if opts.layout is Layout.WIDE:
+    if opts.layout is TableLayout.WIDE:
         if header is False:
             raise ConfigError("the wide layout needs a header line naming each target")
         header = True
