@@ -253,9 +253,7 @@ def fit_power_law(pv, lev, centres, keep, *, t0, rng, n_boot=100):
                           sigma_nu=FittedCurve(grid, np.maximum(s_sig(grid), 0.0), "1", bsg),
                           t0=t0, q_read=FittedCurve(grid, np.maximum(s_q(grid), 0.0), "1", bq),
                           t_r=T_R)
-    ch = {}
-    for name, s in (("mu_nu", s_mu), ("sigma_nu", s_sig), ("q_read", s_q)):
-        ch[name] = f"poly{s.order}" if s.kind == "poly" else "interp"
+    ch = {"mu_nu": s_mu.choice, "sigma_nu": s_sig.choice, "q_read": s_q.choice}
     info = PowerLawInfo(levels_g=gk, mu_nu=mu, sigma_nu=sig, sigma_nu_raw=raw, q_read=q, t0=t0,
                         t0_fitted=t0_fitted, choices=ch,
                         censoring=check_censoring(pv, lev, keep)[0])

@@ -42,10 +42,6 @@ class ProgrammingInfo:
     boot_spread_level: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
 
 
-def _choice(s):
-    return f"poly{s.order}" if s.kind == "poly" else "interp"
-
-
 def _beta_loglik(e, b, s, w):
     y = (e + w) / (2 * w)
     if np.any((y <= 0) | (y >= 1)):
@@ -173,7 +169,7 @@ def fit_programming(target, x, *, min_devices: int, rng: np.random.Generator, n_
         mix_weight=params["mix_weight"] if fam_e is Family.MIXTURE else 0.0,
         mix_ratio=params["mix_ratio"] if fam_e is Family.MIXTURE else 1.0)
     info = ProgrammingInfo(levels_g=gk, bias=bias, spread=spread, n=n,
-                           bias_choice=_choice(s_bias), spread_choice=_choice(s_spread),
+                           bias_choice=s_bias.choice, spread_choice=s_spread.choice,
                            bias_cv=s_bias.cv, spread_cv=s_spread.cv, family=fam, aic=aic,
                            family_params=params, window=window,
                            window_estimated=not window_given, boot_spread_level=bs_level)

@@ -41,8 +41,7 @@ def fit_read_noise(cols, *, min_reads: int = 5):
     sm = smooth_cv(mean, sig, nn)
     grid = np.unique(np.concatenate([mean, np.linspace(mean.min(), mean.max(), 32)]))
     block = WhiteReadNoise(FittedCurve(grid, np.maximum(sm(grid), 0.0), "S"))
-    info = {"g": mean, "sigma": sig, "n": nn,
-            "choice": f"poly{sm.order}" if sm.kind == "poly" else "interp", "cv": sm.cv}
+    info = {"g": mean, "sigma": sig, "n": nn, "choice": sm.choice, "cv": sm.cv}
     return block, info
 
 

@@ -112,6 +112,22 @@ def _pooled_anchor_quantiles(cells, p, pool_below):
     return pooled
 
 
+def _anchors(d_all, devices, cols, t_nom, min_cell):
+    """The measured times of ``devices`` (a mask or indices into the rows of ``d_all``) read on
+    at least ``min_cell`` of them: times [s], mean [S] and variance [S^2] of d = g - g_0 there,
+    and the finite d of each time [S]."""
+    ts, mus, vs, samples = [], [], [], []
+    for j, k in enumerate(cols):
+        d = d_all[devices, k]
+        d = d[np.isfinite(d)]
+        if d.size >= min_cell:
+            ts.append(t_nom[j])
+            mus.append(d.mean())
+            vs.append(d.var())
+            samples.append(d)
+    return np.array(ts), np.array(mus), np.array(vs), samples
+
+
 def _bootstrap_moments(d_all, lev, keep, cols, t_nom, tau, u_table, s_beta, s_gamma, gk, *,
                        rng, n_boot, min_cell):
     """Bootstrap over devices: mean and std of d = g - g_0 at the table times, shaped
@@ -125,15 +141,7 @@ def _bootstrap_moments(d_all, lev, keep, cols, t_nom, tau, u_table, s_beta, s_ga
         for i, L in enumerate(keep):
             idx = np.nonzero(lev == L)[0]
             pick = idx[rng.integers(0, idx.size, idx.size)]
-            ts_, mus_, vs_ = [], [], []
-            for j, k in enumerate(cols):
-                d = d_all[pick, k]
-                d = d[np.isfinite(d)]
-                if d.size >= min_cell:
-                    ts_.append(t_nom[j])
-                    mus_.append(d.mean())
-                    vs_.append(d.var())
-            ts_, mus_, vs_ = map(np.asarray, (ts_, mus_, vs_))
+            ts_, mus_, vs_, _ = _anchors(d_all, pick, cols, t_nom, min_cell)
             bb[i], gg[i] = _slopes(np.log1p(ts_ / tau), mus_, vs_)
             mom.append((np.log1p(ts_ / tau), mus_, vs_))
         bb = s_beta(gk, bb)
@@ -173,17 +181,8 @@ def fit_relaxation(pv, lev, centres, keep, *, t_max: float, rng: np.random.Gener
     # per level: anchors (measured times with enough devices)
     cells = []
     for L in keep:
-        m = lev == L
-        ts, mus, vs, samples = [], [], [], []
-        for j, k in enumerate(cols):
-            d = d_all[m, k]
-            d = d[np.isfinite(d)]
-            if d.size >= min_cell:
-                ts.append(t_nom[j])
-                mus.append(d.mean())
-                vs.append(d.var())
-                samples.append(np.sort(d))
-        cells.append((np.array(ts), np.array(mus), np.array(vs), samples))
+        ts, mus, vs, samples = _anchors(d_all, lev == L, cols, t_nom, min_cell)
+        cells.append((ts, mus, vs, [np.sort(d) for d in samples]))
     tau = _choose_tau(cells) if tau is None else float(tau)
     t_last = float(t_nom.max())
     extra = 10.0 ** np.arange(np.floor(np.log10(t_last) * 2) / 2 + 0.5,
@@ -231,9 +230,6 @@ def fit_relaxation(pv, lev, centres, keep, *, t_max: float, rng: np.random.Gener
     block = RelaxationTable(g=gk, t=t_table, p=p, q=q, tau=tau, boot_mean=boot_mean,
                             boot_std=boot_std, t_fit_max=t_last)
     info = RelaxationInfo(tau=tau, levels_g=gk, beta=beta, gamma=gamma,
-                          beta_choice=f"{s_beta.kind}{max(s_beta.order, 0)}"
-                          if s_beta.kind == "poly" else "interp",
-                          gamma_choice=f"{s_gamma.kind}{max(s_gamma.order, 0)}"
-                          if s_gamma.kind == "poly" else "interp",
+                          beta_choice=s_beta.choice, gamma_choice=s_gamma.choice,
                           t_table=t_table, t_fit_max=t_last)
     return block, info

@@ -24,6 +24,11 @@ class Smooth:
     w: np.ndarray
     cv: dict
 
+    @property
+    def choice(self) -> str:
+        """The chosen candidate, as keyed in ``cv``: "poly<order>" or "interp"."""
+        return f"poly{self.order}" if self.kind == "poly" else "interp"
+
     def _coef(self, y):
         a = self.x.min()
         b = self.x.max()

@@ -18,7 +18,7 @@ from ..errors import ConfigError, ConvergenceError
 from . import _kernels as kernels
 from .grid import Drive, Grid, Sense, WireParams, build_grid
 from .solvers import direct, pcg
-from .validation import as_conductance, as_voltages
+from .validation import as_conductance, as_float_array, as_voltages
 
 __all__ = [
     "Sense",
@@ -248,18 +248,10 @@ def standard_currents(
     """
     sense = coerce_enum(Sense, sense, "sense")
     drive = coerce_enum(Drive, drive, "drive")
-    try:
-        Ga = np.asarray(G, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ConfigError(
-            f"G must be an array of conductances [S], got {type(G).__name__}"
-        ) from None
+    Ga = as_float_array(G, "G", "an array of conductances [S]")
     if Ga.ndim == 3:
         K = Ga.shape[0]
-        try:
-            va = np.asarray(v, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise ConfigError("v must be an array of voltages [V]") from None
+        va = as_float_array(v, "v", "an array of voltages [V]")
         if va.ndim not in (2, 3) or va.shape[0] != K:
             raise ConfigError(
                 f"v has shape {va.shape}; with G of shape {Ga.shape} expected "

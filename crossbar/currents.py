@@ -12,7 +12,6 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ..enums import coerce_enum
 from ..errors import ConfigError
 from .circuit import standard_currents
 from .grid import Drive, Sense, WireParams
@@ -20,10 +19,9 @@ from .nonlinear import newton_solve
 from .topologies import (
     Circuit,
     Topology,
-    build_circuit,
     grid_currents,
     is_grid_solver,
-    operating_range,
+    is_standard_linear,
     physical_inputs,
 )
 
@@ -98,61 +96,21 @@ def column_currents(
     """
     if solver is not None and not callable(solver):
         raise ConfigError(f"solver must be a callable like pcg() or direct(), got {solver!r}")
-    topology = coerce_enum(Topology, topology, "topology")
     netlist_solver = solver is not None and not is_grid_solver(solver)
-    if (
-        topology is Topology.STANDARD
-        and cell is None
-        and v_read is None
-        and not np.any(r_source)
-        and not netlist_solver
-    ):
+    if is_standard_linear(topology, cell, v_read, r_source) and not netlist_solver:
         wires = WireParams(
             r_row=r_row, r_col=r_col, r_driver=r_driver, r_sense=r_sense, r_access=r_access
         )
         return standard_currents(G, v, wires=wires, sense=sense, drive=drive, solver=solver)
-    wiring = dict(
-        r_row=r_row,
-        r_col=r_col,
-        r_driver=r_driver,
-        r_sense=r_sense,
-        r_access=r_access,
-        r_source=r_source,
-        sense=sense,
-        drive=drive,
-        source_end=source_end,
-    )
-    return _netlist_currents(G, v, topology, cell, v_read, wiring, solver, tol, max_iter)
-
-
-def _netlist_currents(G, v, topology, cell, v_read, wiring, solver, tol, max_iter):
-    """Sense currents [A] from the netlist of the topology (see :func:`column_currents`)."""
-    topology, Gp, vp, combine = physical_inputs(G, v, topology)
-    single = vp.ndim == 1
-    vb = np.atleast_2d(vp)
-    M, N = Gp.shape
-    if cell is not None:
-        cell.check(Gp, operating_range(vb, v_read, topology))
-    if topology is Topology.SOURCE_LINE:
-        if v_read is None or not np.isfinite(v_read):
-            raise ConfigError(f"topology='source-line' needs a finite v_read in V, got {v_read!r}")
-        if not np.all((vb == 0) | (vb == 1)):
-            raise ConfigError("with topology='source-line' v holds gate states: 0 or 1")
-        out = np.empty((vb.shape[0], N))
-        patterns, inverse = np.unique(vb, axis=0, return_inverse=True)
-        for p, gates in enumerate(patterns):
-            circ = build_circuit((M, N), topology=topology, gates=gates, **wiring)
-            I = _solve(circ, Gp, np.full((1, 1), float(v_read)), cell, solver, tol, max_iter)
-            out[inverse.ravel() == p] = I
-    else:
-        if v_read is not None:
-            raise ConfigError(
-                f"v_read applies only to topology='source-line', not {topology.value!r}"
-            )
-        circ = build_circuit((M, N), topology=Topology.STANDARD, **wiring)
-        out = _solve(circ, Gp, vb.T, cell, solver, tol, max_iter)
-    out = combine(out)
-    return out[0] if single else out
+    phys = physical_inputs(G, v, topology, cell=cell, v_read=v_read)
+    out = np.empty((phys.v.shape[0], phys.G.shape[1]))
+    for circ, v_src, rows in phys.circuits(
+        r_row=r_row, r_col=r_col, r_driver=r_driver, r_sense=r_sense, r_access=r_access,
+        r_source=r_source, sense=sense, drive=drive, source_end=source_end,
+    ):
+        out[rows] = _solve(circ, phys.G, v_src, cell, solver, tol, max_iter)
+    out = phys.combine(out)
+    return out[0] if phys.single else out
 
 
 def _solve(circ: Circuit, Gp, v_src, cell, solver, tol, max_iter) -> np.ndarray:

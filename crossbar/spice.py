@@ -20,7 +20,13 @@ import numpy as np
 from ..enums import coerce_enum
 from ..errors import ConfigError, DataFormatError
 from .grid import Drive, Sense, WireParams
-from .topologies import Topology, build_circuit, operating_range, physical_inputs
+from .topologies import (
+    Circuit,
+    PhysicalInputs,
+    Topology,
+    is_standard_linear,
+    physical_inputs,
+)
 from .validation import as_conductance, as_shape, as_voltages
 
 __all__ = [
@@ -74,15 +80,20 @@ def to_spice(
     str
         The netlist text.
     """
-    if topology != "standard" or cell is not None or v_read is not None or np.any(r_source):
-        text = _netlist_spice(
-            G, v, topology=topology, cell=cell, r_row=r_row, r_col=r_col, r_driver=r_driver,
-            r_sense=r_sense, r_access=r_access, r_source=r_source, v_read=v_read, sense=sense,
-            drive=drive, source_end=source_end, title=title)
+    if is_standard_linear(topology, cell, v_read, r_source):
+        wires = WireParams(
+            r_row=r_row, r_col=r_col, r_driver=r_driver, r_sense=r_sense, r_access=r_access
+        )
+        text = _grid_spice(G, v, wires, sense, drive, title)
     else:
-        text = _grid_spice(
-            G, v, r_row=r_row, r_col=r_col, r_driver=r_driver, r_sense=r_sense,
-            r_access=r_access, sense=sense, drive=drive, title=title)
+        phys = physical_inputs(G, v, topology, cell=cell, v_read=v_read)
+        if not phys.single:
+            raise ConfigError(f"to_spice takes one input vector v, got shape {np.shape(v)}")
+        ((circ, v_src, _),) = phys.circuits(
+            r_row=r_row, r_col=r_col, r_driver=r_driver, r_sense=r_sense, r_access=r_access,
+            r_source=r_source, sense=sense, drive=drive, source_end=source_end,
+        )
+        text = _netlist_spice(phys, circ, v_src[:, 0], cell, title)
     if path is not None:
         from ..formats import atomic_output  # lazy: keeps ``import xbarlab.crossbar`` light
 
@@ -91,7 +102,7 @@ def to_spice(
     return text
 
 
-def _grid_spice(G, v, *, r_row, r_col, r_driver, r_sense, r_access, sense, drive, title) -> str:
+def _grid_spice(G, v, w: WireParams, sense, drive, title: str) -> str:
     """The SPICE netlist of a standard array of linear cells written from the physical
     parameters (see the module docstring and :func:`to_spice`)."""
     G = as_conductance(G)
@@ -100,7 +111,6 @@ def _grid_spice(G, v, *, r_row, r_col, r_driver, r_sense, r_access, sense, drive
     if not single:
         raise ConfigError(f"to_spice takes one input vector v of shape ({M},), got {np.shape(v)}")
     v = v2[0]
-    w = WireParams(r_row=r_row, r_col=r_col, r_driver=r_driver, r_sense=r_sense, r_access=r_access)
     sense = coerce_enum(Sense, sense, "sense")
     drive = coerce_enum(Drive, drive, "drive")
     nseg = N + 1 if drive is Drive.BOTH else N
@@ -152,32 +162,13 @@ def _grid_spice(G, v, *, r_row, r_col, r_driver, r_sense, r_access, sense, drive
     return "\n".join(lines)
 
 
-
-
 def _fmt(x: float) -> str:
     return f"{float(x):.17g}"
 
 
-def _netlist_spice(
-    G,
-    v,
-    *,
-    topology: Topology | str = Topology.STANDARD,
-    cell=None,
-    r_row=0.0,
-    r_col=0.0,
-    r_driver=0.0,
-    r_sense=0.0,
-    r_access=0.0,
-    r_source=0.0,
-    v_read: float | None = None,
-    sense: str = "bottom",
-    drive: str = "left",
-    source_end: str = "top",
-    title: str = "xbarlab crossbar",
-) -> str:
-    """The SPICE netlist (``.op``) of the netlist of :mod:`xbarlab.crossbar.topologies` (any
-    topology, linear or nonlinear cells), one vector.
+def _netlist_spice(phys: PhysicalInputs, circ: Circuit, v_src, cell, title: str) -> str:
+    """The SPICE netlist (``.op``) of the netlist ``circ`` of :mod:`xbarlab.crossbar.topologies`
+    (any topology, linear or nonlinear cells) driven at ``v_src`` (n_src,) [V].
 
     Sense amplifiers are 0 V sources ``VS<j>`` (current ``i(vs<j>)`` = output of column j);
     the differential column topology adds behavioural sources ``BD<j>`` feeding 1 Ohm loads so
@@ -185,31 +176,8 @@ def _netlist_spice(
     Nonlinear cells are behavioural current sources (``B`` elements). Options
     ``reltol=1e-9 abstol=1e-15``.
     """
-    topology, Gp, vp, _ = physical_inputs(G, v, topology)
-    if vp.ndim != 1:
-        raise ConfigError(f"to_spice takes one input vector (M,), got shape {vp.shape}")
-    M, N = Gp.shape
-    kw = dict(
-        r_row=r_row,
-        r_col=r_col,
-        r_driver=r_driver,
-        r_sense=r_sense,
-        r_access=r_access,
-        r_source=r_source,
-        sense=sense,
-        drive=drive,
-        source_end=source_end,
-    )
-    if topology is Topology.SOURCE_LINE:
-        if v_read is None:
-            raise ConfigError("topology='source-line' needs v_read in V")
-        circ = build_circuit((M, N), topology=topology, gates=vp, **kw)
-        v_src = np.array([float(v_read)])
-    else:
-        circ = build_circuit((M, N), topology=Topology.STANDARD, **kw)
-        v_src = vp
-    if cell is not None:
-        cell.check(Gp, operating_range(np.atleast_2d(vp), v_read, topology))
+    Gp = phys.G
+    N = Gp.shape[1]
 
     def node(c):
         return f"n{c}"
@@ -244,7 +212,7 @@ def _netlist_spice(
             expr = bound.expression(k, f"V({node(a)},{node(b)})")
             if expr is not None:
                 lines.append(f"BC{k} {node(a)} {node(b)} I={expr}")
-    if topology is Topology.DIFFERENTIAL_COLUMNS:
+    if phys.topology is Topology.DIFFERENTIAL_COLUMNS:
         for j in range(N // 2):
             lines.append(f"BD{j} 0 out{j} I=i(VS{2 * j})-i(VS{2 * j + 1})")
             lines.append(f"RD{j} out{j} 0 1")
@@ -331,10 +299,10 @@ def ngspice_column_currents(G, v, **kwargs) -> np.ndarray:
     ``topology="differential-columns"`` the subtracted pair outputs ``v(out<j>)``. Keyword
     arguments as :func:`to_spice` (any topology, nonlinear ``cell`` models)."""
     res = run_ngspice(to_spice(G, v, **kwargs))
-    topology = str(kwargs.get("topology", "standard"))
+    topology = coerce_enum(Topology, kwargs.get("topology", Topology.STANDARD), "topology")
     pair = isinstance(G, (tuple, list))
     n = np.shape(G[0] if pair else G)[1]
-    if topology == "differential-columns":
+    if topology is Topology.DIFFERENTIAL_COLUMNS:
         return np.array([res[f"v(out{j})"][0] for j in range(n)])
     return spice_column_currents(res, n)
 

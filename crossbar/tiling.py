@@ -62,14 +62,16 @@ from ..devices.mapping import (
     global_drift_factor,
     mapping_for,
 )
+from ..enums import coerce_enum
 from ..errors import ConfigError
 from .circuit import Crossbar
 from .converters import ADC, DAC, ADCChip, RangeMode, analog_mvm
 from .currents import column_currents
 from .grid import WireParams
+from .topologies import Topology, differential_array
 
 __all__ = [
-    "Layout",
+    "PairLayout",
     "ScaleMode",
     "TileConfig",
     "TiledMatrix",
@@ -80,7 +82,7 @@ __all__ = [
 ]
 
 
-class Layout(enum.StrEnum):
+class PairLayout(enum.StrEnum):
     """How a weight's device pair sits in the array (see :mod:`.topologies`)."""
 
     #: ``G_pos`` and ``G_neg`` in adjacent columns, subtracted at the sense amplifier (the
@@ -106,8 +108,8 @@ class TileConfig:
     #: physical columns of one array (``differential-columns`` uses two per output and pair).
     #: [1]
     cols: int = 256
-    #: device-pair layout (:class:`Layout`).
-    layout: Layout = Layout.DIFFERENTIAL_COLUMNS
+    #: device-pair layout (:class:`PairLayout`).
+    layout: PairLayout = PairLayout.DIFFERENTIAL_COLUMNS
     #: ``r_row``: row-wire resistance per cell pitch (scalar). [Ohm]
     r_row: float = 0.0
     #: ``r_col``: column-wire resistance per cell pitch (scalar). [Ohm]
@@ -124,14 +126,10 @@ class TileConfig:
             val = getattr(self, name)
             if isinstance(val, bool) or not isinstance(val, (int, np.integer)) or val < 1:
                 raise ConfigError(f"tile {name} must be a positive integer, got {val!r}")
-        try:
-            object.__setattr__(self, "layout", Layout(self.layout))
-        except ValueError:
-            raise ConfigError(f"unknown layout {self.layout!r}; valid: "
-                              f"{[m.value for m in Layout]}") from None
-        if self.layout is Layout.DIFFERENTIAL_COLUMNS and self.cols % 2:
+        object.__setattr__(self, "layout", coerce_enum(PairLayout, self.layout, "layout"))
+        if self.layout is PairLayout.DIFFERENTIAL_COLUMNS and self.cols % 2:
             raise ConfigError(f"layout='differential-columns' needs an even cols, got {self.cols}")
-        if self.layout is Layout.DIFFERENTIAL_ROWS and self.rows % 2:
+        if self.layout is PairLayout.DIFFERENTIAL_ROWS and self.rows % 2:
             raise ConfigError(f"layout='differential-rows' needs an even rows, got {self.rows}")
         for name in _WIRE_NAMES:
             val = getattr(self, name)
@@ -141,25 +139,25 @@ class TileConfig:
     @property
     def inputs_per_tile(self) -> int:
         """Logical inputs (weight rows) per tile. [1]"""
-        return self.rows // 2 if self.layout is Layout.DIFFERENTIAL_ROWS else self.rows
+        return self.rows // 2 if self.layout is PairLayout.DIFFERENTIAL_ROWS else self.rows
 
     @property
     def outputs_per_tile(self) -> int:
         """Logical outputs (weight columns) per tile with one differential pair per weight
         (see :func:`logical_outputs` for other mappings). [1]"""
-        return self.cols // 2 if self.layout is Layout.DIFFERENTIAL_COLUMNS else self.cols
+        return self.cols // 2 if self.layout is PairLayout.DIFFERENTIAL_COLUMNS else self.cols
 
     def logical_outputs(self, mapping: WeightMapping) -> int:
         """Logical outputs per tile under ``mapping``: ``cols // (2 P)`` (differential
         columns), ``cols // P`` (differential rows), ``cols - 1`` (reference column). [1]"""
         if mapping.scheme is Scheme.REFERENCE:
-            if self.layout is not Layout.DIFFERENTIAL_COLUMNS:
+            if self.layout is not PairLayout.DIFFERENTIAL_COLUMNS:
                 raise ConfigError("mapping with scheme='reference' needs layout="
                                   f"'differential-columns' (one shared reference column), "
                                   f"got layout={self.layout.value!r}")
             n = self.cols - 1
         else:
-            per = 2 * mapping.n_pairs if self.layout is Layout.DIFFERENTIAL_COLUMNS \
+            per = 2 * mapping.n_pairs if self.layout is PairLayout.DIFFERENTIAL_COLUMNS \
                 else mapping.n_pairs
             n = self.cols // per
         if n < 1:
@@ -299,11 +297,7 @@ class TiledMatrix:
             if b.shape != (self.out_features,) or not np.all(np.isfinite(b)):
                 raise ConfigError(f"bias must be finite with shape ({self.out_features},), got "
                                   f"{b.shape}")
-        try:
-            self.compensation = Compensation(compensation)
-        except ValueError:
-            raise ConfigError(f"compensation {compensation!r} is not one of "
-                              f"{[m.value for m in Compensation]}") from None
+        self.compensation = coerce_enum(Compensation, compensation, "compensation")
         self.tile = tile if tile is not None else TileConfig()
         if not isinstance(self.tile, TileConfig):
             raise ConfigError(f"tile must be a TileConfig, got {type(self.tile).__name__}")
@@ -528,28 +522,15 @@ def _is_ideal(device) -> bool:
     return isinstance(device, IdealDevice)
 
 
-def _physical(tl: _Tile, layout: Layout):
-    """(G_phys (M', N') [S], inputs -> physical row voltages, currents -> outputs) of a tile
-    (the array geometry of :mod:`.topologies`' differential topologies, built here)."""
+def _physical(tl: _Tile, layout: PairLayout):
+    """(G_phys (M', N') [S], inputs -> physical row voltages, currents -> outputs) of a tile:
+    the reference scheme's G columns plus one reference column (a standard array), else the
+    array of the differential topology (:func:`~.topologies.differential_array`)."""
     gp, gn = tl.physical_pair()
     if tl.read_neg is None:
-        # reference scheme: the G columns plus one reference column, a standard array
         return (np.hstack([gp, tl.read_ref[:, None]]), lambda v: v,
                 lambda I: I[..., :-1] - I[..., -1:])
-    M, N = gp.shape
-    if layout is Layout.DIFFERENTIAL_ROWS:
-        G = np.empty((2 * M, N))
-        G[0::2], G[1::2] = gp, gn
-
-        def to_phys(v):
-            vp = np.empty(v.shape[:-1] + (2 * M,))
-            vp[..., 0::2], vp[..., 1::2] = v, -v
-            return vp
-
-        return G, to_phys, lambda I: I
-    G = np.empty((M, 2 * N))
-    G[:, 0::2], G[:, 1::2] = gp, gn
-    return G, lambda v: v, lambda I: I[..., 0::2] - I[..., 1::2]
+    return differential_array(gp, gn, coerce_enum(Topology, layout, "layout"))
 
 
 def _tile_solver(tl: _Tile, tile: TileConfig, cell):

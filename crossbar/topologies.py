@@ -62,6 +62,7 @@ Units: conductances [S], resistances [Ohm], voltages [V], currents [A].
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -80,7 +81,9 @@ __all__ = [
     "Topology",
     "Circuit",
     "build_circuit",
-    "physical_layout",
+    "differential_array",
+    "is_standard_linear",
+    "PhysicalInputs",
     "physical_inputs",
     "operating_range",
     "direct_solver",
@@ -486,49 +489,117 @@ def _as_pair(G, topology):
     return gp, gn
 
 
-def _physical_G(G, topology):
-    """(G_phys (M', N') [S], output combiner) of a topology."""
+def _unchanged(x):
+    return x
+
+
+def _row_pair_drives(v):
+    vp = np.empty(v.shape[:-1] + (2 * v.shape[-1],))
+    vp[..., 0::2], vp[..., 1::2] = v, -v
+    return vp
+
+
+def _column_pair_difference(I):
+    return I[..., 0::2] - I[..., 1::2]
+
+
+def differential_array(g_pos: np.ndarray, g_neg: np.ndarray, topology: Topology):
+    """The physical array of a differential pair of (M, N) conductances [S], unchecked.
+
+    Returns ``(G_phys, to_phys, combine)``: for "differential-columns" G_phys (M, 2N) with
+    columns ``2j`` = ``g_pos[:, j]`` and ``2j+1`` = ``g_neg[:, j]``, ``to_phys`` the identity
+    and ``combine(I) = I[..., 0::2] - I[..., 1::2]``; for "differential-rows" G_phys (2M, N)
+    with rows ``2i`` = ``g_pos[i]`` and ``2i+1`` = ``g_neg[i]``, ``to_phys(v)`` the drives
+    (..., 2M) [V] ``+v[i]``, ``-v[i]`` and ``combine`` the identity.
+    """
+    M, N = g_pos.shape
+    if topology is Topology.DIFFERENTIAL_ROWS:
+        G = np.empty((2 * M, N))
+        G[0::2], G[1::2] = g_pos, g_neg
+        return G, _row_pair_drives, _unchanged
     if topology is Topology.DIFFERENTIAL_COLUMNS:
-        gp, gn = _as_pair(G, topology)
-        M, N = gp.shape
-        Gp = np.empty((M, 2 * N))
-        Gp[:, 0::2], Gp[:, 1::2] = gp, gn
-        return Gp, lambda I: I[..., 0::2] - I[..., 1::2]
-    if topology is Topology.DIFFERENTIAL_ROWS:
-        gp, gn = _as_pair(G, topology)
-        M, N = gp.shape
-        Gp = np.empty((2 * M, N))
-        Gp[0::2], Gp[1::2] = gp, gn
-        return Gp, lambda I: I
-    if isinstance(G, (tuple, list)):
+        G = np.empty((M, 2 * N))
+        G[:, 0::2], G[:, 1::2] = g_pos, g_neg
+        return G, _unchanged, _column_pair_difference
+    raise ConfigError(
+        f"topology={topology.value!r} is not a differential topology; valid: "
+        f"{Topology.DIFFERENTIAL_COLUMNS.value!r}, {Topology.DIFFERENTIAL_ROWS.value!r}"
+    )
+
+
+def is_standard_linear(topology, cell, v_read, r_source) -> bool:
+    """True for a standard array of linear cells (``topology="standard"``, no ``cell``, no
+    ``v_read``, no ``r_source``): the circuit of the crossbar grid
+    (:mod:`xbarlab.crossbar.grid`)."""
+    return (
+        coerce_enum(Topology, topology, "topology") is Topology.STANDARD
+        and cell is None
+        and v_read is None
+        and not np.any(r_source)
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class PhysicalInputs:
+    """The conductances and inputs of one call, checked for its topology, as the physical
+    array its netlist holds (see :func:`physical_inputs`)."""
+
+    #: the circuit topology.
+    topology: Topology
+    #: physical conductances (M', N') [S].
+    G: np.ndarray
+    #: physical row drives (B, M') [V]; for the source line the gate states 0 or 1.
+    v: np.ndarray
+    #: whether the caller gave one input vector (outputs (N,) rather than (B, N)).
+    single: bool
+    #: physical sense currents (..., N') [A] -> the outputs (..., N) [A].
+    combine: Callable
+    #: source-line supply voltage [V] (None for the other topologies).
+    v_read: float | None
+
+    def circuits(self, **wiring) -> Iterator[tuple[Circuit, np.ndarray, np.ndarray | slice]]:
+        """The netlists that serve the inputs: ``(circuit, driven voltages (n_src, B') [V],
+        the rows of ``v`` it serves)``. One netlist for every input, except for the source
+        line: one per distinct gate pattern, driven at ``v_read``. ``wiring``: the resistances,
+        ``sense``, ``drive`` and ``source_end`` of :func:`build_circuit`."""
+        M, N = self.G.shape
+        if self.topology is not Topology.SOURCE_LINE:
+            circ = build_circuit((M, N), topology=Topology.STANDARD, **wiring)
+            yield circ, self.v.T, slice(None)
+            return
+        patterns, inverse = np.unique(self.v, axis=0, return_inverse=True)
+        v_src = np.full((1, 1), float(self.v_read))
+        for p, gates in enumerate(patterns):
+            circ = build_circuit((M, N), topology=self.topology, gates=gates, **wiring)
+            yield circ, v_src, inverse.ravel() == p
+
+
+def physical_inputs(G, v, topology, *, cell=None, v_read=None) -> PhysicalInputs:
+    """``G`` [S] and ``v`` [V] of :func:`xbarlab.crossbar.column_currents` checked for the
+    topology (a pair for the differential ones; gate states 0 or 1 and a finite ``v_read``
+    for the source line, ``v_read`` None otherwise; ``cell`` checked over the voltages the
+    drivers can impose) and laid out as the physical array; ConfigError naming the parameter
+    otherwise."""
+    topology = coerce_enum(Topology, topology, "topology")
+    if topology in (Topology.DIFFERENTIAL_COLUMNS, Topology.DIFFERENTIAL_ROWS):
+        Gp, to_phys, combine = differential_array(*_as_pair(G, topology), topology)
+    elif isinstance(G, (tuple, list)):
         raise ConfigError(f"topology={topology.value!r} takes one conductance array G, not a pair")
-    return as_conductance(G), lambda I: I
-
-
-def _physical_v(v, topology):
-    if topology is Topology.DIFFERENTIAL_ROWS:
-        vp = np.empty(v.shape[:-1] + (2 * v.shape[-1],))
-        vp[..., 0::2], vp[..., 1::2] = v, -v
-        return vp
-    return v
-
-
-def physical_layout(G, v, topology):
-    """(G_phys (M', N') [S], v_phys (..., M') [V], output combiner) for a topology."""
-    topology = coerce_enum(Topology, topology, "topology")
-    Gp, combine = _physical_G(G, topology)
-    return Gp, _physical_v(np.asarray(v, dtype=np.float64), topology), combine
-
-
-def physical_inputs(G, v, topology):
-    """(topology, G_phys (M', N') [S], v_phys (M',) or (B, M') [V], output combiner), with ``G``
-    and ``v`` checked for the topology (ConfigError naming the parameter otherwise)."""
-    topology = coerce_enum(Topology, topology, "topology")
-    Gp, combine = _physical_G(G, topology)
+    else:
+        Gp, to_phys, combine = as_conductance(G), _unchanged, _unchanged
     rows = Gp.shape[0] // 2 if topology is Topology.DIFFERENTIAL_ROWS else Gp.shape[0]
     v2, single = as_voltages(v, rows)
-    vp = _physical_v(v2, topology)
-    return topology, Gp, vp[0] if single else vp, combine
+    vb = to_phys(v2)
+    if topology is Topology.SOURCE_LINE:
+        if v_read is None or not np.isfinite(v_read):
+            raise ConfigError(f"topology='source-line' needs a finite v_read in V, got {v_read!r}")
+        if not np.all((vb == 0) | (vb == 1)):
+            raise ConfigError("with topology='source-line' v holds gate states: 0 or 1")
+    elif v_read is not None:
+        raise ConfigError(f"v_read applies only to topology='source-line', not {topology.value!r}")
+    if cell is not None:
+        cell.check(Gp, operating_range(vb, v_read, topology))
+    return PhysicalInputs(topology, Gp, vb, single, combine, v_read)
 
 
 def operating_range(vb: np.ndarray, v_read: float | None, topology: Topology) -> float:

@@ -10,7 +10,16 @@ import numpy as np
 
 from ..errors import ConfigError
 
-__all__ = ["as_resistance", "as_shape", "as_conductance", "as_voltages"]
+__all__ = ["as_float_array", "as_resistance", "as_shape", "as_conductance", "as_voltages"]
+
+
+def as_float_array(value, name: str, what: str) -> np.ndarray:
+    """``value`` as a float64 array (no copy where it is one already); ConfigError
+    "``name`` must be ``what``" when it holds anything but numbers."""
+    try:
+        return np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} must be {what}, got {type(value).__name__}") from None
 
 
 def as_resistance(name: str, value) -> float | np.ndarray:
@@ -18,12 +27,7 @@ def as_resistance(name: str, value) -> float | np.ndarray:
 
     Returns a float for a scalar, else a read-only float64 array; raises ConfigError naming
     ``name`` otherwise."""
-    try:
-        arr = np.array(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ConfigError(
-            f"{name} must be a number or array of numbers [Ohm], got {value!r}"
-        ) from None
+    arr = np.array(as_float_array(value, name, "a number or array of numbers [Ohm]"))
     if not np.all(np.isfinite(arr)):
         raise ConfigError(f"{name} must be finite [Ohm]; got a non-finite value")
     if np.any(arr < 0):
@@ -46,16 +50,10 @@ def as_shape(name: str, value, shape: tuple, alt: str = "") -> np.ndarray:
     return arr
 
 
-
 def as_conductance(G, name: str = "G") -> np.ndarray:
     """Cell conductances [S] checked: a float64 array of shape (M, N), M, N >= 1, finite and
     >= 0; ConfigError naming ``name`` otherwise."""
-    try:
-        G = np.asarray(G, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ConfigError(
-            f"{name} must be an array of conductances [S], got {type(G).__name__}"
-        ) from None
+    G = as_float_array(G, name, "an array of conductances [S]")
     if G.ndim != 2 or 0 in G.shape:
         raise ConfigError(
             f"{name} must have shape (M, N) with M, N >= 1 [S]; got shape {G.shape}"
@@ -70,10 +68,7 @@ def as_conductance(G, name: str = "G") -> np.ndarray:
 def as_voltages(v, M: int, name: str = "v") -> tuple[np.ndarray, bool]:
     """Driver voltages [V] checked: ``v`` (M,) or (B, M), finite. Returns (a C-contiguous
     (B, M) float64 array, whether ``v`` was a single vector)."""
-    try:
-        v = np.asarray(v, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{name} must be an array of voltages [V]") from None
+    v = as_float_array(v, name, "an array of voltages [V]")
     if v.ndim not in (1, 2) or v.shape[-1] != M:
         raise ConfigError(f"{name} has shape {v.shape}; expected ({M},) or (B, {M}) [V]")
     # min and max catch NaN and +-inf without a temporary mask (keeps mvm near the bare product)

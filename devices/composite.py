@@ -559,13 +559,22 @@ class CompositeDevice(DeviceModelBase):
                 f"range_policy={self.range_policy.value!r})")
 
 
-def programming_from_dict(d) -> Programming | None:
-    """The programming block of a model tree (type "fitted", else parametric; None: none)."""
+def _block_from_dict(d, types: Mapping[str | None, type], what: str):
+    """The block of a model tree by its "type" (key None: the block written without one, and
+    any unlisted type); None for no block."""
     if d is None:
         return None
-    if d.get("type") == "fitted":
-        return FittedProgramming.from_dict(d)
-    return ProgrammingError.from_dict(d)
+    t = d.get("type")
+    cls = types.get(t, types.get(None))
+    if cls is None:
+        raise DataFormatError(f"{what} type {t!r} unknown; expected one of {sorted(types)}")
+    return cls.from_dict(d)
+
+
+def programming_from_dict(d) -> Programming | None:
+    """The programming block of a model tree (type "fitted", else parametric; None: none)."""
+    return _block_from_dict(d, {"fitted": FittedProgramming, None: ProgrammingError},
+                            "programming")
 
 
 _DRIFT_TYPES = {"power_law": PowerLawDrift, "relaxation": Relaxation,
@@ -574,21 +583,12 @@ _DRIFT_TYPES = {"power_law": PowerLawDrift, "relaxation": Relaxation,
 
 def drift_from_dict(d) -> DriftLaw | None:
     """The drift block of a model tree, by its "type" (None: no drift)."""
-    if d is None:
-        return None
-    t = d.get("type")
-    if t not in _DRIFT_TYPES:
-        raise DataFormatError(f"drift type {t!r} unknown; expected one of {sorted(_DRIFT_TYPES)}")
-    return _DRIFT_TYPES[t].from_dict(d)
+    return _block_from_dict(d, _DRIFT_TYPES, "drift")
 
 
 def read_noise_from_dict(d) -> Noise | None:
     """The read-noise block of a model tree (type "white", else 1/f; None: none)."""
-    if d is None:
-        return None
-    if d.get("type") == "white":
-        return WhiteReadNoise.from_dict(d)
-    return ReadNoise.from_dict(d)
+    return _block_from_dict(d, {"white": WhiteReadNoise, None: ReadNoise}, "read-noise")
 
 
 def _tree_equal(a, b) -> bool:

@@ -511,16 +511,27 @@ def _read_cell(gs, gp, nu, spec, ip, fp, tf, ti, k_relax, k_flick, k_short, nois
         out[ti[j, TI_ROW], i] = val
 
 
+@njit("UniTuple(uint64, 4)(uint64)", cache=True, inline="always")
+def _program_keys(seed):
+    """Stage keys of programming: (eps, d2d, stuck, nu)."""
+    return (_stage_key(seed, STAGE_EPS), _stage_key(seed, STAGE_D2D),
+            _stage_key(seed, STAGE_STUCK), _stage_key(seed, STAGE_NU))
+
+
+@njit("UniTuple(uint64, 3)(uint64, uint64)", cache=True, inline="always")
+def _read_keys(seed, seed_short):
+    """Stage keys of a read: (relaxation, flicker, short-term noise)."""
+    return (_stage_key(seed, STAGE_RELAX), _stage_key(seed, STAGE_FLICKER),
+            _stage_key(seed_short, STAGE_SHORT))
+
+
 _SIG_PROGRAM = ("void(float64[::1], float64[::1], int64[::1], float64[::1], uint64, "
                 "float64[::1], float64[::1], float64[::1])")
 
 
 @njit(_SIG_PROGRAM, cache=True, parallel=True, error_model="numpy")
 def program_kernel(g, spec, ip, fp, seed, gs_out, gp_out, nu_out):
-    k_eps = _stage_key(seed, STAGE_EPS)
-    k_d2d = _stage_key(seed, STAGE_D2D)
-    k_stuck = _stage_key(seed, STAGE_STUCK)
-    k_nu = _stage_key(seed, STAGE_NU)
+    k_eps, k_d2d, k_stuck, k_nu = _program_keys(seed)
     for i in prange(g.size):
         gs, gp, nu = _program_cell(g[i], spec, ip, fp, k_eps, k_d2d, k_stuck, k_nu, i)
         gs_out[i] = gs
@@ -536,9 +547,7 @@ def _read_sig(dt):
 
 @njit([_read_sig("float64")], cache=True, parallel=True, error_model="numpy")
 def read_kernel(gs, gp, nu, spec, ip, fp, tf, ti, seed, seed_short, noisy, out):
-    k_relax = _stage_key(seed, STAGE_RELAX)
-    k_flick = _stage_key(seed, STAGE_FLICKER)
-    k_short = _stage_key(seed_short, STAGE_SHORT)
+    k_relax, k_flick, k_short = _read_keys(seed, seed_short)
     for i in prange(gs.size):
         _read_cell(gs[i], gp[i], nu[i], spec, ip, fp, tf, ti, k_relax, k_flick, k_short,
                    noisy, i, out)
@@ -552,13 +561,8 @@ def _sample_sig(dt):
 @njit([_sample_sig("float64")], cache=True, parallel=True, error_model="numpy")
 def sample_kernel(g, spec, ip, fp, tf, ti, seed, seed_short, out):
     """Program and read in one pass: the same bits as program_kernel + read_kernel."""
-    k_eps = _stage_key(seed, STAGE_EPS)
-    k_d2d = _stage_key(seed, STAGE_D2D)
-    k_stuck = _stage_key(seed, STAGE_STUCK)
-    k_nu = _stage_key(seed, STAGE_NU)
-    k_relax = _stage_key(seed, STAGE_RELAX)
-    k_flick = _stage_key(seed, STAGE_FLICKER)
-    k_short = _stage_key(seed_short, STAGE_SHORT)
+    k_eps, k_d2d, k_stuck, k_nu = _program_keys(seed)
+    k_relax, k_flick, k_short = _read_keys(seed, seed_short)
     for i in prange(g.size):
         gs, gp, nu = _program_cell(g[i], spec, ip, fp, k_eps, k_d2d, k_stuck, k_nu, i)
         _read_cell(gs, gp, nu, spec, ip, fp, tf, ti, k_relax, k_flick, k_short, True, i, out)

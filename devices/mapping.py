@@ -42,6 +42,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..enums import coerce_enum
 from ..errors import ConfigError
 
 __all__ = [
@@ -116,13 +117,8 @@ class WeightMapping:
     """x_fs: DAC full scale in input units [1]; bias rows are driven at most at x_fs."""
 
     def __post_init__(self):
-        for k in ("scheme", "scaling"):
-            cls = Scheme if k == "scheme" else Scaling
-            v = getattr(self, k)
-            try:
-                object.__setattr__(self, k, cls(v.value if isinstance(v, enum.Enum) else v))
-            except ValueError:
-                raise ConfigError(f"{k} {v!r} is not one of {[m.value for m in cls]}") from None
+        object.__setattr__(self, "scheme", coerce_enum(Scheme, self.scheme, "scheme"))
+        object.__setattr__(self, "scaling", coerce_enum(Scaling, self.scaling, "scaling"))
         if not (math.isfinite(self.g_min) and self.g_min >= 0):
             raise ConfigError(f"g_min must be a finite conductance >= 0 S, got {self.g_min}")
         if not (math.isfinite(self.g_max) and self.g_max > self.g_min):
@@ -371,12 +367,7 @@ def compensation_factors(y_ref, y_t, compensation: Compensation | str) -> np.nda
     """Factors f (n_out,) [1] that multiply outputs at time t: ones (NONE), the global factor
     repeated (GLOBAL, :func:`global_drift_factor`) or per column (COLUMN,
     :func:`column_drift_factors`); ``y_ref``, ``y_t`` shaped (..., n_out)."""
-    try:
-        c = Compensation(compensation.value if isinstance(compensation, enum.Enum)
-                         else compensation)
-    except ValueError:
-        raise ConfigError(f"compensation {compensation!r} is not one of "
-                          f"{[m.value for m in Compensation]}") from None
+    c = coerce_enum(Compensation, compensation, "compensation")
     a = _arr(y_ref, "y_ref")
     if a.ndim < 1:
         raise ConfigError(f"y_ref must have shape (..., n_out), got {a.shape}")

@@ -480,7 +480,7 @@ def evaluate_to_folder(*, model_dir: Path, device_model: str, settings: Evaluati
     if (out / EVALUATION_NAME).exists() and not force:
         from ..errors import OutputExistsError
 
-        raise OutputExistsError(f"{out / EVALUATION_NAME} exists; pass force=True (--force) to "
+        raise OutputExistsError(f"{out / EVALUATION_NAME} exists; pass force=True to "
                                 "replace it")
     prepare_output_dir(out, force=force, command=command)
     t0 = _time.perf_counter()

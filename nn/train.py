@@ -260,7 +260,7 @@ def save_trained(path: Path, result: TrainResult, *, extra: Mapping[str, Any] | 
     """
     from ..formats import atomic_output
 
-    with atomic_output(Path(path), overwrite=True) as tmp:
+    with atomic_output(Path(path), force=True) as tmp:
         torch.save({"state_dict": result.model.state_dict(), "config": result.config,
                     "train": {**result.info, **(extra or {})}}, tmp)
     return Path(path)
@@ -333,7 +333,7 @@ def train_and_evaluate(*, dataset: str, model: str, noise: NoiseModel | None, sa
     out = Path(out)
     for name in (METRICS_NAME, WEIGHTS_NAME):
         if (out / name).exists() and not force:
-            raise OutputExistsError(f"{out / name} exists; pass force=True (--force) to "
+            raise OutputExistsError(f"{out / name} exists; pass force=True to "
                                     "replace it")
     data = load_dataset(dataset)
     prepare_output_dir(out, force=force, command=command)
@@ -375,7 +375,7 @@ def train_and_evaluate(*, dataset: str, model: str, noise: NoiseModel | None, sa
         metrics["noise_source"] = noise_source
     save_trained(out / WEIGHTS_NAME, res, extra={k: metrics[k] for k in (
         "train_noise", "samples", "epochs", "seed", "antithetic", "adc_bits", "adc_ranges")})
-    write_text_atomic(out / METRICS_NAME, json.dumps(metrics, indent=2) + "\n", overwrite=True)
+    write_text_atomic(out / METRICS_NAME, json.dumps(metrics, indent=2) + "\n", force=True)
     return metrics
 
 

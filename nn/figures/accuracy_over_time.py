@@ -118,7 +118,7 @@ def run(*, out: Path, device_model: str = "pcm-ibm-2020", dataset: str = "digits
     tab = export_noise(dev, ts, np.random.default_rng(seed), mapping=mapping,
                        w_grid=np.linspace(-1, 1, grid), n_samples=noise_samples,
                        device_name=device_model, allow_extrapolation=allow_extrapolation)
-    tab.write(out / "noise.h5", overwrite=True)
+    tab.write(out / "noise.h5", force=True)
     export_s = time.perf_counter() - t0
     nf = NoiseFile.load(out / "noise.h5")
     noise = nf.noise(train_time)

@@ -227,8 +227,10 @@ def test_bad_tiling_input():
         TileConfig(rows=0)
     with pytest.raises(ConfigError, match="r_row"):
         TileConfig(r_row=-1.0)
-    with pytest.raises(ConfigError, match="layout"):
+    with pytest.raises(ConfigError, match="layout='single' is not one of 'differential-columns'"):
         TileConfig(layout="single")
+    with pytest.raises(ConfigError, match="scaling='row' is not one of 'tile', 'column'"):
+        WeightMapping(g_max=G_MAX, scaling="row")  # the scale is the mapping's, not the tile's
     with pytest.raises(ConfigError, match="W"):
         TiledMatrix(np.ones(5), tile=TileConfig(), mapping=MAP)
     tm = TiledMatrix(np.ones((5, 3)), tile=TileConfig(), mapping=MAP)
@@ -395,5 +397,5 @@ def test_bad_mapping_input():
                     mapping=WeightMapping(g_max=G_MAX, scheme="reference"))
     with pytest.raises(ConfigError, match="mapping"):
         TiledMatrix(W.T, tile=TileConfig(), mapping="reference")
-    with pytest.raises(ConfigError, match="compensation"):
+    with pytest.raises(ConfigError, match="compensation='local' is not one of 'none', 'global'"):
         TiledMatrix(W.T, tile=TileConfig(), mapping=MAP, compensation="local")

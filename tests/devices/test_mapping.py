@@ -12,6 +12,7 @@ from xbarlab.devices.mapping import (
     WeightMapping,
     calibration_input,
     column_drift_factors,
+    compensation_factors,
     global_drift_factor,
 )
 from xbarlab.errors import ConfigError
@@ -144,8 +145,12 @@ def test_mapping_bad_input():
         WeightMapping(g_max=G_MAX, n_pairs=2, significance=8, levels=2)
     with pytest.raises(ConfigError, match="reference"):
         WeightMapping(g_max=G_MAX, scheme="reference", n_pairs=2)
-    with pytest.raises(ConfigError, match="not one of"):
+    with pytest.raises(ConfigError, match="scheme='triple' is not one of 'differential'"):
         WeightMapping(g_max=G_MAX, scheme="triple")
+    with pytest.raises(ConfigError, match="scaling='row' is not one of 'tile', 'column'"):
+        WeightMapping(g_max=G_MAX, scaling="row")
+    with pytest.raises(ConfigError, match="compensation='local' is not one of 'none'"):
+        compensation_factors([1.0], [1.0], "local")
     with pytest.raises(ConfigError, match="zero"):
         global_drift_factor([1.0], [0.0])
     mw = m.to_conductances(np.ones((3, 2)))

@@ -113,7 +113,7 @@ def test_drift_factor_is_the_tiled_matrix_definition(pcm):
     tab = export_noise(pcm, [Y], np.random.default_rng(4), mapping=m, w_grid=grid,
                        n_samples=20_000, compensation="global")
     # 10 grid periods per tile, so every tile's max|W| is 1 as in the export
-    tm = TiledMatrix(np.tile(grid, 500)[None, :], device=pcm, rng=np.random.default_rng(5),
+    tm = TiledMatrix(np.tile(grid, 500)[:, None], device=pcm, rng=np.random.default_rng(5),
                      mapping=m, tile=TileConfig(rows=2, cols=420), t=Y)
     f = tm.drift_factor(circuit=False)
     assert 1.3 < f and abs(tab.drift_factor[0] * f - 1) < 0.01, (tab.drift_factor, f)
