@@ -26,9 +26,9 @@ Mapping weights to conductances is :class:`xbarlab.devices.mapping.WeightMapping
 differential pairs (``G+ - G- = alpha w``) or one device per weight against a shared
 reference column at ``(g_min + g_max) / 2``; ``alpha`` per tile or per tile column; several
 pairs of significance ``F^-k`` per weight. Pass ``mapping=WeightMapping(...)`` (e.g. from
-:func:`xbarlab.devices.mapping.mapping_for`), or leave it None for
-``mapping_for(device)``: one differential pair over the device model's range. The bias takes ``n_b`` extra
-rows (``WeightMapping.bias_rows`` with the DAC full scale ``x_max`` as ``x_fs``), driven at
+:func:`xbarlab.devices.mapping.mapping_for`), or leave it None for ``mapping_for(device)``:
+one differential pair over the device model's range. The bias takes ``n_b`` extra rows
+(``WeightMapping.bias_rows`` with the DAC full scale ``x_max`` as ``x_fs``), driven at
 ``s <= x_max`` (raised to the next DAC level when the DAC quantizes) and carrying
 ``b / (n_b s)``, so weights and bias share the device range.
 
