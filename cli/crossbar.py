@@ -6,9 +6,11 @@ import argparse
 
 from .options import (
     add_device_option,
+    add_mapping_options,
     add_output_options,
     add_seed_option,
     command_line,
+    mapping_from_args,
     parse_floats,
 )
 
@@ -41,6 +43,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--v-max", type=float, default=0.2, metavar="V",
                    help="full-scale row voltage in V (default 0.2)")
     p.add_argument("--adc-bits", type=int, default=8, metavar="B", help="ADC bits (default 8)")
+    add_mapping_options(p, range_only=True)
     add_seed_option(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_output_options(p, metavar="OUT", what="output folder")
@@ -61,10 +64,12 @@ def run(args: argparse.Namespace) -> int:
                          t=units.parse_duration(args.time, what="--time"), v_max=args.v_max,
                          adc_bits=args.adc_bits, seed=args.seed)
     device = devices.load(args.device)
+    mapping = mapping_from_args(args, device)
     out = formats.prepare_output_dir(args.out, force=args.force, command=command_line(args))
-    rows = run_study(device, config, progress=not args.no_progress)
+    rows = run_study(device, config, mapping=mapping, progress=not args.no_progress)
     title = (f"{args.device}, t = {args.time}, v_max = {config.v_max:g} V, "
-             f"{config.adc_bits}-bit ADC, seed {config.seed}")
+             f"{config.adc_bits}-bit ADC, G {mapping.g_min * 1e6:.3g}-{mapping.g_max * 1e6:.3g} "
+             f"µS, seed {config.seed}")
     paths = write_study(rows, out, title=title, force=True)
     print(format_table(rows), end="")
     print(f"wrote {paths['csv']}, {paths['md']} and {paths['png']}")

@@ -133,10 +133,12 @@ def add_seed_option(parser: argparse.ArgumentParser, *, what: str = "random seed
                         help=what if required else f"{what} (default 0)")
 
 
-def add_mapping_options(parser: argparse.ArgumentParser, *,
-                         extrapolation: bool = False) -> None:
+def add_mapping_options(parser: argparse.ArgumentParser, *, extrapolation: bool = False,
+                        range_only: bool = False) -> None:
     """Options of devices.mapping.WeightMapping and its conductance range (read back by
-    :func:`mapping_from_args`); ``extrapolation`` adds ``--allow-extrapolation``."""
+    :func:`mapping_from_args`); ``extrapolation`` adds ``--allow-extrapolation``;
+    ``range_only`` declares only ``--g-min``/``--g-max`` (one differential pair per weight,
+    per-tile scaling)."""
     from ..devices.mapping import Scaling, Scheme
 
     g = parser.add_argument_group("weight mapping (devices.mapping.WeightMapping)")
@@ -147,6 +149,8 @@ def add_mapping_options(parser: argparse.ArgumentParser, *,
     if extrapolation:
         g.add_argument("--allow-extrapolation", action="store_true",
                        help="accept a mapping beyond a fitted model's range (edge statistics)")
+    if range_only:
+        return
     g.add_argument("--scheme", choices=[m.value for m in Scheme], default=Scheme.DIFFERENTIAL.value,
                    help="differential device pairs, or one device per weight against a "
                    "reference column at (g_min + g_max)/2 (default differential)")
@@ -164,13 +168,16 @@ def add_mapping_options(parser: argparse.ArgumentParser, *,
 
 
 def mapping_from_args(args, device):
-    """The WeightMapping of the mapping options, g_min/g_max from --g-min/--g-max or the
-    device model's range (beyond it only with --allow-extrapolation, where declared)."""
-    from ..devices.mapping import WeightMapping
+    """The WeightMapping of the mapping options (devices.mapping.mapping_for): g_min/g_max
+    from --g-min/--g-max or the device model's range (beyond it only with
+    --allow-extrapolation, where declared)."""
+    from ..devices.mapping import mapping_for
     from ..errors import ConfigError
-    from ..nn.export import mapping_range
 
     extra = {}
+    if not hasattr(args, "scheme"):  # declared with range_only
+        return mapping_for(device, g_min=args.g_min, g_max=args.g_max,
+                           allow_extrapolation=getattr(args, "allow_extrapolation", False))
     for opt, key in (("significance", "significance"), ("pair_levels", "levels")):
         v = getattr(args, opt)
         if v is not None:
@@ -178,10 +185,9 @@ def mapping_from_args(args, device):
                 raise ConfigError(f"--{opt.replace('_', '-')} needs --pairs > 1 (one pair has "
                                   "no significance steps)")
             extra[key] = v
-    g_min, g_max = mapping_range(device, args.g_min, args.g_max,
-                                 allow_extrapolation=getattr(args, "allow_extrapolation", False))
-    return WeightMapping(g_max=g_max, g_min=g_min, scheme=args.scheme, scaling=args.scaling,
-                         n_pairs=args.pairs, **extra)
+    return mapping_for(device, g_min=args.g_min, g_max=args.g_max,
+                       allow_extrapolation=getattr(args, "allow_extrapolation", False),
+                       scheme=args.scheme, scaling=args.scaling, n_pairs=args.pairs, **extra)
 
 
 def parse_floats(text: str, option: str) -> tuple[float, ...]:

@@ -1,9 +1,11 @@
 """IR-drop and ADC study: relative output error vs array size and wire resistance.
 
 For each array size ``n`` (physical ``n x n`` array, ``n/2`` differential column pairs) the study
-draws weights ``W ~ U(-1, 1)`` (n, n/2), maps them to device pairs (``G_pos - G_neg``
-proportional to ``W``, largest weight at ``g_max``), programs and reads them with a device model
-at time ``t``, and drives the rows with inputs ``x ~ U(0, 1)`` scaled to ``v = x * v_max``. For
+draws weights ``W ~ U(-1, 1)`` (n/2 outputs, n inputs), maps them to device pairs with a
+:class:`~xbarlab.devices.mapping.WeightMapping` (``G_pos - G_neg`` proportional to ``W``, zero
+weight at ``g_min``, largest |weight| at ``g_max``; ``G_pos`` and ``G_neg`` of output ``j`` in
+physical columns ``2 j`` and ``2 j + 1``), programs and reads them with a device model at time
+``t``, and drives the rows with inputs ``x ~ U(0, 1)`` scaled to ``v = x * v_max``. For
 each wire resistance ``r`` (per segment, rows and columns alike) it solves the exact circuit
 (:class:`xbarlab.crossbar.Crossbar`) and reports relative errors ``||y - y_ref||_2 /
 ||y_ref||_2`` over all outputs and vectors:
@@ -28,6 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..devices.mapping import Scheme, WeightMapping, check_mapping, mapping_for
 from ..errors import ConfigError
 from .converters import ADC, max_possible_current
 
@@ -84,18 +87,44 @@ def _rel(a, b) -> float:
     return float(np.linalg.norm(a - b) / den) if den > 0 else 0.0
 
 
-def run_study(device, config: StudyConfig = StudyConfig(), *, progress: bool = True) -> list[dict]:
+def run_study(device, config: StudyConfig = StudyConfig(), *,
+              mapping: WeightMapping | None = None, allow_extrapolation: bool = False,
+              progress: bool = True) -> list[dict]:
     """Rows of the study (one per size and wire resistance), see the module docstring.
 
-    ``device``: a device model (:func:`xbarlab.devices.load`); targets span its range (an
-    unbounded range uses 0-25 uS).
+    Parameters
+    ----------
+    device
+        A device model (:func:`xbarlab.devices.load`).
+    config : StudyConfig
+        Sizes, wire resistances, vectors, read time, voltage, ADC bits, seed.
+    mapping : WeightMapping, optional
+        How weights become conductance targets: one differential pair per weight (any
+        scaling) on ``g_min..g_max`` [S]. None: :func:`~xbarlab.devices.mapping.mapping_for`
+        ``(device)``, the device model's range (ConfigError for a range without a finite
+        upper bound: pass a mapping).
+    allow_extrapolation : bool
+        Accept a ``mapping`` outside the device model's range
+        (:func:`~xbarlab.devices.mapping.check_mapping`).
+    progress : bool
+        Progress bar on stderr.
+
+    Returns
+    -------
+    list of dict
+        One row per (size, wire resistance): the relative errors of the module docstring
+        [1] and the solve time ``solve_s`` [s].
     """
     from .circuit import Crossbar
     from .grid import WireParams
 
-    lo, hi = (float(x) for x in device.g_range)
-    if not math.isfinite(hi):
-        lo, hi = 0.0, 25e-6
+    mapping = (mapping_for(device) if mapping is None
+               else check_mapping(device, mapping, allow_extrapolation=allow_extrapolation))
+    if mapping.scheme is not Scheme.DIFFERENTIAL or mapping.n_pairs != 1:
+        raise ConfigError("the crossbar study places one differential pair per weight: mapping "
+                          f"must have scheme 'differential' and n_pairs 1, got "
+                          f"{mapping.scheme.value!r} and {mapping.n_pairs}")
+    lo, hi = mapping.g_min, mapping.g_max
     rng = np.random.default_rng(config.seed)
     combos = [(n, r) for n in config.sizes for r in config.r_wire]
     bar = None
@@ -107,11 +136,10 @@ def run_study(device, config: StudyConfig = StudyConfig(), *, progress: bool = T
     try:
         for n in config.sizes:
             B = config.n_vectors(n)
-            W = rng.uniform(-1.0, 1.0, (n, n // 2))
-            s = (hi - lo) / np.abs(W).max()
+            W = rng.uniform(-1.0, 1.0, (n, n // 2)).T  # (n_out, n_in)
+            mw = mapping.to_conductances(W)
             tgt = np.empty((n, n))
-            tgt[:, 0::2] = lo + s * np.maximum(W, 0.0)
-            tgt[:, 1::2] = lo + s * np.maximum(-W, 0.0)
+            tgt[:, 0::2], tgt[:, 1::2] = mw.g_pos[0], mw.g_neg[0]
             tgt = np.clip(tgt, lo, hi)
             G = np.asarray(device.sample(tgt, config.t, rng), dtype=np.float64)
             v = rng.uniform(0.0, 1.0, (B, n)) * config.v_max

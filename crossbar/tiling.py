@@ -25,10 +25,10 @@ outputs are read from columns, so each tile's conductance matrix is (rows, colum
 Mapping weights to conductances is :class:`xbarlab.devices.mapping.WeightMapping`'s, per tile:
 differential pairs (``G+ - G- = alpha w``) or one device per weight against a shared
 reference column at ``(g_min + g_max) / 2``; ``alpha`` per tile or per tile column; several
-pairs of significance ``F^-k`` per weight. Pass ``mapping=WeightMapping(...)``, or leave it
-None for a one-pair differential mapping from :class:`TileConfig` (``g_min``/``g_max``
-default to the device model's range, ``scale`` to per tile). The bias takes ``n_b`` extra
-rows (``WeightMapping.bias_rows`` with the DAC full scale ``x_max`` as ``x_fs``), driven at
+pairs of significance ``F^-k`` per weight. Pass ``mapping=WeightMapping(...)`` (e.g. from
+:func:`xbarlab.devices.mapping.mapping_for`), or leave it None for ``mapping_for(device)``:
+one differential pair over the device model's range. The bias takes ``n_b`` extra rows
+(``WeightMapping.bias_rows`` with the DAC full scale ``x_max`` as ``x_fs``), driven at
 ``s <= x_max`` (raised to the next DAC level when the DAC quantizes) and carrying
 ``b / (n_b s)``, so weights and bias share the device range.
 
@@ -57,8 +57,10 @@ from ..devices.mapping import (
     Scheme,
     WeightMapping,
     calibration_input,
+    check_mapping,
     compensation_factors,
     global_drift_factor,
+    mapping_for,
 )
 from ..enums import coerce_enum
 from ..errors import ConfigError
@@ -98,7 +100,8 @@ _WIRE_NAMES = ("r_row", "r_col", "r_driver", "r_sense", "r_access")
 
 @dataclass(frozen=True)
 class TileConfig:
-    """One crossbar tile and its periphery."""
+    """One crossbar tile and its periphery (the weight mapping is a
+    :class:`~xbarlab.devices.mapping.WeightMapping`, given to :class:`TiledMatrix`)."""
 
     #: physical rows of one array (inputs; ``differential-rows`` uses two per input). [1]
     rows: int = 256
@@ -107,16 +110,6 @@ class TileConfig:
     cols: int = 256
     #: device-pair layout (:class:`PairLayout`).
     layout: PairLayout = PairLayout.DIFFERENTIAL_COLUMNS
-    #: ``g_min`` of the default mapping: conductance of a device holding weight 0 (None: the
-    #: device model's lower bound); must stay None when ``mapping=`` is given. [S]
-    g_min: float | None = None
-    #: ``g_max`` of the default mapping: conductance of a device holding the largest weight
-    #: magnitude (None: the device model's upper bound, which must then be finite); must stay
-    #: None when ``mapping=`` is given. [S]
-    g_max: float | None = None
-    #: per-tile or per-column weight scale of the default mapping (:class:`Scaling`; None:
-    #: per tile); must be None or equal the mapping's when ``mapping=`` is given.
-    scale: Scaling | None = None
     #: ``r_row``: row-wire resistance per cell pitch (scalar). [Ohm]
     r_row: float = 0.0
     #: ``r_col``: column-wire resistance per cell pitch (scalar). [Ohm]
@@ -134,8 +127,6 @@ class TileConfig:
             if isinstance(val, bool) or not isinstance(val, (int, np.integer)) or val < 1:
                 raise ConfigError(f"tile {name} must be a positive integer, got {val!r}")
         object.__setattr__(self, "layout", coerce_enum(PairLayout, self.layout, "layout"))
-        if self.scale is not None:
-            object.__setattr__(self, "scale", coerce_enum(Scaling, self.scale, "scale"))
         if self.layout is PairLayout.DIFFERENTIAL_COLUMNS and self.cols % 2:
             raise ConfigError(f"layout='differential-columns' needs an even cols, got {self.cols}")
         if self.layout is PairLayout.DIFFERENTIAL_ROWS and self.rows % 2:
@@ -144,12 +135,6 @@ class TileConfig:
             val = getattr(self, name)
             if not (isinstance(val, (int, float)) and math.isfinite(val) and val >= 0):
                 raise ConfigError(f"{name} must be a finite resistance >= 0 Ohm, got {val!r}")
-        for name in ("g_min", "g_max"):
-            val = getattr(self, name)
-            if val is not None and not (math.isfinite(val) and val >= 0):
-                raise ConfigError(f"{name} must be a finite conductance >= 0 S, got {val!r}")
-        if self.g_min is not None and self.g_max is not None and not self.g_max > self.g_min:
-            raise ConfigError(f"g_max ({self.g_max} S) must exceed g_min ({self.g_min} S)")
 
     @property
     def inputs_per_tile(self) -> int:
@@ -187,7 +172,6 @@ class TileConfig:
     def to_dict(self) -> dict:
         d = {f: getattr(self, f) for f in self.__dataclass_fields__}
         d["layout"] = self.layout.value
-        d["scale"] = None if self.scale is None else self.scale.value
         return d
 
     @classmethod
@@ -277,9 +261,11 @@ class TiledMatrix:
     resolved per tile from its conductances, a ``calibrated`` one by :meth:`calibrate`;
     ``x_max``: input mapped to the DAC's full scale [1]; ``cell``: nonlinear cell model of
     :mod:`.nonlinear` or None (linear); ``t``: time of the first read after programming [s];
-    ``mapping``: :class:`~xbarlab.devices.mapping.WeightMapping` (None: from ``tile``), whose
-    ``g_min..g_max`` must lie inside the device model's range (its ``x_fs`` is not used: the
-    bias rows' full scale is ``x_max``); ``compensation``: drift compensation of the outputs
+    ``mapping``: :class:`~xbarlab.devices.mapping.WeightMapping` (None:
+    :func:`~xbarlab.devices.mapping.mapping_for` ``(device)``), whose ``g_min..g_max`` [S] must
+    lie inside :func:`~xbarlab.devices.mapping.device_range` ``(device)`` unless
+    ``allow_extrapolation`` (its ``x_fs`` is not used: the bias rows' full scale is
+    ``x_max``); ``compensation``: drift compensation of the outputs
     (:class:`~xbarlab.devices.mapping.Compensation`: "none", "global" or "column"), measured
     at every read with :func:`~xbarlab.devices.mapping.calibration_input` (all inputs at
     ``x_max``) through the whole path, against the ideal ``x_cal @ W.T + b``, and applied
@@ -293,7 +279,8 @@ class TiledMatrix:
                  rng: np.random.Generator | None = None, dac: DAC | None = None,
                  adc: ADC | None = None, x_max: float = 1.0, cell=None, t: float = 0.0,
                  mapping: WeightMapping | None = None,
-                 compensation: Compensation | str = Compensation.NONE):
+                 compensation: Compensation | str = Compensation.NONE,
+                 allow_extrapolation: bool = False):
         W = np.asarray(W, dtype=np.float64)
         if W.ndim != 2 or 0 in W.shape:
             raise ConfigError(f"W must have shape (out_features, in_features), got {W.shape}")
@@ -323,7 +310,9 @@ class TiledMatrix:
         self.adc = adc
         self.x_max = float(x_max)
         self.cell = cell
-        self.mapping = _resolve_mapping(mapping, self.tile, device)
+        self.mapping = (mapping_for(device) if mapping is None
+                        else check_mapping(device, mapping,
+                                           allow_extrapolation=allow_extrapolation))
         self.g_min, self.g_max = self.mapping.g_min, self.mapping.g_max
         self.inputs_per_tile = self.tile.inputs_per_tile
         self.outputs_per_tile = self.tile.logical_outputs(self.mapping)
@@ -527,35 +516,6 @@ class TiledMatrix:
         return len(self.tiles)
 
 
-def _resolve_mapping(mapping, tile: TileConfig, device) -> WeightMapping:
-    """The mapping to use, checked against the tile options and the device model's range."""
-    lo, hi = (float(x) for x in getattr(device, "g_range", (0.0, np.inf)))
-    if mapping is None:
-        g_min = tile.g_min if tile.g_min is not None else lo
-        g_max = tile.g_max if tile.g_max is not None else hi
-        if not math.isfinite(g_max):
-            raise ConfigError("TileConfig.g_max is needed: the device model's range has no "
-                              "finite upper bound")
-        if g_min < lo or g_max > hi or not g_max > g_min:
-            raise ConfigError(f"g_min..g_max = {g_min}..{g_max} S must lie inside the device "
-                              f"range {lo}..{hi} S with g_max > g_min")
-        return WeightMapping(g_max=g_max, g_min=g_min,
-                             scaling=tile.scale if tile.scale is not None else Scaling.TILE)
-    if not isinstance(mapping, WeightMapping):
-        raise ConfigError(f"mapping must be a devices.mapping.WeightMapping, got "
-                          f"{type(mapping).__name__}")
-    if tile.g_min is not None or tile.g_max is not None:
-        raise ConfigError("give g_min/g_max either in mapping or in TileConfig, not both "
-                          f"(TileConfig g_min={tile.g_min}, g_max={tile.g_max})")
-    if tile.scale is not None and tile.scale is not mapping.scaling:
-        raise ConfigError(f"TileConfig.scale={tile.scale.value!r} contradicts mapping.scaling="
-                          f"{mapping.scaling.value!r}; leave TileConfig.scale None")
-    if mapping.g_min < lo or mapping.g_max > hi:
-        raise ConfigError(f"mapping g_min..g_max = {mapping.g_min:.6g}..{mapping.g_max:.6g} S "
-                          f"lies outside the device model's range {lo:.6g}..{hi:.6g} S")
-    return mapping
-
-
 def _is_ideal(device) -> bool:
     from ..devices import IdealDevice
 
@@ -610,7 +570,7 @@ def tiled_matmul(x, W, *, bias=None, rng=None, **options) -> np.ndarray:
     ``bias``: (n_out,) [1]. Returns (B, n_out) [1].
 
     ``options``: the keyword arguments of :class:`TiledMatrix` (tile, device, dac, adc, x_max,
-    cell, t, mapping, compensation).
+    cell, t, mapping, compensation, allow_extrapolation).
     """
     tm = TiledMatrix(W, bias=bias, rng=rng, **options)
     if tm.adc is not None and tm.adc.range_mode is RangeMode.CALIBRATED:

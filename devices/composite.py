@@ -46,8 +46,8 @@ Range policy
 ``range_policy = "edge"`` (fitted models): any input >= 0 is accepted; statistics
 (curves) are evaluated at the input clipped into the fitted range ``g_fit`` (else
 ``g_range``), so beyond it the model uses its edge statistics while the mean still
-follows the input. :meth:`CompositeDevice.with_range` gives a copy used over another
-range (e.g. a weight mapping's) with the same statistics.
+follows the input. The conductances a weight mapping may use are
+:func:`xbarlab.devices.mapping.device_range` (``g_range`` narrowed to ``g_fit``).
 """
 
 from __future__ import annotations
@@ -213,14 +213,6 @@ class CompositeDevice(DeviceModelBase):
     def stat_range(self) -> tuple[float, float]:
         """Range the statistics hold over [S]: ``g_fit``, else ``g_range``."""
         return self.g_fit if self.g_fit is not None else self.g_range
-
-    def with_range(self, g_min: float, g_max: float) -> CompositeDevice:
-        """This model used over [``g_min``, ``g_max``] [S] with the same statistics: a copy
-        whose ``g_range`` is that range (refused or edge outside it, as before) and whose
-        ``g_fit`` keeps the range the statistics hold over."""
-        keep = self.g_fit if self.g_fit is not None else (
-            self.g_range if self.range_policy is RangePolicy.EDGE else None)
-        return replace(self, g_range=(g_min, g_max), g_fit=keep)
 
     def _uses_numpy_path(self) -> bool:
         """True when the blocks are fitted ones (numpy path); ConfigError when mixed."""

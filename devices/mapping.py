@@ -57,6 +57,7 @@ __all__ = [
     "compensation_factors",
     "device_range",
     "mapping_for",
+    "check_mapping",
 ]
 
 
@@ -441,9 +442,47 @@ def mapping_for(device, *, g_min: float | None = None, g_max: float | None = Non
     if not (math.isfinite(gmin) and gmin >= 0 and gmax > gmin):
         raise ConfigError(f"mapping needs 0 <= g_min < g_max, got g_min={gmin:g} S, "
                           f"g_max={gmax:g} S")
-    if not allow_extrapolation and (gmin < lo * (1 - 1e-12) or gmax > hi * (1 + 1e-12)):
+    if not allow_extrapolation:
+        _check_covered(lo, hi, gmin, gmax)
+    return WeightMapping(g_max=gmax, g_min=gmin, **fields)
+
+
+def check_mapping(device, mapping: WeightMapping, *,
+                  allow_extrapolation: bool = False) -> WeightMapping:
+    """``mapping`` itself, once the one range rule accepts it on ``device``.
+
+    Parameters
+    ----------
+    device
+        A device model (see :func:`device_range`).
+    mapping : WeightMapping
+        A mapping built elsewhere (by :func:`mapping_for` or by hand).
+    allow_extrapolation : bool
+        Accept a ``g_min..g_max`` [S] outside :func:`device_range` (see :func:`mapping_for`).
+
+    Returns
+    -------
+    WeightMapping
+        ``mapping``, unchanged.
+
+    Raises
+    ------
+    ConfigError
+        ``mapping`` is not a :class:`WeightMapping`, or its range lies outside the device's
+        (without ``allow_extrapolation``).
+    """
+    if not isinstance(mapping, WeightMapping):
+        raise ConfigError(f"mapping must be a devices.mapping.WeightMapping, got "
+                          f"{type(mapping).__name__}")
+    if not allow_extrapolation:
+        _check_covered(*device_range(device), mapping.g_min, mapping.g_max)
+    return mapping
+
+
+def _check_covered(lo: float, hi: float, gmin: float, gmax: float) -> None:
+    """ConfigError unless ``[gmin, gmax]`` lies inside ``[lo, hi]`` [S] (relative slack 1e-12)."""
+    if gmin < lo * (1 - 1e-12) or gmax > hi * (1 + 1e-12):
         raise ConfigError(
             f"the device model's range [{lo:.6g}, {hi:.6g}] S does not cover the mapping "
             f"[g_min, g_max] = [{gmin:.6g}, {gmax:.6g}] S; choose g_min/g_max inside it "
             "(fitted models: allow_extrapolation=True uses their edge statistics)")
-    return WeightMapping(g_max=gmax, g_min=gmin, **fields)

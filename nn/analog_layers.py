@@ -142,18 +142,22 @@ class ProgrammedLayer:
 
 def program_network(model: nn.Module, device, rng: np.random.Generator, *, tile=None,
                     dac=None, adc=None, x_max: dict[str, float] | None = None, t: float = 0.0,
-                    mapping=None) -> list[ProgrammedLayer]:
+                    mapping=None, allow_extrapolation: bool = False) -> list[ProgrammedLayer]:
     """Program every analog layer of ``model`` onto tiles through ``device`` (one chip).
 
-    ``tile``: :class:`~xbarlab.crossbar.tiling.TileConfig` (size, layout, g_min/g_max,
-    wire resistances [Ohm]); ``dac``/``adc``: converters (None: ideal); ``x_max``: per
-    layer DAC full-scale input (default 1.0; see :func:`input_ranges`); ``t``: time of the
-    first read [s]; ``mapping``: a :class:`~xbarlab.devices.mapping.WeightMapping` for every
-    layer (None: the tile's differential mapping). Layers are programmed in module order,
-    each tile's G+ then G− (or reference column), all from ``rng`` (same seed, same chip).
+    ``tile``: :class:`~xbarlab.crossbar.tiling.TileConfig` (size, layout, wire resistances
+    [Ohm]); ``dac``/``adc``: converters (None: ideal); ``x_max``: per layer DAC full-scale
+    input (default 1.0; see :func:`input_ranges`); ``t``: time of the first read [s];
+    ``mapping``: the :class:`~xbarlab.devices.mapping.WeightMapping` of every layer (None:
+    :func:`~xbarlab.devices.mapping.mapping_for` ``(device)``), inside the device model's
+    range unless ``allow_extrapolation``. Layers are programmed in module order, each tile's
+    G+ then G− (or reference column), all from ``rng`` (same seed, same chip).
     """
     from ..crossbar.tiling import TiledMatrix
+    from ..devices.mapping import check_mapping, mapping_for
 
+    mapping = (mapping_for(device) if mapping is None
+               else check_mapping(device, mapping, allow_extrapolation=allow_extrapolation))
     out = []
     for name, m in _layers(model):
         W, b = layer_matrix(m)
@@ -161,7 +165,7 @@ def program_network(model: nn.Module, device, rng: np.random.Generator, *, tile=
         if not (math.isfinite(xm) and xm > 0):
             raise ConfigError(f"x_max of layer {name!r} must be finite and > 0, got {xm!r}")
         tm = TiledMatrix(W, bias=b, tile=tile, device=device, rng=rng, dac=dac, adc=adc,
-                         x_max=xm, t=t, mapping=mapping)
+                         x_max=xm, t=t, mapping=mapping, allow_extrapolation=allow_extrapolation)
         out.append(ProgrammedLayer(name, m, tm, xm, float(t)))
     return out
 

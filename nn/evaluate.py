@@ -30,7 +30,7 @@ Calibration uncertainty
      "clean_accuracy": float,                    # digital (float) network, fraction in [0, 1]
      "n_test": int,                              # test samples (statistical mode)
      "settings": {"programmings": N, "circuit_programmings": Nc, "circuit_samples": n,
-                  "tile": TileConfig.to_dict(), "mapping": WeightMapping.to_dict() | null,
+                  "tile": TileConfig.to_dict(), "mapping": WeightMapping.to_dict(),
                   "dac": {...} | null, "adc": {...} | null,
                   "x_max": {layer: float}, "seed": int, "bootstrap": K},
      "results": [{"time_s": float, "time": "1d", "mode": "statistical" | "circuit",
@@ -171,11 +171,16 @@ class EvaluationSettings:
     #: subset of :data:`COMPENSATIONS` ("none", "global" drift compensation).
     compensations: tuple[str, ...] = COMPENSATIONS
     #: :class:`~xbarlab.crossbar.tiling.TileConfig` (None: the default 256 x 256 tile).
-    #: Statistical mode uses its size and mapping range, circuit mode also its wires.
+    #: Statistical mode uses its size, circuit mode also its wires.
     tile: Any = None
-    #: a :class:`~xbarlab.devices.mapping.WeightMapping` for every layer (None: the tile's
-    #: differential mapping on its ``g_min..g_max``).
+    #: the :class:`~xbarlab.devices.mapping.WeightMapping` of every layer (None:
+    #: :func:`~xbarlab.devices.mapping.mapping_for` of the device model: one differential
+    #: pair over its range).
     mapping: Any = None
+    #: accept a ``mapping`` whose ``g_min..g_max`` [S] lies outside the device model's range
+    #: (:func:`~xbarlab.devices.mapping.device_range`; a fitted model then uses its edge
+    #: statistics).
+    allow_extrapolation: bool = False
     #: circuit mode: input DAC (:class:`~xbarlab.crossbar.converters.DAC`; None: ideal).
     dac: Any = None
     #: circuit mode: ADC (:class:`~xbarlab.crossbar.converters.ADC`; None: ideal).
@@ -214,6 +219,24 @@ class EvaluationSettings:
             if not isinstance(self.mapping, WeightMapping):
                 raise ConfigError(f"mapping must be a devices.mapping.WeightMapping, got "
                                   f"{type(self.mapping).__name__}")
+
+    def resolved(self, device) -> EvaluationSettings:
+        """These settings with the defaults that depend on ``device`` filled in.
+
+        ``tile`` None becomes the default :class:`~xbarlab.crossbar.tiling.TileConfig`;
+        ``mapping`` None becomes :func:`~xbarlab.devices.mapping.mapping_for` ``(device)``;
+        a given mapping is checked against the device model's range
+        (:func:`~xbarlab.devices.mapping.check_mapping`, honouring ``allow_extrapolation``).
+        Raises ConfigError where the range rule refuses.
+        """
+        from ..crossbar.tiling import TileConfig
+        from ..devices.mapping import check_mapping, mapping_for
+
+        mapping = (mapping_for(device) if self.mapping is None else
+                   check_mapping(device, self.mapping,
+                                 allow_extrapolation=self.allow_extrapolation))
+        return dataclasses.replace(self, tile=TileConfig() if self.tile is None else self.tile,
+                                   mapping=mapping)
 
 
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, device,
@@ -263,10 +286,7 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, device,
         b = ts.min() if ts.min() < vt[0] else ts.max()
         raise ConfigError(f"{getattr(device, 'name', '') or 'device model'}: time {b:g} s is "
                           f"outside the model's valid range [{vt[0]:g}, {vt[1]:g}] s")
-    if st.tile is None:
-        from ..crossbar.tiling import TileConfig
-
-        st = dataclasses.replace(st, tile=TileConfig())
+    st = st.resolved(device)
     n_circ = min(st.circuit_programmings, st.programmings) if "circuit" in st.modes else 0
     model = model.eval()
     x_max = input_ranges(model, x if x_cal is None else x_cal)
@@ -290,7 +310,7 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, device,
         "settings": {"programmings": st.programmings, "circuit_programmings": n_circ,
                      "circuit_samples": int(xc.shape[0]) if "circuit" in st.modes else None,
                      "tile": st.tile.to_dict(),
-                     "mapping": None if st.mapping is None else st.mapping.to_dict(),
+                     "mapping": st.mapping.to_dict(),
                      "dac": None if st.dac is None else st.dac.to_dict(),
                      "adc": None if st.adc is None else st.adc.to_dict(), "x_max": x_max,
                      "bootstrap": st.bootstrap},
@@ -323,7 +343,8 @@ def _read_chips(model, devices, st: EvaluationSettings, rng, *, x_max, n_circ, t
                 layers = program_network(model, dev, r, tile=st.tile if use_circ else
                                          _ideal_tile(st.tile), dac=st.dac if use_circ else None,
                                          adc=st.adc if use_circ else None, x_max=x_max,
-                                         t=float(st.times[0]), mapping=st.mapping)
+                                         t=float(st.times[0]), mapping=st.mapping,
+                                         allow_extrapolation=st.allow_extrapolation)
                 for t in st.times:
                     for pl in layers:
                         pl.read(float(t), r)
@@ -428,9 +449,8 @@ def evaluate_to_folder(*, model_dir: Path, device_model: str, settings: Evaluati
     device_model : str
         Preset name or device-model file.
     settings : EvaluationSettings
-        Its tile's ``g_min``/``g_max`` [S] default to the device model's range (a fitted
-        model's: the range its data covered) and must lie inside it; with a ``mapping``
-        they must be None (the mapping carries its range).
+        Its ``mapping`` defaults to :func:`~xbarlab.devices.mapping.mapping_for` of the
+        device model (its range; a fitted model's: the range its data covered).
     out : Path
         Output folder: ``evaluation.json`` and ``accuracy_vs_time.png`` (existing ones
         need ``force``).
@@ -446,34 +466,15 @@ def evaluate_to_folder(*, model_dir: Path, device_model: str, settings: Evaluati
     dict
         What is written to ``out/evaluation.json``.
     """
-    from ..crossbar.tiling import TileConfig
     from ..formats import prepare_output_dir, write_text_atomic
     from .data import load_dataset
     from .export import load_device_model
     from .train import load_trained
 
-    tile = settings.tile if settings.tile is not None else TileConfig()
-    if settings.mapping is not None and (tile.g_min is not None or tile.g_max is not None):
-        raise ConfigError("give g_min/g_max either in mapping or in the tile, not both")
     net, blob = load_trained(model_dir)
     cfg = blob["config"]
     device = load_device_model(device_model)
-    if settings.mapping is None:
-        lo, hi = (float(v) for v in getattr(device, "g_range", (0.0, math.inf)))
-        fit = getattr(device, "g_fit", None)  # fitted models: the range the data covered
-        if fit is not None and np.size(fit) == 2 and np.all(np.isfinite(fit)):
-            lo, hi = max(lo, float(fit[0])), min(hi, float(fit[1]))
-        gmin = lo if tile.g_min is None else tile.g_min
-        gmax = hi if tile.g_max is None else tile.g_max
-        if not math.isfinite(gmax):
-            raise ConfigError(f"{device_model}: the model's range has no finite upper bound; "
-                              "give the tile's g_max [S]")
-        if gmin < lo * (1 - 1e-12) or gmax > hi * (1 + 1e-12):
-            raise ConfigError(f"{device_model}: the device model's range [{lo:.6g}, {hi:.6g}] S "
-                              f"does not cover the mapping [{gmin:.6g}, {gmax:.6g}] S (g_min, "
-                              "g_max)")
-        tile = dataclasses.replace(tile, g_min=gmin, g_max=gmax)
-    settings = dataclasses.replace(settings, tile=tile)
+    settings = settings.resolved(device)  # the range rule refuses before anything is written
     data = load_dataset(cfg["dataset"])
     out = Path(out)
     if (out / EVALUATION_NAME).exists() and not force:

@@ -86,7 +86,6 @@ __all__ = [
     "export_noise",
     "ir_drop_error",
     "load_device_model",
-    "mapping_range",
 ]
 
 #: ``kind`` attribute of noise files written here.
@@ -342,52 +341,6 @@ def load_device_model(name_or_path):
 # --------------------------------------------------------------------------- mapping
 
 
-def mapping_range(device, g_min: float | None = None, g_max: float | None = None, *,
-                  allow_extrapolation: bool = False) -> tuple[float, float]:
-    """``(g_min, g_max)`` [S] of a weight mapping on ``device``: the given values, else the
-    model's range (a fitted model's: the range its data covered); ConfigError when the
-    model's range does not cover them (unless ``allow_extrapolation``) or has no finite
-    upper bound and no ``g_max`` is given."""
-    lo, hi = (float(v) for v in getattr(device, "g_range", (0.0, math.inf)))
-    fit = getattr(device, "g_fit", None)  # fitted models: the range the data covered
-    if fit is not None and np.size(fit) == 2 and np.all(np.isfinite(fit)):
-        lo, hi = max(lo, float(fit[0])), min(hi, float(fit[1]))
-    gmin = lo if g_min is None else float(g_min)
-    gmax = hi if g_max is None else float(g_max)
-    if not math.isfinite(gmax):
-        raise ConfigError(f"the device model's range [{lo:g}, {hi:g}] S has no finite upper "
-                          "bound: give g_max [S] for the mapping")
-    if not (math.isfinite(gmin) and gmin >= 0 and gmax > gmin):
-        raise ConfigError(f"mapping needs 0 <= g_min < g_max, got g_min={gmin:g} S, "
-                          f"g_max={gmax:g} S")
-    if not allow_extrapolation and (gmin < lo * (1 - 1e-12) or gmax > hi * (1 + 1e-12)):
-        raise ConfigError(
-            f"the device model's range [{lo:.6g}, {hi:.6g}] S does not cover the mapping "
-            f"[g_min, g_max] = [{gmin:.6g}, {gmax:.6g}] S; choose g_min/g_max inside it "
-            "(fitted models: allow_extrapolation=True uses their edge statistics)")
-    return gmin, gmax
-
-
-def _resolve_mapping(device, mapping, g_min, g_max, scale, *, allow_extrapolation: bool):
-    """The WeightMapping to export, its range checked against the device model's."""
-    from ..devices.mapping import Scaling, WeightMapping
-
-    if mapping is None:
-        gmin, gmax = mapping_range(device, g_min, g_max, allow_extrapolation=allow_extrapolation)
-        sc = "tile" if scale is None else scale
-        if sc not in [m.value for m in Scaling]:
-            raise ConfigError(f"scale {sc!r} is not one of {[m.value for m in Scaling]}")
-        return WeightMapping(g_max=gmax, g_min=gmin, scaling=sc)
-    if not isinstance(mapping, WeightMapping):
-        raise ConfigError(f"mapping must be a devices.mapping.WeightMapping, got "
-                          f"{type(mapping).__name__}")
-    if g_min is not None or g_max is not None or scale is not None:
-        raise ConfigError("give g_min/g_max/scale either in mapping or as keywords, not both "
-                          f"(g_min={g_min}, g_max={g_max}, scale={scale})")
-    mapping_range(device, mapping.g_min, mapping.g_max, allow_extrapolation=allow_extrapolation)
-    return mapping
-
-
 def _draws(device, mapping, u: float, t: np.ndarray, n: int, rng) -> np.ndarray:
     """û (T, n): ``n`` fresh weights ``u`` (normalised) mapped by ``mapping``, every device
     programmed and read at ``t`` through ``device``, read back as the crossbar does: the
@@ -427,10 +380,9 @@ def _check_times(device, times) -> np.ndarray:
     return t
 
 
-def export_noise(device, times, rng: np.random.Generator, *, mapping=None,
-                 g_min: float | None = None, g_max: float | None = None, w_grid=None,
+def export_noise(device, times, rng: np.random.Generator, *, mapping=None, w_grid=None,
                  levels=None, n_samples: int = 200_000, compensation: str = "none",
-                 scale: str | None = None, allow_extrapolation: bool = False,
+                 allow_extrapolation: bool = False,
                  adc_bits: int | None = None, output_noise_std: float | None = None,
                  ir_drop: dict | None = None, device_name: str = "",
                  chunk: int = 400_000) -> NoiseTables:
@@ -439,10 +391,10 @@ def export_noise(device, times, rng: np.random.Generator, *, mapping=None,
     ``device``: a device model (``devices.load(...)``); ``times``: times after
     programming [s]; ``rng``: numpy Generator for the device draws; ``mapping``: a
     :class:`~xbarlab.devices.mapping.WeightMapping` (any scheme, pairs and scaling; its
-    ``g_min..g_max`` must lie inside the device model's range unless
-    ``allow_extrapolation``), or None for one differential pair from ``g_min``/``g_max``
-    (conductances of weight 0 and of max|W| [S], default: the device model's range) and
-    ``scale`` ("tile" or "column", default "tile"); ``w_grid``: normalised weights
+    ``g_min..g_max`` must lie inside the device model's range,
+    :func:`~xbarlab.devices.mapping.device_range`, unless ``allow_extrapolation``), or None
+    for :func:`~xbarlab.devices.mapping.mapping_for` ``(device)`` (one differential pair over
+    the device model's range); ``w_grid``: normalised weights
     (default 101 points on [-1, 1]); ``levels``: probabilities (default
     :func:`default_levels`); ``n_samples``: weights drawn per (u, t) (each with all its
     devices); ``compensation``: "none" or "global" (devices.mapping's global factor, see
@@ -451,7 +403,7 @@ def export_noise(device, times, rng: np.random.Generator, *, mapping=None,
     the file; ``ir_drop``: keyword arguments of :func:`ir_drop_error` to store its result
     (sample tiles mapped with the same mapping); ``chunk``: devices per sampling call.
     """
-    from ..devices.mapping import Compensation, compensation_factors
+    from ..devices.mapping import Compensation, check_mapping, compensation_factors, mapping_for
 
     if not isinstance(rng, np.random.Generator):
         raise ConfigError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
@@ -468,8 +420,8 @@ def export_noise(device, times, rng: np.random.Generator, *, mapping=None,
     if isinstance(chunk, bool) or not isinstance(chunk, (int, np.integer)) or chunk < 1:
         raise ConfigError(f"chunk must be a positive integer, got {chunk!r}")
     t = _check_times(device, times)
-    wm = _resolve_mapping(device, mapping, g_min, g_max, scale,
-                          allow_extrapolation=allow_extrapolation)
+    wm = (mapping_for(device) if mapping is None
+          else check_mapping(device, mapping, allow_extrapolation=allow_extrapolation))
     u = np.linspace(-1.0, 1.0, 101) if w_grid is None else np.asarray(w_grid, np.float64)
     if u.ndim != 1 or u.size < 2 or not np.all(np.diff(u) > 0) or u[0] < -1 or u[-1] > 1:
         raise ConfigError("w_grid must be 1-D, strictly increasing, >= 2 points in [-1, 1]")
@@ -522,7 +474,7 @@ def export_noise(device, times, rng: np.random.Generator, *, mapping=None,
     cond = str(getattr(device, "conditioning", "target"))
     ir = None
     if ir_drop is not None:
-        ir = ir_drop_error(device=device, mapping=wm, rng=rng, **ir_drop)
+        ir = ir_drop_error(mapping=wm, rng=rng, **ir_drop)
     return NoiseTables(
         times=t, w_grid=u, levels=p, quantiles=np.maximum.accumulate(q, axis=2), mean=mean,
         std=std, drift_factor=alpha, g_min=wm.g_min, g_max=wm.g_max,
@@ -545,23 +497,22 @@ def _sorted_quantiles(sorted_rows: np.ndarray, p: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- IR drop
 
 
-def ir_drop_error(*, rows: int, cols: int, r_wire: float, n_tiles: int = 4,
-                  n_inputs: int = 64, device=None, mapping=None, g_min: float | None = None,
-                  g_max: float | None = None, rng: np.random.Generator) -> dict[str, Any]:
+def ir_drop_error(*, rows: int, cols: int, r_wire: float, mapping, n_tiles: int = 4,
+                  n_inputs: int = 64, rng: np.random.Generator) -> dict[str, Any]:
     """Systematic IR-drop error of ``n_tiles`` sample tiles (``rows`` × ``cols`` physical,
     wire resistance ``r_wire`` [Ohm] per segment of rows and columns), from the exact
     solver's effective matrix.
 
     Weights uniform in [-1, 1] map onto conductance targets through ``mapping`` (a
-    :class:`~xbarlab.devices.mapping.WeightMapping`; None: one differential pair on
-    ``g_min..g_max``, default the ``device``'s range, else 0..100 µS); the ideal device reads
-    them exactly. Physical columns: per output the pairs' G+ then G- side by side
-    (``cols // (2 P)`` outputs), or for the reference scheme one device per output and a
-    reference column at (g_min + g_max)/2 last (``cols - 1`` outputs). Inputs uniform in
-    [0, 1]. Returns ``rel_output_error`` = mean over tiles of ``‖x W_eff − x W‖ / ‖x W‖``
-    (Frobenius over ``n_inputs`` inputs) and its std, and ``weight_gain`` (rows, outputs):
-    the mean over tiles of the least-squares gain of each effective weight against its
-    target (1 = no IR drop), a position map of the error.
+    :class:`~xbarlab.devices.mapping.WeightMapping`, e.g. from
+    :func:`~xbarlab.devices.mapping.mapping_for`); the ideal device reads them exactly.
+    Physical columns: per output the pairs' G+ then G- side by side (``cols // (2 P)``
+    outputs), or for the reference scheme one device per output and a reference column at
+    (g_min + g_max)/2 last (``cols - 1`` outputs). Inputs uniform in [0, 1]. Returns
+    ``rel_output_error`` = mean over tiles of ``‖x W_eff − x W‖ / ‖x W‖`` (Frobenius over
+    ``n_inputs`` inputs) and its std, and ``weight_gain`` (rows, outputs): the mean over tiles
+    of the least-squares gain of each effective weight against its target (1 = no IR drop),
+    a position map of the error.
     """
     from ..crossbar.circuit import Crossbar, WireParams
     from ..devices.mapping import Scheme, WeightMapping
@@ -570,18 +521,9 @@ def ir_drop_error(*, rows: int, cols: int, r_wire: float, n_tiles: int = 4,
         raise ConfigError(f"rows must be >= 1 and cols >= 2, got {rows}, {cols}")
     if not (math.isfinite(r_wire) and r_wire >= 0):
         raise ConfigError(f"r_wire must be a finite resistance >= 0 Ohm, got {r_wire!r}")
-    if mapping is None:
-        lo, hi = (0.0, 1e-4) if device is None else (float(x) for x in device.g_range)
-        gmin = lo if g_min is None else float(g_min)
-        gmax = hi if g_max is None else float(g_max)
-        if not math.isfinite(gmax):
-            raise ConfigError("ir_drop_error needs a finite g_max [S]")
-        mapping = WeightMapping(g_max=gmax, g_min=gmin)
-    elif not isinstance(mapping, WeightMapping):
+    if not isinstance(mapping, WeightMapping):
         raise ConfigError(f"mapping must be a devices.mapping.WeightMapping, got "
                           f"{type(mapping).__name__}")
-    elif g_min is not None or g_max is not None:
-        raise ConfigError("give g_min/g_max either in mapping or as keywords, not both")
     ref = mapping.scheme is Scheme.REFERENCE
     P = mapping.n_pairs
     n_out = cols - 1 if ref else cols // (2 * P)

@@ -150,15 +150,20 @@ def _default_mapping(m) -> tuple[float, float]:
     return 0.0, float(np.percentile(g, 99.0)) if g.size else 0.0
 
 
-def _mapping(ctx: StageContext) -> tuple[float, float]:
-    """(g_min, g_max) [S] of the weight mapping: the config's, else the data's targets."""
+def _mapping(ctx: StageContext, device):
+    """The run's weight mapping (``devices.mapping.mapping_for``): one differential pair per
+    weight on the config's g_min/g_max [S], else the data's programming targets; beyond the
+    fitted model's range its edge statistics are used. The crossbar study, the noise export
+    and the evaluation all receive it."""
+    from ..devices.mapping import mapping_for
+
     s = read_json(ctx.upstream["calibrate"] / "summary.json")["mapping_default"]
     mp = ctx.config["mapping"]
     g_min = mp["g_min"] if mp["g_min"] is not None else s["g_min"]
     g_max = mp["g_max"] if mp["g_max"] is not None else s["g_max"]
     if not g_max > g_min:
         raise ConfigError(f"[mapping] g_max ({g_max:g} S) must exceed g_min ({g_min:g} S)")
-    return float(g_min), float(g_max)
+    return mapping_for(device, g_min=float(g_min), g_max=float(g_max), allow_extrapolation=True)
 
 
 def _device(ctx: StageContext):
@@ -174,16 +179,18 @@ def _stage_crossbar(ctx: StageContext) -> dict:
     from ..crossbar.study import StudyConfig, format_table, run_study, write_study
 
     c = ctx.config["crossbar"]
-    g_min, g_max = _mapping(ctx)
-    dev = _device(ctx).with_range(g_min, g_max)
+    dev = _device(ctx)
+    mapping = _mapping(ctx, dev)
     seed = int(ctx.seed_sequence("study").generate_state(1, np.uint32)[0])
     cfg = StudyConfig(sizes=tuple(c["sizes"]), r_wire=tuple(c["r_wire"]), vectors=c["vectors"],
                       t=c["time"], v_max=c["v_max"], adc_bits=c["adc_bits"], seed=seed)
-    rows = run_study(dev, cfg, progress=ctx.show_progress)
+    rows = run_study(dev, cfg, mapping=mapping, allow_extrapolation=True,
+                     progress=ctx.show_progress)
     write_study(rows, ctx.out, title=f"fitted device at t = {format_duration(c['time'])}, "
-                f"G {g_min * 1e6:.3g}-{g_max * 1e6:.3g} µS")
+                f"G {mapping.g_min * 1e6:.3g}-{mapping.g_max * 1e6:.3g} µS")
     write_json(ctx.out / "summary.json", {"rows": rows, "table_md": format_table(rows),
-                                           "g_min": g_min, "g_max": g_max})
+                                           "g_min": mapping.g_min, "g_max": mapping.g_max,
+                                           "mapping": mapping.to_dict()})
     worst = max(rows, key=lambda r: r["ir_drop"])
     return {"line": f"{len(rows)} solves; IR drop up to {100 * worst['ir_drop']:.3g} % "
                     f"(n = {worst['n']}, r = {worst['r_wire_ohm']:g} Ω)"}
@@ -197,15 +204,16 @@ def _stage_noise(ctx: StageContext) -> dict:
     from ..nn.export import export_noise
 
     c = ctx.config["noise"]
-    g_min, g_max = _mapping(ctx)
     dev = _device(ctx)
+    mapping = _mapping(ctx, dev)
+    g_min, g_max = mapping.g_min, mapping.g_max
     w_grid = np.linspace(-1.0, 1.0, c["grid"])
-    tables = export_noise(dev, c["times"], ctx.rng("tables"), g_min=g_min, g_max=g_max,
+    tables = export_noise(dev, c["times"], ctx.rng("tables"), mapping=mapping,
                           w_grid=w_grid, n_samples=c["samples"],
                           compensation=c["compensation"], allow_extrapolation=True,
                           device_name="calibrated (xbarlab run)")
     prov = Provenance(method="nn.export.export_noise", settings=plain(c) | {
-        "g_min_S": g_min, "g_max_S": g_max})
+        "g_min_S": g_min, "g_max_S": g_max, "mapping": mapping.to_dict()})
     tables.write(ctx.out / "noise.h5", provenance=prov)
     # spread and shift at the largest weight, per time (for the report)
     top = int(np.argmax(tables.w_grid))
@@ -215,7 +223,7 @@ def _stage_noise(ctx: StageContext) -> dict:
              for i, t in enumerate(tables.times)]
     write_json(ctx.out / "summary.json", {
         "times": [float(t) for t in tables.times], "per_time": per_t, "g_min": g_min,
-        "g_max": g_max, "weights_map_to": tables.weights_map_to,
+        "g_max": g_max, "mapping": mapping.to_dict(), "weights_map_to": tables.weights_map_to,
         "w_grid": tables.w_grid.tolist(), "std": tables.std.tolist(),
         "mean": tables.mean.tolist()})
     sd = ", ".join(f"{format_duration(p['t'])}: σ {p['std_mean']:.3f}" for p in per_t)
@@ -329,15 +337,16 @@ def _stage_evaluate(ctx: StageContext) -> dict:
     from ..nn.train import load_trained
 
     c = ctx.config["evaluate"]
-    g_min, g_max = _mapping(ctx)
     dev = _device(ctx)
+    mapping = _mapping(ctx, dev)
     # one seed for both networks: the same chips (common random numbers) where shapes agree
     eval_seed = ctx.seed_sequence("chips")
     with _torch_state(ctx):
-        rows, raw = _evaluate_both(ctx, c, dev, g_min, g_max, eval_seed, load_trained,
+        rows, raw = _evaluate_both(ctx, c, dev, mapping, eval_seed, load_trained,
                                    load_dataset, evaluate)
-    write_json(ctx.out / "evaluation.json", {"rows": rows, "g_min": g_min, "g_max": g_max,
-                                              "raw": raw})
+    write_json(ctx.out / "evaluation.json", {"rows": rows, "g_min": mapping.g_min,
+                                              "g_max": mapping.g_max,
+                                              "mapping": mapping.to_dict(), "raw": raw})
     last = max(c["times"])
     at = {(r["method"], r["compensation"]): r["accuracy_mean"] for r in rows
           if r["t"] == last and r["model_draw"] == "fit"}
@@ -345,7 +354,7 @@ def _stage_evaluate(ctx: StageContext) -> dict:
     return {"line": f"accuracy at {format_duration(last)}: " + ", ".join(parts)}
 
 
-def _evaluate_both(ctx, c, dev, g_min, g_max, eval_seed, load_trained, load_dataset, evaluate):
+def _evaluate_both(ctx, c, dev, mapping, eval_seed, load_trained, load_dataset, evaluate):
     from ..crossbar.tiling import TileConfig
     from ..nn.evaluate import EvaluationSettings
 
@@ -355,7 +364,8 @@ def _evaluate_both(ctx, c, dev, g_min, g_max, eval_seed, load_trained, load_data
     settings = EvaluationSettings(
         times=tuple(c["times"]), programmings=c["programmings"], modes=("statistical",),
         compensations=(comp,) if isinstance(comp, str) else tuple(comp),
-        tile=TileConfig(rows=256, cols=256, g_min=g_min, g_max=g_max), bootstrap=c["bootstrap"])
+        tile=TileConfig(rows=256, cols=256), mapping=mapping, allow_extrapolation=True,
+        bootstrap=c["bootstrap"])
     for method, up in (("SGD", "train-sgd"), ("HA-SGD", "train-hasgd")):
         net, blob = load_trained(ctx.upstream[up])
         if data is None:

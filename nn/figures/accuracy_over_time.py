@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from ...crossbar.tiling import TileConfig
+from ...devices.mapping import mapping_for
 from ...units import parse_duration, parse_durations
 from ..data import load_dataset, model_config
 from ..evaluate import EvaluationSettings, evaluate
@@ -113,7 +114,8 @@ def run(*, out: Path, device_model: str = "pcm-ibm-2020", dataset: str = "digits
     dev = load_device_model(device_model)
     ts = [float(t) for t in times]
     t0 = time.perf_counter()
-    tab = export_noise(dev, ts, np.random.default_rng(seed), g_min=g_min, g_max=g_max,
+    mapping = mapping_for(dev, g_min=g_min, g_max=g_max, allow_extrapolation=allow_extrapolation)
+    tab = export_noise(dev, ts, np.random.default_rng(seed), mapping=mapping,
                        w_grid=np.linspace(-1, 1, grid), n_samples=noise_samples,
                        device_name=device_model, allow_extrapolation=allow_extrapolation)
     tab.write(out / "noise.h5", force=True)
@@ -128,13 +130,14 @@ def run(*, out: Path, device_model: str = "pcm-ibm-2020", dataset: str = "digits
                                       seed=seed, out=out / "sgd")
     nets["HA-SGD"], info["HA-SGD"] = _train(data, cfg, noise=noise, samples=samples,
                                             epochs=epochs, seed=seed, out=out / "hasgd")
-    tcfg = TileConfig(rows=tile, cols=tile, g_min=tab.g_min, g_max=tab.g_max, r_row=r_wire,
-                      r_col=r_wire)
+    tcfg = TileConfig(rows=tile, cols=tile, r_row=r_wire, r_col=r_wire)
     evs = {}
     for method, net in nets.items():
         modes = ("statistical", "circuit") if circuit_samples else ("statistical",)
         settings = EvaluationSettings(times=tuple(ts), programmings=programmings, modes=modes,
-                                      tile=tcfg, circuit_programmings=1,
+                                      tile=tcfg, mapping=mapping,
+                                      allow_extrapolation=allow_extrapolation,
+                                      circuit_programmings=1,
                                       circuit_samples=circuit_samples or None,
                                       bootstrap=bootstrap)
         evs[method] = evaluate(net, data.x_test, data.y_test, dev, settings,

@@ -7,6 +7,7 @@ import pytest
 from xbarlab.cli import main
 from xbarlab.crossbar.study import StudyConfig, run_study
 from xbarlab.devices import IdealDevice
+from xbarlab.devices.mapping import WeightMapping
 from xbarlab.errors import ConfigError
 
 
@@ -15,7 +16,8 @@ def test_study_physics_ideal_device():
     1e-14), grows with n, and doubles from 0.5 to 1 Ohm within 5 % (linear regime); device
     error 0; a calibrated 8-bit ADC errs less than 1 %."""
     rows = run_study(IdealDevice(), StudyConfig(sizes=(8, 16), r_wire=(0.0, 0.5, 1.0),
-                                                vectors=4), progress=False)
+                                                vectors=4), mapping=WeightMapping(g_max=25e-6),
+                     progress=False)
     by = {(r["n"], r["r_wire_ohm"]): r for r in rows}
     assert len(rows) == 6
     for n in (8, 16):
@@ -30,8 +32,8 @@ def test_crossbar_cli_writes_table_and_plot(tmp_path, capsys):
     """`xbarlab crossbar --device ideal --sizes 8,16 --r-wire 0,1` exits 0, prints the
     markdown table and writes a 4-row CSV, the markdown table and a PNG (PNG signature)."""
     out = tmp_path / "study"
-    rc = main(["crossbar", "--device", "ideal", "--sizes", "8,16", "--r-wire", "0,1",
-               "--vectors", "2", "--no-progress", "-o", str(out)])
+    rc = main(["crossbar", "--device", "ideal", "--g-max", "25e-6", "--sizes", "8,16",
+               "--r-wire", "0,1", "--vectors", "2", "--no-progress", "-o", str(out)])
     assert rc == 0
     assert "| n | r [Ω] |" in capsys.readouterr().out
     with open(out / "ir_drop_study.csv") as f:
@@ -56,8 +58,8 @@ def test_crossbar_cli_bad_input(tmp_path, capsys):
     foreign = tmp_path / "foreign"
     foreign.mkdir()
     (foreign / "keep.txt").write_text("x")
-    assert main(["crossbar", "--device", "ideal", "--sizes", "8", "--r-wire", "1",
-                 "--no-progress", "-o", str(foreign)]) == 2
+    assert main(["crossbar", "--device", "ideal", "--g-max", "25e-6", "--sizes", "8",
+                 "--r-wire", "1", "--no-progress", "-o", str(foreign)]) == 2
     assert (foreign / "keep.txt").read_text() == "x"
     with pytest.raises(ConfigError, match="vectors"):
         StudyConfig(vectors=0)

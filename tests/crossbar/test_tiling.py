@@ -16,9 +16,12 @@ from xbarlab.crossbar.tiling import (
     tiled_matmul,
 )
 from xbarlab.devices import DeviceModelBase, DeviceState
+from xbarlab.devices.mapping import WeightMapping
 from xbarlab.errors import ConfigError
 
 G_MIN, G_MAX = 1e-6, 25e-6
+#: one differential pair per weight on G_MIN..G_MAX, one scale per tile
+MAP = WeightMapping(g_max=G_MAX, g_min=G_MIN)
 
 
 class _TestDevice(DeviceModelBase):
@@ -62,8 +65,9 @@ def test_ideal_tiled_matmul_equals_product(layout, scale):
     """300x70 weights + bias on 128x64 tiles (3x2 or 3x3 tiles with the bias rows), ideal
     devices, zero resistances, ideal converters: y = x @ W + b to 1e-12 relative."""
     W, b, x = _data(0)
-    tile = TileConfig(rows=128, cols=64, layout=layout, scale=scale, g_min=G_MIN, g_max=G_MAX)
-    y = tiled_matmul(x, W.T, bias=b, tile=tile)
+    tile = TileConfig(rows=128, cols=64, layout=layout)
+    y = tiled_matmul(x, W.T, bias=b, tile=tile,
+                     mapping=WeightMapping(g_max=G_MAX, g_min=G_MIN, scaling=scale))
     assert rel_err(y, x @ W + b) <= 1e-12
 
 
@@ -71,7 +75,7 @@ def test_default_tile_is_256():
     """Default TileConfig: 256x256 physical, differential columns -> 256 inputs x 128 outputs;
     a 600x300 matrix uses ceil(600/256) * ceil(300/128) = 3 * 3 = 9 tiles."""
     W = np.ones((600, 300))
-    tm = TiledMatrix(W.T, tile=TileConfig(g_max=G_MAX))
+    tm = TiledMatrix(W.T, tile=TileConfig(), mapping=WeightMapping(g_max=G_MAX))
     assert (tm.tile.inputs_per_tile, tm.tile.outputs_per_tile, tm.n_tiles) == (256, 128, 9)
 
 
@@ -82,8 +86,7 @@ def test_bias_rows_share_device_range():
     W = rng.uniform(-1, 1, (20, 6))
     W[0, 0] = 1.0
     b = np.array([10.0, -3, 0, 1, 2, -10])
-    tm = TiledMatrix(W.T, bias=b, x_max=2.0, tile=TileConfig(rows=32, cols=16, g_min=G_MIN,
-                                                            g_max=G_MAX))
+    tm = TiledMatrix(W.T, bias=b, x_max=2.0, tile=TileConfig(rows=32, cols=16), mapping=MAP)
     assert tm.n_bias_rows == 5
     for tl in tm.tiles:
         for g in (tl.g_pos, tl.g_neg):
@@ -103,7 +106,7 @@ def test_ideal_tiled_conv_equals_direct_convolution():
     b = rng.normal(size=5)
     ref = conv2d_reference(x, w, b, stride=2, padding=1)
     y = tiled_conv2d(x, w, b, stride=2, padding=1, x_max=4.0,
-                     tile=TileConfig(rows=16, cols=4, g_min=G_MIN, g_max=G_MAX))
+                     tile=TileConfig(rows=16, cols=4), mapping=MAP)
     assert y.shape == (2, 5, 5, 4)
     assert rel_err(y, ref) <= 1e-12
     tref = torch.nn.functional.conv2d(torch.tensor(x), torch.tensor(w), torch.tensor(b),
@@ -123,8 +126,8 @@ def test_wire_resistance_alone_shrinks_output_linearly():
     ideal = x @ W
     errs = []
     for r in (0.1, 0.2):
-        tile = TileConfig(rows=64, cols=64, g_min=G_MIN, g_max=G_MAX, r_row=r, r_col=r)
-        y = tiled_matmul(x, W.T, tile=tile)
+        tile = TileConfig(rows=64, cols=64, r_row=r, r_col=r)
+        y = tiled_matmul(x, W.T, tile=tile, mapping=MAP)
         assert np.all(y < ideal)
         errs.append(np.max(np.abs(y - ideal) / ideal))
     assert errs[1] / errs[0] == pytest.approx(2.0, rel=0.05)
@@ -134,8 +137,8 @@ def test_dac_alone_quantizes_inputs():
     """6-bit signed DAC alone: y = Q(x) @ W + b exactly (1e-12), Q(x) = rint(x * 31) / 31, and
     |y - (x @ W + b)| <= sum_i |W_ij| / 62 (half an input LSB per row)."""
     W, b, x = _data(4, K=50, N=10)
-    tile = TileConfig(rows=32, cols=16, g_min=G_MIN, g_max=G_MAX)
-    y = tiled_matmul(x, W.T, bias=b, tile=tile, dac=DAC(bits=6))
+    tile = TileConfig(rows=32, cols=16)
+    y = tiled_matmul(x, W.T, bias=b, tile=tile, mapping=MAP, dac=DAC(bits=6))
     xq = np.rint(x * 31) / 31
     assert rel_err(y, xq @ W + b) <= 1e-12
     assert np.all(np.abs(y - (x @ W + b)) <= np.abs(W).sum(axis=0) / 62 + 1e-12)
@@ -150,11 +153,11 @@ def test_adc_alone_error_halves_per_bit():
     W = rng.normal(size=(128, 32))
     x = rng.uniform(-1, 1, (200, 128))
     ideal = x @ W
-    tile = TileConfig(rows=64, cols=32, g_min=G_MIN, g_max=G_MAX)
+    tile = TileConfig(rows=64, cols=32)
     rms = []
     for bits in (7, 8):
         adc = ADC(bits=bits).with_full_scale(64 * G_MAX * 0.2)
-        y = tiled_matmul(x, W.T, tile=tile, dac=DAC(bits=None), adc=adc)
+        y = tiled_matmul(x, W.T, tile=tile, mapping=MAP, dac=DAC(bits=None), adc=adc)
         s = (G_MAX - G_MIN) / np.abs(W[:64]).max(), (G_MAX - G_MIN) / np.abs(W[64:]).max()
         lsb_w = [adc.lsb / (0.2 * si) for si in s]  # weight units, x_max = 1, v_max = 0.2 V
         assert np.all(np.abs(y - ideal) <= sum(lsb_w) / 2 + 1e-12)
@@ -169,8 +172,8 @@ def test_programming_noise_alone_matches_predicted_spread():
     rng = np.random.default_rng(6)
     W = rng.uniform(-1, 1, (64, 2000))
     x = rng.uniform(-1, 1, 64)
-    tile = TileConfig(rows=64, cols=4000, g_min=G_MIN, g_max=G_MAX)
-    y = tiled_matmul(x, W.T, tile=tile, device=_TestDevice(sigma=0.5e-6), rng=rng)
+    tile = TileConfig(rows=64, cols=4000)
+    y = tiled_matmul(x, W.T, tile=tile, mapping=MAP, device=_TestDevice(sigma=0.5e-6), rng=rng)
     s = (G_MAX - G_MIN) / np.abs(W).max()
     pred = np.sqrt(2 * np.sum(x**2)) * 0.5e-6 / s
     assert np.std(y - x @ W) / pred == pytest.approx(1.0, abs=0.05)
@@ -180,8 +183,9 @@ def test_drift_alone_scales_output():
     """Drift g(t) = g (1 + t)^-0.05 of both devices, no noise, ideal wires and converters: the
     output at t = 1000 s is (1001)^-0.05 (x @ W + b) to 1e-12."""
     W, b, x = _data(7, K=40, N=12)
-    tile = TileConfig(rows=32, cols=16, g_min=0.0, g_max=G_MAX)
-    y = tiled_matmul(x, W.T, bias=b, tile=tile, device=_TestDevice(nu=0.05),
+    tile = TileConfig(rows=32, cols=16)
+    y = tiled_matmul(x, W.T, bias=b, tile=tile, mapping=WeightMapping(g_max=G_MAX, g_min=0.0),
+                     device=_TestDevice(nu=0.05),
                      rng=np.random.default_rng(0), t=1000.0)
     assert rel_err(y, 1001.0 ** -0.05 * (x @ W + b)) <= 1e-12
 
@@ -190,7 +194,7 @@ def test_adc_gain_error_alone():
     """Per-column ADC gain error (sigma 2 %) on a single row tile: y_j = (1 + e_j) (x @ W)_j
     with e_j the chip's drawn errors, to 1e-12."""
     W, _, x = _data(8, K=30, N=8)
-    tm = TiledMatrix(W.T, tile=TileConfig(rows=32, cols=16, g_min=G_MIN, g_max=G_MAX),
+    tm = TiledMatrix(W.T, tile=TileConfig(rows=32, cols=16), mapping=MAP,
                      adc=ADC(bits=None, gain_error_std=0.02), rng=np.random.default_rng(1))
     e = tm.tiles[0].adc.gain_error
     assert rel_err(tm(x), (1 + e) * (x @ W)) <= 1e-12
@@ -202,7 +206,7 @@ def test_calibrated_adc_range_per_tile():
     rng = np.random.default_rng(9)
     W = rng.normal(size=(64, 16))
     x = rng.uniform(-1, 1, (300, 64))
-    tm = TiledMatrix(W.T, tile=TileConfig(rows=32, cols=32, g_min=G_MIN, g_max=G_MAX),
+    tm = TiledMatrix(W.T, tile=TileConfig(rows=32, cols=32), mapping=MAP,
                      adc=ADC(bits=8, range_mode="calibrated", percentile=90.0))
     with pytest.raises(ConfigError, match="calibrate"):
         tm(x)
@@ -225,11 +229,11 @@ def test_bad_tiling_input():
         TileConfig(r_row=-1.0)
     with pytest.raises(ConfigError, match="layout='single' is not one of 'differential-columns'"):
         TileConfig(layout="single")
-    with pytest.raises(ConfigError, match="scale='row' is not one of 'tile', 'column'"):
-        TileConfig(scale="row")
+    with pytest.raises(ConfigError, match="scaling='row' is not one of 'tile', 'column'"):
+        WeightMapping(g_max=G_MAX, scaling="row")  # the scale is the mapping's, not the tile's
     with pytest.raises(ConfigError, match="W"):
-        TiledMatrix(np.ones(5), tile=TileConfig(g_max=G_MAX))
-    tm = TiledMatrix(np.ones((5, 3)), tile=TileConfig(g_max=G_MAX))
+        TiledMatrix(np.ones(5), tile=TileConfig(), mapping=MAP)
+    tm = TiledMatrix(np.ones((5, 3)), tile=TileConfig(), mapping=MAP)
     assert (tm.out_features, tm.in_features) == (5, 3)  # W: (n_out, n_in), like nn.Linear
     with pytest.raises(ConfigError, match="x"):
         tm(np.ones(4))
@@ -254,7 +258,6 @@ def test_mapping_options_ideal_equal_product(kw, rows, cols, layout, n_out):
     column tiles), ideal devices, zero resistances, ideal converters: y = x @ W + b to
     1e-12, the effective weights equal W to 1e-12, and a tile holds cols - 1 (reference),
     cols / (2 P) (differential columns) or cols / P (differential rows) outputs."""
-    from xbarlab.devices.mapping import WeightMapping
 
     W, b, x = _data(10, K=70, N=20)
     tm = TiledMatrix(W.T, bias=b, tile=TileConfig(rows=rows, cols=cols, layout=layout),
@@ -275,7 +278,6 @@ def test_physical_array_with_wires_matches_hand_built_array(scheme):
     G-_j1 per output, y_j = sum_k 4^-k (I+_jk - I-_jk) / (alpha v_max), alpha = (g_max -
     g_min) / max|W|. Agreement 1e-12; the wires move y away from x @ W by > 1e-4."""
     from xbarlab.crossbar.circuit import Crossbar, WireParams
-    from xbarlab.devices.mapping import WeightMapping
 
     rng = np.random.default_rng(11)
     W = rng.uniform(-1, 1, (16, 10))
@@ -317,7 +319,6 @@ def test_device_read_circuit_equals_effective_weights(kw):
     effective weights' product x @ W_eff + b_eff to 1e-9 (one mapping inverse for both), and
     the device moved the weights (relative change > 1 %)."""
     from xbarlab import devices
-    from xbarlab.devices.mapping import WeightMapping
 
     W, b, x = _data(12, K=40, N=12)
     tm = TiledMatrix(W.T, bias=b, tile=TileConfig(rows=32, cols=32), device=devices.load(
@@ -365,33 +366,36 @@ def test_bias_drive_is_a_dac_level():
     W[0, 0] = 1.0
     b = np.array([0.3, -0.1, 0.2, 0.0, -0.3, 0.05])
     x = rng.uniform(-1, 1, (4, 20))
-    tm = TiledMatrix(W.T, bias=b, dac=DAC(bits=6), tile=TileConfig(rows=32, cols=16,
-                                                                 g_min=G_MIN, g_max=G_MAX))
+    tm = TiledMatrix(W.T, bias=b, dac=DAC(bits=6), tile=TileConfig(rows=32, cols=16),
+                     mapping=MAP)
     assert tm.n_bias_rows == 1 and tm.bias_drive == pytest.approx(10 / 31, rel=1e-15)
     assert rel_err(tm(x), (np.rint(x * 31) / 31) @ W + b) <= 1e-12
 
 
 def test_bad_mapping_input():
-    """A mapping beyond the device model's range (pcm-ibm-2020: 0..25 uS), g_max given both
-    in TileConfig and mapping, a contradicting scale, the reference scheme on differential
-    rows, a mapping given as a string, an unknown compensation: ConfigError naming it."""
+    """A mapping beyond the device model's range (pcm-ibm-2020: 0..25 uS; accepted with
+    allow_extrapolation), an unbounded ideal device without a mapping, a range or scale in
+    TileConfig (the mapping alone carries them), the reference scheme on differential rows, a
+    mapping given as a string, an unknown compensation: an error naming it."""
     from xbarlab import devices
-    from xbarlab.devices.mapping import WeightMapping
 
     pcm = devices.load("pcm-ibm-2020")
     W = np.ones((4, 3))
     rng = np.random.default_rng(0)
-    with pytest.raises(ConfigError, match="mapping g_min..g_max"):
+    with pytest.raises(ConfigError, match="does not cover the mapping"):
         TiledMatrix(W.T, device=pcm, rng=rng, mapping=WeightMapping(g_max=30e-6))
-    with pytest.raises(ConfigError, match="g_min/g_max"):
-        TiledMatrix(W.T, tile=TileConfig(g_max=G_MAX), mapping=WeightMapping(g_max=G_MAX))
-    with pytest.raises(ConfigError, match="scale"):
-        TiledMatrix(W.T, tile=TileConfig(scale="tile"),
-                    mapping=WeightMapping(g_max=G_MAX, scaling="column"))
+    wide = WeightMapping(g_max=30e-6)
+    assert TiledMatrix(W.T, device=devices.IdealDevice(g_max=25e-6), mapping=wide,
+                       allow_extrapolation=True).mapping is wide
+    with pytest.raises(ConfigError, match="g_max"):
+        TiledMatrix(W.T, tile=TileConfig())
+    for field in ("g_min", "g_max", "scale"):
+        with pytest.raises(TypeError, match=field):
+            TileConfig(**{field: G_MAX})
     with pytest.raises(ConfigError, match="layout"):
         TiledMatrix(W.T, tile=TileConfig(layout="differential-rows"),
                     mapping=WeightMapping(g_max=G_MAX, scheme="reference"))
     with pytest.raises(ConfigError, match="mapping"):
         TiledMatrix(W.T, tile=TileConfig(), mapping="reference")
     with pytest.raises(ConfigError, match="compensation='local' is not one of 'none', 'global'"):
-        TiledMatrix(W.T, tile=TileConfig(g_max=G_MAX), compensation="local")
+        TiledMatrix(W.T, tile=TileConfig(), mapping=MAP, compensation="local")

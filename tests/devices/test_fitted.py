@@ -76,25 +76,6 @@ def test_fitted_model_file_round_trip_and_fused_contract(make, tmp_path):
         np.testing.assert_array_equal(m.drift(st, T), m.read(st, T, np.random.default_rng(2)))
 
 
-def test_with_range_keeps_statistics():
-    """with_range(g_min, g_max) on a fitted model gives g_range = (g_min, g_max), keeps g_fit
-    and samples the same bits; on a preset it narrows the accepted range (ConfigError
-    outside) and samples the same bits inside it."""
-    m = _power_law_model()
-    r = m.with_range(2e-6, 20e-6)
-    assert r.g_range == (2e-6, 20e-6) and r.g_fit == m.g_fit
-    g = np.linspace(2e-6, 20e-6, 101)
-    np.testing.assert_array_equal(m.sample(g, T, np.random.default_rng(0)),
-                                  r.sample(g, T, np.random.default_rng(0)))
-    ibm = load("pcm-ibm-2020")
-    narrow = ibm.with_range(1e-6, 10e-6)
-    g = np.linspace(1e-6, 10e-6, 101)
-    np.testing.assert_array_equal(ibm.sample(g, T, np.random.default_rng(0)),
-                                  narrow.sample(g, T, np.random.default_rng(0)))
-    with pytest.raises(ConfigError, match="outside the valid range"):
-        narrow.sample([20e-6], 1.0, np.random.default_rng(0))
-
-
 def test_compose_fitted_models():
     """compose(relaxation table | first read, fitted programming | target): target-conditioned,
     programs like the programming model (same bits at t = 0 s, where the table is 0) and

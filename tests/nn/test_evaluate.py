@@ -16,6 +16,7 @@ def test_evaluate_structure_and_drift(pcm):
     1 y, both compensations: entries carry mean = mean of the listed accuracies, std their
     population std, n_programmings = 3; global drift factors at 1 y exceed 1.3 (PCM drift
     ~ 0.6 conductance retained) and at 1 s lie within 0.1 of 1."""
+    from xbarlab.devices.mapping import mapping_for
     from xbarlab.nn.evaluate import SCHEMA, EvaluationSettings, evaluate
 
     g = torch.Generator().manual_seed(0)
@@ -25,7 +26,7 @@ def test_evaluate_structure_and_drift(pcm):
     ev = evaluate(net, x, y, pcm, EvaluationSettings(times=(1.0, Y), programmings=3),
                   np.random.default_rng(0))
     assert ev["schema"] == SCHEMA and ev["clean_accuracy"] == 1.0
-    assert ev["settings"]["mapping"] is None
+    assert ev["settings"]["mapping"] == mapping_for(pcm).to_dict()  # the preset's range
     assert len(ev["results"]) == 4
     for e in ev["results"]:
         a = np.asarray(e["accuracies"])

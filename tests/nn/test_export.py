@@ -175,11 +175,12 @@ def test_global_compensation_restores_scale(pcm):
 def test_range_and_time_errors(pcm):
     """g_max beyond the preset's 25 µS range and a time beyond NeuRRAM's 2-day validity raise
     ConfigError naming the bound."""
+    from xbarlab.devices.mapping import WeightMapping
     from xbarlab.nn.export import export_noise
 
     rng = np.random.default_rng(0)
     with pytest.raises(ConfigError, match="does not cover the mapping"):
-        export_noise(pcm, [H], rng, g_max=30e-6, n_samples=1000)
+        export_noise(pcm, [H], rng, mapping=WeightMapping(g_max=30e-6), n_samples=1000)
     neu = devices.load("rram-neurram-2022")
     with pytest.raises(ConfigError, match="valid range"):
         export_noise(neu, [H, Y], rng, n_samples=1000)
