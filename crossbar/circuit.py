@@ -15,7 +15,7 @@ import numpy as np
 
 from ..enums import coerce_enum
 from ..errors import ConfigError, ConvergenceError
-from . import _kernels as kernels
+from . import kernels
 from .grid import Drive, Grid, Sense, WireParams, build_grid
 from .solvers import direct, pcg
 from .validation import as_conductance, as_float_array, as_voltages

@@ -42,7 +42,7 @@ import scipy.sparse.linalg as spla
 from threadpoolctl import threadpool_limits
 
 from ..errors import ConfigError, ConvergenceError
-from . import _kernels as K
+from . import kernels as K
 from .grid import Grid
 
 __all__ = ["pcg", "direct"]

@@ -52,10 +52,10 @@ from torch.nn.utils import parametrize
 from ..errors import ConfigError
 from .noise import (
     NoiseModel,
-    _base,
-    _check_generator,
-    _check_noise,
-    _noise_off,
+    base_tensor,
+    check_generator,
+    check_noise,
+    noise_off,
     noisy_tensors,
 )
 
@@ -107,16 +107,16 @@ class HASGD:
         if samples > 0:
             if noise is None:
                 raise ConfigError("samples > 0 needs a noise model (samples=0 is plain training)")
-            _check_noise(noise)
+            check_noise(noise)
             self.targets = noisy_tensors(model, bias=bias, layers=layers)
-            _check_generator(generator, [_base(m, t) for _, m, t in self.targets])
+            check_generator(generator, [base_tensor(m, t) for _, m, t in self.targets])
         self._bn = [(n, m) for n, m in model.named_modules()
                     if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
 
     # ----------------------------------------------------------------- sampling
     def base_tensors(self) -> dict[str, Tensor]:
         """``{name: w}``: the clean tensors that carry noise (the trained parameters)."""
-        return {n: _base(m, t) for n, m, t in self.targets}
+        return {n: base_tensor(m, t) for n, m, t in self.targets}
 
     def _fc_keys(self) -> dict[str, str]:
         """Name -> key for functional_call (the original tensor of a parametrized one)."""
@@ -166,7 +166,7 @@ class HASGD:
         """
         L = self.samples
         if L == 0:
-            with _noise_off(self.model):
+            with noise_off(self.model):
                 loss = self.loss_fn(self.model(x), y)
             loss.backward()
             return loss.detach()
@@ -203,7 +203,7 @@ class HASGD:
         saved = self._saved_copy(ws)
         total = None
         try:
-            with _noise_off(self.model):
+            with noise_off(self.model):
                 for l in range(L):
                     if bufs and l:
                         torch._foreach_copy_(bufs, start)
@@ -342,7 +342,7 @@ class HASGD:
                 p = dict(zip([fk[n] for n in names],
                              torch._foreach_add(ws, [deltas[n][l] for n in names]), strict=True))
                 b = {k: t.detach().clone() for k, t in keys.items()}
-                with _noise_off(self.model):
+                with noise_off(self.model):
                     loss = self.loss_fn(functional_call(self.model, {**p, **b}, (x,)), y)
                 with warnings.catch_warnings():  # the streams differ on purpose
                     warnings.filterwarnings("ignore", message=".*AccumulateGrad node's stream")
@@ -412,7 +412,7 @@ class HASGD:
         def one(p, bf):
             return loss_fn(functional_call(model, {**p, **bf}, (x,)), y)
 
-        with _noise_off(model):
+        with noise_off(model):
             losses = vmap(one, in_dims=(0, 0), randomness="different")(params, bufs)
         losses.mean().backward()
         with torch.no_grad():

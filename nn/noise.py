@@ -229,7 +229,8 @@ class QuantileNoise:
 # --------------------------------------------------------------------------- attachment
 
 
-def _check_noise(noise) -> None:
+def check_noise(noise) -> None:
+    """Raise ConfigError unless ``noise`` is a :class:`NoiseModel`."""
     if not isinstance(noise, NoiseModel):
         raise ConfigError(f"noise must provide perturbation(w, z) and to_dict() (a NoiseModel), "
                           f"got {type(noise).__name__}")
@@ -261,12 +262,12 @@ def noisy_tensors(model: nn.Module, *, bias: bool = True,
         raise ConfigError("the model has no Linear/Conv1d/Conv2d layer to carry weight noise")
     for n, m in chosen:
         for t in ("weight", "bias") if bias else ("weight",):
-            if _base(m, t) is not None:
+            if base_tensor(m, t) is not None:
                 out.append((f"{n}.{t}" if n else t, m, t))
     return out
 
 
-def _base(module: nn.Module, name: str) -> Tensor | None:
+def base_tensor(module: nn.Module, name: str) -> Tensor | None:
     """The unperturbed tensor ``name`` of ``module`` (the original if parametrized)."""
     if parametrize.is_parametrized(module, name):
         return module.parametrizations[name].original
@@ -282,7 +283,7 @@ class WeightNoise(nn.Module):
 
     def __init__(self, noise: NoiseModel, generator: torch.Generator):
         super().__init__()
-        _check_noise(noise)
+        check_noise(noise)
         self.noise = noise
         self.generator = generator
         self.enabled = True
@@ -300,7 +301,7 @@ class WeightNoise(nn.Module):
         return w + self.delta
 
 
-def _check_generator(generator: torch.Generator, tensors: Iterable[Tensor]) -> None:
+def check_generator(generator: torch.Generator, tensors: Iterable[Tensor]) -> None:
     """Raise ConfigError unless ``generator`` is a torch.Generator on every tensor's device."""
     if not isinstance(generator, torch.Generator):
         raise ConfigError(f"generator must be a torch.Generator, got {type(generator).__name__}")
@@ -317,9 +318,9 @@ def attach_noise(model: nn.Module, noise: NoiseModel, *, generator: torch.Genera
     Registers a :class:`WeightNoise` parametrization on each tensor and draws a first
     perturbation; returns ``model``. Raises ConfigError if noise is already attached.
     """
-    _check_noise(noise)
+    check_noise(noise)
     targets = noisy_tensors(model, bias=bias, layers=layers)
-    _check_generator(generator, [getattr(m, t) for _, m, t in targets])
+    check_generator(generator, [getattr(m, t) for _, m, t in targets])
     for name, m, t in targets:
         if parametrize.is_parametrized(m, t):
             raise ConfigError(f"{name} is already parametrized (noise attached twice?); "
@@ -340,7 +341,7 @@ def _noise_modules(model: nn.Module) -> Iterator[tuple[nn.Module, str, WeightNoi
 
 
 @contextlib.contextmanager
-def _noise_off(model: nn.Module):
+def noise_off(model: nn.Module):
     """Switch attached :class:`WeightNoise` off inside the block (HA-SGD draws its own)."""
     mods = [p for _, _, p in _noise_modules(model) if p.enabled]
     for p in mods:

@@ -4,7 +4,7 @@ Run: ``pytest -m benchmark tests/benchmarks/test_calibration_bench.py -s`` (abou
 Measures best-of-3 wall time of ``fit`` with its defaults (drift model chosen by held-out
 likelihood: both a relaxation table and a power law are fitted on half of the cells and
 scored on the other half, then the chosen one is refitted on all cells with 100 bootstrap
-replicates), and separately the reading of the file. Goal (issue 6): fit <= 10 s on the
+replicates), and separately the reading of the file. Goal: fit <= 10 s on the
 2-core machine. The machine, its load average and the numbers are printed; the goal is
 asserted only when the 1-minute load average is below the core count (a busy shared machine
 measures the neighbours, not the code).

@@ -5,7 +5,7 @@ Run: ``pytest -m benchmark tests/benchmarks/test_crossbar_bench.py -s`` (about 4
 A: r = 1 Ohm per segment, G uniform in 1-25 uS; B: r = 2.5 Ohm, G 1-100 uS (IR drop ~10x
 stronger). Baselines run in the same process: the straightforward scipy sparse LU of the full
 nodal system (SuperLU, default ordering, up to 512x512) and ngspice ``.op`` (up to 64x64);
-for nonlinear cells, Newton on the netlist's sparse Jacobian (the path before part 1's solver
+for nonlinear cells, Newton on the netlist's sparse Jacobian (the path before the grid solver
 took the Newton steps). Exactness: error = max |I - I_ref| / max |I_ref| against the
 sparse-LU solution (and ngspice), asserted <= 1e-9. Times are best-of-n wall clock; goals are
 printed as met / missed (the shared machine's load is printed with the table), never asserted.
@@ -262,7 +262,7 @@ def test_independent_arrays(regime):
 def test_nonlinear_newton_256(regime):
     """256x256 polynomial cells (I = G V + a2 V^2 + a3 V^3, a2 in +-5 uA/V^2 per cell,
     a3 = 100 uA/V^3), regime wires plus r_driver = r_sense = 10 Ohm, one vector in 0-0.5 V:
-    Newton with part 1's structured solver (default path) against Newton on the netlist's
+    Newton with the structured grid solver (default path) against Newton on the netlist's
     sparse Jacobian (SuperLU, the path before; ``solver=direct_solver``); currents agree
     <= 1e-9, same iteration count."""
     from xbarlab.crossbar import column_currents as cc_topo
