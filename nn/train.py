@@ -58,6 +58,23 @@ def deterministic_algorithms(enabled: bool = True, *, warn_only: bool = False) -
         torch.use_deterministic_algorithms(before, warn_only=before_warn)
 
 
+@contextlib.contextmanager
+def flush_denormal() -> Iterator[None]:
+    """Run a block with denormal floats flushed to zero on the CPU; restore the setting after.
+
+    Adam's second moments and the quantile-table sampler produce denormal intermediates
+    that slow CPU training by an order of magnitude; flushing them changes only values
+    below 1.2e-38 (float32) / 2.2e-308 (float64). torch offers no query of the flag, so the
+    previous state is taken to be off (torch's default) and restored as off.
+    """
+    flushed = torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        if flushed:
+            torch.set_flush_denormal(False)
+
+
 def seed_generators(seed: int, device="cpu") -> dict[str, torch.Generator]:
     """Independent generators ``init``, ``shuffle``, ``noise``, ``eval`` derived from ``seed``.
 
@@ -206,7 +223,7 @@ def train(data: Dataset, config: Mapping[str, Any], *, noise: NoiseModel | None,
         raise ConfigError(f"lr must be a finite number > 0, got {lr!r}")
     config = dict(config)
     gens = _generators(seed)
-    with deterministic_algorithms():
+    with deterministic_algorithms(), flush_denormal():
         net = init_model(config, gens["init"])
         t0 = time.perf_counter()
         history = _fit(net, data, noise=noise, samples=samples, epochs=epochs, generators=gens,

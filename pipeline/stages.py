@@ -234,7 +234,6 @@ def _stage_noise(ctx: StageContext) -> dict:
 
 
 def _train(ctx: StageContext, *, hasgd: bool) -> dict:
-    import torch
 
     from ..nn import train as T
     from ..nn.data import load_dataset, model_config
@@ -265,9 +264,6 @@ def _train(ctx: StageContext, *, hasgd: bool) -> dict:
                   "antithetic": bool(c["antithetic"]) if hasgd else False,
                   "train_noise": (noise.to_dict() if noise is not None else {"sigma": 0.0}),
                   "train_time": c["train_time"] if hasgd else None}
-    # denormal intermediates in the quantile-table sampler slow CPU training ~10x; flushing
-    # them to zero changes values below 1e-38 only (restored afterwards)
-    flushed = torch.set_flush_denormal(True)
     try:
         res = T.train(data, cfg, noise=noise, samples=c["samples"] if hasgd else 0,
                       epochs=c["epochs"], seed=seed,
@@ -275,8 +271,6 @@ def _train(ctx: StageContext, *, hasgd: bool) -> dict:
                       out=ctx.out, info=train_info)
     finally:
         bar.close()
-        if flushed:
-            torch.set_flush_denormal(False)
     history, secs, clean = res.history, res.train_time_s, res.clean_accuracy
     metrics = {"clean_accuracy": clean, "history": history, "train_time_s": secs,
                "model_config": cfg, **train_info,

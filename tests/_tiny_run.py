@@ -1,6 +1,6 @@
 """A tiny ``xbarlab run`` for the pipeline and CLI tests: config, data and helpers.
 
-The tiny data set is drawn from the pcm-ibm-2020 preset (8 levels x 40 cells, reads at
+The tiny data set is drawn from the pcm-ibm-2020 preset (8 levels x 25 cells, reads at
 1 s, 100 s, 10^4 s), the network is the digits MLP trained 1 epoch; a whole run takes a
 few seconds after the imports. Import it as ``from _tiny_run import ...`` (tests/conftest.py
 puts tests/ on ``sys.path``); the finished run is the session fixture ``tiny_run``.
@@ -53,7 +53,7 @@ def tiny_data(path: Path, seed: int = 1) -> None:
 
     model = devices.load("pcm-ibm-2020")
     targets = 25e-6 * np.arange(1, 9) / 8
-    level = np.repeat(np.arange(8), 40)
+    level = np.repeat(np.arange(8), 25)
     tp = np.array([1.0, 100.0, 1e4])
     rng = np.random.default_rng(seed)
     reads = model.read(model.program(targets[level], rng), tp, rng)

@@ -9,6 +9,7 @@ instead of what the code does fail in the package, its tests, README.md and data
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from pathlib import Path
 
@@ -22,6 +23,14 @@ MAX_FUNCTION_LINES = 120
 FIGURES = "xbarlab.nn.figures"
 
 
+@functools.cache
+def _parsed(path: Path) -> tuple[str, ast.Module]:
+    """Text and syntax tree of a source file, read once per session."""
+    text = path.read_text(encoding="utf-8")
+    return text, ast.parse(text)
+
+
+@functools.cache
 def _package_files() -> dict[str, Path]:
     mods: dict[str, Path] = {}
     for p in sorted(ROOT.rglob("*.py")):
@@ -40,7 +49,7 @@ def _imports(name: str, path: Path, mods: dict[str, Path]) -> set[str]:
     """Package modules that ``name`` imports (module-level or inside functions)."""
     base = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
     out: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    for node in ast.walk(_parsed(path)[1]):
         targets: list[str] = []
         if isinstance(node, ast.Import):
             targets = [a.name for a in node.names]
@@ -62,6 +71,7 @@ def _imports(name: str, path: Path, mods: dict[str, Path]) -> set[str]:
     return out
 
 
+@functools.cache
 def import_graph() -> dict[str, set[str]]:
     """Edges module -> package modules it imports, from the source."""
     mods = _package_files()
@@ -125,11 +135,11 @@ def test_module_and_function_sizes():
     """No module over 800 lines and no function over 120 lines outside tests."""
     too_long = []
     for p in _package_files().values():
-        text = p.read_text(encoding="utf-8")
+        text, tree = _parsed(p)
         n = text.count("\n") + (not text.endswith("\n"))
         if n > MAX_MODULE_LINES:
             too_long.append(f"{p.relative_to(ROOT)}: {n} lines (module)")
-        for node in ast.walk(ast.parse(text)):
+        for node in ast.walk(tree):
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
                 length = node.end_lineno - node.lineno + 1
                 if length > MAX_FUNCTION_LINES:
@@ -191,7 +201,7 @@ def test_no_private_names_cross_modules():
     """A ``_name`` is private to its module: no package module imports one from another."""
     bad = []
     for m, p in _package_files().items():
-        for node in ast.walk(ast.parse(p.read_text(encoding="utf-8"))):
+        for node in ast.walk(_parsed(p)[1]):
             if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith(
                     "xbarlab")):
                 bad += [f"{m}: {node.module or '.'}.{a.name}" for a in node.names
