@@ -15,7 +15,6 @@ both are shown. Writes ``exp3.md``, ``exp3.json`` and plots into ``OUT``.
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 from ..data import load_dataset
@@ -23,12 +22,11 @@ from ..noise import GaussianNoise
 from ..quant import attach_adc, calibrate_adc_ranges, detach_adc
 from ..train import (
     accuracy,
-    deterministic_algorithms,
     evaluate_noise,
     load_trained,
     seed_generators,
 )
-from .common import DATASETS, markdown_table, plot_curves, trained_run, write_outputs
+from .common import DATASETS, figure_main, markdown_table, plot_curves, trained_run, write_outputs
 
 __all__ = ["NETWORKS", "run", "main"]
 
@@ -90,20 +88,14 @@ def run(out: Path, datasets=DATASETS, bits=(2, 3, 4, 5, 6, 8), test_sigma=0.1, d
     return summary
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m xbarlab.nn.figures.adc_bits")
-    ap.add_argument("--out", default="runs/nn-exp")
-    ap.add_argument("--datasets", default=",".join(DATASETS))
+def _options(ap) -> None:
     ap.add_argument("--logits", default="adc", choices=sorted(_LOGITS),
                     help="the last layer's outputs through the ADC (adc), in floating point "
                     "(float), or both tables")
-    a = ap.parse_args(argv)
-    out = Path(a.out)
-    out.mkdir(parents=True, exist_ok=True)
-    with deterministic_algorithms():
-        run(out, tuple(a.datasets.split(",")), logits=a.logits)
-    print((out / "exp3.md").read_text())
-    return 0
+
+
+def main(argv=None) -> int:
+    return figure_main("adc_bits", "exp3", run, DATASETS, argv, extra=_options)
 
 
 if __name__ == "__main__":  # pragma: no cover

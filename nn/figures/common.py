@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
 import json
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ..noise import GaussianNoise
-from ..train import METRICS_NAME, train_and_evaluate
+from ..train import METRICS_NAME, deterministic_algorithms, train_and_evaluate
 
-__all__ = ["EVAL_SIGMAS", "SIGMAS", "DATASETS", "trained_run", "curve", "new_figure",
+__all__ = ["EVAL_SIGMAS", "SIGMAS", "DATASETS", "figure_main", "trained_run", "curve", "new_figure",
            "plot_curves", "markdown_table", "write_outputs"]
 
 #: test σ grid of the noise-level figures (relative to max|w| per layer)
@@ -86,3 +88,25 @@ def write_outputs(out: Path, name: str, md: list[str], summary) -> None:
     """``OUT/<name>.md`` and ``OUT/<name>.json``."""
     (out / f"{name}.md").write_text("\n".join(md) + "\n")
     (out / f"{name}.json").write_text(json.dumps(summary, indent=2))
+
+
+def figure_main(name: str, stem: str, run: Callable[..., object], datasets: Sequence[str],
+                argv=None, *, extra: Callable[[argparse.ArgumentParser], None] | None = None
+                ) -> int:
+    """The command line every figure script shares: ``--out`` and ``--datasets``, then
+    ``run(out, datasets, **extra options)`` with deterministic torch algorithms; prints the
+    table ``<out>/<stem>.md``. ``extra`` adds a script's own options (passed to ``run`` by
+    their destination names)."""
+    ap = argparse.ArgumentParser(prog=f"python -m xbarlab.nn.figures.{name}")
+    ap.add_argument("--out", default="runs/nn-exp")
+    ap.add_argument("--datasets", default=",".join(datasets))
+    if extra is not None:
+        extra(ap)
+    a = vars(ap.parse_args(argv))
+    out = Path(a.pop("out"))
+    names = tuple(a.pop("datasets").split(","))
+    out.mkdir(parents=True, exist_ok=True)
+    with deterministic_algorithms():
+        run(out, names, **a)
+    print((out / f"{stem}.md").read_text())
+    return 0

@@ -10,14 +10,13 @@ shown too. Runs are shared with :mod:`~xbarlab.nn.figures.noise_level_sweep`
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
-from ..train import deterministic_algorithms
 from .common import (
     DATASETS,
     EVAL_SIGMAS,
     curve,
+    figure_main,
     markdown_table,
     plot_curves,
     trained_run,
@@ -48,16 +47,7 @@ def run(out: Path, datasets=DATASETS, sigmas=None) -> dict:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m xbarlab.nn.figures.equal_compute")
-    ap.add_argument("--out", default="runs/nn-exp")
-    ap.add_argument("--datasets", default=",".join(DATASETS))
-    a = ap.parse_args(argv)
-    out = Path(a.out)
-    out.mkdir(parents=True, exist_ok=True)
-    with deterministic_algorithms():
-        run(out, tuple(a.datasets.split(",")))
-    print((out / "exp2.md").read_text())
-    return 0
+    return figure_main("equal_compute", "exp2", run, DATASETS, argv)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -12,15 +12,14 @@ points, how much HA-SGD L = 4 trained at that σ loses (the claim: at most a thi
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
-from ..train import deterministic_algorithms
 from .common import (
     DATASETS,
     EVAL_SIGMAS,
     SIGMAS,
     curve,
+    figure_main,
     markdown_table,
     plot_curves,
     trained_run,
@@ -73,16 +72,7 @@ def run(out: Path, datasets=DATASETS) -> dict:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m xbarlab.nn.figures.noise_level_sweep")
-    ap.add_argument("--out", default="runs/nn-exp")
-    ap.add_argument("--datasets", default=",".join(DATASETS))
-    a = ap.parse_args(argv)
-    out = Path(a.out)
-    out.mkdir(parents=True, exist_ok=True)
-    with deterministic_algorithms():
-        run(out, tuple(a.datasets.split(",")))
-    print((out / "exp1.md").read_text())
-    return 0
+    return figure_main("noise_level_sweep", "exp1", run, DATASETS, argv)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -10,14 +10,13 @@ by its last epoch only. Writes ``exp2-trajectory.md`` and ``exp2-trajectory.json
 
 from __future__ import annotations
 
-import argparse
 import copy
 from pathlib import Path
 
 from ..data import load_dataset, model_config
 from ..noise import GaussianNoise
-from ..train import accuracy, deterministic_algorithms, evaluate_noise, seed_generators, train
-from .common import DATASETS, write_outputs
+from ..train import accuracy, evaluate_noise, seed_generators, train
+from .common import DATASETS, figure_main, write_outputs
 
 __all__ = ["trajectory", "run", "main"]
 
@@ -86,16 +85,7 @@ def run(out: Path, datasets=DATASETS, sigma: float = 0.4,
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m xbarlab.nn.figures.training_trajectory")
-    ap.add_argument("--out", default="runs/nn-exp")
-    ap.add_argument("--datasets", default=",".join(DATASETS))
-    a = ap.parse_args(argv)
-    out = Path(a.out)
-    out.mkdir(parents=True, exist_ok=True)
-    with deterministic_algorithms():
-        run(out, tuple(a.datasets.split(",")))
-    print((out / "exp2-trajectory.md").read_text())
-    return 0
+    return figure_main("training_trajectory", "exp2-trajectory", run, DATASETS, argv)
 
 
 if __name__ == "__main__":  # pragma: no cover
