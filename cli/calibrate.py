@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..checks import check_number, number_type
 from .options import (
     add_measurement_options,
     add_output_options,
@@ -43,9 +44,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--t0", metavar="DURATION", help="power-law reference time (default: fitted)")
     p.add_argument("--t-max", default="10y", metavar="DURATION",
                    help="last time the relaxation table extrapolates to (default 10y)")
-    p.add_argument("--min-devices", type=int, default=20, metavar="N",
-                   help="levels with fewer devices are skipped and listed (default 20)")
-    p.add_argument("--bootstrap", type=int, default=100, metavar="B",
+    p.add_argument("--min-devices", type=number_type(integer=True, lo=2), default=16, metavar="N",
+                   help="levels with fewer devices are skipped and listed (default 16)")
+    p.add_argument("--bootstrap", type=number_type(integer=True, lo=0), default=100, metavar="B",
                    help="bootstrap replicates, devices resampled (default 100)")
     add_seed_option(p, what="seed of the bootstrap")
     p.add_argument("--compose-with", metavar="MODEL.h5",
@@ -70,9 +71,12 @@ def run(args: argparse.Namespace) -> int:
     if out.exists() and not args.force:
         raise OutputExistsError(f"{out} exists; pass --force to replace it")
     # bad option values fail before the (slow) read
-    window = parse_conductance(args.window, "--window") if args.window else None
-    t0 = parse_duration(args.t0, what="--t0") if args.t0 else None
-    t_max = parse_duration(args.t_max, what="--t-max")
+    window = (parse_conductance(args.window, "--window", lo_open=True)
+              if args.window else None)
+    t0 = (check_number(parse_duration(args.t0, what="--t0"), what="--t0", lo=0, lo_open=True)
+          if args.t0 else None)
+    t_max = check_number(parse_duration(args.t_max, what="--t-max"), what="--t-max", lo=0,
+                         lo_open=True)
     meas = read_measurements_from_args(args)
     stages = ["read", "pivot", "drift / relaxation", "programming error", "read noise", "save",
               "report"]

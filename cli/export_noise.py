@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..checks import number_type
 from .options import (
     add_device_option,
     add_mapping_options,
@@ -36,11 +37,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="time after programming (e.g. 1h, 1d, 3600); repeat for several")
     p.add_argument("--compensation", choices=["none", "global"], default="none",
                    help="global drift compensation of the tables (default none)")
-    p.add_argument("--samples", type=int, default=200_000, metavar="N",
+    p.add_argument("--samples", type=number_type(integer=True, lo=1, hi=10**8), default=200_000, metavar="N",
                    help="device pairs per (weight, time) (default 200000)")
-    p.add_argument("--grid", type=int, default=101, metavar="M",
+    p.add_argument("--grid", type=number_type(integer=True, lo=2, hi=100_001), default=101, metavar="M",
                    help="points of the normalised-weight grid on [-1, 1] (default 101)")
-    p.add_argument("--adc-bits", type=int, default=None, metavar="B",
+    p.add_argument("--adc-bits", type=number_type(integer=True, lo=2, hi=24), default=None, metavar="B",
                    help="record the periphery's ADC resolution in the file")
     p.add_argument("--ir-drop", metavar="ROWSxCOLS@OHM", default=None,
                    help="also store the systematic IR-drop error of sample tiles, e.g. "
@@ -55,7 +56,6 @@ def run(args: argparse.Namespace) -> int:
     """Run ``xbarlab export-noise`` with the parsed ``args``; return the exit status."""
     import numpy as np
 
-    from ..errors import ConfigError
     from ..formats import Provenance
     from ..nn.export import export_noise, load_device_model
     from ..units import parse_duration
@@ -65,8 +65,6 @@ def run(args: argparse.Namespace) -> int:
     if args.ir_drop:
         ir = dict(zip(("rows", "cols", "r_wire"),
                       parse_array_size(args.ir_drop, "--ir-drop", wire=True), strict=True))
-    if args.grid < 2:
-        raise ConfigError(f"--grid must be >= 2, got {args.grid}")
     device = load_device_model(args.model)
     mapping = mapping_from_args(args, device)
     tables = export_noise(device, times, np.random.default_rng(args.seed), mapping=mapping,

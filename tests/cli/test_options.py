@@ -12,7 +12,7 @@ from xbarlab.cli import main
     (["export-noise", "pcm-ibm-2020", "--time", "1h", "--ir-drop", "8x8@1@2"],
      "xbarlab export-noise: error: --ir-drop '8x8@1@2' is not ROWSxCOLS@OHM, e.g. 256x256@1"),
     (["export-noise", "pcm-ibm-2020", "--time", "1h", "--grid", "1"],
-     "xbarlab export-noise: error: --grid must be >= 2, got 1"),
+     "xbarlab export-noise: error: --grid must be in [2, 100001], got 1"),
     (["evaluate", "no-such-dir", "--device-model", "pcm-ibm-2020", "--times", "1s",
       "--tile", "256"], "xbarlab evaluate: error: --tile '256' is not ROWSxCOLS, e.g. 256x256"),
 ])
