@@ -65,11 +65,16 @@ def run(args: argparse.Namespace) -> int:
     from ..calibration import fit, write_report
     from ..devices import load
     from ..errors import OutputExistsError
+    from ..formats import check_input_file, check_not_input
     from ..units import parse_duration
 
     out = Path(args.out)
+    inputs = [*args.inputs, *([args.compose_with] if args.compose_with else [])]
+    check_not_input(out, inputs, what="model file (-o)")
     if out.exists() and not args.force:
         raise OutputExistsError(f"{out} exists; pass --force to replace it")
+    if args.compose_with:
+        check_input_file(args.compose_with, what="--compose-with model")
     # bad option values fail before the (slow) read
     window = (parse_conductance(args.window, "--window", lo_open=True)
               if args.window else None)
@@ -86,20 +91,22 @@ def run(args: argparse.Namespace) -> int:
         bar.set_postfix_str(step)
         bar.update(1)
 
-    progress("read")
-    composed = load(args.compose_with) if args.compose_with else None  # with its provenance
-    model = fit(meas, conditioning=args.conditioning, drift=args.drift, family=args.family,
-                window=window, t0=t0, t_max=t_max, min_devices=args.min_devices,
-                n_boot=args.bootstrap,
-                rng=np.random.default_rng(args.seed), progress=progress,
-                programming_from=composed)
-    progress("save")
-    model.to_file(out, force=args.force)
-    if args.report:
-        progress("report")
-        md = write_report(model, meas, args.report, rng=np.random.default_rng(args.seed),
-                          force=args.force)
-    bar.close()
+    try:  # the bar is cleared before anything else is printed, an error included
+        progress("read")
+        composed = load(args.compose_with) if args.compose_with else None  # with provenance
+        model = fit(meas, conditioning=args.conditioning, drift=args.drift, family=args.family,
+                    window=window, t0=t0, t_max=t_max, min_devices=args.min_devices,
+                    n_boot=args.bootstrap,
+                    rng=np.random.default_rng(args.seed), progress=progress,
+                    programming_from=composed)
+        progress("save")
+        model.to_file(out, force=args.force)
+        if args.report:
+            progress("report")
+            md = write_report(model, meas, args.report, rng=np.random.default_rng(args.seed),
+                              force=args.force)
+    finally:
+        bar.close()
     print(f"wrote {out} ({model!r})")
     if args.report:
         print(f"wrote {md} and plots in {args.report}")

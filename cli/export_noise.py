@@ -65,6 +65,13 @@ def run(args: argparse.Namespace) -> int:
     if args.ir_drop:
         ir = dict(zip(("rows", "cols", "r_wire"),
                       parse_array_size(args.ir_drop, "--ir-drop", wire=True), strict=True))
+    from pathlib import Path
+
+    from ..formats import check_input_file, check_not_input
+
+    if Path(args.model).exists():
+        check_input_file(args.model, what="device model")
+        check_not_input(args.out, [args.model], what="noise file (-o)")
     device = load_device_model(args.model)
     mapping = mapping_from_args(args, device)
     tables = export_noise(device, times, np.random.default_rng(args.seed), mapping=mapping,

@@ -88,10 +88,12 @@ def measurement_options_from_args(args: argparse.Namespace) -> dict:
 
 def read_measurements_from_args(args: argparse.Namespace, paths=None):
     """Read ``paths`` (default ``args.inputs``) with the measurement options of ``args``."""
-    from ..formats import read_measurements
+    from ..formats import check_input_file, read_measurements
 
-    return read_measurements(args.inputs if paths is None else paths,
-                             **measurement_options_from_args(args))
+    paths = args.inputs if paths is None else paths
+    for p in [paths] if isinstance(paths, str) else paths:
+        check_input_file(p, what="measurement file")
+    return read_measurements(paths, **measurement_options_from_args(args))
 
 
 def measurement_options_given(args: argparse.Namespace) -> list[str]:

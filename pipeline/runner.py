@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import time
 from collections.abc import Callable
@@ -65,10 +66,12 @@ def _stage_settings(stage: Stage, config: dict) -> dict:
     if stage.random:
         settings["seed"] = config["seed"]
     if stage.name == "load":
-        from ..formats import sha256_file
+        from ..formats import check_input_file, sha256_file
 
         data = dict(config["data"])
         files = data.pop("files")
+        for p in files:
+            check_input_file(p, what="[data] files entry")
         missing = [p for p in files if not Path(p).is_file()]
         if missing:
             raise ConfigError(f"[data] files: {missing[0]} does not exist")
@@ -119,9 +122,21 @@ def _log(out: Path, **event) -> None:
 
 
 def _clean_leftovers(out: Path) -> None:
+    """Remove the stage folders a killed run left (``.tmp-STAGE-PID``, ``.old-STAGE-PID``
+    with a known stage name) and stale temporary files; nothing else in ``out``."""
+    from ..formats import clean_stale_temporaries, process_alive
+
+    pattern = re.compile(rf"^(?:{re.escape(_TMP_PREFIX)}|{re.escape(_OLD_PREFIX)})"
+                         rf"(?:{'|'.join(re.escape(s.name) for s in STAGES)})-(\d+)$")
     for p in out.iterdir():
-        if p.name.startswith((_TMP_PREFIX, _OLD_PREFIX)) and p.is_dir():
-            shutil.rmtree(p, ignore_errors=True)
+        m = pattern.match(p.name)
+        if m is None or p.is_symlink() or not p.is_dir():
+            continue
+        pid = int(m.group(1))
+        if pid != os.getpid() and process_alive(pid):
+            continue  # another run writing into this folder now
+        shutil.rmtree(p, ignore_errors=True)
+    clean_stale_temporaries(out)
 
 
 def run_pipeline(config: dict, out=DEFAULT_OUT, *, force: bool = False, progress: bool = True,
