@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ..calibration import fit, write_report
     from ..devices import load
-    from ..errors import OutputExistsError
+    from ..errors import DataFormatError, OutputExistsError
     from ..formats import check_input_file, check_not_input
     from ..units import parse_duration
 
@@ -105,6 +105,8 @@ def run(args: argparse.Namespace) -> int:
             progress("report")
             md = write_report(model, meas, args.report, rng=np.random.default_rng(args.seed),
                               force=args.force)
+    except DataFormatError as exc:  # the library's parameter is this command's option
+        raise DataFormatError(str(exc).replace("min_devices", "--min-devices")) from None
     finally:
         bar.close()
     print(f"wrote {out} ({model!r})")

@@ -151,3 +151,32 @@ def test_folder_or_fifo_as_input_says_what_it_is(tmp_path, capsys):
         err = capsys.readouterr().err
         assert len(err.splitlines()) == 1 and kind in err
     assert not (tmp_path / "m.h5").exists()
+
+
+def _relaxation_example():
+    from pathlib import Path
+
+    import xbarlab
+
+    return Path(xbarlab.__file__).parent / "data" / "examples" / "rram_relaxation.csv"
+
+
+@pytest.mark.slow
+def test_shipped_relaxation_example_calibrates_with_the_default(tmp_path):
+    """`calibrate data/examples/rram_relaxation.csv` (16 devices per level) works with the
+    default --min-devices (about 3 s)."""
+    assert main(["calibrate", str(_relaxation_example()), "--bootstrap", "0",
+                 "-o", str(tmp_path / "rr.h5")]) == 0
+    assert (tmp_path / "rr.h5").is_file()
+
+
+def test_too_large_min_devices_says_which_value_works(tmp_path, capsys):
+    """--min-devices above every level's device count: one line (exit 1) saying which value
+    works, no file written."""
+    assert main(["calibrate", str(_relaxation_example()), "--bootstrap", "2",
+                 "--min-devices", "20", "-o", str(tmp_path / "rr2.h5")]) == 1
+    err = capsys.readouterr().err.split("\r")[-1]  # after the cleared progress bar
+    assert err.splitlines() == [
+        "xbarlab calibrate: error: no level has >= 20 devices with reads after the first, so "
+        "a drift fit is impossible; the largest level has 16: set --min-devices <= 16"]
+    assert not (tmp_path / "rr2.h5").exists()
