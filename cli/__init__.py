@@ -30,6 +30,10 @@ from .options import (
 __all__ = [
     "main",
     "build_parser",
+    "exit_status",
+    "error_text",
+    "EXIT_FAILURE",
+    "EXIT_USAGE",
     "add_measurement_options",
     "measurement_options_from_args",
     "read_measurements_from_args",
