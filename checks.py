@@ -5,6 +5,8 @@ value already parsed (a config field, a converted option), :func:`parse_number` 
 one from text first, and :func:`number_type` wraps it as an ``argparse`` ``type=`` so a
 bad option value is refused by the parser (exit status 2, one line). Each refusal is a
 :class:`~xbarlab.errors.ConfigError` naming the value's owner (``what``) and the range.
+:func:`check_memory` refuses, before any work, a job whose memory estimate exceeds half the
+available memory unless told to go on.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from collections.abc import Callable
 
 from .errors import ConfigError
 
-__all__ = ["check_number", "parse_number", "number_type", "range_text"]
+__all__ = ["check_number", "parse_number", "number_type", "range_text", "available_memory",
+           "check_memory", "format_bytes"]
 
 
 def range_text(lo: float | None, hi: float | None, *, lo_open: bool = False) -> str:
@@ -109,3 +112,57 @@ def number_type(*, integer: bool = False, lo: float | None = None, hi: float | N
 
     convert.__name__ = "integer" if integer else "number"
     return convert
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new job (``MemAvailable`` of /proc/meminfo, else the
+    free physical pages), or None where neither is known."""
+    import os
+
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def format_bytes(n: float) -> str:
+    """``n`` bytes in words, e.g. ``"3.2 GB"`` (powers of 1000)."""
+    for unit in ("B", "kB", "MB", "GB", "TB", "PB"):
+        if abs(n) < 1000 or unit == "PB":
+            return f"{n:.3g} {unit}"
+        n /= 1000
+    raise AssertionError  # pragma: no cover
+
+
+def check_memory(estimate: float, *, what: str, go_on: str, fraction: float = 0.5,
+                 available: int | None = None) -> None:
+    """Refuse a job whose memory ``estimate`` [B] exceeds ``fraction`` of the available
+    memory (:func:`available_memory` unless ``available`` is given; unknown: no check).
+
+    Parameters
+    ----------
+    estimate : float
+        Bytes the job is expected to hold at once.
+    what : str
+        The job and the values that size it, for the message.
+    go_on : str
+        How the caller says "go on anyway" (``--yes``), for the message.
+
+    Raises
+    ------
+    ConfigError
+        With the estimate and the limit.
+    """
+    avail = available_memory() if available is None else available
+    if avail is None or estimate <= fraction * avail:
+        return
+    raise ConfigError(f"{what} needs about {format_bytes(estimate)} of memory, more than "
+                      f"{fraction:.0%} of the {format_bytes(avail)} available; reduce it or "
+                      f"pass {go_on} to go on")

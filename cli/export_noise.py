@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..checks import number_type
+from ..checks import check_memory, number_type
 from .options import (
     add_device_option,
     add_mapping_options,
@@ -37,7 +37,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="time after programming (e.g. 1h, 1d, 3600); repeat for several")
     p.add_argument("--compensation", choices=["none", "global"], default="none",
                    help="global drift compensation of the tables (default none)")
-    p.add_argument("--samples", type=number_type(integer=True, lo=1, hi=10**8), default=200_000, metavar="N",
+    p.add_argument("--samples", type=number_type(integer=True, lo=100), default=200_000, metavar="N",
                    help="device pairs per (weight, time) (default 200000)")
     p.add_argument("--grid", type=number_type(integer=True, lo=2, hi=100_001), default=101, metavar="M",
                    help="points of the normalised-weight grid on [-1, 1] (default 101)")
@@ -47,6 +47,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="also store the systematic IR-drop error of sample tiles, e.g. "
                    "256x256@1 (wire resistance per segment in Ohm)")
     add_seed_option(p)
+    p.add_argument("--yes", action="store_true",
+                   help="go on even where the memory estimate exceeds half the available "
+                   "memory")
     add_mapping_options(p, extrapolation=True)
     add_output_options(p, metavar="NOISE.h5", what="noise file to write")
     p.set_defaults(handler=run)
@@ -61,6 +64,9 @@ def run(args: argparse.Namespace) -> int:
     from ..units import parse_duration
 
     times = [parse_duration(t, what="--time") for t in args.time]
+    if not args.yes:  # the draws of one weight at every time, and their sorted copy
+        check_memory(3 * 8.0 * len(times) * args.samples, go_on="--yes",
+                     what=f"--samples {args.samples} at {len(times)} time(s)")
     ir = None
     if args.ir_drop:
         ir = dict(zip(("rows", "cols", "r_wire"),
