@@ -126,9 +126,12 @@ def exit_status(exc: BaseException) -> int | None:
 
 
 def error_text(exc: BaseException) -> str:
-    """The one-line message of ``exc``: the library's ``force=True`` read as ``--force``, a
-    ConvergenceError with its residual (``nan`` where it was NaN)."""
+    """The one-line message of ``exc``: line breaks folded, control characters escaped (a
+    file name or file content in a message cannot drive the terminal), the library's
+    ``force=True`` read as ``--force``, a ConvergenceError with its residual (``nan`` where
+    it was NaN)."""
     text = " ".join(str(exc).split()) or type(exc).__name__
+    text = "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
     if isinstance(exc, OutputExistsError):
         text = text.replace("force=True", "--force")
     if isinstance(exc, ConvergenceError) and exc.residual is not None:

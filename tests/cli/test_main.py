@@ -42,3 +42,5 @@ def test_exit_status_and_message_by_error_kind():
     assert error_text(ConvergenceError("solver stopped", residual=math.nan)) == (
         "solver stopped (residual nan)")
     assert error_text(OutputExistsError("a exists; pass force=True")) == "a exists; pass --force"
+    assert error_text(DataFormatError("bad\x1b]0;title\x07 file\nline 2")) == (
+        "bad\\x1b]0;title\\x07 file line 2")
