@@ -27,7 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .. import __version__
-from ..errors import ConfigError
+from ..errors import ConfigError, OutputExistsError
 from .context import Stage, StageContext, json_default, write_json
 from .stages import BY_NAME, STAGES
 
@@ -213,6 +213,10 @@ def _run_stages(todo, config, out, say, bar, overall, status, seconds, keys, dig
             say(f"{head} cached   {mk.get('line', '')}")
             overall.update(1)
             continue
+        if (final.exists() or final.is_symlink()) and (
+                final.is_symlink() or not (final / MARKER).is_file()):
+            raise OutputExistsError(f"{final} exists and is not a stage folder of xbarlab run "
+                                    f"(no {MARKER}); move it away or choose another folder")
         tmp = out / f"{_TMP_PREFIX}{st.name}-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)

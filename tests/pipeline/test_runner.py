@@ -195,3 +195,15 @@ def test_force_into_a_foreign_folder_deletes_nothing_of_the_users(tmp_path):
     assert all((d / "inner" / "note.txt").read_text() == "keep" for d in users)
     assert (out / "notes.txt").read_text() == "keep"
     assert not stale_stage.exists() and not stale_file.exists()
+
+
+def test_force_never_replaces_a_users_folder_named_like_a_stage(tmp_path):
+    """A folder of the user's named like a stage ('load/') in a foreign OUT used with force:
+    refused (OutputExistsError naming it), its content untouched."""
+    cfg = setup(tmp_path)
+    out = tmp_path / "mine"
+    (out / "load").mkdir(parents=True)
+    (out / "load" / "data.csv").write_text("keep")
+    with pytest.raises(OutputExistsError, match="is not a stage folder"):
+        run(cfg, out, force=True, stages=("load",))
+    assert (out / "load" / "data.csv").read_text() == "keep"
