@@ -44,7 +44,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="read time after programming, e.g. 1h, 1d, 3600 (default 1h)")
     p.add_argument("--v-max", type=number_type(lo=0, lo_open=True), default=0.2, metavar="V",
                    help="full-scale row voltage in V (default 0.2)")
-    p.add_argument("--adc-bits", type=number_type(integer=True, lo=2, hi=24), default=8, metavar="B", help="ADC bits (default 8)")
+    p.add_argument("--adc-bits", type=number_type(integer=True, lo=2, hi=24),
+                   default=8, metavar="B", help="ADC bits (default 8)")
     add_mapping_options(p, range_only=True)
     add_seed_option(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -45,11 +45,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="crossbar tile size (default 256x256; differential column pairs)")
     p.add_argument("--r-wire", type=number_type(lo=0), default=0.0, metavar="OHM",
                    help="wire resistance per segment, circuit mode (default 0)")
-    p.add_argument("--dac-bits", type=number_type(integer=True, lo=1, hi=24), default=None, metavar="B", help="circuit mode")
-    p.add_argument("--adc-bits", type=number_type(integer=True, lo=2, hi=24), default=None, metavar="B",
+    p.add_argument("--dac-bits", type=number_type(integer=True, lo=1, hi=24),
+                   default=None, metavar="B", help="circuit mode")
+    p.add_argument("--adc-bits", type=number_type(integer=True, lo=2, hi=24),
+                   default=None, metavar="B",
                    help="circuit mode (range: maximum possible per tile)")
-    p.add_argument("--circuit-programmings", type=number_type(integer=True, lo=1), default=1, metavar="N")
-    p.add_argument("--circuit-samples", type=number_type(integer=True, lo=1), default=None, metavar="N",
+    p.add_argument("--circuit-programmings", type=number_type(integer=True, lo=1),
+                   default=1, metavar="N")
+    p.add_argument("--circuit-samples", type=number_type(integer=True, lo=1),
+                   default=None, metavar="N",
                    help="test samples in circuit mode (default all)")
     p.add_argument("--bootstrap", type=number_type(integer=True, lo=0), default=0, metavar="K",
                    help="also evaluate K models drawn from the calibration's bootstrap")

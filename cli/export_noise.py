@@ -37,11 +37,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="time after programming (e.g. 1h, 1d, 3600); repeat for several")
     p.add_argument("--compensation", choices=["none", "global"], default="none",
                    help="global drift compensation of the tables (default none)")
-    p.add_argument("--samples", type=number_type(integer=True, lo=100), default=200_000, metavar="N",
+    p.add_argument("--samples", type=number_type(integer=True, lo=100),
+                   default=200_000, metavar="N",
                    help="device pairs per (weight, time) (default 200000)")
-    p.add_argument("--grid", type=number_type(integer=True, lo=2, hi=100_001), default=101, metavar="M",
+    p.add_argument("--grid", type=number_type(integer=True, lo=2, hi=100_001),
+                   default=101, metavar="M",
                    help="points of the normalised-weight grid on [-1, 1] (default 101)")
-    p.add_argument("--adc-bits", type=number_type(integer=True, lo=2, hi=24), default=None, metavar="B",
+    p.add_argument("--adc-bits", type=number_type(integer=True, lo=2, hi=24),
+                   default=None, metavar="B",
                    help="record the periphery's ADC resolution in the file")
     p.add_argument("--ir-drop", metavar="ROWSxCOLS@OHM", default=None,
                    help="also store the systematic IR-drop error of sample tiles, e.g. "

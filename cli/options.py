@@ -162,7 +162,8 @@ def add_mapping_options(parser: argparse.ArgumentParser, *, extrapolation: bool 
     g.add_argument("--pairs", type=number_type(integer=True, lo=1), default=1, metavar="P",
                    help="device pairs per weight, pair k weighing F^-k (differential; "
                    "default 1)")
-    g.add_argument("--significance", type=number_type(lo=1, lo_open=True), default=None, metavar="F",
+    g.add_argument("--significance", type=number_type(lo=1, lo_open=True),
+                   default=None, metavar="F",
                    help="significance ratio F between consecutive pairs (--pairs > 1; "
                    "default 4)")
     g.add_argument("--pair-levels", type=number_type(integer=True, lo=1), default=None, metavar="L",
