@@ -59,11 +59,6 @@ def run(args: argparse.Namespace) -> int:
     """Run ``xbarlab calibrate`` with the parsed ``args``; return the exit status."""
     from pathlib import Path
 
-    import numpy as np
-    from tqdm import tqdm
-
-    from ..calibration import fit, write_report
-    from ..devices import load
     from ..errors import DataFormatError, OutputExistsError
     from ..formats import check_input_file, check_not_input
     from ..units import parse_duration
@@ -82,6 +77,12 @@ def run(args: argparse.Namespace) -> int:
           if args.t0 else None)
     t_max = check_number(parse_duration(args.t_max, what="--t-max"), what="--t-max", lo=0,
                          lo_open=True)
+    import numpy as np
+    from tqdm import tqdm
+
+    from ..calibration import fit, write_report
+    from ..devices import load
+
     meas = read_measurements_from_args(args)
     stages = ["read", "pivot", "drift / relaxation", "programming error", "read noise", "save",
               "report"]

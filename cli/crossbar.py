@@ -10,6 +10,7 @@ from .options import (
     add_mapping_options,
     add_output_options,
     add_seed_option,
+    check_model_path,
     command_line,
     mapping_from_args,
     parse_floats,
@@ -78,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
     config = StudyConfig(sizes=sizes, r_wire=r_wire, vectors=args.vectors,
                          t=units.parse_duration(args.time, what="--time"), v_max=args.v_max,
                          adc_bits=args.adc_bits, seed=args.seed)
+    check_model_path(args.device, "--device")
     device = devices.load(args.device)
     mapping = mapping_from_args(args, device)
     out = formats.prepare_output_dir(args.out, force=args.force, command=command_line(args))

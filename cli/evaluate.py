@@ -10,6 +10,7 @@ from .options import (
     add_mapping_options,
     add_output_options,
     add_seed_option,
+    check_model_path,
     command_line,
     mapping_from_args,
     parse_array_size,
@@ -72,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
     from ..units import parse_durations, parse_list
 
     rows, cols = parse_array_size(args.tile, "--tile")
+    check_model_path(args.device_model, "--device-model")
     mapping = mapping_from_args(args, load_device_model(args.device_model))
     settings = EvaluationSettings(
         times=tuple(parse_durations(args.times, what="--times")),

@@ -10,6 +10,7 @@ from .options import (
     add_mapping_options,
     add_output_options,
     add_seed_option,
+    check_model_path,
     mapping_from_args,
     parse_array_size,
 )
@@ -60,12 +61,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``xbarlab export-noise`` with the parsed ``args``; return the exit status."""
-    import numpy as np
+    from pathlib import Path
 
-    from ..formats import Provenance
-    from ..nn.export import export_noise, load_device_model
+    from ..formats import check_not_input
     from ..units import parse_duration
 
+    # options and paths are checked before numpy/torch-heavy imports and any work
     times = [parse_duration(t, what="--time") for t in args.time]
     if not args.yes:  # the draws of one weight at every time, and their sorted copy
         check_memory(3 * 8.0 * len(times) * args.samples, go_on="--yes",
@@ -74,13 +75,15 @@ def run(args: argparse.Namespace) -> int:
     if args.ir_drop:
         ir = dict(zip(("rows", "cols", "r_wire"),
                       parse_array_size(args.ir_drop, "--ir-drop", wire=True), strict=True))
-    from pathlib import Path
-
-    from ..formats import check_input_file, check_not_input
-
+    check_model_path(args.model, "device model")
     if Path(args.model).exists():
-        check_input_file(args.model, what="device model")
         check_not_input(args.out, [args.model], what="noise file (-o)")
+
+    import numpy as np
+
+    from ..formats import Provenance
+    from ..nn.export import export_noise, load_device_model
+
     device = load_device_model(args.model)
     mapping = mapping_from_args(args, device)
     tables = export_noise(device, times, np.random.default_rng(args.seed), mapping=mapping,

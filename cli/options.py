@@ -27,6 +27,7 @@ __all__ = [
     "parse_array_size",
     "parse_conductance",
     "command_line",
+    "check_model_path",
 ]
 
 
@@ -242,6 +243,18 @@ def parse_conductance(text: str, option: str, *, lo_open: bool = False) -> float
     from ..units import parse_conductance as parse
 
     return check_number(parse(text, what=option), what=option, lo=0, lo_open=lo_open)
+
+
+def check_model_path(value, option: str) -> None:
+    """A device model or noise file named by ``option``: if the path exists it must be a
+    regular file (a folder or FIFO is refused without opening it); a name that is no path
+    is left to the loader (a preset name)."""
+    import os
+
+    from ..formats import check_input_file
+
+    if os.path.lexists(value):
+        check_input_file(value, what=option)
 
 
 def command_line(args) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..checks import number_type
-from .options import add_output_options, add_seed_option
+from .options import add_output_options, add_seed_option, check_model_path
 
 #: The command's name on the command line.
 NAME = "train"
@@ -111,6 +111,7 @@ def train_noise_from_args(args):
                               f"({arg}) carries its own mean shift")
         if not arg.exists():
             raise ConfigError(f"noise file {arg} does not exist")
+        check_model_path(arg, "--train-noise")
         t = None if args.train_time is None else parse_duration(args.train_time,
                                                                   what="--train-time")
         noise = load_noise(arg, time=t)

@@ -183,3 +183,23 @@ def test_too_large_min_devices_says_which_value_works(tmp_path, capsys):
         "xbarlab calibrate: error: no level has >= 20 devices with reads after the first, so "
         "a drift fit is impossible; the largest level has 16: set --min-devices <= 16"]
     assert not (tmp_path / "rr2.h5").exists()
+
+
+@pytest.mark.parametrize("words", [
+    ["crossbar", "--device", "{fifo}"],
+    ["export-noise", "{fifo}", "--time", "1h"],
+    ["evaluate", "m", "--device-model", "{fifo}", "--times", "1s"],
+    ["train", "--dataset", "digits", "--model", "mlp", "--train-noise", "{fifo}", "--samples",
+     "0", "--epochs", "1", "--seed", "0", "--eval-noise", "0"],
+])
+def test_fifo_as_model_or_noise_file_does_not_block(tmp_path, capsys, words):
+    """A FIFO named as device model or noise file: exit 1, one line naming it, at once."""
+    import os
+
+    fifo = tmp_path / "m.h5"
+    os.mkfifo(fifo)
+    flag = "--out" if words[0] == "train" else "-o"
+    assert main([w.replace("{fifo}", str(fifo)) for w in words]
+                + [flag, str(tmp_path / "o")]) == 1
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and "is a FIFO (named pipe)" in err
