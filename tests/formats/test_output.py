@@ -151,3 +151,32 @@ def test_output_equal_to_an_input_is_refused(tmp_path, monkeypatch):
         with pytest.raises(ConfigError, match="would replace the input"):
             formats.check_not_input(out, [data])
     formats.check_not_input("other.h5", [data])
+
+
+def test_kill_9_during_a_write_leaves_no_orphan_after_the_next_write(tmp_path):
+    """A writer killed with SIGKILL inside atomic_output leaves the previous file intact and
+    its temporary file, which the next write into that folder removes."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    path = formats.write_text_atomic(tmp_path / "model.h5", "old")
+    code = ("import sys, time\nfrom xbarlab.formats import atomic_output\n"
+            "with atomic_output(sys.argv[1], force=True, suffix='.h5.tmp') as tmp:\n"
+            "    tmp.write_text('half')\n    print('writing', flush=True)\n    time.sleep(60)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(path)], stdout=subprocess.PIPE,
+                            text=True)
+    try:
+        assert proc.stdout.readline().strip() == "writing"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.stdout.close()
+    orphans = [p for p in tmp_path.iterdir() if p.name != "model.h5"]
+    assert len(orphans) == 1 and formats.TEMP_PATTERN.match(orphans[0].name)
+    assert path.read_text() == "old"
+    formats.write_text_atomic(tmp_path / "report.md", "new")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.h5", "report.md"]
