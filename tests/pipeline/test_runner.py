@@ -207,3 +207,24 @@ def test_force_never_replaces_a_users_folder_named_like_a_stage(tmp_path):
     with pytest.raises(OutputExistsError, match="is not a stage folder"):
         run(cfg, out, force=True, stages=("load",))
     assert (out / "load" / "data.csv").read_text() == "keep"
+
+
+def test_second_run_into_a_locked_folder_refuses(tmp_path):
+    """While another run holds OUT's lock, a run refuses at once (RunLockedError naming the
+    holder's pid) and writes no stage; once the lock is released the run proceeds."""
+    import fcntl
+
+    cfg = setup(tmp_path)
+    out = tmp_path / "out"
+    run(cfg, out, stages=("load",))
+    fd = os.open(out / P.LOCK_NAME, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.pwrite(fd, b"4242\n", 0)
+        n_before = len(events(out))
+        with pytest.raises(P.RunLockedError, match=r"another xbarlab run \(pid 4242\)"):
+            run(cfg, out, stages=("calibrate",))
+        assert len(events(out)) == n_before and not (out / "calibrate").exists()
+    finally:
+        os.close(fd)
+    assert run(cfg, out, stages=("load",))["status"] == {"load": "cached"}
