@@ -37,6 +37,7 @@ __all__ = [
     "unit_in_name",
     "parse_duration",
     "parse_durations",
+    "parse_conductance",
     "parse_list",
     "parse_mapping",
     "format_duration",
@@ -230,6 +231,28 @@ def parse_duration(text: str | float | int, *, what: str = "duration") -> float:
     if not math.isfinite(seconds) or seconds < 0:
         raise ConfigError(f"{what} must be a finite duration >= 0 s, got {text!r}")
     return seconds
+
+
+def parse_conductance(text: str | float | int, *, what: str = "conductance") -> float:
+    """Siemens in a conductance such as ``"5uS"``, ``"25 µS"``, ``"2.5e-5"`` (a bare number,
+    or a number given as such, is in S); resistance units convert (G = 1/R).
+
+    The value is not range-checked here (see :func:`xbarlab.checks.check_number`).
+    """
+    if isinstance(text, bool):
+        raise ConfigError(f"{what} must be a conductance such as '25uS', got {text!r}")
+    if isinstance(text, (int, float, np.integer, np.floating)):
+        return float(text)
+    m = re.fullmatch(r"\s*([-+0-9.eE]+|[-+]?(?:inf|nan))\s*([A-Za-zµμΩ]*)\s*", str(text))
+    if not m:
+        raise ConfigError(f"{what} must be a conductance such as '25uS' or 2.5e-5 (S), "
+                          f"got {text!r}")
+    try:
+        value = float(m.group(1))
+    except ValueError:
+        raise ConfigError(f"{what}: {m.group(1)!r} is not a number") from None
+    unit = check_unit(m.group(2) or "S", QuantityKind.CONDUCTANCE, what=what)
+    return float(to_si(np.array([value]), unit, QuantityKind.CONDUCTANCE, what=what)[0])
 
 
 def parse_list(text: str | list | tuple, *, what: str = "list") -> list[str]:

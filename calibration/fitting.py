@@ -269,14 +269,17 @@ def _fit_drift(pv, cond, drift, rep, *, rng, t0, t_max, min_devices, n_boot):
     by = "level" if pv.level is not None else ("target" if cond is Conditioning.TARGET else "g0")
     lev, centres = tables.level_labels(pv, by=by)
     has_late = np.any(np.isfinite(pv.g[:, pv.tp > 0]), axis=1)
-    keep, skipped = [], []
+    keep, skipped, most = [], [], 0
     for L in range(centres.size):
         n = int(np.sum((lev == L) & has_late))
+        most = max(most, n)
         (keep if n >= min_devices else skipped).append(L)
     rep.skipped += [(float(centres[L]), int(np.sum(lev == L)), "drift") for L in skipped]
     if len(keep) < 1:
+        hint = (f"; the largest level has {most}: set min_devices <= {most}" if most >= 2
+                else "")
         raise DataFormatError(f"no level has >= {min_devices} devices with reads after the "
-                              "first; a drift fit is impossible")
+                              f"first, so a drift fit is impossible{hint}")
     kinds = [drift] if drift != "auto" else ["relaxation", "power-law"]
     if "power-law" in kinds:
         # reads <= 0 S: cells without a positive read are g_prog = 0 (left out of the drift

@@ -13,10 +13,12 @@ kernels nor torch.
 from __future__ import annotations
 
 import argparse
+import math
+import re
 import sys
 
 from .. import __version__
-from ..errors import OutputExistsError, XbarlabError
+from ..errors import ConfigError, ConvergenceError, OutputExistsError, XbarlabError
 from . import calibrate, crossbar, evaluate, export_noise, inspect, run, train
 from .options import (
     add_measurement_options,
@@ -28,6 +30,10 @@ from .options import (
 __all__ = [
     "main",
     "build_parser",
+    "exit_status",
+    "error_text",
+    "EXIT_FAILURE",
+    "EXIT_USAGE",
     "add_measurement_options",
     "measurement_options_from_args",
     "read_measurements_from_args",
@@ -37,10 +43,30 @@ __all__ = [
 #: The commands, in the order ``xbarlab --help`` lists them.
 COMMANDS = (inspect, train, crossbar, calibrate, run, export_noise, evaluate)
 
+#: Exit status of a run that failed on its data, a file or a solver.
+EXIT_FAILURE = 1
+#: Exit status of a command line that is wrong (unknown or bad option values, a missing
+#: argument, an output that exists without ``--force``).
+EXIT_USAGE = 2
+
+
+class UsageError(Exception):
+    """A command line the parser refuses; ``str()`` is the one line to print."""
+
+
+class Parser(argparse.ArgumentParser):
+    """An ``argparse`` parser whose errors are one line (no usage block) and do not exit:
+    :func:`main` prints them and returns :data:`EXIT_USAGE`."""
+
+    def error(self, message: str):  # noqa: D102 - argparse's hook
+        # "argument --grid: must be >= 2, got 1" -> "--grid must be >= 2, got 1"
+        message = re.sub(r"^argument ([^:]+): (must be)", r"\1 \2", message)
+        raise UsageError(f"{self.prog}: error: {message}")
+
 
 def build_parser() -> argparse.ArgumentParser:
     """The parser of ``xbarlab`` with every command of :data:`COMMANDS`."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="xbarlab",
         description="Analog NVM compute-in-memory simulator: calibrate, solve crossbars, train.",
     )
@@ -58,26 +84,59 @@ def main(argv: list[str] | None = None) -> int:
     Returns
     -------
     int
-        The exit status: 0 on success, 2 with one ``error:`` line on stderr for a bad
-        option, input or file, 130 when interrupted.
+        The exit status: 0 on success; 1 (:data:`EXIT_FAILURE`) with one ``error:`` line
+        on stderr when the data, a file or a solver fails; 2 (:data:`EXIT_USAGE`) with one
+        line for a wrong command line (bad option value, an existing output without
+        ``--force``) and for a bare ``xbarlab`` (after the help); 130 when interrupted.
+        ``--help`` and ``--version`` print and raise ``SystemExit(0)``, as argparse does.
     """
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except UsageError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_USAGE
     if args.command is None:
-        parser.print_help()
-        return 0
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
     args.argv = argv  # the words as typed, which output manifests record
     try:
         return int(args.handler(args) or 0)
-    except OutputExistsError as exc:  # the library's force=True is the command's --force
-        print(f"xbarlab {args.command}: error: {str(exc).replace('force=True', '--force')}",
-              file=sys.stderr)
-        return 2
-    # a bad option or input, an unreadable file, a full disk: one line, no traceback
-    except (XbarlabError, OSError) as exc:
-        print(f"xbarlab {args.command}: error: {exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print(f"xbarlab {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BaseException as exc:  # noqa: BLE001 - one line per failure, the status by kind
+        status = exit_status(exc)
+        if status is None:
+            raise
+        print(f"xbarlab {args.command}: error: {error_text(exc)}", file=sys.stderr)
+        return status
+
+
+def exit_status(exc: BaseException) -> int | None:
+    """The exit status for ``exc``: :data:`EXIT_USAGE` for a bad option value or an
+    existing output, :data:`EXIT_FAILURE` for any other xbarlab error or an OSError,
+    None for anything else (a bug: its traceback is shown)."""
+    if isinstance(exc, (ConfigError, OutputExistsError)):
+        return EXIT_USAGE
+    if isinstance(exc, (XbarlabError, OSError)):
+        return EXIT_FAILURE
+    return None
+
+
+def error_text(exc: BaseException) -> str:
+    """The one-line message of ``exc``: line breaks folded, control characters escaped (a
+    file name or file content in a message cannot drive the terminal), the library's
+    ``force=True`` read as ``--force``, a ConvergenceError with its residual (``nan`` where
+    it was NaN)."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    text = "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
+    if isinstance(exc, OutputExistsError):
+        text = text.replace("force=True", "--force")
+    if isinstance(exc, ConvergenceError) and exc.residual is not None:
+        r = float(exc.residual)
+        shown = "nan" if math.isnan(r) else f"{r:.3e}"
+        if "residual" not in text:
+            text += f" (residual {shown})"
+    return text

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..checks import check_number, number_type
 from .options import (
     add_measurement_options,
     add_output_options,
@@ -43,9 +44,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--t0", metavar="DURATION", help="power-law reference time (default: fitted)")
     p.add_argument("--t-max", default="10y", metavar="DURATION",
                    help="last time the relaxation table extrapolates to (default 10y)")
-    p.add_argument("--min-devices", type=int, default=20, metavar="N",
-                   help="levels with fewer devices are skipped and listed (default 20)")
-    p.add_argument("--bootstrap", type=int, default=100, metavar="B",
+    p.add_argument("--min-devices", type=number_type(integer=True, lo=2), default=16, metavar="N",
+                   help="levels with fewer devices are skipped and listed (default 16)")
+    p.add_argument("--bootstrap", type=number_type(integer=True, lo=0), default=100, metavar="B",
                    help="bootstrap replicates, devices resampled (default 100)")
     add_seed_option(p, what="seed of the bootstrap")
     p.add_argument("--compose-with", metavar="MODEL.h5",
@@ -58,21 +59,30 @@ def run(args: argparse.Namespace) -> int:
     """Run ``xbarlab calibrate`` with the parsed ``args``; return the exit status."""
     from pathlib import Path
 
+    from ..errors import DataFormatError, OutputExistsError
+    from ..formats import check_input_file, check_not_input
+    from ..units import parse_duration
+
+    out = Path(args.out)
+    inputs = [*args.inputs, *([args.compose_with] if args.compose_with else [])]
+    check_not_input(out, inputs, what="model file (-o)")
+    if out.exists() and not args.force:
+        raise OutputExistsError(f"{out} exists; pass --force to replace it")
+    if args.compose_with:
+        check_input_file(args.compose_with, what="--compose-with model")
+    # bad option values fail before the (slow) read
+    window = (parse_conductance(args.window, "--window", lo_open=True)
+              if args.window else None)
+    t0 = (check_number(parse_duration(args.t0, what="--t0"), what="--t0", lo=0, lo_open=True)
+          if args.t0 else None)
+    t_max = check_number(parse_duration(args.t_max, what="--t-max"), what="--t-max", lo=0,
+                         lo_open=True)
     import numpy as np
     from tqdm import tqdm
 
     from ..calibration import fit, write_report
     from ..devices import load
-    from ..errors import OutputExistsError
-    from ..units import parse_duration
 
-    out = Path(args.out)
-    if out.exists() and not args.force:
-        raise OutputExistsError(f"{out} exists; pass --force to replace it")
-    # bad option values fail before the (slow) read
-    window = parse_conductance(args.window, "--window") if args.window else None
-    t0 = parse_duration(args.t0, what="--t0") if args.t0 else None
-    t_max = parse_duration(args.t_max, what="--t-max")
     meas = read_measurements_from_args(args)
     stages = ["read", "pivot", "drift / relaxation", "programming error", "read noise", "save",
               "report"]
@@ -82,20 +92,24 @@ def run(args: argparse.Namespace) -> int:
         bar.set_postfix_str(step)
         bar.update(1)
 
-    progress("read")
-    composed = load(args.compose_with) if args.compose_with else None  # with its provenance
-    model = fit(meas, conditioning=args.conditioning, drift=args.drift, family=args.family,
-                window=window, t0=t0, t_max=t_max, min_devices=args.min_devices,
-                n_boot=args.bootstrap,
-                rng=np.random.default_rng(args.seed), progress=progress,
-                programming_from=composed)
-    progress("save")
-    model.to_file(out, force=args.force)
-    if args.report:
-        progress("report")
-        md = write_report(model, meas, args.report, rng=np.random.default_rng(args.seed),
-                          force=args.force)
-    bar.close()
+    try:  # the bar is cleared before anything else is printed, an error included
+        progress("read")
+        composed = load(args.compose_with) if args.compose_with else None  # with provenance
+        model = fit(meas, conditioning=args.conditioning, drift=args.drift, family=args.family,
+                    window=window, t0=t0, t_max=t_max, min_devices=args.min_devices,
+                    n_boot=args.bootstrap,
+                    rng=np.random.default_rng(args.seed), progress=progress,
+                    programming_from=composed)
+        progress("save")
+        model.to_file(out, force=args.force)
+        if args.report:
+            progress("report")
+            md = write_report(model, meas, args.report, rng=np.random.default_rng(args.seed),
+                              force=args.force)
+    except DataFormatError as exc:  # the library's parameter is this command's option
+        raise DataFormatError(str(exc).replace("min_devices", "--min-devices")) from None
+    finally:
+        bar.close()
     print(f"wrote {out} ({model!r})")
     if args.report:
         print(f"wrote {md} and plots in {args.report}")

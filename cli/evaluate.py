@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 
+from ..checks import number_type
 from .options import (
     add_device_option,
     add_mapping_options,
     add_output_options,
     add_seed_option,
+    check_model_path,
     command_line,
     mapping_from_args,
     parse_array_size,
@@ -34,7 +36,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model_dir", metavar="MODEL_DIR", help="output folder of xbarlab train")
     add_device_option(p, "--device-model", required=True)
     p.add_argument("--times", required=True, metavar="T,T,...", help="e.g. 1s,1h,1d,1y")
-    p.add_argument("--programmings", type=int, default=10, metavar="N",
+    p.add_argument("--programmings", type=number_type(integer=True, lo=1), default=10, metavar="N",
                    help="independent programmings (chips) (default 10)")
     p.add_argument("--modes", default="statistical", metavar="M,M",
                    help="statistical and/or circuit (default statistical)")
@@ -42,15 +44,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="none and/or global drift compensation (default both)")
     p.add_argument("--tile", default="256x256", metavar="ROWSxCOLS",
                    help="crossbar tile size (default 256x256; differential column pairs)")
-    p.add_argument("--r-wire", type=float, default=0.0, metavar="OHM",
+    p.add_argument("--r-wire", type=number_type(lo=0), default=0.0, metavar="OHM",
                    help="wire resistance per segment, circuit mode (default 0)")
-    p.add_argument("--dac-bits", type=int, default=None, metavar="B", help="circuit mode")
-    p.add_argument("--adc-bits", type=int, default=None, metavar="B",
+    p.add_argument("--dac-bits", type=number_type(integer=True, lo=1, hi=24),
+                   default=None, metavar="B", help="circuit mode")
+    p.add_argument("--adc-bits", type=number_type(integer=True, lo=2, hi=24),
+                   default=None, metavar="B",
                    help="circuit mode (range: maximum possible per tile)")
-    p.add_argument("--circuit-programmings", type=int, default=1, metavar="N")
-    p.add_argument("--circuit-samples", type=int, default=None, metavar="N",
+    p.add_argument("--circuit-programmings", type=number_type(integer=True, lo=1),
+                   default=1, metavar="N")
+    p.add_argument("--circuit-samples", type=number_type(integer=True, lo=1),
+                   default=None, metavar="N",
                    help="test samples in circuit mode (default all)")
-    p.add_argument("--bootstrap", type=int, default=0, metavar="K",
+    p.add_argument("--bootstrap", type=number_type(integer=True, lo=0), default=0, metavar="K",
                    help="also evaluate K models drawn from the calibration's bootstrap")
     add_seed_option(p)
     add_mapping_options(p)
@@ -67,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
     from ..units import parse_durations, parse_list
 
     rows, cols = parse_array_size(args.tile, "--tile")
+    check_model_path(args.device_model, "--device-model")
     mapping = mapping_from_args(args, load_device_model(args.device_model))
     settings = EvaluationSettings(
         times=tuple(parse_durations(args.times, what="--times")),

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 
+from ..checks import check_memory, number_type
 from .options import (
     add_device_option,
     add_mapping_options,
     add_output_options,
     add_seed_option,
+    check_model_path,
     mapping_from_args,
     parse_array_size,
 )
@@ -36,16 +38,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="time after programming (e.g. 1h, 1d, 3600); repeat for several")
     p.add_argument("--compensation", choices=["none", "global"], default="none",
                    help="global drift compensation of the tables (default none)")
-    p.add_argument("--samples", type=int, default=200_000, metavar="N",
+    p.add_argument("--samples", type=number_type(integer=True, lo=100),
+                   default=200_000, metavar="N",
                    help="device pairs per (weight, time) (default 200000)")
-    p.add_argument("--grid", type=int, default=101, metavar="M",
+    p.add_argument("--grid", type=number_type(integer=True, lo=2, hi=100_001),
+                   default=101, metavar="M",
                    help="points of the normalised-weight grid on [-1, 1] (default 101)")
-    p.add_argument("--adc-bits", type=int, default=None, metavar="B",
+    p.add_argument("--adc-bits", type=number_type(integer=True, lo=2, hi=24),
+                   default=None, metavar="B",
                    help="record the periphery's ADC resolution in the file")
     p.add_argument("--ir-drop", metavar="ROWSxCOLS@OHM", default=None,
                    help="also store the systematic IR-drop error of sample tiles, e.g. "
                    "256x256@1 (wire resistance per segment in Ohm)")
     add_seed_option(p)
+    p.add_argument("--yes", action="store_true",
+                   help="go on even where the memory estimate exceeds half the available "
+                   "memory")
     add_mapping_options(p, extrapolation=True)
     add_output_options(p, metavar="NOISE.h5", what="noise file to write")
     p.set_defaults(handler=run)
@@ -53,20 +61,29 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``xbarlab export-noise`` with the parsed ``args``; return the exit status."""
-    import numpy as np
+    from pathlib import Path
 
-    from ..errors import ConfigError
-    from ..formats import Provenance
-    from ..nn.export import export_noise, load_device_model
+    from ..formats import check_not_input
     from ..units import parse_duration
 
+    # options and paths are checked before numpy/torch-heavy imports and any work
     times = [parse_duration(t, what="--time") for t in args.time]
+    if not args.yes:  # the draws of one weight at every time, and their sorted copy
+        check_memory(3 * 8.0 * len(times) * args.samples, go_on="--yes",
+                     what=f"--samples {args.samples} at {len(times)} time(s)")
     ir = None
     if args.ir_drop:
         ir = dict(zip(("rows", "cols", "r_wire"),
                       parse_array_size(args.ir_drop, "--ir-drop", wire=True), strict=True))
-    if args.grid < 2:
-        raise ConfigError(f"--grid must be >= 2, got {args.grid}")
+    check_model_path(args.model, "device model")
+    if Path(args.model).exists():
+        check_not_input(args.out, [args.model], what="noise file (-o)")
+
+    import numpy as np
+
+    from ..formats import Provenance
+    from ..nn.export import export_noise, load_device_model
+
     device = load_device_model(args.model)
     mapping = mapping_from_args(args, device)
     tables = export_noise(device, times, np.random.default_rng(args.seed), mapping=mapping,

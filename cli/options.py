@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 
+from ..checks import check_number, number_type
+
 __all__ = [
     "add_measurement_options",
     "measurement_options_from_args",
@@ -21,9 +23,11 @@ __all__ = [
     "add_mapping_options",
     "mapping_from_args",
     "parse_floats",
+    "parse_integers",
     "parse_array_size",
     "parse_conductance",
     "command_line",
+    "check_model_path",
 ]
 
 
@@ -50,9 +54,9 @@ def add_measurement_options(parser: argparse.ArgumentParser, *, inputs: bool = T
                    "(same as --layout wide)")
     g.add_argument("--layout", choices=["long", "wide", "timeseries"], default=None,
                    help="table layout (default long: one row per read)")
-    g.add_argument("--sample-rate", type=float, metavar="HZ",
+    g.add_argument("--sample-rate", type=number_type(lo=0, lo_open=True), metavar="HZ",
                    help="timeseries layout: samples per second along a row")
-    g.add_argument("--samples-from", type=int, metavar="K",
+    g.add_argument("--samples-from", type=number_type(integer=True, lo=0), metavar="K",
                    help="timeseries layout: 0-based column where the samples start")
     g.add_argument("--header", action=argparse.BooleanOptionalAction, default=None,
                    help="whether the first line is a header (default: detect)")
@@ -85,10 +89,12 @@ def measurement_options_from_args(args: argparse.Namespace) -> dict:
 
 def read_measurements_from_args(args: argparse.Namespace, paths=None):
     """Read ``paths`` (default ``args.inputs``) with the measurement options of ``args``."""
-    from ..formats import read_measurements
+    from ..formats import check_input_file, read_measurements
 
-    return read_measurements(args.inputs if paths is None else paths,
-                             **measurement_options_from_args(args))
+    paths = args.inputs if paths is None else paths
+    for p in [paths] if isinstance(paths, str) else paths:
+        check_input_file(p, what="measurement file")
+    return read_measurements(paths, **measurement_options_from_args(args))
 
 
 def measurement_options_given(args: argparse.Namespace) -> list[str]:
@@ -128,7 +134,7 @@ def add_device_option(parser: argparse.ArgumentParser, *flags: str, metavar: str
 def add_seed_option(parser: argparse.ArgumentParser, *, what: str = "random seed",
                      required: bool = False) -> None:
     """``--seed S`` (an integer; default 0 unless ``required``) of what ``what`` says."""
-    parser.add_argument("--seed", type=int, required=required,
+    parser.add_argument("--seed", type=number_type(integer=True, lo=0), required=required,
                         default=None if required else 0, metavar="S",
                         help=what if required else f"{what} (default 0)")
 
@@ -142,9 +148,9 @@ def add_mapping_options(parser: argparse.ArgumentParser, *, extrapolation: bool 
     from ..devices.mapping import Scaling, Scheme
 
     g = parser.add_argument_group("weight mapping (devices.mapping.WeightMapping)")
-    g.add_argument("--g-min", type=float, default=None, metavar="S",
+    g.add_argument("--g-min", type=number_type(lo=0), default=None, metavar="S",
                    help="conductance of weight 0 [S] (default: the model's lower bound)")
-    g.add_argument("--g-max", type=float, default=None, metavar="S",
+    g.add_argument("--g-max", type=number_type(lo=0, lo_open=True), default=None, metavar="S",
                    help="conductance of max|W| [S] (default: the model's upper bound)")
     if extrapolation:
         g.add_argument("--allow-extrapolation", action="store_true",
@@ -154,13 +160,14 @@ def add_mapping_options(parser: argparse.ArgumentParser, *, extrapolation: bool 
     g.add_argument("--scheme", choices=[m.value for m in Scheme], default=Scheme.DIFFERENTIAL.value,
                    help="differential device pairs, or one device per weight against a "
                    "reference column at (g_min + g_max)/2 (default differential)")
-    g.add_argument("--pairs", type=int, default=1, metavar="P",
+    g.add_argument("--pairs", type=number_type(integer=True, lo=1), default=1, metavar="P",
                    help="device pairs per weight, pair k weighing F^-k (differential; "
                    "default 1)")
-    g.add_argument("--significance", type=float, default=None, metavar="F",
+    g.add_argument("--significance", type=number_type(lo=1, lo_open=True),
+                   default=None, metavar="F",
                    help="significance ratio F between consecutive pairs (--pairs > 1; "
                    "default 4)")
-    g.add_argument("--pair-levels", type=int, default=None, metavar="L",
+    g.add_argument("--pair-levels", type=number_type(integer=True, lo=1), default=None, metavar="L",
                    help="grid steps per polarity of the upper pairs (--pairs > 1; default 2; "
                    "needs F <= 2 L)")
     g.add_argument("--scaling", choices=[m.value for m in Scaling], default=Scaling.TILE.value,
@@ -201,6 +208,15 @@ def parse_floats(text: str, option: str) -> tuple[float, ...]:
         raise ConfigError(f"{option} must be comma-separated numbers, got {text!r}") from None
 
 
+def parse_integers(text: str, option: str) -> tuple[int, ...]:
+    """A comma-separated list of integers, e.g. ``"64,128"`` (``1e3`` is read as 1000)."""
+    from ..checks import parse_number
+    from ..units import parse_list
+
+    return tuple(int(parse_number(x, what=f"{option} entry", integer=True))
+                 for x in parse_list(text, what=option))
+
+
 def parse_array_size(text: str, option: str, *, wire: bool = False):
     """``ROWSxCOLS`` -> ``(rows, cols)``; with ``wire``, ``ROWSxCOLS@OHM`` -> ``(rows, cols,
     ohm)`` (wire resistance per segment [Ω])."""
@@ -211,28 +227,34 @@ def parse_array_size(text: str, option: str, *, wire: bool = False):
         rows, cols = (int(v) for v in size.lower().split("x"))
         if wire:
             (r_wire,) = (float(v) for v in ohm)
-            return rows, cols, r_wire
-        return rows, cols
     except ValueError:
         form = "ROWSxCOLS@OHM, e.g. 256x256@1" if wire else "ROWSxCOLS, e.g. 256x256"
         raise ConfigError(f"{option} {text!r} is not {form}") from None
+    if not (rows >= 1 and cols >= 1):
+        raise ConfigError(f"{option} {text!r}: rows and columns must be >= 1")
+    if wire:
+        return rows, cols, check_number(r_wire, what=f"{option} wire resistance", lo=0)
+    return rows, cols
 
 
-def parse_conductance(text: str, option: str) -> float:
-    """A conductance with its unit, e.g. ``5uS`` (a bare number is in S) -> S."""
-    import re
+def parse_conductance(text: str, option: str, *, lo_open: bool = False) -> float:
+    """A finite conductance >= 0 (> 0 with ``lo_open``) with its unit, e.g. ``5uS`` (a
+    bare number is in S) -> S (:func:`xbarlab.units.parse_conductance`)."""
+    from ..units import parse_conductance as parse
 
-    from ..errors import ConfigError
-    from ..units import to_si
+    return check_number(parse(text, what=option), what=option, lo=0, lo_open=lo_open)
 
-    m = re.fullmatch(r"\s*([-+0-9.eE]+)\s*([A-Za-z]*)\s*", str(text))
-    if not m:
-        raise ConfigError(f"{option}: expected a conductance such as 5uS, got {text!r}")
-    try:
-        value = float(m.group(1))
-    except ValueError:
-        raise ConfigError(f"{option}: {m.group(1)!r} is not a number") from None
-    return float(to_si(value, m.group(2) or "S", "conductance", what=option))
+
+def check_model_path(value, option: str) -> None:
+    """A device model or noise file named by ``option``: if the path exists it must be a
+    regular file (a folder or FIFO is refused without opening it); a name that is no path
+    is left to the loader (a preset name)."""
+    import os
+
+    from ..formats import check_input_file
+
+    if os.path.lexists(value):
+        check_input_file(value, what=option)
 
 
 def command_line(args) -> str:

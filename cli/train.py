@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from .options import add_output_options, add_seed_option
+from ..checks import number_type
+from .options import add_output_options, add_seed_option, check_model_path
 
 #: The command's name on the command line.
 NAME = "train"
@@ -25,17 +26,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True, choices=["mlp", "cnn"])
     p.add_argument("--train-noise", required=True, metavar="SIGMA|NOISE.h5",
                    help="σ relative to each layer's max|w| (0 = none), or a noise file")
-    p.add_argument("--samples", required=True, type=int, metavar="L",
+    p.add_argument("--samples", required=True, type=number_type(integer=True, lo=0), metavar="L",
                    help="perturbations per minibatch (0 = plain training, 1 = noise injection)")
-    p.add_argument("--epochs", required=True, type=int, metavar="E")
+    p.add_argument("--epochs", required=True, type=number_type(integer=True, lo=0), metavar="E")
     add_seed_option(p, required=True)
     p.add_argument("--eval-noise", required=True, metavar="X,X,...",
                    help="test noise levels (σ, same convention as --train-noise)")
-    p.add_argument("--eval-draws", type=int, default=10, metavar="N",
+    p.add_argument("--eval-draws", type=number_type(integer=True, lo=1), default=10, metavar="N",
                    help="independent noise draws per test level (default 10)")
-    p.add_argument("--train-shift", type=float, default=0.0, metavar="F",
+    p.add_argument("--train-shift", type=number_type(), default=0.0, metavar="F",
                    help="mean shift during training, a fraction of each weight")
-    p.add_argument("--eval-shift", type=float, default=0.0, metavar="F",
+    p.add_argument("--eval-shift", type=number_type(), default=0.0, metavar="F",
                    help="mean shift during evaluation, a fraction of each weight")
     p.add_argument("--adc-bits", type=int, default=None, metavar="B",
                    help="quantize each layer's output to B bits at evaluation (range per "
@@ -110,6 +111,7 @@ def train_noise_from_args(args):
                               f"({arg}) carries its own mean shift")
         if not arg.exists():
             raise ConfigError(f"noise file {arg} does not exist")
+        check_model_path(arg, "--train-noise")
         t = None if args.train_time is None else parse_duration(args.train_time,
                                                                   what="--train-time")
         noise = load_noise(arg, time=t)

@@ -158,6 +158,8 @@ class Crossbar:
                 ok,
             )
             w = float(worst.max())
+            if not (np.isfinite(vr).all() and np.isfinite(vc).all()):
+                w = math.nan  # a NaN node voltage: the residual is NaN, not a max over it
             if not ok.all() or not np.isfinite(w):
                 raise ConvergenceError(
                     f"Kirchhoff residual {w:.3e} (relative to the largest branch current) "
@@ -176,7 +178,8 @@ class Crossbar:
             if not np.all(r <= bound):
                 ok = False
             rel = r.max() / imax[b] if imax[b] > 0 else (0.0 if r.max() == 0 else math.inf)
-            worst = max(worst, float(rel))
+            # max() keeps its first argument against NaN: carry a NaN residual explicitly
+            worst = math.nan if math.isnan(rel) or math.isnan(worst) else max(worst, float(rel))
         if not ok or not np.isfinite(worst):
             raise ConvergenceError(
                 f"Kirchhoff residual {worst:.3e} (relative to the largest branch current) "

@@ -62,6 +62,7 @@ Units: conductances [S], resistances [Ohm], voltages [V], currents [A].
 from __future__ import annotations
 
 import enum
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -332,7 +333,10 @@ class Circuit:
         if resid.size:
             # normwise backward error: residual over the size of the terms of the KCL sums
             scale = abs(K).sum(axis=1).max() * np.abs(x).max() + np.abs(rhs).max()
-            rel = float(np.max(np.abs(resid)) / scale) if scale > 0 else 0.0
+            if scale > 0:
+                rel = float(np.max(np.abs(resid)) / scale)
+            else:  # a NaN scale (NaN in the solution) is a NaN residual, not a zero one
+                rel = 0.0 if scale == 0 else math.nan
             if not rel <= tol:
                 raise ConvergenceError(
                     f"linear solve reached a Kirchhoff residual of {rel:.3e} (relative to the "

@@ -22,7 +22,17 @@ from .hdf5 import (
     write_model_file,
 )
 from .measurements import Measurements, read_measurements, write_measurements
-from .output import MANIFEST_NAME, atomic_output, prepare_output_dir, write_text_atomic
+from .output import (
+    MANIFEST_NAME,
+    TEMP_PATTERN,
+    atomic_output,
+    check_input_file,
+    check_not_input,
+    clean_stale_temporaries,
+    prepare_output_dir,
+    process_alive,
+    write_text_atomic,
+)
 from .provenance import FORMAT_VERSION, Provenance, sha256_file
 from .roles import ROLES, SI_UNITS, TableLayout, TimeOrigin
 
@@ -34,6 +44,11 @@ __all__ = [
     "MANIFEST_NAME",
     "MEASUREMENTS_FORMAT",
     "atomic_output",
+    "check_input_file",
+    "check_not_input",
+    "clean_stale_temporaries",
+    "process_alive",
+    "TEMP_PATTERN",
     "write_text_atomic",
     "prepare_output_dir",
     "sha256_file",

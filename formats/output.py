@@ -1,8 +1,12 @@
 """Atomic writing and xbarlab output folders.
 
 Every file xbarlab writes goes through :func:`atomic_output`: readers see the old file
-or the complete new one, never a partial write. An output folder xbarlab created holds
+or the complete new one, never a partial write, and the file gets the permissions of the
+user's umask. Its temporary files are named ``.NAME.xbl<pid>-<random><suffix>``
+(:data:`TEMP_PATTERN`); one whose process is gone (killed during a write) is removed by
+the next write into the same folder. An output folder xbarlab created holds
 ``xbarlab-manifest.json`` (:data:`MANIFEST_NAME`), the log of commands run in it.
+:func:`check_not_input` refuses an output that is one of the inputs.
 """
 
 from __future__ import annotations
@@ -10,18 +14,107 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 from .. import __version__
-from ..errors import DataFormatError, OutputExistsError
+from ..errors import ConfigError, DataFormatError, OutputExistsError
 from .provenance import utc_now
 
-__all__ = ["MANIFEST_NAME", "atomic_output", "write_text_atomic", "prepare_output_dir"]
+__all__ = ["MANIFEST_NAME", "TEMP_PATTERN", "atomic_output", "write_text_atomic",
+           "prepare_output_dir", "clean_stale_temporaries", "check_input_file",
+           "check_not_input", "process_alive"]
 
 #: Name of the manifest file that marks a folder as an xbarlab output folder.
 MANIFEST_NAME = "xbarlab-manifest.json"
+#: The names of :func:`atomic_output`'s temporary files; ``pid`` is the writing process.
+TEMP_PATTERN = re.compile(r"^\.(?P<name>.+)\.xbl(?P<pid>\d+)-[A-Za-z0-9_]{8}(?P<suffix>.*)$")
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process ``pid`` runs on this machine (one of another user counts as alive)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True  # someone else's process: not ours to judge
+    return True
+
+
+def clean_stale_temporaries(folder) -> list[Path]:
+    """Remove :func:`atomic_output`'s temporary files in ``folder`` whose writing process is
+    gone; return the removed paths. Only plain files named like :data:`TEMP_PATTERN` are
+    touched."""
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for e in entries:
+        m = TEMP_PATTERN.match(e.name)
+        if m is None or not e.is_file(follow_symlinks=False):
+            continue
+        pid = int(m.group("pid"))
+        if pid == os.getpid() or process_alive(pid):
+            continue  # being written (this process may write it from another thread)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(e.path)
+            removed.append(Path(e.path))
+    return removed
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def check_input_file(path, *, what: str = "input file") -> Path:
+    """``path`` as a Path if it is a regular file (or does not exist: the reader says so);
+    a folder, FIFO, socket or device is refused without opening it (a FIFO would block).
+
+    Raises
+    ------
+    DataFormatError
+        Naming the path and what it is instead of a file.
+    """
+    import stat
+
+    path = Path(path)
+    try:
+        mode = os.stat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return path
+    if stat.S_ISREG(mode):
+        return path
+    kind = ("a folder" if stat.S_ISDIR(mode) else "a FIFO (named pipe)" if stat.S_ISFIFO(mode)
+            else "a socket" if stat.S_ISSOCK(mode) else "a device, not a regular file")
+    raise DataFormatError(f"{what} {path} is {kind}; expected a file")
+
+
+def check_not_input(out, inputs, *, what: str = "output") -> None:
+    """Refuse an output path that is one of ``inputs`` (same file through any path: relative,
+    absolute, a symlink or a hard link).
+
+    Raises
+    ------
+    ConfigError
+        Naming the output and the input it would overwrite.
+    """
+    out = Path(out)
+    for p in inputs:
+        p = Path(p)
+        same = False
+        try:
+            same = out.exists() and p.exists() and os.path.samefile(out, p)
+        except OSError:
+            same = False
+        if same or out.resolve() == p.resolve():
+            raise ConfigError(f"the {what} {out} is the input {p}; writing it would replace "
+                              "the input: choose another path")
 
 
 @contextlib.contextmanager
@@ -39,13 +132,18 @@ def atomic_output(path, *, force: bool = False, suffix: str | None = None) -> It
         raise OutputExistsError(f"{path} exists; pass force=True to replace it")
     folder = path.parent if str(path.parent) else Path(".")
     folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or ".tmp", dir=folder)
+    clean_stale_temporaries(folder)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.xbl{os.getpid()}-",
+                               suffix=suffix or ".tmp", dir=folder)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
         yield tmp_path
         if path.exists() and not force:  # appeared while we were writing
             raise OutputExistsError(f"{path} appeared during the write; not replacing it")
+        # mkstemp makes the file 0600: give it what a plain open() would (0666 & ~umask)
+        if tmp_path.is_file():
+            os.chmod(tmp_path, 0o666 & ~_umask())
         os.replace(tmp_path, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -27,13 +27,23 @@ from __future__ import annotations
 
 from .config import SCHEMA, example_config_path, load_config, validate_config
 from .context import Stage, StageContext, stage_seed
-from .runner import DEFAULT_OUT, LOG_NAME, MARKER, run_pipeline, stage_keys
+from .runner import (
+    DEFAULT_OUT,
+    LOCK_NAME,
+    LOG_NAME,
+    MARKER,
+    RunLockedError,
+    run_pipeline,
+    stage_keys,
+)
 from .stages import STAGES
 
 __all__ = [
     "DEFAULT_OUT",
+    "LOCK_NAME",
     "LOG_NAME",
     "MARKER",
+    "RunLockedError",
     "SCHEMA",
     "STAGES",
     "Stage",

@@ -16,8 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from ..checks import check_number
 from ..errors import ConfigError
 from ..units import format_duration
 
@@ -36,6 +35,7 @@ class _Field:
     choices: tuple = ()
     lo: float | None = None
     hi: float | None = None
+    lo_open: bool = False
 
 
 _REQUIRED = ...
@@ -45,7 +45,7 @@ SCHEMA: dict[str, dict[str, _Field]] = {
     "": {
         "seed": _Field("int", 0, "master seed; each stage derives its own streams", lo=0),
         "threads": _Field("int", 0, "torch threads for training and evaluation (0 = torch's "
-                          "default); not part of any stage key", lo=0),
+                          "default); not part of any stage key", lo=0, hi=1024),
     },
     "data": {
         "files": _Field("paths", _REQUIRED,
@@ -56,7 +56,7 @@ SCHEMA: dict[str, dict[str, _Field]] = {
         "layout": _Field("choice", "long", "table layout",
                          choices=("long", "wide", "timeseries")),
         "sample_rate": _Field("float", None, "timeseries layout: samples per second [Hz]",
-                              lo=0.0),
+                              lo=0.0, lo_open=True),
         "samples_from": _Field("int", None, "timeseries layout: first sample column", lo=0),
         "same_devices": _Field("bool", False, "equal device labels in different files are one "
                                "device"),
@@ -70,7 +70,7 @@ SCHEMA: dict[str, dict[str, _Field]] = {
         "family": _Field("choice", "auto", "programming-error distribution family",
                          choices=("auto", "normal", "bounded", "student-t", "mixture")),
         "window": _Field("conductance", None, "write-verify half-width (estimated if absent)",
-                         lo=0.0),
+                         lo=0.0, lo_open=True),
         "min_devices": _Field("int", 20, "levels with fewer devices are skipped", lo=2),
         "n_boot": _Field("int", 50, "bootstrap replicates (devices resampled)", lo=2),
     },
@@ -88,13 +88,15 @@ SCHEMA: dict[str, dict[str, _Field]] = {
         "time": _Field("duration", 3600.0, "read time after programming of the conductances"),
         "v_max": _Field("float", 0.2, "full-scale row voltage [V]", lo=1e-6),
         "adc_bits": _Field("int", 8, "ADC resolution (signed)", lo=2, hi=24),
-        "vectors": _Field("int", 16, "random input vectors per array", lo=1),
+        "vectors": _Field("int", 16, "random input vectors per array", lo=1, hi=4096),
     },
     "noise": {
         "times": _Field("durations", [1.0, 3600.0, 86400.0, 31557600.0],
                         "times after programming of the exported noise tables"),
-        "samples": _Field("int", 20000, "device pairs drawn per (weight, time)", lo=100),
-        "grid": _Field("int", 41, "points of the normalised-weight grid on [-1, 1]", lo=3),
+        "samples": _Field("int", 20000, "device pairs drawn per (weight, time)", lo=100,
+                          hi=10**8),
+        "grid": _Field("int", 41, "points of the normalised-weight grid on [-1, 1]", lo=3,
+                       hi=100_001),
         "compensation": _Field("choice", "none", "drift compensation applied in the tables",
                                choices=("none", "global")),
     },
@@ -130,17 +132,7 @@ def _where(section: str, name: str) -> str:
 
 
 def _check_number(v, f: _Field, where: str, *, integer: bool) -> float | int:
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or (integer and not
-                                                                  isinstance(v, int)):
-        raise ConfigError(f"{where} must be {'an integer' if integer else 'a number'}, "
-                          f"got {v!r}")
-    if not math.isfinite(v):
-        raise ConfigError(f"{where} must be finite, got {v!r}")
-    if f.lo is not None and v < f.lo:
-        raise ConfigError(f"{where} must be >= {f.lo:g}, got {v!r}")
-    if f.hi is not None and v > f.hi:
-        raise ConfigError(f"{where} must be <= {f.hi:g}, got {v!r}")
-    return v
+    return check_number(v, what=where, integer=integer, lo=f.lo, hi=f.hi, lo_open=f.lo_open)
 
 
 def _check_field(v, f: _Field, where: str):
@@ -189,20 +181,7 @@ def _check_field(v, f: _Field, where: str):
         return sorted(out)
     if k == "conductance":
         if isinstance(v, str):
-            import re
-
-            mt = re.fullmatch(r"\s*([-+0-9.eE]+)\s*([a-zA-Z]*)\s*", v)
-            if not mt:
-                raise ConfigError(f"{where} must be a conductance such as \"25uS\" or 2.5e-5 "
-                                  f"(S), got {v!r}")
-            unit = mt.group(2) or "S"
-            try:
-                val = float(mt.group(1))
-            except ValueError:
-                raise ConfigError(f"{where}: {mt.group(1)!r} is not a number") from None
-            v = float(units.to_si(np.array([val]), units.check_unit(unit, "conductance",
-                                                                      what=where),
-                                  "conductance", what=where)[0])
+            v = units.parse_conductance(v, what=where)
         return float(_check_number(v, f, where, integer=False))
     if k in ("floats", "ints"):
         if not isinstance(v, list) or not v:

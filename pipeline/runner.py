@@ -11,26 +11,33 @@ changed input or setting reruns exactly the stages that depend on it. Every star
 skip, finish and failure is appended to ``OUT/run-log.jsonl``.
 
 OUT is an xbarlab output folder (:func:`xbarlab.formats.prepare_output_dir`): reusing it
-is allowed, a non-empty folder xbarlab did not create is refused without ``force``.
+is allowed, a non-empty folder xbarlab did not create is refused without ``force``. One
+run at a time writes into OUT: it holds an exclusive lock on ``OUT/.xbarlab-run.lock``
+(:data:`LOCK_NAME`, released by the system even after kill -9); a second run refuses at once.
+Cleanup at the start touches only the runner's own leftovers: stage folders of a process
+that is gone and :func:`~xbarlab.formats.atomic_output` temporaries of a gone writer.
 The default OUT is :data:`DEFAULT_OUT` (``./xbarlab-run``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from .. import __version__
-from ..errors import ConfigError
+from ..errors import ConfigError, OutputExistsError, XbarlabError
 from .context import Stage, StageContext, json_default, write_json
 from .stages import BY_NAME, STAGES
 
-__all__ = ["DEFAULT_OUT", "MARKER", "LOG_NAME", "stage_keys", "run_pipeline"]
+__all__ = ["DEFAULT_OUT", "MARKER", "LOG_NAME", "LOCK_NAME", "stage_keys", "run_pipeline",
+           "RunLockedError"]
 
 #: Output folder used when ``-o`` is not given (relative to the working directory).
 DEFAULT_OUT = "xbarlab-run"
@@ -38,6 +45,8 @@ DEFAULT_OUT = "xbarlab-run"
 MARKER = ".xbarlab-stage.json"
 #: The run log (one JSON event per line) in OUT.
 LOG_NAME = "run-log.jsonl"
+#: The lock file a run holds in OUT (an advisory ``flock``; its content is the holder's pid).
+LOCK_NAME = ".xbarlab-run.lock"
 _TMP_PREFIX = ".tmp-"
 _OLD_PREFIX = ".old-"
 
@@ -65,10 +74,12 @@ def _stage_settings(stage: Stage, config: dict) -> dict:
     if stage.random:
         settings["seed"] = config["seed"]
     if stage.name == "load":
-        from ..formats import sha256_file
+        from ..formats import check_input_file, sha256_file
 
         data = dict(config["data"])
         files = data.pop("files")
+        for p in files:
+            check_input_file(p, what="[data] files entry")
         missing = [p for p in files if not Path(p).is_file()]
         if missing:
             raise ConfigError(f"[data] files: {missing[0]} does not exist")
@@ -118,10 +129,49 @@ def _log(out: Path, **event) -> None:
         os.fsync(fh.fileno())
 
 
+class RunLockedError(XbarlabError, BlockingIOError):
+    """Another ``xbarlab run`` is writing into the same output folder."""
+
+
+@contextlib.contextmanager
+def _run_lock(out: Path):
+    """Hold the exclusive lock of ``out`` for the body; refuse at once if another holds it."""
+    try:
+        import fcntl
+    except ImportError:  # no flock on this platform: no lock
+        yield
+        return
+    fd = os.open(out / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "?"
+            raise RunLockedError(f"another xbarlab run (pid {holder}) is writing into {out}; "
+                                 "wait for it to finish or choose another folder") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
 def _clean_leftovers(out: Path) -> None:
+    """Remove the stage folders a killed run left (``.tmp-STAGE-PID``, ``.old-STAGE-PID``
+    with a known stage name) and stale temporary files; nothing else in ``out``."""
+    from ..formats import clean_stale_temporaries, process_alive
+
+    pattern = re.compile(rf"^(?:{re.escape(_TMP_PREFIX)}|{re.escape(_OLD_PREFIX)})"
+                         rf"(?:{'|'.join(re.escape(s.name) for s in STAGES)})-(\d+)$")
     for p in out.iterdir():
-        if p.name.startswith((_TMP_PREFIX, _OLD_PREFIX)) and p.is_dir():
-            shutil.rmtree(p, ignore_errors=True)
+        m = pattern.match(p.name)
+        if m is None or p.is_symlink() or not p.is_dir():
+            continue
+        pid = int(m.group(1))
+        if pid != os.getpid() and process_alive(pid):
+            continue  # another run writing into this folder now
+        shutil.rmtree(p, ignore_errors=True)
+    clean_stale_temporaries(out)
 
 
 def run_pipeline(config: dict, out=DEFAULT_OUT, *, force: bool = False, progress: bool = True,
@@ -135,13 +185,19 @@ def run_pipeline(config: dict, out=DEFAULT_OUT, *, force: bool = False, progress
     tmp_folder)``: called before a stage runs (tests use it to interrupt a run);
     ``echo``: where the one-line-per-stage messages go (default: ``tqdm.write``).
     Returns ``{"out": Path, "status": {stage: "ran" | "cached"}, "report": Path | None,
-    "seconds": {stage: s}}``.
+    "seconds": {stage: s}}``. Another run holding ``out`` raises :class:`RunLockedError`.
     """
-    from tqdm import tqdm
-
     from ..formats import prepare_output_dir
 
     out = prepare_output_dir(Path(out), force=force, command=command)
+    with _run_lock(out):
+        return _run_locked(out, config, progress=progress, stages=stages,
+                           on_stage_start=on_stage_start, echo=echo)
+
+
+def _run_locked(out: Path, config: dict, *, progress, stages, on_stage_start, echo) -> dict:
+    from tqdm import tqdm
+
     _clean_leftovers(out)
     say = echo or tqdm.write
     todo = list(STAGES)
@@ -198,6 +254,10 @@ def _run_stages(todo, config, out, say, bar, overall, status, seconds, keys, dig
             say(f"{head} cached   {mk.get('line', '')}")
             overall.update(1)
             continue
+        if (final.exists() or final.is_symlink()) and (
+                final.is_symlink() or not (final / MARKER).is_file()):
+            raise OutputExistsError(f"{final} exists and is not a stage folder of xbarlab run "
+                                    f"(no {MARKER}); move it away or choose another folder")
         tmp = out / f"{_TMP_PREFIX}{st.name}-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)

@@ -59,11 +59,12 @@ def test_version_matches_pyproject_and_cli(capsys):
 
 
 def test_help_lists_inspect(capsys):
-    """`xbarlab --help` lists the inspect subcommand; `xbarlab` alone prints help, exit 0."""
+    """`xbarlab --help` lists the inspect subcommand; `xbarlab` alone prints the help on
+    stderr and exits 2 (a command is missing)."""
     from xbarlab.cli import main
 
-    assert main([]) == 0
-    assert "inspect" in capsys.readouterr().out
+    assert main([]) == 2
+    assert "inspect" in capsys.readouterr().err
 
 
 def test_error_hierarchy():

@@ -13,7 +13,7 @@ def test_evaluate_mapping_options_reach_the_evaluation(tmp_path, capsys):
     """`xbarlab evaluate --scheme reference --g-min 1e-6` (digits MLP, 1 programming, 1 s):
     evaluation.json's settings.mapping reads back to WeightMapping(g_max = 25 µS, g_min = 1 µS,
     scheme = reference) and the folder's manifest records exactly the words passed to main;
-    `--pairs 0` exits 2 naming n_pairs."""
+    `--pairs 0` exits 2 naming --pairs."""
     from xbarlab.devices.mapping import WeightMapping
 
     cfg = model_config("mlp", "digits", (1, 8, 8))
@@ -33,4 +33,4 @@ def test_evaluate_mapping_options_reach_the_evaluation(tmp_path, capsys):
     assert "g_min" not in ev["settings"]["tile"]  # the tile carries no range: the mapping does
     capsys.readouterr()
     assert main([*base, "--pairs", "0", "-o", str(tmp_path / "ev2")]) == 2
-    assert "n_pairs" in capsys.readouterr().err
+    assert "--pairs must be >= 1" in capsys.readouterr().err

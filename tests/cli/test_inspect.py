@@ -99,36 +99,36 @@ def test_inspect_device_and_noise_model_files(capsys, tmp_path):
 
 
 def test_inspect_newer_model_file_is_one_line(capsys, tmp_path):
-    """A model file of a newer format version: exit 2, one line naming file and version."""
+    """A model file of a newer format version: exit 1, one line naming file and version."""
     path = devices.IdealDevice().to_file(tmp_path / "m.h5")
     with h5py.File(path, "r+") as f:
         f.attrs["format_version"] = formats.FORMAT_VERSION + 1
     rc, out, err = _run(capsys, path)
-    assert rc == 2 and out == ""
+    assert rc == 1 and out == ""
     assert err.count("\n") == 1
     assert re.match(r"xbarlab inspect: error: .*m\.h5 has format_version 2, newer", err)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
 def test_bad_input_is_one_line(capsys, tmp_path, case):
-    """Each bad input: exit status 2, nothing on stdout, exactly one stderr line
-    'xbarlab inspect: error: ...' carrying the reader's message (file, line/column,
-    what was expected)."""
-    _id, build, _cls, regex = case
+    """Each bad input: exit status 2 for a bad option (ConfigError), 1 for a bad file,
+    nothing on stdout, exactly one stderr line 'xbarlab inspect: error: ...' carrying the
+    reader's message (file, line/column, what was expected)."""
+    _id, build, cls, regex = case
     paths, options = build(tmp_path)
     rc, out, err = _run(capsys, *cli_args(paths, options))
-    assert (rc, out) == (2, "")
+    assert (rc, out) == (2 if cls == "ConfigError" else 1, "")
     assert err.count("\n") == 1 and err.startswith("xbarlab inspect: error: ")
     assert re.search(regex, err), err
 
 
 def test_real_process_prints_no_traceback(tmp_path):
-    """Run as a process on a ragged table: exit status 2, stderr one line, no traceback."""
+    """Run as a process on a ragged table: exit status 1, stderr one line, no traceback."""
     bad = tmp_path / "bad.csv"
     bad.write_text("device,g\n1,1e-5\n2\n")
     proc = subprocess.run([sys.executable, "-m", "xbarlab.cli", "inspect", str(bad)],
                           capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 2
+    assert proc.returncode == 1
     assert proc.stderr.strip().splitlines() == [
         f"xbarlab inspect: error: {bad}, line 3: found 1 columns, expected 2 (as in the header)"]
     assert "Traceback" not in proc.stderr

@@ -25,3 +25,22 @@ def test_python_m_runs_the_command_line():
     out = subprocess.run([sys.executable, "-m", "xbarlab.cli", "--version"],
                          capture_output=True, text=True, check=True)
     assert out.stdout.strip() == f"xbarlab {xbarlab.__version__}"
+
+
+def test_exit_status_and_message_by_error_kind():
+    """Bad option values and existing outputs are usage errors (2), data, file and solver
+    failures runtime errors (1), anything else is not swallowed (None: its traceback shows);
+    a ConvergenceError with a NaN residual prints nan, force=True reads --force."""
+    import math
+
+    from xbarlab.cli import error_text, exit_status
+    from xbarlab.errors import ConfigError, ConvergenceError, DataFormatError, OutputExistsError
+
+    assert exit_status(ConfigError("x")) == 2 and exit_status(OutputExistsError("x")) == 2
+    assert exit_status(DataFormatError("x")) == 1 and exit_status(OSError(28, "full")) == 1
+    assert exit_status(ConvergenceError("x")) == 1 and exit_status(ValueError("x")) is None
+    assert error_text(ConvergenceError("solver stopped", residual=math.nan)) == (
+        "solver stopped (residual nan)")
+    assert error_text(OutputExistsError("a exists; pass force=True")) == "a exists; pass --force"
+    assert error_text(DataFormatError("bad\x1b]0;title\x07 file\nline 2")) == (
+        "bad\\x1b]0;title\\x07 file line 2")

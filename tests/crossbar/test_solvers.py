@@ -132,3 +132,21 @@ def test_effective_matrix_leaves_blas_threads_as_found():
     Crossbar(rng.uniform(1e-6, 25e-6, (40, 30)), wires=WireParams(r_row=1.0, r_col=1.0)
              ).effective_matrix()
     assert [(i["internal_api"], i["num_threads"]) for i in threadpool_info()] == before
+
+
+def test_nan_solution_reports_a_nan_residual():
+    """A solver that returns NaN node voltages: ConvergenceError whose residual is NaN and
+    whose message says nan (a max over NaN once hid it as 0.000e+00)."""
+
+    class Broken:
+        def __init__(self, grid):
+            self.shape = grid.shape
+
+        def solve(self, v, i_row=None, i_col=None):
+            B, (M, N) = v.shape[0], self.shape
+            return np.full((B, M, N), np.nan), np.full((B, M, N), np.nan)
+
+    G = np.full((4, 3), 1e-5)
+    with pytest.raises(ConvergenceError, match="nan") as info:
+        Crossbar(G, wires=WireParams(r_row=1.0, r_col=1.0), solver=Broken).mvm(np.ones(4))
+    assert np.isnan(info.value.residual)

@@ -52,7 +52,7 @@ def test_crossbar_cli_bad_input(tmp_path, capsys):
     assert main(base + ["--sizes", "7"]) == 2
     assert "sizes" in capsys.readouterr().err
     assert main(base + ["--r-wire", "-1"]) == 2
-    assert "r_wire" in capsys.readouterr().err
+    assert "--r-wire entries must be >= 0" in capsys.readouterr().err
     assert main(base + ["--device", "no-such-device"]) == 2
     assert "no-such-device" in capsys.readouterr().err
     foreign = tmp_path / "foreign"

@@ -169,3 +169,62 @@ def test_foreign_output_folder_refused(tmp_path):
     res = run(cfg, out, stages=("load",), force=True)
     assert res["status"] == {"load": "ran"}
     assert (out / "thesis.tex").read_text() == "do not touch"
+
+
+def test_force_into_a_foreign_folder_deletes_nothing_of_the_users(tmp_path):
+    """`run --force` into a folder that holds the user's things (dot-folders named like the
+    runner's own, '.tmp-notes/', '.old-results/', a '.tmp-load-x' folder, files) removes only
+    leftovers of its own pattern: a stage folder of a dead process and a dead writer's
+    temporary file."""
+    cfg = setup(tmp_path)
+    out = tmp_path / "mine"
+    users = [out / ".tmp-notes", out / ".old-results", out / ".tmp-load-x",
+             out / ".old-calibrate-12ab"]
+    for d in users:
+        (d / "inner").mkdir(parents=True)
+        (d / "inner" / "note.txt").write_text("keep")
+    (out / "notes.txt").write_text("keep")
+    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    dead = int(proc.stdout)
+    stale_stage = out / f".tmp-noise-{dead}"
+    stale_stage.mkdir()
+    stale_file = out / f".report.html.xbl{dead}-abcdefgh.tmp"
+    stale_file.write_text("half")
+    run(cfg, out, force=True, stages=("load",))
+    assert all((d / "inner" / "note.txt").read_text() == "keep" for d in users)
+    assert (out / "notes.txt").read_text() == "keep"
+    assert not stale_stage.exists() and not stale_file.exists()
+
+
+def test_force_never_replaces_a_users_folder_named_like_a_stage(tmp_path):
+    """A folder of the user's named like a stage ('load/') in a foreign OUT used with force:
+    refused (OutputExistsError naming it), its content untouched."""
+    cfg = setup(tmp_path)
+    out = tmp_path / "mine"
+    (out / "load").mkdir(parents=True)
+    (out / "load" / "data.csv").write_text("keep")
+    with pytest.raises(OutputExistsError, match="is not a stage folder"):
+        run(cfg, out, force=True, stages=("load",))
+    assert (out / "load" / "data.csv").read_text() == "keep"
+
+
+def test_second_run_into_a_locked_folder_refuses(tmp_path):
+    """While another run holds OUT's lock, a run refuses at once (RunLockedError naming the
+    holder's pid) and writes no stage; once the lock is released the run proceeds."""
+    import fcntl
+
+    cfg = setup(tmp_path)
+    out = tmp_path / "out"
+    run(cfg, out, stages=("load",))
+    fd = os.open(out / P.LOCK_NAME, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.pwrite(fd, b"4242\n", 0)
+        n_before = len(events(out))
+        with pytest.raises(P.RunLockedError, match=r"another xbarlab run \(pid 4242\)"):
+            run(cfg, out, stages=("calibrate",))
+        assert len(events(out)) == n_before and not (out / "calibrate").exists()
+    finally:
+        os.close(fd)
+    assert run(cfg, out, stages=("load",))["status"] == {"load": "cached"}

@@ -1,0 +1,47 @@
+"""Checks of option and config values (xbarlab/checks.py): one rule set for both."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from xbarlab.checks import check_memory, check_number, format_bytes, parse_number
+from xbarlab.errors import ConfigError
+
+
+@pytest.mark.parametrize("value, kw, needle", [
+    (math.nan, {}, "must be finite"),
+    (math.inf, {}, "must be finite"),
+    (True, {}, "must be a number"),
+    ("1", {}, "must be a number"),
+    (1.5, {"integer": True}, "must be an integer"),
+    (-1, {"integer": True, "lo": 0}, "must be >= 0, got -1"),
+    (0.0, {"lo": 0, "lo_open": True}, "must be > 0, got 0.0"),
+    (5000, {"integer": True, "lo": 2, "hi": 4096}, "must be in [2, 4096], got 5000"),
+])
+def test_check_number_refuses(value, kw, needle):
+    """NaN, inf, bool, text, a non-integer count and values out of range: ConfigError naming
+    the owner and the range."""
+    with pytest.raises(ConfigError, match=r"^x " + needle.replace("[", r"\[").replace("(", r"\(")):
+        check_number(value, what="x", **kw)
+
+
+def test_parse_number_reads_integers_in_float_notation():
+    """'1e3' is the integer 1000; '1.5', 'inf', 'nan' and '1e400' are refused as integers;
+    '1e400' as a number is infinite and refused."""
+    assert parse_number("1e3", what="n", integer=True) == 1000
+    for text in ("1.5", "inf", "nan", "1e400"):
+        with pytest.raises(ConfigError, match="finite integer"):
+            parse_number(text, what="n", integer=True)
+    with pytest.raises(ConfigError, match="must be finite"):
+        parse_number("1e400", what="n")
+
+
+def test_check_memory_refuses_beyond_half_the_available():
+    """An estimate above half the available memory is refused with both numbers and the way
+    to go on; at or below it passes; unknown available memory is not checked."""
+    check_memory(500, what="job", go_on="--yes", available=1000)
+    with pytest.raises(ConfigError, match=r"job needs about 600 B of memory, more than 50% of "
+                       r"the 1 kB available; reduce it or pass --yes to go on"):
+        check_memory(600, what="job", go_on="--yes", available=1000)
+    assert format_bytes(2.4e13) == "24 TB"
