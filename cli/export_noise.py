@@ -12,6 +12,7 @@ from .options import (
     mapping_from_args,
     parse_array_size,
 )
+from .train import add_threads_option, compute_threads, threads_from_args
 
 #: The command's name on the command line.
 NAME = "export-noise"
@@ -47,6 +48,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "256x256@1 (wire resistance per segment in Ohm)")
     add_seed_option(p)
     add_mapping_options(p, extrapolation=True)
+    add_threads_option(p)
     add_output_options(p, metavar="NOISE.h5", what="noise file to write")
     p.set_defaults(handler=run)
 
@@ -69,11 +71,13 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--grid must be >= 2, got {args.grid}")
     device = load_device_model(args.model)
     mapping = mapping_from_args(args, device)
-    tables = export_noise(device, times, np.random.default_rng(args.seed), mapping=mapping,
-                          w_grid=np.linspace(-1, 1, args.grid),
-                          n_samples=args.samples, compensation=args.compensation,
-                          allow_extrapolation=args.allow_extrapolation, adc_bits=args.adc_bits,
-                          ir_drop=ir, device_name=str(args.model))
+    with compute_threads(threads_from_args(args)):
+        tables = export_noise(device, times, np.random.default_rng(args.seed), mapping=mapping,
+                              w_grid=np.linspace(-1, 1, args.grid), n_samples=args.samples,
+                              compensation=args.compensation,
+                              allow_extrapolation=args.allow_extrapolation,
+                              adc_bits=args.adc_bits, ir_drop=ir, device_name=str(args.model),
+                              progress=None)
     prov = Provenance(method="nn.export.export_noise",
                       settings={"model": str(args.model), "times_s": times,
                                 "compensation": args.compensation, "samples": args.samples,
