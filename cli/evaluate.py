@@ -55,7 +55,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="also evaluate K models drawn from the calibration's bootstrap")
     add_seed_option(p)
     add_mapping_options(p)
-    add_threads_option(p)
+    add_threads_option(p, default=0)
     add_output_options(p, metavar="OUT", what="output folder")
     p.set_defaults(handler=run)
 

@@ -48,7 +48,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "256x256@1 (wire resistance per segment in Ohm)")
     add_seed_option(p)
     add_mapping_options(p, extrapolation=True)
-    add_threads_option(p)
+    add_threads_option(p, default=0)
     add_output_options(p, metavar="NOISE.h5", what="noise file to write")
     p.set_defaults(handler=run)
 

@@ -53,8 +53,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.set_defaults(handler=run)
 
 
-#: ``--threads`` default: one thread is near the best on an idle machine and many times
-#: faster than one per core when other processes keep the cores busy (README, "Threads").
+#: ``xbarlab train``'s ``--threads`` default: one thread is near the best on an idle machine
+#: and many times faster than one per core when other processes keep the cores busy
+#: (README, "Threads"). ``evaluate`` and ``export-noise`` default to 0 (one per core).
 DEFAULT_THREADS = 1
 
 
