@@ -296,7 +296,9 @@ class WeightNoise(nn.Module):
     """Parametrization ``w ↦ w + Δw`` with ``Δw`` held fixed until the next resample.
 
     ``Δw`` is a non-persistent buffer (never saved in a state dict), drawn by
-    :meth:`resample` from ``noise.perturbation(w, z)``, ``z`` from ``generator``.
+    :meth:`resample` from ``noise.perturbation(w, z)``, ``z`` from ``generator`` (which must
+    live on ``w``'s device; :func:`resample_noise` moves it). ``hooks``: the handles of the
+    plain-name state-dict hooks :func:`attach_noise` put on the layer.
     """
 
     def __init__(self, noise: NoiseModel, generator: torch.Generator):
