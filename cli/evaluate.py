@@ -15,6 +15,7 @@ from .options import (
     mapping_from_args,
     parse_array_size,
 )
+from .train import add_threads_option, compute_threads, threads_from_args
 
 #: The command's name on the command line.
 NAME = "evaluate"
@@ -60,6 +61,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="also evaluate K models drawn from the calibration's bootstrap")
     add_seed_option(p)
     add_mapping_options(p)
+    add_threads_option(p, default=0)
     add_output_options(p, metavar="OUT", what="output folder")
     p.set_defaults(handler=run)
 
@@ -85,9 +87,10 @@ def run(args: argparse.Namespace) -> int:
                                                    range_mode="max-possible"),
         circuit_programmings=args.circuit_programmings, circuit_samples=args.circuit_samples,
         bootstrap=args.bootstrap)
-    ev = evaluate_to_folder(model_dir=args.model_dir, device_model=args.device_model,
-                            settings=settings, out=args.out, seed=args.seed, force=args.force,
-                            command=command_line(args))
+    with compute_threads(threads_from_args(args)):
+        ev = evaluate_to_folder(model_dir=args.model_dir, device_model=args.device_model,
+                                settings=settings, out=args.out, seed=args.seed,
+                                force=args.force, command=command_line(args))
     print(f"digital accuracy {ev['clean_accuracy']:.4f}")
     for e in ev["results"]:
         print(f"{e['time']:>8} {e['mode']:<11} comp={e['compensation']:<6} "

@@ -14,6 +14,7 @@ from .options import (
     mapping_from_args,
     parse_array_size,
 )
+from .train import add_threads_option, compute_threads, threads_from_args
 
 #: The command's name on the command line.
 NAME = "export-noise"
@@ -55,6 +56,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="go on even where the memory estimate exceeds half the available "
                    "memory")
     add_mapping_options(p, extrapolation=True)
+    add_threads_option(p, default=0)
     add_output_options(p, metavar="NOISE.h5", what="noise file to write")
     p.set_defaults(handler=run)
 
@@ -86,11 +88,13 @@ def run(args: argparse.Namespace) -> int:
 
     device = load_device_model(args.model)
     mapping = mapping_from_args(args, device)
-    tables = export_noise(device, times, np.random.default_rng(args.seed), mapping=mapping,
-                          w_grid=np.linspace(-1, 1, args.grid),
-                          n_samples=args.samples, compensation=args.compensation,
-                          allow_extrapolation=args.allow_extrapolation, adc_bits=args.adc_bits,
-                          ir_drop=ir, device_name=str(args.model))
+    with compute_threads(threads_from_args(args)):
+        tables = export_noise(device, times, np.random.default_rng(args.seed), mapping=mapping,
+                              w_grid=np.linspace(-1, 1, args.grid), n_samples=args.samples,
+                              compensation=args.compensation,
+                              allow_extrapolation=args.allow_extrapolation,
+                              adc_bits=args.adc_bits, ir_drop=ir, device_name=str(args.model),
+                              progress=None)
     prov = Provenance(method="nn.export.export_noise",
                       settings={"model": str(args.model), "times_s": times,
                                 "compensation": args.compensation, "samples": args.samples,

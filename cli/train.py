@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import sys
 
 from ..checks import number_type
 from .options import add_output_options, add_seed_option, check_model_path
@@ -46,9 +48,53 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--train-time", default=None, metavar="T",
                    help="with a noise file: train against its table at time T (e.g. 1d); "
                    "default: the mixture of all its times")
+    add_threads_option(p)
     add_output_options(p, flags=("--out",), metavar="DIR", what="output folder",
                        force_help="replace outputs in DIR")
     p.set_defaults(handler=run)
+
+
+#: ``xbarlab train``'s ``--threads`` default: one thread is near the best on an idle machine
+#: and many times faster than one per core when other processes keep the cores busy
+#: (README, "Threads"). ``evaluate`` and ``export-noise`` default to 0 (one per core).
+DEFAULT_THREADS = 1
+
+
+def add_threads_option(p: argparse.ArgumentParser, default: int = DEFAULT_THREADS) -> None:
+    """Declare ``--threads N`` (compute threads of torch and of the device kernels)."""
+    what = "one per core" if default == 0 else str(default)
+    p.add_argument("--threads", type=int, default=default, metavar="N",
+                   help=f"compute threads for torch and the device kernels (default {what}; "
+                   "0 = one per core)")
+
+
+def threads_from_args(args: argparse.Namespace) -> int | None:
+    """``--threads``: the thread count, or None for the libraries' default (``0``)."""
+    from ..errors import ConfigError
+
+    n = args.threads
+    if n < 0:
+        raise ConfigError(f"--threads must be >= 0 (0 = one per core), got {n}")
+    return n or None
+
+
+@contextlib.contextmanager
+def compute_threads(n: int | None):
+    """Run a block with ``n`` torch threads (if torch is loaded) and ``n`` Numba threads (at
+    most Numba's pool size); restore both counts afterwards. None: no change.
+    """
+    with contextlib.ExitStack() as stack:
+        if n is not None and "torch" in sys.modules:
+            from ..nn.train import torch_threads
+
+            stack.enter_context(torch_threads(n))
+        if n is not None:
+            import numba
+
+            before = numba.get_num_threads()
+            numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+            stack.callback(numba.set_num_threads, before)
+        yield
 
 
 def parse_train_noise(value: str):
@@ -136,6 +182,7 @@ def run(args: argparse.Namespace) -> int:
         epochs=args.epochs, seed=args.seed, eval_levels=parse_levels(args.eval_noise),
         eval_noise=make_eval, eval_draws=args.eval_draws, adc_bits=args.adc_bits,
         antithetic=args.antithetic, out=args.out, force=args.force, noise_source=source,
+        threads=threads_from_args(args), progress=None,
         # every setting, defaults included, so the manifest documents the run in full
         command="train " + " ".join(
             f"--{k.replace('_', '-')}" + ("" if v is True else f" {v}")
@@ -145,5 +192,7 @@ def run(args: argparse.Namespace) -> int:
     rows = ", ".join(f"{e['noise']:g}: {e['accuracy_mean']:.3f}±{e['accuracy_std']:.3f}"
                      for e in m["eval"])
     print(f"clean accuracy {m['clean_accuracy']:.4f}; under noise {rows}")
-    print(f"wrote {args.out}/metrics.json and {args.out}/model.pt ({m['train_time_s']:.1f} s)")
+    print(f"wrote {args.out}/metrics.json and {args.out}/model.pt ({m['train_time_s']:.1f} s, "
+          f"{m['torch_threads']} thread(s))")
     return 0
+

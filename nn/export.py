@@ -385,7 +385,7 @@ def export_noise(device, times, rng: np.random.Generator, *, mapping=None, w_gri
                  allow_extrapolation: bool = False,
                  adc_bits: int | None = None, output_noise_std: float | None = None,
                  ir_drop: dict | None = None, device_name: str = "",
-                 chunk: int = 400_000) -> NoiseTables:
+                 chunk: int = 400_000, progress: bool | None = False) -> NoiseTables:
     """Quantile tables of the weight perturbation Δw | w of ``device`` at ``times`` [s].
 
     ``device``: a device model (``devices.load(...)``); ``times``: times after
@@ -401,7 +401,9 @@ def export_noise(device, times, rng: np.random.Generator, *, mapping=None, w_gri
     the module docstring; "column" has no meaning on a normalised grid); ``adc_bits``,
     ``output_noise_std`` [1, relative to the full-scale output]: periphery recorded in
     the file; ``ir_drop``: keyword arguments of :func:`ir_drop_error` to store its result
-    (sample tiles mapped with the same mapping); ``chunk``: devices per sampling call.
+    (sample tiles mapped with the same mapping); ``chunk``: devices per sampling call;
+    ``progress``: a progress bar over the grid's weights on stderr (None: only when
+    stderr is a terminal).
     """
     from ..devices.mapping import Compensation, check_mapping, compensation_factors, mapping_for
 
@@ -447,7 +449,10 @@ def export_noise(device, times, rng: np.random.Generator, *, mapping=None, w_gri
     n = int(n_samples)
     per_weight = 2 * wm.n_pairs  # devices per weight: the pairs, or G and its reference
     step = max(int(chunk) // per_weight, 1)
-    for i in range(m):
+    from tqdm.auto import tqdm
+
+    for i in tqdm(range(m), desc="export-noise", unit="level",
+                  disable=None if progress is None else not progress):
         w_hat = np.empty((T, n))
         for s0 in range(0, n, step):
             s1 = min(n, s0 + step)

@@ -35,6 +35,12 @@ drawn independently per pass.
 ``samples=0`` is plain training (no noise). With ``antithetic=True`` the draws come in
 pairs ``z`` and ``-z`` (``L`` must be even): the terms of the gradient that are odd in
 the perturbation cancel within each pair.
+
+Resuming: :meth:`HASGD.state_dict` holds the optimizer's state, the generator's state
+and the step count; a new model, optimizer and :class:`HASGD` that load the model's
+and this state continue the run exactly (bit for bit on the CPU). If the model has
+moved to another device since the generator was made, the next draw replaces the
+generator by one on the weights' device (:func:`~xbarlab.nn.noise.generator_on`).
 """
 
 from __future__ import annotations
@@ -55,6 +61,7 @@ from .noise import (
     base_tensor,
     check_generator,
     check_noise,
+    generator_on,
     noise_off,
     noisy_tensors,
 )
@@ -103,6 +110,7 @@ class HASGD:
         self.model, self.optimizer = model, optimizer
         self.samples, self.antithetic, self.mode, self.loss_fn = samples, antithetic, mode, loss_fn
         self.noise, self.generator = noise, generator
+        self.steps = 0  # optimizer steps taken by step() (not counting CUDA-graph replays)
         self.targets: list[tuple[str, nn.Module, str]] = []
         if samples > 0:
             if noise is None:
@@ -112,6 +120,27 @@ class HASGD:
             check_generator(generator, [base_tensor(m, t) for _, m, t in self.targets])
         self._bn = [(n, m) for n, m in model.named_modules()
                     if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+
+    # ----------------------------------------------------------------- checkpoints
+    def state_dict(self) -> dict:
+        """``{"optimizer", "generator", "steps"}``: what resuming the run needs besides the
+        model's own ``state_dict()`` (optimizer state dict, generator state as a uint8
+        tensor or None, steps taken)."""
+        return {"optimizer": self.optimizer.state_dict(),
+                "generator": None if self.generator is None else self.generator.get_state(),
+                "steps": self.steps}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore what :meth:`state_dict` returned (into this optimizer and generator)."""
+        missing = {"optimizer", "generator", "steps"} - set(state)
+        if missing:
+            raise ConfigError(f"HASGD state lacks {sorted(missing)}")
+        if (state["generator"] is None) != (self.generator is None):
+            raise ConfigError("HASGD state and this HASGD disagree on having a generator")
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.generator is not None:
+            self.generator.set_state(state["generator"])
+        self.steps = int(state["steps"])
 
     # ----------------------------------------------------------------- sampling
     def base_tensors(self) -> dict[str, Tensor]:
@@ -138,6 +167,7 @@ class HASGD:
         L = self.samples
         n_draw = L // 2 if self.antithetic else L
         first = next(iter(base.values()))
+        self.generator = generator_on(self.generator, first.device)
         total = sum(w.numel() for w in base.values())
         # one randn call for every layer: cheap, and the same bits for the same seed
         z = torch.randn((n_draw, total), generator=self.generator, device=first.device,
@@ -185,6 +215,7 @@ class HASGD:
         self.optimizer.zero_grad(set_to_none=True)
         loss = self.gradient(x, y)
         self.optimizer.step()
+        self.steps += 1
         return loss
 
     def _sequential(self, x, y, deltas) -> Tensor:
@@ -261,7 +292,10 @@ class HASGD:
         if self.optimizer.defaults.get("capturable") is False:
             raise ConfigError(f"{type(self.optimizer).__name__} must be created with "
                               "capturable=True to be captured in a CUDA graph")
+        if self.generator is not None:
+            self.generator = generator_on(self.generator, x.device)
         gen = self.generator
+        steps = self.steps
         if gen is not None and not hasattr(torch.cuda.CUDAGraph, "register_generator_state"):
             raise ConfigError("this torch cannot capture draws from a torch.Generator in a "
                               "CUDA graph (CUDAGraph.register_generator_state is missing)")
@@ -307,6 +341,7 @@ class HASGD:
                 static_loss = self.step(static_x, static_y)
         finally:
             self.mode = user_mode
+            self.steps = steps  # warm-up and capture do not train
 
         def step(xb: Tensor, yb: Tensor) -> Tensor:
             if xb.shape != static_x.shape or yb.shape != static_y.shape:

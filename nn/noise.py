@@ -9,11 +9,28 @@ Noise is attached to the ``Linear``/``Conv1d``/``Conv2d`` layers of any model wi
 :func:`torch.nn.utils.parametrize.register_parametrization` (:func:`attach_noise`)
 and removed again with :func:`detach_noise`; the stored perturbation is redrawn with
 :func:`resample_noise` (one call = one programmed chip).
+
+A noise-attached model checkpoints like a clean one:
+
+* ``state_dict()`` holds the clean tensors under their plain names (``fc.weight``, not
+  ``fc.parametrizations.weight.original``), so it loads into a clean model of the same
+  architecture, and ``load_state_dict`` of a noise-attached model accepts a clean
+  model's keys (and the parametrized ones). The perturbation is not saved.
+* ``torch.save(model)`` pickles each noisy layer as its clean layer plus the attached
+  noise (model, generator, the current perturbation); ``torch.load(path,
+  weights_only=False)`` gives the noise-attached model back, same outputs.
+
+The generator given to :func:`attach_noise` lives on one device. When the model has
+since moved to another (``model.cuda()``), the next :func:`resample_noise` replaces it
+by a generator on the weights' device seeded by one draw from the old generator
+(:func:`generator_on`): the draws stay a deterministic function of the original seed,
+though not the same numbers as on the first device.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -36,6 +53,7 @@ __all__ = [
     "attach_noise",
     "detach_noise",
     "resample_noise",
+    "generator_on",
 ]
 
 #: Layer types whose ``weight`` (and ``bias``) can carry weight noise.
@@ -278,7 +296,9 @@ class WeightNoise(nn.Module):
     """Parametrization ``w ↦ w + Δw`` with ``Δw`` held fixed until the next resample.
 
     ``Δw`` is a non-persistent buffer (never saved in a state dict), drawn by
-    :meth:`resample` from ``noise.perturbation(w, z)``, ``z`` from ``generator``.
+    :meth:`resample` from ``noise.perturbation(w, z)``, ``z`` from ``generator`` (which must
+    live on ``w``'s device; :func:`resample_noise` moves it). ``hooks``: the handles of the
+    plain-name state-dict hooks :func:`attach_noise` put on the layer.
     """
 
     def __init__(self, noise: NoiseModel, generator: torch.Generator):
@@ -288,6 +308,7 @@ class WeightNoise(nn.Module):
         self.generator = generator
         self.enabled = True
         self.register_buffer("delta", None, persistent=False)
+        self.hooks: list = []  # state-dict hook handles on the parametrized layer
 
     @torch.no_grad()
     def resample(self, w: Tensor, z: Tensor | None = None) -> None:
@@ -311,6 +332,91 @@ def check_generator(generator: torch.Generator, tensors: Iterable[Tensor]) -> No
                               f"{t.device}; create torch.Generator(device={str(t.device)!r})")
 
 
+def generator_on(generator: torch.Generator, device: torch.device | str) -> torch.Generator:
+    """``generator`` itself if it lives on ``device``, else a new generator there.
+
+    The new generator is seeded with one 63-bit draw from ``generator`` (which advances
+    it): a deterministic function of ``generator``'s state.
+    """
+    if same_device(generator.device, device):
+        return generator
+    seed = int(torch.randint(0, 2**63 - 1, (1,), generator=generator, device=generator.device))
+    return torch.Generator(device=device).manual_seed(seed)
+
+
+def same_device(a: torch.device | str, b: torch.device | str) -> bool:
+    """Whether ``a`` and ``b`` name the same device (``"cuda"`` is ``"cuda:0"``)."""
+    a, b = torch.device(a), torch.device(b)
+    return a.type == b.type and (a.index or 0) == (b.index or 0)
+
+
+# ------------------------------------------------------------- checkpoints of noisy layers
+
+
+def _plain_keys(t: str, module: nn.Module, state: dict, prefix: str, local_metadata) -> None:
+    """State-dict hook: save the clean tensor ``t`` under ``prefix + t``."""
+    key = f"{prefix}parametrizations.{t}.original"
+    if key in state:
+        state[prefix + t] = state.pop(key)
+    meta = getattr(state, "_metadata", None)
+    if meta is not None:
+        for k in [k for k in meta if k.startswith(f"{prefix}parametrizations")]:
+            del meta[k]
+
+
+def _parametrized_keys(t: str, module: nn.Module, state: dict, prefix: str, *args) -> None:
+    """Load pre-hook: accept the clean tensor ``t`` under ``prefix + t``."""
+    if prefix + t in state:
+        state[f"{prefix}parametrizations.{t}.original"] = state.pop(prefix + t)
+
+
+def _clean_copy(module: nn.Module) -> tuple[nn.Module, list[tuple]]:
+    """A shallow clean copy of a noisy layer and what re-attaches its noise:
+    ``[(tensor name, noise model, generator, enabled, perturbation)]``."""
+    cls = type(module).__bases__[0]
+    clean = cls.__new__(cls)
+    state = dict(module.__dict__)
+    params = dict(module._parameters)
+    hooks = {h.id for _, _, p in _noise_modules(module) for h in p.hooks}
+    specs = []
+    for t, plist in module.parametrizations.items():
+        if len(plist) != 1 or not isinstance(plist[0], WeightNoise):
+            raise ConfigError(f"{t} carries parametrizations besides weight noise; save the "
+                              "model's state_dict() instead")
+        params[t] = plist.original
+        p = plist[0]
+        specs.append((t, p.noise, p.generator, p.enabled, p.delta))
+    state["_parameters"] = params
+    state["_modules"] = {k: v for k, v in module._modules.items() if k != "parametrizations"}
+    for d in ("_state_dict_hooks", "_load_state_dict_pre_hooks"):
+        state[d] = type(state[d])((k, v) for k, v in state[d].items() if k not in hooks)
+    clean.__dict__.update(state)
+    return clean, specs
+
+
+def _rebuild_noisy(clean: nn.Module, specs) -> nn.Module:
+    """Unpickle a noisy layer: re-attach its :class:`WeightNoise` (with its perturbation)."""
+    for t, noise, generator, enabled, delta in specs:
+        p = WeightNoise(noise, generator)
+        _register(clean, t, p)
+        p.enabled, p.delta = enabled, delta
+    return clean
+
+
+def _reduce_noisy(module: nn.Module, protocol):
+    """Pickle a noisy layer as its clean layer plus the attached noise."""
+    return _rebuild_noisy, _clean_copy(module)
+
+
+def _register(module: nn.Module, t: str, p: WeightNoise) -> None:
+    """Register ``p`` on ``module.t`` with plain-name checkpoint hooks and pickling."""
+    parametrize.register_parametrization(module, t, p, unsafe=True)
+    p.hooks = [module.register_state_dict_post_hook(functools.partial(_plain_keys, t)),
+               module.register_load_state_dict_pre_hook(functools.partial(_parametrized_keys,
+                                                                          t))]
+    type(module).__reduce_ex__ = _reduce_noisy  # the class torch made for this module alone
+
+
 def attach_noise(model: nn.Module, noise: NoiseModel, *, generator: torch.Generator,
                  bias: bool = True, layers: Iterable[str] | None = None) -> nn.Module:
     """Attach ``noise`` to the weights (and biases) of ``model``'s noisy layers, in place.
@@ -326,7 +432,7 @@ def attach_noise(model: nn.Module, noise: NoiseModel, *, generator: torch.Genera
             raise ConfigError(f"{name} is already parametrized (noise attached twice?); "
                               "detach_noise() first")
     for _, m, t in targets:
-        parametrize.register_parametrization(m, t, WeightNoise(noise, generator), unsafe=True)
+        _register(m, t, WeightNoise(noise, generator))
     resample_noise(model)
     return model
 
@@ -359,17 +465,26 @@ def resample_noise(model: nn.Module, *, enabled: bool = True) -> int:
     ``enabled=False`` switches the noise off (clean weights) until the next call.
     """
     n = 0
+    moved: dict[tuple[int, torch.device], torch.Generator] = {}
     for m, t, p in _noise_modules(model):
         p.enabled = enabled
         if enabled:
-            p.resample(m.parametrizations[t].original)
+            w = m.parametrizations[t].original
+            key = (id(p.generator), w.device)  # layers sharing a generator share the new one
+            if key not in moved:
+                moved[key] = generator_on(p.generator, w.device)
+            p.generator = moved[key]
+            p.resample(w)
         n += 1
     return n
 
 
 def detach_noise(model: nn.Module) -> nn.Module:
     """Remove every :class:`WeightNoise` parametrization, restoring the clean tensors."""
-    for m, t, _ in list(_noise_modules(model)):
+    for m, t, p in list(_noise_modules(model)):
+        for h in p.hooks:
+            h.remove()
+        p.hooks = []
         if parametrize.is_parametrized(m, t):
             parametrize.remove_parametrizations(m, t, leave_parametrized=False)
     return model

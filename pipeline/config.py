@@ -44,8 +44,8 @@ _REQUIRED = ...
 SCHEMA: dict[str, dict[str, _Field]] = {
     "": {
         "seed": _Field("int", 0, "master seed; each stage derives its own streams", lo=0),
-        "threads": _Field("int", 0, "torch threads for training and evaluation (0 = torch's "
-                          "default); not part of any stage key", lo=0, hi=1024),
+        "threads": _Field("int", 1, "torch threads for training and evaluation (0 = torch's "
+                          "default, one per core); not part of any stage key", lo=0, hi=1024),
     },
     "data": {
         "files": _Field("paths", _REQUIRED,

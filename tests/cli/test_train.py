@@ -64,10 +64,12 @@ def test_existing_outputs_need_force(tmp_path, capsys):
     ({"--train-noise": "noise.h5"}, "does not exist"),
     ({"--adc-bits": "0"}, "ADC bits"),
     ({"--adc-bits": "1"}, "ADC bits"),
+    ({"--threads": "-1"}, "--threads"),
 ])
 def test_bad_input_gives_clear_error(tmp_path, capsys, change, needle):
     """σ < 0, L < 0, --samples 0 with σ = 0.2, negative eval level, zero draws, a missing
-    noise file, 0 or 1 ADC bits (the signed ADC has a zero code, so >= 2): exit status 2 and a
+    noise file, 0 or 1 ADC bits (the signed ADC has a zero code, so >= 2), a negative
+    thread count: exit status 2 and a
     message naming the problem (the library's parameter, or the flag the CLI parses)."""
     args = list(ARGS)
     for k, v in change.items():
@@ -77,6 +79,22 @@ def test_bad_input_gives_clear_error(tmp_path, capsys, change, needle):
             args += [k, v]
     assert main([*args, "--out", str(tmp_path / "o")]) == 2
     assert needle in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("threads", [None, "2"])
+def test_threads_option_is_applied_and_restored(tmp_path, capsys, threads):
+    """``--threads`` (default 1) sets torch's thread count for the run: metrics.json records
+    it, the last line names it, torch's count is as before afterwards, and with stderr not a
+    terminal no progress bar is written."""
+    before = torch.get_num_threads()
+    args = [*ARGS[:ARGS.index("--epochs")], "--epochs", "0", *ARGS[ARGS.index("--seed"):]]
+    extra = [] if threads is None else ["--threads", threads]
+    assert main([*args, *extra, "--out", str(tmp_path / "o")]) == 0
+    m = json.loads((tmp_path / "o" / "metrics.json").read_text())
+    assert m["torch_threads"] == (1 if threads is None else 2)
+    assert torch.get_num_threads() == before
+    cap = capsys.readouterr()
+    assert f"{m['torch_threads']} thread(s)" in cap.out and "epoch" not in cap.err
 
 
 def test_unknown_dataset_is_refused_by_the_parser():

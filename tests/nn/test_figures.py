@@ -49,13 +49,16 @@ def test_shift_offset_known_shift_is_compensated_by_training_with_it(tmp_path):
 def test_training_trajectory_measures_the_same_network_xbarlab_train_makes(tmp_path):
     """The training-trajectory figure retrains with xbarlab train's seed streams and measures
     copies, so at its last checkpoint the clean accuracy is exactly that of `xbarlab train` (digits,
-    injection, 2 epochs), and passes per example count epochs × L."""
+    injection, 2 epochs, the same torch thread count: the losses' last bits depend on it), and
+    passes per example count epochs × L."""
+    import torch
     from xbarlab.nn.figures.training_trajectory import trajectory
 
     rows = trajectory("digits", 0.4, 1, 2, 1, (0.4,), draws=2)
     assert [r["passes_per_example"] for r in rows] == [1, 2]
     assert main(["train", "--dataset", "digits", "--model", "mlp", "--train-noise", "0.4",
                  "--samples", "1", "--epochs", "2", "--seed", "0", "--eval-noise", "0",
+                 "--threads", str(torch.get_num_threads()),
                  "--out", str(tmp_path / "inj")]) == 0
     m = json.loads((tmp_path / "inj" / "metrics.json").read_text())
     assert rows[-1]["clean"] == m["clean_accuracy"]

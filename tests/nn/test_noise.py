@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import io
 import math
 
 import numpy as np
@@ -21,6 +22,7 @@ from xbarlab.nn import (
     noisy_tensors,
     resample_noise,
 )
+from xbarlab.nn import noise as noise_module
 
 
 def test_gaussian_samples_ks_weight_and_bias():
@@ -110,6 +112,96 @@ def test_attach_detach_restores_model():
     for k in ref:
         assert torch.equal(sd[k], ref[k]), k
     assert torch.equal(net(x), y0)
+
+
+def test_checkpoint_of_noisy_model_loads_into_clean_model_and_back():
+    """A noise-attached model's state_dict is a clean model's, in both directions.
+
+    Expected: the keys equal the clean model's (no ``parametrizations.*``), the tensors are
+    the clean weights bit for bit, ``load_state_dict`` into a clean model of the same
+    architecture succeeds (strict) with equal tensors, a clean state_dict loads into a
+    noise-attached model (its clean weights replaced, noise still attached), and after
+    detach_noise no hook is left behind.
+    """
+    net = _net(bn=True)
+    ref = copy.deepcopy(net.state_dict())
+    attach_noise(net, GaussianNoise(0.1), generator=torch.Generator().manual_seed(0))
+    sd = net.state_dict()
+    assert list(sd) == list(ref)
+    assert all(torch.equal(sd[k], ref[k]) for k in ref)
+    clean = _net(bn=True, seed=5)
+    clean.load_state_dict(sd)
+    assert all(torch.equal(v, ref[k]) for k, v in clean.state_dict().items())
+    other = _net(bn=True, seed=7).state_dict()
+    net.load_state_dict(other)
+    assert torch.equal(net[0].parametrizations.weight.original, other["0.weight"])
+    assert not torch.equal(net[0].weight, other["0.weight"])  # still noisy
+    detach_noise(net)
+    assert not any(m._state_dict_hooks or m._load_state_dict_pre_hooks for m in net.modules())
+
+
+def test_torch_save_of_noisy_model_round_trips():
+    """``torch.save(model)`` of a noise-attached model and ``torch.load`` give it back.
+
+    Expected: the loaded model has the same outputs (same perturbation), its generator
+    continues the saved one's stream (the next resample equals the original's), and
+    detach_noise on it restores the clean outputs.
+    """
+    net = _net(bn=True).eval()
+    x, _ = _batch()
+    y_clean = net(x)
+    attach_noise(net, GaussianNoise(0.1), generator=torch.Generator().manual_seed(0))
+    buf = io.BytesIO()
+    torch.save(net, buf)
+    buf.seek(0)
+    back = torch.load(buf, weights_only=False)
+    assert torch.equal(back(x), net(x))
+    resample_noise(net)
+    resample_noise(back)
+    assert torch.equal(back(x), net(x))
+    detach_noise(back)
+    assert torch.equal(back(x), y_clean)
+
+
+def test_generator_moves_with_the_weights(monkeypatch):
+    """After the weights move to another device the next resample uses a new generator there.
+
+    No second device here: the device comparison is made to report a move (the new
+    generator is then created on the CPU). Expected: all
+    layers that shared the generator share one new generator, seeded from the old one, so
+    two identically seeded models draw identical perturbations; generator_on returns the
+    generator itself when it already lives on the device.
+    """
+    g = torch.Generator().manual_seed(0)
+    assert noise_module.generator_on(g, "cpu") is g
+    assert noise_module.same_device("cpu", torch.device("cpu"))
+    outs, gens = [], []
+    for _ in range(2):
+        net = _net(bn=False)
+        old = torch.Generator().manual_seed(4)
+        attach_noise(net, GaussianNoise(0.1), generator=old)
+        with monkeypatch.context() as mp:
+            mp.setattr(noise_module, "same_device", lambda a, b: False)
+            resample_noise(net)
+        ps = [p for m in net.modules() if hasattr(m, "parametrizations")
+              for pl in m.parametrizations.values() for p in pl]
+        gens.append({id(p.generator) for p in ps})
+        assert len(gens[-1]) == 1 and old not in [p.generator for p in ps]
+        outs.append([p.delta for p in ps])
+    assert all(torch.equal(a, b) for a, b in zip(*outs, strict=True))
+
+
+@pytest.mark.gpu
+def test_generator_follows_model_cuda():
+    """attach_noise on the CPU, then model.cuda(): resample_noise draws on the GPU."""
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA GPU")
+    net = _net(bn=False, dtype=torch.float32)
+    attach_noise(net, GaussianNoise(0.1), generator=torch.Generator().manual_seed(0))
+    net.cuda()
+    resample_noise(net)
+    assert net[0].weight.is_cuda
+    assert net[0].parametrizations.weight[0].generator.device.type == "cuda"
 
 
 def test_no_gradient_through_noise_scale():

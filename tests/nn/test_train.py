@@ -12,6 +12,7 @@ from xbarlab.nn.train import (
     deterministic_algorithms,
     load_trained,
     seed_generators,
+    torch_threads,
     train,
     train_and_evaluate,
 )
@@ -37,6 +38,23 @@ def test_deterministic_algorithms_restores_the_previous_setting(before):
                 torch.is_deterministic_algorithms_warn_only_enabled()) == before
     finally:
         torch.use_deterministic_algorithms(prev[0], warn_only=prev[1])
+
+
+def test_torch_threads_sets_and_restores_the_thread_count():
+    """torch_threads(n): n threads inside the block, the previous count after it (also after
+    an exception); None changes nothing; 0 or a bool raises ConfigError."""
+    before = torch.get_num_threads()
+    with torch_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+    with pytest.raises(RuntimeError), torch_threads(1):
+        raise RuntimeError("inside")
+    assert torch.get_num_threads() == before
+    with torch_threads(None):
+        assert torch.get_num_threads() == before
+    for bad in (0, True):
+        with pytest.raises(ConfigError, match="threads"), torch_threads(bad):
+            pass
 
 
 def test_seed_streams_depend_on_seed_and_name_only():
