@@ -76,7 +76,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError, DataFormatError
+from ..errors import ConfigError, DataFormatError, malformed_file
 
 __all__ = [
     "NOISE_KIND",
@@ -320,7 +320,8 @@ class NoiseTables:
         kind, tree, _prov = formats.read_model_file(path, file_type="xbarlab-noise-model")
         if kind != NOISE_KIND:
             raise DataFormatError(f"{path}: noise-model kind {kind!r}, expected {NOISE_KIND!r}")
-        return cls.from_tree(tree, source=str(path))
+        with malformed_file(path, "an xbarlab noise model (see data/README.md)"):
+            return cls.from_tree(tree, source=str(path))
 
     def time_index(self, t: float) -> int:
         """Index of the stored time equal to ``t`` [s] (relative tolerance 1e-9)."""
