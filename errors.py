@@ -11,6 +11,7 @@ __all__ = [
     "DataFormatError",
     "ConvergenceError",
     "OutputExistsError",
+    "PlausibilityWarning",
     "malformed_file",
 ]
 
@@ -41,6 +42,10 @@ class ConvergenceError(XbarlabError, RuntimeError):
 
 class OutputExistsError(XbarlabError, FileExistsError):
     """An output file or folder exists and overwriting it was not asked for."""
+
+
+class PlausibilityWarning(UserWarning):
+    """Data that are legal but implausible (e.g. conductances far above any device's)."""
 
 
 @contextmanager
