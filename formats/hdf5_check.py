@@ -14,9 +14,9 @@ finds something xbarlab does not follow:
 - a dataset whose declared size exceeds ``max_dataset_bytes`` (a small compressed file
   can declare gigabytes).
 
-The check costs one Python start with h5py (about 0.25 s on an idle core); a file that
-passed is remembered by its path, size, modification time and the options, so opening it
-again in the same process costs nothing.
+The check costs one Python start with h5py (about 0.25 s on an idle core); the outcome is
+remembered by the file's path, size, modification time, inode and the options, so opening
+it again in the same process costs nothing.
 """
 
 from __future__ import annotations
@@ -105,8 +105,10 @@ with h5py.File(path, "r") as f:
 print(json.dumps({"ok": True}))
 """
 
-_PASSED: dict[tuple, bool] = {}
-_PASSED_MAX = 256
+#: Files checked in this process: (path, size, mtime, inode, options) -> the refusal
+#: message, or None for a file that passed.
+_CHECKED: dict[tuple, str | None] = {}
+_CHECKED_MAX = 256
 
 
 def check_hdf5_file(path, *, allow_external: bool = False,
@@ -137,8 +139,25 @@ def check_hdf5_file(path, *, allow_external: bool = False,
         raise DataFormatError(f"{path}: cannot be read ({exc.strerror})") from None
     key = (str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ino, bool(allow_external),
            int(max_dataset_bytes))
-    if key in _PASSED:
+    if key in _CHECKED:
+        if _CHECKED[key] is not None:
+            raise DataFormatError(_CHECKED[key])
         return
+    try:
+        _run_child(path, allow_external, max_dataset_bytes, timeout)
+    except DataFormatError as exc:
+        _remember(key, str(exc))
+        raise
+    _remember(key, None)
+
+
+def _remember(key: tuple, refusal: str | None) -> None:
+    if len(_CHECKED) >= _CHECKED_MAX:
+        _CHECKED.clear()
+    _CHECKED[key] = refusal
+
+
+def _run_child(path: Path, allow_external: bool, max_dataset_bytes: int, timeout: float):
     cmd = [sys.executable, "-c", _CHILD, os.fspath(path.resolve()), str(int(max_dataset_bytes)),
            "1" if allow_external else "0"]
     try:
@@ -156,9 +175,6 @@ def check_hdf5_file(path, *, allow_external: bool = False,
     except ValueError:
         answer = {}
     if answer.get("ok"):
-        if len(_PASSED) >= _PASSED_MAX:
-            _PASSED.clear()
-        _PASSED[key] = True
         return
     if "problem" in answer:
         raise DataFormatError(f"{path}: {answer['problem']}")
