@@ -2,6 +2,9 @@
 noise and network readers): each refused with one DataFormatError naming the file and the
 path inside it, never a crash, a hang or a traceback of another type."""
 
+import shutil
+from pathlib import Path
+
 import h5py
 import numpy as np
 import pytest
@@ -10,6 +13,8 @@ from xbarlab.cli import main
 from xbarlab.errors import DataFormatError
 from xbarlab.formats import Measurements, Provenance, Quantity
 from xbarlab.formats.hdf5_check import check_hdf5_file
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "written_by_0.1.0"
 
 
 @pytest.fixture
@@ -91,6 +96,7 @@ def test_truncated_or_overwritten_file_refused(table_h5, cut):
 
 @pytest.mark.parametrize("value, match", [
     ("two", "format_version 'two' is not an integer"),
+    ("1", "format_version '1' is not an integer; expected an integer from 1"),
     (np.array([1, 2]), "format_version .* is not an integer"),
 ])
 def test_format_version_of_wrong_type(device_h5, value, match):
@@ -174,3 +180,43 @@ def test_inspect_refuses_external_link_with_one_line(table_h5, tmp_path, capsys)
     assert main(["inspect", str(table_h5)]) in (1, 2)
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "external link" in err[0]
+
+
+def _set_dataset(f, name, value):
+    units = f[name].attrs["units"]
+    del f[name]
+    f[name] = value
+    f[name].attrs["units"] = units
+
+
+@pytest.mark.parametrize("edit, match", [
+    (lambda f: _set_dataset(f, "g_fit", np.array([1e-5])), "malformed content .*index 1"),
+    (lambda f: f.__delitem__("programming/bias"), "entry 'bias' is missing"),
+    (lambda f: (f.__delitem__("programming"), f.create_dataset("programming", data=[0.0]),
+                f["programming"].attrs.__setitem__("units", "1")), "malformed content .*not subscriptable"),
+])
+def test_malformed_fitted_device_model(tmp_path, edit, match):
+    """A fitted device model with a wrong shape, a missing group or a group that is a
+    dataset: DataFormatError naming the file and the model kind expected."""
+    path = shutil.copy(FIXTURES / "fitted_powerlaw.h5", tmp_path / "fit.h5")
+    with h5py.File(path, "r+") as f:
+        edit(f)
+    with pytest.raises(DataFormatError, match=r"fit\.h5: " + match + ".*expected an xbarlab "
+                       "device model"):
+        devices.load(path)
+
+
+@pytest.mark.parametrize("edit, match", [
+    (lambda f: f.attrs.__setitem__("conditioning", "bogus"), "conditioning 'bogus' is not one"),
+    (lambda f: f.attrs.__setitem__("weights_map_to", "x"), "weights_map_to 'x' is not one"),
+    (lambda f: f["mean"].__setitem__(Ellipsis, np.nan), "mean holds NaN"),
+])
+def test_malformed_noise_file(tmp_path, edit, match):
+    """A noise file with an unknown conditioning or all-NaN means is refused."""
+    from xbarlab.nn.export import NoiseTables
+
+    path = shutil.copy(FIXTURES / "noise.h5", tmp_path / "noise.h5")
+    with h5py.File(path, "r+") as f:
+        edit(f)
+    with pytest.raises(DataFormatError, match=r"noise\.h5: " + match):
+        NoiseTables.read(path)
