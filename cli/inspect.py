@@ -95,10 +95,11 @@ def _format_measurements(s: dict) -> str:
 
     lines = [f"measurement table ({s['layout']} layout)"]
     for src in s["sources"]:
-        lines.append(f"  file         {printable(src)}  (sha256 {s['sha256'].get(src, '')[:16]}…)")
+        lines.append(f"  file         {printable(src)}  "
+                     f"(sha256 {s['sha256'].get(src, '')[:16]}…)")
     roles = "; ".join(
-        f"{r} <- {printable(v['column'] or 'row')}" + (f" [{printable(v['unit'])}]" if v["unit"] not in ("", "1")
-                                            else "")
+        f"{r} <- {printable(v['column'] or 'row')}"
+        + (f" [{printable(v['unit'])}]" if v["unit"] not in ("", "1") else "")
         for r, v in s["roles"].items())
     lines.append(f"  columns      {roles}")
     lines.append(f"  reads        {_n(s['reads'])}")

@@ -37,8 +37,9 @@ def check_device_labels(keys: np.ndarray, path) -> None:
         return
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise DataFormatError(f"{path}: device label {keys[i].item()!r} (read {i + 1} of the file) is "
-                              "not a label; expected a finite number or a name per device")
+        raise DataFormatError(f"{path}: device label {keys[i].item()!r} (read {i + 1} of the "
+                              "file) is not a label; expected a finite number or a name per "
+                              "device")
 
 
 def _key_order(m) -> tuple[np.ndarray, np.ndarray]:

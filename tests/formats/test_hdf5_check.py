@@ -193,7 +193,8 @@ def _set_dataset(f, name, value):
     (lambda f: _set_dataset(f, "g_fit", np.array([1e-5])), "malformed content .*index 1"),
     (lambda f: f.__delitem__("programming/bias"), "entry 'bias' is missing"),
     (lambda f: (f.__delitem__("programming"), f.create_dataset("programming", data=[0.0]),
-                f["programming"].attrs.__setitem__("units", "1")), "malformed content .*not subscriptable"),
+                f["programming"].attrs.__setitem__("units", "1")),
+     "malformed content .*not subscriptable"),
 ])
 def test_malformed_fitted_device_model(tmp_path, edit, match):
     """A fitted device model with a wrong shape, a missing group or a group that is a
