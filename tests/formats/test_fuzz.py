@@ -1,6 +1,6 @@
 """Mutated real inputs through the readers and ``xbarlab inspect`` (in process): 1-4 byte
-changes of the shipped example tables, a small HDF5 measurement file, a device-model file
-and a noise file. Each example either reads, or ends in one of xbarlab's own errors (exit 1
+changes of the shipped example tables, a small measurement table as .csv.gz, .npz and HDF5,
+a device-model file and a noise file. Each example either reads, or ends in one of xbarlab's own errors (exit 1
 or 2 from the command); nothing else escapes, nothing hangs (HDF5 goes through the child
 check and its 5 s limit; each example has an 8 s deadline) and nothing is written. The
 default run tries a few examples per input; ``pytest -m slow`` runs 10,000."""
@@ -25,7 +25,8 @@ from xbarlab.nn.export import NoiseTables
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "data" / "examples"
 NOISE_FIXTURE = ROOT / "tests" / "fixtures" / "written_by_0.1.0" / "noise.h5"
-INPUTS = ("pcm_drift.csv", "rram_relaxation.tsv", "measurements.h5", "device.h5", "noise.h5")
+INPUTS = ("pcm_drift.csv", "rram_relaxation.tsv", "measurements.csv.gz", "measurements.npz",
+          "measurements.h5", "device.h5", "noise.h5")
 
 
 def _head(path: Path, lines: int = 30) -> bytes:
@@ -41,7 +42,9 @@ def originals(tmp_path_factory):
            "rram_relaxation.tsv": _head(EXAMPLES / "rram_relaxation.csv").replace(b",", b"\t")}
     m = Measurements(g=np.linspace(1e-6, 1e-4, 12), device=np.repeat(np.arange(4), 3),
                      time=np.tile([1.0, 10.0, 100.0], 4))
-    out["measurements.h5"] = formats.write_measurements(d / "m.h5", m).read_bytes()
+    for suffix in ("h5", "npz", "csv.gz"):
+        out[f"measurements.{suffix}"] = formats.write_measurements(d / f"m.{suffix}",
+                                                                   m).read_bytes()
     dev = devices.IdealDevice(g_min=1e-6, g_max=4e-4).to_file(d / "device.h5")
     out["device.h5"] = dev.read_bytes()
     out["noise.h5"] = NOISE_FIXTURE.read_bytes()
@@ -109,7 +112,7 @@ def _fuzz(n: int):
 
 _few_text = _fuzz(8)
 _few_hdf5 = _fuzz(2)  # each HDF5 example starts a child process (about 0.3 s)
-_many = _fuzz(2000)
+_many = _fuzz(1500)
 
 
 @pytest.mark.parametrize("name", INPUTS)
@@ -121,5 +124,5 @@ def test_mutated_inputs_give_xbarlab_errors(originals, name, tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", INPUTS)
 def test_mutated_inputs_give_xbarlab_errors_10000(originals, name, tmp_path):
-    """2,000 mutations of each of the five inputs: 10,000 examples."""
+    """1,500 mutations of each of the seven inputs: 10,500 examples."""
     _many(originals, name, tmp_path)
