@@ -1,9 +1,10 @@
 """Mutated real inputs through the readers and ``xbarlab inspect`` (in process): 1-4 byte
 changes of the shipped example tables, a small measurement table as .csv.gz, .npz and HDF5,
-a device-model file and a noise file. Each example either reads, or ends in one of xbarlab's own errors (exit 1
-or 2 from the command); nothing else escapes, nothing hangs (HDF5 goes through the child
-check and its 5 s limit; each example has an 8 s deadline) and nothing is written. The
-default run tries a few examples per input; ``pytest -m slow`` runs 10,000."""
+a device-model file and a noise file. Each example either reads, or ends in one of
+xbarlab's own errors (exit 1 or 2 from the command); nothing else escapes, nothing hangs
+(HDF5 goes through the child check and its 5 s limit; each example has an 8 s deadline)
+and nothing is written. The default run tries a few examples per input; ``pytest -m slow``
+runs 10,500."""
 
 import contextlib
 import io
