@@ -11,7 +11,12 @@ __all__ = [
     "DataFormatError",
     "ConvergenceError",
     "OutputExistsError",
+    "PlausibilityWarning",
+    "malformed_file",
 ]
+
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 
 class XbarlabError(Exception):
@@ -37,3 +42,33 @@ class ConvergenceError(XbarlabError, RuntimeError):
 
 class OutputExistsError(XbarlabError, FileExistsError):
     """An output file or folder exists and overwriting it was not asked for."""
+
+
+class PlausibilityWarning(UserWarning):
+    """Data that are legal but implausible (e.g. conductances far above any device's)."""
+
+
+@contextmanager
+def malformed_file(path, what: str) -> Iterator[None]:
+    """Turn the errors that rebuilding an object from a file's content raises on malformed
+    content (a missing entry, a value of the wrong type or shape, an option outside its
+    choices) into one :class:`DataFormatError` naming ``path`` and ``what`` it should hold.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file being read.
+    what : str
+        What the file should hold, e.g. ``"an xbarlab noise model"``.
+    """
+    try:
+        yield
+    except DataFormatError as exc:
+        text = str(exc)
+        if str(path) in text:
+            raise
+        raise DataFormatError(f"{path}: {text}") from None
+    except KeyError as exc:
+        raise DataFormatError(f"{path}: entry {exc} is missing; expected {what}") from None
+    except (ConfigError, TypeError, ValueError, AttributeError, IndexError, RuntimeError) as exc:
+        raise DataFormatError(f"{path}: malformed content ({exc}); expected {what}") from None

@@ -63,6 +63,17 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def printable(value) -> str:
+    """``value`` as text with control characters (terminal escape sequences, newlines, bidi
+    overrides) written as ``\\xNN``/``\\uNNNN`` escapes, for strings a file supplies."""
+    text = str(value)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else
+                   (f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}")
+                   for c in text)
+
+
 def _us(g: float) -> str:
     return f"{g * 1e6:.4g}"
 
@@ -84,10 +95,11 @@ def _format_measurements(s: dict) -> str:
 
     lines = [f"measurement table ({s['layout']} layout)"]
     for src in s["sources"]:
-        lines.append(f"  file         {src}  (sha256 {s['sha256'].get(src, '')[:16]}…)")
+        lines.append(f"  file         {printable(src)}  "
+                     f"(sha256 {s['sha256'].get(src, '')[:16]}…)")
     roles = "; ".join(
-        f"{r} <- {v['column'] or 'row'}" + (f" [{v['unit']}]" if v["unit"] not in ("", "1")
-                                            else "")
+        f"{r} <- {printable(v['column'] or 'row')}"
+        + (f" [{printable(v['unit'])}]" if v["unit"] not in ("", "1") else "")
         for r, v in s["roles"].items())
     lines.append(f"  columns      {roles}")
     lines.append(f"  reads        {_n(s['reads'])}")
@@ -156,20 +168,22 @@ def _inspect_model(path) -> tuple[str, dict]:
 def _format_model(s: dict) -> str:
     p = s["provenance"]
     what = s["file_type"].removeprefix("xbarlab-").replace("-", " ")
-    lines = [f"{what} file {s['file']}",
-             f"  kind         {s['kind']}",
+    lines = [f"{what} file {printable(s['file'])}",
+             f"  kind         {printable(s['kind'])}",
              f"  format       version {p['format_version']}, written by xbarlab "
-             f"{p['xbarlab_version']} at {p['created']}",
-             f"  method       {p['method']}"]
+             f"{printable(p['xbarlab_version'])} at {printable(p['created'])}",
+             f"  method       {printable(p['method'])}"]
     if p["settings"]:
-        lines.append(f"  settings     {p['settings']}")
+        lines.append(f"  settings     {printable(p['settings'])}")
     for src in p["sources"]:
-        lines.append(f"  source       {src.get('path', '')} (sha256 {src.get('sha256', '')[:16]}…)")
+        lines.append(f"  source       {printable(src.get('path', ''))} "
+                     f"(sha256 {printable(str(src.get('sha256', ''))[:16])}…)")
     if p["notes"]:
-        lines.append(f"  notes        {p['notes']}")
+        lines.append(f"  notes        {printable(p['notes'])}")
     for e in s["contents"]:
+        name = printable(e["name"])
         if "value" in e:
-            lines.append(f"  {e['name']:<12} {e['value']}")
+            lines.append(f"  {name:<12} {printable(e['value'])}")
             continue
         unit, scale = (("µS", 1e6) if e["units"] == "S" else (e["units"], 1.0))
         shape = "x".join(str(k) for k in e["shape"]) or "scalar"
@@ -179,5 +193,5 @@ def _format_model(s: dict) -> str:
             rng = f" = {e['min'] * scale:.6g} {unit}"
         else:
             rng = f" {e['min'] * scale:.6g} to {e['max'] * scale:.6g} {unit}"
-        lines.append(f"  {e['name']:<12} [{shape}]{rng}" + ("" if rng else f" [{unit}]"))
+        lines.append(f"  {name:<12} [{shape}]{rng}" + ("" if rng else f" [{unit}]"))
     return "\n".join(lines)

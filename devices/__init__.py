@@ -72,8 +72,11 @@ def load(name_or_path) -> DeviceModel:
     if is_path:
         from .. import formats
 
+        from ..errors import malformed_file
+
         kind, tree, prov = formats.read_model_file(name_or_path, file_type="xbarlab-device-model")
-        return model_from_tree(kind, tree, prov)
+        with malformed_file(name_or_path, f"an xbarlab device model of kind {kind!r}"):
+            return model_from_tree(kind, tree, prov)
     if not isinstance(name_or_path, str) or name_or_path not in available_presets():
         raise ConfigError(
             f"unknown device preset {name_or_path!r}; valid names: {available_presets()}"

@@ -35,6 +35,7 @@ import numpy as np
 
 from .. import __version__
 from ..errors import DataFormatError
+from .hdf5_check import DEFAULT_MAX_DATASET_BYTES, check_hdf5_file
 from .output import atomic_output
 from .provenance import FORMAT_VERSION, Provenance, check_format_version, utc_now
 
@@ -111,18 +112,26 @@ def _write_header(f, file_type: str, provenance: Provenance, **attrs: Any) -> No
 
 def _read_format(f, path: Path) -> str:
     """The file's ``format`` attribute ("" when absent); checks ``format_version`` if given."""
-    fmt = _attr_str(f.attrs.get("format", ""))
+    fmt = _attr_str(f.attrs.get("format", ""), path, "/", "format")
     if "format_version" in f.attrs:
         check_format_version(path, f.attrs["format_version"])
     return fmt
 
 
-def _open(path: Path):
+def _open(path: Path, *, allow_external: bool = False,
+          max_dataset_bytes: int = DEFAULT_MAX_DATASET_BYTES):
+    """Open ``path`` for reading after :func:`check_hdf5_file` walked it in a child process."""
+    check_hdf5_file(path, allow_external=allow_external, max_dataset_bytes=max_dataset_bytes)
     h5py = _h5py()
     try:
         return h5py.File(path, "r")
-    except OSError as exc:
+    except (OSError, RuntimeError, ValueError) as exc:
         raise DataFormatError(f"{path} is not a readable HDF5 file ({exc})") from None
+
+
+#: What h5py raises on a file whose content is not what the reader expects.
+_H5_ERRORS = (OSError, RuntimeError, KeyError, TypeError, ValueError, AttributeError,
+              IndexError)
 
 
 # --------------------------------------------------------------------------- model files
@@ -193,53 +202,95 @@ def _write_tree(group, tree: Mapping[str, Any], where: str) -> None:
 
 
 def read_model_file(
-    path, *, file_type: str | None = None
+    path, *, file_type: str | None = None, allow_external: bool = False,
+    max_dataset_bytes: int = DEFAULT_MAX_DATASET_BYTES,
 ) -> tuple[str, dict[str, Any], Provenance]:
     """Read a model file; return ``(kind, tree, provenance)``.
 
-    Checks: the file is HDF5, its ``format`` is an xbarlab model (and equals
-    ``file_type`` when given), its ``format_version`` is not newer than
-    :data:`FORMAT_VERSION`, and every dataset has a known ``units`` attribute.
+    Checks: the file is HDF5 whose structure a child process could walk
+    (:func:`check_hdf5_file`; external links and virtual datasets refused unless
+    ``allow_external``, datasets above ``max_dataset_bytes`` [bytes] refused), its
+    ``format`` is an xbarlab model (and equals ``file_type`` when given), its
+    ``format_version`` is not newer than :data:`FORMAT_VERSION`, its provenance is a JSON
+    object, and every dataset has a known ``units`` attribute.
     """
     path = Path(path)
     if not path.exists():
         raise DataFormatError(f"{path}: no such file")
-    with _open(path) as f:
-        fmt = _attr_str(f.attrs.get("format", ""))
-        if fmt not in MODEL_FILE_TYPES:
-            raise DataFormatError(f"{path} is not an xbarlab model file (format attribute {fmt!r})")
-        if file_type is not None and fmt != file_type:
-            raise DataFormatError(f"{path} holds a {fmt!r}, expected a {file_type!r}")
-        check_format_version(path, f.attrs.get("format_version", -1))
-        kind = _attr_str(f.attrs.get("kind", ""))
+    with _open(path, allow_external=allow_external, max_dataset_bytes=max_dataset_bytes) as f:
         try:
-            prov = Provenance.from_dict(json.loads(_attr_str(f.attrs.get("provenance", "{}"))))
-        except ValueError as exc:
-            raise DataFormatError(f"{path}: provenance attribute is not JSON ({exc})") from None
-        tree = _read_group(f, path, "/", skip={*_HEADER, "kind"})
-    return kind, tree, prov
+            return _read_model(f, path, file_type)
+        except DataFormatError:
+            raise
+        except _H5_ERRORS as exc:
+            raise DataFormatError(f"{path}: not a readable model file "
+                                  f"({type(exc).__name__}: {exc})") from None
 
 
-def file_kind(path) -> str | None:
-    """``"xbarlab-device-model"``, ``"xbarlab-noise-model"``, ``"hdf5"`` (other HDF5) or None."""
+def _read_model(f, path: Path, file_type: str | None):
+    fmt = _attr_str(f.attrs.get("format", ""), path, "/", "format")
+    if fmt not in MODEL_FILE_TYPES:
+        raise DataFormatError(f"{path} is not an xbarlab model file (format attribute {fmt!r})")
+    if file_type is not None and fmt != file_type:
+        raise DataFormatError(f"{path} holds a {fmt!r}, expected a {file_type!r}")
+    check_format_version(path, f.attrs.get("format_version", -1))
+    kind = _attr_str(f.attrs.get("kind", ""), path, "/", "kind")
+    try:
+        prov = json.loads(_attr_str(f.attrs.get("provenance", "{}"), path, "/", "provenance"))
+    except ValueError as exc:
+        raise DataFormatError(f"{path}: provenance attribute is not JSON ({exc})") from None
+    if not isinstance(prov, dict):
+        raise DataFormatError(f"{path}: attribute provenance of / is a JSON "
+                              f"{type(prov).__name__}, expected a JSON object")
+    try:
+        provenance = Provenance.from_dict(prov)
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise DataFormatError(f"{path}: attribute provenance of / has an entry of the wrong "
+                              f"type ({exc}); expected method, settings (object), sources "
+                              "(list of objects), notes, format_version (integer)") from None
+    tree = _read_group(f, path, "/", skip={*_HEADER, "kind"})
+    return kind, tree, provenance
+
+
+def file_kind(path, *, allow_external: bool = False) -> str | None:
+    """``"xbarlab-device-model"``, ``"xbarlab-noise-model"``, ``"hdf5"`` (other HDF5) or None.
+
+    An HDF5 file is first walked in a child process (:func:`check_hdf5_file`); one that
+    fails that check raises DataFormatError.
+    """
     path = Path(path)
     with open(path, "rb") as fh:
         magic = fh.read(8)
     if magic != HDF5_MAGIC:
         return None
-    h5py = _h5py()
-    try:
-        with h5py.File(path, "r") as f:
-            fmt = _attr_str(f.attrs.get("format", ""))
-    except OSError:
-        return None
+    with _open(path, allow_external=allow_external) as f:
+        try:
+            fmt = _attr_str(f.attrs.get("format", ""), path, "/", "format")
+        except _H5_ERRORS:
+            return "hdf5"
     return fmt if fmt in MODEL_FILE_TYPES else "hdf5"
 
 
-def _attr_str(v) -> str:
+def _attr_str(v, path=None, where: str = "/", key: str = "") -> str:
+    """A text attribute as ``str``; DataFormatError naming the file and the attribute when it
+    is not UTF-8 text or not a single string."""
+    if isinstance(v, np.ndarray) and v.size == 1 and v.dtype.kind in "SUO":
+        v = v.reshape(()).item()
     if isinstance(v, bytes):
-        return v.decode("utf-8")
-    return str(v)
+        try:
+            return v.decode("utf-8")
+        except UnicodeDecodeError:
+            raise DataFormatError(f"{path}: attribute {key!r} of {where} is not UTF-8 text"
+                                  ) from None
+    if not isinstance(v, str):
+        raise DataFormatError(f"{path}: attribute {key!r} of {where} is "
+                              f"{type(v).__name__} {_short(v)}, expected a string")
+    return v
+
+
+def _short(v) -> str:
+    text = repr(v)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _read_group(group, path: Path, where: str, skip=frozenset()) -> dict[str, Any]:
@@ -249,7 +300,7 @@ def _read_group(group, path: Path, where: str, skip=frozenset()) -> dict[str, An
         if key in skip:
             continue
         if isinstance(value, (bytes, str)):
-            s = _attr_str(value)
+            s = _attr_str(value, path, where, key)
             out[key] = None if s == _NONE else s
         elif isinstance(value, (np.bool_, bool)):
             out[key] = bool(value)
@@ -257,16 +308,20 @@ def _read_group(group, path: Path, where: str, skip=frozenset()) -> dict[str, An
             out[key] = int(value)
         else:
             out[key] = value
-    for key, item in group.items():
+    for key in group:
+        item = group.get(key)
         if isinstance(item, h5py.Group):
             out[key] = _read_group(item, path, f"{where}{key}/")
+        elif not isinstance(item, h5py.Dataset):
+            raise DataFormatError(f"{path}: {where}{key} is a {type(item).__name__}, expected a "
+                                  "group or a dataset")
         else:
             if "units" not in item.attrs:
                 raise DataFormatError(
                     f"{path}: dataset {where}{key} has no 'units' attribute; every dataset must "
                     "carry one (use '1' for dimensionless)"
                 )
-            units = _attr_str(item.attrs["units"])
+            units = _attr_str(item.attrs["units"], path, f"{where}{key}", "units")
             if units not in KNOWN_UNITS:
                 raise DataFormatError(
                     f"{path}: dataset {where}{key} has units {units!r}, expected one of "
@@ -275,9 +330,6 @@ def _read_group(group, path: Path, where: str, skip=frozenset()) -> dict[str, An
             data = item[()]
             out[key] = Quantity(data if np.ndim(data) else data.item(), units)
     return out
-
-
-# --------------------------------------------------------------------------- measurement tables
 
 
 # --------------------------------------------------------------------------- measurement tables
@@ -320,7 +372,9 @@ def write_measurement_file(path, arrays: Mapping[str, np.ndarray], units: Mappin
     return Path(path)
 
 
-def read_measurement_group(path, select: Callable[[list[str]], Iterable[str]]
+def read_measurement_group(path, select: Callable[[list[str]], Iterable[str]], *,
+                           allow_external: bool = False,
+                           max_dataset_bytes: int = DEFAULT_MAX_DATASET_BYTES,
                            ) -> tuple[dict[str, np.ndarray], dict[str, str], str | None]:
     """Read the ``/measurements`` datasets of an HDF5 measurement table.
 
@@ -330,6 +384,10 @@ def read_measurement_group(path, select: Callable[[list[str]], Iterable[str]]
         The HDF5 file.
     select : callable
         Given the dataset names, returns the names to load (the others are not read).
+    allow_external : bool
+        Follow external links and virtual datasets (default: refuse the file).
+    max_dataset_bytes : int
+        Largest declared dataset size read [bytes].
 
     Returns
     -------
@@ -340,32 +398,43 @@ def read_measurement_group(path, select: Callable[[list[str]], Iterable[str]]
     time_origin : str or None
         The file's ``time_origin`` attribute, if any.
     """
+    with _open(path, allow_external=allow_external, max_dataset_bytes=max_dataset_bytes) as f:
+        try:
+            return _read_measurements(f, path, select)
+        except DataFormatError:
+            raise
+        except _H5_ERRORS as exc:
+            raise DataFormatError(f"{path}: not a readable measurement file "
+                                  f"({type(exc).__name__}: {exc})") from None
+
+
+def _read_measurements(f, path: Path, select):
     h5py = _h5py()
-    with _open(path) as f:
-        fmt = _read_format(f, path)
-        if fmt in MODEL_FILE_TYPES:
-            raise DataFormatError(f"{path} is a {fmt} file, not a measurement table; "
-                                  "`xbarlab inspect` shows what it holds")
-        if fmt and fmt != MEASUREMENTS_FORMAT:
-            raise DataFormatError(f"{path}: format attribute {fmt!r}, expected "
-                                  f"{MEASUREMENTS_FORMAT!r}")
-        grp = f.get("measurements")
-        if not isinstance(grp, h5py.Group):
-            raise DataFormatError(f"{path} has no /measurements group; a measurement HDF5 file "
-                                  "holds one 1-D dataset per column under /measurements, each "
-                                  "with a 'units' attribute (see data/README.md)")
-        items, file_units = {}, {}
-        for name, item in grp.items():
-            if not isinstance(item, h5py.Dataset):
-                raise DataFormatError(f"{path}: /measurements/{name} is a group; expected only "
-                                      "1-D datasets there")
-            if "units" not in item.attrs:
-                raise DataFormatError(f"{path}: dataset /measurements/{name} has no 'units' "
-                                      "attribute; every dataset must carry one ('1' for "
-                                      "dimensionless, e.g. device ids)")
-            file_units[name] = _attr_str(item.attrs["units"])
-            items[name] = item
-        loaded = {name: items[name][()] for name in set(select(list(items)))}
-        origin = f.attrs.get("time_origin")
-        origin = _attr_str(origin) if origin is not None else None
+    fmt = _read_format(f, path)
+    if fmt in MODEL_FILE_TYPES:
+        raise DataFormatError(f"{path} is a {fmt} file, not a measurement table; "
+                              "`xbarlab inspect` shows what it holds")
+    if fmt and fmt != MEASUREMENTS_FORMAT:
+        raise DataFormatError(f"{path}: format attribute {fmt!r}, expected "
+                              f"{MEASUREMENTS_FORMAT!r}")
+    grp = f.get("measurements")
+    if not isinstance(grp, h5py.Group):
+        raise DataFormatError(f"{path} has no /measurements group; a measurement HDF5 file "
+                              "holds one 1-D dataset per column under /measurements, each "
+                              "with a 'units' attribute (see data/README.md)")
+    items, file_units = {}, {}
+    for name in grp:
+        item = grp.get(name)
+        if not isinstance(item, h5py.Dataset):
+            raise DataFormatError(f"{path}: /measurements/{name} is a "
+                                  f"{type(item).__name__}; expected only 1-D datasets there")
+        if "units" not in item.attrs:
+            raise DataFormatError(f"{path}: dataset /measurements/{name} has no 'units' "
+                                  "attribute; every dataset must carry one ('1' for "
+                                  "dimensionless, e.g. device ids)")
+        file_units[name] = _attr_str(item.attrs["units"], path, f"/measurements/{name}", "units")
+        items[name] = item
+    loaded = {name: items[name][()] for name in set(select(list(items)))}
+    origin = f.attrs.get("time_origin")
+    origin = _attr_str(origin, path, "/", "time_origin") if origin is not None else None
     return loaded, file_units, origin

@@ -22,6 +22,7 @@ from .array_tables import read_hdf5_part, read_npz_part
 from .hdf5 import HDF5_MAGIC, MEASUREMENTS_FORMAT, write_measurement_file
 from .output import atomic_output
 from .provenance import FORMAT_VERSION, Provenance
+from .plausibility import DUPLICATE_POLICIES, check_device_labels, check_measurements
 from .roles import (
     FLOAT_ROLES,
     INT_ROLES,
@@ -205,6 +206,7 @@ def read_measurements(
     delimiter: str | None = None,
     same_devices: bool = False,
     time_origin: str | None = None,
+    duplicates: str = "error",
 ) -> Measurements:
     """Read one or several measurement files into one :class:`Measurements` (SI units).
 
@@ -223,6 +225,10 @@ def read_measurements(
     devices are distinct and, when several files are read, labelled ``"k:label"`` with k
     the file's index). ``time_origin``: overrides the rule "first read when
     ``g_initial`` is given (or for a time series), else programming".
+    ``duplicates``: reads repeating a (device, time[, cycle]) read are refused ("error"),
+    or reduced to the first ("first") or the mean conductance ("mean") of each group. The
+    same file given twice is refused; conductances above 1 S give a
+    :class:`~xbarlab.errors.PlausibilityWarning`.
 
     Every problem raises :class:`DataFormatError` (the file's content) or
     :class:`ConfigError` (the options), naming the file, line/column and what was expected.
@@ -261,8 +267,26 @@ def read_measurements(
     opts = ReadOptions(layout=layout, columns=cols, units=unit_map, given_units=given_units,
                         strict=bool(strict), header=header, delimiter=delimiter,
                         sample_rate=sample_rate, samples_from=samples_from)
+    if duplicates not in DUPLICATE_POLICIES:
+        raise ConfigError(f"duplicates {duplicates!r} is not one of {DUPLICATE_POLICIES}")
+    _refuse_repeated_files(paths)
     parts = [_read_part(p, opts) for p in paths]
-    return _merge_parts(parts, opts, same_devices=same_devices, time_origin=time_origin)
+    m = _merge_parts(parts, opts, same_devices=same_devices, time_origin=time_origin)
+    return check_measurements(m, duplicates=duplicates)
+
+
+def _refuse_repeated_files(paths: list[Path]) -> None:
+    seen: dict[tuple[int, int], Path] = {}
+    for p in paths:
+        try:
+            st = p.stat()
+        except OSError:
+            continue  # _read_part names a missing file
+        key = (st.st_dev, st.st_ino)
+        if key in seen:
+            raise ConfigError(f"{p} is given twice (also as {seen[key]}); its reads would be "
+                              "counted twice")
+        seen[key] = p
 
 
 def write_measurements(path, m: Measurements, *, force: bool = False,
@@ -361,6 +385,9 @@ def _merge_parts(parts: list[TablePart], opts: ReadOptions, *, same_devices: boo
     arrays = {r: (parts[0].arrays[r] if len(parts) == 1
                   else np.concatenate([p.arrays[r] for p in parts])) for r in roles}
     labels = None
+    for p in parts:
+        if p.device_keys is not None:
+            check_device_labels(p.device_keys, p.path)
     if parts[0].device_keys is not None:
         if same_devices or len(parts) == 1:
             try:

@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from .. import __version__
 from ..errors import DataFormatError
 
@@ -91,10 +93,13 @@ def check_format_version(path, version) -> None:
     DataFormatError
         Naming ``path`` and the version found.
     """
-    try:
-        version = int(version)
-    except (TypeError, ValueError):
-        raise DataFormatError(f"{path}: format_version {version!r} is not an integer") from None
+    if isinstance(version, np.ndarray) and version.shape == ():
+        version = version.item()
+    if isinstance(version, (bool, np.bool_)) or not isinstance(version, (int, np.integer)):
+        shown = version.tolist() if isinstance(version, np.ndarray) else version
+        raise DataFormatError(f"{path}: format_version {shown!r} is not an integer; expected "
+                              f"an integer from 1 to {FORMAT_VERSION}")
+    version = int(version)
     if version > FORMAT_VERSION:
         raise DataFormatError(f"{path} has format_version {version}, newer than this xbarlab "
                               f"reads ({FORMAT_VERSION}); upgrade xbarlab")

@@ -180,6 +180,11 @@ def finish_role(role: str, values: np.ndarray, opts: ReadOptions, path: Path, lo
             i = int(np.flatnonzero(frac)[0])
             raise DataFormatError(f"{path}, {locate(i)}: {role} is {values[i]}; expected a "
                                   "whole number (an index)")
+        huge = np.abs(values) >= 2.0**53
+        if huge.any():
+            i = int(np.flatnonzero(huge)[0])
+            raise DataFormatError(f"{path}, {locate(i)}: {role} is {values[i]:.6g}; expected an "
+                                  "index below 2**53")
         return values.astype(np.int64)
     if kind == "conductance" and _units.is_resistance_unit(unit):
         bad = values <= 0

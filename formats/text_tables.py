@@ -45,6 +45,8 @@ def read_text_part(path: Path, opts: ReadOptions) -> TablePart:
         return _read_long_text(text, opts)
     except _BadCell as exc:  # internal subclass: users see a plain DataFormatError
         raise DataFormatError(str(exc)) from None
+    except (IndexError, csv.Error) as exc:  # a shape no check above foresaw
+        raise DataFormatError(f"{path}: not a table xbarlab can read ({exc})") from None
 
 
 @dataclass
@@ -81,12 +83,16 @@ def _text_errors(path: Path):
         raise DataFormatError(f"{path}: the gzip stream is truncated or corrupt ({exc})") from None
 
 
-def _split(line: str, delimiter: str | None) -> list[str]:
+def _split(line: str, delimiter: str | None, path: Path | None = None,
+           lineno: int = 0) -> list[str]:
     line = line.rstrip("\r\n")
     if delimiter is None:
         return line.split()
     if delimiter == ",":
-        return next(csv.reader([line]))
+        try:
+            return next(csv.reader([line]), [])
+        except csv.Error as exc:
+            raise DataFormatError(f"{path}, line {lineno}: not a CSV line ({exc})") from None
     return line.split(delimiter)
 
 
@@ -133,7 +139,7 @@ def _sniff_text(path: Path, opts: ReadOptions) -> _Text:
             delimiter = ","
         elif ";" in first:
             delimiter = ";"
-    fields = [f.strip() for f in _split(first, delimiter)]
+    fields = [f.strip() for f in _split(first, delimiter, path, skip)]
     header = opts.header
     if opts.layout is TableLayout.WIDE:
         if header is False:
@@ -159,7 +165,7 @@ def _iter_data_lines(text: _Text):
             s = line.strip()
             if not s or s.startswith("#"):
                 continue
-            yield lineno, _split(line, text.delimiter)
+            yield lineno, _split(line, text.delimiter, text.path, lineno)
 
 
 def _line_of_row(text: _Text, row: int) -> int:
@@ -250,6 +256,10 @@ def _read_long_text(text: _Text, opts: ReadOptions) -> TablePart:
             # A text column no role uses, or text device labels: read what the roles need.
             text_device = text_device or dev_only
             usecols = [j for j in needed if not (text_device and j == cols["device"])]
+    if usecols is None and arr.shape[1] != text.n_cols:
+        _check_ragged(text)  # names the first line whose column count differs
+        raise DataFormatError(f"{text.path}: the data rows have {arr.shape[1]} columns, the "
+                              f"{'header' if text.names else 'first line'} {text.n_cols}")
     if usecols is not None:
         if text_device:
             device_text = _loadtxt(text, usecols=[cols["device"]], dtype=str)[:, 0]

@@ -76,7 +76,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError, DataFormatError
+from ..errors import ConfigError, DataFormatError, malformed_file
 
 __all__ = [
     "NOISE_KIND",
@@ -93,6 +93,10 @@ NOISE_KIND = "weight-quantile-tables"
 #: Version of the layout above; newer files are refused by :meth:`NoiseTables.from_tree`.
 LAYOUT_VERSION = 2
 _COMPENSATIONS = ("none", "global")
+#: Conditionings of the device model the tables came from (devices.base.Conditioning).
+_CONDITIONINGS = ("target", "initial read")
+#: What the weights were mapped to (programming targets, or the cells' first reads).
+_WEIGHTS_MAP_TO = ("targets", "first reads")
 
 
 def default_levels(n: int = 401, z_max: float = 4.0) -> np.ndarray:
@@ -175,6 +179,16 @@ class NoiseTables:
         if self.compensation not in _COMPENSATIONS:
             raise DataFormatError(f"compensation {self.compensation!r} is not one of "
                                   f"{_COMPENSATIONS}")
+        if self.conditioning not in _CONDITIONINGS:
+            raise DataFormatError(f"conditioning {self.conditioning!r} is not one of "
+                                  f"{_CONDITIONINGS}")
+        if self.weights_map_to not in _WEIGHTS_MAP_TO:
+            raise DataFormatError(f"weights_map_to {self.weights_map_to!r} is not one of "
+                                  f"{_WEIGHTS_MAP_TO}")
+        for name in ("mean", "std", "drift_factor"):
+            if not np.all(np.isfinite(getattr(self, name))):
+                raise DataFormatError(f"{name} holds NaN or infinite values; expected finite "
+                                      "numbers")
         from ..devices.mapping import WeightMapping
 
         m = self.mapping
@@ -320,7 +334,8 @@ class NoiseTables:
         kind, tree, _prov = formats.read_model_file(path, file_type="xbarlab-noise-model")
         if kind != NOISE_KIND:
             raise DataFormatError(f"{path}: noise-model kind {kind!r}, expected {NOISE_KIND!r}")
-        return cls.from_tree(tree, source=str(path))
+        with malformed_file(path, "an xbarlab noise model (see data/README.md)"):
+            return cls.from_tree(tree, source=str(path))
 
     def time_index(self, t: float) -> int:
         """Index of the stored time equal to ``t`` [s] (relative tolerance 1e-9)."""

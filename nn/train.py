@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import ConfigError, DataFormatError, OutputExistsError
+from ..errors import ConfigError, DataFormatError, OutputExistsError, malformed_file
 from .data import Dataset, build_model, load_dataset, model_config
 from .hasgd import HASGD
 from .noise import GaussianNoise, NoiseModel, attach_noise, detach_noise, resample_noise
@@ -459,7 +459,11 @@ def load_trained(path) -> tuple[nn.Module, dict[str, Any]]:
         raise DataFormatError(f"{p} is not a model saved by xbarlab train ({exc})") from None
     if not isinstance(blob, dict) or "state_dict" not in blob or "config" not in blob:
         raise DataFormatError(f"{p} lacks 'state_dict'/'config'; not saved by xbarlab train")
-    net = build_model(blob["config"])
-    net.load_state_dict(blob["state_dict"])
+    with malformed_file(p, "a model saved by xbarlab train (state_dict and config with "
+                           "model, input_shape, hidden, n_classes)"):
+        if not isinstance(blob["config"], dict):
+            raise DataFormatError("config is not a dict")
+        net = build_model(blob["config"])
+        net.load_state_dict(blob["state_dict"])
     net.eval()
     return net, blob

@@ -62,7 +62,10 @@ def test_several_files(long_table, tmp_path):
     m = read_measurements([a, b])
     assert (m.n_reads, m.n_devices, m.source_rows) == (12, 6, (0, 6, 12))
     assert m.sources == (str(a), str(b))
-    assert read_measurements([a, b], same_devices=True).n_devices == 3
+    # the same reads of the same devices twice: refused unless told how to reduce them
+    assert read_measurements([a, b], same_devices=True, duplicates="first").n_devices == 3
+    with pytest.raises(errors.DataFormatError, match="repeat a .device, time. read"):
+        read_measurements([a, b], same_devices=True)
     c = tmp_path / "c.csv"
     c.write_text("device,g\n1,1e-5\n")
     with pytest.raises(errors.DataFormatError, match="must give the same roles"):
@@ -95,13 +98,14 @@ def test_bad_input(tmp_path, case):
 @settings(max_examples=40, deadline=None)
 @given(st.data())
 def test_csv_round_trip_property(data):
-    """Any table of finite conductances (either sign), times >= 0 and integer device labels
-    written as CSV reads back bit for bit, with the same device grouping."""
+    """Any table of finite conductances (either sign), distinct times >= 0 and integer device
+    labels written as CSV reads back bit for bit, with the same device grouping."""
     n = data.draw(st.integers(1, 40))
     floats = st.floats(-1e-3, 1e-3, allow_nan=False, allow_subnormal=False)
     g = np.array(data.draw(st.lists(floats, min_size=n, max_size=n)))
+    # distinct times: a repeated (device, time) read is refused (duplicates="error")
     t = np.array(data.draw(st.lists(st.floats(0, 1e9, allow_subnormal=False),
-                                    min_size=n, max_size=n)))
+                                    min_size=n, max_size=n, unique=True)))
     labels = np.array(data.draw(st.lists(st.integers(-10**6, 10**6), min_size=n, max_size=n)))
     ids, uniq = np.unique(labels, return_inverse=True)[1], np.unique(labels)
     m = Measurements(g=g, device=ids, time=t, device_labels=uniq)

@@ -1,0 +1,183 @@
+"""Check an HDF5 file's structure in a child process before this process trusts it.
+
+A corrupted HDF5 file can crash the HDF5 library (segmentation fault) or make it loop
+forever inside a metadata read, and h5py cannot guard against either. So before
+xbarlab opens a file it reads, :func:`check_hdf5_file` opens it in a separate Python
+process with a time limit, walks every group, attribute and dataset there (reading
+them), and refuses the file with one line when that process crashes, times out or
+finds something xbarlab does not follow:
+
+- external links and virtual datasets (a shared file could make xbarlab read any HDF5
+  file the user can read, or a FIFO that never answers), unless allowed;
+- datasets stored in external raw files;
+- soft links that point nowhere;
+- a dataset whose declared size exceeds ``max_dataset_bytes`` (a small compressed file
+  can declare gigabytes).
+
+The check costs one Python start with h5py (about 0.25 s on an idle core); the outcome is
+remembered by the file's path, size, modification time, inode and the options, so opening
+it again in the same process costs nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from ..errors import DataFormatError
+
+__all__ = ["DEFAULT_MAX_DATASET_BYTES", "DEFAULT_CHECK_SECONDS", "check_hdf5_file"]
+
+#: Largest dataset (declared bytes) read without being told otherwise: 4 GiB.
+DEFAULT_MAX_DATASET_BYTES = 4 << 30
+#: Time the child process gets to open and walk a file [s].
+DEFAULT_CHECK_SECONDS = 5.0
+
+# The child: plain h5py and json, no xbarlab import (keeps its start short). It prints one
+# JSON line: {"ok": true} or {"problem": "..."}; a crash or an exception ends it otherwise.
+_CHILD = r"""
+import json, sys
+import h5py, numpy
+path, max_bytes, allow_external = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1"
+budget = [200000]
+
+def stop(msg):
+    print(json.dumps({"problem": msg}))
+    sys.exit(0)
+
+def attrs(obj, where):
+    for key in list(obj.attrs):
+        try:
+            obj.attrs[key]
+        except Exception as exc:
+            stop(f"attribute {key!r} of {where} cannot be read ({type(exc).__name__}: {exc})")
+
+def walk(group, where, depth):
+    if depth > 64:
+        stop(f"{where} lies more than 64 groups deep")
+    attrs(group, where)
+    for name in list(group):
+        budget[0] -= 1
+        if budget[0] < 0:
+            stop("holds more than 200000 objects")
+        at = where + name
+        link = group.get(name, getlink=True)
+        if isinstance(link, h5py.ExternalLink):
+            if not allow_external:
+                stop(f"{at} is an external link to {link.filename}:{link.path}; external links "
+                     "are not followed unless allowed")
+            continue
+        obj = group.get(name)
+        if obj is None:
+            stop(f"{at} is a link that points nowhere")
+        if isinstance(link, h5py.SoftLink):
+            continue  # its target is walked through its own (hard) link
+        if isinstance(obj, h5py.Group):
+            walk(obj, at + "/", depth + 1)
+            continue
+        if not isinstance(obj, h5py.Dataset):
+            stop(f"{at} is a {type(obj).__name__}, expected a group or a dataset")
+        if obj.is_virtual and not allow_external:
+            stop(f"{at} is a virtual dataset (it maps other files); not read unless allowed")
+        if obj.external:
+            stop(f"{at} keeps its data in external raw files; not read")
+        attrs(obj, at)
+        shape = obj.shape
+        if shape is None:
+            continue
+        n = 1
+        for k in shape:
+            n *= int(k)
+        nbytes = n * obj.dtype.itemsize
+        if nbytes > max_bytes:
+            stop(f"{at} declares {shape} x {obj.dtype} = {nbytes:,} bytes, more than the "
+                 f"limit of {max_bytes:,} bytes")
+        try:
+            obj[()]
+        except Exception as exc:
+            stop(f"dataset {at} cannot be read ({type(exc).__name__}: {exc})")
+
+with h5py.File(path, "r") as f:
+    walk(f, "/", 0)
+print(json.dumps({"ok": True}))
+"""
+
+#: Files checked in this process: (path, size, mtime, inode, options) -> the refusal
+#: message, or None for a file that passed.
+_CHECKED: dict[tuple, str | None] = {}
+_CHECKED_MAX = 256
+
+
+def check_hdf5_file(path, *, allow_external: bool = False,
+                    max_dataset_bytes: int = DEFAULT_MAX_DATASET_BYTES,
+                    timeout: float = DEFAULT_CHECK_SECONDS) -> None:
+    """Open and walk an HDF5 file in a child process; refuse it if that fails.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The HDF5 file.
+    allow_external : bool
+        Accept external links and virtual datasets (default: refuse them).
+    max_dataset_bytes : int
+        Largest declared dataset size accepted [bytes].
+    timeout : float
+        Time the child gets to open and walk the file [s].
+
+    Raises
+    ------
+    DataFormatError
+        Naming the file and, where known, the path inside it and what is wrong.
+    """
+    path = Path(path)
+    try:
+        st = path.stat()
+    except OSError as exc:
+        raise DataFormatError(f"{path}: cannot be read ({exc.strerror})") from None
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ino, bool(allow_external),
+           int(max_dataset_bytes))
+    if key in _CHECKED:
+        if _CHECKED[key] is not None:
+            raise DataFormatError(_CHECKED[key])
+        return
+    try:
+        _run_child(path, allow_external, max_dataset_bytes, timeout)
+    except DataFormatError as exc:
+        _remember(key, str(exc))
+        raise
+    _remember(key, None)
+
+
+def _remember(key: tuple, refusal: str | None) -> None:
+    if len(_CHECKED) >= _CHECKED_MAX:
+        _CHECKED.clear()
+    _CHECKED[key] = refusal
+
+
+def _run_child(path: Path, allow_external: bool, max_dataset_bytes: int, timeout: float):
+    cmd = [sys.executable, "-c", _CHILD, os.fspath(path.resolve()), str(int(max_dataset_bytes)),
+           "1" if allow_external else "0"]
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+                              stdin=subprocess.DEVNULL, errors="replace")
+    except subprocess.TimeoutExpired:
+        raise DataFormatError(f"{path}: the HDF5 library did not finish reading its structure "
+                              f"within {timeout:g} s; the file is probably corrupt") from None
+    if done.returncode < 0:
+        raise DataFormatError(f"{path}: the HDF5 library crashed reading it (signal "
+                              f"{-done.returncode}); the file is corrupt") from None
+    line = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
+    try:
+        answer = json.loads(line) if line else {}
+    except ValueError:
+        answer = {}
+    if answer.get("ok"):
+        return
+    if "problem" in answer:
+        raise DataFormatError(f"{path}: {answer['problem']}")
+    err = [s for s in done.stderr.strip().splitlines() if s.strip()]
+    last = err[-1].strip() if err else f"exit status {done.returncode}"
+    raise DataFormatError(f"{path} is not a readable HDF5 file ({last[:300]})")
