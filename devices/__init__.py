@@ -71,7 +71,6 @@ def load(name_or_path) -> DeviceModel:
     )
     if is_path:
         from .. import formats
-
         from ..errors import malformed_file
 
         kind, tree, prov = formats.read_model_file(name_or_path, file_type="xbarlab-device-model")

@@ -21,8 +21,8 @@ from ..errors import ConfigError, DataFormatError
 from .array_tables import read_hdf5_part, read_npz_part
 from .hdf5 import HDF5_MAGIC, MEASUREMENTS_FORMAT, write_measurement_file
 from .output import atomic_output
-from .provenance import FORMAT_VERSION, Provenance
 from .plausibility import DUPLICATE_POLICIES, check_device_labels, check_measurements
+from .provenance import FORMAT_VERSION, Provenance
 from .roles import (
     FLOAT_ROLES,
     INT_ROLES,

@@ -11,7 +11,7 @@ import pytest
 from xbarlab import devices, formats
 from xbarlab.cli import main
 from xbarlab.errors import DataFormatError
-from xbarlab.formats import Measurements, Provenance, Quantity
+from xbarlab.formats import Measurements, Quantity
 from xbarlab.formats.hdf5_check import check_hdf5_file
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "written_by_0.1.0"
