@@ -159,10 +159,11 @@ WORK_PLAN = [
 
 
 def _text_files() -> list[Path]:
-    files = [p for p in ROOT.rglob("*.py")
-             if not any(x in {".git", "build", "dist", "__pycache__"} or x.endswith(".egg-info")
-                        for x in p.relative_to(ROOT).parts)]
-    return files + [ROOT / "README.md", ROOT / "data" / "README.md"]
+    """The package's and the tests' Python files, README.md and data/README.md (never a
+    virtual environment or build folder inside the clone)."""
+    extra = [p for d in ("tests", "data") for p in (ROOT / d).rglob("*.py")
+             if "__pycache__" not in p.parts]
+    return [*_package_files().values(), *extra, ROOT / "README.md", ROOT / "data" / "README.md"]
 
 
 def test_work_plan_pattern_catches_examples():

@@ -100,7 +100,7 @@ def test_range_is_read_only_through_device_range():
     found = []
     for path in sorted(root.rglob("*.py")):
         rel = path.relative_to(root)
-        if (rel.parts[0] in ("devices", "tests", "build", "dist", "data")
+        if (rel.parts[0] in ("devices", "tests", "build", "dist", "data", "venv")
                 or rel.parts[0].startswith(".") or rel.parts[0].endswith(".egg-info")):
             continue
         found += [f"{rel}:{n}" for n in _range_reads(ast.parse(path.read_text("utf-8")))]
