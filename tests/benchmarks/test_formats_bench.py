@@ -1,6 +1,6 @@
 """Benchmarks of the measurement reader (run on demand: ``pytest -m benchmark tests/benchmarks``).
 
-Goals from the foundation issue: the 89k-row Stanford techC table loads in well under a
+Goals: the 89k-row Stanford techC table loads in well under a
 second; a 10^7-row table loads without more than a few copies in memory. Each test prints
 its numbers and the machine (CPU count, Python, numpy) so results can be quoted.
 """
