@@ -25,6 +25,7 @@ one 1-D dataset per role under ``/measurements``, each with its ``units``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -134,6 +135,18 @@ _H5_ERRORS = (OSError, RuntimeError, KeyError, TypeError, ValueError, AttributeE
               IndexError)
 
 
+@contextlib.contextmanager
+def _unreadable_as_format_error(path: Path, what: str):
+    """Turn what h5py raises inside the block into one DataFormatError naming ``path``."""
+    try:
+        yield
+    except DataFormatError:
+        raise
+    except _H5_ERRORS as exc:
+        raise DataFormatError(f"{path}: not a readable {what} ({type(exc).__name__}: "
+                              f"{exc})") from None
+
+
 # --------------------------------------------------------------------------- model files
 
 
@@ -218,13 +231,8 @@ def read_model_file(
     if not path.exists():
         raise DataFormatError(f"{path}: no such file")
     with _open(path, allow_external=allow_external, max_dataset_bytes=max_dataset_bytes) as f:
-        try:
+        with _unreadable_as_format_error(path, "model file"):
             return _read_model(f, path, file_type)
-        except DataFormatError:
-            raise
-        except _H5_ERRORS as exc:
-            raise DataFormatError(f"{path}: not a readable model file "
-                                  f"({type(exc).__name__}: {exc})") from None
 
 
 def _read_model(f, path: Path, file_type: str | None):
@@ -399,13 +407,8 @@ def read_measurement_group(path, select: Callable[[list[str]], Iterable[str]], *
         The file's ``time_origin`` attribute, if any.
     """
     with _open(path, allow_external=allow_external, max_dataset_bytes=max_dataset_bytes) as f:
-        try:
+        with _unreadable_as_format_error(path, "measurement file"):
             return _read_measurements(f, path, select)
-        except DataFormatError:
-            raise
-        except _H5_ERRORS as exc:
-            raise DataFormatError(f"{path}: not a readable measurement file "
-                                  f"({type(exc).__name__}: {exc})") from None
 
 
 def _read_measurements(f, path: Path, select):
