@@ -36,7 +36,7 @@ import numpy as np
 
 from .. import __version__
 from ..errors import DataFormatError
-from .hdf5_check import DEFAULT_MAX_DATASET_BYTES, check_hdf5_file
+from .hdf5_check import DEFAULT_MAX_DATASET_BYTES, check_hdf5_file, note_written
 from .output import atomic_output
 from .provenance import FORMAT_VERSION, Provenance, check_format_version, utc_now
 
@@ -189,7 +189,18 @@ def write_model_file(
         with h5py.File(tmp, "w") as f:
             _write_header(f, file_type, prov, kind=kind)
             _write_tree(f, tree, "/")
+            largest = _largest_dataset(f)
+    note_written(path, largest)
     return Path(path)
+
+
+def _largest_dataset(f) -> int:
+    """Largest dataset of an open (own, just written) HDF5 file [bytes]."""
+    h5py = _h5py()
+    sizes = [0]
+    f.visititems(lambda _name, obj: sizes.append(obj.nbytes)
+                 if isinstance(obj, h5py.Dataset) else None)
+    return max(sizes)
 
 
 def _write_tree(group, tree: Mapping[str, Any], where: str) -> None:
@@ -377,6 +388,8 @@ def write_measurement_file(path, arrays: Mapping[str, np.ndarray], units: Mappin
                 data = arr.astype("S") if arr.dtype.kind == "U" else arr
                 ds = grp.create_dataset(role, data=data)
                 ds.attrs["units"] = units[role]
+            largest = _largest_dataset(f)
+    note_written(path, largest)
     return Path(path)
 
 

@@ -14,9 +14,14 @@ finds something xbarlab does not follow:
 - a dataset whose declared size exceeds ``max_dataset_bytes`` (a small compressed file
   can declare gigabytes).
 
-The check costs one Python start with h5py (about 0.25 s on an idle core); the outcome is
-remembered by the file's path, size, modification time, inode and the options, so opening
-it again in the same process costs nothing.
+The check costs one Python start with h5py (about 0.15-0.25 s on an idle core); the outcome
+is remembered by the file's path, size, modification time, inode and the options, so opening
+it again in the same process costs nothing. A file this process wrote itself (through
+:mod:`xbarlab.formats.hdf5`'s writers, which call :func:`note_written`) and that nobody
+changed since (same inode, size and modification time, wherever it was renamed to) is not
+walked again: it holds
+no links or external storage, and only its largest dataset is compared with
+``max_dataset_bytes``.
 """
 
 from __future__ import annotations
@@ -29,7 +34,8 @@ from pathlib import Path
 
 from ..errors import DataFormatError
 
-__all__ = ["DEFAULT_MAX_DATASET_BYTES", "DEFAULT_CHECK_SECONDS", "check_hdf5_file"]
+__all__ = ["DEFAULT_MAX_DATASET_BYTES", "DEFAULT_CHECK_SECONDS", "check_hdf5_file",
+           "note_written"]
 
 #: Largest dataset (declared bytes) read without being told otherwise: 4 GiB.
 DEFAULT_MAX_DATASET_BYTES = 4 << 30
@@ -109,6 +115,37 @@ print(json.dumps({"ok": True}))
 #: message, or None for a file that passed.
 _CHECKED: dict[tuple, str | None] = {}
 _CHECKED_MAX = 256
+#: Files this process wrote: (device, inode, size, mtime) -> largest dataset [bytes]. The
+#: path is left out: a finished stage folder renamed into place keeps its files' inodes.
+_WRITTEN: dict[tuple, int] = {}
+
+
+def _file_key(path: Path, st: os.stat_result) -> tuple:
+    return (str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ino)
+
+
+def _own_key(st: os.stat_result) -> tuple:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def note_written(path, largest_dataset_bytes: int) -> None:
+    """Record that this process has just written the HDF5 file ``path`` itself.
+
+    :func:`check_hdf5_file` then skips the child process for it while the file stays as
+    written (same device, inode, size and modification time; renaming keeps them).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file, after its final rename.
+    largest_dataset_bytes : int
+        Size of its largest dataset [bytes].
+    """
+    path = Path(path)
+    st = path.stat()
+    if len(_WRITTEN) >= _CHECKED_MAX:
+        _WRITTEN.clear()
+    _WRITTEN[_own_key(st)] = int(largest_dataset_bytes)
 
 
 def check_hdf5_file(path, *, allow_external: bool = False,
@@ -137,8 +174,10 @@ def check_hdf5_file(path, *, allow_external: bool = False,
         st = path.stat()
     except OSError as exc:
         raise DataFormatError(f"{path}: cannot be read ({exc.strerror})") from None
-    key = (str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ino, bool(allow_external),
-           int(max_dataset_bytes))
+    own = _WRITTEN.get(_own_key(st))
+    if own is not None and own <= max_dataset_bytes:
+        return
+    key = _file_key(path, st) + (bool(allow_external), int(max_dataset_bytes))
     if key in _CHECKED:
         if _CHECKED[key] is not None:
             raise DataFormatError(_CHECKED[key])

@@ -1,13 +1,12 @@
 """The grid solvers (xbarlab.crossbar.solvers): the effective matrix, convergence reports,
 custom solver callables, options, and the same bits whatever the thread count."""
 
-import os
-import subprocess
-import sys
+import hashlib
 
 import numpy as np
 import pytest
 from _shared import rel_err
+from _threads import thread_count, thread_counts_available
 from xbarlab.crossbar import Crossbar, WireParams, column_currents, direct, pcg
 from xbarlab.errors import ConfigError, ConvergenceError
 
@@ -80,29 +79,25 @@ def test_pcg_rejects_isolated_zero_segments():
     assert column_currents(G, np.ones(4), r_row=r_row, r_col=1.0).shape == (4,)
 
 
-_DET = """
-import hashlib, numpy as np
-from xbarlab.crossbar import Crossbar, WireParams, column_currents
-rng = np.random.default_rng(0)
-G = rng.uniform(1e-6, 25e-6, (96, 80)); V = rng.uniform(0, 1, (3, 96))
-xb = Crossbar(G, wires=WireParams(r_row=1.0, r_col=1.0))
-h = hashlib.sha256()
-for a in (xb.mvm(V), xb.node_voltages(V[0])[1], xb.effective_matrix()):
-    h.update(np.ascontiguousarray(a).tobytes())
-print(h.hexdigest())
-"""
+def _solver_digest() -> str:
+    rng = np.random.default_rng(0)
+    G = rng.uniform(1e-6, 25e-6, (96, 80))
+    V = rng.uniform(0, 1, (3, 96))
+    xb = Crossbar(G, wires=WireParams(r_row=1.0, r_col=1.0))
+    h = hashlib.sha256()
+    for a in (xb.mvm(V), xb.node_voltages(V[0])[1], xb.effective_matrix()):
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()
 
 
 def test_same_bits_whatever_the_thread_count():
-    """Currents, node voltages and the effective matrix hash identically with 1 and 2 numba
-    and OpenBLAS threads (expected: one hash)."""
+    """Currents, node voltages and the effective matrix hash identically with 1 and 2 Numba
+    and BLAS threads (expected: one hash)."""
+    thread_counts_available((1, 2))
     hashes = set()
-    for n in ("1", "2"):
-        env = dict(os.environ, NUMBA_NUM_THREADS=n, OPENBLAS_NUM_THREADS=n, OMP_NUM_THREADS=n)
-        out = subprocess.run(
-            [sys.executable, "-c", _DET], env=env, capture_output=True, text=True, check=True
-        )
-        hashes.add(out.stdout.strip())
+    for n in (1, 2):
+        with thread_count(n):
+            hashes.add(_solver_digest())
     assert len(hashes) == 1
 
 

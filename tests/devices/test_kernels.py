@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-import os
-import subprocess
-import sys
 
 import numpy as np
+from _threads import thread_count, thread_counts_available
 from scipy import stats
 from xbarlab.devices import load
 
@@ -18,29 +16,7 @@ PRESETS = ["pcm-ibm-2020", "pcm-hermes-2023", "rram-neurram-2022", "rram-cmo-hfo
 
 # ------------------------------------------------------------------ reproducibility
 
-_SCRIPT = """
-import hashlib, numpy as np
-from xbarlab.devices import load
-h = hashlib.sha256()
-for name in {names!r}:
-    m = load(name)
-    lo, hi = m.g_range
-    g = np.linspace(lo + 0.01 * (hi - lo), hi - 0.01 * (hi - lo), 100_003)
-    h.update(m.sample(g, np.array([1.0, 3600.0, 86400.0]), np.random.default_rng(2024)).tobytes())
-print(h.hexdigest())
-"""
-
-
-def test_bits_independent_of_thread_count():
-    """The same seed gives the same bits with NUMBA_NUM_THREADS=1 and 2 (sha256 of the
-    samples of every preset, 1e5 cells x 3 times, computed in subprocesses), and equals
-    the digest computed in this process."""
-    digests = []
-    for n in ("1", "2"):
-        env = dict(os.environ, NUMBA_NUM_THREADS=n)
-        out = subprocess.run([sys.executable, "-c", _SCRIPT.format(names=PRESETS)], env=env,
-                             capture_output=True, text=True, check=True, timeout=600)
-        digests.append(out.stdout.strip())
+def _preset_digest() -> str:
     h = hashlib.sha256()
     for name in PRESETS:
         m = load(name)
@@ -48,40 +24,52 @@ def test_bits_independent_of_thread_count():
         g = np.linspace(lo + 0.01 * (hi - lo), hi - 0.01 * (hi - lo), 100_003)
         h.update(m.sample(g, np.array([1.0, 3600.0, 86400.0]),
                           np.random.default_rng(2024)).tobytes())
-    assert digests[0] == digests[1] == h.hexdigest()
+    return h.hexdigest()
 
 
-_SCRIPT_BOUNDED = """
-import hashlib, numpy as np
-from xbarlab.devices.blocks import ErrorDistribution, ProgrammingError
-from xbarlab.devices.composite import CompositeDevice
-from xbarlab.devices.curves import Table
-d = ErrorDistribution(family="bounded", window=5e-6)
-m = CompositeDevice(programming=ProgrammingError(
-    spread=Table(g=[1e-6, 100e-6], y=[0.5e-6, 4.5e-6]), bias=Table(g=[1e-6, 100e-6],
-    y=[-1e-6, 1e-6]), distribution=d), g_range=(0.0, 100e-6))
-g = np.linspace(1e-6, 100e-6, 100_003)
-h = hashlib.sha256()
-h.update(m.sample(g, 0.0, np.random.default_rng(2024)).tobytes())
-h.update(d.errors(np.linspace(-2e-6, 2e-6, 100_003), np.linspace(0.1e-6, 4.9e-6, 100_003),
-                  np.random.default_rng(7)).tobytes())
-print(h.hexdigest())
-"""
+def test_bits_independent_of_thread_count():
+    """The same seed gives the same bits with 1 and 2 Numba threads (sha256 of the samples
+    of every preset, 1e5 cells x 3 times), and the thread count is restored after."""
+    import numba
+
+    thread_counts_available((1, 2))
+    before = numba.get_num_threads()
+    digests = []
+    for n in (1, 2):
+        with thread_count(n):
+            digests.append(_preset_digest())
+    assert digests[0] == digests[1]
+    assert numba.get_num_threads() == before
+
+
+def _bounded_digest() -> str:
+    from xbarlab.devices.blocks import ErrorDistribution, ProgrammingError
+    from xbarlab.devices.composite import CompositeDevice
+    from xbarlab.devices.curves import Table
+
+    d = ErrorDistribution(family="bounded", window=5e-6)
+    m = CompositeDevice(programming=ProgrammingError(
+        spread=Table(g=[1e-6, 100e-6], y=[0.5e-6, 4.5e-6]), bias=Table(g=[1e-6, 100e-6],
+        y=[-1e-6, 1e-6]), distribution=d), g_range=(0.0, 100e-6))
+    g = np.linspace(1e-6, 100e-6, 100_003)
+    h = hashlib.sha256()
+    h.update(m.sample(g, 0.0, np.random.default_rng(2024)).tobytes())
+    h.update(d.errors(np.linspace(-2e-6, 2e-6, 100_003), np.linspace(0.1e-6, 4.9e-6, 100_003),
+                      np.random.default_rng(7)).tobytes())
+    return h.hexdigest()
 
 
 def test_bounded_kernel_bits_independent_of_thread_count():
     """The bounded family's Numba sampler (beta from two counter-based gamma draws with
-    rejection loops) gives the same bits with NUMBA_NUM_THREADS=1 and 2: sha256 of 1e5
+    rejection loops) gives the same bits with 1 and 2 Numba threads: sha256 of 1e5
     composite samples (beta shapes 0.07-57 across g) and of 1e5 draws of
-    ErrorDistribution.errors (shapes 0.05, clipped, to about 1000), in subprocesses."""
+    ErrorDistribution.errors (shapes 0.05, clipped, to about 1000)."""
+    thread_counts_available((1, 2))
     digests = []
-    for n in ("1", "2"):
-        env = dict(os.environ, NUMBA_NUM_THREADS=n)
-        out = subprocess.run([sys.executable, "-c", _SCRIPT_BOUNDED], env=env,
-                             capture_output=True, text=True, check=True, timeout=600)
-        digests.append(out.stdout.strip())
+    for n in (1, 2):
+        with thread_count(n):
+            digests.append(_bounded_digest())
     assert digests[0] == digests[1] and len(digests[0]) == 64
-
 
 
 def test_generator_normals():

@@ -79,10 +79,29 @@ def test_dangling_link_refused(device_h5):
         devices.load(device_h5)
 
 
-def test_hang_or_crash_becomes_one_line(table_h5):
-    """A child that does not finish within the time limit gives a DataFormatError."""
+def test_hang_or_crash_becomes_one_line(table_h5, tmp_path):
+    """A child that does not finish within the time limit gives a DataFormatError (on a
+    copy: the file this process wrote itself is not walked again)."""
+    copy = tmp_path / "copy.h5"
+    shutil.copyfile(table_h5, copy)
     with pytest.raises(DataFormatError, match="did not finish"):
-        check_hdf5_file(table_h5, timeout=1e-4)
+        check_hdf5_file(copy, timeout=1e-4)
+
+
+def test_own_file_skips_the_child_until_changed(table_h5, monkeypatch):
+    """A file written by this process is trusted while unchanged; once another writer
+    changes it (new size), the child walks it again and finds the external link."""
+    from xbarlab.formats import hdf5_check
+
+    calls = []
+    monkeypatch.setattr(hdf5_check, "_run_child", lambda *a: calls.append(a))
+    check_hdf5_file(table_h5)
+    assert calls == []
+    monkeypatch.undo()
+    with h5py.File(table_h5, "r+") as f:
+        f["elsewhere"] = h5py.ExternalLink("other.h5", "/x")
+    with pytest.raises(DataFormatError, match="external link"):
+        check_hdf5_file(table_h5)
 
 
 @pytest.mark.parametrize("cut", [100, 800, 2000])
