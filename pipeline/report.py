@@ -9,6 +9,8 @@ inline as base64, so report.html opens anywhere on its own). Plots are drawn on
 from __future__ import annotations
 
 import base64
+import functools
+import hashlib
 import json
 import shutil
 import time
@@ -33,8 +35,7 @@ def write_run_report(ctx: StageContext) -> int:
     """
     up = ctx.upstream
     cfg = ctx.config
-    plots = ctx.out / "plots"
-    plots.mkdir(parents=True, exist_ok=True)
+    plots = _Plots(ctx.out / "plots", ctx.out.parent / ctx.name / "plots")
     title = cfg["report"]["title"]
     B: list = [("h1", title)]
     B.append(("p", f"Made by xbarlab {__version__} (`xbarlab run`), seed {cfg['seed']}, "
@@ -51,6 +52,8 @@ def write_run_report(ctx: StageContext) -> int:
     B.append(("pre", json.dumps({k: v for k, v in cfg.items()}, indent=2,
                                 default=json_default)))
     from ..formats import write_text_atomic
+
+    plots.write_keys()
 
     write_text_atomic(ctx.out / "report.md", _render_md(B), force=True)
     write_text_atomic(ctx.out / "report.html", _render_html(B, title), force=True)
@@ -82,7 +85,7 @@ def _data_section(up: dict[str, Path]) -> list:
     return B
 
 
-def _calibration_section(up: dict[str, Path], plots: Path) -> list:
+def _calibration_section(up: dict[str, Path], plots: _Plots) -> list:
     """Section 2: the fitted model, its statistics against the data, goodness of fit."""
     B: list = []
     c = _maybe(up["calibrate"] / "summary.json") or {}
@@ -116,20 +119,23 @@ def _calibration_section(up: dict[str, Path], plots: Path) -> list:
                        f"worst {ks['max']:.3f} over {ks['cells']} cells."))
         has_own = (up["calibrate"] / "report" / "ks_heatmap.png").is_file()
         if vals.ndim == 2 and not has_own:  # the calibration report draws its own
-            fig = _figure(figsize=(6.4, 0.5 + 0.35 * vals.shape[0] + 1.5))
-            ax = fig.subplots()
-            im = ax.imshow(np.ma.masked_invalid(vals), aspect="auto", cmap="viridis", vmin=0)
-            fig.colorbar(im, ax=ax, label="KS distance")
-            tl = ks.get("times")
-            if tl and len(tl) == vals.shape[1]:
-                ax.set_xticks(range(len(tl)), [format_duration(t) for t in tl], rotation=45)
-            gl = ks.get("level_g")
-            if gl and len(gl) == vals.shape[0]:
-                ax.set_yticks(range(len(gl)), [f"{g * 1e6:.3g}" for g in gl])
-                ax.set_ylabel("level [µS]")
-            ax.set_xlabel("time after programming")
-            ax.set_title("KS distance, measured vs model")
-            B.append(("img", _savefig(fig, plots / "calibration_ks.png"),
+
+            def draw(fig):
+                ax = fig.subplots()
+                im = ax.imshow(np.ma.masked_invalid(vals), aspect="auto", cmap="viridis", vmin=0)
+                fig.colorbar(im, ax=ax, label="KS distance")
+                tl = ks.get("times")
+                if tl and len(tl) == vals.shape[1]:
+                    ax.set_xticks(range(len(tl)), [format_duration(t) for t in tl], rotation=45)
+                gl = ks.get("level_g")
+                if gl and len(gl) == vals.shape[0]:
+                    ax.set_yticks(range(len(gl)), [f"{g * 1e6:.3g}" for g in gl])
+                    ax.set_ylabel("level [µS]")
+                ax.set_xlabel("time after programming")
+                ax.set_title("KS distance, measured vs model")
+
+            B.append(("img", plots.save("calibration_ks.png", ks, (6.4, 0.5 + 0.35 * vals.shape[0]
+                                                                  + 1.5), draw),
                       "KS distance per (level, time point)"))
     if c.get("report_error"):
         B.append(("p", f"The calibration's own report could not be drawn: "
@@ -137,13 +143,13 @@ def _calibration_section(up: dict[str, Path], plots: Path) -> list:
     crep = up["calibrate"] / "report"
     if crep.is_dir():
         for png in sorted(crep.glob("*.png")):
-            dst = plots / f"calibration_{png.name}"
+            dst = plots.folder / f"calibration_{png.name}"
             shutil.copyfile(png, dst)
             B.append(("img", dst, f"calibration report: {png.stem.replace('_', ' ')}"))
     return B
 
 
-def _crossbar_section(up: dict[str, Path], cfg: dict, plots: Path) -> list:
+def _crossbar_section(up: dict[str, Path], cfg: dict, plots: _Plots) -> list:
     """Section 3: output errors of the crossbar study (IR drop, ADC, device)."""
     B: list = []
     x = _maybe(up["crossbar"] / "summary.json") or {}
@@ -162,26 +168,28 @@ def _crossbar_section(up: dict[str, Path], cfg: dict, plots: Path) -> list:
                   [[r["n"], f"{r['r_wire_ohm']:g}", _pct(r["ir_drop"]), _pct(r["adc_max"]),
                     _pct(r["adc_cal"]), _pct(r["device"]), _pct(r["total"]),
                     f"{r['solve_s']:.2f}"] for r in x["rows"]]))
-        fig = _figure(figsize=(6.4, 4.2))
-        ax = fig.subplots()
-        for n_ in sorted({r["n"] for r in x["rows"]}):
-            sel = sorted((r for r in x["rows"] if r["n"] == n_), key=lambda r: r["r_wire_ohm"])
-            rw = [max(r["r_wire_ohm"], 1e-3) for r in sel]
-            ax.loglog(rw, [100 * max(r["ir_drop"], 1e-9) for r in sel], "o-",
-                      label=f"IR drop, {n_}×{n_}")
-            ax.loglog(rw, [100 * max(r["total"], 1e-9) for r in sel], "s--",
-                      label=f"total, {n_}×{n_}")
-            ax.axhline(100 * sel[0]["adc_cal"], color="k", ls=":", lw=1)
-        ax.set_xlabel("wire resistance per segment [Ω]")
-        ax.set_ylabel("relative output error [%]")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8, title="dotted: calibrated ADC alone", title_fontsize=8)
-        B.append(("img", _savefig(fig, plots / "crossbar_error.png"),
+        def draw(fig):
+            ax = fig.subplots()
+            for n_ in sorted({r["n"] for r in x["rows"]}):
+                sel = sorted((r for r in x["rows"] if r["n"] == n_),
+                             key=lambda r: r["r_wire_ohm"])
+                rw = [max(r["r_wire_ohm"], 1e-3) for r in sel]
+                ax.loglog(rw, [100 * max(r["ir_drop"], 1e-9) for r in sel], "o-",
+                          label=f"IR drop, {n_}×{n_}")
+                ax.loglog(rw, [100 * max(r["total"], 1e-9) for r in sel], "s--",
+                          label=f"total, {n_}×{n_}")
+                ax.axhline(100 * sel[0]["adc_cal"], color="k", ls=":", lw=1)
+            ax.set_xlabel("wire resistance per segment [Ω]")
+            ax.set_ylabel("relative output error [%]")
+            ax.grid(True, which="both", alpha=0.3)
+            ax.legend(fontsize=8, title="dotted: calibrated ADC alone", title_fontsize=8)
+
+        B.append(("img", plots.save("crossbar_error.png", x["rows"], (6.4, 4.2), draw),
                   "Crossbar output error vs wire resistance"))
     return B
 
 
-def _noise_section(up: dict[str, Path], cfg: dict, plots: Path) -> list:
+def _noise_section(up: dict[str, Path], cfg: dict, plots: _Plots) -> list:
     """Section 4: the exported weight-domain noise per time."""
     B: list = []
     nz = _maybe(up["noise"] / "summary.json") or {}
@@ -200,20 +208,22 @@ def _noise_section(up: dict[str, Path], cfg: dict, plots: Path) -> list:
             for r, p in zip(rows, nz["per_time"], strict=True):
                 r.append(f"{p['drift_factor']:.4f}")
         B.append(("table", head, rows))
-        fig = _figure(figsize=(9, 3.6))
-        a1, a2 = fig.subplots(1, 2)
-        u = np.asarray(nz["w_grid"])
-        for i, t in enumerate(nz["times"]):
-            a1.plot(u, np.asarray(nz["std"])[i], label=format_duration(t))
-            a2.plot(u, np.asarray(nz["mean"])[i], label=format_duration(t))
-        a1.set_xlabel("w / max|W|")
-        a1.set_ylabel("σ(Δw) / max|W|")
-        a2.set_xlabel("w / max|W|")
-        a2.set_ylabel("μ(Δw) / max|W|")
-        a1.legend(fontsize=8)
-        for a in (a1, a2):
-            a.grid(True, alpha=0.3)
-        B.append(("img", _savefig(fig, plots / "noise.png"),
+        def draw(fig):
+            a1, a2 = fig.subplots(1, 2)
+            u = np.asarray(nz["w_grid"])
+            for i, t in enumerate(nz["times"]):
+                a1.plot(u, np.asarray(nz["std"])[i], label=format_duration(t))
+                a2.plot(u, np.asarray(nz["mean"])[i], label=format_duration(t))
+            a1.set_xlabel("w / max|W|")
+            a1.set_ylabel("σ(Δw) / max|W|")
+            a2.set_xlabel("w / max|W|")
+            a2.set_ylabel("μ(Δw) / max|W|")
+            a1.legend(fontsize=8)
+            for a in (a1, a2):
+                a.grid(True, alpha=0.3)
+
+        B.append(("img", plots.save("noise.png", [nz["w_grid"], nz["times"], nz["std"],
+                                                  nz["mean"]], (9, 3.6), draw),
                   "Spread and mean shift of the weight perturbation vs weight"))
     return B
 
@@ -224,7 +234,7 @@ def _training_metrics(up: dict[str, Path]) -> dict:
                                                            ("HA-SGD", "train-hasgd"))}
 
 
-def _training_section(up: dict[str, Path], cfg: dict, plots: Path) -> list:
+def _training_section(up: dict[str, Path], cfg: dict, plots: _Plots) -> list:
     """Section 5: clean accuracy and loss of both trainings."""
     B: list = []
     tr = _training_metrics(up)
@@ -239,21 +249,24 @@ def _training_section(up: dict[str, Path], cfg: dict, plots: Path) -> list:
               [[m, v.get("samples", 0), f"{v['clean_accuracy']:.4f}",
                 f"{v['train_time_s']:.1f} s"] for m, v in tr.items() if v]))
     if any(tr.values()):
-        fig = _figure(figsize=(5.6, 3.4))
-        ax = fig.subplots()
-        for m, v in tr.items():
-            if v and v.get("history"):
-                ax.plot([h["epoch"] for h in v["history"]], [h["loss"] for h in v["history"]],
-                        "o-", label=m)
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("training loss (under its noise)")
-        ax.grid(True, alpha=0.3)
-        ax.legend()
-        B.append(("img", _savefig(fig, plots / "training_loss.png"), "Training loss"))
+        hist = {m: [[h["epoch"], h["loss"]] for h in v["history"]]
+                for m, v in tr.items() if v and v.get("history")}
+
+        def draw(fig):
+            ax = fig.subplots()
+            for m, h in hist.items():
+                ax.plot([e for e, _ in h], [loss for _, loss in h], "o-", label=m)
+            ax.set_xlabel("epoch")
+            ax.set_ylabel("training loss (under its noise)")
+            ax.grid(True, alpha=0.3)
+            ax.legend()
+
+        B.append(("img", plots.save("training_loss.png", hist, (5.6, 3.4), draw),
+                  "Training loss"))
     return B
 
 
-def _evaluation_section(up: dict[str, Path], cfg: dict, plots: Path) -> list:
+def _evaluation_section(up: dict[str, Path], cfg: dict, plots: _Plots) -> list:
     """Section 6: analog accuracy over time of both networks."""
     B: list = []
     tr = _training_metrics(up)
@@ -276,23 +289,25 @@ def _evaluation_section(up: dict[str, Path], cfg: dict, plots: Path) -> list:
                                 f"{look[(m, comp, t)]['accuracy_std']:.4f}")
                                if (m, comp, t) in look else "–" for t in times]]
                    for m, comp in combos]))
-        fig = _figure(figsize=(6.4, 4.2))
-        ax = fig.subplots()
-        for m, comp in combos:
-            pts = [look[(m, comp, t)] for t in times if (m, comp, t) in look]
-            ax.errorbar([max(p["t"], 1e-3) for p in pts], [p["accuracy_mean"] for p in pts],
-                        yerr=[p["accuracy_std"] for p in pts], capsize=3,
-                        marker="o" if m == "HA-SGD" else "s",
-                        ls="-" if comp.startswith("global") else "--", label=f"{m}, {comp}")
-        for v in tr.values():
-            if v:
-                ax.axhline(v["clean_accuracy"], lw=0.8, color="grey", ls=":")
-        ax.set_xscale("log")
-        ax.set_xlabel("time after programming [s]")
-        ax.set_ylabel("test accuracy")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8)
-        B.append(("img", _savefig(fig, plots / "accuracy_vs_time.png"),
+        clean = [v["clean_accuracy"] for v in tr.values() if v]
+
+        def draw(fig):
+            ax = fig.subplots()
+            for m, comp in combos:
+                pts = [look[(m, comp, t)] for t in times if (m, comp, t) in look]
+                ax.errorbar([max(p["t"], 1e-3) for p in pts], [p["accuracy_mean"] for p in pts],
+                            yerr=[p["accuracy_std"] for p in pts], capsize=3,
+                            marker="o" if m == "HA-SGD" else "s",
+                            ls="-" if comp.startswith("global") else "--", label=f"{m}, {comp}")
+            for acc in clean:
+                ax.axhline(acc, lw=0.8, color="grey", ls=":")
+            ax.set_xscale("log")
+            ax.set_xlabel("time after programming [s]")
+            ax.set_ylabel("test accuracy")
+            ax.grid(True, which="both", alpha=0.3)
+            ax.legend(fontsize=8)
+
+        B.append(("img", plots.save("accuracy_vs_time.png", [rows_ev, clean], (6.4, 4.2), draw),
                   "Accuracy vs time: plain SGD vs HA-SGD, with and without drift "
                   "compensation (dotted: clean digital accuracy)"))
     return B
@@ -366,6 +381,54 @@ def _render_html(blocks, title: str) -> str:
     return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<title>{_html_escape(title)}</title><style>{css}</style></head><body>\n"
             + "\n".join(body) + "\n</body></html>\n")
+
+
+class _Plots:
+    """The report's plots, drawn into ``folder``. A plot whose data, size and drawing code
+    are those of the same plot in the previous report of this run folder (``previous``;
+    ``keys.json`` there holds each plot's digest) is copied from it instead of drawn again:
+    a rerun after a change in one stage redraws only the plots that change."""
+
+    def __init__(self, folder: Path, previous: Path):
+        self.folder = folder
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.previous = previous
+        self.keys: dict[str, str] = {}
+        old = _maybe(previous / "keys.json")
+        self.old_keys = old if isinstance(old, dict) else {}
+
+    def save(self, name: str, data, figsize: tuple[float, float], draw) -> Path:
+        """``draw(fig)`` on a new figure of ``figsize`` [inch], saved as ``name``, unless the
+        previous report holds it for the same ``data`` (JSON-able); returns its path."""
+        key = hashlib.sha256(json.dumps([_plot_code(), name, list(figsize), data],
+                                        sort_keys=True, default=json_default).encode()
+                             ).hexdigest()
+        path = self.folder / name
+        old = self.previous / name
+        self.keys[name] = key
+        if self.old_keys.get(name) == key and old.is_file():
+            shutil.copyfile(old, path)
+            return path
+        fig = _figure(figsize=figsize)
+        draw(fig)
+        return _savefig(fig, path)
+
+    def write_keys(self) -> None:
+        """Record the digests of this report's plots (``keys.json``)."""
+        from ..formats import write_text_atomic
+
+        write_text_atomic(self.folder / "keys.json", json.dumps(self.keys, indent=1),
+                          force=True)
+
+
+@functools.cache
+def _plot_code() -> str:
+    """Digest of the drawing code: this module's source and the versions that draw."""
+    import matplotlib
+
+    return hashlib.sha256(Path(__file__).read_bytes() + __version__.encode()
+                          + matplotlib.__version__.encode()).hexdigest()
+
 
 
 def _figure(*, figsize: tuple[float, float]):

@@ -57,3 +57,33 @@ def test_report_leaves_matplotlib_alone(tiny_run, tmp_path):
         assert pyplot.get_fignums() == figs
     else:
         assert "matplotlib.pyplot" not in sys.modules
+
+
+def test_rerun_redraws_only_the_plots_whose_data_changed(tiny_run, tmp_path, monkeypatch):
+    """After a change of the crossbar settings the report draws the crossbar plot again and
+    copies the others from the previous report (same bytes); a changed title draws none."""
+    import shutil
+
+    from _tiny_run import run
+    from xbarlab.pipeline import report as R
+
+    cfg0, out0 = tiny_run
+    out = tmp_path / "out"
+    shutil.copytree(out0, out)
+    old = {p.name: p.read_bytes() for p in (out / "report" / "plots").glob("*.png")}
+    drawn: list[str] = []
+    save = R._savefig
+    monkeypatch.setattr(R, "_savefig", lambda fig, path: drawn.append(path.name)
+                        or save(fig, path))
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(cfg0.read_text().replace("r_wire = [1.0]", "r_wire = [2.0]"))
+    shutil.copyfile(cfg0.parent / "tiny.csv", tmp_path / "tiny.csv")
+    assert run(cfg, out)["status"]["report"] == "ran"
+    assert drawn == ["crossbar_error.png"]
+    new = {p.name: p.read_bytes() for p in (out / "report" / "plots").glob("*.png")}
+    assert new.keys() == old.keys()
+    assert [n for n in new if new[n] != old[n]] == ["crossbar_error.png"]
+    drawn.clear()
+    cfg.write_text(cfg.read_text().replace('title = "tiny"', 'title = "tiny 2"'))
+    assert run(cfg, out)["status"]["report"] == "ran"
+    assert drawn == []
