@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..devices.base import Conditioning
-from ..devices.composite import CompositeDevice
+from ..devices.composite import CompositeDevice, warn_disjoint_ranges
 from ..devices.fitted import FittedPowerLaw, WhiteReadNoise
 from ..enums import coerce_enum
 from ..errors import ConfigError, DataFormatError
@@ -78,7 +78,9 @@ def fit(measurements, *, conditioning: str | None = None, drift: str = "auto",
     callable
     ``progress(step: str)`` called between stages; ``programming_from``: a
     target-conditioned model whose programming error is composed with this fit's
-    relaxation (the result is then target-conditioned).
+    relaxation (the result is then target-conditioned; a
+    :class:`~xbarlab.errors.CompositionWarning` when its fitted range and the data's first
+    reads do not overlap).
 
     Returns a :class:`~xbarlab.devices.composite.CompositeDevice` of fitted blocks
     (:mod:`xbarlab.devices.fitted`, :mod:`xbarlab.devices.relaxation_table`) that accepts
@@ -150,6 +152,10 @@ def fit(measurements, *, conditioning: str | None = None, drift: str = "auto",
         if cond is not Conditioning.INITIAL_READ:
             raise ConfigError("programming_from composes with a fit conditioned on the initial "
                               "read; this fit is conditioned on the target")
+        clash = warn_disjoint_ranges(programming_from.stat_range,
+                                     (max(float(np.nanmin(pv.g0)), 0.0), float(np.nanmax(pv.g0))))
+        if clash is not None:
+            rep.notes.append(f"Warning: {clash}.")
         programming = programming_from.programming
         cond = Conditioning.TARGET
         src = getattr(getattr(programming_from, "provenance", None), "sources", ())
