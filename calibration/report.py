@@ -187,7 +187,7 @@ def _plot_ks(gt, out: Path):
     """Heat maps of the model's KS and of KS / sampling floor (x: beyond the family-wise
     threshold, dot: above the cell's own floor)."""
     tab = gt.ks
-    fig, ax = _figure(1, 2, figsize=(1.8 * tab.t.size + 5, 0.2 * tab.level.size + 2))
+    fig, ax = _figure(1, 2, figsize=(1.1 * tab.t.size + 6, 0.16 * tab.level.size + 2))
     ratio = tab.ks / np.where(gt.floor > 0, gt.floor, np.nan)
     panels = ((tab.ks, f"KS distance (median {tab.median:.3f})",
                max(0.3, float(np.nanmax(tab.ks)) if np.any(np.isfinite(tab.ks)) else 0.3)),
@@ -196,12 +196,13 @@ def _plot_ks(gt, out: Path):
     for a, (v, title, vmax) in zip(ax, panels, strict=True):
         im = a.imshow(np.ma.masked_invalid(v), aspect="auto", cmap="viridis", vmin=0, vmax=vmax)
         a.set_xticks(range(tab.t.size), [f"{t:.3g}" + ("*" if gt.extrapolated(t) else "")
-                                         for t in tab.t])
-        a.set_yticks(range(tab.level.size), [f"{g * US:.1f}" for g in tab.level_g], fontsize=6)
-        a.set_xlabel("time [s] (*: beyond the last fitted time)")
-        a.set_ylabel("level g [uS]")
+                                         for t in tab.t], fontsize=7)
+        a.set_xlabel("time [s] (*: beyond the last fitted time)", fontsize=8)
         a.set_title(title, fontsize=9)
         fig.colorbar(im, ax=a)
+    ax[0].set_yticks(range(tab.level.size), [f"{g * US:.1f}" for g in tab.level_g], fontsize=6)
+    ax[0].set_ylabel("level g [uS]")
+    ax[1].set_yticks([])
     r, c = np.nonzero(gt.above_floor & ~gt.failing)
     ax[1].plot(c, r, "w.", ms=4)
     r, c = np.nonzero(gt.failing)
