@@ -229,7 +229,9 @@ def _goodness_blocks(gt, *, in_sample: bool, n_samples: int, ks_png) -> list:
                      f"point) and {n_samples} model samples per device, "
                      + ("on the reads the model was fitted on (in-sample: biased low; "
                         "held-out reads are the stricter test)." if in_sample else
-                        "on held-out reads the fit never saw.")
+                        "on held-out reads the fit never saw (the floor leaves out the fit's "
+                        "own sampling error, so at fitted times a cell can exceed it by that "
+                        "much).")
                      + f" Median {tab.median:.3f}; worst cells: "
                      + "; ".join(f"{g * US:.2f} uS at {t:.3g} s: {v:.3f} ({n})"
                                  for g, t, v, n in tab.worst(3)) + "."),
