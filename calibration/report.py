@@ -117,7 +117,7 @@ def _plot_bands(model, pv, lev, centres, t_fit_max: float, out: Path, rng):
     """Measured median and 5-95 % range per level and time point (points) with the model's
     median and 90 % prediction band (samples drawn from ``rng``) up to 100 x the last
     fitted time, marked by a dashed line. Returns the plot's path and rows (level [S],
-    band width at 1x, 10x and 100x the last fitted time [S])."""
+    band width at 1x, 10x and 100x the last fitted time [S], |median| at 1x and 100x [S])."""
     fig, ax = _figure(figsize=(7.5, 5))
     nl = centres.size
     show = np.unique(np.linspace(0, nl - 1, min(nl, 6)).astype(int))
@@ -143,7 +143,8 @@ def _plot_bands(model, pv, lev, centres, t_fit_max: float, out: Path, rng):
         lo, med, hi = np.quantile(s, [0.05, 0.5, 0.95], axis=1)
         ax.plot(tt, med * US, "-", color=col, label=f"level {centres[i] * US:.2f} uS")
         ax.fill_between(tt, lo * US, hi * US, color=col, alpha=0.15)
-        widths.append((float(centres[i]), *[float(hi[k] - lo[k]) for k in at]))
+        widths.append((float(centres[i]), *[float(hi[k] - lo[k]) for k in at],
+                       float(abs(med[at[0]])), float(abs(med[at[2]]))))
     ax.axvline(t_fit_max, color="k", ls="--", lw=1)
     ax.axvspan(t_fit_max, tt[-1], color="0.5", alpha=0.08, lw=0)
     ax.text(t_fit_max, 1.0, " last fitted time", transform=ax.get_xaxis_transform(),
@@ -161,26 +162,43 @@ def _plot_bands(model, pv, lev, centres, t_fit_max: float, out: Path, rng):
 
 
 def _band_blocks(widths, t_fit_max: float) -> list:
-    """Blocks that say whether the model's bands widen beyond the last fitted time."""
+    """Blocks that say whether the model's bands widen beyond the last fitted time, in S
+    and relative to the median (a decaying conductance narrows its band in S)."""
     if not widths:
         return []
-    ratio = np.array([w[3] / w[1] if w[1] > 0 else np.inf for w in widths])
-    flat = ratio <= 1.01
-    head = (f"Prediction bands beyond the data: the dashed line marks the last fitted time "
+    w = np.array(widths)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(w[:, 1] > 0, w[:, 3] / w[:, 1], np.inf)
+        rel = np.where((w[:, 1] > 0) & (w[:, 5] > 0), ratio * w[:, 4] / w[:, 5], np.inf)
+    flat = (ratio <= 1.01) & (rel <= 1.01)
+    rel_only = (ratio <= 1.01) & ~flat
+    text = (f"Prediction bands beyond the data: the dashed line marks the last fitted time "
             f"(t = {t_fit_max:.3g} s); to its right (shaded) the model extrapolates.")
-    if not np.any(flat):
-        text = (f"{head} The model's 90 % band widens at every plotted level (x"
-                f"{ratio.min():.2f} to x{ratio.max():.2f} from the last fitted time to 100x it).")
-    else:
-        g = ", ".join(f"{w[0] * US:.3g}" for w, f in zip(widths, flat, strict=True) if f)
-        text = (f"{head} **The model's 90 % band does not widen** beyond it at level(s) {g} "
-                "uS: it predicts later times as confidently as fitted ones, which data that "
-                "end there cannot support; treat its extrapolations with that in mind.")
-    rows = [[f"{w[0] * US:.3f}", f"{w[1] * US:.4f}", f"{w[2] * US:.4f}", f"{w[3] * US:.4f}",
-             f"{r:.2f}"] for w, r in zip(widths, ratio, strict=True)]
+    wide = ~(flat | rel_only)
+    if np.all(wide):
+        text += (f" The model's 90 % band widens at every plotted level (x{ratio.min():.2f} to "
+                 f"x{ratio.max():.2f} from the last fitted time to 100x it).")
+    elif np.any(wide):
+        text += (" The model's 90 % band widens at level(s) "
+                 + ", ".join(f"{g * US:.3g}" for g in w[wide, 0]) + f" uS (x"
+                 f"{ratio[wide].min():.2f} to x{ratio[wide].max():.2f} from the last fitted "
+                 "time to 100x it).")
+    if np.any(rel_only):
+        text += (" At level(s) " + ", ".join(f"{g * US:.3g}" for g in w[rel_only, 0])
+                 + " uS the band narrows in S but widens relative to the median (x"
+                 f"{rel[rel_only].min():.2f} to x{rel[rel_only].max():.2f}): the conductance "
+                 "itself decays.")
+    if np.any(flat):
+        text += (" **The model's 90 % band does not widen** beyond it at level(s) "
+                 + ", ".join(f"{g * US:.3g}" for g in w[flat, 0]) + " uS (neither in S nor "
+                 "relative to the median): it predicts later times as confidently as fitted "
+                 "ones, which data that end there cannot support.")
+    rows = [[f"{x[0] * US:.3f}", f"{x[1] * US:.4f}", f"{x[2] * US:.4f}", f"{x[3] * US:.4f}",
+             f"{r:.2f}", f"{q:.2f}"] for x, r, q in zip(w, ratio, rel, strict=True)]
     return [("p", text),
             ("table", ["level g [uS]", "90 % band at t_fit [uS]", "at 10 t_fit [uS]",
-                       "at 100 t_fit [uS]", "ratio 100 t_fit / t_fit"], rows)]
+                       "at 100 t_fit [uS]", "ratio 100 t_fit / t_fit",
+                       "ratio relative to the median"], rows)]
 
 
 def _plot_ks(gt, out: Path):
