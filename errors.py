@@ -12,6 +12,7 @@ __all__ = [
     "ConvergenceError",
     "OutputExistsError",
     "PlausibilityWarning",
+    "CompositionWarning",
     "malformed_file",
 ]
 
@@ -46,6 +47,11 @@ class OutputExistsError(XbarlabError, FileExistsError):
 
 class PlausibilityWarning(UserWarning):
     """Data that are legal but implausible (e.g. conductances far above any device's)."""
+
+
+class CompositionWarning(UserWarning):
+    """Device models composed into one that do not fit together (e.g. a programming model
+    whose conductances lie outside the range a relaxation model was fitted over)."""
 
 
 @contextmanager

@@ -2,8 +2,9 @@
 
 ``fit(measurements, ...)`` returns a :class:`~xbarlab.devices.composite.CompositeDevice`
 made of fitted blocks (the one device model, with provenance and a fit report);
-``write_report`` writes the plots and ``report.md``; ``ks_table`` scores any device
-model against measured reads; ``split_devices`` makes the held-out splits of the tests.
+``write_report`` writes the plots, ``report.md`` and ``report.html``; ``ks_table`` scores any
+device model against measured reads and ``goodness_table`` puts that beside its sampling floor
+and two baselines; ``split_devices`` makes the held-out splits of the tests.
 Submodules are imported on first use, so importing this package stays light.
 """
 
@@ -21,6 +22,8 @@ __all__ = [
     "FitReport",
     "ks_table",
     "KSTable",
+    "goodness_table",
+    "GoodnessTable",
     "split_devices",
     "baseline_tables",
     "write_report",
@@ -32,6 +35,8 @@ _LAZY = {
     "FitReport": ".fitting",
     "ks_table": ".goodness",
     "KSTable": ".goodness",
+    "goodness_table": ".goodness",
+    "GoodnessTable": ".goodness",
     "split_devices": ".goodness",
     "baseline_tables": ".goodness",
     "write_report": ".report",

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..devices.base import Conditioning
-from ..devices.composite import CompositeDevice
+from ..devices.composite import CompositeDevice, warn_disjoint_ranges
 from ..devices.fitted import FittedPowerLaw, WhiteReadNoise
 from ..enums import coerce_enum
 from ..errors import ConfigError, DataFormatError
@@ -78,7 +78,9 @@ def fit(measurements, *, conditioning: str | None = None, drift: str = "auto",
     callable
     ``progress(step: str)`` called between stages; ``programming_from``: a
     target-conditioned model whose programming error is composed with this fit's
-    relaxation (the result is then target-conditioned).
+    relaxation (the result is then target-conditioned; a
+    :class:`~xbarlab.errors.CompositionWarning` when its fitted range and the data's first
+    reads do not overlap).
 
     Returns a :class:`~xbarlab.devices.composite.CompositeDevice` of fitted blocks
     (:mod:`xbarlab.devices.fitted`, :mod:`xbarlab.devices.relaxation_table`) that accepts
@@ -152,8 +154,7 @@ def fit(measurements, *, conditioning: str | None = None, drift: str = "auto",
                               "read; this fit is conditioned on the target")
         programming = programming_from.programming
         cond = Conditioning.TARGET
-        src = getattr(getattr(programming_from, "provenance", None), "sources", ())
-        rep.notes.append(f"Programming error composed from another model (sources: {src}).")
+        _note_composition(programming_from, pv, rep)
     elif cond is Conditioning.INITIAL_READ:
         rep.notes.append(
             "The model is conditioned on each cell's first read: mapping weights onto it maps "
@@ -172,6 +173,18 @@ def fit(measurements, *, conditioning: str | None = None, drift: str = "auto",
     prov = Provenance.for_files("calibration.fit", [s for s in srcs if _exists(s)], settings)
     return _fitted_model(cond.value, programming, drift_law, read_noise,
                          (max(g_lo, 0.0), g_hi), prov, rep)
+
+
+def _note_composition(programming_from, pv, rep):
+    """Note in ``rep`` where the composed programming error comes from, and warn (and
+    note) when its fitted range and the data's first reads [S] do not overlap."""
+    src = getattr(getattr(programming_from, "provenance", None), "sources", ())
+    rep.notes.append(f"Programming error composed from another model (sources: {src}).")
+    clash = warn_disjoint_ranges(programming_from.stat_range,
+                                 (max(float(np.nanmin(pv.g0)), 0.0), float(np.nanmax(pv.g0))),
+                                 stacklevel=4)
+    if clash is not None:
+        rep.notes.append(f"Warning: {clash}.")
 
 
 def _fit_programming_error(pv, drift_law, rep, *, has_time, has_cycles, rng, min_devices,

@@ -3,6 +3,7 @@ of a device model or of a baseline; device splits for held-out scoring."""
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -10,9 +11,10 @@ import numpy as np
 from ..errors import ConfigError
 from . import tables
 
-__all__ = ["ks_distance", "KSTable", "ks_table", "ks_table_of_pivot", "level_index",
-           "split_devices", "baseline_tables", "baseline_carry_forward",
-           "baseline_gaussian_loglinear"]
+__all__ = ["ks_distance", "ks_distance_rows", "KSTable", "ks_table", "ks_table_of_pivot",
+           "level_index", "split_devices", "baseline_tables", "baseline_carry_forward",
+           "baseline_gaussian_loglinear", "GoodnessTable", "goodness_table",
+           "last_fitted_time"]
 
 
 def ks_distance(a, b) -> float:
@@ -124,6 +126,17 @@ def _model_sampler(model, n_samples):
     return draw
 
 
+def _scored(model, measurements):
+    """Pivot of the scored reads, level index, level labels and conductances [S], and the
+    model input of each device (target or first read, as the model is conditioned)."""
+    cols = tables.columns(measurements)
+    pv = tables.pivot(cols, use_initial=cols["g_initial"] is not None)
+    lev, labels, centres = level_index(pv, None)
+    cond = getattr(model, "conditioning", "target")
+    g_in = pv.target if cond == "target" and pv.target is not None else pv.g0
+    return pv, lev, labels, centres, g_in
+
+
 def ks_table(model, measurements, *, rng: np.random.Generator, n_samples: int = 20,
              min_devices: int = 50, t: float | None = None) -> KSTable:
     """KS distance per (level, time point > 0) between measured reads and model samples.
@@ -135,11 +148,7 @@ def ks_table(model, measurements, *, rng: np.random.Generator, n_samples: int = 
     """
     if n_samples < 1:
         raise ConfigError(f"n_samples must be >= 1, got {n_samples}")
-    cols = tables.columns(measurements)
-    pv = tables.pivot(cols, use_initial=cols["g_initial"] is not None)
-    lev, labels, centres = level_index(pv, None)
-    cond = getattr(model, "conditioning", "target")
-    g_in = pv.target if cond == "target" and pv.target is not None else pv.g0
+    pv, lev, labels, centres, g_in = _scored(model, measurements)
     draw = _model_sampler(model, n_samples)
     return ks_table_of_pivot(lambda i: draw, pv, lev, labels, centres, rng=rng,
                              n_samples=n_samples, min_devices=min_devices, t_only=t,
@@ -274,3 +283,298 @@ def baseline_tables(train, test, *, t_from: float, rng: np.random.Generator,
         out[name] = ks_table_of_pivot(per_level(make), pve, lev_e, labels, centres, rng=rng,
                                       n_samples=n_samples, min_devices=min_devices, t_only=t)
     return out
+
+
+# ----------------------------------------------------------------------------- sampling floor
+
+
+#: Relative tolerance between a time point's nominal time and its reads' median time [1].
+_T_TOL = 0.05
+
+
+def ks_distance_rows(data, reference) -> np.ndarray:
+    """Two-sample KS distance between each row of ``data`` and one ``reference`` sample.
+
+    Parameters
+    ----------
+    data : array_like, shape (B, n)
+        ``B`` samples of ``n`` values each (no NaN).
+    reference : array_like, shape (m,)
+        The sample every row is compared with (no NaN).
+
+    Returns
+    -------
+    numpy.ndarray, shape (B,)
+        sup_x |F_row(x) - F_reference(x)| [1] per row: :func:`ks_distance` of the row and
+        ``reference``, ties included (each row is scored at its own values, from the
+        right and from the left).
+    """
+    d = np.sort(np.atleast_2d(np.asarray(data, dtype=np.float64)), axis=1)
+    ref = np.sort(np.asarray(reference, dtype=np.float64).ravel())
+    nb, n = d.shape
+    if n == 0 or ref.size == 0:
+        return np.full(nb, np.nan)
+    idx = np.arange(n)
+    first = np.ones(d.shape, bool)
+    first[:, 1:] = d[:, 1:] != d[:, :-1]
+    last = np.ones(d.shape, bool)
+    last[:, :-1] = d[:, :-1] != d[:, 1:]
+    fa_left = np.maximum.accumulate(np.where(first, idx, 0), axis=1) / n
+    run_end = np.minimum.accumulate(np.where(last, idx, n - 1)[:, ::-1], axis=1)[:, ::-1]
+    fa_right = (run_end + 1) / n
+    fb_right = np.searchsorted(ref, d, side="right") / ref.size
+    fb_left = np.searchsorted(ref, d, side="left") / ref.size
+    return np.maximum(np.abs(fa_right - fb_right), np.abs(fa_left - fb_left)).max(axis=1)
+
+
+def last_fitted_time(model, default: float = np.nan) -> float:
+    """The last read time a fitted model saw [s]: its relaxation table's ``t_fit_max``,
+    else the last time point of its fit report, else ``default`` [s]."""
+    t = getattr(getattr(model, "drift_law", None), "t_fit_max", None)
+    if t is not None and np.isfinite(t):
+        return float(t)
+    tp = getattr(getattr(model, "report", None), "time_points", None)
+    if tp is not None and np.size(tp):
+        return float(np.max(tp))
+    return float(default)
+
+
+def _level_text(g_us: np.ndarray) -> str:
+    g_us = np.sort(g_us)
+    if g_us.size <= 4:
+        return ", ".join(f"{g:.3g}" for g in g_us) + " uS"
+    return f"{g_us[0]:.3g}-{g_us[-1]:.3g} uS"
+
+
+@dataclass
+class GoodnessTable:
+    """Goodness of fit per (level, time point) cell beside the KS that sampling alone gives.
+
+    ``ks``: the model's KS per cell (:class:`KSTable`); ``floor_replicates``: (B, n_level,
+    n_time) KS distances [1] of data drawn from the model itself (one read per scored device,
+    same inputs and cell sizes) against model samples drawn the way ``ks`` draws them (a
+    parametric bootstrap without refits; NaN where ``ks`` is NaN); ``empirical``: KS of the
+    empirical bootstrap baseline (reads of the training devices of the same level and time
+    point, resampled); ``persistence``: KS of the persistence baseline (each scored
+    device's first read plus a training device's change at the latest earlier time point
+    read at or before ``t_fit_max``, none before the first time point; NaN at the first
+    read itself); ``t_fit_max``: the last time the model was fitted on [s]; ``quantile``:
+    the floor's quantile [1].
+    """
+
+    ks: KSTable
+    floor_replicates: np.ndarray
+    empirical: KSTable
+    persistence: KSTable
+    t_fit_max: float
+    quantile: float = 0.95
+
+    @property
+    def floor(self) -> np.ndarray:
+        """(n_level, n_time) ``quantile`` of the KS under the model [1] (the sampling floor)."""
+        reps = self.floor_replicates
+        out = np.full(self.ks.ks.shape, np.nan)
+        ok = np.isfinite(self.ks.ks) & np.all(np.isfinite(reps), axis=0)
+        out[ok] = np.quantile(reps[:, ok], self.quantile, axis=0)
+        return out
+
+    @property
+    def p_value(self) -> np.ndarray:
+        """(n_level, n_time) share of floor replicates at or above the model's KS [1]."""
+        b = self.floor_replicates.shape[0]
+        p = (1 + np.sum(self.floor_replicates >= self.ks.ks[None], axis=0)) / (b + 1)
+        return np.where(np.isfinite(self.floor), p, np.nan)
+
+    @property
+    def threshold(self) -> float:
+        """Family-wise threshold on KS / floor [1]: the ``quantile`` over replicates of the
+        largest ratio of any cell, so that data drawn from the model put no cell above it
+        with probability ``quantile``."""
+        fl = self.floor
+        ok = np.isfinite(fl)
+        if not np.any(ok):
+            return np.nan
+        ratio = self.floor_replicates[:, ok] / np.maximum(fl[ok], 1e-12)
+        return float(np.quantile(ratio.max(axis=1), self.quantile))
+
+    @property
+    def above_floor(self) -> np.ndarray:
+        """(n_level, n_time) True where the model's KS exceeds the sampling floor."""
+        with np.errstate(invalid="ignore"):
+            return np.isfinite(self.floor) & (self.ks.ks > self.floor)
+
+    @property
+    def failing(self) -> np.ndarray:
+        """(n_level, n_time) True where the model's KS exceeds ``threshold`` x floor (the
+        cells where the model and the data differ, family-wise error 1 - ``quantile``)."""
+        with np.errstate(invalid="ignore"):
+            return np.isfinite(self.floor) & (self.ks.ks > self.threshold * self.floor)
+
+    def extrapolated(self, t: float) -> bool:
+        """Whether time ``t`` [s] lies beyond the last fitted time (by more than the 5 %
+        that separate a time point's nominal and median read times)."""
+        return bool(t > self.t_fit_max * (1 + _T_TOL))
+
+    def verdict(self) -> str:
+        """One sentence: "indistinguishable from the data at this sample size" or the
+        times and levels where the model differs from the data beyond the floor."""
+        ok = np.isfinite(self.floor)
+        n_cells = int(ok.sum())
+        if n_cells == 0:
+            return "no cell holds enough devices to score the fit"
+        n_above = int(np.sum(self.above_floor))
+        fail = self.failing
+        pct = round(100 * (1 - self.quantile))
+        if not np.any(fail):
+            return (f"indistinguishable from the data at this sample size: no cell's KS "
+                    f"exceeds what sampling alone gives (family-wise {pct} %); cells above their "
+                    f"own {round(100 * self.quantile)} % floor: {n_above} of {n_cells}, "
+                    f"{(1 - self.quantile) * n_cells:.1f} expected by chance")
+        parts = []
+        for j, t in enumerate(self.ks.t):
+            rows = np.nonzero(fail[:, j])[0]
+            if rows.size == 0:
+                continue
+            lv = ("every level" if rows.size == ok[:, j].sum() and rows.size > 1 else
+                  f"{rows.size} level{'s' if rows.size > 1 else ''} "
+                  f"({_level_text(self.ks.level_g[rows] * 1e6)})")
+            parts.append(f"t = {t:.3g} s{' (extrapolated)' if self.extrapolated(t) else ''}: "
+                         f"{lv}")
+        return (f"differs from the data at {int(fail.sum())} of {n_cells} cells beyond the "
+                f"sampling floor (family-wise {pct} %): " + "; ".join(parts))
+
+
+def _floor_replicates(model, pv, lev, g_in, ks, *, rng, n_samples, n_replicates):
+    """(B, n_level, n_time) KS of data drawn from ``model`` against model samples."""
+    cols = np.nonzero(pv.tp > 0)[0]
+    reps = np.full((n_replicates, *ks.ks.shape), np.nan)
+    k_all = n_samples + n_replicates
+    draw = _model_sampler(model, k_all)
+    for i in range(ks.ks.shape[0]):
+        if not np.any(np.isfinite(ks.ks[i])):
+            continue
+        m = lev == i
+        s = draw(g_in[m], ks.t, rng).reshape(ks.t.size, int(m.sum()), k_all)
+        for j, k in enumerate(cols):
+            if not np.isfinite(ks.ks[i, j]):
+                continue
+            has = np.isfinite(pv.g[m, k])
+            reps[:, i, j] = ks_distance_rows(s[j, has, n_samples:].T,
+                                             s[j, has, :n_samples].ravel())
+    return reps
+
+
+def _training_levels(pvr, pv, centres):
+    """Level index (of the scored pivot ``pv``'s levels) of each training device: by the
+    level column when both have one, else the nearest level conductance."""
+    if pvr.level is not None and pv.level is not None:
+        return level_index(pvr, pv)[0]
+    x = pvr.target if pv.target is not None and pvr.target is not None else pvr.g0
+    c = np.where(np.isfinite(centres), centres, np.inf)
+    return np.argmin(np.abs(x[:, None] - c[None, :]), axis=1)
+
+
+def _baselines(pvr, lev_r, pv, lev, ks, *, t_fit_max, rng, n_samples):
+    """KS tables of the empirical bootstrap and of persistence on the cells of ``ks``."""
+    cols = np.nonzero(pv.tp > 0)[0]
+    emp = np.full(ks.ks.shape, np.nan)
+    per = np.full(ks.ks.shape, np.nan)
+    with warnings.catch_warnings():  # columns without reads: NaN, as meant
+        warnings.simplefilter("ignore", RuntimeWarning)
+        t_train = np.nanmedian(np.where(np.isfinite(pvr.g), pvr.t, np.nan), axis=0)
+    t_train = np.where(np.isfinite(t_train), t_train, pvr.tp)
+    for j, k in enumerate(cols):
+        same = np.nonzero(np.isclose(pvr.tp, pv.tp[k], rtol=1e-6))[0]
+        before = np.nonzero((pvr.tp > 0) & (pvr.tp < pv.tp[k] * (1 - 1e-6))
+                            & (t_train <= t_fit_max * (1 + _T_TOL)))[0]
+        carry = baseline_carry_forward(pvr, lev_r, pvr.tp[before[-1]]) if before.size else None
+        for i in np.nonzero(np.isfinite(ks.ks[:, j]))[0]:
+            m = lev == i
+            ok = np.isfinite(pv.g[m, k])
+            meas, g0 = pv.g[m, k][ok], pv.g0[m][ok]
+            if same.size:
+                pool = pvr.g[lev_r == i, same[0]]
+                pool = pool[np.isfinite(pool)]
+                if pool.size:
+                    emp[i, j] = ks_distance(meas, rng.choice(pool, meas.size * n_samples))
+            if np.array_equal(meas, g0):
+                continue  # the first read itself: nothing to predict
+            if carry is None:  # no earlier time point: the first read persists
+                per[i, j] = ks_distance(meas, np.repeat(g0, n_samples))
+                continue
+            try:
+                per[i, j] = ks_distance(meas, carry(i)(g0, [pv.tp[k]], rng, n_samples)[0])
+            except ValueError:  # no training change of this level to carry
+                pass
+
+    def table(v):
+        return KSTable(level=ks.level, level_g=ks.level_g, t=ks.t, ks=v, n=ks.n)
+
+    return table(emp), table(per)
+
+
+def goodness_table(model, measurements, *, rng: np.random.Generator, held_out=None,
+                   n_samples: int = 20, n_replicates: int = 100, min_devices: int = 50,
+                   t_fit_max: float | None = None, ks: KSTable | None = None) -> GoodnessTable:
+    """The model's KS per (level, time point) beside its sampling floor and two baselines.
+
+    Parameters
+    ----------
+    model : device model
+        A model with ``program``/``read`` and ``conditioning`` (e.g. from :func:`fit`).
+    measurements : table
+        The reads the model was fitted on (any table :func:`fit` accepts); the baselines
+        draw from them, and they are scored unless ``held_out`` is given.
+    rng : numpy.random.Generator
+        Draws, in this order, the model samples of ``ks`` (as :func:`ks_table` draws them:
+        the same generator state gives the same table), the floor's replicates and the
+        baselines' resamples.
+    held_out : table, optional
+        Reads of other devices (or later times) to score instead of ``measurements``.
+    n_samples : int
+        Model samples per scored device [1].
+    n_replicates : int
+        Replicates of the parametric bootstrap that gives the floor [1]; >= 20.
+    min_devices : int
+        Cells with fewer devices are not scored [1].
+    t_fit_max : float, optional
+        Last fitted time [s] (default: :func:`last_fitted_time` of the model, else the last
+        time point of ``measurements``); persistence carries no change measured after it.
+    ks : KSTable, optional
+        The model's KS table of the scored reads, when already computed with these
+        ``n_samples`` and ``min_devices`` (then not drawn again).
+
+    Returns
+    -------
+    GoodnessTable
+    """
+    if not isinstance(rng, np.random.Generator):
+        raise ConfigError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+    if n_samples < 1:
+        raise ConfigError(f"n_samples must be >= 1, got {n_samples}")
+    if n_replicates < 20:
+        raise ConfigError(f"n_replicates must be >= 20, got {n_replicates}")
+    pv, lev, labels, centres, g_in = _scored(model, held_out if held_out is not None
+                                             else measurements)
+    n_time = int(np.sum(pv.tp > 0))
+    if ks is None:
+        ks = ks_table_of_pivot(lambda i: _model_sampler(model, n_samples), pv, lev, labels,
+                               centres, rng=rng, n_samples=n_samples,
+                               min_devices=min_devices, input_g=g_in)
+    elif ks.ks.shape != (len(labels), n_time):
+        raise ConfigError(f"ks has {ks.ks.shape} cells; the scored reads have "
+                          f"{(len(labels), n_time)} (levels, time points)")
+    reps = _floor_replicates(model, pv, lev, g_in, ks, rng=rng, n_samples=n_samples,
+                             n_replicates=n_replicates)
+    if held_out is None:
+        pvr, lev_r = pv, lev
+    else:
+        cr = tables.columns(measurements)
+        pvr = tables.pivot(cr, use_initial=cr["g_initial"] is not None)
+        lev_r = _training_levels(pvr, pv, centres)
+    if t_fit_max is None:
+        t_fit_max = last_fitted_time(model, float(np.max(pvr.tp)))
+    emp, per = _baselines(pvr, lev_r, pv, lev, ks, t_fit_max=t_fit_max, rng=rng,
+                          n_samples=n_samples)
+    return GoodnessTable(ks=ks, floor_replicates=reps, empirical=emp, persistence=per,
+                         t_fit_max=float(t_fit_max))

@@ -1,4 +1,6 @@
-"""The calibration report: PNG plots and ``report.md`` with the tables and model choices."""
+"""The calibration report: PNG plots, ``report.md`` and ``report.html`` with the tables,
+the model choices, the goodness of fit beside its sampling floor and two baselines, and a
+one-line verdict."""
 
 from __future__ import annotations
 
@@ -27,7 +29,7 @@ def _save(fig, path: Path, force: bool = True):
 
     with atomic_output(path, force=force, suffix=".png") as tmp:
         fig.savefig(tmp, dpi=110, format="png")
-    return path.name
+    return path
 
 
 def _plot_programming(model, out: Path):
@@ -59,44 +61,6 @@ def _plot_programming(model, out: Path):
     fig.suptitle(f"Programming error; family: {pb.family.value}")
     fig.tight_layout()
     return _save(fig, out / "programming_error.png")
-
-
-def _plot_time(model, pv, lev, centres, out: Path, rng: np.random.Generator):
-    """Measured mean +- std of g vs time per level, with the model's band (samples drawn
-    from ``rng``)."""
-    d = model.drift_law
-    fig, ax = _figure(figsize=(7, 5))
-    nl = centres.size
-    show = np.unique(np.linspace(0, nl - 1, min(nl, 6)).astype(int))
-    tt = np.geomspace(max(np.nanmin(pv.t[pv.t > 0]) if np.any(pv.t > 0) else 1e-3, 1e-3),
-                      max(np.nanmax(pv.t) * 10, 1.0), 60)
-    for c, i in enumerate(show):
-        m = lev == i
-        if not np.any(m):
-            continue
-        col = f"C{c % 10}"
-        cols = np.nonzero(pv.tp > 0)[0]
-        tm = np.array([np.nanmedian(pv.t[m, k]) for k in cols])
-        mu = np.array([np.nanmean(pv.g[m, k]) for k in cols])
-        sd = np.array([np.nanstd(pv.g[m, k]) for k in cols])
-        ok = np.isfinite(mu)
-        ax.errorbar(tm[ok], mu[ok] * US, yerr=sd[ok] * US, fmt="o", color=col, ms=4, capsize=2)
-        g_in = pv.target[m] if model.conditioning == "target" and pv.target is not None \
-            else pv.g0[m]
-        g_in = g_in[: 400]
-        s = model.sample(np.repeat(g_in, 20), tt, rng)
-        ax.plot(tt, s.mean(axis=1) * US, "-", color=col,
-                label=f"level {centres[i] * US:.1f} uS")
-        ax.fill_between(tt, (s.mean(axis=1) - s.std(axis=1)) * US,
-                        (s.mean(axis=1) + s.std(axis=1)) * US, color=col, alpha=0.15)
-    ax.set_xscale("log")
-    ax.set_xlabel("time [s]")
-    ax.set_ylabel("g [uS]")
-    kind = "power law" if isinstance(d, FittedPowerLaw) else "relaxation table"
-    ax.set_title(f"g vs time: measured mean +- std (points), model ({kind}, lines/bands)")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    return _save(fig, out / "g_vs_time.png")
 
 
 def _plot_parameters(model, out: Path):
@@ -139,109 +103,344 @@ def _plot_parameters(model, out: Path):
     return _save(fig, out / "parameters_vs_g.png")
 
 
-def _plot_ks(tab, out: Path, name="ks_heatmap.png", title="KS distance"):
-    fig, ax = _figure(figsize=(1.2 * tab.t.size + 3, 0.22 * tab.level.size + 2))
-    im = ax.imshow(np.ma.masked_invalid(tab.ks), aspect="auto", cmap="viridis", vmin=0,
-                   vmax=max(0.3, float(np.nanmax(tab.ks)) if np.any(np.isfinite(tab.ks)) else 0.3))
-    ax.set_xticks(range(tab.t.size), [f"{t:.3g}" for t in tab.t])
-    ax.set_yticks(range(tab.level.size), [f"{g * US:.1f}" for g in tab.level_g], fontsize=6)
+def _band_times(pv, t_fit_max: float) -> np.ndarray:
+    """Plot times [s]: from the first read time to 100 x the last fitted (or measured)
+    time, with the last fitted time and 10x, 100x it on the grid."""
+    pos = pv.t[np.isfinite(pv.t) & (pv.t > 0)]
+    t_lo = max(float(pos.min()) if pos.size else 1e-3, 1e-3)
+    t_end = max(float(np.nanmax(pv.t)), t_fit_max)
+    tt = np.geomspace(min(t_lo, t_fit_max), 100 * t_end, 60)
+    return np.unique(np.concatenate([tt, t_fit_max * np.array([1.0, 10.0, 100.0])]))
+
+
+def _plot_bands(model, pv, lev, centres, t_fit_max: float, out: Path, rng):
+    """Measured median and 5-95 % range per level and time point (points) with the model's
+    median and 90 % prediction band (samples drawn from ``rng``) up to 100 x the last
+    fitted time, marked by a dashed line. Returns the plot's path and rows (level [S],
+    band width at 1x, 10x and 100x the last fitted time [S], |median| at 1x and 100x [S])."""
+    fig, ax = _figure(figsize=(7.5, 5))
+    nl = centres.size
+    show = np.unique(np.linspace(0, nl - 1, min(nl, 6)).astype(int))
+    tt = _band_times(pv, t_fit_max)
+    at = [int(np.argmin(np.abs(tt - f * t_fit_max))) for f in (1.0, 10.0, 100.0)]
+    cols = np.nonzero(pv.tp > 0)[0]
+    widths = []
+    for c, i in enumerate(show):
+        m = lev == i
+        if not np.any(m):
+            continue
+        col = f"C{c % 10}"
+        tm = np.array([np.nanmedian(pv.t[m, k]) for k in cols])
+        q = np.array([np.nanquantile(pv.g[m, k], [0.05, 0.5, 0.95]) if np.any(
+            np.isfinite(pv.g[m, k])) else [np.nan] * 3 for k in cols]).reshape(-1, 3)
+        ok = np.isfinite(q[:, 1])
+        ax.errorbar(tm[ok], q[ok, 1] * US, yerr=[(q[ok, 1] - q[ok, 0]) * US,
+                                                  (q[ok, 2] - q[ok, 1]) * US],
+                    fmt="o", color=col, ms=4, capsize=2)
+        g_in = (pv.target[m] if model.conditioning == "target" and pv.target is not None
+                else pv.g0[m])[:400]
+        s = model.sample(np.repeat(g_in, 20), tt, rng)
+        lo, med, hi = np.quantile(s, [0.05, 0.5, 0.95], axis=1)
+        ax.plot(tt, med * US, "-", color=col, label=f"level {centres[i] * US:.2f} uS")
+        ax.fill_between(tt, lo * US, hi * US, color=col, alpha=0.15)
+        widths.append((float(centres[i]), *[float(hi[k] - lo[k]) for k in at],
+                       float(abs(med[at[0]])), float(abs(med[at[2]]))))
+    ax.axvline(t_fit_max, color="k", ls="--", lw=1)
+    ax.axvspan(t_fit_max, tt[-1], color="0.5", alpha=0.08, lw=0)
+    ax.text(t_fit_max, 1.0, " last fitted time", transform=ax.get_xaxis_transform(),
+            va="top", fontsize=8)
+    ax.set_xscale("log")
     ax.set_xlabel("time [s]")
-    ax.set_ylabel("level g [uS]")
-    ax.set_title(f"{title} (median {tab.median:.3f})")
-    fig.colorbar(im, ax=ax)
+    ax.set_ylabel("g [uS]")
+    kind = ("power law" if isinstance(model.drift_law, FittedPowerLaw)
+            else "relaxation table" if isinstance(model.drift_law, RelaxationTable) else "model")
+    ax.set_title(f"g vs time: measured median and 5-95 % (points); {kind}: median and 90 % "
+                 "band", fontsize=9)
+    ax.legend(fontsize=7)
     fig.tight_layout()
-    return _save(fig, out / name)
+    return _save(fig, out / "g_vs_time.png"), widths
 
 
-def _md_table(head, rows):
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
-    return "\n".join(lines)
+def _band_blocks(widths, t_fit_max: float) -> list:
+    """Blocks that say whether the model's bands widen beyond the last fitted time, in S
+    and relative to the median (a decaying conductance narrows its band in S)."""
+    if not widths:
+        return []
+    w = np.array(widths)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(w[:, 1] > 0, w[:, 3] / w[:, 1], np.inf)
+        rel = np.where((w[:, 1] > 0) & (w[:, 5] > 0), ratio * w[:, 4] / w[:, 5], np.inf)
+    flat = (ratio <= 1.01) & (rel <= 1.01)
+    rel_only = (ratio <= 1.01) & ~flat
+    text = (f"Prediction bands beyond the data: the dashed line marks the last fitted time "
+            f"(t = {t_fit_max:.3g} s); to its right (shaded) the model extrapolates.")
+    wide = ~(flat | rel_only)
+    if np.all(wide):
+        text += (f" The model's 90 % band widens at every plotted level (x{ratio.min():.2f} to "
+                 f"x{ratio.max():.2f} from the last fitted time to 100x it).")
+    elif np.any(wide):
+        text += (" The model's 90 % band widens at level(s) "
+                 + ", ".join(f"{g * US:.3g}" for g in w[wide, 0]) + f" uS (x"
+                 f"{ratio[wide].min():.2f} to x{ratio[wide].max():.2f} from the last fitted "
+                 "time to 100x it).")
+    if np.any(rel_only):
+        text += (" At level(s) " + ", ".join(f"{g * US:.3g}" for g in w[rel_only, 0])
+                 + " uS the band narrows in S but widens relative to the median (x"
+                 f"{rel[rel_only].min():.2f} to x{rel[rel_only].max():.2f}): the conductance "
+                 "itself decays.")
+    if np.any(flat):
+        text += (" **The model's 90 % band does not widen** beyond it at level(s) "
+                 + ", ".join(f"{g * US:.3g}" for g in w[flat, 0]) + " uS (neither in S nor "
+                 "relative to the median): it predicts later times as confidently as fitted "
+                 "ones, which data that end there cannot support.")
+    rows = [[f"{x[0] * US:.3f}", f"{x[1] * US:.4f}", f"{x[2] * US:.4f}", f"{x[3] * US:.4f}",
+             f"{r:.2f}", f"{q:.2f}"] for x, r, q in zip(w, ratio, rel, strict=True)]
+    return [("p", text),
+            ("table", ["level g [uS]", "90 % band at t_fit [uS]", "at 10 t_fit [uS]",
+                       "at 100 t_fit [uS]", "ratio 100 t_fit / t_fit",
+                       "ratio relative to the median"], rows)]
 
 
-def _md_programming(model, rep) -> list[str]:
-    """Markdown lines of the programming-error section (empty without one)."""
-    md: list[str] = []
-    if model.programming is not None and rep.programming is not None:
-        pi = rep.programming
-        md += ["## Programming error", "",
-               f"Family: **{pi.family}** (lowest AIC; "
-               + ", ".join(f"{k}: {v:.1f}" for k, v in pi.aic.items()) + "). "
-               f"Verify window half-width: {pi.window * US:.3f} uS "
-               f"({'estimated from the largest error' if pi.window_estimated else 'given'}). "
-               f"Bias smoothing: {pi.bias_choice}; spread smoothing: {pi.spread_choice} "
-               "(leave-one-level-out cross-validation).", ""]
-        blo = bhi = None
-        if pi.boot_spread_level.shape[0] > 1:
-            blo, bhi = np.quantile(pi.boot_spread_level, [0.025, 0.975], axis=0)
-        rows = []
-        for i, g in enumerate(pi.levels_g):
-            band = (f"{blo[i] * US:.3f}-{bhi[i] * US:.3f}" if blo is not None else "")
-            rows.append([f"{g * US:.3f}", int(pi.n[i]), f"{pi.bias[i] * US:.3f}",
-                         f"{pi.spread[i] * US:.3f}", band,
-                         f"{model.programming.spread(g) * US:.3f}"])
-        md += [_md_table(["target [uS]", "devices", "bias [uS]", "std [uS]",
-                          "std 95 % bootstrap [uS]", "model std [uS]"], rows), ""]
-    return md
+def _plot_ks(gt, out: Path):
+    """Heat maps of the model's KS and of KS / sampling floor (x: beyond the family-wise
+    threshold, dot: above the cell's own floor)."""
+    tab = gt.ks
+    fig, ax = _figure(1, 2, figsize=(1.1 * tab.t.size + 6, 0.16 * tab.level.size + 2))
+    ratio = tab.ks / np.where(gt.floor > 0, gt.floor, np.nan)
+    panels = ((tab.ks, f"KS distance (median {tab.median:.3f})",
+               max(0.3, float(np.nanmax(tab.ks)) if np.any(np.isfinite(tab.ks)) else 0.3)),
+              (ratio, "KS / sampling floor (95 %)", max(2.0, float(np.nanmax(ratio)) if np.any(
+                  np.isfinite(ratio)) else 2.0)))
+    for a, (v, title, vmax) in zip(ax, panels, strict=True):
+        im = a.imshow(np.ma.masked_invalid(v), aspect="auto", cmap="viridis", vmin=0, vmax=vmax)
+        a.set_xticks(range(tab.t.size), [f"{t:.3g}" + ("*" if gt.extrapolated(t) else "")
+                                         for t in tab.t], fontsize=7)
+        a.set_xlabel("time [s] (*: beyond the last fitted time)", fontsize=8)
+        a.set_title(title, fontsize=9)
+        fig.colorbar(im, ax=a)
+    ax[0].set_yticks(range(tab.level.size), [f"{g * US:.1f}" for g in tab.level_g], fontsize=6)
+    ax[0].set_ylabel("level g [uS]")
+    ax[1].set_yticks([])
+    r, c = np.nonzero(gt.above_floor & ~gt.failing)
+    ax[1].plot(c, r, "w.", ms=4)
+    r, c = np.nonzero(gt.failing)
+    ax[1].plot(c, r, "rx", ms=6)
+    fig.tight_layout()
+    return _save(fig, out / "ks_heatmap.png")
 
 
-def _md_drift(model, rep) -> list[str]:
-    """Markdown lines of the drift / relaxation section (empty without one)."""
-    md: list[str] = []
-    if model.drift_law is not None:
-        md += ["## Drift / relaxation", ""]
-        if rep.drift_loglik:
-            md.append("Chosen by held-out likelihood (fit on half of the devices, mean "
-                      "log-likelihood per read of the other half): "
-                      + ", ".join(f"{k}: {v:.3f}" for k, v in rep.drift_loglik.items())
-                      + f" -> **{rep.drift_choice}**.")
-        else:
-            md.append(f"Model: **{rep.drift_choice}** (asked for).")
-        md.append("")
-        if isinstance(model.drift_law, FittedPowerLaw) and rep.power_law is not None:
-            pl = rep.power_law
-            md += [f"t0 = {pl.t0:.4g} s ({'fitted' if pl.t0_fitted else 'given'}); smoothing: "
-                   f"{pl.choices}. sigma_nu is deconvolved from the read noise "
-                   "(sigma_nu^2 = var(nu_hat) - Q^2 mean(1/S)).", ""]
-            rows = [[f"{g * US:.3f}", f"{a:.4f}", f"{b:.4f}", f"{c:.4f}", f"{q:.4f}"]
-                    for g, a, b, c, q in zip(pl.levels_g, pl.mu_nu, pl.sigma_nu,
-                                             pl.sigma_nu_raw, pl.q_read, strict=True)]
-            md += [_md_table(["g [uS]", "mu_nu", "sigma_nu", "sigma_nu raw", "Q"], rows), ""]
-        elif rep.relaxation is not None:
-            ri = rep.relaxation
-            md += [f"tau = {ri.tau:.3g} s; u = ln(1 + t/tau). Measured up to "
-                   f"{ri.t_fit_max:.3g} s; beyond it the change grows by independent normal "
-                   f"increments (mean slope smoothing {ri.beta_choice}, variance slope "
-                   f"{ri.gamma_choice}); table extends to {ri.t_table[-1]:.3g} s and holds "
-                   "its last row after that.", ""]
-            rows = [[f"{g * US:.3f}", f"{b * US:.4f}", f"{c * US**2:.4f}"]
-                    for g, b, c in zip(ri.levels_g, ri.beta, ri.gamma, strict=True)]
-            md += [_md_table(["level g [uS]", "beta [uS]", "gamma [uS^2]"], rows), ""]
-    return md
+def _f3(v) -> str:
+    return f"{v:.3f}" if np.isfinite(v) else "-"
+
+
+def _median(v) -> float:
+    v = v[np.isfinite(v)]
+    return float(np.median(v)) if v.size else np.nan
+
+
+def _goodness_blocks(gt, *, in_sample: bool, n_samples: int, ks_png) -> list:
+    """Blocks of the goodness-of-fit section: verdict, per-time summary, heat map and the
+    per-cell table with the sampling floor and both baselines."""
+    tab, fl, above, fail = gt.ks, gt.floor, gt.above_floor, gt.failing
+    B: list = [("h2", "Goodness of fit"),
+               ("p", f"KS distance between the measured conductances of each (level, time "
+                     f"point) and {n_samples} model samples per device, "
+                     + ("on the reads the model was fitted on (in-sample: biased low; "
+                        "held-out reads are the stricter test)." if in_sample else
+                        "on held-out reads the fit never saw (the floor leaves out the fit's "
+                        "own sampling error, so at fitted times a cell can exceed it by that "
+                        "much).")
+                     + f" Median {tab.median:.3f}; worst cells: "
+                     + "; ".join(f"{g * US:.2f} uS at {t:.3g} s: {v:.3f} ({n})"
+                                 for g, t, v, n in tab.worst(3)) + "."),
+               ("p", f"**Sampling floor**: the {round(100 * gt.quantile)} % quantile of the KS "
+                     f"that data drawn from the fitted model itself (one read per device, "
+                     f"same inputs and cell sizes; {gt.floor_replicates.shape[0]} replicates, "
+                     "no refits) show against model samples drawn the same way: the KS "
+                     "expected from the sample sizes alone. A cell above its floor is "
+                     "flagged (about 5 % of cells are by chance); a cell above "
+                     f"{_f3(gt.threshold)} x its floor (the family-wise 5 % threshold) fails. "
+                     "**Baselines** on the same cells: *empirical bootstrap*, reads of the "
+                     "training devices of the same level and time point resampled"
+                     + (" (here the scored reads themselves: a lower bound)" if in_sample
+                        else "") + "; *persistence*, each device's first read plus the change "
+                     "a training device of its level showed at the latest earlier time point "
+                     "at or before the last fitted time (no change before the first)."),
+               ("p", f"**Verdict**: {gt.verdict()}.")]
+    rows = []
+    for j, t in enumerate(tab.t):
+        ok = np.isfinite(fl[:, j])
+        if not np.any(ok):
+            continue
+        rows.append([f"{t:.3g}", "extrapolated" if gt.extrapolated(t) else "fitted",
+                     int(ok.sum()), _f3(_median(tab.ks[ok, j])), _f3(_median(fl[ok, j])),
+                     _f3(_median(gt.empirical.ks[ok, j])),
+                     _f3(_median(gt.persistence.ks[ok, j])), int(above[:, j].sum()),
+                     int(fail[:, j].sum())])
+    B.append(("table", ["t [s]", "", "cells", "median KS", "median floor",
+                        "median empirical bootstrap", "median persistence",
+                        "cells above floor", "cells failing"], rows))
+    if ks_png is not None:
+        B.append(("img", ks_png, "KS per cell and KS / sampling floor (x: fails, dot: above "
+                                 "its floor)"))
+    cells = []
+    p = gt.p_value
+    for i in range(tab.level.size):
+        for j, t in enumerate(tab.t):
+            if not np.isfinite(fl[i, j]):
+                continue
+            flag = "fails" if fail[i, j] else ("above floor" if above[i, j] else "")
+            cells.append([f"{tab.level[i]:g}", f"{tab.level_g[i] * US:.3f}", f"{t:.3g}",
+                          int(tab.n[i, j]), _f3(tab.ks[i, j]), _f3(fl[i, j]), f"{p[i, j]:.2f}",
+                          _f3(gt.empirical.ks[i, j]), _f3(gt.persistence.ks[i, j]), flag])
+    B += [("h3", "Per cell"),
+          ("table", ["level", "g [uS]", "t [s]", "devices", "KS", "floor", "p",
+                     "empirical bootstrap", "persistence", "flag"], cells)]
+    return B
+
+
+def _programming_blocks(model, rep, png) -> list:
+    """Blocks of the programming-error section (empty without one)."""
+    if model.programming is None or rep.programming is None:
+        return []
+    pi = rep.programming
+    B: list = [("h2", "Programming error"),
+               ("p", f"Family: **{pi.family}** (lowest AIC; "
+                     + ", ".join(f"{k}: {v:.1f}" for k, v in pi.aic.items()) + "). "
+                     f"Verify window half-width: {pi.window * US:.3f} uS "
+                     f"({'estimated from the largest error' if pi.window_estimated else 'given'})."
+                     f" Bias smoothing: {pi.bias_choice}; spread smoothing: {pi.spread_choice} "
+                     "(leave-one-level-out cross-validation).")]
+    blo = bhi = None
+    if pi.boot_spread_level.shape[0] > 1:
+        blo, bhi = np.quantile(pi.boot_spread_level, [0.025, 0.975], axis=0)
+    rows = []
+    for i, g in enumerate(pi.levels_g):
+        band = (f"{blo[i] * US:.3f}-{bhi[i] * US:.3f}" if blo is not None else "")
+        rows.append([f"{g * US:.3f}", int(pi.n[i]), f"{pi.bias[i] * US:.3f}",
+                     f"{pi.spread[i] * US:.3f}", band,
+                     f"{model.programming.spread(g) * US:.3f}"])
+    B.append(("table", ["target [uS]", "devices", "bias [uS]", "std [uS]",
+                        "std 95 % bootstrap [uS]", "model std [uS]"], rows))
+    if png is not None:
+        B.append(("img", png, "Programming error vs target with bootstrap bands"))
+    return B
+
+
+def _drift_blocks(model, rep) -> list:
+    """Blocks of the drift / relaxation section (empty without one)."""
+    if model.drift_law is None:
+        return []
+    B: list = [("h2", "Drift / relaxation")]
+    if rep.drift_loglik:
+        B.append(("p", "Chosen by held-out likelihood (fit on half of the devices, mean "
+                       "log-likelihood per read of the other half): "
+                       + ", ".join(f"{k}: {v:.3f}" for k, v in rep.drift_loglik.items())
+                       + f" -> **{rep.drift_choice}**."))
+    else:
+        B.append(("p", f"Model: **{rep.drift_choice}** (asked for)."))
+    if isinstance(model.drift_law, FittedPowerLaw) and rep.power_law is not None:
+        pl = rep.power_law
+        B.append(("p", f"t0 = {pl.t0:.4g} s ({'fitted' if pl.t0_fitted else 'given'}); "
+                       f"smoothing: {pl.choices}. sigma_nu is deconvolved from the read noise "
+                       "(sigma_nu^2 = var(nu_hat) - Q^2 mean(1/S))."))
+        rows = [[f"{g * US:.3f}", f"{a:.4f}", f"{b:.4f}", f"{c:.4f}", f"{q:.4f}"]
+                for g, a, b, c, q in zip(pl.levels_g, pl.mu_nu, pl.sigma_nu,
+                                         pl.sigma_nu_raw, pl.q_read, strict=True)]
+        B.append(("table", ["g [uS]", "mu_nu", "sigma_nu", "sigma_nu raw", "Q"], rows))
+    elif rep.relaxation is not None:
+        ri = rep.relaxation
+        B.append(("p", f"tau = {ri.tau:.3g} s; u = ln(1 + t/tau). Measured up to "
+                       f"{ri.t_fit_max:.3g} s; beyond it the change grows by independent normal "
+                       f"increments (mean slope smoothing {ri.beta_choice}, variance slope "
+                       f"{ri.gamma_choice}); table extends to {ri.t_table[-1]:.3g} s and holds "
+                       "its last row after that."))
+        rows = [[f"{g * US:.3f}", f"{b * US:.4f}", f"{c * US**2:.4f}"]
+                for g, b, c in zip(ri.levels_g, ri.beta, ri.gamma, strict=True)]
+        B.append(("table", ["level g [uS]", "beta [uS]", "gamma [uS^2]"], rows))
+    return B
+
+
+def _read_noise_blocks(model, rep) -> list:
+    """Blocks of the read-noise section (empty without one)."""
+    if model.read_noise is None:
+        return []
+    rn = rep.read_noise
+    rows = [[f"{g * US:.3f}", f"{s * US:.4f}", int(n)]
+            for g, s, n in zip(rn["g"], rn["sigma"], rn["n"], strict=True)]
+    B: list = [("h2", "Read noise"),
+               ("p", f"Repeated-read std vs g (smoothing {rn.get('choice')})."),
+               ("table", ["mean g [uS]", "read std [uS]", "reads"], rows)]
+    if np.isfinite(model.read_noise.psd_exponent):
+        B.append(("p", "1/f exponent of the read-noise spectrum: "
+                       f"{model.read_noise.psd_exponent:.3f}"))
+    return B
+
+
+def _header_blocks(model, rep, verdict) -> list:
+    """Title, what was fitted on, the verdict and the fit's notes."""
+    prov = model.provenance
+    items = [f"conditioning: **{model.conditioning}**",
+             f"devices: {rep.n_devices}, reads: {rep.n_reads}, time points [s]: "
+             f"{', '.join(f'{t:.3g}' for t in rep.time_points)}",
+             f"fitted conductance range: {model.stat_range[0] * US:.3f}-"
+             f"{model.stat_range[1] * US:.3f} uS (outside it the model uses its edge statistics)"]
+    if prov is not None:
+        items += [f"data: `{s['path']}` (SHA-256 `{s['sha256']}`)" for s in prov.sources]
+        items.append(f"method: {prov.method}; settings: `{dict(prov.settings)}`")
+    B: list = [("h1", "Calibration report"), ("ul", items)]
+    if verdict is not None:
+        B.append(("p", f"**Verdict**: {verdict}."))
+    return B + [("quote", note) for note in rep.notes]
 
 
 def write_report(model, measurements, out, *, rng: np.random.Generator, ks=None,
-                 force: bool = False, extra: dict | None = None) -> Path:
-    """Write the report folder ``out``: PNG plots and ``report.md``.
+                 force: bool = False, extra: dict | None = None, held_out=None,
+                 n_replicates: int = 100) -> Path:
+    """Write the report folder ``out``: PNG plots, ``report.md`` and ``report.html``.
 
-    ``model``: a model returned by :func:`fit` (its ``report`` holds the evidence);
-    ``measurements``: the table it was fitted on (for the data plots and the KS table);
-    ``ks``: a precomputed :class:`KSTable` (computed here when None); ``extra``: more
-    named KS tables (e.g. baselines) to list. Returns the path of ``report.md``.
+    Parameters
+    ----------
+    model : CompositeDevice
+        A model returned by :func:`fit` (its ``report`` holds the evidence).
+    measurements : table
+        The table it was fitted on (the data plots, the baselines' training reads and,
+        without ``held_out``, the scored reads).
+    out : str or os.PathLike
+        The report folder (an xbarlab output folder).
+    rng : numpy.random.Generator
+        Draws the model samples of the KS table first (as :func:`ks_table` with the same
+        generator), then the sampling floor, the baselines and the plotted bands.
+    ks : KSTable, optional
+        The model's KS table of the scored reads, precomputed (not drawn again).
+    force : bool
+        Replace files of an earlier report in ``out``.
+    extra : dict, optional
+        More named KS tables (e.g. other baselines) whose medians are listed.
+    held_out : table, optional
+        Reads the fit never saw (other devices, later times) to score instead.
+    n_replicates : int
+        Replicates of the sampling floor's parametric bootstrap [1].
+
+    Returns
+    -------
+    pathlib.Path
+        The path of ``report.md`` (``report.html`` lies beside it, plots inline).
     """
     from ..devices.composite import CompositeDevice
     from ..errors import ConfigError
     from ..formats import prepare_output_dir, write_text_atomic
+    from ..formats.report_doc import render_html, render_markdown
     from . import tables
-    from .goodness import ks_table, level_index
+    from .goodness import goodness_table, last_fitted_time, level_index
 
     if not isinstance(rng, np.random.Generator):
         raise ConfigError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
     out = prepare_output_dir(out, force=force, command="calibrate")
     rep = model.report
-    cols = tables.columns(measurements)
-    use_initial = cols["g_initial"] is not None
-    pv = tables.pivot(cols, use_initial=use_initial)
+    scored_meas = measurements if held_out is None else held_out
+    cols = tables.columns(scored_meas)
+    pv = tables.pivot(cols, use_initial=cols["g_initial"] is not None)
     lev, labels, centres = level_index(pv, None)
     scored = model
     if model.conditioning == "target" and pv.target is None and model.drift_law is not None:
@@ -253,56 +452,38 @@ def write_report(model, measurements, out, *, rng: np.random.Generator, ks=None,
         rep.notes.append("The data hold no programming targets: the KS table scores the "
                          "relaxation part of the model given each cell's first read.")
     has_time = np.any(pv.tp > 0) and model.drift_law is not None
-    if ks is None and has_time:  # first: its samples are the first draws from rng
-        ks = ks_table(scored, measurements, rng=rng, min_devices=min(50, max(pv.n_dev // 10, 5)))
-    figs = []
-    if model.programming is not None and rep.programming is not None:
-        figs.append(_plot_programming(model, out))
-    if has_time:
-        figs.append(_plot_time(scored, pv, lev, centres, out, rng))
-    p = _plot_parameters(model, out)
-    if p:
-        figs.append(p)
-    if ks is not None and np.any(np.isfinite(ks.ks)):
-        figs.append(_plot_ks(ks, out))
+    gt = None
+    if has_time:  # first: its samples are the first draws from rng
+        gt = goodness_table(scored, measurements, rng=rng, held_out=held_out, ks=ks,
+                            min_devices=min(50, max(pv.n_dev // 10, 5)),
+                            n_replicates=n_replicates)
+    t_fit = last_fitted_time(model, float(np.nanmax(pv.t)) if np.any(np.isfinite(pv.t))
+                             else 1.0)
+    prog_png = (_plot_programming(model, out)
+                if model.programming is not None and rep.programming is not None else None)
+    band_png, widths = (_plot_bands(scored, pv, lev, centres, t_fit, out, rng) if has_time
+                        else (None, []))
+    par_png = _plot_parameters(model, out)
+    scored_ok = gt is not None and np.any(np.isfinite(gt.floor))
+    ks_png = _plot_ks(gt, out) if scored_ok else None
 
-    md = ["# Calibration report", ""]
-    prov = model.provenance
-    md += [f"- conditioning: **{model.conditioning}**",
-           f"- devices: {rep.n_devices}, reads: {rep.n_reads}, time points [s]: "
-           f"{', '.join(f'{t:.3g}' for t in rep.time_points)}",
-           f"- fitted conductance range: {model.stat_range[0] * US:.3f}-"
-           f"{model.stat_range[1] * US:.3f} uS "
-           "(outside it the model uses its edge statistics)"]
-    if prov is not None:
-        for s in prov.sources:
-            md.append(f"- data: `{s['path']}` (SHA-256 `{s['sha256']}`)")
-        md.append(f"- method: {prov.method}; settings: `{dict(prov.settings)}`")
-    md.append("")
-    for note in rep.notes:
-        md += [f"> {note}", ""]
-    md += _md_programming(model, rep) + _md_drift(model, rep)
-    if model.read_noise is not None:
-        rn = rep.read_noise
-        md += ["## Read noise", "", f"Repeated-read std vs g (smoothing {rn.get('choice')}).", ""]
-        rows = [[f"{g * US:.3f}", f"{s * US:.4f}", int(n)]
-                for g, s, n in zip(rn["g"], rn["sigma"], rn["n"], strict=True)]
-        md += [_md_table(["mean g [uS]", "read std [uS]", "reads"], rows), ""]
-        if np.isfinite(model.read_noise.psd_exponent):
-            md += [f"1/f exponent of the read-noise spectrum: {model.read_noise.psd_exponent:.3f}",
-                   ""]
-    if ks is not None and np.any(np.isfinite(ks.ks)):
-        md += ["## Goodness of fit", "",
-               "KS distance between the measured conductances of each (level, time point) "
-               "and 20 model samples per device (devices per cell in brackets).",
-               f"Median {ks.median:.3f}; worst cells: "
-               + "; ".join(f"{g * US:.2f} uS at {t:.3g} s: {v:.3f} ({n})"
-                           for g, t, v, n in ks.worst(3)), "", ks.to_markdown(), ""]
+    B = _header_blocks(model, rep, gt.verdict() if scored_ok else None)
+    B += _programming_blocks(model, rep, prog_png) + _drift_blocks(model, rep)
+    if par_png is not None:
+        B.append(("img", par_png, "Fitted parameters vs g with bootstrap bands"))
+    if band_png is not None:
+        B.append(("img", band_png, "g vs time: measured points, model median and 90 % band; "
+                                   "dashed: last fitted time"))
+        B += _band_blocks(widths, t_fit)
+    B += _read_noise_blocks(model, rep)
+    if scored_ok:
+        B += _goodness_blocks(gt, in_sample=held_out is None, n_samples=20, ks_png=ks_png)
     for name, tab in (extra or {}).items():
-        md += [f"### {name}", "", f"Median KS {tab.median:.3f}", ""]
+        B += [("h3", name), ("p", f"Median KS {tab.median:.3f}")]
     if rep.skipped:
-        md += ["## Skipped levels (too few devices)", "",
-               _md_table(["g [uS]", "devices", "part"],
-                         [[f"{g * US:.3f}", n, part] for g, n, part in rep.skipped]), ""]
-    md += ["## Figures", ""] + [f"![{f}]({f})" for f in figs if f] + [""]
-    return write_text_atomic(out / "report.md", "\n".join(md), force=True)
+        B += [("h2", "Skipped levels (too few devices)"),
+              ("table", ["g [uS]", "devices", "part"],
+               [[f"{g * US:.3f}", n, part] for g, n, part in rep.skipped])]
+    write_text_atomic(out / "report.html", render_html(B, title="Calibration report"),
+                      force=True)
+    return write_text_atomic(out / "report.md", render_markdown(B, base=out), force=True)

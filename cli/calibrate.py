@@ -23,7 +23,8 @@ SUMMARY = (
 DESCRIPTION = (
     "Fit a device model to measured reads (programming error vs target, "
     "drift/relaxation vs time, read noise) with bootstrap bands; write the model file and "
-    "a report folder (PNG plots, report.md with tables, model choices and KS distances)."
+    "a report folder (PNG plots; report.md and report.html with tables, model choices, KS "
+    "distances beside their sampling floor and two baselines, and a one-line verdict)."
 )
 
 
@@ -31,7 +32,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     """Declare the arguments of ``xbarlab calibrate``."""
     add_measurement_options(p)
     add_output_options(p, metavar="MODEL.h5", what="device-model file to write (HDF5)")
-    p.add_argument("--report", metavar="DIR", help="report folder (plots and report.md)")
+    p.add_argument("--report", metavar="DIR", help="report folder (plots, report.md, report.html)")
     p.add_argument("--conditioning", choices=["target", "initial read"], default=None,
                    help="what the model's input means (default: target when a g_target "
                    "column exists, else the first read)")
@@ -112,5 +113,5 @@ def run(args: argparse.Namespace) -> int:
         bar.close()
     print(f"wrote {out} ({model!r})")
     if args.report:
-        print(f"wrote {md} and plots in {args.report}")
+        print(f"wrote {md}, {md.with_suffix('.html').name} and plots in {args.report}")
     return 0

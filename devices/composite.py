@@ -54,6 +54,7 @@ from __future__ import annotations
 
 import enum
 import math
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
@@ -61,7 +62,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..enums import coerce_enum
-from ..errors import ConfigError, DataFormatError
+from ..errors import CompositionWarning, ConfigError, DataFormatError
 from ..formats import Quantity
 from . import kernels as K
 from .base import (
@@ -96,6 +97,7 @@ __all__ = [
     "RangePolicy",
     "CompositeDevice",
     "compose",
+    "warn_disjoint_ranges",
     "programming_from_dict",
     "drift_from_dict",
     "read_noise_from_dict",
@@ -600,6 +602,43 @@ def _tree_equal(a, b) -> bool:
     return a == b
 
 
+def warn_disjoint_ranges(programming_range, relaxation_range, *,
+                         stacklevel: int = 3) -> str | None:
+    """Warn when a programming model's and a relaxation model's conductance ranges do not
+    overlap.
+
+    Parameters
+    ----------
+    programming_range : (float, float)
+        (g_lo, g_hi) the programming model's statistics hold over [S].
+    relaxation_range : (float, float)
+        (g_lo, g_hi) the relaxation model was fitted over [S] (its cells' first reads).
+    stacklevel : int
+        Passed to :func:`warnings.warn` (3: the caller of the function that calls this).
+
+    Returns
+    -------
+    str or None
+        The warning's message, or None when the closed ranges share a conductance.
+
+    Warns
+    -----
+    CompositionWarning
+        When the ranges are disjoint: every programmed conductance then lies outside the
+        range the relaxation statistics were fitted over.
+    """
+    (plo, phi), (rlo, rhi) = (_pair(programming_range, "programming_range", "S"),
+                              _pair(relaxation_range, "relaxation_range", "S"))
+    if phi >= rlo and rhi >= plo:
+        return None
+    msg = (f"the programming model's conductance range {plo:.4g}-{phi:.4g} S and the "
+           f"relaxation model's {rlo:.4g}-{rhi:.4g} S do not overlap: every programmed "
+           "conductance lies outside the range the relaxation was fitted over, so the "
+           "composed model relaxes it with the statistics of that range's edge")
+    warnings.warn(msg, CompositionWarning, stacklevel=stacklevel)
+    return msg
+
+
 def compose(relaxation_model: CompositeDevice, programming_model: CompositeDevice, *,
             name: str = "") -> CompositeDevice:
     """A target-conditioned model: programming of one model, then relaxation of another.
@@ -612,7 +651,9 @@ def compose(relaxation_model: CompositeDevice, programming_model: CompositeDevic
     model's read noise when the first has none). Its ``g_range`` and range policy are the
     programming model's; its fitted range ``g_fit`` the union of both models' when both
     carry one, else the programming model's; its valid times the relaxation model's;
-    its provenance and fit report the relaxation model's.
+    its provenance and fit report the relaxation model's. Warns (:class:`CompositionWarning`,
+    :func:`warn_disjoint_ranges`) when the two models' fitted ranges (``stat_range``) do not
+    overlap.
     """
     for m, what in ((relaxation_model, "relaxation_model"), (programming_model,
                                                               "programming_model")):
@@ -624,6 +665,7 @@ def compose(relaxation_model: CompositeDevice, programming_model: CompositeDevic
     if programming_model.conditioning != Conditioning.TARGET.value:
         raise ConfigError("programming_model must be conditioned on the target, got "
                           f"{programming_model.conditioning!r}")
+    warn_disjoint_ranges(programming_model.stat_range, relaxation_model.stat_range)
     drift = relaxation_model.drift_law
     if isinstance(drift, Relaxation) and drift.condition_on is ConditionOn.INPUT:
         # the relaxation was fitted given the first read, which is now g_prog

@@ -9,6 +9,7 @@
 - :mod:`.measurements`: :class:`Measurements`, :func:`read_measurements`,
   :func:`write_measurements`; the column roles in :mod:`.roles`, the readers of text
   tables in :mod:`.text_tables` and of HDF5/.npz tables in :mod:`.array_tables`.
+- :mod:`.report_doc`: reports as lists of blocks, rendered as Markdown and as HTML.
 """
 
 from __future__ import annotations

@@ -1,14 +1,13 @@
 """The report of ``xbarlab run``: one section per stage, rendered as Markdown and HTML.
 
-A report is a list of blocks rendered twice: Markdown (plots as files) and HTML (plots
-inline as base64, so report.html opens anywhere on its own). Plots are drawn on
-:class:`matplotlib.figure.Figure` objects with the Agg canvas; matplotlib's global state
-(backend, pyplot figures) is not touched.
+A report is a list of blocks (:mod:`xbarlab.formats.report_doc`) rendered twice: Markdown
+(plots as files) and HTML (plots inline as base64, so report.html opens anywhere on its
+own). Plots are drawn on :class:`matplotlib.figure.Figure` objects with the Agg canvas;
+matplotlib's global state (backend, pyplot figures) is not touched.
 """
 
 from __future__ import annotations
 
-import base64
 import functools
 import hashlib
 import json
@@ -52,11 +51,11 @@ def write_run_report(ctx: StageContext) -> int:
     B.append(("pre", json.dumps({k: v for k, v in cfg.items()}, indent=2,
                                 default=json_default)))
     from ..formats import write_text_atomic
+    from ..formats.report_doc import render_html, render_markdown
 
     plots.write_keys()
-
-    write_text_atomic(ctx.out / "report.md", _render_md(B), force=True)
-    write_text_atomic(ctx.out / "report.html", _render_html(B, title), force=True)
+    write_text_atomic(ctx.out / "report.md", render_markdown(B, base=ctx.out), force=True)
+    write_text_atomic(ctx.out / "report.html", render_html(B, title=title), force=True)
     return sum(1 for b in B if b[0] == "img")
 
 
@@ -313,74 +312,12 @@ def _evaluation_section(up: dict[str, Path], cfg: dict, plots: _Plots) -> list:
     return B
 
 
-def _embed_png(path: Path) -> str:
-    return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode("ascii")
-
-
-
 def _pct(x) -> str:
     return "–" if x is None or not np.isfinite(x) else f"{100 * x:.1f} %"
 
 
 def _us(g) -> str:
     return f"{g * 1e6:.4g} µS"
-
-
-def _html_escape(s: str) -> str:
-    return (str(s).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-            .replace('"', "&quot;"))
-
-
-def _render_md(blocks) -> str:
-    out = []
-    for b in blocks:
-        kind = b[0]
-        if kind == "h1":
-            out.append(f"# {b[1]}\n")
-        elif kind == "h2":
-            out.append(f"## {b[1]}\n")
-        elif kind == "p":
-            out.append(f"{b[1]}\n")
-        elif kind == "table":
-            head, rows = b[1], b[2]
-            out.append("| " + " | ".join(head) + " |")
-            out.append("|" + "---|" * len(head))
-            out.extend("| " + " | ".join(str(c) for c in r) + " |" for r in rows)
-            out.append("")
-        elif kind == "img":
-            out.append(f"![{b[2]}](plots/{b[1].name})\n")
-        elif kind == "pre":
-            out.append("```\n" + b[1].rstrip() + "\n```\n")
-    return "\n".join(out)
-
-
-def _render_html(blocks, title: str) -> str:
-    body = []
-    for b in blocks:
-        kind = b[0]
-        if kind in ("h1", "h2"):
-            body.append(f"<{kind}>{_html_escape(b[1])}</{kind}>")
-        elif kind == "p":
-            body.append(f"<p>{_html_escape(b[1])}</p>")
-        elif kind == "table":
-            head, rows = b[1], b[2]
-            h = "".join(f"<th>{_html_escape(c)}</th>" for c in head)
-            r = "".join("<tr>" + "".join(f"<td>{_html_escape(c)}</td>" for c in row) + "</tr>"
-                        for row in rows)
-            body.append(f"<table><thead><tr>{h}</tr></thead><tbody>{r}</tbody></table>")
-        elif kind == "img":
-            body.append(f'<figure><img src="{_embed_png(b[1])}" alt="{_html_escape(b[2])}">'
-                        f"<figcaption>{_html_escape(b[2])}</figcaption></figure>")
-        elif kind == "pre":
-            body.append(f"<pre>{_html_escape(b[1])}</pre>")
-    css = ("body{font-family:system-ui,sans-serif;max-width:60em;margin:2em auto;padding:0 1em;"
-           "color:#222}table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;"
-           "padding:.25em .6em;text-align:right}th{background:#f3f3f3}img{max-width:100%}"
-           "figure{margin:1em 0}figcaption{font-size:.9em;color:#555}pre{background:#f6f6f6;"
-           "padding:.6em;overflow-x:auto}")
-    return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<title>{_html_escape(title)}</title><style>{css}</style></head><body>\n"
-            + "\n".join(body) + "\n</body></html>\n")
 
 
 class _Plots:
@@ -428,7 +365,6 @@ def _plot_code() -> str:
 
     return hashlib.sha256(Path(__file__).read_bytes() + __version__.encode()
                           + matplotlib.__version__.encode()).hexdigest()
-
 
 
 def _figure(*, figsize: tuple[float, float]):

@@ -13,7 +13,7 @@ from xbarlab.calibration import (
     ks_table,
 )
 from xbarlab.devices.composite import compose
-from xbarlab.errors import ConfigError, DataFormatError
+from xbarlab.errors import CompositionWarning, ConfigError, DataFormatError
 
 HKU_TARGETS = np.arange(100.0, 401.0, 50.0) * 1e-6
 
@@ -113,7 +113,9 @@ def test_conditioning_choice_and_composition(techc, hku):
     with the HKU
     programming error is target-conditioned: at t = 0 its samples equal the programming
     model's (same seed, same bits), at t = 1e5 s their mean moves by the relaxation table's
-    edge mean shift (HKU targets lie above tech C's range) within 4 standard errors."""
+    edge mean shift (HKU targets lie above tech C's range) within 4 standard errors; both
+    compositions warn (CompositionWarning) naming HKU's programmed range (95-404 uS) and
+    tech C's first reads (0.014-40 uS), and the fit's report notes it."""
     _, meas = techc
     cols = {k: getattr(meas, k) for k in ("device", "g", "time", "time_point", "g_initial",
                                            "level")}
@@ -126,7 +128,8 @@ def test_conditioning_choice_and_composition(techc, hku):
               drift="relaxation", n_boot=5)
     assert m_i.conditioning == "initial read"
     _, prog = hku
-    comp = compose(m_i, prog)
+    with pytest.warns(CompositionWarning, match=r"9\.5\d*e-05-0\.0004\d* S .* 1\.4\d*e-08-4e-05 S"):
+        comp = compose(m_i, prog)
     assert comp.conditioning == "target"
     g = np.full(50_000, 200e-6)
     np.testing.assert_array_equal(comp.sample(g, 0.0, np.random.default_rng(4)),
@@ -138,8 +141,10 @@ def test_conditioning_choice_and_composition(techc, hku):
     shift = blk.mean[-1, j]
     se = np.std(s1 - s0) / np.sqrt(g.size)
     assert abs(np.mean(s1 - s0) - shift) < 4 * se
-    via_fit = fit(cols, rng=np.random.default_rng(0), conditioning="initial read",
-                  drift="relaxation", n_boot=5, programming_from=prog)
+    with pytest.warns(CompositionWarning, match="do not overlap"):
+        via_fit = fit(cols, rng=np.random.default_rng(0), conditioning="initial read",
+                      drift="relaxation", n_boot=5, programming_from=prog)
+    assert any("do not overlap" in n for n in via_fit.report.notes)
     assert via_fit.conditioning == "target" and via_fit.programming is prog.programming
 
 

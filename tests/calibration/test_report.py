@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import re
+from html.parser import HTMLParser
+
 import numpy as np
+import pytest
 from xbarlab.calibration import (
     fit,
     ks_table,
@@ -32,10 +36,46 @@ def test_cli_calibrate_writes_model_and_report(hku_path, tmp_path, capsys):
     assert out.read_bytes() == before
 
 
+class _Page(HTMLParser):
+    """Collects an HTML page's text and checks that its elements nest."""
+
+    VOID = {"meta", "img", "br", "hr", "link", "input"}
+
+    def __init__(self):
+        super().__init__()
+        self.open: list[str] = []
+        self.text: list[str] = []
+        self.images = 0
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "img":
+            self.images += dict(attrs)["src"].startswith("data:image/png;base64,")
+        if tag not in self.VOID:
+            self.open.append(tag)
+
+    def handle_endtag(self, tag):
+        assert self.open and self.open.pop() == tag, f"</{tag}> closes {self.open[-1:]}"
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def _parse_html(path) -> _Page:
+    page = _Page()
+    page.feed(path.read_text(encoding="utf-8"))
+    page.close()
+    assert page.open == [], page.open
+    return page
+
+
 def test_report_folder_for_relaxation(techc_split, tmp_path):
     """write_report on a tech C fit writes the g-vs-time plot, the parameter plot, the KS
     heat map and report.md with the held-out likelihoods of both drift models and a KS
-    median equal to ks_table's for the same seed; reusing the folder is allowed (manifest)."""
+    median equal to ks_table's for the same seed; the goodness table lists the sampling
+    floor and both baselines per cell, the verdict (in-sample: indistinguishable) and the
+    band widening beyond the last fitted time (1e5 s); report.html beside it parses with
+    html.parser into properly nested elements, embeds the three plots inline and holds the
+    same verdict line; reusing the folder is allowed (manifest)."""
     from xbarlab.calibration import write_report
 
     a, _ = techc_split
@@ -47,4 +87,37 @@ def test_report_folder_for_relaxation(techc_split, tmp_path):
     assert "power-law:" in text and "relaxation:" in text
     ref = ks_table(model, a, rng=np.random.default_rng(3), min_devices=50)
     assert f"Median {ref.median:.3f}" in text
-    write_report(model, a, tmp_path / "rep", rng=np.random.default_rng(3))
+    assert "| level | g [uS] | t [s] | devices | KS | floor | p | empirical bootstrap | " \
+           "persistence | flag |" in text
+    verdict = "**Verdict**: indistinguishable from the data at this sample size"
+    assert verdict in text and "widens at every plotted level" in text
+    page = _parse_html(tmp_path / "rep" / "report.html")
+    body = "".join(page.text)
+    assert page.images == 3
+    assert "Verdict: indistinguishable from the data at this sample size" in body
+    assert "(t = 1e+05 s)" in body
+    write_report(model, a, tmp_path / "rep", rng=np.random.default_rng(3), n_replicates=20)
+
+
+@pytest.mark.slow
+def test_report_says_when_bands_do_not_widen(tmp_path):
+    """A relaxation table fitted to cells written here from their equations (4 levels x 150
+    cells, reads at 1, 10 and 100 s; g(t) = g_0 - a u + b W(u), u = ln(1 + t/1 s)) with
+    t_max = 100 s holds its last row beyond the data: the report says its 90 % band does
+    not widen there at every plotted level (ratio 1.00 in S and relative to the median), in
+    report.md and report.html."""
+    from _relaxing_cells import relaxing_cells
+    from xbarlab.calibration import write_report
+
+    data = relaxing_cells(150, 0.3e-6, np.random.default_rng(11))
+    model = fit(data, conditioning="initial read", drift="relaxation", n_boot=2,
+                min_devices=20, t_max=100.0, rng=np.random.default_rng(0))
+    md = write_report(model, data, tmp_path / "rep", rng=np.random.default_rng(3),
+                      n_replicates=20)
+    text = md.read_text()
+    assert "**The model's 90 % band does not widen** beyond it at level(s)" in text
+    band_rows = re.findall(r"^\| [\d.]+ \| [\d.]+ \| [\d.]+ \| [\d.]+ \| ([\d.]+) \| "
+                           r"([\d.]+) \|$", text, flags=re.M)
+    assert band_rows == [("1.00", "1.00")] * 4
+    body = "".join(_parse_html(tmp_path / "rep" / "report.html").text)
+    assert "The model's 90 % band does not widen beyond it" in body

@@ -147,7 +147,9 @@ def test_rram_round_trip_functions():
 
 def test_pcm_report(pcm_fit, tmp_path):
     """The PCM fit's report lists t0, the per-level mu_nu / sigma_nu / raw sigma_nu / Q
-    table (raw spread >= deconvolved spread at every level) and writes the parameter plot."""
+    table (raw spread >= deconvolved spread at every level), never says that the power law's
+    90 % band stops widening beyond the last fitted time (in S or relative to the median),
+    and writes the parameter plot."""
     from xbarlab.calibration import write_report
 
     truth, model, *_ = pcm_fit
@@ -155,6 +157,7 @@ def test_pcm_report(pcm_fit, tmp_path):
     md = write_report(model, data, tmp_path / "rep", rng=np.random.default_rng(0))
     text = md.read_text()
     assert "t0 = " in text and "sigma_nu raw" in text
+    assert "band does not widen" not in text  # the power law's spread in ln g keeps growing
     pl = model.report.power_law
     assert np.all(pl.sigma_nu_raw >= pl.sigma_nu)
     assert (tmp_path / "rep" / "parameters_vs_g.png").stat().st_size > 1000

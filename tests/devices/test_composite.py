@@ -256,3 +256,34 @@ def test_bad_inputs_raise_config_error():
         build("rram-cmo-hfox-2024", acceptance_window="5%")
     with pytest.raises(ConfigError, match="Generator"):
         ibm.sample([1e-6], 1.0, 42)
+
+
+def test_compose_warns_when_ranges_do_not_overlap():
+    """A programming model over 30-60 uS composed with a relaxation fitted over 1-20 uS
+    warns (CompositionWarning) naming both ranges in S; ranges that overlap (10-60 uS with
+    1-20 uS) or only touch (20-60 uS) compose silently (warnings are errors here)."""
+    from xbarlab.devices.composite import warn_disjoint_ranges
+    from xbarlab.errors import CompositionWarning
+
+    relax = CompositeDevice(
+        drift_law=Relaxation(mean=TimeSurface(times=(100.0,), curves=(constant(-0.5e-6),)),
+                             spread=TimeSurface(times=(100.0,), curves=(constant(0.8e-6),)),
+                             path="common_deviate", condition_on="input"),
+        g_range=(0.0, 60e-6), range_policy="edge", g_fit=(1e-6, 20e-6),
+        conditioning="initial read", valid_times=(1.0, 1e5), name="relax")
+
+    def prog(lo):
+        return CompositeDevice(programming=ProgrammingError(spread=constant(1e-6)),
+                               g_range=(lo, 60e-6), name="prog")
+
+    with pytest.warns(CompositionWarning) as rec:
+        compose(relax, prog(30e-6))
+    assert len(rec) == 1
+    msg = str(rec[0].message)
+    assert "3e-05-6e-05 S" in msg and "1e-06-2e-05 S" in msg and "do not overlap" in msg
+    assert rec[0].filename == __file__  # points at the caller of compose
+    for lo in (10e-6, 20e-6):
+        assert compose(relax, prog(lo)).conditioning == "target"
+    assert warn_disjoint_ranges((0.0, math.inf), (1e-6, 2e-6)) is None
+    with pytest.raises(ConfigError, match="relaxation_range"):
+        warn_disjoint_ranges((0.0, 1e-6), 5e-6)
