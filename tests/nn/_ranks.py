@@ -1,0 +1,34 @@
+"""What each rank runs in the multi-process HA-SGD tests (module-level: pickled by spawn)."""
+
+from __future__ import annotations
+
+import torch
+from _toy import _batch, _net
+from torch.nn.parallel import DistributedDataParallel
+from xbarlab.nn import HASGD, GaussianNoise
+
+#: (mode, L, antithetic) of the one-step comparisons
+CASES = (("sequential", 4, False), ("vmap", 4, False), ("parallel", 4, True), ("auto", 2, True))
+
+
+def one_step(mode: str, samples: int, antithetic: bool, wrap=None):
+    """One SGD + HA-SGD step of the toy conv net with BatchNorm (float64, σ = 0.2, seed 3);
+    return (loss, {name: grad}, state_dict) after the step."""
+    net = _net()
+    opt = torch.optim.SGD(net.parameters(), lr=0.5)
+    h = HASGD(net if wrap is None else wrap(net), opt, GaussianNoise(0.2, shift=0.05),
+              samples=samples, antithetic=antithetic, mode=mode,
+              generator=torch.Generator().manual_seed(3))
+    net.train()
+    x, y = _batch()
+    loss = h.step(x, y)
+    grads = {n: p.grad.clone() for n, p in net.named_parameters()}
+    return loss, grads, {k: v.clone() for k, v in net.state_dict().items()}
+
+
+def steps_on_rank(rank: int, path: str) -> None:
+    """Run every case of :data:`CASES` on this rank (DDP-wrapped); save the results."""
+    torch.set_num_threads(1)  # a process of its own: nothing to restore
+    out = [one_step(*case, wrap=DistributedDataParallel)
+           for case in CASES]
+    torch.save(out, f"{path}.{rank}")
