@@ -69,8 +69,8 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.nn.parallel import DistributedDataParallel
 from torch.func import functional_call, vmap
+from torch.nn.parallel import DistributedDataParallel
 from torch.nn.utils import parametrize
 
 from ..errors import ConfigError
