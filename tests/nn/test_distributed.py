@@ -19,14 +19,22 @@ def test_two_gloo_ranks_take_the_single_process_step(tmp_path):
     that a pair is split over the ranks), against one process running all L passes with
     the same generator seed.
 
-    Expected: the same L perturbations in both, so the averaged gradient, the mean loss,
-    the parameters after the SGD step and the BatchNorm running statistics agree within
-    rtol 1e-6 (float64: rounding of the sums only), and both ranks hold identical replicas.
+    Expected: rank r draws exactly rows r·L/2 … (r+1)·L/2 − 1 of the single process's
+    perturbations (torch.equal) and runs L/2 forward passes where one process runs L
+    (modes sequential and parallel); so the averaged gradient, the mean loss, the
+    parameters after the SGD step and the BatchNorm running statistics agree within rtol
+    1e-6 (float64: rounding of the sums only), and both ranks hold identical replicas.
     """
     run_ranks(steps_on_rank, 2, str(tmp_path / "out"))
     ranks = [torch.load(tmp_path / f"out.{r}", weights_only=True) for r in range(2)]
     for case, r0, r1 in zip(CASES, *ranks, strict=True):
-        loss, grads, state = one_step(*case)
+        loss, grads, state, calls, draws = one_step(*case)
+        m = case[1] // 2
+        for n, d in draws.items():
+            assert torch.equal(torch.cat([r0[4][n], r1[4][n]]), d), (case, n)
+            assert r0[4][n].shape[0] == m
+        if case[0] in ("sequential", "parallel"):
+            assert (calls, r0[3], r1[3]) == (case[1], m, m), case
         torch.testing.assert_close(r0[0], loss, rtol=1e-6, atol=0, msg=str(case))
         for n, g in grads.items():
             torch.testing.assert_close(r0[1][n], g, rtol=1e-6, atol=1e-12, msg=f"{case} {n}")
