@@ -305,6 +305,10 @@ def _fit_on_ranks(model: nn.Module, data: Dataset, config: dict[str, Any], *, np
     losses, rank 0's loop time [s])``."""
     from .distributed import run_ranks
 
+    # the settings' errors here, before any process starts (constructing draws nothing)
+    HASGD(model, torch.optim.Adam(model.parameters(), lr=fit["lr"]),
+          fit["noise"] if fit["samples"] else None, samples=fit["samples"],
+          generator=generators["noise"], antithetic=fit["antithetic"], mode=fit["mode"])
     states = {k: g.get_state() for k, g in generators.items()}
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "rank0.pt"

@@ -94,8 +94,32 @@ def test_samples_not_a_multiple_of_nproc_is_refused_before_any_process(monkeypat
     y = torch.zeros(4, dtype=torch.long)
     data = Dataset("toy", x, y, x, y, (1, 8, 8), 2)
     with pytest.raises(ConfigError, match=rf"L={samples}.*nproc={nproc}"):
-        train(data, {"model": "mlp", "input_shape": (1, 8, 8), "hidden": [4], "n_classes": 2},
+        train(data, {"model": "mlp", "input_shape": (1, 8, 8), "hidden": [4, 4], "n_classes": 2},
               noise=GaussianNoise(0.1), samples=samples, epochs=1, seed=0, nproc=nproc)
+
+
+@pytest.mark.parametrize("change,needle", [({"mode": "fast"}, "mode 'fast'"),
+                                           ({"antithetic": True, "samples": 2}, None),
+                                           ({"callback": print}, "callback")])
+def test_bad_settings_are_refused_before_any_process(monkeypatch, change, needle):
+    """train(..., nproc=2) checks its settings (HASGD's too: an unknown mode, antithetic
+    pairs split over ranks are fine) before starting a process; a callback is refused."""
+    import xbarlab.nn.distributed as distributed
+    from xbarlab.nn.data import Dataset
+    from xbarlab.nn.train import train
+
+    def started(*a, **k):
+        raise RuntimeError("started")
+
+    monkeypatch.setattr(distributed, "run_ranks", started)
+    x = torch.rand(4, 1, 8, 8)
+    y = torch.zeros(4, dtype=torch.long)
+    kw = {"noise": GaussianNoise(0.1), "samples": 4, "epochs": 1, "seed": 0, "nproc": 2,
+          **change}
+    with pytest.raises(RuntimeError if needle is None else ConfigError,
+                       match="started" if needle is None else needle):
+        train(Dataset("toy", x, y, x, y, (1, 8, 8), 2),
+              {"model": "mlp", "input_shape": (1, 8, 8), "hidden": [4, 4], "n_classes": 2}, **kw)
 
 
 @pytest.mark.parametrize("bad", [0, -1, 1.5, True])
