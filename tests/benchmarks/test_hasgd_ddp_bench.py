@@ -130,7 +130,7 @@ def bench_rank(rank: int, cfg: dict) -> None:
     """Everything one rank does (in the default process group); rank 0 reports."""
     dev = (torch.device("cuda", torch.cuda.current_device()) if cfg["device"] == "cuda"
            else torch.device("cpu"))
-    graphs = (False, True) if dev.type == "cuda" else (False,)
+    graphs = (False, True) if dev.type == "cuda" and cfg["graph"] else (False,)
     flags = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32,
              torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic)
     runs = []
@@ -179,7 +179,7 @@ def bench_rank(rank: int, cfg: dict) -> None:
 
 def _config(a: argparse.Namespace) -> dict:
     return {"samples": a.samples, "batch": a.batch, "steps": a.steps, "warmup": a.warmup,
-            "device": a.device, "out": a.out}
+            "device": a.device, "out": a.out, "graph": not a.no_graph}
 
 
 def main(argv=None) -> int:
@@ -191,6 +191,8 @@ def main(argv=None) -> int:
     ap.add_argument("--warmup", type=int, default=10)
     ap.add_argument("--device", default="cuda", choices=["cuda", "cpu"],
                     help="cpu: gloo, eager only (a check of the script, not a benchmark)")
+    ap.add_argument("--no-graph", action="store_true",
+                    help="time eager steps only (no HASGD.cuda_graph on either side)")
     ap.add_argument("--out", default=None, help="JSON file for rank 0's results")
     a = ap.parse_args(argv)
     cfg = _config(a)
