@@ -48,6 +48,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--train-time", default=None, metavar="T",
                    help="with a noise file: train against its table at time T (e.g. 1d); "
                    "default: the mixture of all its times")
+    p.add_argument("--nproc", type=number_type(integer=True, lo=1), default=1, metavar="N",
+                   help="processes on this host (gloo over 127.0.0.1) that split each step's "
+                   "L passes; L must be a multiple of N (default 1)")
     add_threads_option(p)
     add_output_options(p, flags=("--out",), metavar="DIR", what="output folder",
                        force_help="replace outputs in DIR")
@@ -182,7 +185,7 @@ def run(args: argparse.Namespace) -> int:
         epochs=args.epochs, seed=args.seed, eval_levels=parse_levels(args.eval_noise),
         eval_noise=make_eval, eval_draws=args.eval_draws, adc_bits=args.adc_bits,
         antithetic=args.antithetic, out=args.out, force=args.force, noise_source=source,
-        threads=threads_from_args(args), progress=None,
+        threads=threads_from_args(args), progress=None, nproc=args.nproc,
         # every setting, defaults included, so the manifest documents the run in full
         command="train " + " ".join(
             f"--{k.replace('_', '-')}" + ("" if v is True else f" {v}")
@@ -193,6 +196,7 @@ def run(args: argparse.Namespace) -> int:
                      for e in m["eval"])
     print(f"clean accuracy {m['clean_accuracy']:.4f}; under noise {rows}")
     print(f"wrote {args.out}/metrics.json and {args.out}/model.pt ({m['train_time_s']:.1f} s, "
-          f"{m['torch_threads']} thread(s))")
+          f"{m['torch_threads']} thread(s)"
+          + (f" in each of {args.nproc} processes)" if args.nproc > 1 else ")"))
     return 0
 

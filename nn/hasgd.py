@@ -36,6 +36,22 @@ drawn independently per pass.
 pairs ``z`` and ``-z`` (``L`` must be even): the terms of the gradient that are odd in
 the perturbation cancel within each pair.
 
+Several processes: wrap the model in
+:class:`torch.nn.parallel.DistributedDataParallel` (one replica per process, NCCL on
+GPUs, gloo on the CPU) and pass the wrapper. Every rank takes the whole minibatch and
+runs ``L/N`` of the ``L`` passes (``L`` must be a multiple of the number of ranks
+``N``). Every rank holds the same generator (the run's, derived from the run seed),
+draws the step's ``L`` perturbations exactly as one process does and keeps rows
+``rank·L/N … (rank+1)·L/N − 1`` (only those become Δω): the ranks' draws together are
+the draws of one process with the same generator, so a run on ``N`` ranks follows the
+run on one up to the rounding of the sums. After its passes a rank holds the mean of
+its ``L/N`` gradients; one all-reduce over the wrapper's process group (sum, divided by
+``N``) then gives every rank the mean over all ``L``, together with the mean loss and
+the BatchNorm running statistics (the mean over all ``L`` passes, as on one process).
+HASGD calls this all-reduce itself: DDP's own reducer acts only on backward passes that
+run through the wrapper's forward, which the ``"vmap"`` and ``"parallel"`` modes
+bypass. With one rank nothing changes (same bits as an unwrapped model).
+
 Resuming: :meth:`HASGD.state_dict` holds the optimizer's state, the generator's state
 and the step count; a new model, optimizer and :class:`HASGD` that load the model's
 and this state continue the run exactly (bit for bit on the CPU). If the model has
@@ -50,9 +66,11 @@ import warnings
 from collections.abc import Callable, Iterable
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call, vmap
+from torch.nn.parallel import DistributedDataParallel
 from torch.nn.utils import parametrize
 
 from ..errors import ConfigError
@@ -66,10 +84,23 @@ from .noise import (
     noisy_tensors,
 )
 
-__all__ = ["HASGD", "MODES"]
+__all__ = ["HASGD", "MODES", "check_split"]
 
 #: Ways of running the L perturbed passes.
 MODES = ("auto", "vmap", "parallel", "sequential")
+
+
+def check_split(samples: int, nproc: int) -> None:
+    """Raise ConfigError unless ``samples`` (L) splits evenly over ``nproc`` processes.
+
+    ``samples``: perturbations per minibatch, L >= 0; ``nproc``: processes (ranks) >= 1.
+    Each rank runs ``samples // nproc`` of the passes.
+    """
+    if isinstance(nproc, bool) or not isinstance(nproc, int) or nproc < 1:
+        raise ConfigError(f"nproc must be an integer >= 1, got {nproc!r}")
+    if samples % nproc:
+        raise ConfigError(f"samples (L={samples}) must be a multiple of the number of "
+                          f"processes (nproc={nproc}): each process runs L/nproc passes")
 
 
 def _auto_mode(L: int, x: Tensor) -> str:
@@ -86,7 +117,9 @@ class HASGD:
     """Hessian-Aware SGD around any torch optimizer.
 
     ``model``: the network (noise parametrizations attached to it are bypassed during
-    training: HA-SGD draws its own perturbations); ``optimizer``: any optimizer over
+    training: HA-SGD draws its own perturbations), or a
+    :class:`~torch.nn.parallel.DistributedDataParallel` wrapping it to split the ``L``
+    passes over the wrapper's process group (module docstring); ``optimizer``: any optimizer over
     the model's parameters; ``noise``: a :class:`~xbarlab.nn.noise.NoiseModel` (q of
     Algorithm 1); ``samples``: L ≥ 0 (0 = plain training); ``generator``: a
     :class:`torch.Generator` on the weights' device; ``antithetic``: pairs ``±z``;
@@ -107,6 +140,15 @@ class HASGD:
             raise ConfigError(f"mode {mode!r} is not one of {MODES}")
         if antithetic and samples % 2:
             raise ConfigError(f"antithetic pairs need an even number of samples, got L={samples}")
+        self.group = None
+        if isinstance(model, DistributedDataParallel):
+            self.group, model = model.process_group, model.module
+        #: this process's rank and the number of ranks the L passes are split over
+        self.rank, self.world = ((0, 1) if self.group is None else
+                                 (dist.get_rank(self.group), dist.get_world_size(self.group)))
+        check_split(samples, self.world)
+        #: passes this rank runs per step (L / ranks)
+        self.passes = samples // self.world
         self.model, self.optimizer = model, optimizer
         self.samples, self.antithetic, self.mode, self.loss_fn = samples, antithetic, mode, loss_fn
         self.noise, self.generator = noise, generator
@@ -160,7 +202,11 @@ class HASGD:
 
     @torch.no_grad()
     def draw_perturbations(self) -> dict[str, Tensor]:
-        """``{name: Δω}`` with shape ``(L, *w.shape)``, drawn from the generator (constants)."""
+        """``{name: Δω}`` with shape ``(passes, *w.shape)``, drawn from the generator (constants).
+
+        The generator draws the step's ``L`` perturbations; this rank keeps rows
+        ``rank·passes … (rank+1)·passes − 1`` (all ``L`` on one process).
+        """
         base = self.base_tensors()
         if not base:
             return {}
@@ -174,6 +220,9 @@ class HASGD:
                         dtype=first.dtype)
         if self.antithetic:
             z = torch.stack((z, -z), dim=1).reshape(L, total)
+        if self.world > 1:
+            L = self.passes
+            z = z[self.rank * L:(self.rank + 1) * L]
         many = getattr(self.noise, "perturbations", None)
         if many is not None:  # fused path (GaussianNoise): a handful of kernels in all
             return dict(zip(base, many(list(base.values()), z), strict=True))
@@ -190,16 +239,24 @@ class HASGD:
         """Accumulate the HA-SGD gradient into ``.grad`` (zero it first); return the mean loss.
 
         The loss is a detached 0-d tensor (no device synchronisation; ``float()`` it).
+        On several ranks the gradient, the loss and the BatchNorm running statistics are
+        the means over all ``L`` passes on every rank.
 
-        ``perturbations``: ``{name: Δω of shape (L, *w.shape)}`` to use instead of fresh
-        draws (as returned by :meth:`draw_perturbations`).
+        ``perturbations``: ``{name: Δω of shape (passes, *w.shape)}`` to use instead of
+        fresh draws (as returned by :meth:`draw_perturbations`).
         """
-        L = self.samples
-        if L == 0:
+        loss = self._local_gradient(x, y, perturbations)
+        if self.world > 1:
+            loss = self._mean_over_ranks(loss)
+        return loss
+
+    def _local_gradient(self, x, y, perturbations) -> Tensor:
+        if self.samples == 0:
             with noise_off(self.model):
                 loss = self.loss_fn(self.model(x), y)
             loss.backward()
             return loss.detach()
+        L = self.passes
         deltas = perturbations if perturbations is not None else self.draw_perturbations()
         mode = self.mode
         if mode == "auto":
@@ -209,6 +266,24 @@ class HASGD:
         if mode == "parallel" and L > 1:
             return self._parallel(x, y, deltas)
         return self._sequential(x, y, deltas)
+
+    @torch.no_grad()
+    def _mean_over_ranks(self, loss: Tensor) -> Tensor:
+        """All-reduce the gradients, ``loss`` and floating BatchNorm running statistics
+        to their means over the ranks (one flat buffer per dtype: a sum, then ÷ ranks)."""
+        ts = [p.grad for p in self.model.parameters() if p.grad is not None]
+        if self.model.training:
+            ts += [b for b in self._bn_buffers() if b.is_floating_point()]
+        loss = loss.clone()
+        ts.append(loss)
+        for dtype in dict.fromkeys(t.dtype for t in ts):
+            group = [t for t in ts if t.dtype == dtype]
+            flat = torch.cat([t.reshape(-1) for t in group])
+            dist.all_reduce(flat, group=self.group)
+            flat.div_(self.world)
+            torch._foreach_copy_(group, [v.view_as(t) for v, t in zip(
+                flat.split([t.numel() for t in group]), group, strict=True)])
+        return loss
 
     def step(self, x: Tensor, y: Tensor) -> Tensor:
         """One HA-SGD step on minibatch ``(x, y)``: zero grads, average gradient, optimizer step."""
@@ -222,7 +297,7 @@ class HASGD:
         # Perturb the parameters in place and restore them from a copy afterwards: the
         # gradient is taken at w + Δω with respect to w, exactly as with functional_call,
         # at the cost of three fused (foreach) kernels instead of per-module swapping.
-        L = self.samples
+        L = self.passes
         base = self.base_tensors()
         names = list(base)
         ws = [base[n].detach() for n in names]
@@ -309,7 +384,7 @@ class HASGD:
         # in a graph the L streams of "parallel" overlap at no launch cost
         user_mode = self.mode
         if user_mode == "auto":
-            self.mode = "parallel" if self.samples > 1 else "sequential"
+            self.mode = "parallel" if self.passes > 1 else "sequential"
         try:
             side = torch.cuda.Stream(x.device)
             side.wait_stream(torch.cuda.current_stream(x.device))
@@ -357,7 +432,7 @@ class HASGD:
         return step
 
     def _parallel(self, x, y, deltas) -> Tensor:
-        L = self.samples
+        L = self.passes
         base = self.base_tensors()
         names, ws = list(base), list(base.values())
         wanted = [p for p in self.model.parameters() if p.requires_grad]
@@ -430,7 +505,7 @@ class HASGD:
         return out
 
     def _vmap(self, x, y, deltas) -> Tensor:
-        L = self.samples
+        L = self.passes
         base = self.base_tensors()
         fk = self._fc_keys()
         params = {fk[n]: w + deltas[n] for n, w in base.items()}  # (L, ...), grads flow to w

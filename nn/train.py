@@ -9,6 +9,12 @@ trained with different methods but the same seed are tested on the same noise dr
 wherever their layer shapes agree. :func:`train` runs with
 :func:`deterministic_algorithms` on and restores torch's previous setting afterwards.
 
+Processes: ``train(..., nproc=N)`` splits the ``L`` passes of every step over ``N``
+processes on this host (gloo over 127.0.0.1; :mod:`~xbarlab.nn.distributed`), each
+holding a replica of the network wrapped in DistributedDataParallel and the same
+generators (:class:`~xbarlab.nn.hasgd.HASGD`, "Several processes"); the network trained
+on ``N`` processes equals the one trained on one up to rounding.
+
 Threads: :func:`torch_threads` runs a block with a given torch thread count. These
 networks are small: one thread is within 1.3x of the best setting on an idle machine and
 many times faster than torch's default (one thread per core) when other processes keep
@@ -20,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,7 +39,7 @@ from torch import nn
 
 from ..errors import ConfigError, DataFormatError, OutputExistsError, malformed_file
 from .data import Dataset, build_model, load_dataset, model_config
-from .hasgd import HASGD
+from .hasgd import HASGD, check_split
 from .noise import GaussianNoise, NoiseModel, attach_noise, detach_noise, resample_noise
 from .quant import attach_adc, calibrate_adc_ranges, detach_adc
 
@@ -180,7 +187,8 @@ class TrainResult:
 
     ``model``: the trained network (eval mode); ``config``: the dict that rebuilds it
     (:func:`~xbarlab.nn.data.build_model`); ``history``: ``[{"epoch", "loss"}]`` per epoch
-    (mean training loss over the epoch); ``train_time_s``: wall time of the training loop [s];
+    (mean training loss over the epoch); ``train_time_s``: wall time of the training loop [s]
+    (with several processes: rank 0's loop, starting the processes not included);
     ``clean_accuracy``: test accuracy of the noise-free network (fraction); ``info``: the
     settings recorded with the weights (JSON-serialisable).
     """
@@ -206,7 +214,7 @@ def train(data: Dataset, config: Mapping[str, Any], *, noise: NoiseModel | None,
           batch_size: int = BATCH_SIZE, antithetic: bool = False, mode: str = "auto",
           callback: Callable[[int, float, nn.Module], None] | None = None,
           out: Path | None = None, info: Mapping[str, Any] | None = None,
-          progress: bool | None = False) -> TrainResult:
+          progress: bool | None = False, nproc: int = 1) -> TrainResult:
     """Build the network of ``config`` and train it with Adam + HA-SGD: the one training driver.
 
     Parameters
@@ -235,13 +243,16 @@ def train(data: Dataset, config: Mapping[str, Any], *, noise: NoiseModel | None,
         HA-SGD execution mode (:class:`~xbarlab.nn.hasgd.HASGD`).
     callback : callable, optional
         ``callback(epoch, mean loss, model)`` after every epoch (model in train mode; do
-        not modify it).
+        not modify it); only with ``nproc == 1``.
     out : Path, optional
         Folder to write ``model.pt`` into (:func:`save_trained`); None writes nothing.
     info : mapping, optional
         Entries added to (or replacing) the recorded settings.
     progress : bool or None
         Progress bars (epochs, batches) on stderr; None: only when stderr is a terminal.
+    nproc : int
+        Processes on this host (CPU, gloo) that split each step's ``samples`` passes
+        (``samples`` a multiple of ``nproc``); 1 trains in this process.
 
     Returns
     -------
@@ -255,21 +266,30 @@ def train(data: Dataset, config: Mapping[str, Any], *, noise: NoiseModel | None,
         raise ConfigError(f"batch_size must be an integer >= 1, got {batch_size!r}")
     if not (math.isfinite(lr) and lr > 0):
         raise ConfigError(f"lr must be a finite number > 0, got {lr!r}")
+    check_split(samples, nproc)
+    if nproc > 1 and callback is not None:
+        raise ConfigError(f"callback runs in this process, but with nproc={nproc} training "
+                          "runs in other processes; pass callback=None")
     config = dict(config)
     gens = _generators(seed)
+    fit = dict(noise=noise, samples=samples, epochs=epochs, antithetic=antithetic,
+               batch_size=batch_size, lr=lr, mode=mode, progress=progress)
     with deterministic_algorithms(), flush_denormal():
         net = init_model(config, gens["init"])
-        t0 = time.perf_counter()
-        history = _fit(net, data, noise=noise, samples=samples, epochs=epochs, generators=gens,
-                       antithetic=antithetic, batch_size=batch_size, lr=lr, mode=mode,
-                       callback=callback, progress=progress)
-        secs = time.perf_counter() - t0
+        if nproc == 1:
+            t0 = time.perf_counter()
+            history = _fit(net, data, generators=gens, callback=callback, **fit)
+            secs = time.perf_counter() - t0
+        else:
+            history, secs = _fit_on_ranks(net, data, config, nproc=nproc, generators=gens, **fit)
         clean = accuracy(net, data.x_test, data.y_test)
     record = {"dataset": data.name, "model": config.get("model"), "samples": samples,
               "epochs": epochs, "seed": seed if isinstance(seed, int) else None,
               "antithetic": bool(antithetic),
               "train_noise": None if noise is None or not samples else noise.to_dict(),
               "batch_size": batch_size, "optimizer": {"name": "Adam", "lr": lr}}
+    if nproc > 1:
+        record["nproc"] = nproc
     record.update(info or {})
     res = TrainResult(model=net, config=config, history=history, train_time_s=secs,
                       clean_accuracy=clean, info=record)
@@ -278,13 +298,60 @@ def train(data: Dataset, config: Mapping[str, Any], *, noise: NoiseModel | None,
     return res
 
 
+def _fit_on_ranks(model: nn.Module, data: Dataset, config: dict[str, Any], *, nproc: int,
+                  generators: dict[str, torch.Generator], **fit) -> tuple[list, float]:
+    """:func:`_fit` on ``nproc`` new processes (gloo, 127.0.0.1) from ``model``'s weights and
+    the ``generators``' states; load rank 0's result into ``model``; return ``(epoch
+    losses, rank 0's loop time [s])``."""
+    from .distributed import run_ranks
+
+    # the settings' errors here, before any process starts (constructing draws nothing)
+    HASGD(model, torch.optim.Adam(model.parameters(), lr=fit["lr"]),
+          fit["noise"] if fit["samples"] else None, samples=fit["samples"],
+          generator=generators["noise"], antithetic=fit["antithetic"], mode=fit["mode"])
+    states = {k: g.get_state() for k, g in generators.items()}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "rank0.pt"
+        run_ranks(_fit_rank, nproc, config, model.state_dict(), data, states, fit,
+                  torch.get_num_threads(), str(path))
+        blob = torch.load(path, weights_only=True)
+    model.load_state_dict(blob["state_dict"])
+    model.eval()
+    return blob["history"], float(blob["secs"])
+
+
+def _fit_rank(rank: int, config: dict[str, Any], state: dict, data: Dataset,
+              generator_states: dict, fit: dict, threads: int, path: str) -> None:
+    """One rank of :func:`_fit_on_ranks` (runs in its own process, in the process group)."""
+    gens = {k: torch.Generator().set_state(v) for k, v in generator_states.items()}
+    with deterministic_algorithms(), flush_denormal(), torch_threads(threads):
+        net = build_model(config)
+        net.load_state_dict(state)
+        if rank:
+            fit = {**fit, "progress": False}
+        t0 = time.perf_counter()
+        history = _fit(net, data, generators=gens, callback=None, replicas=True, **fit)
+        secs = time.perf_counter() - t0
+    if rank == 0:
+        torch.save({"state_dict": net.state_dict(), "history": history, "secs": secs}, path)
+
+
 def _fit(model: nn.Module, data: Dataset, *, noise: NoiseModel | None, samples: int,
          epochs: int, generators: dict[str, torch.Generator], antithetic: bool, batch_size: int,
-         lr: float, mode: str, callback, progress: bool | None = False
+         lr: float, mode: str, callback, progress: bool | None = False, replicas: bool = False
          ) -> list[dict[str, float]]:
-    """The training loop: Adam + HA-SGD over shuffled minibatches; returns epoch losses."""
+    """The training loop: Adam + HA-SGD over shuffled minibatches; returns epoch losses.
+
+    ``replicas``: the model is one replica in the default process group (wrapped in
+    DistributedDataParallel; HASGD splits the passes over the ranks).
+    """
     opt = torch.optim.Adam(model.parameters(), lr=lr)
-    trainer = HASGD(model, opt, noise if samples else None, samples=samples,
+    net = model
+    if replicas:
+        from torch.nn.parallel import DistributedDataParallel
+
+        net = DistributedDataParallel(model)
+    trainer = HASGD(net, opt, noise if samples else None, samples=samples,
                     generator=generators["noise"], antithetic=antithetic, mode=mode)
     n = data.x_train.shape[0]
     history = []
@@ -335,8 +402,8 @@ def train_and_evaluate(*, dataset: str, model: str, noise: NoiseModel | None, sa
                        adc_bits: int | None = None, adc_last_layer: bool = True,
                        antithetic: bool = False, out: Path, force: bool = False,
                        command: str = "train", noise_source: str | None = None,
-                       threads: int | None = None, progress: bool | None = False
-                       ) -> dict[str, Any]:
+                       threads: int | None = None, progress: bool | None = False,
+                       nproc: int = 1) -> dict[str, Any]:
     """Train (:func:`train`), evaluate under weight noise, write ``model.pt`` and ``metrics.json``.
 
     Parameters
@@ -371,6 +438,8 @@ def train_and_evaluate(*, dataset: str, model: str, noise: NoiseModel | None, sa
         torch's setting.
     progress : bool or None
         Progress bars while training (as in :func:`train`).
+    nproc : int
+        Processes that split each step's ``samples`` passes (as in :func:`train`).
 
     Returns
     -------
@@ -383,6 +452,7 @@ def train_and_evaluate(*, dataset: str, model: str, noise: NoiseModel | None, sa
         raise ConfigError(f"samples must be an integer >= 0, got {samples!r}")
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
         raise ConfigError(f"epochs must be an integer >= 0, got {epochs!r}")
+    check_split(samples, nproc)
     if samples == 0 and noise is not None and noise != GaussianNoise(0.0):
         raise ConfigError(f"samples=0 is plain training and takes no training noise (None or "
                           f"GaussianNoise(0)); got {noise.to_dict()} (use samples=1 for noise "
@@ -406,7 +476,8 @@ def train_and_evaluate(*, dataset: str, model: str, noise: NoiseModel | None, sa
     with deterministic_algorithms(), torch_threads(threads):
         n_threads = torch.get_num_threads()
         res = train(data, model_config(model, data), noise=noise, samples=samples,
-                    epochs=epochs, seed=seed, antithetic=antithetic, progress=progress)
+                    epochs=epochs, seed=seed, antithetic=antithetic, progress=progress,
+                    nproc=nproc)
         net = res.model
         adc_ranges = None
         if adc_bits is not None:
@@ -436,7 +507,7 @@ def train_and_evaluate(*, dataset: str, model: str, noise: NoiseModel | None, sa
         **adc,
         "n_train": int(data.x_train.shape[0]), "n_test": int(data.x_test.shape[0]),
         "train_time_s": res.train_time_s, "history": res.history,
-        "torch_version": torch.__version__, "torch_threads": n_threads,
+        "torch_version": torch.__version__, "torch_threads": n_threads, "nproc": nproc,
     }
     if noise_source is not None:
         metrics["noise_source"] = noise_source
