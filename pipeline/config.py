@@ -61,6 +61,9 @@ SCHEMA: dict[str, dict[str, _Field]] = {
         "same_devices": _Field("bool", False, "equal device labels in different files are one "
                                "device"),
         "strict": _Field("bool", False, "reject reads below 0 S"),
+        "duplicates": _Field("choice", "refuse", "reads repeating a (device, time[, cycle]) "
+                             "read: refuse the table, keep the first of each group or their "
+                             "mean conductance", choices=("refuse", "first", "mean")),
     },
     "calibrate": {
         "conditioning": _Field("choice", "auto", "what the model is conditioned on",

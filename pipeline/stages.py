@@ -36,7 +36,7 @@ def _stage_load(ctx: StageContext) -> dict:
     m = read_measurements(files, columns=d["columns"] or None, units=d["units"] or None,
                           layout=d["layout"], sample_rate=d["sample_rate"],
                           samples_from=d["samples_from"], strict=d["strict"],
-                          same_devices=d["same_devices"])
+                          same_devices=d["same_devices"], duplicates=d["duplicates"])
     prov = Provenance.for_files("xbarlab run: load", files, settings=plain(d))
     write_measurements(ctx.out / "measurements.npz", m, provenance=prov)
     s = m.summary()
