@@ -93,6 +93,11 @@ def _stage_calibrate(ctx: StageContext) -> dict:
     model.to_file(ctx.out / "device-model.h5", provenance=getattr(model, "provenance", None))
     rep = getattr(model, "report", None)
     summary: dict[str, Any] = {"model": repr(model), "conditioning": model.conditioning}
+    summary["model_blocks"] = {  # the report names them in words
+        part: type(block).__name__ if block is not None else None
+        for part, block in (("programming", getattr(model, "programming", None)),
+                            ("drift", getattr(model, "drift_law", None)),
+                            ("read noise", getattr(model, "read_noise", None)))}
     if rep is not None:
         summary.update(drift_choice=rep.drift_choice, drift_loglik=rep.drift_loglik,
                        skipped=[list(map(float, s[:2])) + [s[2]] for s in rep.skipped],
