@@ -18,7 +18,11 @@ from collections.abc import Callable
 from .errors import ConfigError
 
 __all__ = ["check_number", "parse_number", "number_type", "range_text", "available_memory",
-           "check_memory", "format_bytes"]
+           "check_memory", "format_bytes", "MAX_THREADS"]
+
+#: The most compute threads a run may ask for (``--threads``, ``threads``); far more than
+#: any machine's cores, and far below the counts that crash torch's thread pool.
+MAX_THREADS = 1024
 
 
 def range_text(lo: float | None, hi: float | None, *, lo_open: bool = False) -> str:

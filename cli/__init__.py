@@ -16,6 +16,8 @@ import argparse
 import math
 import re
 import sys
+import warnings
+from collections.abc import Collection
 
 from .. import __version__
 from ..errors import ConfigError, ConvergenceError, OutputExistsError, XbarlabError
@@ -101,17 +103,26 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     args.argv = argv  # the words as typed, which output manifests record
-    try:
-        return int(args.handler(args) or 0)
-    except KeyboardInterrupt:
-        print(f"xbarlab {args.command}: interrupted", file=sys.stderr)
-        return 130
-    except BaseException as exc:  # noqa: BLE001 - one line per failure, the status by kind
-        status = exit_status(exc)
-        if status is None:
-            raise
-        print(f"xbarlab {args.command}: error: {error_text(exc)}", file=sys.stderr)
-        return status
+    options = [name for name in vars(args) if name not in ("command", "handler", "argv")]
+
+    def show_warning(message, category, filename, lineno, file=None, line=None):
+        print(f"xbarlab {args.command}: warning: {error_text(message, options=options)}",
+              file=sys.stderr)
+
+    with warnings.catch_warnings():  # the filters as found; only the display is one line
+        warnings.showwarning = show_warning
+        try:
+            return int(args.handler(args) or 0)
+        except KeyboardInterrupt:
+            print(f"xbarlab {args.command}: interrupted", file=sys.stderr)
+            return 130
+        except BaseException as exc:  # noqa: BLE001 - one line per failure, status by kind
+            status = exit_status(exc)
+            if status is None:
+                raise
+            print(f"xbarlab {args.command}: error: {error_text(exc, options=options)}",
+                  file=sys.stderr)
+            return status
 
 
 def exit_status(exc: BaseException) -> int | None:
@@ -125,18 +136,38 @@ def exit_status(exc: BaseException) -> int | None:
     return None
 
 
-def error_text(exc: BaseException) -> str:
-    """The one-line message of ``exc``: line breaks folded, control characters escaped (a
-    file name or file content in a message cannot drive the terminal), the library's
-    ``force=True`` read as ``--force``, a ConvergenceError with its residual (``nan`` where
-    it was NaN)."""
+def error_text(exc: BaseException | Warning, *, options: Collection[str] = ()) -> str:
+    """The one-line message of an error or warning ``exc``.
+
+    Line breaks are folded and control characters escaped (a file name or file content in
+    a message cannot drive the terminal); the library's ``force=True`` reads ``--force``
+    and a keyword ``name='value'`` (or ``name='a' or 'b'``) whose ``name`` is one of
+    ``options`` (the command's option names, as in its parsed arguments) reads as the
+    option, ``--name value``; a ConvergenceError shows its residual (``nan`` where it was
+    NaN).
+    """
     text = " ".join(str(exc).split()) or type(exc).__name__
     text = "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
     if isinstance(exc, OutputExistsError):
         text = text.replace("force=True", "--force")
+    if options:
+        text = _OPTION_WORDS.sub(lambda m: _as_option(m, options), text)
     if isinstance(exc, ConvergenceError) and exc.residual is not None:
         r = float(exc.residual)
         shown = "nan" if math.isnan(r) else f"{r:.3e}"
         if "residual" not in text:
             text += f" (residual {shown})"
     return text
+
+
+#: A library keyword with its quoted value(s) in a message: ``units='g=uS'``,
+#: ``duplicates='first' or 'mean'``.
+_OPTION_WORDS = re.compile(r"\b([a-z][a-z_]*)=('[^']*'(?: or '[^']*')*)")
+
+
+def _as_option(match: re.Match, options: Collection[str]) -> str:
+    name = match.group(1)
+    if name not in options:
+        return match.group(0)
+    values = re.findall(r"'([^']*)'", match.group(2))
+    return f"--{name.replace('_', '-')} {' or '.join(values)}"

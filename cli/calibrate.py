@@ -60,15 +60,16 @@ def run(args: argparse.Namespace) -> int:
     """Run ``xbarlab calibrate`` with the parsed ``args``; return the exit status."""
     from pathlib import Path
 
-    from ..errors import DataFormatError, OutputExistsError
-    from ..formats import check_input_file, check_not_input
+    from ..errors import DataFormatError
+    from ..formats import check_input_file, check_not_input, check_output_path
     from ..units import parse_duration
 
     out = Path(args.out)
     inputs = [*args.inputs, *([args.compose_with] if args.compose_with else [])]
     check_not_input(out, inputs, what="model file (-o)")
-    if out.exists() and not args.force:
-        raise OutputExistsError(f"{out} exists; pass --force to replace it")
+    check_output_path(out, force=args.force, what="model file (-o)")
+    if args.report:
+        check_output_path(args.report, folder=True, what="report folder (--report)")
     if args.compose_with:
         check_input_file(args.compose_with, what="--compose-with model")
     # bad option values fail before the (slow) read

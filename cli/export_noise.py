@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     """Run ``xbarlab export-noise`` with the parsed ``args``; return the exit status."""
     from pathlib import Path
 
-    from ..formats import check_not_input
+    from ..formats import check_not_input, check_output_path
     from ..units import parse_duration
 
     # options and paths are checked before numpy/torch-heavy imports and any work
@@ -80,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
     check_model_path(args.model, "device model")
     if Path(args.model).exists():
         check_not_input(args.out, [args.model], what="noise file (-o)")
+    check_output_path(args.out, force=args.force, what="noise file (-o)")
 
     import numpy as np
 

@@ -64,6 +64,10 @@ def add_measurement_options(parser: argparse.ArgumentParser, *, inputs: bool = T
                    help="equal device labels in different files are the same device")
     g.add_argument("--strict", action="store_true",
                    help="reject reads below 0 S (default: keep and count them)")
+    g.add_argument("--duplicates", choices=["refuse", "first", "mean"], default=None,
+                   help="reads that repeat a (device, time[, cycle]) read: refuse the table "
+                   "(default), keep the first read of each group, or one read with their "
+                   "mean conductance")
 
 
 def measurement_options_from_args(args: argparse.Namespace) -> dict:
@@ -84,6 +88,7 @@ def measurement_options_from_args(args: argparse.Namespace) -> dict:
         "strict": args.strict,
         "header": args.header,
         "same_devices": args.same_devices,
+        "duplicates": args.duplicates or "refuse",
     }
 
 
@@ -100,7 +105,8 @@ def read_measurements_from_args(args: argparse.Namespace, paths=None):
 def measurement_options_given(args: argparse.Namespace) -> list[str]:
     """The measurement-table options on the command line (values set, or flags on)."""
     given = []
-    for name in ("columns", "units", "layout", "sample_rate", "samples_from", "header"):
+    for name in ("columns", "units", "layout", "sample_rate", "samples_from", "header",
+                 "duplicates"):
         if getattr(args, name, None) is not None:
             given.append("--" + name.replace("_", "-"))
     for name in ("wide", "strict", "same_devices"):

@@ -6,7 +6,7 @@ import argparse
 import contextlib
 import sys
 
-from ..checks import number_type
+from ..checks import MAX_THREADS, number_type
 from .options import add_output_options, add_seed_option, check_model_path
 
 #: The command's name on the command line.
@@ -40,7 +40,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="mean shift during training, a fraction of each weight")
     p.add_argument("--eval-shift", type=number_type(), default=0.0, metavar="F",
                    help="mean shift during evaluation, a fraction of each weight")
-    p.add_argument("--adc-bits", type=int, default=None, metavar="B",
+    p.add_argument("--adc-bits", type=number_type(integer=True, lo=2, hi=24), default=None,
+                   metavar="B",
                    help="quantize each layer's output to B bits at evaluation (range per "
                    "layer = max |output| of the clean net on the training split)")
     p.add_argument("--antithetic", action="store_true",
@@ -66,7 +67,8 @@ DEFAULT_THREADS = 1
 def add_threads_option(p: argparse.ArgumentParser, default: int = DEFAULT_THREADS) -> None:
     """Declare ``--threads N`` (compute threads of torch and of the device kernels)."""
     what = "one per core" if default == 0 else str(default)
-    p.add_argument("--threads", type=int, default=default, metavar="N",
+    p.add_argument("--threads", type=number_type(integer=True, lo=0, hi=MAX_THREADS),
+                   default=default, metavar="N",
                    help=f"compute threads for torch and the device kernels (default {what}; "
                    "0 = one per core)")
 

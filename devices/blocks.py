@@ -87,7 +87,9 @@ def _opt_curve(c):
 
 
 def _curve_or_none(tree, key):
-    v = tree.get(key)
+    """The curve stored under ``key``, or None where the file says none; a file without
+    the entry is malformed (KeyError, which the readers report naming the entry)."""
+    v = tree[key]
     return None if v is None else curve_from_dict(v)
 
 

@@ -29,17 +29,17 @@ def _named_part(path: Path, data: Mapping[str, np.ndarray], file_units: Mapping[
     if "g" not in cols:
         raise DataFormatError(f"{path}: no array for role g (measured conductance) in {where}; "
                               f"name it with --columns g=NAME (arrays: {names})")
-    n = None
+    n, first = None, None
     for role, name in cols.items():
         a = data[name]
         if a.ndim != 1:
             raise DataFormatError(f"{path}: {where}{name} (role {role}) has shape {a.shape}; "
                                   "expected a 1-D array, one entry per read")
         if n is None:
-            n = a.shape[0]
+            n, first = a.shape[0], name
         elif a.shape[0] != n:
             raise DataFormatError(f"{path}: {where}{name} has {a.shape[0]} entries, expected {n} "
-                                  f"like {where}{cols['g']}")
+                                  f"like {where}{first}")
     if n == 0:
         raise DataFormatError(f"{path}: {where}{cols['g']} holds no reads")
     arrays = {}

@@ -206,7 +206,7 @@ def read_measurements(
     delimiter: str | None = None,
     same_devices: bool = False,
     time_origin: str | None = None,
-    duplicates: str = "error",
+    duplicates: str = "refuse",
 ) -> Measurements:
     """Read one or several measurement files into one :class:`Measurements` (SI units).
 
@@ -225,8 +225,9 @@ def read_measurements(
     devices are distinct and, when several files are read, labelled ``"k:label"`` with k
     the file's index). ``time_origin``: overrides the rule "first read when
     ``g_initial`` is given (or for a time series), else programming".
-    ``duplicates``: reads repeating a (device, time[, cycle]) read are refused ("error"),
-    or reduced to the first ("first") or the mean conductance ("mean") of each group. The
+    ``duplicates``: reads repeating a (device, time[, cycle]) read are refused
+    ("refuse", the default), or reduced to the first ("first") or the mean conductance
+    ("mean") of each group. The
     same file given twice is refused; conductances above 1 S give a
     :class:`~xbarlab.errors.PlausibilityWarning`.
 

@@ -25,7 +25,7 @@ from .provenance import utc_now
 
 __all__ = ["MANIFEST_NAME", "TEMP_PATTERN", "atomic_output", "write_text_atomic",
            "prepare_output_dir", "clean_stale_temporaries", "check_input_file",
-           "check_not_input", "process_alive"]
+           "check_not_input", "check_output_path", "process_alive"]
 
 #: Name of the manifest file that marks a folder as an xbarlab output folder.
 MANIFEST_NAME = "xbarlab-manifest.json"
@@ -115,6 +115,71 @@ def check_not_input(out, inputs, *, what: str = "output") -> None:
         if same or out.resolve() == p.resolve():
             raise ConfigError(f"the {what} {out} is the input {p}; writing it would replace "
                               "the input: choose another path")
+
+
+#: Characters :func:`atomic_output`'s temporary name adds to the output's name.
+_TEMP_EXTRA = 48
+
+
+def check_output_path(path, *, force: bool = False, folder: bool = False,
+                      what: str = "output") -> Path:
+    """Refuse an output path that a write would fail on, before any work starts.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file (or, with ``folder``, the folder) to write.
+    force : bool
+        Whether an existing file may be replaced (a folder may always be reused here;
+        :func:`prepare_output_dir` decides whether it is xbarlab's).
+    folder : bool
+        ``path`` is an output folder rather than a file.
+    what : str
+        What the path is for, e.g. ``"model file (-o)"`` (named in the message).
+
+    Returns
+    -------
+    Path
+
+    Raises
+    ------
+    OutputExistsError
+        An existing file without ``force``.
+    ConfigError
+        ``path`` is a folder, FIFO or device where a file goes (or a file where a folder
+        goes); a folder above it is a file or cannot be written; its name is too long.
+    """
+    import stat
+
+    path = Path(path)
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        mode = None
+    except OSError as exc:  # a name too long, a file in place of a folder above it, ...
+        raise ConfigError(f"the {what} {path} cannot be written: {exc.strerror}") from None
+    if mode is not None:
+        if folder and not stat.S_ISDIR(mode):
+            raise ConfigError(f"the {what} {path} exists and is not a folder")
+        if not folder and not stat.S_ISREG(mode):
+            kind = ("a folder" if stat.S_ISDIR(mode) else "a FIFO (named pipe)"
+                    if stat.S_ISFIFO(mode) else "not a regular file")
+            raise ConfigError(f"the {what} {path} is {kind}; expected a file path")
+        if not folder and not force:
+            raise OutputExistsError(f"{path} exists; pass force=True to replace it")
+    above = path.absolute().parent
+    while not above.exists():
+        above = above.parent
+    if not above.is_dir():
+        raise ConfigError(f"the {what} {path} cannot be written: {above} is not a folder")
+    if not os.access(above, os.W_OK | os.X_OK):
+        raise ConfigError(f"the {what} {path} cannot be written: no permission to write "
+                          f"in {above}")
+    room = os.pathconf(above, "PC_NAME_MAX") - (0 if folder else _TEMP_EXTRA)
+    if len(os.fsencode(path.name)) > room:
+        raise ConfigError(f"the {what} {path}: its name of {len(os.fsencode(path.name))} "
+                          f"bytes is too long (at most {room} here)")
+    return path
 
 
 @contextlib.contextmanager

@@ -18,8 +18,8 @@ __all__ = ["DUPLICATE_POLICIES", "G_PLAUSIBLE_MAX", "check_device_labels",
            "check_measurements"]
 
 #: What to do with reads that repeat a (device, time[, cycle]) read: refuse the table
-#: ("error"), keep the first of each group ("first") or their mean conductance ("mean").
-DUPLICATE_POLICIES = ("error", "first", "mean")
+#: ("refuse"), keep the first of each group ("first") or their mean conductance ("mean").
+DUPLICATE_POLICIES = ("refuse", "first", "mean")
 #: Conductance above which a warning says the values look like another unit [S].
 G_PLAUSIBLE_MAX = 1.0
 
@@ -53,15 +53,15 @@ def _key_order(m) -> tuple[np.ndarray, np.ndarray]:
     return order, same
 
 
-def check_measurements(m, *, duplicates: str = "error"):
+def check_measurements(m, *, duplicates: str = "refuse"):
     """Check a merged table for repeated reads and implausible magnitudes.
 
     Parameters
     ----------
     m : Measurements
         The table as read.
-    duplicates : {"error", "first", "mean"}
-        Reads that share device, time (and cycle, when given): refused ("error"), reduced
+    duplicates : {"refuse", "first", "mean"}
+        Reads that share device, time (and cycle, when given): refused ("refuse"), reduced
         to the first read of each group ("first") or to one read with the group's mean
         conductance ("mean").
 
@@ -73,7 +73,7 @@ def check_measurements(m, *, duplicates: str = "error"):
     Raises
     ------
     DataFormatError
-        Repeated reads with ``duplicates="error"`` (the message says whether their values
+        Repeated reads with ``duplicates="refuse"`` (the message says whether their values
         agree or conflict).
 
     Warns
@@ -96,7 +96,7 @@ def check_measurements(m, *, duplicates: str = "error"):
     first_dup = int(np.flatnonzero(same)[0])
     a, b = int(order[first_dup]), int(order[first_dup + 1])
     conflicting = bool(np.any(m.g[order[1:]][same] != m.g[order[:-1]][same]))
-    if duplicates == "error":
+    if duplicates == "refuse":
         agree = "with different conductances" if conflicting else "with equal values"
         raise DataFormatError(
             f"{', '.join(m.sources)}: {int(same.sum()):,} reads repeat a (device, time) read "
@@ -125,5 +125,9 @@ def check_measurements(m, *, duplicates: str = "error"):
 
 
 def _label(m, i: int) -> str:
+    """Read ``i``'s device label as the file wrote it (a number without ``.0``)."""
     d = int(m.device[i])
-    return repr(m.device_labels[d].item()) if m.device_labels is not None else str(d)
+    if m.device_labels is None:
+        return str(d)
+    label = m.device_labels[d].item()
+    return f"{label:g}" if isinstance(label, float) else repr(label)

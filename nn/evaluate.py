@@ -466,11 +466,12 @@ def evaluate_to_folder(*, model_dir: Path, device_model: str, settings: Evaluati
     dict
         What is written to ``out/evaluation.json``.
     """
-    from ..formats import prepare_output_dir, write_text_atomic
+    from ..formats import check_output_path, prepare_output_dir, write_text_atomic
     from .data import load_dataset
     from .export import load_device_model
     from .train import load_trained
 
+    check_output_path(out, folder=True, what="output folder")
     net, blob = load_trained(model_dir)
     cfg = blob["config"]
     device = load_device_model(device_model)

@@ -37,8 +37,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..checks import MAX_THREADS
 from ..errors import ConfigError, DataFormatError, OutputExistsError, malformed_file
-from .data import Dataset, build_model, load_dataset, model_config
+from .data import DATASETS, Dataset, build_model, load_dataset, model_config
 from .hasgd import HASGD, check_split
 from .noise import GaussianNoise, NoiseModel, attach_noise, detach_noise, resample_noise
 from .quant import attach_adc, calibrate_adc_ranges, detach_adc
@@ -71,14 +72,20 @@ def deterministic_algorithms(enabled: bool = True, *, warn_only: bool = False) -
         torch.use_deterministic_algorithms(before, warn_only=before_warn)
 
 
+def _check_threads(n) -> None:
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int)
+                          or not 1 <= n <= MAX_THREADS):
+        raise ConfigError(f"threads must be an integer in [1, {MAX_THREADS}] or None, got {n!r}")
+
+
 @contextlib.contextmanager
 def torch_threads(n: int | None) -> Iterator[None]:
     """Run a block with ``torch.set_num_threads(n)``; restore the previous count on exit.
 
-    ``n``: threads (>= 1), or None to leave torch's setting alone.
+    ``n``: threads (1 to :data:`~xbarlab.checks.MAX_THREADS`), or None to leave torch's
+    setting alone.
     """
-    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
-        raise ConfigError(f"threads must be an integer >= 1 or None, got {n!r}")
+    _check_threads(n)
     before = torch.get_num_threads()
     if n is not None:
         torch.set_num_threads(n)
@@ -446,13 +453,16 @@ def train_and_evaluate(*, dataset: str, model: str, noise: NoiseModel | None, sa
     dict
         The metrics written to ``out/metrics.json``.
     """
-    from ..formats import prepare_output_dir, write_text_atomic
+    from ..formats import check_output_path, prepare_output_dir, write_text_atomic
 
     if isinstance(samples, bool) or not isinstance(samples, int) or samples < 0:
         raise ConfigError(f"samples must be an integer >= 0, got {samples!r}")
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
         raise ConfigError(f"epochs must be an integer >= 0, got {epochs!r}")
     check_split(samples, nproc)
+    if antithetic and samples % 2:
+        raise ConfigError(f"antithetic pairs need an even number of samples, got L={samples}")
+    _check_threads(threads)
     if samples == 0 and noise is not None and noise != GaussianNoise(0.0):
         raise ConfigError(f"samples=0 is plain training and takes no training noise (None or "
                           f"GaussianNoise(0)); got {noise.to_dict()} (use samples=1 for noise "
@@ -466,7 +476,7 @@ def train_and_evaluate(*, dataset: str, model: str, noise: NoiseModel | None, sa
     if isinstance(eval_draws, bool) or not isinstance(eval_draws, int) or eval_draws < 1:
         raise ConfigError(f"eval_draws must be an integer >= 1, got {eval_draws!r}")
     model_config(model, dataset, (1,))  # validates the model name before any work
-    out = Path(out)
+    out = check_output_path(out, folder=True, what="output folder")
     for name in (METRICS_NAME, WEIGHTS_NAME):
         if (out / name).exists() and not force:
             raise OutputExistsError(f"{out / name} exists; pass force=True to "
@@ -531,10 +541,32 @@ def load_trained(path) -> tuple[nn.Module, dict[str, Any]]:
     if not isinstance(blob, dict) or "state_dict" not in blob or "config" not in blob:
         raise DataFormatError(f"{p} lacks 'state_dict'/'config'; not saved by xbarlab train")
     with malformed_file(p, "a model saved by xbarlab train (state_dict and config with "
-                           "model, input_shape, hidden, n_classes)"):
-        if not isinstance(blob["config"], dict):
-            raise DataFormatError("config is not a dict")
-        net = build_model(blob["config"])
-        net.load_state_dict(blob["state_dict"])
+                           "model, dataset, input_shape, hidden, n_classes)"):
+        cfg, state = blob["config"], blob["state_dict"]
+        if not isinstance(cfg, dict) or not isinstance(state, dict):
+            raise DataFormatError("config or state_dict is not a dict")
+        _check_weights(cfg, state)
+        if cfg.get("dataset") not in DATASETS:
+            raise DataFormatError(f"config dataset {cfg.get('dataset')!r} is not one of "
+                                  f"{DATASETS}")
+        net = build_model(cfg)
+        net.load_state_dict(state)
     net.eval()
     return net, blob
+
+
+def _check_weights(cfg: dict, state: dict) -> None:
+    """Refuse weights whose names or shapes differ from the network ``cfg`` describes
+    (compared on the meta device, so an absurd config allocates nothing) or that hold NaN
+    or infinite values."""
+    with torch.device("meta"):
+        want = {k: tuple(v.shape) for k, v in build_model(cfg).state_dict().items()}
+    have = {k: tuple(v.shape) for k, v in state.items()}
+    if want != have:
+        diff = sorted(set(want) ^ set(have)) or [k for k in want if want[k] != have[k]]
+        k = diff[0]
+        raise DataFormatError(f"weight {k!r} has shape {have.get(k, 'missing')}, the config's "
+                              f"network needs {want.get(k, 'none')}")
+    for k, v in state.items():
+        if v.is_floating_point() and not bool(torch.isfinite(v).all()):
+            raise DataFormatError(f"weight {k!r} holds NaN or infinite values")

@@ -16,7 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from ..checks import check_number
+from ..checks import MAX_THREADS, check_number
 from ..errors import ConfigError
 from ..units import format_duration
 
@@ -45,7 +45,8 @@ SCHEMA: dict[str, dict[str, _Field]] = {
     "": {
         "seed": _Field("int", 0, "master seed; each stage derives its own streams", lo=0),
         "threads": _Field("int", 1, "torch threads for training and evaluation (0 = torch's "
-                          "default, one per core); not part of any stage key", lo=0, hi=1024),
+                          "default, one per core); not part of any stage key", lo=0,
+                          hi=MAX_THREADS),
     },
     "data": {
         "files": _Field("paths", _REQUIRED,
@@ -61,6 +62,9 @@ SCHEMA: dict[str, dict[str, _Field]] = {
         "same_devices": _Field("bool", False, "equal device labels in different files are one "
                                "device"),
         "strict": _Field("bool", False, "reject reads below 0 S"),
+        "duplicates": _Field("choice", "refuse", "reads repeating a (device, time[, cycle]) "
+                             "read: refuse the table, keep the first of each group or their "
+                             "mean conductance", choices=("refuse", "first", "mean")),
     },
     "calibrate": {
         "conditioning": _Field("choice", "auto", "what the model is conditioned on",

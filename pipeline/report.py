@@ -2,8 +2,10 @@
 
 A report is a list of blocks (:mod:`xbarlab.formats.report_doc`) rendered twice: Markdown
 (plots as files) and HTML (plots inline as base64, so report.html opens anywhere on its
-own). Plots are drawn on :class:`matplotlib.figure.Figure` objects with the Agg canvas;
-matplotlib's global state (backend, pyplot figures) is not touched.
+own). It opens with the headline result (accuracy over time of both networks), then follows
+the chain from the measured data to training. Plots are drawn on
+:class:`matplotlib.figure.Figure` objects with the Agg canvas; matplotlib's global state
+(backend, pyplot figures) is not touched.
 """
 
 from __future__ import annotations
@@ -41,12 +43,12 @@ def write_run_report(ctx: StageContext) -> int:
                    f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. Every number and "
                    "plot below comes from this run; each stage's files are in the folder of "
                    "the same name beside this report."))
+    B += _evaluation_section(up, cfg, plots)
     B += _data_section(up)
     B += _calibration_section(up, plots)
     B += _crossbar_section(up, cfg, plots)
     B += _noise_section(up, cfg, plots)
     B += _training_section(up, cfg, plots)
-    B += _evaluation_section(up, cfg, plots)
     B.append(("h2", "Settings"))
     B.append(("pre", json.dumps({k: v for k, v in cfg.items()}, indent=2,
                                 default=json_default)))
@@ -60,10 +62,10 @@ def write_run_report(ctx: StageContext) -> int:
 
 
 def _data_section(up: dict[str, Path]) -> list:
-    """Section 1: what the measured data hold."""
+    """Section 2: what the measured data hold."""
     B: list = []
     s = _maybe(up["load"] / "summary.json") or {}
-    B.append(("h2", "1. Measured data"))
+    B.append(("h2", "2. Measured data"))
     rows = [["files", ", ".join(Path(p).name for p in s.get("sources", []))],
             ["reads", f"{s.get('reads', 0):,}"], ["devices", f"{s.get('devices', 0):,}"]]
     if "targets" in s:
@@ -85,11 +87,11 @@ def _data_section(up: dict[str, Path]) -> list:
 
 
 def _calibration_section(up: dict[str, Path], plots: _Plots) -> list:
-    """Section 2: the fitted model, its statistics against the data, goodness of fit."""
+    """Section 3: the fitted model, goodness of fit, its statistics against the data."""
     B: list = []
     c = _maybe(up["calibrate"] / "summary.json") or {}
-    B.append(("h2", "2. Calibrated device model"))
-    B.append(("p", f"Model: {c.get('model', '?')}, conditioned on the "
+    B.append(("h2", "3. Calibrated device model"))
+    B.append(("p", f"Model: {_model_words(c)}; conditioned on the "
                    f"{c.get('conditioning', '?')}. Drift law chosen: "
                    f"{c.get('drift_choice') or 'none'}"
                    + (" (held-out mean log-likelihood per read: " + ", ".join(
@@ -100,16 +102,6 @@ def _calibration_section(up: dict[str, Path], plots: _Plots) -> list:
     if c.get("skipped"):
         B.append(("p", "Skipped for too few devices: " + "; ".join(
             f"{_us(g)} ({int(n)} devices, {part})" for g, n, part in c["skipped"])))
-    if c.get("stats"):
-        B.append(("p", "Fitted statistics: mean and standard deviation of the conductance per "
-                       "programming target and time point, measured vs sampled from the "
-                       "fitted model (4,000 cells per target)."))
-        B.append(("table", ["target", "time", "devices", "measured mean ± std",
-                            "model mean ± std"],
-                  [[_us(r["g_target"]), format_duration(r["t"]), r["n"],
-                    f"{r['meas_mean'] * 1e6:.3f} ± {r['meas_std'] * 1e6:.3f} µS",
-                    f"{r['model_mean'] * 1e6:.3f} ± {r['model_std'] * 1e6:.3f} µS"]
-                   for r in c["stats"]]))
     ks = c.get("ks") or {}
     if ks.get("values"):
         vals = np.asarray(ks["values"], dtype=float)
@@ -145,14 +137,24 @@ def _calibration_section(up: dict[str, Path], plots: _Plots) -> list:
             dst = plots.folder / f"calibration_{png.name}"
             shutil.copyfile(png, dst)
             B.append(("img", dst, f"calibration report: {png.stem.replace('_', ' ')}"))
+    if c.get("stats"):
+        B.append(("p", "Fitted statistics: mean and standard deviation of the conductance per "
+                       "programming target and time point, measured vs sampled from the "
+                       "fitted model (4,000 cells per target)."))
+        B.append(("table", ["target", "time", "devices", "measured mean ± std",
+                            "model mean ± std"],
+                  [[_us(r["g_target"]), format_duration(r["t"]), r["n"],
+                    f"{r['meas_mean'] * 1e6:.3f} ± {r['meas_std'] * 1e6:.3f} µS",
+                    f"{r['model_mean'] * 1e6:.3f} ± {r['model_std'] * 1e6:.3f} µS"]
+                   for r in c["stats"]]))
     return B
 
 
 def _crossbar_section(up: dict[str, Path], cfg: dict, plots: _Plots) -> list:
-    """Section 3: output errors of the crossbar study (IR drop, ADC, device)."""
+    """Section 4: output errors of the crossbar study (IR drop, ADC, device)."""
     B: list = []
     x = _maybe(up["crossbar"] / "summary.json") or {}
-    B.append(("h2", "3. Crossbar study (exact circuit solver)"))
+    B.append(("h2", "4. Crossbar study (exact circuit solver)"))
     xc = cfg["crossbar"]
     B.append(("p", f"Weights U(-1, 1) on differential pairs ({_us(x.get('g_min', 0))} to "
                    f"{_us(x.get('g_max', 0))}), conductances of the fitted device read at "
@@ -189,10 +191,10 @@ def _crossbar_section(up: dict[str, Path], cfg: dict, plots: _Plots) -> list:
 
 
 def _noise_section(up: dict[str, Path], cfg: dict, plots: _Plots) -> list:
-    """Section 4: the exported weight-domain noise per time."""
+    """Section 5: the exported weight-domain noise per time."""
     B: list = []
     nz = _maybe(up["noise"] / "summary.json") or {}
-    B.append(("h2", "4. Weight-domain noise exported from the fitted device"))
+    B.append(("h2", "5. Weight-domain noise exported from the fitted device"))
     if nz.get("per_time"):
         B.append(("p", f"Weights map to differential pairs between {_us(nz['g_min'])} and "
                        f"{_us(nz['g_max'])} (weights map to {nz.get('weights_map_to')}); "
@@ -234,10 +236,10 @@ def _training_metrics(up: dict[str, Path]) -> dict:
 
 
 def _training_section(up: dict[str, Path], cfg: dict, plots: _Plots) -> list:
-    """Section 5: clean accuracy and loss of both trainings."""
+    """Section 6: clean accuracy and loss of both trainings."""
     B: list = []
     tr = _training_metrics(up)
-    B.append(("h2", "5. Training"))
+    B.append(("h2", "6. Training"))
     tc = cfg["train"]
     when = ("a mixture over all exported times" if tc["train_time"] == "all"
             else f"at {tc['train_time']}")
@@ -266,15 +268,19 @@ def _training_section(up: dict[str, Path], cfg: dict, plots: _Plots) -> list:
 
 
 def _evaluation_section(up: dict[str, Path], cfg: dict, plots: _Plots) -> list:
-    """Section 6: analog accuracy over time of both networks."""
+    """Section 1, the headline: analog accuracy over time of both networks, in one sentence,
+    a table and a plot."""
     B: list = []
     tr = _training_metrics(up)
     ev = _maybe(up["evaluate"] / "evaluation.json") or {}
-    B.append(("h2", "6. Analog accuracy over time"))
+    B.append(("h2", "1. Result: analog accuracy over time"))
     rows_ev = [dict(r, compensation=r["compensation"] + (
         " (bootstrap models)" if r.get("model_draw") == "bootstrap" else ""))
         for r in ev.get("rows", [])]
     if rows_ev:
+        headline = _headline(rows_ev, tr)
+        if headline:
+            B.append(("p", headline))
         B.append(("p", "Each network is programmed once per chip through the fitted device "
                        "model (per-cell state kept) and read at each time with read noise, "
                        f"over {cfg['evaluate']['programmings']} independent programmings; "
@@ -310,6 +316,38 @@ def _evaluation_section(up: dict[str, Path], cfg: dict, plots: _Plots) -> list:
                   "Accuracy vs time: plain SGD vs HA-SGD, with and without drift "
                   "compensation (dotted: clean digital accuracy)"))
     return B
+
+
+def _headline(rows: list[dict], trained: dict) -> str:
+    """One sentence: both networks' accuracy at the latest time read without compensation
+    (empty where either is missing)."""
+    plain = {(r["method"], r["t"]): r for r in rows if r["compensation"] == "none"}
+    times = sorted({t for m, t in plain if (("SGD", t) in plain and ("HA-SGD", t) in plain)})
+    if not times:
+        return ""
+    t = times[-1]
+    h, s = plain[("HA-SGD", t)], plain[("SGD", t)]
+    clean = ", ".join(f"{m} {v['clean_accuracy']:.4f}" for m, v in trained.items() if v)
+    return (f"**At {format_duration(t)} after programming, HA-SGD keeps a test accuracy of "
+            f"{h['accuracy_mean']:.4f} ± {h['accuracy_std']:.4f} and plain SGD "
+            f"{s['accuracy_mean']:.4f} ± {s['accuracy_std']:.4f}** (no drift compensation"
+            + (f"; clean digital accuracy {clean}" if clean else "") + ").")
+
+
+def _model_words(c: dict) -> str:
+    """The fitted model in words, e.g. "programming = fitted programming; drift = fitted
+    power law; read noise = none" (the summary's class names split into words; a summary
+    without them: its text)."""
+    blocks = c.get("model_blocks")
+    if not blocks:
+        return str(c.get("model", "?"))
+    return "; ".join(f"{k} = {_words(v) if v else 'none'}" for k, v in blocks.items())
+
+
+def _words(name: str) -> str:
+    import re
+
+    return " ".join(w.lower() for w in re.findall(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+", name))
 
 
 def _pct(x) -> str:

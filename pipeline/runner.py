@@ -34,7 +34,7 @@ from pathlib import Path
 from .. import __version__
 from ..errors import ConfigError, OutputExistsError, XbarlabError
 from .context import Stage, StageContext, json_default, write_json
-from .stages import BY_NAME, STAGES
+from .stages import BY_NAME, STAGES, check_data_files
 
 __all__ = ["DEFAULT_OUT", "MARKER", "LOG_NAME", "LOCK_NAME", "stage_keys", "run_pipeline",
            "RunLockedError"]
@@ -189,6 +189,7 @@ def run_pipeline(config: dict, out=DEFAULT_OUT, *, force: bool = False, progress
     """
     from ..formats import prepare_output_dir
 
+    check_data_files(config)  # a missing input is refused before OUT is made
     out = prepare_output_dir(Path(out), force=force, command=command)
     with _run_lock(out):
         return _run_locked(out, config, progress=progress, stages=stages,

@@ -19,7 +19,7 @@ from ..units import format_duration
 from .context import Stage, StageContext, plain, read_json, write_json
 from .report import write_run_report
 
-__all__ = ["STAGES", "BY_NAME"]
+__all__ = ["STAGES", "BY_NAME", "check_data_files"]
 
 
 # -- load -------------------------------------------------------------------------------------
@@ -29,14 +29,11 @@ def _stage_load(ctx: StageContext) -> dict:
     from ..formats import Provenance, read_measurements, sha256_file, write_measurements
 
     d = ctx.config["data"]
-    files = [Path(p) for p in d["files"]]
-    for p in files:
-        if not p.is_file():
-            raise ConfigError(f"[data] files: {p} does not exist")
+    files = check_data_files(ctx.config)
     m = read_measurements(files, columns=d["columns"] or None, units=d["units"] or None,
                           layout=d["layout"], sample_rate=d["sample_rate"],
                           samples_from=d["samples_from"], strict=d["strict"],
-                          same_devices=d["same_devices"])
+                          same_devices=d["same_devices"], duplicates=d["duplicates"])
     prov = Provenance.for_files("xbarlab run: load", files, settings=plain(d))
     write_measurements(ctx.out / "measurements.npz", m, provenance=prov)
     s = m.summary()
@@ -44,6 +41,25 @@ def _stage_load(ctx: StageContext) -> dict:
     write_json(ctx.out / "summary.json", s)
     return {"reads": m.n_reads, "devices": m.n_devices,
             "line": f"{m.n_reads:,} reads of {m.n_devices:,} devices from {len(files)} file(s)"}
+
+
+def check_data_files(config: dict) -> list[Path]:
+    """The measurement files of ``config["data"]["files"]`` as paths, each checked to be a
+    regular file (a missing one, a folder or a FIFO refused naming it, before any work).
+
+    Raises
+    ------
+    ConfigError
+        Naming the field and the path that is not a readable file.
+    """
+    from ..formats import check_input_file
+
+    files = [Path(p) for p in config["data"]["files"]]
+    for p in files:
+        if not p.exists():
+            raise ConfigError(f"[data] files: {p} does not exist")
+        check_input_file(p, what="[data] files:")
+    return files
 
 
 def _measurements(ctx: StageContext):
@@ -77,6 +93,11 @@ def _stage_calibrate(ctx: StageContext) -> dict:
     model.to_file(ctx.out / "device-model.h5", provenance=getattr(model, "provenance", None))
     rep = getattr(model, "report", None)
     summary: dict[str, Any] = {"model": repr(model), "conditioning": model.conditioning}
+    summary["model_blocks"] = {  # the report names them in words
+        part: type(block).__name__ if block is not None else None
+        for part, block in (("programming", getattr(model, "programming", None)),
+                            ("drift", getattr(model, "drift_law", None)),
+                            ("read noise", getattr(model, "read_noise", None)))}
     if rep is not None:
         summary.update(drift_choice=rep.drift_choice, drift_loglik=rep.drift_loglik,
                        skipped=[list(map(float, s[:2])) + [s[2]] for s in rep.skipped],

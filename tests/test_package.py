@@ -119,3 +119,20 @@ def test_wheel_contains_package_data(tmp_path):
                  "xbarlab/nn/__init__.py", "xbarlab/calibration/__init__.py"):
         assert need in names, need
     assert not any(n.startswith(("xbarlab/tests/", "xbarlab/.ci/")) for n in names)
+
+
+def test_readme_install_lines_agree_with_ci():
+    """README's install-and-run line pins the torch that .ci/run installs, and its CPU-only
+    line is the same line with PyTorch's CPU wheel index added to the torch install."""
+    import re
+
+    lines = [ln.strip() for ln in (ROOT / "README.md").read_text().splitlines()
+             if ln.strip().startswith("python3 -m venv .venv")]
+    assert len(lines) == 2, lines
+    default, cpu = lines
+    pin = re.search(r"pip install (torch==\S+) &&", default).group(1)
+    assert f"pip install {pin}\n" in (ROOT / ".ci" / "run").read_text()
+    assert cpu == default.replace(
+        f"pip install {pin} &&",
+        f"pip install {pin} --index-url https://download.pytorch.org/whl/cpu &&")
+    assert default.endswith('pip install ".[dev]" && xbarlab run -o xbarlab-run')

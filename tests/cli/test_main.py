@@ -1,9 +1,12 @@
-"""The ``xbarlab`` entry point (xbarlab/cli/__init__.py): light help, ``python -m``."""
+"""The ``xbarlab`` entry point (xbarlab/cli/__init__.py): light help, ``python -m``, one-line
+errors and warnings."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+
+import pytest
 
 
 def test_help_imports_neither_torch_nor_numba():
@@ -44,3 +47,30 @@ def test_exit_status_and_message_by_error_kind():
     assert error_text(OutputExistsError("a exists; pass force=True")) == "a exists; pass --force"
     assert error_text(DataFormatError("bad\x1b]0;title\x07 file\nline 2")) == (
         "bad\\x1b]0;title\\x07 file line 2")
+
+
+def test_library_keywords_read_as_the_command_options():
+    """A message's `duplicates='first' or 'mean'` and `units='g=uS'` read as the options
+    `--duplicates first or mean` and `--units g=uS` when the command has them; other
+    keywords stay as written."""
+    from xbarlab.cli import error_text
+    from xbarlab.errors import DataFormatError
+
+    exc = DataFormatError("Pass duplicates='first' or 'mean'; units='g=uS'; layout='wide'")
+    assert error_text(exc, options=("duplicates", "units")) == (
+        "Pass --duplicates first or mean; --units g=uS; layout='wide'")
+    assert error_text(exc) == str(exc)
+
+
+@pytest.mark.filterwarnings("always::xbarlab.errors.PlausibilityWarning")
+def test_warning_is_one_line_naming_the_option(tmp_path, capsys):
+    """Conductances of 12-15 S (µS without a unit): `inspect` exits 0 and stderr is one
+    line 'xbarlab inspect: warning: ...' naming `--units g=uS` (no source line of code)."""
+    from xbarlab.cli import main
+
+    path = tmp_path / "w.csv"
+    path.write_text("device,time,g\n0,1,12\n1,1,15\n")
+    assert main(["inspect", str(path)]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith(f"xbarlab inspect: warning: {path}: ")
+    assert "conductances up to 15 S" in err[0] and "(--units g=uS)?" in err[0]

@@ -62,8 +62,8 @@ def test_existing_outputs_need_force(tmp_path, capsys):
     ({"--eval-noise": "0,-1"}, "--eval-noise"),
     ({"--eval-draws": "0"}, "--eval-draws must be >= 1, got 0"),
     ({"--train-noise": "noise.h5"}, "does not exist"),
-    ({"--adc-bits": "0"}, "ADC bits"),
-    ({"--adc-bits": "1"}, "ADC bits"),
+    ({"--adc-bits": "0"}, "--adc-bits must be in [2, 24], got 0"),
+    ({"--adc-bits": "1"}, "--adc-bits must be in [2, 24], got 1"),
     ({"--threads": "-1"}, "--threads"),
     ({"--nproc": "0"}, "--nproc must be >= 1, got 0"),
     ({"--samples": "3", "--nproc": "2"}, "samples (L=3) must be a multiple of the number of "

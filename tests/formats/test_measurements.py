@@ -103,7 +103,7 @@ def test_csv_round_trip_property(data):
     n = data.draw(st.integers(1, 40))
     floats = st.floats(-1e-3, 1e-3, allow_nan=False, allow_subnormal=False)
     g = np.array(data.draw(st.lists(floats, min_size=n, max_size=n)))
-    # distinct times: a repeated (device, time) read is refused (duplicates="error")
+    # distinct times: a repeated (device, time) read is refused (duplicates="refuse")
     t = np.array(data.draw(st.lists(st.floats(0, 1e9, allow_subnormal=False),
                                     min_size=n, max_size=n, unique=True)))
     labels = np.array(data.draw(st.lists(st.integers(-10**6, 10**6), min_size=n, max_size=n)))

@@ -87,3 +87,39 @@ def test_rerun_redraws_only_the_plots_whose_data_changed(tiny_run, tmp_path, mon
     cfg.write_text(cfg.read_text().replace('title = "tiny"', 'title = "tiny 2"'))
     assert run(cfg, out)["status"]["report"] == "ran"
     assert drawn == []
+
+
+def test_report_html_reads_headline_first(tiny_run):
+    """report.html opens with the result: its first section is the accuracy over time, led
+    by one bold sentence whose numbers are evaluation.json's (1 d, no compensation); the
+    accuracy table and its plot share one row; text Markdown is rendered (no backtick
+    left in the HTML, `xbarlab run` as <code>); the device model is named in words, not
+    as a Python repr; a table longer than FOLD_ROWS folds into <details>."""
+    import re
+
+    from xbarlab.formats.report_doc import FOLD_ROWS
+
+    _, out = tiny_run
+    html = (out / "report.html").read_text()
+    sections = re.findall(r"<h2>(.*?)</h2>", html)
+    assert sections[0] == "1. Result: analog accuracy over time"
+    assert sections[1:6] == ["2. Measured data", "3. Calibrated device model",
+                             "4. Crossbar study (exact circuit solver)",
+                             "5. Weight-domain noise exported from the fitted device",
+                             "6. Training"]
+    ev = json.loads((out / "evaluate" / "evaluation.json").read_text())
+    look = {(r["method"], r["t"]): r for r in ev["rows"] if r["compensation"] == "none"}
+    h, s = look[("HA-SGD", 86400.0)], look[("SGD", 86400.0)]
+    first = html.split("<h2>", 2)[1]
+    assert (f"<strong>At 1 d after programming, HA-SGD keeps a test accuracy of "
+            f"{h['accuracy_mean']:.4f} ± {h['accuracy_std']:.4f} and plain SGD "
+            f"{s['accuracy_mean']:.4f} ± {s['accuracy_std']:.4f}</strong>") in first
+    pair = re.search(r'<div class="pair">(.*?)</figure></div>', first, re.S)
+    assert pair and "<table>" in pair.group(1) and "accuracy_vs_time" not in pair.group(1)
+    assert 'src="data:image/png;base64,' in pair.group(1)
+    assert "`" not in html.split("<pre>")[0] and "<code>xbarlab run</code>" in html
+    assert "CompositeDevice(" not in html
+    assert "Model: programming = fitted programming; drift = fitted power law;" in html
+    stats = json.loads((out / "calibrate" / "summary.json").read_text())["stats"]
+    assert len(stats) > FOLD_ROWS
+    assert f"<details><summary>table of {len(stats)} rows</summary>" in html
