@@ -78,6 +78,18 @@ def _check_threads(n) -> None:
         raise ConfigError(f"threads must be an integer in [1, {MAX_THREADS}] or None, got {n!r}")
 
 
+def _check_counts(samples, epochs, nproc, antithetic, threads) -> None:
+    """The integer options of :func:`train_and_evaluate`, checked before any work."""
+    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 0:
+        raise ConfigError(f"samples must be an integer >= 0, got {samples!r}")
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
+        raise ConfigError(f"epochs must be an integer >= 0, got {epochs!r}")
+    check_split(samples, nproc)
+    if antithetic and samples % 2:
+        raise ConfigError(f"antithetic pairs need an even number of samples, got L={samples}")
+    _check_threads(threads)
+
+
 @contextlib.contextmanager
 def torch_threads(n: int | None) -> Iterator[None]:
     """Run a block with ``torch.set_num_threads(n)``; restore the previous count on exit.
@@ -455,14 +467,7 @@ def train_and_evaluate(*, dataset: str, model: str, noise: NoiseModel | None, sa
     """
     from ..formats import check_output_path, prepare_output_dir, write_text_atomic
 
-    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 0:
-        raise ConfigError(f"samples must be an integer >= 0, got {samples!r}")
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
-        raise ConfigError(f"epochs must be an integer >= 0, got {epochs!r}")
-    check_split(samples, nproc)
-    if antithetic and samples % 2:
-        raise ConfigError(f"antithetic pairs need an even number of samples, got L={samples}")
-    _check_threads(threads)
+    _check_counts(samples, epochs, nproc, antithetic, threads)
     if samples == 0 and noise is not None and noise != GaussianNoise(0.0):
         raise ConfigError(f"samples=0 is plain training and takes no training noise (None or "
                           f"GaussianNoise(0)); got {noise.to_dict()} (use samples=1 for noise "
