@@ -77,14 +77,11 @@ def fit(measurements, *, conditioning: str | None = None, drift: str = "auto",
     bootstrap replicates (devices resampled); ``rng``: the numpy Generator that draws
     the bootstrap resamples and the held-out split (required); ``sources``: data file
     paths for the provenance (default: those recorded in the measurements); ``progress``:
-    callable
-    ``progress(step: str)`` called between stages; ``programming_from``: a
+    callable ``progress(step: str)`` called between stages; ``programming_from``: a
     target-conditioned model whose programming error is composed with this fit's
-    relaxation (the result is then target-conditioned); ``read_noise_structure``: the
-    power law's read-noise structure, "auto" (chosen by held-out likelihood,
-    :func:`~xbarlab.calibration.powerlaw.choose_structure`) or a
-    :class:`~xbarlab.devices.blocks.ReadNoiseStructure` ("random-walk", "independent",
-    "both").
+    relaxation (the result is then target-conditioned); ``read_noise_structure``: "auto"
+    (:func:`~xbarlab.calibration.powerlaw.choose_structure`) or the power law's
+    :class:`~xbarlab.devices.blocks.ReadNoiseStructure`.
 
     Returns a :class:`~xbarlab.devices.composite.CompositeDevice` of fitted blocks
     (:mod:`xbarlab.devices.fitted`, :mod:`xbarlab.devices.relaxation_table`) that accepts
@@ -100,9 +97,8 @@ def fit(measurements, *, conditioning: str | None = None, drift: str = "auto",
         raise ConfigError(f"min_devices must be >= 2, got {min_devices}")
     if drift not in ("auto", "power-law", "relaxation", "none"):
         raise ConfigError(f"drift must be one of auto, power-law, relaxation, none; got {drift!r}")
-    if read_noise_structure != "auto":
-        read_noise_structure = coerce_enum(ReadNoiseStructure, read_noise_structure,
-                                           "read_noise_structure")
+    rn = (read_noise_structure if read_noise_structure == "auto" else
+          coerce_enum(ReadNoiseStructure, read_noise_structure, "read_noise_structure"))
     step = progress or (lambda s: None)
     cols = tables.columns(measurements)
     cond = _conditioning(cols, conditioning)
@@ -133,7 +129,7 @@ def fit(measurements, *, conditioning: str | None = None, drift: str = "auto",
             step("drift / relaxation")
             drift_law = _fit_drift(pv, cond, drift, rep, rng=rng, t0=t0, t_max=t_max,
                                    min_devices=min_devices, n_boot=n_boot,
-                                   read_noise=read_noise_structure)
+                                   read_noise=rn)
 
     # ---- programming error (target-conditioned data)
     if cond is Conditioning.TARGET:
@@ -178,10 +174,7 @@ def fit(measurements, *, conditioning: str | None = None, drift: str = "auto",
         srcs += [s_["path"] for s_ in programming_from.provenance.sources]
     settings = {"conditioning": cond.value, "drift": drift, "family": family,
                 "window_S": window, "t0_s": t0, "t_max_s": t_max, "min_devices": min_devices,
-                "n_boot": n_boot, "drift_choice": rep.drift_choice}
-    if isinstance(drift_law, FittedPowerLaw):
-        settings["read_noise_structure"] = str(getattr(read_noise_structure, "value",
-                                                       read_noise_structure))
+                "n_boot": n_boot, "drift_choice": rep.drift_choice, "read_noise_structure": str(rn)}
     prov = Provenance.for_files("calibration.fit", [s for s in srcs if _exists(s)], settings)
     return _fitted_model(cond.value, programming, drift_law, read_noise,
                          (max(g_lo, 0.0), g_hi), prov, rep)

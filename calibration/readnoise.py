@@ -175,7 +175,8 @@ def contrast_loglik(y, L, u, ok, *, mu, s, a2, w):
     s1 = np.einsum("nkj,nj->nk", si, one)
     q11 = np.einsum("nk,nk->n", one, s1)
     sr = np.einsum("nkj,nj->nk", si, r)
-    quad = np.einsum("nk,nk->n", r, sr) - np.einsum("nk,nk->n", one, sr) ** 2 / np.maximum(q11, 1e-300)
+    quad = (np.einsum("nk,nk->n", r, sr)
+            - np.einsum("nk,nk->n", one, sr) ** 2 / np.maximum(q11, 1e-300))
     n_ok = ok.sum(axis=1)
     m = n_ok - 1
     ld = np.linalg.slogdet(sig)[1]
