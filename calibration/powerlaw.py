@@ -1,14 +1,21 @@
 """PCM-like drift fit: per-device power law with a read-noise-corrected exponent spread.
 
-Model of the reads of one device: ln g(t_k) = a - nu L_k + Q W(u_k) with
-L_k = ln((t_k + t0)/t0), u_k = ln((t_k + t0 + t_r)/(2 t_r)) and W a Wiener process
-(the accumulated 1/f read noise). Increments of consecutive reads are independent:
+Model of the reads of one device: ln g(t_k) = a - nu L_k + e_k with
+L_k = ln((t_k + t0)/t0), u_k = ln((t_k + t0 + t_r)/(2 t_r)) and e the 1/f read noise of
+a :class:`~xbarlab.devices.blocks.ReadNoiseStructure`, chosen by held-out likelihood
+(:func:`choose_structure`): accumulated, Q W(u_k) with W a Wiener process; drawn
+independently at every read, Q sqrt(u_k) z_k; or the sum of both. The two latter are
+fitted by per-device generalised least squares under their covariance
+(:func:`~xbarlab.calibration.readnoise.gls_fits`, :func:`structure_fit`) with the same
+per-level moments as below. For the random walk, increments of consecutive reads are
+independent:
 dy = -nu dL + Q dW, var(dW) = du, so the generalised-least-squares exponent of a device
 is nu_hat = -sum(dy dL/du) / S with S = sum(dL^2/du) and var(nu_hat | nu) = Q^2/S. Per
 level, Q^2 is the pooled residual variance per unit u and the device-to-device spread is
 deconvolved: sigma_nu^2 = var(nu_hat) - Q^2 mean(1/S) (a method-of-moments hierarchical
-fit). Curves across levels are smoothed with the degree chosen by cross-validation;
-bootstrap replicates resample devices.
+fit). t0 maximises the profile likelihood with each level's own Q^2. Curves across
+levels are smoothed with the degree chosen by cross-validation; bootstrap replicates
+resample devices.
 
 Reads at or below 0 S (the clamp of the instrument or of a device model: xbarlab's PCM
 model clamps g_prog and every read at 0 S) have no logarithm; they are handled as follows
@@ -261,14 +268,16 @@ def _best_t0(cost, lt0=None):
     return float(10.0 ** res.x)
 
 
-def _level_w(pv, rows, groups, t0, shared):
-    """Independent share w in [0, 1] of each level, or one shared by all levels
-    (restricted likelihood over a grid of w, refined by a parabola through the best grid
-    point and its neighbours)."""
-    costs = np.empty((_W_GRID.size, len(groups)))
-    for j, w in enumerate(_W_GRID):
-        f = _gls_at(pv, rows, t0, np.full(rows.size, w))
-        costs[j] = [reml_cost(f, [ix]) for ix in groups]
+def _w_fits(pv, rows, t0):
+    """Per-device fits at every independent share w of the grid (t0 fixed)."""
+    return [_gls_at(pv, rows, t0, np.full(rows.size, w)) for w in _W_GRID]
+
+
+def _pick_w(fits_w, groups, shared):
+    """Independent share w in [0, 1] of each level, or one shared by all levels, from
+    :func:`_w_fits` (restricted likelihood over the grid of w, refined by a parabola
+    through the best grid point and its neighbours)."""
+    costs = np.array([[reml_cost(f, [ix]) for ix in groups] for f in fits_w])
     if shared:
         costs = np.repeat(costs.sum(axis=1, keepdims=True), len(groups), axis=1)
     out = np.empty(len(groups))
@@ -306,7 +315,7 @@ def structure_fit(pv, rows, groups, structure, t0, *, shared_w=False):
                                                          restricted=False),
                              None if r == 0 else np.log10(t_fit))
         if structure is ReadNoiseStructure.BOTH:
-            w_lev = _level_w(pv, rows, groups, t_fit, shared_w)
+            w_lev = _pick_w(_w_fits(pv, rows, t_fit), groups, shared_w)
     return t_fit, w_lev, _gls_at(pv, rows, t_fit, w_dev(w_lev))
 
 
@@ -421,7 +430,8 @@ def fit_power_law(pv, lev, centres, keep, *, t0, rng, n_boot=100, read_noise="au
 def _fit_structure(pv, lev, centres, keep, structure, *, t0, rng, n_boot):
     """Power law with independent (or both) read noise: GLS per device under the
     structure's covariance, per-level moments, curves smoothed, devices bootstrapped (t0
-    re-estimated in every replicate as in :func:`_fit_random_walk`; w held).
+    re-estimated in every replicate as in :func:`_fit_random_walk`, and under "both" w:
+    restricted likelihood of the replicate over the grid of w at the full-data t0).
 
     Under "both" the independent share w of the read-noise variance is one for all
     levels (a level's own w is poorly determined by a few reads per device: at 150
@@ -453,20 +463,25 @@ def _fit_structure(pv, lev, centres, keep, structure, *, t0, rng, n_boot):
     fits3 = ({j: _gls_at(pv, rows, 10.0**lt, wd) for j, lt in
               enumerate((np.log10(t0) - h, np.log10(t0), np.log10(t0) + h))}
              if t0_fitted and n_boot else {})
+    fits_w = _w_fits(pv, rows, t0) if both and n_boot else []
     for b in range(n_boot):
         picks = [ix[rng.integers(0, ix.size, ix.size)] for ix in groups]
-        cur = f
+        cur, t_b, w_b = f, t0, w_lev
         if fits3:
             c = [reml_cost(fits3[j], picks, restricted=False) for j in range(3)]
             den = c[0] - 2 * c[1] + c[2]
             step = 0.5 * (c[0] - c[2]) / den if den > 0 else 0.0
-            cur = _gls_at(pv, rows, 10.0 ** (np.log10(t0) + h * float(np.clip(step, -1, 1))), wd)
+            t_b = 10.0 ** (np.log10(t0) + h * float(np.clip(step, -1, 1)))
+        if fits_w:
+            w_b = _pick_w(fits_w, picks, True)
+        if fits3 or fits_w:
+            cur = _gls_at(pv, rows, t_b, np.full(rows.size, w_b[0]) if both else wd)
         r = stats(cur, picks)
         bm[b] = s_mu(grid, r[:, 0])
         bsg[b] = np.maximum(s_sig(grid, r[:, 1]), 0.0)
-        bq[b] = np.maximum(s_q(grid, r[:, 3] * np.sqrt(1 - w_lev) if both else r[:, 3]), 0.0)
+        bq[b] = np.maximum(s_q(grid, r[:, 3] * np.sqrt(1 - w_b) if both else r[:, 3]), 0.0)
         if both:
-            bqi[b] = np.maximum(s_qi(grid, r[:, 3] * np.sqrt(w_lev)), 0.0)
+            bqi[b] = np.maximum(s_qi(grid, r[:, 3] * np.sqrt(w_b)), 0.0)
     block = FittedPowerLaw(
         mu_nu=FittedCurve(grid, s_mu(grid), "1", bm),
         sigma_nu=FittedCurve(grid, np.maximum(s_sig(grid), 0.0), "1", bsg), t0=t0,

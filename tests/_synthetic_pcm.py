@@ -27,7 +27,9 @@ The read noise comes in three structures:
 
 Each returns ``(table, truth)``: ``table`` a mapping of role -> array (``device``, ``g``
 [S], ``time`` [s], ``g_target`` [S]) that :func:`xbarlab.calibration.fit` accepts, and
-``truth`` the per-device ``g_prog`` [S], ``nu`` [1] and ``q`` (Q_s) [1].
+``truth`` the per-device ``g_target`` and ``g_prog`` [S], ``nu`` [1], ``q`` (Q_s) [1],
+``log_noise`` (n, T): the read noise the generator drew, in ln g (ln(g_read / g(t)),
+NaN where the read is 0 S), and the clock ``u`` (T,) of the read times.
 """
 
 from __future__ import annotations
@@ -96,7 +98,10 @@ def _reads(rng, n_targets, per_target, times, walk, independent):
     g = np.maximum(drift + drift * q[None, :] * noise, 0.0)
     table = {"device": np.tile(np.arange(n), times.size), "g": g.ravel(),
              "time": np.repeat(times, n), "g_target": np.tile(g_t, times.size)}
-    return table, {"g_target": g_t, "g_prog": g_prog, "nu": nu, "q": q}
+    with np.errstate(divide="ignore", invalid="ignore"):
+        e = np.where(g > 0, np.log(g / drift), np.nan).T
+    return table, {"g_target": g_t, "g_prog": g_prog, "nu": nu, "q": q, "log_noise": e,
+                   "u": u}
 
 
 def pcm_independent_reads(rng: np.random.Generator, *, n_targets: int = 41,
@@ -119,13 +124,17 @@ def pcm_both_reads(rng: np.random.Generator, *, n_targets: int = 41,
 
 def level_truth(truth, g_t) -> dict:
     """Per-level truth at the targets ``g_t`` [S]: the folded exponent's mean and std
-    over the level's devices (``mu_nu``, ``sigma_nu``) and the rms read-noise amplitude
-    sqrt(mean Q_s(g_prog)^2) over its devices with g_prog > 0 (``q``)."""
-    out = {"mu_nu": [], "sigma_nu": [], "q": []}
+    over the level's devices (``mu_nu``, ``sigma_nu``), the rms read-noise amplitude
+    sqrt(mean Q_s(g_prog)^2) over its devices with g_prog > 0 (``q``), and the amplitude
+    of the drawn noise in ln g, sqrt(mean e^2 / u) over the level's positive reads
+    (``q_log``: the quantity a model with noise on ln g estimates; the noise added to g
+    reads 1-3 % larger in ln g where Q_s sqrt(u) ~ 0.1-0.2)."""
+    out = {"mu_nu": [], "sigma_nu": [], "q": [], "q_log": []}
     for g in np.atleast_1d(g_t):
         m = truth["g_target"] == g
         live = m & (truth["g_prog"] > 0)
         out["mu_nu"].append(truth["nu"][m].mean())
         out["sigma_nu"].append(truth["nu"][m].std())
         out["q"].append(np.sqrt(np.mean(truth["q"][live] ** 2)))
+        out["q_log"].append(np.sqrt(np.nanmean(truth["log_noise"][live] ** 2 / truth["u"])))
     return {k: np.asarray(v) for k, v in out.items()}
