@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..devices.base import Conditioning
+from ..devices.blocks import ReadNoiseStructure
 from ..devices.composite import CompositeDevice, warn_disjoint_ranges
 from ..devices.fitted import FittedPowerLaw, WhiteReadNoise
 from ..enums import coerce_enum
@@ -61,7 +62,8 @@ def fit(measurements, *, conditioning: str | None = None, drift: str = "auto",
         family: str = "auto", window: float | None = None, t0: float | None = None,
         t_max: float = 10 * YEAR, min_devices: int = 20, n_boot: int = 100,
         rng: np.random.Generator, sources=None, progress=None,
-        programming_from: CompositeDevice | None = None) -> CompositeDevice:
+        programming_from: CompositeDevice | None = None,
+        read_noise_structure="auto") -> CompositeDevice:
     """Fit a device model to measured reads.
 
     ``measurements``: a :class:`Measurements` table (or a list of them, or a mapping of
@@ -75,12 +77,13 @@ def fit(measurements, *, conditioning: str | None = None, drift: str = "auto",
     bootstrap replicates (devices resampled); ``rng``: the numpy Generator that draws
     the bootstrap resamples and the held-out split (required); ``sources``: data file
     paths for the provenance (default: those recorded in the measurements); ``progress``:
-    callable
-    ``progress(step: str)`` called between stages; ``programming_from``: a
+    callable ``progress(step: str)`` called between stages; ``programming_from``: a
     target-conditioned model whose programming error is composed with this fit's
     relaxation (the result is then target-conditioned; a
     :class:`~xbarlab.errors.CompositionWarning` when its fitted range and the data's first
-    reads do not overlap).
+    reads do not overlap); ``read_noise_structure``: "auto"
+    (:func:`~xbarlab.calibration.powerlaw.choose_structure`) or the power law's
+    :class:`~xbarlab.devices.blocks.ReadNoiseStructure`.
 
     Returns a :class:`~xbarlab.devices.composite.CompositeDevice` of fitted blocks
     (:mod:`xbarlab.devices.fitted`, :mod:`xbarlab.devices.relaxation_table`) that accepts
@@ -96,6 +99,8 @@ def fit(measurements, *, conditioning: str | None = None, drift: str = "auto",
         raise ConfigError(f"min_devices must be >= 2, got {min_devices}")
     if drift not in ("auto", "power-law", "relaxation", "none"):
         raise ConfigError(f"drift must be one of auto, power-law, relaxation, none; got {drift!r}")
+    rn = (read_noise_structure if read_noise_structure == "auto" else
+          coerce_enum(ReadNoiseStructure, read_noise_structure, "read_noise_structure"))
     step = progress or (lambda s: None)
     cols = tables.columns(measurements)
     cond = _conditioning(cols, conditioning)
@@ -125,7 +130,8 @@ def fit(measurements, *, conditioning: str | None = None, drift: str = "auto",
         if n_times >= 1:
             step("drift / relaxation")
             drift_law = _fit_drift(pv, cond, drift, rep, rng=rng, t0=t0, t_max=t_max,
-                                   min_devices=min_devices, n_boot=n_boot)
+                                   min_devices=min_devices, n_boot=n_boot,
+                                   read_noise=rn)
 
     # ---- programming error (target-conditioned data)
     if cond is Conditioning.TARGET:
@@ -169,7 +175,7 @@ def fit(measurements, *, conditioning: str | None = None, drift: str = "auto",
         srcs += [s_["path"] for s_ in programming_from.provenance.sources]
     settings = {"conditioning": cond.value, "drift": drift, "family": family,
                 "window_S": window, "t0_s": t0, "t_max_s": t_max, "min_devices": min_devices,
-                "n_boot": n_boot, "drift_choice": rep.drift_choice}
+                "n_boot": n_boot, "drift_choice": rep.drift_choice, "read_noise_structure": str(rn)}
     prov = Provenance.for_files("calibration.fit", [s for s in srcs if _exists(s)], settings)
     return _fitted_model(cond.value, programming, drift_law, read_noise,
                          (max(g_lo, 0.0), g_hi), prov, rep)
@@ -203,6 +209,8 @@ def _fit_programming_error(pv, drift_law, rep, *, has_time, has_cycles, rng, min
         x = programmed_estimate(pv, t0=drift_law.t0)
         t1 = first_positive(pv)[1]
         noise_var = (x * drift_law.q_read(x)) ** 2 * drift_law.u(t1)
+        if drift_law.q_independent is not None:  # "both": the independent part adds
+            noise_var = noise_var + (x * drift_law.q_independent(x)) ** 2 * drift_law.u(t1)
     n_targets = np.unique(pv.target).size
     if n_targets < 2 and not has_time:
         raise DataFormatError(
@@ -277,7 +285,7 @@ def _exists(p) -> bool:
         return False
 
 
-def _fit_drift(pv, cond, drift, rep, *, rng, t0, t_max, min_devices, n_boot):
+def _fit_drift(pv, cond, drift, rep, *, rng, t0, t_max, min_devices, n_boot, read_noise):
 
     by = "level" if pv.level is not None else ("target" if cond is Conditioning.TARGET else "g0")
     lev, centres = tables.level_labels(pv, by=by)
@@ -316,7 +324,7 @@ def _fit_drift(pv, cond, drift, rep, *, rng, t0, t_max, min_devices, n_boot):
                 "<= 0 S by each model's probability of reading 0 S.")
     if len(kinds) == 1:
         block = _fit_one(kinds[0], pv, lev, centres, keep, rep, rng=rng, t0=t0, t_max=t_max,
-                         n_boot=n_boot)
+                         n_boot=n_boot, read_noise=read_noise)
         rep.drift_choice = kinds[0]
         return block
     # held-out likelihood: fit each on half of the devices, score reads of the other half
@@ -332,15 +340,15 @@ def _fit_drift(pv, cond, drift, rep, *, rng, t0, t_max, min_devices, n_boot):
                            device=pv.device[half])
         scratch = type(rep)()
         blk = _fit_one(kind, sub, lev[half], centres, keep, scratch, rng=rng, t0=t0,
-                       t_max=t_max, n_boot=0)
+                       t_max=t_max, n_boot=0, read_noise=read_noise)
         rep.drift_loglik[kind] = heldout_loglik(blk, pv, ~half & np.isin(lev, keep))
     choice = max(rep.drift_loglik, key=rep.drift_loglik.get)
     rep.drift_choice = choice
     return _fit_one(choice, pv, lev, centres, keep, rep, rng=rng, t0=t0, t_max=t_max,
-                    n_boot=n_boot)
+                    n_boot=n_boot, read_noise=read_noise)
 
 
-def _fit_one(kind, pv, lev, centres, keep, rep, *, rng, t0, t_max, n_boot):
+def _fit_one(kind, pv, lev, centres, keep, rep, *, rng, t0, t_max, n_boot, read_noise):
     if kind == "relaxation":
         from .relaxation import fit_relaxation
 
@@ -350,7 +358,8 @@ def _fit_one(kind, pv, lev, centres, keep, rep, *, rng, t0, t_max, n_boot):
         return block
     from .powerlaw import fit_power_law
 
-    block, info = fit_power_law(pv, lev, centres, keep, t0=t0, rng=rng, n_boot=n_boot)
+    block, info = fit_power_law(pv, lev, centres, keep, t0=t0, rng=rng, n_boot=n_boot,
+                                read_noise=read_noise)
     rep.power_law = info
     return block
 

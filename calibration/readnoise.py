@@ -1,4 +1,20 @@
-"""Read noise: spread of repeated reads vs level, and the 1/f exponent of a time series."""
+"""Read noise: spread of repeated reads vs level, the 1/f exponent of a time series, and
+the covariance of one device's reads under each :class:`ReadNoiseStructure`.
+
+Reads of one PCM-like device in log space: y_k = a - nu L_k + e_k, L_k = ln((t_k + t0)/t0),
+with the 1/f noise e of covariance A^2 C(w), in the clock u_k = ln((t_k + t0 + t_r)/(2 t_r)):
+
+    C(w)_ij = (1 - w) min(u_i, u_j) + w u_i [i = j],
+
+w = 0 the random walk (accumulated noise, a Wiener process in u), w = 1 reads drawn
+independently (aihwkit's model), 0 < w < 1 the sum of both (random-walk amplitude
+A sqrt(1 - w), independent amplitude A sqrt(w)). :func:`gls_fits` fits each device's a
+and nu by generalised least squares under C(w) (a and nu free per device, so the
+residuals do not depend on the spread of nu); :func:`reml_cost` is the restricted
+-2 log-likelihood of a level with A^2 profiled out; :func:`contrast_loglik` scores a
+device's reads after its first one given the first (a flat prior on a, nu ~ N(mu, s^2)),
+the held-out criterion that chooses the structure.
+"""
 
 from __future__ import annotations
 
@@ -70,3 +86,106 @@ def fit_psd_exponent(samples, fs: float, *, f_lo: float = 2.0, f_hi: float = 40.
     lp = np.log(p[..., band]).mean(axis=0) if p.ndim > 1 else np.log(p[band])
     slope, icpt = np.polyfit(np.log(f[band]), lp, 1)
     return float(-slope), float(np.exp(icpt))
+
+
+def _masked(u, ok, w):
+    """C(w) of each device (n, K, K), rows and columns of unusable reads set to the
+    identity (they then add nothing to the fits and 0 to the log-determinants)."""
+    n, k = u.shape
+    uu = np.where(ok, u, 0.0)
+    c = (1.0 - w)[:, None, None] * np.minimum(uu[:, :, None], uu[:, None, :])
+    idx = np.arange(k)
+    c[:, idx, idx] += w[:, None] * uu
+    both = ok[:, :, None] & ok[:, None, :]
+    c = np.where(both, c, 0.0)
+    c[:, idx, idx] += ~ok
+    return c
+
+
+def gls_fits(y, L, u, ok, w):
+    """Per-device generalised least squares of y = a - nu L under C(w).
+
+    ``y``, ``L``, ``u``: (n, K) log reads [ln S], drift clock and 1/f clock [1]; ``ok``:
+    usable reads; ``w``: per-device independent share in [0, 1]. Returns a dict of
+    arrays (n,): ``nu`` (NaN where fewer than 3 reads), ``a`` [ln S], ``S`` = 1/var(nu)
+    in units of A^-2, ``rss`` (the generalised residual sum of squares, A^2 units),
+    ``dof`` = reads - 2 and ``logdet`` = ln|C| + ln|X' C^-1 X| (the restricted
+    likelihood's determinant terms; ``logdet_a`` = ln|C| + ln(1' C^-1 1), those of the
+    likelihood of the reads' contrasts, a eliminated and nu profiled)."""
+    w = np.broadcast_to(np.asarray(w, dtype=np.float64), (y.shape[0],))
+    c = _masked(u, ok, w)
+    ci = np.linalg.inv(c)
+    x = np.stack([ok.astype(np.float64), np.where(ok, L, 0.0)], axis=-1)  # (n, K, 2)
+    yy = np.where(ok, y, 0.0)
+    cix = ci @ x
+    m = np.swapaxes(x, 1, 2) @ cix
+    n_ok = ok.sum(axis=1)
+    bad = n_ok < 3
+    m[bad] = np.eye(2)
+    b = np.einsum("nki,nk->ni", cix, yy)
+    beta = np.linalg.solve(m, b[..., None])[..., 0]
+    r = yy - np.einsum("nki,ni->nk", x, beta)
+    rss = np.einsum("nk,nkj,nj->n", r, ci, r)
+    vnu = np.linalg.inv(m)[:, 1, 1]
+    ldc = np.linalg.slogdet(c)[1]
+    logdet = ldc + np.linalg.slogdet(m)[1]
+    logdet_a = ldc + np.log(np.maximum(m[:, 0, 0], 1e-300))
+    nu = np.where(bad, np.nan, -beta[:, 1])
+    return {"nu": nu, "a": beta[:, 0], "S": np.where(bad, 0.0, 1.0 / vnu),
+            "rss": np.where(bad, 0.0, rss), "dof": np.maximum(n_ok - 2, 0).astype(np.float64),
+            "logdet": np.where(bad, 0.0, logdet), "logdet_a": np.where(bad, 0.0, logdet_a)}
+
+
+def reml_cost(fits, groups, *, restricted: bool = True) -> float:
+    """-2 log-likelihood (up to a constant) of the devices in ``groups`` (a list of index
+    arrays, one per level, each with its own A^2 profiled out): sum over levels of
+    D ln(rss/D) + the determinant terms. ``restricted``: the restricted likelihood (a
+    and nu eliminated: D the residual dof, ``logdet``), for variance parameters;
+    otherwise the likelihood of the contrasts with nu profiled (D = dof + 1,
+    ``logdet_a``), for parameters of the design such as t0 (as the random walk's
+    increment fit does)."""
+    total = 0.0
+    det = "logdet" if restricted else "logdet_a"
+    for ix in groups:
+        good = ix[fits["dof"][ix] >= 1]
+        d = fits["dof"][good].sum() + (0 if restricted else good.size)
+        if d <= 0:
+            continue
+        total += d * np.log(max(fits["rss"][good].sum() / d, 1e-300)) + fits[det][good].sum()
+    return float(total)
+
+
+def contrast_loglik(y, L, u, ok, *, mu, s, a2, w):
+    """Log-likelihood [ln(1/S)] of each device's reads after its first usable one, given
+    that first read: the log reads are y = a 1 - nu L + e with a flat prior on a,
+    nu ~ N(``mu``, ``s``^2) and e ~ N(0, ``a2`` C(``w``)) (all per device, (n,)); the
+    density of the contrasts y_k - y_first, turned into a density of the reads g_k by
+    the Jacobian 1/g_k. Returns ``(loglik, reads)`` per device (reads = usable reads - 1;
+    devices with fewer than 2 usable reads score 0 over 0 reads)."""
+    n, k = y.shape
+    both = ok[:, :, None] & ok[:, None, :]
+    c = np.where(both, a2[:, None, None] * _masked(u, ok, np.broadcast_to(w, (n,))), 0.0)
+    idx = np.arange(k)
+    c[:, idx, idx] += ~ok
+    lm = np.where(ok, L, 0.0)
+    sig = c + np.where(both, (s * s)[:, None, None] * lm[:, :, None] * lm[:, None, :], 0.0)
+    si = np.linalg.inv(sig)
+    one = ok.astype(np.float64)
+    r = np.where(ok, y + mu[:, None] * L, 0.0)
+    s1 = np.einsum("nkj,nj->nk", si, one)
+    q11 = np.einsum("nk,nk->n", one, s1)
+    sr = np.einsum("nkj,nj->nk", si, r)
+    quad = (np.einsum("nk,nk->n", r, sr)
+            - np.einsum("nk,nk->n", one, sr) ** 2 / np.maximum(q11, 1e-300))
+    n_ok = ok.sum(axis=1)
+    m = n_ok - 1
+    ld = np.linalg.slogdet(sig)[1]
+    # |K' Sigma K| = |Sigma| 1' Sigma^-1 1 for the contrasts K'y = y_k - y_first
+    ll = -0.5 * (m * np.log(2 * np.pi) + ld + np.log(np.maximum(q11, 1e-300)) + quad)
+    # Jacobian of ln g -> g for the scored reads (all usable reads but the first)
+    first = np.argmax(ok, axis=1)
+    lg = np.where(ok, y, 0.0)
+    jac = lg.sum(axis=1) - lg[np.arange(n), first]
+    ll = ll - jac
+    live = m >= 1
+    return np.where(live, ll, 0.0), np.where(live, m, 0)

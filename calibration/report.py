@@ -10,6 +10,7 @@ import numpy as np
 
 from ..devices.fitted import FittedPowerLaw
 from ..devices.relaxation_table import RelaxationTable
+from .powerlaw import structure_summary
 
 US = 1e6  # S -> uS for plots and tables only
 
@@ -344,10 +345,15 @@ def _drift_blocks(model, rep) -> list:
         B.append(("p", f"t0 = {pl.t0:.4g} s ({'fitted' if pl.t0_fitted else 'given'}); "
                        f"smoothing: {pl.choices}. sigma_nu is deconvolved from the read noise "
                        "(sigma_nu^2 = var(nu_hat) - Q^2 mean(1/S))."))
+        B.append(("p", structure_summary(pl)))
         rows = [[f"{g * US:.3f}", f"{a:.4f}", f"{b:.4f}", f"{c:.4f}", f"{q:.4f}"]
                 for g, a, b, c, q in zip(pl.levels_g, pl.mu_nu, pl.sigma_nu,
                                          pl.sigma_nu_raw, pl.q_read, strict=True)]
-        B.append(("table", ["g [uS]", "mu_nu", "sigma_nu", "sigma_nu raw", "Q"], rows))
+        head = ["g [uS]", "mu_nu", "sigma_nu", "sigma_nu raw", "Q"]
+        if pl.q_independent.size:
+            rows = [r + [f"{qi:.4f}"] for r, qi in zip(rows, pl.q_independent, strict=True)]
+            head.append("Q_i")
+        B.append(("table", head, rows))
     elif rep.relaxation is not None:
         ri = rep.relaxation
         B.append(("p", f"tau = {ri.tau:.3g} s; u = ln(1 + t/tau). Measured up to "

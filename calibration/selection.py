@@ -46,16 +46,15 @@ def _relaxation_logpdf(block: RelaxationTable, g0, t, g):
 
 def _power_logpdf(block: FittedPowerLaw, g0, t, g):
     """log density of reads g > 0 at time t given first reads g0 > 0 (read at t = 0):
-    ln g - ln g0 is normal with mean -mu L and variance sigma^2 L^2 + Q^2 (u_t - u_0).
+    ln g - ln g0 is normal with mean -mu L and variance sigma^2 L^2 plus the read noise's
+    (:meth:`FittedPowerLaw.contrast_variance`; Q^2 (u_t - u_0) for a random walk).
     A first read <= 0 S means g_prog = 0 S (the programming clamp): every later read is
     0 S (log probability 0), a positive one impossible. A read <= 0 S after a positive
     first read is impossible in this model (log-normal reads): floor."""
     L = np.log((t + block.t0) / block.t0)
-    du = block.u(t) - block.u(0.0)
     live = g0 > 0
     gl = np.where(live, g0, 1.0)
-    q = block.q_read(gl)
-    var = np.maximum((block.sigma_nu(gl) * L) ** 2 + q * q * du, 1e-12)
+    var = np.maximum((block.sigma_nu(gl) * L) ** 2 + block.contrast_variance(gl, t, 0.0), 1e-12)
     ok = g > 0
     lg = np.log(np.where(ok, g, 1.0))
     x = lg - np.log(gl) + block.mu_nu(gl) * L

@@ -38,6 +38,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "column exists, else the first read)")
     p.add_argument("--drift", choices=["auto", "power-law", "relaxation", "none"],
                    default="auto", help="drift model (auto: chosen by held-out likelihood)")
+    p.add_argument("--read-noise", choices=["auto", "random-walk", "independent", "both"],
+                   default="auto", help="structure of the power law's 1/f read noise in time "
+                   "(auto: chosen by held-out likelihood)")
     p.add_argument("--family", choices=["auto", "normal", "bounded", "student-t", "mixture"],
                    default="auto", help="programming-error family (auto: lowest AIC)")
     p.add_argument("--window", metavar="G",
@@ -101,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
                     window=window, t0=t0, t_max=t_max, min_devices=args.min_devices,
                     n_boot=args.bootstrap,
                     rng=np.random.default_rng(args.seed), progress=progress,
-                    programming_from=composed)
+                    programming_from=composed, read_noise_structure=args.read_noise)
         progress("save")
         model.to_file(out, force=args.force)
         if args.report:

@@ -10,9 +10,10 @@ A :class:`~xbarlab.devices.composite.CompositeDevice` chains
 2. a drift block -- :class:`PowerLawDrift` (PCM: g_prog ((t + t0)/t0)^-nu with a
    per-cell nu ~ |N(mu(g), sd(g))|) or :class:`Relaxation` (RRAM: g_prog + m(g, t) +
    s(g, t) z, on a :class:`TimeSurface` that calibration can tabulate over (g, t));
-3. :class:`ReadNoise` -- accumulated 1/f noise as a Wiener process W(u) in
-   u(t) = ln((t + t0 + t_r) / (2 t_r)) scaled by g(t) Q(g_prog) (relative) or by
-   A(g_prog) (absolute), so that the marginal spread at each t is Q sqrt(u); plus
+3. :class:`ReadNoise` -- 1/f noise whose marginal spread at each t is Q sqrt(u),
+   u(t) = ln((t + t0 + t_r) / (2 t_r)), scaled by g(t) Q(g_prog) (relative) or by
+   A(g_prog) (absolute), of a :class:`ReadNoiseStructure`: accumulated (a Wiener process
+   W(u) per cell), drawn independently at every read, or the sum of both; plus
    independent short-term noise per read.
 
 The blocks fitted by :mod:`xbarlab.calibration` (tabulated curves with bootstrap
@@ -56,6 +57,7 @@ __all__ = [
     "ConditionOn",
     "Relaxation",
     "NoiseScaling",
+    "ReadNoiseStructure",
     "ReadNoise",
 ]
 
@@ -537,13 +539,33 @@ class NoiseScaling(enum.StrEnum):
     ABSOLUTE = "absolute"   # sigma_r = A(g_prog) sqrt(u)          (A in S)
 
 
+class ReadNoiseStructure(enum.StrEnum):
+    """How the 1/f read noise of one cell's reads at different times is correlated.
+
+    Each structure has the marginal spread amplitude * sqrt(u(t)) per read
+    (u(t) = ln((t + t0 + t_r) / (2 t_r))); they differ in the covariance of two reads of
+    one cell at u_1 <= u_2 (in units of amplitude^2):
+    """
+
+    RANDOM_WALK = "random-walk"
+    """Accumulated: a Wiener process W(u) per cell, covariance u_1 (reads a day and a year
+    apart correlate as sqrt(u_1/u_2), about 0.9 for PCM)."""
+    INDEPENDENT = "independent"
+    """Drawn afresh at every read (IBM aihwkit's ``PCMLikeNoiseModel``), covariance 0."""
+    BOTH = "both"
+    """The sum of a random walk and an independent draw, each of the full amplitude
+    (marginal variance 2 amplitude^2 u), covariance u_1."""
+
+
 @dataclass(frozen=True)
 class ReadNoise:
-    """Accumulated 1/f noise (Wiener process in u) plus independent per-read noise.
+    """1/f read noise of a :class:`ReadNoiseStructure` plus independent short-term noise.
 
-    u(t) = ln((t + t0 + t_r) / (2 t_r)), clipped at 0; reads of one cell at t_1 < t_2
-    share the path up to u(t_1) and add an independent increment of variance
+    u(t) = ln((t + t0 + t_r) / (2 t_r)), clipped at 0. ``RANDOM_WALK``: reads of one cell
+    at t_1 < t_2 share the path up to u(t_1) and add an independent increment of variance
     u(t_2) - u(t_1), so the marginal at each t is amplitude * sqrt(u(t)).
+    ``INDEPENDENT``: every read draws amplitude * sqrt(u(t)) * z afresh (z ~ N(0, 1),
+    keyed like the short-term noise, so a new draw per call). ``BOTH``: the sum of the two.
     """
 
     amplitude: Curve | None
@@ -556,9 +578,14 @@ class ReadNoise:
     """Whether the amplitude multiplies g(t) (see :class:`NoiseScaling`)."""
     short_term: Curve | None = None
     """sigma_s(g_prog): std of independent read-to-read noise [S] (None: zero)."""
+    structure: ReadNoiseStructure = ReadNoiseStructure.RANDOM_WALK
+    """How the 1/f noise of a cell's reads is correlated in time
+    (:class:`ReadNoiseStructure`; files without the key load as random walk)."""
 
     def __post_init__(self):
         object.__setattr__(self, "scaling", coerce_enum(NoiseScaling, self.scaling, "scaling"))
+        object.__setattr__(self, "structure",
+                           coerce_enum(ReadNoiseStructure, self.structure, "structure"))
         _finite("t_r", self.t_r, lo=1e-300)
         _finite("t0", self.t0, lo=0.0)
         want = "1" if self.scaling is NoiseScaling.RELATIVE else "S"
@@ -576,11 +603,12 @@ class ReadNoise:
     def to_dict(self):
         return {"amplitude": _opt_curve(self.amplitude), "t_r": _q(self.t_r, "s"),
                 "t0": _q(self.t0, "s"), "scaling": self.scaling.value,
-                "short_term": _opt_curve(self.short_term)}
+                "short_term": _opt_curve(self.short_term), "structure": self.structure.value}
 
     @classmethod
     def from_dict(cls, d):
         c = "read noise"
         return cls(amplitude=_curve_or_none(d, "amplitude"), t_r=_num(d, "t_r", "s", c),
                    t0=_num(d, "t0", "s", c, 0.0), scaling=d.get("scaling", "relative"),
-                   short_term=_curve_or_none(d, "short_term"))
+                   short_term=_curve_or_none(d, "short_term"),
+                   structure=d.get("structure", ReadNoiseStructure.RANDOM_WALK.value))

@@ -34,8 +34,9 @@ later are correlated as sqrt(u_1/u_2), not locked). Separate calls on one state 
 the path key: the same t gives the same 1/f value, but two single-time calls at t_1 and
 t_2 share their first deviate (correlation 1 instead of sqrt(u_1/u_2), which is 0.7-1
 for the PCM presets between a second and a year): pass all times of a trajectory in
-one call. Relaxation deviates behave the same way. Short-term read noise is drawn
-independently per read and per call (its key comes from ``rng``).
+one call. Relaxation deviates behave the same way. Short-term read noise, and 1/f noise
+of the structure "independent" (or that part of "both"), is drawn independently per
+read and per call (its key comes from ``rng``).
 
 ``sample(g, t, rng)`` runs program and read in one fused pass with bit-identical
 results; float32 output is the float64 result rounded.
@@ -78,6 +79,7 @@ from .blocks import (
     PowerLawDrift,
     ProgrammingError,
     ReadNoise,
+    ReadNoiseStructure,
     Relaxation,
     RelaxationPath,
 )
@@ -280,6 +282,9 @@ class CompositeDevice(DeviceModelBase):
             ip[K.IP_READ] = 0
         else:
             ip[K.IP_READ] = 1 if r.scaling is NoiseScaling.RELATIVE else 2
+            ip[K.IP_READ_STRUCT] = {ReadNoiseStructure.RANDOM_WALK: 0,
+                                    ReadNoiseStructure.INDEPENDENT: 1,
+                                    ReadNoiseStructure.BOTH: 2}[r.structure]
         ip[K.IP_OFF_Q], ip[K.IP_OFF_SHORT] = offs[4], offs[5]
         relax_logs = any(needs_log(c) for c in mean_c + sd_c)
         relax_p = isinstance(d, Relaxation) and d.condition_on is ConditionOn.PROGRAMMED

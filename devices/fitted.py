@@ -9,8 +9,10 @@ functions of the conductance (with their bootstrap replicates):
   spread; the errors come from the Numba sampler of the parametric blocks
   (:meth:`~xbarlab.devices.blocks.ErrorDistribution.errors`);
 - :class:`FittedPowerLaw` (PCM-like drift with 1/f read noise): g(t) = g_prog ((t + t0)/t0)^-nu,
-  nu ~ N(mu_nu(g_prog), sigma_nu(g_prog)) per cell, reads g(t) exp(Q(g_prog) W(u)), W a
-  Wiener process in u = ln((t + t0 + t_r)/(2 t_r));
+  nu ~ N(mu_nu(g_prog), sigma_nu(g_prog)) per cell, reads g(t) exp(e(u)) with 1/f noise e
+  in u = ln((t + t0 + t_r)/(2 t_r)) of a :class:`~xbarlab.devices.blocks.ReadNoiseStructure`:
+  Q(g_prog) W(u) with W a Wiener process (random walk), Q(g_prog) sqrt(u) z drawn afresh
+  per read (independent), or the sum of a random walk and an independent draw (both);
 - :class:`~xbarlab.devices.relaxation_table.RelaxationTable` (the quantile relaxation table);
 - :class:`WhiteReadNoise`: each read adds N(0, sigma(g)^2).
 
@@ -35,7 +37,7 @@ import numpy as np
 from ..enums import coerce_enum
 from ..errors import ConfigError, DataFormatError
 from ..formats import Quantity
-from .blocks import ErrorDistribution, Family
+from .blocks import ErrorDistribution, Family, ReadNoiseStructure
 from .curves import FittedCurve, tree_array
 from .relaxation_table import RelaxationTable
 
@@ -145,7 +147,10 @@ class FittedProgramming:
 @dataclass(frozen=True, eq=False)
 class FittedPowerLaw:
     """PCM-like drift g(t) = g_prog ((t + t0)/t0)^-nu, nu ~ N(mu_nu(g), sigma_nu(g)), with
-    1/f read noise: ln g reads carry Q(g_prog) W(u), u = ln((t + t0 + t_r)/(2 t_r))."""
+    1/f read noise in ln g, in the clock u = ln((t + t0 + t_r)/(2 t_r)), of the structure
+    :attr:`read_noise`: ``RANDOM_WALK`` Q(g_prog) W(u), W a Wiener process per cell;
+    ``INDEPENDENT`` Q(g_prog) sqrt(u) z with z ~ N(0, 1) drawn afresh at every read;
+    ``BOTH`` Q(g_prog) W(u) + Q_i(g_prog) sqrt(u) z."""
 
     mu_nu: FittedCurve
     """Mean drift exponent as a function of g_prog [1]."""
@@ -154,13 +159,35 @@ class FittedPowerLaw:
     t0: float
     """Reference time of the power law [s]."""
     q_read: FittedCurve
-    """1/f read-noise amplitude Q(g_prog) [1]."""
+    """1/f read-noise amplitude Q(g_prog) [1]: of the random walk (``RANDOM_WALK``,
+    ``BOTH``) or of the independent reads (``INDEPENDENT``)."""
     t_r: float = 250e-9
     """Duration of one read [s]."""
+    read_noise: ReadNoiseStructure = ReadNoiseStructure.RANDOM_WALK
+    """Structure of the 1/f read noise (files without it load as ``RANDOM_WALK``)."""
+    q_independent: FittedCurve | None = None
+    """Amplitude Q_i(g_prog) [1] of the independent part under ``BOTH`` (None otherwise)."""
 
     def __post_init__(self):
         if not (self.t0 > 0 and self.t_r > 0):
             raise ConfigError(f"t0 and t_r must be > 0 s, got {self.t0}, {self.t_r}")
+        rn = coerce_enum(ReadNoiseStructure, self.read_noise, "read_noise")
+        object.__setattr__(self, "read_noise", rn)
+        if (rn is ReadNoiseStructure.BOTH) != (self.q_independent is not None):
+            raise ConfigError(f"q_independent is given exactly when read_noise is 'both'; got "
+                              f"read_noise={rn.value!r} with q_independent "
+                              f"{'set' if self.q_independent is not None else 'None'}")
+
+    def contrast_variance(self, g_prog, t, t_ref) -> np.ndarray:
+        """Variance [1] of the 1/f noise of ln g(t) - ln g(t_ref), ``t`` >= ``t_ref`` [s]:
+        the random walk adds u(t) - u(t_ref), independent reads u(t) + u(t_ref)."""
+        du, su = self.u(t) - self.u(t_ref), self.u(t) + self.u(t_ref)
+        q2 = self.q_read(g_prog) ** 2
+        if self.read_noise is ReadNoiseStructure.INDEPENDENT:
+            return q2 * su
+        if self.read_noise is ReadNoiseStructure.BOTH:
+            return q2 * du + self.q_independent(g_prog) ** 2 * su
+        return q2 * du
 
     def u(self, t):
         """The 1/f clock u(t) = ln((t + t0 + t_r)/(2 t_r)) [1] at times ``t`` [s]."""
@@ -177,9 +204,14 @@ class FittedPowerLaw:
 
     def flicker(self, g_prog: np.ndarray, times: np.ndarray,
                 rng: np.random.Generator) -> np.ndarray:
-        """Factor exp(Q W(u)) [1], shaped (T, *g_prog.shape): one Wiener path per cell,
-        sampled at ``times`` [s] in time order."""
+        """Factor exp(e) [1] of the 1/f noise, shaped (T, *g_prog.shape): one Wiener path
+        per cell sampled at ``times`` [s] in time order (random walk), then one fresh
+        normal per read (independent); both parts under ``BOTH``."""
         q = self.q_read(g_prog)
+        shape = (times.size, *g_prog.shape)
+        sq_u = np.sqrt(self.u(times)).reshape((-1,) + (1,) * g_prog.ndim)
+        if self.read_noise is ReadNoiseStructure.INDEPENDENT:
+            return np.exp(q * sq_u * rng.standard_normal(shape))
         order = np.argsort(times, kind="stable")
         u = self.u(times[order])
         du = np.diff(np.concatenate([[0.0], u]))
@@ -187,13 +219,21 @@ class FittedPowerLaw:
                       * np.sqrt(du).reshape((-1,) + (1,) * g_prog.ndim), axis=0)
         path = np.empty_like(w)
         path[order] = w
+        if self.read_noise is ReadNoiseStructure.BOTH:
+            qi = self.q_independent(g_prog)
+            return np.exp(q * path + qi * sq_u * rng.standard_normal(shape))
         return np.exp(q * path)
 
     def to_dict(self) -> dict[str, Any]:
-        """Curves and times as quantities (type "fitted_power_law")."""
-        return {"type": "fitted_power_law", "mu_nu": self.mu_nu.to_dict(),
-                "sigma_nu": self.sigma_nu.to_dict(), "t0": _q(self.t0, "s"),
-                "q_read": self.q_read.to_dict(), "t_r": _q(self.t_r, "s")}
+        """Curves and times as quantities (type "fitted_power_law"; ``q_independent``
+        only under ``BOTH``)."""
+        out = {"type": "fitted_power_law", "mu_nu": self.mu_nu.to_dict(),
+               "sigma_nu": self.sigma_nu.to_dict(), "t0": _q(self.t0, "s"),
+               "q_read": self.q_read.to_dict(), "t_r": _q(self.t_r, "s"),
+               "read_noise": self.read_noise.value}
+        if self.q_independent is not None:
+            out["q_independent"] = self.q_independent.to_dict()
+        return out
 
     @staticmethod
     def from_dict(tree: Mapping[str, Any]) -> FittedPowerLaw:
@@ -203,7 +243,11 @@ class FittedPowerLaw:
                               FittedCurve.from_dict(tree["sigma_nu"], "1", w + "/sigma_nu"),
                               _scalar(tree, "t0", "s", w),
                               FittedCurve.from_dict(tree["q_read"], "1", w + "/q_read"),
-                              _scalar(tree, "t_r", "s", w))
+                              _scalar(tree, "t_r", "s", w),
+                              tree.get("read_noise", ReadNoiseStructure.RANDOM_WALK.value),
+                              (FittedCurve.from_dict(tree["q_independent"], "1",
+                                                     w + "/q_independent")
+                               if "q_independent" in tree else None))
 
 
 @dataclass(frozen=True, eq=False)

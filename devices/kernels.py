@@ -48,6 +48,7 @@ STAGE_NU = 4
 STAGE_RELAX = 5
 STAGE_FLICKER = 6
 STAGE_SHORT = 7
+STAGE_FLICKER_READ = 8
 
 
 @njit("uint64(uint64)", cache=True, inline="always")
@@ -256,7 +257,8 @@ IP_OFF_SHORT = 14
 IP_LOG_PROG = 15       # 1: program-stage curves need ln(g_input)
 IP_LOG_READ_IN = 16    # 1: read-stage curves at the input need ln(g_input)
 IP_LOG_READ_P = 17     # 1: read-stage curves at g_prog need ln(g_prog)
-IP_SIZE = 18
+IP_READ_STRUCT = 18    # 1/f structure: 0 random walk, 1 independent per read, 2 both
+IP_SIZE = 19
 
 # programming-error family codes (blocks.ErrorDistribution.kernel_params)
 FAM_NORMAL = 0
@@ -438,7 +440,8 @@ def _program_cell(g, spec, ip, fp, k_eps, k_d2d, k_stuck, k_nu, i):
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def _read_cell(gs, gp, nu, spec, ip, fp, tf, ti, k_relax, k_flick, k_short, noisy, i, out):
+def _read_cell(gs, gp, nu, spec, ip, fp, tf, ti, k_relax, k_flick, k_short, k_ind, noisy, i,
+               out):
     """Write the reads of one cell at the T (sorted) times into column i of ``out``."""
     T = tf.shape[0]
     gc_in = min(max(gs, fp[FP_STAT_LO]), fp[FP_STAT_HI])
@@ -458,9 +461,14 @@ def _read_cell(gs, gp, nu, spec, ip, fp, tf, ti, k_relax, k_flick, k_short, nois
     read = ip[IP_READ] if noisy else 0
     amp = 0.0
     ck_flick = np.uint64(0)
+    walk = ip[IP_READ_STRUCT] != 1
+    fresh = ip[IP_READ_STRUCT] != 0
+    ck_ind = np.uint64(0)
     if read != 0:
         amp = _curve(spec, ip[IP_OFF_Q], gc_p, lg_p)
         ck_flick = _cell_key(k_flick, i)
+        if fresh:
+            ck_ind = _cell_key(k_ind, i)
     sshort = 0.0
     ck_short = np.uint64(0)
     if noisy and ip[IP_OFF_SHORT] >= 0:
@@ -495,13 +503,18 @@ def _read_cell(gs, gp, nu, spec, ip, fp, tf, ti, k_relax, k_flick, k_short, nois
             gd = gp
         val = gd
         if read != 0:
-            sdu = tf[j, TF_SQRT_DU]
-            if sdu > 0.0:
-                w_path += sdu * _normal(ck_flick, j)
+            z = 0.0
+            if walk:
+                sdu = tf[j, TF_SQRT_DU]
+                if sdu > 0.0:
+                    w_path += sdu * _normal(ck_flick, j)
+                z = w_path
+            if fresh:
+                z += math.sqrt(tf[j, TF_U]) * _normal(ck_ind, j)
             if read == 1:
-                val += abs(gd) * amp * w_path
+                val += abs(gd) * amp * z
             else:
-                val += amp * w_path
+                val += amp * z
         if sshort > 0.0:
             val += sshort * _normal(ck_short, j)
         if val < lo:
@@ -518,11 +531,12 @@ def _program_keys(seed):
             _stage_key(seed, STAGE_STUCK), _stage_key(seed, STAGE_NU))
 
 
-@njit("UniTuple(uint64, 3)(uint64, uint64)", cache=True, inline="always")
+@njit("UniTuple(uint64, 4)(uint64, uint64)", cache=True, inline="always")
 def _read_keys(seed, seed_short):
-    """Stage keys of a read: (relaxation, flicker, short-term noise)."""
+    """Stage keys of a read: (relaxation, flicker path, short-term noise, flicker drawn
+    afresh per read)."""
     return (_stage_key(seed, STAGE_RELAX), _stage_key(seed, STAGE_FLICKER),
-            _stage_key(seed_short, STAGE_SHORT))
+            _stage_key(seed_short, STAGE_SHORT), _stage_key(seed_short, STAGE_FLICKER_READ))
 
 
 _SIG_PROGRAM = ("void(float64[::1], float64[::1], int64[::1], float64[::1], uint64, "
@@ -547,9 +561,9 @@ def _read_sig(dt):
 
 @njit([_read_sig("float64")], cache=True, parallel=True, error_model="numpy")
 def read_kernel(gs, gp, nu, spec, ip, fp, tf, ti, seed, seed_short, noisy, out):
-    k_relax, k_flick, k_short = _read_keys(seed, seed_short)
+    k_relax, k_flick, k_short, k_ind = _read_keys(seed, seed_short)
     for i in prange(gs.size):
-        _read_cell(gs[i], gp[i], nu[i], spec, ip, fp, tf, ti, k_relax, k_flick, k_short,
+        _read_cell(gs[i], gp[i], nu[i], spec, ip, fp, tf, ti, k_relax, k_flick, k_short, k_ind,
                    noisy, i, out)
 
 
@@ -562,10 +576,11 @@ def _sample_sig(dt):
 def sample_kernel(g, spec, ip, fp, tf, ti, seed, seed_short, out):
     """Program and read in one pass: the same bits as program_kernel + read_kernel."""
     k_eps, k_d2d, k_stuck, k_nu = _program_keys(seed)
-    k_relax, k_flick, k_short = _read_keys(seed, seed_short)
+    k_relax, k_flick, k_short, k_ind = _read_keys(seed, seed_short)
     for i in prange(g.size):
         gs, gp, nu = _program_cell(g[i], spec, ip, fp, k_eps, k_d2d, k_stuck, k_nu, i)
-        _read_cell(gs, gp, nu, spec, ip, fp, tf, ti, k_relax, k_flick, k_short, True, i, out)
+        _read_cell(gs, gp, nu, spec, ip, fp, tf, ti, k_relax, k_flick, k_short, k_ind, True, i,
+                   out)
 
 
 @njit(["void(float64[::1], float64[::1], int64[::1], float64[::1], uint64, float64[::1])"],

@@ -20,8 +20,10 @@ from typing import Any
 
 import numpy as np
 
+from ..enums import coerce_enum
 from ..errors import ConfigError, DataFormatError
 from ..formats import Quantity
+from .blocks import ReadNoiseStructure
 
 __all__ = ["preset_names", "build", "preset_info", "tree_to_json", "json_to_tree"]
 
@@ -62,9 +64,15 @@ def preset_info(name: str) -> dict[str, Any]:
         "variants": {k: sorted(v) for k, v in raw.get("variants", {}).items()}}
 
 
-def build(name: str, **variants: str):
+#: Options whose values are members of an enum (coerced with :func:`coerce_enum`).
+_ENUM_OPTIONS = {"read_noise": ReadNoiseStructure}
+
+
+def build(name: str, **variants):
     """The preset ``name`` as a CompositeDevice; ``variants`` pick documented options,
-    e.g. ``build("rram-cmo-hfox-2024", acceptance_window="2%")``."""
+    e.g. ``build("rram-cmo-hfox-2024", acceptance_window="2%")`` or
+    ``build("pcm-ibm-2020", read_noise="independent")`` (a :class:`ReadNoiseStructure`
+    or its value; the presets that offer it say so in :func:`preset_info`)."""
     from .composite import CompositeDevice
 
     raw = _raw(name)
@@ -74,6 +82,8 @@ def build(name: str, **variants: str):
     for key, val in variants.items():
         if key not in allowed:
             raise ConfigError(f"preset {name!r} has no option {key!r}; options: {sorted(allowed)}")
+        if key in _ENUM_OPTIONS:
+            val = coerce_enum(_ENUM_OPTIONS[key], val, key).value
         if val not in allowed[key]:
             raise ConfigError(
                 f"preset {name!r}: {key}={val!r} is not one of {sorted(allowed[key])}")

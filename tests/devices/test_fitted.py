@@ -110,3 +110,37 @@ def test_mixed_blocks_and_bad_layouts_refused(tmp_path):
         model_from_tree("quantum", {})
     with pytest.raises(ConfigError, match="Generator"):
         _power_law_model().sample([1e-6], 1.0, 42)
+
+
+@pytest.mark.parametrize("structure", ["random-walk", "independent", "both"])
+def test_fitted_power_law_read_noise_structures(structure):
+    """FittedPowerLaw with each read-noise structure (no drift spread: mu = sigma = 0):
+    ln(read / g_prog) at 1 d and 1 y has variance Q^2 u (random walk, independent) or
+    (Q^2 + Q_i^2) u (both) and covariance Q^2 u_1 (random walk, both) or 0 (independent),
+    to 3 standard errors at 40000 cells; the model tree keeps the structure; a tree
+    without the key loads as a random walk."""
+    from xbarlab.devices.blocks import ReadNoiseStructure
+
+    q, qi = 0.02, 0.01
+    both = structure == "both"
+    law = FittedPowerLaw(_curve([0.0] * 3, "1"), _curve([0.0] * 3, "1"), t0=20.0,
+                         q_read=_curve([q] * 3, "1"), read_noise=structure,
+                         q_independent=_curve([qi] * 3, "1") if both else None)
+    m = CompositeDevice(drift_law=law, programming=None, g_range=(0.0, np.inf),
+                        range_policy="edge", g_fit=(1e-6, 30e-6))
+    times = np.array([86400.0, 365.25 * 86400.0])
+    e = np.log(m.sample(np.full(40000, 10e-6), times, np.random.default_rng(2)) / 10e-6)
+    u = law.u(times)
+    var = (q * q + (qi * qi if both else 0.0)) * u
+    np.testing.assert_allclose(e.var(axis=1), var, rtol=0.04)
+    cov = 0.0 if structure == "independent" else q * q * u[0]
+    assert abs(np.cov(e)[0, 1] - cov) < 3 * np.sqrt(var[0] * var[1] / 40000)
+    back = CompositeDevice.from_tree(m.to_tree()).drift_law
+    assert back.read_noise is ReadNoiseStructure(structure)
+    assert (back.q_independent is not None) == both
+    tree = law.to_dict()
+    tree.pop("read_noise")
+    tree.pop("q_independent", None)
+    assert FittedPowerLaw.from_dict(tree).read_noise is ReadNoiseStructure.RANDOM_WALK
+    with pytest.raises(ConfigError, match="q_independent"):
+        FittedPowerLaw(law.mu_nu, law.sigma_nu, 20.0, law.q_read, read_noise="both")
