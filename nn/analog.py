@@ -76,6 +76,31 @@ def _positive(value, name: str) -> float:
     return v
 
 
+def _map_tiles(W_aug: np.ndarray, mapping: WeightMapping, kin: int, kout: int, x_max: float,
+               adc_range: float | None):
+    """Targets G+ and G- (K, N) [S], 1 / alpha and the ADC full scale in output units (row
+    tiles, N) of the bias-augmented matrix ``W_aug`` (K, N), tile by tile."""
+    from ..crossbar.converters import max_possible_current
+
+    K, N = W_aug.shape
+    R = -(-K // kin)
+    gp, gn = np.zeros((K, N)), np.zeros((K, N))
+    inv_alpha, fs = np.zeros((R, N)), np.zeros((R, N))
+    for r in range(R):
+        r0, r1 = r * kin, min((r + 1) * kin, K)
+        for c0 in range(0, N, kout):
+            c1 = min(c0 + kout, N)
+            mw = mapping.to_conductances(W_aug[r0:r1, c0:c1].T)
+            gp[r0:r1, c0:c1], gn[r0:r1, c0:c1] = mw.g_pos[0], mw.g_neg[0]
+            inv_alpha[r, c0:c1] = 1.0 / mw.alpha
+            if adc_range is not None:
+                fs[r, c0:c1] = adc_range
+            else:  # the tile's largest possible column current (inputs at x_max) over alpha
+                i_max = max_possible_current((mw.g_pos[0], mw.g_neg[0]), 1.0)
+                fs[r, c0:c1] = x_max * i_max * inv_alpha[r, c0:c1]
+    return gp, gn, inv_alpha, fs
+
+
 class AnalogLayer(nn.Module):
     """One ``nn.Linear`` or ``nn.Conv2d`` on crossbar tiles; see the module docstring.
 
@@ -91,7 +116,7 @@ class AnalogLayer(nn.Module):
                  dac_bits: int | None, adc_bits: int | None, x_max: float,
                  adc_range: float | None):
         super().__init__()
-        from ..crossbar.converters import DAC, max_possible_current
+        from ..crossbar.converters import DAC
         from ..crossbar.tiling import bias_drive_level
 
         self.conv = None
@@ -122,21 +147,9 @@ class AnalogLayer(nn.Module):
                                        x_fs=x_max)
             s = bias_drive_level(s, x_max, DAC(bits=dac_bits))
             W_aug = np.vstack([W.T, np.broadcast_to(b / (n_b * s), (n_b, b.size))])
-        K, N, kin = W_aug.shape[0], self.out_features, self.rows_per_tile
-        R = -(-K // kin)
-        gp, gn = np.zeros((K, N)), np.zeros((K, N))
-        inv_alpha, fs = np.zeros((R, N)), np.zeros((R, N))
-        for r in range(R):
-            r0, r1 = r * kin, min((r + 1) * kin, K)
-            for c0 in range(0, N, kout):
-                c1 = min(c0 + kout, N)
-                mw = mapping.to_conductances(W_aug[r0:r1, c0:c1].T)
-                gp[r0:r1, c0:c1], gn[r0:r1, c0:c1] = mw.g_pos[0], mw.g_neg[0]
-                inv_alpha[r, c0:c1] = 1.0 / mw.alpha
-                # the ADC full scale in output units: a fixed value, or the tile's largest
-                # possible column current (all inputs at x_max) over alpha
-                fs[r, c0:c1] = (adc_range if adc_range is not None else x_max * max_possible_current(
-                    (mw.g_pos[0], mw.g_neg[0]), 1.0) * inv_alpha[r, c0:c1])
+        gp, gn, inv_alpha, fs = _map_tiles(W_aug, mapping, self.rows_per_tile, kout, x_max,
+                                           adc_range)
+        K, N = gp.shape
         kw = {"dtype": ref.dtype, "device": ref.device}
         self.register_buffer("g_target_pos", torch.as_tensor(gp, **kw))
         self.register_buffer("g_target_neg", torch.as_tensor(gn, **kw))
@@ -198,18 +211,16 @@ class AnalogLayer(nn.Module):
     # ------------------------------------------------------------------ forward
 
     def _folded(self) -> Tensor:
-        """Effective weights with the DAC step (and with an ADC, the tile's 1 / full scale)
-        folded in: (K_pad, N) without ADC, (row tiles, rows_per_tile, N) with."""
+        """Effective weights (K, N) with the DAC step and, with an ADC, each row tile's
+        1 / full scale folded in (so a tile's product is in units of its ADC full scale)."""
         if self.w_folded is not None:
             return self.w_folded
-        kin = self.rows_per_tile
-        K, N = self.w_read.shape
-        R = -(-K // kin)
-        w = F.pad(self.w_read, (0, 0, 0, R * kin - K))
+        w = self.w_read
         if self.dac_bits is not None:
             w = w * (self.x_max / (2 ** (self.dac_bits - 1) - 1))
         if self.adc_bits is not None:
-            w = w.reshape(R, kin, N) / self.adc_full_scale[:, None, :]
+            rows = torch.arange(w.shape[0], device=w.device) // self.rows_per_tile
+            w = w / self.adc_full_scale[rows]
         self.w_folded = w.contiguous()
         return self.w_folded
 
@@ -225,19 +236,26 @@ class AnalogLayer(nn.Module):
             drive = self.bias_drive
         w = self._folded()
         n_b = int(self.n_bias_rows)
-        K = self.in_features + n_b
-        pad = -(-K // self.rows_per_tile) * self.rows_per_tile - K
         if n_b:
             x = torch.cat([x, drive.expand(B, n_b)], dim=1)
-        if pad:
-            x = F.pad(x, (0, pad))
         if self.adc_bits is None:
             return x @ w
-        R = w.shape[0]
-        u = torch.bmm(x.reshape(B, R, self.rows_per_tile).transpose(0, 1), w)
-        codes = quantize_codes(u, bits=self.adc_bits, signed=True)
+        # per row tile: the partial sums in units of the tile's ADC full scale, converted,
+        # then summed digitally; the last, partly filled tile is multiplied on its own rows
+        K, N = w.shape
+        kin = self.rows_per_tile
+        full, rem = divmod(K, kin)
         step = self.adc_full_scale * (1.0 / (2 ** (self.adc_bits - 1) - 1))
-        return (codes * step[:, None, :]).sum(dim=0)
+        y = None
+        if full:
+            u = torch.matmul(x[:, :full * kin].reshape(B, full, kin).transpose(0, 1),
+                             w[:full * kin].view(full, kin, N))
+            y = (quantize_codes(u, bits=self.adc_bits, signed=True) * step[:full, None]).sum(0)
+        if rem:
+            u = x[:, full * kin:] @ w[full * kin:]
+            last = quantize_codes(u, bits=self.adc_bits, signed=True) * step[full]
+            y = last if y is None else y + last
+        return y
 
     def forward(self, x: Tensor) -> Tensor:
         """The layer's outputs through DAC, read conductances and ADC (see the module
