@@ -164,6 +164,8 @@ class AnalogLayer(nn.Module):
         self.register_buffer("t_read", torch.tensor(math.nan, **kw))
         self.register_buffer("programmed", torch.tensor(False, device=ref.device))
         self.register_buffer("w_folded", None, persistent=False)
+        # Python copies of two buffers, so that the forward never waits for the GPU
+        self._n_b, self._is_read = n_b, False
 
     def extra_repr(self) -> str:
         kind = "conv2d" if self.conv else "linear"
@@ -181,7 +183,7 @@ class AnalogLayer(nn.Module):
                 getattr(self, f"{side}_{f}").copy_(st[f])
         self.programmed.fill_(True)
         self.t_read.fill_(math.nan)
-        self.w_folded = None
+        self.w_folded, self._is_read = None, False
         return self
 
     def read(self, t: float, generator: torch.Generator | None = None) -> AnalogLayer:
@@ -195,7 +197,7 @@ class AnalogLayer(nn.Module):
         rows = torch.arange(g[0].shape[0], device=g[0].device) // self.rows_per_tile
         self.w_read.copy_((g[0] - g[1]) * self.inv_alpha[rows])
         self.t_read.fill_(float(t))
-        self.w_folded = None
+        self.w_folded, self._is_read = None, True
         return self
 
     def effective(self) -> tuple[Tensor, Tensor | None]:
@@ -235,7 +237,7 @@ class AnalogLayer(nn.Module):
         else:
             drive = self.bias_drive
         w = self._folded()
-        n_b = int(self.n_bias_rows)
+        n_b = self._n_b
         if n_b:
             x = torch.cat([x, drive.expand(B, n_b)], dim=1)
         if self.adc_bits is None:
@@ -260,7 +262,7 @@ class AnalogLayer(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """The layer's outputs through DAC, read conductances and ADC (see the module
         docstring); needs ``program`` and ``read`` first."""
-        if math.isnan(float(self.t_read)):
+        if not self._is_read:
             raise ConfigError("the analog layer has not been read: call program(generator) "
                               "and read(t) first")
         if self.conv is None:
@@ -290,6 +292,8 @@ class AnalogLayer(nn.Module):
         self.w_folded = None
         super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
                                       unexpected_keys, error_msgs)
+        self._n_b = int(self.n_bias_rows)
+        self._is_read = not math.isnan(float(self.t_read))
 
 
 class AnalogModel(nn.Module):

@@ -3,6 +3,8 @@ tiles and converters, device statistics in float32 and float64, state_dict, seed
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
 import torch
@@ -94,7 +96,8 @@ def test_float32_matches_float64_statistics():
 def test_state_dict_round_trips_into_a_clean_model():
     """A programmed and read model's state_dict loads into a clean conversion of a network
     with other weights (another number of bias rows): same outputs bit for bit, and later
-    reads of the loaded model equal the original's."""
+    reads of the loaded model equal the original's; torch.save of the whole model loads
+    back with the same outputs."""
     pcm = load("pcm-ibm-2020")
     net = _net(0, torch.float32)
     m = convert(net, pcm, tile=TILE)
@@ -110,6 +113,12 @@ def test_state_dict_round_trips_into_a_clean_model():
         assert torch.equal(clean(_x(torch.float32)), m(_x(torch.float32)))
         assert torch.equal(clean.read(3.15e7)(_x(torch.float32)),
                            m.read(3.15e7)(_x(torch.float32)))
+    buf = io.BytesIO()
+    torch.save(m, buf)
+    buf.seek(0)
+    again = torch.load(buf, weights_only=False)
+    with torch.no_grad():
+        assert torch.equal(again(_x(torch.float32)), m(_x(torch.float32)))
 
 
 def test_same_generator_seed_same_bits():
