@@ -3,12 +3,14 @@
 Run: ``pytest -m benchmark tests/benchmarks/test_nn_analog_bench.py -s`` (or run this file
 with python). The analog layer (``xbarlab.nn.convert`` of ``nn.Linear(512, 512)`` on the
 pcm-ibm-2020 preset, read one day after programming) runs its statistical forward with
-everything inside: 8-bit signed DAC on the inputs, 2 row tiles x 4 column tiles of the
-default 256 x 256 tile (per-tile scale alpha), the 8-bit signed ADC of every tile's
-partial sums (max-possible range per tile), the digital sum over row tiles. Both run in
+everything inside: 8-bit signed DAC on the inputs, 3 row tiles (256 + 256 inputs, then
+the bias row) x 4 column tiles of the default 256 x 256 tile (per-tile scale alpha), the
+8-bit signed ADC of every tile's partial sums (max-possible range per tile), the digital
+sum over row tiles. Both run in
 float32 under ``torch.no_grad``, interleaved in one process (same load), best and median
 of ``REPEATS`` calls each. Goal: analog forward <= 2 x nn.Linear. Also timed: one
-``read(t)`` (device read of all 524,288 cells and the effective-weight cache).
+``read(t)`` (device read of all 525,312 cells, G+ and G- of 513 x 512 weights, and the
+effective-weight cache).
 """
 
 from __future__ import annotations
@@ -68,7 +70,7 @@ def _print(res: dict) -> None:
               f"{res['median_s'][k] * 1e3:7.3f} ms")
     print(f"  ratio analog / nn.Linear: best {res['ratio_best']:.2f}, median "
           f"{res['ratio_median']:.2f} (goal <= {GOAL})")
-    print(f"  read(t) of 524,288 cells + cache: {res['read_s'] * 1e3:.1f} ms")
+    print(f"  read(t) of 525,312 cells + cache: {res['read_s'] * 1e3:.1f} ms")
     print(f"  machine: {res['machine']}")
 
 
