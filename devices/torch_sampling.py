@@ -263,7 +263,8 @@ def _check_targets(device, g: Tensor) -> None:
     if not (math.isfinite(gmin) and math.isfinite(gmax)) or gmin < 0:
         raise ConfigError(f"target conductances must be finite and >= 0 S, got [{gmin}, {gmax}]")
     refuse = isinstance(device, IdealDevice) or device.range_policy == "refuse"
-    if refuse and (gmin < lo or gmax > hi):
+    slack = 4 * torch.finfo(g.dtype).eps  # the range's ends rounded to g's dtype are in range
+    if refuse and (gmin < lo * (1 - slack) or gmax > hi * (1 + slack)):
         bad = gmin if gmin < lo else gmax
         raise ConfigError(f"{getattr(device, 'name', '') or 'model'}: target conductance "
                           f"{bad:.6g} S outside the valid range [{lo:.6g}, {hi:.6g}] S")

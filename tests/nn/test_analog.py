@@ -134,6 +134,18 @@ def test_same_generator_seed_same_bits():
     assert torch.equal(outs[0], outs[1]) and not torch.equal(outs[0], outs[2])
 
 
+@pytest.mark.parametrize("preset", ["pcm-ibm-2020", "pcm-hermes-2023", "rram-cmo-hfox-2024",
+                                    "rram-neurram-2022"])
+def test_every_preset_converts_in_float32(preset):
+    """Every preset maps onto its full range in float32 (the range's ends rounded to float32
+    are accepted), programs, reads at 1 h and gives finite outputs."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(20, 30), nn.ReLU(), nn.Linear(30, 4))
+    m = convert(net, load(preset)).program(torch.Generator().manual_seed(0)).read(3600.0)
+    with torch.no_grad():
+        assert torch.isfinite(m(torch.rand(8, 20))).all()
+
+
 def test_torch_global_state_left_as_found():
     """Converting, programming, reading and running change neither torch's
     deterministic-algorithms flag, nor its thread count, default dtype or grad mode."""
