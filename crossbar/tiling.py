@@ -79,6 +79,7 @@ __all__ = [
     "tiled_conv2d",
     "im2col",
     "conv2d_reference",
+    "bias_drive_level",
 ]
 
 
@@ -238,8 +239,9 @@ class _Tile:
         return self.mapped.to_weights(self.read_pos, self.read_neg)[0].T
 
 
-def _bias_drive(s: float, x_max: float, dac: DAC) -> float:
-    """The bias rows' drive ``s`` raised to the next DAC level (it stays <= x_max)."""
+def bias_drive_level(s: float, x_max: float, dac: DAC) -> float:
+    """The bias rows' drive ``s`` [1] raised to the next level of ``dac`` whose full scale is
+    the input ``x_max`` [1] (it stays <= x_max; an ideal DAC returns ``s``)."""
     if dac.bits is None:
         return s
     k = dac.max_code
@@ -321,7 +323,7 @@ class TiledMatrix:
         if b is not None:
             n_b, s = self.mapping.bias_rows(float(np.max(np.abs(W))), float(np.max(np.abs(b))),
                                             x_fs=self.x_max)
-            s = _bias_drive(s, self.x_max, self.dac)
+            s = bias_drive_level(s, self.x_max, self.dac)
             self.n_bias_rows, self.bias_drive = n_b, s
             W_aug = np.vstack([W, np.broadcast_to(b / (n_b * s), (n_b, b.size))])
         self._w_in_out = W

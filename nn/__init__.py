@@ -2,6 +2,9 @@
 
 Public API (everything else is an implementation detail)::
 
+    convert(model, device_model, mapping=..., dac_bits=8, adc_bits=8, ...) -> AnalogModel
+    AnalogModel.program(generator) / .read(t) / forward   # torch-native analog network
+
     GaussianNoise(sigma, shift=0.0)         # Δw = μ·w + σ·max|w|·z, per layer tensor
     OffsetNoise(sigma, offset=0.0)          # Δw = (μ + σ·z)·max|w|, per layer tensor
     QuantileNoise(w_grid, levels, quantiles) # tabulated Δw | w (device-derived noise files)
@@ -11,6 +14,7 @@ Public API (everything else is an implementation detail)::
     quantize_ste(y, bits, out_range) / adc_codes(y, bits, out_range)  # crossbar ADC's codes
 """
 
+from .analog import AnalogLayer, AnalogModel, convert
 from .hasgd import HASGD
 from .noise import (
     GaussianNoise,
@@ -26,6 +30,9 @@ from .noise import (
 from .quant import adc_codes, attach_adc, calibrate_adc_ranges, detach_adc, quantize_ste
 
 __all__ = [
+    "convert",
+    "AnalogModel",
+    "AnalogLayer",
     "NoiseModel",
     "GaussianNoise",
     "OffsetNoise",
