@@ -1,0 +1,139 @@
+"""Benchmark on a CUDA GPU: device physics sampled in torch, and the converted analog layer.
+
+Run: ``pytest -m "benchmark and gpu" tests/benchmarks/test_gpu_device_bench.py -s`` on a
+machine with a CUDA GPU (skipped otherwise), or run this file with python.
+
+1. Throughput: ``devices.torch_sampling.program_cells`` then ``read_cells`` at one time
+   (program + drift + read noise) of ``N_CELLS`` float32 cells of each preset on the GPU,
+   cells per second (median of 5 after a warm-up, CUDA-synchronised). Goal >= 1e9 cells/s.
+2. Agreement: at 1e6 cells per target and time (targets at 10 %, 50 % and 90 % of the
+   preset's range; 1 s, 1 h, 1 d, 1 y), the GPU samples against the Numba kernels'
+   (``CompositeDevice.sample`` on the CPU): two-sample KS <= 0.01.
+3. Analog forward: ``nn.convert`` of a 512 x 512 ``nn.Linear`` (8-bit DAC and ADC, per-tile
+   scale) on the GPU at batch 256 against ``nn.Linear`` on the GPU, float32; median of 200
+   interleaved calls. Goal <= 2x.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import time
+
+import numpy as np
+import pytest
+import torch
+
+N_CELLS = 1 << 26
+N_KS = 1_000_000
+PRESETS = ["pcm-ibm-2020", "pcm-hermes-2023", "rram-neurram-2022", "rram-cmo-hfox-2024"]
+TIMES = [1.0, 3600.0, 86400.0, 365.25 * 86400.0]
+
+
+def _sync():
+    torch.cuda.synchronize()
+
+
+def throughput(name: str) -> float:
+    """Cells per second of program + read at 1 d, float32, on the GPU."""
+    from xbarlab.devices import load
+    from xbarlab.devices.torch_sampling import program_cells, read_cells
+
+    model = load(name)
+    lo, hi = model.g_range
+    gen = torch.Generator(device="cuda").manual_seed(0)
+    g = lo + (hi - lo) * (0.01 + 0.98 * torch.rand(N_CELLS, device="cuda", generator=gen))
+    times = []
+    for k in range(6):
+        _sync()
+        t0 = time.perf_counter()
+        st = program_cells(model, g, gen)
+        read_cells(model, st, 86400.0, gen)
+        _sync()
+        if k:
+            times.append(time.perf_counter() - t0)
+        del st
+    return N_CELLS / statistics.median(times)
+
+
+def agreement(name: str) -> float:
+    """Largest two-sample KS between GPU (torch) and CPU (Numba) samples."""
+    from scipy import stats
+    from xbarlab.devices import load
+    from xbarlab.devices.torch_sampling import program_cells, read_cells
+
+    model = load(name)
+    lo, hi = model.g_range
+    worst = 0.0
+    gen = torch.Generator(device="cuda").manual_seed(1)
+    rng = np.random.default_rng(2)
+    for f in (0.1, 0.5, 0.9):
+        gt = lo + f * (hi - lo)
+        cpu = model.sample(np.full(N_KS, gt), np.array(TIMES), rng)
+        st = program_cells(model, torch.full((N_KS,), gt, device="cuda"), gen)
+        for j, t in enumerate(TIMES):
+            gpu = read_cells(model, st, t, gen).double().cpu().numpy()
+            worst = max(worst, stats.ks_2samp(gpu, cpu[:, j]).statistic)
+    return worst
+
+
+def analog_forward() -> dict:
+    """Median times [s] of the converted 512 x 512 layer and nn.Linear on the GPU."""
+    from torch import nn
+    from xbarlab.devices import load
+    from xbarlab.nn import convert
+
+    torch.manual_seed(0)
+    lin = nn.Linear(512, 512).cuda()
+    model = convert(nn.Sequential(nn.Linear(512, 512)), load("pcm-ibm-2020"), dac_bits=8,
+                    adc_bits=8).cuda()
+    model.program(torch.Generator(device="cuda").manual_seed(0))
+    model.read(86400.0)
+    x = torch.rand(256, 512, device="cuda")
+    t = {"nn.Linear": [], "analog": []}
+    with torch.no_grad():
+        for _ in range(20):
+            lin(x)
+            model(x)
+        for _ in range(200):
+            for k, f in (("nn.Linear", lin), ("analog", model)):
+                _sync()
+                t0 = time.perf_counter()
+                f(x)
+                _sync()
+                t[k].append(time.perf_counter() - t0)
+    med = {k: statistics.median(v) for k, v in t.items()}
+    return {"median_s": med, "ratio": med["analog"] / med["nn.Linear"]}
+
+
+def run_all() -> dict:
+    res = {"gpu": torch.cuda.get_device_name(), "torch": torch.__version__,
+           "cuda": torch.version.cuda, "cells": N_CELLS, "presets": {}}
+    for name in PRESETS:
+        res["presets"][name] = {"cells_per_s": throughput(name), "ks_max": agreement(name)}
+    res["analog_forward"] = analog_forward()
+    return res
+
+
+@pytest.mark.benchmark
+@pytest.mark.gpu
+def test_gpu_device_physics_and_analog_forward():
+    """>= 1e9 cells/s program + read per preset, KS <= 0.01 against the CPU kernels, analog
+    forward <= 2x nn.Linear on the GPU."""
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA GPU")
+    res = run_all()
+    print(json.dumps(res, indent=1))
+    for name, r in res["presets"].items():
+        assert r["ks_max"] <= 0.01, name
+        assert r["cells_per_s"] >= 1e9, name
+    assert res["analog_forward"]["ratio"] <= 2.0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    out = run_all()
+    print(json.dumps(out, indent=1))
+    if os.environ.get("OUT"):
+        with open(os.path.join(os.environ["OUT"], "gpu_device_bench.json"), "w") as fh:
+            json.dump(out, fh, indent=1)
