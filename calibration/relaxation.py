@@ -20,6 +20,9 @@ from .smooth import smooth_cv
 
 N_P = 201
 _TAUS = np.logspace(-4, 0, 17)
+_ALPHAS = np.linspace(0.0, 2.0, 101)
+#: Extrapolation forms beyond the last measured time (see :func:`fit_relaxation`).
+FORMS = ("increments", "diffusive", "persistence")
 
 
 @dataclass
@@ -36,6 +39,12 @@ class RelaxationInfo:
     gamma_choice: str = ""
     t_table: np.ndarray = field(default_factory=lambda: np.zeros(0))
     t_fit_max: float = np.nan
+    within_level: bool = False
+    extrapolation: str = ""
+    extrapolation_ks: dict = field(default_factory=dict)
+    t_holdout: float = np.nan
+    alpha_mean: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    alpha_spread: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
 
 def _slopes(us, mus, vs):
@@ -88,30 +97,82 @@ def _mixture_quantiles(d, m, s2, p):
     return np.interp(pc, F[keep], edges[keep])
 
 
-def _pooled_anchor_quantiles(cells, p, pool_below):
-    """Quantiles at ``p`` of each level's measured anchors ({time: quantiles}); a sparsely
-    measured (level, time) borrows from its neighbour levels (see :func:`fit_relaxation`)."""
-    anchor_q = [{float(t): np.quantile(smp, p) for t, smp in zip(ts, samples, strict=True)}
-                for ts, _, _, samples in cells]
-    anchor_n = [{float(t): smp.size for t, smp in zip(ts, samples, strict=True)}
-                for ts, _, _, samples in cells]
+def _pool(values, counts, pool_below):
+    """Per level, ``{time: array}`` of ``values``; a sparsely measured (level, time) (fewer
+    than ``pool_below`` devices and fewer than half of the level's most-read time) averages
+    its array with the neighbour levels' (weights min(n_nb/2, n); see
+    :func:`fit_relaxation`)."""
     pooled = []
-    for i in range(len(cells)):
+    for i in range(len(values)):
         d = {}
-        for t, qv in anchor_q[i].items():
-            n_i = anchor_n[i][t]
-            if n_i >= pool_below or n_i >= 0.5 * max(anchor_n[i].values()):
+        for t, qv in values[i].items():
+            n_i = counts[i][t]
+            if n_i >= pool_below or n_i >= 0.5 * max(counts[i].values()):
                 d[t] = qv
                 continue
             acc, wsum = qv * n_i, float(n_i)
             for nb in (i - 1, i + 1):
-                if 0 <= nb < len(cells) and t in anchor_q[nb]:
-                    w = min(0.5 * anchor_n[nb][t], n_i)
-                    acc = acc + w * anchor_q[nb][t]
+                if 0 <= nb < len(values) and t in values[nb]:
+                    w = min(0.5 * counts[nb][t], n_i)
+                    acc = acc + w * values[nb][t]
                     wsum += w
             d[t] = acc / wsum
         pooled.append(d)
     return pooled
+
+
+def _shrunk(slope, yc, xc, vx):
+    """``slope`` of yc on xc times max(0, 1 - 4 se^2 / slope^2) (se: its standard error)."""
+    if not (vx > 0 and slope != 0) or xc.size < 3:
+        return 0.0
+    res = yc - slope * xc
+    se2 = (res @ res) / (xc.size - 2) / vx
+    return float(slope * max(0.0, 1.0 - 4.0 * se2 / slope**2))
+
+
+def conditional_quantiles(x, d, p, x_lo: float, x_hi: float):
+    """Quantiles of the change ``d`` [S] given the offset ``x`` [S] of each cell's first
+    read from its level's reference, as Q(p | x) = q(p) + s(p) x.
+
+    A location-scale law fitted by least squares: d = a + b x + (c0 + c1 x) e, with b the
+    regression slope of d on x, c0 + c1 x the regression line of |d - a - b x| on x (kept
+    >= 0 on [``x_lo``, ``x_hi``] [S], the level's range of offsets, so that Q is increasing
+    in p there) and e's empirical quantiles at ``p`` [1]. Each slope is shrunk by the
+    factor max(0, 1 - 4 se^2 / slope^2) (se: its standard error), so that a level without
+    a resolvable dependence keeps its empirical quantiles. Returns ``(q [S], s [1])``.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    d = np.asarray(d, dtype=np.float64)
+    xm, dm = x.mean(), d.mean()
+    xc = x - xm
+    vx = xc @ xc
+    b = _shrunk((xc @ (d - dm)) / vx if vx > 0 else 0.0, d - dm, xc, vx)
+    r = d - dm - b * xc
+    ar = np.abs(r)
+    arm = ar.mean()
+    c1 = _shrunk((xc @ (ar - arm)) / vx if vx > 0 else 0.0, ar - arm, xc, vx)
+    c0 = arm - c1 * xm
+    if not c0 > 0:
+        c0, c1 = arm, 0.0
+    c1 = float(np.clip(c1, -c0 / x_hi if x_hi > 0 else -np.inf,
+                       c0 / -x_lo if x_lo < 0 else np.inf))
+    sig = c0 + c1 * x
+    e = np.where(sig > 0, r / np.maximum(sig, 0.1 * c0 if c0 > 0 else 1.0), 0.0)
+    qe = np.quantile(e, p)
+    a = dm - b * xm
+    return a + c0 * qe, b + c1 * qe
+
+
+def _level_pairs(d_all, g0, devices, cols, t_nom, min_cell):
+    """The measured times of ``devices`` read on at least ``min_cell`` of them, with the
+    first reads [S] and changes [S] of the devices read there: a list of (t, g0, d)."""
+    out = []
+    for j, k in enumerate(cols):
+        d = d_all[devices, k]
+        ok = np.isfinite(d)
+        if ok.sum() >= min_cell:
+            out.append((float(t_nom[j]), g0[devices][ok], d[ok]))
+    return out
 
 
 def _anchors(d_all, devices, cols, t_nom, min_cell):
@@ -163,75 +224,233 @@ def _bootstrap_moments(d_all, lev, keep, cols, t_nom, tau, u_table, s_beta, s_ga
     return boot_mean, boot_std
 
 
+def _alpha(v, y):
+    """Local exponent alpha in [0, 2] of y(v) = y_a (v / v_a)^alpha: least squares over the
+    last three anchors with v > 0 (v_a, y_a: the last); 1 when fewer than two."""
+    ok = np.nonzero(v > 0)[0][-3:]
+    if ok.size < 2:
+        return 1.0
+    r = v[ok] / v[ok][-1]
+    pred = y[ok][-1] * r[None, :] ** _ALPHAS[:, None]
+    return float(_ALPHAS[np.argmin(np.sum((pred - y[ok]) ** 2, axis=1))])
+
+
+def _moments_p(q, p):
+    """Mean [S] and standard deviation [S] of quantile rows ``q`` (..., len(p))."""
+    m = np.trapezoid(q, p, axis=-1)
+    return m, np.sqrt(np.maximum(np.trapezoid((q - m[..., None]) ** 2, p, axis=-1), 0.0))
+
+
+def _growth(ua, qa, p, u0):
+    """Exponents (alpha_mean, alpha_spread) of the power form from a level's anchors."""
+    m, sd = _moments_p(qa, p)
+    return _alpha(ua - u0, m), _alpha(ua - u0, sd)
+
+
+def _extrapolate(form, lv, u, p, *, beta, gamma, alphas):
+    """(q, s) rows [S], [1] of one level at u > its last anchor u_a, by ``form``.
+
+    "increments": independent normal increments (mean ``beta`` and variance ``gamma`` per
+    unit of u) convolved with the last anchor's law, slope held; "persistence": the last
+    anchor's law held. The other forms scale the last anchor's law, within-level slope
+    included (a cell whose change is pinned at 0 S stays there): its mean by r_m and its
+    spread about the mean by r_s, with v = u - u0 (u0: the last time with no change):
+    "diffusive": mean and variance of the change at the level's reference linear in v
+    (slopes through the origin over the anchors); "ballistic": mean and standard
+    deviation linear in v; "power": r = (v / v_a)^alpha with ``alphas`` = (alpha_mean,
+    alpha_spread).
+    """
+    qa, sa = lv["q"][-1], lv["s"][-1]
+    if form == "persistence":
+        return qa, sa
+    if form == "increments":
+        return _mixture_quantiles(lv["base"], beta * (u - lv["u"][-1]), gamma * (u - lv["u"][-1]),
+                                  p), sa
+    v_a = lv["u"][-1] - lv["u0"]
+    if not v_a > 0:
+        return qa, sa
+    v = u - lv["u0"]
+    if form == "power":
+        rm, rs = ((v / v_a) ** a for a in alphas)
+    else:
+        m, sd = _moments_p(lv["q"], p)
+        vk = lv["u"] - lv["u0"]
+        ok = vk > 0
+        y2 = sd[ok] ** 2 if form == "diffusive" else sd[ok]
+        bm, bs = _slopes(vk[ok], m[ok], y2)
+        rm = (m[-1] + bm * (v - v_a)) / m[-1] if m[-1] != 0 else 1.0
+        if form == "diffusive":
+            rs = np.sqrt(max(sd[-1] ** 2 + bs * (v - v_a), 0.0)) / sd[-1] if sd[-1] > 0 else 1.0
+        else:
+            rs = max(sd[-1] + bs * (v - v_a), 0.0) / sd[-1] if sd[-1] > 0 else 1.0
+    mq, ms = np.trapezoid(qa, p), np.trapezoid(sa, p)
+    return mq * rm + (qa - mq) * rs, ms * rm + (sa - ms) * rs
+
+
+def _sample_at(q, s, x, n_rep, p):
+    """Changes [S] of cells at offsets ``x`` [S], ``n_rep`` evenly spaced deviates each."""
+    pp = (np.arange(n_rep) + 0.5) / n_rep
+    return (np.interp(pp, p, q)[None, :] + np.interp(pp, p, s)[None, :] * x[:, None]).ravel()
+
+
+def _choose_form(levels, p, tau):
+    """Extrapolation form chosen on held-out time points: every level's last anchor is
+    predicted from the earlier ones by each of FORMS; the form with the smallest median KS
+    over levels wins (ties to the earlier in FORMS). Returns (form, {form: median KS},
+    held-out time [s] or NaN when no level has three anchors)."""
+    from .goodness import ks_distance
+
+    scores = {f: [] for f in FORMS}
+    t_out = np.nan
+    for lv in levels:
+        # the last time read on at least 90 % of the most-read time's devices is held out
+        full = np.nonzero(lv["n"] >= 0.9 * lv["n"].max())[0] if lv["n"].size else []
+        if len(full) == 0 or full[-1] < 2:
+            continue
+        k = int(full[-1])
+        t_out = max(t_out, lv["t"][k]) if np.isfinite(t_out) else lv["t"][k]
+        early = {key: (v[:k] if key in ("u", "q", "s", "t", "ms", "vs") else v)
+                 for key, v in lv.items()}
+        early["base"] = early["q"][-1] if lv["within"] else np.sort(lv["pairs"][k - 1][1])
+        beta, gamma = _slopes(early["u"], early["ms"], early["vs"])
+        alphas = _growth(early["u"], early["q"], p, lv["u0"])
+        x_out, d_out = lv["pairs"][k]
+        for f in FORMS:
+            q, s = _extrapolate(f, early, lv["u"][k], p, beta=beta, gamma=max(gamma, 0.0),
+                                alphas=alphas)
+            scores[f].append(ks_distance(d_out, _sample_at(q, s, x_out, 8, p)))
+    med = {f: float(np.median(v)) for f, v in scores.items() if v}
+    if not med:
+        return FORMS[0], {}, np.nan
+    return min(med, key=med.get), med, float(t_out)
+
+
+def _level_tables(d_all, g0, lev, keep, cols, t_nom, min_cell, pool_below, within, p):
+    """Per level: its anchors (times [s], u-independent fields) with conditional (or
+    marginal) quantile rows q [S] and slopes s [1], pooled across neighbours where
+    sparse, and the level's reference and range of first reads [S]."""
+    raw, counts, refs = [], [], []
+    for L in keep:
+        m = lev == L
+        g_l = g0[m]
+        ref = (float(np.mean(g_l)), float(np.min(g_l)), float(np.max(g_l)))
+        refs.append(ref)
+        rows = {}
+        for t, x0, d in _level_pairs(d_all, g0, m, cols, t_nom, min_cell):
+            if within:
+                rows[t] = conditional_quantiles(x0 - ref[0], d, p, ref[1] - ref[0],
+                                                ref[2] - ref[0])
+            else:
+                rows[t] = (np.quantile(d, p), np.zeros(p.size))
+            rows[t] = rows[t] + ((x0 - ref[0], d),)
+        raw.append(rows)
+        counts.append({t: r[2][1].size for t, r in rows.items()})
+    pq = _pool([{t: r[0] for t, r in rows.items()} for rows in raw], counts, pool_below)
+    ps = _pool([{t: r[1] for t, r in rows.items()} for rows in raw], counts, pool_below)
+    levels = []
+    for i, rows in enumerate(raw):
+        ts = np.array(sorted(rows))
+        pairs = [rows[t][2] for t in ts]
+        levels.append({
+            "t": ts, "q": np.array([pq[i][t] for t in ts]).reshape(ts.size, p.size),
+            "s": np.array([ps[i][t] for t in ts]).reshape(ts.size, p.size),
+            "ms": np.array([d.mean() for _, d in pairs]),
+            "vs": np.array([d.var() for _, d in pairs]),
+            "zero": np.array([not np.any(d) for _, d in pairs], dtype=bool),
+            "pairs": pairs, "n": np.array([d.size for _, d in pairs]),
+            "base": (pq[i][ts[-1]] if within else np.sort(pairs[-1][1])) if pairs
+            else np.zeros(1),
+            "ref": refs[i], "within": within})
+    return levels
+
+
 def fit_relaxation(pv, lev, centres, keep, *, t_max: float, rng: np.random.Generator,
                    n_boot: int = 100, min_cell: int = 10, tau: float | None = None,
-                   pool_below: int = 200):
+                   pool_below: int = 200, within_level: bool = True):
     """Fit a :class:`RelaxationTable` from pivoted reads.
 
     ``pv``: the :class:`~.tables.Pivot`; ``lev``: level index per device; ``centres``:
     level conductances [S]; ``keep``: indices of levels to fit; ``t_max``: last table
     time [s]; ``pool_below``: a (level, time) measured on fewer devices, and on fewer than
     half of the level's devices (a time point read on a subset of cells), averages its
-    quantiles with the neighbouring levels' (weights min(n_nb/2, n)); returns
-    ``(block, info)``.
+    quantiles with the neighbouring levels' (weights min(n_nb/2, n));
+    ``within_level``: the change depends on each cell's first read within its level
+    (:func:`conditional_quantiles`; False: drawn independently of it). Beyond the last
+    measured time the table follows the extrapolation form (FORMS) that best predicts
+    each level's last measured time from the earlier ones (:func:`_choose_form`).
+    Returns ``(block, info)``.
     """
     cols = np.nonzero(pv.tp > 0)[0]
     t_nom = np.array([np.nanmedian(pv.t[:, k]) for k in cols])
     order = np.argsort(centres[keep])
     keep = np.asarray(keep)[order]
     d_all = pv.g - pv.g0[:, None]
-    # per level: anchors (measured times with enough devices)
-    cells = []
-    for L in keep:
-        ts, mus, vs, samples = _anchors(d_all, lev == L, cols, t_nom, min_cell)
-        cells.append((ts, mus, vs, [np.sort(d) for d in samples]))
+    p = np.linspace(0.0, 1.0, N_P)
+    levels = _level_tables(d_all, pv.g0, lev, keep, cols, t_nom, min_cell, pool_below,
+                           within_level, p)
+    cells = [(lv["t"], lv["ms"], lv["vs"], None) for lv in levels]
     tau = _choose_tau(cells) if tau is None else float(tau)
+    for lv in levels:
+        lv["u"] = np.log1p(lv["t"] / tau)
+        lv["u0"] = float(np.max(lv["u"][lv["zero"]], initial=0.0))
     t_last = float(t_nom.max())
     extra = 10.0 ** np.arange(np.floor(np.log10(t_last) * 2) / 2 + 0.5,
                               np.log10(t_max) + 1e-9, 0.5)
     t_table = np.unique(np.concatenate([[0.0], t_nom, extra, [max(t_max, t_last)]]))
     u_table = np.log1p(t_table / tau)
-    p = np.linspace(0.0, 1.0, N_P)
 
     beta = np.empty(len(keep))
     gamma = np.empty(len(keep))
-    for i, (ts, mus, vs, _) in enumerate(cells):
-        beta[i], gamma[i] = _slopes(np.log1p(ts / tau), mus, vs)
+    a_m = np.empty(len(keep))
+    a_s = np.empty(len(keep))
+    for i, lv in enumerate(levels):
+        beta[i], gamma[i] = _slopes(lv["u"], lv["ms"], lv["vs"])
+        a_m[i], a_s[i] = _growth(lv["u"], lv["q"], p, lv["u0"])
     gk = centres[keep]
     n_dev = np.array([np.sum(lev == L) for L in keep], dtype=np.float64)
     s_beta = smooth_cv(gk, beta, n_dev)
     s_gamma = smooth_cv(gk, gamma, n_dev)
     beta_s = s_beta(gk)
     gamma_s = np.maximum(s_gamma(gk), 0.0)
-
-    pooled = _pooled_anchor_quantiles(cells, p, pool_below)
+    a_m = np.clip(smooth_cv(gk, a_m, n_dev)(gk), 0.0, 2.0)
+    a_s = np.clip(smooth_cv(gk, a_s, n_dev)(gk), 0.0, 2.0)
+    form, scores, t_out = _choose_form(levels, p, tau)
 
     q = np.zeros((len(keep), t_table.size, N_P))
-    for i, (ts, _mus, _vs, samples) in enumerate(cells):
-        ua = np.log1p(ts / tau)
-        for j, (tt, uu) in enumerate(zip(t_table, u_table, strict=True)):
-            if tt == 0:
+    sl = np.zeros_like(q)
+    for i, lv in enumerate(levels):
+        ua = lv["u"]
+        for j, uu in enumerate(u_table):
+            if t_table[j] == 0:
                 continue
-            if ts.size and uu <= ua[-1] + 1e-12:
-                # interpolate quantiles in u between measured anchors (0 at t = 0)
-                qa = np.vstack([np.zeros(N_P)] + [pooled[i][float(t)] for t in ts])
+            if ua.size and uu <= ua[-1] + 1e-12:
+                # interpolate in u between measured anchors (0 at t = 0)
                 uq = np.concatenate([[0.0], ua])
                 k = np.clip(np.searchsorted(uq, uu) - 1, 0, uq.size - 2)
                 w = (uu - uq[k]) / (uq[k + 1] - uq[k])
-                q[i, j] = (1 - w) * qa[k] + w * qa[k + 1]
+                for arr, key in ((q, "q"), (sl, "s")):
+                    rows = np.vstack([np.zeros(N_P), lv[key]])
+                    arr[i, j] = (1 - w) * rows[k] + w * rows[k + 1]
+            elif ua.size:
+                q[i, j], sl[i, j] = _extrapolate(form, lv, uu, p, beta=beta_s[i],
+                                                 gamma=gamma_s[i], alphas=(a_m[i], a_s[i]))
             else:
-                base = samples[-1] if ts.size else np.zeros(1)
-                du = uu - (ua[-1] if ts.size else 0.0)
-                q[i, j] = _mixture_quantiles(base, beta_s[i] * du, gamma_s[i] * du, p)
-        q[i] = np.sort(q[i], axis=-1)
+                q[i, j] = _mixture_quantiles(np.zeros(1), beta_s[i] * uu, gamma_s[i] * uu, p)
+        if not within_level:
+            q[i] = np.sort(q[i], axis=-1)
 
     boot_mean, boot_std = _bootstrap_moments(d_all, lev, keep, cols, t_nom, tau, u_table,
                                              s_beta, s_gamma, gk, rng=rng, n_boot=n_boot,
                                              min_cell=min_cell)
-
+    within = {}
+    if within_level:
+        refs = np.array([lv["ref"] for lv in levels]).reshape(-1, 3)
+        within = {"slope": sl, "g_ref": refs[:, 0], "g_lo": refs[:, 1], "g_hi": refs[:, 2]}
     block = RelaxationTable(g=gk, t=t_table, p=p, q=q, tau=tau, boot_mean=boot_mean,
-                            boot_std=boot_std, t_fit_max=t_last)
+                            boot_std=boot_std, t_fit_max=t_last, **within)
     info = RelaxationInfo(tau=tau, levels_g=gk, beta=beta, gamma=gamma,
                           beta_choice=s_beta.choice, gamma_choice=s_gamma.choice,
-                          t_table=t_table, t_fit_max=t_last)
+                          t_table=t_table, t_fit_max=t_last, within_level=within_level,
+                          extrapolation=form, extrapolation_ks=scores, t_holdout=t_out,
+                          alpha_mean=a_m, alpha_spread=a_s)
     return block, info

@@ -1,0 +1,183 @@
+"""The change after the first read conditioned on where the cell landed in its level
+(calibration/relaxation.py conditional_quantiles, devices/relaxation_table.py slope)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats
+from xbarlab.calibration import fit, read_measurements, tables
+from xbarlab.calibration.relaxation import conditional_quantiles
+from xbarlab.devices.relaxation_table import RelaxationTable
+
+YEAR = 365.25 * 86400.0
+
+
+def test_conditional_quantiles_recover_a_location_scale_law():
+    """d = 0.5 - 0.4 x + (1 + 2 x) e, e ~ N(0, 1), x ~ U(-0.2, 0.2), 20,000 cells: the
+    conditional quantiles q(p) + s(p) x equal 0.5 - 0.4 x + (1 + 2 x) Phi^-1(p) within
+    0.05 at p = 0.1, 0.5, 0.9 and x = -0.2, 0, 0.2."""
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-0.2, 0.2, 20_000)
+    d = 0.5 - 0.4 * x + (1 + 2 * x) * rng.standard_normal(x.size)
+    p = np.array([0.1, 0.5, 0.9])
+    q, s = conditional_quantiles(x, d, p, -0.2, 0.2)
+    for xv in (-0.2, 0.0, 0.2):
+        truth = 0.5 - 0.4 * xv + (1 + 2 * xv) * stats.norm.ppf(p)
+        np.testing.assert_allclose(q + s * xv, truth, atol=0.05)
+
+
+def test_independent_change_keeps_empirical_quantiles():
+    """d independent of x (both normal, 500 cells): both slopes shrink to exactly 0, and
+    q equals the empirical quantiles of d."""
+    rng = np.random.default_rng(1)
+    x = rng.normal(0, 0.3, 500)
+    d = rng.normal(0, 2.0, 500)
+    p = np.linspace(0, 1, 11)
+    q, s = conditional_quantiles(x, d, p, x.min(), x.max())
+    assert np.all(s == 0.0)
+    np.testing.assert_allclose(q, np.quantile(d, p), rtol=1e-12, atol=1e-15)
+
+
+def test_table_slope_applies_within_the_level_range_and_round_trips():
+    """One level, q = 0 and slope = -0.5 at every p: delta(g0) = -0.5 (clip(g0, lo, hi) -
+    ref); to_dict/from_dict keeps the fields; a table without them has none in its dict."""
+    g = np.array([1e-6])
+    t = np.array([0.0, 10.0])
+    p = np.linspace(0, 1, 3)
+    q = np.zeros((1, 2, 3))
+    sl = np.full_like(q, -0.5)
+    tab = RelaxationTable(g, t, p, q, tau=1.0, slope=sl, g_ref=[1e-6], g_lo=[0.5e-6],
+                          g_hi=[1.5e-6])
+    g0 = np.array([0.2e-6, 0.8e-6, 1.2e-6, 3e-6])
+    want = -0.5 * (np.clip(g0, 0.5e-6, 1.5e-6) - 1e-6)
+    np.testing.assert_allclose(tab.delta(g0, 10.0, np.full(4, 0.3)), want, atol=1e-20)
+    back = RelaxationTable.from_dict(tab.to_dict())
+    np.testing.assert_array_equal(back.delta(g0, 10.0, np.full(4, 0.3)),
+                                  tab.delta(g0, 10.0, np.full(4, 0.3)))
+    plain = RelaxationTable(g, t, p, q, tau=1.0)
+    assert not plain.conditional and "slope" not in plain.to_dict()
+
+
+def _corr_first_read_change(g1, d):
+    return float(np.corrcoef(g1, d)[0, 1])
+
+
+def _boot_band(g1, d, rng, n_boot=200):
+    idx = rng.integers(0, g1.size, (n_boot, g1.size))
+    c = [_corr_first_read_change(g1[i], d[i]) for i in idx]
+    return np.quantile(c, [0.005, 0.995])
+
+
+def _model_corr(model, g_in, times, rng, n_samples=20):
+    reads = model.sample(np.repeat(g_in, n_samples), times, rng)
+    return [_corr_first_read_change(reads[0], reads[k] - reads[0])
+            for k in range(1, times.size)]
+
+
+def _check_corr(model, pv, lev, labels, g_in_of, times_idx, rng, min_frac=0.9):
+    inside, total = 0, 0
+    for i in labels:
+        m = lev == i
+        g1 = pv.g[m, times_idx[0]]
+        ok = np.all(np.isfinite(pv.g[m][:, times_idx]), axis=1)
+        if ok.sum() < 50:
+            continue
+        times = np.array([np.nanmedian(pv.t[:, k]) for k in times_idx])
+        mc = _model_corr(model, g_in_of(m)[ok], times, rng)
+        for k, c_model in zip(times_idx[1:], mc, strict=True):
+            d = pv.g[m, k][ok] - g1[ok]
+            lo, hi = _boot_band(g1[ok], d, rng)
+            inside += lo <= c_model <= hi
+            total += 1
+    return inside / total
+
+
+@pytest.mark.slow
+def test_pcm_example_correlation_and_spread():
+    """The shipped pcm_drift.csv (pcm-ibm-2020, 8 targets x 150 cells): in model samples
+    the correlation between the 1 s read and the change at 10 s..1 d lies inside the data's
+    99 % bootstrap band at >= 80 % of the 40 (level, time) cells (reached: 85 %; the
+    cells outside lie just above the band's upper edge: the model's correlation is a
+    little weaker than the data's); at 2.5 uS the model's
+    spread at 1 d is within 0.07 uS of the preset's (0.511 uS; the change drawn
+    independently of the first read gave 0.70)."""
+    from xbarlab import devices
+
+    meas = read_measurements(_example("pcm_drift.csv"))
+    model = fit(meas, rng=np.random.default_rng(0), n_boot=5)
+    cols = tables.columns(meas)
+    pv = tables.pivot(cols, use_initial=False)
+    lev = pv.level.astype(int)
+    frac = _check_corr(model, pv, lev, range(8), lambda m: pv.target[m], list(range(6)),
+                       np.random.default_rng(3))
+    assert frac >= 0.8, frac
+    pre = devices.load("pcm-ibm-2020")
+    x = np.full(100_000, 2.5e-6)
+    s_fit = model.sample(x, 86400.0, np.random.default_rng(4)).std()
+    s_pre = pre.sample(x, 86400.0, np.random.default_rng(5)).std()
+    assert abs(s_fit - s_pre) < 0.07e-6, (s_fit, s_pre)
+
+
+@pytest.mark.slow
+def test_relaxation_toward_centre_correlation_recovered():
+    """Generator (iii) (tests/_synthetic_rram.py: g_1 uniform in a 1 uS window about the
+    centre, relaxation toward it with tau = 100 s, beta = 0.5), 8 levels x 400 cells read at
+    0, 1, 10, 100, 1e3, 1e4 s: the first-read-conditioned fit's per-level correlation between
+    the first read and the change lies inside the data's 99 % bootstrap band at >= 90 % of
+    the 40 (level, time) cells (the change drawn independently of the first read: 0)."""
+    from _synthetic_rram import relaxation_toward_centre
+
+    times = np.array([0.0, 1.0, 10.0, 100.0, 1e3, 1e4])
+    data = relaxation_toward_centre(np.linspace(5e-6, 40e-6, 8), 400, times,
+                                    np.random.default_rng(7))
+    model = fit(data, rng=np.random.default_rng(0), drift="relaxation", n_boot=5)
+    cols = tables.columns(data)
+    pv = tables.pivot(cols, use_initial=True)
+    lev = pv.level.astype(int)
+    frac = _check_corr(model, pv, lev, range(8), lambda m: pv.g0[m], list(range(6)),
+                       np.random.default_rng(3))
+    assert frac >= 0.9, frac
+
+
+@pytest.mark.slow
+def test_techc_correlation_inside_bootstrap_band(techc):
+    """Tech C (../shared): per-level correlation between the first read and the change at
+    0.01 s..1e5 s in model samples lies inside the data's 99 % bootstrap band at >= 90 %
+    of the (level, time) cells with >= 50 devices read at every time."""
+    _, meas = techc
+    model = fit(meas, rng=np.random.default_rng(0), drift="relaxation", n_boot=5)
+    cols = tables.columns(meas)
+    pv = tables.pivot(cols, use_initial=True)
+    lev = pv.level.astype(int)
+    frac = _check_corr(model, pv, lev, range(32), lambda m: pv.g0[m], [0, 1, 2, 3, 5],
+                       np.random.default_rng(3))
+    assert frac >= 0.9, frac
+
+
+def _example(name):
+    from pathlib import Path
+
+    return Path(__file__).resolve().parents[2] / "data" / "examples" / name
+
+
+@pytest.mark.slow
+def test_extrapolation_no_worse_than_persistence():
+    """Generator (iii), 8 levels x 400 cells, split in halves by device: fitted on reads up
+    to 100 s, every later held-out time (1e3, 1e4 s) has a median KS over levels no larger
+    than carrying each level's 100 s change forward (persistence)."""
+    from _synthetic_rram import relaxation_toward_centre
+    from xbarlab.calibration import baseline_tables, ks_table, split_devices
+
+    times = np.array([0.0, 1.0, 10.0, 100.0, 1e3, 1e4])
+    data = relaxation_toward_centre(np.linspace(5e-6, 40e-6, 8), 400, times,
+                                    np.random.default_rng(8))
+    a, b = split_devices(data, rng=np.random.default_rng(9))
+    early = {k: v[a["time"] <= 100.0] if isinstance(v, np.ndarray) else v
+             for k, v in a.items()}
+    model = fit(early, rng=np.random.default_rng(0), drift="relaxation", n_boot=5)
+    for t in (1e3, 1e4):
+        tab = ks_table(model, b, rng=np.random.default_rng(1), t=t)
+        carry = baseline_tables(early, b, t_from=100.0, rng=np.random.default_rng(1),
+                                t=t)["carry forward"]
+        assert tab.median <= carry.median, (t, tab.median, carry.median)
