@@ -100,8 +100,10 @@ def test_pcm_example_correlation_and_spread():
     99 % bootstrap band at >= 80 % of the 40 (level, time) cells (reached: 85 %; the
     cells outside lie just above the band's upper edge: the model's correlation is a
     little weaker than the data's); at 2.5 uS the model's
-    spread at 1 d is within 0.07 uS of the preset's (0.511 uS; the change drawn
-    independently of the first read gave 0.70)."""
+    spread at 1 d is within 0.07 uS of the preset's (0.511 uS; reached 0.573; the change
+    drawn independently of the first read gave 0.70) and at 0.3125 uS the fraction of
+    cells reading 0 S at 1 y within 0.08 of the preset's (0.229; reached 0.286; drawn
+    independently: 0.506)."""
     from xbarlab import devices
 
     meas = read_measurements(_example("pcm_drift.csv"))
@@ -117,6 +119,10 @@ def test_pcm_example_correlation_and_spread():
     s_fit = model.sample(x, 86400.0, np.random.default_rng(4)).std()
     s_pre = pre.sample(x, 86400.0, np.random.default_rng(5)).std()
     assert abs(s_fit - s_pre) < 0.07e-6, (s_fit, s_pre)
+    x = np.full(100_000, 0.3125e-6)
+    z_fit = np.mean(model.sample(x, YEAR, np.random.default_rng(6)) == 0)
+    z_pre = np.mean(pre.sample(x, YEAR, np.random.default_rng(7)) == 0)
+    assert abs(z_fit - z_pre) < 0.08, (z_fit, z_pre)
 
 
 @pytest.mark.slow
@@ -161,23 +167,72 @@ def _example(name):
     return Path(__file__).resolve().parents[2] / "data" / "examples" / name
 
 
+def _no_worse_than_persistence(data, t_fit, later, min_devices):
+    from xbarlab.calibration import baseline_tables, ks_table, split_devices
+
+    a, b = split_devices(data, rng=np.random.default_rng(9))
+    early = {k: v[a["time"] <= t_fit] if isinstance(v, np.ndarray) else v
+             for k, v in a.items()}
+    model = fit(early, rng=np.random.default_rng(0), drift="relaxation", n_boot=5)
+    for t in later:
+        tab = ks_table(model, b, rng=np.random.default_rng(1), t=t, min_devices=min_devices)
+        carry = baseline_tables(early, b, t_from=t_fit, rng=np.random.default_rng(1), t=t,
+                                min_devices=min_devices)["carry forward"]
+        assert tab.median <= carry.median, (t, tab.median, carry.median)
+
+
 @pytest.mark.slow
 def test_extrapolation_no_worse_than_persistence():
-    """Generator (iii), 8 levels x 400 cells, split in halves by device: fitted on reads up
-    to 100 s, every later held-out time (1e3, 1e4 s) has a median KS over levels no larger
-    than carrying each level's 100 s change forward (persistence)."""
+    """Split in halves by device and fitted on the early reads, every later held-out time
+    has a median KS over levels no larger than carrying each level's last fitted change
+    forward (persistence): generator (iii) (8 levels x 400 cells) fitted up to 100 s,
+    scored at 1e3 and 1e4 s; the shipped pcm_drift.csv fitted up to 1e3 s, scored at 1e4 s
+    and 1 d."""
     from _synthetic_rram import relaxation_toward_centre
-    from xbarlab.calibration import baseline_tables, ks_table, split_devices
 
     times = np.array([0.0, 1.0, 10.0, 100.0, 1e3, 1e4])
     data = relaxation_toward_centre(np.linspace(5e-6, 40e-6, 8), 400, times,
                                     np.random.default_rng(8))
-    a, b = split_devices(data, rng=np.random.default_rng(9))
-    early = {k: v[a["time"] <= 100.0] if isinstance(v, np.ndarray) else v
-             for k, v in a.items()}
-    model = fit(early, rng=np.random.default_rng(0), drift="relaxation", n_boot=5)
-    for t in (1e3, 1e4):
-        tab = ks_table(model, b, rng=np.random.default_rng(1), t=t)
-        carry = baseline_tables(early, b, t_from=100.0, rng=np.random.default_rng(1),
-                                t=t)["carry forward"]
-        assert tab.median <= carry.median, (t, tab.median, carry.median)
+    _no_worse_than_persistence(data, 100.0, (1e3, 1e4), 50)
+    meas = read_measurements(_example("pcm_drift.csv"))
+    cols = {k: getattr(meas, k) for k in ("device", "g", "time", "time_point", "g_target",
+                                           "level")}
+    _no_worse_than_persistence(cols, 1e3, (1e4, 86400.0), 50)
+
+
+def test_change_proportional_to_first_read_extrapolates_pinned_cells():
+    """d(t) = -g_0 a(t) (1 + 0.2 Z), a = 0.05 ln(1 + t/1 s), Z ~ N(0, 1) per cell (a PCM-like
+    change proportional to the first read), 2 levels x 300 cells in [0, 2] uS and [1, 3] uS
+    read at 1, 10, 100, 1e3 s: the table's change of a cell at g_0 = 0 S (truth: 0 S at
+    every p) spans (1st to 99th percentile) less than 1.5 times the standard deviation of
+    the change at the level's reference at 1e3 s (the change drawn independently of g_0
+    spans about 4.6; reached 1.08), and no more, relative to it, at 1e5 s (extrapolated)
+    than at 1e3 s; the median change at the levels' references at 1e5 s is within 20 % of
+    -g_ref a(1e5 s) (reached: 17 % at the lower level)."""
+    from xbarlab.calibration import relaxation, tables
+
+    rng = np.random.default_rng(3)
+    n = 300
+    g0 = np.concatenate([rng.uniform(0, 2e-6, n), rng.uniform(1e-6, 3e-6, n)])
+    z = rng.standard_normal(2 * n)
+    times = np.array([0.0, 1.0, 10.0, 100.0, 1e3])
+    a = 0.05 * np.log1p(times)
+    g = g0[None, :] * (1 - a[:, None] * (1 + 0.2 * z[None, :]))
+    cols = {"device": np.tile(np.arange(2 * n), times.size), "g": g.ravel(),
+            "time": np.repeat(times, 2 * n), "g_initial": np.tile(g0, times.size),
+            "level": np.tile(np.repeat([0, 1], n), times.size)}
+    c = tables.columns(cols)
+    pv = tables.pivot(c, use_initial=True)
+    lev, centres = tables.level_labels(pv, by="level")
+    blk, info = relaxation.fit_relaxation(pv, lev, centres, [0, 1], t_max=1e5,
+                                          rng=np.random.default_rng(0), n_boot=0)
+    assert info.extrapolation in relaxation.FORMS
+    pz = np.array([0.01, 0.99])
+    width = []
+    for t in (1e3, 1e5):
+        j = int(np.argmin(np.abs(blk.t - t)))
+        span = np.ptp(blk.delta(np.zeros(2), t, pz))
+        width.append(span / blk.std[0, j])
+    assert width[0] < 1.5 and width[1] <= 1.05 * width[0], width
+    want = -blk.g_ref * 0.05 * np.log1p(1e5)
+    np.testing.assert_allclose(blk.delta(blk.g_ref, 1e5, np.full(2, 0.5)), want, rtol=0.2)
