@@ -31,6 +31,10 @@ _TAUS = np.logspace(-4, 0, 17)
 FORMS = ("increments", "persistence")
 #: The held-out time is predicted from anchors at least this factor earlier [1].
 SPAN_HELD = 10.0
+#: Within-level slopes are shrunk by max(0, 1 - SHRINK se^2 / slope^2) [1] (4: a slope
+#: under twice its standard error is dropped; 1 moved tech C's interpolation KS from
+#: 0.059 to 0.062).
+SHRINK = 4.0
 
 
 @dataclass
@@ -136,12 +140,13 @@ def _pool(values, counts, pool_below):
 
 
 def _shrunk(slope, yc, xc, vx):
-    """``slope`` of yc on xc times max(0, 1 - 4 se^2 / slope^2) (se: its standard error)."""
+    """``slope`` of yc on xc times max(0, 1 - SHRINK se^2 / slope^2) (se: its standard
+    error)."""
     if not (vx > 0 and slope != 0) or xc.size < 3:
         return 0.0
     res = yc - slope * xc
     se2 = (res @ res) / (xc.size - 2) / vx
-    return float(slope * max(0.0, 1.0 - 4.0 * se2 / slope**2))
+    return float(slope * max(0.0, 1.0 - SHRINK * se2 / slope**2))
 
 
 def conditional_quantiles(x, d, p, x_lo: float, x_hi: float):
@@ -152,7 +157,7 @@ def conditional_quantiles(x, d, p, x_lo: float, x_hi: float):
     regression slope of d on x, c0 + c1 x the regression line of |d - a - b x| on x (kept
     >= 0 on [``x_lo``, ``x_hi``] [S], the level's range of offsets, so that Q is increasing
     in p there) and e's empirical quantiles at ``p`` [1]. Each slope is shrunk by the
-    factor max(0, 1 - 4 se^2 / slope^2) (se: its standard error), so that a level without
+    factor max(0, 1 - SHRINK se^2 / slope^2) (se: its standard error), so that a level without
     a resolvable dependence keeps its empirical quantiles. Returns ``(q [S], s [1])``.
     """
     x = np.asarray(x, dtype=np.float64)
@@ -363,7 +368,8 @@ def _level_tables(d_all, g0, lev, keep, cols, t_nom, min_cell, pool_below, withi
 
 def fit_relaxation(pv, lev, centres, keep, *, t_max: float, rng: np.random.Generator,
                    n_boot: int = 100, min_cell: int = 10, tau: float | None = None,
-                   pool_below: int = 200, within_level: bool = True):
+                   pool_below: int = 200, within_level: bool = True,
+                   level_by_target: bool = False):
     """Fit a :class:`RelaxationTable` from pivoted reads.
 
     ``pv``: the :class:`~.tables.Pivot`; ``lev``: level index per device; ``centres``:
@@ -372,7 +378,11 @@ def fit_relaxation(pv, lev, centres, keep, *, t_max: float, rng: np.random.Gener
     half of the level's devices (a time point read on a subset of cells), averages its
     quantiles with the neighbouring levels' (weights min(n_nb/2, n));
     ``within_level``: the change depends on each cell's first read within its level
-    (:func:`conditional_quantiles`; False: drawn independently of it). Beyond the last
+    (:func:`conditional_quantiles`; False: drawn independently of it);
+    ``level_by_target``: the levels are programming targets (``pv.target``), the table's
+    grid holds each level's median target and a sampled cell follows its target's level
+    (for a target-conditioned fit: the change then depends on the target and, within its
+    level, on g_0, as a PCM drift exponent that depends on the target does). Beyond the last
     measured time the table follows the extrapolation form (FORMS) that best predicts
     each level's last measured time from the earlier ones (:func:`_choose_form`).
     Returns ``(block, info)``.
@@ -442,6 +452,11 @@ def fit_relaxation(pv, lev, centres, keep, *, t_max: float, rng: np.random.Gener
     if within_level:
         refs = np.array([lv["ref"] for lv in levels]).reshape(-1, 3)
         within = {"slope": sl, "g_ref": refs[:, 0], "g_lo": refs[:, 1], "g_hi": refs[:, 2]}
+        targets = (np.array([np.median(pv.target[lev == L]) for L in keep])
+                   if level_by_target and pv.target is not None else None)
+        if targets is not None and np.all(np.diff(targets) > 0):
+            gk = targets
+            within["level_by_target"] = True
     block = RelaxationTable(g=gk, t=t_table, p=p, q=q, tau=tau, boot_mean=boot_mean,
                             boot_std=boot_std, t_fit_max=t_last, **within)
     info = RelaxationInfo(tau=tau, levels_g=gk, beta=beta, gamma=gamma,

@@ -7,7 +7,8 @@ the table is interpolated linearly (in g_0, in p, and in u = ln(1 + t/tau) betwe
 outside its conductance grid and after its last time it holds its edge values.
 
 Conditioned on where the cell landed: at grid level i the quantile is linear in the cell's
-own g_0 within that level,
+own g_0 within that level (the grid holds programming targets when ``level_by_target``,
+and a cell then follows its target's level),
 
     Q_i(g_0, t, p) = q[i, t, p] + slope[i, t, p] (clip(g_0, g_lo[i], g_hi[i]) - g_ref[i]),
 
@@ -79,6 +80,9 @@ class RelaxationTable:
     """Per level, the lowest g_0 the slope applies to [S] (lower g_0 are held there)."""
     g_hi: np.ndarray = field(default_factory=lambda: np.zeros(0))
     """Per level, the highest g_0 the slope applies to [S] (higher g_0 are held there)."""
+    level_by_target: bool = False
+    """True: ``g`` holds programming targets and a cell follows its target's level (the
+    change within it conditioned on g_0); False: ``g`` holds first reads g_0."""
 
     def __post_init__(self):
         for name in ("g", "t", "p", "q", "boot_mean", "boot_std", "slope", "g_ref", "g_lo",
@@ -119,12 +123,18 @@ class RelaxationTable:
         m = self.mean
         return np.sqrt(np.maximum(np.trapezoid(self.q**2, self.p, axis=-1) - m**2, 0.0))
 
-    def delta(self, g0: np.ndarray, t: float, p: np.ndarray) -> np.ndarray:
+    def delta(self, g0: np.ndarray, t: float, p: np.ndarray,
+              g_level: np.ndarray | None = None) -> np.ndarray:
         """Change since the first read [S] of cells at ``g0`` [S] with deviates ``p`` [1]
-        (1-D arrays of one length) at time ``t`` [s]."""
-        ig, wg = bracket(self.g, g0)
-        if self.conditional and self.g.size > 1:
-            wg = self._level_weight(ig, wg, g0)
+        (1-D arrays of one length) at time ``t`` [s]; ``g_level`` [S]: the cells' level
+        coordinate (their programming targets, for a table with ``level_by_target``),
+        default ``g0``."""
+        if g_level is not None:
+            ig, wg = bracket(self.g, g_level)
+        else:
+            ig, wg = bracket(self.g, g0)
+            if self.conditional and self.g.size > 1:
+                wg = self._level_weight(ig, wg, g0)
         u_grid = np.log1p(self.t / self.tau)
         it, wt = bracket(u_grid, np.atleast_1d(np.log1p(t / self.tau)))
         it, wt = int(it[0]), float(wt[0])
@@ -169,8 +179,10 @@ class RelaxationTable:
         return {"p": rng.random(g_prog.size)}
 
     def evolve(self, g0: np.ndarray, fields: Mapping[str, np.ndarray], t: float) -> np.ndarray:
-        """g(t) [S] of cells programmed to ``g0`` [S] (1-D) with per-cell ``fields``."""
-        return np.maximum(g0 + self.delta(g0, t, fields["p"]), 0.0)
+        """g(t) [S] of cells programmed to ``g0`` [S] (1-D) with per-cell ``fields``
+        (``p``; ``g_level`` [S], the targets, when the table's levels are targets)."""
+        g_level = fields.get("g_level") if self.level_by_target else None
+        return np.maximum(g0 + self.delta(g0, t, fields["p"], g_level), 0.0)
 
     # -- files ------------------------------------------------------------------------------
 
@@ -186,7 +198,8 @@ class RelaxationTable:
                "t_fit_max": q(self.t_fit_max, "s")}
         if self.conditional:
             out.update(slope=q(self.slope, "1"), g_ref=q(self.g_ref, "S"),
-                       g_lo=q(self.g_lo, "S"), g_hi=q(self.g_hi, "S"))
+                       g_lo=q(self.g_lo, "S"), g_hi=q(self.g_hi, "S"),
+                       level_by_target=q(float(self.level_by_target), "1"))
         return out
 
     @staticmethod
@@ -199,7 +212,8 @@ class RelaxationTable:
         within = {}
         if "slope" in tree:
             within = {"slope": get("slope", "1"), "g_ref": get("g_ref", "S"),
-                      "g_lo": get("g_lo", "S"), "g_hi": get("g_hi", "S")}
+                      "g_lo": get("g_lo", "S"), "g_hi": get("g_hi", "S"),
+                      "level_by_target": bool(get("level_by_target", "1"))}
         return RelaxationTable(get("g", "S"), get("t", "s"), get("p", "1"), get("quantiles", "S"),
                                float(get("tau", "s")), get("bootstrap_mean", "S"),
                                get("bootstrap_std", "S"), float(get("t_fit_max", "s")),
