@@ -327,15 +327,18 @@ def _choose_form(levels, p):
     return min(med, key=med.get), med, float(t_out)
 
 
-def _level_tables(d_all, g0, lev, keep, cols, t_nom, min_cell, pool_below, within, p):
+def _level_tables(d_all, g0, lev, keep, cols, t_nom, min_cell, pool_below, within, p,
+                  from_zero=False):
     """Per level: its anchors (times [s], u-independent fields) with conditional (or
     marginal) quantile rows q [S] and slopes s [1], pooled across neighbours where
-    sparse, and the level's reference and range of first reads [S]."""
+    sparse, and the level's reference and range of first reads [S] (``from_zero``: the
+    range starts at 0 S, where a change proportional to g_0 vanishes)."""
     raw, counts, refs = [], [], []
     for L in keep:
         m = lev == L
         g_l = g0[m]
-        ref = (float(np.mean(g_l)), float(np.min(g_l)), float(np.max(g_l)))
+        lo = min(float(np.min(g_l)), 0.0) if from_zero else float(np.min(g_l))
+        ref = (float(np.mean(g_l)), lo, float(np.max(g_l)))
         refs.append(ref)
         rows = {}
         for t, x0, d in _level_pairs(d_all, g0, m, cols, t_nom, min_cell):
@@ -382,7 +385,9 @@ def fit_relaxation(pv, lev, centres, keep, *, t_max: float, rng: np.random.Gener
     ``level_by_target``: the levels are programming targets (``pv.target``), the table's
     grid holds each level's median target and a sampled cell follows its target's level
     (for a target-conditioned fit: the change then depends on the target and, within its
-    level, on g_0, as a PCM drift exponent that depends on the target does). Beyond the last
+    level, on g_0, as a PCM drift exponent that depends on the target does; the
+    within-level law then holds from 0 S, where the programming error may put a cell,
+    to the level's highest first read). Beyond the last
     measured time the table follows the extrapolation form (FORMS) that best predicts
     each level's last measured time from the earlier ones (:func:`_choose_form`).
     Returns ``(block, info)``.
@@ -393,8 +398,9 @@ def fit_relaxation(pv, lev, centres, keep, *, t_max: float, rng: np.random.Gener
     keep = np.asarray(keep)[order]
     d_all = pv.g - pv.g0[:, None]
     p = np.linspace(0.0, 1.0, N_P)
+    by_target = level_by_target and pv.target is not None
     levels = _level_tables(d_all, pv.g0, lev, keep, cols, t_nom, min_cell, pool_below,
-                           within_level, p)
+                           within_level, p, from_zero=by_target)
     cells = [(lv["t"], lv["ms"], lv["vs"], None) for lv in levels]
     tau = _choose_tau(cells) if tau is None else float(tau)
     for lv in levels:
@@ -453,7 +459,7 @@ def fit_relaxation(pv, lev, centres, keep, *, t_max: float, rng: np.random.Gener
         refs = np.array([lv["ref"] for lv in levels]).reshape(-1, 3)
         within = {"slope": sl, "g_ref": refs[:, 0], "g_lo": refs[:, 1], "g_hi": refs[:, 2]}
         targets = (np.array([np.median(pv.target[lev == L]) for L in keep])
-                   if level_by_target and pv.target is not None else None)
+                   if by_target else None)
         if targets is not None and np.all(np.diff(targets) > 0):
             gk = targets
             within["level_by_target"] = True
