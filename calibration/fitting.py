@@ -81,9 +81,8 @@ def fit(measurements, *, conditioning: str | None = None, drift: str = "auto",
     target-conditioned model whose programming error is composed with this fit's
     relaxation (the result is then target-conditioned; a
     :class:`~xbarlab.errors.CompositionWarning` when its fitted range and the data's first
-    reads do not overlap); ``read_noise_structure``: "auto"
-    (:func:`~xbarlab.calibration.powerlaw.choose_structure`) or the power law's
-    :class:`~xbarlab.devices.blocks.ReadNoiseStructure`.
+    reads do not overlap); ``read_noise_structure``: "auto" (chosen by
+    :func:`~xbarlab.calibration.powerlaw.choose_structure`) or a ``ReadNoiseStructure``.
 
     Returns a :class:`~xbarlab.devices.composite.CompositeDevice` of fitted blocks
     (:mod:`xbarlab.devices.fitted`, :mod:`xbarlab.devices.relaxation_table`) that accepts
