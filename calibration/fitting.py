@@ -81,9 +81,8 @@ def fit(measurements, *, conditioning: str | None = None, drift: str = "auto",
     target-conditioned model whose programming error is composed with this fit's
     relaxation (the result is then target-conditioned; a
     :class:`~xbarlab.errors.CompositionWarning` when its fitted range and the data's first
-    reads do not overlap); ``read_noise_structure``: "auto"
-    (:func:`~xbarlab.calibration.powerlaw.choose_structure`) or the power law's
-    :class:`~xbarlab.devices.blocks.ReadNoiseStructure`.
+    reads do not overlap); ``read_noise_structure``: "auto" (chosen by
+    :func:`~xbarlab.calibration.powerlaw.choose_structure`) or a ``ReadNoiseStructure``.
 
     Returns a :class:`~xbarlab.devices.composite.CompositeDevice` of fitted blocks
     (:mod:`xbarlab.devices.fitted`, :mod:`xbarlab.devices.relaxation_table`) that accepts
@@ -324,7 +323,8 @@ def _fit_drift(pv, cond, drift, rep, *, rng, t0, t_max, min_devices, n_boot, rea
                 "<= 0 S by each model's probability of reading 0 S.")
     if len(kinds) == 1:
         block = _fit_one(kinds[0], pv, lev, centres, keep, rep, rng=rng, t0=t0, t_max=t_max,
-                         n_boot=n_boot, read_noise=read_noise)
+                         n_boot=n_boot, read_noise=read_noise,
+                         by_target=cond is Conditioning.TARGET)
         rep.drift_choice = kinds[0]
         return block
     # held-out likelihood: fit each on half of the devices, score reads of the other half
@@ -340,20 +340,26 @@ def _fit_drift(pv, cond, drift, rep, *, rng, t0, t_max, min_devices, n_boot, rea
                            device=pv.device[half])
         scratch = type(rep)()
         blk = _fit_one(kind, sub, lev[half], centres, keep, scratch, rng=rng, t0=t0,
-                       t_max=t_max, n_boot=0, read_noise=read_noise)
+                       t_max=t_max, n_boot=0, read_noise=read_noise,
+                       by_target=cond is Conditioning.TARGET)
         rep.drift_loglik[kind] = heldout_loglik(blk, pv, ~half & np.isin(lev, keep))
     choice = max(rep.drift_loglik, key=rep.drift_loglik.get)
     rep.drift_choice = choice
     return _fit_one(choice, pv, lev, centres, keep, rep, rng=rng, t0=t0, t_max=t_max,
-                    n_boot=n_boot, read_noise=read_noise)
+                    n_boot=n_boot, read_noise=read_noise,
+                    by_target=cond is Conditioning.TARGET)
 
 
-def _fit_one(kind, pv, lev, centres, keep, rep, *, rng, t0, t_max, n_boot, read_noise):
+def _fit_one(kind, pv, lev, centres, keep, rep, *, rng, t0, t_max, n_boot, read_noise,
+             by_target=False):
+    """The drift block ``kind`` fitted on ``pv``; ``read_noise``: the power law's read-noise
+    structure; ``by_target``: the relaxation table's levels are the programming targets (a
+    target-conditioned fit)."""
     if kind == "relaxation":
         from .relaxation import fit_relaxation
 
         block, info = fit_relaxation(pv, lev, centres, keep, t_max=t_max, rng=rng,
-                                     n_boot=n_boot)
+                                     n_boot=n_boot, level_by_target=by_target)
         rep.relaxation = info
         return block
     from .powerlaw import fit_power_law

@@ -1,12 +1,18 @@
 """RRAM-like relaxation fit: level-conditioned change since the first read, in log time.
 
-At each measured time the change d = g(t) - g_0 of a level is represented by its
-empirical quantiles. Beyond the last measured time the change keeps growing as a
-process with independent increments in u = ln(1 + t/tau): d(T) = d(t_a) + a normal
-increment with mean beta (u_T - u_a) and variance gamma (u_T - u_a), where beta and gamma
-are the slopes of the level's mean and variance of d against u over the measured times
-(smoothed across levels, degree chosen by cross-validation). The heavy tails seen at
-short times are thereby diluted as the increments add up, as the data show.
+At each measured time the change d = g(t) - g_0 of a level is represented by quantiles
+conditioned on where the cell's first read g_0 landed in its level,
+Q(p | g_0) = q(p) + s(p) (g_0 - g_ref) (:func:`conditional_quantiles`: a location-scale
+law whose slopes are shrunk by their standard errors, so that a level without a
+resolvable dependence keeps its empirical quantiles). Beyond the last measured time the
+change at each level's reference grows in mean and variance linearly in
+v = u - u0, u = ln(1 + t/tau) (u0: the last time without any change), slopes through the
+origin smoothed across levels (degree chosen by cross-validation); the added variance is
+a normal increment, so the heavy tails seen at short times are diluted as the increments
+add up, as the data show, and the within-level slope scales with the mean and the spread.
+Which extrapolation form (FORMS: these increments, or carrying the last law forward) is
+used is decided by a held-out time point: each level's last well-read time predicted from
+the anchors at least SPAN_HELD earlier.
 """
 
 from __future__ import annotations
@@ -16,17 +22,32 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..devices.relaxation_table import RelaxationTable
+from .goodness import ks_distance
 from .smooth import smooth_cv
 
 N_P = 201
 _TAUS = np.logspace(-4, 0, 17)
+#: Extrapolation forms beyond the last measured time (see :func:`fit_relaxation`).
+FORMS = ("increments", "persistence")
+#: The held-out time is predicted from anchors at least this factor earlier [1].
+SPAN_HELD = 10.0
+#: Within-level slopes are shrunk by max(0, 1 - SHRINK se^2 / slope^2) [1] (4: a slope
+#: under twice its standard error is dropped; 1 moved tech C's interpolation KS from
+#: 0.059 to 0.062).
+SHRINK = 4.0
 
 
 @dataclass
 class RelaxationInfo:
     """What the relaxation fit decided: ``tau`` [s], per-level slopes ``beta`` [S] and
-    ``gamma`` [S^2] per unit of u, the smoothing choices, the table times [s] and the
-    last measured time used [s]."""
+    ``gamma`` [S^2] per unit of u of the mean and variance of the change (the bootstrap
+    bands' extrapolation), the smoothing choices, the table times [s] and the last
+    measured time used [s]; ``within_level``: whether the change is conditioned on the
+    first read within a level; ``extrapolation``: the form chosen (one of FORMS);
+    ``extrapolation_ks``: each form's median KS over levels [1] at the held-out time
+    ``t_holdout`` [s] (NaN: no level had enough anchors, the first form is used);
+    ``growth_mean`` [S] and ``growth_var`` [S^2]: per level, the smoothed growth per unit
+    of v of the mean and variance of the change at the level's reference."""
 
     tau: float = np.nan
     levels_g: np.ndarray = field(default_factory=lambda: np.zeros(0))
@@ -36,6 +57,12 @@ class RelaxationInfo:
     gamma_choice: str = ""
     t_table: np.ndarray = field(default_factory=lambda: np.zeros(0))
     t_fit_max: float = np.nan
+    within_level: bool = False
+    extrapolation: str = ""
+    extrapolation_ks: dict = field(default_factory=dict)
+    t_holdout: float = np.nan
+    growth_mean: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    growth_var: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
 
 def _slopes(us, mus, vs):
@@ -88,30 +115,83 @@ def _mixture_quantiles(d, m, s2, p):
     return np.interp(pc, F[keep], edges[keep])
 
 
-def _pooled_anchor_quantiles(cells, p, pool_below):
-    """Quantiles at ``p`` of each level's measured anchors ({time: quantiles}); a sparsely
-    measured (level, time) borrows from its neighbour levels (see :func:`fit_relaxation`)."""
-    anchor_q = [{float(t): np.quantile(smp, p) for t, smp in zip(ts, samples, strict=True)}
-                for ts, _, _, samples in cells]
-    anchor_n = [{float(t): smp.size for t, smp in zip(ts, samples, strict=True)}
-                for ts, _, _, samples in cells]
+def _pool(values, counts, pool_below):
+    """Per level, ``{time: array}`` of ``values``; a sparsely measured (level, time) (fewer
+    than ``pool_below`` devices and fewer than half of the level's most-read time) averages
+    its array with the neighbour levels' (weights min(n_nb/2, n); see
+    :func:`fit_relaxation`)."""
     pooled = []
-    for i in range(len(cells)):
+    for i in range(len(values)):
         d = {}
-        for t, qv in anchor_q[i].items():
-            n_i = anchor_n[i][t]
-            if n_i >= pool_below or n_i >= 0.5 * max(anchor_n[i].values()):
+        for t, qv in values[i].items():
+            n_i = counts[i][t]
+            if n_i >= pool_below or n_i >= 0.5 * max(counts[i].values()):
                 d[t] = qv
                 continue
             acc, wsum = qv * n_i, float(n_i)
             for nb in (i - 1, i + 1):
-                if 0 <= nb < len(cells) and t in anchor_q[nb]:
-                    w = min(0.5 * anchor_n[nb][t], n_i)
-                    acc = acc + w * anchor_q[nb][t]
+                if 0 <= nb < len(values) and t in values[nb]:
+                    w = min(0.5 * counts[nb][t], n_i)
+                    acc = acc + w * values[nb][t]
                     wsum += w
             d[t] = acc / wsum
         pooled.append(d)
     return pooled
+
+
+def _shrunk(slope, yc, xc, vx):
+    """``slope`` of yc on xc times max(0, 1 - SHRINK se^2 / slope^2) (se: its standard
+    error)."""
+    if not (vx > 0 and slope != 0) or xc.size < 3:
+        return 0.0
+    res = yc - slope * xc
+    se2 = (res @ res) / (xc.size - 2) / vx
+    return float(slope * max(0.0, 1.0 - SHRINK * se2 / slope**2))
+
+
+def conditional_quantiles(x, d, p, x_lo: float, x_hi: float):
+    """Quantiles of the change ``d`` [S] given the offset ``x`` [S] of each cell's first
+    read from its level's reference, as Q(p | x) = q(p) + s(p) x.
+
+    A location-scale law fitted by least squares: d = a + b x + (c0 + c1 x) e, with b the
+    regression slope of d on x, c0 + c1 x the regression line of |d - a - b x| on x (kept
+    >= 0 on [``x_lo``, ``x_hi``] [S], the level's range of offsets, so that Q is increasing
+    in p there) and e's empirical quantiles at ``p`` [1]. Each slope is shrunk by the
+    factor max(0, 1 - SHRINK se^2 / slope^2) (se: its standard error), so that a level without
+    a resolvable dependence keeps its empirical quantiles. Returns ``(q [S], s [1])``.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    d = np.asarray(d, dtype=np.float64)
+    xm, dm = x.mean(), d.mean()
+    xc = x - xm
+    vx = xc @ xc
+    b = _shrunk((xc @ (d - dm)) / vx if vx > 0 else 0.0, d - dm, xc, vx)
+    r = d - dm - b * xc
+    ar = np.abs(r)
+    arm = ar.mean()
+    c1 = _shrunk((xc @ (ar - arm)) / vx if vx > 0 else 0.0, ar - arm, xc, vx)
+    c0 = arm - c1 * xm
+    if not c0 > 0:
+        c0, c1 = arm, 0.0
+    c1 = float(np.clip(c1, -c0 / x_hi if x_hi > 0 else -np.inf,
+                       c0 / -x_lo if x_lo < 0 else np.inf))
+    sig = c0 + c1 * x
+    e = np.where(sig > 0, r / np.maximum(sig, 0.1 * c0 if c0 > 0 else 1.0), 0.0)
+    qe = np.quantile(e, p)
+    a = dm - b * xm
+    return a + c0 * qe, b + c1 * qe
+
+
+def _level_pairs(d_all, g0, devices, cols, t_nom, min_cell):
+    """The measured times of ``devices`` read on at least ``min_cell`` of them, with the
+    first reads [S] and changes [S] of the devices read there: a list of (t, g0, d)."""
+    out = []
+    for j, k in enumerate(cols):
+        d = d_all[devices, k]
+        ok = np.isfinite(d)
+        if ok.sum() >= min_cell:
+            out.append((float(t_nom[j]), g0[devices][ok], d[ok]))
+    return out
 
 
 def _anchors(d_all, devices, cols, t_nom, min_cell):
@@ -163,75 +243,231 @@ def _bootstrap_moments(d_all, lev, keep, cols, t_nom, tau, u_table, s_beta, s_ga
     return boot_mean, boot_std
 
 
+def _moments_p(q, p):
+    """Mean [S] and standard deviation [S] of quantile rows ``q`` (..., len(p))."""
+    m = np.trapezoid(q, p, axis=-1)
+    return m, np.sqrt(np.maximum(np.trapezoid((q - m[..., None]) ** 2, p, axis=-1), 0.0))
+
+
+def _growth_slopes(lv, p):
+    """Slopes through the origin, against v = u - u0, of the mean [S] and the variance
+    [S^2] of a level's change at its reference first read (its quantile rows q)."""
+    m, sd = _moments_p(lv["q"], p)
+    v = lv["u"] - lv["u0"]
+    ok = v > 0
+    return _slopes(v[ok], m[ok], sd[ok] ** 2)
+
+
+def _extrapolate(form, lv, u, p, *, beta, gamma):
+    """(q, s) rows [S], [1] of one level at u > its last anchor u_a, by ``form``.
+
+    With v = u - u0 (u0: the last time with no change at all), the mean of the change at the
+    level's reference grows by ``beta`` [S] and its variance by ``gamma`` [S^2] per unit
+    of v beyond the last anchor; the within-level slope's mean scales with the mean and its
+    spread with the standard deviation, so a cell whose change is pinned at 0 S stays
+    there. "increments": the added variance is a normal increment (the anchor's shape is
+    diluted toward a normal as it grows; scaling the anchor's shape instead predicted the
+    held-out 1e5 s reads of tech C worse, KS 0.109 against 0.091); "persistence": the last
+    anchor's law held.
+    """
+    qa, sa = lv["q"][-1], lv["s"][-1]
+    if form == "persistence":
+        return qa, sa
+    v_a = max(lv["u"][-1] - lv["u0"], 0.0)
+    dv = u - lv["u0"] - v_a
+    m_a, sd_a = _moments_p(qa, p)
+    var_t = max(sd_a**2 + gamma * dv, 0.0)
+    m_t = m_a + beta * dv
+    if not sd_a > 0:
+        return _mixture_quantiles(qa, beta * dv, gamma * dv, p), sa
+    rs = np.sqrt(var_t) / sd_a
+    rm = float(np.clip(m_t / m_a, 0.0, 4.0 * (v_a + dv) / v_a)) if m_a != 0 and v_a > 0 else 1.0
+    z = (qa - m_a) / sd_a
+    ms = np.trapezoid(sa, p)
+    c1 = np.trapezoid((sa - ms) * z, p)
+    rho = 1.0 - 1.0 / rs**2 if rs > 1 else 0.0
+    z_t = _mixture_quantiles(np.sqrt(1.0 - rho) * z, 0.0, rho, p)
+    return m_t + np.sqrt(var_t) * z_t, ms * rm + c1 * rs * z_t
+
+
+def _sample_at(q, s, x, n_rep, p):
+    """Changes [S] of cells at offsets ``x`` [S], ``n_rep`` evenly spaced deviates each."""
+    pp = (np.arange(n_rep) + 0.5) / n_rep
+    return (np.interp(pp, p, q)[None, :] + np.interp(pp, p, s)[None, :] * x[:, None]).ravel()
+
+
+def _choose_form(levels, p):
+    """Extrapolation form chosen on a held-out time point: each level's last time read on
+    at least 90 % of its most-read time's devices is predicted, from the anchors at least
+    SPAN_HELD earlier, by each of FORMS; the form with the smallest median KS over levels
+    wins (ties to the earlier in FORMS). Returns (form, {form: median KS}, latest held-out
+    time [s], NaN when no level has three anchors)."""
+    scores = {f: [] for f in FORMS}
+    t_out = np.nan
+    for lv in levels:
+        full = np.nonzero(lv["n"] >= 0.9 * lv["n"].max())[0] if lv["n"].size else []
+        if len(full) == 0 or full[-1] < 2:
+            continue
+        k = int(full[-1])
+        # predicted from the anchors at least SPAN_HELD earlier (a span like the one
+        # extrapolated), or else from all earlier anchors
+        n_e = int(np.sum(lv["t"][:k] <= lv["t"][k] / SPAN_HELD))
+        n_e = n_e if n_e >= 2 else k
+        t_out = max(t_out, lv["t"][k]) if np.isfinite(t_out) else lv["t"][k]
+        early = {key: (v[:n_e] if key in ("u", "q", "s", "t", "ms", "vs") else v)
+                 for key, v in lv.items()}
+        beta, gamma = _growth_slopes(early, p)
+        x_out, d_out = lv["pairs"][k]
+        for f in FORMS:
+            q, s = _extrapolate(f, early, lv["u"][k], p, beta=beta, gamma=max(gamma, 0.0))
+            scores[f].append(ks_distance(d_out, _sample_at(q, s, x_out, 8, p)))
+    med = {f: float(np.median(v)) for f, v in scores.items() if v}
+    if not med:
+        return FORMS[0], {}, np.nan
+    return min(med, key=med.get), med, float(t_out)
+
+
+def _level_tables(d_all, g0, lev, keep, cols, t_nom, min_cell, pool_below, within, p,
+                  from_zero=False):
+    """Per level: its anchors (times [s], u-independent fields) with conditional (or
+    marginal) quantile rows q [S] and slopes s [1], pooled across neighbours where
+    sparse, and the level's reference and range of first reads [S] (``from_zero``: the
+    range starts at 0 S, where a change proportional to g_0 vanishes)."""
+    raw, counts, refs = [], [], []
+    for L in keep:
+        m = lev == L
+        g_l = g0[m]
+        lo = min(float(np.min(g_l)), 0.0) if from_zero else float(np.min(g_l))
+        ref = (float(np.mean(g_l)), lo, float(np.max(g_l)))
+        refs.append(ref)
+        rows = {}
+        for t, x0, d in _level_pairs(d_all, g0, m, cols, t_nom, min_cell):
+            if within:
+                rows[t] = conditional_quantiles(x0 - ref[0], d, p, ref[1] - ref[0],
+                                                ref[2] - ref[0])
+            else:
+                rows[t] = (np.quantile(d, p), np.zeros(p.size))
+            rows[t] = rows[t] + ((x0 - ref[0], d),)
+        raw.append(rows)
+        counts.append({t: r[2][1].size for t, r in rows.items()})
+    pq = _pool([{t: r[0] for t, r in rows.items()} for rows in raw], counts, pool_below)
+    ps = _pool([{t: r[1] for t, r in rows.items()} for rows in raw], counts, pool_below)
+    levels = []
+    for i, rows in enumerate(raw):
+        ts = np.array(sorted(rows))
+        pairs = [rows[t][2] for t in ts]
+        levels.append({
+            "t": ts, "q": np.array([pq[i][t] for t in ts]).reshape(ts.size, p.size),
+            "s": np.array([ps[i][t] for t in ts]).reshape(ts.size, p.size),
+            "ms": np.array([d.mean() for _, d in pairs]),
+            "vs": np.array([d.var() for _, d in pairs]),
+            "zero": np.array([not np.any(d) for _, d in pairs], dtype=bool),
+            "pairs": pairs, "n": np.array([d.size for _, d in pairs]),
+            "base": (pq[i][ts[-1]] if within else np.sort(pairs[-1][1])) if pairs
+            else np.zeros(1),
+            "ref": refs[i], "within": within})
+    return levels
+
+
 def fit_relaxation(pv, lev, centres, keep, *, t_max: float, rng: np.random.Generator,
                    n_boot: int = 100, min_cell: int = 10, tau: float | None = None,
-                   pool_below: int = 200):
+                   pool_below: int = 200, within_level: bool = True,
+                   level_by_target: bool = False):
     """Fit a :class:`RelaxationTable` from pivoted reads.
 
     ``pv``: the :class:`~.tables.Pivot`; ``lev``: level index per device; ``centres``:
     level conductances [S]; ``keep``: indices of levels to fit; ``t_max``: last table
     time [s]; ``pool_below``: a (level, time) measured on fewer devices, and on fewer than
     half of the level's devices (a time point read on a subset of cells), averages its
-    quantiles with the neighbouring levels' (weights min(n_nb/2, n)); returns
-    ``(block, info)``.
+    quantiles with the neighbouring levels' (weights min(n_nb/2, n));
+    ``within_level``: the change depends on each cell's first read within its level
+    (:func:`conditional_quantiles`; False: drawn independently of it);
+    ``level_by_target``: the levels are programming targets (``pv.target``), the table's
+    grid holds each level's median target and a sampled cell follows its target's level
+    (for a target-conditioned fit: the change then depends on the target and, within its
+    level, on g_0, as a PCM drift exponent that depends on the target does; the
+    within-level law then holds from 0 S, where the programming error may put a cell,
+    to the level's highest first read). Beyond the last
+    measured time the table follows the extrapolation form (FORMS) that best predicts
+    each level's last measured time from the earlier ones (:func:`_choose_form`).
+    Returns ``(block, info)``.
     """
     cols = np.nonzero(pv.tp > 0)[0]
     t_nom = np.array([np.nanmedian(pv.t[:, k]) for k in cols])
     order = np.argsort(centres[keep])
     keep = np.asarray(keep)[order]
     d_all = pv.g - pv.g0[:, None]
-    # per level: anchors (measured times with enough devices)
-    cells = []
-    for L in keep:
-        ts, mus, vs, samples = _anchors(d_all, lev == L, cols, t_nom, min_cell)
-        cells.append((ts, mus, vs, [np.sort(d) for d in samples]))
+    p = np.linspace(0.0, 1.0, N_P)
+    by_target = level_by_target and pv.target is not None
+    levels = _level_tables(d_all, pv.g0, lev, keep, cols, t_nom, min_cell, pool_below,
+                           within_level, p, from_zero=by_target)
+    cells = [(lv["t"], lv["ms"], lv["vs"], None) for lv in levels]
     tau = _choose_tau(cells) if tau is None else float(tau)
+    for lv in levels:
+        lv["u"] = np.log1p(lv["t"] / tau)
+        lv["u0"] = float(np.max(lv["u"][lv["zero"]], initial=0.0))
     t_last = float(t_nom.max())
     extra = 10.0 ** np.arange(np.floor(np.log10(t_last) * 2) / 2 + 0.5,
                               np.log10(t_max) + 1e-9, 0.5)
     t_table = np.unique(np.concatenate([[0.0], t_nom, extra, [max(t_max, t_last)]]))
     u_table = np.log1p(t_table / tau)
-    p = np.linspace(0.0, 1.0, N_P)
 
     beta = np.empty(len(keep))
     gamma = np.empty(len(keep))
-    for i, (ts, mus, vs, _) in enumerate(cells):
-        beta[i], gamma[i] = _slopes(np.log1p(ts / tau), mus, vs)
+    b_c = np.empty(len(keep))
+    g_c = np.empty(len(keep))
+    for i, lv in enumerate(levels):
+        beta[i], gamma[i] = _slopes(lv["u"], lv["ms"], lv["vs"])
+        b_c[i], g_c[i] = _growth_slopes(lv, p)
     gk = centres[keep]
     n_dev = np.array([np.sum(lev == L) for L in keep], dtype=np.float64)
     s_beta = smooth_cv(gk, beta, n_dev)
     s_gamma = smooth_cv(gk, gamma, n_dev)
     beta_s = s_beta(gk)
     gamma_s = np.maximum(s_gamma(gk), 0.0)
-
-    pooled = _pooled_anchor_quantiles(cells, p, pool_below)
+    b_c = smooth_cv(gk, b_c, n_dev)(gk)
+    g_c = np.maximum(smooth_cv(gk, g_c, n_dev)(gk), 0.0)
+    form, scores, t_out = _choose_form(levels, p)
 
     q = np.zeros((len(keep), t_table.size, N_P))
-    for i, (ts, _mus, _vs, samples) in enumerate(cells):
-        ua = np.log1p(ts / tau)
-        for j, (tt, uu) in enumerate(zip(t_table, u_table, strict=True)):
-            if tt == 0:
+    sl = np.zeros_like(q)
+    for i, lv in enumerate(levels):
+        ua = lv["u"]
+        for j, uu in enumerate(u_table):
+            if t_table[j] == 0:
                 continue
-            if ts.size and uu <= ua[-1] + 1e-12:
-                # interpolate quantiles in u between measured anchors (0 at t = 0)
-                qa = np.vstack([np.zeros(N_P)] + [pooled[i][float(t)] for t in ts])
+            if ua.size and uu <= ua[-1] + 1e-12:
+                # interpolate in u between measured anchors (0 at t = 0)
                 uq = np.concatenate([[0.0], ua])
                 k = np.clip(np.searchsorted(uq, uu) - 1, 0, uq.size - 2)
                 w = (uu - uq[k]) / (uq[k + 1] - uq[k])
-                q[i, j] = (1 - w) * qa[k] + w * qa[k + 1]
+                for arr, key in ((q, "q"), (sl, "s")):
+                    rows = np.vstack([np.zeros(N_P), lv[key]])
+                    arr[i, j] = (1 - w) * rows[k] + w * rows[k + 1]
+            elif ua.size:
+                q[i, j], sl[i, j] = _extrapolate(form, lv, uu, p, beta=b_c[i], gamma=g_c[i])
             else:
-                base = samples[-1] if ts.size else np.zeros(1)
-                du = uu - (ua[-1] if ts.size else 0.0)
-                q[i, j] = _mixture_quantiles(base, beta_s[i] * du, gamma_s[i] * du, p)
-        q[i] = np.sort(q[i], axis=-1)
+                q[i, j] = _mixture_quantiles(np.zeros(1), beta_s[i] * uu, gamma_s[i] * uu, p)
+        if not within_level:
+            q[i] = np.sort(q[i], axis=-1)
 
     boot_mean, boot_std = _bootstrap_moments(d_all, lev, keep, cols, t_nom, tau, u_table,
                                              s_beta, s_gamma, gk, rng=rng, n_boot=n_boot,
                                              min_cell=min_cell)
-
+    within = {}
+    if within_level:
+        refs = np.array([lv["ref"] for lv in levels]).reshape(-1, 3)
+        within = {"slope": sl, "g_ref": refs[:, 0], "g_lo": refs[:, 1], "g_hi": refs[:, 2]}
+        targets = (np.array([np.median(pv.target[lev == L]) for L in keep])
+                   if by_target else None)
+        if targets is not None and np.all(np.diff(targets) > 0):
+            gk = targets
+            within["level_by_target"] = True
     block = RelaxationTable(g=gk, t=t_table, p=p, q=q, tau=tau, boot_mean=boot_mean,
-                            boot_std=boot_std, t_fit_max=t_last)
+                            boot_std=boot_std, t_fit_max=t_last, **within)
     info = RelaxationInfo(tau=tau, levels_g=gk, beta=beta, gamma=gamma,
                           beta_choice=s_beta.choice, gamma_choice=s_gamma.choice,
-                          t_table=t_table, t_fit_max=t_last)
+                          t_table=t_table, t_fit_max=t_last, within_level=within_level,
+                          extrapolation=form, extrapolation_ks=scores, t_holdout=t_out,
+                          growth_mean=b_c, growth_var=g_c)
     return block, info

@@ -289,6 +289,8 @@ def program_cells(programming: FittedProgramming | None,
     else:
         gp = flat.copy()
     fields = {} if drift is None else drift.draw(gp, rng)
+    if isinstance(drift, RelaxationTable) and drift.level_by_target:
+        fields["g_level"] = np.asarray(flat, dtype=np.float64).copy()
     seed = int(rng.integers(0, 2**63 - 1))
     return gp, fields, seed
 

@@ -5,6 +5,20 @@ g(t) = max(g_0 + Q(g_0, t, p), 0): tabulated quantiles Q of the change since the
 p per cell, drawn at programming, so one cell follows one trajectory. Between grid points
 the table is interpolated linearly (in g_0, in p, and in u = ln(1 + t/tau) between times);
 outside its conductance grid and after its last time it holds its edge values.
+
+Conditioned on where the cell landed: at grid level i the quantile is linear in the cell's
+own g_0 within that level (the grid holds programming targets when ``level_by_target``,
+and a cell then follows its target's level),
+
+    Q_i(g_0, t, p) = q[i, t, p] + slope[i, t, p] (clip(g_0, g_lo[i], g_hi[i]) - g_ref[i]),
+
+so the change depends on the programmed (or first-read) value inside a level, as a PCM
+change proportional to g_0 or a relaxation toward the level's centre does. A cell inside
+one level's range [g_lo, g_hi] follows that level alone (where a level's change depends on
+g_0); levels whose ranges overlap are interpolated in g_0, and a gap between ranges is
+bridged linearly. A table without
+``slope`` (the default; every file written before the field existed) draws the change
+independently of g_0 within a level.
 Sampled with numpy by :class:`~xbarlab.devices.composite.CompositeDevice`.
 """
 
@@ -56,21 +70,51 @@ class RelaxationTable:
     """Bootstrap replicates of its standard deviation, shaped (B, len(g), len(t)) [S]."""
     t_fit_max: float = np.inf
     """Last measured time the table is fitted on [s]; later rows are extrapolated."""
+    slope: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 0)))
+    """d Q / d g_0 within a level, shaped like ``q`` [1]; empty (the default): the change
+    does not depend on g_0 within a level."""
+    g_ref: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    """Per level, the g_0 at which ``q`` holds [S] (the level's mean first read); empty
+    with ``slope``."""
+    g_lo: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    """Per level, the lowest g_0 the slope applies to [S] (lower g_0 are held there)."""
+    g_hi: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    """Per level, the highest g_0 the slope applies to [S] (higher g_0 are held there)."""
+    level_by_target: bool = False
+    """True: ``g`` holds programming targets and a cell follows its target's level (the
+    change within it conditioned on g_0); False: ``g`` holds first reads g_0."""
 
     def __post_init__(self):
-        for name in ("g", "t", "p", "q", "boot_mean", "boot_std"):
+        for name in ("g", "t", "p", "q", "boot_mean", "boot_std", "slope", "g_ref", "g_lo",
+                     "g_hi"):
             object.__setattr__(self, name, np.asarray(getattr(self, name), dtype=np.float64))
         if self.q.shape != (self.g.size, self.t.size, self.p.size):
             raise ConfigError(f"relaxation table q has shape {self.q.shape}, expected "
                               f"{(self.g.size, self.t.size, self.p.size)}")
+        if self.slope.size:
+            if self.slope.shape != self.q.shape:
+                raise ConfigError(f"relaxation table slope has shape {self.slope.shape}, "
+                                  f"expected that of q, {self.q.shape}")
+            for name in ("g_ref", "g_lo", "g_hi"):
+                if getattr(self, name).shape != self.g.shape:
+                    raise ConfigError(f"relaxation table {name} has shape "
+                                      f"{getattr(self, name).shape}, expected {self.g.shape}")
+            if np.any(self.g_lo > self.g_hi):
+                raise ConfigError("relaxation table needs g_lo <= g_hi at every level")
         if self.t.size < 2 or self.t[0] != 0 or np.any(np.diff(self.t) <= 0):
             raise ConfigError("relaxation table times must start at 0 s and increase")
         if not self.tau > 0:
             raise ConfigError(f"tau must be > 0 s, got {self.tau}")
 
     @property
+    def conditional(self) -> bool:
+        """Whether the change depends on g_0 within a level (the table has a ``slope``)."""
+        return bool(self.slope.size)
+
+    @property
     def mean(self) -> np.ndarray:
-        """Mean of g(t) - g_0 on the (g, t) grid [S] (trapezoid over p)."""
+        """Mean of g(t) - g_0 on the (g, t) grid [S] (trapezoid over p; at ``g_ref`` when
+        the table is conditional)."""
         return np.trapezoid(self.q, self.p, axis=-1)
 
     @property
@@ -79,10 +123,18 @@ class RelaxationTable:
         m = self.mean
         return np.sqrt(np.maximum(np.trapezoid(self.q**2, self.p, axis=-1) - m**2, 0.0))
 
-    def delta(self, g0: np.ndarray, t: float, p: np.ndarray) -> np.ndarray:
+    def delta(self, g0: np.ndarray, t: float, p: np.ndarray,
+              g_level: np.ndarray | None = None) -> np.ndarray:
         """Change since the first read [S] of cells at ``g0`` [S] with deviates ``p`` [1]
-        (1-D arrays of one length) at time ``t`` [s]."""
-        ig, wg = bracket(self.g, g0)
+        (1-D arrays of one length) at time ``t`` [s]; ``g_level`` [S]: the cells' level
+        coordinate (their programming targets, for a table with ``level_by_target``),
+        default ``g0``."""
+        if g_level is not None:
+            ig, wg = bracket(self.g, g_level)
+        else:
+            ig, wg = bracket(self.g, g0)
+            if self.conditional and self.g.size > 1:
+                wg = self._level_weight(ig, wg, g0)
         u_grid = np.log1p(self.t / self.tau)
         it, wt = bracket(u_grid, np.atleast_1d(np.log1p(t / self.tau)))
         it, wt = int(it[0]), float(wt[0])
@@ -91,6 +143,8 @@ class RelaxationTable:
         out = np.zeros(g0.shape)
         for dg, fg in ((0, 1 - wg), (1, wg)):
             jg = np.minimum(ig + dg, self.g.size - 1)
+            if self.conditional:
+                dx = np.clip(g0, self.g_lo[jg], self.g_hi[jg]) - self.g_ref[jg]
             for dt, ft in ((0, 1 - wt), (1, wt)):
                 if ft == 0:
                     continue
@@ -98,8 +152,25 @@ class RelaxationTable:
                 jt = min(it + dt, self.t.size - 1)
                 lo = self.q[jg, jt, ip]
                 hi = self.q[jg, jt, ip_hi]
+                if self.conditional:
+                    lo = lo + self.slope[jg, jt, ip] * dx
+                    hi = hi + self.slope[jg, jt, ip_hi] * dx
                 out += fg * ft * (lo + wp * (hi - lo))
         return out
+
+    def _level_weight(self, ig, wg, g0):
+        """Weight of level ig + 1 for cells at ``g0`` [S]: a cell inside one level's range of
+        first reads only follows that level; between two ranges it is interpolated across
+        the gap; inside both (overlapping levels), or where neither level's change depends
+        on g_0, it keeps the weight in g."""
+        hi, lo = self.g_hi[ig], self.g_lo[ig + 1]
+        moving = np.any(self.slope != 0, axis=(1, 2))
+        in_a, in_b = g0 <= hi, g0 >= lo
+        in_a = in_a | ~(moving[ig] | moving[ig + 1])  # no level depends on g_0: weight in g
+        in_b = in_b | ~(moving[ig] | moving[ig + 1])
+        gap = np.clip((g0 - hi) / np.where(lo > hi, lo - hi, 1.0), 0.0, 1.0)
+        return np.where(in_a & ~in_b, 0.0, np.where(~in_a & in_b, 1.0,
+                                                    np.where(~in_a & ~in_b, gap, wg)))
 
     # -- the sampling steps of the numpy path (see composite.py) ----------------------------
 
@@ -108,27 +179,42 @@ class RelaxationTable:
         return {"p": rng.random(g_prog.size)}
 
     def evolve(self, g0: np.ndarray, fields: Mapping[str, np.ndarray], t: float) -> np.ndarray:
-        """g(t) [S] of cells programmed to ``g0`` [S] (1-D) with per-cell ``fields``."""
-        return np.maximum(g0 + self.delta(g0, t, fields["p"]), 0.0)
+        """g(t) [S] of cells programmed to ``g0`` [S] (1-D) with per-cell ``fields``
+        (``p``; ``g_level`` [S], the targets, when the table's levels are targets)."""
+        g_level = fields.get("g_level") if self.level_by_target else None
+        return np.maximum(g0 + self.delta(g0, t, fields["p"], g_level), 0.0)
 
     # -- files ------------------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
-        """The table as quantities (type "relaxation_table")."""
+        """The table as quantities (type "relaxation_table"); the within-level fields
+        (``slope``, ``g_ref``, ``g_lo``, ``g_hi``) only when the table is conditional."""
         def q(v, u):
             return Quantity(np.asarray(v, dtype=np.float64), u)
 
-        return {"type": "relaxation_table", "g": q(self.g, "S"), "t": q(self.t, "s"),
-                "p": q(self.p, "1"), "quantiles": q(self.q, "S"), "tau": q(self.tau, "s"),
-                "bootstrap_mean": q(self.boot_mean, "S"), "bootstrap_std": q(self.boot_std, "S"),
-                "t_fit_max": q(self.t_fit_max, "s")}
+        out = {"type": "relaxation_table", "g": q(self.g, "S"), "t": q(self.t, "s"),
+               "p": q(self.p, "1"), "quantiles": q(self.q, "S"), "tau": q(self.tau, "s"),
+               "bootstrap_mean": q(self.boot_mean, "S"), "bootstrap_std": q(self.boot_std, "S"),
+               "t_fit_max": q(self.t_fit_max, "s")}
+        if self.conditional:
+            out.update(slope=q(self.slope, "1"), g_ref=q(self.g_ref, "S"),
+                       g_lo=q(self.g_lo, "S"), g_hi=q(self.g_hi, "S"),
+                       level_by_target=q(float(self.level_by_target), "1"))
+        return out
 
     @staticmethod
     def from_dict(tree: Mapping[str, Any]) -> RelaxationTable:
-        """Inverse of :meth:`to_dict` (the "type" key is not read)."""
+        """Inverse of :meth:`to_dict` (the "type" key is not read; a tree without
+        ``slope`` is a table independent of g_0 within a level)."""
         def get(key, units):
             return tree_array(tree, key, units, "drift")
 
+        within = {}
+        if "slope" in tree:
+            within = {"slope": get("slope", "1"), "g_ref": get("g_ref", "S"),
+                      "g_lo": get("g_lo", "S"), "g_hi": get("g_hi", "S"),
+                      "level_by_target": bool(get("level_by_target", "1"))}
         return RelaxationTable(get("g", "S"), get("t", "s"), get("p", "1"), get("quantiles", "S"),
                                float(get("tau", "s")), get("bootstrap_mean", "S"),
-                               get("bootstrap_std", "S"), float(get("t_fit_max", "s")))
+                               get("bootstrap_std", "S"), float(get("t_fit_max", "s")),
+                               **within)

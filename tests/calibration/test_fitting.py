@@ -72,13 +72,13 @@ def test_hku_predicted_std_inside_bootstrap_interval(hku):
 def test_techc_interpolation_split(techc_split):
     """Tech C cells split in halves by address (seed 2024): fitted on one half at all times,
     the model's KS distance to the other half, over (level, t > 0) cells with >= 50 held-out
-    devices, has median <= 0.08 (reached: about 0.058)."""
+    devices, has median <= 0.06 (reached: about 0.059)."""
     a, b = techc_split
     model = fit(a, rng=np.random.default_rng(0), n_boot=20)
     assert model.conditioning == "initial read"
     tab = ks_table(model, b, rng=np.random.default_rng(1))
     assert np.sum(np.isfinite(tab.ks)) >= 150
-    assert tab.median <= 0.08
+    assert tab.median <= 0.06
 
 
 

@@ -1,0 +1,262 @@
+"""The change after the first read conditioned on where the cell landed in its level
+(calibration/relaxation.py conditional_quantiles, devices/relaxation_table.py slope)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats
+from xbarlab.calibration import fit, read_measurements, tables
+from xbarlab.calibration.relaxation import conditional_quantiles
+from xbarlab.devices.relaxation_table import RelaxationTable
+
+YEAR = 365.25 * 86400.0
+
+
+def test_conditional_quantiles_recover_a_location_scale_law():
+    """d = 0.5 - 0.4 x + (1 + 2 x) e, e ~ N(0, 1), x ~ U(-0.2, 0.2), 20,000 cells: the
+    conditional quantiles q(p) + s(p) x equal 0.5 - 0.4 x + (1 + 2 x) Phi^-1(p) within
+    0.05 at p = 0.1, 0.5, 0.9 and x = -0.2, 0, 0.2."""
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-0.2, 0.2, 20_000)
+    d = 0.5 - 0.4 * x + (1 + 2 * x) * rng.standard_normal(x.size)
+    p = np.array([0.1, 0.5, 0.9])
+    q, s = conditional_quantiles(x, d, p, -0.2, 0.2)
+    for xv in (-0.2, 0.0, 0.2):
+        truth = 0.5 - 0.4 * xv + (1 + 2 * xv) * stats.norm.ppf(p)
+        np.testing.assert_allclose(q + s * xv, truth, atol=0.05)
+
+
+def test_independent_change_keeps_empirical_quantiles():
+    """d independent of x (both normal, 500 cells): both slopes shrink to exactly 0, and
+    q equals the empirical quantiles of d."""
+    rng = np.random.default_rng(1)
+    x = rng.normal(0, 0.3, 500)
+    d = rng.normal(0, 2.0, 500)
+    p = np.linspace(0, 1, 11)
+    q, s = conditional_quantiles(x, d, p, x.min(), x.max())
+    assert np.all(s == 0.0)
+    np.testing.assert_allclose(q, np.quantile(d, p), rtol=1e-12, atol=1e-15)
+
+
+def test_table_slope_applies_within_the_level_range_and_round_trips():
+    """One level, q = 0 and slope = -0.5 at every p: delta(g0) = -0.5 (clip(g0, lo, hi) -
+    ref); to_dict/from_dict keeps the fields; a table without them has none in its dict."""
+    g = np.array([1e-6])
+    t = np.array([0.0, 10.0])
+    p = np.linspace(0, 1, 3)
+    q = np.zeros((1, 2, 3))
+    sl = np.full_like(q, -0.5)
+    tab = RelaxationTable(g, t, p, q, tau=1.0, slope=sl, g_ref=[1e-6], g_lo=[0.5e-6],
+                          g_hi=[1.5e-6])
+    g0 = np.array([0.2e-6, 0.8e-6, 1.2e-6, 3e-6])
+    want = -0.5 * (np.clip(g0, 0.5e-6, 1.5e-6) - 1e-6)
+    np.testing.assert_allclose(tab.delta(g0, 10.0, np.full(4, 0.3)), want, atol=1e-20)
+    back = RelaxationTable.from_dict(tab.to_dict())
+    np.testing.assert_array_equal(back.delta(g0, 10.0, np.full(4, 0.3)),
+                                  tab.delta(g0, 10.0, np.full(4, 0.3)))
+    plain = RelaxationTable(g, t, p, q, tau=1.0)
+    assert not plain.conditional and "slope" not in plain.to_dict()
+
+
+def _corr_first_read_change(g1, d):
+    return float(np.corrcoef(g1, d)[0, 1])
+
+
+def _boot_band(g1, d, rng, n_boot=200):
+    idx = rng.integers(0, g1.size, (n_boot, g1.size))
+    c = [_corr_first_read_change(g1[i], d[i]) for i in idx]
+    return np.quantile(c, [0.005, 0.995])
+
+
+def _model_corr(model, g_in, times, rng, n_samples=20):
+    reads = model.sample(np.repeat(g_in, n_samples), times, rng)
+    return [_corr_first_read_change(reads[0], reads[k] - reads[0])
+            for k in range(1, times.size)]
+
+
+def _check_corr(model, pv, lev, labels, g_in_of, times_idx, rng, min_frac=0.9):
+    inside, total = 0, 0
+    for i in labels:
+        m = lev == i
+        g1 = pv.g[m, times_idx[0]]
+        ok = np.all(np.isfinite(pv.g[m][:, times_idx]), axis=1)
+        if ok.sum() < 50:
+            continue
+        times = np.array([np.nanmedian(pv.t[:, k]) for k in times_idx])
+        mc = _model_corr(model, g_in_of(m)[ok], times, rng)
+        for k, c_model in zip(times_idx[1:], mc, strict=True):
+            d = pv.g[m, k][ok] - g1[ok]
+            lo, hi = _boot_band(g1[ok], d, rng)
+            inside += lo <= c_model <= hi
+            total += 1
+    return inside / total
+
+
+@pytest.mark.slow
+def test_pcm_example_correlation_and_spread():
+    """The shipped pcm_drift.csv (pcm-ibm-2020, 8 targets x 150 cells): in model samples
+    the correlation between the 1 s read and the change at 10 s..1 d lies inside the data's
+    99 % bootstrap band at >= 90 % of the 40 (level, time) cells (reached: all; drawn
+    independently of the first read within a level: 35 %); at 2.5 uS the
+    model's spread at 1 d is within 0.07 uS of the preset's (0.511 uS; reached 0.548;
+    drawn independently: 0.70) and at 0.3125 uS the fraction of cells reading 0 S at 1 y
+    within 0.08 of the preset's (0.229; reached 0.291; drawn independently: 0.506)."""
+    from xbarlab import devices
+
+    meas = read_measurements(_example("pcm_drift.csv"))
+    model = fit(meas, rng=np.random.default_rng(0), n_boot=5)
+    cols = tables.columns(meas)
+    pv = tables.pivot(cols, use_initial=False)
+    lev = pv.level.astype(int)
+    frac = _check_corr(model, pv, lev, range(8), lambda m: pv.target[m], list(range(6)),
+                       np.random.default_rng(3))
+    assert frac >= 0.9, frac
+    pre = devices.load("pcm-ibm-2020")
+    x = np.full(100_000, 2.5e-6)
+    s_fit = model.sample(x, 86400.0, np.random.default_rng(4)).std()
+    s_pre = pre.sample(x, 86400.0, np.random.default_rng(5)).std()
+    assert abs(s_fit - s_pre) < 0.07e-6, (s_fit, s_pre)
+    x = np.full(100_000, 0.3125e-6)
+    z_fit = np.mean(model.sample(x, YEAR, np.random.default_rng(6)) == 0)
+    z_pre = np.mean(pre.sample(x, YEAR, np.random.default_rng(7)) == 0)
+    assert abs(z_fit - z_pre) < 0.08, (z_fit, z_pre)
+
+
+@pytest.mark.slow
+def test_relaxation_toward_centre_correlation_recovered():
+    """Generator (iii) (tests/_synthetic_rram.py: g_1 uniform in a 1 uS window about the
+    centre, relaxation toward it with tau = 100 s, beta = 0.5), 8 levels x 400 cells read at
+    0, 1, 10, 100, 1e3, 1e4 s: the first-read-conditioned fit's per-level correlation between
+    the first read and the change lies inside the data's 99 % bootstrap band at >= 90 % of
+    the 40 (level, time) cells (the change drawn independently of the first read: 0)."""
+    from _synthetic_rram import relaxation_toward_centre
+
+    times = np.array([0.0, 1.0, 10.0, 100.0, 1e3, 1e4])
+    data = relaxation_toward_centre(np.linspace(5e-6, 40e-6, 8), 400, times,
+                                    np.random.default_rng(7))
+    model = fit(data, rng=np.random.default_rng(0), drift="relaxation", n_boot=5)
+    cols = tables.columns(data)
+    pv = tables.pivot(cols, use_initial=True)
+    lev = pv.level.astype(int)
+    frac = _check_corr(model, pv, lev, range(8), lambda m: pv.g0[m], list(range(6)),
+                       np.random.default_rng(3))
+    assert frac >= 0.9, frac
+
+
+@pytest.mark.slow
+def test_techc_correlation_inside_bootstrap_band(techc):
+    """Tech C (../shared): per-level correlation between the first read and the change at
+    0.01 s..1e5 s in model samples lies inside the data's 99 % bootstrap band at >= 90 %
+    of the (level, time) cells with >= 50 devices read at every time."""
+    _, meas = techc
+    model = fit(meas, rng=np.random.default_rng(0), drift="relaxation", n_boot=5)
+    cols = tables.columns(meas)
+    pv = tables.pivot(cols, use_initial=True)
+    lev = pv.level.astype(int)
+    frac = _check_corr(model, pv, lev, range(32), lambda m: pv.g0[m], [0, 1, 2, 3, 5],
+                       np.random.default_rng(3))
+    assert frac >= 0.9, frac
+
+
+def _example(name):
+    from pathlib import Path
+
+    return Path(__file__).resolve().parents[2] / "data" / "examples" / name
+
+
+def _no_worse_than_persistence(data, t_fit, later, min_devices):
+    from xbarlab.calibration import baseline_tables, ks_table, split_devices
+
+    a, b = split_devices(data, rng=np.random.default_rng(9))
+    early = {k: v[a["time"] <= t_fit] if isinstance(v, np.ndarray) else v
+             for k, v in a.items()}
+    model = fit(early, rng=np.random.default_rng(0), drift="relaxation", n_boot=5)
+    for t in later:
+        tab = ks_table(model, b, rng=np.random.default_rng(1), t=t, min_devices=min_devices)
+        carry = baseline_tables(early, b, t_from=t_fit, rng=np.random.default_rng(1), t=t,
+                                min_devices=min_devices)["carry forward"]
+        assert tab.median <= carry.median, (t, tab.median, carry.median)
+
+
+@pytest.mark.slow
+def test_extrapolation_no_worse_than_persistence():
+    """Split in halves by device and fitted on the early reads, every later held-out time
+    has a median KS over levels no larger than carrying each level's last fitted change
+    forward (persistence): generator (iii) (8 levels x 400 cells) fitted up to 100 s,
+    scored at 1e3 and 1e4 s; the shipped pcm_drift.csv fitted up to 1e3 s, scored at 1e4 s
+    and 1 d."""
+    from _synthetic_rram import relaxation_toward_centre
+
+    times = np.array([0.0, 1.0, 10.0, 100.0, 1e3, 1e4])
+    data = relaxation_toward_centre(np.linspace(5e-6, 40e-6, 8), 400, times,
+                                    np.random.default_rng(8))
+    _no_worse_than_persistence(data, 100.0, (1e3, 1e4), 50)
+    meas = read_measurements(_example("pcm_drift.csv"))
+    cols = {k: getattr(meas, k) for k in ("device", "g", "time", "time_point", "g_target",
+                                           "level")}
+    _no_worse_than_persistence(cols, 1e3, (1e4, 86400.0), 50)
+
+
+def test_change_proportional_to_first_read_extrapolates_pinned_cells():
+    """d(t) = -g_0 a(t) (1 + 0.2 Z), a = 0.05 ln(1 + t/1 s), Z ~ N(0, 1) per cell (a PCM-like
+    change proportional to the first read), 2 levels x 300 cells in [0, 2] uS and [1, 3] uS
+    read at 1, 10, 100, 1e3 s: the table's change of a cell at g_0 = 0 S (truth: 0 S at
+    every p) spans (1st to 99th percentile) less than 1.5 times the standard deviation of
+    the change at the level's reference at 1e3 s (the change drawn independently of g_0
+    spans about 4.6; reached 1.08), and no more, relative to it, at 1e5 s (extrapolated)
+    than at 1e3 s; the median change at the levels' references at 1e5 s is within 20 % of
+    -g_ref a(1e5 s) (reached: 17 % at the lower level)."""
+    from xbarlab.calibration import relaxation, tables
+
+    rng = np.random.default_rng(3)
+    n = 300
+    g0 = np.concatenate([rng.uniform(0, 2e-6, n), rng.uniform(1e-6, 3e-6, n)])
+    z = rng.standard_normal(2 * n)
+    times = np.array([0.0, 1.0, 10.0, 100.0, 1e3])
+    a = 0.05 * np.log1p(times)
+    g = g0[None, :] * (1 - a[:, None] * (1 + 0.2 * z[None, :]))
+    cols = {"device": np.tile(np.arange(2 * n), times.size), "g": g.ravel(),
+            "time": np.repeat(times, 2 * n), "g_initial": np.tile(g0, times.size),
+            "level": np.tile(np.repeat([0, 1], n), times.size)}
+    c = tables.columns(cols)
+    pv = tables.pivot(c, use_initial=True)
+    lev, centres = tables.level_labels(pv, by="level")
+    blk, info = relaxation.fit_relaxation(pv, lev, centres, [0, 1], t_max=1e5,
+                                          rng=np.random.default_rng(0), n_boot=0)
+    assert info.extrapolation in relaxation.FORMS
+    pz = np.array([0.01, 0.99])
+    width = []
+    for t in (1e3, 1e5):
+        j = int(np.argmin(np.abs(blk.t - t)))
+        span = np.ptp(blk.delta(np.zeros(2), t, pz))
+        width.append(span / blk.std[0, j])
+    assert width[0] < 1.5 and width[1] <= 1.05 * width[0], width
+    want = -blk.g_ref * 0.05 * np.log1p(1e5)
+    np.testing.assert_allclose(blk.delta(blk.g_ref, 1e5, np.full(2, 0.5)), want, rtol=0.2)
+
+
+@pytest.mark.slow
+def test_target_conditioned_table_file_round_trip(tmp_path):
+    """Two targets (1 and 2 uS) x 100 cells, programmed with a 0.2 uS normal error and
+    drifting as g(t) = g_1 (1 - 0.03 ln(1 + t/1 s)): the target-conditioned relaxation fit
+    holds a within-level slope on a grid of the targets; written with to_file and read
+    back with devices.load, it samples the same bits for the same seed."""
+    from xbarlab.devices import load
+
+    rng = np.random.default_rng(4)
+    target = np.repeat([1e-6, 2e-6], 100)
+    g1 = target + 0.2e-6 * rng.standard_normal(target.size)
+    times = np.array([1.0, 10.0, 100.0, 1e3])
+    g = g1[None, :] * (1 - 0.03 * np.log1p(times)[:, None])
+    n = target.size
+    data = {"device": np.tile(np.arange(n), times.size), "g": g.ravel(),
+            "time": np.repeat(times, n), "g_target": np.tile(target, times.size)}
+    model = fit(data, drift="relaxation", rng=np.random.default_rng(0), n_boot=2)
+    blk = model.drift_law
+    assert blk.conditional and blk.level_by_target
+    np.testing.assert_array_equal(blk.g, [1e-6, 2e-6])
+    back = load(model.to_file(tmp_path / "m.h5"))
+    x = np.linspace(0.5e-6, 2.5e-6, 50)
+    np.testing.assert_array_equal(model.sample(x, times, np.random.default_rng(9)),
+                                  back.sample(x, times, np.random.default_rng(9)))
