@@ -51,10 +51,12 @@ def _plot_programming(model, out: Path):
                        label="spread, 95 % bootstrap band")
     ax[1].plot(g * US, pb.spread.value * US, "C1-", label=f"spread fit ({rep.spread_choice})")
     if rep.boot_spread_level.shape[0] > 1:
+        # a percentile interval need not contain the estimate (few replicates, skewed
+        # resamples): drawn as its own segment, not as error bars around the point
         blo, bhi = np.quantile(rep.boot_spread_level, [0.025, 0.975], axis=0)
-        ax[1].errorbar(rep.levels_g * US, rep.spread * US,
-                       yerr=[(rep.spread - blo) * US, (bhi - rep.spread) * US], fmt="ko", ms=4,
-                       label="per-level std (bootstrap 95 %)")
+        ax[1].vlines(rep.levels_g * US, blo * US, bhi * US, colors="k", lw=1,
+                     label="per-level std, bootstrap 95 %")
+        ax[1].plot(rep.levels_g * US, rep.spread * US, "ko", ms=4, label="per-level std")
     ax[1].set_xlabel("target g_T [uS]")
     ax[1].set_ylabel("std of g_prog - g_T [uS]")
     ax[1].set_ylim(bottom=0)

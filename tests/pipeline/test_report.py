@@ -14,6 +14,7 @@ def test_end_to_end_report(tiny_run):
     report.md links plots (>= 4: KS map, crossbar error, noise, accuracy vs time), and the
     numbers in the report are those of the stage outputs (the HA-SGD clean accuracy)."""
     cfg, out = tiny_run
+    assert "report_error" not in json.loads((out / "calibrate" / "summary.json").read_text())
     for s in ALL:
         mk = json.loads((out / s / P.MARKER).read_text())
         assert mk["stage"] == s and len(mk["key"]) == 64
