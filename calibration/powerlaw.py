@@ -45,7 +45,7 @@ from ..devices.blocks import ReadNoiseStructure
 from ..devices.curves import FittedCurve
 from ..devices.fitted import FittedPowerLaw
 from ..enums import coerce_enum
-from .readnoise import contrast_loglik, gls_fits, reml_cost
+from .readnoise import contrast_loglik, gls_fits, reml_cost, share_groups
 from .smooth import smooth_cv
 
 T_R = 250e-9
@@ -250,9 +250,28 @@ def _design(pv, t0, rows):
     return y, np.log((t + t0) / t0), np.log((t + t0 + T_R) / (2 * T_R)), ok
 
 
-def _gls_at(pv, rows, t0, w_dev):
-    """:func:`~xbarlab.calibration.readnoise.gls_fits` of devices ``rows`` at ``t0``."""
-    return gls_fits(*_design(pv, t0, rows), w_dev)
+class _Reads:
+    """Log reads [ln S], usable-read mask and read times [s] of devices ``rows``, taken
+    once for the many fits at trial t0 and w; devices sharing a read schedule share
+    their covariance and design (:func:`~xbarlab.calibration.readnoise.share_groups`)."""
+
+    def __init__(self, pv, rows):
+        g = pv.g[rows]
+        self.t = np.where(np.isfinite(pv.t[rows]), pv.t[rows], pv.tp[None, :])
+        self.ok = np.isfinite(g) & (g > 0)
+        self.y = np.log(np.where(self.ok, g, 1.0))
+        self.share = share_groups(self.t, self.ok)
+
+    def gls(self, t0, w_dev):
+        """:func:`~xbarlab.calibration.readnoise.gls_fits` at ``t0`` [s] and per-device
+        independent shares ``w_dev`` [1]."""
+        w = np.broadcast_to(np.asarray(w_dev, dtype=np.float64), (self.y.shape[0],))
+        share = self.share if np.all(w == w[0]) else share_groups(self.t, self.ok, w)
+        first, inverse = self.share
+        tg = self.t[first]
+        L = np.log((tg + t0) / t0)[inverse]
+        u = np.log((tg + t0 + T_R) / (2 * T_R))[inverse]
+        return gls_fits(self.y, L, u, self.ok, w, share=share)
 
 
 def _best_t0(cost, lt0=None):
@@ -268,9 +287,9 @@ def _best_t0(cost, lt0=None):
     return float(10.0 ** res.x)
 
 
-def _w_fits(pv, rows, t0):
+def _w_fits(reads, t0):
     """Per-device fits at every independent share w of the grid (t0 fixed)."""
-    return [_gls_at(pv, rows, t0, np.full(rows.size, w)) for w in _W_GRID]
+    return [reads.gls(t0, np.full(reads.y.shape[0], w)) for w in _W_GRID]
 
 
 def _pick_w(fits_w, groups, shared):
@@ -305,18 +324,19 @@ def structure_fit(pv, rows, groups, structure, t0, *, shared_w=False):
             out[ix] = w
         return out
 
+    reads = _Reads(pv, rows)
     w_lev = np.full(len(groups), _PURE_W.get(structure, 0.5))
     rounds = 2 if structure is ReadNoiseStructure.BOTH else 1
     t_fit = t0
     for r in range(rounds):
         if t0 is None:
             wd = w_dev(w_lev)
-            t_fit = _best_t0(lambda lt, wd=wd: reml_cost(_gls_at(pv, rows, 10.0**lt, wd), groups,
+            t_fit = _best_t0(lambda lt, wd=wd: reml_cost(reads.gls(10.0**lt, wd), groups,
                                                          restricted=False),
                              None if r == 0 else np.log10(t_fit))
         if structure is ReadNoiseStructure.BOTH:
-            w_lev = _pick_w(_w_fits(pv, rows, t_fit), groups, shared_w)
-    return t_fit, w_lev, _gls_at(pv, rows, t_fit, w_dev(w_lev))
+            w_lev = _pick_w(_w_fits(reads, t_fit), groups, shared_w)
+    return t_fit, w_lev, reads.gls(t_fit, w_dev(w_lev))
 
 
 def _score(pv, rows, groups, t0, w_lev, stats):
@@ -442,6 +462,7 @@ def _fit_structure(pv, lev, centres, keep, structure, *, t0, rng, n_boot):
     rows = np.concatenate(idx)
     groups = _groups(idx)
     t0, w_lev, f = structure_fit(pv, rows, groups, structure, t0, shared_w=True)
+    reads = _Reads(pv, rows)
     gk = centres[keep]
     wd = np.concatenate([np.full(ix.size, w) for ix, w in zip(idx, w_lev, strict=True)])
 
@@ -460,10 +481,10 @@ def _fit_structure(pv, lev, centres, keep, structure, *, t0, rng, n_boot):
     grid = np.unique(np.concatenate([gk, np.linspace(gk.min(), gk.max(), 64)]))
     bm, bsg, bq, bqi = (np.zeros((n_boot, grid.size)) for _ in range(4))
     h = 0.03
-    fits3 = ({j: _gls_at(pv, rows, 10.0**lt, wd) for j, lt in
+    fits3 = ({j: reads.gls(10.0**lt, wd) for j, lt in
               enumerate((np.log10(t0) - h, np.log10(t0), np.log10(t0) + h))}
              if t0_fitted and n_boot else {})
-    fits_w = _w_fits(pv, rows, t0) if both and n_boot else []
+    fits_w = _w_fits(reads, t0) if both and n_boot else []
     for b in range(n_boot):
         picks = [ix[rng.integers(0, ix.size, ix.size)] for ix in groups]
         cur, t_b, w_b = f, t0, w_lev
@@ -475,7 +496,7 @@ def _fit_structure(pv, lev, centres, keep, structure, *, t0, rng, n_boot):
         if fits_w:
             w_b = _pick_w(fits_w, picks, True)
         if fits3 or fits_w:
-            cur = _gls_at(pv, rows, t_b, np.full(rows.size, w_b[0]) if both else wd)
+            cur = reads.gls(t_b, np.full(rows.size, w_b[0]) if both else wd)
         r = stats(cur, picks)
         bm[b] = s_mu(grid, r[:, 0])
         bsg[b] = np.maximum(s_sig(grid, r[:, 1]), 0.0)

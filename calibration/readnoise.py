@@ -102,34 +102,66 @@ def _masked(u, ok, w):
     return c
 
 
-def gls_fits(y, L, u, ok, w):
+def share_groups(clock, ok, w=None):
+    """Devices whose reads share one covariance C(w) and one design: the same usable
+    reads at the same clock values (and the same independent share w).
+
+    ``clock``: (n, K) read times [s] (or any clock of them); ``ok``: (n, K) usable reads;
+    ``w``: (n,) independent shares [1] or None (not compared). Returns ``(first,
+    inverse)``: the index (G,) of one device of each group and the group (n,) of each
+    device, for :func:`gls_fits`'s ``share``. Grouping is exact (rows are compared in
+    full); devices with a common read schedule form a few groups, so the K x K algebra
+    is done a few times instead of once per device."""
+    n = clock.shape[0]
+    cols = [np.where(ok, clock, 0.0), ok.astype(np.float64)]
+    if w is not None:
+        cols.append(np.broadcast_to(np.asarray(w, dtype=np.float64), (n,))[:, None])
+    key = np.concatenate(cols, axis=1)
+    weights = 1.0 + np.cos(0.7 * np.arange(key.shape[1]) + 0.3)
+    _, first, inverse = np.unique(key @ weights, return_index=True, return_inverse=True)
+    inverse = inverse.ravel()
+    if not np.array_equal(key[first][inverse], key):
+        # two different rows gave one projection: group on the rows themselves
+        _, first, inverse = np.unique(key, axis=0, return_index=True, return_inverse=True)
+        inverse = inverse.ravel()
+    return first, inverse
+
+
+def gls_fits(y, L, u, ok, w, *, share=None):
     """Per-device generalised least squares of y = a - nu L under C(w).
 
     ``y``, ``L``, ``u``: (n, K) log reads [ln S], drift clock and 1/f clock [1]; ``ok``:
-    usable reads; ``w``: per-device independent share in [0, 1]. Returns a dict of
-    arrays (n,): ``nu`` (NaN where fewer than 3 reads), ``a`` [ln S], ``S`` = 1/var(nu)
-    in units of A^-2, ``rss`` (the generalised residual sum of squares, A^2 units),
-    ``dof`` = reads - 2 and ``logdet`` = ln|C| + ln|X' C^-1 X| (the restricted
+    usable reads; ``w``: per-device independent share in [0, 1]; ``share``: None, or
+    ``(first, inverse)`` from :func:`share_groups` over these devices (the covariance,
+    the design and their determinants are then computed once per group; same results).
+    Returns a dict of arrays (n,): ``nu`` (NaN where fewer than 3 reads), ``a`` [ln S],
+    ``S`` = 1/var(nu) in units of A^-2, ``rss`` (the generalised residual sum of squares,
+    A^2 units), ``dof`` = reads - 2 and ``logdet`` = ln|C| + ln|X' C^-1 X| (the restricted
     likelihood's determinant terms; ``logdet_a`` = ln|C| + ln(1' C^-1 1), those of the
     likelihood of the reads' contrasts, a eliminated and nu profiled)."""
     w = np.broadcast_to(np.asarray(w, dtype=np.float64), (y.shape[0],))
-    c = _masked(u, ok, w)
+    first, inverse = (slice(None), None) if share is None else share
+    okg = ok[first]
+    c = _masked(u[first], okg, w[first])
     ci = np.linalg.inv(c)
-    x = np.stack([ok.astype(np.float64), np.where(ok, L, 0.0)], axis=-1)  # (n, K, 2)
-    yy = np.where(ok, y, 0.0)
+    x = np.stack([okg.astype(np.float64), np.where(okg, L[first], 0.0)], axis=-1)  # (G, K, 2)
     cix = ci @ x
     m = np.swapaxes(x, 1, 2) @ cix
-    n_ok = ok.sum(axis=1)
-    bad = n_ok < 3
-    m[bad] = np.eye(2)
-    b = np.einsum("nki,nk->ni", cix, yy)
-    beta = np.linalg.solve(m, b[..., None])[..., 0]
-    r = yy - np.einsum("nki,ni->nk", x, beta)
-    rss = np.einsum("nk,nkj,nj->n", r, ci, r)
+    m[okg.sum(axis=1) < 3] = np.eye(2)
     vnu = np.linalg.inv(m)[:, 1, 1]
     ldc = np.linalg.slogdet(c)[1]
     logdet = ldc + np.linalg.slogdet(m)[1]
     logdet_a = ldc + np.log(np.maximum(m[:, 0, 0], 1e-300))
+    if inverse is not None:
+        ci, x, cix, m, vnu, logdet, logdet_a = (
+            v[inverse] for v in (ci, x, cix, m, vnu, logdet, logdet_a))
+    yy = np.where(ok, y, 0.0)
+    n_ok = ok.sum(axis=1)
+    bad = n_ok < 3
+    b = np.einsum("nki,nk->ni", cix, yy)
+    beta = np.linalg.solve(m, b[..., None])[..., 0]
+    r = yy - np.einsum("nki,ni->nk", x, beta)
+    rss = np.einsum("nk,nkj,nj->n", r, ci, r)
     nu = np.where(bad, np.nan, -beta[:, 1])
     return {"nu": nu, "a": beta[:, 0], "S": np.where(bad, 0.0, 1.0 / vnu),
             "rss": np.where(bad, 0.0, rss), "dof": np.maximum(n_ok - 2, 0).astype(np.float64),
