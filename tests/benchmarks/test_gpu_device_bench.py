@@ -12,7 +12,8 @@ machine with a CUDA GPU (skipped otherwise), or run this file with python.
    KS <= 0.01.
 3. Analog forward: ``nn.convert`` of a 512 x 512 ``nn.Linear`` (8-bit DAC and ADC, per-tile
    scale) on the GPU at batch 256 against ``nn.Linear`` on the GPU, float32; median of 200
-   interleaved calls. Goal <= 2x.
+   interleaved calls. Goal <= 2x. Also both sides through ``torch.compile`` (modes
+   "default" and "reduce-overhead", the latter replaying CUDA graphs), reported.
 """
 
 from __future__ import annotations
@@ -81,8 +82,10 @@ def agreement(name: str) -> float:
     return worst
 
 
-def analog_forward() -> dict:
-    """Median times [s] of the converted 512 x 512 layer and nn.Linear on the GPU."""
+def analog_forward(compile_mode: str | None = None) -> dict:
+    """Median times [s] of the converted 512 x 512 layer and nn.Linear on the GPU, both
+    eager (``compile_mode`` None) or both through ``torch.compile(mode=compile_mode)``;
+    ``equal``: whether the compiled analog outputs equal the eager ones bit for bit."""
     from torch import nn
     from xbarlab.devices import load
     from xbarlab.nn import convert
@@ -94,29 +97,39 @@ def analog_forward() -> dict:
     model.program(torch.Generator(device="cuda").manual_seed(0))
     model.read(86400.0)
     x = torch.rand(256, 512, device="cuda")
+    fl, fa = lin, model
+    if compile_mode is not None:
+        fl, fa = (torch.compile(m, mode=compile_mode) for m in (lin, model))
     t = {"nn.Linear": [], "analog": []}
     with torch.no_grad():
+        equal = bool(torch.equal(fa(x), model(x)))
         for _ in range(20):
-            lin(x)
-            model(x)
+            fl(x)
+            fa(x)
         for _ in range(200):
-            for k, f in (("nn.Linear", lin), ("analog", model)):
+            for k, f in (("nn.Linear", fl), ("analog", fa)):
                 _sync()
                 t0 = time.perf_counter()
                 f(x)
                 _sync()
                 t[k].append(time.perf_counter() - t0)
     med = {k: statistics.median(v) for k, v in t.items()}
-    return {"median_s": med, "ratio": med["analog"] / med["nn.Linear"]}
+    return {"median_s": med, "ratio": med["analog"] / med["nn.Linear"], "equal": equal}
 
 
-def run_all() -> dict:
+def run_all(presets=PRESETS) -> dict:
     res = {"gpu": torch.cuda.get_device_name(), "torch": torch.__version__,
            "cuda": torch.version.cuda, "cells": N_CELLS, "presets": {}}
-    for name in PRESETS:
+    for name in presets:
         res["presets"][name] = {"cells_per_s": throughput(name), "ks_max": agreement(name)}
         print(name, res["presets"][name], flush=True)
     res["analog_forward"] = analog_forward()
+    for mode in ("default", "reduce-overhead"):
+        try:
+            res[f"analog_forward_compiled_{mode}"] = analog_forward(mode)
+        except Exception as exc:  # noqa: BLE001 - reported, not fatal: compilers vary
+            res[f"analog_forward_compiled_{mode}"] = {"error": repr(exc)[:300]}
+        print(mode, res[f"analog_forward_compiled_{mode}"], flush=True)
     return res
 
 
@@ -136,7 +149,9 @@ def test_gpu_device_physics_and_analog_forward():
 
 
 if __name__ == "__main__":  # pragma: no cover
-    out = run_all()
+    import sys
+
+    out = run_all(() if "--forward-only" in sys.argv else PRESETS)
     print(json.dumps(out, indent=1))
     if os.environ.get("OUT"):
         with open(os.path.join(os.environ["OUT"], "gpu_device_bench.json"), "w") as fh:
