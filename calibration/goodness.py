@@ -339,6 +339,11 @@ def last_fitted_time(model, default: float = np.nan) -> float:
     return float(default)
 
 
+def _median(v) -> float:
+    v = np.asarray(v)[np.isfinite(v)]
+    return float(np.median(v)) if v.size else np.nan
+
+
 def _level_text(g_us: np.ndarray) -> str:
     g_us = np.sort(g_us)
     if g_us.size <= 4:
@@ -414,6 +419,39 @@ class GoodnessTable:
         """Whether time ``t`` [s] lies beyond the last fitted time (by more than the 5 %
         that separate a time point's nominal and median read times)."""
         return bool(t > self.t_fit_max * (1 + _T_TOL))
+
+    def per_time(self) -> list[dict]:
+        """Per time point with scored cells: a dict of ``t`` [s], ``extrapolated`` (bool:
+        beyond the last fitted time), ``cells`` (scored cells), the medians over those cells
+        of the model's KS, of the sampling floor and of the two baselines (``ks``,
+        ``floor``, ``empirical``, ``persistence`` [1]; NaN where none), and the counts of
+        cells above their floor and failing (``above``, ``failing``)."""
+        fl, above, fail = self.floor, self.above_floor, self.failing
+        rows = []
+        for j, t in enumerate(self.ks.t):
+            ok = np.isfinite(fl[:, j])
+            if not np.any(ok):
+                continue
+            rows.append({"t": float(t), "extrapolated": self.extrapolated(t),
+                         "cells": int(ok.sum()), "ks": _median(self.ks.ks[ok, j]),
+                         "floor": _median(fl[ok, j]),
+                         "empirical": _median(self.empirical.ks[ok, j]),
+                         "persistence": _median(self.persistence.ks[ok, j]),
+                         "above": int(above[:, j].sum()), "failing": int(fail[:, j].sum())})
+        return rows
+
+    def summary(self) -> dict:
+        """JSON-ready summary: ``verdict`` (:meth:`verdict`), ``quantile`` [1],
+        ``replicates`` (of the floor), ``threshold`` (family-wise, on KS / floor [1]),
+        ``t_fit_max`` [s] and ``per_time`` (:meth:`per_time`); NaN becomes None."""
+        def num(v):
+            return float(v) if np.isfinite(v) else None
+
+        return {"verdict": self.verdict(), "quantile": float(self.quantile),
+                "replicates": int(self.floor_replicates.shape[0]),
+                "threshold": num(self.threshold), "t_fit_max": num(self.t_fit_max),
+                "per_time": [{k: (num(v) if isinstance(v, float) else v)
+                              for k, v in r.items()} for r in self.per_time()]}
 
     def verdict(self) -> str:
         """One sentence: "indistinguishable from the data at this sample size" or the

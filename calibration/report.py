@@ -4,6 +4,7 @@ one-line verdict."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -236,11 +237,6 @@ def _f3(v) -> str:
     return f"{v:.3f}" if np.isfinite(v) else "-"
 
 
-def _median(v) -> float:
-    v = v[np.isfinite(v)]
-    return float(np.median(v)) if v.size else np.nan
-
-
 def _goodness_blocks(gt, *, in_sample: bool, n_samples: int, ks_png) -> list:
     """Blocks of the goodness-of-fit section: verdict, per-time summary, heat map and the
     per-cell table with the sampling floor and both baselines."""
@@ -270,16 +266,9 @@ def _goodness_blocks(gt, *, in_sample: bool, n_samples: int, ks_png) -> list:
                      "a training device of its level showed at the latest earlier time point "
                      "at or before the last fitted time (no change before the first)."),
                ("p", f"**Verdict**: {gt.verdict()}.")]
-    rows = []
-    for j, t in enumerate(tab.t):
-        ok = np.isfinite(fl[:, j])
-        if not np.any(ok):
-            continue
-        rows.append([f"{t:.3g}", "extrapolated" if gt.extrapolated(t) else "fitted",
-                     int(ok.sum()), _f3(_median(tab.ks[ok, j])), _f3(_median(fl[ok, j])),
-                     _f3(_median(gt.empirical.ks[ok, j])),
-                     _f3(_median(gt.persistence.ks[ok, j])), int(above[:, j].sum()),
-                     int(fail[:, j].sum())])
+    rows = [[f"{r['t']:.3g}", "extrapolated" if r["extrapolated"] else "fitted", r["cells"],
+             _f3(r["ks"]), _f3(r["floor"]), _f3(r["empirical"]), _f3(r["persistence"]),
+             r["above"], r["failing"]] for r in gt.per_time()]
     B.append(("table", ["t [s]", "", "cells", "median KS", "median floor",
                         "median empirical bootstrap", "median persistence",
                         "cells above floor", "cells failing"], rows))
@@ -405,7 +394,9 @@ def _header_blocks(model, rep, verdict) -> list:
 def write_report(model, measurements, out, *, rng: np.random.Generator, ks=None,
                  force: bool = False, extra: dict | None = None, held_out=None,
                  n_replicates: int = 100) -> Path:
-    """Write the report folder ``out``: PNG plots, ``report.md`` and ``report.html``.
+    """Write the report folder ``out``: PNG plots, ``report.md``, ``report.html`` and, where
+    cells were scored, ``goodness.json`` (:meth:`GoodnessTable.summary` plus ``scored``:
+    "in-sample" or "held-out").
 
     Parameters
     ----------
@@ -494,4 +485,8 @@ def write_report(model, measurements, out, *, rng: np.random.Generator, ks=None,
                [[f"{g * US:.3f}", n, part] for g, n, part in rep.skipped])]
     write_text_atomic(out / "report.html", render_html(B, title="Calibration report"),
                       force=True)
+    if scored_ok:
+        write_text_atomic(out / "goodness.json", json.dumps(
+            dict(gt.summary(), scored="in-sample" if held_out is None else "held-out"),
+            indent=1), force=True)
     return write_text_atomic(out / "report.md", render_markdown(B, base=out), force=True)

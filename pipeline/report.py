@@ -108,6 +108,7 @@ def _calibration_section(up: dict[str, Path], plots: _Plots) -> list:
         B.append(("p", f"Goodness of fit: KS distance between measured reads and model "
                        f"samples per (level, time point) cell; median {ks['median']:.3f}, "
                        f"worst {ks['max']:.3f} over {ks['cells']} cells."))
+        B += _goodness_blocks(c.get("goodness"))
         has_own = (up["calibrate"] / "report" / "ks_heatmap.png").is_file()
         if vals.ndim == 2 and not has_own:  # the calibration report draws its own
 
@@ -147,6 +148,29 @@ def _calibration_section(up: dict[str, Path], plots: _Plots) -> list:
                     f"{r['meas_mean'] * 1e6:.3f} ± {r['meas_std'] * 1e6:.3f} µS",
                     f"{r['model_mean'] * 1e6:.3f} ± {r['model_std'] * 1e6:.3f} µS"]
                    for r in c["stats"]]))
+    return B
+
+
+def _goodness_blocks(g: dict | None) -> list:
+    """The calibration's verdict and, per time point, the medians over levels of the KS,
+    its sampling floor and both baselines (empty without a scored goodness table)."""
+    if not g or not g.get("per_time"):
+        return []
+    pct = round(100 * g["quantile"])
+    B: list = [("p", f"**Calibration verdict** ({g.get('scored', 'in-sample')}): "
+                     f"{g['verdict']}.")]
+    B.append(("p", f"Per time point, medians over levels: the model's KS; the sampling floor "
+                   f"({pct} % quantile of the KS that data drawn from the fitted model itself "
+                   f"show, {g['replicates']} replicates: the KS expected from the sample sizes "
+                   "alone); two baselines on the same cells, the empirical bootstrap "
+                   "(resampled measured reads of the level and time) and persistence (each "
+                   "cell's first read plus the change a cell of its level showed at the "
+                   "latest earlier time point that was fitted)."))
+    B.append(("table", ["time", "", "cells", "median KS", "sampling floor",
+                        "empirical bootstrap", "persistence", "above floor", "failing"],
+              [[format_duration(r["t"]), "extrapolated" if r["extrapolated"] else "fitted",
+                r["cells"], _f3(r["ks"]), _f3(r["floor"]), _f3(r["empirical"]),
+                _f3(r["persistence"]), r["above"], r["failing"]] for r in g["per_time"]]))
     return B
 
 
@@ -348,6 +372,10 @@ def _words(name: str) -> str:
     import re
 
     return " ".join(w.lower() for w in re.findall(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+", name))
+
+
+def _f3(x) -> str:
+    return "–" if x is None or not np.isfinite(x) else f"{x:.3f}"
 
 
 def _pct(x) -> str:

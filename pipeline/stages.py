@@ -119,6 +119,8 @@ def _stage_calibrate(ctx: StageContext) -> dict:
         write_report(model, m, report_dir, ks=kt,
                      rng=ctx.rng("report"))
         summary["report"] = "report/report.md"
+        if (report_dir / "goodness.json").is_file():  # verdict, floor and baselines per time
+            summary["goodness"] = read_json(report_dir / "goodness.json")
     except Exception as exc:  # noqa: BLE001 - any failure of the optional report
         shutil.rmtree(report_dir, ignore_errors=True)
         summary["report_error"] = f"{type(exc).__name__}: {exc}"

@@ -124,3 +124,30 @@ def test_report_html_reads_headline_first(tiny_run):
     stats = json.loads((out / "calibrate" / "summary.json").read_text())["stats"]
     assert len(stats) > FOLD_ROWS
     assert f"<details><summary>table of {len(stats)} rows</summary>" in html
+
+
+def test_report_shows_the_calibration_verdict_floor_and_baselines(tiny_run):
+    """Section 3 of report.md and report.html carries the calibration's one-line verdict and,
+    per scored time point (1 s, 100 s and 10^4 s of the tiny data: the model is conditioned on
+    the target, so the first read is predicted too), the median KS, sampling floor,
+    empirical-bootstrap and persistence medians of calibrate/report/goodness.json, printed to
+    3 decimals ("–" for persistence at the first read, which it copies)."""
+    from xbarlab.units import format_duration
+
+    _, out = tiny_run
+    g = json.loads((out / "calibrate" / "report" / "goodness.json").read_text())
+    assert g == json.loads((out / "calibrate" / "summary.json").read_text())["goodness"]
+    assert [r["t"] for r in g["per_time"]] == [1.0, 100.0, 1e4]
+    assert g["per_time"][0]["persistence"] is None
+    md = (out / "report.md").read_text()
+    html = (out / "report.html").read_text()
+    sec = md.split("## 3. ")[1].split("## 4. ")[0]
+    assert f"**Calibration verdict** (in-sample): {g['verdict']}." in sec
+    assert g["verdict"].startswith(("indistinguishable", "differs"))
+    for r in g["per_time"]:
+        cells = [format_duration(r["t"]), "fitted", str(r["cells"])] + [
+            "–" if r[k] is None else f"{r[k]:.3f}"
+            for k in ("ks", "floor", "empirical", "persistence")]
+        assert "| " + " | ".join(cells) + " |" in sec
+        assert "<td>" + "</td><td>".join(cells) + "</td>" in html
+    assert "<th>sampling floor</th>" in html and "<th>persistence</th>" in html

@@ -1,0 +1,267 @@
+"""Round trips of the whole fit on four synthetic sets written from published equations
+(not from xbarlab's samplers), 41 levels x 2000 devices, six read times 1 s - 1 y:
+
+- (i) aihwkit-style PCM, read noise drawn afresh at every read (tests/_synthetic_pcm.py);
+- (ii) pcm-ibm-2020's equations, read noise a random walk in u = ln((t + t0 + t_r)/(2 t_r));
+- (iii) RRAM-like relaxation toward the level centre whose change depends on the first read
+  (tests/_synthetic_rram.py; first read at 0 s, then the six times);
+- (iv) the read noises of (i) and (ii) summed.
+
+Half of the devices of every level are fitted, the other half held out and scored with
+20 model samples per device. The sampling floor is the generating model's own KS at the
+same sample sizes: the held-out reads against 20 fresh draws per device from the generator
+(given the device's target, or for (iii) its first read), computed here. Fits on all times
+and fits on reads up to 1 d (scored at the later times) are checked against it and against
+persistence (each level's change at 1 d carried forward), and for the PCM sets the
+bootstrap bands of mu_nu, sigma_nu and the read-noise amplitude against the truth.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pytest
+from _synthetic_pcm import (
+    TIMES,
+    level_truth,
+    pcm_both_reads,
+    pcm_independent_reads,
+    pcm_random_walk_reads,
+)
+from _synthetic_rram import relaxation_toward_centre
+from xbarlab.calibration import baseline_tables, fit, ks_table
+from xbarlab.calibration.goodness import ks_distance
+
+DAY = 86400.0
+#: Allowed ratio of the model's median KS over levels to the generating model's [1].
+RATIO = 1.15
+N_SAMPLES = 20
+PER_LEVEL = 2000
+#: Level centres of set (iii) [S] and the generator's other settings (its defaults).
+RRAM_CENTRES = np.linspace(5e-6, 45e-6, 41)
+RRAM_WINDOW, RRAM_TAU, RRAM_BETA, RRAM_SN, RRAM_TN = 1.0e-6, 100.0, 0.5, 0.3e-6, 1.0
+#: Allowance of the amplitude bands: the generators add the read noise to g, the model to
+#: ln g; where Q_s sqrt(u) <= 0.13 (targets >= 6.25 uS) the two differ by up to 3 %.
+LINEAR_VS_LOG = 0.03
+
+#: Set -> (generator, its read-noise structure, seed of its data).
+PCM = {"i": (pcm_independent_reads, "independent", 2021),
+       "ii": (pcm_random_walk_reads, "random-walk", 2022),
+       "iv": (pcm_both_reads, "both", 2024)}
+
+
+def _rram_given_first_read(g1, level, times, rng):
+    """(T, n) reads of generator (iii) for cells of first read ``g1`` [S] at ``times`` [s]:
+    g(t) = g1 + (g_c - g1)(1 - exp(-(t/tau)^beta)) + s_n sqrt(ln(1 + t/t_n)) Z, clamped at 0."""
+    gc = RRAM_CENTRES[level]
+    z = rng.standard_normal(g1.size)
+    frac = 1.0 - np.exp(-((times / RRAM_TAU) ** RRAM_BETA))
+    g = (g1[None, :] + (gc - g1)[None, :] * frac[:, None]
+         + RRAM_SN * np.sqrt(np.log1p(times / RRAM_TN))[:, None] * z[None, :])
+    return np.maximum(g, 0.0)
+
+
+def _split(table, n_dev, level_of_device):
+    """(fitted half, held-out half) of a role -> array table: the first half of every
+    level's devices is fitted."""
+    fit_dev = np.zeros(n_dev, bool)
+    for v in np.unique(level_of_device):
+        ix = np.nonzero(level_of_device == v)[0]
+        fit_dev[ix[: ix.size // 2]] = True
+    rows = fit_dev[table["device"]]
+    return ({k: v[rows] for k, v in table.items()}, {k: v[~rows] for k, v in table.items()},
+            fit_dev)
+
+
+def _pcm_floor(gen, held, rng):
+    """(41, 6) KS of the held-out reads against N_SAMPLES fresh generator draws per held-out
+    device of the same target, per (target, time)."""
+    per = int(np.sum(held["time"] == TIMES[0]) // 41)
+    fresh, _ = gen(rng, per_target=N_SAMPLES * per)
+    # the generator's table is time-major, devices in target order
+    fresh_g = fresh["g"].reshape(TIMES.size, 41, N_SAMPLES * per)
+    out = np.full((41, TIMES.size), np.nan)
+    targets = np.unique(held["g_target"])
+    for i, g in enumerate(targets):
+        m = held["g_target"] == g
+        for j, t in enumerate(TIMES):
+            out[i, j] = ks_distance(held["g"][m & (held["time"] == t)], fresh_g[j, i])
+    return out
+
+
+def _rram_floor(held, rng):
+    """(41, 6) KS of the held-out reads against N_SAMPLES generator draws per held-out
+    device given its first read, per (level, time > 0)."""
+    out = np.full((41, TIMES.size), np.nan)
+    first = held["time"] == 0.0
+    for i in range(41):
+        m0 = first & (held["level"] == i)
+        g1 = np.repeat(held["g"][m0], N_SAMPLES)
+        draws = _rram_given_first_read(g1, np.full(g1.size, i), TIMES, rng)
+        for j, t in enumerate(TIMES):
+            a = held["g"][(held["level"] == i) & (held["time"] == t)]
+            out[i, j] = ks_distance(a, draws[j])
+    return out
+
+
+def _early(table, t_max):
+    return {k: v[table["time"] <= t_max] for k, v in table.items()}
+
+
+@functools.cache
+def _case(name):
+    """Data, split, floor and both fits of set ``name`` (computed once per session)."""
+    if name == "iii":
+        times = np.concatenate([[0.0], TIMES])
+        table = relaxation_toward_centre(RRAM_CENTRES, PER_LEVEL, times,
+                                         np.random.default_rng(33), window=RRAM_WINDOW,
+                                         tau=RRAM_TAU, beta=RRAM_BETA, s_n=RRAM_SN,
+                                         t_n=RRAM_TN)
+        level = table["level"][table["time"] == 0.0]
+        fit_half, held, _ = _split(table, level.size, level)
+        floor = _rram_floor(held, np.random.default_rng(34))
+        kw = {"drift": "relaxation", "n_boot": 5}
+        truth = None
+    else:
+        gen, _, seed = PCM[name]
+        table, truth_all = gen(np.random.default_rng(seed), per_target=PER_LEVEL)
+        fit_half, held, fit_dev = _split(table, truth_all["g_target"].size,
+                                         truth_all["g_target"])
+        floor = _pcm_floor(gen, held, np.random.default_rng(34))
+        truth = {k: (v if k == "u" else v[fit_dev]) for k, v in truth_all.items()}
+        kw = {"drift": "power-law", "n_boot": 100}
+    model = fit(fit_half, rng=np.random.default_rng(3), **kw)
+    early_half = _early(fit_half, DAY)
+    early = fit(early_half, rng=np.random.default_rng(3), **dict(kw, n_boot=5))
+    return {"fit_half": fit_half, "early_half": early_half, "held": held, "floor": floor,
+            "model": model, "early": early, "truth": truth}
+
+
+def _medians(model, held, floor, times):
+    """Per time: (model's median KS over levels, generating model's median KS over the
+    same levels)."""
+    tab = ks_table(model, held, rng=np.random.default_rng(5), n_samples=N_SAMPLES)
+    assert tab.ks.shape == floor.shape
+    out = {}
+    for t in times:
+        j = int(np.argmin(np.abs(np.log(tab.t / t))))
+        ok = np.isfinite(tab.ks[:, j])
+        out[t] = (float(np.median(tab.ks[ok, j])), float(np.median(floor[ok, j])))
+        excess = np.where(ok, tab.ks[:, j] - floor[:, j], -np.inf)
+        worst = np.argsort(excess)[::-1][:3]
+        print(f"  t = {t:.3g} s, largest KS - floor at", ", ".join(
+            f"{tab.level_g[i] * 1e6:.3g} uS ({tab.ks[i, j]:.3f} vs {floor[i, j]:.3f})"
+            for i in worst))
+    return out
+
+
+def _xfail(name, reason):
+    return pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=reason))
+
+
+#: Measured: median KS over levels of the held-out half / the generating model's, per time.
+ALL_TIMES = ["i", "ii", "iii", "iv"]
+ALL_TIMES[0] = _xfail("i", "fit on all times: 1 s 0.0345 vs floor 0.0269 (1.28x), 1 h 0.0308 "
+                           "vs 0.0252 (1.22x), 1 d 0.0285 vs 0.0283, 7 d 0.0279 vs 0.0234 "
+                           "(1.19x), 30 d 0.0312 vs 0.0247 (1.26x), 1 y 0.0328 vs 0.0267 "
+                           "(1.23x)")
+ALL_TIMES[1] = _xfail("ii", "fit on all times: 1 s 0.136 vs floor 0.0278 (4.9x; the model's "
+                            "spread at 1 s is too small: 0.57 uS against the data's 0.80 uS "
+                            "at 5 uS, where programming alone gives 0.61 uS and the random "
+                            "walk up to 1 s adds 0.52 uS), 1 h 0.104 vs 0.028, 1 d 0.078 vs "
+                            "0.0266, 7 d 0.0715 vs 0.0263, 30 d 0.0645 vs 0.0254, 1 y 0.0568 "
+                            "vs 0.0256")
+ALL_TIMES[2] = _xfail("iii", "fit on all times: 1 s 0.0403 vs floor 0.0208 (1.9x), 1 h 0.0637 "
+                             "vs 0.0288 (2.2x), 1 d 0.0524, 7 d 0.0487, 30 d 0.0464, 1 y "
+                             "0.0432 vs 0.0288; worst at the edge levels 5 and 45 uS")
+ALL_TIMES[3] = _xfail("iv", "fit on all times: 1 s 0.0932 vs floor 0.0276 (3.4x), 1 h 0.0715 "
+                            "vs 0.0295, 1 d 0.0613 vs 0.0272, 7 d 0.0531 vs 0.0261, 30 d 0.053 "
+                            "vs 0.0277, 1 y 0.0471 vs 0.0305")
+TO_ONE_DAY = ["i", "ii", "iii", "iv"]
+TO_ONE_DAY[0] = _xfail("i", "fit up to 1 d: 30 d 0.0344 vs floor 0.0247 (1.39x), 1 y 0.0366 vs "
+                            "0.0267 (1.37x)")
+TO_ONE_DAY[1] = _xfail("ii", "fit up to 1 d: 30 d 0.0310 vs floor 0.0254 (1.22x); 1 y 0.0294 vs "
+                             "0.0256 (1.148x, within)")
+TO_ONE_DAY[2] = _xfail("iii", "fit up to 1 d: 30 d 0.0474 vs floor 0.0288 (1.65x), 1 y 0.0479 "
+                              "vs 0.0288 (1.66x)")
+TO_ONE_DAY[3] = _xfail("iv", "fit up to 1 d: 30 d 0.0364 vs floor 0.0277 (1.31x), 1 y 0.0394 vs "
+                             "0.0305 (1.29x)")
+PERSISTENCE = ["i", "ii", _xfail("iii", "fit up to 1 d: 1 y 0.0484 against persistence's 0.0371 "
+                                        "(7 d 0.0518 vs 0.0628, 30 d 0.0497 vs 0.0517 "
+                                        "within)"), "iv"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ALL_TIMES)
+def test_fit_on_all_times_is_within_the_sampling_floor(name):
+    """Fitted on every time of half the devices: at each of the six times the median KS
+    over levels of the held-out half is <= 1.15 x the generating model's own median KS
+    at the same sample sizes."""
+    c = _case(name)
+    med = _medians(c["model"], c["held"], c["floor"], TIMES)
+    print(name, "all times", {f"{t:.3g}": (round(a, 4), round(b, 4)) for t, (a, b) in
+                              med.items()})
+    bad = {t: (a, b) for t, (a, b) in med.items() if a > RATIO * b}
+    assert not bad, bad
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", TO_ONE_DAY)
+def test_fit_to_one_day_is_within_the_sampling_floor_at_30_days_and_1_year(name):
+    """Fitted on the reads up to 1 d of half the devices: at 30 d and 1 y the median KS
+    over levels of the held-out half is <= 1.15 x the generating model's own."""
+    c = _case(name)
+    med = _medians(c["early"], c["held"], c["floor"], TIMES[-2:])
+    print(name, "fit to 1 d", {f"{t:.3g}": (round(a, 4), round(b, 4)) for t, (a, b) in
+                               med.items()})
+    bad = {t: (a, b) for t, (a, b) in med.items() if a > RATIO * b}
+    assert not bad, bad
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", PERSISTENCE)
+def test_fit_to_one_day_is_no_worse_than_persistence(name):
+    """Fitted on the reads up to 1 d of half the devices: at 7 d, 30 d and 1 y the median
+    KS over levels of the held-out half is no larger than persistence's (each held-out
+    cell's first read plus the change at 1 d of a fitted cell of its level)."""
+    c = _case(name)
+    res = {}
+    for t in TIMES[TIMES > DAY * 1.01]:
+        tab = ks_table(c["early"], c["held"], rng=np.random.default_rng(1), t=t)
+        carry = baseline_tables(c["early_half"], c["held"], t_from=DAY,
+                                rng=np.random.default_rng(1), t=t)["carry forward"]
+        res[t] = (tab.median, carry.median)
+    print(name, "vs persistence", {f"{t:.3g}": (round(a, 4), round(b, 4)) for t, (a, b) in
+                                   res.items()})
+    bad = {t: (a, b) for t, (a, b) in res.items() if a > b}
+    assert not bad, bad
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["i", "ii", "iv"])
+def test_power_law_parameters_inside_their_bootstrap_bands(name):
+    """Fitted on every time of half the devices with 100 bootstrap replicates: the read-noise
+    structure that generated the data is chosen, and at >= 90 % of the targets >= 6.25 uS
+    the truth of the fitted half (the folded exponent's mean and std per target, the rms
+    Q_s(g_prog); under "both" each part has amplitude Q_s) lies inside the 95 % bootstrap
+    bands of mu_nu, sigma_nu and the read-noise amplitude(s), the amplitude bands widened
+    by :data:`LINEAR_VS_LOG`."""
+    c = _case(name)
+    pl = c["model"].report.power_law
+    assert pl.read_noise == PCM[name][1], pl.read_noise_evidence
+    d = c["model"].drift_law
+    g = pl.levels_g[pl.levels_g >= 6.2e-6]
+    tr = level_truth(c["truth"], g)
+    curves = [("mu_nu", d.mu_nu, tr["mu_nu"], 0.0), ("sigma_nu", d.sigma_nu, tr["sigma_nu"], 0.0),
+              ("q_read", d.q_read, tr["q"], LINEAR_VS_LOG)]
+    if name == "iv":
+        curves.append(("q_independent", d.q_independent, tr["q"], LINEAR_VS_LOG))
+    share = {}
+    for label, curve, want, allow in curves:
+        lo, hi = curve.band(0.95)
+        lo = np.interp(g, curve.g, lo) * (1 - allow)
+        hi = np.interp(g, curve.g, hi) * (1 + allow)
+        share[label] = float(np.mean((want >= lo) & (want <= hi)))
+    print(name, "inside bands", share)
+    assert all(v >= 0.9 for v in share.values()), share
