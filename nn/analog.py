@@ -79,25 +79,24 @@ def _positive(value, name: str) -> float:
 def _map_tiles(W_aug: np.ndarray, mapping: WeightMapping, kin: int, kout: int, x_max: float,
                adc_range: float | None):
     """Targets G+ and G- (K, N) [S], 1 / alpha and the ADC full scale in output units (row
-    tiles, N) of the bias-augmented matrix ``W_aug`` (K, N), tile by tile."""
+    tiles, N) of the bias-augmented matrix ``W_aug`` (K, N), with the crossbar's tiles
+    (:func:`~xbarlab.crossbar.tiling.map_tiles`)."""
     from ..crossbar.converters import max_possible_current
+    from ..crossbar.tiling import map_tiles
 
     K, N = W_aug.shape
     R = -(-K // kin)
     gp, gn = np.zeros((K, N)), np.zeros((K, N))
     inv_alpha, fs = np.zeros((R, N)), np.zeros((R, N))
-    for r in range(R):
-        r0, r1 = r * kin, min((r + 1) * kin, K)
-        for c0 in range(0, N, kout):
-            c1 = min(c0 + kout, N)
-            mw = mapping.to_conductances(W_aug[r0:r1, c0:c1].T)
-            gp[r0:r1, c0:c1], gn[r0:r1, c0:c1] = mw.g_pos[0], mw.g_neg[0]
-            inv_alpha[r, c0:c1] = 1.0 / mw.alpha
-            if adc_range is not None:
-                fs[r, c0:c1] = adc_range
-            else:  # the tile's largest possible column current (inputs at x_max) over alpha
-                i_max = max_possible_current((mw.g_pos[0], mw.g_neg[0]), 1.0)
-                fs[r, c0:c1] = x_max * i_max * inv_alpha[r, c0:c1]
+    for (r0, r1, c0, c1), mw in map_tiles(W_aug, mapping, kin, kout):
+        r = r0 // kin
+        gp[r0:r1, c0:c1], gn[r0:r1, c0:c1] = mw.g_pos[0], mw.g_neg[0]
+        inv_alpha[r, c0:c1] = 1.0 / mw.alpha
+        if adc_range is not None:
+            fs[r, c0:c1] = adc_range
+        else:  # the tile's largest possible column current (inputs at x_max) over alpha
+            i_max = max_possible_current((mw.g_pos[0], mw.g_neg[0]), 1.0)
+            fs[r, c0:c1] = x_max * i_max * inv_alpha[r, c0:c1]
     return gp, gn, inv_alpha, fs
 
 
