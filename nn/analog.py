@@ -290,7 +290,10 @@ class AnalogLayer(nn.Module):
         if n_full:
             u = torch.matmul(x[:, :n_full * kin].reshape(B, n_full, kin).transpose(0, 1),
                              p["w_full"])
-            y = self._adc(u, p["step_full"], inplace).sum(0)
+            q = self._adc(u, p["step_full"], inplace)
+            y = q[0] if n_full == 1 else q[0] + q[1]  # as q.sum(0), without its zero fill
+            for r in range(2, n_full):
+                y = y.add_(q[r]) if inplace else y + q[r]
         if p["part"] is not None:
             step, bias = p["part"]
             u = x_part @ p["w_part"] if bias is None else torch.addmm(bias, x_part, p["w_part"])
