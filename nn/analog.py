@@ -225,7 +225,7 @@ class AnalogLayer(nn.Module):
         step and, with an ADC, each row tile's 1 / full scale folded in (a tile's product is
         then in units of its ADC full scale), the ADC steps, and the bias rows' partial sums
         (their inputs are the constant drive): per row tile for the ADC, in all without."""
-        if self._fwd is not None:
+        if getattr(self, "_fwd", None) is not None:
             return self._fwd
         K, kin, n_b = self.in_features, self.rows_per_tile, self._n_b
         w, drive = self.w_read, self.bias_drive
@@ -248,8 +248,9 @@ class AnalogLayer(nn.Module):
         step = self.adc_full_scale * (1.0 / (2 ** (self.adc_bits - 1) - 1))
         p["step_full"] = step[:n_full, None].contiguous()
         sums = {}  # bias rows' partial sum (1, N) per row tile that has bias rows
-        for r in range(K // kin, w.shape[0] // kin + (w.shape[0] % kin > 0)):
-            b0, b1 = max(r * kin, K), min((r + 1) * kin, w.shape[0])
+        K_aug = w.shape[0]
+        for r in range(n_full, -(-K_aug // kin)):
+            b0, b1 = max(r * kin, K), min((r + 1) * kin, K_aug)
             if b1 > b0:
                 sums[r] = drive.expand(1, b1 - b0) @ w[b0:b1]
         # the partly filled input tile (if any) converts per input; bias-only tiles once here
