@@ -111,7 +111,8 @@ def _max_code(bits: int, signed: bool) -> int:
     return 2 ** (bits - 1) - 1 if signed else 2**bits - 1
 
 
-def quantize_codes(u, *, bits: int, signed: bool = True, inl_lsb=None):
+def quantize_codes(u, *, bits: int, signed: bool = True, inl_lsb=None,
+                   inplace: bool = False):
     """Output codes of a converter for inputs ``u`` in units of full scale: the level rule.
 
     ``code = clip(rint(u * k_max + inl_lsb), k_min, k_max)`` with ``k_max`` as in the module
@@ -131,6 +132,9 @@ def quantize_codes(u, *, bits: int, signed: bool = True, inl_lsb=None):
         Symmetric signed codes or unsigned codes.
     inl_lsb : array or None
         Integral non-linearity added to ``u * k_max`` before rounding [LSB].
+    inplace : bool
+        Write the codes into ``u`` (a floating-point tensor or array that autograd does not
+        need) and return it: the same numbers without a temporary.
 
     Returns
     -------
@@ -139,11 +143,21 @@ def quantize_codes(u, *, bits: int, signed: bool = True, inl_lsb=None):
     """
     kmax = _max_code(bits, signed)
     lo = -kmax if signed else 0
+    if hasattr(u, "clamp"):  # a torch tensor (torch is not imported here)
+        code = u.mul_(kmax) if inplace else u * kmax
+        if inl_lsb is not None:
+            code = code.add_(inl_lsb) if inplace else code + inl_lsb
+        if code.requires_grad:
+            return code.round().clamp(lo, kmax)
+        return code.round_().clamp_(lo, kmax)  # ``code`` is a temporary or ``u`` (inplace)
+    if inplace:
+        np.multiply(u, kmax, out=u)
+        if inl_lsb is not None:
+            np.add(u, inl_lsb, out=u)
+        return np.clip(np.rint(u, out=u), lo, kmax, out=u)
     analog_code = u * kmax
     if inl_lsb is not None:
         analog_code = analog_code + inl_lsb
-    if hasattr(analog_code, "clamp"):  # a torch tensor (torch is not imported here)
-        return analog_code.round().clamp(lo, kmax)
     return np.clip(np.rint(analog_code), lo, kmax)
 
 

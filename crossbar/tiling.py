@@ -80,6 +80,8 @@ __all__ = [
     "im2col",
     "conv2d_reference",
     "bias_drive_level",
+    "tile_blocks",
+    "map_tiles",
 ]
 
 
@@ -248,6 +250,40 @@ def bias_drive_level(s: float, x_max: float, dac: DAC) -> float:
     return x_max * min(k, math.ceil(s / x_max * k * (1 - 1e-12))) / k
 
 
+def tile_blocks(n_rows: int, n_cols: int, rows_per_tile: int,
+                cols_per_tile: int) -> list[tuple[int, int, int, int]]:
+    """The tiles of an ``(n_rows, n_cols)`` matrix: ``(r0, r1, c0, c1)`` per tile, row tile
+    by row tile, column tiles in order within one; the last tile of a row or column holds
+    what is left (fewer than ``rows_per_tile`` rows or ``cols_per_tile`` columns).
+
+    Parameters
+    ----------
+    n_rows, n_cols : int
+        Matrix shape [1] (inputs incl. bias rows, outputs).
+    rows_per_tile, cols_per_tile : int
+        Logical inputs and outputs of one tile [1] (:attr:`TileConfig.inputs_per_tile`,
+        :meth:`TileConfig.logical_outputs`).
+
+    Returns
+    -------
+    list of tuple
+        Half-open row and column ranges ``[r0, r1) x [c0, c1)`` [1].
+    """
+    return [(r0, min(r0 + rows_per_tile, n_rows), c0, min(c0 + cols_per_tile, n_cols))
+            for r0 in range(0, n_rows, rows_per_tile)
+            for c0 in range(0, n_cols, cols_per_tile)]
+
+
+def map_tiles(W_aug: np.ndarray, mapping: WeightMapping, rows_per_tile: int,
+              cols_per_tile: int) -> list[tuple[tuple[int, int, int, int], MappedWeights]]:
+    """Each tile of the bias-augmented matrix ``W_aug`` (inputs, outputs) [1] mapped to
+    conductances on its own (its own alpha): ``(block, mapped)`` per tile of
+    :func:`tile_blocks`, in its order; ``mapped`` is
+    :meth:`WeightMapping.to_conductances` of the block's weights (outputs, inputs) [S]."""
+    return [((r0, r1, c0, c1), mapping.to_conductances(W_aug[r0:r1, c0:c1].T))
+            for r0, r1, c0, c1 in tile_blocks(*W_aug.shape, rows_per_tile, cols_per_tile)]
+
+
 class TiledMatrix:
     """A weight matrix ``W`` (N, K) [1] with bias ``b`` (N,) [1] programmed onto crossbar tiles.
 
@@ -330,24 +366,20 @@ class TiledMatrix:
         self.bias = b
         self._W_aug = W_aug
         self.tiles: list[_Tile] = []
-        kin, kout = self.inputs_per_tile, self.outputs_per_tile
-        Kaug = W_aug.shape[0]
         needs_rng = not _is_ideal(device)
         if needs_rng and rng is None:
             raise ConfigError("a non-ideal device model needs rng (numpy.random.Generator)")
-        for r0 in range(0, Kaug, kin):
-            for c0 in range(0, self.out_features, kout):
-                r1, c1 = min(r0 + kin, Kaug), min(c0 + kout, self.out_features)
-                mw = self.mapping.to_conductances(W_aug[r0:r1, c0:c1].T)
-                tl = _Tile(r0, r1, c0, c1, mw)
-                if needs_rng:
-                    # G+ (all pairs), then G- (or the reference column), one tile after another
-                    tl.state_pos = device.program(mw.g_pos, rng)
-                    if mw.g_neg is not None:
-                        tl.state_neg = device.program(mw.g_neg, rng)
-                    else:
-                        tl.state_ref = device.program(np.full(r1 - r0, mw.g_ref), rng)
-                self.tiles.append(tl)
+        for (r0, r1, c0, c1), mw in map_tiles(W_aug, self.mapping, self.inputs_per_tile,
+                                              self.outputs_per_tile):
+            tl = _Tile(r0, r1, c0, c1, mw)
+            if needs_rng:
+                # G+ (all pairs), then G- (or the reference column), one tile after another
+                tl.state_pos = device.program(mw.g_pos, rng)
+                if mw.g_neg is not None:
+                    tl.state_neg = device.program(mw.g_neg, rng)
+                else:
+                    tl.state_ref = device.program(np.full(r1 - r0, mw.g_ref), rng)
+            self.tiles.append(tl)
         self._adc_rng = rng
         self._t = None
         self.factors = np.ones(self.out_features)

@@ -17,11 +17,16 @@ Every ``nn.Linear`` and ``nn.Conv2d`` of a copy of the network becomes an
    (:func:`xbarlab.devices.torch_sampling.program_cells`: the device model's own blocks);
 3. ``read(t)``: conductances at ``t`` seconds after programming
    (:func:`~xbarlab.devices.torch_sampling.read_cells`), turned once into effective
-   weights ``(G+ - G-) / alpha`` per tile and cached;
+   weights ``(G+ - G-) / alpha`` per tile and cached, with what the forward takes from
+   them: the weights with the DAC step and each row tile's 1 / ADC full scale folded in,
+   and the bias rows' partial sums (their input is the constant drive, so a tile of bias
+   rows alone is converted here, once);
 4. ``forward``: inputs through the DAC (``quantize_codes`` of the crossbar's converters,
-   signed, full scale ``x_max``), a matrix product per row tile, the signed ADC of each
-   tile's partial sums (full scale fixed, or the tile's largest possible column current of
-   its target conductances), the digital sum over row tiles.
+   signed, full scale ``x_max``), one batched matrix product over the full row tiles of
+   inputs (a partly filled last one on its own, plus its bias rows' sum), the signed ADC
+   of each tile's partial sums (full scale fixed, or the tile's largest possible column
+   current of its target conductances), the digital sum over row tiles; temporaries are
+   overwritten in place unless autograd records the forward.
 
 Not supported yet (ConfigError): the reference scheme and several pairs per weight, grouped
 or non-zero-padded convolutions, the fitted device blocks (see
@@ -79,25 +84,24 @@ def _positive(value, name: str) -> float:
 def _map_tiles(W_aug: np.ndarray, mapping: WeightMapping, kin: int, kout: int, x_max: float,
                adc_range: float | None):
     """Targets G+ and G- (K, N) [S], 1 / alpha and the ADC full scale in output units (row
-    tiles, N) of the bias-augmented matrix ``W_aug`` (K, N), tile by tile."""
+    tiles, N) of the bias-augmented matrix ``W_aug`` (K, N), with the crossbar's tiles
+    (:func:`~xbarlab.crossbar.tiling.map_tiles`)."""
     from ..crossbar.converters import max_possible_current
+    from ..crossbar.tiling import map_tiles
 
     K, N = W_aug.shape
     R = -(-K // kin)
     gp, gn = np.zeros((K, N)), np.zeros((K, N))
     inv_alpha, fs = np.zeros((R, N)), np.zeros((R, N))
-    for r in range(R):
-        r0, r1 = r * kin, min((r + 1) * kin, K)
-        for c0 in range(0, N, kout):
-            c1 = min(c0 + kout, N)
-            mw = mapping.to_conductances(W_aug[r0:r1, c0:c1].T)
-            gp[r0:r1, c0:c1], gn[r0:r1, c0:c1] = mw.g_pos[0], mw.g_neg[0]
-            inv_alpha[r, c0:c1] = 1.0 / mw.alpha
-            if adc_range is not None:
-                fs[r, c0:c1] = adc_range
-            else:  # the tile's largest possible column current (inputs at x_max) over alpha
-                i_max = max_possible_current((mw.g_pos[0], mw.g_neg[0]), 1.0)
-                fs[r, c0:c1] = x_max * i_max * inv_alpha[r, c0:c1]
+    for (r0, r1, c0, c1), mw in map_tiles(W_aug, mapping, kin, kout):
+        r = r0 // kin
+        gp[r0:r1, c0:c1], gn[r0:r1, c0:c1] = mw.g_pos[0], mw.g_neg[0]
+        inv_alpha[r, c0:c1] = 1.0 / mw.alpha
+        if adc_range is not None:
+            fs[r, c0:c1] = adc_range
+        else:  # the tile's largest possible column current (inputs at x_max) over alpha
+            i_max = max_possible_current((mw.g_pos[0], mw.g_neg[0]), 1.0)
+            fs[r, c0:c1] = x_max * i_max * inv_alpha[r, c0:c1]
     return gp, gn, inv_alpha, fs
 
 
@@ -163,9 +167,9 @@ class AnalogLayer(nn.Module):
         self.register_buffer("w_read", torch.zeros((K, N), **kw))
         self.register_buffer("t_read", torch.tensor(math.nan, **kw))
         self.register_buffer("programmed", torch.tensor(False, device=ref.device))
-        self.register_buffer("w_folded", None, persistent=False)
-        # Python copies of two buffers, so that the forward never waits for the GPU
-        self._n_b, self._is_read = n_b, False
+        # Python copies of two buffers, so that the forward never waits for the GPU, and what
+        # the forward takes from the last read (built by _prepared)
+        self._n_b, self._is_read, self._fwd = n_b, False, None
 
     def extra_repr(self) -> str:
         kind = "conv2d" if self.conv else "linear"
@@ -183,11 +187,13 @@ class AnalogLayer(nn.Module):
                 getattr(self, f"{side}_{f}").copy_(st[f])
         self.programmed.fill_(True)
         self.t_read.fill_(math.nan)
-        self.w_folded, self._is_read = None, False
+        self._fwd, self._is_read = None, False
         return self
 
     def read(self, t: float, generator: torch.Generator | None = None) -> AnalogLayer:
-        """Read every cell at ``t`` [s] after programming and cache the effective weights."""
+        """Read every cell at ``t`` [s] after programming and cache the effective weights
+        and what the forward takes from them (converter steps folded in, bias partial
+        sums)."""
         if not bool(self.programmed):
             raise ConfigError("program(generator) the analog layer before read(t)")
         g = []
@@ -197,7 +203,8 @@ class AnalogLayer(nn.Module):
         rows = torch.arange(g[0].shape[0], device=g[0].device) // self.rows_per_tile
         self.w_read.copy_((g[0] - g[1]) * self.inv_alpha[rows])
         self.t_read.fill_(float(t))
-        self.w_folded, self._is_read = None, True
+        self._fwd, self._is_read = None, True
+        self._prepared()
         return self
 
     def effective(self) -> tuple[Tensor, Tensor | None]:
@@ -212,51 +219,89 @@ class AnalogLayer(nn.Module):
 
     # ------------------------------------------------------------------ forward
 
-    def _folded(self) -> Tensor:
-        """Effective weights (K, N) with the DAC step and, with an ADC, each row tile's
-        1 / full scale folded in (so a tile's product is in units of its ADC full scale)."""
-        if self.w_folded is not None:
-            return self.w_folded
-        w = self.w_read
+    def _prepared(self) -> dict:
+        """What the forward takes from the last read, built once per read (again after
+        loading or moving the layer): the effective weights of the input rows with the DAC
+        step and, with an ADC, each row tile's 1 / full scale folded in (a tile's product is
+        then in units of its ADC full scale), the ADC steps, and the bias rows' partial sums
+        (their inputs are the constant drive): per row tile for the ADC, in all without."""
+        if getattr(self, "_fwd", None) is not None:
+            return self._fwd
+        K, kin, n_b = self.in_features, self.rows_per_tile, self._n_b
+        w, drive = self.w_read, self.bias_drive
         if self.dac_bits is not None:
-            w = w * (self.x_max / (2 ** (self.dac_bits - 1) - 1))
+            kd = 2 ** (self.dac_bits - 1) - 1
+            w = w * (self.x_max / kd)
+            drive = drive * (kd / self.x_max)
         if self.adc_bits is not None:
-            rows = torch.arange(w.shape[0], device=w.device) // self.rows_per_tile
+            rows = torch.arange(w.shape[0], device=w.device) // kin
             w = w / self.adc_full_scale[rows]
-        self.w_folded = w.contiguous()
-        return self.w_folded
+        w = w.contiguous()
+        N = w.shape[1]
+        n_full = K // kin  # row tiles of inputs only
+        p = {"n_full": n_full, "w_in": w[:K], "w_full": w[:n_full * kin].view(n_full, kin, N),
+             "w_part": w[n_full * kin:K]}
+        if self.adc_bits is None:
+            p["bias"] = drive.expand(1, n_b) @ w[K:] if n_b else None
+            self._fwd = p
+            return p
+        step = self.adc_full_scale * (1.0 / (2 ** (self.adc_bits - 1) - 1))
+        p["step_full"] = step[:n_full, None].contiguous()
+        sums = {}  # bias rows' partial sum (1, N) per row tile that has bias rows
+        K_aug = w.shape[0]
+        for r in range(n_full, -(-K_aug // kin)):
+            b0, b1 = max(r * kin, K), min((r + 1) * kin, K_aug)
+            if b1 > b0:
+                sums[r] = drive.expand(1, b1 - b0) @ w[b0:b1]
+        # the partly filled input tile (if any) converts per input; bias-only tiles once here
+        p["part"] = (step[n_full], sums.pop(n_full, None)) if K % kin else None
+        const = None
+        for r, u in sums.items():
+            v = self._adc(u, step[r], True)
+            const = v if const is None else const + v
+        p["const"] = const
+        self._fwd = p
+        return p
+
+    def _adc(self, u: Tensor, step: Tensor, inplace: bool) -> Tensor:
+        """The signed ADC's output (codes times ``step``) of partial sums ``u`` in units of
+        full scale; ``inplace`` overwrites ``u``."""
+        from ..crossbar.converters import quantize_codes
+
+        q = quantize_codes(u, bits=self.adc_bits, signed=True, inplace=inplace)
+        return q.mul_(step) if inplace else q * step
 
     def _mvm(self, x: Tensor) -> Tensor:
         from ..crossbar.converters import quantize_codes
 
-        B = x.shape[0]
+        p = self._prepared()
+        # temporaries are overwritten unless autograd records the forward
+        inplace = not (torch.is_grad_enabled() and x.requires_grad)
         if self.dac_bits is not None:
-            kd = 2 ** (self.dac_bits - 1) - 1
-            x = quantize_codes(x / self.x_max, bits=self.dac_bits, signed=True)
-            drive = self.bias_drive * (kd / self.x_max)
-        else:
-            drive = self.bias_drive
-        w = self._folded()
-        n_b = self._n_b
-        if n_b:
-            x = torch.cat([x, drive.expand(B, n_b)], dim=1)
+            scaled = self.x_max != 1.0  # x / 1 is x: no division, and x is left alone
+            x = quantize_codes(x / self.x_max if scaled else x, bits=self.dac_bits,
+                               signed=True, inplace=inplace and scaled)
         if self.adc_bits is None:
-            return x @ w
+            return x @ p["w_in"] if p["bias"] is None else torch.addmm(p["bias"], x, p["w_in"])
+        B, kin, n_full = x.shape[0], self.rows_per_tile, p["n_full"]
+        x_part = x[:, n_full * kin:]
         # per row tile: the partial sums in units of the tile's ADC full scale, converted,
-        # then summed digitally; the last, partly filled tile is multiplied on its own rows
-        K, N = w.shape
-        kin = self.rows_per_tile
-        full, rem = divmod(K, kin)
-        step = self.adc_full_scale * (1.0 / (2 ** (self.adc_bits - 1) - 1))
+        # then summed digitally
         y = None
-        if full:
-            u = torch.matmul(x[:, :full * kin].reshape(B, full, kin).transpose(0, 1),
-                             w[:full * kin].view(full, kin, N))
-            y = (quantize_codes(u, bits=self.adc_bits, signed=True) * step[:full, None]).sum(0)
-        if rem:
-            u = x[:, full * kin:] @ w[full * kin:]
-            last = quantize_codes(u, bits=self.adc_bits, signed=True) * step[full]
-            y = last if y is None else y + last
+        if n_full:
+            u = torch.matmul(x[:, :n_full * kin].reshape(B, n_full, kin).transpose(0, 1),
+                             p["w_full"])
+            q = self._adc(u, p["step_full"], inplace)
+            y = q[0] if n_full == 1 else q[0] + q[1]  # as q.sum(0), without its zero fill
+            for r in range(2, n_full):
+                y = y.add_(q[r]) if inplace else y + q[r]
+        if p["part"] is not None:
+            step, bias = p["part"]
+            u = x_part @ p["w_part"] if bias is None else torch.addmm(bias, x_part, p["w_part"])
+            v = self._adc(u, step, inplace)
+            y = v if y is None else (y.add_(v) if inplace else y + v)
+        if p["const"] is not None:
+            y = y.add_(p["const"]) if inplace else y + p["const"]
         return y
 
     def forward(self, x: Tensor) -> Tensor:
@@ -281,6 +326,14 @@ class AnalogLayer(nn.Module):
 
     # ------------------------------------------------------------------ state_dict
 
+    def _apply(self, fn, recurse=True):
+        self._fwd = None  # .to(), .cuda(), .double(): rebuilt from the moved buffers
+        return super()._apply(fn, recurse)
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        return {**state, "_fwd": None}  # torch.save(model): rebuilt from the buffers
+
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
                               unexpected_keys, error_msgs):
         # a clean conversion of another network may have another number of bias rows
@@ -289,7 +342,7 @@ class AnalogLayer(nn.Module):
             buf = self._buffers.get(name)
             if src is not None and buf is not None and src.shape != buf.shape:
                 self._buffers[name] = torch.empty(src.shape, dtype=buf.dtype, device=buf.device)
-        self.w_folded = None
+        self._fwd = None
         super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
                                       unexpected_keys, error_msgs)
         self._n_b = int(self.n_bias_rows)

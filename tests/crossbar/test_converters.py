@@ -12,6 +12,7 @@ from xbarlab.crossbar.converters import (
     ShiftAdd,
     analog_mvm,
     max_possible_current,
+    quantize_codes,
 )
 from xbarlab.errors import ConfigError
 
@@ -46,6 +47,24 @@ def test_adc_levels_and_clipping():
     u = ADC(bits=2, tia_gain=1e4, signed=False)  # LSB 100/3 uA
     np.testing.assert_allclose(u.convert(np.array([-1e-5, 5e-5, 1e-3])),
                                [0.0, 2 * 1e-4 / 3, 1e-4], rtol=1e-14)
+
+
+def test_level_rule_in_place_gives_the_same_codes():
+    """Signed 2-bit codes (k_max = 1) of u = -1.7, -0.5, -0.4, 0, 0.5, 1.5, 2.5: rint with ties
+    to even, then the clip: -1, 0, 0, 0, 0, 1, 1. With inplace the numpy array and the torch
+    tensor receive these codes themselves; without, they are left alone."""
+    torch = pytest.importorskip("torch")
+    u = [-1.7, -0.5, -0.4, 0.0, 0.5, 1.5, 2.5]
+    want = [-1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 1.0]
+    for a in (np.array(u), torch.tensor(u, dtype=torch.float64)):
+        a0 = a.copy() if isinstance(a, np.ndarray) else a.clone()
+        q = quantize_codes(a, bits=2, signed=True)
+        assert q is not a and np.array_equal(np.asarray(a), np.asarray(a0))
+        assert np.array_equal(np.asarray(q), want)
+        q = quantize_codes(a, bits=2, signed=True, inplace=True)
+        assert q is a and np.array_equal(np.asarray(a), want)
+    g = torch.tensor(u, requires_grad=True)  # autograd records it: rounded out of place
+    assert np.array_equal(quantize_codes(g, bits=2).detach().numpy(), want)
 
 
 def test_every_output_is_a_level():

@@ -12,6 +12,8 @@ from xbarlab.crossbar.tiling import (
     TiledMatrix,
     conv2d_reference,
     im2col,
+    map_tiles,
+    tile_blocks,
     tiled_conv2d,
     tiled_matmul,
 )
@@ -77,6 +79,21 @@ def test_default_tile_is_256():
     W = np.ones((600, 300))
     tm = TiledMatrix(W.T, tile=TileConfig(), mapping=WeightMapping(g_max=G_MAX))
     assert (tm.tile.inputs_per_tile, tm.tile.outputs_per_tile, tm.n_tiles) == (256, 128, 9)
+
+
+def test_tile_split():
+    """A 5 x 7 matrix in tiles of 2 x 3: row ranges [0,2) [2,4) [4,5), column ranges [0,3)
+    [3,6) [6,7), row tile by row tile; TiledMatrix's tiles and map_tiles follow this split,
+    each block mapped with its own alpha (max|w| of the block -> g_max)."""
+    assert tile_blocks(5, 7, 2, 3) == [(r0, r1, c0, c1) for r0, r1 in ((0, 2), (2, 4), (4, 5))
+                                       for c0, c1 in ((0, 3), (3, 6), (6, 7))]
+    rng = np.random.default_rng(3)
+    W = rng.uniform(-1, 1, (7, 5))  # (n_out, n_in)
+    tm = TiledMatrix(W, tile=TileConfig(rows=2, cols=6), mapping=MAP)
+    assert [(t.r0, t.r1, t.c0, t.c1) for t in tm.tiles] == tile_blocks(5, 7, 2, 3)
+    for (r0, r1, c0, c1), mw in map_tiles(W.T, MAP, 2, 3):
+        block = W.T[r0:r1, c0:c1]
+        np.testing.assert_allclose(mw.alpha, (G_MAX - G_MIN) / np.abs(block).max(), rtol=1e-12)
 
 
 def test_bias_rows_share_device_range():

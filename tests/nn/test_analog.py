@@ -48,16 +48,20 @@ def test_ideal_device_without_converters_is_the_network():
 
 
 @pytest.mark.parametrize("scaling", ["tile", "column"])
-def test_converters_match_the_crossbar_tiled_matrix(scaling):
+@pytest.mark.parametrize("n_in", [40, 32, 31])
+def test_converters_match_the_crossbar_tiled_matrix(scaling, n_in):
     """Ideal device, 6-bit DAC and 6-bit ADC with the max-possible range per tile: the torch
     layer gives the numpy crossbar.TiledMatrix's outputs (same tiles, mapping, bias rows and
-    converter rule) to 1e-9 relative to the output scale."""
+    converter rule) to 1e-9 relative to the output scale. Tiles of 16 inputs and 2 bias rows
+    (max|b| / max|W| in (1, 2]): 40 inputs end in a tile of 8 inputs and the bias rows, 32 in a
+    tile of bias rows alone, 31 in a tile of 15 inputs and one bias row, then a tile of
+    the other bias row."""
     g = np.random.default_rng(2)
-    lin = nn.Linear(40, 9).double()
+    lin = nn.Linear(n_in, 9).double()
     with torch.no_grad():
-        lin.weight.copy_(torch.as_tensor(g.uniform(-1, 1, (9, 40))))
+        lin.weight.copy_(torch.as_tensor(g.uniform(-1, 1, (9, n_in))))
         lin.bias.copy_(torch.as_tensor(g.uniform(-2, 2, 9)))
-    x = g.uniform(0, 1.2, (11, 40))
+    x = g.uniform(0, 1.2, (11, n_in))
     mapping = WeightMapping(g_max=25e-6, scaling=scaling)
     tm = TiledMatrix(lin.weight.detach().numpy(), bias=lin.bias.detach().numpy(), tile=TILE,
                      device=IDEAL, dac=DAC(bits=6), adc=ADC(bits=6, range_mode="max-possible"),
@@ -67,7 +71,49 @@ def test_converters_match_the_crossbar_tiled_matrix(scaling):
     with torch.no_grad():
         y = m(torch.as_tensor(x)).numpy()
     ref = tm(x)
+    assert tm.n_bias_rows == 2
     assert np.max(np.abs(y - ref)) <= 1e-9 * np.max(np.abs(ref))
+
+
+@pytest.mark.parametrize("x_max", [1.0, 2.0])
+def test_forward_leaves_inputs_alone_and_autograd_sees_the_linear_map(x_max):
+    """The forward overwrites only its own temporaries: the input tensor is unchanged after
+    a converted run (x_max 1 and 2), and the outputs equal those of a run with gradients
+    recorded. Without converters the layer is y = x W_eff^T + b_eff, so the gradient of
+    sum(y) over x is the column sum of W_eff (to 1e-12)."""
+    pcm = load("pcm-ibm-2020")
+    torch.manual_seed(0)
+    lin = nn.Linear(40, 9).double()
+    x = torch.rand(5, 40, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    x0 = x.clone()
+    m = convert(nn.Sequential(lin), pcm, tile=TILE, x_max=x_max)
+    m.program(torch.Generator().manual_seed(0)).read(60.0)
+    with torch.no_grad():
+        y = m(x)
+    assert torch.equal(x, x0)
+    xg = x.clone().requires_grad_(True)
+    assert torch.equal(m(xg), y) and torch.equal(xg.detach(), x0)
+    ideal = convert(nn.Sequential(lin), pcm, tile=TILE, dac_bits=None, adc_bits=None)
+    ideal.program(torch.Generator().manual_seed(0)).read(60.0)
+    ideal(xg).sum().backward()
+    W = ideal.analog_layers()["0"].effective()[0]
+    assert torch.allclose(xg.grad, W.sum(0).expand(5, 40), rtol=0, atol=1e-12)
+
+
+def test_moved_model_runs_on_its_moved_state():
+    """A model read in float64 and moved with .float() gives the outputs of a clean float32
+    conversion loaded with its (moved) state: what the forward takes from a read is rebuilt
+    from the moved buffers, bit for bit."""
+    pcm = load("pcm-ibm-2020")
+    m = convert(_net(), pcm, tile=TILE)
+    m.program(torch.Generator().manual_seed(4)).read(600.0)
+    with torch.no_grad():
+        m(_x())
+    m = m.float()
+    clean = convert(_net(0, torch.float32), pcm, tile=TILE)
+    clean.load_state_dict(m.state_dict())
+    with torch.no_grad():
+        assert torch.equal(m(_x(torch.float32)), clean(_x(torch.float32)))
 
 
 def _weight_errors(dtype, seed, t=86400.0, device="cpu"):
