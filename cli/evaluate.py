@@ -42,7 +42,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--modes", default="statistical", metavar="M,M",
                    help="statistical and/or circuit (default statistical)")
     p.add_argument("--compensation", default="none,global", metavar="C,C",
-                   help="none and/or global drift compensation (default both)")
+                   help="drift compensations: none, global (one factor per layer), column "
+                   "(one factor per output column) (default none,global)")
+    p.add_argument("--compensation-reference", choices=["ideal", "first-read"],
+                   default="ideal",
+                   help="what compensation compares the calibration outputs with: the ideal "
+                   "product of the target weights, or the first read after programming "
+                   "(default ideal)")
     p.add_argument("--tile", default="256x256", metavar="ROWSxCOLS",
                    help="crossbar tile size (default 256x256; differential column pairs)")
     p.add_argument("--r-wire", type=number_type(lo=0), default=0.0, metavar="OHM",
@@ -81,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
         times=tuple(parse_durations(args.times, what="--times")),
         programmings=args.programmings, modes=tuple(parse_list(args.modes, what="--modes")),
         compensations=tuple(parse_list(args.compensation, what="--compensation")),
+        compensation_reference=args.compensation_reference,
         tile=TileConfig(rows=rows, cols=cols, r_row=args.r_wire, r_col=args.r_wire),
         mapping=mapping, dac=None if args.dac_bits is None else DAC(bits=args.dac_bits),
         adc=None if args.adc_bits is None else ADC(bits=args.adc_bits,

@@ -25,7 +25,7 @@ DESCRIPTION = (
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Declare the arguments of ``xbarlab train``."""
     p.add_argument("--dataset", required=True, choices=["digits", "mnist5k", "mnist1d"])
-    p.add_argument("--model", required=True, choices=["mlp", "cnn"])
+    p.add_argument("--model", required=True, choices=["mlp", "cnn", "resnet"])
     p.add_argument("--train-noise", required=True, metavar="SIGMA|NOISE.h5",
                    help="σ relative to each layer's max|w| (0 = none), or a noise file")
     p.add_argument("--samples", required=True, type=number_type(integer=True, lo=0), metavar="L",

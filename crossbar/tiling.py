@@ -52,12 +52,14 @@ import numpy as np
 
 from ..devices.mapping import (
     Compensation,
+    CompensationReference,
     MappedWeights,
     Scaling,
     Scheme,
     WeightMapping,
     calibration_input,
     check_mapping,
+    column_calibration_inputs,
     compensation_factors,
     global_drift_factor,
     mapping_for,
@@ -306,8 +308,10 @@ class TiledMatrix:
     ``x_max``); ``compensation``: drift compensation of the outputs
     (:class:`~xbarlab.devices.mapping.Compensation`: "none", "global" or "column"), measured
     at every read with :func:`~xbarlab.devices.mapping.calibration_input` (all inputs at
-    ``x_max``) through the whole path, against the ideal ``x_cal @ W.T + b``, and applied
-    digitally after the ADC.
+    ``x_max``) through the whole path, against ``reference``
+    (:class:`~xbarlab.devices.mapping.CompensationReference`: the ideal ``x_cal @ W.T + b``,
+    the default, or the same input read through the array at the first read, right after
+    programming), and applied digitally after the ADC.
 
     The devices are programmed once here; :meth:`read` reads them at time ``t`` [s] after
     programming (drift and read noise per the device model); :meth:`forward` runs inputs.
@@ -318,6 +322,7 @@ class TiledMatrix:
                  adc: ADC | None = None, x_max: float = 1.0, cell=None, t: float = 0.0,
                  mapping: WeightMapping | None = None,
                  compensation: Compensation | str = Compensation.NONE,
+                 reference: CompensationReference | str = CompensationReference.IDEAL,
                  allow_extrapolation: bool = False):
         W = np.asarray(W, dtype=np.float64)
         if W.ndim != 2 or 0 in W.shape:
@@ -336,6 +341,7 @@ class TiledMatrix:
                 raise ConfigError(f"bias must be finite with shape ({self.out_features},), got "
                                   f"{b.shape}")
         self.compensation = coerce_enum(Compensation, compensation, "compensation")
+        self.reference = coerce_enum(CompensationReference, reference, "reference")
         self.tile = tile if tile is not None else TileConfig()
         if not isinstance(self.tile, TileConfig):
             raise ConfigError(f"tile must be a TileConfig, got {type(self.tile).__name__}")
@@ -382,6 +388,7 @@ class TiledMatrix:
             self.tiles.append(tl)
         self._adc_rng = rng
         self._t = None
+        self._first_read = None  # per tile (read_pos, read_neg, read_ref, solver) of read 1
         self.factors = np.ones(self.out_features)
         self.read(t, rng)
 
@@ -408,6 +415,9 @@ class TiledMatrix:
                     tl.read_ref = np.asarray(self.device.read(tl.state_ref, t, rng),
                                              dtype=np.float64)
             tl.solver = _tile_solver(tl, self.tile, self.cell)
+        if self._first_read is None:
+            self._first_read = [(tl.read_pos, tl.read_neg, tl.read_ref, tl.solver)
+                                for tl in self.tiles]
         self._t = float(t)
         self._setup_adcs()
         self._measure_factors(rng)
@@ -441,8 +451,7 @@ class TiledMatrix:
         self.factors = np.ones(self.out_features)
         if self.compensation is Compensation.NONE or not self._adcs_ready():
             return
-        y_ref, y_t = self.calibration_outputs(circuit=True, rng=rng)
-        self.factors = compensation_factors(y_ref, y_t, self.compensation)
+        self.factors = self.compensation_factors(self.compensation, circuit=True, rng=rng)
 
     def _adcs_ready(self) -> bool:
         return self.adc is None or all(tl.adc is not None for tl in self.tiles)
@@ -524,26 +533,71 @@ class TiledMatrix:
         wires and converters: (n_out, n_in), the torch nn.Linear convention."""
         return self.effective()[0]
 
-    def calibration_outputs(self, *, circuit: bool = True,
-                            rng: np.random.Generator | None = None
-                            ) -> tuple[np.ndarray, np.ndarray]:
-        """``(y_ref, y_t)`` (1, N) for the calibration input (every input at ``x_max``): the
-        ideal ``x_cal @ W.T + b`` vs the read array, through the whole path (``circuit``) or its
-        effective weights; neither includes the compensation factors."""
-        x = calibration_input(self.in_features, value=self.x_max)[None]
-        y_ref = x @ self._w_in_out + (0.0 if self.bias is None else self.bias)
+    def _read_outputs(self, x, *, circuit: bool, rng) -> np.ndarray:
         if circuit:
-            y_t = self._forward_raw(x, rng)
-        else:
-            We, be = self.effective()
-            y_t = x @ We.T + (0.0 if be is None else be)
+            return self._forward_raw(x, rng)
+        We, be = self.effective()
+        return x @ We.T + (0.0 if be is None else be)
+
+    def calibration_outputs(self, *, circuit: bool = True,
+                            rng: np.random.Generator | None = None,
+                            reference: CompensationReference | str | None = None,
+                            per_column: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """``(y_ref, y_t)`` (C, N) [1] for the calibration inputs: every input at ``x_max``
+        (C = 1), or with ``per_column`` the sign patterns of
+        :func:`~xbarlab.devices.mapping.column_calibration_inputs` at ``±x_max`` (C = 32).
+
+        ``y_t``: the current read, through the whole path (``circuit``: wires and the current
+        converters) or its effective weights. ``y_ref`` per ``reference`` (None: this
+        matrix's ``reference``): IDEAL, the ideal ``x_cal @ W.T + b``; FIRST_READ, the
+        conductances of the first read (the one taken when programmed) through the same
+        path. Neither includes the compensation factors.
+        """
+        ref = (self.reference if reference is None
+               else coerce_enum(CompensationReference, reference, "reference"))
+        x = (column_calibration_inputs(self.in_features, value=self.x_max) if per_column
+             else calibration_input(self.in_features, value=self.x_max)[None])
+        y_t = self._read_outputs(x, circuit=circuit, rng=rng)
+        if ref is CompensationReference.IDEAL:
+            return x @ self._w_in_out + (0.0 if self.bias is None else self.bias), y_t
+        now = self._set_reads(self._first_read)
+        try:
+            y_ref = self._read_outputs(x, circuit=circuit, rng=rng)
+        finally:
+            self._set_reads(now)
         return y_ref, y_t
 
+    def _set_reads(self, reads) -> list[tuple]:
+        """Put ``reads`` (per tile: read G+, G−, reference column, solver) on the tiles;
+        return the ones they held."""
+        held = []
+        for tl, r in zip(self.tiles, reads, strict=True):
+            held.append((tl.read_pos, tl.read_neg, tl.read_ref, tl.solver))
+            tl.read_pos, tl.read_neg, tl.read_ref, tl.solver = r
+        return held
+
     def drift_factor(self, *, circuit: bool = True,
-                     rng: np.random.Generator | None = None) -> float:
+                     rng: np.random.Generator | None = None,
+                     reference: CompensationReference | str | None = None) -> float:
         """Global drift-compensation factor of the current read [1]
         (:func:`~xbarlab.devices.mapping.global_drift_factor` of :meth:`calibration_outputs`)."""
-        return global_drift_factor(*self.calibration_outputs(circuit=circuit, rng=rng))
+        return global_drift_factor(*self.calibration_outputs(circuit=circuit, rng=rng,
+                                                             reference=reference))
+
+    def compensation_factors(self, compensation: Compensation | str, *, circuit: bool = True,
+                             rng: np.random.Generator | None = None,
+                             reference: CompensationReference | str | None = None
+                             ) -> np.ndarray:
+        """Factors (N,) [1] that multiply the outputs of the current read:
+        :func:`~xbarlab.devices.mapping.compensation_factors` of :meth:`calibration_outputs`
+        (ones for NONE, one value repeated for GLOBAL from the constant input, one per output
+        column for COLUMN from the sign patterns)."""
+        c = coerce_enum(Compensation, compensation, "compensation")
+        if c is Compensation.NONE:
+            return np.ones(self.out_features)
+        return compensation_factors(*self.calibration_outputs(
+            circuit=circuit, rng=rng, reference=reference,
+            per_column=c is Compensation.COLUMN), c)
 
     @property
     def n_tiles(self) -> int:

@@ -26,7 +26,8 @@ Conventions (used by crossbar/ and nn/):
   remainder times F goes to the next pair, F <= 2 L keeps it in range) and the last pair
   holds the remaining continuous value. With noise off the round trip is exact.
 - Drift compensation (Joshi et al., Nat. Commun. 2020): apply a calibration input,
-  compare the summed absolute outputs with their reference (t = 0 or ideal) and rescale
+  compare the summed absolute outputs with their reference (the first read after
+  programming or the ideal product, :class:`CompensationReference`) and rescale
   all later outputs by one factor (global) or one factor per column (:class:`Compensation`,
   :func:`compensation_factors`).
 - Tiled layers (crossbar/tiling.py) map each tile's block of the bias-augmented matrix
@@ -49,9 +50,11 @@ __all__ = [
     "Scheme",
     "Scaling",
     "Compensation",
+    "CompensationReference",
     "WeightMapping",
     "MappedWeights",
     "calibration_input",
+    "column_calibration_inputs",
     "global_drift_factor",
     "column_drift_factors",
     "compensation_factors",
@@ -76,11 +79,26 @@ class Scaling(enum.StrEnum):
 
 
 class Compensation(enum.StrEnum):
-    """Drift compensation applied to outputs (see :func:`compensation_factors`)."""
+    """Drift compensation applied to outputs (see :func:`compensation_factors`): none, one
+    factor for all outputs of a layer (global), or one factor per output column (column)."""
 
     NONE = "none"
     GLOBAL = "global"
     COLUMN = "column"
+
+
+class CompensationReference(enum.StrEnum):
+    """What the calibration outputs at time t are compared with (``y_ref`` of
+    :func:`compensation_factors`).
+
+    IDEAL: the ideal product ``W x_cal + b`` of the target weights, so compensation also
+    removes the gain error left by programming. FIRST_READ: the same calibration input read
+    through the array right after programming (the chip's first read, as in Joshi et al.,
+    Nat. Commun. 2020), so compensation undoes only what changed since then.
+    """
+
+    IDEAL = "ideal"
+    FIRST_READ = "first-read"
 
 
 def _arr(x, name, ndim=None):
@@ -333,6 +351,32 @@ def calibration_input(n_in: int, *, value: float = 1.0) -> np.ndarray:
     if int(n_in) != n_in or n_in < 1:
         raise ConfigError(f"n_in must be a positive integer, got {n_in}")
     return np.full(int(n_in), float(value))
+
+
+def column_calibration_inputs(n_in: int, *, value: float = 1.0, n: int = 32) -> np.ndarray:
+    """``n`` calibration inputs (n, n_in) of per-column compensation: Walsh sign patterns,
+    ``x[k, i] = value · (−1)^popcount(k & i)`` for k = 0..n−1 (row 0 is
+    :func:`calibration_input`).
+
+    One constant input gives column j the output ``value · Σ_i W[j, i]``, which is near zero
+    for a column whose weights cancel, and a ratio of near-zero sums is dominated by noise.
+    Over the sign patterns ``Σ_k |y[k, j]|`` grows with the column's weights whatever
+    their signs (for ``n`` a power of two >= ``n_in`` the patterns are rows of a Hadamard matrix:
+    ``Σ_k y[k, j]² = n · value² · Σ_i W[j, i]²``); a pure multiplicative change of column
+    j still gives the exact factor.
+    """
+    if int(n_in) != n_in or n_in < 1:
+        raise ConfigError(f"n_in must be a positive integer, got {n_in}")
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ConfigError(f"n must be an integer >= 1, got {n!r}")
+    k = np.arange(n)[:, None]
+    i = np.arange(int(n_in))[None, :]
+    bits = np.zeros(np.broadcast_shapes(k.shape, i.shape), dtype=np.int64)
+    ki = k & i
+    while np.any(ki):
+        bits += ki & 1
+        ki = ki >> 1
+    return float(value) * (1.0 - 2.0 * (bits % 2))
 
 
 def global_drift_factor(y_ref, y_t) -> float:

@@ -18,11 +18,14 @@ programming. Two ways to run the read network:
   :class:`AnalogConv`, :func:`circuit_model`); no gradient.
 
 Both read the same programmed conductances, so with an ideal circuit (zero wire
-resistance, ideal converters) they agree to rounding. Global drift compensation scales a
-layer's outputs by one factor ``f = Σ|y_ref| / Σ|y_t|`` from a calibration input (every
-input at ``x_max``; ``y_ref`` from the target weights, ``y_t`` from the read array through
-the same path as the layer's inference): ``TiledMatrix.drift_factor``, i.e.
-``devices.mapping.global_drift_factor``.
+resistance, ideal converters) they agree to rounding. Drift compensation scales a
+layer's outputs by one factor ``f = Σ|y_ref| / Σ|y_t|`` (global) or one per output column
+``f_j = |y_ref,j| / |y_t,j|`` (column) from a calibration input (every input at ``x_max``;
+``y_t`` from the read array through the same path as the layer's inference, ``y_ref`` from
+the target weights or from the first read after programming):
+``TiledMatrix.compensation_factors``, i.e. ``devices.mapping.compensation_factors``.
+Factors multiply the analog layer's outputs; a digital layer after it (BatchNorm, the
+next layer's nonlinearity) sees the compensated outputs.
 """
 
 from __future__ import annotations
@@ -139,6 +142,15 @@ class ProgrammedLayer:
         (``TiledMatrix.drift_factor``: ``devices.mapping.global_drift_factor``)."""
         return self.matrix.drift_factor(circuit=circuit)
 
+    def compensation_factors(self, compensation, *, circuit: bool,
+                             reference=None) -> np.ndarray:
+        """Drift-compensation factors (out_features,) [1] of this layer at the current read:
+        ``compensation`` a :class:`~xbarlab.devices.mapping.Compensation` (or its value),
+        ``reference`` a :class:`~xbarlab.devices.mapping.CompensationReference` (None: the
+        ideal product) (``TiledMatrix.compensation_factors``)."""
+        return self.matrix.compensation_factors(compensation, circuit=circuit,
+                                                reference=reference)
+
 
 def program_network(model: nn.Module, device, rng: np.random.Generator, *, tile=None,
                     dac=None, adc=None, x_max: dict[str, float] | None = None, t: float = 0.0,
@@ -175,12 +187,25 @@ def _replace(model: nn.Module, name: str, new: nn.Module) -> None:
     setattr(model.get_submodule(parent) if parent else model, leaf, new)
 
 
+def _factors(factors, pl: ProgrammedLayer) -> np.ndarray:
+    """The compensation factors of ``pl`` as an (out_features,) array [1] (ones if none)."""
+    n = pl.matrix.out_features
+    f = None if factors is None else factors.get(pl.name)
+    if f is None:
+        return np.ones(n)
+    f = np.broadcast_to(np.asarray(f, dtype=np.float64), (n,))
+    if not np.all(np.isfinite(f)):
+        raise ConfigError(f"compensation factors of layer {pl.name!r} must be finite")
+    return f
+
+
 @torch.no_grad()
 def statistical_model(model: nn.Module, layers: list[ProgrammedLayer], *,
-                      factors: dict[str, float] | None = None,
+                      factors: dict[str, float | np.ndarray] | None = None,
                       dtype: torch.dtype | None = None) -> nn.Module:
     """A copy of ``model`` whose analog layers carry the effective weights of ``layers``
-    (times the layer's compensation factor, if given); ``dtype``: e.g. torch.float64."""
+    (output ``j`` times the layer's compensation factor: one float, or one per output
+    (out_features,) [1], if given); ``dtype``: e.g. torch.float64."""
     net = copy.deepcopy(model)
     if dtype is not None:
         net = net.to(dtype)
@@ -188,24 +213,24 @@ def statistical_model(model: nn.Module, layers: list[ProgrammedLayer], *,
     for pl in layers:
         m = mods[pl.name]
         W, b = pl.effective()
-        f = 1.0 if factors is None else float(factors.get(pl.name, 1.0))
-        m.weight.copy_(torch.from_numpy(f * W).reshape(m.weight.shape))
+        f = _factors(factors, pl)
+        m.weight.copy_(torch.from_numpy(W * f[:, None]).reshape(m.weight.shape))
         if m.bias is not None:
-            m.bias.copy_(torch.from_numpy(f * b))
+            m.bias.copy_(torch.from_numpy(b * f))
     return net
 
 
 class AnalogLinear(nn.Module):
     """``Linear`` whose product runs on crossbar tiles (float64 numpy inside, no gradient).
 
-    ``factor`` multiplies the outputs (global drift compensation); ``rng`` draws the ADC's
-    conversion noise when it has any.
+    ``factor`` multiplies the outputs (drift compensation: one float, or one per output
+    (out_features,) [1]); ``rng`` draws the ADC's conversion noise when it has any.
     """
 
-    def __init__(self, layer: ProgrammedLayer, *, factor: float = 1.0,
+    def __init__(self, layer: ProgrammedLayer, *, factor: float | np.ndarray = 1.0,
                  rng: np.random.Generator | None = None):
         super().__init__()
-        self.layer, self.factor, self.rng = layer, float(factor), rng
+        self.layer, self.factor, self.rng = layer, _factors({layer.name: factor}, layer), rng
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shp = x.shape
@@ -215,12 +240,13 @@ class AnalogLinear(nn.Module):
 
 
 class AnalogConv(nn.Module):
-    """``Conv1d``/``Conv2d`` on crossbar tiles via im2col (float64 numpy, no gradient)."""
+    """``Conv1d``/``Conv2d`` on crossbar tiles via im2col (float64 numpy, no gradient);
+    ``factor`` multiplies output channel ``j`` (one float, or one per channel [1])."""
 
-    def __init__(self, layer: ProgrammedLayer, *, factor: float = 1.0,
+    def __init__(self, layer: ProgrammedLayer, *, factor: float | np.ndarray = 1.0,
                  rng: np.random.Generator | None = None):
         super().__init__()
-        self.layer, self.factor, self.rng = layer, float(factor), rng
+        self.layer, self.factor, self.rng = layer, _factors({layer.name: factor}, layer), rng
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         from ..crossbar.tiling import tiled_conv2d
@@ -235,16 +261,18 @@ class AnalogConv(nn.Module):
         else:
             y = tiled_conv2d(xn, w, stride=tuple(m.stride), padding=tuple(m.padding),
                              matrix=self.layer.matrix, rng=self.rng)
-        return torch.from_numpy(y * self.factor).to(x.device, x.dtype)
+        f = self.factor.reshape(-1, *([1] * (y.ndim - 2)))
+        return torch.from_numpy(y * f).to(x.device, x.dtype)
 
 
 def circuit_model(model: nn.Module, layers: list[ProgrammedLayer], *,
-                  factors: dict[str, float] | None = None,
+                  factors: dict[str, float | np.ndarray] | None = None,
                   rng: np.random.Generator | None = None) -> nn.Module:
-    """A copy of ``model`` whose analog layers run through their tiles (circuit mode)."""
+    """A copy of ``model`` whose analog layers run through their tiles (circuit mode), outputs
+    times the layer's compensation factors (one float or one per output [1]), if given."""
     net = copy.deepcopy(model)
     for pl in layers:
-        f = 1.0 if factors is None else float(factors.get(pl.name, 1.0))
+        f = _factors(factors, pl)
         cls = AnalogLinear if isinstance(pl.module, nn.Linear) else AnalogConv
         _replace(net, pl.name, cls(pl, factor=f, rng=rng))
     return net

@@ -17,6 +17,14 @@ Models (the configuration dict saved with the weights rebuilds them, see
 * ``cnn``: images: Conv2d(1→16, 3×3, pad 1)-ReLU-MaxPool2 → Conv2d(16→32, 3×3,
   pad 1)-ReLU-MaxPool2 → Flatten → Linear(→10); MNIST-1D: the same with Conv1d
   (kernel 5, pad 2). No BatchNorm.
+* ``resnet``: a small residual network with BatchNorm after every convolution. Stem
+  Conv(1→16, 3×3, pad 1)-BN-ReLU → residual block (16) → Conv(16→32, 3×3, stride 2,
+  pad 1)-BN-ReLU → residual block (32) → global average pool → Linear(32→10); a residual
+  block is ReLU(x + BN(Conv(ReLU(BN(Conv(x)))))) with 3×3 pad-1 convolutions. The
+  convolutions have no bias (BatchNorm's shift replaces it); MNIST-1D uses Conv1d with
+  kernel 5, pad 2. The convolutions and the Linear layer are the analog layers; every
+  BatchNorm is a digital per-channel affine after its convolution (in evaluation its
+  running statistics, not folded into the weights).
 """
 
 from __future__ import annotations
@@ -33,7 +41,22 @@ from ..errors import ConfigError
 __all__ = ["DATASETS", "MODELS", "Dataset", "load_dataset", "build_model"]
 
 DATASETS = ("digits", "mnist5k", "mnist1d")
-MODELS = ("mlp", "cnn")
+MODELS = ("mlp", "cnn", "resnet")
+
+
+class _Residual(nn.Module):
+    """ReLU(x + BN(Conv(ReLU(BN(Conv(x)))))): two same-shape convolutions, bias-free."""
+
+    def __init__(self, conv, norm, channels: int, k: int):
+        super().__init__()
+        self.conv1 = conv(channels, channels, k, padding=k // 2, bias=False)
+        self.bn1 = norm(channels)
+        self.conv2 = conv(channels, channels, k, padding=k // 2, bias=False)
+        self.bn2 = norm(channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.relu(self.bn1(self.conv1(x)))
+        return torch.relu(x + self.bn2(self.conv2(h)))
 
 
 @dataclass(frozen=True)
@@ -113,6 +136,21 @@ def model_config(model: str, dataset: Dataset | str, shape: tuple[int, ...] | No
             "hidden": [256, 256] if model == "mlp" else [16, 32]}
 
 
+def _resnet(shape: tuple[int, ...], h: list[int], n_out: int) -> nn.Module:
+    if len(shape) == 3:
+        conv, norm, pool, k = nn.Conv2d, nn.BatchNorm2d, nn.AdaptiveAvgPool2d, 3
+    elif len(shape) == 2:
+        conv, norm, pool, k = nn.Conv1d, nn.BatchNorm1d, nn.AdaptiveAvgPool1d, 5
+    else:
+        raise ConfigError(f"resnet needs a (C, L) or (C, H, W) input shape, got {shape}")
+    return nn.Sequential(
+        conv(shape[0], h[0], k, padding=k // 2, bias=False), norm(h[0]), nn.ReLU(),
+        _Residual(conv, norm, h[0], k),
+        conv(h[0], h[1], k, stride=2, padding=k // 2, bias=False), norm(h[1]), nn.ReLU(),
+        _Residual(conv, norm, h[1], k),
+        pool(1), nn.Flatten(), nn.Linear(h[1], n_out))
+
+
 def build_model(config: dict[str, Any]) -> nn.Module:
     """Build the (untrained) network described by ``config`` (see :func:`model_config`)."""
     kind = config.get("model")
@@ -136,4 +174,6 @@ def build_model(config: dict[str, Any]) -> nn.Module:
             conv(shape[0], h[0], k, padding=k // 2), nn.ReLU(), pool(2),
             conv(h[0], h[1], k, padding=k // 2), nn.ReLU(), pool(2),
             nn.Flatten(), nn.Linear(h[1] * spatial, n_out))
+    if kind == "resnet":
+        return _resnet(shape, h, n_out)
     raise ConfigError(f"unknown model {kind!r}; expected one of {MODELS}")

@@ -6,8 +6,12 @@ Statistical mode
     and classify with the effective weights (the mapping's inverse of the read
     conductances, ``devices.mapping``; differential: ``(G+ − G−)/alpha``) (torch).
     Repeated over ``N`` independent programmings (chips); accuracy mean ± population
-    std over them. With and without global drift compensation (one factor per layer from
-    a calibration input, Joshi et al. 2020; see :mod:`xbarlab.nn.analog_layers`).
+    std over them. Drift compensation (Joshi et al. 2020; see
+    :mod:`xbarlab.nn.analog_layers`): none, global (one factor per layer) or column (one
+    factor per output column of a layer), measured at every read from a calibration input
+    (every input of a layer at its ``x_max``) against a selectable reference: the ideal
+    product ``W x_cal + b`` or the chip's first read (the read at the first of ``times``,
+    taken right after programming). The factors multiply the layer's outputs digitally.
 
 Circuit mode
     The same programmed chips (the first ``circuit_programmings`` of them), but each
@@ -32,15 +36,18 @@ Calibration uncertainty
      "settings": {"programmings": N, "circuit_programmings": Nc, "circuit_samples": n,
                   "tile": TileConfig.to_dict(), "mapping": WeightMapping.to_dict(),
                   "dac": {...} | null, "adc": {...} | null,
-                  "x_max": {layer: float}, "seed": int, "bootstrap": K},
+                  "x_max": {layer: float}, "seed": int, "bootstrap": K,
+                  "compensation_reference": "ideal" | "first-read"},
      "results": [{"time_s": float, "time": "1d", "mode": "statistical" | "circuit",
-                  "compensation": "none" | "global",
+                  "compensation": "none" | "global" | "column",
                   "model_draw": "fit" | "bootstrap",
                   "accuracy_mean": float, "accuracy_std": float,   # population std
                   "n_programmings": int,   # bootstrap: one programming per model drawn
                   "n_test": int,
                   "accuracies": [float, ...],                      # one per programming
-                  "drift_factors": {layer: mean factor} (global compensation only)}, ...],
+                  "drift_factors": {layer: mean factor}},   # global / column only; column:
+                                                            # mean over columns and chips
+                 ...],
      "elapsed_s": float}
 """
 
@@ -68,7 +75,8 @@ __all__ = ["SCHEMA", "MODES", "COMPENSATIONS", "EvaluationSettings", "evaluate",
 
 SCHEMA = "xbarlab-evaluation/1"
 MODES = ("statistical", "circuit")
-COMPENSATIONS = ("none", "global")
+#: drift compensations (the values of :class:`~xbarlab.devices.mapping.Compensation`)
+COMPENSATIONS = ("none", "global", "column")
 EVALUATION_NAME = "evaluation.json"
 PLOT_NAME = "accuracy_vs_time.png"
 
@@ -168,8 +176,13 @@ class EvaluationSettings:
     programmings: int = 10
     #: subset of :data:`MODES` ("statistical", "circuit").
     modes: tuple[str, ...] = ("statistical",)
-    #: subset of :data:`COMPENSATIONS` ("none", "global" drift compensation).
-    compensations: tuple[str, ...] = COMPENSATIONS
+    #: drift compensations to score, each a :class:`~xbarlab.devices.mapping.Compensation`
+    #: (or its value): NONE, GLOBAL (one factor per layer), COLUMN (one per output column).
+    compensations: tuple[str, ...] = ("none", "global")
+    #: what the calibration outputs are compared with
+    #: (:class:`~xbarlab.devices.mapping.CompensationReference`): IDEAL, the product of the
+    #: target weights; FIRST_READ, the chip's read at ``times[0]`` (right after programming).
+    compensation_reference: str = "ideal"
     #: :class:`~xbarlab.crossbar.tiling.TileConfig` (None: the default 256 x 256 tile).
     #: Statistical mode uses its size, circuit mode also its wires.
     tile: Any = None
@@ -211,6 +224,14 @@ class EvaluationSettings:
             if not v or any(m not in allowed for m in v):
                 raise ConfigError(f"{name} {list(v)!r} must be a non-empty subset of {allowed}")
             object.__setattr__(self, name, v)
+        from ..devices.mapping import Compensation, CompensationReference
+        from ..enums import coerce_enum
+
+        object.__setattr__(self, "compensations",
+                           tuple(Compensation(c) for c in self.compensations))
+        object.__setattr__(self, "compensation_reference",
+                           coerce_enum(CompensationReference, self.compensation_reference,
+                                       "compensation_reference"))
         if "circuit" in self.modes and self.circuit_programmings == 0:
             raise ConfigError("circuit mode needs circuit_programmings >= 1")
         if self.mapping is not None:
@@ -313,7 +334,8 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, device,
                      "mapping": st.mapping.to_dict(),
                      "dac": None if st.dac is None else st.dac.to_dict(),
                      "adc": None if st.adc is None else st.adc.to_dict(), "x_max": x_max,
-                     "bootstrap": st.bootstrap},
+                     "bootstrap": st.bootstrap,
+                     "compensation_reference": str(st.compensation_reference)},
         "results": results,
     }
 
@@ -353,10 +375,13 @@ def _read_chips(model, devices, st: EvaluationSettings, rng, *, x_max, n_circ, t
                             circ = mode == "circuit"
                             key = (mode, comp, draw, float(t))
                             f = None
-                            if comp == "global":
-                                f = {pl.name: pl.drift_factor(circuit=circ) for pl in layers}
+                            if comp != "none":
+                                f = {pl.name: pl.compensation_factors(
+                                    comp, circuit=circ, reference=st.compensation_reference)
+                                    for pl in layers}
                                 for k2, v in f.items():
-                                    factors.setdefault(key, {}).setdefault(k2, []).append(v)
+                                    factors.setdefault(key, {}).setdefault(k2, []).append(
+                                        float(v[0] if comp == "global" else np.mean(v)))
                             if circ:
                                 net = circuit_model(model, layers, factors=f, rng=r)
                                 a = _accuracy(net, xcd, yc, batch=256)
@@ -384,7 +409,7 @@ def _summarize(acc, factors, st: EvaluationSettings, ts, *, n_test: int, n_circ_
                     key = (mode, comp, draw, float(t))
                     a = np.asarray(acc[key])
                     e = {"time_s": float(t), "time": format_duration(float(t)), "mode": mode,
-                         "compensation": comp, "model_draw": draw,
+                         "compensation": str(comp), "model_draw": draw,
                          "accuracy_mean": float(a.mean()), "accuracy_std": float(a.std()),
                          "n_programmings": int(a.size),
                          "n_test": n_circ_test if mode == "circuit" else n_test,
@@ -410,11 +435,12 @@ def plot_evaluation(ev: dict[str, Any], path, *, title: str = "") -> Path:
     groups: dict[tuple, list] = {}
     for e in ev["results"]:
         groups.setdefault((e["mode"], e["compensation"], e["model_draw"]), []).append(e)
-    styles = {"none": "-", "global": "--"}
+    styles = {"none": "-", "global": "--", "column": ":"}
+    names = {"none": "no comp.", "global": "global comp.", "column": "column comp."}
     for (mode, comp, draw), es in groups.items():
         es = sorted(es, key=lambda e: e["time_s"])
         t = [max(e["time_s"], 1e-3) for e in es]
-        label = f"{mode}, {'drift comp.' if comp == 'global' else 'no comp.'}"
+        label = f"{mode}, {names.get(comp, comp)}"
         if draw == "bootstrap":
             label += ", calibration bootstrap"
         ax.errorbar(t, [e["accuracy_mean"] for e in es], yerr=[e["accuracy_std"] for e in es],

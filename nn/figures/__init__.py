@@ -12,4 +12,6 @@ library's one training driver (:func:`xbarlab.nn.train.train` /
 * ``gradient_variance``: HA-SGD gradient-estimate variance vs L, independent vs antithetic.
 * ``accuracy_over_time``: device-derived noise, SGD vs HA-SGD, accuracy after programming.
 * ``mean_shift``: networks trained and tested under a mean weight shift.
+* ``cnn_compensation``: drift compensation (none, global, column; ideal or first-read
+  reference) on a BatchNorm CNN over time, SGD vs HA-SGD.
 """

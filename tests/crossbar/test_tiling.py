@@ -374,6 +374,76 @@ def test_global_drift_compensation_recovers_scale_of_drifting_pcm():
     assert abs(np.mean(gains["global"]) - 1) < 0.03
 
 
+class _ColumnGainDevice(_TestDevice):
+    """Per output column j: programmed g · a_j, read g · a_j · (1 + t)^-nu_j, no noise. The
+    last axis of a tile's conductances is its output column (written here, independent of
+    devices/)."""
+
+    kind = "test-column-gain"
+
+    def __init__(self, a, nu):
+        super().__init__()
+        self.a, self.nu_j = np.asarray(a, float), np.asarray(nu, float)
+
+    def program(self, g, rng):
+        g = np.asarray(g, dtype=np.float64)
+        return DeviceState(g_input=g.copy(), g_prog=g * self.a)
+
+    def drift(self, state, t):
+        return state.g_prog * (1.0 + t) ** (-self.nu_j)
+
+
+def _column_case(a, nu, **kw):
+    """20x8 weights + bias on one 64x64 tile of the column-gain device, read first at 9 s
+    (factor d_j(9) = 10^-nu_j), then at 999 s (d_j = 1000^-nu_j)."""
+    rng = np.random.default_rng(21)
+    W, b, x = rng.uniform(-1, 1, (20, 8)), rng.uniform(-1, 1, 8), rng.uniform(0, 1, (5, 20))
+    tm = TiledMatrix(W.T, bias=b, tile=TileConfig(rows=64, cols=64),
+                     device=_ColumnGainDevice(a, nu), rng=np.random.default_rng(0), t=9.0,
+                     mapping=MAP, **kw)
+    tm.read(999.0, np.random.default_rng(1))
+    return tm, x, x @ W + b
+
+
+@pytest.mark.parametrize("circuit", [False, True])
+def test_column_compensation_undoes_a_per_column_drift_exactly(circuit):
+    """Column j read as g · 1000^-nu_j with nu_j = 0.01 .. 0.15 (pure multiplicative per
+    column, no programming error): the column factors are exactly 1000^nu_j (1e-12), and the
+    compensated outputs equal x @ W + b to 1e-12 for the effective weights and the ideal
+    circuit; one global factor cannot (it leaves > 5 % error), but undoes a uniform
+    nu = 0.06 exactly."""
+    nu = np.linspace(0.01, 0.15, 8)
+    tm, x, ideal = _column_case(np.ones(8), nu)
+    f = tm.compensation_factors("column", circuit=circuit)
+    assert np.allclose(f, 1000.0 ** nu, rtol=1e-12, atol=0)
+    assert rel_err(tm(x) * f, ideal) <= 1e-12
+    assert rel_err(tm(x) * tm.compensation_factors("global", circuit=circuit), ideal) > 0.05
+    tm, x, ideal = _column_case(np.ones(8), np.full(8, 0.06))
+    g = tm.compensation_factors("global", circuit=circuit)
+    assert np.allclose(g, 1000.0 ** 0.06, rtol=1e-12, atol=0)
+    assert rel_err(tm(x) * g, ideal) <= 1e-12
+
+
+@pytest.mark.parametrize("comp", ["global", "column"])
+def test_first_read_reference_restores_the_first_read(comp):
+    """Column j programmed with gain a_j (0.8 .. 1.2) and drifting as (1 + t)^-nu, nu = 0.05:
+    against the ideal product the compensated outputs at 999 s are x @ W + b (the programming
+    gain removed too); against the first read (9 s) they are the first read's outputs
+    a_j 10^-nu (x @ W + b)_j, the factor being (1000/10)^nu, to 1e-12. The matrix's own
+    compensation (``compensation``, ``reference``) applies the same factors in forward."""
+    a = np.linspace(0.8, 1.2, 8)
+    tm, x, ideal = _column_case(a, np.full(8, 0.05))
+    first = ideal * a * 10.0 ** -0.05
+    f_first = tm.compensation_factors(comp, reference="first-read")
+    f_ideal = tm.compensation_factors(comp, reference="ideal")
+    if comp == "column":
+        assert rel_err(tm(x) * f_ideal, ideal) <= 1e-12
+        assert rel_err(tm(x) * f_first, first) <= 1e-12
+    assert np.allclose(f_first, 100.0 ** 0.05, rtol=1e-12, atol=0)
+    own, _, _ = _column_case(a, np.full(8, 0.05), compensation=comp, reference="first-read")
+    assert rel_err(own(x), tm(x) * f_first) <= 1e-12
+
+
 def test_bias_drive_is_a_dac_level():
     """max|b| = 0.3 < max|W| = 1, 6-bit DAC (31 levels per polarity): the mapping's bias
     drive s = 0.3 is raised to the next DAC level 10/31, so the bias row carries b / s_q

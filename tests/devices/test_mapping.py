@@ -156,3 +156,19 @@ def test_mapping_bad_input():
     mw = m.to_conductances(np.ones((3, 2)))
     with pytest.raises(ConfigError, match="shape"):
         mw.to_weights(np.ones((1, 3, 3)), np.ones((1, 3, 3)))
+
+
+def test_column_calibration_inputs_are_walsh_sign_patterns():
+    """n = 32 patterns over n_in = 20 inputs at value 0.5: entries ±0.5, row 0 all +0.5 (the
+    constant calibration input), columns orthogonal (X.T X = 32 · 0.25 · I, the Hadamard
+    property), so Σ_k y[k]² = 8 Σ_i w_i² for any weights w (to 1e-12)."""
+    from xbarlab.devices.mapping import calibration_input, column_calibration_inputs
+
+    X = column_calibration_inputs(20, value=0.5)
+    assert X.shape == (32, 20) and set(np.unique(X)) == {-0.5, 0.5}
+    assert np.array_equal(X[0], calibration_input(20, value=0.5))
+    assert np.allclose(X.T @ X, 8.0 * np.eye(20), atol=1e-12)
+    w = np.random.default_rng(0).normal(size=20)
+    assert np.sum((X @ w) ** 2) == pytest.approx(8.0 * np.sum(w**2), rel=1e-12)
+    with pytest.raises(ConfigError, match="n must be"):
+        column_calibration_inputs(4, n=0)

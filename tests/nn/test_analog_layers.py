@@ -106,3 +106,28 @@ def test_circuit_ir_drop_matches_crossbar_study(pcm, r_wire):
                       progress=False)[0]["ir_drop"]
     assert ours > 0
     assert abs(ours / study - 1) <= 0.10, (ours, study)
+
+
+def test_per_channel_factors_scale_each_output_channel(pcm):
+    """A Conv2d(1→4) + Linear network programmed on pcm-ibm-2020 (one chip, read at 1 d):
+    with factors f_c = 1, 2, 3, 4 for the convolution, the statistical and the ideal-circuit
+    convolution outputs equal f_c times the uncompensated ones (1e-9), channel by channel."""
+    from xbarlab.crossbar.tiling import TileConfig
+    from xbarlab.nn.analog_layers import (
+        circuit_model,
+        input_ranges,
+        program_network,
+        statistical_model,
+    )
+
+    net = _small_net()
+    x = torch.rand(3, 1, 8, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    layers = program_network(net, pcm, np.random.default_rng(4), tile=TileConfig(rows=24, cols=24),
+                             x_max=input_ranges(net, x), t=D)
+    f = {"0": np.array([1.0, 2.0, 3.0, 4.0])}
+    with torch.no_grad():
+        for make in (lambda fa: statistical_model(net, layers, factors=fa, dtype=torch.float64),
+                     lambda fa: circuit_model(net, layers, factors=fa)):
+            plain, scaled = make(None)[0](x), make(f)[0](x)
+            ratio = scaled / torch.from_numpy(f["0"])[None, :, None, None]
+            assert float((ratio - plain).abs().max() / plain.abs().max()) < 1e-9

@@ -38,6 +38,31 @@ def test_evaluate_structure_and_drift(pcm):
             assert np.all(f > 1.3) if e["time_s"] == Y else np.all(abs(f - 1) < 0.1)
 
 
+def test_first_read_reference_and_column_compensation(pcm):
+    """The toy task of the previous test, 2 programmings read at 1 s and 1 y, all three
+    compensations against the first read: settings record compensation_reference
+    'first-read'; at 1 s (the first read) both global and column factors are exactly 1, so
+    their accuracies equal the uncompensated ones; at 1 y the mean column factor exceeds
+    1.3 like the global one."""
+    from xbarlab.devices.mapping import Compensation
+    from xbarlab.nn.evaluate import EvaluationSettings, evaluate
+
+    g = torch.Generator().manual_seed(0)
+    net = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
+    x = torch.rand(200, 8, generator=g)
+    y = net(x).argmax(1).detach()
+    st = EvaluationSettings(times=(1.0, Y), programmings=2, compensations=tuple(Compensation),
+                            compensation_reference="first-read")
+    ev = evaluate(net, x, y, pcm, st, np.random.default_rng(0))
+    assert ev["settings"]["compensation_reference"] == "first-read"
+    r = {(e["compensation"], e["time_s"]): e for e in ev["results"]}
+    assert sorted({c for c, _ in r}) == ["column", "global", "none"]
+    for c in ("global", "column"):
+        assert set(r[c, 1.0]["drift_factors"].values()) == {1.0}
+        assert r[c, 1.0]["accuracies"] == r["none", 1.0]["accuracies"]
+        assert all(v > 1.3 for v in r[c, Y]["drift_factors"].values())
+
+
 def test_evaluate_with_reference_mapping_records_it(pcm):
     """evaluate(settings with mapping=WeightMapping(scheme='reference', ...)) on the toy task of
     the previous test (2 programmings, 1 s, no compensation): settings['mapping'] reads back
@@ -108,7 +133,8 @@ def test_time_outside_the_model_validity_is_refused():
     ({"times": (-1.0,)}, "times"),
     ({"times": (1.0,), "programmings": 0}, "programmings"),
     ({"times": (1.0,), "modes": ("fast",)}, "modes"),
-    ({"times": (1.0,), "compensations": ("column",)}, "compensations"),
+    ({"times": (1.0,), "compensations": ("local",)}, "compensations"),
+    ({"times": (1.0,), "compensation_reference": "t0"}, "compensation_reference"),
     ({"times": (1.0,), "modes": ("circuit",), "circuit_programmings": 0}, "circuit"),
     ({"times": (1.0,), "bootstrap": -1}, "bootstrap"),
     ({"times": (1.0,), "mapping": "differential"}, "mapping"),
