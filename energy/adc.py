@@ -89,8 +89,6 @@ class AdcSurvey:
     """The survey's own ``FOMW_hf`` column, converted to J per conversion step (NaN: empty)."""
     foms_column: np.ndarray
     """The survey's own ``FOMS_hf`` column [dB] (NaN: empty)."""
-    sndr_hf_db: np.ndarray
-    """The survey's ``SNDR_hf`` [dB] (NaN: empty), the SNDR of its FOMW_hf and FOMS_hf."""
 
     @property
     def energy(self) -> np.ndarray:
@@ -107,7 +105,7 @@ def _num(text: str) -> float:
 
 _COLS = {"TYPE": None, "SNDR_plot [dB]": 1.0, "P [W]": 1.0, "fsnyq [Hz]": 1.0,
          "AREA [mm^2]": 1e-6, "TECHNOLOGY": 1e-6, "P/fsnyq [pJ]": 1e-12,
-         "FOMW_hf [fJ/conv-step]": 1e-15, "FOMS_hf [dB]": 1.0, "SNDR_hf [dB]": 1.0}
+         "FOMW_hf [fJ/conv-step]": 1e-15, "FOMS_hf [dB]": 1.0}
 
 
 def load_adc_survey(folder) -> AdcSurvey:
@@ -136,7 +134,6 @@ def load_adc_survey(folder) -> AdcSurvey:
         power=a["P [W]"][keep], f_nyq=a["fsnyq [Hz]"][keep], area=a["AREA [mm^2]"][keep],
         node=a["TECHNOLOGY"][keep], energy_column=a["P/fsnyq [pJ]"][keep],
         fomw_column=a["FOMW_hf [fJ/conv-step]"][keep], foms_column=a["FOMS_hf [dB]"][keep],
-        sndr_hf_db=a["SNDR_hf [dB]"][keep],
     )
 
 

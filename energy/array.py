@@ -54,7 +54,8 @@ class ArrayEnergy:
     @property
     def total(self) -> np.ndarray:
         """E [J]: the sum of the dissipated parts, (B,)."""
-        return self.cells + self.access + self.row_wires + self.col_wires + self.drivers + self.sense
+        return (self.cells + self.access + self.row_wires + self.col_wires + self.drivers
+                + self.sense)
 
     def to_dict(self) -> dict[str, Any]:
         """Field name -> float64 array [J]."""

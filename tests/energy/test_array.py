@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from _shared import need_ngspice
-
 from xbarlab.crossbar import Crossbar, WireParams, run_ngspice, to_spice
 from xbarlab.crossbar.solvers import direct
 from xbarlab.energy import ArrayEnergy, array_energy, pulse_width_energy

@@ -6,7 +6,6 @@ import math
 
 import numpy as np
 import pytest
-
 from xbarlab.crossbar import Crossbar, WireParams
 from xbarlab.energy import LineCapacitance, read_latency, settling_time, settling_time_constant
 from xbarlab.energy.latency import rc_matrices

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from xbarlab.energy import LineCapacitance, charging_energy, line_capacitance, rising_edges
 from xbarlab.errors import ConfigError
 
