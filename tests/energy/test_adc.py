@@ -54,6 +54,17 @@ def test_lookup_statistics_by_hand(survey):
     assert adc_energy(s, q) == pytest.approx(np.percentile(e, 25.0))
 
 
+def test_bits_beyond_the_survey_raise(survey):
+    """20 bits at 100 MS/s (SNDR 122.16 dB) lies beyond every surveyed converter that fast:
+    refused, naming the bits and the SNDR, unless extrapolate=True (then 4x per bit above the
+    top window: 21 bits cost 10^0.602 times 20 bits)."""
+    with pytest.raises(ConfigError, match=r"bits=20 needs SNDR 122\.16 dB"):
+        adc_energy(survey, AdcLookup(bits=20, f_sample=1e8))
+    e20 = adc_energy(survey, AdcLookup(bits=20, f_sample=1e8, extrapolate=True))
+    e21 = adc_energy(survey, AdcLookup(bits=21, f_sample=1e8, extrapolate=True))
+    assert e21 / e20 == pytest.approx(10**0.602, rel=1e-12)
+
+
 def _toy(sndr, power, f):
     n = len(sndr)
     nan = np.full(n, np.nan)

@@ -7,6 +7,7 @@ import pytest
 from _shared import need_ngspice
 from xbarlab.crossbar import Crossbar, WireParams, run_ngspice, to_spice
 from xbarlab.crossbar.solvers import direct
+from xbarlab.crossbar.topologies import Topology, differential_array
 from xbarlab.energy import ArrayEnergy, array_energy, pulse_width_energy
 from xbarlab.errors import ConfigError
 
@@ -82,6 +83,17 @@ def test_zero_resistance_segments_dissipate_nothing():
     w = WireParams(r_row=np.array([[0, 5, 0], [3, 0, 4.0]]), r_col=2.0, r_driver=10.0)
     e = array_energy(Crossbar(G, wires=w, solver=direct()), np.array([0.2, 0.1]), T)
     assert e.total[0] == pytest.approx(e.source[0], rel=1e-12)
+
+
+def test_differential_rows_physical_array():
+    """Differential rows, ideal wires: rows 2i and 2i+1 are driven at +v_i and -v_i, so
+    E = sum_ij v_i^2 (G+_ij + G-_ij) t."""
+    gp = np.array([[10e-6, 20e-6], [5e-6, 40e-6]])
+    gn = np.array([[1e-6, 3e-6], [7e-6, 2e-6]])
+    v = np.array([0.2, -0.1])
+    G, to_phys, _ = differential_array(gp, gn, Topology.DIFFERENTIAL_ROWS)
+    e = array_energy(Crossbar(G), to_phys(v), T)
+    assert e.total[0] == pytest.approx(((v[:, None] ** 2) * (gp + gn)).sum() * T, rel=1e-14)
 
 
 def test_pulse_width_sums_the_intervals():
