@@ -82,7 +82,8 @@ class AdcSurvey:
     area: np.ndarray
     """Area [m^2]; NaN where not reported."""
     node: np.ndarray
-    """Technology node [m]; NaN where not a number (bipolar, HBT, ...)."""
+    """Technology node [m]: the leading number of the survey's TECHNOLOGY [um] (BiCMOS and
+    SiGe processes keep their node); NaN where there is none (bipolar, HBT)."""
     energy_column: np.ndarray
     """The survey's own ``P/fsnyq`` column, converted to J."""
     fomw_column: np.ndarray

@@ -206,7 +206,10 @@ def pulse_width_energy(xbar: Crossbar, widths, v_read) -> ArrayEnergy:
     if not np.all(np.isfinite(w)) or np.any(w < 0):
         bad = w[~(np.isfinite(w) & (w >= 0))].ravel()[0]
         raise ConfigError(f"widths must be finite and >= 0 [s], got {bad!r}")
-    amp = np.broadcast_to(as_voltages(np.broadcast_to(v_read, (M,)), M, "v_read")[0][0], (M,))
+    amp = np.asarray(v_read, dtype=np.float64)
+    if amp.shape not in ((), (M,)):
+        raise ConfigError(f"v_read has shape {amp.shape}; expected a scalar or ({M},) [V]")
+    amp = as_voltages(np.broadcast_to(amp, (M,)), M, "v_read")[0][0]
     w2 = np.atleast_2d(w)
     parts: list[dict[str, float]] = []
     for row in w2:

@@ -114,6 +114,8 @@ def test_dict_round_trip_and_bad_input():
         array_energy(Crossbar(np.full((2, 2), 1e-5)), np.array([0.1, 0.2]), -1e-9)
     with pytest.raises(ConfigError, match="nan"):
         pulse_width_energy(Crossbar(np.full((2, 2), 1e-5)), np.array([np.nan, 1e-9]), 0.2)
+    with pytest.raises(ConfigError, match=r"v_read has shape \(3,\)"):
+        pulse_width_energy(Crossbar(np.full((2, 2), 1e-5)), np.array([1e-9, 1e-9]), [0.1] * 3)
     with pytest.raises(ConfigError, match="unknown|expected"):
         ArrayEnergy.from_dict({"cells": 1.0})
 
