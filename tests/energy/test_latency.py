@@ -6,7 +6,8 @@ import math
 
 import numpy as np
 import pytest
-from xbarlab.crossbar import Crossbar, WireParams
+from _shared import need_ngspice
+from xbarlab.crossbar import Crossbar, WireParams, run_ngspice, to_spice
 from xbarlab.energy import LineCapacitance, read_latency, settling_time, settling_time_constant
 from xbarlab.energy.latency import rc_matrices
 from xbarlab.errors import ConfigError
@@ -70,3 +71,35 @@ def test_read_latency_and_bad_input():
     with pytest.raises(ConfigError, match="eps"):
         settling_time(Crossbar(np.ones((1, 1)) * 1e-6),
                       LineCapacitance(c_wire=1e-10, c_junction=0.0, pitch=1e-7), 1.5)
+
+
+def test_slowest_mode_matches_an_ngspice_transient():
+    """3x4 array with random row, column, driver and sense resistances, wire capacitance at
+    every node and a junction capacitance across every cell, drivers at 0 V and the nodes
+    released from 1 V (rows) and 0.5 V (columns): late in ngspice's transient a column node
+    decays as exp(-t / tau_max); the log-slope between 16 and 24 tau_max gives tau_max to
+    0.5 % (the next-slowest mode has not quite died out)."""
+    need_ngspice()
+    rng = np.random.default_rng(0)
+    M, N = 3, 4
+    G = rng.uniform(5e-6, 50e-6, (M, N))
+    kw = dict(r_row=rng.uniform(50, 200, (M, N)), r_col=rng.uniform(50, 200, (M, N)),
+              r_driver=300.0, r_sense=200.0)
+    caps = LineCapacitance(c_wire=2e-10, c_junction=5e-17, pitch=1e-6)
+    tau = settling_time_constant(Crossbar(G, wires=WireParams(**kw)), caps)
+    lines = [ln for ln in to_spice(G, np.zeros(M), **kw).splitlines() if not ln.startswith(".")]
+    cw = caps.c_wire * caps.pitch
+    ic = []
+    for i in range(M):
+        for j in range(N):
+            lines += [f"cr{i}_{j} r{i}_{j} 0 {cw!r}", f"cc{i}_{j} c{i}_{j} 0 {cw!r}",
+                      f"cj{i}_{j} r{i}_{j} c{i}_{j} {caps.c_junction!r}"]
+            ic += [f"v(r{i}_{j})=1", f"v(c{i}_{j})=0.5"]
+    t1, t2 = 16 * tau, 24 * tau
+    lines += [".options reltol=1e-9 abstol=1e-20 vntol=1e-15 method=gear maxord=6",
+              ".ic " + " ".join(ic), f".tran {tau / 400!r} {t2 * 1.01!r} 0 {tau / 400!r} uic",
+              ".end", ""]
+    res = run_ngspice("\n".join(lines))
+    t, v = res["time"].real, res["v(c1_1)"].real
+    tau_spice = (t2 - t1) / np.log(np.interp(t1, t, v) / np.interp(t2, t, v))
+    assert tau_spice == pytest.approx(tau, rel=5e-3)
