@@ -2,7 +2,8 @@
 
 Subpackages (imported on demand, so ``import xbarlab`` stays light):
 ``xbarlab.devices`` (device physics), ``xbarlab.crossbar`` (circuit solver),
-``xbarlab.calibration`` (fits from measured data), ``xbarlab.nn`` (torch bridge).
+``xbarlab.energy`` (energy, latency and area of a read), ``xbarlab.calibration`` (fits from
+measured data), ``xbarlab.nn`` (torch bridge).
 """
 
 __version__ = "0.1.0"

@@ -93,9 +93,11 @@ def test_layout():
     assert cfg["tool"]["setuptools"]["package-dir"] == {"xbarlab": "."}
     assert set(cfg["tool"]["setuptools"]["packages"]) == {
         "xbarlab", "xbarlab.devices", "xbarlab.crossbar", "xbarlab.nn", "xbarlab.calibration",
-        "xbarlab.formats", "xbarlab.pipeline", "xbarlab.cli", "xbarlab.nn.figures"}
+        "xbarlab.formats", "xbarlab.pipeline", "xbarlab.cli", "xbarlab.nn.figures",
+        "xbarlab.energy"}
     assert "data/**/*" in cfg["tool"]["setuptools"]["package-data"]["xbarlab"]
-    for sub in ("devices", "crossbar", "nn", "calibration", "formats", "pipeline", "cli"):
+    for sub in ("devices", "crossbar", "energy", "nn", "calibration", "formats", "pipeline",
+                "cli"):
         assert (ROOT / sub / "__init__.py").exists()
 
 
