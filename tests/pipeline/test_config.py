@@ -99,8 +99,10 @@ def test_example_config_is_shipped_and_valid():
 
 def test_example_data_is_what_its_generator_makes(tmp_path):
     """The shipped pcm_drift.csv is exactly (byte for byte) what make_example_data.py draws
-    from the pcm-ibm-2020 preset with its seed; if device physics or its random streams
-    change, regenerate it: python data/examples/make_example_data.py --force."""
+    from the pcm-ibm-2020 preset with its seed: 2,550 cells read 6 times, at the 17 targets
+    0.3125 µS x 1..8 (the reduced range) and 2.5 µS x 2..10 (up to the preset's 25 µS); if
+    device physics or its random streams change, regenerate it: python
+    data/examples/make_example_data.py --force."""
     import importlib.util
 
     from xbarlab.formats import Provenance, write_measurements
@@ -111,7 +113,9 @@ def test_example_data_is_what_its_generator_makes(tmp_path):
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     m = mod.make(np.random.default_rng(mod.SEED))
-    assert (m.n_devices, m.n_reads) == (1200, 7200)
+    assert (m.n_devices, m.n_reads) == (2550, 15300)
+    want = np.concatenate([0.3125e-6 * np.arange(1, 9), 2.5e-6 * np.arange(2, 11)])
+    np.testing.assert_allclose(np.unique(m.g_target), want, rtol=1e-15)
     out = tmp_path / mod.FILE_NAME
     write_measurements(out, m, provenance=Provenance(method="test"), float_format="%.6g")
     assert out.read_bytes() == (folder / mod.FILE_NAME).read_bytes()
