@@ -118,6 +118,9 @@ SCHEMA: dict[str, dict[str, _Field]] = {
                          "(0 = all; for quick smoke runs)", lo=0),
         "train_time": _Field("str", "all", "'all' (mixture over the noise times) or one of the "
                              "noise times, e.g. '1d'"),
+        "seeds": _Field("int", 1, "training seeds: each trains both networks from its own "
+                        "streams; with >= 2 the report gives the HA-SGD - SGD accuracy gap "
+                        "with its 95 % t-interval over them", lo=1, hi=100),
     },
     "evaluate": {
         "times": _Field("durations", [1.0, 3600.0, 86400.0, 31557600.0],

@@ -294,9 +294,16 @@ def _noise_tables(c: dict, dev, mapping, rng: np.random.Generator, out: Path) ->
 # -- training ---------------------------------------------------------------------------------
 
 
-def _train(ctx: StageContext, *, noise_file: Path | None, out: Path) -> str:
+def _seed_folder(k: int) -> str:
+    """Folder of training seed ``k`` inside a range's folder: seed 0 writes into the range's
+    folder itself, seed k >= 1 into ``seed-k``."""
+    return "." if k == 0 else f"seed-{k}"
+
+
+def _train(ctx: StageContext, *, noise_file: Path | None, out: Path, k: int = 0) -> str:
     """Train one network into ``out``: plain SGD (``noise_file`` None) or HA-SGD against the
-    noise tables of ``noise_file``; return the stage line's part."""
+    noise tables of ``noise_file``, from the streams of training seed ``k``; return the stage
+    line's part."""
     from ..nn import train as T
     from ..nn.data import load_dataset, model_config
 
@@ -313,7 +320,9 @@ def _train(ctx: StageContext, *, noise_file: Path | None, out: Path) -> str:
     cfg = model_config(c["model"], data)
     # both trainings draw from the same "train" streams: the same initial weights and
     # minibatch order, so SGD and HA-SGD differ only by the training noise
-    seed = int(ctx.seed_sequence("network", stage="train").generate_state(1, np.uint32)[0])
+    # seed k >= 1 draws from its own named stream; seed 0 keeps the stream it always had
+    seed = int(ctx.seed_sequence("network" if k == 0 else f"network {k}",
+                                 stage="train").generate_state(1, np.uint32)[0])
     bar = ctx.progress(total=c["epochs"], desc=ctx.name, unit="epoch")
 
     def cb(epoch, loss, _model):
@@ -376,20 +385,27 @@ def _noise_model(ctx: StageContext, path: Path):
 
 
 def _stage_train_sgd(ctx: StageContext) -> dict:
+    """One plain-SGD network per training seed."""
     with _torch_state(ctx):
-        return {"line": _train(ctx, noise_file=None, out=ctx.out)}
+        lines = [_train(ctx, noise_file=None, out=ctx.out / _seed_folder(k), k=k)
+                 for k in range(ctx.config["train"]["seeds"])]
+    return {"line": lines[0] + (f" (+ {len(lines) - 1} more seeds)" if len(lines) > 1 else "")}
 
 
 def _stage_train_hasgd(ctx: StageContext) -> dict:
-    """One HA-SGD network per weight-mapping range, each against that range's noise."""
+    """One HA-SGD network per weight-mapping range and training seed, each against that
+    range's noise."""
     lines = []
     with _torch_state(ctx):
         for which in _ranges(ctx):
             sub = RANGE_FOLDERS[which]
-            line = _train(ctx, noise_file=ctx.upstream["noise"] / sub / "noise.h5",
-                          out=ctx.out / sub)
-            lines.append(line if which == "main" else f"{which} range: {line}")
-    return {"line": "; ".join(lines)}
+            for k in range(ctx.config["train"]["seeds"]):
+                line = _train(ctx, noise_file=ctx.upstream["noise"] / sub / "noise.h5",
+                              out=ctx.out / sub / _seed_folder(k), k=k)
+                if k == 0:
+                    lines.append(line if which == "main" else f"{which} range: {line}")
+    n = ctx.config["train"]["seeds"]
+    return {"line": "; ".join(lines) + (f" (+ {n - 1} more seeds each)" if n > 1 else "")}
 
 
 # -- evaluate ---------------------------------------------------------------------------------
@@ -398,7 +414,7 @@ def _stage_train_hasgd(ctx: StageContext) -> dict:
 def _stage_evaluate(ctx: StageContext) -> dict:
     c = ctx.config["evaluate"]
     dev = _device(ctx)
-    rows, raw, ranges = [], {}, []
+    rows, raw, ranges, gaps = [], {}, [], []
     with _torch_state(ctx):
         for which in _ranges(ctx):
             mapping = _range_mapping(ctx, dev, which)
@@ -407,7 +423,11 @@ def _stage_evaluate(ctx: StageContext) -> dict:
                            "g_max": mapping.g_max, "mapping": mapping.to_dict()})
             # one seed for every network and range: the same chips (common random numbers)
             # where shapes agree
-            for method, ev in _evaluate_range(ctx, c, dev, mapping, which):
+            per_seed = [_evaluate_range(ctx, c, dev, mapping, which, k)
+                        for k in range(ctx.config["train"]["seeds"])]
+            if len(per_seed) > 1:
+                gaps += _seed_gaps(per_seed, which, label)
+            for method, ev in per_seed[0]:
                 raw.setdefault(which, {})[method] = ev
                 for r in ev["results"]:
                     rows.append({"range": which, "range_label": label, "method": method,
@@ -421,15 +441,42 @@ def _stage_evaluate(ctx: StageContext) -> dict:
     write_json(ctx.out / "evaluation.json", {"rows": rows, "g_min": main["g_min"],
                                               "g_max": main["g_max"],
                                               "mapping": main["mapping"], "ranges": ranges,
-                                              "raw": raw})
+                                              "seed_gaps": gaps, "raw": raw})
     last = max(c["times"])
     parts = [f"{r['range_label']} {r['method']}/{r['compensation']}: {r['accuracy_mean']:.3f}"
              for r in rows if r["t"] == last and r["model_draw"] == "fit"]
     return {"line": f"accuracy at {format_duration(last)}: " + ", ".join(parts)}
 
 
-def _evaluate_range(ctx, c, dev, mapping, which):
-    """``(method, evaluation)`` of both networks read on ``mapping``'s range ``which``."""
+def _seed_gaps(per_seed: list, which: str, label: str) -> list[dict]:
+    """HA-SGD − SGD accuracy gap per (compensation, time) over training seeds: each seed's
+    gap of the means over programmings, and their mean with its 95 % t-interval."""
+    from ..nn.evaluate import t_interval
+
+    def means(ev_pair):
+        out = {}
+        for method, ev in ev_pair:
+            for r in ev["results"]:
+                if r.get("model_draw", "fit") == "fit":
+                    out[(method, r["compensation"], r["time_s"])] = r["accuracy_mean"]
+        return out
+
+    seeds = [means(p) for p in per_seed]
+    rows = []
+    for (method, comp, t) in seeds[0]:
+        if method != "SGD":
+            continue
+        g = [m[("HA-SGD", comp, t)] - m[("SGD", comp, t)] for m in seeds]
+        mean, lo, hi = t_interval(g)
+        rows.append({"range": which, "range_label": label, "compensation": comp, "t": t,
+                     "gaps": g, "gap_mean": mean, "gap_ci95": [lo, hi],
+                     "n_seeds": len(g)})
+    return rows
+
+
+def _evaluate_range(ctx, c, dev, mapping, which, k: int = 0):
+    """``(method, evaluation)`` of both networks of training seed ``k`` read on
+    ``mapping``'s range ``which``."""
     from ..crossbar.tiling import TileConfig
     from ..nn.data import load_dataset
     from ..nn.evaluate import EvaluationSettings, evaluate
@@ -443,8 +490,9 @@ def _evaluate_range(ctx, c, dev, mapping, which):
         bootstrap=c["bootstrap"])
     data = None
     out = []
-    for method, up in (("SGD", ctx.upstream["train-sgd"]),
-                       ("HA-SGD", ctx.upstream["train-hasgd"] / RANGE_FOLDERS[which])):
+    for method, up in (("SGD", ctx.upstream["train-sgd"] / _seed_folder(k)),
+                       ("HA-SGD", ctx.upstream["train-hasgd"] / RANGE_FOLDERS[which]
+                        / _seed_folder(k))):
         net, blob = load_trained(up)
         if data is None:
             data = load_dataset(blob["train"]["dataset"])

@@ -94,7 +94,8 @@ def test_report_html_reads_headline_first(tiny_run):
     """report.html opens with the result: its first section is the accuracy over time, led
     by one bold sentence per weight-mapping range whose numbers are evaluation.json's (1 d,
     no compensation; mean ± half-width of the 95 % t-interval over the 2 programmings,
-    t_0.975 with 1 degree of freedom = 12.7062047, computed here from the accuracies); the
+    t_0.975 with 1 degree of freedom = tan(0.475 pi) = 12.7062047, computed here from the
+    accuracies); the
     accuracy table and its plot share one row; text Markdown is rendered (no backtick
     left in the HTML, `xbarlab run` as <code>); the device model is named in words, not
     as a Python repr; a table longer than FOLD_ROWS folds into <details>."""
@@ -120,7 +121,7 @@ def test_report_html_reads_headline_first(tiny_run):
         def cell(method):
             a = [e for e in raw[method]["results"]
                  if e["compensation"] == "none" and e["time_s"] == 86400.0][0]["accuracies"]
-            half = 12.706204736174707 * abs(a[0] - a[1]) / math.sqrt(2) / math.sqrt(2)
+            half = math.tan(0.475 * math.pi) * abs(a[0] - a[1]) / 2  # t_{0.975, 1 dof}
             return f"{(a[0] + a[1]) / 2:.4f} ± {half:.4f}"
 
         assert (f"<strong>At 1 d after programming, weights on {g['label']}, HA-SGD keeps a "
