@@ -37,8 +37,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model_dir", metavar="MODEL_DIR", help="output folder of xbarlab train")
     add_device_option(p, "--device-model", required=True)
     p.add_argument("--times", required=True, metavar="T,T,...", help="e.g. 1s,1h,1d,1y")
-    p.add_argument("--programmings", type=number_type(integer=True, lo=1), default=10, metavar="N",
-                   help="independent programmings (chips) (default 10)")
+    p.add_argument("--programmings", type=number_type(integer=True, lo=1), default=30, metavar="N",
+                   help="independent programmings (chips); accuracy is reported as the mean "
+                        "and its 95 %% t-interval over them (default 30)")
     p.add_argument("--modes", default="statistical", metavar="M,M",
                    help="statistical and/or circuit (default statistical)")
     p.add_argument("--compensation", default="none,global", metavar="C,C",
@@ -99,10 +100,13 @@ def run(args: argparse.Namespace) -> int:
                                 settings=settings, out=args.out, seed=args.seed,
                                 force=args.force, command=command_line(args))
     print(f"digital accuracy {ev['clean_accuracy']:.4f}")
+    print("accuracy: mean ± half-width of its 95 % t-interval over N programmings (std)")
     for e in ev["results"]:
+        ci = e.get("accuracy_ci95")
+        half = f"± {0.5 * (ci[1] - ci[0]):.4f}" if ci else "(no interval)"
         print(f"{e['time']:>8} {e['mode']:<11} comp={e['compensation']:<6} "
-              f"{e['model_draw']:<9} {e['accuracy_mean']:.4f} ± {e['accuracy_std']:.4f} "
-              f"(N={e['n_programmings']})")
+              f"{e['model_draw']:<9} {e['accuracy_mean']:.4f} {half} "
+              f"(N={e['n_programmings']}; std {e['accuracy_std']:.4f})")
     print(f"wrote {args.out}/evaluation.json and {args.out}/accuracy_vs_time.png "
           f"({ev['elapsed_s']:.1f} s)")
     return 0

@@ -297,7 +297,10 @@ class MappedWeights:
             gn = self.g_neg if g_neg is None else _arr(g_neg, "g_neg")
             if gn.shape != self.g_neg.shape:
                 raise ConfigError(f"g_neg must have shape {self.g_neg.shape}, got {gn.shape}")
-            r = np.tensordot(self.pair_weights, (gp - gn) / dg, axes=(0, 0))
+            if gp.shape[0] == 1:  # one pair of weight F^0 = 1: the same numbers, no BLAS call
+                r = (gp[0] - gn[0]) / dg
+            else:
+                r = np.tensordot(self.pair_weights, (gp - gn) / dg, axes=(0, 0))
         Wt = (r * self.w_max[None, :]).T  # (n_out, n_rows)
         W = Wt[:, :self.n_in]
         if self.n_bias_rows == 0:

@@ -5,13 +5,14 @@ Statistical mode
     programmed value, drift exponent, 1/f path), read them at each time with read noise,
     and classify with the effective weights (the mapping's inverse of the read
     conductances, ``devices.mapping``; differential: ``(G+ − G−)/alpha``) (torch).
-    Repeated over ``N`` independent programmings (chips); accuracy mean ± population
-    std over them. Drift compensation (Joshi et al. 2020; see
-    :mod:`xbarlab.nn.analog_layers`): none, global (one factor per layer) or column (one
-    factor per output column of a layer), measured at every read from a calibration input
-    (every input of a layer at its ``x_max``) against a selectable reference: the ideal
-    product ``W x_cal + b`` or the chip's first read (the read at the first of ``times``,
-    taken right after programming). The factors multiply the layer's outputs digitally.
+    Repeated over ``N`` independent programmings (chips) of one trained network; accuracy
+    mean, population std and 95 % t-interval of the mean over them (:func:`t_interval`).
+    Drift compensation (Joshi et al. 2020; see :mod:`xbarlab.nn.analog_layers`): none,
+    global (one factor per layer) or column (one factor per output column of a layer),
+    measured at every read from a calibration input (every input of a layer at its
+    ``x_max``) against a selectable reference: the ideal product ``W x_cal + b`` or the
+    chip's first read (the read at the first of ``times``, taken right after programming).
+    The factors multiply the layer's outputs digitally.
 
 Circuit mode
     The same programmed chips (the first ``circuit_programmings`` of them), but each
@@ -42,6 +43,8 @@ Calibration uncertainty
                   "compensation": "none" | "global" | "column",
                   "model_draw": "fit" | "bootstrap",
                   "accuracy_mean": float, "accuracy_std": float,   # population std
+                  "accuracy_ci95": [lo, hi] | null,  # 95 % t-interval of the mean over
+                                                     # programmings (null for one)
                   "n_programmings": int,   # bootstrap: one programming per model drawn
                   "n_test": int,
                   "accuracies": [float, ...],                      # one per programming
@@ -70,8 +73,8 @@ from ..errors import ConfigError
 from ..units import format_duration
 
 __all__ = ["SCHEMA", "MODES", "COMPENSATIONS", "EvaluationSettings", "evaluate",
-           "bootstrap_models", "evaluate_to_folder", "plot_evaluation", "EVALUATION_NAME",
-           "PLOT_NAME"]
+           "t_interval", "bootstrap_models", "evaluate_to_folder", "plot_evaluation",
+           "EVALUATION_NAME", "PLOT_NAME"]
 
 SCHEMA = "xbarlab-evaluation/1"
 MODES = ("statistical", "circuit")
@@ -88,6 +91,42 @@ def _accuracy(net: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 100
     for i in range(0, x.shape[0], batch):
         hit += int((net(x[i:i + batch]).argmax(1) == y[i:i + batch]).sum())
     return hit / max(x.shape[0], 1)
+
+
+def t_interval(values, level: float = 0.95) -> tuple[float, float, float]:
+    """Mean of ``values`` and the two-sided Student-t confidence interval of that mean.
+
+    Parameters
+    ----------
+    values : array_like
+        Independent draws, e.g. one accuracy per programming (any unit).
+    level : float
+        Confidence level, 0 < level < 1 [1].
+
+    Returns
+    -------
+    (mean, lo, hi) : tuple of float
+        ``mean ± t_{(1+level)/2, n-1} s / sqrt(n)`` with ``s`` the sample standard deviation
+        (``ddof=1``), in the unit of ``values``; ``lo`` and ``hi`` are NaN for one value.
+
+    Raises
+    ------
+    ConfigError
+        ``values`` is empty or not finite, or ``level`` is outside (0, 1).
+    """
+    from scipy import stats
+
+    a = np.asarray(values, dtype=np.float64).ravel()
+    if a.size == 0 or not np.all(np.isfinite(a)):
+        raise ConfigError(f"values must be a non-empty set of finite numbers, got {a.size} "
+                          "values" + ("" if a.size == 0 else " with NaN or inf"))
+    if not (isinstance(level, (int, float)) and 0 < level < 1):
+        raise ConfigError(f"level must be a confidence level in (0, 1), got {level!r}")
+    m = float(a.mean())
+    if a.size < 2:
+        return m, math.nan, math.nan
+    h = float(stats.t.ppf(0.5 + 0.5 * level, a.size - 1) * a.std(ddof=1) / math.sqrt(a.size))
+    return m, m - h, m + h
 
 
 def bootstrap_models(device, k: int) -> list:
@@ -408,9 +447,11 @@ def _summarize(acc, factors, st: EvaluationSettings, ts, *, n_test: int, n_circ_
                 for t in ts:
                     key = (mode, comp, draw, float(t))
                     a = np.asarray(acc[key])
+                    _, lo, hi = t_interval(a)
                     e = {"time_s": float(t), "time": format_duration(float(t)), "mode": mode,
                          "compensation": str(comp), "model_draw": draw,
                          "accuracy_mean": float(a.mean()), "accuracy_std": float(a.std()),
+                         "accuracy_ci95": None if a.size < 2 else [lo, hi],
                          "n_programmings": int(a.size),
                          "n_test": n_circ_test if mode == "circuit" else n_test,
                          "accuracies": [float(v) for v in a]}
@@ -421,9 +462,16 @@ def _summarize(acc, factors, st: EvaluationSettings, ts, *, n_test: int, n_circ_
     return results
 
 
+def _half_width(e: dict) -> float:
+    """Half-width of a result's 95 % interval (0 where it has none)."""
+    ci = e.get("accuracy_ci95")
+    return 0.0 if not ci else 0.5 * (ci[1] - ci[0])
+
+
 def plot_evaluation(ev: dict[str, Any], path, *, title: str = "") -> Path:
     """Accuracy vs time after programming (log time axis), one line per mode and
-    compensation, error bars = std over programmings; the digital accuracy dashed."""
+    compensation, error bars = 95 % t-interval of the mean over programmings (none for a
+    single programming); the digital accuracy dashed."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -443,14 +491,14 @@ def plot_evaluation(ev: dict[str, Any], path, *, title: str = "") -> Path:
         label = f"{mode}, {names.get(comp, comp)}"
         if draw == "bootstrap":
             label += ", calibration bootstrap"
-        ax.errorbar(t, [e["accuracy_mean"] for e in es], yerr=[e["accuracy_std"] for e in es],
+        ax.errorbar(t, [e["accuracy_mean"] for e in es], yerr=[_half_width(e) for e in es],
                     ls=styles.get(comp, "-"), marker="o" if mode == "statistical" else "s",
                     capsize=3, label=label)
     ax.axhline(ev["clean_accuracy"], color="k", ls=":", lw=1, label="digital")
     ax.set_xscale("log")
     ax.set_xlabel("time after programming [s]")
     ax.set_ylabel("test accuracy")
-    lo = min([e["accuracy_mean"] - e["accuracy_std"] for e in ev["results"]]
+    lo = min([e["accuracy_mean"] - _half_width(e) for e in ev["results"]]
              + [ev["clean_accuracy"]])
     ax.set_ylim(max(0.0, lo - 0.05), 1.01)
     ax.grid(alpha=0.3, which="both")

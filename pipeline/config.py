@@ -26,8 +26,8 @@ __all__ = ["SCHEMA", "validate_config", "load_config", "example_config_path"]
 @dataclass(frozen=True)
 class _Field:
     """One config field: ``kind`` (int, float, str, bool, duration, conductance, choice,
-    durations, floats, ints, choices, paths), default (``None``: optional, ``...``:
-    required), allowed choices, bounds (inclusive) and a one-line doc."""
+    durations, floats, ints, choices, paths, conductance_range), default (``None``:
+    optional, ``...``: required), allowed choices, bounds (inclusive) and a one-line doc."""
 
     kind: str
     default: Any
@@ -83,6 +83,9 @@ SCHEMA: dict[str, dict[str, _Field]] = {
                         "programming target in the data, else 0 S)", lo=0.0),
         "g_max": _Field("conductance", None, "conductance of max|W| (default: the highest "
                         "programming target in the data, else the highest read)", lo=0.0),
+        "compare": _Field("conductance_range", [], "a second range [g_min, g_max] evaluated "
+                          "beside the main one (its own noise tables, HA-SGD network and "
+                          "evaluation); [] = none", lo=0.0),
     },
     "crossbar": {
         "sizes": _Field("ints", [64], "array sizes n (n x n physical, n/2 differential pairs; "
@@ -115,11 +118,15 @@ SCHEMA: dict[str, dict[str, _Field]] = {
                          "(0 = all; for quick smoke runs)", lo=0),
         "train_time": _Field("str", "all", "'all' (mixture over the noise times) or one of the "
                              "noise times, e.g. '1d'"),
+        "seeds": _Field("int", 1, "training seeds: each trains both networks from its own "
+                        "streams; with >= 2 the report gives the HA-SGD - SGD accuracy gap "
+                        "with its 95 % t-interval over them", lo=1, hi=100),
     },
     "evaluate": {
         "times": _Field("durations", [1.0, 3600.0, 86400.0, 31557600.0],
                         "read times after programming"),
-        "programmings": _Field("int", 5, "independent programmings (chips) per point", lo=1),
+        "programmings": _Field("int", 30, "independent programmings (chips) per point; the "
+                               "report gives the mean and its 95 % t-interval", lo=1),
         "compensation": _Field("choices", ["none", "global"], "drift compensation variants",
                                choices=("none", "global")),
         "bootstrap": _Field("int", 0, "extra evaluations with device models drawn from the "
@@ -187,6 +194,16 @@ def _check_field(v, f: _Field, where: str):
         if isinstance(v, str):
             v = units.parse_conductance(v, what=where)
         return float(_check_number(v, f, where, integer=False))
+    if k == "conductance_range":
+        if not isinstance(v, list) or len(v) not in (0, 2):
+            raise ConfigError(f"{where} must be [] or a pair [g_min, g_max] of conductances "
+                              f"such as [\"0.3125uS\", \"2.5uS\"], got {v!r}")
+        out = [_check_field(x, _Field("conductance", None, "", lo=f.lo), f"{where} entry")
+               for x in v]
+        if out and not out[1] > out[0]:
+            raise ConfigError(f"{where}: g_max ({out[1]:g} S) must exceed g_min "
+                              f"({out[0]:g} S), got {v!r}")
+        return out
     if k in ("floats", "ints"):
         if not isinstance(v, list) or not v:
             raise ConfigError(f"{where} must be a non-empty list of numbers, got {v!r}")

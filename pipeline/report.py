@@ -215,48 +215,65 @@ def _crossbar_section(up: dict[str, Path], cfg: dict, plots: _Plots) -> list:
 
 
 def _noise_section(up: dict[str, Path], cfg: dict, plots: _Plots) -> list:
-    """Section 5: the exported weight-domain noise per time."""
-    B: list = []
-    nz = _maybe(up["noise"] / "summary.json") or {}
-    B.append(("h2", "5. Weight-domain noise exported from the fitted device"))
-    if nz.get("per_time"):
-        B.append(("p", f"Weights map to differential pairs between {_us(nz['g_min'])} and "
-                       f"{_us(nz['g_max'])} (weights map to {nz.get('weights_map_to')}); "
-                       "Δw is in units of max|W|. Compensation: "
-                       f"{cfg['noise']['compensation']}."))
-        compensated = cfg["noise"]["compensation"] != "none"
-        head = ["time", "mean σ(Δw)", "μ(Δw) at w = max|W|"]
-        rows = [[format_duration(p["t"]), f"{p['std_mean']:.4f}", f"{p['mean_at_wmax']:+.4f}"]
-                for p in nz["per_time"]]
-        if compensated:  # without compensation the factor is 1 by definition: no column
-            head.append("drift factor α applied")
-            for r, p in zip(rows, nz["per_time"], strict=True):
-                r.append(f"{p['drift_factor']:.4f}")
-        B.append(("table", head, rows))
-        def draw(fig):
-            a1, a2 = fig.subplots(1, 2)
-            u = np.asarray(nz["w_grid"])
-            for i, t in enumerate(nz["times"]):
-                a1.plot(u, np.asarray(nz["std"])[i], label=format_duration(t))
-                a2.plot(u, np.asarray(nz["mean"])[i], label=format_duration(t))
-            a1.set_xlabel("w / max|W|")
-            a1.set_ylabel("σ(Δw) / max|W|")
-            a2.set_xlabel("w / max|W|")
-            a2.set_ylabel("μ(Δw) / max|W|")
-            a1.legend(fontsize=8)
-            for a in (a1, a2):
-                a.grid(True, alpha=0.3)
+    """Section 5: the exported weight-domain noise per time, for each weight-mapping range."""
+    B: list = [("h2", "5. Weight-domain noise exported from the fitted device")]
+    for sub, png in ((".", "noise.png"), ("compare", "noise_compare.png")):
+        nz = _maybe(up["noise"] / sub / "summary.json") or {}
+        if nz.get("per_time"):
+            B += _noise_tables(nz, cfg, plots, png)
+    return B
 
-        B.append(("img", plots.save("noise.png", [nz["w_grid"], nz["times"], nz["std"],
-                                                  nz["mean"]], (9, 3.6), draw),
-                  "Spread and mean shift of the weight perturbation vs weight"))
+
+def _noise_tables(nz: dict, cfg: dict, plots: _Plots, png: str) -> list:
+    """The noise summary ``nz`` of one weight-mapping range: a sentence, a table, a plot."""
+    B: list = []
+    B.append(("p", f"Weights map to differential pairs between {_us(nz['g_min'])} and "
+                   f"{_us(nz['g_max'])} (weights map to {nz.get('weights_map_to')}); "
+                   "Δw is in units of max|W|. Compensation: "
+                   f"{cfg['noise']['compensation']}."))
+    compensated = cfg["noise"]["compensation"] != "none"
+    head = ["time", "mean σ(Δw)", "μ(Δw) at w = max|W|"]
+    rows = [[format_duration(p["t"]), f"{p['std_mean']:.4f}", f"{p['mean_at_wmax']:+.4f}"]
+            for p in nz["per_time"]]
+    if compensated:  # without compensation the factor is 1 by definition: no column
+        head.append("drift factor α applied")
+        for r, p in zip(rows, nz["per_time"], strict=True):
+            r.append(f"{p['drift_factor']:.4f}")
+    B.append(("table", head, rows))
+
+    def draw(fig):
+        a1, a2 = fig.subplots(1, 2)
+        u = np.asarray(nz["w_grid"])
+        for i, t in enumerate(nz["times"]):
+            a1.plot(u, np.asarray(nz["std"])[i], label=format_duration(t))
+            a2.plot(u, np.asarray(nz["mean"])[i], label=format_duration(t))
+        a1.set_xlabel("w / max|W|")
+        a1.set_ylabel("σ(Δw) / max|W|")
+        a2.set_xlabel("w / max|W|")
+        a2.set_ylabel("μ(Δw) / max|W|")
+        a1.legend(fontsize=8)
+        for a in (a1, a2):
+            a.grid(True, alpha=0.3)
+
+    B.append(("img", plots.save(png, [nz["w_grid"], nz["times"], nz["std"], nz["mean"]],
+                                (9, 3.6), draw),
+              f"Spread and mean shift of the weight perturbation vs weight, "
+              f"{_us(nz['g_min'])} to {_us(nz['g_max'])}"))
     return B
 
 
 def _training_metrics(up: dict[str, Path]) -> dict:
-    """method -> metrics.json of its training stage (None where unreadable)."""
-    return {m: _maybe(up[s] / "metrics.json") for m, s in (("SGD", "train-sgd"),
-                                                           ("HA-SGD", "train-hasgd"))}
+    """Network -> metrics.json of its training (None where unreadable): SGD, HA-SGD and,
+    where the run compares a second weight-mapping range, that range's HA-SGD network."""
+    out = {m: _maybe(up[s] / "metrics.json") for m, s in (("SGD", "train-sgd"),
+                                                          ("HA-SGD", "train-hasgd"))}
+    other = _maybe(up["train-hasgd"] / "compare" / "metrics.json")
+    nz = _maybe(up["noise"] / "compare" / "summary.json") or {}
+    if other:
+        where = (f"{nz['g_min'] * 1e6:.4g}–{nz['g_max'] * 1e6:.4g} µS" if "g_max" in nz
+                 else "compared range")
+        out[f"HA-SGD, {where}"] = other
+    return out
 
 
 def _training_section(up: dict[str, Path], cfg: dict, plots: _Plots) -> list:
@@ -293,58 +310,122 @@ def _training_section(up: dict[str, Path], cfg: dict, plots: _Plots) -> list:
 
 def _evaluation_section(up: dict[str, Path], cfg: dict, plots: _Plots) -> list:
     """Section 1, the headline: analog accuracy over time of both networks, in one sentence,
-    a table and a plot."""
+    a table (the weight-mapping ranges side by side) and a plot."""
     B: list = []
     tr = _training_metrics(up)
     ev = _maybe(up["evaluate"] / "evaluation.json") or {}
     B.append(("h2", "1. Result: analog accuracy over time"))
-    rows_ev = [dict(r, compensation=r["compensation"] + (
+    rows_ev = [dict(r, range=r.get("range", "main"), compensation=r["compensation"] + (
         " (bootstrap models)" if r.get("model_draw") == "bootstrap" else ""))
         for r in ev.get("rows", [])]
-    if rows_ev:
-        headline = _headline(rows_ev, tr)
+    if not rows_ev:
+        return B
+    labels = {g["range"]: g["label"] for g in ev.get("ranges", [])}
+    ranges = list(dict.fromkeys(r["range"] for r in rows_ev))
+    for which in ranges:
+        nets = {"SGD": tr.get("SGD"), "HA-SGD": (
+            tr.get("HA-SGD") if which == "main"
+            else _maybe(up["train-hasgd"] / which / "metrics.json"))}
+        headline = _headline([r for r in rows_ev if r["range"] == which], nets,
+                             where=labels.get(which, ""))
         if headline:
             B.append(("p", headline))
-        B.append(("p", "Each network is programmed once per chip through the fitted device "
-                       "model (per-cell state kept) and read at each time with read noise, "
-                       f"over {cfg['evaluate']['programmings']} independent programmings; "
-                       "'global' divides the outputs by one drift-compensation factor per "
-                       "time."))
-        times = sorted({r["t"] for r in rows_ev})
-        combos = list(dict.fromkeys((r["method"], r["compensation"]) for r in rows_ev))
-        look = {(r["method"], r["compensation"], r["t"]): r for r in rows_ev}
-        B.append(("table", ["method", "compensation", *[format_duration(t) for t in times]],
-                  [[m, comp, *[(f"{look[(m, comp, t)]['accuracy_mean']:.4f} ± "
-                                f"{look[(m, comp, t)]['accuracy_std']:.4f}")
-                               if (m, comp, t) in look else "–" for t in times]]
-                   for m, comp in combos]))
-        clean = [v["clean_accuracy"] for v in tr.values() if v]
+    n = cfg["evaluate"]["programmings"]
+    B.append(("p", "Each network is programmed once per chip through the fitted device "
+                   "model (per-cell state kept) and read at each time with read noise, "
+                   f"over {n} independent programmings; each entry is the mean accuracy ± "
+                   "the half-width of its 95 % t-interval over the programmings (Student t, "
+                   f"{n - 1} degrees of freedom; a single network, so training-seed spread is "
+                   "not included); 'global' divides the outputs by one drift-compensation "
+                   "factor per time."
+                   + (" Weights map to each range's g_min (weight 0) and g_max (max|W|); "
+                      "HA-SGD trains against the noise of the range it is read on."
+                      if len(ranges) > 1 else "")))
+    times = sorted({r["t"] for r in rows_ev})
+    combos = list(dict.fromkeys((r["method"], r["compensation"]) for r in rows_ev))
+    look = {(r["range"], r["method"], r["compensation"], r["t"]): r for r in rows_ev}
+    head = ["method", "compensation"] + [
+        (f"{labels.get(w, w)}, {format_duration(t)}" if len(ranges) > 1
+         else format_duration(t)) for w in ranges for t in times]
+    B.append(("table", head, [[m, comp, *[_acc_cell(look.get((w, m, comp, t)))
+                                          for w in ranges for t in times]]
+                              for m, comp in combos]))
+    clean = [v["clean_accuracy"] for v in tr.values() if v]
 
-        def draw(fig):
-            ax = fig.subplots()
+    def draw(fig):
+        axes = np.atleast_1d(fig.subplots(1, len(ranges), sharey=True, squeeze=False)[0])
+        for ax, w in zip(axes, ranges, strict=True):
             for m, comp in combos:
-                pts = [look[(m, comp, t)] for t in times if (m, comp, t) in look]
+                pts = [look[(w, m, comp, t)] for t in times if (w, m, comp, t) in look]
                 ax.errorbar([max(p["t"], 1e-3) for p in pts], [p["accuracy_mean"] for p in pts],
-                            yerr=[p["accuracy_std"] for p in pts], capsize=3,
+                            yerr=[_half_width(p) for p in pts], capsize=3,
                             marker="o" if m == "HA-SGD" else "s",
                             ls="-" if comp.startswith("global") else "--", label=f"{m}, {comp}")
             for acc in clean:
                 ax.axhline(acc, lw=0.8, color="grey", ls=":")
             ax.set_xscale("log")
             ax.set_xlabel("time after programming [s]")
-            ax.set_ylabel("test accuracy")
             ax.grid(True, which="both", alpha=0.3)
-            ax.legend(fontsize=8)
+            if len(ranges) > 1:
+                ax.set_title(f"G {labels.get(w, w)}", fontsize=9)
+        axes[0].set_ylabel("test accuracy")
+        axes[0].legend(fontsize=8)
 
-        B.append(("img", plots.save("accuracy_vs_time.png", [rows_ev, clean], (6.4, 4.2), draw),
-                  "Accuracy vs time: plain SGD vs HA-SGD, with and without drift "
-                  "compensation (dotted: clean digital accuracy)"))
+    B.append(("img", plots.save("accuracy_vs_time.png", [rows_ev, clean, labels],
+                                (6.4 * (1 + 0.6 * (len(ranges) - 1)), 4.2), draw),
+              "Accuracy vs time: plain SGD vs HA-SGD, with and without drift "
+              "compensation; error bars: 95 % t-interval over programmings (dotted: clean "
+              "digital accuracy)"))
+    B += _gap_table(ev.get("seed_gaps") or [], labels)
     return B
 
 
-def _headline(rows: list[dict], trained: dict) -> str:
+def _gap_table(gaps: list[dict], labels: dict) -> list:
+    """The HA-SGD − SGD accuracy gap over training seeds: a sentence and a table (nothing
+    for a run with one seed)."""
+    if not gaps:
+        return []
+    n = gaps[0]["n_seeds"]
+    ranges = list(dict.fromkeys(g["range"] for g in gaps))
+    times = sorted({g["t"] for g in gaps})
+    comps = list(dict.fromkeys(g["compensation"] for g in gaps))
+    look = {(g["range"], g["compensation"], g["t"]): g for g in gaps}
+
+    def cell(g):
+        if g is None:
+            return "–"
+        lo, hi = g["gap_ci95"]
+        return f"{g['gap_mean']:+.4f} ± {0.5 * (hi - lo):.4f}"
+
+    text = (f"HA-SGD − SGD accuracy gap over {n} training seeds (each seed trains both "
+            "networks from its own streams and reads them on the same chips; per seed the "
+            "gap of the means over programmings; mean ± the half-width of its 95 % "
+            f"t-interval over the seeds, {n - 1} degrees of freedom). The table above is "
+            "the first seed's.")
+    head = ["range", "compensation", *[format_duration(t) for t in times]]
+    rows = [[labels.get(w, w), c, *[cell(look.get((w, c, t))) for t in times]]
+            for w in ranges for c in comps]
+    return [("p", text), ("table", head, rows)]
+
+
+def _half_width(r: dict) -> float:
+    """Half-width of a row's 95 % interval (0 where it has none)."""
+    ci = r.get("accuracy_ci95")
+    return 0.0 if not ci else 0.5 * (ci[1] - ci[0])
+
+
+def _acc_cell(r: dict | None) -> str:
+    """"mean ± half-width of the 95 % interval" (mean alone for one programming)."""
+    if r is None:
+        return "–"
+    if not r.get("accuracy_ci95"):
+        return f"{r['accuracy_mean']:.4f}"
+    return f"{r['accuracy_mean']:.4f} ± {_half_width(r):.4f}"
+
+
+def _headline(rows: list[dict], trained: dict, *, where: str = "") -> str:
     """One sentence: both networks' accuracy at the latest time read without compensation
-    (empty where either is missing)."""
+    (empty where either is missing); ``where`` names the weight-mapping range."""
     plain = {(r["method"], r["t"]): r for r in rows if r["compensation"] == "none"}
     times = sorted({t for m, t in plain if (("SGD", t) in plain and ("HA-SGD", t) in plain)})
     if not times:
@@ -352,9 +433,11 @@ def _headline(rows: list[dict], trained: dict) -> str:
     t = times[-1]
     h, s = plain[("HA-SGD", t)], plain[("SGD", t)]
     clean = ", ".join(f"{m} {v['clean_accuracy']:.4f}" for m, v in trained.items() if v)
-    return (f"**At {format_duration(t)} after programming, HA-SGD keeps a test accuracy of "
-            f"{h['accuracy_mean']:.4f} ± {h['accuracy_std']:.4f} and plain SGD "
-            f"{s['accuracy_mean']:.4f} ± {s['accuracy_std']:.4f}** (no drift compensation"
+    return (f"**At {format_duration(t)} after programming"
+            + (f", weights on {where}" if where else "")
+            + f", HA-SGD keeps a test accuracy of {_acc_cell(h)} and plain SGD "
+            f"{_acc_cell(s)}** (95 % t-intervals over {h['n_programmings']} programmings; "
+            "no drift compensation"
             + (f"; clean digital accuracy {clean}" if clean else "") + ").")
 
 

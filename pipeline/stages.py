@@ -189,6 +189,34 @@ def _mapping(ctx: StageContext, device):
     return mapping_for(device, g_min=float(g_min), g_max=float(g_max), allow_extrapolation=True)
 
 
+#: Folder (inside the noise, train-hasgd and evaluate stages) of each weight-mapping range:
+#: the main range writes into the stage folder itself, ``[mapping] compare`` into a subfolder.
+RANGE_FOLDERS = {"main": ".", "compare": "compare"}
+
+
+def _ranges(ctx: StageContext) -> list[str]:
+    """The weight-mapping ranges the run evaluates: ``["main"]``, plus ``"compare"`` where
+    ``[mapping] compare`` is set."""
+    return ["main"] + (["compare"] if ctx.config["mapping"]["compare"] else [])
+
+
+def _range_mapping(ctx: StageContext, device, which: str):
+    """The :class:`~xbarlab.devices.mapping.WeightMapping` of range ``which`` (see
+    :func:`_ranges`): the main one of :func:`_mapping`, or ``[mapping] compare``'s
+    [g_min, g_max] [S] built by the same ``mapping_for``."""
+    from ..devices.mapping import mapping_for
+
+    if which == "main":
+        return _mapping(ctx, device)
+    g_min, g_max = ctx.config["mapping"]["compare"]
+    return mapping_for(device, g_min=float(g_min), g_max=float(g_max), allow_extrapolation=True)
+
+
+def _range_label(mapping) -> str:
+    """A range's name in reports, e.g. "0.3125–25 µS"."""
+    return f"{mapping.g_min * 1e6:.4g}–{mapping.g_max * 1e6:.4g} µS"
+
+
 def _device(ctx: StageContext):
     from .. import devices
 
@@ -223,48 +251,68 @@ def _stage_crossbar(ctx: StageContext) -> dict:
 
 
 def _stage_noise(ctx: StageContext) -> dict:
+    c = ctx.config["noise"]
+    dev = _device(ctx)
+    lines = []
+    for which in _ranges(ctx):
+        out = ctx.out / RANGE_FOLDERS[which]
+        out.mkdir(parents=True, exist_ok=True)
+        # the main range keeps the stream it always had; the compared one gets its own
+        rng = ctx.rng("tables" if which == "main" else f"tables {which}")
+        lines.append(_noise_tables(c, dev, _range_mapping(ctx, dev, which), rng, out))
+    return {"line": "; ".join(lines)}
+
+
+def _noise_tables(c: dict, dev, mapping, rng: np.random.Generator, out: Path) -> str:
+    """Export the weight-noise tables of ``mapping`` into ``out`` (noise.h5, summary.json);
+    return the stage line's part."""
     from ..formats import Provenance
     from ..nn.export import export_noise
 
-    c = ctx.config["noise"]
-    dev = _device(ctx)
-    mapping = _mapping(ctx, dev)
     g_min, g_max = mapping.g_min, mapping.g_max
     w_grid = np.linspace(-1.0, 1.0, c["grid"])
-    tables = export_noise(dev, c["times"], ctx.rng("tables"), mapping=mapping,
+    tables = export_noise(dev, c["times"], rng, mapping=mapping,
                           w_grid=w_grid, n_samples=c["samples"],
                           compensation=c["compensation"], allow_extrapolation=True,
                           device_name="calibrated (xbarlab run)")
     prov = Provenance(method="nn.export.export_noise", settings=plain(c) | {
         "g_min_S": g_min, "g_max_S": g_max, "mapping": mapping.to_dict()})
-    tables.write(ctx.out / "noise.h5", provenance=prov)
+    tables.write(out / "noise.h5", provenance=prov)
     # spread and shift at the largest weight, per time (for the report)
     top = int(np.argmax(tables.w_grid))
     per_t = [{"t": float(t), "mean_at_wmax": float(tables.mean[i, top]),
               "std_mean": float(np.mean(tables.std[i])),
               "drift_factor": float(tables.drift_factor[i])}
              for i, t in enumerate(tables.times)]
-    write_json(ctx.out / "summary.json", {
+    write_json(out / "summary.json", {
         "times": [float(t) for t in tables.times], "per_time": per_t, "g_min": g_min,
         "g_max": g_max, "mapping": mapping.to_dict(), "weights_map_to": tables.weights_map_to,
         "w_grid": tables.w_grid.tolist(), "std": tables.std.tolist(),
         "mean": tables.mean.tolist()})
     sd = ", ".join(f"{format_duration(p['t'])}: σ {p['std_mean']:.3f}" for p in per_t)
-    return {"line": f"Δw/max|W| tables at {len(per_t)} times ({sd})"}
+    return f"{_range_label(mapping)}: Δw/max|W| tables at {len(per_t)} times ({sd})"
 
 
 # -- training ---------------------------------------------------------------------------------
 
 
-def _train(ctx: StageContext, *, hasgd: bool) -> dict:
+def _seed_folder(k: int) -> str:
+    """Folder of training seed ``k`` inside a range's folder: seed 0 writes into the range's
+    folder itself, seed k >= 1 into ``seed-k``."""
+    return "." if k == 0 else f"seed-{k}"
 
+
+def _train(ctx: StageContext, *, noise_file: Path | None, out: Path, k: int = 0) -> str:
+    """Train one network into ``out``: plain SGD (``noise_file`` None) or HA-SGD against the
+    noise tables of ``noise_file``, from the streams of training seed ``k``; return the stage
+    line's part."""
     from ..nn import train as T
     from ..nn.data import load_dataset, model_config
 
     c = ctx.config["train"]
-    noise = None
-    if hasgd:
-        noise = _noise_model(ctx)
+    hasgd = noise_file is not None
+    noise = _noise_model(ctx, noise_file) if hasgd else None
+    out.mkdir(parents=True, exist_ok=True)
     data = load_dataset(c["dataset"])
     if c["subset"]:
         import dataclasses
@@ -274,7 +322,9 @@ def _train(ctx: StageContext, *, hasgd: bool) -> dict:
     cfg = model_config(c["model"], data)
     # both trainings draw from the same "train" streams: the same initial weights and
     # minibatch order, so SGD and HA-SGD differ only by the training noise
-    seed = int(ctx.seed_sequence("network", stage="train").generate_state(1, np.uint32)[0])
+    # seed k >= 1 draws from its own named stream; seed 0 keeps the stream it always had
+    seed = int(ctx.seed_sequence("network" if k == 0 else f"network {k}",
+                                 stage="train").generate_state(1, np.uint32)[0])
     bar = ctx.progress(total=c["epochs"], desc=ctx.name, unit="epoch")
 
     def cb(epoch, loss, _model):
@@ -291,17 +341,17 @@ def _train(ctx: StageContext, *, hasgd: bool) -> dict:
         res = T.train(data, cfg, noise=noise, samples=c["samples"] if hasgd else 0,
                       epochs=c["epochs"], seed=seed,
                       antithetic=c["antithetic"] if hasgd else False, callback=cb,
-                      out=ctx.out, info=train_info)
+                      out=out, info=train_info)
     finally:
         bar.close()
     history, secs, clean = res.history, res.train_time_s, res.clean_accuracy
     metrics = {"clean_accuracy": clean, "history": history, "train_time_s": secs,
                "model_config": cfg, **train_info,
                "n_train": int(data.x_train.shape[0]), "n_test": int(data.x_test.shape[0])}
-    write_json(ctx.out / T.METRICS_NAME, metrics)
+    write_json(out / T.METRICS_NAME, metrics)
     ep = f"{c['epochs']} epoch{'s' if c['epochs'] != 1 else ''}"
-    return {"line": f"{train_info['method']} {c['dataset']}/{c['model']}, {ep}: "
-                    f"clean accuracy {clean:.4f} ({secs:.1f} s)"}
+    return (f"{train_info['method']} {c['dataset']}/{c['model']}, {ep}: "
+            f"clean accuracy {clean:.4f} ({secs:.1f} s)")
 
 
 @contextlib.contextmanager
@@ -324,78 +374,135 @@ def _torch_state(ctx: StageContext):
         torch.set_num_threads(before)
 
 
-def _noise_model(ctx: StageContext):
-    """The torch-side noise of the exported file, at ``train_time`` or their mixture."""
+def _noise_model(ctx: StageContext, path: Path):
+    """The torch-side noise of the exported file ``path``, at ``train_time`` or the mixture
+    over its times."""
     from ..nn.noise_file import load_noise
     from ..units import parse_duration
 
     c = ctx.config["train"]
     t = (None if c["train_time"] == "all"
          else parse_duration(c["train_time"], what="[train] train_time"))
-    return load_noise(ctx.upstream["noise"] / "noise.h5", time=t)
+    return load_noise(path, time=t)
 
 
 def _stage_train_sgd(ctx: StageContext) -> dict:
+    """One plain-SGD network per training seed."""
     with _torch_state(ctx):
-        return _train(ctx, hasgd=False)
+        lines = [_train(ctx, noise_file=None, out=ctx.out / _seed_folder(k), k=k)
+                 for k in range(ctx.config["train"]["seeds"])]
+    return {"line": lines[0] + (f" (+ {len(lines) - 1} more seeds)" if len(lines) > 1 else "")}
 
 
 def _stage_train_hasgd(ctx: StageContext) -> dict:
+    """One HA-SGD network per weight-mapping range and training seed, each against that
+    range's noise."""
+    lines = []
     with _torch_state(ctx):
-        return _train(ctx, hasgd=True)
+        for which in _ranges(ctx):
+            sub = RANGE_FOLDERS[which]
+            for k in range(ctx.config["train"]["seeds"]):
+                line = _train(ctx, noise_file=ctx.upstream["noise"] / sub / "noise.h5",
+                              out=ctx.out / sub / _seed_folder(k), k=k)
+                if k == 0:
+                    lines.append(line if which == "main" else f"{which} range: {line}")
+    n = ctx.config["train"]["seeds"]
+    return {"line": "; ".join(lines) + (f" (+ {n - 1} more seeds each)" if n > 1 else "")}
 
 
 # -- evaluate ---------------------------------------------------------------------------------
 
 
 def _stage_evaluate(ctx: StageContext) -> dict:
-    from ..nn.data import load_dataset
-    from ..nn.evaluate import evaluate
-    from ..nn.train import load_trained
-
     c = ctx.config["evaluate"]
     dev = _device(ctx)
-    mapping = _mapping(ctx, dev)
-    # one seed for both networks: the same chips (common random numbers) where shapes agree
-    eval_seed = ctx.seed_sequence("chips")
+    rows, raw, ranges, gaps = [], {}, [], []
     with _torch_state(ctx):
-        rows, raw = _evaluate_both(ctx, c, dev, mapping, eval_seed, load_trained,
-                                   load_dataset, evaluate)
-    write_json(ctx.out / "evaluation.json", {"rows": rows, "g_min": mapping.g_min,
-                                              "g_max": mapping.g_max,
-                                              "mapping": mapping.to_dict(), "raw": raw})
+        for which in _ranges(ctx):
+            mapping = _range_mapping(ctx, dev, which)
+            label = _range_label(mapping)
+            ranges.append({"range": which, "label": label, "g_min": mapping.g_min,
+                           "g_max": mapping.g_max, "mapping": mapping.to_dict()})
+            # one seed for every network and range: the same chips (common random numbers)
+            # where shapes agree
+            per_seed = [_evaluate_range(ctx, c, dev, mapping, which, k)
+                        for k in range(ctx.config["train"]["seeds"])]
+            if len(per_seed) > 1:
+                gaps += _seed_gaps(per_seed, which, label)
+            for method, ev in per_seed[0]:
+                raw.setdefault(which, {})[method] = ev
+                for r in ev["results"]:
+                    rows.append({"range": which, "range_label": label, "method": method,
+                                 "t": r["time_s"], "compensation": r["compensation"],
+                                 "model_draw": r.get("model_draw", "fit"),
+                                 "accuracy_mean": r["accuracy_mean"],
+                                 "accuracy_std": r["accuracy_std"],
+                                 "accuracy_ci95": r["accuracy_ci95"],
+                                 "n_programmings": r["n_programmings"]})
+    main = ranges[0]
+    write_json(ctx.out / "evaluation.json", {"rows": rows, "g_min": main["g_min"],
+                                              "g_max": main["g_max"],
+                                              "mapping": main["mapping"], "ranges": ranges,
+                                              "seed_gaps": gaps, "raw": raw})
     last = max(c["times"])
-    at = {(r["method"], r["compensation"]): r["accuracy_mean"] for r in rows
-          if r["t"] == last and r["model_draw"] == "fit"}
-    parts = [f"{m}/{k}: {v:.3f}" for (m, k), v in at.items()]
+    parts = [f"{r['range_label']} {r['method']}/{r['compensation']}: {r['accuracy_mean']:.3f}"
+             for r in rows if r["t"] == last and r["model_draw"] == "fit"]
     return {"line": f"accuracy at {format_duration(last)}: " + ", ".join(parts)}
 
 
-def _evaluate_both(ctx, c, dev, mapping, eval_seed, load_trained, load_dataset, evaluate):
-    from ..crossbar.tiling import TileConfig
-    from ..nn.evaluate import EvaluationSettings
+def _seed_gaps(per_seed: list, which: str, label: str) -> list[dict]:
+    """HA-SGD − SGD accuracy gap per (compensation, time) over training seeds: each seed's
+    gap of the means over programmings, and their mean with its 95 % t-interval."""
+    from ..nn.evaluate import t_interval
 
-    data = None
-    rows, raw = [], {}
+    def means(ev_pair):
+        out = {}
+        for method, ev in ev_pair:
+            for r in ev["results"]:
+                if r.get("model_draw", "fit") == "fit":
+                    out[(method, r["compensation"], r["time_s"])] = r["accuracy_mean"]
+        return out
+
+    seeds = [means(p) for p in per_seed]
+    rows = []
+    for (method, comp, t) in seeds[0]:
+        if method != "SGD":
+            continue
+        g = [m[("HA-SGD", comp, t)] - m[("SGD", comp, t)] for m in seeds]
+        mean, lo, hi = t_interval(g)
+        rows.append({"range": which, "range_label": label, "compensation": comp, "t": t,
+                     "gaps": g, "gap_mean": mean, "gap_ci95": [lo, hi],
+                     "n_seeds": len(g)})
+    return rows
+
+
+def _evaluate_range(ctx, c, dev, mapping, which, k: int = 0):
+    """``(method, evaluation)`` of both networks of training seed ``k`` read on
+    ``mapping``'s range ``which``."""
+    from ..crossbar.tiling import TileConfig
+    from ..nn.data import load_dataset
+    from ..nn.evaluate import EvaluationSettings, evaluate
+    from ..nn.train import load_trained
+
     comp = c["compensation"]
     settings = EvaluationSettings(
         times=tuple(c["times"]), programmings=c["programmings"], modes=("statistical",),
         compensations=(comp,) if isinstance(comp, str) else tuple(comp),
         tile=TileConfig(rows=256, cols=256), mapping=mapping, allow_extrapolation=True,
         bootstrap=c["bootstrap"])
-    for method, up in (("SGD", "train-sgd"), ("HA-SGD", "train-hasgd")):
-        net, blob = load_trained(ctx.upstream[up])
+    data = None
+    out = []
+    for method, up in (("SGD", ctx.upstream["train-sgd"] / _seed_folder(k)),
+                       ("HA-SGD", ctx.upstream["train-hasgd"] / RANGE_FOLDERS[which]
+                        / _seed_folder(k))):
+        net, blob = load_trained(up)
         if data is None:
             data = load_dataset(blob["train"]["dataset"])
         ev = evaluate(net, data.x_test, data.y_test, dev, settings,
-                      np.random.default_rng(eval_seed), progress=ctx.show_progress)
-        raw[method] = ev
-        for r in ev["results"]:
-            rows.append({"method": method, "t": r["time_s"], "compensation": r["compensation"],
-                         "model_draw": r.get("model_draw", "fit"),
-                         "accuracy_mean": r["accuracy_mean"], "accuracy_std": r["accuracy_std"],
-                         "n_programmings": r["n_programmings"]})
-    return rows, raw
+                      np.random.default_rng(ctx.seed_sequence("chips")),
+                      progress=ctx.show_progress)
+        out.append((method, ev))
+    return out
 
 
 # -- report -----------------------------------------------------------------------------------
@@ -411,7 +518,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("load", "load measurements", ("data",), (), _stage_load, random=False),
     Stage("calibrate", "calibrate device model", ("calibrate",), ("load",), _stage_calibrate),
     Stage("crossbar", "crossbar study (IR drop, ADC)", ("mapping", "crossbar"), ("calibrate",),
-          _stage_crossbar),
+          _stage_crossbar, ignore=("mapping.compare",)),
     Stage("noise", "export weight-domain noise", ("mapping", "noise"), ("calibrate",),
           _stage_noise),
     Stage("train-sgd", "train plain SGD baseline", ("train",), (), _stage_train_sgd,

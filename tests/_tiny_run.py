@@ -1,8 +1,9 @@
 """A tiny ``xbarlab run`` for the pipeline and CLI tests: config, data and helpers.
 
 The tiny data set is drawn from the pcm-ibm-2020 preset (8 levels x 25 cells, reads at
-1 s, 100 s, 10^4 s), the network is the digits MLP trained 1 epoch; a whole run takes a
-few seconds after the imports. Import it as ``from _tiny_run import ...`` (tests/conftest.py
+1 s, 100 s, 10^4 s), the network is the digits MLP trained 1 epoch, read on the data's range
+and on a compared one (3.125-12.5 µS) over 2 programmings; a whole run takes a few seconds
+after the imports. Import it as ``from _tiny_run import ...`` (tests/conftest.py
 puts tests/ on ``sys.path``); the finished run is the session fixture ``tiny_run``.
 """
 
@@ -25,6 +26,8 @@ files = ["tiny.csv"]
 [calibrate]
 n_boot = 4
 min_devices = 10
+[mapping]
+compare = ["3.125uS", "12.5uS"]
 [crossbar]
 sizes = [8]
 r_wire = [1.0]
@@ -40,7 +43,7 @@ train_time = "1d"
 subset = 160
 [evaluate]
 times = ["1s", "1d"]
-programmings = 1
+programmings = 2
 [report]
 title = "tiny"
 """

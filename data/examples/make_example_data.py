@@ -8,12 +8,14 @@ xbarlab's own device physics: the ``pcm-ibm-2020`` preset (Nandakumar et al., IC
 sampled with :meth:`CompositeDevice.program` / :meth:`CompositeDevice.read`, seed
 :data:`SEED`. So the calibration stage of the example has a known truth:
 
-- 8 programming levels with low targets g_T = 0.3125, 0.625, ..., 2.5 µS
-  (:data:`G_MAX_EXAMPLE` / 8 steps), :data:`DEVICES_PER_LEVEL` cells each (1,200 cells).
-  Low targets make the example's weight mapping (default: lowest to highest target) one
-  where PCM noise limits a network: the programming error below is ~0.3-0.46 µS against a
-  2.2 µS range (σ(Δw) ≈ 0.22-0.26 max|W|), the regime where HA-SGD keeps clearly more accuracy
-  than plain SGD (README, "Device-derived noise and accuracy over time", 0-2.5 µS);
+- 17 programming levels over the preset's range (g_max = 25 µS): g_T = 0.3125, 0.625, ...,
+  2.5 µS (8 steps of 0.3125 µS) and 5, 7.5, ..., 25 µS (9 steps of 2.5 µS),
+  :data:`DEVICES_PER_LEVEL` cells each (2,550 cells). A weight mapping over all targets
+  (``xbarlab run``'s default, 0.3125-25 µS) is the realistic operating point: the
+  programming error is ~0.3-1.1 µS against a 24.7 µS range. Its first eight levels are a
+  reduced range, 0.3125-2.5 µS, where the error (~0.3-0.46 µS against 2.2 µS) limits a
+  network and HA-SGD keeps clearly more accuracy than plain SGD; ``xbarlab run``
+  evaluates both (``[mapping] compare``);
 - programming error σ_p(x) = 0.26348 + 1.9650 x − 1.1731 x² µS with x = g_T / 25 µS (the
   preset's g_max; normal, clamped at 0 S, so some reads of the lowest targets are exactly
   0 S);
@@ -23,9 +25,9 @@ sampled with :meth:`CompositeDevice.program` / :meth:`CompositeDevice.read`, see
   after programming (``time`` = ``time_point``: the batch is read together).
 
 Columns (long layout, one row per read, SI units, written by
-:func:`xbarlab.formats.write_measurements`): ``device`` (label 1..1200), ``g`` [S],
-``time`` [s], ``time_point`` [s], ``g_target`` [S], ``level`` (0..7). Conductances
-carry 6 significant digits (10 pS resolution at 2.5 µS, far below the read noise).
+:func:`xbarlab.formats.write_measurements`): ``device`` (label 1..2550), ``g`` [S],
+``time`` [s], ``time_point`` [s], ``g_target`` [S], ``level`` (0..16). Conductances
+carry 6 significant digits (100 pS resolution at 25 µS, far below the read noise).
 """
 
 from __future__ import annotations
@@ -41,9 +43,11 @@ from xbarlab.formats import Measurements, Provenance, write_measurements
 SEED = 20261122
 #: The preset whose physics generates the data.
 PRESET = "pcm-ibm-2020"
-#: Highest programming target [S] (a tenth of the preset's g_max, 25 µS).
-G_MAX_EXAMPLE = 2.5e-6
-TARGETS = G_MAX_EXAMPLE * np.arange(1, 9) / 8  # S
+#: Highest target of the reduced range [S] (a tenth of the preset's g_max, 25 µS).
+G_MAX_REDUCED = 2.5e-6
+#: Programming targets [S]: the reduced range in 8 steps, then up to 25 µS in steps of 2.5 µS.
+TARGETS = np.concatenate([G_MAX_REDUCED * np.arange(1, 9) / 8,
+                          G_MAX_REDUCED * np.arange(2, 11)])
 DEVICES_PER_LEVEL = 150
 TIME_POINTS = np.array([1.0, 10.0, 100.0, 1000.0, 1e4, 86400.0])  # s
 FILE_NAME = "pcm_drift.csv"

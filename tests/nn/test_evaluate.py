@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -14,8 +16,10 @@ from xbarlab.errors import ConfigError
 def test_evaluate_structure_and_drift(pcm):
     """Statistical evaluation of a digital-perfect toy task: N = 3 programmings at 1 s and
     1 y, both compensations: entries carry mean = mean of the listed accuracies, std their
-    population std, n_programmings = 3; global drift factors at 1 y exceed 1.3 (PCM drift
-    ~ 0.6 conductance retained) and at 1 s lie within 0.1 of 1."""
+    population std, the 95 % interval mean ± t_{0.975, 2} s / sqrt(3) (t = 4.3026527 from
+    the closed form of the 2-dof quantile, s the sample std), n_programmings = 3; global
+    drift factors at 1 y exceed 1.3 (PCM drift ~ 0.6 conductance retained) and at 1 s lie
+    within 0.1 of 1."""
     from xbarlab.devices.mapping import mapping_for
     from xbarlab.nn.evaluate import SCHEMA, EvaluationSettings, evaluate
 
@@ -33,6 +37,10 @@ def test_evaluate_structure_and_drift(pcm):
         assert e["n_programmings"] == 3 and a.size == 3
         assert e["accuracy_mean"] == pytest.approx(a.mean()) and e["accuracy_std"] == \
             pytest.approx(a.std())
+        # t_{0.975} with 2 dof in closed form: (2p - 1) sqrt(2 / (4 p (1 - p))), p = 0.975
+        half = 0.95 * math.sqrt(2 / 0.0975) * a.std(ddof=1) / math.sqrt(3)
+        assert e["accuracy_ci95"] == pytest.approx([a.mean() - half, a.mean() + half],
+                                                   abs=1e-12)
         if e["compensation"] == "global":
             f = np.array(list(e["drift_factors"].values()))
             assert np.all(f > 1.3) if e["time_s"] == Y else np.all(abs(f - 1) < 0.1)
@@ -164,3 +172,24 @@ def test_chip_streams_depend_on_the_programming_index(pcm):
                                                        compensations=("none",)),
                     np.random.default_rng(5))["results"][0]["accuracies"] for n in (2, 3)]
     assert acc[1][:2] == acc[0]
+
+
+def test_t_interval_matches_the_student_t_formula():
+    """t_interval(x) = mean ± t_{0.975, n-1} s / sqrt(n), s the sample std: for x = 1..5
+    (mean 3, s = sqrt(2.5)) with t_{0.975, 4} = 2.776445105 (tables) the interval is
+    3 ± 1.963243; 90 % uses t_{0.95, 4} = 2.131846786; one value has no interval;
+    empty input and a level outside (0, 1) are refused naming the parameter."""
+    from xbarlab.nn.evaluate import t_interval
+
+    m, lo, hi = t_interval([1, 2, 3, 4, 5])
+    half = 2.776445105 * math.sqrt(2.5) / math.sqrt(5)
+    assert m == 3.0 and lo == pytest.approx(3 - half, rel=1e-9)
+    assert hi == pytest.approx(3 + half, rel=1e-9)
+    _, lo90, _ = t_interval([1, 2, 3, 4, 5], level=0.9)
+    assert lo90 == pytest.approx(3 - 2.131846786 * math.sqrt(0.5), rel=1e-9)
+    m1, lo1, hi1 = t_interval([0.7])
+    assert m1 == 0.7 and math.isnan(lo1) and math.isnan(hi1)
+    with pytest.raises(ConfigError, match="values"):
+        t_interval([])
+    with pytest.raises(ConfigError, match="level"):
+        t_interval([1, 2], level=1.5)

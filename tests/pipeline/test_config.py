@@ -35,6 +35,12 @@ def _validate(text: str, tmp_path: Path):
     ('[data]\nfiles = ["a.csv"]\n[mapping]\ng_max = "25 furlongs"', ["[mapping] g_max"]),
     ('[data]\nfiles = ["a.csv"]\n[mapping]\ng_min = "25uS"\ng_max = "10uS"',
      ["[mapping] g_max", "g_min"]),
+    ('[data]\nfiles = ["a.csv"]\n[mapping]\ncompare = ["1uS"]',
+     ["[mapping] compare", "[g_min, g_max]"]),
+    ('[data]\nfiles = ["a.csv"]\n[mapping]\ncompare = ["2.5uS", "1uS"]',
+     ["[mapping] compare", "must exceed g_min"]),
+    ('[data]\nfiles = ["a.csv"]\n[mapping]\ncompare = ["-1uS", "1uS"]',
+     ["[mapping] compare entry", ">= 0"]),
     ('[data]\nfiles = ["a.csv"]\nlayout = "timeseries"', ["timeseries", "sample_rate"]),
     ('seed = -1\n[data]\nfiles = ["a.csv"]', ["seed", ">= 0"]),
     ('threads = 100000\n[data]\nfiles = ["a.csv"]', ["threads", "in [0, 1024]"]),
@@ -64,11 +70,15 @@ def test_config_errors_name_field_and_allowed(tmp_path, text, needles):
 
 def test_config_normalises_units(tmp_path):
     """Durations become seconds and conductances siemens: "1h" -> 3600, "1y" -> 31557600,
-    "25uS" -> 2.5e-5; times are sorted; relative files resolve against the config folder."""
+    "25uS" -> 2.5e-5, [mapping] compare ["0.3125uS", 2.5e-6] -> [3.125e-7, 2.5e-6] (default
+    []); times are sorted; relative files resolve against the config folder."""
     c = _validate('[data]\nfiles = ["x/a.csv"]\n[mapping]\ng_max = "25uS"\n'
+                  'compare = ["0.3125uS", 2.5e-6]\n'
                   '[evaluate]\ntimes = ["1y", "1h", 60]', tmp_path)
     assert c["evaluate"]["times"] == [60.0, 3600.0, 31557600.0]
     assert c["mapping"]["g_max"] == pytest.approx(2.5e-5, rel=1e-15)
+    assert c["mapping"]["compare"] == pytest.approx([3.125e-7, 2.5e-6], rel=1e-15)
+    assert _validate('[data]\nfiles = ["a.csv"]', tmp_path)["mapping"]["compare"] == []
     assert c["data"]["files"] == [str((tmp_path / "x" / "a.csv").resolve())]
     assert c["seed"] == 0 and c["train"]["dataset"] == "digits"
 
@@ -99,8 +109,10 @@ def test_example_config_is_shipped_and_valid():
 
 def test_example_data_is_what_its_generator_makes(tmp_path):
     """The shipped pcm_drift.csv is exactly (byte for byte) what make_example_data.py draws
-    from the pcm-ibm-2020 preset with its seed; if device physics or its random streams
-    change, regenerate it: python data/examples/make_example_data.py --force."""
+    from the pcm-ibm-2020 preset with its seed: 2,550 cells read 6 times, at the 17 targets
+    0.3125 µS x 1..8 (the reduced range) and 2.5 µS x 2..10 (up to the preset's 25 µS); if
+    device physics or its random streams change, regenerate it: python
+    data/examples/make_example_data.py --force."""
     import importlib.util
 
     from xbarlab.formats import Provenance, write_measurements
@@ -111,7 +123,9 @@ def test_example_data_is_what_its_generator_makes(tmp_path):
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     m = mod.make(np.random.default_rng(mod.SEED))
-    assert (m.n_devices, m.n_reads) == (1200, 7200)
+    assert (m.n_devices, m.n_reads) == (2550, 15300)
+    want = np.concatenate([0.3125e-6 * np.arange(1, 9), 2.5e-6 * np.arange(2, 11)])
+    np.testing.assert_allclose(np.unique(m.g_target), want, rtol=1e-15)
     out = tmp_path / mod.FILE_NAME
     write_measurements(out, m, provenance=Provenance(method="test"), float_format="%.6g")
     assert out.read_bytes() == (folder / mod.FILE_NAME).read_bytes()

@@ -92,10 +92,14 @@ def test_rerun_redraws_only_the_plots_whose_data_changed(tiny_run, tmp_path, mon
 
 def test_report_html_reads_headline_first(tiny_run):
     """report.html opens with the result: its first section is the accuracy over time, led
-    by one bold sentence whose numbers are evaluation.json's (1 d, no compensation); the
+    by one bold sentence per weight-mapping range whose numbers are evaluation.json's (1 d,
+    no compensation; mean ± half-width of the 95 % t-interval over the 2 programmings,
+    t_0.975 with 1 degree of freedom = tan(0.475 pi) = 12.7062047, computed here from the
+    accuracies); the
     accuracy table and its plot share one row; text Markdown is rendered (no backtick
     left in the HTML, `xbarlab run` as <code>); the device model is named in words, not
     as a Python repr; a table longer than FOLD_ROWS folds into <details>."""
+    import math
     import re
 
     from xbarlab.formats.report_doc import FOLD_ROWS
@@ -109,12 +113,20 @@ def test_report_html_reads_headline_first(tiny_run):
                              "5. Weight-domain noise exported from the fitted device",
                              "6. Training"]
     ev = json.loads((out / "evaluate" / "evaluation.json").read_text())
-    look = {(r["method"], r["t"]): r for r in ev["rows"] if r["compensation"] == "none"}
-    h, s = look[("HA-SGD", 86400.0)], look[("SGD", 86400.0)]
     first = html.split("<h2>", 2)[1]
-    assert (f"<strong>At 1 d after programming, HA-SGD keeps a test accuracy of "
-            f"{h['accuracy_mean']:.4f} ± {h['accuracy_std']:.4f} and plain SGD "
-            f"{s['accuracy_mean']:.4f} ± {s['accuracy_std']:.4f}</strong>") in first
+    assert [g["label"] for g in ev["ranges"]] == ["3.125–25 µS", "3.125–12.5 µS"]
+    for g in ev["ranges"]:
+        raw = ev["raw"][g["range"]]
+
+        def cell(method, raw=raw):
+            a = [e for e in raw[method]["results"]
+                 if e["compensation"] == "none" and e["time_s"] == 86400.0][0]["accuracies"]
+            half = math.tan(0.475 * math.pi) * abs(a[0] - a[1]) / 2  # t_{0.975, 1 dof}
+            return f"{(a[0] + a[1]) / 2:.4f} ± {half:.4f}"
+
+        assert (f"<strong>At 1 d after programming, weights on {g['label']}, HA-SGD keeps a "
+                f"test accuracy of {cell('HA-SGD')} and plain SGD {cell('SGD')}</strong>"
+                ) in first
     pair = re.search(r'<div class="pair">(.*?)</figure></div>', first, re.S)
     assert pair and "<table>" in pair.group(1) and "accuracy_vs_time" not in pair.group(1)
     assert 'src="data:image/png;base64,' in pair.group(1)

@@ -35,7 +35,10 @@ def test_rerun_is_fully_cached(tiny_run, tmp_path):
     # noise settings: the noise tables, HA-SGD trained on them, evaluation, report
     (("grid = 5", "grid = 7"), {"noise", "train-hasgd", "evaluate", "report"}),
     # evaluation settings: evaluation and report
-    (("programmings = 1", "programmings = 2"), {"evaluate", "report"}),
+    (("programmings = 2", "programmings = 3"), {"evaluate", "report"}),
+    # the compared mapping range: its noise, HA-SGD network and evaluation, not the crossbar
+    (('compare = ["3.125uS", "12.5uS"]', 'compare = ["3.125uS", "10uS"]'),
+     {"noise", "train-hasgd", "evaluate", "report"}),
     # L of HA-SGD: not the plain-SGD baseline
     (("samples = 2\ntrain_time", "samples = 1\ntrain_time"),
      {"train-hasgd", "evaluate", "report"}),
