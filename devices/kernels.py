@@ -174,8 +174,7 @@ CURVE_POWER = 2
 CURVE_TABLE = 3
 
 
-@njit(cache=True, inline="always",
-      error_model="numpy")
+@njit(cache=True, inline="always", error_model="numpy")
 def _leaf(spec, o, g, lg):
     """Leaf curve at g [S]; ``lg`` = ln(g), shared by the logarithmic leaves of one cell.
 
@@ -312,8 +311,7 @@ TI_SD_B = 4
 TI_SIZE = 5
 
 
-@njit(cache=True,
-      inline="always", error_model="numpy")
+@njit(cache=True, inline="always", error_model="numpy")
 def _epsilon(ip, fp, key_eps, i):
     """Standardised programming error (mean 0, variance 1) of cell i (not FAM_BOUNDED)."""
     fam = ip[IP_FAMILY]
