@@ -21,6 +21,7 @@ from collections.abc import Collection
 
 from .. import __version__
 from ..errors import ConfigError, ConvergenceError, OutputExistsError, XbarlabError
+from ..jit import compile_notice
 from . import calibrate, crossbar, evaluate, export_noise, inspect, run, train
 from .options import (
     add_measurement_options,
@@ -91,6 +92,10 @@ def main(argv: list[str] | None = None) -> int:
         line for a wrong command line (bad option value, an existing output without
         ``--force``) and for a bare ``xbarlab`` (after the help); 130 when interrupted.
         ``--help`` and ``--version`` print and raise ``SystemExit(0)``, as argparse does.
+
+    When stderr is a terminal, the first Numba compile of the process (a kernel missing
+    from the on-disk cache, as on the first run after installing) prints one line,
+    ``xbarlab COMMAND: compiling numerical kernels ...``, before it starts.
     """
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
@@ -109,7 +114,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"xbarlab {args.command}: warning: {error_text(message, options=options)}",
               file=sys.stderr)
 
-    with warnings.catch_warnings():  # the filters as found; only the display is one line
+    def show_compiling(message):
+        # progress news for a person at a terminal, as the progress bars of train and
+        # export-noise: a log or a pipe gets only results, warnings and errors
+        if sys.stderr is not None and sys.stderr.isatty():
+            from tqdm import tqdm  # clears and redraws a progress bar around the line
+
+            tqdm.write(f"xbarlab {args.command}: {message}", file=sys.stderr)
+
+    # the filters as found; only the display is one line
+    with warnings.catch_warnings(), compile_notice(show_compiling):
         warnings.showwarning = show_warning
         try:
             return int(args.handler(args) or 0)

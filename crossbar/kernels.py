@@ -9,16 +9,19 @@ however stiff the wire is compared with the cells.
 
 Parallel loops only ever split independent chains or independent right-hand sides, and every
 reduction runs in a fixed order, so results are bit-identical whatever the thread count.
+Each kernel compiles at its first call (:func:`xbarlab.jit.kernel`), not at import.
 """
 
 import numba as nb
 import numpy as np
 
+from ..jit import kernel
+
 _OPTS = dict(cache=True, nogil=True, fastmath=False)
 _CHUNK = 1 << 16  # columns per task in column sweeps: whole rows, so sweeps stream memory
 
 
-@nb.njit(
+@kernel(
     "void(float64[:, ::1], float64[:, ::1], float64[:, ::1], float64[:, ::1], float64[:, ::1])",
     parallel=False,
     **_OPTS,
@@ -55,7 +58,7 @@ def factor_rows(gnode, gseg, finv, mult, sdiag):
             sdiag[i, j] += gseg[i, j] * phi[j - 1] * finv[i, j - 1]
 
 
-@nb.njit(
+@kernel(
     "void(float64[:, ::1], float64[:, ::1], float64[:, ::1], float64[:, ::1])",
     parallel=False,
     **_OPTS,
@@ -81,7 +84,7 @@ def factor_cols(gnode, gseg, finv, mult):
             finv[M - 1, j] = 1.0 / (phi[j - j0] + gseg[M, j])
 
 
-@nb.njit(
+@kernel(
     "void(float64[:, ::1], float64[:, ::1], float64[:, ::1], float64[:, ::1],"
     " float64[:, :, ::1], float64[:, :, ::1])",
     parallel=False,
@@ -141,7 +144,7 @@ def solve_rows(finv, mult, gseg, scale, rhs, out):
                 out[b, i, j] = x
 
 
-@nb.njit(
+@kernel(
     "void(float64[:, ::1], float64[:, ::1], float64[:, ::1], float64[:, :, ::1],"
     " float64[:, :, ::1])",
     parallel=False,
@@ -168,7 +171,7 @@ def solve_cols(finv, mult, gseg, rhs, out):
                 out[b, i, j] = (out[b, i, j] + gseg[i + 1, j] * out[b, i + 1, j]) * finv[i, j]
 
 
-@nb.njit(
+@kernel(
     "void(float64[:, ::1], float64[:, ::1], float64[:, :, ::1], float64[:, :, ::1],"
     " float64[:, :, ::1])",
     parallel=False,
@@ -192,7 +195,7 @@ def schur_apply(g, gcol, x, rrow, y):
             y[b, i, j] = v
 
 
-@nb.njit("void(float64[:, :, ::1], float64[:, :, ::1], float64[:, ::1])", parallel=False, **_OPTS)
+@kernel("void(float64[:, :, ::1], float64[:, :, ::1], float64[:, ::1])", parallel=False, **_OPTS)
 def row_dots(a, c, part):
     """part[b, i] = sum_j a[b, i, j] * c[b, i, j] (fixed order; summed over i by the caller)."""
     B, M, N = a.shape
@@ -205,7 +208,7 @@ def row_dots(a, c, part):
         part[b, i] = s
 
 
-@nb.njit(
+@kernel(
     "void(float64[::1], float64[:, :, ::1], float64[:, :, ::1], float64[:, :, ::1],"
     " float64[:, :, ::1], float64[:, ::1], float64[:, ::1])",
     parallel=False,
@@ -231,7 +234,7 @@ def cg_update(alpha, x, r, p, q, rmax, xmax):
         xmax[b, i] = mx
 
 
-@nb.njit("void(float64[::1], float64[:, :, ::1], float64[:, :, ::1])", parallel=False, **_OPTS)
+@kernel("void(float64[::1], float64[:, :, ::1], float64[:, :, ::1])", parallel=False, **_OPTS)
 def cg_direction(beta, z, p):
     """p = z + beta p."""
     B, M, N = z.shape
@@ -243,7 +246,7 @@ def cg_direction(beta, z, p):
             p[b, i, j] = z[b, i, j] + be * p[b, i, j]
 
 
-@nb.njit("void(float64[:, ::1], float64[:, ::1])", **_OPTS)
+@kernel("void(float64[:, ::1], float64[:, ::1])", **_OPTS)
 def chol_inv_lower(A, Linv):
     """Linv = inverse of the lower Cholesky factor of the small SPD block A (A overwritten)."""
     n = A.shape[0]
@@ -272,7 +275,7 @@ def chol_inv_lower(A, Linv):
             Linv[i, j] = t / A[i, i]
 
 
-@nb.njit(
+@kernel(
     "void(float64[:, ::1], float64[:, ::1], float64[:, ::1], float64[:, ::1],"
     " float64[:, :, ::1], float64[:, :, ::1], float64[:, :, ::1], float64[:, :, ::1], boolean,"
     " float64, float64[:, ::1], float64[::1], boolean[::1])",
@@ -342,7 +345,7 @@ def kcl_finite(g, g_row, g_col, v, vr, vc, i_row, i_col, inj, rtol, cur, worst, 
         ok[b] = good
 
 
-@nb.njit(
+@kernel(
     "void(float64[::1], float64[::1], float64[::1], float64[::1], float64[::1],"
     " float64[:, ::1], float64[::1])",
     **_OPTS,

@@ -1,5 +1,5 @@
 """Parametric building blocks of a device model (frozen, serialisable), sampled by the
-fused Numba kernel.
+Numba kernels.
 
 A :class:`~xbarlab.devices.composite.CompositeDevice` chains
 
@@ -199,7 +199,7 @@ class ErrorDistribution:
         ``spread`` [S] (1-D arrays of one length, or scalars broadcast to them).
 
         One 63-bit seed is drawn from ``rng``, as :meth:`CompositeDevice.program` does,
-        and cell i gets the draws that the fused kernel gives cell i for that seed: the
+        and cell i gets the draws that the program kernel gives cell i for that seed: the
         fitted and the parametric programming blocks sample through this one Numba kernel
         (same bits for any thread count).
         """

@@ -8,7 +8,7 @@ presets, every fitted calibration and their compositions are instances of it (fi
 Two sampling paths, chosen from the blocks
 ------------------------------------------
 - The parametric blocks of :mod:`xbarlab.devices.blocks` (curves of
-  :mod:`xbarlab.devices.curves`) run in one fused Numba kernel (``kernels.py``).
+  :mod:`xbarlab.devices.curves`) run in the Numba kernels of ``kernels.py``.
 - The fitted blocks of :mod:`xbarlab.devices.fitted` and
   :mod:`xbarlab.devices.relaxation_table` (tabulated curves with bootstrap replicates, the
   quantile relaxation table) run block by block with numpy draws from the caller's
@@ -17,8 +17,8 @@ Two sampling paths, chosen from the blocks
 A model holds blocks of one path (an identity programming block fits both); mixing them
 raises ConfigError.
 
-Randomness and trajectories (fused kernel)
-------------------------------------------
+Randomness and trajectories (Numba kernels)
+-------------------------------------------
 ``program`` draws one 63-bit seed from the caller's generator and keeps it in the
 :class:`~xbarlab.devices.base.DeviceState`; every per-cell random number is a hash
 of (seed, stage, flat C-order cell index within the call, draw index), so results do
@@ -38,8 +38,9 @@ one call. Relaxation deviates behave the same way. Short-term read noise, and 1/
 of the structure "independent" (or that part of "both"), is drawn independently per
 read and per call (its key comes from ``rng``).
 
-``sample(g, t, rng)`` runs program and read in one fused pass with bit-identical
-results; float32 output is the float64 result rounded.
+``sample(g, t, rng)`` runs the program and the read kernels one after the other, with
+the results of ``read(program(g, rng), t, rng)``; float32 output is the float64 result
+rounded.
 
 Range policy
 ------------
@@ -467,7 +468,7 @@ class CompositeDevice(DeviceModelBase):
         return self._read(state, t, rng, True)
 
     def sample(self, g, t, rng: np.random.Generator, *, dtype=np.float64) -> np.ndarray:
-        """Program ``g`` [S] anew and read at ``t`` [s] (one fused pass, same bits as
+        """Program ``g`` [S] anew and read at ``t`` [s] (the same bits as
         ``read(program(g, rng), t, rng)``); float64 unless ``dtype`` is float32."""
         if self._numpy:
             return super().sample(g, t, rng, dtype=dtype)
@@ -482,7 +483,11 @@ class CompositeDevice(DeviceModelBase):
         flat = np.ascontiguousarray(arr.ravel())
         out = np.empty((times.size, flat.size))
         c = self._compiled
-        K.sample_kernel(flat, c.spec, c.ip, c.fp, tf, ti, seed, seed_short, out)
+        # two kernels, not one fused pass: the same bits, and a cold Numba cache compiles
+        # only the program and read kernels that program() and read() need anyway
+        gs, gp, nu = (np.empty(flat.size) for _ in range(3))
+        K.program_kernel(flat, c.spec, c.ip, c.fp, seed, gs, gp, nu)
+        K.read_kernel(gs, gp, nu, c.spec, c.ip, c.fp, tf, ti, seed, seed_short, True, out)
         # float32 is a rounding of the float64 result (one kernel, one set of bits)
         out = out.reshape((times.size, *arr.shape)).astype(dtype, copy=False)
         return out[0] if scalar else out

@@ -18,6 +18,11 @@ cell's draw indices one after the other, so their rejection loops stay determini
 Curves (functions of a conductance g [S]) are encoded as flat float64 programs, see
 :func:`_curve` and ``curves.py``.  Kernel configuration travels in two small arrays
 (``ip``: int64, ``fp``: float64) indexed by the constants below.
+
+The public kernels compile at their first call (:func:`xbarlab.jit.kernel`), so a process
+compiles only those it uses; the per-cell functions are inlined into them. The cell index
+is passed on as int64 (prange's own index is typed int64, then uint64), so that one
+compiled version of each helper that is not inlined serves every kernel.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ import math
 
 import numpy as np
 from numba import njit, prange
+
+from ..jit import kernel
 
 # ------------------------------------------------------------------------ counter RNG
 
@@ -51,31 +58,31 @@ STAGE_SHORT = 7
 STAGE_FLICKER_READ = 8
 
 
-@njit("uint64(uint64)", cache=True, inline="always")
+@njit(cache=True, inline="always")
 def _mix(z):
     z = (z ^ (z >> _S30)) * _M1
     z = (z ^ (z >> _S27)) * _M2
     return z ^ (z >> _S31)
 
 
-@njit("uint64(uint64, int64)", cache=True)
+@njit(cache=True, inline="always")
 def _stage_key(seed, stage):
     return _mix(_mix(seed ^ (np.uint64(stage) * _GAMMA2)) + _GAMMA)
 
 
-@njit("uint64(uint64, int64)", cache=True, inline="always")
+@njit(cache=True, inline="always")
 def _cell_key(stage_key, i):
     return _mix(stage_key + np.uint64(i) * _GAMMA)
 
 
-@njit("float64(uint64, int64)", cache=True, inline="always")
+@njit(cache=True, inline="always")
 def _u01(cell_key, k):
     """Uniform on the open interval (0, 1), 53 random bits."""
     h = _mix(cell_key + (np.uint64(k) + _ONE) * _GAMMA2)
     return (float(np.int64(h >> _S11)) + 0.5) * _TWO_M53
 
 
-@njit("float64(float64)", cache=True, inline="always")
+@njit(cache=True, inline="always")
 def _ppf(p):
     """Standard-normal quantile (Acklam's algorithm), p in (0, 1)."""
     if p < 0.02425:
@@ -119,12 +126,12 @@ _M255 = np.uint64(255)
 _S8 = np.uint64(8)
 
 
-@njit("float64(uint64)", cache=True, inline="always")
+@njit(cache=True, inline="always")
 def _u01h(h):
     return (float(np.int64(h >> _S11)) + 0.5) * _TWO_M53
 
 
-@njit("float64(uint64)", cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy")
 def _normal_slow(h):
     """The ziggurat outside its fast path (about 1 % of draws), from the draw's hash h."""
     while True:
@@ -148,7 +155,7 @@ def _normal_slow(h):
         h = _mix(h + _GAMMA)
 
 
-@njit("float64(uint64, int64)", cache=True, inline="always", error_model="numpy")
+@njit(cache=True, inline="always", error_model="numpy")
 def _normal(cell_key, k):
     """Standard normal draw k of a cell (ziggurat; deterministic in (cell_key, k))."""
     h = _mix(cell_key + (np.uint64(k) + _ONE) * _GAMMA2)
@@ -167,8 +174,7 @@ CURVE_POWER = 2
 CURVE_TABLE = 3
 
 
-@njit("float64(float64[::1], int64, float64, float64)", cache=True, inline="always",
-      error_model="numpy")
+@njit(cache=True, inline="always", error_model="numpy")
 def _leaf(spec, o, g, lg):
     """Leaf curve at g [S]; ``lg`` = ln(g), shared by the logarithmic leaves of one cell.
 
@@ -216,9 +222,7 @@ def _leaf(spec, o, g, lg):
     return y
 
 
-@njit("float64(float64[::1], int64, float64, float64)", cache=True, inline="always",
-      error_model="numpy")
-def _curve(spec, off, g, lg):
+def _curve_at(spec, off, g, lg):
     """Evaluate the curve encoded at ``spec[off:]`` (lg = ln g); off < 0: the zero curve."""
     if off < 0:
         return 0.0
@@ -229,8 +233,15 @@ def _curve(spec, off, g, lg):
     return _leaf(spec, int(spec[off + n + p]), g, lg)
 
 
-@njit(["void(float64[::1], int64, float64[::1], float64[::1])"], cache=True,
-      error_model="numpy")
+# Inlined where a cell evaluates its curves (programming: the hot loop of program_kernel),
+# called from the read loop: inlining the read's curves too would triple the read kernel's
+# compile time for about 10 % of its speed.
+_curve = njit(cache=True, inline="always", error_model="numpy")(_curve_at)
+_curve_call = njit(cache=True, error_model="numpy")(_curve_at)
+
+
+@kernel(["void(float64[::1], int64, float64[::1], float64[::1])"], cache=True,
+        error_model="numpy")
 def curve_array(spec, off, g, out):
     for i in range(g.size):
         out[i] = _curve(spec, off, g[i], math.log(g[i]))
@@ -300,8 +311,7 @@ TI_SD_B = 4
 TI_SIZE = 5
 
 
-@njit("float64(int64[::1], float64[::1], uint64, int64)", cache=True,
-      inline="always", error_model="numpy")
+@njit(cache=True, inline="always", error_model="numpy")
 def _epsilon(ip, fp, key_eps, i):
     """Standardised programming error (mean 0, variance 1) of cell i (not FAM_BOUNDED)."""
     fam = ip[IP_FAMILY]
@@ -331,7 +341,7 @@ def _epsilon(ip, fp, key_eps, i):
     return (raw - m) * fp[FP_FAM_D]
 
 
-@njit("Tuple((float64, int64))(float64, uint64, int64)", cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy")
 def _log_gamma(shape, ck, k):
     """(ln X, next draw index), X ~ Gamma(shape, 1), from the cell's draws k, k+1, ...
 
@@ -358,7 +368,7 @@ def _log_gamma(shape, ck, k):
             return math.log(d) + lv + boost, k
 
 
-@njit("float64(float64, float64, float64, uint64, int64)", cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy")
 def _bounded_error(b, s, w, key_eps, i):
     """Programming error [S] of the bounded family for cell i: w (2 B - 1) with
     B ~ Beta(a, c) whose mean is (b + w) / (2 w) and standard deviation s / (2 w)
@@ -369,13 +379,13 @@ def _bounded_error(b, s, w, key_eps, i):
     a = max(m * kk, 0.05)
     c = max((1.0 - m) * kk, 0.05)
     ck = _cell_key(key_eps, i)
-    lx, k = _log_gamma(a, ck, 0)
+    lx, k = _log_gamma(a, ck, np.int64(0))  # int64, not a literal: one compile
     ly, k = _log_gamma(c, ck, k)
     # 2 X / (X + Y) - 1 = tanh((ln X - ln Y) / 2): no overflow, exact sign symmetry
     return w * math.tanh(0.5 * (lx - ly))
 
 
-@njit("float64(int64[::1], float64[::1], uint64, int64, float64, float64)", cache=True,
+@njit(cache=True,
       inline="always", error_model="numpy")
 def _prog_error(ip, fp, key_eps, i, b, s):
     """Programming error [S] of cell i with bias b and spread s [S], any family."""
@@ -384,7 +394,7 @@ def _prog_error(ip, fp, key_eps, i, b, s):
     return b + s * _epsilon(ip, fp, key_eps, i)
 
 
-@njit("float64(float64[::1], int64[::1], float64)", cache=True, inline="always")
+@njit(cache=True, inline="always")
 def _snap(spec, ip, g):
     n = ip[IP_N_LEVELS]
     if n == 0:
@@ -465,14 +475,14 @@ def _read_cell(gs, gp, nu, spec, ip, fp, tf, ti, k_relax, k_flick, k_short, k_in
     fresh = ip[IP_READ_STRUCT] != 0
     ck_ind = np.uint64(0)
     if read != 0:
-        amp = _curve(spec, ip[IP_OFF_Q], gc_p, lg_p)
+        amp = _curve_call(spec, ip[IP_OFF_Q], gc_p, lg_p)
         ck_flick = _cell_key(k_flick, i)
         if fresh:
             ck_ind = _cell_key(k_ind, i)
     sshort = 0.0
     ck_short = np.uint64(0)
     if noisy and ip[IP_OFF_SHORT] >= 0:
-        sshort = _curve(spec, ip[IP_OFF_SHORT], gc_p, lg_p)
+        sshort = _curve_call(spec, ip[IP_OFF_SHORT], gc_p, lg_p)
         ck_short = _cell_key(k_short, i)
     w_path = 0.0
     r_path = 0.0
@@ -485,10 +495,10 @@ def _read_cell(gs, gp, nu, spec, ip, fp, tf, ti, k_relax, k_flick, k_short, k_in
         elif drift == 2:
             wm = tf[j, TF_W_MEAN]
             ws = tf[j, TF_W_SD]
-            m = ((1.0 - wm) * _curve(spec, ti[j, TI_MEAN_A], gr, lgr)
-                 + wm * _curve(spec, ti[j, TI_MEAN_B], gr, lgr))
-            s = ((1.0 - ws) * _curve(spec, ti[j, TI_SD_A], gr, lgr)
-                 + ws * _curve(spec, ti[j, TI_SD_B], gr, lgr))
+            m = ((1.0 - wm) * _curve_call(spec, ti[j, TI_MEAN_A], gr, lgr)
+                 + wm * _curve_call(spec, ti[j, TI_MEAN_B], gr, lgr))
+            s = ((1.0 - ws) * _curve_call(spec, ti[j, TI_SD_A], gr, lgr)
+                 + ws * _curve_call(spec, ti[j, TI_SD_B], gr, lgr))
             if s < 0.0:
                 s = 0.0
             if ip[IP_RELAX_PATH] == 0:
@@ -524,14 +534,14 @@ def _read_cell(gs, gp, nu, spec, ip, fp, tf, ti, k_relax, k_flick, k_short, k_in
         out[ti[j, TI_ROW], i] = val
 
 
-@njit("UniTuple(uint64, 4)(uint64)", cache=True, inline="always")
+@njit(cache=True, inline="always")
 def _program_keys(seed):
     """Stage keys of programming: (eps, d2d, stuck, nu)."""
     return (_stage_key(seed, STAGE_EPS), _stage_key(seed, STAGE_D2D),
             _stage_key(seed, STAGE_STUCK), _stage_key(seed, STAGE_NU))
 
 
-@njit("UniTuple(uint64, 4)(uint64, uint64)", cache=True, inline="always")
+@njit(cache=True, inline="always")
 def _read_keys(seed, seed_short):
     """Stage keys of a read: (relaxation, flicker path, short-term noise, flicker drawn
     afresh per read)."""
@@ -543,11 +553,11 @@ _SIG_PROGRAM = ("void(float64[::1], float64[::1], int64[::1], float64[::1], uint
                 "float64[::1], float64[::1], float64[::1])")
 
 
-@njit(_SIG_PROGRAM, cache=True, parallel=True, error_model="numpy")
+@kernel(_SIG_PROGRAM, cache=True, parallel=True, error_model="numpy")
 def program_kernel(g, spec, ip, fp, seed, gs_out, gp_out, nu_out):
     k_eps, k_d2d, k_stuck, k_nu = _program_keys(seed)
     for i in prange(g.size):
-        gs, gp, nu = _program_cell(g[i], spec, ip, fp, k_eps, k_d2d, k_stuck, k_nu, i)
+        gs, gp, nu = _program_cell(g[i], spec, ip, fp, k_eps, k_d2d, k_stuck, k_nu, np.int64(i))
         gs_out[i] = gs
         gp_out[i] = gp
         nu_out[i] = nu
@@ -559,41 +569,25 @@ def _read_sig(dt):
             f"{dt}[:, ::1])")
 
 
-@njit([_read_sig("float64")], cache=True, parallel=True, error_model="numpy")
+@kernel([_read_sig("float64")], cache=True, parallel=True, error_model="numpy")
 def read_kernel(gs, gp, nu, spec, ip, fp, tf, ti, seed, seed_short, noisy, out):
     k_relax, k_flick, k_short, k_ind = _read_keys(seed, seed_short)
     for i in prange(gs.size):
         _read_cell(gs[i], gp[i], nu[i], spec, ip, fp, tf, ti, k_relax, k_flick, k_short, k_ind,
-                   noisy, i, out)
+                   noisy, np.int64(i), out)
 
 
-def _sample_sig(dt):
-    return (f"void(float64[::1], float64[::1], int64[::1], float64[::1], float64[:, ::1], "
-            f"int64[:, ::1], uint64, uint64, {dt}[:, ::1])")
-
-
-@njit([_sample_sig("float64")], cache=True, parallel=True, error_model="numpy")
-def sample_kernel(g, spec, ip, fp, tf, ti, seed, seed_short, out):
-    """Program and read in one pass: the same bits as program_kernel + read_kernel."""
-    k_eps, k_d2d, k_stuck, k_nu = _program_keys(seed)
-    k_relax, k_flick, k_short, k_ind = _read_keys(seed, seed_short)
-    for i in prange(g.size):
-        gs, gp, nu = _program_cell(g[i], spec, ip, fp, k_eps, k_d2d, k_stuck, k_nu, i)
-        _read_cell(gs, gp, nu, spec, ip, fp, tf, ti, k_relax, k_flick, k_short, k_ind, True, i,
-                   out)
-
-
-@njit(["void(float64[::1], float64[::1], int64[::1], float64[::1], uint64, float64[::1])"],
-      cache=True, parallel=True, error_model="numpy")
+@kernel(["void(float64[::1], float64[::1], int64[::1], float64[::1], uint64, float64[::1])"],
+        cache=True, parallel=True, error_model="numpy")
 def error_kernel(bias, spread, ip, fp, seed, out):
     """Programming errors [S] of cells with biases and spreads [S]: the draws that
     program_kernel makes for the same seed and cell indices (numpy-side models)."""
     k_eps = _stage_key(seed, STAGE_EPS)
     for i in prange(out.size):
-        out[i] = _prog_error(ip, fp, k_eps, i, bias[i], spread[i])
+        out[i] = _prog_error(ip, fp, k_eps, np.int64(i), bias[i], spread[i])
 
 
-@njit(["void(uint64, int64, float64[::1])"], cache=True, parallel=True, error_model="numpy")
+@kernel(["void(uint64, int64, float64[::1])"], cache=True, parallel=True, error_model="numpy")
 def _normals_kernel(seed, per_cell, out):
     """The floor of the benchmark: only the normals a PCM cell draws (per_cell per cell)."""
     k1 = _stage_key(seed, STAGE_EPS)
@@ -608,7 +602,8 @@ def _normals_kernel(seed, per_cell, out):
         out[i] = s
 
 
-@njit(["void(uint64, int64, int64, float64[::1])"], cache=True, parallel=True, error_model="numpy")
+@kernel(["void(uint64, int64, int64, float64[::1])"], cache=True, parallel=True,
+        error_model="numpy")
 def std_normals(seed, stage, k, out):
     """Normal draw k of every cell in stage ``stage`` (tests of the generator)."""
     key = _stage_key(seed, stage)
@@ -616,7 +611,7 @@ def std_normals(seed, stage, k, out):
         out[i] = _normal(_cell_key(key, i), k)
 
 
-@njit("UniTuple(float64, 3)(float64[::1])", cache=True, error_model="numpy")
+@kernel("UniTuple(float64, 3)(float64[::1])", cache=True, error_model="numpy")
 def scan(x):
     """(min, max, number of non-finite values) of x in one pass (input checks)."""
     mn = math.inf

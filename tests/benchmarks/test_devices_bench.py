@@ -1,7 +1,7 @@
 """Benchmark: program + drift + read of 10^7 pcm-ibm-2020 cells (goal >= 30 million cells/s).
 
 Run: ``pytest -m benchmark tests/benchmarks/test_devices_bench.py -s`` (or run this file
-with python). Beside xbarlab's fused kernel it measures
+with python). Beside xbarlab's sample() (the program and read kernels) it measures
 
 - the floor: the same counter-based generator drawing only the three normals a PCM cell
   needs (programming error, drift exponent, 1/f noise), nothing else;
@@ -70,9 +70,9 @@ def run_benchmark(n=N, repeats=REPEATS):
 
     add("floor: 3 counter-based normals per cell",
         _best(lambda: K._normals_kernel(np.uint64(1), 3, floor_out), repeats))
-    add("xbarlab sample() fused, float64",
+    add("xbarlab sample(), float64",
         _best(lambda: model.sample(g, T, rng), repeats))
-    add("xbarlab sample() fused, float32 out",
+    add("xbarlab sample(), float32 out",
         _best(lambda: model.sample(g, T, rng, dtype=np.float32), repeats))
 
     def two_pass():
