@@ -30,7 +30,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_output_options(p, required=False, metavar="OUT",
                        what="output folder (default: ./xbarlab-run)",
                        force_help="use OUT even if it is a non-empty folder xbarlab did not create")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bars (they show only when stderr is a terminal anyway)")
     p.set_defaults(handler=run)
 
 
@@ -41,7 +42,8 @@ def run(args: argparse.Namespace) -> int:
     config, path = pipeline.load_config(args.config)
     out = args.out if args.out is not None else pipeline.DEFAULT_OUT
     print(f"xbarlab run: {path} -> {out}")
-    res = pipeline.run_pipeline(config, out, force=args.force, progress=not args.no_progress,
+    res = pipeline.run_pipeline(config, out, force=args.force,
+                                progress=False if args.no_progress else None,
                                 command=command_line(args))
     ran = sum(v == "ran" for v in res["status"].values())
     print(f"{ran} stage(s) ran, {len(res['status']) - ran} cached; report: "

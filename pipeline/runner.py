@@ -27,6 +27,7 @@ import json
 import os
 import re
 import shutil
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -174,15 +175,17 @@ def _clean_leftovers(out: Path) -> None:
     clean_stale_temporaries(out)
 
 
-def run_pipeline(config: dict, out=DEFAULT_OUT, *, force: bool = False, progress: bool = True,
+def run_pipeline(config: dict, out=DEFAULT_OUT, *, force: bool = False,
+                 progress: bool | None = True,
                  stages: tuple[str, ...] | None = None, command: str = "run",
                  on_stage_start: Callable[[str, Path], None] | None = None,
                  echo: Callable[[str], None] | None = None) -> dict:
     """Run (or resume) the pipeline of a validated ``config`` into the output folder ``out``.
 
     ``force``: reuse a non-empty folder xbarlab did not create; ``progress``: show tqdm
-    bars; ``stages``: stop after the last of these (default: all); ``on_stage_start(name,
-    tmp_folder)``: called before a stage runs (tests use it to interrupt a run);
+    bars (None: only when stderr is a terminal); ``stages``: stop after the last of these
+    (default: all); ``on_stage_start(name, tmp_folder)``: called before a stage runs
+    (tests use it to interrupt a run);
     ``echo``: where the one-line-per-stage messages go (default: ``tqdm.write``).
     Returns ``{"out": Path, "status": {stage: "ran" | "cached"}, "report": Path | None,
     "seconds": {stage: s}}``. Another run holding ``out`` raises :class:`RunLockedError`.
@@ -190,6 +193,8 @@ def run_pipeline(config: dict, out=DEFAULT_OUT, *, force: bool = False, progress
     from ..formats import prepare_output_dir
 
     check_data_files(config)  # a missing input is refused before OUT is made
+    if progress is None:
+        progress = sys.stderr is not None and sys.stderr.isatty()
     out = prepare_output_dir(Path(out), force=force, command=command)
     with _run_lock(out):
         return _run_locked(out, config, progress=progress, stages=stages,

@@ -31,3 +31,18 @@ def test_cli_run_resumes_and_prints_report(tiny_run, tmp_path, capsys):
     both = text.out + text.err
     assert both.count(" cached ") == len(ALL)
     assert str((out / "report.html").resolve()) in text.out
+
+
+def test_cli_run_shows_no_progress_bar_when_stderr_is_not_a_terminal(tiny_run, tmp_path,
+                                                                     capsys):
+    """Without --no-progress, a resumed run whose stderr is captured (not a terminal)
+    writes no tqdm bar: no '%|' on stderr, the 8 'cached' lines still printed."""
+    from xbarlab.cli import main
+
+    cfg, out0 = tiny_run
+    out = tmp_path / "out"
+    shutil.copytree(out0, out)
+    assert main(["run", str(cfg), "-o", str(out)]) == 0
+    text = capsys.readouterr()
+    assert "%|" not in text.err and "stage/s" not in text.err
+    assert (text.out + text.err).count(" cached ") == len(ALL)
