@@ -123,7 +123,11 @@ def fit_programming(target, x, *, min_devices: int, rng: np.random.Generator, n_
 
     spread = np.array([_spread(e[lab == L], nv[lab == L]) for L in keep])
     n = np.array([np.sum(lab == L) for L in keep], dtype=np.float64)
-    w = n / np.maximum(spread, 1e-30) ** 2
+    # precision of a level's estimates: its devices over the variance of its errors as
+    # measured (read noise included), never the deconvolved spread, which can be 0 where
+    # the read noise accounts for all of it and would then outweigh every other level
+    raw = np.array([_spread(e[lab == L], np.zeros(1)) for L in keep])
+    w = n / np.maximum(raw, 1e-30) ** 2
     s_bias = smooth_cv(gk, bias, w)
     s_spread = smooth_cv(gk, spread, w)
     if grid is None:

@@ -91,7 +91,8 @@ def run(args: argparse.Namespace) -> int:
     meas = read_measurements_from_args(args)
     stages = ["read", "pivot", "drift / relaxation", "programming error", "read noise", "save",
               "report"]
-    bar = tqdm(total=len(stages), desc="calibrate", unit="step", leave=False)
+    bar = tqdm(total=len(stages), desc="calibrate", unit="step", leave=False,
+               disable=None)  # shown only when stderr is a terminal
 
     def progress(step):
         bar.set_postfix_str(step)

@@ -44,3 +44,23 @@ def test_hku_bounded_fit_samples_like_the_parametric_block(hku):
     e = comp.sample(np.full(20_000, t), 0.0, np.random.default_rng(3)) - t
     truth = stats.beta(m * k, (1 - m) * k, loc=-w, scale=2 * w)
     assert stats.kstest(e, truth.cdf).statistic <= 0.02
+
+
+def test_levels_whose_read_noise_explains_all_their_spread_do_not_flatten_the_curve():
+    """Three low levels whose error is all read noise (deconvolved spread 0) beside seven
+    levels with a programming spread of 5 % of the target and no read noise: the smoothed
+    spread at the seven levels stays within 15 % of 5 % (a weight of devices over the
+    deconvolved variance, infinite at 0, pulled the whole curve to 0)."""
+    from xbarlab.calibration.programming import fit_programming
+
+    rng = np.random.default_rng(4)
+    g = np.repeat(np.linspace(1e-6, 10e-6, 10), 400)
+    low = g < 3.5e-6
+    nv = np.where(low, (0.2e-6) ** 2, 0.0)
+    x = g + np.where(low, np.sqrt(nv), 0.05 * g) * rng.standard_normal(g.size)
+    block, info, _ = fit_programming(g, x, min_devices=20, rng=np.random.default_rng(5),
+                                     n_boot=0, family="normal", noise_var=nv)
+    assert np.all(np.asarray(info.spread)[:3] < 0.1e-6)  # read noise takes it all
+    high = np.linspace(4e-6, 10e-6, 7)
+    rel = block.spread(high) / (0.05 * high)
+    assert np.all(np.abs(rel - 1) < 0.15), rel
