@@ -203,13 +203,21 @@ def _fit_programming_error(pv, drift_law, rep, *, has_time, has_cycles, rng, min
     x = pv.g0
     noise_var = None
     if isinstance(drift_law, FittedPowerLaw):
-        from .powerlaw import first_positive, programmed_estimate
+        from .powerlaw import first_positive
 
-        x = programmed_estimate(pv, t0=drift_law.t0)
-        t1 = first_positive(pv)[1]
+        # g_prog from the first positive read, its drift undone with the fitted mean
+        # exponent of that conductance (a device's own exponent, from a few noisy reads,
+        # can be off by far more than the exponent spread: at the lowest levels it blew
+        # the estimates up tenfold); the spread of the exponents then stays in x and is
+        # deconvolved with the read noise
+        first, t1 = first_positive(pv)
+        g1 = np.maximum(pv.g[np.arange(pv.n_dev), first], 0.0)
+        lnd = np.log((t1 + drift_law.t0) / drift_law.t0)
+        x = g1 * np.exp(drift_law.mu_nu(g1) * lnd)
         noise_var = (x * drift_law.q_read(x)) ** 2 * drift_law.u(t1)
         if drift_law.q_independent is not None:  # "both": the independent part adds
             noise_var = noise_var + (x * drift_law.q_independent(x)) ** 2 * drift_law.u(t1)
+        noise_var = noise_var + (x * drift_law.sigma_nu(g1) * lnd) ** 2
     n_targets = np.unique(pv.target).size
     if n_targets < 2 and not has_time:
         raise DataFormatError(

@@ -159,7 +159,18 @@ def fit_programming(target, x, *, min_devices: int, rng: np.random.Generator, n_
         r = np.abs(ee)
         # unbiased estimate of a uniform endpoint from the largest of n errors
         window = float(r.max() * (1 + 1 / r.size))
-    aic, params = _family_scores(ee, b_dev, s_dev, window, window_given)
+    # with read noise deconvolved, the family (the shape) is judged on the levels where
+    # programming error makes a quarter or more of the measured variance and the smoothed
+    # spread follows the level's own (elsewhere the per-device scale can be ~0 and any
+    # error there decides the family); without, on every level
+    shape = np.ones(ee.size, bool)
+    if np.any(nv > 0):
+        sm = s_spread(gk)
+        prog = [L for L, sp, rw, m in zip(keep, spread, raw, sm, strict=True)
+                if sp ** 2 >= 0.25 * rw ** 2 and m >= 0.5 * sp]
+        if prog:
+            shape = np.isin(lab[sel], prog)
+    aic, params = _family_scores(ee[shape], b_dev[shape], s_dev[shape], window, window_given)
     if family == "auto":
         fam = min(aic, key=aic.get)
     else:
