@@ -24,7 +24,7 @@ model clamps g_prog and every read at 0 S) have no logarithm; they are handled a
 - a cell whose reads are all <= 0 S is one the model programs to g_prog = 0 (the clamp of
   the programming error; g(t) = 0 then holds at every t whatever nu is). Its likelihood
   does not depend on nu or Q, so leaving it out of the drift fit is exact; it stays in
-  the programming-error fit as g_prog = 0 (:func:`programmed_estimate`);
+  the programming-error fit as g_prog = 0;
 - in a cell with some positive reads, a read <= 0 S is left-censored. It is dropped and
   the increment is taken between the positive reads around it (the Wiener increments add:
   du of the bridged step is the sum of both). That is the exact likelihood of the
@@ -227,18 +227,6 @@ def first_positive(pv):
     rows = np.arange(pv.n_dev)
     t1 = np.where(np.isfinite(pv.t[rows, first]), pv.t[rows, first], pv.tp[first])
     return first, t1
-
-
-def programmed_estimate(pv, *, t0=None):
-    """Each device's programmed conductance g_prog [S] from its earliest positive read,
-    undoing the drift since programming with its own fitted exponent (the read itself
-    when it is at t = 0); 0 S for a device with no positive read (the clamp at 0 S)."""
-    t0 = choose_t0(pv) if t0 is None else t0
-    nu, *_ = _device_fits(pv, t0)
-    first, t1 = first_positive(pv)
-    g1 = np.maximum(pv.g[np.arange(pv.n_dev), first], 0.0)
-    nu = np.where(np.isfinite(nu), nu, 0.0)
-    return g1 * ((t1 + t0) / t0) ** nu
 
 
 def _design(pv, t0, rows):
