@@ -5,29 +5,17 @@ second; a 10^7-row table loads without more than a few copies in memory. Each te
 its numbers and the machine (CPU count, Python, numpy) so results can be quoted.
 """
 
-import os
-import platform
 import subprocess
 import sys
 import time
 
 import numpy as np
 import pytest
+from _bench import machine
 from _shared import shared_path
 from xbarlab.formats import read_measurements
 
 pytestmark = pytest.mark.benchmark
-
-
-def _machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as fh:
-            cpu = next(ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return (f"{cpu}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
-            f"numpy {np.__version__}")
 
 
 def test_techc_loads_well_under_a_second():
@@ -42,7 +30,7 @@ def test_techc_loads_well_under_a_second():
         times.append(time.perf_counter() - t0)
     assert m.n_reads == 89115
     print(f"\ntechC 89,115 rows: best {min(times):.3f} s, median {np.median(times):.3f} s "
-          f"[{_machine()}]")
+          f"[{machine()}]")
     assert min(times) < 0.5
 
 
@@ -88,5 +76,5 @@ def test_ten_million_rows_few_copies(big_table):
     assert reads == n and devices == n // 8
     print(f"\n10^7 rows: {elapsed:.1f} s ({n / elapsed / 1e6:.2f} M rows/s), peak RSS rise "
           f"{rise / 1e6:.0f} MB = {rise / final:.2f} x the {final / 1e6:.0f} MB result "
-          f"[{_machine()}]")
+          f"[{machine()}]")
     assert rise <= 4 * final

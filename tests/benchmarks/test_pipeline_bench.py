@@ -1,58 +1,42 @@
-"""Benchmark of the main job (run on demand: ``pytest -m benchmark tests/benchmarks -s``).
+"""Benchmark of the main job (run on demand:
+``pytest -m benchmark tests/benchmarks/test_pipeline_bench.py -s``, a few minutes).
 
-`xbarlab run` on the shipped example, in a child process, twice: first with an empty
-Numba cache (what a user sees right after installing), then with that cache warm. Prints
-wall time, CPU time and peak resident memory of each run with the machine; the run (two
-weight-mapping ranges, 30 programmings) must finish within 10 minutes on 2 cores.
+`xbarlab run` on the shipped example, in a child process, twice into fresh folders with
+``NUMBA_CACHE_DIR`` pointing at a new temporary folder (the user's own cache is neither
+used nor touched): first with that folder empty (every kernel the run calls compiles, as
+right after installing), then with the cache the first run left (every kernel loads).
+Prints wall and CPU time of each, what the cold cache adds, the peak resident memory and
+the machine. Goals (README, Performance): the cold run within 10 minutes on 2 cores; the
+empty cache adds at most 30 s on 2 idle cores (on a loaded machine the numbers are
+pessimistic).
 """
 
 import os
-import platform
 import resource
-import subprocess
-import sys
-import time
 
-import numpy as np
 import pytest
+from _bench import machine, run_main_job
 
 pytestmark = pytest.mark.benchmark
 
-
-def _machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as fh:
-            cpu = next(ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return (f"{cpu}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
-            f"numpy {np.__version__}, load average {os.getloadavg()[0]:.1f}")
-
-
-def _run(out, env) -> tuple[float, float]:
-    """Wall and CPU seconds [s] of one `xbarlab run -o out` (children's user + system)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "xbarlab.cli", "run", "-o", str(out), "--no-progress"],
-                   env=env, check=True, capture_output=True)
-    wall = time.perf_counter() - t0
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return wall, cpu
+COLD_GOAL_S = 600.0
+COMPILE_GOAL_S = 30.0
 
 
 def test_main_job_on_the_shipped_example(tmp_path):
-    """Cold Numba cache < 600 s wall; the warm rerun (a fresh output folder, so every
-    stage runs) is faster than the cold one."""
+    """Cold Numba cache < 600 s wall; the cold cache adds <= 30 s to the warm rerun (a
+    fresh output folder, so every stage runs)."""
     env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "numba-cache"))
-    cold = _run(tmp_path / "cold", env)
-    warm = _run(tmp_path / "warm", env)
+    load_before = os.getloadavg()[0]
+    cold = run_main_job(tmp_path / "cold", env)
+    warm = run_main_job(tmp_path / "warm", env)
     # ru_maxrss of children: the largest child so far, in KiB on Linux
     peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     assert (tmp_path / "warm" / "report.html").is_file()
+    added = cold[0] - warm[0]
     print(f"\nxbarlab run, shipped example: cold Numba cache {cold[0]:.1f} s wall "
-          f"({cold[1]:.1f} s CPU); warm {warm[0]:.1f} s wall ({warm[1]:.1f} s CPU); "
-          f"peak resident {peak_mb:.0f} MB [{_machine()}]")
-    assert cold[0] < 600
-    assert warm[0] < cold[0]
+          f"({cold[1]:.1f} s CPU), warm {warm[0]:.1f} s wall ({warm[1]:.1f} s CPU); the "
+          f"cold cache adds {added:.1f} s wall; peak resident {peak_mb:.0f} MB "
+          f"[load average {load_before:.1f} before; {machine()}]")
+    assert cold[0] < COLD_GOAL_S
+    assert added <= COMPILE_GOAL_S
