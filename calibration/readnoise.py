@@ -112,6 +112,10 @@ def share_groups(clock, ok, w=None):
     device, for :func:`gls_fits`'s ``share``. Grouping is exact (rows are compared in
     full); devices with a common read schedule form a few groups, so the K x K algebra
     is done a few times instead of once per device."""
+    clock, ok = np.asarray(clock, dtype=np.float64), np.asarray(ok, dtype=bool)
+    if clock.ndim != 2 or ok.shape != clock.shape:
+        raise DataFormatError(f"share_groups needs clock and ok of one (n, K) shape, got "
+                              f"{clock.shape} and {ok.shape}")
     n = clock.shape[0]
     cols = [np.where(ok, clock, 0.0), ok.astype(np.float64)]
     if w is not None:

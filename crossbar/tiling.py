@@ -270,7 +270,16 @@ def tile_blocks(n_rows: int, n_cols: int, rows_per_tile: int,
     -------
     list of tuple
         Half-open row and column ranges ``[r0, r1) x [c0, c1)`` [1].
+
+    Raises
+    ------
+    ConfigError
+        A shape below 0 or a tile size below 1 (named with its value).
     """
+    for name, v, lo in (("n_rows", n_rows, 0), ("n_cols", n_cols, 0),
+                        ("rows_per_tile", rows_per_tile, 1), ("cols_per_tile", cols_per_tile, 1)):
+        if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < lo:
+            raise ConfigError(f"{name} must be an integer >= {lo}, got {v!r}")
     return [(r0, min(r0 + rows_per_tile, n_rows), c0, min(c0 + cols_per_tile, n_cols))
             for r0 in range(0, n_rows, rows_per_tile)
             for c0 in range(0, n_cols, cols_per_tile)]

@@ -33,11 +33,11 @@ import torch
 from ...devices.mapping import CompensationReference, mapping_for
 from ...units import format_duration, parse_durations
 from ..data import load_dataset, model_config
-from ..evaluate import COMPENSATIONS, EvaluationSettings, evaluate
+from ..evaluate import COMPENSATIONS, EvaluationSettings, evaluate, t_interval
 from ..export import export_noise, load_device_model
 from ..noise_file import NoiseFile
 from ..train import deterministic_algorithms, torch_threads, train
-from .common import mean_interval, new_figure
+from .common import new_figure
 
 __all__ = ["TIMES", "run", "main"]
 
@@ -47,9 +47,13 @@ _REFS = tuple(CompensationReference)
 
 
 def _cells(ev: dict) -> dict:
-    """``{(compensation, time [s]): (mean, 95 % half-width)}`` of an evaluation."""
-    return {(e["compensation"], e["time_s"]): mean_interval(e["accuracies"])
-            for e in ev["results"]}
+    """``{(compensation, time [s]): (mean, 95 % half-width)}`` of an evaluation
+    (:func:`~xbarlab.nn.evaluate.t_interval`; the half-width is NaN for one programming)."""
+    out = {}
+    for e in ev["results"]:
+        m, lo, hi = t_interval(e["accuracies"])
+        out[(e["compensation"], e["time_s"])] = (m, (hi - lo) / 2)
+    return out
 
 
 def _table(evs: dict, ts: Sequence[float]) -> str:

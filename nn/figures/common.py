@@ -11,7 +11,7 @@ from ..noise import GaussianNoise
 from ..train import METRICS_NAME, deterministic_algorithms, train_and_evaluate
 
 __all__ = ["EVAL_SIGMAS", "SIGMAS", "DATASETS", "figure_main", "trained_run", "curve", "new_figure",
-           "plot_curves", "markdown_table", "write_outputs", "mean_interval"]
+           "plot_curves", "markdown_table", "write_outputs"]
 
 #: test σ grid of the noise-level figures (relative to max|w| per layer)
 EVAL_SIGMAS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
@@ -38,19 +38,6 @@ def trained_run(out: Path, dataset: str, sigma: float, samples: int, epochs: int
 def curve(metrics: dict) -> dict[float, tuple[float, float]]:
     """``{test level: (mean accuracy, std)}`` of a run's metrics."""
     return {e["noise"]: (e["accuracy_mean"], e["accuracy_std"]) for e in metrics["eval"]}
-
-
-def mean_interval(values, level: float = 0.95) -> tuple[float, float]:
-    """``(mean, half-width)`` of the Student-t confidence interval of the mean of ``values``
-    at ``level`` (sample std with n − 1; half-width 0 for one value)."""
-    import numpy as np
-    from scipy import stats
-
-    a = np.asarray(values, dtype=np.float64)
-    if a.size < 2:
-        return float(a.mean()), 0.0
-    h = stats.t.ppf(0.5 + level / 2, a.size - 1) * a.std(ddof=1) / np.sqrt(a.size)
-    return float(a.mean()), float(h)
 
 
 def new_figure(figsize=(7.0, 4.8)):

@@ -486,3 +486,17 @@ def test_bad_mapping_input():
         TiledMatrix(W.T, tile=TileConfig(), mapping="reference")
     with pytest.raises(ConfigError, match="compensation='local' is not one of 'none', 'global'"):
         TiledMatrix(W.T, tile=TileConfig(), mapping=MAP, compensation="local")
+
+
+def test_tile_blocks_refuses_bad_sizes():
+    """A tile size of 0 or a negative shape is a ConfigError naming the argument, not an
+    empty or a range() error."""
+    import pytest
+    from xbarlab.crossbar.tiling import tile_blocks
+    from xbarlab.errors import ConfigError
+
+    for args, name in (((4, 4, 0, 2), "rows_per_tile"), ((4, 4, 2, -1), "cols_per_tile"),
+                       ((-1, 3, 2, 2), "n_rows"), ((4, 2.5, 2, 2), "n_cols")):
+        with pytest.raises(ConfigError, match=name):
+            tile_blocks(*args)
+    assert tile_blocks(5, 7, 2, 3)[-1] == (4, 5, 6, 7)
