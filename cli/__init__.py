@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import re
 import sys
 import warnings
@@ -81,6 +82,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def passive_openmp_wait() -> bool:
+    """Set ``OMP_WAIT_POLICY=PASSIVE`` for this process and its children, unless the
+    variable is set already or torch (which loads OpenMP, reading the variable once) is
+    loaded. Returns whether it was set."""
+    if "OMP_WAIT_POLICY" in os.environ or "torch" in sys.modules:
+        return False
+    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run ``xbarlab`` with the words ``argv`` (default: the command line).
 
@@ -96,7 +107,15 @@ def main(argv: list[str] | None = None) -> int:
     When stderr is a terminal, the first Numba compile of the process (a kernel missing
     from the on-disk cache, as on the first run after installing) prints one line,
     ``xbarlab COMMAND: compiling numerical kernels ...``, before it starts.
+
+    Unless the environment already sets it, and when torch is not yet loaded, the process's
+    OpenMP threads (torch's, and Numba's OpenMP layer) are told to sleep rather than spin
+    while they wait (``OMP_WAIT_POLICY=PASSIVE``, read once when OpenMP loads; child
+    processes inherit it): a spinning thread takes a core from the other threads of its
+    own team whenever another process holds a core, which made two-thread training up to
+    ten times slower than one thread on a busy machine (README, "Threads").
     """
+    passive_openmp_wait()
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
     try:

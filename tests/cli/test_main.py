@@ -74,3 +74,27 @@ def test_warning_is_one_line_naming_the_option(tmp_path, capsys):
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1 and err[0].startswith(f"xbarlab inspect: warning: {path}: ")
     assert "conductances up to 15 S" in err[0] and "(--units g=uS)?" in err[0]
+
+
+def test_cli_tells_openmp_threads_to_sleep_unless_told_otherwise():
+    """`xbarlab` sets OMP_WAIT_POLICY=PASSIVE before torch loads OpenMP (spinning threads
+    made two-thread training ~10x slower than one thread on a busy machine); a value the
+    user set is kept, and nothing is set once torch is loaded (OpenMP read it already)."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import os, sys; from xbarlab.cli import main\n"
+            "{pre}\n"
+            "try:\n    main(['--version'])\nexcept SystemExit:\n    pass\n"
+            "print(os.environ.get('OMP_WAIT_POLICY'))")
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+
+    def policy(pre="", **extra):
+        out = subprocess.run([sys.executable, "-c", code.format(pre=pre)], env={**env, **extra},
+                             capture_output=True, text=True, check=True).stdout
+        return out.split()[-1]
+
+    assert policy() == "PASSIVE"
+    assert policy(OMP_WAIT_POLICY="ACTIVE") == "ACTIVE"
+    assert policy(pre="import torch") == "None"

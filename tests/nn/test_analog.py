@@ -287,3 +287,40 @@ def test_cuda_model_samples_on_the_gpu_with_cpu_statistics():
     with torch.no_grad():
         y = m32(torch.rand(4, 256, device="cuda"))
     assert y.is_cuda and torch.isfinite(y).all()
+
+
+def test_cuda_graph_refuses_a_cpu_input_and_an_unread_model():
+    """cuda_graph needs a read model, a CUDA input and warmup >= 1; each refusal is a
+    ConfigError."""
+    m = convert(_net(), load("pcm-ibm-2020"))
+    with pytest.raises(ConfigError, match="not been read"):
+        m.cuda_graph(_x())
+    m.program(torch.Generator().manual_seed(0)).read(1.0)
+    with pytest.raises(ConfigError, match="CUDA device, got one on cpu"):
+        m.cuda_graph(_x())
+    with pytest.raises(ConfigError, match="warmup"):
+        m.cuda_graph(_x(), warmup=0)
+
+
+@pytest.mark.gpu
+def test_cuda_graph_replays_the_eager_forward_bit_for_bit():
+    """A captured converted model gives the eager outputs bit for bit on new inputs; after
+    another read the old graph refuses to run, a new capture matches the new read."""
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA GPU")
+    m = convert(_net(dtype=torch.float32), load("pcm-ibm-2020")).cuda()
+    m.program(torch.Generator(device="cuda").manual_seed(0)).read(86400.0)
+    g = torch.Generator(device="cuda").manual_seed(1)
+    x = torch.rand(64, 2, 6, 6, device="cuda", generator=g)
+    f = m.cuda_graph(x)
+    with torch.no_grad():
+        for _ in range(3):
+            x = torch.rand(64, 2, 6, 6, device="cuda", generator=g)
+            assert torch.equal(f(x), m(x))
+    m.read(3.15e7)
+    with pytest.raises(ConfigError, match="capture again"):
+        f(x)
+    with torch.no_grad():
+        assert torch.equal(m.cuda_graph(x)(x), m(x))
+    with pytest.raises(ConfigError, match="captured for"):
+        m.cuda_graph(x)(x[:2])

@@ -33,12 +33,13 @@ def test_digits_hasgd_keeps_two_thirds_of_what_plain_sgd_loses(tmp_path):
 
 
 def test_shift_offset_known_shift_is_compensated_by_training_with_it(tmp_path):
-    """Poster Fig. 8 in small (digits, noise injection, 4 epochs): under a test offset of
+    """Poster Fig. 8 in small (digits, noise injection, 2 epochs): under a test offset of
     +0.1·max|w| the network trained with that offset beats the one trained without it by
-    a wide margin, and each is better than the other at its own training shift."""
+    a wide margin (0.92 against 0.43 when written), and each is better than the other at
+    its own training shift."""
     from xbarlab.nn.figures.mean_shift import run
 
-    res = run(out=tmp_path, epochs=4, samples=1, kind="offset", train_shifts=(0.0, 0.1),
+    res = run(out=tmp_path, epochs=2, samples=1, kind="offset", train_shifts=(0.0, 0.1),
                     test_shifts=(0.0, 0.1), draws=3)
     acc = {(r["train_shift"], a["test_shift"]): a["accuracy_mean"]
            for r in res["rows"] for a in r["eval"]}
