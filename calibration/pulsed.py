@@ -491,6 +491,13 @@ def fit_pulsed_ramps(ramps: PulseRamps, *, form: StepForm | str | None = None,
     notes = []
     if ramps.n_devices < 2:
         notes.append("One device: device-to-device spread is not identifiable (set to 0).")
+    if chosen in (StepForm.TABLE, StepForm.CONSTANT, StepForm.EXPONENTIAL):
+        notes.append("Bounds G_min, G_max are the lowest and highest measured reads (this "
+                     "rule does not identify them from the steps).")
+    if chosen is StepForm.TABLE:
+        notes.append("The lookup table carries the step spread itself (each bin's measured "
+                     "spread less the read error), so c2c and write noise are 0; the "
+                     "cycle-to-cycle spread is the table's.")
     if skipped:
         notes.append(f"{skipped} of {n_boot} bootstrap replicates left a table bin without "
                      "steps and were skipped.")
@@ -516,7 +523,7 @@ def _sub(st: _Steps, mask) -> _Steps:
 # ------------------------------------------------------------------- step tables
 
 
-def step_table_rule(table: PulseStepTable, levels=np.linspace(0.005, 0.995, 100)) -> StepTable:
+def step_table_rule(table: PulseStepTable, levels=None) -> StepTable:
     """The measured step table as a :class:`~xbarlab.devices.pulsed.StepTable` rule.
 
     Bin edges lie halfway between the bin centres (the outer ones half a spacing beyond);
@@ -528,13 +535,16 @@ def step_table_rule(table: PulseStepTable, levels=np.linspace(0.005, 0.995, 100)
     ----------
     table : PulseStepTable
         The measured table.
-    levels : array_like
-        Probability levels kept [1], strictly inside (0, 1).
+    levels : array_like, optional
+        Probability levels kept [1], strictly inside (0, 1); default 100 levels from 0.005
+        to 0.995.
 
     Returns
     -------
     StepTable
     """
+    if levels is None:
+        levels = np.linspace(0.005, 0.995, 100)
     c = table.g_bins
     mid = 0.5 * (c[1:] + c[:-1])
     edges = np.concatenate([[c[0] - (mid[0] - c[0])], mid, [c[-1] + (c[-1] - mid[-1])]])

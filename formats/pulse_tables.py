@@ -31,7 +31,7 @@ import numpy as np
 from ..errors import ConfigError, DataFormatError
 
 __all__ = ["PulseLayout", "PulseRamps", "PulseStepTable", "pulse_layout", "read_pulse_ramps",
-           "read_step_table", "parse_direction"]
+           "read_step_table", "parse_direction", "direction_from_name"]
 
 
 class PulseLayout(enum.StrEnum):
@@ -80,7 +80,10 @@ def parse_direction(value, *, what: str = "direction") -> int:
                           f"nor down ({', '.join(_DOWN_WORDS[:6])}, -1)")
 
 
-def _direction_from_name(path: Path) -> int | None:
+def direction_from_name(path: Path) -> int | None:
+    """+1 when a file's name says up (set, up, pot, potentiation, increasing, inc, ltp as
+    a word), -1 when it says down (reset, down, dep, depression, decreasing, dec, ltd),
+    None when it says neither or both."""
     words = re.split(r"[^a-z]+", path.name.lower())
     up = any(w in ("set", "up", "pot", "potentiation", "increasing", "inc", "ltp")
              for w in words)
@@ -259,7 +262,8 @@ def pulse_layout(paths) -> PulseLayout:
     """The layout of pulse-response files, learned from their content.
 
     A title line followed by numeric rows whose second row never decreases and runs from
-    [0, 0.05] to [0.95, 1] (CDF points) is a step table of quantiles; a header naming a ``step`` column is a step
+    [0, 0.05] to [0.95, 1] (CDF points) is a step table of quantiles; a header naming a
+    ``step`` column is a step
     table of rows; a header naming ``pulse`` and ``direction`` columns is ramps in rows;
     otherwise a header over numeric columns is one ramp per column.
 
@@ -326,7 +330,8 @@ def read_pulse_ramps(paths, *, layout: PulseLayout | str | None = None, unit: st
         increasing/decreasing), else from the sign of each ramp's net change.
         ``"ramp rows"``: columns ``pulse``, ``direction``, ``g`` and optionally ``device``
         and ``ramp``; without a ramp column a new ramp starts where the device or the
-        direction changes; equal device labels in several files are one device. Default: learned with :func:`pulse_layout`.
+        direction changes; equal device labels in several files are one device. Default:
+        learned with :func:`pulse_layout`.
     unit : str
         Unit of the conductance values (``"S"``, ``"uS"``, ...; a resistance unit converts).
     direction : {+1, -1}, optional
@@ -418,7 +423,7 @@ def _ramp_columns(path: Path, unit: str, direction: int | None, prefix: str) -> 
             table[i, j] = v
     line_of = [ln for ln, _ in lines[1:]]
     if direction is None:
-        direction = _direction_from_name(path)
+        direction = direction_from_name(path)
     g, pulse, ramp, dirs = [], [], [], []
     for j in range(n_cols):
         col = table[:, j]
@@ -550,7 +555,7 @@ def _numbers_of(path: Path, lineno: int, fields: list[str]) -> list[float]:
 def _step_quantiles(paths, unit: str) -> PulseStepTable:
     tables = {}
     for path in paths:
-        d = _direction_from_name(path)
+        d = direction_from_name(path)
         if d is None:
             raise DataFormatError(f"{path}: the file name does not say the direction; name it "
                                   "increasing/decreasing, set/reset or up/down")
@@ -566,9 +571,10 @@ def _step_quantiles(paths, unit: str) -> PulseStepTable:
         rest = stream[n_bins:]
         n_cdf = len(rows[1][1]) if len(rows) > 1 else 0
         if n_cdf < 2 or len(rest) != n_cdf + n_cdf * n_bins:
+            where = rows[1][0] if len(rows) > 1 else "?"
             raise DataFormatError(f"{path}: {len(stream)} numbers after the title; expected "
                                   f"{n_bins} bins, then n CDF points and n x {n_bins} steps "
-                                  f"(read n = {n_cdf} from line {rows[1][0] if len(rows) > 1 else '?'})")
+                                  f"(read n = {n_cdf} from line {where})")
         cdf = np.array([v for _, v in rest[:n_cdf]])
         steps = np.array([v for _, v in rest[n_cdf:]]).reshape(n_cdf, n_bins)
         tables[d] = (bins, cdf, steps, path)

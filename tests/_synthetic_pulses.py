@@ -12,7 +12,6 @@ Ramps alternate up and down, each starting where the previous one ended.
 """
 
 import numpy as np
-
 from xbarlab.formats.pulse_tables import PulseRamps
 
 
