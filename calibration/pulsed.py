@@ -652,15 +652,16 @@ def fit_step_table(table: PulseStepTable, *, form: StepForm | str | None = None,
 
     def fit_of(keep):
         if chosen is StepForm.TABLE:
-            return PulsedDevice(rule=rule, g_min=max(g_lo, 0.0), g_max=g_hi)
+            sub = rule if keep.all() else step_table_rule(PulseStepTable(
+                g_bins=c[keep], cdf=table.cdf, steps_up=table.steps_up[:, keep],
+                steps_down=table.steps_down[:, keep]))
+            return PulsedDevice(rule=sub, g_min=max(g_lo, 0.0), g_max=g_hi)
         return _fit_bins(chosen, c, m, v, keep, g_lo, g_hi, rule)
 
     dev = fit_of(all_bins)
     grid = np.linspace(g_lo, g_hi, 65)
     reps, curves = [], []
     for _ in range(int(n_boot)):
-        if chosen is StepForm.TABLE:
-            break  # the table is the data; its bands are the bins' own spread
         w = np.bincount(rng.integers(0, nb, nb), minlength=nb) > 0
         if w.sum() < 3:
             continue
@@ -672,7 +673,10 @@ def fit_step_table(table: PulseStepTable, *, form: StepForm | str | None = None,
              "not identifiable from it. The fitted spread is carried whole as the device's "
              "cycle-to-cycle spread (an upper bound); device-to-device spread is set to 0."]
     if chosen is StepForm.TABLE:
-        notes.append("The lookup table is the measured table itself: no bootstrap bands.")
+        notes.append("The lookup table is the measured table itself; its bands come from "
+                     "resampling bins (the table rebuilt from the bins drawn, interpolated "
+                     "across the others): they measure how much the result rests on single "
+                     "bins, not the steps' sampling error, which the table does not record.")
     return PulseFit(device=dev, form=chosen, held_out=held, sigma_read=math.nan,
                     values={**derived_quantities(dev), "d2d": math.nan,
                             "d2d_asymmetry": math.nan},

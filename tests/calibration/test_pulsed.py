@@ -187,3 +187,24 @@ def test_read_resolution():
     assert read_resolution(np.arange(1, 50) * 1e-6) == 1e-6
     assert read_resolution(np.arange(1, 50) * 1e-8) == pytest.approx(1e-8)
     assert read_resolution(np.random.default_rng(0).random(100) * 1e-6) == 0.0
+
+
+def test_device_to_device_spread():
+    """16 soft-bounds devices whose amplitudes carry a gain 1 + 0.2 z (z ~ N(0, 1), drawn
+    here): the fitted device-to-device spread is the std of the drawn gains over their mean
+    within 0.05, and the up/down imbalance (none generated) stays below 0.05."""
+    from xbarlab.formats.pulse_tables import PulseRamps
+
+    gains = 1 + 0.2 * np.random.default_rng(11).standard_normal(16)
+    parts = [synthetic_ramps(law="soft bounds", seed=20 + k, n_ramps=4, n_pulses=60,
+                             **TRUTH | {"a_up": 0.8 * US * gk, "a_down": 0.5 * US * gk})
+             for k, gk in enumerate(gains)]
+    off = np.cumsum([0] + [p.n_ramps for p in parts[:-1]])
+    ramps = PulseRamps(g=np.concatenate([p.g for p in parts]),
+                       pulse=np.concatenate([p.pulse for p in parts]),
+                       ramp=np.concatenate([p.ramp + o for p, o in zip(parts, off, strict=True)]),
+                       direction=np.concatenate([p.direction for p in parts]),
+                       device=np.repeat(np.arange(16), [p.n_ramps for p in parts]))
+    fit = fit_pulsed_ramps(ramps, form="soft bounds", n_boot=0, rng=np.random.default_rng(0))
+    assert fit.values["d2d"] == pytest.approx(np.std(gains, ddof=1) / gains.mean(), abs=0.05)
+    assert fit.values["d2d_asymmetry"] < 0.05
