@@ -670,8 +670,9 @@ def fit_step_table(table: PulseStepTable, *, form: StepForm | str | None = None,
         curves.append([b.mean_magnitude(grid, 1), b.mean_magnitude(grid, -1)])
     notes = ["A step table holds no sequence of reads and no device labels: its step spread "
              "mixes cycle-to-cycle spread, device-to-device spread and read noise, which are "
-             "not identifiable from it. The fitted spread is carried whole as the device's "
-             "cycle-to-cycle spread (an upper bound); device-to-device spread is set to 0."]
+             "not identifiable from it. The device carries the whole spread as its "
+             "cycle-to-cycle spread (an upper bound: the table's own spread, or c2c and write "
+             "noise for a parametric rule); its device-to-device spread is 0 (not estimated)."]
     if chosen is StepForm.TABLE:
         notes.append("The lookup table is the measured table itself; its bands come from "
                      "resampling bins (the table rebuilt from the bins drawn, interpolated "
