@@ -39,7 +39,7 @@ class PulseKS:
     #: Direction of each cell, +1 / -1.
     direction: np.ndarray
     #: Lower and upper conductance of each cell's bin [S], shape (n_cells, 2).
-    g_range: np.ndarray
+    bins: np.ndarray
     #: Measured steps per cell.
     n: np.ndarray
     #: KS distance of the fitted device per cell [1].
@@ -73,7 +73,7 @@ class PulseKS:
                 "verdict": self.verdict(),
                 "per_cell": [{"direction": int(d), "g_lo": float(r[0]), "g_hi": float(r[1]),
                               "n": int(n), "ks": float(k), "floor": float(f)}
-                             for d, r, n, k, f in zip(self.direction, self.g_range, self.n,
+                             for d, r, n, k, f in zip(self.direction, self.bins, self.n,
                                                       self.ks, self.floor, strict=True)]}
 
 
@@ -192,7 +192,7 @@ def ramp_goodness(device: PulsedDevice, sigma_read: float, ramps: PulseRamps, *,
     rng_lo = np.concatenate([edges[s][:-1] for s in (1, -1)])
     rng_hi = np.concatenate([edges[s][1:] for s in (1, -1)])
     n = _counts(edges, meas)
-    return PulseKS(direction=np.repeat([1, -1], n_bins), g_range=np.column_stack([rng_lo,
+    return PulseKS(direction=np.repeat([1, -1], n_bins), bins=np.column_stack([rng_lo,
                    rng_hi]), n=n, ks=ks, floor=floor, baselines=base,
                    n_replicates=n_replicates)
 
@@ -287,8 +287,8 @@ def table_goodness(device: PulsedDevice, table: PulseStepTable, measured: Pulsed
                                                            rng))
                                for (s, j), a in zip(cells, meas, strict=True)])
     e = measured.rule.edges
-    g_range = np.array([[e[j], e[j + 1]] for _, j in cells])
-    return PulseKS(direction=np.array([s for s, _ in cells]), g_range=g_range,
+    bins = np.array([[e[j], e[j + 1]] for _, j in cells])
+    return PulseKS(direction=np.array([s for s, _ in cells]), bins=bins,
                    n=np.full(len(cells), n_samples), ks=ks, floor=floor, baselines=base,
                    n_replicates=n_replicates)
 

@@ -73,7 +73,7 @@ def _plot_ks(ks: PulseKS, out: Path) -> Path:
     fig, ax = agg_figure(1, 1, figsize=(6.5, 3.6))
     for s, mk, name in ((1, "o", "up"), (-1, "s", "down")):
         m = ks.direction == s
-        gc = ks.g_range[m].mean(axis=1) * US
+        gc = ks.bins[m].mean(axis=1) * US
         ax.plot(gc, ks.ks[m], mk + "-", label=f"{name}: fitted device")
         ax.plot(gc, ks.floor[m], mk + ":", color="gray", label=f"{name}: sampling floor")
         for k, v in ks.baselines.items():
@@ -214,7 +214,7 @@ def write_pulse_report(fit: PulseFit, data, out, *, ks: PulseKS, force: bool = F
                      *ks.baselines.keys()],
            [["up" if d > 0 else "down", f"{r[0] * US:.1f}-{r[1] * US:.1f}", int(n),
              f"{k:.3f}", f"{f:.3f}", *[f"{v[i]:.3f}" for v in ks.baselines.values()]]
-            for i, (d, r, n, k, f) in enumerate(zip(ks.direction, ks.g_range, ks.n, ks.ks,
+            for i, (d, r, n, k, f) in enumerate(zip(ks.direction, ks.bins, ks.n, ks.ks,
                                                     ks.floor, strict=True))]),
           ("img", png_ks, "KS per conductance bin: fitted device, sampling floor, baselines")]
     write_text_atomic(out / "goodness.json", json.dumps(ks.summary(), indent=1), force=True)
