@@ -372,12 +372,27 @@ def read_pulse_ramps(paths, *, layout: PulseLayout | str | None = None, unit: st
         dirs += part["direction"]
         devs += [dev_ids.setdefault(d, len(dev_ids)) for d in part["device"]]
         labels += part["labels"]
+    _check_plausible(np.concatenate(g), paths)
     out = PulseRamps(g=np.concatenate(g), pulse=np.concatenate(pulse),
                      ramp=np.concatenate(ramp), direction=np.array(dirs), device=np.array(devs),
                      sources=tuple(str(p) for p in paths), ramp_labels=tuple(labels),
                      layout=layout.value)
     _check_both_directions(out, paths)
     return out
+
+
+def _check_plausible(g: np.ndarray, paths) -> None:
+    """PlausibilityWarning for conductances above 1 S (values in uS read without a unit)."""
+    import warnings
+
+    from ..errors import PlausibilityWarning
+    from .plausibility import G_PLAUSIBLE_MAX
+
+    top = float(np.max(np.abs(g))) if g.size else 0.0
+    if top > G_PLAUSIBLE_MAX:
+        warnings.warn(f"{paths[0]}: conductances up to {top:.3g} S; memory devices conduct "
+                      "well below 1 S. Are these values in uS or mS read without a unit "
+                      "(unit='uS')?", PlausibilityWarning, stacklevel=3)
 
 
 def _check_both_directions(ramps: PulseRamps, paths) -> None:
@@ -592,6 +607,7 @@ def _step_quantiles(paths, unit: str) -> PulseStepTable:
             raise DataFormatError(f"{path}: bin {flat[0]} (G = {bu[flat[0]]:.6g} {unit}) is "
                                   "empty (all steps zero); expected a measured distribution in "
                                   "every bin")
+    _check_plausible(_to_si(bu, unit), paths)
     return PulseStepTable(g_bins=_to_si(bu, unit), cdf=cu, steps_up=_to_si(su, unit),
                           steps_down=_to_si(sd, unit), sources=tuple(str(p) for p in paths),
                           layout=PulseLayout.STEP_QUANTILES.value)

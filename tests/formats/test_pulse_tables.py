@@ -58,7 +58,7 @@ def test_one_direction_missing(tmp_path):
     """Only SET ramps -> error naming the missing direction and what was found."""
     up = _columns(tmp_path / "set.csv", [[1.0, 2.0], [1.0, 3.0]])
     with pytest.raises(DataFormatError, match=r"no down \(RESET\) ramps \(found 2 ramps"):
-        read_pulse_ramps(up)
+        read_pulse_ramps(up, unit="uS")
 
 
 def test_nan_and_blank_inside_a_ramp(tmp_path):
@@ -66,10 +66,10 @@ def test_nan_and_blank_inside_a_ramp(tmp_path):
     p.write_text("r1,r2\n1,1\nnan,2\n")
     with pytest.raises(DataFormatError, match=r"line 3, column 0 \('r1'\): 'nan' is not a "
                                               "finite number"):
-        read_pulse_ramps(p)
+        read_pulse_ramps(p, unit="uS")
     p.write_text("r1,r2\n1,1\n,2\n3,3\n")
     with pytest.raises(DataFormatError, match="line 3, column 0.*blank cell inside a ramp"):
-        read_pulse_ramps(p)
+        read_pulse_ramps(p, unit="uS")
 
 
 def test_non_monotone_pulse_index(tmp_path):
@@ -146,3 +146,13 @@ def test_layout_mismatch(tmp_path):
     q.write_text("1,2\n3,4\n")
     with pytest.raises(DataFormatError, match="no header line"):
         pulse_layout(q)
+
+
+def test_conductances_above_one_siemens_warn(tmp_path):
+    """Ramps in uS read as S (values 1-3): a PlausibilityWarning naming the largest value."""
+    from xbarlab.errors import PlausibilityWarning
+
+    up = _columns(tmp_path / "set.csv", [[1.0, 2.0, 3.0]])
+    down = _columns(tmp_path / "reset.csv", [[3.0, 2.0, 1.0]])
+    with pytest.warns(PlausibilityWarning, match="conductances up to 3 S"):
+        read_pulse_ramps([up, down])
