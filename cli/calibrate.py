@@ -112,6 +112,7 @@ def run_pulsed(args: argparse.Namespace) -> int:
     from ..calibration.pulsed_goodness import ramp_goodness, table_goodness
     from ..calibration.pulsed_report import write_pulse_report
     from ..devices.pulsed import PulsedDevice
+    from ..errors import ConfigError
     from ..formats import check_input_file, write_text_atomic
     from ..formats.pulse_tables import (
         PulseLayout,
@@ -121,7 +122,17 @@ def run_pulsed(args: argparse.Namespace) -> int:
         read_step_table,
     )
     from ..units import parse_mapping
+    from .options import measurement_options_given
 
+    defaults = {"conditioning": None, "drift": "auto", "read_noise": "auto", "family": "auto",
+                "window": None, "t0": None, "t_max": "10y", "min_devices": 16}
+    unused = [o for o in measurement_options_given(args) if o != "--units"] + [
+        "--" + k.replace("_", "-") for k, v in defaults.items() if getattr(args, k) != v]
+    if unused:
+        verb = "does" if len(unused) == 1 else "do"
+        raise ConfigError(f"{', '.join(unused)} {verb} not apply to pulse data (options of "
+                          "pulse data: --pulse-layout, --step-rule, --units g=UNIT, "
+                          "--bootstrap, --seed)")
     for p in args.inputs:
         check_input_file(p, what="pulse data file")
     unit = parse_mapping(args.units, what="--units", allowed_keys=("g",)).get("g", "S")

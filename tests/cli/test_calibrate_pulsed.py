@@ -86,3 +86,13 @@ def test_calibrate_model_pulsed_with_units(tmp_path, capsys):
     dev = PulsedDevice.from_json(out.read_text())
     assert dev.rule.a_up == pytest.approx(1e-6, rel=0.01)
     assert dev.rule.a_down == pytest.approx(2e-6, rel=0.01)
+
+
+def test_options_of_inference_fits_are_refused(ramp_files, tmp_path, capsys):
+    """--drift relaxation with pulse data: exit status 2, one line naming the option."""
+    out = tmp_path / "dev.json"
+    assert main(["calibrate", *map(str, ramp_files), "-o", str(out), "--drift",
+                 "relaxation"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and "--drift does not apply to pulse data" in err[0]
+    assert not out.exists()
