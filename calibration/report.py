@@ -16,8 +16,9 @@ from .powerlaw import structure_summary
 US = 1e6  # S -> uS for plots and tables only
 
 
-def _figure(nrows: int = 1, ncols: int = 1, *, figsize):
-    """A figure drawn by the Agg canvas (no pyplot, no global backend) and its axes."""
+def agg_figure(nrows: int = 1, ncols: int = 1, *, figsize):
+    """A figure drawn by the Agg canvas (no pyplot, no global backend) and its axes
+    (``figsize`` in inches)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -26,7 +27,8 @@ def _figure(nrows: int = 1, ncols: int = 1, *, figsize):
     return fig, fig.subplots(nrows, ncols)
 
 
-def _save(fig, path: Path, force: bool = True):
+def save_png(fig, path: Path, force: bool = True):
+    """Write ``fig`` to ``path`` as a PNG (110 dpi, atomically); return ``path``."""
     from ..formats import atomic_output
 
     with atomic_output(path, force=force, suffix=".png") as tmp:
@@ -37,7 +39,7 @@ def _save(fig, path: Path, force: bool = True):
 def _plot_programming(model, out: Path):
     rep = model.report.programming
     pb = model.programming
-    fig, ax = _figure(1, 2, figsize=(10, 4))
+    fig, ax = agg_figure(1, 2, figsize=(10, 4))
     g = pb.bias.g
     lo, hi = pb.bias.band()
     ax[0].fill_between(g * US, lo * US, hi * US, alpha=0.3, label="bias, 95 % bootstrap band")
@@ -64,7 +66,7 @@ def _plot_programming(model, out: Path):
     ax[1].legend(fontsize=8)
     fig.suptitle(f"Programming error; family: {pb.family.value}")
     fig.tight_layout()
-    return _save(fig, out / "programming_error.png")
+    return save_png(fig, out / "programming_error.png")
 
 
 def _plot_parameters(model, out: Path):
@@ -87,7 +89,7 @@ def _plot_parameters(model, out: Path):
                        "read-to-read std [S]"))
     if not panels:
         return None
-    fig, ax = _figure(1, len(panels), figsize=(4.5 * len(panels), 3.8))
+    fig, ax = agg_figure(1, len(panels), figsize=(4.5 * len(panels), 3.8))
     ax = np.atleast_1d(ax)
     for a, (name, curve, pts, raw, label) in zip(ax, panels, strict=True):
         if curve is not None:
@@ -104,7 +106,7 @@ def _plot_parameters(model, out: Path):
         a.set_xlabel("g [uS]")
         a.set_title(label, fontsize=9)
     fig.tight_layout()
-    return _save(fig, out / "parameters_vs_g.png")
+    return save_png(fig, out / "parameters_vs_g.png")
 
 
 def _band_times(pv, t_fit_max: float) -> np.ndarray:
@@ -122,7 +124,7 @@ def _plot_bands(model, pv, lev, centres, t_fit_max: float, out: Path, rng):
     median and 90 % prediction band (samples drawn from ``rng``) up to 100 x the last
     fitted time, marked by a dashed line. Returns the plot's path and rows (level [S],
     band width at 1x, 10x and 100x the last fitted time [S], |median| at 1x and 100x [S])."""
-    fig, ax = _figure(figsize=(7.5, 5))
+    fig, ax = agg_figure(figsize=(7.5, 5))
     nl = centres.size
     show = np.unique(np.linspace(0, nl - 1, min(nl, 6)).astype(int))
     tt = _band_times(pv, t_fit_max)
@@ -162,7 +164,7 @@ def _plot_bands(model, pv, lev, centres, t_fit_max: float, out: Path, rng):
                  "band", fontsize=9)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    return _save(fig, out / "g_vs_time.png"), widths
+    return save_png(fig, out / "g_vs_time.png"), widths
 
 
 def _band_blocks(widths, t_fit_max: float) -> list:
@@ -209,7 +211,7 @@ def _plot_ks(gt, out: Path):
     """Heat maps of the model's KS and of KS / sampling floor (x: beyond the family-wise
     threshold, dot: above the cell's own floor)."""
     tab = gt.ks
-    fig, ax = _figure(1, 2, figsize=(1.1 * tab.t.size + 6, 0.16 * tab.level.size + 2))
+    fig, ax = agg_figure(1, 2, figsize=(1.1 * tab.t.size + 6, 0.16 * tab.level.size + 2))
     ratio = tab.ks / np.where(gt.floor > 0, gt.floor, np.nan)
     panels = ((tab.ks, f"KS distance (median {tab.median:.3f})",
                max(0.3, float(np.nanmax(tab.ks)) if np.any(np.isfinite(tab.ks)) else 0.3)),
@@ -230,7 +232,7 @@ def _plot_ks(gt, out: Path):
     r, c = np.nonzero(gt.failing)
     ax[1].plot(c, r, "rx", ms=6)
     fig.tight_layout()
-    return _save(fig, out / "ks_heatmap.png")
+    return save_png(fig, out / "ks_heatmap.png")
 
 
 def _f3(v) -> str:

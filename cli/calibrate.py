@@ -17,14 +17,19 @@ from .options import (
 NAME = "calibrate"
 #: Its line in ``xbarlab --help``.
 SUMMARY = (
-    "fit programming error, drift/relaxation and read noise from measured data"
+    "fit programming error, drift/relaxation and read noise, or a pulsed-update device, "
+    "from measured data"
 )
 #: The text atop ``xbarlab calibrate --help``.
 DESCRIPTION = (
     "Fit a device model to measured reads (programming error vs target, "
     "drift/relaxation vs time, read noise) with bootstrap bands; write the model file and "
     "a report folder (PNG plots; report.md and report.html with tables, model choices, KS "
-    "distances beside their sampling floor and two baselines, and a one-line verdict)."
+    "distances beside their sampling floor and two baselines, and a one-line verdict). "
+    "With pulse data (ramps of reads after identical SET/RESET pulses, or a step-size table "
+    "per conductance bin; learned from the files, or --model pulsed) it fits a pulsed-update "
+    "device instead (step vs state up and down, bounds, symmetric point, spreads) and writes "
+    "it as JSON."
 )
 
 
@@ -56,7 +61,109 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--compose-with", metavar="MODEL.h5",
                    help="a target-conditioned model whose programming error precedes this "
                    "fit's relaxation (the result is target-conditioned)")
+    g = p.add_argument_group("pulse data (--model pulsed)")
+    g.add_argument("--model", choices=["auto", "inference", "pulsed"], default="auto",
+                   help="what to fit: an inference model (reads after programming) or a "
+                   "pulsed-update device (auto: pulsed when the files hold pulse ramps or a "
+                   "step table)")
+    g.add_argument("--pulse-layout", choices=["auto", "ramp columns", "ramp rows",
+                                              "step quantiles", "step rows"], default="auto",
+                   help="layout of pulse data (auto: learned from the content): one ramp per "
+                   "column (files named set/reset); rows of pulse, direction, g[, device, "
+                   "ramp]; step quantiles per bin (files named increasing/decreasing); rows "
+                   "of g, direction, step")
+    g.add_argument("--step-rule", choices=["auto", "constant", "soft bounds", "power step",
+                                           "exponential step", "lookup table"], default="auto",
+                   help="mean step vs state (auto: highest held-out likelihood)")
     p.set_defaults(handler=run)
+
+
+def _is_pulse_data(args) -> bool:
+    """Whether ``args.inputs`` are to be fitted as pulse data (``--model``, else learned:
+    files whose content is a pulse layout, ramp columns only when every file's name gives
+    its direction, and no measurement-table layout option given)."""
+    if args.model != "auto":
+        return args.model == "pulsed"
+    from ..errors import DataFormatError
+    from ..formats.pulse_tables import PulseLayout, direction_from_name, pulse_layout
+    from .options import measurement_options_given
+
+    if [o for o in measurement_options_given(args) if o != "--units"]:
+        return False
+    try:
+        layout = pulse_layout(args.inputs)
+    except (DataFormatError, OSError):
+        return False
+    if layout is PulseLayout.RAMP_COLUMNS:
+        from pathlib import Path
+
+        return all(direction_from_name(Path(p)) is not None for p in args.inputs)
+    return True
+
+
+def run_pulsed(args: argparse.Namespace) -> int:
+    """Fit a pulsed-update device to pulse data (``args.inputs``), write it as JSON to
+    ``args.out`` and the report to ``args.report``; return the exit status."""
+    from pathlib import Path
+
+    import numpy as np
+
+    from ..calibration.pulsed import fit_pulsed_ramps, fit_step_table, step_table_rule
+    from ..calibration.pulsed_goodness import ramp_goodness, table_goodness
+    from ..calibration.pulsed_report import write_pulse_report
+    from ..devices.pulsed import PulsedDevice
+    from ..errors import ConfigError
+    from ..formats import check_input_file, write_text_atomic
+    from ..formats.pulse_tables import (
+        PulseLayout,
+        PulseRamps,
+        pulse_layout,
+        read_pulse_ramps,
+        read_step_table,
+    )
+    from ..units import parse_mapping
+    from .options import measurement_options_given
+
+    defaults = {"conditioning": None, "drift": "auto", "read_noise": "auto", "family": "auto",
+                "window": None, "t0": None, "t_max": "10y", "min_devices": 16}
+    unused = [o for o in measurement_options_given(args) if o != "--units"] + [
+        "--" + k.replace("_", "-") for k, v in defaults.items() if getattr(args, k) != v]
+    if unused:
+        verb = "does" if len(unused) == 1 else "do"
+        raise ConfigError(f"{', '.join(unused)} {verb} not apply to pulse data (options of "
+                          "pulse data: --pulse-layout, --step-rule, --units g=UNIT, "
+                          "--bootstrap, --seed)")
+    for p in args.inputs:
+        check_input_file(p, what="pulse data file")
+    unit = parse_mapping(args.units, what="--units", allowed_keys=("g",)).get("g", "S")
+    layout = (pulse_layout(args.inputs) if args.pulse_layout == "auto"
+              else PulseLayout(args.pulse_layout))
+    form = None if args.step_rule == "auto" else args.step_rule
+    if layout in (PulseLayout.RAMP_COLUMNS, PulseLayout.RAMP_ROWS):
+        data = read_pulse_ramps(args.inputs, layout=layout, unit=unit)
+        fit = fit_pulsed_ramps(data, form=form, n_boot=args.bootstrap,
+                               rng=np.random.default_rng(args.seed))
+    else:
+        data = read_step_table(args.inputs, layout=layout, unit=unit)
+        fit = fit_step_table(data, form=form, n_boot=args.bootstrap,
+                             rng=np.random.default_rng(args.seed))
+    out = Path(args.out)
+    write_text_atomic(out, fit.device.to_json() + "\n", force=args.force)
+    print(f"wrote {out} (pulsed device, {fit.form.value}; symmetric point "
+          f"{fit.values['symmetric_point'] * 1e6:.4g} uS, {fit.values['n_states']:.4g} states)")
+    if args.report:
+        rng = np.random.default_rng([args.seed, 1])
+        if isinstance(data, PulseRamps):
+            ks = ramp_goodness(fit.device, fit.sigma_read, data, rng=rng)
+        else:
+            measured = PulsedDevice(rule=step_table_rule(data), g_min=fit.device.g_min,
+                                    g_max=fit.device.g_max)
+            ks = table_goodness(fit.device, data, measured, rng=rng)
+        md = write_pulse_report(fit, data, args.report, ks=ks, force=args.force,
+                                sources=tuple(str(p) for p in args.inputs))
+        print(f"wrote {md}, {md.with_suffix('.html').name} and plots in {args.report}; "
+              f"verdict: {ks.verdict()}")
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
@@ -75,6 +182,12 @@ def run(args: argparse.Namespace) -> int:
         check_output_path(args.report, folder=True, what="report folder (--report)")
     if args.compose_with:
         check_input_file(args.compose_with, what="--compose-with model")
+    if _is_pulse_data(args):
+        if args.compose_with:
+            from ..errors import ConfigError
+
+            raise ConfigError("--compose-with applies to inference models, not to pulse data")
+        return run_pulsed(args)
     # bad option values fail before the (slow) read
     window = (parse_conductance(args.window, "--window", lo_open=True)
               if args.window else None)

@@ -9,6 +9,9 @@
 - :mod:`.measurements`: :class:`Measurements`, :func:`read_measurements`,
   :func:`write_measurements`; the column roles in :mod:`.roles`, the readers of text
   tables in :mod:`.text_tables` and of HDF5/.npz tables in :mod:`.array_tables`.
+- :mod:`.pulse_tables`: pulse-response data, :class:`PulseRamps` (conductance ramps under
+  identical pulses, :func:`read_pulse_ramps`) and :class:`PulseStepTable` (step size per
+  conductance bin, :func:`read_step_table`), their layout learned by :func:`pulse_layout`.
 - :mod:`.report_doc`: reports as lists of blocks, rendered as Markdown and as HTML.
 """
 
@@ -36,6 +39,14 @@ from .output import (
     write_text_atomic,
 )
 from .provenance import FORMAT_VERSION, Provenance, sha256_file
+from .pulse_tables import (
+    PulseLayout,
+    PulseRamps,
+    PulseStepTable,
+    pulse_layout,
+    read_pulse_ramps,
+    read_step_table,
+)
 from .roles import ROLES, SI_UNITS, TableLayout, TimeOrigin
 
 __all__ = [
@@ -65,4 +76,10 @@ __all__ = [
     "Measurements",
     "read_measurements",
     "write_measurements",
+    "PulseLayout",
+    "PulseRamps",
+    "PulseStepTable",
+    "pulse_layout",
+    "read_pulse_ramps",
+    "read_step_table",
 ]
