@@ -1,0 +1,1 @@
+"""Parameter sweeps and Monte Carlo studies as sets of independent, seeded points."""
