@@ -149,10 +149,12 @@ class Engine:
     retries : int
         How many times a task whose worker died (or that failed on the way) is run
         again, >= 0.
+    timeout : float
+        How long to wait for ``scheduler`` to answer [s].
     """
 
     def __init__(self, *, workers: int | None = None, scheduler: str | None = None,
-                 retries: int = 2):
+                 retries: int = 2, timeout: float = 20.0):
         if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
                                     or workers < 0):
             raise ConfigError(f"workers must be an integer >= 0, got {workers!r}")
@@ -167,6 +169,7 @@ class Engine:
         self.workers = machine_workers() if workers is None and scheduler is None else workers
         self.scheduler = scheduler
         self.retries = retries
+        self.timeout = float(timeout)
         self._client = None
         self._cluster = None
         self._stack = None
@@ -187,13 +190,15 @@ class Engine:
                 self._cluster = self._stack.enter_context(LocalCluster(
                     n_workers=self.workers, threads_per_worker=1, processes=True,
                     host="127.0.0.1", dashboard_address=None, silence_logs=logging.ERROR,
+                    # the scheduler's HTTP endpoints on a free port, never a busy :8787
+                    scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
                     env={"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
                          "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}))
                 self._client = self._stack.enter_context(Client(self._cluster))
             else:
                 try:
                     self._client = self._stack.enter_context(
-                        Client(self.scheduler, timeout="20s"))
+                        Client(self.scheduler, timeout=f"{self.timeout}s"))
                 except OSError as exc:
                     raise ConfigError(f"scheduler {self.scheduler!r} cannot be reached: "
                                       f"{exc}") from None

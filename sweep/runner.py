@@ -63,6 +63,7 @@ class PointStore:
 
     def __init__(self, path):
         self.path = Path(path)
+        self._checked_end = False
 
     def load(self) -> dict[str, dict]:
         """Key -> the last record of each point in the file (a torn last line and records
@@ -85,10 +86,16 @@ class PointStore:
         return found
 
     def append(self, record: Mapping) -> None:
-        """Append one record as one line, in a single ``write``, and flush it to the disk."""
+        """Append one record as one line, in a single ``write`` (after a line cut short by
+        an earlier run, the first record starts on a new line)."""
         data = (json.dumps(record, sort_keys=True, allow_nan=True) + "\n").encode("utf-8")
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o666)
         try:
+            if not self._checked_end:
+                size = os.fstat(fd).st_size
+                if size and os.pread(fd, 1, size - 1) != b"\n":
+                    data = b"\n" + data
+                self._checked_end = True
             os.write(fd, data)
         finally:
             os.close(fd)
