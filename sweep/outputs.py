@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
+from ..units import format_duration
 from .runner import PointResult
 from .study import Study
 
@@ -130,8 +131,13 @@ def write_results(study: Study, results: Sequence[PointResult], out, *, command:
     rows = summary_rows(study, results)
     head = [a for a in study.axes if a != "programming"] + [
         f"{m} mean (min–max)" for m in study.metrics] + ["points"]
+    types = {st.name: st.type for st in study.kind.settings}
+
+    def shown(name, v):
+        return format_duration(v) if types[name] == "duration" else _cell(v)
+
     B.append(("table", head, [
-        [_cell(v) for v in combo.values()]
+        [shown(k, v) for k, v in combo.items()]
         + [f"{s[0]:.4g} ({s[1]:.3g}–{s[2]:.3g})" for s in stats.values()]
         + [str(next(iter(stats.values()))[3])] for combo, stats in rows]))
     for p in plots:
