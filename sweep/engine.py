@@ -110,6 +110,11 @@ def _worker_name() -> str:
     return str(w.name)
 
 
+def _single_threaded_call(function: Callable) -> None:
+    with single_thread():
+        function()
+
+
 def run_task(function: Callable, item, shared=None, *, limit_threads: bool = True) -> Outcome:
     """Call ``function(item)`` (or ``function(shared, item)`` when ``shared`` is given) and
     wrap its value or its exception in an :class:`Outcome` (the worker side of
@@ -220,6 +225,14 @@ class Engine:
         if self._client is None:
             return 1
         return max(1, len(self._client.scheduler_info()["workers"]))
+
+    def on_every_worker(self, function: Callable) -> None:
+        """Call ``function()`` once in every worker process (here, with ``workers=0``),
+        with the workers' one thread: e.g. to load Numba kernels before a timed run."""
+        if self._client is None:
+            function()
+            return
+        self._client.run(_single_threaded_call, function)
 
     def stream(self, function: Callable, items: Sequence, *, shared=None,
                name: str = "task") -> Iterator[tuple[int, Outcome]]:

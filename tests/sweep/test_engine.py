@@ -224,3 +224,11 @@ def test_driver_killed_then_rerun_runs_only_missing_points(tmp_path):
     ran = sorted(int(v) for v in rerun_calls.read_text().split())
     assert ran == sorted(p.settings["index"] for p in study.points if p.key not in kept)
     assert _metric_columns(study, res) == _run(DRAW, Engine(workers=0))[1]
+
+
+def test_on_every_worker_runs_here_without_a_cluster():
+    """workers=0: on_every_worker calls the function once, in this process."""
+    calls = []
+    with Engine(workers=0) as e:
+        e.on_every_worker(lambda: calls.append(1))
+    assert calls == [1]
