@@ -22,6 +22,7 @@ worker by the scheduler, ``retries`` times at most.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import time
@@ -194,7 +195,7 @@ class Engine:
             if self.scheduler is None:
                 self._cluster = self._stack.enter_context(LocalCluster(
                     n_workers=self.workers, threads_per_worker=1, processes=True,
-                    host="127.0.0.1", dashboard_address=None, silence_logs=logging.ERROR,
+                    host="127.0.0.1", dashboard_address=None, silence_logs=logging.CRITICAL,
                     # the scheduler's HTTP endpoints on a free port, never a busy :8787
                     scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
                     env={"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
@@ -277,7 +278,8 @@ class Engine:
         extra = {}
         if shared is not None:
             extra["shared"] = client.scatter(shared, broadcast=True, hash=False)
-        futures = client.map(run_task, [function] * len(items), items, key=keys,
+        # one callable for every task: Dask serializes it once, not once per task
+        futures = client.map(functools.partial(run_task, function), items, key=keys,
                              retries=self.retries, pure=False, **extra)
         done = set()
         try:

@@ -4,7 +4,6 @@ import csv
 import dataclasses
 
 import pytest
-
 from xbarlab.cli import main
 from xbarlab.sweep import kinds
 

@@ -11,7 +11,6 @@ import textwrap
 import time
 
 import pytest
-
 from xbarlab.errors import ConfigError
 from xbarlab.sweep.engine import Engine, machine_workers
 from xbarlab.sweep.kinds import get_kind

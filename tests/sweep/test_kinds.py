@@ -3,7 +3,6 @@ distribution."""
 
 import numpy as np
 import pytest
-
 from xbarlab.sweep.kinds import get_kind
 from xbarlab.sweep.study import parse_study
 

@@ -4,7 +4,6 @@ import hashlib
 
 import numpy as np
 import pytest
-
 from xbarlab.errors import ConfigError
 from xbarlab.sweep.points import canonical_json, grid_points, make_point, point_key, point_seed
 from xbarlab.sweep.study import parse_study

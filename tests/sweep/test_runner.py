@@ -5,7 +5,6 @@ import json
 
 import numpy as np
 import pytest
-
 from xbarlab.errors import ConfigError
 from xbarlab.sweep.engine import Engine
 from xbarlab.sweep.points import grid_points, make_point

@@ -1,7 +1,6 @@
 """Study files: every mistake is refused before any point runs, with the offending value."""
 
 import pytest
-
 from xbarlab.errors import ConfigError
 from xbarlab.sweep.study import load_study, parse_study
 
