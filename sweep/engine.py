@@ -50,20 +50,22 @@ def machine_workers() -> int:
 
 @contextlib.contextmanager
 def single_thread() -> Iterator[None]:
-    """Run a block with one Numba thread and one torch thread (each only where its library
-    is loaded); restore both counts afterwards. (BLAS and OpenMP pools are limited once per
-    worker process, by :class:`SingleThreadWorkers` and the local cluster's environment.)"""
+    """Run a block with one Numba thread and, where torch is loaded, one torch thread;
+    restore both counts afterwards. A block that loads torch leaves it at one thread (the
+    block runs in a worker, whose later tasks want the same). BLAS and OpenMP pools are
+    limited once per worker process, by :class:`SingleThreadWorkers` and the local
+    cluster's environment."""
     import sys
 
-    with contextlib.ExitStack() as stack:
-        if "numba" in sys.modules:
-            import numba
+    import numba
 
-            before = numba.get_num_threads()
-            if before != 1:
-                numba.set_num_threads(1)
-                stack.callback(numba.set_num_threads, before)
-        if "torch" in sys.modules:
+    torch_loaded = "torch" in sys.modules
+    with contextlib.ExitStack() as stack:
+        before = numba.get_num_threads()
+        if before != 1:
+            numba.set_num_threads(1)
+            stack.callback(numba.set_num_threads, before)
+        if torch_loaded:
             import torch
 
             before_torch = torch.get_num_threads()
@@ -71,6 +73,10 @@ def single_thread() -> Iterator[None]:
                 torch.set_num_threads(1)
                 stack.callback(torch.set_num_threads, before_torch)
         yield
+    if not torch_loaded and "torch" in sys.modules:
+        import torch
+
+        torch.set_num_threads(1)
 
 
 class SingleThreadWorkers(WorkerPlugin):

@@ -56,11 +56,20 @@ def test_in_process_map_keeps_order_and_raises_the_error():
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_same_bytes_with_1_and_2_workers(workers):
-    """The metric columns of a 12-point study equal those computed in this process."""
+    """The metric columns of a 12-point study equal those computed in this process; a
+    task on a worker sees one Numba thread and BLAS/OpenMP pools of one thread."""
+    def thread_counts(_):  # a closure: sent to the workers by value
+        import numba
+        from threadpoolctl import threadpool_info
+
+        return numba.get_num_threads(), {p["num_threads"] for p in threadpool_info()}
+
     study, here = _run(DRAW, Engine(workers=0))
     with Engine(workers=workers) as e:
         _, there = _run(DRAW, e)
+        numba_threads, pools = e.map(thread_counts, [0])[0]
     assert there == here
+    assert numba_threads == 1 and pools <= {1}
 
 
 @pytest.mark.slow
