@@ -10,6 +10,7 @@ from .options import (
     add_mapping_options,
     add_output_options,
     add_seed_option,
+    add_workers_option,
     check_model_path,
     command_line,
     mapping_from_args,
@@ -49,6 +50,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    default=8, metavar="B", help="ADC bits (default 8)")
     add_mapping_options(p, range_only=True)
     add_seed_option(p)
+    add_workers_option(p, default_text="every solve in this process")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--yes", action="store_true",
                    help="go on even where the memory estimate exceeds half the available "
@@ -83,7 +85,8 @@ def run(args: argparse.Namespace) -> int:
     device = devices.load(args.device)
     mapping = mapping_from_args(args, device)
     out = formats.prepare_output_dir(args.out, force=args.force, command=command_line(args))
-    rows = run_study(device, config, mapping=mapping, progress=not args.no_progress)
+    rows = run_study(device, config, mapping=mapping, progress=not args.no_progress,
+                     workers=args.workers)
     title = (f"{args.device}, t = {args.time}, v_max = {config.v_max:g} V, "
              f"{config.adc_bits}-bit ADC, G {mapping.g_min * 1e6:.3g}-{mapping.g_max * 1e6:.3g} "
              f"µS, seed {config.seed}")

@@ -10,6 +10,7 @@ from .options import (
     add_mapping_options,
     add_output_options,
     add_seed_option,
+    add_workers_option,
     check_model_path,
     command_line,
     mapping_from_args,
@@ -69,6 +70,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_seed_option(p)
     add_mapping_options(p)
     add_threads_option(p, default=0)
+    add_workers_option(p, default_text="every programming in this process, --threads "
+                       "threads")
     add_output_options(p, metavar="OUT", what="output folder")
     p.set_defaults(handler=run)
 
@@ -98,7 +101,8 @@ def run(args: argparse.Namespace) -> int:
     with compute_threads(threads_from_args(args)):
         ev = evaluate_to_folder(model_dir=args.model_dir, device_model=args.device_model,
                                 settings=settings, out=args.out, seed=args.seed,
-                                force=args.force, command=command_line(args))
+                                force=args.force, command=command_line(args),
+                                workers=args.workers)
     print(f"digital accuracy {ev['clean_accuracy']:.4f}")
     print("accuracy: mean ± half-width of its 95 % t-interval over N programmings (std)")
     for e in ev["results"]:

@@ -20,6 +20,7 @@ __all__ = [
     "add_output_options",
     "add_device_option",
     "add_seed_option",
+    "add_workers_option",
     "add_mapping_options",
     "mapping_from_args",
     "parse_floats",
@@ -143,6 +144,14 @@ def add_seed_option(parser: argparse.ArgumentParser, *, what: str = "random seed
     parser.add_argument("--seed", type=number_type(integer=True, lo=0), required=required,
                         default=None if required else 0, metavar="S",
                         help=what if required else f"{what} (default 0)")
+
+
+def add_workers_option(parser: argparse.ArgumentParser, *, default_text: str) -> None:
+    """``--workers N``: worker processes of a local Dask cluster (``N >= 1``); what the
+    default (None) does is ``default_text``."""
+    parser.add_argument("--workers", type=number_type(integer=True, lo=1), default=None,
+                        metavar="N", help="worker processes of a local Dask cluster, one "
+                        f"thread each (default: {default_text})")
 
 
 def add_mapping_options(parser: argparse.ArgumentParser, *, extrapolation: bool = False,

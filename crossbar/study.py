@@ -34,7 +34,8 @@ from ..devices.mapping import Scheme, WeightMapping, check_mapping, mapping_for
 from ..errors import ConfigError
 from .converters import ADC, max_possible_current
 
-__all__ = ["StudyConfig", "run_study", "write_study", "format_table"]
+__all__ = ["StudyConfig", "run_study", "write_study", "format_table", "study_mapping",
+           "draw_arrays", "array_errors"]
 
 COLUMNS = ("n", "r_wire_ohm", "vectors", "ir_drop", "adc_max", "adc_cal", "device", "total",
            "solve_s")
@@ -87,10 +88,107 @@ def _rel(a, b) -> float:
     return float(np.linalg.norm(a - b) / den) if den > 0 else 0.0
 
 
+def study_mapping(device, mapping: WeightMapping | None = None, *,
+                  allow_extrapolation: bool = False) -> WeightMapping:
+    """The weight mapping of the study: ``mapping`` checked against ``device`` (or
+    :func:`~xbarlab.devices.mapping.mapping_for` ``(device)``), one differential pair per
+    weight; ConfigError otherwise."""
+    mapping = (mapping_for(device) if mapping is None
+               else check_mapping(device, mapping, allow_extrapolation=allow_extrapolation))
+    if mapping.scheme is not Scheme.DIFFERENTIAL or mapping.n_pairs != 1:
+        raise ConfigError("the crossbar study places one differential pair per weight: mapping "
+                          f"must have scheme 'differential' and n_pairs 1, got "
+                          f"{mapping.scheme.value!r} and {mapping.n_pairs}")
+    return mapping
+
+
+def draw_arrays(device, mapping: WeightMapping, n: int, vectors: int, t: float,
+                rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The random part of one array of the study, drawn from ``rng`` in this order: weights
+    ``W ~ U(-1, 1)`` (n/2 outputs, n inputs), the device model's read of their targets at
+    time ``t`` [s], and ``vectors`` inputs ``x ~ U(0, 1)``.
+
+    Returns
+    -------
+    (targets, reads, x) : tuple of numpy.ndarray
+        Programmed targets and read conductances, (n, n) [S], ``G_pos``/``G_neg`` of
+        output ``j`` in columns ``2 j``/``2 j + 1``; inputs (vectors, n) [1].
+    """
+    W = rng.uniform(-1.0, 1.0, (n, n // 2)).T  # (n_out, n_in)
+    mw = mapping.to_conductances(W)
+    tgt = np.empty((n, n))
+    tgt[:, 0::2], tgt[:, 1::2] = mw.g_pos[0], mw.g_neg[0]
+    tgt = np.clip(tgt, mapping.g_min, mapping.g_max)
+    G = np.asarray(device.sample(tgt, t, rng), dtype=np.float64)
+    x = rng.uniform(0.0, 1.0, (vectors, n))
+    return tgt, G, x
+
+
+def array_errors(targets: np.ndarray, reads: np.ndarray, v: np.ndarray, wires, *,
+                 adc_bits: int, v_max: float, adc_range: str = "calibrated",
+                 v_exact: np.ndarray | None = None) -> dict[str, float]:
+    """Relative output errors of one array (the module docstring) and its solve time.
+
+    Parameters
+    ----------
+    targets, reads : numpy.ndarray
+        Programmed and read conductances, (n, n) [S], differential column pairs.
+    v : numpy.ndarray
+        Row voltages the circuit is driven with, (vectors, n) [V].
+    wires : WireParams
+        The array's wire, driver and sense resistances [Ω].
+    adc_bits : int
+        ADC resolution (signed) [1].
+    v_max : float
+        Full-scale row voltage [V] (the max-possible ADC range).
+    adc_range : {"calibrated", "max-possible"}
+        The ADC range that ``total`` includes.
+    v_exact : numpy.ndarray, optional
+        The unquantized voltages the targets' product uses (default ``v``; a DAC's output
+        is ``v``).
+
+    Returns
+    -------
+    dict
+        ``ir_drop``, ``adc_max``, ``adc_cal``, ``device``, ``total`` [1] and ``solve_s`` [s].
+    """
+    from .circuit import Crossbar
+
+    v_exact = v if v_exact is None else v_exact
+    y_tgt = v_exact @ (targets[:, 0::2] - targets[:, 1::2])
+    y_ideal = v @ (reads[:, 0::2] - reads[:, 1::2])
+    i_max = max_possible_current((reads[:, 0::2], reads[:, 1::2]), v_max)
+    t0 = time.perf_counter()
+    I = Crossbar(reads, wires=wires).mvm(v)
+    dt = time.perf_counter() - t0
+    y = I[:, 0::2] - I[:, 1::2]
+    adc_max = ADC(bits=adc_bits).with_full_scale(i_max)
+    adc_cal = ADC(bits=adc_bits, range_mode="calibrated", percentile=99.9).resolve(currents=y)
+    y_max, y_cal = adc_max.convert(y), adc_cal.convert(y)
+    y_out = y_cal if adc_range == "calibrated" else y_max
+    return {"ir_drop": _rel(y, y_ideal), "adc_max": _rel(y_max, y), "adc_cal": _rel(y_cal, y),
+            "device": _rel(_compensated(y_ideal, y_tgt), y_tgt),
+            "total": _rel(_compensated(y_out, y_tgt), y_tgt), "solve_s": dt}
+
+
+def _solve_task(shared, item) -> dict:
+    """One (size, wire resistance) solve of :func:`run_study` (a worker's task)."""
+    from .grid import WireParams
+
+    tgt, G, v = shared[item[0]]
+    r = item[1]
+    return array_errors(tgt, G, v, WireParams(r_row=r, r_col=r), adc_bits=item[2],
+                        v_max=item[3])
+
+
 def run_study(device, config: StudyConfig = StudyConfig(), *,
               mapping: WeightMapping | None = None, allow_extrapolation: bool = False,
-              progress: bool = True) -> list[dict]:
+              progress: bool = True, workers: int | None = None) -> list[dict]:
     """Rows of the study (one per size and wire resistance), see the module docstring.
+
+    The random arrays are drawn here, one size after another from one generator seeded
+    with ``config.seed`` (the same stream whatever ``workers`` is); the circuit solves,
+    one per size and wire resistance, run on ``workers`` worker processes.
 
     Parameters
     ----------
@@ -108,6 +206,9 @@ def run_study(device, config: StudyConfig = StudyConfig(), *,
         (:func:`~xbarlab.devices.mapping.check_mapping`).
     progress : bool
         Progress bar on stderr.
+    workers : int, optional
+        Worker processes of a local Dask cluster (:class:`xbarlab.sweep.engine.Engine`);
+        None: every solve in this process.
 
     Returns
     -------
@@ -115,68 +216,39 @@ def run_study(device, config: StudyConfig = StudyConfig(), *,
         One row per (size, wire resistance): the relative errors of the module docstring
         [1] and the solve time ``solve_s`` [s].
     """
+    from ..sweep.engine import Engine
     from .circuit import Crossbar
     from .grid import WireParams
 
-    mapping = (mapping_for(device) if mapping is None
-               else check_mapping(device, mapping, allow_extrapolation=allow_extrapolation))
-    if mapping.scheme is not Scheme.DIFFERENTIAL or mapping.n_pairs != 1:
-        raise ConfigError("the crossbar study places one differential pair per weight: mapping "
-                          f"must have scheme 'differential' and n_pairs 1, got "
-                          f"{mapping.scheme.value!r} and {mapping.n_pairs}")
-    lo, hi = mapping.g_min, mapping.g_max
+    mapping = study_mapping(device, mapping, allow_extrapolation=allow_extrapolation)
     rng = np.random.default_rng(config.seed)
-    combos = [(n, r) for n in config.sizes for r in config.r_wire]
+    arrays = {}
+    for n in config.sizes:
+        tgt, G, x = draw_arrays(device, mapping, n, config.n_vectors(n), config.t, rng)
+        arrays[n] = (tgt, G, x * config.v_max)
+    combos = [(n, float(r), config.adc_bits, config.v_max)
+              for n in config.sizes for r in config.r_wire]
     bar = None
     if progress:
         from tqdm import tqdm
 
         bar = tqdm(total=len(combos), desc="crossbar study", unit="solve")
-    # the solver's kernels compile at their first call: on a tiny array, before any clock
-    for r in config.r_wire:
-        Crossbar(np.full((2, 2), hi), wires=WireParams(r_row=r, r_col=r)).mvm(
-            np.full(2, config.v_max))
-    rows = []
+    if workers is None:
+        # the solver's kernels compile at their first call: on a tiny array, before any clock
+        for r in config.r_wire:
+            Crossbar(np.full((2, 2), mapping.g_max),
+                     wires=WireParams(r_row=r, r_col=r)).mvm(np.full(2, config.v_max))
     try:
-        for n in config.sizes:
-            B = config.n_vectors(n)
-            W = rng.uniform(-1.0, 1.0, (n, n // 2)).T  # (n_out, n_in)
-            mw = mapping.to_conductances(W)
-            tgt = np.empty((n, n))
-            tgt[:, 0::2], tgt[:, 1::2] = mw.g_pos[0], mw.g_neg[0]
-            tgt = np.clip(tgt, lo, hi)
-            G = np.asarray(device.sample(tgt, config.t, rng), dtype=np.float64)
-            v = rng.uniform(0.0, 1.0, (B, n)) * config.v_max
-            y_tgt = v @ (tgt[:, 0::2] - tgt[:, 1::2])
-            y_ideal = v @ (G[:, 0::2] - G[:, 1::2])
-            i_max = max_possible_current((G[:, 0::2], G[:, 1::2]), config.v_max)
-            for r in config.r_wire:
-                if bar is not None:
-                    bar.set_postfix_str(f"n={n} r={r:g} Ohm")
-                t0 = time.perf_counter()
-                xb = Crossbar(G, wires=WireParams(r_row=r, r_col=r))
-                I = xb.mvm(v)
-                dt = time.perf_counter() - t0
-                y = I[:, 0::2] - I[:, 1::2]
-                adc_max = ADC(bits=config.adc_bits).with_full_scale(i_max)
-                adc_cal = ADC(bits=config.adc_bits, range_mode="calibrated",
-                              percentile=99.9).resolve(currents=y)
-                y_cal = adc_cal.convert(y)
-                rows.append({
-                    "n": n, "r_wire_ohm": float(r), "vectors": B,
-                    "ir_drop": _rel(y, y_ideal),
-                    "adc_max": _rel(adc_max.convert(y), y),
-                    "adc_cal": _rel(y_cal, y),
-                    "device": _rel(_compensated(y_ideal, y_tgt), y_tgt),
-                    "total": _rel(_compensated(y_cal, y_tgt), y_tgt),
-                    "solve_s": dt,
-                })
-                if bar is not None:
-                    bar.update(1)
+        with Engine(workers=0 if workers is None else workers) as engine:
+            found = engine.map(_solve_task, combos, shared=arrays, name="crossbar-solve",
+                               progress=None if bar is None else lambda: bar.update(1))
     finally:
         if bar is not None:
             bar.close()
-    return rows
+    return [{"n": n, "r_wire_ohm": r, "vectors": config.n_vectors(n),
+             **{k: e[k] for k in ("ir_drop", "adc_max", "adc_cal", "device", "total",
+                                  "solve_s")}}
+            for (n, r, _, _), e in zip(combos, found, strict=True)]
 
 
 def format_table(rows: list[dict]) -> str:

@@ -301,7 +301,8 @@ class EvaluationSettings:
 
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, device,
              settings: EvaluationSettings, rng: np.random.Generator, *,
-             x_cal: torch.Tensor | None = None, progress: bool = False) -> dict[str, Any]:
+             x_cal: torch.Tensor | None = None, progress: bool = False,
+             workers: int | None = None) -> dict[str, Any]:
     """Accuracy of ``model`` on ``(x, y)`` at ``settings.times`` after programming onto ``device``.
 
     The one evaluation entry: ``xbarlab evaluate``, the pipeline and the figure scripts call it.
@@ -325,6 +326,10 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, device,
         Inputs whose max |input| per layer sets the DAC full scale (default ``x``).
     progress : bool
         Show a progress bar (reads) on stderr.
+    workers : int, optional
+        Worker processes of a local Dask cluster that program and read the chips, one
+        torch thread each (:class:`xbarlab.sweep.engine.Engine`); the same numbers as in
+        this process. None: every chip in this process.
 
     Returns
     -------
@@ -357,7 +362,7 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, device,
         devices += [("bootstrap", m) for m in bootstrap_models(device, st.bootstrap)]
     acc, factors = _read_chips(model, devices, st, rng, x_max=x_max, n_circ=n_circ,
                                test=(x.to(st.dtype), y), circuit_test=(xc.to(torch.float64), yc),
-                               progress=progress)
+                               progress=progress, workers=workers)
     results = _summarize(acc, factors, st, ts, n_test=int(x.shape[0]), n_circ_test=int(xc.shape[0]))
     cond = str(getattr(device, "conditioning", "target"))
     return {
@@ -380,59 +385,78 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, device,
 
 
 def _read_chips(model, devices, st: EvaluationSettings, rng, *, x_max, n_circ, test,
-                circuit_test, progress):
+                circuit_test, progress, workers=None):
     """Program every chip, read it at every time, score it: ``(accuracies, drift factors)``
-    keyed by ``(mode, compensation, model draw, t)``."""
-    from .analog_layers import circuit_model, program_network, statistical_model
+    keyed by ``(mode, compensation, model draw, t)``, each list in chip order.
 
-    xs, y = test
-    xcd, yc = circuit_test
+    Chip ``i`` (fitted model: programming ``n``, ``i = n``; bootstrap model ``k``: ``i = (k
+    + 1)·N``) draws from child ``i`` of ``rng.spawn``, so the chips are independent points
+    that ``workers`` processes may run in any order with the same results."""
+    from ..sweep.engine import Engine
+
     acc: dict[tuple, list[float]] = {}
     factors: dict[tuple, dict[str, list[float]]] = {}
-    total = sum(st.programmings if d == "fit" else 1 for d, _ in devices) * len(st.times)
+    kids = rng.spawn(st.programmings * len(devices))
+    chips = [(di, n, kids[di * st.programmings + n]) for di, (draw, _) in enumerate(devices)
+             for n in range(st.programmings if draw == "fit" else 1)]
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=total, desc="evaluate", unit="read")
-    kids = rng.spawn(st.programmings * len(devices))
+        bar = tqdm(total=len(chips) * len(st.times), desc="evaluate", unit="read")
+    shared = (model, devices, st, x_max, n_circ, test, circuit_test)
     try:
-        for di, (draw, dev) in enumerate(devices):
-            for n in range(st.programmings if draw == "fit" else 1):
-                r = kids[di * st.programmings + n]
-                use_circ = draw == "fit" and n < n_circ
-                layers = program_network(model, dev, r, tile=st.tile if use_circ else
-                                         _ideal_tile(st.tile), dac=st.dac if use_circ else None,
-                                         adc=st.adc if use_circ else None, x_max=x_max,
-                                         t=float(st.times[0]), mapping=st.mapping,
-                                         allow_extrapolation=st.allow_extrapolation)
-                for t in st.times:
-                    for pl in layers:
-                        pl.read(float(t), r)
-                    for comp in st.compensations:
-                        for mode in ("statistical", "circuit") if use_circ else ("statistical",):
-                            circ = mode == "circuit"
-                            key = (mode, comp, draw, float(t))
-                            f = None
-                            if comp != "none":
-                                f = {pl.name: pl.compensation_factors(
-                                    comp, circuit=circ, reference=st.compensation_reference)
-                                    for pl in layers}
-                                for k2, v in f.items():
-                                    factors.setdefault(key, {}).setdefault(k2, []).append(
-                                        float(v[0] if comp == "global" else np.mean(v)))
-                            if circ:
-                                net = circuit_model(model, layers, factors=f, rng=r)
-                                a = _accuracy(net, xcd, yc, batch=256)
-                            else:
-                                net = statistical_model(model, layers, factors=f, dtype=st.dtype)
-                                a = _accuracy(net, xs, y)
-                            acc.setdefault(key, []).append(a)
-                    if bar is not None:
-                        bar.update(1)
+        with Engine(workers=0 if workers is None else workers) as engine:
+            found = engine.map(_read_chip, chips, shared=shared, name="evaluate-chip",
+                               progress=None if bar is None else
+                               lambda: bar.update(len(st.times)))
     finally:
         if bar is not None:
             bar.close()
+    for chip_acc, chip_factors in found:
+        for key, a in chip_acc:
+            acc.setdefault(key, []).append(a)
+        for key, layer, f in chip_factors:
+            factors.setdefault(key, {}).setdefault(layer, []).append(f)
+    return acc, factors
+
+
+def _read_chip(shared, chip):
+    """One chip of :func:`_read_chips`: ``([(key, accuracy)], [(key, layer, factor)])`` in
+    the order of its reads."""
+    from .analog_layers import circuit_model, program_network, statistical_model
+
+    model, devices, st, x_max, n_circ, (xs, y), (xcd, yc) = shared
+    di, n, r = chip
+    draw, dev = devices[di]
+    acc, factors = [], []
+    use_circ = draw == "fit" and n < n_circ
+    layers = program_network(model, dev, r, tile=st.tile if use_circ else
+                             _ideal_tile(st.tile), dac=st.dac if use_circ else None,
+                             adc=st.adc if use_circ else None, x_max=x_max,
+                             t=float(st.times[0]), mapping=st.mapping,
+                             allow_extrapolation=st.allow_extrapolation)
+    for t in st.times:
+        for pl in layers:
+            pl.read(float(t), r)
+        for comp in st.compensations:
+            for mode in ("statistical", "circuit") if use_circ else ("statistical",):
+                circ = mode == "circuit"
+                key = (mode, comp, draw, float(t))
+                f = None
+                if comp != "none":
+                    f = {pl.name: pl.compensation_factors(
+                        comp, circuit=circ, reference=st.compensation_reference)
+                        for pl in layers}
+                    factors += [(key, k2, float(v[0] if comp == "global" else np.mean(v)))
+                                for k2, v in f.items()]
+                if circ:
+                    net = circuit_model(model, layers, factors=f, rng=r)
+                    a = _accuracy(net, xcd, yc, batch=256)
+                else:
+                    net = statistical_model(model, layers, factors=f, dtype=st.dtype)
+                    a = _accuracy(net, xs, y)
+                acc.append((key, a))
     return acc, factors
 
 
@@ -513,7 +537,7 @@ def plot_evaluation(ev: dict[str, Any], path, *, title: str = "") -> Path:
 
 def evaluate_to_folder(*, model_dir: Path, device_model: str, settings: EvaluationSettings,
                        out: Path, seed: int = 0, force: bool = False, progress: bool = True,
-                       command: str = "evaluate") -> dict[str, Any]:
+                       command: str = "evaluate", workers: int | None = None) -> dict[str, Any]:
     """What ``xbarlab evaluate`` does: :func:`evaluate` a saved network, write the results.
 
     Parameters
@@ -534,6 +558,9 @@ def evaluate_to_folder(*, model_dir: Path, device_model: str, settings: Evaluati
         Progress bar on stderr.
     command : str
         The command line recorded in the folder's manifest.
+    workers : int, optional
+        Worker processes that program and read the chips (:func:`evaluate`); None: this
+        process.
 
     Returns
     -------
@@ -560,7 +587,7 @@ def evaluate_to_folder(*, model_dir: Path, device_model: str, settings: Evaluati
     prepare_output_dir(out, force=force, command=command)
     t0 = _time.perf_counter()
     ev = evaluate(net, data.x_test, data.y_test, device, settings, np.random.default_rng(seed),
-                  x_cal=data.x_train, progress=progress)
+                  x_cal=data.x_train, progress=progress, workers=workers)
     ev = {"schema": ev.pop("schema"), "model_dir": str(model_dir), "device_model": device_model,
           **ev, "elapsed_s": _time.perf_counter() - t0}
     ev["settings"]["seed"] = seed

@@ -94,10 +94,10 @@ def test_layout():
     assert set(cfg["tool"]["setuptools"]["packages"]) == {
         "xbarlab", "xbarlab.devices", "xbarlab.crossbar", "xbarlab.nn", "xbarlab.calibration",
         "xbarlab.formats", "xbarlab.pipeline", "xbarlab.cli", "xbarlab.nn.figures",
-        "xbarlab.energy"}
+        "xbarlab.energy", "xbarlab.sweep"}
     assert "data/**/*" in cfg["tool"]["setuptools"]["package-data"]["xbarlab"]
     for sub in ("devices", "crossbar", "energy", "nn", "calibration", "formats", "pipeline",
-                "cli"):
+                "cli", "sweep"):
         assert (ROOT / sub / "__init__.py").exists()
 
 

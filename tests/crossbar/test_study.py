@@ -78,3 +78,16 @@ def test_write_study_leaves_matplotlib_backend(tmp_path, monkeypatch):
     assert matplotlib.get_backend() == "svg"
     assert paths["png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
+
+
+@pytest.mark.slow
+def test_workers_give_the_numbers_of_one_process():
+    """The same study with its solves on 2 worker processes: every error column equal, bit
+    for bit, to the solves in this process (the arrays come from the seed's one stream)."""
+    from xbarlab import devices
+
+    cfg = StudyConfig(sizes=(8, 16), r_wire=(0.5, 2.0), vectors=4, seed=3)
+    pcm = devices.load("pcm-ibm-2020")
+    here, there = (run_study(pcm, cfg, progress=False, workers=w) for w in (None, 2))
+    keys = ("n", "r_wire_ohm", "vectors", "ir_drop", "adc_max", "adc_cal", "device", "total")
+    assert [[r[k] for k in keys] for r in here] == [[r[k] for k in keys] for r in there]

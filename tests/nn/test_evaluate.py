@@ -193,3 +193,26 @@ def test_t_interval_matches_the_student_t_formula():
         t_interval([])
     with pytest.raises(ConfigError, match="level"):
         t_interval([1, 2], level=1.5)
+
+
+@pytest.mark.slow
+def test_workers_give_the_numbers_of_this_process(pcm):
+    """Chips programmed and read on 2 worker processes (statistical and circuit mode, a
+    bootstrap-free fitted model): the same accuracies and drift factors, bit for bit, as
+    every chip in this process."""
+    from xbarlab.crossbar.tiling import TileConfig
+    from xbarlab.nn.evaluate import EvaluationSettings, evaluate
+
+    g = torch.Generator().manual_seed(0)
+    net = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
+    x = torch.rand(100, 8, generator=g)
+    y = net(x).argmax(1).detach()
+    st = EvaluationSettings(times=(1.0, Y), programmings=4, modes=("statistical", "circuit"),
+                            circuit_programmings=2, tile=TileConfig(rows=8, cols=8,
+                                                                    r_row=1.0, r_col=1.0))
+    here, there = (evaluate(net, x, y, pcm, st, np.random.default_rng(3), workers=w)
+                   for w in (None, 2))
+    assert [e["accuracies"] for e in here["results"]] == \
+        [e["accuracies"] for e in there["results"]]
+    assert [e.get("drift_factors") for e in here["results"]] == \
+        [e.get("drift_factors") for e in there["results"]]

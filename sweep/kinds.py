@@ -1,0 +1,213 @@
+"""Point functions a study file can name (``[study] kind``), with their settings.
+
+Each kind declares its settings (name, type, unit, default, allowed range), a ``check``
+that builds everything a point needs without running it (so a study is refused before
+any work starts), and the point function ``run(settings, rng) -> {metric: value}``.
+
+``crossbar``
+    One n x n array of the crossbar study (:mod:`xbarlab.crossbar.study`): random weights
+    programmed through a device model, read at ``time``, driven through an optional DAC,
+    solved with wire and driver resistances, digitized by an ADC; metrics the relative
+    output errors ``ir_drop``, ``adc_max``, ``adc_cal``, ``device`` and ``total`` [1].
+    ``programming`` is an index: points that differ only in it are independent
+    programmings (chips) of the same configuration.
+``draw``
+    ``samples`` standard normal draws of the point's generator; metrics their ``mean`` and
+    ``std`` [1]. A check of the machinery (seeds, cluster, caching) that costs nothing.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import ConfigError
+
+__all__ = ["Setting", "Kind", "KINDS", "get_kind", "check_value"]
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting of a point kind."""
+
+    #: Its name in a study file and in results.csv.
+    name: str
+    #: ``"float"``, ``"int"``, ``"str"``, ``"duration"`` (s) or ``"conductance"`` (S, or a
+    #: word of ``choices``).
+    type: str
+    #: Its value when a study does not give one (SI units).
+    default: int | float | str
+    #: Unit of the value in SI ("s", "Ohm", "S", "V", "1").
+    unit: str
+    #: What it is.
+    doc: str
+    #: Inclusive bounds of a number, (lo, hi); None for unbounded.
+    bounds: tuple[float | None, float | None] = (None, None)
+    #: Allowed words (a "str" setting, or the words a "conductance" setting also takes).
+    choices: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Kind:
+    """A point kind: its settings, metrics, check and point function."""
+
+    #: Its name in a study file (``[study] kind``).
+    name: str
+    #: The settings a point of this kind has, with their defaults.
+    settings: tuple[Setting, ...]
+    #: The metrics its points return, in the order results.csv lists them.
+    metrics: tuple[str, ...]
+    #: ``check(settings)``: raises ConfigError when a point cannot be built.
+    check: Callable[[Mapping], None]
+    #: ``run(settings, rng) -> {metric: value}``: the point function.
+    run: Callable[[Mapping, np.random.Generator], dict]
+
+    def defaults(self) -> dict:
+        """Setting name -> default value."""
+        return {s.name: s.default for s in self.settings}
+
+    def setting(self, name: str) -> Setting:
+        """The setting called ``name``; ConfigError listing the valid ones otherwise."""
+        for s in self.settings:
+            if s.name == name:
+                return s
+        raise ConfigError(f"unknown setting {name!r} for kind {self.name!r}; valid settings: "
+                          + ", ".join(s.name for s in self.settings))
+
+
+# ------------------------------------------------------------------------------ crossbar
+
+_CROSSBAR_SETTINGS = (
+    Setting("device", "str", "pcm-ibm-2020", "1",
+            "device preset name or device-model file (a path relative to the study file)"),
+    Setting("time", "duration", 3600.0, "s", "read time after programming", (0.0, None)),
+    Setting("n", "int", 64, "1", "array size (n x n, n/2 differential column pairs; even)",
+            (2, 4096)),
+    Setting("vectors", "int", 16, "1", "input vectors per array", (1, 100000)),
+    Setting("r_wire", "float", 1.0, "Ohm", "wire resistance per segment, rows and columns",
+            (0.0, None)),
+    Setting("r_driver", "float", 0.0, "Ohm", "output resistance of each row driver",
+            (0.0, None)),
+    Setting("v_max", "float", 0.2, "V", "full-scale row voltage", (0.0, None)),
+    Setting("dac_bits", "int", 0, "1", "DAC resolution (signed); 0 = ideal inputs", (0, 24)),
+    Setting("adc_bits", "int", 8, "1", "ADC resolution (signed)", (2, 24)),
+    Setting("adc_range", "str", "calibrated", "1",
+            "ADC range that 'total' includes: calibrated (99.9th percentile of |I|) or "
+            "max-possible", choices=("calibrated", "max-possible")),
+    Setting("g_min", "conductance", "model", "S",
+            "conductance of weight 0 ('model': the device model's lower bound)", (0.0, None),
+            choices=("model",)),
+    Setting("g_max", "conductance", "model", "S",
+            "conductance of max|W| ('model': the device model's upper bound)", (0.0, None),
+            choices=("model",)),
+    Setting("programming", "int", 0, "1",
+            "index of the programming (chip): its own seed, nothing else", (0, None)),
+)
+
+
+@functools.lru_cache(maxsize=8)
+def _device(name: str):
+    from .. import devices
+
+    return devices.load(name)
+
+
+def _crossbar_parts(s: Mapping):
+    """The device model, weight mapping, wires, DAC and ADC bits of a crossbar point."""
+    from ..crossbar.converters import ADC, DAC
+    from ..crossbar.grid import WireParams
+    from ..crossbar.study import study_mapping
+    from ..devices.mapping import mapping_for
+
+    if not s["v_max"] > 0:
+        raise ConfigError(f"v_max must be > 0 V, got {s['v_max']!r}")
+    if s["n"] % 2:
+        raise ConfigError(f"n must be even (differential column pairs), got {s['n']}")
+    device = _device(s["device"])
+    vt = getattr(device, "valid_times", None)
+    if vt is not None and not (vt[0] <= s["time"] <= vt[1]):
+        raise ConfigError(f"time {s['time']:g} s is outside the device model's valid range "
+                          f"[{vt[0]:g}, {vt[1]:g}] s")
+    g = {k: None if s[k] == "model" else s[k] for k in ("g_min", "g_max")}
+    mapping = study_mapping(device, mapping_for(device, **g))
+    dac = DAC(bits=s["dac_bits"], v_max=s["v_max"], signed=False) if s["dac_bits"] else None
+    ADC(bits=s["adc_bits"])  # validates the bits
+    wires = WireParams(r_row=s["r_wire"], r_col=s["r_wire"], r_driver=s["r_driver"])
+    return device, mapping, wires, dac
+
+
+def _crossbar_check(settings: Mapping) -> None:
+    _crossbar_parts(settings)
+
+
+def _crossbar_run(settings: Mapping, rng: np.random.Generator) -> dict:
+    from ..crossbar.study import array_errors, draw_arrays
+
+    s = settings
+    device, mapping, wires, dac = _crossbar_parts(s)
+    tgt, G, x = draw_arrays(device, mapping, s["n"], s["vectors"], s["time"], rng)
+    v_exact = x * s["v_max"]
+    v = v_exact if dac is None else dac.voltages(x)
+    e = array_errors(tgt, G, v, wires, adc_bits=s["adc_bits"], v_max=s["v_max"],
+                     adc_range=s["adc_range"], v_exact=v_exact)
+    return {k: e[k] for k in _CROSSBAR_METRICS}
+
+
+_CROSSBAR_METRICS = ("ir_drop", "adc_max", "adc_cal", "device", "total")
+
+# ---------------------------------------------------------------------------------- draw
+
+_DRAW_SETTINGS = (
+    Setting("samples", "int", 16, "1", "standard normal draws", (1, 10**7)),
+    Setting("index", "int", 0, "1", "index of the point: its own seed, nothing else",
+            (0, None)),
+)
+
+
+def _draw_check(settings: Mapping) -> None:
+    return None
+
+
+def _draw_run(settings: Mapping, rng: np.random.Generator) -> dict:
+    z = rng.standard_normal(settings["samples"])
+    return {"mean": float(z.mean()), "std": float(z.std())}
+
+
+#: The point kinds, by name.
+KINDS: dict[str, Kind] = {
+    "crossbar": Kind("crossbar", _CROSSBAR_SETTINGS, _CROSSBAR_METRICS, _crossbar_check,
+                     _crossbar_run),
+    "draw": Kind("draw", _DRAW_SETTINGS, ("mean", "std"), _draw_check, _draw_run),
+}
+
+
+def get_kind(name: str) -> Kind:
+    """The :class:`Kind` called ``name``; ConfigError listing the kinds otherwise."""
+    if name not in KINDS:
+        raise ConfigError(f"unknown study kind {name!r}; valid kinds: {', '.join(KINDS)}")
+    return KINDS[name]
+
+
+def check_value(setting: Setting, value) -> int | float | str:
+    """``value`` (already in SI units) checked against ``setting``: its type, bounds and
+    choices; ConfigError naming the setting and the value otherwise."""
+    from ..checks import check_number
+
+    if setting.type == "str" or (setting.type == "conductance" and isinstance(value, str)):
+        if not isinstance(value, str) or (setting.choices and value not in setting.choices):
+            what = (f"one of {', '.join(repr(c) for c in setting.choices)}" if setting.choices
+                    else "a string")
+            raise ConfigError(f"setting {setting.name!r} must be {what}, got {value!r}")
+        return value
+    lo, hi = setting.bounds
+    integer = setting.type == "int"
+    if integer and isinstance(value, float) and value.is_integer():
+        value = int(value)
+    v = check_number(value, what=f"setting {setting.name!r}", integer=integer, lo=lo, hi=hi)
+    if not integer and not math.isfinite(v):
+        raise ConfigError(f"setting {setting.name!r} must be finite, got {value!r}")
+    return v
