@@ -77,3 +77,33 @@ def test_overhead_per_no_op_point_with_two_workers(tmp_path):
     print(f"\n{machine()}")
     print(f"1,000 no-op points, 2 workers, point store: {wall:.2f} s, {per:.2f} ms per point "
           f"(goal <= 5 ms: {'met' if per <= 5 else 'missed'}); cluster start {start:.1f} s")
+
+
+def scaling(workers: int, programmings: int | None = None) -> dict:
+    """Points per second of the shipped study on ``workers`` workers against 1 (the
+    study's programmings per configuration raised to ``programmings`` for more points);
+    the metric columns are checked to be the same bytes."""
+    import tomllib
+
+    tree = tomllib.loads(STUDY.read_text())
+    if programmings is not None:
+        tree["study"]["programmings"] = programmings
+    study = parse_study(tree)
+    n = len(study.points)
+    t1, r1 = _timed(study, 1)
+    tn, rn = _timed(study, workers)
+    cols = [[line.rsplit(",", 2)[0] for line in results_csv(study, r).splitlines()]
+            for r in (r1, rn)]
+    return {"machine": machine(), "points": n, "workers": workers, "t1_s": t1, "tn_s": tn,
+            "speedup": t1 / tn, "same_bytes": cols[0] == cols[1]}
+
+
+if __name__ == "__main__":  # pragma: no cover
+    import argparse
+    import json
+
+    ap = argparse.ArgumentParser(description="the shipped study on N workers against 1")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--programmings", type=int, default=None)
+    a = ap.parse_args()
+    print(json.dumps(scaling(a.workers, a.programmings), indent=1))
