@@ -10,6 +10,8 @@ Modules, each importing only those above it:
   charging ``C V^2`` from the actual input levels;
 * :mod:`~xbarlab.energy.latency`: RC settling of the solved circuit
   (:func:`settling_time_constant`), :func:`read_latency`;
+* :mod:`~xbarlab.energy.readout`: voltage-mode (integrating) readout,
+  :func:`integrating_readout` and :func:`integration_time`, in closed form;
 * :mod:`~xbarlab.energy.adc`: ADC energy per conversion and area from the ADC performance
   survey (B. Murmann, "ADC Performance Survey 1997-2025");
 * :mod:`~xbarlab.energy.periphery`: input encodings, shift-and-add, shared ADCs.
@@ -30,6 +32,7 @@ from .adc import (
 )
 from .array import ArrayEnergy, array_energy, pulse_width_energy
 from .latency import read_latency, settling_time, settling_time_constant
+from .readout import IntegratingRead, integrating_readout, integration_time
 from .lines import LineCapacitance, charging_energy, line_capacitance, rising_edges
 from .periphery import (
     DigitalParams,
@@ -44,6 +47,7 @@ from .periphery import (
 __all__ = [
     "ArrayEnergy", "array_energy", "pulse_width_energy",
     "LineCapacitance", "line_capacitance", "charging_energy", "rising_edges",
+    "IntegratingRead", "integrating_readout", "integration_time",
     "settling_time_constant", "settling_time", "read_latency",
     "AdcSurvey", "load_adc_survey", "AdcStatistic", "AdcLookup", "adc_energy", "AdcAreaModel",
     "fit_adc_area", "walden_fom", "schreier_fom",
