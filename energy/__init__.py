@@ -14,7 +14,11 @@ Modules, each importing only those above it:
   :func:`integrating_readout` and :func:`integration_time`, in closed form;
 * :mod:`~xbarlab.energy.adc`: ADC energy per conversion and area from the ADC performance
   survey (B. Murmann, "ADC Performance Survey 1997-2025");
-* :mod:`~xbarlab.energy.periphery`: input encodings, shift-and-add, shared ADCs.
+* :mod:`~xbarlab.energy.periphery`: input encodings, shift-and-add, shared ADCs;
+* :mod:`~xbarlab.energy.chip`: chip and technology-node descriptions as TOML data
+  (:func:`load_chip`, :func:`load_node`, :func:`shipped_chips`);
+* :mod:`~xbarlab.energy.cost`: :func:`product_cost`, one matrix-vector product on one array of
+  a described chip, by component (energy, latency, area), and :func:`chip_figures`.
 
 Units: J, s, m^2, F, V, S, Hz.
 """
@@ -31,8 +35,16 @@ from .adc import (
     walden_fom,
 )
 from .array import ArrayEnergy, array_energy, pulse_width_energy
+from .chip import (
+    ADC_SURVEY_PERCENTILE,
+    ChipDescription,
+    NodeParams,
+    load_chip,
+    load_node,
+    shipped_chips,
+)
+from .cost import ProductCost, chip_figures, product_cost
 from .latency import read_latency, settling_time, settling_time_constant
-from .readout import IntegratingRead, integrating_readout, integration_time
 from .lines import LineCapacitance, charging_energy, line_capacitance, rising_edges
 from .periphery import (
     DigitalParams,
@@ -43,6 +55,7 @@ from .periphery import (
     pulse_widths,
     shift_add_energy,
 )
+from .readout import IntegratingRead, integrating_readout, integration_time
 
 __all__ = [
     "ArrayEnergy", "array_energy", "pulse_width_energy",
@@ -53,4 +66,6 @@ __all__ = [
     "fit_adc_area", "walden_fom", "schreier_fom",
     "InputScheme", "input_levels", "input_cycles", "pulse_widths", "DigitalParams",
     "shift_add_energy", "adc_count",
+    "ADC_SURVEY_PERCENTILE", "ChipDescription", "NodeParams", "load_chip", "load_node",
+    "shipped_chips", "ProductCost", "product_cost", "chip_figures",
 ]
