@@ -18,7 +18,9 @@ Modules, each importing only those above it:
 * :mod:`~xbarlab.energy.chip`: chip and technology-node descriptions as TOML data
   (:func:`load_chip`, :func:`load_node`, :func:`shipped_chips`);
 * :mod:`~xbarlab.energy.cost`: :func:`product_cost`, one matrix-vector product on one array of
-  a described chip, by component (energy, latency, area), and :func:`chip_figures`.
+  a described chip, by component (energy, latency, area), and :func:`chip_figures`;
+* :mod:`~xbarlab.energy.network`: per tile, layer and inference (:func:`network_cost`),
+  :func:`cost_table` and :func:`plot_cost`.
 
 Units: J, s, m^2, F, V, S, Hz.
 """
@@ -46,6 +48,7 @@ from .chip import (
 from .cost import ProductCost, chip_figures, product_cost
 from .latency import read_latency, settling_time, settling_time_constant
 from .lines import LineCapacitance, charging_energy, line_capacitance, rising_edges
+from .network import Layer, LayerCost, NetworkCost, cost_table, network_cost, plot_cost
 from .periphery import (
     DigitalParams,
     InputScheme,
@@ -68,4 +71,5 @@ __all__ = [
     "shift_add_energy", "adc_count",
     "ADC_SURVEY_PERCENTILE", "ChipDescription", "NodeParams", "load_chip", "load_node",
     "shipped_chips", "ProductCost", "product_cost", "chip_figures",
+    "Layer", "LayerCost", "NetworkCost", "network_cost", "cost_table", "plot_cost",
 ]
