@@ -37,7 +37,7 @@ from .chip import ChipDescription
 from .cost import AREA_PARTS, ENERGY_PARTS, ProductCost, nominal_inputs, product_cost
 
 __all__ = ["Layer", "TileCost", "LayerCost", "NetworkCost", "layer_cost", "network_cost",
-           "cost_table", "plot_cost"]
+           "cost_rows", "cost_table", "plot_cost"]
 
 @dataclass(frozen=True, eq=False)
 class Layer:
@@ -222,28 +222,34 @@ def network_cost(layers: Sequence[Layer], chip: ChipDescription,
         layer_cost(la, chip, survey, mapping=mapping, area_model=area_model) for la in layers))
 
 
-def cost_table(net: NetworkCost) -> str:
-    """Markdown table: per layer and in total, tiles, energy by component [nJ], latency
-    [us], area [mm^2], TOPS/W; then TOPS and TOPS/mm^2 of the inference."""
+def cost_rows(net: NetworkCost) -> tuple[list[str], list[list[str]], str]:
+    """Table of the cost: column titles, one row per layer and a total row (tiles, energy by
+    component [nJ], energy [nJ], latency [us], area [mm^2], TOPS/W), and a closing sentence
+    with the operations, TOPS, TOPS/W and TOPS/mm^2 of the inference."""
     head = (["layer", "tiles"] + [f"{k} [nJ]" for k in ENERGY_PARTS]
             + ["energy [nJ]", "latency [us]", "area [mm^2]", "TOPS/W"])
-    rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    rows = []
     for c in net.layers:
         e = sum(c.energy.values())
-        rows.append("| " + " | ".join(
-            [c.name, str(len(c.tiles))] + [f"{c.energy[k] * 1e9:.4g}" for k in ENERGY_PARTS]
-            + [f"{e * 1e9:.4g}", f"{c.latency * 1e6:.4g}", f"{sum(c.area.values()) * 1e6:.4g}",
-               f"{c.ops / e / 1e12:.3g}"]) + " |")
+        rows.append([c.name, str(len(c.tiles))] + [f"{c.energy[k] * 1e9:.4g}" for k in ENERGY_PARTS]
+                    + [f"{e * 1e9:.4g}", f"{c.latency * 1e6:.4g}",
+                       f"{sum(c.area.values()) * 1e6:.4g}", f"{c.ops / e / 1e12:.3g}"])
     tot = {k: sum(c.energy[k] for c in net.layers) for k in ENERGY_PARTS}
-    rows.append("| " + " | ".join(
-        ["**total**", str(net.n_tiles)] + [f"{tot[k] * 1e9:.4g}" for k in ENERGY_PARTS]
-        + [f"{net.energy * 1e9:.4g}", f"{net.latency * 1e6:.4g}", f"{net.area * 1e6:.4g}",
-           f"{net.tops_per_w:.3g}"]) + " |")
-    rows.append("")
-    rows.append(f"{net.chip}: {net.ops:,} operations per inference (2 per multiply-accumulate); "
-                f"{net.tops:.3g} TOPS, {net.tops_per_w:.3g} TOPS/W, "
-                f"{net.tops_per_mm2:.3g} TOPS/mm^2 (layers one after another).")
-    return "\n".join(rows)
+    rows.append(["**total**", str(net.n_tiles)] + [f"{tot[k] * 1e9:.4g}" for k in ENERGY_PARTS]
+                + [f"{net.energy * 1e9:.4g}", f"{net.latency * 1e6:.4g}",
+                   f"{net.area * 1e6:.4g}", f"{net.tops_per_w:.3g}"])
+    note = (f"{net.chip}: {net.ops:,} operations per inference (2 per multiply-accumulate); "
+            f"{net.tops:.3g} TOPS, {net.tops_per_w:.3g} TOPS/W, "
+            f"{net.tops_per_mm2:.3g} TOPS/mm^2 (layers one after another).")
+    return head, rows, note
+
+
+def cost_table(net: NetworkCost) -> str:
+    """:func:`cost_rows` as a Markdown table followed by its closing sentence."""
+    head, rows, note = cost_rows(net)
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines + ["", note])
 
 
 def plot_cost(net: NetworkCost, path) -> Path:
