@@ -38,6 +38,7 @@ input and output resolutions.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -53,6 +54,7 @@ from .periphery import DigitalParams, InputScheme, adc_count, input_levels, shif
 from .readout import integrating_readout, integration_time
 
 __all__ = ["ENERGY_PARTS", "AREA_PARTS", "ProductCost", "product_cost", "nominal_inputs",
+           "InputActivity", "input_activity",
            "nominal_conductances", "adc_conversion_energy", "chip_figures"]
 
 #: Energy components of :class:`ProductCost`, in report order.
@@ -145,17 +147,63 @@ def _area(chip: ChipDescription, area_model: AdcAreaModel | None) -> dict[str, f
             "accumulators": chip.cols * acc_bits * nd.a_add_bit}
 
 
-def _check_arrays(chip: ChipDescription, G, x) -> tuple[np.ndarray, np.ndarray]:
-    g = nominal_conductances(chip) if G is None else np.asarray(G, dtype=np.float64)
+@dataclass(frozen=True, eq=False)
+class InputActivity:
+    """What the cost needs of a set of input vectors: their line levels and per-row means
+    over the vectors (components additive over rows then cost one dot product a tile)."""
+
+    codes: np.ndarray
+    """x: input codes (B, M) [1]."""
+    levels: np.ndarray
+    """v: row voltage in each cycle (B, M, T) [V] (:func:`~.periphery.input_levels`)."""
+    sq: np.ndarray
+    """Mean over the vectors of ``sum_t v_t^2`` per row (M,) [V^2]."""
+    charge: np.ndarray
+    """Mean over the vectors of the row's charging energy per farad (M,) [J/F]
+    (:func:`~.lines.charging_energy` of 1 F)."""
+    edges: np.ndarray
+    """Mean over the vectors of the row's rising input edges (M,) [1]."""
+    code_mean: np.ndarray
+    """Mean code per row (M,) [1]."""
+
+    def first_rows(self, m: int) -> InputActivity:
+        """The same vectors restricted to their first ``m`` rows."""
+        return InputActivity(*(getattr(self, f.name)[:, :m] if f.name in ("codes", "levels")
+                               else getattr(self, f.name)[:m]
+                               for f in dataclasses.fields(self)))
+
+
+def input_activity(chip: ChipDescription, x=None) -> InputActivity:
+    """:class:`InputActivity` of input codes ``x`` (B, M) on ``chip`` (default
+    :func:`nominal_inputs`)."""
     xx = nominal_inputs(chip) if x is None else np.atleast_2d(np.asarray(x))
+    if xx.ndim != 2 or not 1 <= xx.shape[1] <= chip.rows:
+        raise ConfigError(f"x has shape {xx.shape}; expected (B, M) input codes with "
+                          f"M <= {chip.rows}")
+    lv = input_levels(xx, chip.input_bits, chip.v_read, chip.input_scheme)  # (B, M, T)
+    return InputActivity(
+        codes=xx, levels=lv, sq=(lv * lv).sum(axis=2).mean(axis=0),
+        charge=charging_energy(1.0, lv).mean(axis=0),
+        edges=rising_edges((lv != 0).astype(np.int8)).mean(axis=0),
+        code_mean=xx.mean(axis=0))
+
+
+def _check_arrays(chip: ChipDescription, G, x, activity) -> tuple[np.ndarray, InputActivity]:
+    g = nominal_conductances(chip) if G is None else np.asarray(G, dtype=np.float64)
     M = g.shape[0] if g.ndim == 2 else -1
     if g.ndim != 2 or not 1 <= M <= chip.rows or g.shape[1] > chip.cols \
             or not np.all(np.isfinite(g)) or np.any(g < 0):
         raise ConfigError(f"G must be a finite (M, N) array >= 0 [S] with M <= {chip.rows}, "
                           f"N <= {chip.cols}; got shape {g.shape}")
-    if xx.ndim != 2 or xx.shape[1] != M:
-        raise ConfigError(f"x has shape {xx.shape}; expected (B, {M}) input codes")
-    return g, xx
+    if activity is not None and x is not None:
+        raise ConfigError("pass x or activity, not both")
+    if activity is None:
+        activity = input_activity(chip, x)
+    elif not isinstance(activity, InputActivity):
+        raise ConfigError(f"activity must be an InputActivity, got {type(activity).__name__}")
+    if activity.codes.shape[1] < M or (x is not None and activity.codes.shape[1] != M):
+        raise ConfigError(f"x has shape {activity.codes.shape}; expected (B, {M}) input codes")
+    return g, activity.first_rows(M)
 
 
 def _read_time(chip: ChipDescription, g: np.ndarray, c_col: float) -> float:
@@ -168,19 +216,20 @@ def _read_time(chip: ChipDescription, g: np.ndarray, c_col: float) -> float:
     return t
 
 
-def _array_energy(chip: ChipDescription, g, levels, t_read, c_col, x) -> float:
-    """Mean array energy per input vector of one phase [J]; levels (B, M, T) [V]."""
+def _array_energy(chip: ChipDescription, g, act: InputActivity, t_read, c_col) -> float:
+    """Mean array energy per input vector of one phase [J]."""
     if chip.readout is Readout.VOLTAGE:
-        B, M, T = levels.shape
-        r = integrating_readout(g, levels.transpose(0, 2, 1).reshape(B * T, M), c_col, t_read)
-        return float(r.energy.sum() / B)
+        B, M, T = act.levels.shape
+        v = act.levels.transpose(0, 2, 1).reshape(B * T, M)
+        return float(integrating_readout(g, v, c_col, t_read).energy.sum() / B)
     gsum = g.sum(axis=1)  # (M,)
     if chip.input_scheme is InputScheme.PULSE_WIDTH:
-        return float(((chip.v_read ** 2 * chip.t_pulse) * x @ gsum).sum() / x.shape[0])
-    return float(np.einsum("bmt,m->", levels * levels, gsum) * t_read / levels.shape[0])
+        return float(chip.v_read ** 2 * chip.t_pulse * (act.code_mean @ gsum))
+    return float(t_read * (act.sq @ gsum))
 
 
 def product_cost(chip: ChipDescription, survey: AdcSurvey | None = None, *, G=None, x=None,
+                 activity: InputActivity | None = None,
                  area_model: AdcAreaModel | None = None) -> ProductCost:
     """Cost of one matrix-vector product on one array of ``chip`` (module docstring).
 
@@ -195,6 +244,9 @@ def product_cost(chip: ChipDescription, survey: AdcSurvey | None = None, *, G=No
         mapped tile (M <= rows, N <= cols); default :func:`nominal_conductances`.
     x : (B, M) array of int, optional
         Input codes in ``[0, 2^b_in - 1]``; default :func:`nominal_inputs`.
+    activity : InputActivity, optional
+        Instead of ``x``: :func:`input_activity` computed once for many tiles (its first
+        ``M`` rows are used).
     area_model : AdcAreaModel, optional
         The survey's ADC area regression, needed when the chip gives no ADC area.
 
@@ -205,17 +257,15 @@ def product_cost(chip: ChipDescription, survey: AdcSurvey | None = None, *, G=No
     """
     if not isinstance(chip, ChipDescription):
         raise ConfigError(f"chip must be a ChipDescription, got {type(chip).__name__}")
-    g, xx = _check_arrays(chip, G, x)
+    g, act = _check_arrays(chip, G, x, activity)
     nd, P = chip.node, chip.phases
     M, N = g.shape
     if chip.readout is Readout.VOLTAGE and chip.input_scheme is InputScheme.PULSE_WIDTH:
         raise ConfigError("voltage-mode readout with pulse-width inputs is not modelled")
     per_cell = nd.c_wire * nd.cell_pitch + nd.c_junction
     c_col = nd.c_integrator + chip.rows * per_cell
-    levels = input_levels(xx, chip.input_bits, chip.v_read, chip.input_scheme)  # (B, M, T)
-    T = levels.shape[-1]
+    T = act.levels.shape[-1]
     t_read = _read_time(chip, g, c_col)
-    B = xx.shape[0]
     c_row = chip.cols * chip.devices_per_weight * per_cell
     digital = chip.accumulation is Accumulation.DIGITAL or T == 1
     conv = P * N * (T if digital else 1)
@@ -231,10 +281,9 @@ def product_cost(chip: ChipDescription, survey: AdcSurvey | None = None, *, G=No
     e_add = DigitalParams(e_add_bit=nd.e_add_bit)
     periph = sum(v for k, v in area.items() if k not in ("devices", "adc"))
     energy = {
-        "array": P * _array_energy(chip, g, levels, t_read, c_col, xx),
-        "lines": P * float(charging_energy(c_row, levels).sum() / B),
-        "drivers": P * nd.c_driver * chip.supply ** 2 * float(
-            rising_edges((levels != 0).astype(np.int8)).sum() / B),
+        "array": P * _array_energy(chip, g, act, t_read, c_col),
+        "lines": P * c_row * float(act.charge.sum()),
+        "drivers": P * nd.c_driver * chip.supply ** 2 * float(act.edges.sum()),
         "adc": conv * adc_conversion_energy(chip, survey),
         "shift_add": P * shift_add_energy(N, T if digital else 1, acc_bits, e_add),
         "buffers": io_bits * nd.e_buffer_bit,

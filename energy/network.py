@@ -34,7 +34,7 @@ from ..devices.mapping import WeightMapping
 from ..errors import ConfigError
 from .adc import AdcAreaModel, AdcSurvey
 from .chip import ChipDescription
-from .cost import AREA_PARTS, ENERGY_PARTS, ProductCost, nominal_inputs, product_cost
+from .cost import AREA_PARTS, ENERGY_PARTS, ProductCost, input_activity, product_cost
 
 __all__ = ["Layer", "TileCost", "LayerCost", "NetworkCost", "layer_cost", "network_cost",
            "cost_rows", "cost_table", "plot_cost"]
@@ -195,11 +195,10 @@ def layer_cost(layer: Layer, chip: ChipDescription, survey: AdcSurvey | None = N
     """
     if not isinstance(layer, Layer):
         raise ConfigError(f"layer must be a Layer, got {type(layer).__name__}")
-    x_full = nominal_inputs(chip)
+    act = input_activity(chip)
     tiles = []
     for block, g in _conductance_blocks(layer, chip, mapping):
-        r0, r1 = block[0], block[1]
-        pc = product_cost(chip, survey, G=g, x=x_full[:, : r1 - r0], area_model=area_model)
+        pc = product_cost(chip, survey, G=g, activity=act, area_model=area_model)
         tiles.append(TileCost(block=block, cost=pc))
     n_row_tiles = len({t.block[0] for t in tiles})
     acc_bits = chip.input_bits + chip.output_bits

@@ -77,3 +77,19 @@ def test_bad_arrays():
         product_cost(_chip(), G=np.ones((5, 3)) * 1e-6)
     with pytest.raises(ConfigError, match="x has shape"):
         product_cost(_chip(), G=np.ones((4, 3)) * 1e-6, x=np.zeros((2, 3), int))
+
+
+def test_activity_of_more_rows_equals_the_codes():
+    """Costing with the InputActivity of 8-row codes restricted to a 4-row tile equals
+    costing with the first 4 rows' codes (every component)."""
+    from xbarlab.energy.cost import input_activity
+
+    rng = np.random.default_rng(2)
+    c = _chip(input_scheme="bit-serial", input_bits=3, rows=8)
+    x = rng.integers(0, 8, (6, 8))
+    G = rng.uniform(0, 20e-6, (4, 3))
+    a = product_cost(c, G=G, activity=input_activity(c, x))
+    b = product_cost(c, G=G, x=x[:, :4])
+    assert a.energy == pytest.approx(b.energy, rel=1e-14)
+    with pytest.raises(ConfigError, match="not both"):
+        product_cost(c, G=G, x=x[:, :4], activity=input_activity(c, x))
