@@ -20,7 +20,8 @@ Modules, each importing only those above it:
 * :mod:`~xbarlab.energy.cost`: :func:`product_cost`, one matrix-vector product on one array of
   a described chip, by component (energy, latency, area), and :func:`chip_figures`;
 * :mod:`~xbarlab.energy.network`: per tile, layer and inference (:func:`network_cost`),
-  :func:`cost_table` and :func:`plot_cost`.
+  :func:`cost_table` and :func:`plot_cost`;
+* :mod:`~xbarlab.energy.anchors`: the shipped chips against their papers' published figures.
 
 Units: J, s, m^2, F, V, S, Hz.
 """
