@@ -140,7 +140,7 @@ def _area(chip: ChipDescription, area_model: AdcAreaModel | None) -> dict[str, f
         raise ConfigError(f"chip {chip.name!r} gives no ADC area; pass an ADC area model")
     else:
         a_adc = area_model.area(chip.output_bits, chip.adc_rate, nd.feature_size,
-                                extrapolate=True)
+                                extrapolate=True, percentile=ADC_SURVEY_PERCENTILE)
     acc_bits = chip.input_bits + chip.output_bits
     return {"devices": chip.rows * chip.cols * chip.devices_per_weight * nd.cell_pitch ** 2,
             "adc": n_adc * a_adc, "drivers": chip.rows * nd.a_row, "sense": chip.cols * nd.a_col,
