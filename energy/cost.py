@@ -27,7 +27,8 @@ inputs, else 1):
 Latency: ``P T (t_read + c t_conv)`` for digital accumulation and ``P (T t_read + c t_conv)``
 for analog accumulation (``c`` columns per ADC, ``t_conv = 1 / f_s``), with
 ``t_read = t_pulse`` (``(2^b_in - 1) t_pulse`` for pulse-width inputs; at least the
-integration time for voltage-mode readout).
+integration time for voltage-mode readout; at least ``t_settle`` where the caller gives the
+array's RC settling time).
 
 Area: devices ``M N d p^2``, ADCs (paper or survey regression), row drivers ``M A_row``,
 column sense ``N A_col``, accumulators ``N (b_in + b_out) A_add``.
@@ -49,12 +50,12 @@ from ..errors import ConfigError
 from .adc import AdcAreaModel, AdcLookup, AdcStatistic, AdcSurvey, adc_energy
 from .chip import ADC_SURVEY_PERCENTILE, Accumulation, ChipDescription, Readout
 from .latency import read_latency
-from .lines import charging_energy, rising_edges
+from .lines import LineCapacitance, charging_energy, rising_edges
 from .periphery import DigitalParams, InputScheme, adc_count, input_levels, shift_add_energy
 from .readout import integrating_readout, integration_time
 
 __all__ = ["ENERGY_PARTS", "AREA_PARTS", "ProductCost", "product_cost", "nominal_inputs",
-           "InputActivity", "input_activity",
+           "InputActivity", "input_activity", "line_capacitances",
            "nominal_conductances", "adc_conversion_energy", "chip_figures"]
 
 #: Energy components of :class:`ProductCost`, in report order.
@@ -206,6 +207,13 @@ def _check_arrays(chip: ChipDescription, G, x, activity) -> tuple[np.ndarray, In
     return g, activity.first_rows(M)
 
 
+def line_capacitances(chip: ChipDescription) -> LineCapacitance:
+    """The :class:`~xbarlab.energy.lines.LineCapacitance` of ``chip``'s node (wire and
+    junction capacitance, device pitch), for :func:`~xbarlab.energy.latency.settling_time`."""
+    nd = chip.node
+    return LineCapacitance(c_wire=nd.c_wire, c_junction=nd.c_junction, pitch=nd.cell_pitch)
+
+
 def _read_time(chip: ChipDescription, g: np.ndarray, c_col: float) -> float:
     if chip.input_scheme is InputScheme.PULSE_WIDTH:
         t = ((1 << chip.input_bits) - 1) * chip.t_pulse
@@ -230,7 +238,7 @@ def _array_energy(chip: ChipDescription, g, act: InputActivity, t_read, c_col) -
 
 def product_cost(chip: ChipDescription, survey: AdcSurvey | None = None, *, G=None, x=None,
                  activity: InputActivity | None = None,
-                 area_model: AdcAreaModel | None = None) -> ProductCost:
+                 area_model: AdcAreaModel | None = None, t_settle: float = 0.0) -> ProductCost:
     """Cost of one matrix-vector product on one array of ``chip`` (module docstring).
 
     Parameters
@@ -249,6 +257,10 @@ def product_cost(chip: ChipDescription, survey: AdcSurvey | None = None, *, G=No
         ``M`` rows are used).
     area_model : AdcAreaModel, optional
         The survey's ADC area regression, needed when the chip gives no ADC area.
+    t_settle : float
+        Settling time of the array [s] (e.g. :func:`~xbarlab.energy.latency.settling_time`
+        of the tile's :class:`~xbarlab.crossbar.Crossbar` with :func:`line_capacitances`);
+        each input cycle lasts at least this long (default 0: the pulse alone).
 
     Returns
     -------
@@ -265,7 +277,10 @@ def product_cost(chip: ChipDescription, survey: AdcSurvey | None = None, *, G=No
     per_cell = nd.c_wire * nd.cell_pitch + nd.c_junction
     c_col = nd.c_integrator + chip.rows * per_cell
     T = act.levels.shape[-1]
-    t_read = _read_time(chip, g, c_col)
+    if isinstance(t_settle, bool) or not isinstance(t_settle, int | float) \
+            or not math.isfinite(t_settle) or t_settle < 0:
+        raise ConfigError(f"t_settle must be a finite duration >= 0 [s], got {t_settle!r}")
+    t_read = max(_read_time(chip, g, c_col), float(t_settle))
     c_row = chip.cols * chip.devices_per_weight * per_cell
     digital = chip.accumulation is Accumulation.DIGITAL or T == 1
     conv = P * N * (T if digital else 1)

@@ -93,3 +93,22 @@ def test_activity_of_more_rows_equals_the_codes():
     assert a.energy == pytest.approx(b.energy, rel=1e-14)
     with pytest.raises(ConfigError, match="not both"):
         product_cost(c, G=G, x=x[:, :4], activity=input_activity(c, x))
+
+
+def test_settling_time_of_the_solved_array_sets_the_cycle():
+    """A 4 x 3 tile with 2 kOhm row and column segments: the settling time of its solved
+    RC network (node capacitances, half an LSB of 8 bits) exceeds a 1 ps pulse, so each of
+    the b bit-serial cycles lasts that long: latency b (t_settle + c / f_s)."""
+    from xbarlab.crossbar import Crossbar, WireParams
+    from xbarlab.energy import settling_time
+    from xbarlab.energy.cost import line_capacitances
+
+    c = _chip(input_scheme="bit-serial", input_bits=3, t_pulse=1e-12, adc_rate=1e8)
+    G = np.full((4, 3), 20e-6)
+    xb = Crossbar(G, wires=WireParams(r_row=2e3, r_col=2e3))
+    ts = settling_time(xb, line_capacitances(c), 2.0**-9)
+    assert ts > 1e-12
+    pc = product_cost(c, G=G, t_settle=ts)
+    assert pc.latency == pytest.approx(3 * (ts + 1 / 1e8))
+    with pytest.raises(ConfigError, match="t_settle"):
+        product_cost(c, G=G, t_settle=-1.0)
