@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy.special import ndtri
 
 from ..enums import coerce_enum
 from ..errors import ConfigError, DataFormatError
@@ -261,17 +262,25 @@ class AdcAreaModel:
     """Converters fitted."""
 
     def area(self, bits: float, f_sample: float, node: float, *,
-             extrapolate: bool = False) -> float:
+             extrapolate: bool = False, percentile: float = 50.0) -> float:
         """Predicted area [m^2] of a ``bits``-bit converter at ``f_sample`` [Hz] in ``node``
-        [m]; ``bits`` outside the fitted ENOB span raise ConfigError unless ``extrapolate``."""
+        [m]; ``bits`` outside the fitted ENOB span raise ConfigError unless ``extrapolate``.
+
+        ``percentile`` q [%] in (0, 100) moves the prediction (the regression's median, 50)
+        to the q-th percentile of the converters like it, taking the log10 residuals as
+        normal with :attr:`residual_std`: ``+ residual_std z_q`` decades."""
         check_quantity("AdcAreaModel.area", "f_sample", f_sample, "Hz", positive=True)
         check_quantity("AdcAreaModel.area", "node", node, "m", positive=True)
         check_quantity("AdcAreaModel.area", "bits", bits, "bits", positive=True)
+        q = percentile
+        if isinstance(q, bool) or not isinstance(q, int | float) or not 0 < q < 100:
+            raise ConfigError(f"percentile must be in (0, 100) [%], got {q!r}")
         if not self.enob_min <= bits <= self.enob_max and not extrapolate:
             raise ConfigError(f"bits={bits!r} outside the fitted span [{self.enob_min:.1f}, "
                               f"{self.enob_max:.1f}]; pass extrapolate=True to extrapolate")
+        shift = 0.0 if q == 50 else self.residual_std * float(ndtri(q / 100.0))
         return float(10.0 ** (self.a0 + self.a_enob * bits + self.a_f * math.log10(f_sample)
-                              + self.a_node * math.log10(node)))
+                              + self.a_node * math.log10(node) + shift))
 
     def to_dict(self) -> dict[str, Any]:
         """Field name -> number."""

@@ -10,11 +10,12 @@ sums so a caller (and the tests) can check one against the other.
 
 Readout: current-mode sensing (the column held at virtual ground while the pulse lasts, the
 geometry of :mod:`xbarlab.crossbar.grid`). Voltage-mode (integrating) readout, where the
-column voltage rises on a capacitor during the pulse, needs a transient solve that
-xbarlab's DC solvers do not provide; it is not modelled. Standard arrays of linear cells
-(the grid solve). The differential topologies are standard arrays physically: pass the
-physical array and drives of :func:`xbarlab.crossbar.topologies.differential_array`. The
-1T1R source-line topology and nonlinear cells are not covered.
+column voltage rises on a capacitor during the pulse, is
+:func:`xbarlab.energy.readout.integrating_readout` (closed form, ideal lines). Standard
+arrays of linear cells (the grid solve). The differential topologies are standard arrays
+physically: pass the physical array and drives of
+:func:`xbarlab.crossbar.topologies.differential_array`. The 1T1R source-line topology and
+nonlinear cells are not covered.
 """
 
 from __future__ import annotations

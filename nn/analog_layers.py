@@ -269,8 +269,9 @@ def circuit_model(model: nn.Module, layers: list[ProgrammedLayer], *,
                   factors: dict[str, float | np.ndarray] | None = None,
                   rng: np.random.Generator | None = None) -> nn.Module:
     """A copy of ``model`` whose analog layers run through their tiles (circuit mode), outputs
-    times the layer's compensation factors (one float or one per output [1]), if given."""
-    net = copy.deepcopy(model)
+    times the layer's compensation factors (one float or one per output [1]), if given. The
+    copy is float64 throughout, as circuit mode computes (a BatchNorm's parameters included)."""
+    net = copy.deepcopy(model).double()
     for pl in layers:
         f = _factors(factors, pl)
         cls = AnalogLinear if isinstance(pl.module, nn.Linear) else AnalogConv

@@ -131,3 +131,23 @@ def test_definitions_and_bad_lookups():
             AdcLookup(**kw)
     look = AdcLookup(bits=5, f_sample=1e6, statistic="envelope")
     assert AdcLookup.from_dict(look.to_dict()) == look
+
+
+@pytest.mark.parametrize("q", [10, 25, 75, 90])
+def test_area_percentile_covers_that_share_of_the_survey(survey, q):
+    """The q-th-percentile area of the regression (normal log10 residuals) lies above the
+    reported area of q % of the fitted converters, within 4 binomial standard deviations
+    (397 converters: sd about 2 %); q = 50 is the regression itself."""
+    from xbarlab.energy.adc import enob
+
+    m = fit_adc_area(survey)
+    ok = (np.isfinite(survey.area) & (survey.area > 0) & np.isfinite(survey.node)
+          & survey.nyquist)
+    args = zip(enob(survey.sndr_db[ok]), survey.f_nyq[ok], survey.node[ok], strict=True)
+    pred = np.array([m.area(b, f, n, extrapolate=True, percentile=q) for b, f, n in args])
+    share = float((survey.area[ok] <= pred).mean())
+    sd = np.sqrt(q / 100 * (1 - q / 100) / ok.sum())
+    assert abs(share - q / 100) < 4 * sd
+    assert m.area(8, 1e8, 2.8e-8, percentile=50) == m.area(8, 1e8, 2.8e-8)
+    with pytest.raises(ConfigError, match="percentile must be in"):
+        m.area(8, 1e8, 2.8e-8, percentile=100)

@@ -131,3 +131,31 @@ def test_per_channel_factors_scale_each_output_channel(pcm):
             plain, scaled = make(None)[0](x), make(f)[0](x)
             ratio = scaled / torch.from_numpy(f["0"])[None, :, None, None]
             assert float((ratio - plain).abs().max() / plain.abs().max()) < 1e-9
+
+
+def test_float32_batchnorm_network_runs_in_circuit_mode(pcm):
+    """A float32 Conv2d -> BatchNorm2d -> Linear network (as training leaves it): its
+    circuit-mode copy is float64 throughout (BatchNorm included) and, with zero wires and
+    ideal converters, equals the float64 statistical model of the same chip to 1e-9."""
+    from xbarlab.crossbar.tiling import TileConfig
+    from xbarlab.nn.analog_layers import (
+        circuit_model,
+        input_ranges,
+        program_network,
+        statistical_model,
+    )
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1, bias=False), nn.BatchNorm2d(4),
+                        nn.ReLU(), nn.Flatten(), nn.Linear(4 * 16, 10)).eval()
+    with torch.no_grad():
+        net[1].running_mean.uniform_(-0.5, 0.5)
+        net[1].running_var.uniform_(0.5, 2.0)
+    x = torch.rand(2, 1, 4, 4, generator=torch.Generator().manual_seed(1))
+    layers = program_network(net, pcm, np.random.default_rng(4), tile=TileConfig(rows=24, cols=24),
+                             x_max=input_ranges(net, x), t=D)
+    with torch.no_grad():
+        c = circuit_model(net, layers)(x.double())
+        s = statistical_model(net, layers, dtype=torch.float64)(x.double())
+    assert c.dtype == torch.float64
+    assert float((s - c).abs().max() / s.abs().max()) < 1e-9

@@ -1,0 +1,325 @@
+r"""Chip and macro descriptions as data: a technology-node file and a chip file, both TOML.
+
+Every number in either file is an inline table ``{ value = ..., unit = "..." }`` whose unit
+must be the SI unit the field expects (``"1"`` for counts and ratios); the loader refuses a
+missing or unknown key, a wrong unit, a wrong type or a value out of range with a one-line
+:class:`~xbarlab.errors.ConfigError` naming the file, the key and the value.
+
+A **node file** (``data/chips/nodes/<name>.toml``) holds what a chip paper usually does not
+give, one value per technology node shared by every chip of that node
+(:class:`NodeParams`). A **chip file** (``data/chips/<name>.toml``) holds what its paper gives
+(:class:`ChipDescription`): ``name``, ``citation``, ``node`` (the node file's name),
+``technology``, and the tables ``[array]``, ``[read]``, ``[adc]`` and optionally
+``[published]`` (the paper's measured figures, for comparison only). A chip file that sets a
+node field is refused: node values cannot be overridden per chip.
+
+An ADC whose energy per conversion the paper does not give (no ``adc.energy``) takes the
+:data:`ADC_SURVEY_PERCENTILE` percentile of the ADC survey at its resolution and sampling rate
+(:func:`xbarlab.energy.adc.adc_energy`); one without ``adc.area`` takes the survey's area
+regression (:func:`xbarlab.energy.adc.fit_adc_area`) at the node.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..enums import coerce_enum
+from ..errors import ConfigError
+from .periphery import InputScheme
+
+__all__ = ["ADC_SURVEY_PERCENTILE", "Readout", "Accumulation", "NodeParams", "ChipDescription",
+           "load_node", "load_chip", "shipped_chips", "CHIP_DIR"]
+
+#: Survey percentile [%] of the energy per conversion of every ADC a paper does not
+#: characterise (25: the lower quartile of the converters of that resolution and speed).
+ADC_SURVEY_PERCENTILE = 25.0
+
+#: Folder of the shipped chip files; node files are in its ``nodes/`` subfolder.
+CHIP_DIR = Path(__file__).resolve().parent.parent / "data" / "chips"
+
+
+class Readout(enum.StrEnum):
+    """Column readout: held at virtual ground (current) or floating on a capacitor (voltage)."""
+
+    CURRENT = "current"
+    VOLTAGE = "voltage"
+
+
+class Accumulation(enum.StrEnum):
+    """Where the bit-serial partial sums are combined: after a conversion per input cycle
+    (``digital``, shift-and-add) or on the column capacitor with one conversion per product
+    (``analog``)."""
+
+    DIGITAL = "digital"
+    ANALOG = "analog"
+
+
+def _q(unit: str, doc: str = "", *, default=dataclasses.MISSING, integer: bool = False,
+       positive: bool = False):
+    return dataclasses.field(default=default, metadata={"unit": unit, "integer": integer,
+                                                        "positive": positive, "doc": doc})
+
+
+@dataclass(frozen=True, kw_only=True)
+class NodeParams:
+    """Values of one technology node used where a chip paper gives none (SI units)."""
+
+    name: str = dataclasses.field(metadata={"unit": None})
+    """Node name, e.g. ``"14nm"`` (the file's stem)."""
+    source: str = dataclasses.field(metadata={"unit": None})
+    """Where the values come from (citations)."""
+    feature_size: float = _q("m", positive=True)
+    """F [m]: the node's feature size (the ADC area regression's node)."""
+    c_wire: float = _q("F/m")
+    """c_wire [F/m]: array wire capacitance per length."""
+    c_junction: float = _q("F")
+    """c_junction [F]: capacitance of one cell between its row and column."""
+    cell_pitch: float = _q("m", positive=True)
+    """p [m]: pitch of one device along a line (device area p^2)."""
+    c_driver: float = _q("F")
+    """C_drv [F]: switched capacitance of one row driver per input toggle (at the supply)."""
+    c_integrator: float = _q("F", positive=True)
+    """C_int [F]: sampling capacitor of a voltage-mode column, besides the line."""
+    e_add_bit: float = _q("J")
+    """E_add [J]: one full-adder bit of the shift-and-add accumulator."""
+    e_buffer_bit: float = _q("J")
+    """E_buf [J]: one bit written to or read from the tile's SRAM input/output buffers."""
+    e_wire_bit_mm: float = _q("J/m")
+    """E_wire [J per bit per m]: moving one bit over on-chip interconnect."""
+    p_leak_density: float = _q("W/m^2")
+    """P_leak / A [W/m^2]: static power per area of the tile's periphery."""
+    a_row: float = _q("m^2")
+    """A_row [m^2]: area of one row driver (DAC, level shifter)."""
+    a_col: float = _q("m^2")
+    """A_col [m^2]: area of one column's sense circuit and multiplexer."""
+    a_add_bit: float = _q("m^2")
+    """A_add [m^2]: area of one accumulator bit."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Field name -> value (SI units)."""
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChipDescription:
+    """A macro or chip described from its paper; anything the paper does not give is in
+    :attr:`node`. Numbers in SI units."""
+
+    name: str
+    """Chip name."""
+    citation: str
+    """The paper the values come from."""
+    node: NodeParams
+    """The shared values of its technology node."""
+    technology: str
+    """Memory technology (``"pcm"``, ``"rram"``, ...), descriptive."""
+    rows: int = _q("1", integer=True, positive=True)
+    """M: inputs (weight rows) of one array [1]."""
+    cols: int = _q("1", integer=True, positive=True)
+    """N: outputs (weight columns) of one array [1]."""
+    cores: int = _q("1", integer=True, positive=True)
+    """Arrays on the chip [1]."""
+    devices_per_weight: int = _q("1", integer=True, positive=True)
+    """Devices storing one weight [1] (2 for a differential pair)."""
+    g_min: float = _q("S")
+    """g_min [S]: lowest device conductance used."""
+    g_max: float = _q("S", positive=True)
+    """g_max [S]: highest device conductance used."""
+    supply: float = _q("V", positive=True)
+    """V_dd [V]: periphery supply."""
+    v_read: float = _q("V", positive=True)
+    """V_read [V]: read voltage across a cell at full-scale input."""
+    input_scheme: InputScheme = dataclasses.field(default=InputScheme.BIT_SERIAL,
+                                                  metadata={"unit": None})
+    """Input encoding (:class:`~xbarlab.energy.periphery.InputScheme`)."""
+    input_bits: int = _q("1", integer=True, positive=True)
+    """b_in: input resolution [bits]."""
+    output_bits: int = _q("1", integer=True, positive=True)
+    """b_out: ADC resolution [bits]."""
+    t_pulse: float = _q("s", positive=True)
+    """t [s]: read pulse of one input cycle; for pulse-width inputs the unit width (one LSB)."""
+    readout: Readout = dataclasses.field(default=Readout.CURRENT, metadata={"unit": None})
+    """Current-mode or voltage-mode readout."""
+    accumulation: Accumulation = dataclasses.field(default=Accumulation.DIGITAL,
+                                                   metadata={"unit": None})
+    """Where bit-serial partial sums are combined."""
+    phases: int = _q("1", integer=True, positive=True)
+    """Array reads per product (e.g. 4 for a four-phase read of signed inputs and weights)."""
+    columns_per_adc: int = _q("1", integer=True, positive=True)
+    """Columns multiplexed onto one ADC [1]."""
+    adc_rate: float = _q("Hz", positive=True)
+    """f_s [Hz]: conversions per second of one ADC."""
+    adc_kind: str = dataclasses.field(default="", metadata={"unit": None})
+    """The ADC's architecture as the paper names it (descriptive)."""
+    adc_energy: float | None = _q("J", default=None, positive=True)
+    """E_adc [J per conversion] where the paper gives it; None: the survey."""
+    adc_area: float | None = _q("m^2", default=None, positive=True)
+    """A_adc [m^2] of one ADC where the paper gives it; None: the survey regression."""
+    adc_extrapolate: bool = dataclasses.field(default=False, metadata={"unit": None})
+    """Allow the survey look-up outside its SNDR span (see :func:`~.adc.adc_energy`)."""
+    published: Mapping[str, float] = dataclasses.field(default_factory=dict,
+                                                       metadata={"unit": None})
+    """The paper's figures for comparison (``tops_per_w``, ``tops_per_mm2``, ...)."""
+
+    @property
+    def ops_per_product(self) -> int:
+        """Operations of one matrix-vector product of one array: 2 per multiply-accumulate."""
+        return 2 * self.rows * self.cols
+
+
+# -- loading --------------------------------------------------------------------------------
+
+_CHIP_TABLES = {
+    "array": ("rows", "cols", "cores", "devices_per_weight", "g_min", "g_max"),
+    "read": ("supply", "v_read", "input_scheme", "input_bits", "output_bits", "t_pulse",
+             "readout", "accumulation", "phases"),
+    "adc": ("adc_kind", "columns_per_adc", "adc_rate", "adc_energy", "adc_area",
+            "adc_extrapolate"),
+}
+_ADC_KEYS = {"kind": "adc_kind", "columns_per_adc": "columns_per_adc", "rate": "adc_rate",
+             "energy": "adc_energy", "area": "adc_area", "extrapolate": "adc_extrapolate"}
+_ENUMS = {"input_scheme": InputScheme, "readout": Readout, "accumulation": Accumulation}
+_STRINGS = ("name", "citation", "node", "technology")
+_NODE_FIELDS = tuple(f.name for f in dataclasses.fields(NodeParams))
+
+
+def _read_toml(path) -> dict:
+    p = Path(path)
+    try:
+        with open(p, "rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{p}: not valid TOML ({exc})") from None
+
+
+def _quantity(where: str, cls, name: str, raw) -> float | int:
+    f = next(f for f in dataclasses.fields(cls) if f.name == name)
+    unit, md = f.metadata["unit"], f.metadata
+    if not isinstance(raw, dict) or set(raw) != {"value", "unit"}:
+        raise ConfigError(f"{where}: {name} must be {{ value = ..., unit = \"{unit}\" }}, "
+                          f"got {raw!r}")
+    if raw["unit"] != unit:
+        raise ConfigError(f"{where}: {name} has unit {raw['unit']!r}; expected {unit!r}")
+    v = raw["value"]
+    ok_type = isinstance(v, int) if md["integer"] else isinstance(v, int | float)
+    if isinstance(v, bool) or not ok_type or v != v or v in (float("inf"), float("-inf")):
+        kind = "an integer" if md["integer"] else "a finite number"
+        raise ConfigError(f"{where}: {name} = {v!r} must be {kind} [{unit}]")
+    if v < 0 or (md["positive"] and v == 0):
+        raise ConfigError(f"{where}: {name} = {v!r} must be {'> 0' if md['positive'] else '>= 0'}"
+                          f" [{unit}]")
+    return int(v) if md["integer"] else float(v)
+
+
+def load_node(name: str, folder=None) -> NodeParams:
+    """The :class:`NodeParams` of node file ``<folder>/<name>.toml`` (default
+    ``data/chips/nodes``). Every field is required; unknown keys are refused."""
+    folder = Path(folder) if folder is not None else CHIP_DIR / "nodes"
+    path = folder / f"{name}.toml"
+    if not path.is_file():
+        known = sorted(p.stem for p in folder.glob("*.toml"))
+        raise ConfigError(f"node {name!r}: no file {path}; known nodes: {known}")
+    d = _read_toml(path)
+    unknown = set(d) - set(_NODE_FIELDS)
+    missing = set(_NODE_FIELDS) - set(d)
+    if unknown or missing:
+        raise ConfigError(f"{path}: unknown key(s) {sorted(unknown)}, missing {sorted(missing)}")
+    if d["name"] != name or not isinstance(d["source"], str):
+        raise ConfigError(f"{path}: name must be {name!r} and source a string, got "
+                          f"{d['name']!r}, {d['source']!r}")
+    vals = {k: _quantity(str(path), NodeParams, k, d[k]) for k in _NODE_FIELDS[2:]}
+    return NodeParams(name=name, source=d["source"], **vals)
+
+
+def _chip_fields(path: Path, d: dict) -> dict[str, Any]:
+    where = str(path)
+    tables = {"array", "read", "adc", "published"}
+    unknown = set(d) - set(_STRINGS) - tables
+    if unknown:
+        hint = " (node values cannot be overridden per chip)" if unknown & set(_NODE_FIELDS) \
+            else ""
+        raise ConfigError(f"{where}: unknown key(s) {sorted(unknown)}{hint}; valid: "
+                          f"{sorted(set(_STRINGS) | tables)}")
+    out: dict[str, Any] = {}
+    for k in _STRINGS:
+        if not isinstance(d.get(k), str) or not d[k]:
+            raise ConfigError(f"{where}: {k} must be a non-empty string, got {d.get(k)!r}")
+        out[k] = d[k]
+    for table, names in _CHIP_TABLES.items():
+        t = d.get(table)
+        if not isinstance(t, dict):
+            raise ConfigError(f"{where}: missing table [{table}]")
+        keys = {(_ADC_KEYS.get(k, "?" + k) if table == "adc" else k): k for k in t}
+        bad = sorted(raw for f, raw in keys.items() if f not in names)
+        if bad:
+            node_hit = set(bad) & set(_NODE_FIELDS)
+            hint = " (node values cannot be overridden per chip)" if node_hit else ""
+            valid = sorted(_ADC_KEYS) if table == "adc" else sorted(names)
+            raise ConfigError(f"{where}: [{table}] unknown key(s) {bad}{hint}; valid: {valid}")
+        for f, raw_key in keys.items():
+            v = t[raw_key]
+            if f in _ENUMS:
+                out[f] = coerce_enum(_ENUMS[f], v, f"{where}: [{table}] {raw_key}")
+            elif f == "adc_kind":
+                out[f] = str(v)
+            elif f == "adc_extrapolate":
+                if not isinstance(v, bool):
+                    raise ConfigError(f"{where}: [adc] extrapolate must be true or false, "
+                                      f"got {v!r}")
+                out[f] = v
+            else:
+                out[f] = _quantity(f"{where}: [{table}]", ChipDescription, f, v)
+    pub = d.get("published", {})
+    if not isinstance(pub, dict) or not all(
+            isinstance(v, int | float | str) and not isinstance(v, bool) for v in pub.values()):
+        raise ConfigError(f"{where}: [published] must map names to numbers or strings")
+    out["published"] = dict(pub)
+    return out
+
+
+def load_chip(path, *, node_folder=None) -> ChipDescription:
+    """The :class:`ChipDescription` of a chip file, its node taken from the node file.
+
+    Parameters
+    ----------
+    path : str or Path
+        The chip's TOML file (module docstring), or the stem of a shipped one in
+        :data:`CHIP_DIR`.
+    node_folder : str or Path, optional
+        Where the node files are (default ``data/chips/nodes``).
+    """
+    p = Path(path)
+    if not p.suffix and not p.exists():
+        p = CHIP_DIR / f"{path}.toml"
+    if not p.is_file():
+        raise ConfigError(f"chip file {str(path)!r} not found; shipped chips: "
+                          f"{[c.stem for c in sorted(CHIP_DIR.glob('*.toml'))]}")
+    f = _chip_fields(p, _read_toml(p))
+    missing = [x.name for x in dataclasses.fields(ChipDescription)
+               if x.default is dataclasses.MISSING and x.default_factory is dataclasses.MISSING
+               and x.name not in f and x.name != "node"]
+    if missing:
+        raise ConfigError(f"{p}: missing value(s) {missing}")
+    node = load_node(f.pop("node"), node_folder)
+    if f["g_min"] >= f["g_max"]:
+        raise ConfigError(f"{p}: [array] g_min = {f['g_min']!r} S must be below g_max = "
+                          f"{f['g_max']!r} S")
+    return ChipDescription(node=node, **f)
+
+
+def shipped_chips() -> dict[str, ChipDescription]:
+    """Every chip file shipped in :data:`CHIP_DIR`, by file stem."""
+    return {p.stem: load_chip(p) for p in sorted(CHIP_DIR.glob("*.toml"))}
+
+
+def chip_to_dict(chip: ChipDescription) -> Mapping[str, Any]:
+    """Field name -> value, the node as its name (for reports)."""
+    d = {f.name: getattr(chip, f.name) for f in dataclasses.fields(chip)}
+    d["node"] = chip.node.name
+    return {k: (v.value if isinstance(v, enum.Enum) else v) for k, v in d.items()}

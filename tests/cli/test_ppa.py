@@ -1,0 +1,72 @@
+"""``xbarlab ppa`` (xbarlab/cli/ppa.py): the anchors table and refusals before any work."""
+
+from __future__ import annotations
+
+import pytest
+from _shared import shared_path
+from xbarlab.cli import main
+
+
+@pytest.mark.slow
+def test_anchors_table(capsys):
+    """`xbarlab ppa --anchors` prints one row per published figure of the shipped chips
+    (slow: about 1 s; tests/energy/test_anchors.py checks the rows themselves)."""
+    survey = shared_path("data", "adc_survey")
+    assert main(["ppa", "--anchors", "--adc-survey", str(survey)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("| HERMES core |") == 2 and out.count("| NeuRRAM |") == 5
+
+
+def test_refusals(tmp_path, capsys):
+    """No model folder, or a 3-bit ADC below the survey's span without --extrapolate, or an
+    unknown chip: exit 2 with a one-line message naming the option or value."""
+    survey = str(shared_path("data", "adc_survey"))
+    assert main(["ppa", "--adc-survey", survey, "--device-model", "pcm-hermes-2023",
+                 "-o", str(tmp_path / "o")]) == 2
+    assert "MODEL_DIR is required" in capsys.readouterr().err
+    assert main(["ppa", str(tmp_path), "--adc-survey", survey, "--device-model",
+                 "pcm-hermes-2023", "--chip", "nochip", "-o", str(tmp_path / "o")]) == 2
+    assert "chip file 'nochip' not found" in capsys.readouterr().err
+
+
+def _model(tmp_path):
+    import torch
+    from xbarlab.nn.data import build_model, model_config
+
+    cfg = model_config("mlp", "digits", (1, 8, 8))
+    torch.manual_seed(0)
+    mdir = tmp_path / "m"
+    mdir.mkdir()
+    torch.save({"state_dict": build_model(cfg).state_dict(), "config": cfg}, mdir / "model.pt")
+    return mdir
+
+
+def test_three_bits_need_extrapolate(tmp_path, capsys):
+    """3-bit ADCs at the HERMES core's 13 MHz need SNDR 19.8 dB, below the survey's 20 dB:
+    refused before any evaluation, naming --extrapolate; nothing is written."""
+    survey = str(shared_path("data", "adc_survey"))
+    out = tmp_path / "o"
+    assert main(["ppa", str(_model(tmp_path)), "--adc-survey", survey, "--device-model",
+                 "pcm-hermes-2023", "--adc-bits", "3,6", "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "bits=3 needs SNDR 19.82 dB" in err and "--extrapolate" in err
+    assert not out.exists()
+
+
+@pytest.mark.slow
+def test_one_point_study_writes_its_folder(tmp_path):
+    """A one-point study (6-bit ADC, 64 x 64 tiles, one conductance range, one programming,
+    20 samples): ppa.json holds the point on the front, with the energy and accuracy the
+    report prints; report.md links both plots."""
+    import json
+
+    survey = str(shared_path("data", "adc_survey"))
+    out = tmp_path / "o"
+    assert main(["ppa", str(_model(tmp_path)), "--adc-survey", survey, "--device-model",
+                 "pcm-hermes-2023", "--adc-bits", "6", "--tiles", "64", "--g-max", "2e-5",
+                 "--programmings", "1", "--circuit-samples", "20", "-o", str(out)]) == 0
+    res = json.loads((out / "ppa.json").read_text())
+    (p,) = res["points"]
+    assert p["pareto"] and p["energy_J"] > 0 and 0 <= p["accuracy"] <= 1
+    md = (out / "report.md").read_text()
+    assert "plots/pareto.png" in md and "plots/energy_breakdown.png" in md

@@ -1,0 +1,94 @@
+"""Chip and node files: every shipped chip loads, takes its node's values unchanged, and bad
+files fail with one-line errors naming the value."""
+
+from __future__ import annotations
+
+import tomllib
+
+import pytest
+from xbarlab.energy.chip import (
+    CHIP_DIR,
+    ChipDescription,
+    NodeParams,
+    load_chip,
+    load_node,
+    shipped_chips,
+)
+from xbarlab.errors import ConfigError
+
+NODE_KEYS = {f for f in NodeParams.__dataclass_fields__}
+
+
+def _keys(d, prefix=""):
+    for k, v in d.items():
+        yield k
+        if isinstance(v, dict) and "value" not in v:
+            yield from _keys(v, prefix + k + ".")
+
+
+def test_shipped_chips_load_and_cite():
+    """Four chip files, each with a citation, a node file of its own node, and the paper's
+    published figures."""
+    chips = shipped_chips()
+    assert set(chips) == {"hermes-core", "hermes-chip", "neurram", "aon-cim"}
+    for c in chips.values():
+        assert isinstance(c, ChipDescription) and len(c.citation) > 40
+        assert c.published["tops_per_w"] > 0
+        assert c.node == load_node(c.node.name)
+
+
+def test_no_chip_file_sets_a_node_value():
+    """No key of any shipped chip file (at any depth) names a node value: node values are
+    the same for every chip of a node."""
+    for path in sorted(CHIP_DIR.glob("*.toml")):
+        with open(path, "rb") as fh:
+            keys = set(_keys(tomllib.load(fh)))
+        assert not keys & (NODE_KEYS - {"name", "source"}), path.name
+
+
+def _write(tmp_path, text: str):
+    src = (CHIP_DIR / "hermes-core.toml").read_text()
+    p = tmp_path / "chip.toml"
+    p.write_text(text(src) if callable(text) else text)
+    return p
+
+
+@pytest.mark.parametrize("edit, match", [
+    (lambda s: s.replace("[array]", "c_driver = { value = 1e-15, unit = \"F\" }\n[array]"),
+     r"c_driver.*node values cannot be overridden"),
+    (lambda s: s.replace("[adc]", "[adc]\nc_wire = { value = 1e-10, unit = \"F/m\" }"),
+     r"\[adc\] unknown key\(s\) \['c_wire'\].*node values"),
+    (lambda s: s.replace("[read]", "[read]\nspeed = 3"),
+     r"\[read\] unknown key\(s\) \['speed'\]"),
+    (lambda s: s.replace('g_max = { value = 10e-6, unit = "S" }',
+                         'g_max = { value = 10, unit = "uS" }'),
+     r"g_max has unit 'uS'; expected 'S'"),
+    (lambda s: s.replace('t_pulse = { value = 0.25e-9, unit = "s" }',
+                         't_pulse = { value = -1e-9, unit = "s" }'),
+     r"t_pulse = -1e-09 must be > 0"),
+    (lambda s: s.replace('rows = { value = 256, unit = "1" }',
+                         'rows = { value = 25.5, unit = "1" }'),
+     r"rows = 25.5 must be an integer"),
+    (lambda s: s.replace('node = "14nm"', 'node = "7nm"'), r"node '7nm'.*known nodes"),
+    (lambda s: s.replace('readout = "current"', 'readout = "charge"'), r"readout"),
+    (lambda s: s.replace('g_min = { value = 0.0, unit = "S" }',
+                         'g_min = { value = 20e-6, unit = "S" }'),
+     r"g_min = 2e-05 S must be below"),
+])
+def test_bad_chip_files(tmp_path, edit, match):
+    """A node value set in a chip, an unknown key, a wrong unit, a negative or fractional
+    value, an unknown node or enum, g_min >= g_max: ConfigError naming the key and value."""
+    with pytest.raises(ConfigError, match=match) as err:
+        load_chip(_write(tmp_path, edit))
+    assert "\n" not in str(err.value)
+
+
+def test_bad_node_file(tmp_path):
+    """A node file missing a value or with a wrong unit is refused."""
+    src = (CHIP_DIR / "nodes" / "14nm.toml").read_text()
+    (tmp_path / "14nm.toml").write_text(src.replace('unit = "F/m"', 'unit = "F/um"'))
+    with pytest.raises(ConfigError, match=r"c_wire has unit 'F/um'; expected 'F/m'"):
+        load_node("14nm", tmp_path)
+    (tmp_path / "14nm.toml").write_text(src.replace("c_driver", "#"))
+    with pytest.raises(ConfigError, match=r"missing \['c_driver'\]"):
+        load_node("14nm", tmp_path)

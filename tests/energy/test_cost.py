@@ -1,0 +1,114 @@
+"""Cost of one product on a described chip against closed forms and the circuit solve."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+from xbarlab.crossbar import Crossbar
+from xbarlab.energy import array_energy, input_levels
+from xbarlab.energy.chip import load_chip
+from xbarlab.energy.cost import nominal_inputs, product_cost
+from xbarlab.errors import ConfigError
+
+
+def _chip(**kw):
+    """The HERMES core with a paper-given ADC (so no survey), small and changed by ``kw``."""
+    base = dict(rows=4, cols=3, adc_energy=2e-12, adc_area=1e-9)
+    return dataclasses.replace(load_chip("hermes-core"), **(base | kw))
+
+
+def test_bit_serial_array_energy_is_the_uniform_average():
+    """Bit-serial b-bit uniform codes: each bit is 1 half the time, so the mean array energy
+    is b (V^2 / 2) t M N G with every cell at G; the nominal inputs reach it exactly."""
+    c = _chip(input_scheme="bit-serial", input_bits=3, t_pulse=5e-9)
+    e = product_cost(c).energy["array"]
+    g = c.devices_per_weight * (c.g_min + c.g_max) / 2
+    assert e == pytest.approx(3 * c.v_read**2 / 2 * 5e-9 * 4 * 3 * g, rel=1e-13)
+
+
+def test_pulse_width_array_energy():
+    """Pulse-width codes x: E = V^2 t_unit x sum_j G_ij per row; uniform b-bit codes average
+    (2^b - 1) / 2."""
+    c = _chip(input_scheme="pulse-width", input_bits=4)
+    g = c.devices_per_weight * (c.g_min + c.g_max) / 2
+    ref = c.v_read**2 * c.t_pulse * 7.5 * 4 * 3 * g
+    assert product_cost(c).energy["array"] == pytest.approx(ref, rel=1e-13)
+
+
+def test_array_energy_equals_the_circuit_solve_without_wires():
+    """Random conductances and codes: the cost's array energy equals array_energy of the
+    solved Crossbar (no wire resistance) summed over the bit-serial cycles, to 1e-12."""
+    rng = np.random.default_rng(0)
+    c = _chip(input_scheme="bit-serial", input_bits=4, t_pulse=3e-9)
+    G = rng.uniform(0, 40e-6, (4, 3))
+    x = rng.integers(0, 16, (5, 4))
+    lv = input_levels(x, 4, c.v_read, "bit-serial")  # (5, 4, 4)
+    ref = sum(array_energy(Crossbar(G), lv[b].T, 3e-9).total.sum() for b in range(5)) / 5
+    assert product_cost(c, G=G, x=x).energy["array"] == pytest.approx(ref, rel=1e-12)
+
+
+def test_conversions_latency_and_ops():
+    """Digital accumulation of b-bit bit-serial inputs: N b conversions of E_adc; latency
+    b (t + c / f_s); 2 M N operations. Analog accumulation: N conversions,
+    b t + c / f_s."""
+    c = _chip(input_scheme="bit-serial", input_bits=3, t_pulse=5e-9, columns_per_adc=2,
+              adc_rate=1e8)
+    pc = product_cost(c)
+    assert pc.energy["adc"] == pytest.approx(3 * 3 * 2e-12)
+    assert pc.latency == pytest.approx(3 * (5e-9 + 2 / 1e8))
+    assert pc.ops == 2 * 4 * 3
+    a = product_cost(dataclasses.replace(c, accumulation="analog"))
+    assert a.energy["adc"] == pytest.approx(3 * 2e-12)
+    assert a.latency == pytest.approx(3 * 5e-9 + 2 / 1e8)
+    assert a.tops_per_w == pytest.approx(24 / a.total_energy / 1e12)
+
+
+def test_nominal_inputs_take_every_code_once_per_row():
+    """Each row of the nominal inputs holds every code exactly once."""
+    x = nominal_inputs(_chip(input_bits=3))
+    assert all(sorted(col) == list(range(8)) for col in x.T)
+
+
+def test_bad_arrays():
+    """G larger than the array, or inputs of the wrong width: ConfigError naming them."""
+    with pytest.raises(ConfigError, match="G must"):
+        product_cost(_chip(), G=np.ones((5, 3)) * 1e-6)
+    with pytest.raises(ConfigError, match="x has shape"):
+        product_cost(_chip(), G=np.ones((4, 3)) * 1e-6, x=np.zeros((2, 3), int))
+
+
+def test_activity_of_more_rows_equals_the_codes():
+    """Costing with the InputActivity of 8-row codes restricted to a 4-row tile equals
+    costing with the first 4 rows' codes (every component)."""
+    from xbarlab.energy.cost import input_activity
+
+    rng = np.random.default_rng(2)
+    c = _chip(input_scheme="bit-serial", input_bits=3, rows=8)
+    x = rng.integers(0, 8, (6, 8))
+    G = rng.uniform(0, 20e-6, (4, 3))
+    a = product_cost(c, G=G, activity=input_activity(c, x))
+    b = product_cost(c, G=G, x=x[:, :4])
+    assert a.energy == pytest.approx(b.energy, rel=1e-14)
+    with pytest.raises(ConfigError, match="not both"):
+        product_cost(c, G=G, x=x[:, :4], activity=input_activity(c, x))
+
+
+def test_settling_time_of_the_solved_array_sets_the_cycle():
+    """A 4 x 3 tile with 2 kOhm row and column segments: the settling time of its solved
+    RC network (node capacitances, half an LSB of 8 bits) exceeds a 1 ps pulse, so each of
+    the b bit-serial cycles lasts that long: latency b (t_settle + c / f_s)."""
+    from xbarlab.crossbar import Crossbar, WireParams
+    from xbarlab.energy import settling_time
+    from xbarlab.energy.cost import line_capacitances
+
+    c = _chip(input_scheme="bit-serial", input_bits=3, t_pulse=1e-12, adc_rate=1e8)
+    G = np.full((4, 3), 20e-6)
+    xb = Crossbar(G, wires=WireParams(r_row=2e3, r_col=2e3))
+    ts = settling_time(xb, line_capacitances(c), 2.0**-9)
+    assert ts > 1e-12
+    pc = product_cost(c, G=G, t_settle=ts)
+    assert pc.latency == pytest.approx(3 * (ts + 1 / 1e8))
+    with pytest.raises(ConfigError, match="t_settle"):
+        product_cost(c, G=G, t_settle=-1.0)
