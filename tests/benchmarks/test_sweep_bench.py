@@ -79,15 +79,18 @@ def test_overhead_per_no_op_point_with_two_workers(tmp_path):
           f"(goal <= 5 ms: {'met' if per <= 5 else 'missed'}); cluster start {start:.1f} s")
 
 
-def scaling(workers: int, programmings: int | None = None) -> dict:
+def scaling(workers: int, programmings: int | None = None, sizes=None) -> dict:
     """Points per second of the shipped study on ``workers`` workers against 1 (the
-    study's programmings per configuration raised to ``programmings`` for more points);
-    the metric columns are checked to be the same bytes."""
+    study's programmings per configuration raised to ``programmings`` for more points, its
+    array sizes replaced by ``sizes`` for heavier ones); the metric columns are checked to
+    be the same bytes."""
     import tomllib
 
     tree = tomllib.loads(STUDY.read_text())
     if programmings is not None:
         tree["study"]["programmings"] = programmings
+    if sizes is not None:
+        tree["grid"]["n"] = list(sizes)
     study = parse_study(tree)
     n = len(study.points)
     t1, r1 = _timed(study, 1)
@@ -105,5 +108,7 @@ if __name__ == "__main__":  # pragma: no cover
     ap = argparse.ArgumentParser(description="the shipped study on N workers against 1")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--programmings", type=int, default=None)
+    ap.add_argument("--sizes", default=None, help="array sizes, e.g. 128,256")
     a = ap.parse_args()
-    print(json.dumps(scaling(a.workers, a.programmings), indent=1))
+    sizes = None if a.sizes is None else [int(v) for v in a.sizes.split(",")]
+    print(json.dumps(scaling(a.workers, a.programmings, sizes), indent=1))
