@@ -162,22 +162,23 @@ def _xfail(name, reason):
 
 #: Measured: median KS over levels of the held-out half / the generating model's, per time.
 ALL_TIMES = ["i", "ii", "iii", "iv"]
-ALL_TIMES[0] = _xfail("i", "fit on all times: 1 s 0.0336 vs floor 0.0269 (1.25x), 1 h 0.0301 "
-                           "vs 0.0252 (1.19x), 1 d 0.0285 vs 0.0283, 7 d 0.0279 vs 0.0234 "
-                           "(1.19x), 30 d 0.0311 vs 0.0247 (1.26x), 1 y 0.0329 vs 0.0267 "
-                           "(1.23x)")
+ALL_TIMES[0] = _xfail("i", "fit on all times: 1 h 0.0302 vs floor 0.0252 (1.20x); 1 s 1.13x, "
+                           "1 d 1.09x, 7 d 1.13x, 30 d 1.15x, 1 y 1.12x; the reads are "
+                           "g (1 + Q_s sqrt(u) z) clamped at 0 S, the model's g e^(Q sqrt(u) z)"
+                           ": where Q_s sqrt(u) reaches 0.4-0.84 (targets <= 1.875 uS, KS "
+                           "0.04-0.09) the two laws differ")
 ALL_TIMES[2] = _xfail("iii", "fit on all times: 1 s 0.0403 vs floor 0.0208 (1.9x), 1 h 0.0637 "
                              "vs 0.0288 (2.2x), 1 d 0.0524, 7 d 0.0487, 30 d 0.0464, 1 y "
                              "0.0432 vs 0.0288; worst at the edge levels 5 and 45 uS")
-ALL_TIMES[3] = _xfail("iv", "fit on all times: 1 s 0.0399 vs floor 0.0276 (1.45x), 1 h 0.0339 "
-                            "vs 0.0295, 1 d 0.0326 vs 0.0272 (1.20x), 7 d 0.0305 vs 0.0261 "
-                            "(1.17x), 30 d 0.0354 vs 0.0277 (1.28x), 1 y 0.0322 vs 0.0305")
+ALL_TIMES[3] = _xfail("iv", "fit on all times: 1 d 0.0318 vs floor 0.0272 (1.17x), 30 d 0.0336 "
+                            "vs 0.0277 (1.21x); 1 s 1.12x, 1 h 1.05x, 7 d 1.14x, 1 y 1.11x; "
+                            "worst at targets <= 1.875 uS (KS 0.06-0.13), where the additive "
+                            "read noise of the data and the model's noise on ln g differ")
 TO_ONE_DAY = ["i", "ii", "iii", "iv"]
-TO_ONE_DAY[0] = _xfail("i", "fit up to 1 d: 30 d 0.0320 vs floor 0.0247 (1.29x), 1 y 0.0377 vs "
-                            "0.0267 (1.41x)")
+TO_ONE_DAY[0] = _xfail("i", "fit up to 1 d: 30 d 0.0342 vs floor 0.0247 (1.39x), 1 y 0.0323 vs "
+                            "0.0267 (1.21x)")
 TO_ONE_DAY[2] = _xfail("iii", "fit up to 1 d: 30 d 0.0474 vs floor 0.0288 (1.65x), 1 y 0.0479 "
                               "vs 0.0288 (1.66x)")
-TO_ONE_DAY[3] = _xfail("iv", "fit up to 1 d: 30 d within, 1 y 0.0370 vs floor 0.0305 (1.21x)")
 PERSISTENCE = ["i", "ii", _xfail("iii", "fit up to 1 d: 1 y 0.0484 against persistence's 0.0371 "
                                         "(7 d 0.0518 vs 0.0628, 30 d 0.0497 vs 0.0517 "
                                         "within)"), "iv"]

@@ -270,3 +270,38 @@ def test_target_conditioned_table_file_round_trip(tmp_path):
     x = np.linspace(0.5e-6, 2.5e-6, 50)
     np.testing.assert_array_equal(model.sample(x, times, np.random.default_rng(9)),
                                   back.sample(x, times, np.random.default_rng(9)))
+
+
+def _saturating_relaxation(n, times, rng):
+    """Two levels (10 and 20 uS) x ``n`` cells: d(t) = -(0.5 uS + 0.2 uS z)(1 - e^(-t/3 s))
+    with z ~ N(0, 1) per cell (the change saturates within seconds), g_0 = level centre +
+    0.3 uS N(0, 1); a table of role -> array."""
+    g0 = np.repeat([10e-6, 20e-6], n) + 0.3e-6 * rng.standard_normal(2 * n)
+    amp = 0.5e-6 + 0.2e-6 * rng.standard_normal(2 * n)
+    g = g0[None, :] - amp[None, :] * (1 - np.exp(-times / 3.0))[:, None]
+    return {"device": np.tile(np.arange(2 * n), times.size), "g": g.ravel(),
+            "time": np.repeat(times, 2 * n), "g_initial": np.tile(g0, times.size),
+            "level": np.tile(np.repeat([0, 1], n), times.size)}
+
+
+def test_stored_bands_follow_the_persistence_form_beyond_the_data():
+    """A change that saturates within seconds (_saturating_relaxation, 300 cells a level,
+    read at 1, 10, 100, 1e3, 1e4 s): the held-out time chooses persistence, and beyond
+    the last read every bootstrap replicate's mean and std of the change stay those of its
+    last anchor (the bands had grown them with slopes through the origin in u whatever
+    the form)."""
+    from xbarlab.calibration import relaxation, tables
+
+    times = np.array([0.0, 1.0, 10.0, 100.0, 1e3, 1e4])
+    c = tables.columns(_saturating_relaxation(300, times, np.random.default_rng(5)))
+    pv = tables.pivot(c, use_initial=True)
+    lev, centres = tables.level_labels(pv, by="level")
+    blk, info = relaxation.fit_relaxation(pv, lev, centres, [0, 1], t_max=1e6,
+                                          rng=np.random.default_rng(0), n_boot=40)
+    assert info.extrapolation == "persistence", info.extrapolation_ks
+    last = int(np.argmin(np.abs(blk.t - 1e4)))
+    beyond = blk.t > 1e4 * 1.01
+    assert beyond.any()
+    for arr in (blk.boot_mean, blk.boot_std):
+        np.testing.assert_allclose(arr[:, :, beyond], arr[:, :, last:last + 1].repeat(
+            beyond.sum(), axis=2), rtol=1e-12, atol=1e-18)
