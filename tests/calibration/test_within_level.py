@@ -76,7 +76,10 @@ def _model_corr(model, g_in, times, rng, n_samples=20):
 
 
 def _check_corr(model, pv, lev, labels, g_in_of, times_idx, rng, min_frac=0.9):
+    """Share of (level, time) cells whose model correlation lies inside the data's 99 %
+    band, pooled and per later time (time index -> share)."""
     inside, total = 0, 0
+    per = {k: [0, 0] for k in times_idx[1:]}
     for i in labels:
         m = lev == i
         g1 = pv.g[m, times_idx[0]]
@@ -90,7 +93,9 @@ def _check_corr(model, pv, lev, labels, g_in_of, times_idx, rng, min_frac=0.9):
             lo, hi = _boot_band(g1[ok], d, rng)
             inside += lo <= c_model <= hi
             total += 1
-    return inside / total
+            per[k][0] += lo <= c_model <= hi
+            per[k][1] += 1
+    return inside / total, {k: a / b for k, (a, b) in per.items() if b}
 
 
 @pytest.mark.slow
@@ -110,8 +115,8 @@ def test_pcm_example_correlation_and_spread(tmp_path):
     cols = tables.columns(meas)
     pv = tables.pivot(cols, use_initial=False)
     lev = pv.level.astype(int)
-    frac = _check_corr(model, pv, lev, range(8), lambda m: pv.target[m], list(range(6)),
-                       np.random.default_rng(3))
+    frac, _ = _check_corr(model, pv, lev, range(8), lambda m: pv.target[m], list(range(6)),
+                          np.random.default_rng(3))
     assert frac >= 0.9, frac
     pre = devices.load("pcm-ibm-2020")
     x = np.full(100_000, 2.5e-6)
@@ -140,8 +145,8 @@ def test_relaxation_toward_centre_correlation_recovered():
     cols = tables.columns(data)
     pv = tables.pivot(cols, use_initial=True)
     lev = pv.level.astype(int)
-    frac = _check_corr(model, pv, lev, range(8), lambda m: pv.g0[m], list(range(6)),
-                       np.random.default_rng(3))
+    frac, _ = _check_corr(model, pv, lev, range(8), lambda m: pv.g0[m], list(range(6)),
+                          np.random.default_rng(3))
     assert frac >= 0.9, frac
 
 
@@ -149,15 +154,16 @@ def test_relaxation_toward_centre_correlation_recovered():
 def test_techc_correlation_inside_bootstrap_band(techc):
     """Tech C (../shared): per-level correlation between the first read and the change at
     0.01 s..1e5 s in model samples lies inside the data's 99 % bootstrap band at >= 90 %
-    of the (level, time) cells with >= 50 devices read at every time."""
+    of the levels with >= 50 devices read at every time, at each of those times."""
     _, meas = techc
     model = fit(meas, rng=np.random.default_rng(0), drift="relaxation", n_boot=5)
     cols = tables.columns(meas)
     pv = tables.pivot(cols, use_initial=True)
     lev = pv.level.astype(int)
-    frac = _check_corr(model, pv, lev, range(32), lambda m: pv.g0[m], [0, 1, 2, 3, 5],
-                       np.random.default_rng(3))
-    assert frac >= 0.9, frac
+    frac, per_time = _check_corr(model, pv, lev, range(32), lambda m: pv.g0[m], [0, 1, 2, 3, 5],
+                                 np.random.default_rng(3))
+    print("tech C: levels inside the band", frac, "per time column", per_time)
+    assert frac >= 0.9 and min(per_time.values()) >= 0.9, (frac, per_time)
 
 
 def _example(name):
