@@ -110,6 +110,45 @@ def _censored_moments(err, target, noise, start_spread):
     return m - g_t, s
 
 
+def _spread(err, noise):
+    """Standard deviation of the errors ``err`` [S] less the mean read-noise variance
+    ``noise`` [S^2] (0 when the noise explains it all)."""
+    return np.sqrt(max(err.var(ddof=1) - noise.mean(), 0.0))
+
+
+def _level_moments(x, target, nv, idx, with_noise):
+    """``(moments, clamped, zeros)`` for the levels whose devices are ``idx``: ``moments(i,
+    ix)`` gives (bias [S], spread [S]) of level i from its devices ``ix`` (a resample);
+    ``clamped``: per level, whether its values were clamped at 0 S; ``zeros``: values at
+    exactly 0 S per level.
+
+    Read noise in x is multiplicative (ln x = ln g + eta, var(eta) = r = nv / x^2): the
+    moments of g are those of x with each value's noise undone, E[g] = E[x e^(-r/2)],
+    E[g^2] = E[x^2 e^(-2r)] (subtracting r x^2 from the variance takes the noise from the
+    noisy values themselves, too much of it where r is large). A level clamped at 0 S
+    (some values exactly 0 S, none below) gets the mean and spread of the error before the
+    clamp from the censored likelihood (:func:`censored_normal`; the moments of the
+    clamped values put too few cells at 0 S once the model clamps them again). Without
+    read noise (``with_noise`` False) the moments are the errors' mean and spread."""
+    e = x - target
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = np.where(x > 0, nv / np.maximum(x, 1e-300) ** 2, 0.0)
+    x1, x2 = x * np.exp(-0.5 * r), x**2 * np.exp(-2.0 * r)
+    zeros = np.array([np.sum(x[ix] == 0) for ix in idx], dtype=np.float64)
+    cens = [_clamped(x[ix]) for ix in idx]
+    spread_all = np.array([_spread(e[ix], nv[ix]) for ix in idx])
+
+    def moments(i, ix):
+        if cens[i] and _clamped(x[ix]):
+            return _censored_moments(e[ix], target[ix], nv[ix], spread_all[i])
+        if with_noise:
+            m1 = x1[ix].mean()
+            return m1 - target[ix].mean(), np.sqrt(max(x2[ix].mean() - m1 * m1, 0.0))
+        return e[ix].mean(), _spread(e[ix], nv[ix])
+
+    return moments, cens, zeros
+
+
 def _beta_loglik(e, b, s, w):
     y = (e + w) / (2 * w)
     if np.any((y <= 0) | (y >= 1)):
@@ -160,8 +199,11 @@ def fit_programming(target, x, *, min_devices: int, rng: np.random.Generator, n_
 
     ``labels``: level label per device (the level column); without it the levels are
     the distinct targets, binned in quantiles when they are continuous.
-    ``noise_var``: per-device variance of read noise contained in ``x`` [S^2], subtracted
-    from each level's error variance (deconvolution). Returns ``(block, info, skipped)``
+    ``noise_var``: per-device variance of read noise contained in ``x`` [S^2], taken as
+    multiplicative (its variance in ln x is noise_var / x^2) and undone value by value in
+    each level's moments (deconvolution; :func:`_level_moments`). A level whose values
+    were clamped at 0 S is fitted by the censored likelihood of :func:`censored_normal`.
+    Returns ``(block, info, skipped)``
     where ``skipped`` lists ``(target [S], devices)`` of levels with fewer than
     ``min_devices`` devices; the block is None when no level remains.
     """
@@ -186,41 +228,15 @@ def fit_programming(target, x, *, min_devices: int, rng: np.random.Generator, n_
     e = x - target
     nv = np.zeros_like(e) if noise_var is None else np.asarray(noise_var, dtype=np.float64)
 
-    def _spread(err, noise):
-        return np.sqrt(max(err.var(ddof=1) - noise.mean(), 0.0))
-
-    # read noise in x is multiplicative (ln x = ln g + eta, var(eta) = r = noise / x^2):
-    # the moments of g are those of x with each value's noise undone, E[g] = E[x e^(-r/2)],
-    # E[g^2] = E[x^2 e^(-2r)] (subtracting r x^2 from the variance takes the noise from
-    # the noisy values themselves, too much of it where r is large)
-    logn = noise_var is not None
-    with np.errstate(divide="ignore", invalid="ignore"):
-        r = np.where(x > 0, nv / np.maximum(x, 1e-300) ** 2, 0.0)
-    x1, x2 = x * np.exp(-0.5 * r), x**2 * np.exp(-2.0 * r)
-    zeros = np.array([np.sum(x[lab == L] == 0) for L in keep], dtype=np.float64)
-    cens = [_clamped(x[lab == L]) for L in keep]
-
-    def moments(i, ix):
-        """(bias, spread) [S] of level ``keep[i]`` from its devices ``ix``."""
-        if cens[i] and _clamped(x[ix]):
-            # values clamped at 0 S (some exactly 0 S, none below): the mean and spread
-            # of the error before the clamp, by the censored likelihood (the moments of
-            # the clamped values put too few cells at 0 S once the model clamps again)
-            return _censored_moments(e[ix], target[ix], nv[ix], spread_all[i])
-        if logn:
-            m1 = x1[ix].mean()
-            return m1 - target[ix].mean(), np.sqrt(max(x2[ix].mean() - m1 * m1, 0.0))
-        return e[ix].mean(), _spread(e[ix], nv[ix])
-
     idx = [np.nonzero(lab == L)[0] for L in keep]
-    spread_all = np.array([_spread(e[ix], nv[ix]) for ix in idx])
+    moments, cens, zeros = _level_moments(x, target, nv, idx, noise_var is not None)
     bias, spread = (np.array(v) for v in zip(*[moments(i, ix) for i, ix in enumerate(idx)],
                                              strict=True))
     n = np.array([ix.size for ix in idx], dtype=np.float64)
     # precision of a level's estimates: its devices over the variance of its errors as
     # measured (read noise included), never the deconvolved spread, which can be 0 where
     # the read noise accounts for all of it and would then outweigh every other level
-    raw = np.array([_spread(e[lab == L], np.zeros(1)) for L in keep])
+    raw = np.array([_spread(e[ix], np.zeros(1)) for ix in idx])
     w = n / np.maximum(raw, 1e-30) ** 2
     s_bias = smooth_cv(gk, bias, w)
     s_spread = smooth_cv(gk, spread, w)

@@ -311,3 +311,68 @@ def test_stored_bands_follow_the_persistence_form_beyond_the_data():
     for arr in (blk.boot_mean, blk.boot_std):
         np.testing.assert_allclose(arr[:, :, beyond], arr[:, :, last:last + 1].repeat(
             beyond.sum(), axis=2), rtol=1e-12, atol=1e-18)
+
+
+def _refit_stats(cols, targets, times, n_refit, rng):
+    """Std [S] and fraction at 0 S of 20,000 samples per target and time of the relaxation
+    fit of ``cols`` refitted on ``n_refit`` resamples of its devices (within each level,
+    with replacement; a device drawn twice is two devices): (n_refit, 2, times, targets)."""
+    rows = {}
+    for i, d in enumerate(cols["device"]):
+        rows.setdefault(d, []).append(i)
+    lev_devs = {}
+    for d, r in rows.items():
+        lev_devs.setdefault(cols["level"][r[0]], []).append(d)
+    out = np.zeros((n_refit, 2, len(times), targets.size))
+    for b in range(n_refit):
+        idx, dev, k = [], [], 0
+        for ds in lev_devs.values():
+            for d in rng.choice(ds, len(ds)):
+                idx += rows[d]
+                dev += [k] * len(rows[d])
+                k += 1
+        sub = {key: v[np.array(idx)] for key, v in cols.items()}
+        sub["device"] = np.array(dev)
+        model = fit(sub, rng=np.random.default_rng(b), n_boot=0, drift="relaxation")
+        for j, t in enumerate(times):
+            for i, g in enumerate(targets):
+                s = model.sample(np.full(20_000, g), t, rng)
+                out[b, :, j, i] = s.std(), np.mean(s == 0)
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason=(
+    "1 d: spread outside at 1.5625 uS (preset 0.404 uS, band 0.325-0.399), 17.5 uS (1.242, "
+    "band 1.298-1.590) and 25 uS (1.512, band 1.553-1.956), where the fit follows the file's "
+    "own 150 cells (at 25 uS they read 1.680 uS, 11 % above the preset); 1 y: the fraction at "
+    "0 S above its band at 0.3125-2.1875 uS (0.377 against the preset's 0.230 at 0.3125 uS, "
+    "0.249 against 0.075 at 0.625 uS): beyond 1 d the relaxation table adds normal "
+    "increments to a change linear in g_0, while the preset's change is multiplicative "
+    "(g_0 D^-nu); at 0.6 uS the mean change at 1 y, -0.44 uS, is the preset's (-0.41) but "
+    "its spread, 0.21 uS, takes 23 % of the cells below 0 S"))
+def test_pcm_example_refit_holds_the_preset_inside_its_bootstrap_bands():
+    """The shipped pcm_drift.csv (pcm-ibm-2020, 17 targets 0.3125-25 uS x 150 cells, reads
+    to 1 d) refitted (relaxation table, the form its fit chooses) on 30 resamples of its
+    devices: at every target, at 1 d and 1 y, the preset's spread and fraction of cells
+    at 0 S (400,000 samples) lie inside the 95 % band of the refits' (20,000 samples each)."""
+    from xbarlab import devices
+
+    meas = read_measurements(_example("pcm_drift.csv"))
+    cols = {k: getattr(meas, k) for k in ("device", "g", "time", "time_point", "g_target",
+                                           "level")}
+    targets = np.unique(cols["g_target"])
+    times = (86400.0, YEAR)
+    reps = _refit_stats(cols, targets, times, 30, np.random.default_rng(9))
+    lo, hi = np.quantile(reps, [0.025, 0.975], axis=0)
+    pre = devices.load("pcm-ibm-2020")
+    out = []
+    for j, t in enumerate(times):
+        for i, g in enumerate(targets):
+            s = pre.sample(np.full(400_000, g), t, np.random.default_rng(1))
+            for k, (name, v) in enumerate((("spread", s.std()), ("zero", np.mean(s == 0)))):
+                if not lo[k, j, i] <= v <= hi[k, j, i]:
+                    out.append(f"{t:.3g} s, {g * 1e6:.4g} uS, {name}: {v:.4g} outside "
+                               f"[{lo[k, j, i]:.4g}, {hi[k, j, i]:.4g}]")
+    print("outside the refits' bands:", out)
+    assert not out, out
