@@ -24,9 +24,9 @@ class ProgrammingInfo:
     candidate family; ``window``: verify-window half-width [S] (given or estimated);
     ``window_estimated``: whether it was estimated; ``boot_spread_level``: bootstrap
     replicates of the per-level spread (B, n_levels) [S]; ``zeros``: devices per level that
-    read exactly 0 S (the clamp); a level with some and none below 0 S is fitted by the
-    censored likelihood of :func:`censored_normal` (its ``bias`` and ``spread`` are those
-    of the error before the clamp).
+    read exactly 0 S (the clamp); ``censored``: per level, whether it had some and none
+    below 0 S and was fitted by the censored likelihood of :func:`censored_normal` (its
+    ``bias`` and ``spread`` are then those of the error before the clamp).
     """
 
     levels_g: np.ndarray = field(default_factory=lambda: np.zeros(0))
@@ -44,6 +44,7 @@ class ProgrammingInfo:
     window_estimated: bool = False
     boot_spread_level: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
     zeros: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    censored: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
 
 
 def censored_normal(x, r, *, start: tuple[float, float]) -> tuple[float, float]:
@@ -297,7 +298,7 @@ def fit_programming(target, x, *, min_devices: int, rng: np.random.Generator, n_
                            bias_cv=s_bias.cv, spread_cv=s_spread.cv, family=fam, aic=aic,
                            family_params=params, window=window,
                            window_estimated=not window_given, boot_spread_level=bs_level,
-                           zeros=zeros)
+                           zeros=zeros, censored=np.array(cens, dtype=bool))
     return block, info, skipped_list
 
 
