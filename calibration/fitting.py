@@ -228,6 +228,14 @@ def _fit_programming_error(pv, drift_law, rep, *, has_time, has_cycles, rng, min
         window=window, noise_var=noise_var, labels=pv.level)
     rep.programming = pinfo
     rep.skipped += [(g, n, "programming") for g, n in skipped]
+    clamped = [(g, int(z), int(n)) for g, z, n, c in zip(
+        pinfo.levels_g, pinfo.zeros, pinfo.n, pinfo.censored, strict=True) if c]
+    if clamped:
+        rep.notes.append(
+            "Programming levels read at the 0 S clamp (target [uS]: cells at 0 S of cells): "
+            + ", ".join(f"{g * 1e6:.4g}: {z} of {n}" for g, z, n in clamped)
+            + "; their bias and spread are those of the error before the clamp, fitted by "
+            "the censored likelihood (a cell at 0 S has probability Phi(-(g_T + b)/s)).")
     if programming is None and not has_cycles and drift_law is None:
         raise DataFormatError(
             f"no programming target has >= {min_devices} devices "

@@ -23,7 +23,10 @@ class ProgrammingInfo:
     cross-validation (with the CV errors); ``family``: chosen family; ``aic``: AIC of each
     candidate family; ``window``: verify-window half-width [S] (given or estimated);
     ``window_estimated``: whether it was estimated; ``boot_spread_level``: bootstrap
-    replicates of the per-level spread (B, n_levels) [S].
+    replicates of the per-level spread (B, n_levels) [S]; ``zeros``: devices per level that
+    read exactly 0 S (the clamp); ``censored``: per level, whether it had some and none
+    below 0 S and was fitted by the censored likelihood of :func:`censored_normal` (its
+    ``bias`` and ``spread`` are then those of the error before the clamp).
     """
 
     levels_g: np.ndarray = field(default_factory=lambda: np.zeros(0))
@@ -40,6 +43,111 @@ class ProgrammingInfo:
     window: float = np.nan
     window_estimated: bool = False
     boot_spread_level: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    zeros: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    censored: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+
+
+def censored_normal(x, r, *, start: tuple[float, float]) -> tuple[float, float]:
+    """Mean [S] and standard deviation [S] of g ~ N(m, s^2) clamped at 0 S, by maximum
+    likelihood (a Tobit model) from values ``x`` [S] (>= 0) read with multiplicative noise,
+    ln x = ln g + eta, eta ~ N(0, r), ``r`` [1] per value (0: read exactly).
+
+    A value at exactly 0 S has probability Phi(-m/s) (programmed to the clamp); a positive
+    value the density of g e^eta with g > 0: without noise phi(x; m, s^2), with it the
+    normal density of g, in ln g, convolved with eta's on a grid of 200 points of ln g
+    (the kernel is computed once; only the density of g moves with m and s).
+    ``start``: (m, s) to start from [S]. Returns (m, s) [S].
+    """
+    from scipy.optimize import minimize
+
+    x = np.asarray(x, dtype=np.float64)
+    r = np.broadcast_to(np.asarray(r, dtype=np.float64), x.shape)
+    zero = x <= 0
+    n0 = int(zero.sum())
+    xp, rp = x[~zero], r[~zero]
+    scale = max(float(start[1]), float(np.sqrt(np.mean(x**2))), 1e-30)
+    kern = None
+    if xp.size and np.any(rp > 0):
+        lx = np.log(xp / scale)
+        wide = 6.0 * np.sqrt(rp.max())
+        lg = np.linspace(lx.min() - wide, lx.max() + wide, 200)
+        step = lg[1] - lg[0]
+        rr = np.maximum(rp, step**2)[:, None]
+        kern = np.exp(-0.5 * (lx[:, None] - lg[None, :]) ** 2 / rr) / np.sqrt(2 * np.pi * rr)
+        kern *= step * np.exp(lg)[None, :]  # d(ln g) -> dg
+        g_grid = np.exp(lg)
+    xs = xp / scale
+
+    def cost(par):
+        m, s = par[0], np.exp(par[1])
+        out = -n0 * stats.norm.logcdf(-m / s) if n0 else 0.0
+        if kern is None:
+            return out - float(np.sum(stats.norm.logpdf(xs, m, s)))
+        dens = kern @ stats.norm.pdf(g_grid, m, s)
+        return out - float(np.sum(np.log(np.maximum(dens, 1e-300))))
+
+    p0 = np.array([start[0] / scale, np.log(max(start[1], 1e-3 * scale) / scale)])
+    res = minimize(cost, p0, method="Nelder-Mead",
+                   options={"xatol": 1e-4, "fatol": 1e-3, "maxiter": 1000})
+    return float(res.x[0] * scale), float(np.exp(res.x[1]) * scale)
+
+
+def _clamped(x) -> bool:
+    """Whether a level's values [S] were clamped at 0 S: some read exactly 0 S, none below."""
+    return bool(np.any(x == 0) and not np.any(x < 0))
+
+
+def _censored_moments(err, target, noise, start_spread):
+    """(bias [S], spread [S]) of a level clamped at 0 S: :func:`censored_normal` of its
+    values x = ``err + target`` [S] with read-noise variance ``noise`` [S^2], which is
+    multiplicative (its variance in ln x is noise / x^2); the bias is the fitted mean
+    less the level's median target."""
+    g_t = float(np.median(target))
+    x = err + target
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = np.where(x > 0, noise / np.maximum(x, 1e-300) ** 2, 0.0)
+    m, s = censored_normal(x, r,
+                           start=(err.mean() + g_t, max(start_spread, err.std())))
+    return m - g_t, s
+
+
+def _spread(err, noise):
+    """Standard deviation of the errors ``err`` [S] less the mean read-noise variance
+    ``noise`` [S^2] (0 when the noise explains it all)."""
+    return np.sqrt(max(err.var(ddof=1) - noise.mean(), 0.0))
+
+
+def _level_moments(x, target, nv, idx, with_noise):
+    """``(moments, clamped, zeros)`` for the levels whose devices are ``idx``: ``moments(i,
+    ix)`` gives (bias [S], spread [S]) of level i from its devices ``ix`` (a resample);
+    ``clamped``: per level, whether its values were clamped at 0 S; ``zeros``: values at
+    exactly 0 S per level.
+
+    Read noise in x is multiplicative (ln x = ln g + eta, var(eta) = r = nv / x^2): the
+    moments of g are those of x with each value's noise undone, E[g] = E[x e^(-r/2)],
+    E[g^2] = E[x^2 e^(-2r)] (subtracting r x^2 from the variance takes the noise from the
+    noisy values themselves, too much of it where r is large). A level clamped at 0 S
+    (some values exactly 0 S, none below) gets the mean and spread of the error before the
+    clamp from the censored likelihood (:func:`censored_normal`; the moments of the
+    clamped values put too few cells at 0 S once the model clamps them again). Without
+    read noise (``with_noise`` False) the moments are the errors' mean and spread."""
+    e = x - target
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = np.where(x > 0, nv / np.maximum(x, 1e-300) ** 2, 0.0)
+    x1, x2 = x * np.exp(-0.5 * r), x**2 * np.exp(-2.0 * r)
+    zeros = np.array([np.sum(x[ix] == 0) for ix in idx], dtype=np.float64)
+    cens = [_clamped(x[ix]) for ix in idx]
+    spread_all = np.array([_spread(e[ix], nv[ix]) for ix in idx])
+
+    def moments(i, ix):
+        if cens[i] and _clamped(x[ix]):
+            return _censored_moments(e[ix], target[ix], nv[ix], spread_all[i])
+        if with_noise:
+            m1 = x1[ix].mean()
+            return m1 - target[ix].mean(), np.sqrt(max(x2[ix].mean() - m1 * m1, 0.0))
+        return e[ix].mean(), _spread(e[ix], nv[ix])
+
+    return moments, cens, zeros
 
 
 def _beta_loglik(e, b, s, w):
@@ -92,11 +200,15 @@ def fit_programming(target, x, *, min_devices: int, rng: np.random.Generator, n_
 
     ``labels``: level label per device (the level column); without it the levels are
     the distinct targets, binned in quantiles when they are continuous.
-    ``noise_var``: per-device variance of read noise contained in ``x`` [S^2], subtracted
-    from each level's error variance (deconvolution). Returns ``(block, info, skipped)``
+    ``noise_var``: per-device variance of read noise contained in ``x`` [S^2], taken as
+    multiplicative (its variance in ln x is noise_var / x^2) and undone value by value in
+    each level's moments (deconvolution; :func:`_level_moments`). A level whose values
+    were clamped at 0 S is fitted by the censored likelihood of :func:`censored_normal`.
+    Returns ``(block, info, skipped)``
     where ``skipped`` lists ``(target [S], devices)`` of levels with fewer than
     ``min_devices`` devices; the block is None when no level remains.
     """
+    x = np.asarray(x, dtype=np.float64)
     uniq = np.unique(target)
     if labels is not None:
         lab = np.unique(labels, return_inverse=True)[1]
@@ -115,18 +227,17 @@ def fit_programming(target, x, *, min_devices: int, rng: np.random.Generator, n_
         return None, ProgrammingInfo(), skipped_list
     gk = np.array([np.median(target[lab == L]) for L in keep])
     e = x - target
-    bias = np.array([e[lab == L].mean() for L in keep])
     nv = np.zeros_like(e) if noise_var is None else np.asarray(noise_var, dtype=np.float64)
 
-    def _spread(err, noise):
-        return np.sqrt(max(err.var(ddof=1) - noise.mean(), 0.0))
-
-    spread = np.array([_spread(e[lab == L], nv[lab == L]) for L in keep])
-    n = np.array([np.sum(lab == L) for L in keep], dtype=np.float64)
+    idx = [np.nonzero(lab == L)[0] for L in keep]
+    moments, cens, zeros = _level_moments(x, target, nv, idx, noise_var is not None)
+    bias, spread = (np.array(v) for v in zip(*[moments(i, ix) for i, ix in enumerate(idx)],
+                                             strict=True))
+    n = np.array([ix.size for ix in idx], dtype=np.float64)
     # precision of a level's estimates: its devices over the variance of its errors as
     # measured (read noise included), never the deconvolved spread, which can be 0 where
     # the read noise accounts for all of it and would then outweigh every other level
-    raw = np.array([_spread(e[lab == L], np.zeros(1)) for L in keep])
+    raw = np.array([_spread(e[ix], np.zeros(1)) for ix in idx])
     w = n / np.maximum(raw, 1e-30) ** 2
     s_bias = smooth_cv(gk, bias, w)
     s_spread = smooth_cv(gk, spread, w)
@@ -138,14 +249,12 @@ def fit_programming(target, x, *, min_devices: int, rng: np.random.Generator, n_
     bb = np.zeros((n_boot, grid.size))
     bs = np.zeros((n_boot, grid.size))
     bs_level = np.zeros((n_boot, len(keep)))
-    idx = [np.nonzero(lab == L)[0] for L in keep]
     for b in range(n_boot):
         mb = np.empty(len(keep))
         sb = np.empty(len(keep))
         for i, ix in enumerate(idx):
             pk = ix[rng.integers(0, ix.size, ix.size)]
-            mb[i] = e[pk].mean()
-            sb[i] = _spread(e[pk], nv[pk])
+            mb[i], sb[i] = moments(i, pk)
         bs_level[b] = sb
         bb[b] = s_bias(grid, mb)
         bs[b] = np.maximum(s_spread(grid, sb), 1e-30)
@@ -163,13 +272,14 @@ def fit_programming(target, x, *, min_devices: int, rng: np.random.Generator, n_
     # programming error makes a quarter or more of the measured variance and the smoothed
     # spread follows the level's own (elsewhere the per-device scale can be ~0 and any
     # error there decides the family); without, on every level
-    shape = np.ones(ee.size, bool)
+    # values at the clamp (0 S) of a censored level carry no shape
+    shape = ~np.isin(lab[sel], [L for L, c in zip(keep, cens, strict=True) if c]) | (x[sel] > 0)
     if np.any(nv > 0):
         sm = s_spread(gk)
         prog = [L for L, sp, rw, m in zip(keep, spread, raw, sm, strict=True)
                 if sp ** 2 >= 0.25 * rw ** 2 and m >= 0.5 * sp]
         if prog:
-            shape = np.isin(lab[sel], prog)
+            shape &= np.isin(lab[sel], prog)
     aic, params = _family_scores(ee[shape], b_dev[shape], s_dev[shape], window, window_given)
     if family == "auto":
         fam = min(aic, key=aic.get)
@@ -187,7 +297,8 @@ def fit_programming(target, x, *, min_devices: int, rng: np.random.Generator, n_
                            bias_choice=s_bias.choice, spread_choice=s_spread.choice,
                            bias_cv=s_bias.cv, spread_cv=s_spread.cv, family=fam, aic=aic,
                            family_params=params, window=window,
-                           window_estimated=not window_given, boot_spread_level=bs_level)
+                           window_estimated=not window_given, boot_spread_level=bs_level,
+                           zeros=zeros, censored=np.array(cens, dtype=bool))
     return block, info, skipped_list
 
 

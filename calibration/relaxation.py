@@ -40,14 +40,16 @@ SHRINK = 4.0
 @dataclass
 class RelaxationInfo:
     """What the relaxation fit decided: ``tau`` [s], per-level slopes ``beta`` [S] and
-    ``gamma`` [S^2] per unit of u of the mean and variance of the change (the bootstrap
-    bands' extrapolation), the smoothing choices, the table times [s] and the last
+    ``gamma`` [S^2] per unit of u of the mean and variance of the change (through the
+    origin; they extend a level without anchors), the smoothing choices, the table times [s] and the last
     measured time used [s]; ``within_level``: whether the change is conditioned on the
     first read within a level; ``extrapolation``: the form chosen (one of FORMS);
     ``extrapolation_ks``: each form's median KS over levels [1] at the held-out time
     ``t_holdout`` [s] (NaN: no level had enough anchors, the first form is used);
     ``growth_mean`` [S] and ``growth_var`` [S^2]: per level, the smoothed growth per unit
-    of v of the mean and variance of the change at the level's reference."""
+    of v of the mean and variance of the change at the level's reference. The stored
+    bootstrap bands follow the chosen form beyond the last anchor
+    (:func:`_bootstrap_moments`)."""
 
     tau: float = np.nan
     levels_g: np.ndarray = field(default_factory=lambda: np.zeros(0))
@@ -210,24 +212,34 @@ def _anchors(d_all, devices, cols, t_nom, min_cell):
     return np.array(ts), np.array(mus), np.array(vs), samples
 
 
-def _bootstrap_moments(d_all, lev, keep, cols, t_nom, tau, u_table, s_beta, s_gamma, gk, *,
-                       rng, n_boot, min_cell):
+def _bootstrap_moments(d_all, lev, keep, cols, t_nom, tau, u_table, extrap, gk, *, rng,
+                       n_boot, min_cell):
     """Bootstrap over devices: mean and std of d = g - g_0 at the table times, shaped
-    (n_boot, levels, times) [S]."""
+    (n_boot, levels, times) [S]. Between anchors they are interpolated in u; beyond a
+    level's last anchor they follow the table's extrapolation form ``extrap`` =
+    (form, u0 per level, smoother of the mean's growth, smoother of the variance's):
+    "persistence" holds the last anchor's moments, "increments" grows the mean and the
+    variance linearly in v = u - u0 with the replicate's slopes through the origin
+    (:func:`_slopes` over its anchors with v > 0), smoothed across levels as the fit's."""
+    form, u0s, s_bc, s_gc = extrap
     boot_mean = np.zeros((n_boot, len(keep), u_table.size))
     boot_std = np.zeros_like(boot_mean)
     for b in range(n_boot):
-        bb = np.empty(len(keep))
-        gg = np.empty(len(keep))
+        bb = np.zeros(len(keep))
+        gg = np.zeros(len(keep))
         mom = []
         for i, L in enumerate(keep):
             idx = np.nonzero(lev == L)[0]
             pick = idx[rng.integers(0, idx.size, idx.size)]
             ts_, mus_, vs_, _ = _anchors(d_all, pick, cols, t_nom, min_cell)
-            bb[i], gg[i] = _slopes(np.log1p(ts_ / tau), mus_, vs_)
-            mom.append((np.log1p(ts_ / tau), mus_, vs_))
-        bb = s_beta(gk, bb)
-        gg = np.maximum(s_gamma(gk, gg), 0.0)
+            ua = np.log1p(ts_ / tau)
+            v = ua - u0s[i]
+            if form == "increments":
+                bb[i], gg[i] = _slopes(v[v > 0], mus_[v > 0], vs_[v > 0])
+            mom.append((ua, mus_, vs_))
+        if form == "increments":
+            bb = s_bc(gk, bb)
+            gg = np.maximum(s_gc(gk, gg), 0.0)
         for i, (ua, mus_, vs_) in enumerate(mom):
             uq = np.concatenate([[0.0], ua])
             mq = np.concatenate([[0.0], mus_])
@@ -425,8 +437,9 @@ def fit_relaxation(pv, lev, centres, keep, *, t_max: float, rng: np.random.Gener
     s_gamma = smooth_cv(gk, gamma, n_dev)
     beta_s = s_beta(gk)
     gamma_s = np.maximum(s_gamma(gk), 0.0)
-    b_c = smooth_cv(gk, b_c, n_dev)(gk)
-    g_c = np.maximum(smooth_cv(gk, g_c, n_dev)(gk), 0.0)
+    s_bc, s_gc = smooth_cv(gk, b_c, n_dev), smooth_cv(gk, g_c, n_dev)
+    b_c = s_bc(gk)
+    g_c = np.maximum(s_gc(gk), 0.0)
     form, scores, t_out = _choose_form(levels, p)
 
     q = np.zeros((len(keep), t_table.size, N_P))
@@ -451,9 +464,10 @@ def fit_relaxation(pv, lev, centres, keep, *, t_max: float, rng: np.random.Gener
         if not within_level:
             q[i] = np.sort(q[i], axis=-1)
 
+    u0s = np.array([lv["u0"] for lv in levels])
     boot_mean, boot_std = _bootstrap_moments(d_all, lev, keep, cols, t_nom, tau, u_table,
-                                             s_beta, s_gamma, gk, rng=rng, n_boot=n_boot,
-                                             min_cell=min_cell)
+                                             (form, u0s, s_bc, s_gc), gk, rng=rng,
+                                             n_boot=n_boot, min_cell=min_cell)
     within = {}
     if within_level:
         refs = np.array([lv["ref"] for lv in levels]).reshape(-1, 3)

@@ -162,22 +162,29 @@ def _xfail(name, reason):
 
 #: Measured: median KS over levels of the held-out half / the generating model's, per time.
 ALL_TIMES = ["i", "ii", "iii", "iv"]
-ALL_TIMES[0] = _xfail("i", "fit on all times: 1 s 0.0336 vs floor 0.0269 (1.25x), 1 h 0.0301 "
-                           "vs 0.0252 (1.19x), 1 d 0.0285 vs 0.0283, 7 d 0.0279 vs 0.0234 "
-                           "(1.19x), 30 d 0.0311 vs 0.0247 (1.26x), 1 y 0.0329 vs 0.0267 "
-                           "(1.23x)")
+ALL_TIMES[0] = _xfail("i", "fit on all times: 1 h 0.0302 vs floor 0.0252 (1.20x); 1 s 1.13x, "
+                           "1 d 1.09x, 7 d 1.13x, 30 d 1.15x, 1 y 1.12x; the reads are "
+                           "g (1 + Q_s sqrt(u) z) clamped at 0 S, the model's g e^(Q sqrt(u) z)"
+                           ": where Q_s sqrt(u) reaches 0.3-0.84 (the 6 targets <= 3.125 uS, "
+                           "KS 0.04-0.08 against floors near 0.02) the two laws differ; over "
+                           "the targets >= 5 uS the median is 1.07x the floor at 1 h, 1.08x "
+                           "at 30 d")
 ALL_TIMES[2] = _xfail("iii", "fit on all times: 1 s 0.0403 vs floor 0.0208 (1.9x), 1 h 0.0637 "
                              "vs 0.0288 (2.2x), 1 d 0.0524, 7 d 0.0487, 30 d 0.0464, 1 y "
-                             "0.0432 vs 0.0288; worst at the edge levels 5 and 45 uS")
-ALL_TIMES[3] = _xfail("iv", "fit on all times: 1 s 0.0399 vs floor 0.0276 (1.45x), 1 h 0.0339 "
-                            "vs 0.0295, 1 d 0.0326 vs 0.0272 (1.20x), 7 d 0.0305 vs 0.0261 "
-                            "(1.17x), 30 d 0.0354 vs 0.0277 (1.28x), 1 y 0.0322 vs 0.0305")
+                             "0.0432 vs 0.0288; worst at the edge levels 5 and 45 uS. The "
+                             "levels overlap in the first read (+-1 uS windows 1 uS apart): "
+                             "conditioned on the first read alone, the model interpolates "
+                             "between the two levels whose centres a cell may relax toward "
+                             "(the correlation test below)")
+ALL_TIMES[3] = _xfail("iv", "fit on all times: 1 d 0.0318 vs floor 0.0272 (1.17x), 30 d 0.0336 "
+                            "vs 0.0277 (1.21x); 1 s 1.12x, 1 h 1.05x, 7 d 1.14x, 1 y 1.11x; "
+                            "worst at targets <= 1.875 uS (KS 0.06-0.13), where the additive "
+                            "read noise of the data and the model's noise on ln g differ")
 TO_ONE_DAY = ["i", "ii", "iii", "iv"]
-TO_ONE_DAY[0] = _xfail("i", "fit up to 1 d: 30 d 0.0320 vs floor 0.0247 (1.29x), 1 y 0.0377 vs "
-                            "0.0267 (1.41x)")
+TO_ONE_DAY[0] = _xfail("i", "fit up to 1 d: 30 d 0.0342 vs floor 0.0247 (1.39x), 1 y 0.0323 vs "
+                            "0.0267 (1.21x)")
 TO_ONE_DAY[2] = _xfail("iii", "fit up to 1 d: 30 d 0.0474 vs floor 0.0288 (1.65x), 1 y 0.0479 "
                               "vs 0.0288 (1.66x)")
-TO_ONE_DAY[3] = _xfail("iv", "fit up to 1 d: 30 d within, 1 y 0.0370 vs floor 0.0305 (1.21x)")
 PERSISTENCE = ["i", "ii", _xfail("iii", "fit up to 1 d: 1 y 0.0484 against persistence's 0.0371 "
                                         "(7 d 0.0518 vs 0.0628, 30 d 0.0497 vs 0.0517 "
                                         "within)"), "iv"]
@@ -256,3 +263,70 @@ def test_power_law_parameters_inside_their_bootstrap_bands(name):
         share[label] = float(np.mean((want >= lo) & (want <= hi)))
     print(name, "inside bands", share)
     assert all(v >= 0.9 for v in share.values()), share
+
+
+def _corr_rows(first, change):
+    """Row-wise Pearson correlation of (B, n) arrays [1]."""
+    a = first - first.mean(axis=1, keepdims=True)
+    b = change - change.mean(axis=1, keepdims=True)
+    den = np.sqrt((a * a).sum(axis=1) * (b * b).sum(axis=1))
+    return np.where(den > 0, (a * b).sum(axis=1) / np.where(den > 0, den, 1.0), 0.0)
+
+
+CORRELATION = ["i", _xfail("ii", "levels inside the band: 1 h 0.85, 1 d 0.85, 7 d 0.93, 30 d "
+                                 "0.93, 1 y 0.95; outside at targets <= 3.75 uS, where the "
+                                 "model's correlation is weaker than the data's (at 0 uS at 1 y "
+                                 "-0.50 against -0.95 to -0.85, at 0.625 uS -0.67 against "
+                                 "-0.87 to -0.79)"),
+               _xfail("iii", "no level inside the band at any time: the model's correlation is "
+                             "-0.05 to 0.06 at the inner levels against -0.6 to -0.1 in the "
+                             "data, -0.2 to -0.3 at the edge levels. The levels overlap in "
+                             "the first read (+-1 uS windows 1 uS apart) and a model "
+                             "conditioned on the first read alone interpolates between the "
+                             "two levels a cell may belong to, whose centres it relaxes "
+                             "toward: the within-level dependence cancels. The same "
+                             "mechanism puts the set's KS at 1.5-2.2x the floor, worst at "
+                             "the edge levels, where cells beyond the outer centre follow "
+                             "one level and cells inside it two")]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", CORRELATION)
+def test_correlation_of_first_read_and_change_inside_the_data_band_at_every_time(name):
+    """Fitted on every time of half the devices: per level, the correlation between a
+    cell's first read and its change since then, in 20 model samples per held-out device
+    (their targets, or for (iii) their first reads), lies inside the held-out data's 99 %
+    bootstrap band (200 resamples of the level's cells) at >= 90 % of the levels with a
+    spread at every later time (each time on its own, not pooled)."""
+    c = _case(name)
+    held, model = c["held"], c["model"]
+    times = np.unique(held["time"])
+    by_dev = {t: held["g"][held["time"] == t] for t in times}
+    level = (held["level"] if name == "iii" else held["g_target"])[held["time"] == times[0]]
+    rng = np.random.default_rng(21)
+    share, out = {}, []
+    for j, t in enumerate(times[1:], start=1):
+        inside, total = 0, 0
+        for v in np.unique(level):
+            m = level == v
+            g1, d = by_dev[times[0]][m], by_dev[t][m] - by_dev[times[0]][m]
+            if g1.std() == 0 or d.std() == 0:
+                continue
+            pick = rng.integers(0, g1.size, (200, g1.size))
+            lo, hi = np.quantile(_corr_rows(g1[pick], d[pick]), [0.005, 0.995])
+            if name == "iii":
+                g_in = np.repeat(g1, N_SAMPLES)
+                s = model.sample(g_in, times[1:], rng)
+                c_model = _corr_rows(g_in[None, :], (s[j - 1] - g_in)[None, :])[0]
+            else:
+                s = model.sample(np.full(g1.size * N_SAMPLES, held["g_target"][
+                    held["time"] == times[0]][m][0]), times, rng)
+                c_model = _corr_rows(s[:1], (s[j] - s[0])[None, :])[0]
+            inside += lo <= c_model <= hi
+            total += 1
+            if not lo <= c_model <= hi:
+                out.append(f"{t:.3g} s, {v * (1 if name == 'iii' else 1e6):.4g}: "
+                           f"{c_model:.3f} vs [{lo:.3f}, {hi:.3f}]")
+        share[float(t)] = inside / total
+    print(name, "share of levels inside the band per time", share, "outside:", out)
+    assert min(share.values()) >= 0.9, share

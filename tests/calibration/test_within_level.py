@@ -76,7 +76,10 @@ def _model_corr(model, g_in, times, rng, n_samples=20):
 
 
 def _check_corr(model, pv, lev, labels, g_in_of, times_idx, rng, min_frac=0.9):
+    """Share of (level, time) cells whose model correlation lies inside the data's 99 %
+    band, pooled and per later time (time index -> share)."""
     inside, total = 0, 0
+    per = {k: [0, 0] for k in times_idx[1:]}
     for i in labels:
         m = lev == i
         g1 = pv.g[m, times_idx[0]]
@@ -90,7 +93,9 @@ def _check_corr(model, pv, lev, labels, g_in_of, times_idx, rng, min_frac=0.9):
             lo, hi = _boot_band(g1[ok], d, rng)
             inside += lo <= c_model <= hi
             total += 1
-    return inside / total
+            per[k][0] += lo <= c_model <= hi
+            per[k][1] += 1
+    return inside / total, {k: a / b for k, (a, b) in per.items() if b}
 
 
 @pytest.mark.slow
@@ -100,9 +105,9 @@ def test_pcm_example_correlation_and_spread(tmp_path):
     the correlation between the 1 s read and the change at 10 s..1 d lies inside the data's
     99 % bootstrap band at >= 90 % of the 40 (level, time) cells (reached: all; drawn
     independently of the first read within a level: 35 %); at 2.5 uS the
-    model's spread at 1 d is within 0.07 uS of the preset's (0.511 uS; reached 0.548;
+    model's spread at 1 d is within 0.07 uS of the preset's (0.511 uS; reached 0.539;
     drawn independently: 0.70) and at 0.3125 uS the fraction of cells reading 0 S at 1 y
-    within 0.08 of the preset's (0.229; reached 0.291; drawn independently: 0.506)."""
+    within 0.08 of the preset's (0.229; reached 0.299; drawn independently: 0.506)."""
     from xbarlab import devices
 
     meas = _reduced_pcm_example(tmp_path)
@@ -110,8 +115,8 @@ def test_pcm_example_correlation_and_spread(tmp_path):
     cols = tables.columns(meas)
     pv = tables.pivot(cols, use_initial=False)
     lev = pv.level.astype(int)
-    frac = _check_corr(model, pv, lev, range(8), lambda m: pv.target[m], list(range(6)),
-                       np.random.default_rng(3))
+    frac, _ = _check_corr(model, pv, lev, range(8), lambda m: pv.target[m], list(range(6)),
+                          np.random.default_rng(3))
     assert frac >= 0.9, frac
     pre = devices.load("pcm-ibm-2020")
     x = np.full(100_000, 2.5e-6)
@@ -140,8 +145,8 @@ def test_relaxation_toward_centre_correlation_recovered():
     cols = tables.columns(data)
     pv = tables.pivot(cols, use_initial=True)
     lev = pv.level.astype(int)
-    frac = _check_corr(model, pv, lev, range(8), lambda m: pv.g0[m], list(range(6)),
-                       np.random.default_rng(3))
+    frac, _ = _check_corr(model, pv, lev, range(8), lambda m: pv.g0[m], list(range(6)),
+                          np.random.default_rng(3))
     assert frac >= 0.9, frac
 
 
@@ -149,15 +154,16 @@ def test_relaxation_toward_centre_correlation_recovered():
 def test_techc_correlation_inside_bootstrap_band(techc):
     """Tech C (../shared): per-level correlation between the first read and the change at
     0.01 s..1e5 s in model samples lies inside the data's 99 % bootstrap band at >= 90 %
-    of the (level, time) cells with >= 50 devices read at every time."""
+    of the levels with >= 50 devices read at every time, at each of those times."""
     _, meas = techc
     model = fit(meas, rng=np.random.default_rng(0), drift="relaxation", n_boot=5)
     cols = tables.columns(meas)
     pv = tables.pivot(cols, use_initial=True)
     lev = pv.level.astype(int)
-    frac = _check_corr(model, pv, lev, range(32), lambda m: pv.g0[m], [0, 1, 2, 3, 5],
-                       np.random.default_rng(3))
-    assert frac >= 0.9, frac
+    frac, per_time = _check_corr(model, pv, lev, range(32), lambda m: pv.g0[m], [0, 1, 2, 3, 5],
+                                 np.random.default_rng(3))
+    print("tech C: levels inside the band", frac, "per time column", per_time)
+    assert frac >= 0.9 and min(per_time.values()) >= 0.9, (frac, per_time)
 
 
 def _example(name):
@@ -270,3 +276,104 @@ def test_target_conditioned_table_file_round_trip(tmp_path):
     x = np.linspace(0.5e-6, 2.5e-6, 50)
     np.testing.assert_array_equal(model.sample(x, times, np.random.default_rng(9)),
                                   back.sample(x, times, np.random.default_rng(9)))
+
+
+def _saturating_relaxation(n, times, rng):
+    """Two levels (10 and 20 uS) x ``n`` cells: d(t) = -(0.5 uS + 0.2 uS z)(1 - e^(-t/3 s))
+    with z ~ N(0, 1) per cell (the change saturates within seconds), g_0 = level centre +
+    0.3 uS N(0, 1); a table of role -> array."""
+    g0 = np.repeat([10e-6, 20e-6], n) + 0.3e-6 * rng.standard_normal(2 * n)
+    amp = 0.5e-6 + 0.2e-6 * rng.standard_normal(2 * n)
+    g = g0[None, :] - amp[None, :] * (1 - np.exp(-times / 3.0))[:, None]
+    return {"device": np.tile(np.arange(2 * n), times.size), "g": g.ravel(),
+            "time": np.repeat(times, 2 * n), "g_initial": np.tile(g0, times.size),
+            "level": np.tile(np.repeat([0, 1], n), times.size)}
+
+
+def test_stored_bands_follow_the_persistence_form_beyond_the_data():
+    """A change that saturates within seconds (_saturating_relaxation, 300 cells a level,
+    read at 1, 10, 100, 1e3, 1e4 s): the held-out time chooses persistence, and beyond
+    the last read every bootstrap replicate's mean and std of the change stay those of its
+    last anchor (the bands had grown them with slopes through the origin in u whatever
+    the form)."""
+    from xbarlab.calibration import relaxation, tables
+
+    times = np.array([0.0, 1.0, 10.0, 100.0, 1e3, 1e4])
+    c = tables.columns(_saturating_relaxation(300, times, np.random.default_rng(5)))
+    pv = tables.pivot(c, use_initial=True)
+    lev, centres = tables.level_labels(pv, by="level")
+    blk, info = relaxation.fit_relaxation(pv, lev, centres, [0, 1], t_max=1e6,
+                                          rng=np.random.default_rng(0), n_boot=40)
+    assert info.extrapolation == "persistence", info.extrapolation_ks
+    last = int(np.argmin(np.abs(blk.t - 1e4)))
+    beyond = blk.t > 1e4 * 1.01
+    assert beyond.any()
+    for arr in (blk.boot_mean, blk.boot_std):
+        np.testing.assert_allclose(arr[:, :, beyond], arr[:, :, last:last + 1].repeat(
+            beyond.sum(), axis=2), rtol=1e-12, atol=1e-18)
+
+
+def _refit_stats(cols, targets, times, n_refit, rng):
+    """Std [S] and fraction at 0 S of 20,000 samples per target and time of the relaxation
+    fit of ``cols`` refitted on ``n_refit`` resamples of its devices (within each level,
+    with replacement; a device drawn twice is two devices): (n_refit, 2, times, targets)."""
+    rows = {}
+    for i, d in enumerate(cols["device"]):
+        rows.setdefault(d, []).append(i)
+    lev_devs = {}
+    for d, r in rows.items():
+        lev_devs.setdefault(cols["level"][r[0]], []).append(d)
+    out = np.zeros((n_refit, 2, len(times), targets.size))
+    for b in range(n_refit):
+        idx, dev, k = [], [], 0
+        for ds in lev_devs.values():
+            for d in rng.choice(ds, len(ds)):
+                idx += rows[d]
+                dev += [k] * len(rows[d])
+                k += 1
+        sub = {key: v[np.array(idx)] for key, v in cols.items()}
+        sub["device"] = np.array(dev)
+        model = fit(sub, rng=np.random.default_rng(b), n_boot=0, drift="relaxation")
+        for j, t in enumerate(times):
+            for i, g in enumerate(targets):
+                s = model.sample(np.full(20_000, g), t, rng)
+                out[b, :, j, i] = s.std(), np.mean(s == 0)
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason=(
+    "1 d: spread outside at 0.9375 uS (preset 0.313 uS, band 0.254-0.304) and 25 uS (1.512, "
+    "band 1.571-1.947; the file's own 150 cells there read 1.680 uS, 11 % above the preset, "
+    "and the fit follows them), fraction at 0 S below the band at 1.25 and 2.1875 uS "
+    "(0.0045 against 0.0058-0.025); 1 y: the fraction at 0 S above the preset at every "
+    "target 0.3125-2.1875 uS (band 0.134-0.280 against 0.075 at 0.625 uS, 0.058-0.125 "
+    "against 0.0075 at 1.25 uS), spread at 0.9375 and 25 uS. Beyond 1 d the relaxation "
+    "table adds normal increments to a change linear in g_0 while the preset's change is "
+    "multiplicative (g_0 D^-nu): at 0.6 uS the mean change at 1 y, -0.44 uS, is the "
+    "preset's (-0.41), but its spread, 0.21 uS, takes 23 % of the cells below 0 S"))
+def test_pcm_example_refit_holds_the_preset_inside_its_bootstrap_bands():
+    """The shipped pcm_drift.csv (pcm-ibm-2020, 17 targets 0.3125-25 uS x 150 cells, reads
+    to 1 d) refitted (relaxation table, the form its fit chooses) on 30 resamples of its
+    devices: at every target, at 1 d and 1 y, the preset's spread and fraction of cells
+    at 0 S (400,000 samples) lie inside the 95 % band of the refits' (20,000 samples each)."""
+    from xbarlab import devices
+
+    meas = read_measurements(_example("pcm_drift.csv"))
+    cols = {k: getattr(meas, k) for k in ("device", "g", "time", "time_point", "g_target",
+                                           "level")}
+    targets = np.unique(cols["g_target"])
+    times = (86400.0, YEAR)
+    reps = _refit_stats(cols, targets, times, 30, np.random.default_rng(9))
+    lo, hi = np.quantile(reps, [0.025, 0.975], axis=0)
+    pre = devices.load("pcm-ibm-2020")
+    out = []
+    for j, t in enumerate(times):
+        for i, g in enumerate(targets):
+            s = pre.sample(np.full(400_000, g), t, np.random.default_rng(1))
+            for k, (name, v) in enumerate((("spread", s.std()), ("zero", np.mean(s == 0)))):
+                if not lo[k, j, i] <= v <= hi[k, j, i]:
+                    out.append(f"{t:.3g} s, {g * 1e6:.4g} uS, {name}: {v:.4g} outside "
+                               f"[{lo[k, j, i]:.4g}, {hi[k, j, i]:.4g}]")
+    print("outside the refits' bands:", out)
+    assert not out, out
