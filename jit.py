@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -70,7 +71,9 @@ class Kernel:
                 from numba.core import event
 
                 disp = numba.njit(**self.options)(self.py_func)
-                with event.install_listener("numba:compile", _listener()):
+                keep = (_torch_threads_kept() if self.options.get("parallel")
+                        else contextlib.nullcontext())
+                with keep, event.install_listener("numba:compile", _listener()):
                     for sig in self.signatures:
                         disp.compile(sig)
                 disp.disable_compile()
@@ -84,6 +87,24 @@ class Kernel:
 
     def __repr__(self):
         return f"<Kernel {self.__qualname__} ({len(self.signatures)} signature(s))>"
+
+
+@contextlib.contextmanager
+def _torch_threads_kept() -> Iterator[None]:
+    # Numba starts its thread pool when it first compiles or runs a parallel kernel; its
+    # OpenMP layer then sets the OpenMP thread count that torch shares, so a count the
+    # caller gave torch (torch.set_num_threads) would silently become one per core. Start
+    # the pool inside the block and give torch back its count.
+    torch = sys.modules.get("torch")
+    before = torch.get_num_threads() if torch is not None else None
+    try:
+        yield
+        import numba
+
+        numba.get_num_threads()  # starts the pool if it is not running
+    finally:
+        if before is not None and torch.get_num_threads() != before:
+            torch.set_num_threads(before)
 
 
 def kernel(signatures: str | Sequence[str], **options) -> Callable[[Callable], Kernel]:

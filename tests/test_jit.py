@@ -61,3 +61,21 @@ def test_compile_notice_on_a_cold_cache_only(tmp_path):
     assert cold.count(f"NOTICE {COMPILE_MESSAGE}") == 1
     assert not any(line.startswith("NOTICE") for line in warm)
     assert "scan (-2.0, 1.0, 2.0)" in cold and "scan (-2.0, 1.0, 2.0)" in warm
+
+
+def test_first_parallel_kernel_leaves_torch_thread_count_as_set():
+    """Numba's OpenMP layer sets the OpenMP thread count torch shares when its thread pool
+    starts (at the first parallel kernel of the process): a count given to torch before
+    that must survive it. Fresh process, so the pool starts inside the test."""
+    import subprocess
+    import sys
+
+    code = ("import torch, numpy as np\n"
+            "torch.set_num_threads(1)\n"
+            "assert torch.get_num_threads() == 1\n"  # a query starts torch's OpenMP use
+            "from xbarlab import devices\n"
+            "devices.load('pcm-ibm-2020').program(np.full(8, 1e-5), np.random.default_rng(0))\n"
+            "print(torch.get_num_threads())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.split()[-1] == "1"
