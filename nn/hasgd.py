@@ -83,12 +83,11 @@ from .noise import (
     noise_off,
     noisy_tensors,
 )
-
 from .tile_noise import (
     NoiseScaling,
     TileScales,
-    check_peak_support,
     bias_perturbation,
+    check_peak_support,
     tile_scales,
 )
 
@@ -293,7 +292,8 @@ class HASGD:
         return out
 
     def _tiled_perturbations(self, base, scales, sizes, z) -> dict[str, Tensor]:
-        """Δω per tensor at the tile magnitudes (:mod:`xbarlab.nn.tile_noise`) from the columns of ``z`` (L, Σ sizes), tensor by tensor in the order of ``base``."""
+        """Δω per tensor at the tile magnitudes (:mod:`xbarlab.nn.tile_noise`) from the
+        columns of ``z`` (L, Σ sizes), tensor by tensor in the order of ``base``."""
         L = z.shape[0]
         out, off = {}, 0
         for (n, _, t), w in zip(self.targets, base.values(), strict=True):

@@ -11,9 +11,10 @@ from torch import nn
 from xbarlab.crossbar.tiling import TileConfig, map_tiles
 from xbarlab.devices.mapping import Scaling, WeightMapping
 from xbarlab.errors import ConfigError
+from xbarlab.nn import NoiseScaling
 from xbarlab.nn.hasgd import HASGD
 from xbarlab.nn.noise import GaussianNoise
-from xbarlab.nn.tile_noise import NoiseScaling, tile_scales
+from xbarlab.nn.tile_noise import tile_scales
 
 G_MIN, G_MAX = 1e-6, 21e-6
 # a tile of 4 rows x 4 columns of differential pairs: 4 inputs x 2 outputs per tile
