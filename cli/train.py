@@ -7,7 +7,7 @@ import contextlib
 import sys
 
 from ..checks import MAX_THREADS, number_type
-from .options import add_output_options, add_seed_option, check_model_path
+from .options import add_output_options, add_seed_option, check_model_path, parse_array_size
 
 #: The command's name on the command line.
 NAME = "train"
@@ -49,6 +49,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--train-time", default=None, metavar="T",
                    help="with a noise file: train against its table at time T (e.g. 1d); "
                    "default: the mixture of all its times")
+    p.add_argument("--noise-scaling", choices=["layer", "tile"], default="layer",
+                   help="training noise relative to each layer's max|w| (layer, default) or to "
+                   "each tile's, as the evaluation maps the layer (tile: the noise file's "
+                   "mapping, or with σ one differential pair per weight and --mapping-scaling)")
+    p.add_argument("--tile", default="256x256", metavar="ROWSxCOLS",
+                   help="tile size for --noise-scaling tile (default 256x256; differential "
+                   "column pairs)")
+    p.add_argument("--mapping-scaling", choices=["tile", "column"], default="tile",
+                   help="with σ and --noise-scaling tile: one weight scale per tile or per "
+                   "column (a noise file brings its own)")
     p.add_argument("--nproc", type=number_type(integer=True, lo=1), default=1, metavar="N",
                    help="processes on this host (gloo over 127.0.0.1) that split each step's "
                    "L passes; L must be a multiple of N (default 1)")
@@ -177,17 +187,42 @@ def train_noise_from_args(args):
     return GaussianNoise(arg, shift=args.train_shift), make_eval, None
 
 
+def noise_scaling_from_args(args, noise) -> dict:
+    """``{"noise_scaling", "noise_mapping", "noise_tile"}`` of ``--noise-scaling``, ``--tile``
+    and ``--mapping-scaling``: a noise file's noise keeps its own mapping; σ noise gets one
+    differential pair per weight (the conductance range does not enter a σ relative to the
+    weight scale)."""
+    from ..crossbar.tiling import TileConfig
+    from ..devices.mapping import WeightMapping
+    from ..errors import ConfigError
+
+    if args.noise_scaling == "layer":
+        if args.tile != "256x256" or args.mapping_scaling != "tile":
+            raise ConfigError("--tile and --mapping-scaling apply to --noise-scaling tile")
+        return {}
+    rows, cols = parse_array_size(args.tile, "--tile")
+    mapping = getattr(noise, "mapping", None)
+    if mapping is None:
+        mapping = WeightMapping(g_max=1.0, scaling=args.mapping_scaling)
+    elif args.mapping_scaling != "tile":
+        raise ConfigError("--mapping-scaling applies to σ noise; the noise file records its "
+                          "mapping's scaling")
+    return {"noise_scaling": "tile", "noise_mapping": mapping,
+            "noise_tile": TileConfig(rows=rows, cols=cols)}
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``xbarlab train`` with the parsed ``args``; return the exit status."""
     from ..nn.train import train_and_evaluate  # imports torch, only when training
 
     noise, make_eval, source = train_noise_from_args(args)
+    scaling = noise_scaling_from_args(args, noise)
     m = train_and_evaluate(
         dataset=args.dataset, model=args.model, noise=noise, samples=args.samples,
         epochs=args.epochs, seed=args.seed, eval_levels=parse_levels(args.eval_noise),
         eval_noise=make_eval, eval_draws=args.eval_draws, adc_bits=args.adc_bits,
         antithetic=args.antithetic, out=args.out, force=args.force, noise_source=source,
-        threads=threads_from_args(args), progress=None, nproc=args.nproc,
+        threads=threads_from_args(args), progress=None, nproc=args.nproc, **scaling,
         # every setting, defaults included, so the manifest documents the run in full
         command="train " + " ".join(
             f"--{k.replace('_', '-')}" + ("" if v is True else f" {v}")

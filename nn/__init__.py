@@ -10,6 +10,7 @@ Public API (everything else is an implementation detail)::
     QuantileNoise(w_grid, levels, quantiles) # tabulated Δw | w (device-derived noise files)
     attach_noise(model, noise, generator=g) / resample_noise(model) / detach_noise(model)
     HASGD(model, optimizer, noise, samples=L, generator=g, antithetic=False).step(x, y)
+    HASGD(..., scaling=NoiseScaling.TILE, mapping=WeightMapping(...), tile=TileConfig(...))
     attach_adc(model, bits=B, ranges=..., last_layer=True) / detach_adc(model)
     quantize_ste(y, bits, out_range) / adc_codes(y, bits, out_range)  # crossbar ADC's codes
 """
@@ -28,6 +29,7 @@ from .noise import (
     resample_noise,
 )
 from .quant import adc_codes, attach_adc, calibrate_adc_ranges, detach_adc, quantize_ste
+from .tile_noise import NoiseScaling
 
 __all__ = [
     "convert",
@@ -43,6 +45,7 @@ __all__ = [
     "resample_noise",
     "noisy_tensors",
     "HASGD",
+    "NoiseScaling",
     "quantize_ste",
     "adc_codes",
     "attach_adc",

@@ -48,9 +48,11 @@ Calibration uncertainty
                   "n_programmings": int,   # bootstrap: one programming per model drawn
                   "n_test": int,
                   "accuracies": [float, ...],                      # one per programming
+                  "variant": str,     # only for a variant of evaluate(variants=...)
                   "drift_factors": {layer: mean factor}},   # global / column only; column:
                                                             # mean over columns and chips
                  ...],
+     "variant_clean_accuracy": {name: float},   # only with evaluate(variants=...)
      "elapsed_s": float}
 """
 
@@ -61,6 +63,7 @@ import dataclasses
 import json
 import math
 import time as _time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -302,7 +305,8 @@ class EvaluationSettings:
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, device,
              settings: EvaluationSettings, rng: np.random.Generator, *,
              x_cal: torch.Tensor | None = None, progress: bool = False,
-             workers: int | None = None) -> dict[str, Any]:
+             workers: int | None = None,
+             variants: Mapping[str, nn.Module] | None = None) -> dict[str, Any]:
     """Accuracy of ``model`` on ``(x, y)`` at ``settings.times`` after programming onto ``device``.
 
     The one evaluation entry: ``xbarlab evaluate``, the pipeline and the figure scripts call it.
@@ -330,6 +334,14 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, device,
         Worker processes of a local Dask cluster that program and read the chips, one
         torch thread each (:class:`xbarlab.sweep.engine.Engine`); the same numbers as in
         this process. None: every chip in this process.
+    variants : mapping of str to torch.nn.Module, optional
+        Other versions of ``model`` (the same analog layers and weights, other digital
+        behaviour: e.g. an ADC after each layer, :func:`~xbarlab.nn.quant.attach_adc`)
+        scored in statistical mode on the same chips and reads as ``model``: each of their
+        results carries ``"variant": name``, and ``"variant_clean_accuracy"`` holds their
+        digital accuracies. The chips are ``model``'s (DAC full scales from ``model`` on
+        ``x_cal``). Forward hooks of ``model`` and of the variants are kept (the analog
+        copies are deep copies).
 
     Returns
     -------
@@ -352,6 +364,7 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, device,
         raise ConfigError(f"{getattr(device, 'name', '') or 'device model'}: time {b:g} s is "
                           f"outside the model's valid range [{vt[0]:g}, {vt[1]:g}] s")
     st = st.resolved(device)
+    variants = _check_variants(model, variants)
     n_circ = min(st.circuit_programmings, st.programmings) if "circuit" in st.modes else 0
     model = model.eval()
     x_max = input_ranges(model, x if x_cal is None else x_cal)
@@ -362,8 +375,9 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, device,
         devices += [("bootstrap", m) for m in bootstrap_models(device, st.bootstrap)]
     acc, factors = _read_chips(model, devices, st, rng, x_max=x_max, n_circ=n_circ,
                                test=(x.to(st.dtype), y), circuit_test=(xc.to(torch.float64), yc),
-                               progress=progress, workers=workers)
-    results = _summarize(acc, factors, st, ts, n_test=int(x.shape[0]), n_circ_test=int(xc.shape[0]))
+                               progress=progress, workers=workers, variants=variants)
+    results = _summarize(acc, factors, st, ts, n_test=int(x.shape[0]),
+                         n_circ_test=int(xc.shape[0]), variants=variants)
     cond = str(getattr(device, "conditioning", "target"))
     return {
         "schema": SCHEMA,
@@ -381,11 +395,36 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, device,
                      "bootstrap": st.bootstrap,
                      "compensation_reference": str(st.compensation_reference)},
         "results": results,
-    }
+    } | ({"variant_clean_accuracy": {
+        k: _accuracy(copy.deepcopy(v).to(st.dtype), x.to(st.dtype), y)
+        for k, v in variants.items()}} if variants else {})
+
+
+def _check_variants(model: nn.Module, variants) -> dict[str, nn.Module]:
+    """``variants`` as a dict, each checked to hold ``model``'s analog layers (names and
+    weight shapes)."""
+    from .analog_layers import ANALOG_LAYER_TYPES
+
+    if variants is None:
+        return {}
+    if not isinstance(variants, Mapping):
+        raise ConfigError(f"variants must map names to torch.nn.Module, got "
+                          f"{type(variants).__name__}")
+
+    def layers(m):
+        return {n: tuple(x.weight.shape) for n, x in m.named_modules()
+                if isinstance(x, ANALOG_LAYER_TYPES)}
+
+    want = layers(model)
+    for name, v in variants.items():
+        if not isinstance(name, str) or not isinstance(v, nn.Module) or layers(v) != want:
+            raise ConfigError(f"variant {name!r} must be a torch.nn.Module with the model's "
+                              "analog layers (names and weight shapes)")
+    return dict(variants)
 
 
 def _read_chips(model, devices, st: EvaluationSettings, rng, *, x_max, n_circ, test,
-                circuit_test, progress, workers=None):
+                circuit_test, progress, variants, workers=None):
     """Program every chip, read it at every time, score it: ``(accuracies, drift factors)``
     keyed by ``(mode, compensation, model draw, t)``, each list in chip order.
 
@@ -404,7 +443,7 @@ def _read_chips(model, devices, st: EvaluationSettings, rng, *, x_max, n_circ, t
         from tqdm.auto import tqdm
 
         bar = tqdm(total=len(chips) * len(st.times), desc="evaluate", unit="read")
-    shared = (model, devices, st, x_max, n_circ, test, circuit_test)
+    shared = (model, devices, st, x_max, n_circ, test, circuit_test, variants)
     try:
         with Engine(workers=0 if workers is None else workers) as engine:
             found = engine.map(_read_chip, chips, shared=shared, name="evaluate-chip",
@@ -426,7 +465,7 @@ def _read_chip(shared, chip):
     the order of its reads."""
     from .analog_layers import circuit_model, program_network, statistical_model
 
-    model, devices, st, x_max, n_circ, (xs, y), (xcd, yc) = shared
+    model, devices, st, x_max, n_circ, (xs, y), (xcd, yc), variants = shared
     di, n, r = chip
     draw, dev = devices[di]
     acc, factors = [], []
@@ -454,35 +493,42 @@ def _read_chip(shared, chip):
                     net = circuit_model(model, layers, factors=f, rng=r)
                     a = _accuracy(net, xcd, yc, batch=256)
                 else:
+                    for vn, vm in variants.items():
+                        net = statistical_model(vm, layers, factors=f, dtype=st.dtype)
+                        acc.append(((*key, vn), _accuracy(net, xs, y)))
                     net = statistical_model(model, layers, factors=f, dtype=st.dtype)
                     a = _accuracy(net, xs, y)
                 acc.append((key, a))
     return acc, factors
 
 
-def _summarize(acc, factors, st: EvaluationSettings, ts, *, n_test: int, n_circ_test: int):
+def _summarize(acc, factors, st: EvaluationSettings, ts, *, n_test: int, n_circ_test: int,
+               variants):
+    """One result per (model draw, mode, variant, compensation, time), in that order; the
+    variants (statistical mode only) after the model itself."""
     results = []
     modes_order = [m for m in MODES if m in st.modes]
-    for draw in ("fit", "bootstrap") if st.bootstrap else ("fit",):
-        for mode in modes_order:
-            if draw == "bootstrap" and mode == "circuit":
-                continue
-            for comp in st.compensations:
-                for t in ts:
-                    key = (mode, comp, draw, float(t))
-                    a = np.asarray(acc[key])
-                    _, lo, hi = t_interval(a)
-                    e = {"time_s": float(t), "time": format_duration(float(t)), "mode": mode,
-                         "compensation": str(comp), "model_draw": draw,
-                         "accuracy_mean": float(a.mean()), "accuracy_std": float(a.std()),
-                         "accuracy_ci95": None if a.size < 2 else [lo, hi],
-                         "n_programmings": int(a.size),
-                         "n_test": n_circ_test if mode == "circuit" else n_test,
-                         "accuracies": [float(v) for v in a]}
-                    if key in factors:
-                        e["drift_factors"] = {k: float(np.mean(v)) for k, v in
-                                              factors[key].items()}
-                    results.append(e)
+    for draw, mode, vn, comp, t in [
+            (d, m, v, c, t) for d in (("fit", "bootstrap") if st.bootstrap else ("fit",))
+            for m in modes_order for v in (None, *(variants if m == "statistical" else ()))
+            for c in st.compensations for t in ts]:
+        if draw == "bootstrap" and mode == "circuit":
+            continue
+        key = (mode, comp, draw, float(t))
+        a = np.asarray(acc[key if vn is None else (*key, vn)])
+        _, lo, hi = t_interval(a)
+        e = {"time_s": float(t), "time": format_duration(float(t)), "mode": mode,
+             "compensation": str(comp), "model_draw": draw,
+             "accuracy_mean": float(a.mean()), "accuracy_std": float(a.std()),
+             "accuracy_ci95": None if a.size < 2 else [lo, hi],
+             "n_programmings": int(a.size),
+             "n_test": n_circ_test if mode == "circuit" else n_test,
+             "accuracies": [float(v) for v in a]}
+        if vn is not None:
+            e["variant"] = vn
+        if key in factors:
+            e["drift_factors"] = {k: float(np.mean(v)) for k, v in factors[key].items()}
+        results.append(e)
     return results
 
 

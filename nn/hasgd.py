@@ -83,6 +83,13 @@ from .noise import (
     noise_off,
     noisy_tensors,
 )
+from .tile_noise import (
+    NoiseScaling,
+    TileScales,
+    bias_perturbation,
+    check_peak_support,
+    tile_scales,
+)
 
 __all__ = ["HASGD", "MODES", "check_split"]
 
@@ -101,6 +108,27 @@ def check_split(samples: int, nproc: int) -> None:
     if samples % nproc:
         raise ConfigError(f"samples (L={samples}) must be a multiple of the number of "
                           f"processes (nproc={nproc}): each process runs L/nproc passes")
+
+
+def _tile_mapping(scaling: NoiseScaling, mapping, tile):
+    """``(mapping, tile)`` checked for ``scaling`` (TILE: a WeightMapping is required, the
+    tile defaults to ``TileConfig()``; LAYER: both must be None)."""
+    from ..crossbar.tiling import TileConfig
+    from ..devices.mapping import WeightMapping
+
+    if scaling is NoiseScaling.LAYER:
+        if mapping is not None or tile is not None:
+            raise ConfigError("mapping and tile apply to scaling=NoiseScaling.TILE; with "
+                              "LAYER scaling pass neither")
+        return None, None
+    if not isinstance(mapping, WeightMapping):
+        raise ConfigError(f"scaling=NoiseScaling.TILE needs mapping, a "
+                          f"devices.mapping.WeightMapping, got {type(mapping).__name__}")
+    tile = TileConfig() if tile is None else tile
+    if not isinstance(tile, TileConfig):
+        raise ConfigError(f"tile must be a crossbar.TileConfig, got {type(tile).__name__}")
+    tile.logical_outputs(mapping)  # refuses a mapping the tile cannot hold, now
+    return mapping, tile
 
 
 def _auto_mode(L: int, x: Tensor) -> str:
@@ -126,14 +154,21 @@ class HASGD:
     ``mode``: one of :data:`MODES` (``"auto"``: see the module docstring);
     ``loss_fn(output, target)``: mean loss of a minibatch (default cross-entropy);
     ``bias``/``layers``: which tensors carry noise (see
-    :func:`~xbarlab.nn.noise.noisy_tensors`).
+    :func:`~xbarlab.nn.noise.noisy_tensors`); ``scaling``: the noise's reference magnitude
+    (:class:`~xbarlab.nn.tile_noise.NoiseScaling`: LAYER, each tensor's max|w|, or TILE, per
+    tile of ``mapping`` (a :class:`~xbarlab.devices.mapping.WeightMapping`, required) and
+    ``tile`` (a :class:`~xbarlab.crossbar.tiling.TileConfig`; default 256 x 256) as the
+    evaluation maps the layer, :mod:`xbarlab.nn.tile_noise`).
     """
 
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer,
                  noise: NoiseModel | None, *, samples: int, generator: torch.Generator | None,
                  antithetic: bool = False, mode: str = "auto",
                  loss_fn: Callable[[Tensor, Tensor], Tensor] = F.cross_entropy,
-                 bias: bool = True, layers: Iterable[str] | None = None):
+                 bias: bool = True, layers: Iterable[str] | None = None,
+                 scaling: NoiseScaling | str = NoiseScaling.LAYER, mapping=None, tile=None):
+        from ..enums import coerce_enum
+
         if isinstance(samples, bool) or not isinstance(samples, int) or samples < 0:
             raise ConfigError(f"samples (L) must be an integer >= 0, got {samples!r}")
         if mode not in MODES:
@@ -152,6 +187,8 @@ class HASGD:
         self.model, self.optimizer = model, optimizer
         self.samples, self.antithetic, self.mode, self.loss_fn = samples, antithetic, mode, loss_fn
         self.noise, self.generator = noise, generator
+        self.scaling = coerce_enum(NoiseScaling, scaling, "scaling")
+        self.mapping, self.tile = _tile_mapping(self.scaling, mapping, tile)
         self.steps = 0  # optimizer steps taken by step() (not counting CUDA-graph replays)
         self.targets: list[tuple[str, nn.Module, str]] = []
         if samples > 0:
@@ -159,6 +196,8 @@ class HASGD:
                 raise ConfigError("samples > 0 needs a noise model (samples=0 is plain training)")
             check_noise(noise)
             self.targets = noisy_tensors(model, bias=bias, layers=layers)
+            if self.scaling is NoiseScaling.TILE:
+                check_peak_support(noise)
             check_generator(generator, [base_tensor(m, t) for _, m, t in self.targets])
         self._bn = [(n, m) for n, m in model.named_modules()
                     if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
@@ -214,7 +253,13 @@ class HASGD:
         n_draw = L // 2 if self.antithetic else L
         first = next(iter(base.values()))
         self.generator = generator_on(self.generator, first.device)
-        total = sum(w.numel() for w in base.values())
+        tiled = self.scaling is NoiseScaling.TILE
+        scales = self._tile_scales() if tiled else {}
+        # draws per tensor: one per element; under TILE scaling one per bias row and output
+        sizes = {n: (scales[n].n_bias_rows * w.numel() if n in scales and t == "bias"
+                     else w.numel()) for (n, _, t), w in zip(self.targets, base.values(),
+                                                             strict=True)}
+        total = sum(sizes.values())
         # one randn call for every layer: cheap, and the same bits for the same seed
         z = torch.randn((n_draw, total), generator=self.generator, device=first.device,
                         dtype=first.dtype)
@@ -223,6 +268,8 @@ class HASGD:
         if self.world > 1:
             L = self.passes
             z = z[self.rank * L:(self.rank + 1) * L]
+        if tiled:
+            return self._tiled_perturbations(base, scales, sizes, z)
         many = getattr(self.noise, "perturbations", None)
         if many is not None:  # fused path (GaussianNoise): a handful of kernels in all
             return dict(zip(base, many(list(base.values()), z), strict=True))
@@ -231,6 +278,34 @@ class HASGD:
             zi = z[:, off:off + w.numel()].reshape(L, *w.shape)
             off += w.numel()
             out[n] = self.noise.perturbation(w.detach(), zi).to(w.dtype)
+        return out
+
+    def _tile_scales(self) -> dict[str, TileScales]:
+        """``{tensor name: TileScales of its layer}`` (TILE scaling), from the clean tensors."""
+        out, seen = {}, {}
+        for n, m, _ in self.targets:
+            key = id(m)
+            if key not in seen:
+                seen[key] = tile_scales(base_tensor(m, "weight"), base_tensor(m, "bias"),
+                                        self.mapping, self.tile)
+            out[n] = seen[key]
+        return out
+
+    def _tiled_perturbations(self, base, scales, sizes, z) -> dict[str, Tensor]:
+        """Δω per tensor at the tile magnitudes (:mod:`xbarlab.nn.tile_noise`) from the
+        columns of ``z`` (L, Σ sizes), tensor by tensor in the order of ``base``."""
+        L = z.shape[0]
+        out, off = {}, 0
+        for (n, _, t), w in zip(self.targets, base.values(), strict=True):
+            zi = z[:, off:off + sizes[n]]
+            off += sizes[n]
+            sc = scales[n]
+            if t == "bias":
+                d = bias_perturbation(self.noise, w, sc, zi.reshape(L, sc.n_bias_rows, -1))
+            else:
+                d = self.noise.perturbation(w.detach(), zi.reshape(L, *w.shape),
+                                            peak=sc.weight).to(w.dtype)
+            out[n] = d
         return out
 
     # ----------------------------------------------------------------- gradients

@@ -68,7 +68,9 @@ class NoiseModel(Protocol):
     tensor ``w`` (detached; shape ``S``) given standard-normal draws ``z`` of shape
     ``S`` or ``(n, *S)`` (then the result has that shape). It must be a deterministic
     function of ``z``; the distribution of ``Δw`` is the model's, and ``-z`` gives the
-    antithetic partner. Weights are in the network's own units (dimensionless).
+    antithetic partner. Weights are in the network's own units (dimensionless). Models that
+    also take a keyword ``peak`` (a per-element reference magnitude replacing the tensor's
+    ``max|w|``) can be scaled per tile (:mod:`xbarlab.nn.tile_noise`).
 
     ``to_dict()`` describes the model for metrics/config files (JSON-serialisable).
     """
@@ -101,9 +103,14 @@ class GaussianNoise:
         if self.sigma < 0:
             raise ConfigError(f"GaussianNoise.sigma must be >= 0, got {self.sigma!r}")
 
-    def perturbation(self, w: Tensor, z: Tensor) -> Tensor:
+    def perturbation(self, w: Tensor, z: Tensor, *, peak: Tensor | None = None) -> Tensor:
+        """``Δw`` for draws ``z``; ``peak``: per-element reference magnitude [1]
+        (broadcast to ``w``) instead of the tensor's ``max|w|``."""
         w = w.detach()
-        scale = self.sigma * w.abs().amax() if w.numel() else w.new_zeros(())
+        if peak is not None:
+            scale = self.sigma * peak
+        else:
+            scale = self.sigma * w.abs().amax() if w.numel() else w.new_zeros(())
         out = z * scale
         if self.shift != 0.0:
             out = out + self.shift * w
@@ -159,9 +166,12 @@ class OffsetNoise:
         if self.sigma < 0:
             raise ConfigError(f"OffsetNoise.sigma must be >= 0, got {self.sigma!r}")
 
-    def perturbation(self, w: Tensor, z: Tensor) -> Tensor:
+    def perturbation(self, w: Tensor, z: Tensor, *, peak: Tensor | None = None) -> Tensor:
+        """``Δw`` for draws ``z``; ``peak``: per-element reference magnitude [1]
+        (broadcast to ``w``) instead of the tensor's ``max|w|``."""
         w = w.detach()
-        peak = w.abs().amax() if w.numel() else w.new_zeros(())
+        if peak is None:
+            peak = w.abs().amax() if w.numel() else w.new_zeros(())
         return (self.offset + self.sigma * z) * peak
 
     def to_dict(self) -> dict[str, Any]:
@@ -182,11 +192,13 @@ class QuantileNoise:
     ``w_grid``: (m,) increasing normalised weights in [-1, 1] (dimensionless);
     ``levels``: (k,) increasing probabilities in (0, 1); ``quantiles``: (m, k) values of
     ``Δw/max|w|`` (dimensionless), non-decreasing along ``k``; ``mean``: (m,) mean of
-    ``Δw/max|w|`` per row (dimensionless; computed from the table if omitted).
+    ``Δw/max|w|`` per row (dimensionless; computed from the table if omitted);
+    ``mapping``: the :class:`~xbarlab.devices.mapping.WeightMapping` the tables were made
+    with (a noise file's), which per-tile training noise then uses (None: not known).
     """
 
     def __init__(self, w_grid, levels, quantiles, *, mean=None, scale: float = 1.0,
-                 source: str = ""):
+                 source: str = "", mapping=None):
         wg = torch.as_tensor(w_grid, dtype=torch.float64)
         lv = torch.as_tensor(levels, dtype=torch.float64)
         q = torch.as_tensor(quantiles, dtype=torch.float64)
@@ -208,16 +220,20 @@ class QuantileNoise:
         self.mean = torch.as_tensor(mean, dtype=torch.float64)
         self.scale = float(scale)
         self.source = str(source)
+        self.mapping = mapping
 
     def scaled(self, scale: float) -> QuantileNoise:
         """The same table with the spread multiplied by ``scale`` (≥ 0)."""
         return QuantileNoise(self.w_grid, self.levels, self.quantiles, mean=self.mean,
-                             scale=scale, source=self.source)
+                             scale=scale, source=self.source, mapping=self.mapping)
 
-    def perturbation(self, w: Tensor, z: Tensor) -> Tensor:
+    def perturbation(self, w: Tensor, z: Tensor, *, peak: Tensor | None = None) -> Tensor:
+        """``Δw`` for draws ``z``; ``peak``: per-element reference magnitude [1]
+        (broadcast to ``w``: the weight each one's tile maps to ``g_max``) instead of the
+        tensor's ``max|w|``."""
         w = w.detach()
         dev, dt = w.device, w.dtype
-        wmax = w.abs().amax()
+        wmax = w.abs().amax() if peak is None else peak.to(dev, dt)
         u = (w / torch.where(wmax > 0, wmax, torch.ones_like(wmax))).clamp(-1, 1)
         wg = self.w_grid.to(dev, dt)
         lv = self.levels.to(dev, dt)

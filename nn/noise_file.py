@@ -123,7 +123,7 @@ class NoiseFile:
             q, mean = t.quantiles[i], t.mean[i]
             label = f"t={t.times[i]:g}s"
         return QuantileNoise(t.w_grid, t.levels, q, mean=mean, scale=scale,
-                             source=f"{self.source} ({label})")
+                             source=f"{self.source} ({label})", mapping=t.mapping)
 
     def output_noise_std(self) -> float:
         """Periphery output noise relative to the full-scale output [1] (0 if not stored)."""

@@ -43,10 +43,12 @@ from .data import DATASETS, Dataset, build_model, load_dataset, model_config
 from .hasgd import HASGD, check_split
 from .noise import GaussianNoise, NoiseModel, attach_noise, detach_noise, resample_noise
 from .quant import attach_adc, calibrate_adc_ranges, detach_adc
+from .tile_noise import NoiseScaling
 
 __all__ = ["deterministic_algorithms", "torch_threads", "progress_bar", "seed_generators",
            "init_model", "TrainResult", "train",
            "save_trained", "load_trained", "accuracy", "evaluate_noise", "train_and_evaluate",
+           "resolve_noise_scaling", "scaling_record",
            "WEIGHTS_NAME", "METRICS_NAME", "BATCH_SIZE", "LEARNING_RATE"]
 
 WEIGHTS_NAME = "model.pt"
@@ -220,6 +222,42 @@ class TrainResult:
     info: dict[str, Any] = field(default_factory=dict)
 
 
+def resolve_noise_scaling(noise, scaling, mapping, tile) -> dict[str, Any]:
+    """``{"scaling", "mapping", "tile"}`` for :class:`~xbarlab.nn.hasgd.HASGD` (see
+    :func:`train`'s ``noise_scaling``, ``noise_mapping``, ``noise_tile``): TILE takes the
+    mapping a noise file's noise records when none is given and refuses a different one."""
+    from ..crossbar.tiling import TileConfig
+    from ..enums import coerce_enum
+
+    scaling = coerce_enum(NoiseScaling, scaling, "noise_scaling")
+    if scaling is NoiseScaling.LAYER:
+        if mapping is not None or tile is not None:
+            raise ConfigError("noise_mapping and noise_tile apply to noise_scaling='tile'")
+        return {"scaling": scaling}
+    recorded = getattr(noise, "mapping", None)
+    if mapping is None:
+        mapping = recorded
+    elif recorded is not None and mapping != recorded:
+        raise ConfigError(f"noise_mapping {mapping.to_dict()} differs from the mapping the "
+                          f"noise file was exported with ({recorded.to_dict()}); training "
+                          "noise per tile uses the noise's own mapping")
+    if mapping is None:
+        raise ConfigError("noise_scaling='tile' needs noise_mapping (a "
+                          "devices.mapping.WeightMapping) or a noise file that records one")
+    return {"scaling": scaling, "mapping": mapping,
+            "tile": TileConfig() if tile is None else tile}
+
+
+def scaling_record(scaling: dict[str, Any]) -> dict[str, Any]:
+    """The JSON record of :func:`resolve_noise_scaling`'s result."""
+    out = {"scaling": str(scaling["scaling"])}
+    if scaling["scaling"] is NoiseScaling.TILE:
+        t = scaling["tile"]
+        out |= {"mapping": scaling["mapping"].to_dict(),
+                "tile": {"rows": t.rows, "cols": t.cols, "layout": t.layout.value}}
+    return out
+
+
 def _generators(seed) -> dict[str, torch.Generator]:
     if isinstance(seed, torch.Generator):
         draws = torch.randint(0, 2**62, (len(_STREAMS),), generator=seed)
@@ -233,7 +271,9 @@ def train(data: Dataset, config: Mapping[str, Any], *, noise: NoiseModel | None,
           batch_size: int = BATCH_SIZE, antithetic: bool = False, mode: str = "auto",
           callback: Callable[[int, float, nn.Module], None] | None = None,
           out: Path | None = None, info: Mapping[str, Any] | None = None,
-          progress: bool | None = False, nproc: int = 1) -> TrainResult:
+          progress: bool | None = False, nproc: int = 1,
+          noise_scaling: NoiseScaling | str = NoiseScaling.LAYER, noise_mapping=None,
+          noise_tile=None) -> TrainResult:
     """Build the network of ``config`` and train it with Adam + HA-SGD: the one training driver.
 
     Parameters
@@ -272,6 +312,14 @@ def train(data: Dataset, config: Mapping[str, Any], *, noise: NoiseModel | None,
     nproc : int
         Processes on this host (CPU, gloo) that split each step's ``samples`` passes
         (``samples`` a multiple of ``nproc``); 1 trains in this process.
+    noise_scaling : NoiseScaling or str
+        Reference magnitude of the training noise (:mod:`xbarlab.nn.tile_noise`): LAYER,
+        each tensor's max|w| (default), or TILE, per tile as the evaluation maps the layer.
+    noise_mapping : WeightMapping, optional
+        TILE: the mapping (default: the one a noise file's ``QuantileNoise`` records; a
+        different one is refused, so training uses the mapping the noise was made with).
+    noise_tile : TileConfig, optional
+        TILE: the tile size (default ``TileConfig()``, 256 x 256).
 
     Returns
     -------
@@ -290,9 +338,10 @@ def train(data: Dataset, config: Mapping[str, Any], *, noise: NoiseModel | None,
         raise ConfigError(f"callback runs in this process, but with nproc={nproc} training "
                           "runs in other processes; pass callback=None")
     config = dict(config)
+    scaling = resolve_noise_scaling(noise, noise_scaling, noise_mapping, noise_tile)
     gens = _generators(seed)
     fit = dict(noise=noise, samples=samples, epochs=epochs, antithetic=antithetic,
-               batch_size=batch_size, lr=lr, mode=mode, progress=progress)
+               batch_size=batch_size, lr=lr, mode=mode, progress=progress, scaling=scaling)
     with deterministic_algorithms(), flush_denormal():
         net = init_model(config, gens["init"])
         if nproc == 1:
@@ -309,6 +358,8 @@ def train(data: Dataset, config: Mapping[str, Any], *, noise: NoiseModel | None,
               "batch_size": batch_size, "optimizer": {"name": "Adam", "lr": lr}}
     if nproc > 1:
         record["nproc"] = nproc
+    if scaling["scaling"] is NoiseScaling.TILE:
+        record["noise_scaling"] = scaling_record(scaling)
     record.update(info or {})
     res = TrainResult(model=net, config=config, history=history, train_time_s=secs,
                       clean_accuracy=clean, info=record)
@@ -327,7 +378,8 @@ def _fit_on_ranks(model: nn.Module, data: Dataset, config: dict[str, Any], *, np
     # the settings' errors here, before any process starts (constructing draws nothing)
     HASGD(model, torch.optim.Adam(model.parameters(), lr=fit["lr"]),
           fit["noise"] if fit["samples"] else None, samples=fit["samples"],
-          generator=generators["noise"], antithetic=fit["antithetic"], mode=fit["mode"])
+          generator=generators["noise"], antithetic=fit["antithetic"], mode=fit["mode"],
+          **fit["scaling"])
     states = {k: g.get_state() for k, g in generators.items()}
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "rank0.pt"
@@ -357,8 +409,8 @@ def _fit_rank(rank: int, config: dict[str, Any], state: dict, data: Dataset,
 
 def _fit(model: nn.Module, data: Dataset, *, noise: NoiseModel | None, samples: int,
          epochs: int, generators: dict[str, torch.Generator], antithetic: bool, batch_size: int,
-         lr: float, mode: str, callback, progress: bool | None = False, replicas: bool = False
-         ) -> list[dict[str, float]]:
+         lr: float, mode: str, callback, progress: bool | None = False, replicas: bool = False,
+         scaling: dict | None = None) -> list[dict[str, float]]:
     """The training loop: Adam + HA-SGD over shuffled minibatches; returns epoch losses.
 
     ``replicas``: the model is one replica in the default process group (wrapped in
@@ -371,7 +423,8 @@ def _fit(model: nn.Module, data: Dataset, *, noise: NoiseModel | None, samples: 
 
         net = DistributedDataParallel(model)
     trainer = HASGD(net, opt, noise if samples else None, samples=samples,
-                    generator=generators["noise"], antithetic=antithetic, mode=mode)
+                    generator=generators["noise"], antithetic=antithetic, mode=mode,
+                    **(scaling or {}))
     n = data.x_train.shape[0]
     history = []
     model.train()
@@ -422,7 +475,8 @@ def train_and_evaluate(*, dataset: str, model: str, noise: NoiseModel | None, sa
                        antithetic: bool = False, out: Path, force: bool = False,
                        command: str = "train", noise_source: str | None = None,
                        threads: int | None = None, progress: bool | None = False,
-                       nproc: int = 1) -> dict[str, Any]:
+                       nproc: int = 1, noise_scaling: NoiseScaling | str = NoiseScaling.LAYER,
+                       noise_mapping=None, noise_tile=None) -> dict[str, Any]:
     """Train (:func:`train`), evaluate under weight noise, write ``model.pt`` and ``metrics.json``.
 
     Parameters
@@ -459,6 +513,8 @@ def train_and_evaluate(*, dataset: str, model: str, noise: NoiseModel | None, sa
         Progress bars while training (as in :func:`train`).
     nproc : int
         Processes that split each step's ``samples`` passes (as in :func:`train`).
+    noise_scaling, noise_mapping, noise_tile
+        The training noise's reference magnitude (as in :func:`train`).
 
     Returns
     -------
@@ -481,6 +537,7 @@ def train_and_evaluate(*, dataset: str, model: str, noise: NoiseModel | None, sa
     if isinstance(eval_draws, bool) or not isinstance(eval_draws, int) or eval_draws < 1:
         raise ConfigError(f"eval_draws must be an integer >= 1, got {eval_draws!r}")
     model_config(model, dataset, (1,))  # validates the model name before any work
+    scaling = resolve_noise_scaling(noise, noise_scaling, noise_mapping, noise_tile)
     out = check_output_path(out, folder=True, what="output folder")
     for name in (METRICS_NAME, WEIGHTS_NAME):
         if (out / name).exists() and not force:
@@ -492,7 +549,7 @@ def train_and_evaluate(*, dataset: str, model: str, noise: NoiseModel | None, sa
         n_threads = torch.get_num_threads()
         res = train(data, model_config(model, data), noise=noise, samples=samples,
                     epochs=epochs, seed=seed, antithetic=antithetic, progress=progress,
-                    nproc=nproc)
+                    nproc=nproc, **{f"noise_{k}": v for k, v in scaling.items()})
         net = res.model
         adc_ranges = None
         if adc_bits is not None:
@@ -524,8 +581,9 @@ def train_and_evaluate(*, dataset: str, model: str, noise: NoiseModel | None, sa
         "train_time_s": res.train_time_s, "history": res.history,
         "torch_version": torch.__version__, "torch_threads": n_threads, "nproc": nproc,
     }
-    if noise_source is not None:
-        metrics["noise_source"] = noise_source
+    metrics |= {"noise_source": noise_source} if noise_source is not None else {}
+    metrics |= ({"noise_scaling": scaling_record(scaling)}  # LAYER: metrics as they were
+                if scaling["scaling"] is NoiseScaling.TILE else {})
     save_trained(out / WEIGHTS_NAME, res, extra={k: metrics[k] for k in (
         "train_noise", "samples", "epochs", "seed", "antithetic", "adc_bits", "adc_ranges")})
     write_text_atomic(out / METRICS_NAME, json.dumps(metrics, indent=2) + "\n", force=True)

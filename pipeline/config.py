@@ -114,6 +114,10 @@ SCHEMA: dict[str, dict[str, _Field]] = {
         "epochs": _Field("int", 10, "training epochs (both methods)", lo=1),
         "samples": _Field("int", 4, "HA-SGD perturbations L per minibatch", lo=1),
         "antithetic": _Field("bool", False, "draw the L perturbations as antithetic pairs"),
+        "noise_scaling": _Field("choice", "layer", "HA-SGD noise relative to each layer's "
+                                "max|w| (layer) or per 256x256 tile through the noise file's "
+                                "mapping, as the evaluation maps the layer (tile)",
+                                choices=("layer", "tile")),
         "subset": _Field("int", 0, "train on the first N examples of the training split "
                          "(0 = all; for quick smoke runs)", lo=0),
         "train_time": _Field("str", "all", "'all' (mixture over the noise times) or one of the "

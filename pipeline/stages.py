@@ -337,11 +337,17 @@ def _train(ctx: StageContext, *, noise_file: Path | None, out: Path, k: int = 0)
                   "antithetic": bool(c["antithetic"]) if hasgd else False,
                   "train_noise": (noise.to_dict() if noise is not None else {"sigma": 0.0}),
                   "train_time": c["train_time"] if hasgd else None}
+    scaling = {}
+    if hasgd and c["noise_scaling"] == "tile":  # the evaluation's tile, the file's mapping
+        from ..crossbar.tiling import TileConfig
+
+        scaling = {"noise_scaling": "tile", "noise_tile": TileConfig(rows=256, cols=256)}
+        train_info["noise_scaling"] = "tile"
     try:
         res = T.train(data, cfg, noise=noise, samples=c["samples"] if hasgd else 0,
                       epochs=c["epochs"], seed=seed,
                       antithetic=c["antithetic"] if hasgd else False, callback=cb,
-                      out=out, info=train_info)
+                      out=out, info=train_info, **scaling)
     finally:
         bar.close()
     history, secs, clean = res.history, res.train_time_s, res.clean_accuracy

@@ -68,6 +68,8 @@ def test_existing_outputs_need_force(tmp_path, capsys):
     ({"--nproc": "0"}, "--nproc must be >= 1, got 0"),
     ({"--samples": "3", "--nproc": "2"}, "samples (L=3) must be a multiple of the number of "
                                          "processes (nproc=2)"),
+    ({"--tile": "64x64"}, "--tile and --mapping-scaling apply to --noise-scaling tile"),
+    ({"--noise-scaling": "tile", "--tile": "64"}, "--tile '64' is not ROWSxCOLS"),
 ])
 def test_bad_input_gives_clear_error(tmp_path, capsys, change, needle):
     """σ < 0, L < 0, --samples 0 with σ = 0.2, negative eval level, zero draws, a missing
@@ -137,6 +139,24 @@ def test_train_cli_with_noise_file_and_train_time(pcm_file, tmp_path):
                         "--out", str(tmp_path / "b")]) == 2
     assert main(base + ["--train-noise", "0.1", "--train-time", "1d",
                         "--out", str(tmp_path / "c")]) == 2
+
+
+def test_train_cli_tile_noise_scaling_uses_the_noise_files_mapping(pcm_file, tmp_path):
+    """`--noise-scaling tile --tile 64x64` with a noise file: metrics.json records the file's
+    mapping (the one export_noise wrote) and the tile; `--mapping-scaling column` with a
+    noise file is refused (the file brings its own scaling)."""
+    from xbarlab.cli import main
+
+    path, tab = pcm_file
+    base = ["train", "--dataset", "digits", "--model", "mlp", "--samples", "1", "--epochs", "0",
+            "--seed", "0", "--eval-noise", "1", "--eval-draws", "1", "--train-noise", str(path),
+            "--noise-scaling", "tile", "--tile", "64x64"]
+    assert main(base + ["--out", str(tmp_path / "a")]) == 0
+    m = json.loads((tmp_path / "a" / "metrics.json").read_text())
+    assert m["noise_scaling"] == {"scaling": "tile", "mapping": tab.mapping.to_dict(),
+                                  "tile": {"rows": 64, "cols": 64,
+                                           "layout": "differential-columns"}}
+    assert main(base + ["--mapping-scaling", "column", "--out", str(tmp_path / "b")]) == 2
 
 
 @pytest.mark.slow

@@ -216,3 +216,44 @@ def test_workers_give_the_numbers_of_this_process(pcm):
         [e["accuracies"] for e in there["results"]]
     assert [e.get("drift_factors") for e in here["results"]] == \
         [e.get("drift_factors") for e in there["results"]]
+
+
+def test_variants_are_scored_on_the_same_chips_with_their_hooks(pcm):
+    """An ADC variant (attach_adc, 2 bits, on a copy) of a toy network: on an ideal device
+    its statistical accuracy is the accuracy of the ADC'd network run directly (its forward
+    hooks survive the analog copy), below the model's 1.0; on PCM its accuracies equal those
+    of evaluating the ADC'd network alone with the same seed (the same chips), and the
+    model's own results are those of an evaluation without variants (bias-free layers: the
+    chips then do not depend on the DAC full scales, which come from the model)."""
+    import copy
+
+    from xbarlab.devices import IdealDevice
+    from xbarlab.devices.mapping import WeightMapping
+    from xbarlab.nn.evaluate import EvaluationSettings, evaluate
+    from xbarlab.nn.quant import attach_adc, calibrate_adc_ranges
+
+    g = torch.Generator().manual_seed(0)
+    net = nn.Sequential(nn.Linear(8, 16, bias=False), nn.ReLU(), nn.Linear(16, 3, bias=False))
+    x = torch.rand(200, 8, generator=g)
+    y = net(x).argmax(1).detach()
+    adc = attach_adc(copy.deepcopy(net), bits=2, ranges=calibrate_adc_ranges(net, [x]))
+    direct = float((adc(x).argmax(1) == y).double().mean())
+    assert direct < 1.0
+    st = EvaluationSettings(times=(1.0,), programmings=1, compensations=("none",),
+                            mapping=WeightMapping(g_max=1e-5))
+    ev = evaluate(net, x, y, IdealDevice(), st, np.random.default_rng(0),
+                  variants={"adc2": adc})
+    (base,), (var,) = ([e for e in ev["results"] if e.get("variant") == k]
+                       for k in (None, "adc2"))
+    assert base["accuracies"] == [1.0] and var["accuracies"] == [direct]
+    assert ev["variant_clean_accuracy"] == {"adc2": direct}
+    st = EvaluationSettings(times=(Y,), programmings=2, compensations=("global",))
+    both = evaluate(net, x, y, pcm, st, np.random.default_rng(3), variants={"adc2": adc})
+    alone = [evaluate(m, x, y, pcm, st, np.random.default_rng(3))["results"]
+             for m in (adc, net)]
+    assert [e["accuracies"] for e in both["results"] if e.get("variant")] == \
+        [e["accuracies"] for e in alone[0]]
+    assert [e["accuracies"] for e in both["results"] if not e.get("variant")] == \
+        [e["accuracies"] for e in alone[1]]
+    with pytest.raises(ConfigError, match="variant 'x'"):
+        evaluate(net, x, y, pcm, st, np.random.default_rng(3), variants={"x": nn.Linear(8, 3)})

@@ -140,3 +140,50 @@ def test_adc_bits_figure_on_small_networks(tmp_path, monkeypatch):
         assert all(0 <= v[0] <= 1 for v in c.values())
         assert abs(c["8"][0] - clean["clean_accuracy"]) < 0.05
     assert "floating point" in (tmp_path / "exp3.md").read_text()
+
+
+def test_adc_output_statistics_match_numpy():
+    """output_statistics: per layer max|y| / 99th percentile of |y| and the share of |y|
+    below half a 3-bit step (r / 6), recomputed with numpy from the layer's outputs."""
+    import numpy as np
+    import torch
+    from torch import nn
+    from xbarlab.nn.figures.adc_bits_cnn import output_statistics
+
+    g = torch.Generator().manual_seed(0)
+    net = nn.Sequential(nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 3)).double()
+    x = torch.randn(400, 6, generator=g, dtype=torch.float64)
+    with torch.no_grad():
+        y0 = net[0](x).abs().numpy()
+        y2 = net[2](net[1](net[0](x))).abs().numpy()
+    ranges = {"0": 2.0, "2": 0.9}
+    st = output_statistics(net, x, ranges)
+    for name, y in (("0", y0), ("2", y2)):
+        assert st[name]["peak_over_p99"] == pytest.approx(y.max() / np.percentile(y, 99),
+                                                          rel=1e-12)
+        assert st[name]["zero_bin"] == pytest.approx(np.mean(y < ranges[name] / 6), rel=1e-12)
+
+
+@pytest.mark.slow
+def test_adc_bits_cnn_on_untrained_networks(tmp_path):
+    """The CNN ADC-bits figure on untrained resnets (0 epochs): one row per (network,
+    logits, bits) plus the no-ADC row, 2 programmings at 1 s each, accuracies in [0, 1];
+    a networks folder without sgd/ is refused naming the figure that makes it."""
+    from xbarlab.errors import ConfigError
+    from xbarlab.nn.data import load_dataset, model_config
+    from xbarlab.nn.figures.adc_bits_cnn import run
+    from xbarlab.nn.train import train
+
+    data = load_dataset("digits")
+    for sub in ("sgd", "hasgd"):
+        train(data, model_config("resnet", data), noise=None, samples=0, epochs=0, seed=0,
+              out=tmp_path / "nets" / sub)
+    res = run(networks=tmp_path / "nets", out=tmp_path / "o", bits=(2, 8), times=(1.0,),
+              programmings=2)
+    assert len(res["rows"]) == 2 * (1 + 2 * 2)
+    for r in res["rows"]:
+        assert len(r["accuracies"]["1.0"]) == 2 and all(0 <= a <= 1 for a in
+                                                       r["accuracies"]["1.0"])
+    assert (tmp_path / "o" / "table.md").exists()
+    with pytest.raises(ConfigError, match="cnn_compensation"):
+        run(networks=tmp_path, out=tmp_path / "p")
