@@ -1,7 +1,8 @@
 """The ``xbarlab`` command line.
 
 One module per command (:mod:`.inspect`, :mod:`.train`, :mod:`.crossbar`,
-:mod:`.calibrate`, :mod:`.run`, :mod:`.export_noise`, :mod:`.evaluate`), each with its
+:mod:`.calibrate`, :mod:`.run`, :mod:`.export_noise`, :mod:`.evaluate`,
+:mod:`.train_insitu`), each with its
 ``NAME``, ``SUMMARY`` (its line in ``xbarlab --help``), ``DESCRIPTION``,
 ``add_arguments(p)`` declaring its arguments and ``run(args)`` doing the work. Options
 several commands share (measurement tables, output, device model, weight mapping, seed)
@@ -22,7 +23,7 @@ from collections.abc import Collection
 from .. import __version__
 from ..errors import ConfigError, ConvergenceError, OutputExistsError, XbarlabError
 from ..jit import compile_notice
-from . import calibrate, crossbar, evaluate, export_noise, inspect, run, train
+from . import calibrate, crossbar, evaluate, export_noise, inspect, run, train, train_insitu
 from .options import (
     add_measurement_options,
     add_output_options,
@@ -44,7 +45,7 @@ __all__ = [
 ]
 
 #: The commands, in the order ``xbarlab --help`` lists them.
-COMMANDS = (inspect, train, crossbar, calibrate, run, export_noise, evaluate)
+COMMANDS = (inspect, train, train_insitu, crossbar, calibrate, run, export_noise, evaluate)
 
 #: Exit status of a run that failed on its data, a file or a solver.
 EXIT_FAILURE = 1

@@ -109,20 +109,33 @@ def coincidence_counts(x: Tensor, d: Tensor, px: Tensor, pd: Tensor, bit_length:
     a coincidence of input j and output i moves the cell in direction -sign(d_i x_j). The
     counts are matrix products of the bit trains over the bit slots, in bfloat16 over
     chunks of at most 256 slots (whole samples), where every partial count is an integer
-    <= 256 and so exact, accumulated in the dtype of ``x``.
+    <= 256 and so exact, accumulated in the dtype of ``x``; where the coincidences are few
+    (fewer than 1/1,024 of the products' multiply-adds) they are enumerated slot by slot
+    instead and binned per cell (the same counts from the same bits).
     """
-    B = x.shape[0]
-    u = torch.rand((B, bit_length, px.shape[1] + pd.shape[1]), generator=generator,
-                   device=x.device, dtype=px.dtype)
-    n_in = px.shape[1]
-    on_x = u[..., :n_in] < px[:, None, :]
-    on_d = u[..., n_in:] < pd[:, None, :]
+    on_x, on_d = _bits(px, pd, bit_length, generator)
+    B, n_in, n_out = x.shape[0], px.shape[1], pd.shape[1]
+    S = B * bit_length
+    if _few(on_x, on_d, n_in, n_out):  # few coincidences: enumerate them
+        lin, up = _pairs(on_x.reshape(S, n_in), on_d.reshape(S, n_out), torch.sign(x),
+                         torch.sign(d), bit_length)
+        n = n_out * n_in
+        return (torch.bincount(lin[up], minlength=n).to(x.dtype).reshape(n_out, n_in),
+                torch.bincount(lin[~up], minlength=n).to(x.dtype).reshape(n_out, n_in))
+    return _dense_counts(x, d, on_x, on_d, bit_length)
+
+
+def _dense_counts(x: Tensor, d: Tensor, on_x: Tensor, on_d: Tensor,
+                  bit_length: int) -> tuple[Tensor, Tensor]:
+    """(n_up, n_down) of the bits as matrix products over the bit slots (exact, see
+    :func:`coincidence_counts`)."""
+    B, n_in, n_out = x.shape[0], on_x.shape[-1], on_d.shape[-1]
     bf = torch.bfloat16
     xa, da = on_x.to(bf), on_d.to(bf)
     xs = xa * torch.sign(x).to(bf)[:, None, :]
     ds = da * torch.sign(d).to(bf)[:, None, :]
     per = max(1, 256 // bit_length)
-    total = torch.zeros((pd.shape[1], n_in), dtype=x.dtype, device=x.device)
+    total = torch.zeros((n_out, n_in), dtype=x.dtype, device=x.device)
     net = torch.zeros_like(total)  # down minus up
     for b0 in range(0, B, per):
         b1 = min(B, b0 + per)
@@ -137,6 +150,39 @@ def coincidence_counts(x: Tensor, d: Tensor, px: Tensor, pd: Tensor, bit_length:
         net += a_s.T @ c_s
     n_up = (total - net).mul_(0.5)
     return n_up, total.sub_(n_up)
+
+
+def _bits(px: Tensor, pd: Tensor, bit_length: int, generator) -> tuple[Tensor, Tensor]:
+    """The trains' bits, (B, BL, n_in) and (B, BL, n_out) booleans: one uniform per bit."""
+    B, n_in = px.shape
+    u = torch.rand((B, bit_length, n_in + pd.shape[1]), generator=generator, device=px.device,
+                   dtype=px.dtype)
+    return u[..., :n_in] < px[:, None, :], u[..., n_in:] < pd[:, None, :]
+
+
+def _few(on_x: Tensor, on_d: Tensor, n_in: int, n_out: int) -> bool:
+    """Fewer coincidences than 1/1,024 of the dense products' multiply-adds."""
+    pairs = int((on_x.sum(-1, dtype=torch.int64) * on_d.sum(-1, dtype=torch.int64)).sum())
+    return pairs * 1024 < on_x.shape[0] * on_x.shape[1] * n_in * n_out
+
+
+def _pairs(on_x: Tensor, on_d: Tensor, sx: Tensor, sd: Tensor,
+           bit_length: int) -> tuple[Tensor, Tensor]:
+    """Every coincidence of bit slots (S, n_in) and (S, n_out) -- each active input of a slot
+    with each active output of the same slot -- as (flat cell index i n_in + j, direction
+    up?)."""
+    n_in = on_x.shape[1]
+    kx, jx = on_x.nonzero(as_tuple=True)
+    kd, idd = on_d.nonzero(as_tuple=True)
+    cd = torch.bincount(kd, minlength=on_x.shape[0])
+    start = torch.cumsum(cd, 0) - cd
+    rep = cd[kx]
+    jr, kr = jx.repeat_interleave(rep), kx.repeat_interleave(rep)
+    first = torch.cumsum(rep, 0) - rep
+    pos = torch.arange(jr.numel(), device=on_x.device) - first.repeat_interleave(rep)
+    ir = idd[start[kr] + pos]
+    b = kr // bit_length
+    return ir * n_in + jr, (sx[b, jr] * sd[b, ir]) < 0  # direction -sign(d x) = +1
 
 
 class PulsedArray:
@@ -230,6 +276,21 @@ class PulsedArray:
             w = w[:, cols]
             if gain_up is not None:
                 gain_up, gain_down = gain_up[:, cols], gain_down[:, cols]
+        if w.is_contiguous():
+            hit = (n_up + n_down).view(-1).nonzero().squeeze(1)
+            if hit.numel() * 4 < w.numel():  # few cells pulsed: update only those
+                flat = w.view(-1)
+                gains = None if gain_up is None else (gain_up.reshape(-1)[hit],
+                                                      gain_down.reshape(-1)[hit])
+                flat[hit] = self._moved(flat[hit], n_up.reshape(-1)[hit],
+                                        n_down.reshape(-1)[hit], gains, generator)
+                return w
+        gains = None if gain_up is None else (gain_up, gain_down)
+        return self._moved(w, n_up, n_down, gains, generator)
+
+    def _moved(self, w: Tensor, n_up: Tensor, n_down: Tensor, gains, generator) -> Tensor:
+        """``w`` after the pulses, in place (the same equation for any set of cells)."""
+        gain_up, gain_down = (None, None) if gains is None else gains
         mu_up, mu_down = self.mean_steps(w)
         if gain_up is not None:
             mu_up, mu_down = mu_up * gain_up, mu_down * gain_down
@@ -300,5 +361,24 @@ class PulsedArray:
         _check_generator(generator, w.device)
         px, pd = pulse_probabilities(x, d, lr=lr, dw_min=self.dw_min, bit_length=bit_length,
                                      update_management=update_management)
-        n_up, n_down = coincidence_counts(x, d, px, pd, bit_length, generator)
+        if w.is_contiguous():  # few coincidences: move only the cells they hit
+            on_x, on_d = _bits(px, pd, bit_length, generator)
+            if _few(on_x, on_d, self.shape[1], self.shape[0]):
+                B = x.shape[0]
+                lin, up = _pairs(on_x.reshape(B * bit_length, -1),
+                                 on_d.reshape(B * bit_length, -1), torch.sign(x),
+                                 torch.sign(d), bit_length)
+                cells, inv = torch.unique(lin, return_inverse=True)
+                n_up = torch.zeros(cells.numel(), dtype=w.dtype, device=w.device)
+                n_up.index_add_(0, inv, up.to(w.dtype))
+                n_down = torch.bincount(inv, minlength=cells.numel()).to(w.dtype) - n_up
+                gains = None if self.gain_up is None else (self.gain_up.view(-1)[cells],
+                                                           self.gain_down.view(-1)[cells])
+                flat = w.view(-1)
+                flat[cells] = self._moved(flat[cells], n_up, n_down, gains, generator)
+                self.pulses += float(lin.numel())
+                return w
+            n_up, n_down = _dense_counts(x, d, on_x, on_d, bit_length)
+        else:
+            n_up, n_down = coincidence_counts(x, d, px, pd, bit_length, generator)
         return self.apply_counts(w, n_up.to(w.dtype), n_down.to(w.dtype), generator)

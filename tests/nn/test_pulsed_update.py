@@ -154,3 +154,45 @@ def test_bad_input(kw, match):
     args = {"lr": 0.1, "mode": "stochastic", "bit_length": 31, "generator": g, **kw}
     with pytest.raises(ConfigError, match=match):
         arr.update(torch.zeros(2, 3), torch.ones(1, 3), torch.ones(1, 2), **args)
+
+
+@pytest.mark.parametrize("scale", [0.05, 1.0], ids=["few-coincidences", "many"])
+def test_counts_equal_a_direct_count_of_the_same_bits(scale):
+    """The counts (enumerated when coincidences are few, matrix products otherwise) equal a
+    direct count over the bits drawn from a copy of the generator: cell (i, j) gets one
+    pulse per slot where both bits are on, up where d_i x_j < 0."""
+    g = torch.Generator().manual_seed(6)
+    x = torch.randn(3, 40, generator=g, dtype=torch.float64)
+    d = torch.randn(3, 30, generator=g, dtype=torch.float64)
+    px, pd = (x.abs() * scale).clamp(max=1), (d.abs() * scale).clamp(max=1)
+    copy_ = torch.Generator().set_state(g.get_state())
+    up, down = coincidence_counts(x, d, px, pd, 7, g)
+    u = torch.rand((3, 7, 70), generator=copy_, dtype=torch.float64)
+    bx, bd = (u[..., :40] < px[:, None]).double(), (u[..., 40:] < pd[:, None]).double()
+    both = torch.einsum("bti,btj->bij", bd, bx)  # coincidences per sample
+    sign = -torch.sign(d)[:, :, None] * torch.sign(x)[:, None, :]
+    torch.testing.assert_close(up, (both * (sign > 0)).sum(0), rtol=0, atol=0)
+    torch.testing.assert_close(down, (both * (sign < 0)).sum(0), rtol=0, atol=0)
+
+
+def test_sparse_and_dense_application_agree():
+    """Few coincidences (only the hit cells are moved) and the dense path move the weights
+    identically in the mean (no noise): an update with tiny lr on a fresh array equals
+    apply_counts of the direct counts."""
+    g = torch.Generator().manual_seed(7)
+    dom = _domain()
+    arr = PulsedArray(dom, (30, 40), generator=g, dtype=torch.float64)
+    x = torch.randn(3, 40, generator=g, dtype=torch.float64)
+    d = torch.randn(3, 30, generator=g, dtype=torch.float64) * 1e-3
+    w0 = (torch.rand(30, 40, generator=g, dtype=torch.float64) - 0.5)
+    copy_ = torch.Generator().set_state(g.get_state())
+    w = w0.clone()
+    arr.update(w, x, d, lr=0.01, mode="stochastic", bit_length=31, generator=g)
+    from xbarlab.nn.pulsed_update import pulse_probabilities
+    px, pd = pulse_probabilities(x, d, lr=0.01, dw_min=dom.dw_min, bit_length=31,
+                                 update_management=True)
+    up, down = coincidence_counts(x, d, px, pd, 31, copy_)
+    assert 0 < float((up + down).sum()) < 0.25 * w.numel()
+    ref = w0.clone()
+    arr.apply_counts(ref, up, down, None)
+    torch.testing.assert_close(w, ref, rtol=1e-12, atol=1e-15)
