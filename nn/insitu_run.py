@@ -115,6 +115,9 @@ def train_insitu(*, dataset: str, algorithm: Algorithm, device: PulsedDevice | N
     _check_int("epochs", epochs, 1)
     _check_int("batch", batch, 1)
     _check_int("lr_step", lr_step, 0)
+    if isinstance(stages, bool) or not isinstance(stages, int) or not 1 <= stages <= 3:
+        raise ConfigError(f"stages must be an integer in 1..3 (the FCN's Linear layers), got "
+                          f"{stages!r}")
     if device is None and algorithm is not Algorithm.DIGITAL:
         raise ConfigError(f"algorithm {algorithm.value!r} needs a pulsed device")
     domain = None if device is None else WeightDomain(device, tau)

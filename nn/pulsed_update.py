@@ -110,7 +110,7 @@ def coincidence_counts(x: Tensor, d: Tensor, px: Tensor, pd: Tensor, bit_length:
     counts are matrix products of the bit trains over the bit slots, in bfloat16 over
     chunks of at most 256 slots (whole samples), where every partial count is an integer
     <= 256 and so exact, accumulated in the dtype of ``x``; where the coincidences are few
-    (fewer than 1/1,024 of the products' multiply-adds) they are enumerated slot by slot
+    (fewer than 1/4,096 of the products' multiply-adds) they are enumerated slot by slot
     instead and binned per cell (the same counts from the same bits).
     """
     on_x, on_d = _bits(px, pd, bit_length, generator)
@@ -161,9 +161,9 @@ def _bits(px: Tensor, pd: Tensor, bit_length: int, generator) -> tuple[Tensor, T
 
 
 def _few(on_x: Tensor, on_d: Tensor, n_in: int, n_out: int) -> bool:
-    """Fewer coincidences than 1/1,024 of the dense products' multiply-adds."""
+    """Fewer coincidences than 1/4,096 of the dense products' multiply-adds."""
     pairs = int((on_x.sum(-1, dtype=torch.int64) * on_d.sum(-1, dtype=torch.int64)).sum())
-    return pairs * 1024 < on_x.shape[0] * on_x.shape[1] * n_in * n_out
+    return pairs * 4096 < on_x.shape[0] * on_x.shape[1] * n_in * n_out
 
 
 def _pairs(on_x: Tensor, on_d: Tensor, sx: Tensor, sd: Tensor,
