@@ -49,8 +49,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    metavar="BL", help="bits per stochastic pulse train (default 31)")
     p.add_argument("--no-update-management", action="store_true",
                    help="do not balance the input and error trains")
-    p.add_argument("--transfer-lr", type=number_type(lo=0, lo_open=True), default=0.01,
-                   metavar="BETA", help="Tiki-Taka: scale of a read of A into H (default 0.01)")
+    p.add_argument("--transfer-lr", type=number_type(lo=0, lo_open=True), default=0.05,
+                   metavar="BETA", help="Tiki-Taka: scale of a read of A into H (default 0.05)")
     p.add_argument("--transfer-every", type=number_type(integer=True, lo=1), default=1,
                    metavar="N", help="Tiki-Taka: steps between transfers (default 1)")
     p.add_argument("--columns-per-transfer", type=number_type(integer=True, lo=1), default=1,

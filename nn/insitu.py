@@ -40,7 +40,8 @@ from ..enums import coerce_enum
 from ..errors import ConfigError
 from .pulsed_update import PulsedArray, UpdateMode
 
-__all__ = ["Algorithm", "PulseSettings", "AnalogSGD", "TikiTaka", "make_optimizer"]
+__all__ = ["Algorithm", "PulseSettings", "DEFAULT_PULSES", "AnalogSGD", "TikiTaka",
+           "make_optimizer"]
 
 
 class Algorithm(enum.StrEnum):
@@ -68,6 +69,10 @@ class PulseSettings:
         bl = self.bit_length
         if isinstance(bl, bool) or not isinstance(bl, int) or bl < 1:
             raise ConfigError(f"bit_length must be an integer >= 1, got {bl!r}")
+
+
+#: Stochastic trains of 31 bits with update management (aihwkit's default pulsed update).
+DEFAULT_PULSES = PulseSettings()
 
 
 def _positive(name, v) -> float:
@@ -219,7 +224,7 @@ class AnalogSGD(_InSitu):
     """
 
     def __init__(self, model: nn.Module, domain: WeightDomain, *, lr: float,
-                 pulses: PulseSettings = PulseSettings(), generator: torch.Generator,
+                 pulses: PulseSettings = DEFAULT_PULSES, generator: torch.Generator,
                  layers=None):
         super().__init__(model, domain, lr=lr, pulses=pulses, generator=generator,
                          layers=layers)
@@ -274,11 +279,11 @@ class TikiTaka(_InSitu):
     """
 
     def __init__(self, model: nn.Module, domain: WeightDomain, *, lr: float,
-                 pulses: PulseSettings = PulseSettings(), generator: torch.Generator,
-                 layers=None, transfer_lr: float = 1.0, transfer_every: int = 1,
-                 columns_per_transfer: int = 1, threshold: float = 1.0, max_pulses: int | None = None,
-                 gamma: float = 0.0, read_noise: float = 0.0, chopped: bool = False,
-                 chop_probability: float = 0.1):
+                 pulses: PulseSettings = DEFAULT_PULSES, generator: torch.Generator,
+                 layers=None, transfer_lr: float = 0.05, transfer_every: int = 1,
+                 columns_per_transfer: int = 1, threshold: float = 1.0,
+                 max_pulses: int | None = None, gamma: float = 0.0, read_noise: float = 0.0,
+                 chopped: bool = False, chop_probability: float = 0.01):
         super().__init__(model, domain, lr=lr, pulses=pulses, generator=generator,
                          layers=layers)
         self.transfer_lr = _positive("transfer_lr", transfer_lr)
@@ -363,7 +368,7 @@ class TikiTaka(_InSitu):
 
 
 def make_optimizer(algorithm: Algorithm, model: nn.Module, *, lr: float,
-                   domain: WeightDomain | None = None, pulses: PulseSettings = PulseSettings(),
+                   domain: WeightDomain | None = None, pulses: PulseSettings = DEFAULT_PULSES,
                    generator: torch.Generator | None = None, **tiki_taka):
     """The optimizer of ``algorithm`` over ``model``: ``torch.optim.SGD`` (digital),
     :class:`AnalogSGD` or :class:`TikiTaka` (``tiki_taka``: its keyword arguments)."""

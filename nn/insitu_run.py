@@ -31,7 +31,7 @@ from torch import nn
 from ..devices.pulsed import PulsedDevice, WeightDomain
 from ..enums import coerce_enum
 from ..errors import ConfigError
-from .insitu import Algorithm, PulseSettings, make_optimizer
+from .insitu import DEFAULT_PULSES, Algorithm, PulseSettings, make_optimizer
 from .pipelines import Schedule, train_pipelined
 
 __all__ = ["fcn", "train_insitu", "METRICS_NAME"]
@@ -63,7 +63,7 @@ def _check_int(name, v, lo):
 
 def train_insitu(*, dataset: str, algorithm: Algorithm, device: PulsedDevice | None,
                  tau: float, epochs: int, seed: int, lr: float, batch: int = 10,
-                 pulses: PulseSettings = PulseSettings(), stages: int = 1,
+                 pulses: PulseSettings = DEFAULT_PULSES, stages: int = 1,
                  schedule: Schedule = Schedule.SYNCHRONOUS, per_update: int = 1,
                  lr_step: int = 0, lr_decay: float = 0.1,
                  tiki_taka: dict[str, Any] | None = None, out: Path | None = None,
