@@ -2,8 +2,8 @@
 
 One module per command (:mod:`.inspect`, :mod:`.train`, :mod:`.crossbar`,
 :mod:`.calibrate`, :mod:`.run`, :mod:`.export_noise`, :mod:`.evaluate`, :mod:`.sweep`,
-:mod:`.ppa`), each with its ``NAME``, ``SUMMARY`` (its line in ``xbarlab --help``),
-``DESCRIPTION``,
+:mod:`.ppa`, :mod:`.train_insitu`), each with its ``NAME``, ``SUMMARY`` (its line in
+``xbarlab --help``), ``DESCRIPTION``,
 ``add_arguments(p)`` declaring its arguments and ``run(args)`` doing the work. Options
 several commands share (measurement tables, output, device model, weight mapping, seed)
 and the converters of their values live in :mod:`.options`. Handlers import what they
@@ -24,7 +24,18 @@ from collections.abc import Collection
 from .. import __version__
 from ..errors import ConfigError, ConvergenceError, OutputExistsError, XbarlabError
 from ..jit import compile_notice
-from . import calibrate, crossbar, evaluate, export_noise, inspect, ppa, run, sweep, train
+from . import (
+    calibrate,
+    crossbar,
+    evaluate,
+    export_noise,
+    inspect,
+    ppa,
+    run,
+    sweep,
+    train,
+    train_insitu,
+)
 from .options import (
     add_measurement_options,
     add_output_options,
@@ -46,7 +57,8 @@ __all__ = [
 ]
 
 #: The commands, in the order ``xbarlab --help`` lists them.
-COMMANDS = (inspect, train, crossbar, calibrate, run, export_noise, evaluate, sweep, ppa)
+COMMANDS = (inspect, train, train_insitu, crossbar, calibrate, run, export_noise, evaluate,
+            sweep, ppa)
 
 #: Exit status of a run that failed on its data, a file or a solver.
 EXIT_FAILURE = 1

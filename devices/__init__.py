@@ -5,7 +5,8 @@ the one device model :class:`CompositeDevice` and its blocks (``composite.py``;
 parametric blocks in ``blocks.py``/``curves.py``, fitted ones in ``fitted.py`` and
 ``relaxation_table.py``), the file kinds (``registry.py``) and the weight-conductance
 mapping (``mapping.py``) are imported from their modules, so that ``import
-xbarlab.devices`` does not compile Numba kernels.
+xbarlab.devices`` does not compile Numba kernels. Pulsed-update devices for training in
+situ (``pulsed.py``, presets in ``pulsed_presets.py``) are imported from their modules too.
 """
 
 from __future__ import annotations

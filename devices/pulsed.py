@@ -358,7 +358,7 @@ class StepTable:
 
     @classmethod
     def from_samples(cls, edges, g_up, step_up, g_down, step_down, *,
-                     levels=tuple(np.linspace(0.05, 0.95, 19)),
+                     levels=None,
                      interpolation=Interpolation.CONSTANT) -> StepTable:
         """Empirical quantiles of measured steps per bin.
 
@@ -370,8 +370,8 @@ class StepTable:
             Conductance before each up pulse [S] and the change it caused [S].
         g_down, step_down : array_like
             Conductance before each down pulse [S] and the *decrease* it caused [S].
-        levels : sequence of float
-            Probability levels of the stored quantiles [1].
+        levels : sequence of float, optional
+            Probability levels of the stored quantiles [1] (default 0.05, 0.10, ..., 0.95).
         interpolation : Interpolation
             Evaluation between bins.
 
@@ -381,7 +381,7 @@ class StepTable:
             When a bin holds no step of a direction (naming the bin and its range).
         """
         e = np.asarray(edges, dtype=np.float64)
-        lv = np.asarray(levels, dtype=np.float64)
+        lv = np.linspace(0.05, 0.95, 19) if levels is None else np.asarray(levels, dtype=float)
         tabs = []
         for name, g, s in (("up", g_up, step_up), ("down", g_down, step_down)):
             g, s = np.asarray(g, dtype=np.float64), np.asarray(s, dtype=np.float64)
