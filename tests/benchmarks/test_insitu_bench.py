@@ -32,24 +32,39 @@ def _domain():
     return WeightDomain(pulsed_preset("soft-bounds"), 0.6)
 
 
-def epoch_seconds() -> float:
-    from xbarlab.nn.data import load_dataset
+def epoch_seconds(device: str = "cpu", data=None) -> float:
+    """Seconds of one FCN epoch (see the module docstring) on ``device``; ``data``: an
+    ``(x, y)`` pair of the 4,000 training images and labels (default: MNIST-5k loaded here),
+    for machines without the data set's download."""
     from xbarlab.nn.insitu import AnalogSGD
     from xbarlab.nn.insitu_run import fcn
     from xbarlab.nn.train import torch_threads
 
-    data = load_dataset("mnist5k")
-    x, y = data.x_train.reshape(len(data.x_train), -1), data.y_train
+    if data is None:
+        from xbarlab.nn.data import load_dataset
+
+        ds = load_dataset("mnist5k")
+        data = ds.x_train, ds.y_train
+    x, y = data
+    x, y = x.reshape(len(x), -1).to(device), y.to(device)
     g = torch.Generator().manual_seed(0)
     with torch_threads(1):
-        model = fcn(784, g)
+        model = fcn(784, g).to(device)
+        g = torch.Generator(device=device).manual_seed(0)
         opt = AnalogSGD(model, _domain(), lr=0.05, generator=g)
+        _sync(device)
         t0 = time.perf_counter()
         for i in range(0, len(x), 10):
             opt.zero_grad()
             torch.nn.functional.cross_entropy(model(x[i:i + 10]), y[i:i + 10]).backward()
             opt.step()
+        _sync(device)
         return time.perf_counter() - t0
+
+
+def _sync(device: str) -> None:
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
 
 
 def update_seconds(repeats: int = 5) -> float:
@@ -81,5 +96,28 @@ def test_insitu_benchmarks():
     assert update <= UPDATE_GOAL
 
 
-if __name__ == "__main__":
-    test_insitu_benchmarks()
+if __name__ == "__main__":  # pragma: no cover
+    import argparse
+    import json
+
+    import numpy as np
+
+    ap = argparse.ArgumentParser(description="in-situ training benchmarks")
+    ap.add_argument("--epoch-on", nargs="*", default=None,
+                    help="only the FCN epoch, on these devices (e.g. cpu cuda)")
+    ap.add_argument("--data", default=None, help="an .npz with x (4000, 784) and y")
+    a = ap.parse_args()
+    if a.epoch_on is None:
+        test_insitu_benchmarks()
+    else:
+        data = None
+        if a.data:
+            z = np.load(a.data)
+            data = torch.from_numpy(z["x"]), torch.from_numpy(z["y"])
+        out = {"machine": machine(), "torch": torch.__version__}
+        for dev in a.epoch_on:
+            epoch_seconds(dev, data)  # warm-up: first-use costs (kernels, allocator)
+            out[dev] = min(epoch_seconds(dev, data) for _ in range(2))
+            if dev == "cuda":
+                out["gpu"] = torch.cuda.get_device_name()
+        print(json.dumps(out, indent=1))
