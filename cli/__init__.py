@@ -95,13 +95,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def passive_openmp_wait() -> bool:
-    """Set ``OMP_WAIT_POLICY=PASSIVE`` for this process and its children, unless the
-    variable is set already or torch (which loads OpenMP, reading the variable once) is
-    loaded. Returns whether it was set."""
-    if "OMP_WAIT_POLICY" in os.environ or "torch" in sys.modules:
+#: Spins of a waiting OpenMP thread before it sleeps (libgomp's ``GOMP_SPINCOUNT``; its
+#: default spins about 300,000 times when threads are fewer than cores, 1,000 otherwise).
+OPENMP_SPINS = 1000
+
+
+def short_openmp_spin() -> bool:
+    """Set ``GOMP_SPINCOUNT`` to :data:`OPENMP_SPINS` for this process and its children,
+    unless ``GOMP_SPINCOUNT`` or ``OMP_WAIT_POLICY`` is set already or torch (which loads
+    OpenMP, reading the variable once) is loaded. Returns whether it was set.
+
+    A thread that spins while it waits takes a core from the other threads of its own
+    team whenever another process holds a core: with libgomp's default, two-thread
+    training on a busy 2-core machine was up to ten times slower than one thread. A short
+    spin keeps two threads as fast as the default on an idle machine and as fast as one
+    thread on a busy one (README, "Threads"). libgomp is the OpenMP of torch's Linux
+    builds and of Numba's OpenMP layer; other OpenMP runtimes ignore the variable.
+    """
+    if any(v in os.environ for v in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")) or (
+            "torch" in sys.modules):
         return False
-    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+    os.environ["GOMP_SPINCOUNT"] = str(OPENMP_SPINS)
     return True
 
 
@@ -121,14 +135,11 @@ def main(argv: list[str] | None = None) -> int:
     from the on-disk cache, as on the first run after installing) prints one line,
     ``xbarlab COMMAND: compiling numerical kernels ...``, before it starts.
 
-    Unless the environment already sets it, and when torch is not yet loaded, the process's
-    OpenMP threads (torch's, and Numba's OpenMP layer) are told to sleep rather than spin
-    while they wait (``OMP_WAIT_POLICY=PASSIVE``, read once when OpenMP loads; child
-    processes inherit it): a spinning thread takes a core from the other threads of its
-    own team whenever another process holds a core, which made two-thread training up to
-    ten times slower than one thread on a busy machine (README, "Threads").
+    Unless the environment already sets it, and when torch is not yet loaded, waiting
+    OpenMP threads spin only briefly before they sleep (:func:`short_openmp_spin`; child
+    processes inherit the setting).
     """
-    passive_openmp_wait()
+    short_openmp_spin()
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
     try:

@@ -68,10 +68,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.set_defaults(handler=run)
 
 
-#: ``xbarlab train``'s ``--threads`` default: one thread is near the best on an idle machine
-#: and many times faster than one per core when other processes keep the cores busy
-#: (README, "Threads"). ``evaluate`` and ``export-noise`` default to 0 (one per core).
-DEFAULT_THREADS = 1
+#: ``xbarlab train``'s ``--threads`` default: one per core. With the short OpenMP spin the
+#: command line sets (:func:`xbarlab.cli.short_openmp_spin`) it is near the best setting
+#: both on an idle machine and when other processes keep the cores busy (README,
+#: "Threads"); ``evaluate`` and ``export-noise`` default to it as well.
+DEFAULT_THREADS = 0
 
 
 def add_threads_option(p: argparse.ArgumentParser, default: int = DEFAULT_THREADS) -> None:

@@ -28,11 +28,10 @@ TIKI_TAKA = {"transfer_lr": 0.05, "columns_per_transfer": 100_000}
 
 
 def _one(args) -> dict:
-    import torch
-
     from ...devices.pulsed import PulsedDevice
     from ...devices.pulsed_presets import pulsed_preset, pulsed_preset_names
     from ..insitu_run import METRICS_NAME, train_insitu
+    from ..train import torch_threads
 
     out, dataset, alg, tau, seed, epochs, device = args
     out = Path(out)
@@ -40,12 +39,13 @@ def _one(args) -> dict:
         return json.loads((out / METRICS_NAME).read_text())
     dev = (pulsed_preset(device) if device in pulsed_preset_names()
            else PulsedDevice.from_json(Path(device).read_text()))
-    torch.set_num_threads(1)
-    return train_insitu(dataset=dataset, algorithm=alg, device=None if alg == "digital" else dev,
-                        tau=tau, epochs=epochs, seed=seed, lr=LR[alg],
-                        tiki_taka=TIKI_TAKA if alg == "tiki-taka" else None, out=out,
-                        force=True, device_source=device, progress=False,
-                        command=f"figure run: {dataset} {alg} tau={tau} seed={seed}")
+    with torch_threads(1):  # one thread per run, the count restored afterwards
+        return train_insitu(dataset=dataset, algorithm=alg,
+                            device=None if alg == "digital" else dev, tau=tau, epochs=epochs,
+                            seed=seed, lr=LR[alg],
+                            tiki_taka=TIKI_TAKA if alg == "tiki-taka" else None, out=out,
+                            force=True, device_source=device, progress=False,
+                            command=f"figure run: {dataset} {alg} tau={tau} seed={seed}")
 
 
 def run(*, out: Path, dataset: str = "mnist5k", epochs: int = 30, seeds=(0, 1, 2),

@@ -76,10 +76,11 @@ def test_warning_is_one_line_naming_the_option(tmp_path, capsys):
     assert "conductances up to 15 S" in err[0] and "(--units g=uS)?" in err[0]
 
 
-def test_cli_tells_openmp_threads_to_sleep_unless_told_otherwise():
-    """`xbarlab` sets OMP_WAIT_POLICY=PASSIVE before torch loads OpenMP (spinning threads
-    made two-thread training ~10x slower than one thread on a busy machine); a value the
-    user set is kept, and nothing is set once torch is loaded (OpenMP read it already)."""
+def test_cli_shortens_the_openmp_spin_unless_told_otherwise():
+    """`xbarlab` sets GOMP_SPINCOUNT=1000 before torch loads OpenMP (long spins made
+    two-thread training ~10x slower than one thread on a busy machine); a spin count or
+    wait policy the user set is kept, and nothing is set once torch is loaded (OpenMP read
+    the environment already)."""
     import os
     import subprocess
     import sys
@@ -87,15 +88,17 @@ def test_cli_tells_openmp_threads_to_sleep_unless_told_otherwise():
     code = ("import os, sys; from xbarlab.cli import main\n"
             "{pre}\n"
             "try:\n    main(['--version'])\nexcept SystemExit:\n    pass\n"
-            "print(os.environ.get('OMP_WAIT_POLICY'))")
-    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+            "print(os.environ.get('GOMP_SPINCOUNT'))")
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY",
+                                                              "GOMP_SPINCOUNT")}
 
-    def policy(pre="", **extra):
+    def spins(pre="", **extra):
         out = subprocess.run([sys.executable, "-c", code.format(pre=pre)], env={**env, **extra},
                              capture_output=True, text=True, check=True).stdout
         return out.split()[-1]
 
-    assert policy() == "PASSIVE"
-    assert policy(OMP_WAIT_POLICY="ACTIVE") == "ACTIVE"
+    assert spins() == "1000"
+    assert spins(GOMP_SPINCOUNT="50") == "50"
+    assert spins(OMP_WAIT_POLICY="ACTIVE") == "None"
     # torch loaded (a stand-in module: importing torch only to check this costs seconds)
-    assert policy(pre="import types; sys.modules['torch'] = types.ModuleType('torch')") == "None"
+    assert spins(pre="import types; sys.modules['torch'] = types.ModuleType('torch')") == "None"

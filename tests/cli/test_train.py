@@ -88,15 +88,16 @@ def test_bad_input_gives_clear_error(tmp_path, capsys, change, needle):
 
 @pytest.mark.parametrize("threads", [None, "2"])
 def test_threads_option_is_applied_and_restored(tmp_path, capsys, threads):
-    """``--threads`` (default 1) sets torch's thread count for the run: metrics.json records
-    it, the last line names it, torch's count is as before afterwards, and with stderr not a
-    terminal no progress bar is written."""
+    """``--threads`` sets torch's thread count for the run (default 0: torch's own count,
+    one per core in a fresh process): metrics.json records it, the last line names it,
+    torch's count is as before afterwards, and with stderr not a terminal no progress bar
+    is written."""
     before = torch.get_num_threads()
     args = [*ARGS[:ARGS.index("--epochs")], "--epochs", "0", *ARGS[ARGS.index("--seed"):]]
     extra = [] if threads is None else ["--threads", threads]
     assert main([*args, *extra, "--out", str(tmp_path / "o")]) == 0
     m = json.loads((tmp_path / "o" / "metrics.json").read_text())
-    assert m["torch_threads"] == (1 if threads is None else 2)
+    assert m["torch_threads"] == (before if threads is None else 2)
     assert torch.get_num_threads() == before
     cap = capsys.readouterr()
     assert f"{m['torch_threads']} thread(s)" in cap.out and "epoch" not in cap.err
