@@ -41,8 +41,8 @@ SHRINK = 4.0
 class RelaxationInfo:
     """What the relaxation fit decided: ``tau`` [s], per-level slopes ``beta`` [S] and
     ``gamma`` [S^2] per unit of u of the mean and variance of the change (through the
-    origin; they extend a level without anchors), the smoothing choices, the table times [s] and the last
-    measured time used [s]; ``within_level``: whether the change is conditioned on the
+    origin; they extend a level without anchors), the smoothing choices, the table times [s]
+    and the last measured time used [s]; ``within_level``: whether the change is conditioned on the
     first read within a level; ``extrapolation``: the form chosen (one of FORMS);
     ``extrapolation_ks``: each form's median KS over levels [1] at the held-out time
     ``t_holdout`` [s] (NaN: no level had enough anchors, the first form is used);

@@ -440,7 +440,7 @@ class AnalogModel(nn.Module):
                 static_y = self(static_x)
 
         def replay(inp: Tensor) -> Tensor:
-            if any(layer._fwd is not p for layer, p in zip(layers, prepared)):
+            if any(layer._fwd is not p for layer, p in zip(layers, prepared, strict=True)):
                 raise ConfigError("the model was read, programmed, moved or loaded after "
                                   "cuda_graph captured it: capture again")
             if (not isinstance(inp, Tensor) or inp.shape != static_x.shape

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from ..checks import check_number
 from ..devices.pulsed import WeightDomain
 from ..enums import coerce_enum
 from ..errors import ConfigError
@@ -76,13 +77,7 @@ DEFAULT_PULSES = PulseSettings()
 
 
 def _positive(name, v) -> float:
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{name} must be a positive number, got {v!r}") from None
-    if not (math.isfinite(f) and f > 0):
-        raise ConfigError(f"{name} must be a positive finite number, got {v!r}")
-    return f
+    return check_number(v, what=name, lo=0.0, lo_open=True)
 
 
 class _Tap:

@@ -157,9 +157,9 @@ def test_lista_ks_quick(lista):
 
 def test_enode_fit_and_ks(enode):
     """ENODe step table: up steps fall from about 7.7 uS to 0.8 uS across 298-978 uS, down
-    steps grow from 0.7 uS to 1.9-2.6 uS above 900 uS; the symmetric point lies high in the range (700-880 uS);
-    150-250 states; steps per bin match (median KS <= 0.1); the report notes that
-    cycle-to-cycle and device-to-device spread are not identifiable."""
+    steps grow from 0.7 uS to 1.9-2.6 uS above 900 uS; the symmetric point lies high in the
+    range (700-880 uS); 150-250 states; steps per bin match (median KS <= 0.1); the report
+    notes that cycle-to-cycle and device-to-device spread are not identifiable."""
     fit = fit_step_table(enode, n_boot=0, rng=np.random.default_rng(0))
     dev = fit.device
     assert dev.mean_magnitude(300 * US, 1) > 6 * US > 1.5 * US > dev.mean_magnitude(970 * US, 1)

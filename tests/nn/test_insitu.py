@@ -122,7 +122,7 @@ def test_bad_input():
     net = nn.Sequential(nn.Conv2d(1, 1, 3))
     with pytest.raises(ConfigError, match=r"no nn.Linear layer"):
         AnalogSGD(net, _domain(), lr=0.1, generator=g)
-    with pytest.raises(ConfigError, match=r"lr must be a positive finite number, got -1"):
+    with pytest.raises(ConfigError, match=r"lr must be > 0, got -1"):
         AnalogSGD(nn.Linear(2, 2), _domain(), lr=-1, generator=g)
     with pytest.raises(ConfigError, match=r"bit_length must be an integer >= 1, got 0"):
         PulseSettings(bit_length=0)
