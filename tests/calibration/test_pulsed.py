@@ -60,16 +60,27 @@ def test_held_out_choice_prefers_the_generating_law():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("law, extra", [("soft bounds", {}), ("power step", POW)])
-def test_parameters_inside_bootstrap_bands(law, extra):
-    """Every generating parameter lies inside the fit's 95 % bootstrap band (100 ramp
-    resamples). Over seeds 0-5 the bands held 66 of 72 parameters (92 %); this seed is one
-    where all hold, so a change that narrows or shifts the bands fails here."""
-    fit = fit_pulsed_ramps(_ramps(law, **extra), form=law, n_boot=100,
-                           rng=np.random.default_rng(2))
-    for name, true in (TRUTH | extra).items():
-        lo, hi = fit.bands[name]
-        assert lo <= true <= hi, (name, lo, true, hi)
+def test_parameters_inside_bootstrap_bands():
+    """Coverage of the fit's 95 % bootstrap bands (100 ramp resamples): over six data sets
+    (seeds 0-5) of each law, soft bounds and power step, the bands hold at least 86 % of
+    the 84 generating parameters (72; 79.8 expected at nominal coverage, the binomial
+    standard deviation 2.0). Ramps resampled within a direction are not independent (each
+    starts where the previous ended), so coverage a little under nominal is expected; 78
+    of 84 when written."""
+    inside, total, missed = 0, 0, []
+    for law, extra in (("soft bounds", {}), ("power step", POW)):
+        for seed in range(6):
+            fit = fit_pulsed_ramps(_ramps(law, seed=seed, **extra), form=law, n_boot=100,
+                                   rng=np.random.default_rng(seed))
+            for name, true in (TRUTH | extra).items():
+                lo, hi = fit.bands[name]
+                total += 1
+                if lo <= true <= hi:
+                    inside += 1
+                else:
+                    missed.append((law, seed, name, lo, true, hi))
+    assert total == 84
+    assert inside >= 72, (inside, missed)
 
 
 def test_noise_split_closed_form():
