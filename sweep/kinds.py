@@ -11,6 +11,16 @@ any work starts), and the point function ``run(settings, rng) -> {metric: value}
     output errors ``ir_drop``, ``adc_max``, ``adc_cal``, ``device`` and ``total`` [1].
     ``programming`` is an index: points that differ only in it are independent
     programmings (chips) of the same configuration.
+``calibration-bootstrap``
+    One bootstrap replicate of a calibration fit (:func:`xbarlab.calibration.fitting.fit`):
+    the devices of the measurements file ``data`` resampled with replacement within each
+    level (the level column, else the programming target, else all devices as one group),
+    then fitted without a bootstrap of its own; metrics the fitted parameters read at the
+    conductance ``g``: programming ``bias`` and ``spread`` [S], power-law ``mu_nu``,
+    ``sigma_nu``, ``q_read`` [1] and ``t0`` [s] (NaN where the fit has no such block).
+    ``replicate`` is an index: a study over it gives the bootstrap distribution. Each
+    replicate draws from its own point generator, so the replicates are not the draws of
+    ``xbarlab calibrate``'s one sequential stream; they resample the same way.
 ``draw``
     ``samples`` standard normal draws of the point's generator; metrics their ``mean`` and
     ``std`` [1]. A check of the machinery (seeds, cluster, caching) that costs nothing.
@@ -27,7 +37,7 @@ import numpy as np
 
 from ..errors import ConfigError
 
-__all__ = ["Setting", "Kind", "KINDS", "get_kind", "check_value"]
+__all__ = ["Setting", "Kind", "KINDS", "get_kind", "check_value", "resample_devices"]
 
 
 @dataclass(frozen=True)
@@ -36,8 +46,8 @@ class Setting:
 
     #: Its name in a study file and in results.csv.
     name: str
-    #: ``"float"``, ``"int"``, ``"str"``, ``"duration"`` (s) or ``"conductance"`` (S, or a
-    #: word of ``choices``).
+    #: ``"float"``, ``"int"``, ``"str"``, ``"path"`` (a file, relative to the study file),
+    #: ``"duration"`` (s) or ``"conductance"`` (S, or a word of ``choices``).
     type: str
     #: Its value when a study does not give one (SI units).
     default: int | float | str
@@ -159,6 +169,86 @@ def _crossbar_run(settings: Mapping, rng: np.random.Generator) -> dict:
 
 _CROSSBAR_METRICS = ("ir_drop", "adc_max", "adc_cal", "device", "total")
 
+# ----------------------------------------------------------------- calibration-bootstrap
+
+_BOOT_SETTINGS = (
+    Setting("data", "path", "", "1", "measurements file (a path relative to the study file)"),
+    Setting("drift", "str", "power-law", "1", "drift fit: power-law or none",
+            choices=("power-law", "none")),
+    Setting("family", "str", "auto", "1", "programming-error family",
+            choices=("auto", "normal", "bounded", "student-t", "mixture")),
+    Setting("min_devices", "int", 20, "1", "levels with fewer devices are skipped",
+            (2, None)),
+    Setting("g", "conductance", "median", "S",
+            "conductance the fitted curves are read at ('median': the median programming "
+            "target, or first read, of the data)", (0.0, None), choices=("median",)),
+    Setting("replicate", "int", 0, "1",
+            "index of the bootstrap replicate: its own seed, nothing else", (0, None)),
+)
+_BOOT_METRICS = ("bias", "spread", "mu_nu", "sigma_nu", "q_read", "t0")
+
+
+@functools.lru_cache(maxsize=4)
+def _measurements(path: str) -> dict:
+    from .. import formats
+    from ..calibration import tables
+
+    if not path:
+        raise ConfigError("setting 'data' must name a measurements file, got ''")
+    return tables.columns(formats.read_measurements(path))
+
+
+def resample_devices(cols: Mapping, rng: np.random.Generator) -> dict:
+    """One bootstrap resample of a measurement table: devices drawn with replacement
+    within each level (the ``level`` column, else ``g_target`` [S], else one group), all
+    rows of a drawn device kept, drawn devices numbered anew (role -> array, as
+    :func:`xbarlab.calibration.tables.columns` gives)."""
+    inv = np.unique(cols["device"], return_inverse=True)[1].ravel()
+    n_dev = int(inv.max()) + 1
+    group_col = cols["level"] if cols["level"] is not None else cols["g_target"]
+    group = np.zeros(n_dev)
+    if group_col is not None:
+        group[inv] = np.asarray(group_col, dtype=np.float64)
+    order = np.argsort(inv, kind="stable")
+    bounds = np.searchsorted(inv[order], np.arange(n_dev + 1))
+    chosen = []
+    for value in np.unique(group):
+        ix = np.flatnonzero(group == value)
+        chosen.append(ix[rng.integers(0, ix.size, ix.size)])
+    chosen = np.concatenate(chosen)
+    rows = [order[bounds[d]:bounds[d + 1]] for d in chosen]
+    take = np.concatenate(rows)
+    out = {r: None if v is None else np.asarray(v)[take] for r, v in cols.items()}
+    out["device"] = np.repeat(np.arange(chosen.size), [r.size for r in rows])
+    return out
+
+
+def _boot_check(settings: Mapping) -> None:
+    _measurements(settings["data"])
+
+
+def _boot_run(settings: Mapping, rng: np.random.Generator) -> dict:
+    from ..calibration.fitting import fit
+    from ..devices.fitted import FittedPowerLaw, FittedProgramming
+
+    s = settings
+    cols = _measurements(s["data"])
+    g = s["g"]
+    if g == "median":
+        g = float(np.median(cols["g_target"] if cols["g_target"] is not None else cols["g"]))
+    model = fit(resample_devices(cols, rng), drift=s["drift"], family=s["family"],
+                min_devices=s["min_devices"], n_boot=0, rng=rng)
+    out = dict.fromkeys(_BOOT_METRICS, math.nan)
+    if isinstance(model.programming, FittedProgramming):
+        out["bias"] = float(model.programming.bias(g))
+        out["spread"] = float(model.programming.spread(g))
+    if isinstance(model.drift_law, FittedPowerLaw):
+        d = model.drift_law
+        out.update(mu_nu=float(d.mu_nu(g)), sigma_nu=float(d.sigma_nu(g)),
+                   q_read=float(d.q_read(g)), t0=float(d.t0))
+    return out
+
+
 # ---------------------------------------------------------------------------------- draw
 
 _DRAW_SETTINGS = (
@@ -182,6 +272,8 @@ KINDS: dict[str, Kind] = {
     "crossbar": Kind("crossbar", _CROSSBAR_SETTINGS, _CROSSBAR_METRICS, _crossbar_check,
                      _crossbar_run),
     "draw": Kind("draw", _DRAW_SETTINGS, ("mean", "std"), _draw_check, _draw_run),
+    "calibration-bootstrap": Kind("calibration-bootstrap", _BOOT_SETTINGS, _BOOT_METRICS,
+                                  _boot_check, _boot_run),
 }
 
 
@@ -197,7 +289,8 @@ def check_value(setting: Setting, value) -> int | float | str:
     choices; ConfigError naming the setting and the value otherwise."""
     from ..checks import check_number
 
-    if setting.type == "str" or (setting.type == "conductance" and isinstance(value, str)):
+    if setting.type in ("str", "path") or (setting.type == "conductance"
+                                           and isinstance(value, str)):
         if not isinstance(value, str) or (setting.choices and value not in setting.choices):
             what = (f"one of {', '.join(repr(c) for c in setting.choices)}" if setting.choices
                     else "a string")
