@@ -21,6 +21,16 @@ any work starts), and the point function ``run(settings, rng) -> {metric: value}
     ``replicate`` is an index: a study over it gives the bootstrap distribution. Each
     replicate draws from its own point generator, so the replicates are not the draws of
     ``xbarlab calibrate``'s one sequential stream; they resample the same way.
+``train-evaluate``
+    A network trained (:func:`xbarlab.nn.train.train`, one torch thread, deterministic
+    algorithms) on ``dataset`` with ``model``, ``epochs``, training noise ``sigma`` and
+    ``samples`` noise passes per step (0: plain training), training seed ``seed``; then
+    programmed once onto ``device`` and read at ``time`` (:func:`xbarlab.nn.evaluate.
+    evaluate`, statistical mode, compensation ``compensation``), with a signed
+    ``adc_bits``-bit ADC after every layer (0: none; ranges from the clean network on the
+    training split). ``programming`` is an index: points that differ only in it are chips of
+    the same trained network (a worker keeps its last trained networks). Metrics
+    ``clean_accuracy`` (digital, without ADC) and ``accuracy`` (the chip) [1].
 ``draw``
     ``samples`` standard normal draws of the point's generator; metrics their ``mean`` and
     ``std`` [1]. A check of the machinery (seeds, cluster, caching) that costs nothing.
@@ -249,6 +259,77 @@ def _boot_run(settings: Mapping, rng: np.random.Generator) -> dict:
     return out
 
 
+# ------------------------------------------------------------------------ train-evaluate
+
+_NET_SETTINGS = (
+    Setting("dataset", "str", "digits", "1", "dataset", choices=("digits", "mnist5k",
+                                                                 "mnist1d")),
+    Setting("model", "str", "mlp", "1", "network", choices=("mlp", "cnn", "resnet")),
+    Setting("epochs", "int", 1, "1", "training epochs", (1, 10000)),
+    Setting("sigma", "float", 0.0, "1", "training noise (relative to each layer's max|w|)",
+            (0.0, None)),
+    Setting("samples", "int", 0, "1", "noise passes per training step (0: plain training)",
+            (0, 1000)),
+    Setting("seed", "int", 0, "1", "training seed (the network)", (0, 2**63 - 1)),
+    Setting("device", "str", "pcm-ibm-2020", "1",
+            "device preset name or device-model file (a path relative to the study file)"),
+    Setting("time", "duration", 3600.0, "s", "read time after programming", (0.0, None)),
+    Setting("adc_bits", "int", 0, "1", "ADC after every layer (signed); 0 = none", (0, 24)),
+    Setting("compensation", "str", "global", "1", "drift compensation",
+            choices=("none", "global", "column")),
+    Setting("programming", "int", 0, "1",
+            "index of the programming (chip): its own seed, nothing else", (0, None)),
+)
+
+
+@functools.lru_cache(maxsize=2)
+def _trained(dataset: str, model: str, epochs: int, sigma: float, samples: int, seed: int):
+    """The trained network and its dataset (kept per worker for the next chips)."""
+    from ..nn.data import load_dataset, model_config
+    from ..nn.noise import GaussianNoise
+    from ..nn.train import deterministic_algorithms, torch_threads, train
+
+    data = load_dataset(dataset)
+    noise = GaussianNoise(sigma) if samples else None
+    with deterministic_algorithms(), torch_threads(1):
+        res = train(data, model_config(model, data), noise=noise, samples=samples,
+                    epochs=epochs, seed=seed)
+    return res.model, data
+
+
+def _net_check(settings: Mapping) -> None:
+    if settings["samples"] == 0 and settings["sigma"] != 0:
+        raise ConfigError(f"sigma {settings['sigma']:g} needs samples >= 1 (samples = 0 is "
+                          "plain training)")
+    _device(settings["device"])
+
+
+def _net_run(settings: Mapping, rng: np.random.Generator) -> dict:
+    import copy
+
+    from ..nn.evaluate import EvaluationSettings, evaluate
+    from ..nn.quant import attach_adc, calibrate_adc_ranges
+    from ..nn.train import accuracy, deterministic_algorithms, torch_threads
+
+    s = settings
+    net, data = _trained(s["dataset"], s["model"], s["epochs"], s["sigma"], s["samples"],
+                         s["seed"])
+    st = EvaluationSettings(times=(s["time"],), programmings=1,
+                            compensations=(s["compensation"],))
+    with deterministic_algorithms(), torch_threads(1):
+        variants = None
+        if s["adc_bits"]:
+            adc = attach_adc(copy.deepcopy(net), bits=s["adc_bits"],
+                             ranges=calibrate_adc_ranges(net, [data.x_train]))
+            variants = {"adc": adc}
+        ev = evaluate(net, data.x_test, data.y_test, _device(s["device"]), st, rng,
+                      x_cal=data.x_train, variants=variants)
+        clean = accuracy(net, data.x_test, data.y_test)
+    want = "adc" if s["adc_bits"] else None
+    found = [r for r in ev["results"] if r.get("variant") == want]
+    return {"clean_accuracy": float(clean), "accuracy": float(found[0]["accuracy_mean"])}
+
+
 # ---------------------------------------------------------------------------------- draw
 
 _DRAW_SETTINGS = (
@@ -274,6 +355,8 @@ KINDS: dict[str, Kind] = {
     "draw": Kind("draw", _DRAW_SETTINGS, ("mean", "std"), _draw_check, _draw_run),
     "calibration-bootstrap": Kind("calibration-bootstrap", _BOOT_SETTINGS, _BOOT_METRICS,
                                   _boot_check, _boot_run),
+    "train-evaluate": Kind("train-evaluate", _NET_SETTINGS, ("clean_accuracy", "accuracy"),
+                           _net_check, _net_run),
 }
 
 

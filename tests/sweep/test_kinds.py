@@ -105,3 +105,30 @@ def test_resample_devices_keeps_levels_and_whole_devices():
         assert g.size == 3 and np.array_equal(g - g[0], [0.0, 1.0, 2.0])
         assert out["level"][out["device"] == d][0] == (g[0] // 10) // 3
     assert np.bincount(out["level"]).tolist() == [9, 9]
+
+
+@pytest.mark.slow
+def test_train_evaluate_kind_on_digits():
+    """The default point (digits, MLP, 1 epoch, pcm-ibm-2020 read after 1 h): well above the
+    10 % of guessing, the chip within 10 points of the digital network with global drift
+    compensation; two chips of one network share its clean accuracy and differ; a point
+    run again gives the same bits; a 2-bit ADC costs accuracy."""
+    study = parse_study({"study": {"kind": "train-evaluate", "seed": 4},
+                         "grid": {"programming": [0, 1], "adc_bits": [0, 2]}})
+    run = get_kind("train-evaluate").run
+    m = {(p.settings["programming"], p.settings["adc_bits"]): run(p.settings, p.rng())
+         for p in study.points}
+    clean = m[0, 0]["clean_accuracy"]
+    assert clean > 0.5 and all(v["clean_accuracy"] == clean for v in m.values())
+    assert abs(m[0, 0]["accuracy"] - clean) < 0.1 and m[0, 0] != m[1, 0]
+    assert m[0, 2]["accuracy"] < min(m[0, 0]["accuracy"], m[1, 0]["accuracy"])
+    p = study.points[0]
+    assert run(p.settings, p.rng()) == m[p.settings["programming"], p.settings["adc_bits"]]
+
+
+def test_train_evaluate_noise_needs_samples():
+    """sigma > 0 with samples = 0 is refused before anything runs."""
+    from xbarlab.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="sigma"):
+        parse_study({"study": {"kind": "train-evaluate"}, "settings": {"sigma": 0.1}})
