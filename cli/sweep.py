@@ -32,6 +32,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                        help="address of a running Dask scheduler, e.g. tcp://127.0.0.1:8786")
     p.add_argument("--retries", type=number_type(integer=True, lo=0), default=2, metavar="K",
                    help="runs again of a point whose worker died (default 2)")
+    p.add_argument("--chunk", type=number_type(integer=True, lo=1), default=None, metavar="N",
+                   help="points per Dask task (default: about 8 tasks per worker, "
+                   "ceil(points / (8 x workers))); results do not depend on it")
     p.add_argument("--yes", action="store_true",
                    help="run a study with more points than its max_points")
     p.add_argument("--fail-fast", action="store_true",
@@ -72,7 +75,8 @@ def run(args: argparse.Namespace) -> int:
         size = engine.size if todo else 0
         results = run_points(study.kind.run, study.points, store=store, engine=engine,
                              fail_fast=args.fail_fast,
-                             progress=False if args.no_progress else None, name="point")
+                             progress=False if args.no_progress else None, name="point",
+                             chunk=args.chunk)
     elapsed = time.perf_counter() - t0
     paths = write_results(study, results, out, command=command_line(args), elapsed_s=elapsed,
                           workers=size)

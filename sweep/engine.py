@@ -14,8 +14,14 @@ inherit this process's environment, so they read the same Numba on-disk cache
 started with ``NUMBA_NUM_THREADS=1`` and the Dask settings it needs are passed to it, never
 written to Dask's global configuration.
 
+Items travel in chunks: one Dask task runs several items one after another, so cheap
+items do not each pay a scheduler round trip. By default (:func:`default_chunk`) each
+worker gets about :data:`CHUNKS_PER_WORKER` chunks; ``chunk=1`` sends every item alone.
+Chunking changes only how items travel: every item still gets its own :class:`Outcome`
+(value or error, wall time, worker), and the values do not depend on the chunk size.
+
 A task that raises becomes an :class:`Outcome` holding the error's text: the other tasks go
-on. A worker that dies mid-task (killed, out of memory) has its task run again on another
+on. A worker that dies mid-chunk (killed, out of memory) has its chunk run again on another
 worker by the scheduler, ``retries`` times at most.
 """
 
@@ -24,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import math
 import os
 import time
 import traceback
@@ -37,7 +44,19 @@ from distributed.diagnostics.plugin import WorkerPlugin
 from ..errors import ConfigError
 
 __all__ = ["Engine", "Outcome", "machine_workers", "single_thread", "run_task",
-           "SingleThreadWorkers"]
+           "SingleThreadWorkers", "default_chunk", "check_chunk", "CHUNKS_PER_WORKER"]
+
+#: Chunks each worker gets by default: enough that workers finishing at different times
+#: stay busy (the last chunks balance the load), few enough that a scheduler round trip
+#: (about 1 ms) is shared by many cheap items.
+CHUNKS_PER_WORKER = 8
+
+
+def default_chunk(items: int, workers: int) -> int:
+    """Items per Dask task when none is given: ``ceil(items / (CHUNKS_PER_WORKER *
+    workers))``, at least 1, so each of ``workers`` workers gets about
+    :data:`CHUNKS_PER_WORKER` chunks."""
+    return max(1, math.ceil(items / (CHUNKS_PER_WORKER * max(1, workers))))
 
 
 def machine_workers() -> int:
@@ -144,6 +163,19 @@ def run_task(function: Callable, item, shared=None, *, limit_threads: bool = Tru
                    worker=_worker_name(), exception=caught)
 
 
+def _run_chunk(function: Callable, items: Sequence, shared=None) -> list[Outcome]:
+    """:func:`run_task` on each of ``items`` in turn, inside one :func:`single_thread`."""
+    with single_thread():
+        return [run_task(function, item, shared, limit_threads=False) for item in items]
+
+
+def check_chunk(chunk) -> None:
+    """ConfigError unless ``chunk`` is None or an integer >= 1 (items per Dask task)."""
+    if chunk is not None and (isinstance(chunk, bool) or not isinstance(chunk, int)
+                              or chunk < 1):
+        raise ConfigError(f"chunk must be an integer >= 1 (items per task), got {chunk!r}")
+
+
 class Engine:
     """Where tasks run: a local ``dask.distributed`` cluster, an existing one, or here.
 
@@ -242,7 +274,8 @@ class Engine:
         self._client.run(_single_threaded_call, function)
 
     def stream(self, function: Callable, items: Sequence, *, shared=None,
-               name: str = "task") -> Iterator[tuple[int, Outcome]]:
+               name: str = "task", chunk: int | None = None
+               ) -> Iterator[tuple[int, Outcome]]:
         """Run ``function`` on every item; yield ``(index, outcome)`` as tasks finish.
 
         Parameters
@@ -256,14 +289,20 @@ class Engine:
             One argument every task receives, sent to each worker once.
         name : str
             Prefix of the tasks' names on the cluster's dashboard.
+        chunk : int, optional
+            Items per Dask task (consecutive items), >= 1; None:
+            :func:`default_chunk` of the items and the workers available now. The values
+            do not depend on it.
 
         Yields
         ------
         (int, Outcome)
-            The item's index and what its task gave back; a task that could not run
-            (its worker died more often than the cluster allows) yields an Outcome with
-            the error. Leaving the loop early cancels what has not run.
+            The item's index and what its item gave back, every item of a chunk when the
+            chunk finishes; a chunk that could not run (its worker died more often than
+            the cluster allows) yields an Outcome with the error for each of its items.
+            Leaving the loop early cancels what has not run.
         """
+        check_chunk(chunk)
         items = list(items)
         if self._client is None and not self.local:
             raise ConfigError("Engine.stream needs the engine entered: use "
@@ -272,34 +311,42 @@ class Engine:
             for i, item in enumerate(items):
                 yield i, run_task(function, item, shared, limit_threads=False)
             return
-        yield from self._stream_dask(function, items, shared, name)
+        if chunk is None:
+            chunk = default_chunk(len(items), self.size)
+        yield from self._stream_dask(function, items, shared, name, chunk)
 
-    def _stream_dask(self, function, items, shared, name):
+    def _stream_dask(self, function, items, shared, name, chunk):
         from distributed import as_completed
 
         client = self._client
         token = uuid.uuid4().hex[:8]
-        keys = [f"xbarlab-{name}-{token}-{i}" for i in range(len(items))]
-        index = {k: i for i, k in enumerate(keys)}
+        starts = range(0, len(items), chunk)
+        chunks = [items[a:a + chunk] for a in starts]
+        keys = [f"xbarlab-{name}-{token}-{a}" for a in starts]
+        index = {k: a for a, k in zip(starts, keys, strict=True)}
         extra = {}
         if shared is not None:
             extra["shared"] = client.scatter(shared, broadcast=True, hash=False)
         # one callable for every task: Dask serializes it once, not once per task
-        futures = client.map(functools.partial(run_task, function), items, key=keys,
+        futures = client.map(functools.partial(_run_chunk, function), chunks, key=keys,
                              retries=self.retries, pure=False, **extra)
         done = set()
         try:
             for batch in as_completed(futures, with_results=True,
                                       raise_errors=False).batches():
-                for fut, outcome in batch:
-                    if not isinstance(outcome, Outcome):  # the task could not run
-                        exc = outcome if isinstance(outcome, BaseException) else \
-                            RuntimeError(str(outcome))
-                        outcome = Outcome(value=None, error=f"{type(exc).__name__}: {exc}",
-                                          wall_s=float("nan"), worker="", exception=exc)
+                for fut, outcomes in batch:
+                    a = index[fut.key]
+                    n = min(chunk, len(items) - a)
+                    if not isinstance(outcomes, list):  # the chunk could not run
+                        exc = outcomes if isinstance(outcomes, BaseException) else \
+                            RuntimeError(str(outcomes))
+                        outcomes = [Outcome(value=None, error=f"{type(exc).__name__}: {exc}",
+                                            wall_s=float("nan"), worker="", exception=exc)
+                                    ] * n
                     done.add(fut.key)
                     fut.release()
-                    yield index[fut.key], outcome
+                    for j, outcome in enumerate(outcomes):
+                        yield a + j, outcome
         finally:
             pending = [f for f in futures if f.key not in done]
             if pending:
@@ -307,16 +354,16 @@ class Engine:
                     client.cancel(pending)
 
     def map(self, function: Callable, items: Iterable, *, shared=None, name: str = "task",
-            progress=None) -> list:
+            progress=None, chunk: int | None = None) -> list:
         """Values of ``function`` over ``items``, in the order of ``items``.
 
-        As :meth:`stream`, but the first task that raises stops the run: its exception is
-        raised here, after the remaining tasks are cancelled. ``progress`` (a callable of
-        no arguments) is called once per finished task.
+        As :meth:`stream` (``chunk`` as there), but the first item that raises stops the
+        run: its exception is raised here, after the remaining tasks are cancelled.
+        ``progress`` (a callable of no arguments) is called once per finished item.
         """
         items = list(items)
         values: list = [None] * len(items)
-        for i, out in self.stream(function, items, shared=shared, name=name):
+        for i, out in self.stream(function, items, shared=shared, name=name, chunk=chunk):
             if out.error is not None:
                 raise out.exception
             values[i] = out.value

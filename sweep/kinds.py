@@ -11,6 +11,26 @@ any work starts), and the point function ``run(settings, rng) -> {metric: value}
     output errors ``ir_drop``, ``adc_max``, ``adc_cal``, ``device`` and ``total`` [1].
     ``programming`` is an index: points that differ only in it are independent
     programmings (chips) of the same configuration.
+``calibration-bootstrap``
+    One bootstrap replicate of a calibration fit (:func:`xbarlab.calibration.fitting.fit`):
+    the devices of the measurements file ``data`` resampled with replacement within each
+    level (the level column, else the programming target, else all devices as one group),
+    then fitted without a bootstrap of its own; metrics the fitted parameters read at the
+    conductance ``g``: programming ``bias`` and ``spread`` [S], power-law ``mu_nu``,
+    ``sigma_nu``, ``q_read`` [1] and ``t0`` [s] (NaN where the fit has no such block).
+    ``replicate`` is an index: a study over it gives the bootstrap distribution. Each
+    replicate draws from its own point generator, so the replicates are not the draws of
+    ``xbarlab calibrate``'s one sequential stream; they resample the same way.
+``train-evaluate``
+    A network trained (:func:`xbarlab.nn.train.train`, one torch thread, deterministic
+    algorithms) on ``dataset`` with ``model``, ``epochs``, training noise ``sigma`` and
+    ``samples`` noise passes per step (0: plain training), training seed ``seed``; then
+    programmed once onto ``device`` and read at ``time`` (:func:`xbarlab.nn.evaluate.
+    evaluate`, statistical mode, compensation ``compensation``), with a signed
+    ``adc_bits``-bit ADC after every layer (0: none; ranges from the clean network on the
+    training split). ``programming`` is an index: points that differ only in it are chips of
+    the same trained network (a worker keeps its last trained networks). Metrics
+    ``clean_accuracy`` (digital, without ADC) and ``accuracy`` (the chip) [1].
 ``draw``
     ``samples`` standard normal draws of the point's generator; metrics their ``mean`` and
     ``std`` [1]. A check of the machinery (seeds, cluster, caching) that costs nothing.
@@ -27,7 +47,7 @@ import numpy as np
 
 from ..errors import ConfigError
 
-__all__ = ["Setting", "Kind", "KINDS", "get_kind", "check_value"]
+__all__ = ["Setting", "Kind", "KINDS", "get_kind", "check_value", "resample_devices"]
 
 
 @dataclass(frozen=True)
@@ -36,8 +56,8 @@ class Setting:
 
     #: Its name in a study file and in results.csv.
     name: str
-    #: ``"float"``, ``"int"``, ``"str"``, ``"duration"`` (s) or ``"conductance"`` (S, or a
-    #: word of ``choices``).
+    #: ``"float"``, ``"int"``, ``"str"``, ``"path"`` (a file, relative to the study file),
+    #: ``"duration"`` (s) or ``"conductance"`` (S, or a word of ``choices``).
     type: str
     #: Its value when a study does not give one (SI units).
     default: int | float | str
@@ -159,6 +179,157 @@ def _crossbar_run(settings: Mapping, rng: np.random.Generator) -> dict:
 
 _CROSSBAR_METRICS = ("ir_drop", "adc_max", "adc_cal", "device", "total")
 
+# ----------------------------------------------------------------- calibration-bootstrap
+
+_BOOT_SETTINGS = (
+    Setting("data", "path", "", "1", "measurements file (a path relative to the study file)"),
+    Setting("drift", "str", "power-law", "1", "drift fit: power-law or none",
+            choices=("power-law", "none")),
+    Setting("family", "str", "auto", "1", "programming-error family",
+            choices=("auto", "normal", "bounded", "student-t", "mixture")),
+    Setting("min_devices", "int", 20, "1", "levels with fewer devices are skipped",
+            (2, None)),
+    Setting("g", "conductance", "median", "S",
+            "conductance the fitted curves are read at ('median': the median programming "
+            "target, or first read, of the data)", (0.0, None), choices=("median",)),
+    Setting("replicate", "int", 0, "1",
+            "index of the bootstrap replicate: its own seed, nothing else", (0, None)),
+)
+_BOOT_METRICS = ("bias", "spread", "mu_nu", "sigma_nu", "q_read", "t0")
+
+
+@functools.lru_cache(maxsize=4)
+def _measurements(path: str) -> dict:
+    from .. import formats
+    from ..calibration import tables
+
+    if not path:
+        raise ConfigError("setting 'data' must name a measurements file, got ''")
+    return tables.columns(formats.read_measurements(path))
+
+
+def resample_devices(cols: Mapping, rng: np.random.Generator) -> dict:
+    """One bootstrap resample of a measurement table: devices drawn with replacement
+    within each level (the ``level`` column, else ``g_target`` [S], else one group), all
+    rows of a drawn device kept, drawn devices numbered anew (role -> array, as
+    :func:`xbarlab.calibration.tables.columns` gives)."""
+    inv = np.unique(cols["device"], return_inverse=True)[1].ravel()
+    n_dev = int(inv.max()) + 1
+    group_col = cols["level"] if cols["level"] is not None else cols["g_target"]
+    group = np.zeros(n_dev)
+    if group_col is not None:
+        group[inv] = np.asarray(group_col, dtype=np.float64)
+    order = np.argsort(inv, kind="stable")
+    bounds = np.searchsorted(inv[order], np.arange(n_dev + 1))
+    chosen = []
+    for value in np.unique(group):
+        ix = np.flatnonzero(group == value)
+        chosen.append(ix[rng.integers(0, ix.size, ix.size)])
+    chosen = np.concatenate(chosen)
+    rows = [order[bounds[d]:bounds[d + 1]] for d in chosen]
+    take = np.concatenate(rows)
+    out = {r: None if v is None else np.asarray(v)[take] for r, v in cols.items()}
+    out["device"] = np.repeat(np.arange(chosen.size), [r.size for r in rows])
+    return out
+
+
+def _boot_check(settings: Mapping) -> None:
+    _measurements(settings["data"])
+
+
+def _boot_run(settings: Mapping, rng: np.random.Generator) -> dict:
+    from ..calibration.fitting import fit
+    from ..devices.fitted import FittedPowerLaw, FittedProgramming
+
+    s = settings
+    cols = _measurements(s["data"])
+    g = s["g"]
+    if g == "median":
+        g = float(np.median(cols["g_target"] if cols["g_target"] is not None else cols["g"]))
+    model = fit(resample_devices(cols, rng), drift=s["drift"], family=s["family"],
+                min_devices=s["min_devices"], n_boot=0, rng=rng)
+    out = dict.fromkeys(_BOOT_METRICS, math.nan)
+    if isinstance(model.programming, FittedProgramming):
+        out["bias"] = float(model.programming.bias(g))
+        out["spread"] = float(model.programming.spread(g))
+    if isinstance(model.drift_law, FittedPowerLaw):
+        d = model.drift_law
+        out.update(mu_nu=float(d.mu_nu(g)), sigma_nu=float(d.sigma_nu(g)),
+                   q_read=float(d.q_read(g)), t0=float(d.t0))
+    return out
+
+
+# ------------------------------------------------------------------------ train-evaluate
+
+_NET_SETTINGS = (
+    Setting("dataset", "str", "digits", "1", "dataset", choices=("digits", "mnist5k",
+                                                                 "mnist1d")),
+    Setting("model", "str", "mlp", "1", "network", choices=("mlp", "cnn", "resnet")),
+    Setting("epochs", "int", 1, "1", "training epochs", (1, 10000)),
+    Setting("sigma", "float", 0.0, "1", "training noise (relative to each layer's max|w|)",
+            (0.0, None)),
+    Setting("samples", "int", 0, "1", "noise passes per training step (0: plain training)",
+            (0, 1000)),
+    Setting("seed", "int", 0, "1", "training seed (the network)", (0, 2**63 - 1)),
+    Setting("device", "str", "pcm-ibm-2020", "1",
+            "device preset name or device-model file (a path relative to the study file)"),
+    Setting("time", "duration", 3600.0, "s", "read time after programming", (0.0, None)),
+    Setting("adc_bits", "int", 0, "1", "ADC after every layer (signed); 0 = none", (0, 24)),
+    Setting("compensation", "str", "global", "1", "drift compensation",
+            choices=("none", "global", "column")),
+    Setting("programming", "int", 0, "1",
+            "index of the programming (chip): its own seed, nothing else", (0, None)),
+)
+
+
+@functools.lru_cache(maxsize=2)
+def _trained(dataset: str, model: str, epochs: int, sigma: float, samples: int, seed: int):
+    """The trained network and its dataset (kept per worker for the next chips)."""
+    from ..nn.data import load_dataset, model_config
+    from ..nn.noise import GaussianNoise
+    from ..nn.train import deterministic_algorithms, torch_threads, train
+
+    data = load_dataset(dataset)
+    noise = GaussianNoise(sigma) if samples else None
+    with deterministic_algorithms(), torch_threads(1):
+        res = train(data, model_config(model, data), noise=noise, samples=samples,
+                    epochs=epochs, seed=seed)
+    return res.model, data
+
+
+def _net_check(settings: Mapping) -> None:
+    if settings["samples"] == 0 and settings["sigma"] != 0:
+        raise ConfigError(f"sigma {settings['sigma']:g} needs samples >= 1 (samples = 0 is "
+                          "plain training)")
+    _device(settings["device"])
+
+
+def _net_run(settings: Mapping, rng: np.random.Generator) -> dict:
+    import copy
+
+    from ..nn.evaluate import EvaluationSettings, evaluate
+    from ..nn.quant import attach_adc, calibrate_adc_ranges
+    from ..nn.train import accuracy, deterministic_algorithms, torch_threads
+
+    s = settings
+    net, data = _trained(s["dataset"], s["model"], s["epochs"], s["sigma"], s["samples"],
+                         s["seed"])
+    st = EvaluationSettings(times=(s["time"],), programmings=1,
+                            compensations=(s["compensation"],))
+    with deterministic_algorithms(), torch_threads(1):
+        variants = None
+        if s["adc_bits"]:
+            adc = attach_adc(copy.deepcopy(net), bits=s["adc_bits"],
+                             ranges=calibrate_adc_ranges(net, [data.x_train]))
+            variants = {"adc": adc}
+        ev = evaluate(net, data.x_test, data.y_test, _device(s["device"]), st, rng,
+                      x_cal=data.x_train, variants=variants)
+        clean = accuracy(net, data.x_test, data.y_test)
+    want = "adc" if s["adc_bits"] else None
+    found = [r for r in ev["results"] if r.get("variant") == want]
+    return {"clean_accuracy": float(clean), "accuracy": float(found[0]["accuracy_mean"])}
+
+
 # ---------------------------------------------------------------------------------- draw
 
 _DRAW_SETTINGS = (
@@ -182,6 +353,10 @@ KINDS: dict[str, Kind] = {
     "crossbar": Kind("crossbar", _CROSSBAR_SETTINGS, _CROSSBAR_METRICS, _crossbar_check,
                      _crossbar_run),
     "draw": Kind("draw", _DRAW_SETTINGS, ("mean", "std"), _draw_check, _draw_run),
+    "calibration-bootstrap": Kind("calibration-bootstrap", _BOOT_SETTINGS, _BOOT_METRICS,
+                                  _boot_check, _boot_run),
+    "train-evaluate": Kind("train-evaluate", _NET_SETTINGS, ("clean_accuracy", "accuracy"),
+                           _net_check, _net_run),
 }
 
 
@@ -197,7 +372,8 @@ def check_value(setting: Setting, value) -> int | float | str:
     choices; ConfigError naming the setting and the value otherwise."""
     from ..checks import check_number
 
-    if setting.type == "str" or (setting.type == "conductance" and isinstance(value, str)):
+    if setting.type in ("str", "path") or (setting.type == "conductance"
+                                           and isinstance(value, str)):
         if not isinstance(value, str) or (setting.choices and value not in setting.choices):
             what = (f"one of {', '.join(repr(c) for c in setting.choices)}" if setting.choices
                     else "a string")

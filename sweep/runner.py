@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError, DataFormatError
-from .engine import Engine
+from .engine import Engine, check_chunk
 from .points import Point
 
 __all__ = ["PointResult", "PointStore", "run_points", "call_point"]
@@ -125,7 +125,8 @@ def _from_record(point: Point, rec: Mapping) -> PointResult:
 
 def run_points(function: Callable, points: Sequence[Point], *, store: PointStore | None = None,
                engine: Engine | None = None, fail_fast: bool = False,
-               progress: bool | None = None, name: str = "point") -> list[PointResult]:
+               progress: bool | None = None, name: str = "point",
+               chunk: int | None = None) -> list[PointResult]:
     """Run ``function`` on every point not finished in ``store``; return every point's result.
 
     Parameters
@@ -149,6 +150,12 @@ def run_points(function: Callable, points: Sequence[Point], *, store: PointStore
         A progress bar counting points on stderr; None: only where stderr is a terminal.
     name : str
         Prefix of the tasks' names on the cluster.
+    chunk : int, optional
+        Points per Dask task, >= 1 (None: each worker gets about
+        :data:`~xbarlab.sweep.engine.CHUNKS_PER_WORKER` chunks,
+        :func:`~xbarlab.sweep.engine.default_chunk`). Results, the store and retries stay
+        per point: every point of a finished chunk is stored as it arrives, a chunk whose
+        worker died runs again whole, and a rerun computes only the points not stored.
 
     Returns
     -------
@@ -158,8 +165,9 @@ def run_points(function: Callable, points: Sequence[Point], *, store: PointStore
     Raises
     ------
     ConfigError
-        Two points with the same key.
+        Two points with the same key, or ``chunk`` not an integer >= 1.
     """
+    check_chunk(chunk)
     by_key = {}
     for p in points:
         if p.key in by_key:
@@ -172,20 +180,20 @@ def run_points(function: Callable, points: Sequence[Point], *, store: PointStore
     if todo:
         if engine is None:
             with Engine() as own:
-                _run(function, todo, store, own, fail_fast, progress, name, results)
+                _run(function, todo, store, own, fail_fast, progress, name, results, chunk)
         else:
-            _run(function, todo, store, engine, fail_fast, progress, name, results)
+            _run(function, todo, store, engine, fail_fast, progress, name, results, chunk)
     return [results[k] for k in sorted(results)]
 
 
-def _run(function, todo, store, engine, fail_fast, progress, name, results) -> None:
+def _run(function, todo, store, engine, fail_fast, progress, name, results, chunk) -> None:
     bar = None
     if progress if progress is not None else (sys.stderr is not None and sys.stderr.isatty()):
         from tqdm import tqdm
 
         bar = tqdm(total=len(todo), desc="points", unit="point")
     try:
-        for i, out in engine.stream(_PointCall(function), todo, name=name):
+        for i, out in engine.stream(_PointCall(function), todo, name=name, chunk=chunk):
             p = todo[i]
             res = PointResult(point=p, metrics=out.value or {}, error=out.error,
                               wall_s=out.wall_s, worker=out.worker)

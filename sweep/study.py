@@ -25,8 +25,9 @@ A setting not given anywhere takes the kind's default; every point's settings (i
 units, defaults included) give its key and seed (:mod:`xbarlab.sweep.points`), so writing
 ``"1h"`` or ``3600`` gives the same point, and adding a point or an axis value leaves the
 other points' keys as they were. Durations take units (``"1h"``, ``"1d"``, ``"1y"``),
-conductances too (``"5uS"``); a device-model file is named relative to the study file and
-keyed by its absolute path.
+conductances too (``"5uS"``); a device-model file, and a file setting such as the
+measurements of ``calibration-bootstrap``, is named relative to the study file and keyed by
+its absolute path.
 
 :func:`load_study` checks the whole file before anything runs: unknown tables, keys,
 kinds or settings, values of the wrong type or range, empty axes, duplicate points, a
@@ -87,6 +88,8 @@ def _parse_value(setting: Setting, value, where: str, base: Path | None):
         value = parse_conductance(value, what=f"{where}: setting {setting.name!r}")
     elif setting.name == "device" and isinstance(value, str) and base is not None and (
             "/" in value or value.lower().endswith((".h5", ".hdf5"))):
+        value = os.path.abspath(base / value)
+    elif setting.type == "path" and isinstance(value, str) and value and base is not None:
         value = os.path.abspath(base / value)
     try:
         return check_value(setting, value)

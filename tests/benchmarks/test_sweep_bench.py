@@ -35,11 +35,11 @@ def _noop(settings, rng):
     return {"x": 0.0}
 
 
-def _timed(study, workers):
+def _timed(study, workers, chunk=None):
     with Engine(workers=workers) as e:
         e.on_every_worker(_load_kernels)
         t0 = time.perf_counter()
-        res = run_points(study.kind.run, study.points, engine=e, progress=False)
+        res = run_points(study.kind.run, study.points, engine=e, progress=False, chunk=chunk)
         return time.perf_counter() - t0, res
 
 
@@ -79,11 +79,12 @@ def test_overhead_per_no_op_point_with_two_workers(tmp_path):
           f"(goal <= 5 ms: {'met' if per <= 5 else 'missed'}); cluster start {start:.1f} s")
 
 
-def scaling(workers: int, programmings: int | None = None, sizes=None) -> dict:
+def scaling(workers: int, programmings: int | None = None, sizes=None,
+            chunk: int | None = None) -> dict:
     """Points per second of the shipped study on ``workers`` workers against 1 (the
     study's programmings per configuration raised to ``programmings`` for more points, its
-    array sizes replaced by ``sizes`` for heavier ones); the metric columns are checked to
-    be the same bytes."""
+    array sizes replaced by ``sizes`` for heavier ones, ``chunk`` points per Dask task,
+    None: the engine's default); the metric columns are checked to be the same bytes."""
     import tomllib
 
     tree = tomllib.loads(STUDY.read_text())
@@ -93,11 +94,12 @@ def scaling(workers: int, programmings: int | None = None, sizes=None) -> dict:
         tree["grid"]["n"] = list(sizes)
     study = parse_study(tree)
     n = len(study.points)
-    t1, r1 = _timed(study, 1)
-    tn, rn = _timed(study, workers)
+    t1, r1 = _timed(study, 1, chunk)
+    tn, rn = _timed(study, workers, chunk)
     cols = [[line.rsplit(",", 2)[0] for line in results_csv(study, r).splitlines()]
             for r in (r1, rn)]
-    return {"machine": machine(), "points": n, "workers": workers, "t1_s": t1, "tn_s": tn,
+    return {"machine": machine(), "points": n, "workers": workers, "chunk": chunk,
+            "t1_s": t1, "tn_s": tn,
             "speedup": t1 / tn, "same_bytes": cols[0] == cols[1]}
 
 
@@ -109,6 +111,8 @@ if __name__ == "__main__":  # pragma: no cover
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--programmings", type=int, default=None)
     ap.add_argument("--sizes", default=None, help="array sizes, e.g. 128,256")
+    ap.add_argument("--chunk", type=int, default=None,
+                    help="points per Dask task (default: the engine's rule)")
     a = ap.parse_args()
     sizes = None if a.sizes is None else [int(v) for v in a.sizes.split(",")]
-    print(json.dumps(scaling(a.workers, a.programmings, sizes), indent=1))
+    print(json.dumps(scaling(a.workers, a.programmings, sizes, a.chunk), indent=1))

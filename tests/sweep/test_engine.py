@@ -12,7 +12,7 @@ import time
 
 import pytest
 from xbarlab.errors import ConfigError
-from xbarlab.sweep.engine import Engine, machine_workers
+from xbarlab.sweep.engine import Engine, default_chunk, machine_workers
 from xbarlab.sweep.kinds import get_kind
 from xbarlab.sweep.outputs import results_csv
 from xbarlab.sweep.runner import PointStore, run_points
@@ -132,6 +132,39 @@ def test_same_bytes_through_a_scheduler_started_separately(scheduler):
         assert e.size == 2
         _, there = _run(DRAW, e)
     assert there == here
+
+
+def test_chunk_sizes_give_the_same_bytes(scheduler):
+    """100 points on 2 workers in chunks of 1, 3 and the default (7): the metric columns
+    equal those computed here point by point; a point that raises inside a chunk is the
+    only one recorded with an error."""
+    doc = {**DRAW, "grid": {"index": list(range(100))}}
+    study, here = _run(doc, Engine(workers=0))
+    assert default_chunk(100, 2) == 7
+
+    def failing_at_41(settings, rng):  # a closure: sent to the workers by value
+        if settings["index"] == 41:
+            raise ValueError("index 41")
+        return get_kind("draw").run(settings, rng)
+
+    with Engine(scheduler=scheduler) as e:
+        for chunk in (1, 3, None):
+            res = run_points(study.kind.run, study.points, engine=e, progress=False,
+                             chunk=chunk)
+            assert _metric_columns(study, res) == here, chunk
+        res = run_points(failing_at_41, study.points, engine=e, progress=False, chunk=3)
+    assert [r.point.settings["index"] for r in res if r.error] == [41]
+    assert all(r.metrics for r in res if not r.error) and len(res) == 100
+
+
+def test_default_chunk_gives_each_worker_several_chunks():
+    """ceil(items / (8 x workers)), never below 1; a chunk that is not an integer >= 1
+    is refused before anything runs."""
+    assert default_chunk(1000, 2) == 63 and default_chunk(16, 2) == 1
+    assert default_chunk(0, 4) == 1 and default_chunk(17, 1) == 3
+    for bad in (0, 2.0, True):
+        with pytest.raises(ConfigError, match="chunk"):
+            run_points(lambda s, r: {}, [], engine=Engine(workers=0), chunk=bad)
 
 
 @pytest.mark.slow

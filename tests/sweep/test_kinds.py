@@ -54,3 +54,81 @@ def test_draw_kind_is_standard_normal():
     m = get_kind("draw").run(p.settings, p.rng())
     assert abs(m["mean"]) < 4 / np.sqrt(1e5)
     assert m["std"] == pytest.approx(1.0, abs=4 / np.sqrt(2e5))
+
+
+def _drift_table(path, rng, *, mu_nu=0.05, sigma_nu=0.01, spread=0.4e-6, per_level=40):
+    """Measurements written from the power law g(t) = g_p (t / 1 s)^-nu: targets 5, 10, 15
+    uS, g_p = target + N(0, spread), nu ~ N(mu_nu, sigma_nu) per device, reads at 1, 10,
+    100, 1000 s with 0.1 % independent read noise."""
+    targets = np.repeat([5e-6, 10e-6, 15e-6], per_level)
+    g_p = targets + spread * rng.standard_normal(targets.size)
+    nu = mu_nu + sigma_nu * rng.standard_normal(targets.size)
+    lines = ["device,g,time,time_point,g_target,level"]
+    for d in range(targets.size):
+        for t in (1.0, 10.0, 100.0, 1000.0):
+            g = g_p[d] * t ** -nu[d] * (1 + 1e-3 * rng.standard_normal())
+            lines.append(f"{d},{float(g)!r},{t},{t},{float(targets[d])!r},{d // per_level}")
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_calibration_bootstrap_recovers_the_power_law(tmp_path):
+    """Two replicates of a fit to data drawn from a known power law: each recovers the
+    drift exponent's mean and spread within a few standard errors of 40 devices a level
+    (the programming curves refer to the fitted t0, so only their presence is checked),
+    the replicates differ from each other, and a replicate run again gives the same bits."""
+    _drift_table(tmp_path / "drift.csv", np.random.default_rng(5))
+    study = parse_study({"study": {"kind": "calibration-bootstrap", "seed": 3},
+                         "settings": {"data": "drift.csv", "g": "10uS"},
+                         "grid": {"replicate": [0, 1]}}, base=tmp_path)
+    run = get_kind("calibration-bootstrap").run
+    first, second = (run(p.settings, p.rng()) for p in study.points)
+    for m in (first, second):
+        assert abs(m["mu_nu"] - 0.05) < 0.006
+        assert abs(m["sigma_nu"] - 0.01) < 0.004
+        assert np.isfinite(m["bias"]) and m["spread"] > 0 and m["t0"] > 0
+    assert first != second
+    p = study.points[0]
+    assert run(p.settings, p.rng()) == first
+
+
+def test_resample_devices_keeps_levels_and_whole_devices():
+    """Each level keeps its number of devices; every drawn device keeps all its rows."""
+    from xbarlab.sweep.kinds import resample_devices
+
+    dev = np.repeat(np.arange(6), 3)
+    cols = {"device": dev, "g": dev * 10.0 + np.tile([0.0, 1.0, 2.0], 6),
+            "level": dev // 3, "g_target": None, "time": None}
+    out = resample_devices(cols, np.random.default_rng(0))
+    assert out["g"].size == 18 and out["g_target"] is None
+    for d in range(6):
+        g = out["g"][out["device"] == d]
+        assert g.size == 3 and np.array_equal(g - g[0], [0.0, 1.0, 2.0])
+        assert out["level"][out["device"] == d][0] == (g[0] // 10) // 3
+    assert np.bincount(out["level"]).tolist() == [9, 9]
+
+
+@pytest.mark.slow
+def test_train_evaluate_kind_on_digits():
+    """The default point (digits, MLP, 1 epoch, pcm-ibm-2020 read after 1 h): well above the
+    10 % of guessing, the chip within 10 points of the digital network with global drift
+    compensation; two chips of one network share its clean accuracy and differ; a point
+    run again gives the same bits; a 2-bit ADC costs accuracy."""
+    study = parse_study({"study": {"kind": "train-evaluate", "seed": 4},
+                         "grid": {"programming": [0, 1], "adc_bits": [0, 2]}})
+    run = get_kind("train-evaluate").run
+    m = {(p.settings["programming"], p.settings["adc_bits"]): run(p.settings, p.rng())
+         for p in study.points}
+    clean = m[0, 0]["clean_accuracy"]
+    assert clean > 0.5 and all(v["clean_accuracy"] == clean for v in m.values())
+    assert abs(m[0, 0]["accuracy"] - clean) < 0.1 and m[0, 0] != m[1, 0]
+    assert m[0, 2]["accuracy"] < min(m[0, 0]["accuracy"], m[1, 0]["accuracy"])
+    p = study.points[0]
+    assert run(p.settings, p.rng()) == m[p.settings["programming"], p.settings["adc_bits"]]
+
+
+def test_train_evaluate_noise_needs_samples():
+    """sigma > 0 with samples = 0 is refused before anything runs."""
+    from xbarlab.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="sigma"):
+        parse_study({"study": {"kind": "train-evaluate"}, "settings": {"sigma": 0.1}})
