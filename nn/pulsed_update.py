@@ -131,7 +131,8 @@ def _dense_counts(x: Tensor, d: Tensor, on_x: Tensor, on_d: Tensor,
     :func:`coincidence_counts`)."""
     B, n_in, n_out = x.shape[0], on_x.shape[-1], on_d.shape[-1]
     bf = torch.bfloat16
-    xa, da = on_x.to(bf), on_d.to(bf)
+    # bool -> uint8 (a view) -> bfloat16: several times faster than bool -> bfloat16
+    xa, da = on_x.view(torch.uint8).to(bf), on_d.view(torch.uint8).to(bf)
     xs = xa * torch.sign(x).to(bf)[:, None, :]
     ds = da * torch.sign(d).to(bf)[:, None, :]
     per = max(1, 256 // bit_length)
