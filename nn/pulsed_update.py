@@ -278,8 +278,10 @@ class PulsedArray:
             if gain_up is not None:
                 gain_up, gain_down = gain_up[:, cols], gain_down[:, cols]
         if w.is_contiguous():
-            hit = (n_up + n_down).view(-1).nonzero().squeeze(1)
-            if hit.numel() * 4 < w.numel():  # few cells pulsed: update only those
+            total = (n_up + n_down).view(-1)
+            # few cells pulsed: update only those (counted first: cheaper than listing)
+            if int(torch.count_nonzero(total)) * 4 < w.numel():
+                hit = total.nonzero().squeeze(1)
                 flat = w.view(-1)
                 gains = None if gain_up is None else (gain_up.reshape(-1)[hit],
                                                       gain_down.reshape(-1)[hit])
