@@ -245,8 +245,11 @@ class PulsedArray:
         self.pulses = 0.0
 
     def _interp(self, tables, w: Tensor):
-        t = (w - self.w_min).mul_(self._inv_h).clamp_(0.0, GRID - 1.000001)
-        i = t.long()
+        # the grid position in [0, GRID - 1]; the cell index at most GRID - 2 (in float32
+        # GRID - 1 - 1e-6 rounds to GRID - 1, so the index itself is clamped): a weight at
+        # the upper bound takes the last cell with f = 1
+        t = (w - self.w_min).mul_(self._inv_h).clamp_(0.0, GRID - 1)
+        i = t.long().clamp_(max=GRID - 2)
         f = t.sub_(i)
         out = []
         for tab in tables:

@@ -128,6 +128,22 @@ def test_table_steps_follow_the_device():
                                                      / dom.scale), rtol=1e-3, atol=0)
 
 
+def test_table_steps_at_the_bounds_in_float32():
+    """A float32 array of a step table at and beyond its bounds: the steps are the table's
+    end values (a weight at the upper bound once indexed past the table's last point)."""
+    tab = StepTable([0.0, 5e-6, 1e-5], [0.25, 0.75], [[1e-8, 3e-8], [2e-8, 2e-8]],
+                    [[2e-8, 2e-8], [1e-8, 1e-8]])
+    dom = WeightDomain(PulsedDevice(tab, 0.0, R), 1.0)
+    arr = PulsedArray(dom, (1, 4), generator=torch.Generator(), dtype=torch.float32)
+    w = torch.tensor([[arr.w_min, arr.w_max, arr.w_max + 1.0, arr.w_min - 1.0]])
+    up, down = arr.mean_steps(w)
+    g = dom.to_conductance(torch.tensor([[arr.w_min, arr.w_max]], dtype=torch.float64).numpy())
+    ends_up = torch.as_tensor(dom.device.expected_step(g, 1) / dom.scale, dtype=torch.float32)
+    torch.testing.assert_close(up[:, :2], ends_up, rtol=1e-3, atol=0)
+    torch.testing.assert_close(up[:, 2:], ends_up.flip(1), rtol=1e-3, atol=0)
+    assert torch.isfinite(down).all()
+
+
 def test_same_seed_same_bits():
     """Two updates from generators with one seed give identical weights."""
     out = []
