@@ -91,6 +91,17 @@ def _get(tree: Mapping[str, Any], key: str, units: str, where: str):
     return float(arr) if arr.ndim == 0 else arr
 
 
+def _conductance(g) -> np.ndarray:
+    try:
+        g = np.asarray(g, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ConfigError(f"g must be conductances [S], got {g!r}") from None
+    if not np.all(np.isfinite(g)):
+        bad = np.ravel(g)[~np.isfinite(np.ravel(g))][:3].tolist()
+        raise ConfigError(f"g must be finite conductances [S], got {bad}")
+    return g
+
+
 def _direction(direction) -> np.ndarray:
     d = np.asarray(direction)
     if not np.all((d == 1) | (d == -1)):
@@ -509,7 +520,7 @@ class PulsedDevice:
     def mean_magnitude(self, g, direction) -> np.ndarray:
         """A_d(g): mean step magnitude in the pulse's direction [S] (nominal cell)."""
         d = _direction(direction)
-        return self.rule.mean(np.asarray(g, dtype=np.float64), d, self.g_min, self.g_max)
+        return self.rule.mean(_conductance(g), d, self.g_min, self.g_max)
 
     def expected_step(self, g, direction) -> np.ndarray:
         """E[dg] of one pulse [S], signed (+1 up, -1 down), before the clip at the bounds.
@@ -529,7 +540,7 @@ class PulsedDevice:
         the rule's own spread (a :class:`StepTable`'s; 0 for parametric rules) +
         (c2c A_d(g))^2 + write_noise^2."""
         d = _direction(direction)
-        g = np.asarray(g, dtype=np.float64)
+        g = _conductance(g)
         m = self.rule.mean(g, d, self.g_min, self.g_max)
         return (self.rule.variance(g, d, self.g_min, self.g_max) + (self.c2c * m) ** 2
                 + self.write_noise ** 2)

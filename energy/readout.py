@@ -67,8 +67,10 @@ def _check_inputs(G, v, c_column, t) -> tuple[np.ndarray, np.ndarray, np.ndarray
                           f"got shape {g.shape}")
     M, N = g.shape
     vv = np.asarray(v, dtype=np.float64)
-    if vv.ndim not in (1, 2) or vv.shape[-1] != M or not np.all(np.isfinite(vv)):
-        raise ConfigError(f"v has shape {vv.shape}; expected finite ({M},) or (B, {M}) [V]")
+    if vv.ndim not in (1, 2) or vv.shape[-1] != M:
+        raise ConfigError(f"v has shape {vv.shape}; expected ({M},) or (B, {M}) [V]")
+    if not np.all(np.isfinite(vv)):
+        raise ConfigError("v must be finite input voltages [V], got NaN or infinite values")
     c = np.asarray(c_column, dtype=np.float64)
     if c.shape not in ((), (N,)) or not np.all(np.isfinite(c)) or np.any(c <= 0):
         raise ConfigError(f"c_column must be a capacitance > 0 [F], scalar or ({N},), "

@@ -210,7 +210,12 @@ class PulsedArray:
         device = torch.device("cpu") if device is None else torch.device(device)
         _check_generator(generator, device)
         self.domain = domain
-        self.shape = tuple(int(s) for s in shape)
+        try:
+            self.shape = tuple(int(s) for s in shape)
+        except (TypeError, ValueError):
+            raise ConfigError(f"shape must be (n_out, n_in) integers, got {shape!r}") from None
+        if len(self.shape) != 2 or min(self.shape) < 1:
+            raise ConfigError(f"shape must be (n_out, n_in) with both >= 1, got {shape!r}")
         self.w_min, self.w_max = float(domain.w_min), float(domain.w_max)
         self.dw_min = float(domain.dw_min)
         dev = domain.device
@@ -357,6 +362,9 @@ class PulsedArray:
         if x.shape[1] != self.shape[1] or d.shape[1] != self.shape[0] or x.shape[0] != d.shape[0]:
             raise ConfigError(f"x {tuple(x.shape)} and d {tuple(d.shape)} do not fit an array "
                               f"of shape {self.shape} (x: (B, n_in), d: (B, n_out))")
+        if not bool(torch.isfinite(x).all() & torch.isfinite(d).all()):  # one device sync
+            raise ConfigError("x and d must be finite (a NaN or infinite activation or error: "
+                              "did training diverge?)")
         if mode is UpdateMode.MEAN_FIELD:
             return self.mean_field(w, x, d, lr)
         if mode is UpdateMode.PULSE_COUNT:

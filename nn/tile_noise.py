@@ -84,6 +84,9 @@ def tile_scales(weight: Tensor, bias: Tensor | None, mapping, tile) -> TileScale
     from ..devices.mapping import Scaling
 
     w = weight.detach()
+    if not bool(torch.isfinite(w).all()) or (
+            bias is not None and not bool(torch.isfinite(bias.detach()).all())):
+        raise ConfigError("weight and bias must be finite to scale training noise per tile")
     n_out = w.shape[0]
     W = w.reshape(n_out, -1).T  # (n_in, n_out), rows = inputs as on the tile
     n_in = W.shape[0]

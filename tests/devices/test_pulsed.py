@@ -197,6 +197,8 @@ def test_device_gains():
     (lambda: StepTable.from_samples([0, 1e-5, 2e-5], [5e-6], [1e-8], [5e-6, 15e-6],
                                     [1e-8, 1e-8]), r"bin 1 .* holds no up step"),
     (lambda: PulsedDevice().expected_step(1e-6, 0), r"direction must be \+1 \(up\) or -1"),
+    (lambda: PulsedDevice().expected_step([1e-6, math.nan], 1), r"g must be finite .*\[nan\]"),
+    (lambda: PulsedDevice().step_variance(math.inf, -1), r"g must be finite"),
     (lambda: PulsedDevice().simulate_ramps([2e-5], [1], 3, np.random.default_rng(0)),
      r"g0 = \[2e-05\] S outside the bounds"),
 ])

@@ -82,7 +82,8 @@ def test_matches_an_ngspice_transient():
 
 @pytest.mark.parametrize("kw, word", [
     (dict(G=-np.ones((2, 2))), "G must"), (dict(c_column=0.0), "c_column"),
-    (dict(t=-1.0), "t must"), (dict(v=np.ones(3)), "v has shape")])
+    (dict(t=-1.0), "t must"), (dict(v=np.ones(3)), "v has shape"),
+    (dict(v=np.array([0.1, np.nan])), "v must be finite")])
 def test_bad_input(kw, word):
     """A negative conductance, zero capacitance, negative time or misshaped input: one-line
     ConfigError naming the value."""

@@ -236,3 +236,18 @@ def test_cuda_mean_update_and_determinism():
     blocks = _diag_blocks(out[0], 3, 4, reps)
     se = blocks.std(dim=0) / math.sqrt(reps)
     assert torch.all((blocks.mean(dim=0) - (-lr * d.T @ x)).abs() <= 4.5 * se + 1e-12)
+
+
+def test_bad_shape_and_non_finite_inputs_are_refused():
+    """A negative or one-dimensional array shape, and NaN activations or errors, are refused
+    with a one-line error instead of a torch error or a silent zero update."""
+    dom = _domain()
+    for shape in ((-1, 3), (4,), ("a", 2)):
+        with pytest.raises(ConfigError, match="shape"):
+            PulsedArray(dom, shape, generator=torch.Generator())
+    arr = PulsedArray(dom, (2, 3), generator=torch.Generator())
+    w = torch.zeros(2, 3)
+    for x, d in ((torch.full((4, 3), float("nan")), torch.ones(4, 2)),
+                 (torch.ones(4, 3), torch.full((4, 2), float("inf")))):
+        with pytest.raises(ConfigError, match="finite"):
+            arr.update(w, x, d, lr=0.1, mode="stochastic", generator=torch.Generator())

@@ -176,3 +176,13 @@ def test_quantile_noise_at_a_peak_scales_its_table_by_it():
     d = q.perturbation(w, torch.full((3,), 10.0, dtype=torch.float64))
     torch.testing.assert_close(d, torch.full((3,), a * 0.4, dtype=torch.float64), rtol=1e-12,
                                atol=0)
+
+
+def test_non_finite_weights_are_refused():
+    """A NaN weight (a diverged layer) is refused instead of giving every weight a scale."""
+    from xbarlab.nn.tile_noise import tile_scales
+
+    w = torch.ones(3, 4)
+    w[1, 2] = float("nan")
+    with pytest.raises(ConfigError, match="finite"):
+        tile_scales(w, None, WeightMapping(g_max=1e-5), TileConfig())
