@@ -243,6 +243,8 @@ _curve_call = njit(cache=True, error_model="numpy")(_curve_at)
 @kernel(["void(float64[::1], int64, float64[::1], float64[::1])"], cache=True,
         error_model="numpy")
 def curve_array(spec, off, g, out):
+    """out[i] = the curve at ``spec[off:]`` evaluated at conductance g[i] [S] (tests and
+    the curve checks of the blocks; the unit of ``out`` is the curve's)."""
     for i in range(g.size):
         out[i] = _curve(spec, off, g[i], math.log(g[i]))
 
@@ -555,6 +557,9 @@ _SIG_PROGRAM = ("void(float64[::1], float64[::1], int64[::1], float64[::1], uint
 
 @kernel(_SIG_PROGRAM, cache=True, parallel=True, error_model="numpy")
 def program_kernel(g, spec, ip, fp, seed, gs_out, gp_out, nu_out):
+    """Program every cell to target g [S]: writes the programmed conductance gs_out [S],
+    the drift reference gp_out [S] and the drift exponent nu_out [1]; cell i draws from
+    the counter-based stream (``seed``, i), so the result does not depend on threads."""
     k_eps, k_d2d, k_stuck, k_nu = _program_keys(seed)
     for i in prange(g.size):
         gs, gp, nu = _program_cell(g[i], spec, ip, fp, k_eps, k_d2d, k_stuck, k_nu, np.int64(i))
@@ -571,6 +576,11 @@ def _read_sig(dt):
 
 @kernel([_read_sig("float64")], cache=True, parallel=True, error_model="numpy")
 def read_kernel(gs, gp, nu, spec, ip, fp, tf, ti, seed, seed_short, noisy, out):
+    """Read every programmed cell (gs, gp [S], nu [1]) at each read time, given by the
+    per-time rows ``tf`` (float64: log time ratios, window weights) and ``ti`` (int64: curve
+    offsets) that the read plan precomputes: drift, relaxation and, with ``noisy``, read
+    noise into out [S]; cell i draws from the counter-based streams (``seed`` /
+    ``seed_short``, i), independent of the thread count."""
     k_relax, k_flick, k_short, k_ind = _read_keys(seed, seed_short)
     for i in prange(gs.size):
         _read_cell(gs[i], gp[i], nu[i], spec, ip, fp, tf, ti, k_relax, k_flick, k_short, k_ind,
