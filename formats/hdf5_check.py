@@ -30,6 +30,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 from ..errors import DataFormatError
@@ -39,8 +40,12 @@ __all__ = ["DEFAULT_MAX_DATASET_BYTES", "DEFAULT_CHECK_SECONDS", "check_hdf5_fil
 
 #: Largest dataset (declared bytes) read without being told otherwise: 4 GiB.
 DEFAULT_MAX_DATASET_BYTES = 4 << 30
-#: Time the child process gets to open and walk a file [s].
+#: Time the child process gets to open and walk a file [s], counted from the moment it has
+#: started (imported h5py), so that a loaded machine's slow process start is not taken for a
+#: corrupt file.
 DEFAULT_CHECK_SECONDS = 5.0
+#: Time the child process gets to start (interpreter and h5py import) [s].
+START_SECONDS = 120.0
 
 # The child: plain h5py and json, no xbarlab import (keeps its start short). It prints one
 # JSON line: {"ok": true} or {"problem": "..."}; a crash or an exception ends it otherwise.
@@ -49,6 +54,7 @@ import json, sys
 import h5py, numpy
 path, max_bytes, allow_external = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1"
 budget = [200000]
+print("started", flush=True)
 
 def stop(msg):
     print(json.dumps({"problem": msg}))
@@ -162,7 +168,8 @@ def check_hdf5_file(path, *, allow_external: bool = False,
     max_dataset_bytes : int
         Largest declared dataset size accepted [bytes].
     timeout : float
-        Time the child gets to open and walk the file [s].
+        Time the child gets to open and walk the file [s], counted from its start (its
+        interpreter start and h5py import get ``START_SECONDS`` more).
 
     Raises
     ------
@@ -199,12 +206,41 @@ def _remember(key: tuple, refusal: str | None) -> None:
 def _run_child(path: Path, allow_external: bool, max_dataset_bytes: int, timeout: float):
     cmd = [sys.executable, "-c", _CHILD, os.fspath(path.resolve()), str(int(max_dataset_bytes)),
            "1" if allow_external else "0"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            stdin=subprocess.DEVNULL, text=True, errors="replace")
+    out: list[str] = []
+    err: list[str] = []
+    started = threading.Event()
+
+    def read_stdout():
+        for line in proc.stdout:
+            out.append(line)
+            started.set()
+        started.set()
+
+    readers = [threading.Thread(target=read_stdout, daemon=True),
+               threading.Thread(target=lambda: err.append(proc.stderr.read()), daemon=True)]
+    for reader in readers:
+        reader.start()
     try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
-                              stdin=subprocess.DEVNULL, errors="replace")
-    except subprocess.TimeoutExpired:
-        raise DataFormatError(f"{path}: the HDF5 library did not finish reading its structure "
-                              f"within {timeout:g} s; the file is probably corrupt") from None
+        if not started.wait(START_SECONDS):
+            raise DataFormatError(f"{path}: the process that checks its structure did not start "
+                                  f"within {START_SECONDS:g} s (machine overloaded?)")
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise DataFormatError(f"{path}: the HDF5 library did not finish reading its "
+                                  f"structure within {timeout:g} s; the file is probably "
+                                  "corrupt") from None
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        for reader in readers:
+            reader.join()
+        proc.stdout.close()
+        proc.stderr.close()
+    done = subprocess.CompletedProcess(cmd, proc.returncode, "".join(out), "".join(err))
     if done.returncode < 0:
         raise DataFormatError(f"{path}: the HDF5 library crashed reading it (signal "
                               f"{-done.returncode}); the file is corrupt") from None
@@ -217,6 +253,6 @@ def _run_child(path: Path, allow_external: bool, max_dataset_bytes: int, timeout
         return
     if "problem" in answer:
         raise DataFormatError(f"{path}: {answer['problem']}")
-    err = [s for s in done.stderr.strip().splitlines() if s.strip()]
-    last = err[-1].strip() if err else f"exit status {done.returncode}"
+    lines = [s for s in done.stderr.strip().splitlines() if s.strip()]
+    last = lines[-1].strip() if lines else f"exit status {done.returncode}"
     raise DataFormatError(f"{path} is not a readable HDF5 file ({last[:300]})")

@@ -2,7 +2,9 @@
 noise and network readers): each refused with one DataFormatError naming the file and the
 path inside it, never a crash, a hang or a traceback of another type."""
 
+import os
 import shutil
+import time
 from pathlib import Path
 
 import h5py
@@ -240,3 +242,25 @@ def test_malformed_noise_file(tmp_path, edit, match):
         edit(f)
     with pytest.raises(DataFormatError, match=r"noise\.h5: " + match):
         NoiseTables.read(path)
+
+
+def test_a_file_that_never_answers_is_refused_in_time(tmp_path):
+    """A FIFO named like an HDF5 file blocks the child's open forever: refused after the
+    time limit, with the child killed."""
+    fifo = tmp_path / "pipe.h5"
+    os.mkfifo(fifo)
+    t0 = time.monotonic()
+    with pytest.raises(DataFormatError, match=r"pipe\.h5: .*did not finish .* within 0\.5 s"):
+        check_hdf5_file(fifo, timeout=0.5)
+    assert time.monotonic() - t0 < 60
+
+
+def test_a_slow_start_is_not_taken_for_a_corrupt_file(table_h5, tmp_path, monkeypatch):
+    """The time limit counts from the child's start: a child whose interpreter and imports
+    take longer than the limit (a loaded machine) still passes a good file."""
+    from xbarlab.formats import hdf5_check
+
+    copy = tmp_path / "copy.h5"
+    shutil.copyfile(table_h5, copy)
+    monkeypatch.setattr(hdf5_check, "_CHILD", "import time; time.sleep(1.5)\n" + hdf5_check._CHILD)
+    check_hdf5_file(copy, timeout=1.0)
