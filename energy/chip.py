@@ -13,7 +13,9 @@ give, one value per technology node shared by every chip of that node
 ``[published]`` (the paper's measured figures, for comparison only). A chip file that sets a
 node field is refused: node values cannot be overridden per chip.
 
-An ADC whose energy per conversion the paper does not give (no ``adc.energy``) takes the
+An ADC whose paper characterises it per output bit (``adc.energy_per_bit``: a converter
+taking one step per output bit, such as a charge-decrement neuron) costs ``b_out`` times that
+a conversion. An ADC whose energy the paper does not give (neither key) takes the
 :data:`ADC_SURVEY_PERCENTILE` percentile of the ADC survey at its resolution and sampling rate
 (:func:`xbarlab.energy.adc.adc_energy`); one without ``adc.area`` takes the survey's area
 regression (:func:`xbarlab.energy.adc.fit_adc_area`) at the node.
@@ -158,7 +160,13 @@ class ChipDescription:
     adc_kind: str = dataclasses.field(default="", metadata={"unit": None})
     """The ADC's architecture as the paper names it (descriptive)."""
     adc_energy: float | None = _q("J", default=None, positive=True)
-    """E_adc [J per conversion] where the paper gives it; None: the survey."""
+    """E_adc [J per conversion] where the paper gives it; None: :attr:`adc_energy_per_bit`
+    or the survey."""
+    adc_energy_per_bit: float | None = _q("J", default=None, positive=True)
+    """E_step [J per output bit and conversion] where the paper (or its published model)
+    characterises a converter that takes one step per output bit (e.g. a charge-decrement
+    neuron): a conversion costs ``b_out E_step``. None: :attr:`adc_energy` or the survey.
+    At most one of the two is given."""
     adc_area: float | None = _q("m^2", default=None, positive=True)
     """A_adc [m^2] of one ADC where the paper gives it; None: the survey regression."""
     adc_extrapolate: bool = dataclasses.field(default=False, metadata={"unit": None})
@@ -179,11 +187,12 @@ _CHIP_TABLES = {
     "array": ("rows", "cols", "cores", "devices_per_weight", "g_min", "g_max"),
     "read": ("supply", "v_read", "input_scheme", "input_bits", "output_bits", "t_pulse",
              "readout", "accumulation", "phases"),
-    "adc": ("adc_kind", "columns_per_adc", "adc_rate", "adc_energy", "adc_area",
-            "adc_extrapolate"),
+    "adc": ("adc_kind", "columns_per_adc", "adc_rate", "adc_energy", "adc_energy_per_bit",
+            "adc_area", "adc_extrapolate"),
 }
 _ADC_KEYS = {"kind": "adc_kind", "columns_per_adc": "columns_per_adc", "rate": "adc_rate",
-             "energy": "adc_energy", "area": "adc_area", "extrapolate": "adc_extrapolate"}
+             "energy": "adc_energy", "energy_per_bit": "adc_energy_per_bit", "area": "adc_area",
+             "extrapolate": "adc_extrapolate"}
 _ENUMS = {"input_scheme": InputScheme, "readout": Readout, "accumulation": Accumulation}
 _STRINGS = ("name", "citation", "node", "technology")
 _NODE_FIELDS = tuple(f.name for f in dataclasses.fields(NodeParams))
@@ -306,6 +315,9 @@ def load_chip(path, *, node_folder=None) -> ChipDescription:
                and x.name not in f and x.name != "node"]
     if missing:
         raise ConfigError(f"{p}: missing value(s) {missing}")
+    if "adc_energy" in f and "adc_energy_per_bit" in f:
+        raise ConfigError(f"{p}: [adc] gives both energy and energy_per_bit; expected at most "
+                          "one")
     node = load_node(f.pop("node"), node_folder)
     if f["g_min"] >= f["g_max"]:
         raise ConfigError(f"{p}: [array] g_min = {f['g_min']!r} S must be below g_max = "

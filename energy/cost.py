@@ -16,7 +16,8 @@ inputs, else 1):
   ``N d (c_wire p + c_junction)`` (``d`` devices per weight) through the input levels;
 * ``drivers``: ``C_drv V_dd^2`` per rising input edge;
 * ``adc``: ``P N T`` conversions (digital accumulation) or ``P N`` (analog), each
-  :attr:`~ChipDescription.adc_energy` or the survey's :data:`ADC_SURVEY_PERCENTILE`;
+  :attr:`~ChipDescription.adc_energy`, ``b_out`` :attr:`~ChipDescription.adc_energy_per_bit`
+  or the survey's :data:`ADC_SURVEY_PERCENTILE`;
 * ``shift_add``: :func:`~xbarlab.energy.periphery.shift_add_energy` of ``b_in + b_out``-bit
   accumulators (digital accumulation of bit-serial inputs);
 * ``buffers`` and ``interconnect``: the input and output bits ``M b_in + N (b_in + b_out)``
@@ -120,10 +121,16 @@ def nominal_conductances(chip: ChipDescription) -> np.ndarray:
 
 
 def adc_conversion_energy(chip: ChipDescription, survey: AdcSurvey | None) -> float:
-    """Energy of one conversion [J]: the paper's, else the survey's
+    """Energy of one conversion [J]: the paper's (``E_adc``, or ``b_out E_step`` for a
+    converter characterised per output bit), else the survey's
     :data:`ADC_SURVEY_PERCENTILE` percentile at ``b_out`` bits and the ADC rate."""
+    if chip.adc_energy is not None and chip.adc_energy_per_bit is not None:
+        raise ConfigError(f"chip {chip.name!r} gives both adc_energy and adc_energy_per_bit; "
+                          "expected at most one")
     if chip.adc_energy is not None:
         return chip.adc_energy
+    if chip.adc_energy_per_bit is not None:
+        return chip.output_bits * chip.adc_energy_per_bit
     if survey is None:
         raise ConfigError(f"chip {chip.name!r} gives no ADC energy; pass the ADC survey")
     return adc_energy(survey, AdcLookup(bits=chip.output_bits, f_sample=chip.adc_rate,

@@ -14,9 +14,9 @@ HELD = {
     ("HERMES core", "one core, 8-bit in/out", "tops_per_mm2"),
     ("HERMES 64-core chip", "64 cores, one-phase read", "tops"),
     ("HERMES 64-core chip", "64 cores, four-phase read", "tops"),
+    ("NeuRRAM", "(out, in) = (3, 1) bits", "tops_per_w"),
     ("NeuRRAM", "(out, in) = (5, 3) bits", "tops_per_w"),
     ("NeuRRAM", "(out, in) = (6, 4) bits", "tops_per_w"),
-    ("NeuRRAM", "(out, in) = (10, 8) bits", "tops_per_w"),
     ("AON-CiM-like macro", "KWS, 8-bit activations", "tops_per_w"),
     ("AON-CiM-like macro", "KWS, 4-bit activations", "tops_per_w"),
 }

@@ -74,10 +74,14 @@ def _write(tmp_path, text: str):
     (lambda s: s.replace('g_min = { value = 0.0, unit = "S" }',
                          'g_min = { value = 20e-6, unit = "S" }'),
      r"g_min = 2e-05 S must be below"),
+    (lambda s: s.replace("[adc]", "[adc]\nenergy = { value = 1e-12, unit = \"J\" }\n"
+                         "energy_per_bit = { value = 1e-13, unit = \"J\" }"),
+     r"\[adc\] gives both energy and energy_per_bit"),
 ])
 def test_bad_chip_files(tmp_path, edit, match):
     """A node value set in a chip, an unknown key, a wrong unit, a negative or fractional
-    value, an unknown node or enum, g_min >= g_max: ConfigError naming the key and value."""
+    value, an unknown node or enum, g_min >= g_max, an ADC energy given both per conversion
+    and per output bit: ConfigError naming the key and value."""
     with pytest.raises(ConfigError, match=match) as err:
         load_chip(_write(tmp_path, edit))
     assert "\n" not in str(err.value)

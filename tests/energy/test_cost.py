@@ -65,6 +65,19 @@ def test_conversions_latency_and_ops():
     assert a.tops_per_w == pytest.approx(24 / a.total_energy / 1e12)
 
 
+def test_converter_characterised_per_output_bit():
+    """A converter of one step per output bit at E_step: analog accumulation converts once
+    per column, so E = N b_out E_step; digital accumulation of b_in bit-serial cycles
+    converts b_in times, E = N b_in b_out E_step. Giving both E_adc and E_step is refused."""
+    c = _chip(adc_energy=None, adc_energy_per_bit=0.3e-12, input_scheme="bit-serial",
+              input_bits=3, output_bits=5)
+    assert product_cost(c).energy["adc"] == pytest.approx(3 * 3 * 5 * 0.3e-12, rel=1e-14)
+    a = dataclasses.replace(c, readout="voltage", accumulation="analog")
+    assert product_cost(a).energy["adc"] == pytest.approx(3 * 5 * 0.3e-12, rel=1e-14)
+    with pytest.raises(ConfigError, match="both adc_energy and adc_energy_per_bit"):
+        product_cost(dataclasses.replace(c, adc_energy=2e-12))
+
+
 def test_nominal_inputs_take_every_code_once_per_row():
     """Each row of the nominal inputs holds every code exactly once."""
     x = nominal_inputs(_chip(input_bits=3))
