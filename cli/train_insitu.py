@@ -14,7 +14,8 @@ NAME = "train-insitu"
 SUMMARY = "train a network in situ on pulsed analog arrays (Analog SGD, Tiki-Taka, digital)"
 #: The text atop ``xbarlab train-insitu --help``.
 DESCRIPTION = (
-    "Train the fully connected network n_in-256-128-10 (sigmoid) on MNIST-5k or digits with "
+    "Train the fully connected network n_in-256-128-10 (sigmoid; other hidden widths with "
+    "--hidden) on MNIST-5k or digits with "
     "its weights in cells of a pulsed-update device (a preset, or a JSON file written by "
     "PulsedDevice.to_json), updated by stochastic pulse trains, deterministic pulse counts "
     "or the mean field; optionally pipelined across K simulated accelerators. Writes "
@@ -55,8 +56,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    metavar="N", help="Tiki-Taka: steps between transfers (default 1)")
     p.add_argument("--columns-per-transfer", type=number_type(integer=True, lo=1), default=1,
                    metavar="N", help="Tiki-Taka: columns of A read per transfer (default 1)")
+    p.add_argument("--hidden", type=hidden_type, default=None, metavar="W1,W2,...",
+                   help="hidden widths of the FCN, comma-separated (default 256,128; "
+                   "256,128,64 gives 4 layers for --stages 4)")
     p.add_argument("--stages", type=number_type(integer=True, lo=1), default=1, metavar="K",
-                   help="pipeline stages (accelerators), at most the 3 layers (default 1)")
+                   help="pipeline stages (accelerators), at most the FCN's layers, "
+                   "len(--hidden) + 1 (default 1)")
     p.add_argument("--schedule", choices=["synchronous", "asynchronous"],
                    default="synchronous", help="pipeline schedule (default synchronous)")
     p.add_argument("--micro-batches", type=number_type(integer=True, lo=1), default=1,
@@ -66,6 +71,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_output_options(p, flags=("--out",), metavar="DIR", what="output folder",
                        force_help="replace outputs in DIR")
     p.set_defaults(handler=run)
+
+
+def hidden_type(text: str) -> tuple[int, ...]:
+    """``--hidden``: comma-separated integers >= 1 (an ``argparse`` ``type=``)."""
+    items = [t.strip() for t in text.split(",")]
+    if not items or not all(t.isascii() and t.isdigit() and int(t) >= 1 for t in items):
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers >= 1 (hidden "
+                                         f"widths, e.g. 256,128,64), got {text!r}")
+    return tuple(int(t) for t in items)
 
 
 def device_from_arg(value: str):
@@ -89,7 +103,7 @@ def device_from_arg(value: str):
 def run(args: argparse.Namespace) -> int:
     """Run ``xbarlab train-insitu`` with the parsed ``args``; return the exit status."""
     from ..nn.insitu import PulseSettings
-    from ..nn.insitu_run import train_insitu
+    from ..nn.insitu_run import DEFAULT_HIDDEN, train_insitu
 
     device = None if args.update == "digital" else device_from_arg(args.device)
     tt = None
@@ -101,6 +115,7 @@ def run(args: argparse.Namespace) -> int:
         m = train_insitu(
             dataset=args.dataset, algorithm=args.update, device=device, tau=args.tau,
             epochs=args.epochs, seed=args.seed, lr=args.lr, batch=args.batch,
+            hidden=DEFAULT_HIDDEN if args.hidden is None else args.hidden,
             pulses=PulseSettings(mode=args.mode, bit_length=args.bit_length,
                                  update_management=not args.no_update_management),
             stages=args.stages, schedule=args.schedule, per_update=args.micro_batches,

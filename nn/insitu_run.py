@@ -1,10 +1,12 @@
 """In-situ training runs and their report: what ``xbarlab train-insitu`` does.
 
 The network is the fully connected network of Wu et al. 2024, n_in-256-128-10 with sigmoid
-activations (n_in = 784 for MNIST-5k, 64 for digits), initialised as torch initialises a
-Linear layer (weights and biases uniform on +-1 / sqrt(fan_in)) from the run's ``init``
-stream. Seeds: :func:`~xbarlab.nn.train.seed_generators` (``init``: weights, ``shuffle``:
-the order of the samples, ``noise``: the device gains, the pulse bits and the step noise).
+activations (n_in = 784 for MNIST-5k, 64 for digits; other hidden widths by ``hidden``, e.g.
+(256, 128, 64) for a 4-layer network that a K = 4 pipeline splits one layer per stage),
+initialised as torch initialises a Linear layer (weights and biases uniform on
++-1 / sqrt(fan_in)) from the run's ``init`` stream. Seeds:
+:func:`~xbarlab.nn.train.seed_generators` (``init``: weights, ``shuffle``: the order of the
+samples, ``noise``: the device gains, the pulse bits and the step noise).
 Every epoch is a shuffled pass over the training split in micro-batches of ``batch``
 samples, run through :func:`~xbarlab.nn.pipelines.train_pipelined` (K = 1 stage and one
 micro-batch per update is plain training, one cycle per update); the pipeline fills anew
@@ -34,13 +36,43 @@ from ..errors import ConfigError
 from .insitu import DEFAULT_PULSES, Algorithm, PulseSettings, make_optimizer
 from .pipelines import Schedule, train_pipelined
 
-__all__ = ["fcn", "train_insitu", "METRICS_NAME"]
+__all__ = ["fcn", "check_hidden", "train_insitu", "METRICS_NAME", "DEFAULT_HIDDEN"]
 
 METRICS_NAME = "metrics.json"
+#: Hidden widths of the FCN of Wu et al. 2024 (n_in-256-128-10).
+DEFAULT_HIDDEN = (256, 128)
 
 
-def fcn(n_in: int, generator: torch.Generator, hidden=(256, 128), n_out: int = 10) -> nn.Module:
-    """n_in-256-128-10 with sigmoid activations, initialised from ``generator`` only."""
+def check_hidden(hidden) -> tuple[int, ...]:
+    """``hidden`` as a tuple of widths; a ConfigError unless it is a non-empty sequence of
+    integers >= 1."""
+    ok = isinstance(hidden, (list, tuple)) and len(hidden) > 0 and all(
+        not isinstance(h, bool) and isinstance(h, int) and h >= 1 for h in hidden)
+    if not ok:
+        raise ConfigError(f"hidden must be a non-empty sequence of integers >= 1 (the hidden "
+                          f"layers' widths), got {hidden!r}")
+    return tuple(hidden)
+
+
+def fcn(n_in: int, generator: torch.Generator, hidden=DEFAULT_HIDDEN,
+        n_out: int = 10) -> nn.Module:
+    """n_in-hidden[0]-...-n_out with sigmoid activations (default n_in-256-128-10),
+    initialised from ``generator`` only.
+
+    Parameters
+    ----------
+    n_in, n_out : int
+        Input and output widths [1].
+    generator : torch.Generator
+        Draws every weight and bias (uniform on +-1 / sqrt(fan_in)), layer by layer.
+    hidden : sequence of int
+        Hidden widths [1] (default 256, 128: the FCN of Wu et al. 2024).
+
+    Returns
+    -------
+    torch.nn.Sequential
+    """
+    hidden = check_hidden(hidden)
     sizes = [n_in, *hidden, n_out]
     mods: list[nn.Module] = []
     for i in range(len(sizes) - 1):
@@ -63,7 +95,8 @@ def _check_int(name, v, lo):
 
 def train_insitu(*, dataset: str, algorithm: Algorithm, device: PulsedDevice | None,
                  tau: float, epochs: int, seed: int, lr: float, batch: int = 10,
-                 pulses: PulseSettings = DEFAULT_PULSES, stages: int = 1,
+                 hidden=DEFAULT_HIDDEN, pulses: PulseSettings = DEFAULT_PULSES,
+                 stages: int = 1,
                  schedule: Schedule = Schedule.SYNCHRONOUS, per_update: int = 1,
                  lr_step: int = 0, lr_decay: float = 0.1,
                  tiki_taka: dict[str, Any] | None = None, out: Path | None = None,
@@ -83,10 +116,13 @@ def train_insitu(*, dataset: str, algorithm: Algorithm, device: PulsedDevice | N
         Weight-range half-width of the device (:class:`~xbarlab.devices.pulsed.WeightDomain`) [1].
     epochs, seed, lr, batch : int, int, float, int
         Epochs, run seed, learning rate [1] and micro-batch size.
+    hidden : sequence of int
+        Hidden widths of the FCN [1] (default 256, 128).
     pulses : PulseSettings
         How updates become pulses.
     stages, schedule, per_update : int, Schedule, int
-        Pipeline: K accelerators, schedule, M micro-batches per synchronous update.
+        Pipeline: K accelerators (1 to the FCN's Linear layers, len(hidden) + 1), schedule,
+        M micro-batches per synchronous update.
     lr_step, lr_decay : int, float
         Multiply lr by ``lr_decay`` every ``lr_step`` epochs (0: constant lr).
     tiki_taka : dict, optional
@@ -115,9 +151,11 @@ def train_insitu(*, dataset: str, algorithm: Algorithm, device: PulsedDevice | N
     _check_int("epochs", epochs, 1)
     _check_int("batch", batch, 1)
     _check_int("lr_step", lr_step, 0)
-    if isinstance(stages, bool) or not isinstance(stages, int) or not 1 <= stages <= 3:
-        raise ConfigError(f"stages must be an integer in 1..3 (the FCN's Linear layers), got "
-                          f"{stages!r}")
+    hidden = check_hidden(hidden)
+    n_layers = len(hidden) + 1
+    if isinstance(stages, bool) or not isinstance(stages, int) or not 1 <= stages <= n_layers:
+        raise ConfigError(f"stages must be an integer in 1..{n_layers} (the FCN's Linear "
+                          f"layers), got {stages!r}")
     if device is None and algorithm is not Algorithm.DIGITAL:
         raise ConfigError(f"algorithm {algorithm.value!r} needs a pulsed device")
     domain = None if device is None else WeightDomain(device, tau)
@@ -129,7 +167,7 @@ def train_insitu(*, dataset: str, algorithm: Algorithm, device: PulsedDevice | N
     xtr, ytr = data.x_train.reshape(len(data.x_train), -1), data.y_train
     xte, yte = data.x_test.reshape(len(data.x_test), -1), data.y_test
     gens = seed_generators(seed)
-    model = fcn(xtr.shape[1], gens["init"])
+    model = fcn(xtr.shape[1], gens["init"], hidden)
     opt = make_optimizer(algorithm, model, lr=lr, domain=domain, pulses=pulses,
                          generator=gens["noise"], **(tiki_taka or {}))
     sched = None
@@ -155,7 +193,8 @@ def train_insitu(*, dataset: str, algorithm: Algorithm, device: PulsedDevice | N
         opt.remove_hooks()
     metrics = {
         "dataset": dataset, "algorithm": algorithm.value, "tau": tau, "epochs": epochs,
-        "seed": seed, "lr": lr, "batch": batch, "lr_step": lr_step, "lr_decay": lr_decay,
+        "seed": seed, "lr": lr, "batch": batch, "hidden": list(hidden),
+        "lr_step": lr_step, "lr_decay": lr_decay,
         "update_mode": pulses.mode.value, "bit_length": pulses.bit_length,
         "update_management": pulses.update_management, "stages": stages,
         "schedule": schedule.value, "per_update": per_update, "tiki_taka": tiki_taka or {},
@@ -214,7 +253,8 @@ def _write_report(out: Path, m: dict, model: nn.Module, domain: WeightDomain | N
     fig.savefig(hist_png, dpi=100)
     last = h[-1]
     B = [("h1", "In-situ training report"),
-         ("p", f"{m['algorithm']} on {m['dataset']}, {m['epochs']} epochs, lr {m['lr']}, "
+         ("p", f"{m['algorithm']} on {m['dataset']} (FCN hidden widths "
+               f"{'-'.join(map(str, m['hidden']))}), {m['epochs']} epochs, lr {m['lr']}, "
                f"batch {m['batch']}, seed {m['seed']}; update `{m['update_mode']}`"
                + (f" (BL {m['bit_length']}, update management "
                   f"{'on' if m['update_management'] else 'off'})"

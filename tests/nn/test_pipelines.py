@@ -84,6 +84,75 @@ def test_asynchronous_staleness():
             torch.testing.assert_close(p.detach(), w.detach(), rtol=1e-12, atol=1e-14)
 
 
+def _net4(seed=0):
+    g = torch.Generator().manual_seed(seed)
+    net = nn.Sequential(nn.Linear(4, 6), nn.Sigmoid(), nn.Linear(6, 5), nn.Sigmoid(),
+                        nn.Linear(5, 5), nn.Sigmoid(), nn.Linear(5, 3)).double()
+    with torch.no_grad():
+        for p in net.parameters():
+            p.copy_(torch.rand(p.shape, generator=g, dtype=p.dtype) - 0.5)
+    return net
+
+
+def test_cycle_counts_four_stages():
+    """K = 4 stages of one layer each, M = 1 and M = 3: synchronous updates end at 4, 8, ...
+    and 6, 12, ... cycles (M + K - 1 each); asynchronous ones at 4, 5, 6, ... (3 fill
+    cycles, then one per micro-batch), counted here by stepping a cycle-by-cycle model of
+    the pipeline (micro-batch i is in stage k at cycle i + k)."""
+    for m in (1, 3):
+        net = _net4()
+        log = train_pipelined(net, torch.optim.SGD(net.parameters(), lr=0.1), _data(12),
+                              stages=4, schedule="synchronous", per_update=m)
+        # synchronous: an update's micro-batches enter at the cycle after the previous
+        # update's last one left stage 4; the update ends when its last one leaves stage 4
+        ends, start = [], 0
+        for _ in range(12 // m):
+            last_enters = start + m - 1
+            ends.append(last_enters + 4)  # cycles are counted from 1: leaves stage 4 at end
+            start = last_enters + 4
+        assert log.cycles == ends
+        assert cycles_per_update(Schedule.SYNCHRONOUS, 4, m) == m + 3
+    net = _net4()
+    log = train_pipelined(net, torch.optim.SGD(net.parameters(), lr=0.1), _data(12), stages=4,
+                          schedule="asynchronous")
+    # asynchronous: micro-batch i (0-based) enters at cycle i and leaves stage 4 at the end
+    # of cycle i + 3, i.e. cycle i + 4 counted from 1
+    assert log.cycles == [i + 4 for i in range(12)]
+    assert cycles_per_update(Schedule.ASYNCHRONOUS, 4, 1) == 1
+
+
+def test_asynchronous_staleness_four_stages():
+    """K = 4 stages of one layer each: at update t stage k (1..4) computes its forward and
+    backward with the weights after update t - (4 - k) (the initial ones while t < 4 - k)
+    and the gradient is applied to its current weights (plain tensors and autograd)."""
+    net = _net4()
+    data = _data(9)
+    lr = 0.4
+    train_pipelined(net, torch.optim.SGD(net.parameters(), lr=lr), data, stages=4,
+                    schedule="asynchronous")
+    ref = _net4()
+    lins = (ref[0], ref[2], ref[4], ref[6])
+    hist = [[[p.detach().clone() for p in m.parameters()] for m in lins]]
+    for t, (x, y) in enumerate(data):
+        stale = [[p.clone().requires_grad_(True) for p in hist[max(0, t - (4 - k))][k - 1]]
+                 for k in (1, 2, 3, 4)]
+        h = x
+        for w, b in stale[:3]:
+            h = torch.sigmoid(h @ w.T + b)
+        loss = nn.functional.cross_entropy(h @ stale[3][0].T + stale[3][1], y)
+        loss.backward()
+        hist.append([[cur - lr * s.grad for cur, s in zip(hist[t][k], stale[k], strict=True)]
+                     for k in range(4)])
+    for m, want in zip((net[0], net[2], net[4], net[6]), hist[-1], strict=True):
+        for p, w in zip(m.parameters(), want, strict=True):
+            torch.testing.assert_close(p.detach(), w.detach(), rtol=1e-12, atol=1e-14)
+    # the staleness matters: the same data with fresh weights everywhere ends elsewhere
+    fresh = _net4()
+    train_pipelined(fresh, torch.optim.SGD(fresh.parameters(), lr=lr), data, stages=1,
+                    schedule="asynchronous")
+    assert not torch.allclose(fresh[0].weight, net[0].weight, rtol=0, atol=1e-6)
+
+
 def test_bad_input():
     """Bad stage counts and schedules raise one ConfigError naming the value."""
     net = _net()
