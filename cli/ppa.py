@@ -14,6 +14,7 @@ from .options import (
     add_device_option,
     add_output_options,
     add_seed_option,
+    add_workers_option,
     check_model_path,
     command_line,
     parse_floats,
@@ -79,6 +80,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="allow ADC bits outside the survey's span")
     add_seed_option(p)
     add_threads_option(p, default=0)
+    add_workers_option(p, default_text="every programming in this process")
     add_output_options(p, required=False, metavar="OUT", what="output folder")
     p.set_defaults(handler=run)
 
@@ -123,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
             res = run_ppa(model_dir=args.model_dir, device_model=args.device_model, chip=chip,
                           survey_dir=survey, sweep=sweep, out=args.out, seed=args.seed,
                           extrapolate=args.extrapolate, force=args.force,
-                          command=command_line(args),
+                          command=command_line(args), workers=args.workers,
                           progress=lambda line: print(line, file=sys.stderr, flush=True))
     except ConfigError as exc:
         if "extrapolate=True" not in str(exc):

@@ -43,6 +43,8 @@ rounding (tested to 1e-12) for every mapping.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import enum
 import math
 from collections.abc import Callable
@@ -479,6 +481,39 @@ class TiledMatrix:
         self._measure_factors(rng)
         return self
 
+    def with_adc(self, adc: ADC | None, rng: np.random.Generator | None = None) -> TiledMatrix:
+        """This chip at its current read with ``adc`` per tile column (None: ideal): a
+        TiledMatrix sharing the programmed devices, the reads and each tile's circuit (its
+        factorization and effective matrix are computed once for both), whose outputs equal
+        bit for bit those of one programmed and read from the same generator with ``adc``
+        when no ADC involved draws anything. ``adc`` must draw no static errors
+        (``gain_error_std``, ``offset_std``, ``inl_max`` 0); ``rng`` draws the ADC noise of
+        the drift-compensation measurement, if any. A later :meth:`read` of either reads the
+        shared devices."""
+        if adc is not None and not isinstance(adc, ADC):
+            raise ConfigError(f"adc must be a crossbar.converters.ADC or None, got "
+                              f"{type(adc).__name__}")
+        if adc is not None and (adc.gain_error_std > 0 or adc.offset_std > 0
+                                or adc.inl_max > 0):
+            raise ConfigError("adc must draw no static errors to share a chip (gain_error_std,"
+                              f" offset_std and inl_max 0), got {adc!r}")
+        views: dict[int, Callable] = {}
+
+        def view(f):  # one fresh solve per solve object (the first read may be the current)
+            if id(f) not in views:
+                views[id(f)] = f.view() if isinstance(f, _GridSolve) else f
+            return views[id(f)]
+
+        new = copy.copy(self)
+        new.adc = adc
+        new.tiles = [dataclasses.replace(tl, adc=None, solver=view(tl.solver))
+                     for tl in self.tiles]
+        if self._first_read is not None:
+            new._first_read = [(*r[:3], view(r[3])) for r in self._first_read]
+        new._setup_adcs()
+        new._measure_factors(rng)
+        return new
+
     # -- inference ---------------------------------------------------------------------------
 
     def _check_x(self, x):
@@ -643,21 +678,29 @@ def _tile_solver(tl: _Tile, tile: TileConfig, cell):
     G, to_phys, combine = _physical(tl, tile.layout)
     if all(r == 0 for r in wires.values()):
         return lambda v: combine(to_phys(v) @ G)
-    xb = _crossbar(G, wires)
-    return lambda v: combine(xb(to_phys(v)))
+    return _GridSolve(Crossbar(G, wires=WireParams(**wires)), to_phys, combine)
 
 
-def _crossbar(G, wires):
-    """The exact grid solve of one linear tile (effective matrix for batches)."""
-    xb = Crossbar(G, wires=WireParams(**wires))
+class _GridSolve:
+    """The exact grid solve of one linear tile: a batch of 8 or more inputs computes the
+    grid's effective matrix (once per ``Crossbar``), which this solve uses from then on for
+    every batch; before that each input is a Kirchhoff-checked solve. :meth:`view` is a
+    solve of the same grid that starts afresh (same bits as a new one, no new
+    factorization)."""
 
-    def mvm(v):
-        v = np.atleast_2d(v)
+    def __init__(self, xb: Crossbar, to_phys, combine):
+        self.xb, self.to_phys, self.combine, self.uses_matrix = xb, to_phys, combine, False
+
+    def __call__(self, v):
+        v = np.atleast_2d(self.to_phys(v))
         if v.shape[0] >= 8:
-            xb.effective_matrix()
-        return xb.mvm(v)
+            self.xb.effective_matrix()
+            self.uses_matrix = True
+        I = self.xb.mvm(v) if self.uses_matrix else self.xb.solve(v, voltages=False).currents
+        return self.combine(I)
 
-    return mvm
+    def view(self) -> _GridSolve:
+        return _GridSolve(self.xb, self.to_phys, self.combine)
 
 
 def tiled_matmul(x, W, *, bias=None, rng=None, **options) -> np.ndarray:

@@ -49,10 +49,12 @@ Calibration uncertainty
                   "n_test": int,
                   "accuracies": [float, ...],                      # one per programming
                   "variant": str,     # only for a variant of evaluate(variants=...)
+                  "adc_variant": str, # only for an ADC of evaluate(adc_variants=...)
                   "drift_factors": {layer: mean factor}},   # global / column only; column:
                                                             # mean over columns and chips
                  ...],
      "variant_clean_accuracy": {name: float},   # only with evaluate(variants=...)
+     "adc_variants": {name: {...}},             # only with evaluate(adc_variants=...)
      "elapsed_s": float}
 """
 
@@ -306,7 +308,8 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, device,
              settings: EvaluationSettings, rng: np.random.Generator, *,
              x_cal: torch.Tensor | None = None, progress: bool = False,
              workers: int | None = None,
-             variants: Mapping[str, nn.Module] | None = None) -> dict[str, Any]:
+             variants: Mapping[str, nn.Module] | None = None,
+             adc_variants: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Accuracy of ``model`` on ``(x, y)`` at ``settings.times`` after programming onto ``device``.
 
     The one evaluation entry: ``xbarlab evaluate``, the pipeline and the figure scripts call it.
@@ -342,6 +345,14 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, device,
         digital accuracies. The chips are ``model``'s (DAC full scales from ``model`` on
         ``x_cal``). Forward hooks of ``model`` and of the variants are kept (the analog
         copies are deep copies).
+    adc_variants : mapping of str to ADC, optional
+        Other ADCs (:class:`~xbarlab.crossbar.converters.ADC`) scored in circuit mode on the
+        same chips and reads as ``settings.adc``, each tile's circuit solved once for all
+        (:meth:`~xbarlab.crossbar.tiling.TiledMatrix.with_adc`): each of their results
+        carries ``"adc_variant": name``. They must draw nothing (no noise, no static
+        errors), so ``model``'s results do not change; where ``settings.adc`` draws
+        nothing either, a variant's results equal bit for bit an evaluation with
+        ``settings.adc`` set to it.
 
     Returns
     -------
@@ -365,6 +376,7 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, device,
                           f"outside the model's valid range [{vt[0]:g}, {vt[1]:g}] s")
     st = st.resolved(device)
     variants = _check_variants(model, variants)
+    adc_variants = _check_adc_variants(adc_variants, st)
     n_circ = min(st.circuit_programmings, st.programmings) if "circuit" in st.modes else 0
     model = model.eval()
     x_max = input_ranges(model, x if x_cal is None else x_cal)
@@ -375,9 +387,11 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, device,
         devices += [("bootstrap", m) for m in bootstrap_models(device, st.bootstrap)]
     acc, factors = _read_chips(model, devices, st, rng, x_max=x_max, n_circ=n_circ,
                                test=(x.to(st.dtype), y), circuit_test=(xc.to(torch.float64), yc),
-                               progress=progress, workers=workers, variants=variants)
+                               progress=progress, workers=workers, variants=variants,
+                               adc_variants=adc_variants)
     results = _summarize(acc, factors, st, ts, n_test=int(x.shape[0]),
-                         n_circ_test=int(xc.shape[0]), variants=variants)
+                         n_circ_test=int(xc.shape[0]), variants=variants,
+                         adc_variants=adc_variants)
     cond = str(getattr(device, "conditioning", "target"))
     return {
         "schema": SCHEMA,
@@ -397,7 +411,9 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, device,
         "results": results,
     } | ({"variant_clean_accuracy": {
         k: _accuracy(copy.deepcopy(v).to(st.dtype), x.to(st.dtype), y)
-        for k, v in variants.items()}} if variants else {})
+        for k, v in variants.items()}} if variants else {}) | (
+        {"adc_variants": {k: a.to_dict() for k, a in adc_variants.items()}}
+        if adc_variants else {})
 
 
 def _check_variants(model: nn.Module, variants) -> dict[str, nn.Module]:
@@ -423,8 +439,28 @@ def _check_variants(model: nn.Module, variants) -> dict[str, nn.Module]:
     return dict(variants)
 
 
+def _check_adc_variants(adc_variants, st: EvaluationSettings) -> dict[str, Any]:
+    """``adc_variants`` as a dict of ADCs that draw nothing (circuit mode only)."""
+    from ..crossbar.converters import ADC
+
+    if adc_variants is None:
+        return {}
+    if not isinstance(adc_variants, Mapping):
+        raise ConfigError(f"adc_variants must map names to crossbar.converters.ADC, got "
+                          f"{type(adc_variants).__name__}")
+    for name, a in adc_variants.items():
+        if not isinstance(name, str) or not isinstance(a, ADC):
+            raise ConfigError(f"adc variant {name!r} must be a crossbar.converters.ADC")
+        if a.noise_std > 0 or a.gain_error_std > 0 or a.offset_std > 0 or a.inl_max > 0:
+            raise ConfigError(f"adc variant {name!r} must draw nothing (noise_std, "
+                              "gain_error_std, offset_std and inl_max 0)")
+    if adc_variants and "circuit" not in st.modes:
+        raise ConfigError("adc_variants are scored in circuit mode: add 'circuit' to modes")
+    return dict(adc_variants)
+
+
 def _read_chips(model, devices, st: EvaluationSettings, rng, *, x_max, n_circ, test,
-                circuit_test, progress, variants, workers=None):
+                circuit_test, progress, variants, adc_variants=None, workers=None):
     """Program every chip, read it at every time, score it: ``(accuracies, drift factors)``
     keyed by ``(mode, compensation, model draw, t)``, each list in chip order.
 
@@ -443,7 +479,8 @@ def _read_chips(model, devices, st: EvaluationSettings, rng, *, x_max, n_circ, t
         from tqdm.auto import tqdm
 
         bar = tqdm(total=len(chips) * len(st.times), desc="evaluate", unit="read")
-    shared = (model, devices, st, x_max, n_circ, test, circuit_test, variants)
+    shared = (model, devices, st, x_max, n_circ, test, circuit_test, variants,
+              adc_variants or {})
     try:
         with Engine(workers=0 if workers is None else workers) as engine:
             found = engine.map(_read_chip, chips, shared=shared, name="evaluate-chip",
@@ -465,7 +502,7 @@ def _read_chip(shared, chip):
     the order of its reads."""
     from .analog_layers import circuit_model, program_network, statistical_model
 
-    model, devices, st, x_max, n_circ, (xs, y), (xcd, yc), variants = shared
+    model, devices, st, x_max, n_circ, (xs, y), (xcd, yc), variants, adcs = shared
     di, n, r = chip
     draw, dev = devices[di]
     acc, factors = [], []
@@ -492,6 +529,11 @@ def _read_chip(shared, chip):
                 if circ:
                     net = circuit_model(model, layers, factors=f, rng=r)
                     a = _accuracy(net, xcd, yc, batch=256)
+                    for an, adc in adcs.items():
+                        acc_v, fac_v = _adc_variant(model, layers, adc, comp, st, r,
+                                                    (xcd, yc))
+                        acc.append(((*key, an), acc_v))
+                        factors += [((*key, an), k2, v) for k2, v in fac_v]
                 else:
                     for vn, vm in variants.items():
                         net = statistical_model(vm, layers, factors=f, dtype=st.dtype)
@@ -502,20 +544,38 @@ def _read_chip(shared, chip):
     return acc, factors
 
 
+def _adc_variant(model, layers, adc, comp, st: EvaluationSettings, r, test):
+    """Circuit-mode accuracy of the current read of ``layers`` with ``adc`` on every tile,
+    and its ``(layer, mean drift factor)`` (none without compensation)."""
+    from .analog_layers import circuit_model
+
+    vl = [dataclasses.replace(pl, matrix=pl.matrix.with_adc(adc)) for pl in layers]
+    f = None
+    if comp != "none":
+        f = {pl.name: pl.compensation_factors(comp, circuit=True,
+                                              reference=st.compensation_reference)
+             for pl in vl}
+    fac = [] if f is None else [(k, float(v[0] if comp == "global" else np.mean(v)))
+                                for k, v in f.items()]
+    return _accuracy(circuit_model(model, vl, factors=f, rng=r), *test, batch=256), fac
+
+
 def _summarize(acc, factors, st: EvaluationSettings, ts, *, n_test: int, n_circ_test: int,
-               variants):
+               variants, adc_variants=None):
     """One result per (model draw, mode, variant, compensation, time), in that order; the
-    variants (statistical mode only) after the model itself."""
+    variants (statistical mode) or ADC variants (circuit mode) after the model itself."""
     results = []
     modes_order = [m for m in MODES if m in st.modes]
     for draw, mode, vn, comp, t in [
             (d, m, v, c, t) for d in (("fit", "bootstrap") if st.bootstrap else ("fit",))
-            for m in modes_order for v in (None, *(variants if m == "statistical" else ()))
+            for m in modes_order
+            for v in (None, *(variants if m == "statistical" else adc_variants or ()))
             for c in st.compensations for t in ts]:
         if draw == "bootstrap" and mode == "circuit":
             continue
         key = (mode, comp, draw, float(t))
         a = np.asarray(acc[key if vn is None else (*key, vn)])
+        fkey = key if vn is None or mode == "statistical" else (*key, vn)
         _, lo, hi = t_interval(a)
         e = {"time_s": float(t), "time": format_duration(float(t)), "mode": mode,
              "compensation": str(comp), "model_draw": draw,
@@ -525,9 +585,9 @@ def _summarize(acc, factors, st: EvaluationSettings, ts, *, n_test: int, n_circ_
              "n_test": n_circ_test if mode == "circuit" else n_test,
              "accuracies": [float(v) for v in a]}
         if vn is not None:
-            e["variant"] = vn
-        if key in factors:
-            e["drift_factors"] = {k: float(np.mean(v)) for k, v in factors[key].items()}
+            e["variant" if mode == "statistical" else "adc_variant"] = vn
+        if fkey in factors:
+            e["drift_factors"] = {k: float(np.mean(v)) for k, v in factors[fkey].items()}
         results.append(e)
     return results
 

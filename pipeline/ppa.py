@@ -6,7 +6,10 @@ network is
 * evaluated by :func:`xbarlab.nn.evaluate.evaluate` in circuit mode (tiles of the array size
   with their wire resistance, an ADC of those bits per tile column with the range
   ``max-possible``, the weight mapping over that conductance range, read at one time after
-  programming, N programmings), and
+  programming, N programmings; the points of one array size and conductance range are one
+  evaluation, their ADCs ``adc_variants`` of it: the same chips and reads, each tile's
+  circuit solved once for every bit width, the same numbers as one evaluation per point),
+  and
 * costed by :func:`xbarlab.energy.network.network_cost` on the chosen chip description with
   its arrays, ADC bits and conductance range replaced by the point's (a ``s x s`` physical
   tile of differential column pairs holds ``s`` inputs and ``s / 2`` outputs, two devices a
@@ -130,18 +133,44 @@ def _point_chip(chip, s: int, bits: int, g_min: float, g_max: float, extrapolate
                                adc_extrapolate=chip.adc_extrapolate or extrapolate)
 
 
-def _accuracy(ev: dict, compensation: str) -> tuple[float, list | None]:
+def _accuracy(ev: dict, compensation: str, adc_variant: str | None = None
+              ) -> tuple[float, list | None]:
     for e in ev["results"]:
         if e["mode"] == "circuit" and e["compensation"] == compensation \
-                and e["model_draw"] == "fit":
+                and e["model_draw"] == "fit" and e.get("adc_variant") == adc_variant:
             return float(e["accuracy_mean"]), e.get("accuracy_ci95")
     raise ConfigError(f"the evaluation holds no circuit-mode result with compensation "
                       f"{compensation!r}")
 
 
+def _evaluate_bits(net, data, device, sweep: PpaSweep, s: int, g_max: float, g_min: float,
+                   seed: int, workers: int | None) -> dict[int, tuple[float, list | None]]:
+    """``{adc bits: (accuracy, 95 % interval)}`` of one array size and conductance range:
+    one evaluation, the first bit width its ADC, the others its ``adc_variants``."""
+    from ..crossbar.converters import ADC
+    from ..crossbar.tiling import TileConfig
+    from ..devices.mapping import mapping_for
+    from ..nn.evaluate import EvaluationSettings, evaluate
+
+    adcs = {b: ADC(bits=b, range_mode="max-possible") for b in sweep.adc_bits}
+    first, *others = sweep.adc_bits
+    st = EvaluationSettings(
+        times=(sweep.time,), programmings=sweep.programmings, modes=("circuit",),
+        compensations=(sweep.compensation,),
+        tile=TileConfig(rows=s, cols=s, r_row=sweep.r_wire, r_col=sweep.r_wire),
+        mapping=mapping_for(device, g_min=g_min, g_max=g_max), adc=adcs[first],
+        circuit_programmings=sweep.programmings, circuit_samples=sweep.circuit_samples)
+    ev = evaluate(net, data.x_test, data.y_test, device, st, np.random.default_rng(seed),
+                  x_cal=data.x_train, workers=workers,
+                  adc_variants={str(b): adcs[b] for b in others if b != first})
+    comp = st.compensations[0].value
+    return {b: _accuracy(ev, comp, None if b == first else str(b)) for b in sweep.adc_bits}
+
+
 def run_ppa(*, model_dir, device_model: str, chip, survey_dir, sweep: PpaSweep, out,
             seed: int = 0, extrapolate: bool = False, force: bool = False,
-            command: str = "ppa", progress=None) -> dict[str, Any]:
+            command: str = "ppa", progress=None, workers: int | None = None
+            ) -> dict[str, Any]:
     """Run the study (module docstring) and write its folder; returns ``ppa.json``'s dict.
 
     Parameters
@@ -166,16 +195,16 @@ def run_ppa(*, model_dir, device_model: str, chip, survey_dir, sweep: PpaSweep, 
         As for every output folder (:func:`~xbarlab.formats.prepare_output_dir`).
     progress : callable, optional
         Called with one line per point done.
+    workers : int, optional
+        Worker processes that program and read the chips of each evaluation
+        (:func:`~xbarlab.nn.evaluate.evaluate`; the same numbers); None: this process.
     """
-    from ..crossbar.converters import ADC
-    from ..crossbar.tiling import TileConfig
     from ..devices.mapping import device_range, mapping_for
     from ..energy import fit_adc_area, load_adc_survey
     from ..energy.cost import adc_conversion_energy
     from ..energy.network import network_cost
     from ..formats import check_output_path, prepare_output_dir, write_text_atomic
     from ..nn.data import load_dataset
-    from ..nn.evaluate import EvaluationSettings, evaluate
     from ..nn.export import load_device_model
     from ..nn.train import load_trained
 
@@ -195,35 +224,29 @@ def run_ppa(*, model_dir, device_model: str, chip, survey_dir, sweep: PpaSweep, 
     g_maxes = sweep.g_max if sweep.g_max is not None else (lo + 0.5 * (hi - lo), hi)
     for g in g_maxes:
         mapping_for(device, g_min=lo, g_max=g)
-    points = [(b, s, g) for g in g_maxes for s in sweep.tiles for b in sweep.adc_bits]
     net, blob = load_trained(model_dir)
     area_model = fit_adc_area(survey)
     data = load_dataset(blob["config"]["dataset"])
     layers = network_layers(net, data.x_test)
     prepare_output_dir(out, force=force, command=command)
     rows = []
-    for b, s, g in points:
-        mapping = mapping_for(device, g_min=lo, g_max=g)
-        cost = network_cost(layers, _point_chip(chip, s, b, lo, g, extrapolate), survey,
-                            mapping=mapping, area_model=area_model)
-        st = EvaluationSettings(
-            times=(sweep.time,), programmings=sweep.programmings, modes=("circuit",),
-            compensations=(sweep.compensation,),
-            tile=TileConfig(rows=s, cols=s, r_row=sweep.r_wire, r_col=sweep.r_wire),
-            mapping=mapping, adc=ADC(bits=b, range_mode="max-possible"),
-            circuit_programmings=sweep.programmings, circuit_samples=sweep.circuit_samples)
-        ev = evaluate(net, data.x_test, data.y_test, device, st, np.random.default_rng(seed),
-                      x_cal=data.x_train)
-        acc, ci = _accuracy(ev, st.compensations[0].value)
-        rows.append({"adc_bits": b, "tile": s, "g_min_S": lo, "g_max_S": g, "accuracy": acc,
-                     "accuracy_ci95": ci, "energy_J": cost.energy, "latency_s": cost.latency,
-                     "area_m2": cost.area, "tiles_used": cost.n_tiles,
-                     "tops_per_w": cost.tops_per_w,
-                     "energy_by_part_J": {k: sum(la.energy[k] for la in cost.layers)
-                                          for k in cost.layers[0].energy}})
-        if progress is not None:
-            progress(f"adc {b} bits, tile {s}, g_max {g * 1e6:.3g} uS: accuracy {acc:.4f}, "
-                     f"{cost.energy * 1e9:.4g} nJ per inference")
+    for g in g_maxes:
+        for s in sweep.tiles:
+            accs = _evaluate_bits(net, data, device, sweep, s, g, lo, seed, workers)
+            for b in sweep.adc_bits:
+                acc, ci = accs[b]
+                cost = network_cost(layers, _point_chip(chip, s, b, lo, g, extrapolate),
+                                    survey, mapping=mapping_for(device, g_min=lo, g_max=g),
+                                    area_model=area_model)
+                rows.append({"adc_bits": b, "tile": s, "g_min_S": lo, "g_max_S": g,
+                             "accuracy": acc, "accuracy_ci95": ci, "energy_J": cost.energy,
+                             "latency_s": cost.latency, "area_m2": cost.area,
+                             "tiles_used": cost.n_tiles, "tops_per_w": cost.tops_per_w,
+                             "energy_by_part_J": {k: sum(la.energy[k] for la in cost.layers)
+                                                  for k in cost.layers[0].energy}})
+                if progress is not None:
+                    progress(f"adc {b} bits, tile {s}, g_max {g * 1e6:.3g} uS: accuracy "
+                             f"{acc:.4f}, {cost.energy * 1e9:.4g} nJ per inference")
     front = pareto_front([r["energy_J"] for r in rows], [r["accuracy"] for r in rows])
     for r, f in zip(rows, front, strict=True):
         r["pareto"] = bool(f)

@@ -12,8 +12,9 @@ __all__ = ["write_ppa_report", "plot_pareto"]
 
 
 def plot_pareto(points: list[dict], path: Path, *, title: str = "") -> Path:
-    """Accuracy against energy per inference [nJ, log axis], one marker per array size, the
-    Pareto front as a line, each point labelled with its ADC bits; written as PNG."""
+    """Accuracy against energy per inference [nJ, log axis], one marker per array size and
+    conductance range with its 95 % interval over programmings as an error bar, the Pareto
+    front as a line, each point labelled with its ADC bits; written as PNG."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -28,8 +29,10 @@ def plot_pareto(points: list[dict], path: Path, *, title: str = "") -> Path:
         sel = [p for p in points if (p["tile"], p["g_max_S"]) == (tile, g)]
         e = np.array([p["energy_J"] for p in sel]) * 1e9
         a = np.array([p["accuracy"] for p in sel])
-        ax.scatter(e, a, marker=markers[k % len(markers)],
-                   label=f"{tile}x{tile}, g_max {g * 1e6:.3g} uS")
+        half = [0.0 if not p.get("accuracy_ci95") else
+                0.5 * (p["accuracy_ci95"][1] - p["accuracy_ci95"][0]) for p in sel]
+        ax.errorbar(e, a, yerr=half, fmt=markers[k % len(markers)], ms=5, capsize=2, lw=0.8,
+                    label=f"{tile}x{tile}, g_max {g * 1e6:.3g} uS")
         for p, x, y in zip(sel, e, a, strict=True):
             ax.annotate(str(p["adc_bits"]), (x, y), fontsize=7, xytext=(3, 3),
                         textcoords="offset points")

@@ -500,3 +500,29 @@ def test_tile_blocks_refuses_bad_sizes():
         with pytest.raises(ConfigError, match=name):
             tile_blocks(*args)
     assert tile_blocks(5, 7, 2, 3)[-1] == (4, 5, 6, 7)
+
+
+def test_with_adc_equals_a_chip_programmed_with_that_adc():
+    """A chip (programming error and drift, 2 Ohm wires: exact grid solves, bias rows,
+    global compensation) read once and given a 6-bit or an ideal ADC by with_adc outputs,
+    bit for bit, what the same chip programmed and read from the same seed with it outputs: one
+    input (a checked solve), 12 (the effective matrix), then one again; the 4-bit chip it
+    came from keeps its outputs; an ADC with static errors is refused."""
+    W, b, x = _data(0, K=20, N=6, B=12)
+    kw = dict(bias=b, tile=TileConfig(rows=8, cols=8, r_row=2.0, r_col=2.0),
+              device=_TestDevice(sigma=1e-7, nu=0.05), mapping=MAP, t=10.0,
+              compensation="global")
+    a4, a6 = (ADC(bits=k, range_mode="max-possible") for k in (4, 6))
+    base = TiledMatrix(W.T, adc=a4, rng=np.random.default_rng(1), **kw)
+    y4 = base.forward(x)
+    for adc in (a6, None):  # None: the currents themselves, to the last bit
+        view = base.with_adc(adc)
+        fresh = TiledMatrix(W.T, adc=adc, rng=np.random.default_rng(1), **kw)
+        got, want = ([m.factors, m.forward(x[0]), m.forward(x), m.forward(x[0])]
+                     for m in (view, fresh))
+        for g, w in zip(got, want, strict=True):
+            np.testing.assert_array_equal(g, w)
+        assert not np.array_equal(got[2], y4)
+    np.testing.assert_array_equal(base.forward(x), y4)
+    with pytest.raises(ConfigError, match="static errors"):
+        base.with_adc(ADC(bits=6, gain_error_std=0.01))

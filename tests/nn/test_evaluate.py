@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -257,3 +258,44 @@ def test_variants_are_scored_on_the_same_chips_with_their_hooks(pcm):
         [e["accuracies"] for e in alone[1]]
     with pytest.raises(ConfigError, match="variant 'x'"):
         evaluate(net, x, y, pcm, st, np.random.default_rng(3), variants={"x": nn.Linear(8, 3)})
+
+
+@pytest.mark.slow
+def test_adc_variants_equal_evaluations_with_that_adc(pcm):
+    """Circuit mode on 8 x 8 tiles with 1 Ohm wires, ADCs of 3 and 6 bits as variants of a
+    4-bit one, 2 programmings read at 1 s and 1 y, no, global and column compensation: each
+    variant's accuracies and drift factors equal, bit for bit, those of an evaluation with
+    that ADC as settings.adc (same seed), the 4-bit results those of an evaluation without
+    variants; a noisy variant, or variants without circuit mode, are refused."""
+    from xbarlab.crossbar.converters import ADC
+    from xbarlab.crossbar.tiling import TileConfig
+    from xbarlab.nn.evaluate import EvaluationSettings, evaluate
+
+    g = torch.Generator().manual_seed(0)
+    net = nn.Sequential(nn.Linear(8, 12), nn.ReLU(), nn.Linear(12, 3))
+    x = torch.rand(60, 8, generator=g)
+    y = net(x).argmax(1).detach()
+    adcs = {k: ADC(bits=k, range_mode="max-possible") for k in (3, 4, 6)}
+    st = EvaluationSettings(times=(1.0, Y), programmings=2, modes=("circuit",),
+                            compensations=("none", "global", "column"),
+                            circuit_programmings=2, adc=adcs[4],
+                            tile=TileConfig(rows=8, cols=8, r_row=1.0, r_col=1.0))
+
+    def circuit(ev, name=None):
+        return [(e["accuracies"], e.get("drift_factors")) for e in ev["results"]
+                if e["mode"] == "circuit" and e.get("adc_variant") == name]
+
+    both = evaluate(net, x, y, pcm, st, np.random.default_rng(3),
+                    adc_variants={"3": adcs[3], "6": adcs[6]})
+    assert both["adc_variants"]["6"] == adcs[6].to_dict()
+    for k in (3, 4, 6):
+        alone = evaluate(net, x, y, pcm, dataclasses.replace(st, adc=adcs[k]),
+                         np.random.default_rng(3))
+        assert circuit(both, None if k == 4 else str(k)) == circuit(alone)
+    assert circuit(both, "3") != circuit(both, "6")
+    with pytest.raises(ConfigError, match="draw nothing"):
+        evaluate(net, x, y, pcm, st, np.random.default_rng(3),
+                 adc_variants={"n": ADC(bits=4, noise_std=1e-9)})
+    with pytest.raises(ConfigError, match="circuit mode"):
+        evaluate(net, x, y, pcm, dataclasses.replace(st, modes=("statistical",)),
+                 np.random.default_rng(3), adc_variants={"3": adcs[3]})
