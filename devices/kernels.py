@@ -637,3 +637,15 @@ def scan(x):
             if v > mx:
                 mx = v
     return mn, mx, bad
+
+
+# ------------------------------------------------------------------------ shared generator
+
+#: The counter-based generator for other kernel modules (Numba functions, callable from
+#: their kernels): ``stage_key(seed, stage)``, ``cell_key(stage_key, i)``, ``hash_draw(key)``
+#: (the SplitMix64 finaliser) and ``normal_draw(cell_key, k)`` (draw k of a cell's standard
+#: normals). Stages 1-8 are the device models' above; other modules take their own.
+stage_key = _stage_key
+cell_key = _cell_key
+hash_draw = _mix
+normal_draw = _normal

@@ -17,6 +17,8 @@ pulses:
   (``update_management=True``) picks, per sample, A = sqrt(k m_d / m_x), B = sqrt(k m_x /
   m_d) (k = lr / (BL dw_min), m_x = max_j |x_j|, m_d = max_i |delta_i|), so both trains
   reach the same largest probability; without it A = B = sqrt(k).
+  On the CPU the whole stochastic update is one Numba kernel (:class:`UpdateEngine`; the
+  same distribution from a different random stream than torch's operations).
 - ``PULSE_COUNT``: a deterministic count per cell, round(lr |sum_b delta_b x_b^T| / dw_min),
   of the batch's summed update, in its sign's direction.
 - ``MEAN_FIELD``: the exact expected update of the stochastic trains in the small-step
@@ -46,7 +48,8 @@ from ..devices.pulsed import ConstantStep, SoftBounds, StepTable, WeightDomain
 from ..enums import coerce_enum
 from ..errors import ConfigError
 
-__all__ = ["UpdateMode", "PulsedArray", "GRID", "pulse_probabilities", "coincidence_counts"]
+__all__ = ["UpdateMode", "UpdateEngine", "PulsedArray", "GRID", "pulse_probabilities",
+           "coincidence_counts"]
 
 #: Points of the table of mean step and variance across the weight range.
 GRID = 4097
@@ -58,6 +61,22 @@ class UpdateMode(enum.StrEnum):
     STOCHASTIC = "stochastic"
     PULSE_COUNT = "pulse_count"
     MEAN_FIELD = "mean_field"
+
+
+class UpdateEngine(enum.StrEnum):
+    """Which code carries out a ``STOCHASTIC`` update (both draw the same distribution of
+    bits, counts and steps, from different random streams)."""
+
+    #: the Numba kernel where it applies (weights on the CPU, C-contiguous float32 or float64,
+    #: BL <= 64, numba importable), torch otherwise
+    AUTO = "auto"
+    #: torch's operations (any device): bit trains from the generator's uniforms, counts as
+    #: bit-slot matrix products or enumerated coincidences
+    TORCH = "torch"
+    #: the Numba kernel (:mod:`xbarlab.devices.pulsed_kernels`): every train one 64-bit word
+    #: from a counter-based generator seeded by one draw of the torch generator, counts by
+    #: popcount, only pulsed cells moved
+    NUMBA = "numba"
 
 
 def _check_generator(generator, device) -> torch.Generator:
@@ -248,6 +267,7 @@ class PulsedArray:
             self.gain_up = self.gain_down = None
         #: pulses applied so far (up + down, all cells) [1]
         self.pulses = 0.0
+        self._updater = None  # the Numba kernel's, built at the first update it does
 
     def _interp(self, tables, w: Tensor):
         # the grid position in [0, GRID - 1]; the cell index at most GRID - 2 (in float32
@@ -320,6 +340,51 @@ class PulsedArray:
         self.pulses += float((n_up + n_down).sum())
         return self.clip(w.add_(up).sub_(down))
 
+    def _kernel(self, w: Tensor, bit_length, engine: UpdateEngine):
+        """The Numba updater of ``w`` (built once per dtype), or None where torch must do
+        the update (AUTO only; NUMBA raises instead)."""
+        why = None
+        if w.device.type != "cpu" or not w.is_contiguous() or w.dtype not in (
+                torch.float32, torch.float64):
+            why = "weights on the CPU, C-contiguous, float32 or float64"
+        elif isinstance(bit_length, bool) or not isinstance(bit_length, int) or not (
+                1 <= bit_length <= 64):
+            why = "a bit length in [1, 64]"
+        if why is None and (self._updater is None
+                            or self._updater.dtype != self._np_dtype(w)):
+            try:
+                from ..devices.pulsed_kernels import PulseUpdater
+            except ImportError:  # numba absent: torch's operations
+                why = "numba"
+            else:
+                self._updater = PulseUpdater(self.shape, self._np_dtype(w), **self._constants())
+        if why is not None:
+            if engine is UpdateEngine.NUMBA:
+                raise ConfigError(f"engine='numba' needs {why}")
+            return None
+        return self._updater
+
+    @staticmethod
+    def _np_dtype(w: Tensor):
+        import numpy as np
+
+        return np.float32 if w.dtype == torch.float32 else np.float64
+
+    def _constants(self) -> dict:
+        """The updater's constants: the tables (float64), gains, linear rule, noise."""
+        import numpy as np
+
+        rows = [t.double().cpu().numpy() for t in self._mu]
+        if self._var is not None:
+            rows += [t.double().cpu().numpy() for t in self._var]
+        lin = None if self._lin is None else (*self._lin[0], *self._lin[1])
+        gains = None if self.gain_up is None else (self.gain_up.cpu().numpy(),
+                                                   self.gain_down.cpu().numpy())
+        return {"dw_min": self.dw_min, "w_range": (self.w_min, self.w_max),
+                "tables": np.stack(rows), "linear": lin, "variances": self._var is not None,
+                "gains": gains, "c2c": math.sqrt(self._c2c2),
+                "write_noise": math.sqrt(self._wn2)}
+
     def mean_field(self, w: Tensor, x: Tensor, d: Tensor, lr: float) -> Tensor:
         """Apply the expected update of the stochastic trains (``MEAN_FIELD``) in place."""
         pos = (-lr) * (d.T @ x)  # the update asked for
@@ -335,7 +400,8 @@ class PulsedArray:
 
     def update(self, w: Tensor, x: Tensor, d: Tensor, *, lr: float, mode: UpdateMode,
                bit_length: int = 31, update_management: bool = True,
-               generator: torch.Generator | None = None) -> Tensor:
+               generator: torch.Generator | None = None,
+               engine: UpdateEngine = UpdateEngine.AUTO) -> Tensor:
         """Move ``w`` (n_out, n_in) in place by the pulsed form of -lr d^T x.
 
         Parameters
@@ -355,13 +421,28 @@ class PulsedArray:
         generator : torch.Generator
             Draws the bits and the step noise (needed for ``STOCHASTIC``; None elsewhere:
             no step noise).
+        engine : UpdateEngine
+            The code of a ``STOCHASTIC`` update (default: the Numba kernel where it
+            applies).
         """
         mode = coerce_enum(UpdateMode, mode, "mode")
+        engine = coerce_enum(UpdateEngine, engine, "engine")
         if not (isinstance(lr, int | float) and math.isfinite(lr) and lr > 0):
             raise ConfigError(f"lr must be a positive finite number, got {lr!r}")
         if x.shape[1] != self.shape[1] or d.shape[1] != self.shape[0] or x.shape[0] != d.shape[0]:
             raise ConfigError(f"x {tuple(x.shape)} and d {tuple(d.shape)} do not fit an array "
                               f"of shape {self.shape} (x: (B, n_in), d: (B, n_out))")
+        if mode is UpdateMode.STOCHASTIC and engine is not UpdateEngine.TORCH:
+            updater = self._kernel(w, bit_length, engine)
+            if updater is not None:
+                _check_generator(generator, w.device)
+                seed = int(torch.randint(-2 ** 63, 2 ** 63 - 1, (), generator=generator,
+                                         dtype=torch.int64)) % 2 ** 64
+                self.pulses += updater.update(
+                    w.detach().numpy(), x.detach().numpy(), d.detach().numpy(), lr=float(lr),
+                    bit_length=bit_length, update_management=bool(update_management),
+                    seed=seed)
+                return w
         if not bool(torch.isfinite(x).all() & torch.isfinite(d).all()):  # one device sync
             raise ConfigError("x and d must be finite (a NaN or infinite activation or error: "
                               "did training diverge?)")

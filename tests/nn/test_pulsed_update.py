@@ -30,10 +30,12 @@ def _diag_blocks(w, n_out, n_in, reps):
                         for r in range(reps)])
 
 
-def test_stochastic_trains_mean_update():
+@pytest.mark.parametrize("engine", ["numba", "torch"])
+def test_stochastic_trains_mean_update(engine):
     """At w = 0 on a symmetric soft-bounds device each pulse moves dw_min, so E[Delta w] =
     -lr sum_b d_b x_b^T exactly (probabilities below 1); 200 independent replicas agree with
-    it within 4.5 standard errors in every cell, with and without update management."""
+    it within 4.5 standard errors in every cell, with and without update management, with
+    the Numba kernel and with torch's operations."""
     g = torch.Generator().manual_seed(0)
     x = torch.tensor([[0.5, -0.2, 0.1, 0.0], [0.3, 0.3, -0.4, 0.2]], dtype=torch.float64)
     d = torch.tensor([[0.1, -0.3, 0.05], [0.2, 0.0, -0.1]], dtype=torch.float64)
@@ -44,7 +46,7 @@ def test_stochastic_trains_mean_update():
         w = torch.zeros(3 * reps, 4 * reps, dtype=torch.float64)
         xr, dr = _replicas(x, d, reps)
         arr.update(w, xr, dr, lr=lr, mode=UpdateMode.STOCHASTIC, bit_length=31,
-                   update_management=um, generator=g)
+                   update_management=um, generator=g, engine=engine)
         blocks = _diag_blocks(w, 3, 4, reps)
         se = blocks.std(dim=0) / math.sqrt(reps)
         assert torch.all((blocks.mean(dim=0) - truth).abs() <= 4.5 * se + 1e-12)
@@ -144,15 +146,20 @@ def test_table_steps_at_the_bounds_in_float32():
     assert torch.isfinite(down).all()
 
 
-def test_same_seed_same_bits():
-    """Two updates from generators with one seed give identical weights."""
+@pytest.mark.parametrize("engine", ["numba", "torch"])
+def test_same_seed_same_bits(engine):
+    """Two updates from generators with one seed give identical weights, on one torch thread
+    and on two."""
+    from xbarlab.nn.train import torch_threads
+
     out = []
-    for _ in range(2):
+    for threads in (1, 2):
         g = torch.Generator().manual_seed(5)
         arr = PulsedArray(_domain(c2c=0.3, d2d=0.2), (7, 9), generator=g)
         w = torch.zeros(7, 9)
-        arr.update(w, torch.randn(4, 9, generator=g), torch.randn(4, 7, generator=g), lr=0.1,
-                   mode="stochastic", generator=g)
+        with torch_threads(threads):
+            arr.update(w, torch.randn(4, 9, generator=g), torch.randn(4, 7, generator=g),
+                       lr=0.1, mode="stochastic", generator=g, engine=engine)
         out.append(w)
     assert torch.equal(out[0], out[1])
 
@@ -193,8 +200,8 @@ def test_counts_equal_a_direct_count_of_the_same_bits(scale):
 
 def test_sparse_and_dense_application_agree():
     """Few coincidences (only the hit cells are moved) and the dense path move the weights
-    identically in the mean (no noise): an update with tiny lr on a fresh array equals
-    apply_counts of the direct counts."""
+    identically in the mean (no noise): an update by torch's operations with tiny lr on a
+    fresh array equals apply_counts of the direct counts."""
     g = torch.Generator().manual_seed(7)
     dom = _domain()
     arr = PulsedArray(dom, (30, 40), generator=g, dtype=torch.float64)
@@ -203,7 +210,8 @@ def test_sparse_and_dense_application_agree():
     w0 = (torch.rand(30, 40, generator=g, dtype=torch.float64) - 0.5)
     copy_ = torch.Generator().set_state(g.get_state())
     w = w0.clone()
-    arr.update(w, x, d, lr=0.01, mode="stochastic", bit_length=31, generator=g)
+    arr.update(w, x, d, lr=0.01, mode="stochastic", bit_length=31, generator=g,
+               engine="torch")
     from xbarlab.nn.pulsed_update import pulse_probabilities
     px, pd = pulse_probabilities(x, d, lr=0.01, dw_min=dom.dw_min, bit_length=31,
                                  update_management=True)
