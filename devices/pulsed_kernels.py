@@ -196,54 +196,65 @@ def _pulse_update(w, x, d, gain_up, gain_down, tables, fp, ip, seed):
     nad = np.empty(B, dtype=np.int64)
     _trains(x, a, kb, 0, lanes, wx, ax, nax)
     _trains(d, b, kb, B * n_in, lanes, wd, ad, nad)
-    # per sample, the words and down flags (d x > 0: the step -lr d x is down) of the
-    # inputs with a bit on, side by side; the columns some sample pulses
+    # per sample, the words of the inputs with a bit on, side by side: those of x >= 0
+    # first (npos of them), then those of x < 0
     cw = np.empty((B, n_in), dtype=np.uint64)
-    cneg = np.empty((B, n_in), dtype=np.float64)
-    col_hit = np.zeros(n_in, dtype=np.bool_)
+    cj = np.empty((B, n_in), dtype=np.int64)
+    npos = np.empty(B, dtype=np.int64)
     for s in range(B):
-        for c in range(nax[s]):
-            j = ax[s, c]
-            cw[s, c] = wx[s, j]
-            cneg[s, c] = 1.0 if x[s, j] < 0.0 else 0.0
-            col_hit[j] = True
-    cols = np.nonzero(col_hit)[0]
+        c0 = 0
+        for neg in (False, True):
+            for c in range(nax[s]):
+                j = ax[s, c]
+                if (x[s, j] < 0.0) == neg:
+                    cw[s, c0] = wx[s, j]
+                    cj[s, c0] = j
+                    c0 += 1
+            if not neg:
+                npos[s] = c0
     row_hit = np.zeros(n_out, dtype=np.bool_)
     for s in range(B):
         for c in range(nad[s]):
             row_hit[ad[s, c]] = True
-    n_all = np.zeros(n_in)
-    n_dn = np.zeros(n_in)
+    n_all = np.zeros(n_in, dtype=np.int64)
+    n_dn = np.zeros(n_in, dtype=np.int64)
+    touched = np.empty(n_in + 1, dtype=np.int64)
     gains = ip[IP_GAINS] != 0
     lo, hi = fp[FP_W_MIN], fp[FP_W_MAX]
     total = 0.0
     for i in range(n_out):
         if not row_hit[i]:
             continue
+        nt = 0
         for s in range(B):
             m = wd[s, i]
             if m == 0:
                 continue
-            pos_d = 0.0 if d[s, i] < 0.0 else 1.0
-            for c in range(nax[s]):
-                k = float(_popcount(cw[s, c] & m))
-                j = ax[s, c]
-                n_all[j] += k
-                # down where d x > 0: d >= 0 and x >= 0, or d < 0 and x < 0
-                n_dn[j] += k * (pos_d + cneg[s, c] - 2.0 * pos_d * cneg[s, c])
-        for j in cols:
-            if n_all[j] == 0.0:
-                continue
-            nd = n_dn[j]
-            nu = n_all[j] - nd
+            # the step -lr d x is down where d x > 0: x >= 0 with d >= 0, x < 0 with d < 0
+            pos_d = d[s, i] >= 0.0
+            for part in range(2):
+                c_lo, c_hi = (0, npos[s]) if part == 0 else (npos[s], nax[s])
+                down = (part == 0) == pos_d
+                for c in range(c_lo, c_hi):
+                    k = np.int64(_popcount(cw[s, c] & m))
+                    j = cj[s, c]
+                    touched[nt] = j
+                    nt += (k != 0) & (n_all[j] == 0)
+                    n_all[j] += k
+                    if down:
+                        n_dn[j] += k
+        for c in range(nt):
+            j = touched[c]
+            nd = float(n_dn[j])
+            nu = float(n_all[j]) - nd
             gu = gain_up[i, j] if gains else 1.0
             gd = gain_down[i, j] if gains else 1.0
             v = _move(float(w[i, j]), nu, nd, gu, gd, fp, ip, tables, kn,
                       np.int64(i * n_in + j))
             w[i, j] = min(max(v, lo), hi)
-            total += n_all[j]
-            n_all[j] = 0.0
-            n_dn[j] = 0.0
+            total += nu + nd
+            n_all[j] = 0
+            n_dn[j] = 0
     return total
 
 
