@@ -15,28 +15,35 @@ and the lanes still undecided are settled by bit 31 - r of P; the rounds stop wh
 is undecided (about log2(BL) + 1.3 rounds). Step noise: the cell's normal draw 0 of stage
 :data:`STAGE_PULSE_NOISE` at its flat index i n_in + j. Every draw is a pure function of the
 seed and its counters (the counter-based generator of :mod:`xbarlab.devices.kernels`), so
-results do not depend on order or threads.
+results do not depend on order or threads. Arrays of :data:`PARALLEL_CELLS` cells or more
+move their rows in chunks over Numba's threads (each row's cells depend only on that row's
+draws).
 """
 
 from __future__ import annotations
 
 import math
 
+import numba
 import numpy as np
-from numba import njit, types
+from numba import njit, prange, types
 from numba.core.extending import intrinsic
 
 from ..jit import kernel
 from .kernels import cell_key, hash_draw, normal_draw, stage_key
 
-__all__ = ["STAGE_PULSE_BITS", "STAGE_PULSE_NOISE", "MAX_BIT_LENGTH", "train_words",
-           "PulseUpdater"]
+__all__ = ["STAGE_PULSE_BITS", "STAGE_PULSE_NOISE", "MAX_BIT_LENGTH", "PARALLEL_CELLS",
+           "train_words", "PulseUpdater"]
 
 #: counter-generator stages of the pulse trains' bits and of the step noise
 STAGE_PULSE_BITS = 9
 STAGE_PULSE_NOISE = 10
 #: longest train one word holds
 MAX_BIT_LENGTH = 64
+#: arrays of at least this many cells move their rows in Numba's threads, in as many
+#: chunks as threads (smaller arrays in the calling thread: a thread launch per update would
+#: cost more than it saves); the result does not depend on it
+PARALLEL_CELLS = 1 << 19
 
 _GAMMA2 = np.uint64(0xD1B54A32D192ED03)
 _ONE = np.uint64(1)
@@ -174,11 +181,19 @@ def _move(w0, nu, nd, gu, gd, fp, ip, tables, key_noise, cell):
 
 def _update_sig(dt):
     return (f"float64({dt}[:, ::1], float64[:, ::1], float64[:, ::1], {dt}[:, ::1], "
-            f"{dt}[:, ::1], float64[:, ::1], float64[::1], int64[::1], uint64)")
+            f"{dt}[:, ::1], float64[:, ::1], float64[::1], int64[::1], uint64, int64)")
 
 
-@kernel([_update_sig("float32"), _update_sig("float64")], cache=True, error_model="numpy")
-def _pulse_update(w, x, d, gain_up, gain_down, tables, fp, ip, seed):
+# Only the loop over row chunks runs in parallel (Numba's other parallel rewrites off: the
+# small arrays of one update are not worth a thread launch each).
+_ROWS_ONLY = {"prange": True, "comprehension": False, "reduction": False,
+              "inplace_binop": False, "setitem": False, "numpy": False, "stencil": False,
+              "fusion": False}
+
+
+@kernel([_update_sig("float32"), _update_sig("float64")], cache=True, error_model="numpy",
+        parallel=_ROWS_ONLY)
+def _pulse_update(w, x, d, gain_up, gain_down, tables, fp, ip, seed, chunks):
     if not (_finite(x) and _finite(d)):
         return -1.0
     B, n_in = x.shape
@@ -216,13 +231,29 @@ def _pulse_update(w, x, d, gain_up, gain_down, tables, fp, ip, seed):
     for s in range(B):
         for c in range(nad[s]):
             row_hit[ad[s, c]] = True
+    nch = max(1, min(chunks, n_out))
+    totals = np.zeros(nch)
+    for ch in prange(nch):
+        totals[ch] = _rows(w, x, d, gain_up, gain_down, tables, fp, ip, kn, wd, cw, cj, npos,
+                           nax, row_hit, ch * n_out // nch, (ch + 1) * n_out // nch)
+    total = 0.0
+    for ch in range(nch):
+        total += totals[ch]  # whole numbers below 2^53: exact in any grouping
+    return total
+
+
+@njit(cache=True, error_model="numpy")
+def _rows(w, x, d, gain_up, gain_down, tables, fp, ip, kn, wd, cw, cj, npos, nax, row_hit,
+          i_lo, i_hi):
+    """Move the pulsed cells of rows i_lo..i_hi - 1; returns their pulses (up + down)."""
+    B, n_in = x.shape
     n_all = np.zeros(n_in, dtype=np.int64)
     n_dn = np.zeros(n_in, dtype=np.int64)
     touched = np.empty(n_in + 1, dtype=np.int64)
     gains = ip[IP_GAINS] != 0
     lo, hi = fp[FP_W_MIN], fp[FP_W_MAX]
     total = 0.0
-    for i in range(n_out):
+    for i in range(i_lo, i_hi):
         if not row_hit[i]:
             continue
         nt = 0
@@ -421,8 +452,9 @@ class PulseUpdater:
         fp[FP_LR] = lr
         ip = self._ip.copy()
         ip[IP_BL], ip[IP_UM] = bit_length, bool(update_management)
+        chunks = numba.get_num_threads() if w.size >= PARALLEL_CELLS else 1
         total = _pulse_update(w, x, d, self.gains[0], self.gains[1], self.tables, fp, ip,
-                              np.uint64(seed))
+                              np.uint64(seed), chunks)
         if total < 0:
             raise ConfigError("x and d must be finite (a NaN or infinite activation or "
                               "error: did training diverge?)")

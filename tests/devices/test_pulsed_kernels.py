@@ -102,6 +102,39 @@ def test_update_equals_a_direct_count_of_the_same_bits(which):
     assert arr.pulses == n_up.sum() + n_down.sum()
 
 
+@pytest.mark.parametrize("chunks", [2, 3, 7])
+def test_rows_split_over_threads_give_the_same_bits(chunks, monkeypatch):
+    """An array large enough to move its rows in parallel chunks gives exactly the weights
+    and pulse count of one chunk (noisy cells with gains: every draw keyed by its counters),
+    for 2, 3 and 7 chunks."""
+    import types
+
+    from xbarlab.devices import pulsed_kernels
+
+    dev = PulsedDevice(ConstantStep(1e-8, 1.3e-8), 0.0, R, c2c=0.3, write_noise=2e-9,
+                       d2d=0.2)
+    dom = WeightDomain(dev, 1.0)
+    B, n_in, n_out = 5, 40, 23
+
+    def run(k):
+        monkeypatch.setattr(pulsed_kernels, "PARALLEL_CELLS", 1 if k > 1 else 1 << 40)
+        monkeypatch.setattr(pulsed_kernels, "numba",
+                            types.SimpleNamespace(get_num_threads=lambda: k))
+        g = torch.Generator().manual_seed(5)
+        x = torch.rand(B, n_in, generator=g, dtype=torch.float64)
+        d = torch.randn(B, n_out, generator=g, dtype=torch.float64)
+        arr = PulsedArray(dom, (n_out, n_in), generator=g, dtype=torch.float64)
+        w = 0.3 * torch.randn(n_out, n_in, generator=g, dtype=torch.float64)
+        arr.update(w, x, d, lr=0.2, mode="stochastic", bit_length=31, generator=g,
+                   engine="numba")
+        return w.numpy(), arr.pulses
+
+    w1, n1 = run(1)
+    wk, nk = run(chunks)
+    assert n1 > 0 and nk == n1
+    np.testing.assert_array_equal(wk, w1)
+
+
 @pytest.mark.parametrize("engine", ["numba", "torch"])
 def test_noisy_steps_follow_the_pulse_count_mixture(engine):
     """x = 1, d = -1, no update management, p = q = 0.4, constant step mu with c2c 0.3:
