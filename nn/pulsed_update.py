@@ -471,7 +471,6 @@ class PulsedArray:
                                                            self.gain_down.view(-1)[cells])
                 flat = w.view(-1)
                 flat[cells] = self._moved(flat[cells], n_up, n_down, gains, generator)
-                self.pulses += float(lin.numel())
                 return w
             n_up, n_down = _dense_counts(x, d, on_x, on_d, bit_length)
         else:

@@ -259,3 +259,25 @@ def test_bad_shape_and_non_finite_inputs_are_refused():
                  (torch.ones(4, 3), torch.full((4, 2), float("inf")))):
         with pytest.raises(ConfigError, match="finite"):
             arr.update(w, x, d, lr=0.1, mode="stochastic", generator=torch.Generator())
+
+
+@pytest.mark.parametrize("engine", ["torch", "numba"])
+def test_pulse_count_equals_the_pulses_that_moved_the_cells(engine):
+    """One input and one output on (few coincidences: the torch update's sparse path), a
+    noise-free constant step mu, x > 0 and d < 0 (every pulse up): the array's pulse count
+    equals the cell's move / mu, counted once."""
+    from xbarlab.devices.pulsed import ConstantStep, PulsedDevice, WeightDomain
+    from xbarlab.nn.pulsed_update import PulsedArray
+
+    dom = WeightDomain(PulsedDevice(ConstantStep(1e-8, 1e-8), 0.0, 1e-5), 1.0)
+    g = torch.Generator().manual_seed(2)
+    arr = PulsedArray(dom, (64, 64), generator=g, dtype=torch.float64)
+    w = torch.zeros(64, 64, dtype=torch.float64)
+    x = torch.zeros(1, 64, dtype=torch.float64)
+    d = torch.zeros(1, 64, dtype=torch.float64)
+    x[0, 3], d[0, 5] = 1.0, -1.0
+    arr.update(w, x, d, lr=0.5 * 31 * dom.dw_min, mode="stochastic", bit_length=31,
+               update_management=False, generator=g, engine=engine)
+    n = w[5, 3].item() / dom.dw_min
+    assert n > 0 and abs(n - round(n)) < 1e-9
+    assert arr.pulses == round(n)
