@@ -10,6 +10,7 @@ give, one value per technology node shared by every chip of that node
 (:class:`NodeParams`). A **chip file** (``data/chips/<name>.toml``) holds what its paper gives
 (:class:`ChipDescription`): ``name``, ``citation``, ``node`` (the node file's name),
 ``technology``, and the tables ``[array]``, ``[read]``, ``[adc]`` and optionally
+``[neuron]`` (an integrate-and-fire neuron's input protocol, below) and
 ``[published]`` (the paper's measured figures, for comparison only). A chip file that sets a
 node field is refused: node values cannot be overridden per chip.
 
@@ -19,12 +20,22 @@ a conversion. An ADC whose energy the paper does not give (neither key) takes th
 :data:`ADC_SURVEY_PERCENTILE` percentile of the ADC survey at its resolution and sampling rate
 (:func:`xbarlab.energy.adc.adc_energy`); one without ``adc.area`` takes the survey's area
 regression (:func:`xbarlab.energy.adc.fit_adc_area`) at the node.
+
+A ``[neuron]`` table describes a voltage-mode neuron that integrates signed inputs of
+``n = max(1, b_in - 1)`` magnitude bits by binary weighting (input bit ``k`` integrated
+``2^k`` times: ``2^p - 1`` integrations for ``p`` bits) in one phase up to
+``phase_bits`` magnitude bits and in two phases of ``ceil(n/2)`` and ``floor(n/2)`` bits
+above, converting after each phase (:func:`neuron_phases`). Its keys: ``integration_energy``
+(one integration of one neuron), ``sample_energy`` (one sampling of one neuron, once per
+magnitude input bit), ``wordline_capacitance`` (the neuron's control line, toggled once per
+magnitude input bit at the supply) and ``phase_bits``; all four are required together.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import enum
+import math
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -36,7 +47,8 @@ from ..errors import ConfigError
 from .periphery import InputScheme
 
 __all__ = ["ADC_SURVEY_PERCENTILE", "Readout", "Accumulation", "NodeParams", "ChipDescription",
-           "load_node", "load_chip", "shipped_chips", "CHIP_DIR"]
+           "load_node", "load_chip", "shipped_chips", "CHIP_DIR", "neuron_phases",
+           "neuron_conversion_steps"]
 
 #: Survey percentile [%] of the energy per conversion of every ADC a paper does not
 #: characterise (25: the lower quartile of the converters of that resolution and speed).
@@ -171,6 +183,15 @@ class ChipDescription:
     """A_adc [m^2] of one ADC where the paper gives it; None: the survey regression."""
     adc_extrapolate: bool = dataclasses.field(default=False, metadata={"unit": None})
     """Allow the survey look-up outside its SNDR span (see :func:`~.adc.adc_energy`)."""
+    neuron_integration_energy: float | None = _q("J", default=None, positive=True)
+    """E_int [J]: one integration of one integrate-and-fire neuron (``[neuron]`` table);
+    None: no such neuron modelled."""
+    neuron_sample_energy: float | None = _q("J", default=None, positive=True)
+    """E_smp [J]: one sampling of one neuron, once per magnitude input bit."""
+    wordline_capacitance: float | None = _q("F", default=None, positive=True)
+    """C_wl [F]: one neuron's control line, toggled once per magnitude input bit."""
+    neuron_phase_bits: int | None = _q("1", default=None, integer=True, positive=True)
+    """Most magnitude input bits integrated in one phase; above, two phases [1]."""
     published: Mapping[str, float] = dataclasses.field(default_factory=dict,
                                                        metadata={"unit": None})
     """The paper's figures for comparison (``tops_per_w``, ``tops_per_mm2``, ...)."""
@@ -179,6 +200,28 @@ class ChipDescription:
     def ops_per_product(self) -> int:
         """Operations of one matrix-vector product of one array: 2 per multiply-accumulate."""
         return 2 * self.rows * self.cols
+
+    @property
+    def integrate_and_fire(self) -> bool:
+        """Whether the chip gives a ``[neuron]`` table (binary-weighted integration)."""
+        return self.neuron_integration_energy is not None
+
+
+def neuron_phases(input_bits: int, phase_bits: int) -> tuple[int, ...]:
+    """Magnitude input bits integrated in each phase: ``n = max(1, b_in - 1)`` (signed
+    inputs) in one phase if ``n <= phase_bits``, else ``(ceil(n/2), floor(n/2))``."""
+    n = max(1, int(input_bits) - 1)
+    return (n,) if n <= phase_bits else (math.ceil(n / 2), n // 2)
+
+
+def neuron_conversion_steps(output_bits: int, phases) -> int:
+    """Charge-decrement steps of one neuron over all phases: phase ``i`` converts
+    ``max(b_out - sum_{j<i} p_j, 0)`` bits (the bits already integrated are below its LSB)."""
+    steps, done = 0, 0
+    for p in phases:
+        steps += max(int(output_bits) - done, 0)
+        done += p
+    return steps
 
 
 # -- loading --------------------------------------------------------------------------------
@@ -189,10 +232,17 @@ _CHIP_TABLES = {
              "readout", "accumulation", "phases"),
     "adc": ("adc_kind", "columns_per_adc", "adc_rate", "adc_energy", "adc_energy_per_bit",
             "adc_area", "adc_extrapolate"),
+    "neuron": ("neuron_integration_energy", "neuron_sample_energy", "wordline_capacitance",
+               "neuron_phase_bits"),
 }
+_OPTIONAL_TABLES = ("neuron",)
 _ADC_KEYS = {"kind": "adc_kind", "columns_per_adc": "columns_per_adc", "rate": "adc_rate",
              "energy": "adc_energy", "energy_per_bit": "adc_energy_per_bit", "area": "adc_area",
              "extrapolate": "adc_extrapolate"}
+_NEURON_KEYS = {"integration_energy": "neuron_integration_energy",
+                "sample_energy": "neuron_sample_energy",
+                "wordline_capacitance": "wordline_capacitance", "phase_bits": "neuron_phase_bits"}
+_RENAMED = {"adc": _ADC_KEYS, "neuron": _NEURON_KEYS}
 _ENUMS = {"input_scheme": InputScheme, "readout": Readout, "accumulation": Accumulation}
 _STRINGS = ("name", "citation", "node", "technology")
 _NODE_FIELDS = tuple(f.name for f in dataclasses.fields(NodeParams))
@@ -248,7 +298,7 @@ def load_node(name: str, folder=None) -> NodeParams:
 
 def _chip_fields(path: Path, d: dict) -> dict[str, Any]:
     where = str(path)
-    tables = {"array", "read", "adc", "published"}
+    tables = {"array", "read", "adc", "neuron", "published"}
     unknown = set(d) - set(_STRINGS) - tables
     if unknown:
         hint = " (node values cannot be overridden per chip)" if unknown & set(_NODE_FIELDS) \
@@ -262,14 +312,17 @@ def _chip_fields(path: Path, d: dict) -> dict[str, Any]:
         out[k] = d[k]
     for table, names in _CHIP_TABLES.items():
         t = d.get(table)
+        if t is None and table in _OPTIONAL_TABLES:
+            continue
         if not isinstance(t, dict):
             raise ConfigError(f"{where}: missing table [{table}]")
-        keys = {(_ADC_KEYS.get(k, "?" + k) if table == "adc" else k): k for k in t}
+        ren = _RENAMED.get(table)
+        keys = {(ren.get(k, "?" + k) if ren else k): k for k in t}
         bad = sorted(raw for f, raw in keys.items() if f not in names)
         if bad:
             node_hit = set(bad) & set(_NODE_FIELDS)
             hint = " (node values cannot be overridden per chip)" if node_hit else ""
-            valid = sorted(_ADC_KEYS) if table == "adc" else sorted(names)
+            valid = sorted(ren) if ren else sorted(names)
             raise ConfigError(f"{where}: [{table}] unknown key(s) {bad}{hint}; valid: {valid}")
         for f, raw_key in keys.items():
             v = t[raw_key]
@@ -284,6 +337,9 @@ def _chip_fields(path: Path, d: dict) -> dict[str, Any]:
                 out[f] = v
             else:
                 out[f] = _quantity(f"{where}: [{table}]", ChipDescription, f, v)
+        if ren is _NEURON_KEYS and set(keys) != set(names):
+            raise ConfigError(f"{where}: [neuron] must give all of {sorted(_NEURON_KEYS)}, "
+                              f"got {sorted(t)}")
     pub = d.get("published", {})
     if not isinstance(pub, dict) or not all(
             isinstance(v, int | float | str) and not isinstance(v, bool) for v in pub.values()):

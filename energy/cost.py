@@ -22,11 +22,19 @@ inputs, else 1):
   accumulators (digital accumulation of bit-serial inputs);
 * ``buffers`` and ``interconnect``: the input and output bits ``M b_in + N (b_in + b_out)``
   through the SRAM buffers (``E_buf`` a bit) and across one array's side (``E_wire sqrt(A)``);
+* ``neuron`` and ``wordlines`` (chips with a ``[neuron]`` table, else 0): with ``n`` magnitude
+  input bits in phases ``p_i`` (:func:`~xbarlab.energy.chip.neuron_phases`), each of the
+  ``N`` neurons integrates ``sum_i (2^p_i - 1)`` times (``E_int`` each) and samples ``n``
+  times (``E_smp``), ``P N (sum_i (2^p_i - 1) E_int + n E_smp)``; its control line toggles
+  once per magnitude bit, ``P N n C_wl V_dd^2``; a converter characterised per output bit
+  then takes :func:`~xbarlab.energy.chip.neuron_conversion_steps` steps a conversion (one
+  conversion per neuron and product, the phases' included) in place of ``b_out``;
 * ``leakage``: ``P_leak/A`` times the periphery area (drivers, sense, accumulators; the
   survey's ADC power already holds the converters' own) times the latency.
 
 Latency: ``P T (t_read + c t_conv)`` for digital accumulation and ``P (T t_read + c t_conv)``
-for analog accumulation (``c`` columns per ADC, ``t_conv = 1 / f_s``), with
+for analog accumulation (``c`` columns per ADC, ``t_conv = 1 / f_s``; ``c t_conv`` once per
+neuron phase with a ``[neuron]`` table), with
 ``t_read = t_pulse`` (``(2^b_in - 1) t_pulse`` for pulse-width inputs; at least the
 integration time for voltage-mode readout; at least ``t_settle`` where the caller gives the
 array's RC settling time).
@@ -49,7 +57,14 @@ import numpy as np
 
 from ..errors import ConfigError
 from .adc import AdcAreaModel, AdcLookup, AdcStatistic, AdcSurvey, adc_energy
-from .chip import ADC_SURVEY_PERCENTILE, Accumulation, ChipDescription, Readout
+from .chip import (
+    ADC_SURVEY_PERCENTILE,
+    Accumulation,
+    ChipDescription,
+    Readout,
+    neuron_conversion_steps,
+    neuron_phases,
+)
 from .latency import read_latency
 from .lines import LineCapacitance, charging_energy, rising_edges
 from .periphery import DigitalParams, InputScheme, adc_count, input_levels, shift_add_energy
@@ -61,7 +76,7 @@ __all__ = ["ENERGY_PARTS", "AREA_PARTS", "ProductCost", "product_cost", "nominal
 
 #: Energy components of :class:`ProductCost`, in report order.
 ENERGY_PARTS = ("array", "lines", "drivers", "adc", "shift_add", "buffers", "interconnect",
-                "leakage")
+                "neuron", "wordlines", "leakage")
 #: Area components of :class:`ProductCost`, in report order.
 AREA_PARTS = ("devices", "adc", "drivers", "sense", "accumulators")
 
@@ -123,14 +138,20 @@ def nominal_conductances(chip: ChipDescription) -> np.ndarray:
 def adc_conversion_energy(chip: ChipDescription, survey: AdcSurvey | None) -> float:
     """Energy of one conversion [J]: the paper's (``E_adc``, or ``b_out E_step`` for a
     converter characterised per output bit), else the survey's
-    :data:`ADC_SURVEY_PERCENTILE` percentile at ``b_out`` bits and the ADC rate."""
+    :data:`ADC_SURVEY_PERCENTILE` percentile at ``b_out`` bits and the ADC rate. With a
+    ``[neuron]`` table a per-bit converter takes
+    :func:`~xbarlab.energy.chip.neuron_conversion_steps` steps in place of ``b_out``."""
     if chip.adc_energy is not None and chip.adc_energy_per_bit is not None:
         raise ConfigError(f"chip {chip.name!r} gives both adc_energy and adc_energy_per_bit; "
                           "expected at most one")
     if chip.adc_energy is not None:
         return chip.adc_energy
     if chip.adc_energy_per_bit is not None:
-        return chip.output_bits * chip.adc_energy_per_bit
+        steps = chip.output_bits
+        if chip.integrate_and_fire:
+            steps = neuron_conversion_steps(
+                chip.output_bits, neuron_phases(chip.input_bits, chip.neuron_phase_bits))
+        return steps * chip.adc_energy_per_bit
     if survey is None:
         raise ConfigError(f"chip {chip.name!r} gives no ADC energy; pass the ADC survey")
     return adc_energy(survey, AdcLookup(bits=chip.output_bits, f_sample=chip.adc_rate,
@@ -221,6 +242,23 @@ def line_capacitances(chip: ChipDescription) -> LineCapacitance:
     return LineCapacitance(c_wire=nd.c_wire, c_junction=nd.c_junction, pitch=nd.cell_pitch)
 
 
+def _neuron_energy(chip: ChipDescription, n_neurons: int) -> tuple[float, float]:
+    """Integration and sampling, and control-line switching, of ``n_neurons`` integrate-and-fire
+    neurons over one phase of a product [J] (0, 0 without a ``[neuron]`` table)."""
+    if not chip.integrate_and_fire:
+        return 0.0, 0.0
+    given = (chip.neuron_sample_energy, chip.wordline_capacitance, chip.neuron_phase_bits)
+    if any(v is None for v in given):
+        raise ConfigError(f"chip {chip.name!r} gives neuron_integration_energy but not all of "
+                          "neuron_sample_energy, wordline_capacitance, neuron_phase_bits")
+    phases = neuron_phases(chip.input_bits, chip.neuron_phase_bits)
+    n = sum(phases)
+    integrations = sum((1 << p) - 1 for p in phases)
+    ops = integrations * chip.neuron_integration_energy + n * chip.neuron_sample_energy
+    return (n_neurons * ops,
+            n_neurons * n * chip.wordline_capacitance * chip.supply ** 2)
+
+
 def _read_time(chip: ChipDescription, g: np.ndarray, c_col: float) -> float:
     if chip.input_scheme is InputScheme.PULSE_WIDTH:
         t = ((1 << chip.input_bits) - 1) * chip.t_pulse
@@ -296,12 +334,15 @@ def product_cost(chip: ChipDescription, survey: AdcSurvey | None = None, *, G=No
         latency = P * read_latency(t_read, t_conv, input_cycles=T,
                                    columns_per_adc=chip.columns_per_adc)
     else:
-        latency = P * (T * t_read + chip.columns_per_adc * t_conv)
+        n_conv = len(neuron_phases(chip.input_bits, chip.neuron_phase_bits)) \
+            if chip.integrate_and_fire else 1
+        latency = P * (T * t_read + n_conv * chip.columns_per_adc * t_conv)
     area = _area(chip, area_model)
     acc_bits = chip.input_bits + chip.output_bits
     io_bits = M * chip.input_bits + N * acc_bits
     e_add = DigitalParams(e_add_bit=nd.e_add_bit)
     periph = sum(v for k, v in area.items() if k not in ("devices", "adc"))
+    e_neuron, e_wordlines = _neuron_energy(chip, N)
     energy = {
         "array": P * _array_energy(chip, g, act, t_read, c_col),
         "lines": P * c_row * float(act.charge.sum()),
@@ -310,6 +351,8 @@ def product_cost(chip: ChipDescription, survey: AdcSurvey | None = None, *, G=No
         "shift_add": P * shift_add_energy(N, T if digital else 1, acc_bits, e_add),
         "buffers": io_bits * nd.e_buffer_bit,
         "interconnect": io_bits * nd.e_wire_bit_mm * math.sqrt(sum(area.values())),
+        "neuron": P * e_neuron,
+        "wordlines": P * e_wordlines,
         "leakage": nd.p_leak_density * periph * latency,
     }
     return ProductCost(energy=energy, latency=latency, area=area, ops=2 * M * N)

@@ -17,6 +17,8 @@ HELD = {
     ("NeuRRAM", "(out, in) = (3, 1) bits", "tops_per_w"),
     ("NeuRRAM", "(out, in) = (5, 3) bits", "tops_per_w"),
     ("NeuRRAM", "(out, in) = (6, 4) bits", "tops_per_w"),
+    ("NeuRRAM", "(out, in) = (8, 6) bits", "tops_per_w"),
+    ("NeuRRAM", "(out, in) = (10, 8) bits", "tops_per_w"),
     ("AON-CiM-like macro", "KWS, 8-bit activations", "tops_per_w"),
     ("AON-CiM-like macro", "KWS, 4-bit activations", "tops_per_w"),
 }

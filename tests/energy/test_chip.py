@@ -77,11 +77,15 @@ def _write(tmp_path, text: str):
     (lambda s: s.replace("[adc]", "[adc]\nenergy = { value = 1e-12, unit = \"J\" }\n"
                          "energy_per_bit = { value = 1e-13, unit = \"J\" }"),
      r"\[adc\] gives both energy and energy_per_bit"),
+    (lambda s: s + "\n[neuron]\nphase_bits = { value = 3, unit = \"1\" }\n",
+     r"\[neuron\] must give all of"),
+    (lambda s: s + "\n[neuron]\nsteps = 3\n", r"\[neuron\] unknown key\(s\) \['steps'\]"),
 ])
 def test_bad_chip_files(tmp_path, edit, match):
     """A node value set in a chip, an unknown key, a wrong unit, a negative or fractional
     value, an unknown node or enum, g_min >= g_max, an ADC energy given both per conversion
-    and per output bit: ConfigError naming the key and value."""
+    and per output bit, a [neuron] table with a key missing or unknown: ConfigError naming
+    the key and value."""
     with pytest.raises(ConfigError, match=match) as err:
         load_chip(_write(tmp_path, edit))
     assert "\n" not in str(err.value)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from xbarlab.crossbar import Crossbar
 from xbarlab.energy import array_energy, input_levels
-from xbarlab.energy.chip import load_chip
+from xbarlab.energy.chip import Accumulation, Readout, load_chip
 from xbarlab.energy.cost import nominal_inputs, product_cost
 from xbarlab.errors import ConfigError
 
@@ -76,6 +76,46 @@ def test_converter_characterised_per_output_bit():
     assert product_cost(a).energy["adc"] == pytest.approx(3 * 5 * 0.3e-12, rel=1e-14)
     with pytest.raises(ConfigError, match="both adc_energy and adc_energy_per_bit"):
         product_cost(dataclasses.replace(c, adc_energy=2e-12))
+
+
+def _neuron_chip(input_bits, output_bits):
+    """A voltage-mode chip of 3 neurons with a [neuron] table (E_int 0.25 pJ, E_smp 1.2 pJ,
+    C_wl 500 fF, two phases above 3 magnitude bits) and a 0.3 pJ-per-step converter."""
+    return _chip(adc_energy=None, adc_energy_per_bit=0.3e-12, readout=Readout.VOLTAGE,
+                 accumulation=Accumulation.ANALOG, input_scheme="bit-serial",
+                 input_bits=input_bits, output_bits=output_bits, supply=1.8, adc_rate=1e6,
+                 columns_per_adc=1, neuron_integration_energy=0.25e-12,
+                 neuron_sample_energy=1.2e-12, wordline_capacitance=500e-15,
+                 neuron_phase_bits=3)
+
+
+@pytest.mark.parametrize("b_in, b_out, integrations, mag, steps", [
+    # signed 4-bit inputs: 3 magnitude bits in one phase, 2^3 - 1 = 7 integrations, b_out steps
+    (4, 6, 7, 3, 6),
+    # 1-bit inputs keep one magnitude bit
+    (1, 3, 1, 1, 3),
+    # 8 bits: 7 magnitude bits in phases (4, 3): 15 + 7 integrations, 10 + (10 - 4) steps
+    (8, 10, 22, 7, 16),
+    # 6 bits: phases (3, 2): 7 + 3 integrations, 8 + 5 steps
+    (6, 8, 10, 5, 13),
+])
+def test_integrate_and_fire_neuron(b_in, b_out, integrations, mag, steps):
+    """A [neuron] chip of N = 3 neurons: neuron energy N (integrations E_int + n E_smp),
+    wordlines N n C_wl V_dd^2, conversion N steps E_step (hand-counted above), and one
+    conversion time per phase in the latency."""
+    c = _neuron_chip(b_in, b_out)
+    pc = product_cost(c)
+    assert pc.energy["neuron"] == pytest.approx(
+        3 * (integrations * 0.25e-12 + mag * 1.2e-12), rel=1e-13)
+    assert pc.energy["wordlines"] == pytest.approx(3 * mag * 500e-15 * 1.8**2, rel=1e-13)
+    assert pc.energy["adc"] == pytest.approx(3 * steps * 0.3e-12, rel=1e-13)
+    plain = product_cost(dataclasses.replace(c, neuron_integration_energy=None))
+    assert plain.energy["neuron"] == plain.energy["wordlines"] == 0.0
+    assert plain.energy["adc"] == pytest.approx(3 * b_out * 0.3e-12, rel=1e-13)
+    n_phases = 2 if mag > 3 else 1
+    assert pc.latency - plain.latency == pytest.approx((n_phases - 1) / 1e6, abs=1e-15)
+    with pytest.raises(ConfigError, match="not all of"):
+        product_cost(dataclasses.replace(c, wordline_capacitance=None))
 
 
 def test_nominal_inputs_take_every_code_once_per_row():
