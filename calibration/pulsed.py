@@ -314,6 +314,14 @@ def _check_forms(forms):
     return [f if isinstance(f, StepForm) else _form(f) for f in forms]
 
 
+def _check_fit_options(forms, n_boot, rng) -> list:
+    """The options both pulse fits share: the generator, the rules (as StepForm), n_boot."""
+    _check_rng(rng)
+    if int(n_boot) != n_boot or n_boot < 0:
+        raise ConfigError(f"n_boot must be an integer >= 0, got {n_boot!r}")
+    return _check_forms(forms)
+
+
 def _form(value) -> StepForm:
     try:
         return StepForm(value)
@@ -445,10 +453,7 @@ def fit_pulsed_ramps(ramps: PulseRamps, *, form: StepForm | str | None = None,
     -------
     PulseFit
     """
-    _check_rng(rng)
-    forms = _check_forms(forms)
-    if int(n_boot) != n_boot or n_boot < 0:
-        raise ConfigError(f"n_boot must be an integer >= 0, got {n_boot!r}")
+    forms = _check_fit_options(forms, n_boot, rng)
     if int(n_folds) != n_folds or n_folds < 2:
         raise ConfigError(f"n_folds must be an integer >= 2, got {n_folds!r}")
     for sign, name in ((1, "up"), (-1, "down")):
@@ -618,10 +623,7 @@ def fit_step_table(table: PulseStepTable, *, form: StepForm | str | None = None,
     -------
     PulseFit
     """
-    _check_rng(rng)
-    forms = _check_forms(forms)
-    if int(n_boot) != n_boot or n_boot < 0:
-        raise ConfigError(f"n_boot must be an integer >= 0, got {n_boot!r}")
+    forms = _check_fit_options(forms, n_boot, rng)
     rule, m, v = _table_moments(table)
     c = table.g_bins
     nb = c.size

@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..checks import check_number
 from ..enums import coerce_enum
 from ..errors import ConfigError
 from .periphery import InputScheme
@@ -208,17 +209,52 @@ class ChipDescription:
 
 
 def neuron_phases(input_bits: int, phase_bits: int) -> tuple[int, ...]:
-    """Magnitude input bits integrated in each phase: ``n = max(1, b_in - 1)`` (signed
-    inputs) in one phase if ``n <= phase_bits``, else ``(ceil(n/2), floor(n/2))``."""
+    """Magnitude input bits an integrate-and-fire neuron integrates in each phase.
+
+    Inputs are signed, so ``n = max(1, b_in - 1)`` bits carry the magnitude; they are
+    integrated in one phase if ``n <= phase_bits``, else in two of ``ceil(n/2)`` and
+    ``floor(n/2)`` bits.
+
+    Parameters
+    ----------
+    input_bits : int
+        Input bits b_in, sign included [1], >= 1.
+    phase_bits : int
+        Most magnitude bits one phase integrates [1], >= 1.
+
+    Returns
+    -------
+    tuple of int
+        Magnitude bits of each phase [1].
+    """
+    check_number(input_bits, what="input_bits", integer=True, lo=1)
+    check_number(phase_bits, what="phase_bits", integer=True, lo=1)
     n = max(1, int(input_bits) - 1)
     return (n,) if n <= phase_bits else (math.ceil(n / 2), n // 2)
 
 
 def neuron_conversion_steps(output_bits: int, phases) -> int:
-    """Charge-decrement steps of one neuron over all phases: phase ``i`` converts
-    ``max(b_out - sum_{j<i} p_j, 0)`` bits (the bits already integrated are below its LSB)."""
+    """Charge-decrement steps of one neuron over all phases.
+
+    Phase ``i`` converts ``max(b_out - sum_{j<i} p_j, 0)`` bits (the bits already
+    integrated lie below its LSB).
+
+    Parameters
+    ----------
+    output_bits : int
+        Output bits b_out [1], >= 1.
+    phases : sequence of int
+        Magnitude bits of each phase [1] (:func:`neuron_phases`), each >= 1.
+
+    Returns
+    -------
+    int
+        Conversion steps [1].
+    """
+    check_number(output_bits, what="output_bits", integer=True, lo=1)
     steps, done = 0, 0
     for p in phases:
+        check_number(p, what="bits of a phase", integer=True, lo=1)
         steps += max(int(output_bits) - done, 0)
         done += p
     return steps

@@ -467,13 +467,19 @@ def _ramp_columns(path: Path, unit: str, direction: int | None, prefix: str) -> 
                        if not np.all(np.isnan(table[:, j]))]}
 
 
+def _header(path: Path, lines, need: tuple[str, ...], what: str) -> list[str]:
+    """The lower-cased column names of a rows file; a missing needed column is refused."""
+    names = [f.lower() for f in lines[0][1]]
+    for name in need:
+        if name not in names:
+            raise DataFormatError(f"{path}: no column {name!r}; {what} columns "
+                                  f"{', '.join(need)} (found {lines[0][1]})")
+    return names
+
+
 def _ramp_rows(path: Path, unit: str, direction: int | None, prefix: str) -> dict:
     lines = _lines(path)
-    names = [f.lower() for f in lines[0][1]]
-    for need in ("pulse", "direction", "g"):
-        if need not in names:
-            raise DataFormatError(f"{path}: no column {need!r}; ramps in rows need columns "
-                                  f"pulse, direction, g (found {lines[0][1]})")
+    names = _header(path, lines, ("pulse", "direction", "g"), "ramps in rows need")
     col = {c: names.index(c) for c in ("pulse", "direction", "g", "device", "ramp")
            if c in names}
     g, pulse, ramp, dirs, devs, labels = [], [], [], [], [], []
@@ -617,11 +623,8 @@ def _step_rows(paths, unit: str, n_cdf: int) -> PulseStepTable:
     g, d, s = [], [], []
     for path in paths:
         lines = _lines(path)
-        names = [f.lower() for f in lines[0][1]]
-        for need in ("g", "direction", "step"):
-            if need not in names:
-                raise DataFormatError(f"{path}: no column {need!r}; a step table in rows needs "
-                                      f"columns g, direction, step (found {lines[0][1]})")
+        names = _header(path, lines, ("g", "direction", "step"),
+                        "a step table in rows needs")
         jg, jd, js = names.index("g"), names.index("direction"), names.index("step")
         for lineno, fields in lines[1:]:
             if len(fields) != len(names):

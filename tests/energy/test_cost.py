@@ -165,3 +165,22 @@ def test_settling_time_of_the_solved_array_sets_the_cycle():
     assert pc.latency == pytest.approx(3 * (ts + 1 / 1e8))
     with pytest.raises(ConfigError, match="t_settle"):
         product_cost(c, G=G, t_settle=-1.0)
+
+
+def test_neuron_phase_helpers_by_hand_and_bad_bits():
+    """8-bit signed inputs: 7 magnitude bits in phases of 4 and 3 (above 3 per phase); 10
+    output bits then take 10 + (10 - 4) = 16 steps; 2-bit inputs one phase of 1 bit;
+    zero or fractional bits are refused naming the value."""
+    from xbarlab.energy.chip import neuron_conversion_steps, neuron_phases
+    from xbarlab.errors import ConfigError
+
+    assert neuron_phases(8, 3) == (4, 3)
+    assert neuron_conversion_steps(10, (4, 3)) == 16
+    assert neuron_phases(2, 3) == (1,)
+    assert neuron_conversion_steps(3, (1,)) == 3
+    with pytest.raises(ConfigError, match="input_bits must be >= 1, got 0"):
+        neuron_phases(0, 3)
+    with pytest.raises(ConfigError, match="phase_bits must be an integer, got 2.5"):
+        neuron_phases(8, 2.5)
+    with pytest.raises(ConfigError, match="bits of a phase must be >= 1, got 0"):
+        neuron_conversion_steps(8, (3, 0))
