@@ -360,8 +360,9 @@ def _drift_blocks(model, rep) -> list:
                        "its last row after that."))
         if ri.level_smoothing:
             B.append(("p", "Quantiles of the change (q) and their within-level slopes (s) "
-                           "smoothed across levels, chosen by leave-one-level-out "
-                           "cross-validation per measured time: " + "; ".join(
+                           "smoothed across levels (or kept: own), chosen per measured time "
+                           "by Stein's unbiased estimate of their error, each level's noise "
+                           "from its two halves: " + "; ".join(
                                f"{t:.3g} s: {a} / {b}" for t, (a, b)
                                in sorted(ri.level_smoothing.items())) + "."))
         if getattr(model, "takes_level", False):
