@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import ConfigError
+
 
 @dataclass(frozen=True)
 class Smooth:
@@ -147,9 +149,21 @@ def _cv_errors(x, y, w, max_order, interp, local=()) -> dict[str, float]:
 
 
 def _prepared(x, y, w):
-    """x sorted, y and w in its order, w normalised to mean 1."""
+    """x sorted, y and w in its order, w normalised to mean 1 (checked: x 1-D and finite,
+    y finite with one entry or row per x, w finite and > 0 with one per x)."""
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
+    if x.ndim != 1 or x.size == 0 or not np.all(np.isfinite(x)):
+        raise ConfigError(f"x must be a non-empty 1-D array of finite level conductances [S], "
+                          f"got shape {x.shape}")
+    if y.ndim < 1 or y.shape[0] != x.size or not np.all(np.isfinite(y)):
+        raise ConfigError(f"the estimates must be finite with one entry or row per level "
+                          f"({x.size}), got shape {y.shape}")
+    if w is not None:
+        wa = np.asarray(w, dtype=np.float64)
+        if wa.shape != x.shape or not np.all(np.isfinite(wa) & (wa > 0)):
+            raise ConfigError(f"w must hold one finite weight > 0 per level ({x.size}), got "
+                              f"shape {wa.shape}")
     order_ = np.argsort(x)
     w = np.ones_like(x) if w is None else np.asarray(w, dtype=np.float64)[order_]
     return x[order_], y[order_], w / w.mean(), order_
@@ -194,6 +208,11 @@ def smooth_rows_cv(x, rows, w=None, *, noise=None, max_order: int = 3
     ("poly<k>", "local<h>" or "own"; "own" when n < 3).
     """
     xs, ys, ws, order_ = _prepared(x, rows, w)
+    if noise is not None:
+        nz = np.asarray(noise, dtype=np.float64)
+        if nz.shape != xs.shape or not np.all(np.isfinite(nz) & (nz >= 0)):
+            raise ConfigError(f"noise must hold one finite value >= 0 per level ({xs.size}), "
+                              f"got shape {nz.shape}")
     if xs.size < 3:
         return np.array(rows, dtype=np.float64), "own"
     local = [h for h in LOCAL_HALF_WIDTHS if h < xs.size - 1]

@@ -268,6 +268,9 @@ class AnalogSGD(_InSitu):
         generator are restored afterwards, so capturing does not train. The returned
         loss is overwritten by the next call.
         """
+        if not callable(loss_fn):
+            raise ConfigError(f"loss_fn must be callable as loss_fn(model(x), y), got "
+                              f"{type(loss_fn).__name__}")
         params = [p for g in self.param_groups if not g["analog"] for p in g["params"]]
         saved = ({n: w.clone() for n, w in self.weights.items()},
                  [p.detach().clone() for p in params],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from xbarlab.calibration.smooth import smooth_cv
 
 
@@ -48,3 +49,21 @@ def test_rows_smoothed_across_levels_by_their_estimated_error():
         assert smooth_rows_cv(x, rows)[1] != "own"
     sm, choice = smooth_rows_cv(x[:2], rows[:2])
     assert choice == "own" and np.array_equal(sm, rows[:2])
+
+
+def test_bad_rows_are_refused():
+    """Mismatched or non-finite levels, rows, weights or noise are refused naming what
+    was expected, before any fit."""
+    from xbarlab.calibration.smooth import smooth_rows_cv
+    from xbarlab.errors import ConfigError
+
+    x = np.linspace(1e-6, 10e-6, 6)
+    rows = np.ones((6, 3))
+    bad = [((x[:5], rows), {}, "one entry or row"),
+           ((x, np.where(np.eye(6, 3) > 0, np.nan, rows)), {}, "finite"),
+           ((np.c_[x, x], rows), {}, "1-D"),
+           ((x, rows), {"w": -np.ones(6)}, "weight > 0"),
+           ((x, rows), {"noise": np.ones(5)}, "noise")]
+    for args, kw, msg in bad:
+        with pytest.raises(ConfigError, match=msg):
+            smooth_rows_cv(*args, **kw)

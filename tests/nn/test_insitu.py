@@ -159,10 +159,13 @@ def _eager_steps(net, opt, x, y):
 
 
 def test_cuda_graph_refuses_a_cpu_batch_and_a_bad_warmup():
-    """AnalogSGD.cuda_graph needs the batch on a CUDA device and warmup >= 1."""
+    """AnalogSGD.cuda_graph needs a callable loss, the batch on a CUDA device and
+    warmup >= 1."""
     net, opt, x, y = _graph_case("cpu")
     with pytest.raises(ConfigError, match="CUDA device"):
         opt.cuda_graph(x[0], y[0], loss_fn=nn.functional.cross_entropy)
+    with pytest.raises(ConfigError, match="loss_fn must be callable"):
+        opt.cuda_graph(x[0], y[0], loss_fn="cross_entropy")
     if torch.cuda.is_available():
         net, opt, x, y = _graph_case("cuda")
         with pytest.raises(ConfigError, match="warmup"):
