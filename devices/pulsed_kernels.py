@@ -29,7 +29,7 @@ import numpy as np
 from numba import njit, prange, types
 from numba.core.extending import intrinsic
 
-from ..checks import check_number
+from ..checks import check_matrix_shape, check_number
 from ..jit import kernel
 from .kernels import cell_key, hash_draw, normal_draw, stage_key
 
@@ -378,12 +378,7 @@ class PulseUpdater:
                  write_noise: float):
         from ..errors import ConfigError
 
-        try:
-            self.shape = tuple(int(s) for s in shape)
-        except (TypeError, ValueError):
-            raise ConfigError(f"shape must be (n_out, n_in) integers, got {shape!r}") from None
-        if len(self.shape) != 2 or min(self.shape) < 1:
-            raise ConfigError(f"shape must be (n_out, n_in) with both >= 1, got {shape!r}")
+        self.shape = check_matrix_shape(shape)
         self.dtype = np.dtype(dtype)
         if self.dtype not in (np.float32, np.float64):
             raise ConfigError(f"dtype must be float32 or float64, got {self.dtype}")

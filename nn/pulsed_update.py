@@ -44,7 +44,7 @@ import math
 import torch
 from torch import Tensor
 
-from ..checks import check_number
+from ..checks import check_matrix_shape, check_number
 from ..devices.pulsed import ConstantStep, SoftBounds, StepTable, WeightDomain
 from ..enums import coerce_enum
 from ..errors import ConfigError
@@ -237,12 +237,7 @@ class PulsedArray:
         device = torch.device("cpu") if device is None else torch.device(device)
         _check_generator(generator, device)
         self.domain = domain
-        try:
-            self.shape = tuple(int(s) for s in shape)
-        except (TypeError, ValueError):
-            raise ConfigError(f"shape must be (n_out, n_in) integers, got {shape!r}") from None
-        if len(self.shape) != 2 or min(self.shape) < 1:
-            raise ConfigError(f"shape must be (n_out, n_in) with both >= 1, got {shape!r}")
+        self.shape = check_matrix_shape(shape)
         self.w_min, self.w_max = float(domain.w_min), float(domain.w_max)
         self.dw_min = float(domain.dw_min)
         dev = domain.device
