@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import numpy as np
 import pytest
@@ -190,3 +191,15 @@ def test_neuron_phase_helpers_by_hand_and_bad_bits():
         neuron_phases(8, 2.5)
     with pytest.raises(ConfigError, match="bits of a phase must be >= 1, got 0"):
         neuron_conversion_steps(8, (3, 0))
+
+
+@pytest.mark.parametrize("phases", [(), [], "", None, 3])
+def test_neuron_conversion_steps_refuses_no_phases(phases):
+    """No phase at all (empty, a string, a bare number) is refused naming the value, not
+    counted as 0 steps: every product converts at least once."""
+    from xbarlab.energy.chip import neuron_conversion_steps
+    from xbarlab.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"phases must be a non-empty sequence of phase "
+                                          r"bits, got " + re.escape(repr(phases)) + "$"):
+        neuron_conversion_steps(8, phases)
