@@ -203,3 +203,25 @@ def test_neuron_conversion_steps_refuses_no_phases(phases):
     with pytest.raises(ConfigError, match=r"phases must be a non-empty sequence of phase "
                                           r"bits, got " + re.escape(repr(phases)) + "$"):
         neuron_conversion_steps(8, phases)
+
+
+def test_product_cost_derives_neuron_phases_once(monkeypatch):
+    """One product of the NeuRRAM chip (a [neuron] table) works out the neuron's phases once,
+    for the conversion steps, the neuron energy and the latency alike; its ADC energy is
+    still the per-bit energy times the steps of those phases."""
+    import xbarlab.energy.cost as cost
+    from xbarlab.energy.chip import neuron_conversion_steps, neuron_phases
+
+    chip = dataclasses.replace(load_chip("neurram"), input_bits=8)
+    calls = []
+
+    def counted(*args):
+        calls.append(args)
+        return neuron_phases(*args)
+
+    monkeypatch.setattr(cost, "neuron_phases", counted)
+    pc = product_cost(chip)
+    assert calls == [(8, chip.neuron_phase_bits)]
+    steps = neuron_conversion_steps(chip.output_bits, neuron_phases(8, chip.neuron_phase_bits))
+    conv = chip.phases * chip.cols
+    assert pc.energy["adc"] == pytest.approx(conv * steps * chip.adc_energy_per_bit, rel=1e-12)
