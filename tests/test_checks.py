@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
-from xbarlab.checks import check_memory, check_number, format_bytes, parse_number
+from xbarlab.checks import check_memory, check_number, check_rng, format_bytes, parse_number
 from xbarlab.errors import ConfigError
 
 
@@ -45,3 +46,19 @@ def test_check_memory_refuses_beyond_half_the_available():
                        r"the 1 kB available; reduce it or pass --yes to go on"):
         check_memory(600, what="job", go_on="--yes", available=1000)
     assert format_bytes(2.4e13) == "24 TB"
+
+
+def test_check_rng_takes_generators_and_refuses_the_rest():
+    """A numpy Generator passes through (None too when optional); a seed, a legacy
+    RandomState or None where a generator is required fail in one line naming the owner,
+    the type given and what was expected."""
+    g = np.random.default_rng(0)
+    assert check_rng(g) is g and check_rng(None, optional=True) is None
+    with pytest.raises(ConfigError, match=r"^rng must be a numpy\.random\.Generator, got "
+                                          r"NoneType$"):
+        check_rng(None)
+    with pytest.raises(ConfigError, match=r"^gen must be a numpy\.random\.Generator or None, "
+                                          r"got RandomState$"):
+        check_rng(np.random.RandomState(0), what="gen", optional=True)
+    with pytest.raises(ConfigError, match=r"got int$"):
+        check_rng(7, optional=True)
