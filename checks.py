@@ -6,7 +6,8 @@ one from text first, and :func:`number_type` wraps it as an ``argparse`` ``type=
 bad option value is refused by the parser (exit status 2, one line). Each refusal is a
 :class:`~xbarlab.errors.ConfigError` naming the value's owner (``what``) and the range.
 :func:`check_memory` refuses, before any work, a job whose memory estimate exceeds half the
-available memory unless told to go on.
+available memory unless told to go on; :func:`check_rng` refuses a random generator that is
+not a ``numpy.random.Generator``.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from collections.abc import Callable
 
 from .errors import ConfigError
 
-__all__ = ["check_number", "check_matrix_shape", "parse_number", "number_type", "range_text",
-           "available_memory", "check_memory", "format_bytes", "MAX_THREADS"]
+__all__ = ["check_number", "check_matrix_shape", "check_rng", "parse_number", "number_type",
+           "range_text", "available_memory", "check_memory", "format_bytes", "MAX_THREADS"]
 
 #: The most compute threads a run may ask for (``--threads``, ``threads``); far more than
 #: any machine's cores, and far below the counts that crash torch's thread pool.
@@ -145,6 +146,32 @@ def number_type(*, integer: bool = False, lo: float | None = None, hi: float | N
 
     convert.__name__ = "integer" if integer else "number"
     return convert
+
+
+def check_rng(rng, *, what: str = "rng", optional: bool = False):
+    """``rng`` if it is a ``numpy.random.Generator`` (or None, with ``optional``).
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator or None
+        The generator to check (a legacy ``RandomState`` or a seed is refused: randomness is
+        passed in as a Generator).
+    what : str
+        Who owns the generator, for the message (an argument name such as ``rng``).
+    optional : bool
+        Accept None (no randomness drawn).
+
+    Raises
+    ------
+    ConfigError
+        Naming ``what``, the type given and what was expected.
+    """
+    import numpy as np
+
+    if isinstance(rng, np.random.Generator) or (optional and rng is None):
+        return rng
+    raise ConfigError(f"{what} must be a numpy.random.Generator{' or None' if optional else ''}"
+                      f", got {type(rng).__name__}")
 
 
 def available_memory() -> int | None:

@@ -52,6 +52,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..checks import check_rng
 from ..devices.mapping import (
     Compensation,
     CompensationReference,
@@ -379,9 +380,7 @@ class TiledMatrix:
             s = bias_drive_level(s, self.x_max, self.dac)
             self.n_bias_rows, self.bias_drive = n_b, s
             W_aug = np.vstack([W, np.broadcast_to(b / (n_b * s), (n_b, b.size))])
-        self._w_in_out = W
-        self.bias = b
-        self._W_aug = W_aug
+        self._w_in_out, self.bias, self._W_aug = W, b, W_aug
         self.tiles: list[_Tile] = []
         needs_rng = not _is_ideal(device)
         if needs_rng and rng is None:
@@ -487,9 +486,10 @@ class TiledMatrix:
         factorization and effective matrix are computed once for both), whose outputs equal
         bit for bit those of one programmed and read from the same generator with ``adc``
         when no ADC involved draws anything. ``adc`` must draw no static errors
-        (``gain_error_std``, ``offset_std``, ``inl_max`` 0); ``rng`` draws the ADC noise of
-        the drift-compensation measurement, if any. A later :meth:`read` of either reads the
-        shared devices."""
+        (``gain_error_std``, ``offset_std``, ``inl_max`` 0); ``rng`` (a numpy Generator or
+        None) draws the ADC noise of the drift-compensation measurement, if any. A later
+        :meth:`read` of either reads the shared devices."""
+        check_rng(rng, optional=True)
         if adc is not None and not isinstance(adc, ADC):
             raise ConfigError(f"adc must be a crossbar.converters.ADC or None, got "
                               f"{type(adc).__name__}")

@@ -260,16 +260,29 @@ def neuron_conversion_steps(output_bits: int, phases) -> int:
     output_bits : int
         Output bits b_out [1], >= 1.
     phases : sequence of int
-        Magnitude bits of each phase [1] (:func:`neuron_phases`), each >= 1.
+        Magnitude bits of each phase [1] (:func:`neuron_phases`), at least one phase, each
+        >= 1.
 
     Returns
     -------
     int
         Conversion steps [1].
+
+    Raises
+    ------
+    ConfigError
+        If ``output_bits`` or a phase's bits are not integers >= 1, or ``phases`` is not a
+        non-empty sequence.
     """
     check_number(output_bits, what="output_bits", integer=True, lo=1)
+    try:
+        bits = () if isinstance(phases, str | bytes) else tuple(phases)
+    except TypeError:
+        bits = ()
+    if not bits:
+        raise ConfigError(f"phases must be a non-empty sequence of phase bits, got {phases!r}")
     steps, done = 0, 0
-    for p in phases:
+    for p in bits:
         check_number(p, what="bits of a phase", integer=True, lo=1)
         steps += max(int(output_bits) - done, 0)
         done += p

@@ -141,13 +141,26 @@ def adc_conversion_energy(chip: ChipDescription, survey: AdcSurvey | None) -> fl
     :data:`ADC_SURVEY_PERCENTILE` percentile at ``b_out`` bits and the ADC rate. With a
     ``[neuron]`` table a per-bit converter takes
     :func:`~xbarlab.energy.chip.neuron_conversion_steps` steps in place of ``b_out``."""
+    return _conversion_energy(chip, survey, _phases(chip))
+
+
+def _phases(chip: ChipDescription) -> tuple[int, ...] | None:
+    """The neuron's phases (:func:`~xbarlab.energy.chip.neuron_phases`), None without a
+    ``[neuron]`` table."""
+    if not chip.integrate_and_fire:
+        return None
+    return neuron_phases(chip.input_bits, chip.neuron_phase_bits)
+
+
+def _conversion_energy(chip: ChipDescription, survey: AdcSurvey | None,
+                       phases: tuple[int, ...] | None) -> float:
+    """:func:`adc_conversion_energy` with the neuron's ``phases`` (:func:`_phases`) given."""
     if chip.adc_energy is not None:
         return chip.adc_energy
     if chip.adc_energy_per_bit is not None:
         steps = chip.output_bits
-        if chip.integrate_and_fire:
-            steps = neuron_conversion_steps(
-                chip.output_bits, neuron_phases(chip.input_bits, chip.neuron_phase_bits))
+        if phases is not None:
+            steps = neuron_conversion_steps(chip.output_bits, phases)
         return steps * chip.adc_energy_per_bit
     if survey is None:
         raise ConfigError(f"chip {chip.name!r} gives no ADC energy; pass the ADC survey")
@@ -239,12 +252,13 @@ def line_capacitances(chip: ChipDescription) -> LineCapacitance:
     return LineCapacitance(c_wire=nd.c_wire, c_junction=nd.c_junction, pitch=nd.cell_pitch)
 
 
-def _neuron_energy(chip: ChipDescription, n_neurons: int) -> tuple[float, float]:
+def _neuron_energy(chip: ChipDescription, n_neurons: int,
+                   phases: tuple[int, ...] | None) -> tuple[float, float]:
     """Integration and sampling, and control-line switching, of ``n_neurons`` integrate-and-fire
-    neurons over one phase of a product [J] (0, 0 without a ``[neuron]`` table)."""
-    if not chip.integrate_and_fire:
+    neurons with the given ``phases`` (:func:`_phases`) over one read phase of a product [J]
+    (0, 0 without a ``[neuron]`` table: ``phases`` None)."""
+    if phases is None:
         return 0.0, 0.0
-    phases = neuron_phases(chip.input_bits, chip.neuron_phase_bits)
     n = sum(phases)
     integrations = sum((1 << p) - 1 for p in phases)
     ops = integrations * chip.neuron_integration_energy + n * chip.neuron_sample_energy
@@ -321,26 +335,26 @@ def product_cost(chip: ChipDescription, survey: AdcSurvey | None = None, *, G=No
     t_read = max(_read_time(chip, g, c_col), float(t_settle))
     c_row = chip.cols * chip.devices_per_weight * per_cell
     digital = chip.accumulation is Accumulation.DIGITAL or T == 1
+    phases = _phases(chip)
     conv = P * N * (T if digital else 1)
     t_conv = 1.0 / chip.adc_rate
     if digital:
         latency = P * read_latency(t_read, t_conv, input_cycles=T,
                                    columns_per_adc=chip.columns_per_adc)
     else:
-        n_conv = len(neuron_phases(chip.input_bits, chip.neuron_phase_bits)) \
-            if chip.integrate_and_fire else 1
+        n_conv = 1 if phases is None else len(phases)
         latency = P * (T * t_read + n_conv * chip.columns_per_adc * t_conv)
     area = _area(chip, area_model)
     acc_bits = chip.input_bits + chip.output_bits
     io_bits = M * chip.input_bits + N * acc_bits
     e_add = DigitalParams(e_add_bit=nd.e_add_bit)
     periph = sum(v for k, v in area.items() if k not in ("devices", "adc"))
-    e_neuron, e_wordlines = _neuron_energy(chip, N)
+    e_neuron, e_wordlines = _neuron_energy(chip, N, phases)
     energy = {
         "array": P * _array_energy(chip, g, act, t_read, c_col),
         "lines": P * c_row * float(act.charge.sum()),
         "drivers": P * nd.c_driver * chip.supply ** 2 * float(act.edges.sum()),
-        "adc": conv * adc_conversion_energy(chip, survey),
+        "adc": conv * _conversion_energy(chip, survey, phases),
         "shift_add": P * shift_add_energy(N, T if digital else 1, acc_bits, e_add),
         "buffers": io_bits * nd.e_buffer_bit,
         "interconnect": io_bits * nd.e_wire_bit_mm * math.sqrt(sum(area.values())),

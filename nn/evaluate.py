@@ -348,11 +348,15 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, device,
     adc_variants : mapping of str to ADC, optional
         Other ADCs (:class:`~xbarlab.crossbar.converters.ADC`) scored in circuit mode on the
         same chips and reads as ``settings.adc``, each tile's circuit solved once for all
-        (:meth:`~xbarlab.crossbar.tiling.TiledMatrix.with_adc`): each of their results
-        carries ``"adc_variant": name``. They must draw nothing (no noise, no static
-        errors), so ``model``'s results do not change; where ``settings.adc`` draws
-        nothing either, a variant's results equal bit for bit an evaluation with
-        ``settings.adc`` set to it.
+        (:meth:`~xbarlab.crossbar.tiling.TiledMatrix.with_adc`, one view per variant and
+        read, used for every compensation): each of their results carries
+        ``"adc_variant": name``. They must draw nothing (no noise, no static errors), so
+        ``model``'s results do not change; where ``settings.adc`` draws nothing either, a
+        variant's results equal bit for bit an evaluation with ``settings.adc`` set to it
+        (with the first-read reference on wired tiles, a fine variant's drift factors may
+        differ from it in the last bits: its view of the first read starts afresh at each
+        read, as a grid solve by Kirchhoff-checked solves, where the model's may already
+        use the effective matrix).
 
     Returns
     -------
@@ -515,6 +519,9 @@ def _read_chip(shared, chip):
     for t in st.times:
         for pl in layers:
             pl.read(float(t), r)
+        # views of this read (a later read does not reach them), used for every compensation
+        views = {an: [dataclasses.replace(pl, matrix=pl.matrix.with_adc(adc)) for pl in layers]
+                 for an, adc in adcs.items()} if use_circ else {}
         for comp in st.compensations:
             for mode in ("statistical", "circuit") if use_circ else ("statistical",):
                 circ = mode == "circuit"
@@ -529,9 +536,8 @@ def _read_chip(shared, chip):
                 if circ:
                     net = circuit_model(model, layers, factors=f, rng=r)
                     a = _accuracy(net, xcd, yc, batch=256)
-                    for an, adc in adcs.items():
-                        acc_v, fac_v = _adc_variant(model, layers, adc, comp, st, r,
-                                                    (xcd, yc))
+                    for an, vl in views.items():
+                        acc_v, fac_v = _adc_variant(model, vl, comp, st, r, (xcd, yc))
                         acc.append(((*key, an), acc_v))
                         factors += [((*key, an), k2, v) for k2, v in fac_v]
                 else:
@@ -544,12 +550,12 @@ def _read_chip(shared, chip):
     return acc, factors
 
 
-def _adc_variant(model, layers, adc, comp, st: EvaluationSettings, r, test):
-    """Circuit-mode accuracy of the current read of ``layers`` with ``adc`` on every tile,
-    and its ``(layer, mean drift factor)`` (none without compensation)."""
+def _adc_variant(model, vl, comp, st: EvaluationSettings, r, test):
+    """Circuit-mode accuracy of the layers ``vl`` (views of the current read with another ADC,
+    :meth:`~xbarlab.crossbar.tiling.TiledMatrix.with_adc`), and its ``(layer, mean drift
+    factor)`` (none without compensation)."""
     from .analog_layers import circuit_model
 
-    vl = [dataclasses.replace(pl, matrix=pl.matrix.with_adc(adc)) for pl in layers]
     f = None
     if comp != "none":
         f = {pl.name: pl.compensation_factors(comp, circuit=True,

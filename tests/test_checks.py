@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 from xbarlab.checks import (
     check_matrix_shape,
     check_memory,
     check_number,
+    check_rng,
     format_bytes,
     parse_number,
 )
@@ -71,3 +73,19 @@ def test_check_matrix_shape_takes_numpy_and_torch_integers():
     assert check_matrix_shape((np.int64(4), 3)) == (4, 3)
     assert check_matrix_shape(torch.Size([5, 2])) == (5, 2)
     assert all(type(s) is int for s in check_matrix_shape(np.array([2, 7])))
+
+
+def test_check_rng_takes_generators_and_refuses_the_rest():
+    """A numpy Generator passes through (None too when optional); a seed, a legacy
+    RandomState or None where a generator is required fail in one line naming the owner,
+    the type given and what was expected."""
+    g = np.random.default_rng(0)
+    assert check_rng(g) is g and check_rng(None, optional=True) is None
+    with pytest.raises(ConfigError, match=r"^rng must be a numpy\.random\.Generator, got "
+                                          r"NoneType$"):
+        check_rng(None)
+    with pytest.raises(ConfigError, match=r"^gen must be a numpy\.random\.Generator or None, "
+                                          r"got RandomState$"):
+        check_rng(np.random.RandomState(0), what="gen", optional=True)
+    with pytest.raises(ConfigError, match=r"got int$"):
+        check_rng(7, optional=True)

@@ -526,3 +526,18 @@ def test_with_adc_equals_a_chip_programmed_with_that_adc():
     np.testing.assert_array_equal(base.forward(x), y4)
     with pytest.raises(ConfigError, match="static errors"):
         base.with_adc(ADC(bits=6, gain_error_std=0.01))
+
+
+@pytest.mark.parametrize("rng, kind", [(0, "int"), (np.random.RandomState(0), "RandomState"),
+                                       ("seed", "str")])
+def test_with_adc_refuses_an_rng_that_is_not_a_generator(rng, kind):
+    """with_adc takes None or a numpy Generator as rng; a seed or a legacy RandomState is
+    refused in one line naming its type, before any view is built."""
+    W, b, _ = _data(0, K=6, N=3, B=1)
+    base = TiledMatrix(W.T, bias=b, tile=TileConfig(rows=8, cols=8), adc=ADC(bits=6),
+                       mapping=MAP)
+    with pytest.raises(ConfigError, match=rf"^rng must be a numpy\.random\.Generator or None, "
+                                          rf"got {kind}$"):
+        base.with_adc(ADC(bits=4), rng=rng)
+    for ok in (None, np.random.default_rng(0)):
+        assert base.with_adc(ADC(bits=4), rng=ok).adc.bits == 4

@@ -100,3 +100,28 @@ def test_bad_node_file(tmp_path):
     (tmp_path / "14nm.toml").write_text(src.replace("c_driver", "#"))
     with pytest.raises(ConfigError, match=r"missing \['c_driver'\]"):
         load_node("14nm", tmp_path)
+
+
+def test_neurram_neuron_table_loads_as_written():
+    """NeuRRAM's [neuron] table, read here straight from the file, reaches the loaded chip
+    unchanged in SI units: 0.25 pJ an integration, 1.2 pJ a sample, a word line of
+    (1.5 + 0.6) fF x 256 bitlines + 48 fF of driver = 585.6 fF, 3 bits a phase."""
+    from pathlib import Path
+
+    import xbarlab
+
+    path = Path(xbarlab.__file__).resolve().parent / "data" / "chips" / "neurram.toml"
+    with open(path, "rb") as fh:
+        table = tomllib.load(fh)["neuron"]
+    units = {"integration_energy": "J", "sample_energy": "J", "wordline_capacitance": "F",
+             "phase_bits": "1"}
+    assert {k: v["unit"] for k, v in table.items()} == units
+    chip = load_chip("neurram")
+    assert chip.integrate_and_fire
+    assert chip.neuron_integration_energy == table["integration_energy"]["value"] == 0.25e-12
+    assert chip.neuron_sample_energy == table["sample_energy"]["value"] == 1.2e-12
+    assert chip.wordline_capacitance == table["wordline_capacitance"]["value"]
+    assert chip.wordline_capacitance == pytest.approx((1.5 + 0.6) * 1e-15 * 256 + 48e-15,
+                                                      rel=1e-12)
+    assert chip.neuron_phase_bits == table["phase_bits"]["value"] == 3
+    assert isinstance(chip.neuron_phase_bits, int)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import numpy as np
 import pytest
@@ -190,3 +191,37 @@ def test_neuron_phase_helpers_by_hand_and_bad_bits():
         neuron_phases(8, 2.5)
     with pytest.raises(ConfigError, match="bits of a phase must be >= 1, got 0"):
         neuron_conversion_steps(8, (3, 0))
+
+
+@pytest.mark.parametrize("phases", [(), [], "", None, 3])
+def test_neuron_conversion_steps_refuses_no_phases(phases):
+    """No phase at all (empty, a string, a bare number) is refused naming the value, not
+    counted as 0 steps: every product converts at least once."""
+    from xbarlab.energy.chip import neuron_conversion_steps
+    from xbarlab.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"phases must be a non-empty sequence of phase "
+                                          r"bits, got " + re.escape(repr(phases)) + "$"):
+        neuron_conversion_steps(8, phases)
+
+
+def test_product_cost_derives_neuron_phases_once(monkeypatch):
+    """One product of the NeuRRAM chip (a [neuron] table) works out the neuron's phases once,
+    for the conversion steps, the neuron energy and the latency alike; its ADC energy is
+    still the per-bit energy times the steps of those phases."""
+    import xbarlab.energy.cost as cost
+    from xbarlab.energy.chip import neuron_conversion_steps, neuron_phases
+
+    chip = dataclasses.replace(load_chip("neurram"), input_bits=8)
+    calls = []
+
+    def counted(*args):
+        calls.append(args)
+        return neuron_phases(*args)
+
+    monkeypatch.setattr(cost, "neuron_phases", counted)
+    pc = product_cost(chip)
+    assert calls == [(8, chip.neuron_phase_bits)]
+    steps = neuron_conversion_steps(chip.output_bits, neuron_phases(8, chip.neuron_phase_bits))
+    conv = chip.phases * chip.cols
+    assert pc.energy["adc"] == pytest.approx(conv * steps * chip.adc_energy_per_bit, rel=1e-12)

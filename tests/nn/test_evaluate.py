@@ -299,3 +299,40 @@ def test_adc_variants_equal_evaluations_with_that_adc(pcm):
     with pytest.raises(ConfigError, match="circuit mode"):
         evaluate(net, x, y, pcm, dataclasses.replace(st, modes=("statistical",)),
                  np.random.default_rng(3), adc_variants={"3": adcs[3]})
+
+
+def test_adc_variants_ideal_matches_no_adc_and_two_bits_do_not(pcm):
+    """Circuit mode on 8 x 8 tiles with 1 Ohm wires (exact grid solves), 2 programmings read
+    at 1 s and 1 y, no and global compensation, settings.adc ideal (None): an ideal ADC
+    variant must not change anything, so its accuracies and drift factors equal the model's
+    bit for bit on the same chips and reads; a 2-bit ADC (the coarsest signed one: codes -1,
+    0 and 1 of each column's partial sum over the whole possible range) loses most of the
+    accuracy. Every variant's result rows carry ``adc_variant``, the model's do not."""
+    from xbarlab.crossbar.converters import ADC
+    from xbarlab.crossbar.tiling import TileConfig
+    from xbarlab.nn.evaluate import EvaluationSettings, evaluate
+
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(0)
+    net = nn.Sequential(nn.Linear(8, 12), nn.ReLU(), nn.Linear(12, 3))
+    x = torch.rand(60, 8, generator=g)
+    y = net(x).argmax(1).detach()
+    st = EvaluationSettings(times=(1.0, Y), programmings=2, modes=("circuit",),
+                            compensations=("none", "global"), circuit_programmings=2,
+                            tile=TileConfig(rows=8, cols=8, r_row=1.0, r_col=1.0))
+    variants = {"ideal": ADC(bits=None), "2": ADC(bits=2, range_mode="max-possible")}
+    ev = evaluate(net, x, y, pcm, st, np.random.default_rng(5), adc_variants=variants)
+    rows = {(e.get("adc_variant"), e["compensation"], e["time_s"]): e
+            for e in ev["results"] if e["mode"] == "circuit"}
+    assert len(rows) == len(ev["results"]) == 3 * 2 * 2
+    assert {k[0] for k in rows} == {None, "ideal", "2"}
+    assert all(("adc_variant" in e) == (k[0] is not None) for k, e in rows.items())
+    assert ev["adc_variants"] == {k: a.to_dict() for k, a in variants.items()}
+    for (name, comp, t), e in rows.items():
+        base = rows[None, comp, t]
+        if name == "ideal":
+            assert e["accuracies"] == base["accuracies"]
+            assert e.get("drift_factors") == base.get("drift_factors")
+        if name == "2":
+            assert e["accuracy_mean"] < base["accuracy_mean"] - 0.2
+    assert min(e["accuracy_mean"] for k, e in rows.items() if k[0] is None) > 0.8
