@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..checks import check_rng
 from ..devices.base import Conditioning
 from ..devices.blocks import ReadNoiseStructure
 from ..devices.composite import CompositeDevice, warn_disjoint_ranges
@@ -92,8 +93,7 @@ def fit(measurements, *, conditioning: str | None = None, drift: str = "auto",
     """
     from ..formats import Provenance
 
-    if not isinstance(rng, np.random.Generator):
-        raise ConfigError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+    check_rng(rng)
     if min_devices < 2:
         raise ConfigError(f"min_devices must be >= 2, got {min_devices}")
     if drift not in ("auto", "power-law", "relaxation", "none"):

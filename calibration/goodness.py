@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..checks import check_rng
 from ..errors import ConfigError
 from . import tables
 
@@ -615,8 +616,7 @@ def goodness_table(model, measurements, *, rng: np.random.Generator, held_out=No
     -------
     GoodnessTable
     """
-    if not isinstance(rng, np.random.Generator):
-        raise ConfigError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+    check_rng(rng)
     if n_samples < 1:
         raise ConfigError(f"n_samples must be >= 1, got {n_samples}")
     if n_replicates < 20:

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from ..checks import check_rng
 from ..devices.pulsed import (
     ConstantStep,
     ExpStep,
@@ -388,8 +389,7 @@ def _bands(reps: list[dict]) -> dict[str, tuple[float, float]]:
 
 
 def _check_rng(rng):
-    if not isinstance(rng, np.random.Generator):
-        raise ConfigError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+    check_rng(rng)
 
 
 def _fold_of_ramps(ramps: PulseRamps, n_folds: int, rng) -> np.ndarray:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from ..checks import check_rng
 from ..devices.pulsed import Interpolation, PulsedDevice, StepTable
 from ..errors import ConfigError
 from ..formats.pulse_tables import PulseRamps, PulseStepTable
@@ -78,8 +79,7 @@ class PulseKS:
 
 
 def _check(rng, n, what):
-    if not isinstance(rng, np.random.Generator):
-        raise ConfigError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+    check_rng(rng)
     if int(n) != n or n < 1:
         raise ConfigError(f"{what} must be an integer >= 1, got {n!r}")
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..checks import check_rng
 from ..devices.fitted import FittedPowerLaw
 from ..devices.relaxation_table import RelaxationTable
 from .goodness import model_levels
@@ -444,14 +445,12 @@ def write_report(model, measurements, out, *, rng: np.random.Generator, ks=None,
         The path of ``report.md`` (``report.html`` lies beside it, plots inline).
     """
     from ..devices.composite import CompositeDevice
-    from ..errors import ConfigError
     from ..formats import prepare_output_dir, write_text_atomic
     from ..formats.report_doc import render_html, render_markdown
     from . import tables
     from .goodness import goodness_table, last_fitted_time, level_index
 
-    if not isinstance(rng, np.random.Generator):
-        raise ConfigError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+    check_rng(rng)
     out = prepare_output_dir(out, force=force, command="calibrate")
     rep = model.report
     scored_meas = measurements if held_out is None else held_out

@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from ..checks import check_rng
 from ..enums import coerce_enum
 from ..errors import ConfigError
 from ..formats import Quantity
@@ -205,8 +206,7 @@ class ErrorDistribution:
         """
         from . import kernels as K
 
-        if not isinstance(rng, np.random.Generator):
-            raise ConfigError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+        check_rng(rng)
         b, s = np.broadcast_arrays(np.asarray(bias, dtype=np.float64),
                                    np.asarray(spread, dtype=np.float64))
         if b.ndim != 1:

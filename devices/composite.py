@@ -68,6 +68,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ..checks import check_rng
 from ..enums import coerce_enum
 from ..errors import CompositionWarning, ConfigError, DataFormatError
 from ..formats import Quantity
@@ -396,8 +397,7 @@ class CompositeDevice(DeviceModelBase):
 
     @staticmethod
     def _seed(rng) -> np.uint64:
-        if not isinstance(rng, np.random.Generator):
-            raise ConfigError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+        check_rng(rng)
         return np.uint64(int(rng.integers(0, 2**63 - 1, dtype=np.int64)))
 
     # ------------------------------------------------------------------ the contract
@@ -453,8 +453,7 @@ class CompositeDevice(DeviceModelBase):
             raise ConfigError(
                 f"{self.name or 'model'}: input conductance {bad:.6g} S outside the valid "
                 f"range [{lo:.6g}, {hi:.6g}] S")
-        if not isinstance(rng, np.random.Generator):
-            raise ConfigError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+        check_rng(rng)
         prog = self.programming
         if isinstance(prog, ProgrammingError):  # the identity block
             prog = None
@@ -470,9 +469,7 @@ class CompositeDevice(DeviceModelBase):
             if not noisy:
                 out = evolve_cells(self.drift_law, state.g_prog, state.fields, times)
             else:
-                if not isinstance(rng, np.random.Generator):
-                    raise ConfigError(
-                        f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+                check_rng(rng)
                 out = read_cells(self.drift_law, self.read_noise, state.g_prog,
                                         state.fields, times, rng)
             return out[0] if scalar else out

@@ -42,6 +42,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ..checks import check_rng
 from ..enums import coerce_enum
 from ..errors import ConfigError, DataFormatError
 from ..formats import Quantity
@@ -698,8 +699,7 @@ class PulsedDevice:
 
 
 def _rng(rng):
-    if not isinstance(rng, np.random.Generator):
-        raise ConfigError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+    check_rng(rng)
 
 
 # ----------------------------------------------------------------------- weight domain

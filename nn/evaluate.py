@@ -74,6 +74,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..checks import check_rng
 from ..errors import ConfigError
 from ..units import format_duration
 
@@ -366,8 +367,7 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, device,
     """
     from .analog_layers import input_ranges
 
-    if not isinstance(rng, np.random.Generator):
-        raise ConfigError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+    check_rng(rng)
     if not isinstance(settings, EvaluationSettings):
         raise ConfigError(f"settings must be an EvaluationSettings, got "
                           f"{type(settings).__name__}")

@@ -76,6 +76,7 @@ from typing import Any
 
 import numpy as np
 
+from ..checks import check_rng
 from ..errors import ConfigError, DataFormatError, malformed_file
 
 __all__ = [
@@ -422,8 +423,7 @@ def export_noise(device, times, rng: np.random.Generator, *, mapping=None, w_gri
     """
     from ..devices.mapping import Compensation, check_mapping, compensation_factors, mapping_for
 
-    if not isinstance(rng, np.random.Generator):
-        raise ConfigError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+    check_rng(rng)
     try:
         comp = Compensation(compensation)
     except ValueError:
