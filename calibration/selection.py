@@ -12,10 +12,11 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import ndtr
 
+from ..devices.blocks import ReadNoiseLaw, ReadNoiseStructure
 from ..devices.fitted import FittedPowerLaw
 from ..devices.relaxation_table import RelaxationTable
-
-_LOG_FLOOR = -50.0
+from .readnoise import LOG_FLOOR as _LOG_FLOOR
+from .readnoise import predictive_loglik
 
 
 def _relaxation_logpdf(block: RelaxationTable, g0, t, g):
@@ -54,9 +55,18 @@ def _power_logpdf(block: FittedPowerLaw, g0, t, g):
     L = np.log((t + block.t0) / block.t0)
     live = g0 > 0
     gl = np.where(live, g0, 1.0)
-    var = np.maximum((block.sigma_nu(gl) * L) ** 2 + block.contrast_variance(gl, t, 0.0), 1e-12)
     ok = g > 0
     lg = np.log(np.where(ok, g, 1.0))
+    if block.law is ReadNoiseLaw.LINEAR:
+        q2 = block.q_read(gl) ** 2
+        qi2 = 0.0 if block.q_independent is None else block.q_independent(gl) ** 2
+        w = (np.ones_like(gl) if block.read_noise is ReadNoiseStructure.INDEPENDENT
+             else qi2 / np.maximum(q2 + qi2, 1e-300))
+        lp = predictive_loglik(gl, np.where(live, g, 0.0), L, block.u(0.0), block.u(t),
+                               mu=block.mu_nu(gl), s=block.sigma_nu(gl),
+                               q=np.sqrt(q2 + qi2), w=w, linear=True)
+        return np.where(live, lp, np.where(ok, _LOG_FLOOR - lg, 0.0))
+    var = np.maximum((block.sigma_nu(gl) * L) ** 2 + block.contrast_variance(gl, t, 0.0), 1e-12)
     x = lg - np.log(gl) + block.mu_nu(gl) * L
     lp = -0.5 * x * x / var - 0.5 * np.log(2 * np.pi * var) - lg
     impossible_pos = _LOG_FLOOR - lg
