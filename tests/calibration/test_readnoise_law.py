@@ -144,3 +144,19 @@ def test_linear_law_recovers_the_amplitude_where_the_noise_is_large():
          for law, m in out.items()}
     later_zero = {law: int(np.sum((v[0] > 0) & (v[1:] == 0).any(axis=0))) for law, v in s.items()}
     assert later_zero["log"] == 0 and later_zero["linear"] > 0, later_zero
+
+
+def test_linear_law_model_file_samples_the_same_bits(tmp_path):
+    """A model whose power law reads g (1 + e) survives to_file -> load: the law is kept and
+    sample() with one seed gives the same array, reads at 0 S included."""
+    from xbarlab.devices import load
+    from xbarlab.devices.composite import CompositeDevice
+
+    m = CompositeDevice(drift_law=_law("linear", "both"), g_range=(0.0, np.inf),
+                        range_policy="edge", g_fit=(1e-6, 30e-6))
+    m2 = load(m.to_file(tmp_path / "m.h5"))
+    assert m2.drift_law.law is ReadNoiseLaw.LINEAR
+    g = np.full(2000, 1e-6)
+    a = m.sample(g, TIMES, np.random.default_rng(6))
+    np.testing.assert_array_equal(a, m2.sample(g, TIMES, np.random.default_rng(6)))
+    assert np.any(a == 0)
