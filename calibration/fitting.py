@@ -81,13 +81,8 @@ def fit(measurements, *, conditioning: str | None = None, drift: str = "auto",
     target-conditioned model whose programming error is composed with this fit's
     relaxation (the result is then target-conditioned; a
     :class:`~xbarlab.errors.CompositionWarning` when its fitted range and the data's first
-    reads do not overlap); ``read_noise_structure``: "auto" (chosen by
-    :func:`~xbarlab.calibration.powerlaw.choose_structure`) or a ``ReadNoiseStructure``;
-    ``read_noise_law``: a :class:`~xbarlab.devices.blocks.ReadNoiseLaw`, "log" (reads
-    g e^e, the default) or "linear" (reads g (1 + e) clamped at 0 S), or "auto" (chosen by
-    :func:`~xbarlab.calibration.powerlaw.choose_law`). With ``drift`` "auto" the power
-    law competes with the relaxation table under the law "log" and is then fitted under
-    this one.
+    reads do not overlap); ``read_noise_structure``, ``read_noise_law``: the power law's
+    read noise, each "auto" or a value of its enum (:func:`_read_noise`).
 
     Returns a :class:`~xbarlab.devices.composite.CompositeDevice` of fitted blocks
     (:mod:`xbarlab.devices.fitted`, :mod:`xbarlab.devices.relaxation_table`) that accepts
@@ -103,10 +98,7 @@ def fit(measurements, *, conditioning: str | None = None, drift: str = "auto",
         raise ConfigError(f"min_devices must be >= 2, got {min_devices}")
     if drift not in ("auto", "power-law", "relaxation", "none"):
         raise ConfigError(f"drift must be one of auto, power-law, relaxation, none; got {drift!r}")
-    rn = (read_noise_structure if read_noise_structure == "auto" else
-          coerce_enum(ReadNoiseStructure, read_noise_structure, "read_noise_structure"))
-    law = (read_noise_law if read_noise_law == "auto" else
-           coerce_enum(ReadNoiseLaw, read_noise_law, "read_noise_law"))
+    rn = _read_noise(read_noise_structure, read_noise_law)
     step = progress or (lambda s: None)
     cols = tables.columns(measurements)
     cond = _conditioning(cols, conditioning)
@@ -137,7 +129,7 @@ def fit(measurements, *, conditioning: str | None = None, drift: str = "auto",
             step("drift / relaxation")
             drift_law = _fit_drift(pv, cond, drift, rep, rng=rng, t0=t0, t_max=t_max,
                                    min_devices=min_devices, n_boot=n_boot,
-                                   read_noise=(rn, law))
+                                   read_noise=rn)
 
     # ---- programming error (target-conditioned data)
     if cond is Conditioning.TARGET:
@@ -181,11 +173,24 @@ def fit(measurements, *, conditioning: str | None = None, drift: str = "auto",
         srcs += [s_["path"] for s_ in programming_from.provenance.sources]
     settings = {"conditioning": cond.value, "drift": drift, "family": family,
                 "window_S": window, "t0_s": t0, "t_max_s": t_max, "min_devices": min_devices,
-                "n_boot": n_boot, "drift_choice": rep.drift_choice, "read_noise_structure": str(rn),
-                "read_noise_law": str(law)}
+                "n_boot": n_boot, "drift_choice": rep.drift_choice,
+                "read_noise_structure": str(rn[0]), "read_noise_law": str(rn[1])}
     prov = Provenance.for_files("calibration.fit", [s for s in srcs if _exists(s)], settings)
     return _fitted_model(cond.value, programming, drift_law, read_noise,
                          (max(g_lo, 0.0), g_hi), prov, rep)
+
+
+def _read_noise(structure, law):
+    """The power law's read-noise structure and law: each "auto" or the enum
+    (``ReadNoiseStructure``; :class:`~xbarlab.devices.blocks.ReadNoiseLaw`: "log", reads
+    g e^e, or "linear", reads g (1 + e) clamped at 0 S); "auto" is chosen by
+    :func:`~xbarlab.calibration.powerlaw.choose_structure` or
+    :func:`~xbarlab.calibration.powerlaw.choose_law`. With ``drift`` "auto" the power law
+    competes with the relaxation table under the law "log" and is then fitted under
+    ``law``."""
+    return (structure if structure == "auto" else
+            coerce_enum(ReadNoiseStructure, structure, "read_noise_structure"),
+            law if law == "auto" else coerce_enum(ReadNoiseLaw, law, "read_noise_law"))
 
 
 def _note_composition(programming_from, pv, rep):
