@@ -17,8 +17,8 @@ from collections.abc import Callable
 
 from .errors import ConfigError
 
-__all__ = ["check_number", "parse_number", "number_type", "range_text", "available_memory",
-           "check_memory", "format_bytes", "MAX_THREADS"]
+__all__ = ["check_number", "check_matrix_shape", "parse_number", "number_type", "range_text",
+           "available_memory", "check_memory", "format_bytes", "MAX_THREADS"]
 
 #: The most compute threads a run may ask for (``--threads``, ``threads``); far more than
 #: any machine's cores, and far below the counts that crash torch's thread pool.
@@ -70,6 +70,35 @@ def check_number(value, *, what: str, integer: bool = False, lo: float | None = 
         raise ConfigError(f"{what} must be {range_text(lo, hi, lo_open=lo_open)}, "
                           f"got {value!r}")
     return int(value) if integer else float(value)
+
+
+def check_matrix_shape(shape, *, what: str = "shape") -> tuple[int, int]:
+    """``shape`` as ``(n_out, n_in)``: two integers >= 1 [1].
+
+    Parameters
+    ----------
+    shape : sequence of int
+        The shape of a weight matrix, outputs (rows) first.
+    what : str
+        Who owns the value, for the message.
+
+    Raises
+    ------
+    ConfigError
+        Naming ``what`` and the value when it is not two integers >= 1.
+    """
+    import numbers
+
+    try:
+        items = tuple(shape)
+    except TypeError:
+        items = ()
+    if len(items) != 2 or not all(isinstance(s, numbers.Integral) and not isinstance(s, bool)
+                                  for s in items):
+        raise ConfigError(f"{what} must be (n_out, n_in) integers, got {shape!r}")
+    if min(items) < 1:
+        raise ConfigError(f"{what} must be (n_out, n_in) with both >= 1, got {shape!r}")
+    return int(items[0]), int(items[1])
 
 
 def parse_number(text: str, *, what: str, integer: bool = False, lo: float | None = None,

@@ -372,7 +372,8 @@ def _fit_drift(pv, cond, drift, rep, *, rng, t0, t_max, min_devices, n_boot, rea
         blk = _fit_one(kind, sub, lev[half], centres, keep, scratch, rng=rng, t0=t0,
                        t_max=t_max, n_boot=0, read_noise=(read_noise[0], "log"),
                        by_target=cond is Conditioning.TARGET)
-        rep.drift_loglik[kind] = heldout_loglik(blk, pv, ~half & np.isin(lev, keep))
+        rep.drift_loglik[kind] = heldout_loglik(blk, pv, ~half & np.isin(lev, keep),
+                                                g_level=centres[lev])
     choice = max(rep.drift_loglik, key=rep.drift_loglik.get)
     rep.drift_choice = choice
     return _fit_one(choice, pv, lev, centres, keep, rep, rng=rng, t0=t0, t_max=t_max,
@@ -389,7 +390,8 @@ def _fit_one(kind, pv, lev, centres, keep, rep, *, rng, t0, t_max, n_boot, read_
         from .relaxation import fit_relaxation
 
         block, info = fit_relaxation(pv, lev, centres, keep, t_max=t_max, rng=rng,
-                                     n_boot=n_boot, level_by_target=by_target)
+                                     n_boot=n_boot, level_by_target=by_target,
+                                     level_by_label=pv.level is not None and not by_target)
         rep.relaxation = info
         return block
     from .powerlaw import fit_power_law

@@ -14,7 +14,7 @@ from . import tables
 __all__ = ["ks_distance", "ks_distance_rows", "KSTable", "ks_table", "ks_table_of_pivot",
            "level_index", "split_devices", "baseline_tables", "baseline_carry_forward",
            "baseline_gaussian_loglinear", "GoodnessTable", "goodness_table",
-           "last_fitted_time"]
+           "last_fitted_time", "model_levels"]
 
 
 def ks_distance(a, b) -> float:
@@ -117,24 +117,51 @@ def ks_table_of_pivot(draw_for_level, pv, lev, labels, centres, *, rng, n_sample
     return KSTable(level=np.asarray(labels), level_g=np.asarray(centres), t=t_nom, ks=ks, n=n)
 
 
-def _model_sampler(model, n_samples):
+def _model_sampler(model, n_samples, g_level=None):
+    """``draw(g_in, times, rng)`` of ``model``: ``n_samples`` cells per input, device-major;
+    ``g_level``: the level conductance [S] every cell is programmed with (None: none)."""
     def draw(g0, times, rng):
         rep = np.repeat(g0, n_samples)
-        state = model.program(rep, rng)
+        kw = {} if g_level is None else {"g_level": np.full(rep.size, g_level)}
+        state = model.program(rep, rng, **kw)
         return model.read(state, np.asarray(times, dtype=np.float64), rng)  # (T, n*k)
 
     return draw
 
 
+def model_levels(model, pv, centres):
+    """The level conductance [S] to program the cells of each scored level with, or None.
+
+    A model that takes a cell's level with its first read (``model.takes_level``: a
+    relaxation table fitted on labelled levels, which may overlap in the first read) is
+    given, for each scored level of conductance ``centres`` [S] (its median first read),
+    the conductance of the model's own level nearest it (``model.drift_law.g``: the
+    scored and the fitted devices' medians differ by their sampling noise), when the
+    scored reads ``pv`` carry a level column; any other model, or reads without levels
+    (whose levels are bins of the first read), get None."""
+    if not (getattr(model, "takes_level", False) and pv.level is not None):
+        return None
+    grid = np.asarray(model.drift_law.g, dtype=np.float64)
+    c = np.asarray(centres, dtype=np.float64)
+    return grid[np.argmin(np.abs(c[:, None] - grid[None, :]), axis=1)]
+
+
+def _level_sampler(model, n_samples, levels):
+    """``draw_for_level(i)`` of ``model``, programming level i's cells with ``levels[i]``
+    [S] (``levels`` None: without a level)."""
+    return lambda i: _model_sampler(model, n_samples, None if levels is None else levels[i])
+
+
 def _scored(model, measurements):
-    """Pivot of the scored reads, level index, level labels and conductances [S], and the
-    model input of each device (target or first read, as the model is conditioned)."""
+    """Pivot of the scored reads, level index, level labels and conductances [S], the
+    model input of each device (target or first read, as the model is conditioned) and
+    each level's conductance to give the model (:func:`model_levels`)."""
     cols = tables.columns(measurements)
     pv = tables.pivot(cols, use_initial=cols["g_initial"] is not None)
     lev, labels, centres = level_index(pv, None)
     cond = getattr(model, "conditioning", "target")
     g_in = pv.target if cond == "target" and pv.target is not None else pv.g0
-    return pv, lev, labels, centres, g_in
+    return pv, lev, labels, centres, g_in, model_levels(model, pv, centres)
 
 
 def ks_table(model, measurements, *, rng: np.random.Generator, n_samples: int = 20,
@@ -142,15 +169,16 @@ def ks_table(model, measurements, *, rng: np.random.Generator, n_samples: int = 
     """KS distance per (level, time point > 0) between measured reads and model samples.
 
     For each device, ``n_samples`` cells are sampled from ``model`` given the device's
-    input (its target for target-conditioned models, its first read otherwise) at the
+    input (its target for target-conditioned models, its first read otherwise, with its
+    level's conductance for a model that takes it: :func:`model_levels`) at the
     cell's median read time; cells with fewer than ``min_devices`` devices are NaN.
     ``t``: restrict to the time point ``t`` [s]; ``rng``: the generator of the samples.
     """
     if n_samples < 1:
         raise ConfigError(f"n_samples must be >= 1, got {n_samples}")
-    pv, lev, labels, centres, g_in = _scored(model, measurements)
-    draw = _model_sampler(model, n_samples)
-    return ks_table_of_pivot(lambda i: draw, pv, lev, labels, centres, rng=rng,
+    pv, lev, labels, centres, g_in, levels = _scored(model, measurements)
+    return ks_table_of_pivot(_level_sampler(model, n_samples, levels), pv, lev, labels,
+                             centres, rng=rng,
                              n_samples=n_samples, min_devices=min_devices, t_only=t,
                              input_g=g_in)
 
@@ -482,17 +510,18 @@ class GoodnessTable:
                 f"sampling floor (family-wise {pct} %): " + "; ".join(parts))
 
 
-def _floor_replicates(model, pv, lev, g_in, ks, *, rng, n_samples, n_replicates):
-    """(B, n_level, n_time) KS of data drawn from ``model`` against model samples."""
+def _floor_replicates(model, pv, lev, g_in, levels, ks, *, rng, n_samples, n_replicates):
+    """(B, n_level, n_time) KS of data drawn from ``model`` against model samples
+    (``levels``: each level's conductance given to the model [S], or None)."""
     cols = np.nonzero(pv.tp > 0)[0]
     reps = np.full((n_replicates, *ks.ks.shape), np.nan)
     k_all = n_samples + n_replicates
-    draw = _model_sampler(model, k_all)
+    draw_for_level = _level_sampler(model, k_all, levels)
     for i in range(ks.ks.shape[0]):
         if not np.any(np.isfinite(ks.ks[i])):
             continue
         m = lev == i
-        s = draw(g_in[m], ks.t, rng).reshape(ks.t.size, int(m.sum()), k_all)
+        s = draw_for_level(i)(g_in[m], ks.t, rng).reshape(ks.t.size, int(m.sum()), k_all)
         for j, k in enumerate(cols):
             if not np.isfinite(ks.ks[i, j]):
                 continue
@@ -592,17 +621,17 @@ def goodness_table(model, measurements, *, rng: np.random.Generator, held_out=No
         raise ConfigError(f"n_samples must be >= 1, got {n_samples}")
     if n_replicates < 20:
         raise ConfigError(f"n_replicates must be >= 20, got {n_replicates}")
-    pv, lev, labels, centres, g_in = _scored(model, held_out if held_out is not None
-                                             else measurements)
+    pv, lev, labels, centres, g_in, levels = _scored(model, held_out if held_out is not None
+                                                     else measurements)
     n_time = int(np.sum(pv.tp > 0))
     if ks is None:
-        ks = ks_table_of_pivot(lambda i: _model_sampler(model, n_samples), pv, lev, labels,
+        ks = ks_table_of_pivot(_level_sampler(model, n_samples, levels), pv, lev, labels,
                                centres, rng=rng, n_samples=n_samples,
                                min_devices=min_devices, input_g=g_in)
     elif ks.ks.shape != (len(labels), n_time):
         raise ConfigError(f"ks has {ks.ks.shape} cells; the scored reads have "
                           f"{(len(labels), n_time)} (levels, time points)")
-    reps = _floor_replicates(model, pv, lev, g_in, ks, rng=rng, n_samples=n_samples,
+    reps = _floor_replicates(model, pv, lev, g_in, levels, ks, rng=rng, n_samples=n_samples,
                              n_replicates=n_replicates)
     if held_out is None:
         pvr, lev_r = pv, lev

@@ -4,7 +4,15 @@ At each measured time the change d = g(t) - g_0 of a level is represented by qua
 conditioned on where the cell's first read g_0 landed in its level,
 Q(p | g_0) = q(p) + s(p) (g_0 - g_ref) (:func:`conditional_quantiles`: a location-scale
 law whose slopes are shrunk by their standard errors, so that a level without a
-resolvable dependence keeps its empirical quantiles). Beyond the last measured time the
+resolvable dependence keeps its empirical quantiles); per measured time the levels' rows
+of q and s are smoothed across levels (a polynomial in g, a local-linear fit over
+neighbouring levels, or none, chosen by Stein's unbiased estimate of the error against
+the truth, with each row's noise from the difference of its two halves:
+:func:`~.smooth.smooth_rows_cv`), since one level's quantiles from ~1,000 cells carry as
+much sampling noise as the held-out reads they are scored on (levels read at 0 S on more
+than CLAMPED of their cells keep their own rows). Levels given by a level
+column (labelled) may overlap in the first read; the table then takes each cell's level
+with its first read (``RelaxationTable.level_by_label``). Beyond the last measured time the
 change at each level's reference grows in mean and variance linearly in
 v = u - u0, u = ln(1 + t/tau) (u0: the last time without any change), slopes through the
 origin smoothed across levels (degree chosen by cross-validation); the added variance is
@@ -23,7 +31,7 @@ import numpy as np
 
 from ..devices.relaxation_table import RelaxationTable
 from .goodness import ks_distance
-from .smooth import smooth_cv
+from .smooth import smooth_cv, smooth_rows_cv
 
 N_P = 201
 _TAUS = np.logspace(-4, 0, 17)
@@ -35,6 +43,17 @@ SPAN_HELD = 10.0
 #: under twice its standard error is dropped; 1 moved tech C's interpolation KS from
 #: 0.059 to 0.062).
 SHRINK = 4.0
+#: A (level, time) whose reads are at 0 S (clamped) on more than this share of its cells
+#: keeps its own rows and is left out of the smoothing across levels [1]: its law is
+#: censored, unlike its neighbours' (smoothed with them, the shipped PCM example's lowest
+#: target read 0 S at 1 y on 40 % of the cells, against 30 % left out and 23 % in the
+#: generating preset).
+CLAMPED = 0.01
+#: Beyond the last anchor the within-level slope's mean scales with the mean of the change
+#: only where that mean exceeds this many standard errors at the anchor [1] (else it is held:
+#: a ratio of a mean near 0 S is noise; scaling it anyway put set (iii) of the synthetic
+#: round trips, fitted to 1 d, at 1.44-2.39x the sampling floor at 7 d-1 y).
+MEAN_RESOLVED = 2.0
 
 
 @dataclass
@@ -47,7 +66,9 @@ class RelaxationInfo:
     ``extrapolation_ks``: each form's median KS over levels [1] at the held-out time
     ``t_holdout`` [s] (NaN: no level had enough anchors, the first form is used);
     ``growth_mean`` [S] and ``growth_var`` [S^2]: per level, the smoothed growth per unit
-    of v of the mean and variance of the change at the level's reference. The stored
+    of v of the mean and variance of the change at the level's reference;
+    ``level_smoothing``: per measured time [s], how the quantile rows q and the slopes s
+    were smoothed across levels (:func:`~.smooth.smooth_rows_cv`'s choices). The stored
     bootstrap bands follow the chosen form beyond the last anchor
     (:func:`_bootstrap_moments`)."""
 
@@ -65,6 +86,7 @@ class RelaxationInfo:
     t_holdout: float = np.nan
     growth_mean: np.ndarray = field(default_factory=lambda: np.zeros(0))
     growth_var: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    level_smoothing: dict = field(default_factory=dict)
 
 
 def _slopes(us, mus, vs):
@@ -141,17 +163,17 @@ def _pool(values, counts, pool_below):
     return pooled
 
 
-def _shrunk(slope, yc, xc, vx):
-    """``slope`` of yc on xc times max(0, 1 - SHRINK se^2 / slope^2) (se: its standard
+def _shrunk(slope, yc, xc, vx, shrink=SHRINK):
+    """``slope`` of yc on xc times max(0, 1 - shrink se^2 / slope^2) (se: its standard
     error)."""
     if not (vx > 0 and slope != 0) or xc.size < 3:
         return 0.0
     res = yc - slope * xc
     se2 = (res @ res) / (xc.size - 2) / vx
-    return float(slope * max(0.0, 1.0 - SHRINK * se2 / slope**2))
+    return float(slope * max(0.0, 1.0 - shrink * se2 / slope**2))
 
 
-def conditional_quantiles(x, d, p, x_lo: float, x_hi: float):
+def conditional_quantiles(x, d, p, x_lo: float, x_hi: float, *, shrink: float = SHRINK):
     """Quantiles of the change ``d`` [S] given the offset ``x`` [S] of each cell's first
     read from its level's reference, as Q(p | x) = q(p) + s(p) x.
 
@@ -159,7 +181,8 @@ def conditional_quantiles(x, d, p, x_lo: float, x_hi: float):
     regression slope of d on x, c0 + c1 x the regression line of |d - a - b x| on x (kept
     >= 0 on [``x_lo``, ``x_hi``] [S], the level's range of offsets, so that Q is increasing
     in p there) and e's empirical quantiles at ``p`` [1]. Each slope is shrunk by the
-    factor max(0, 1 - SHRINK se^2 / slope^2) (se: its standard error), so that a level without
+    factor max(0, 1 - ``shrink`` se^2 / slope^2) (se: its standard error; ``shrink`` [1],
+    default :data:`SHRINK`; 0: unshrunk), so that a level without
     a resolvable dependence keeps its empirical quantiles. Returns ``(q [S], s [1])``.
     """
     x = np.asarray(x, dtype=np.float64)
@@ -167,11 +190,11 @@ def conditional_quantiles(x, d, p, x_lo: float, x_hi: float):
     xm, dm = x.mean(), d.mean()
     xc = x - xm
     vx = xc @ xc
-    b = _shrunk((xc @ (d - dm)) / vx if vx > 0 else 0.0, d - dm, xc, vx)
+    b = _shrunk((xc @ (d - dm)) / vx if vx > 0 else 0.0, d - dm, xc, vx, shrink)
     r = d - dm - b * xc
     ar = np.abs(r)
     arm = ar.mean()
-    c1 = _shrunk((xc @ (ar - arm)) / vx if vx > 0 else 0.0, ar - arm, xc, vx)
+    c1 = _shrunk((xc @ (ar - arm)) / vx if vx > 0 else 0.0, ar - arm, xc, vx, shrink)
     c0 = arm - c1 * xm
     if not c0 > 0:
         c0, c1 = arm, 0.0
@@ -263,8 +286,11 @@ def _moments_p(q, p):
 
 def _growth_slopes(lv, p):
     """Slopes through the origin, against v = u - u0, of the mean [S] and the variance
-    [S^2] of a level's change at its reference first read (its quantile rows q)."""
-    m, sd = _moments_p(lv["q"], p)
+    [S^2] of a level's change at its reference first read (its own quantile rows, before
+    the smoothing across levels: the slopes are smoothed across levels afterwards; from
+    the smoothed rows tech C's extrapolation from 4 s to 1e5 s scored KS 0.093, from its
+    own 0.086)."""
+    m, sd = _moments_p(lv["q_own"], p)
     v = lv["u"] - lv["u0"]
     ok = v > 0
     return _slopes(v[ok], m[ok], sd[ok] ** 2)
@@ -277,7 +303,8 @@ def _extrapolate(form, lv, u, p, *, beta, gamma):
     level's reference grows by ``beta`` [S] and its variance by ``gamma`` [S^2] per unit
     of v beyond the last anchor; the within-level slope's mean scales with the mean and its
     spread with the standard deviation, so a cell whose change is pinned at 0 S stays
-    there. "increments": the added variance is a normal increment (the anchor's shape is
+    there (where the anchor's mean is resolved, :data:`MEAN_RESOLVED`; else the slope's
+    mean is held). "increments": the added variance is a normal increment (the anchor's shape is
     diluted toward a normal as it grows; scaling the anchor's shape instead predicted the
     held-out 1e5 s reads of tech C worse, KS 0.109 against 0.091); "persistence": the last
     anchor's law held.
@@ -293,7 +320,11 @@ def _extrapolate(form, lv, u, p, *, beta, gamma):
     if not sd_a > 0:
         return _mixture_quantiles(qa, beta * dv, gamma * dv, p), sa
     rs = np.sqrt(var_t) / sd_a
-    rm = float(np.clip(m_t / m_a, 0.0, 4.0 * (v_a + dv) / v_a)) if m_a != 0 and v_a > 0 else 1.0
+    # the slope's mean follows the mean's growth only where the anchor's mean is resolved
+    # (a relaxation toward the level's centre has mean ~0 there and a slope near -1)
+    resolved = abs(m_a) > MEAN_RESOLVED * sd_a / np.sqrt(max(lv["n"][-1], 1))
+    rm = (float(np.clip(m_t / m_a, 0.0, 4.0 * (v_a + dv) / v_a))
+          if m_a != 0 and v_a > 0 and resolved else 1.0)
     z = (qa - m_a) / sd_a
     ms = np.trapezoid(sa, p)
     c1 = np.trapezoid((sa - ms) * z, p)
@@ -326,7 +357,7 @@ def _choose_form(levels, p):
         n_e = int(np.sum(lv["t"][:k] <= lv["t"][k] / SPAN_HELD))
         n_e = n_e if n_e >= 2 else k
         t_out = max(t_out, lv["t"][k]) if np.isfinite(t_out) else lv["t"][k]
-        early = {key: (v[:n_e] if key in ("u", "q", "s", "t", "ms", "vs") else v)
+        early = {key: (v[:n_e] if key in ("u", "q", "q_own", "s", "t", "ms", "vs") else v)
                  for key, v in lv.items()}
         beta, gamma = _growth_slopes(early, p)
         x_out, d_out = lv["pairs"][k]
@@ -339,12 +370,80 @@ def _choose_form(levels, p):
     return min(med, key=med.get), med, float(t_out)
 
 
-def _level_tables(d_all, g0, lev, keep, cols, t_nom, min_cell, pool_below, within, p,
+def _smooth_levels(rows, noise, gk, skip):
+    """Per time, the rows of the levels read there smoothed across the levels at ``gk``
+    [S] (:func:`~.smooth.smooth_rows_cv`, each level weighted by the inverse of its row's
+    ``noise[i][t]``), leaving out (and unchanged) the levels where ``skip[i][t]``:
+    ``(rows, {time [s]: choice})``. A noise is floored at 1 % of the time's median
+    positive noise over levels (a level whose change is exactly 0 S has none; NaN, too
+    few cells to tell, takes the floor)."""
+    out = [dict(r) for r in rows]
+    choices = {}
+    for t in sorted(set().union(*rows)):
+        have = [i for i, r in enumerate(rows) if t in r and not skip[i].get(t, False)]
+        if not have:
+            choices[t] = "own"
+            continue
+        nz = np.array([noise[i][t] for i in have])
+        pos = nz[nz > 0]
+        floor = 0.01 * float(np.median(pos)) if pos.size else 1.0
+        nz = np.maximum(np.where(np.isfinite(nz), nz, floor), floor)
+        sm, choices[t] = smooth_rows_cv(gk[have], np.array([rows[i][t] for i in have]),
+                                        1.0 / nz, noise=nz)
+        for k, i in enumerate(have):
+            out[i][t] = sm[k]
+    return out, choices
+
+
+def _rows(x, d, p, lo, hi, within, shrink=SHRINK):
+    """Quantile row q [S] and slope row s [1] of changes ``d`` [S] at offsets ``x`` [S]
+    (:func:`conditional_quantiles`, or the marginal quantiles and zero slopes)."""
+    if within:
+        return conditional_quantiles(x, d, p, lo, hi, shrink=shrink)
+    return np.quantile(d, p), np.zeros(p.size)
+
+
+def _row_noise(x, d, p, lo, hi, within):
+    """Noise of the rows of ``(x, d)``, each summed over p [S^2], [1]: a quarter of the
+    squared difference of the unshrunk rows of the two halves (alternate cells), whose
+    rows have twice the full sample's variance (shrunk, both halves' slopes would move
+    toward 0 together and hide their noise); NaN with fewer than 4 cells."""
+    if d.size < 4:
+        return np.nan, np.nan
+    a = _rows(x[::2], d[::2], p, lo, hi, within, 0.0)
+    b = _rows(x[1::2], d[1::2], p, lo, hi, within, 0.0)
+    return float(np.sum((a[0] - b[0]) ** 2)) / 4.0, float(np.sum((a[1] - b[1]) ** 2)) / 4.0
+
+
+def _pooled_noise(raw, k):
+    """Per level and time, the noise of row ``k`` (0: q [S^2], 1: s [1]) as its level's
+    scale, var(d)/n (q) or var(d)/(n var(x)) (s), times one factor per time: the mean over
+    the levels of their split-half noise (:func:`_row_noise`) over their scale. One
+    level's split-half noise of a slope row has about one degree of freedom; weighted by
+    its inverse, the smoothing followed the levels whose noise it underestimated."""
+    out = [dict() for _ in raw]
+    for t in sorted(set().union(*raw)):
+        have = [i for i, r in enumerate(raw) if t in r]
+        xs = [raw[i][t][2][0] for i in have]
+        ds = [raw[i][t][2][1] for i in have]
+        scale = np.array([d.var() / d.size / (x.var() if k else 1.0) if (x.var() > 0 or not k)
+                          else 0.0 for x, d in zip(xs, ds, strict=True)])
+        noise = np.array([raw[i][t][3][k] for i in have])
+        ok = (scale > 0) & np.isfinite(noise)
+        kappa = float(np.mean(noise[ok] / scale[ok])) if np.any(ok) else np.nan
+        for j, i in enumerate(have):
+            out[i][t] = kappa * scale[j]
+    return out
+
+
+def _level_tables(d_all, g0, lev, keep, cols, t_nom, min_cell, pool_below, within, p, gk,
                   from_zero=False):
     """Per level: its anchors (times [s], u-independent fields) with conditional (or
     marginal) quantile rows q [S] and slopes s [1], pooled across neighbours where
-    sparse, and the level's reference and range of first reads [S] (``from_zero``: the
-    range starts at 0 S, where a change proportional to g_0 vanishes)."""
+    sparse and smoothed across the levels at ``gk`` [S] (:func:`_smooth_levels`), and
+    the level's reference and range of first reads [S] (``from_zero``: the range starts
+    at 0 S, where a change proportional to g_0 vanishes). Returns the levels and the
+    smoothing choices ({time [s]: (of q, of s)})."""
     raw, counts, refs = [], [], []
     for L in keep:
         m = lev == L
@@ -354,22 +453,24 @@ def _level_tables(d_all, g0, lev, keep, cols, t_nom, min_cell, pool_below, withi
         refs.append(ref)
         rows = {}
         for t, x0, d in _level_pairs(d_all, g0, m, cols, t_nom, min_cell):
-            if within:
-                rows[t] = conditional_quantiles(x0 - ref[0], d, p, ref[1] - ref[0],
-                                                ref[2] - ref[0])
-            else:
-                rows[t] = (np.quantile(d, p), np.zeros(p.size))
-            rows[t] = rows[t] + ((x0 - ref[0], d),)
+            args = (x0 - ref[0], d, p, ref[1] - ref[0], ref[2] - ref[0], within)
+            rows[t] = _rows(*args) + ((x0 - ref[0], d), _row_noise(*args))
         raw.append(rows)
         counts.append({t: r[2][1].size for t, r in rows.items()})
-    pq = _pool([{t: r[0] for t, r in rows.items()} for rows in raw], counts, pool_below)
-    ps = _pool([{t: r[1] for t, r in rows.items()} for rows in raw], counts, pool_below)
+    own = _pool([{t: r[0] for t, r in rows.items()} for rows in raw], counts, pool_below)
+    # a (level, time) read at 0 S on more than CLAMPED of its cells keeps its own rows
+    skip = [{t: np.mean(refs[i][0] + r[2][0] + r[2][1] <= 0) > CLAMPED for t, r in rows.items()}
+            for i, rows in enumerate(raw)]
+    pq, cq = _smooth_levels(own, _pooled_noise(raw, 0), gk, skip)
+    ps, cs = _smooth_levels(_pool([{t: r[1] for t, r in rows.items()} for rows in raw],
+                                  counts, pool_below), _pooled_noise(raw, 1), gk, skip)
     levels = []
     for i, rows in enumerate(raw):
         ts = np.array(sorted(rows))
         pairs = [rows[t][2] for t in ts]
         levels.append({
             "t": ts, "q": np.array([pq[i][t] for t in ts]).reshape(ts.size, p.size),
+            "q_own": np.array([own[i][t] for t in ts]).reshape(ts.size, p.size),
             "s": np.array([ps[i][t] for t in ts]).reshape(ts.size, p.size),
             "ms": np.array([d.mean() for _, d in pairs]),
             "vs": np.array([d.var() for _, d in pairs]),
@@ -378,13 +479,13 @@ def _level_tables(d_all, g0, lev, keep, cols, t_nom, min_cell, pool_below, withi
             "base": (pq[i][ts[-1]] if within else np.sort(pairs[-1][1])) if pairs
             else np.zeros(1),
             "ref": refs[i], "within": within})
-    return levels
+    return levels, {t: (cq[t], cs[t]) for t in cq}
 
 
 def fit_relaxation(pv, lev, centres, keep, *, t_max: float, rng: np.random.Generator,
                    n_boot: int = 100, min_cell: int = 10, tau: float | None = None,
                    pool_below: int = 200, within_level: bool = True,
-                   level_by_target: bool = False):
+                   level_by_target: bool = False, level_by_label: bool = False):
     """Fit a :class:`RelaxationTable` from pivoted reads.
 
     ``pv``: the :class:`~.tables.Pivot`; ``lev``: level index per device; ``centres``:
@@ -399,7 +500,11 @@ def fit_relaxation(pv, lev, centres, keep, *, t_max: float, rng: np.random.Gener
     (for a target-conditioned fit: the change then depends on the target and, within its
     level, on g_0, as a PCM drift exponent that depends on the target does; the
     within-level law then holds from 0 S, where the programming error may put a cell,
-    to the level's highest first read). Beyond the last
+    to the level's highest first read); ``level_by_label``: the levels are labelled (a
+    level column) and may overlap in the first read, so a sampled cell is given its
+    level's conductance (the table's grid, each level's median first read [S]) with its
+    first read (``RelaxationTable.level_by_label``; ignored when the levels are targets).
+    Beyond the last
     measured time the table follows the extrapolation form (FORMS) that best predicts
     each level's last measured time from the earlier ones (:func:`_choose_form`).
     Returns ``(block, info)``.
@@ -411,8 +516,9 @@ def fit_relaxation(pv, lev, centres, keep, *, t_max: float, rng: np.random.Gener
     d_all = pv.g - pv.g0[:, None]
     p = np.linspace(0.0, 1.0, N_P)
     by_target = level_by_target and pv.target is not None
-    levels = _level_tables(d_all, pv.g0, lev, keep, cols, t_nom, min_cell, pool_below,
-                           within_level, p, from_zero=by_target)
+    levels, smoothing = _level_tables(d_all, pv.g0, lev, keep, cols, t_nom, min_cell,
+                                      pool_below, within_level, p, centres[keep],
+                                      from_zero=by_target)
     cells = [(lv["t"], lv["ms"], lv["vs"], None) for lv in levels]
     tau = _choose_tau(cells) if tau is None else float(tau)
     for lv in levels:
@@ -477,11 +583,13 @@ def fit_relaxation(pv, lev, centres, keep, *, t_max: float, rng: np.random.Gener
         if targets is not None and np.all(np.diff(targets) > 0):
             gk = targets
             within["level_by_target"] = True
+    if level_by_label and not within.get("level_by_target"):
+        within["level_by_label"] = True
     block = RelaxationTable(g=gk, t=t_table, p=p, q=q, tau=tau, boot_mean=boot_mean,
                             boot_std=boot_std, t_fit_max=t_last, **within)
     info = RelaxationInfo(tau=tau, levels_g=gk, beta=beta, gamma=gamma,
                           beta_choice=s_beta.choice, gamma_choice=s_gamma.choice,
                           t_table=t_table, t_fit_max=t_last, within_level=within_level,
                           extrapolation=form, extrapolation_ks=scores, t_holdout=t_out,
-                          growth_mean=b_c, growth_var=g_c)
+                          growth_mean=b_c, growth_var=g_c, level_smoothing=smoothing)
     return block, info

@@ -11,6 +11,7 @@ import numpy as np
 
 from ..devices.fitted import FittedPowerLaw
 from ..devices.relaxation_table import RelaxationTable
+from .goodness import model_levels
 from .powerlaw import LAW_MARGIN_SE, structure_summary
 
 US = 1e6  # S -> uS for plots and tables only
@@ -141,7 +142,8 @@ def _band_times(pv, t_fit_max: float) -> np.ndarray:
 def _plot_bands(model, pv, lev, centres, t_fit_max: float, out: Path, rng):
     """Measured median and 5-95 % range per level and time point (points) with the model's
     median and 90 % prediction band (samples drawn from ``rng``) up to 100 x the last
-    fitted time, marked by a dashed line. Returns the plot's path and rows (level [S],
+    fitted time, marked by a dashed line (a model that takes a cell's level is given its
+    level's, :func:`~.goodness.model_levels`). Returns the plot's path and rows (level [S],
     band width at 1x, 10x and 100x the last fitted time [S], |median| at 1x and 100x [S])."""
     fig, ax = agg_figure(figsize=(7.5, 5))
     nl = centres.size
@@ -149,6 +151,7 @@ def _plot_bands(model, pv, lev, centres, t_fit_max: float, out: Path, rng):
     tt = _band_times(pv, t_fit_max)
     at = [int(np.argmin(np.abs(tt - f * t_fit_max))) for f in (1.0, 10.0, 100.0)]
     cols = np.nonzero(pv.tp > 0)[0]
+    levels = model_levels(model, pv, centres)
     widths = []
     for c, i in enumerate(show):
         m = lev == i
@@ -164,7 +167,8 @@ def _plot_bands(model, pv, lev, centres, t_fit_max: float, out: Path, rng):
                     fmt="o", color=col, ms=4, capsize=2)
         g_in = (pv.target[m] if model.conditioning == "target" and pv.target is not None
                 else pv.g0[m])[:400]
-        s = model.sample(np.repeat(g_in, 20), tt, rng)
+        kw = {} if levels is None else {"g_level": levels[i]}
+        s = model.sample(np.repeat(g_in, 20), tt, rng, **kw)
         lo, med, hi = np.quantile(s, [0.05, 0.5, 0.95], axis=1)
         ax.plot(tt, med * US, "-", color=col, label=f"level {centres[i] * US:.2f} uS")
         ax.fill_between(tt, lo * US, hi * US, color=col, alpha=0.15)
@@ -374,6 +378,17 @@ def _drift_blocks(model, rep) -> list:
                        f"increments (mean slope smoothing {ri.beta_choice}, variance slope "
                        f"{ri.gamma_choice}); table extends to {ri.t_table[-1]:.3g} s and holds "
                        "its last row after that."))
+        if ri.level_smoothing:
+            B.append(("p", "Quantiles of the change (q) and their within-level slopes (s) "
+                           "smoothed across levels (or kept: own), chosen per measured time "
+                           "by Stein's unbiased estimate of their error, each level's noise "
+                           "from its two halves: " + "; ".join(
+                               f"{t:.3g} s: {a} / {b}" for t, (a, b)
+                               in sorted(ri.level_smoothing.items())) + "."))
+        if getattr(model, "takes_level", False):
+            B.append(("p", "The levels are labelled and may overlap in the first read: a cell "
+                           "is sampled given its level's conductance (g_level) with its first "
+                           "read, and follows that level."))
         rows = [[f"{g * US:.3f}", f"{b * US:.4f}", f"{c * US**2:.4f}"]
                 for g, b, c in zip(ri.levels_g, ri.beta, ri.gamma, strict=True)]
         B.append(("table", ["level g [uS]", "beta [uS]", "gamma [uS^2]"], rows))

@@ -19,8 +19,9 @@ from .readnoise import LOG_FLOOR as _LOG_FLOOR
 from .readnoise import predictive_loglik
 
 
-def _relaxation_logpdf(block: RelaxationTable, g0, t, g):
-    """log density [ln(1/S)] of reads g > 0 at time t given first reads g0: a Gaussian
+def _relaxation_logpdf(block: RelaxationTable, g0, t, g, g_level=None):
+    """log density [ln(1/S)] of reads g > 0 at time t given first reads g0 (and the cells'
+    level conductances ``g_level`` [S], or None): a Gaussian
     kernel density over the tabulated quantile points (equally spaced in probability);
     for reads g <= 0 S the log probability that the clamped read max(g0 + d, 0) is 0 S
     (quantile points at or below -g0 count fully, the others by their kernel's tail)."""
@@ -28,7 +29,7 @@ def _relaxation_logpdf(block: RelaxationTable, g0, t, g):
     n = g0.size
     qs = np.empty((n, p.size))
     for j in range(p.size):
-        qs[:, j] = block.delta(g0, t, np.full(n, p[j]))
+        qs[:, j] = block.delta(g0, t, np.full(n, p[j]), g_level)
     sd = qs.std(axis=1)
     iqr = qs[:, int(0.75 * (p.size - 1))] - qs[:, int(0.25 * (p.size - 1))]
     h = 0.9 * np.maximum(np.minimum(sd, iqr / 1.34), 1e-12) * p.size ** (-0.2)
@@ -73,9 +74,11 @@ def _power_logpdf(block: FittedPowerLaw, g0, t, g):
     return np.where(live, np.where(ok, lp, _LOG_FLOOR), np.where(ok, impossible_pos, 0.0))
 
 
-def heldout_loglik(block, pv, mask, *, max_devices: int = 4000) -> float:
+def heldout_loglik(block, pv, mask, *, max_devices: int = 4000, g_level=None) -> float:
     """Mean log-likelihood per read [ln(1/S)] of the reads at t > 0 of devices ``mask``
-    (an evenly spaced subset of at most ``max_devices`` of them). A device's reference
+    (an evenly spaced subset of at most ``max_devices`` of them); ``g_level``: per device
+    of ``pv``, its level's conductance [S], given to a relaxation table with labelled
+    levels (``level_by_label``; otherwise not used). A device's reference
     read g_0 (its first read, when no g_initial column is given) is what both models are
     conditioned on, not a held-out read: it is not scored (a table of g - g_0 puts all
     its mass on 0 there, a density without meaning)."""
@@ -92,7 +95,9 @@ def heldout_loglik(block, pv, mask, *, max_devices: int = 4000) -> float:
         t = float(np.nanmedian(pv.t[idx, k]))
         g0 = pv.g0[idx][ok]
         if isinstance(block, RelaxationTable):
-            lp = _relaxation_logpdf(block, g0, t, g[ok])
+            lv = (g_level[idx][ok] if g_level is not None and block.level_by_label
+                  else None)
+            lp = _relaxation_logpdf(block, g0, t, g[ok], lv)
         else:
             lp = _power_logpdf(block, g0, t, g[ok])
         total += float(lp.sum())

@@ -10,7 +10,9 @@ A device model turns requested conductances into what a chip shows:
 - ``sample(g, t, rng)``: program anew and read.
 
 ``g`` is the target conductance for ``conditioning == "target"`` models and the
-cell's first read for ``conditioning == "initial read"`` models. ``t`` [s] is a
+cell's first read for ``conditioning == "initial read"`` models (a fitted
+:class:`~xbarlab.devices.composite.CompositeDevice` of labelled levels also takes each
+cell's level conductance, ``g_level``, as a keyword of ``program`` and ``sample``). ``t`` [s] is a
 scalar (result shaped like ``g``) or a 1-D array of T times (result shaped
 ``(T, *g.shape)``, one trajectory per cell). Nothing mutates its inputs.
 """
@@ -36,6 +38,7 @@ __all__ = [
     "IdealDevice",
     "check_conductance",
     "check_times",
+    "check_dtype",
 ]
 
 
@@ -113,6 +116,14 @@ def check_times(t, name: str = "t") -> tuple[np.ndarray, bool]:
     return np.atleast_1d(arr), arr.ndim == 0
 
 
+def check_dtype(dtype) -> np.dtype:
+    """``dtype`` as a numpy dtype; ConfigError unless it is float64 or float32."""
+    dtype = np.dtype(dtype)
+    if dtype not in (np.dtype(np.float64), np.dtype(np.float32)):
+        raise ConfigError(f"dtype must be float64 or float32, got {dtype}")
+    return dtype
+
+
 class DeviceModelBase(abc.ABC):
     """Shared machinery: ``sample``, file round trip. Subclasses implement the physics."""
 
@@ -132,9 +143,7 @@ class DeviceModelBase(abc.ABC):
 
     def sample(self, g, t, rng: np.random.Generator, *, dtype=np.float64) -> np.ndarray:
         """Program ``g`` [S] anew and read at ``t`` [s]; float64 unless ``dtype`` says float32."""
-        dtype = np.dtype(dtype)
-        if dtype not in (np.dtype(np.float64), np.dtype(np.float32)):
-            raise ConfigError(f"dtype must be float64 or float32, got {dtype}")
+        dtype = check_dtype(dtype)
         state = self.program(g, rng)
         return np.asarray(self.read(state, t, rng), dtype=dtype)
 

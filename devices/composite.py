@@ -42,6 +42,11 @@ read and per call (its key comes from ``rng``).
 the results of ``read(program(g, rng), t, rng)``; float32 output is the float64 result
 rounded.
 
+A model whose drift is a relaxation table fitted on labelled levels (:attr:`takes_level`)
+also takes each cell's level conductance, ``program(g, rng, g_level=...)`` and
+``sample(g, t, rng, g_level=...)``: labelled levels may overlap in the first read, and the
+cell then follows its own level, within it conditioned on its first read.
+
 Range policy
 ------------
 ``range_policy = "refuse"`` (presets): inputs outside ``g_range`` raise ConfigError.
@@ -72,6 +77,7 @@ from .base import (
     DeviceModelBase,
     DeviceState,
     check_conductance,
+    check_dtype,
     check_times,
 )
 from .blocks import (
@@ -396,10 +402,35 @@ class CompositeDevice(DeviceModelBase):
 
     # ------------------------------------------------------------------ the contract
 
-    def program(self, g, rng: np.random.Generator) -> DeviceState:
-        """Write target (or first-read) conductances ``g`` [S]; returns the per-cell state."""
+    @property
+    def takes_level(self) -> bool:
+        """Whether ``program`` and ``sample`` take each cell's level conductance
+        ``g_level`` [S]: the drift is a relaxation table fitted on labelled levels, which
+        may overlap in the first read (:class:`RelaxationTable` ``level_by_label``)."""
+        return isinstance(self.drift_law, RelaxationTable) and self.drift_law.level_by_label
+
+    def _check_level(self, g_level, arr: np.ndarray) -> np.ndarray:
+        """``g_level`` [S] as a float64 array shaped like the input ``arr``."""
+        if not self.takes_level:
+            raise ConfigError(f"{self.name or 'model'} takes no g_level: only a relaxation "
+                              "table fitted on labelled levels does (takes_level is False)")
+        lv = check_conductance(g_level, "g_level")
+        try:
+            return np.broadcast_to(lv, arr.shape).astype(np.float64)
+        except ValueError:
+            raise ConfigError(f"g_level has shape {lv.shape}, expected that of g, "
+                              f"{arr.shape}") from None
+
+    def program(self, g, rng: np.random.Generator, *, g_level=None) -> DeviceState:
+        """Write target (or first-read) conductances ``g`` [S]; returns the per-cell state.
+
+        ``g_level``: each cell's level conductance [S] (shaped like ``g``, or a scalar),
+        only for a model that :attr:`takes_level`: the cell's change then follows that
+        level, within it conditioned on ``g``; None: the level is inferred from ``g``."""
         if self._numpy:
-            return self._program_numpy(g, rng)
+            return self._program_numpy(g, rng, g_level)
+        if g_level is not None:
+            self._check_level(g_level, np.asarray(g))
         arr = self._check_input(g)
         seed = self._seed(rng)
         flat = np.ascontiguousarray(arr.ravel())
@@ -412,8 +443,9 @@ class CompositeDevice(DeviceModelBase):
         return DeviceState(g_input=arr.copy(), g_prog=gp.reshape(arr.shape), seed=int(seed),
                            fields=fields)
 
-    def _program_numpy(self, g, rng) -> DeviceState:
+    def _program_numpy(self, g, rng, g_level=None) -> DeviceState:
         arr = check_conductance(g)
+        lv = None if g_level is None else self._check_level(g_level, arr).ravel()
         lo, hi = self.g_range
         if self.range_policy is RangePolicy.REFUSE and arr.size and (arr.min() < lo
                                                                      or arr.max() > hi):
@@ -426,7 +458,7 @@ class CompositeDevice(DeviceModelBase):
         prog = self.programming
         if isinstance(prog, ProgrammingError):  # the identity block
             prog = None
-        gp, fields, seed = program_cells(prog, self.drift_law, arr.ravel(), rng)
+        gp, fields, seed = program_cells(prog, self.drift_law, arr.ravel(), rng, lv)
         return DeviceState(g_input=arr.copy(), g_prog=gp.reshape(arr.shape), seed=seed,
                            fields={k: v.reshape(arr.shape) for k, v in fields.items()})
 
@@ -467,14 +499,18 @@ class CompositeDevice(DeviceModelBase):
         """g(t) [S] with read noise; ``t`` scalar -> shape of g, (T,) -> (T, *g.shape)."""
         return self._read(state, t, rng, True)
 
-    def sample(self, g, t, rng: np.random.Generator, *, dtype=np.float64) -> np.ndarray:
+    def sample(self, g, t, rng: np.random.Generator, *, dtype=np.float64,
+               g_level=None) -> np.ndarray:
         """Program ``g`` [S] anew and read at ``t`` [s] (the same bits as
-        ``read(program(g, rng), t, rng)``); float64 unless ``dtype`` is float32."""
+        ``read(program(g, rng, g_level=g_level), t, rng)``); float64 unless ``dtype`` is
+        float32; ``g_level`` [S]: as for :meth:`program`."""
+        if g_level is not None:
+            dtype = check_dtype(dtype)
+            state = self.program(g, rng, g_level=g_level)
+            return np.asarray(self.read(state, t, rng), dtype=dtype)
         if self._numpy:
             return super().sample(g, t, rng, dtype=dtype)
-        dtype = np.dtype(dtype)
-        if dtype not in (np.dtype(np.float64), np.dtype(np.float32)):
-            raise ConfigError(f"dtype must be float64 or float32, got {dtype}")
+        dtype = check_dtype(dtype)
         arr = self._check_input(g)
         times, scalar = self._check_t(t)
         seed = self._seed(rng)

@@ -293,8 +293,13 @@ class WhiteReadNoise:
 
 def program_cells(programming: FittedProgramming | None,
                   drift: FittedPowerLaw | RelaxationTable | None, flat: np.ndarray,
-                  rng: np.random.Generator) -> tuple[np.ndarray, dict[str, np.ndarray], int]:
-    """Program the cells ``flat`` [S] (1-D): ``(g_prog [S], per-cell drift state, seed)``."""
+                  rng: np.random.Generator, g_level: np.ndarray | None = None
+                  ) -> tuple[np.ndarray, dict[str, np.ndarray], int]:
+    """Program the cells ``flat`` [S] (1-D): ``(g_prog [S], per-cell drift state, seed)``.
+
+    ``g_level``: the cells' level conductances [S] (1-D, like ``flat``), kept as the state
+    field ``g_level`` for a relaxation table with labelled levels (the caller checks that
+    the table takes them); a table whose levels are targets keeps ``flat`` there."""
     if programming is not None:
         gp = np.maximum(flat + programming.error(flat, rng), 0.0)
     else:
@@ -302,6 +307,8 @@ def program_cells(programming: FittedProgramming | None,
     fields = {} if drift is None else drift.draw(gp, rng)
     if isinstance(drift, RelaxationTable) and drift.level_by_target:
         fields["g_level"] = np.asarray(flat, dtype=np.float64).copy()
+    elif g_level is not None:
+        fields["g_level"] = np.asarray(g_level, dtype=np.float64).copy()
     seed = int(rng.integers(0, 2**63 - 1))
     return gp, fields, seed
 

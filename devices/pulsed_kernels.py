@@ -29,6 +29,7 @@ import numpy as np
 from numba import njit, prange, types
 from numba.core.extending import intrinsic
 
+from ..checks import check_matrix_shape, check_number
 from ..jit import kernel
 from .kernels import cell_key, hash_draw, normal_draw, stage_key
 
@@ -323,25 +324,22 @@ def train_words(p, bit_length: int, seed: int, base: int = 0) -> np.ndarray:
     from ..errors import ConfigError
 
     p = np.ascontiguousarray(np.asarray(p, dtype=np.float64))
-    if p.ndim != 2 or not np.all((p >= 0) & (p <= 1)):
-        raise ConfigError(f"p must be (B, n) probabilities in [0, 1], got shape {p.shape}")
+    ok = (p >= 0) & (p <= 1)
+    if p.ndim != 2 or not ok.all():
+        bad = "" if ok.all() else f", value {p[~ok].flat[0]!r}"
+        raise ConfigError(f"p must be (B, n) probabilities in [0, 1], got shape {p.shape}{bad}")
     _check_bits(bit_length, seed)
-    if int(base) < 0:
-        raise ConfigError(f"base must be >= 0, got {base!r}")
+    check_number(base, what="base", integer=True, lo=0)
     out = np.empty(p.shape, dtype=np.uint64)
     _train_words(p, int(bit_length), np.uint64(seed), int(base), out)
     return out
 
 
 def _check_bits(bit_length, seed):
-    from ..errors import ConfigError
-
-    if isinstance(bit_length, bool) or not isinstance(bit_length, int | np.integer) or not (
-            1 <= bit_length <= MAX_BIT_LENGTH):
-        raise ConfigError(f"bit_length must be an integer in [1, {MAX_BIT_LENGTH}], got "
-                          f"{bit_length!r}")
-    if not (isinstance(seed, int | np.integer) and 0 <= int(seed) < 2 ** 64):
-        raise ConfigError(f"seed must be an integer in [0, 2^64), got {seed!r}")
+    check_number(int(bit_length) if isinstance(bit_length, np.integer) else bit_length,
+                 what="bit_length", integer=True, lo=1, hi=MAX_BIT_LENGTH)
+    check_number(int(seed) if isinstance(seed, np.integer) else seed, what="seed",
+                 integer=True, lo=0, hi=2 ** 64 - 1)
 
 
 class PulseUpdater:
@@ -380,24 +378,35 @@ class PulseUpdater:
                  write_noise: float):
         from ..errors import ConfigError
 
-        self.shape = tuple(int(s) for s in shape)
+        self.shape = check_matrix_shape(shape)
         self.dtype = np.dtype(dtype)
         if self.dtype not in (np.float32, np.float64):
             raise ConfigError(f"dtype must be float32 or float64, got {self.dtype}")
-        lo, hi = (float(v) for v in w_range)
-        if not (hi > lo and dw_min > 0 and c2c >= 0 and write_noise >= 0):
-            raise ConfigError(f"need w_max > w_min, dw_min > 0, c2c >= 0, write_noise >= 0; "
-                              f"got {w_range}, {dw_min}, {c2c}, {write_noise}")
+        lo, hi = (check_number(v, what="w_range", lo=None) for v in w_range)
+        if not hi > lo:
+            raise ConfigError(f"w_range must be (w_min, w_max) with w_max > w_min, got {w_range}")
+        check_number(dw_min, what="dw_min", lo=0.0, lo_open=True)
+        check_number(c2c, what="c2c", lo=0.0)
+        check_number(write_noise, what="write_noise", lo=0.0)
         self.tables = np.ascontiguousarray(tables, dtype=np.float64)
         if self.tables.ndim != 2 or self.tables.shape[0] < (4 if variances else 2) or (
                 self.tables.shape[1] < 2):
             raise ConfigError(f"tables must be (2 or 4, G >= 2), got {self.tables.shape}")
+        if not np.all(np.isfinite(self.tables)) or np.any(self.tables < 0):
+            raise ConfigError("tables must be finite and >= 0 (mean steps and their variances "
+                              "[1])")
+        if linear is not None and (len(linear) != 4 or not all(
+                math.isfinite(float(v)) for v in linear)):
+            raise ConfigError(f"linear must be 4 finite numbers (c0_up, c1_up, c0_down, "
+                              f"c1_down), got {linear!r}")
         if gains is None:
             self.gains = (np.ones((1, 1), dtype=self.dtype),) * 2
         else:
             self.gains = tuple(np.ascontiguousarray(g, dtype=self.dtype) for g in gains)
             if any(g.shape != self.shape for g in self.gains):
                 raise ConfigError(f"gains must have the shape {self.shape}")
+            if not all(np.all(np.isfinite(g) & (g >= 0)) for g in self.gains):
+                raise ConfigError("gains must be finite and >= 0 [1]")
         fp = np.zeros(11)
         fp[[FP_DW_MIN, FP_W_MIN, FP_W_MAX]] = dw_min, lo, hi
         fp[FP_INV_H] = (self.tables.shape[1] - 1) / (hi - lo)
@@ -418,7 +427,7 @@ class PulseUpdater:
         w : ndarray, shape (n_out, n_in), C-contiguous, the updater's dtype
             Weights [1], changed in place.
         x, d : ndarray, shape (B, n_in) and (B, n_out)
-            Inputs and output errors dL/dy (finite).
+            Inputs and output errors dL/dy [1] (finite).
         lr : float
             Learning rate [1], > 0.
         bit_length : int
@@ -431,11 +440,15 @@ class PulseUpdater:
         Returns
         -------
         float
-            Pulses applied (up + down, all cells).
+            Pulses applied [1] (up + down, all cells).
         """
         from ..errors import ConfigError
 
         _check_bits(bit_length, seed)
+        check_number(lr, what="lr", lo=0.0, lo_open=True)
+        if not isinstance(update_management, bool | np.bool_):
+            raise ConfigError(f"update_management must be True or False, got "
+                              f"{update_management!r}")
         if not (isinstance(w, np.ndarray) and w.shape == self.shape and w.flags.c_contiguous
                 and w.dtype == self.dtype):
             raise ConfigError(f"w must be a C-contiguous {self.dtype} array of shape "
@@ -446,8 +459,6 @@ class PulseUpdater:
                 x.shape[0], self.shape[0]):
             raise ConfigError(f"x {x.shape} and d {d.shape} do not fit an array of shape "
                               f"{self.shape} (x: (B, n_in), d: (B, n_out))")
-        if not (lr > 0 and math.isfinite(lr)):
-            raise ConfigError(f"lr must be a positive finite number, got {lr!r}")
         fp = self._fp.copy()
         fp[FP_LR] = lr
         ip = self._ip.copy()

@@ -16,7 +16,12 @@ so the change depends on the programmed (or first-read) value inside a level, as
 change proportional to g_0 or a relaxation toward the level's centre does. A cell inside
 one level's range [g_lo, g_hi] follows that level alone (where a level's change depends on
 g_0); levels whose ranges overlap are interpolated in g_0, and a gap between ranges is
-bridged linearly. A table without
+bridged linearly. Where the levels are labelled (``level_by_label``: fitted on reads with a
+level column) they may overlap in g_0, and g_0 alone cannot tell which level's centre a
+cell relaxes toward: a cell given its level's conductance ``g_level`` at programming
+(:meth:`~xbarlab.devices.composite.CompositeDevice.program`) follows that level (levels
+between grid points interpolated in ``g_level``), within it conditioned on its own g_0;
+a cell given no level is placed by its g_0 as above. A table without
 ``slope`` (the default; every file written before the field existed) draws the change
 independently of g_0 within a level.
 Sampled with numpy by :class:`~xbarlab.devices.composite.CompositeDevice`.
@@ -83,6 +88,11 @@ class RelaxationTable:
     level_by_target: bool = False
     """True: ``g`` holds programming targets and a cell follows its target's level (the
     change within it conditioned on g_0); False: ``g`` holds first reads g_0."""
+    level_by_label: bool = False
+    """True: ``g`` holds the conductances of labelled levels (each level's median first read
+    [S]) and a cell programmed with its level's conductance ``g_level`` follows that level
+    (the change within it conditioned on g_0); False (every file written before the field
+    existed): a cell is placed among the levels by its g_0 (or its target)."""
 
     def __post_init__(self):
         for name in ("g", "t", "p", "q", "boot_mean", "boot_std", "slope", "g_ref", "g_lo",
@@ -105,6 +115,9 @@ class RelaxationTable:
             raise ConfigError("relaxation table times must start at 0 s and increase")
         if not self.tau > 0:
             raise ConfigError(f"tau must be > 0 s, got {self.tau}")
+        if self.level_by_label and self.level_by_target:
+            raise ConfigError("a relaxation table's levels are either programming targets "
+                              "(level_by_target) or labelled levels (level_by_label), not both")
 
     @property
     def conditional(self) -> bool:
@@ -127,8 +140,8 @@ class RelaxationTable:
               g_level: np.ndarray | None = None) -> np.ndarray:
         """Change since the first read [S] of cells at ``g0`` [S] with deviates ``p`` [1]
         (1-D arrays of one length) at time ``t`` [s]; ``g_level`` [S]: the cells' level
-        coordinate (their programming targets, for a table with ``level_by_target``),
-        default ``g0``."""
+        coordinate (their programming targets, for a table with ``level_by_target``; their
+        levels' conductances, for one with ``level_by_label``), default: placed by ``g0``."""
         if g_level is not None:
             ig, wg = bracket(self.g, g_level)
         else:
@@ -180,15 +193,18 @@ class RelaxationTable:
 
     def evolve(self, g0: np.ndarray, fields: Mapping[str, np.ndarray], t: float) -> np.ndarray:
         """g(t) [S] of cells programmed to ``g0`` [S] (1-D) with per-cell ``fields``
-        (``p``; ``g_level`` [S], the targets, when the table's levels are targets)."""
-        g_level = fields.get("g_level") if self.level_by_target else None
+        (``p``; ``g_level`` [S]: the targets, when the table's levels are targets, or the
+        levels' conductances given at programming, when they are labelled)."""
+        g_level = (fields.get("g_level") if self.level_by_target or self.level_by_label
+                   else None)
         return np.maximum(g0 + self.delta(g0, t, fields["p"], g_level), 0.0)
 
     # -- files ------------------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
         """The table as quantities (type "relaxation_table"); the within-level fields
-        (``slope``, ``g_ref``, ``g_lo``, ``g_hi``) only when the table is conditional."""
+        (``slope``, ``g_ref``, ``g_lo``, ``g_hi``) only when the table is conditional,
+        ``level_by_label`` only when set."""
         def q(v, u):
             return Quantity(np.asarray(v, dtype=np.float64), u)
 
@@ -200,12 +216,15 @@ class RelaxationTable:
             out.update(slope=q(self.slope, "1"), g_ref=q(self.g_ref, "S"),
                        g_lo=q(self.g_lo, "S"), g_hi=q(self.g_hi, "S"),
                        level_by_target=q(float(self.level_by_target), "1"))
+        if self.level_by_label:
+            out["level_by_label"] = q(1.0, "1")
         return out
 
     @staticmethod
     def from_dict(tree: Mapping[str, Any]) -> RelaxationTable:
         """Inverse of :meth:`to_dict` (the "type" key is not read; a tree without
-        ``slope`` is a table independent of g_0 within a level)."""
+        ``slope`` is a table independent of g_0 within a level, one without
+        ``level_by_label`` places cells by g_0)."""
         def get(key, units):
             return tree_array(tree, key, units, "drift")
 
@@ -214,6 +233,8 @@ class RelaxationTable:
             within = {"slope": get("slope", "1"), "g_ref": get("g_ref", "S"),
                       "g_lo": get("g_lo", "S"), "g_hi": get("g_hi", "S"),
                       "level_by_target": bool(get("level_by_target", "1"))}
+        if "level_by_label" in tree:
+            within["level_by_label"] = bool(get("level_by_label", "1"))
         return RelaxationTable(get("g", "S"), get("t", "s"), get("p", "1"), get("quantiles", "S"),
                                float(get("tau", "s")), get("bootstrap_mean", "S"),
                                get("bootstrap_std", "S"), float(get("t_fit_max", "s")),

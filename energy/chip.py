@@ -197,6 +197,22 @@ class ChipDescription:
                                                        metadata={"unit": None})
     """The paper's figures for comparison (``tops_per_w``, ``tops_per_mm2``, ...)."""
 
+    def __post_init__(self):
+        if self.adc_energy is not None and self.adc_energy_per_bit is not None:
+            raise ConfigError(f"chip {self.name!r} gives both adc_energy and "
+                              "adc_energy_per_bit; expected at most one")
+        neuron = {k: getattr(self, k) for k in ("neuron_integration_energy",
+                                                "neuron_sample_energy",
+                                                "wordline_capacitance", "neuron_phase_bits")}
+        given = [k for k, v in neuron.items() if v is not None]
+        if given and len(given) != len(neuron):
+            raise ConfigError(f"chip {self.name!r}: a [neuron] table needs all of "
+                              f"{sorted(neuron)}; got only {given}")
+        if given and Accumulation(self.accumulation) is not Accumulation.ANALOG:
+            raise ConfigError(f"chip {self.name!r}: a [neuron] table (charge integrated over "
+                              f"the input bits) needs accumulation = 'analog', got "
+                              f"{self.accumulation!r}")
+
     @property
     def ops_per_product(self) -> int:
         """Operations of one matrix-vector product of one array: 2 per multiply-accumulate."""

@@ -141,9 +141,6 @@ def adc_conversion_energy(chip: ChipDescription, survey: AdcSurvey | None) -> fl
     :data:`ADC_SURVEY_PERCENTILE` percentile at ``b_out`` bits and the ADC rate. With a
     ``[neuron]`` table a per-bit converter takes
     :func:`~xbarlab.energy.chip.neuron_conversion_steps` steps in place of ``b_out``."""
-    if chip.adc_energy is not None and chip.adc_energy_per_bit is not None:
-        raise ConfigError(f"chip {chip.name!r} gives both adc_energy and adc_energy_per_bit; "
-                          "expected at most one")
     if chip.adc_energy is not None:
         return chip.adc_energy
     if chip.adc_energy_per_bit is not None:
@@ -247,10 +244,6 @@ def _neuron_energy(chip: ChipDescription, n_neurons: int) -> tuple[float, float]
     neurons over one phase of a product [J] (0, 0 without a ``[neuron]`` table)."""
     if not chip.integrate_and_fire:
         return 0.0, 0.0
-    given = (chip.neuron_sample_energy, chip.wordline_capacitance, chip.neuron_phase_bits)
-    if any(v is None for v in given):
-        raise ConfigError(f"chip {chip.name!r} gives neuron_integration_energy but not all of "
-                          "neuron_sample_energy, wordline_capacitance, neuron_phase_bits")
     phases = neuron_phases(chip.input_bits, chip.neuron_phase_bits)
     n = sum(phases)
     integrations = sum((1 << p) - 1 for p in phases)

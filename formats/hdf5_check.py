@@ -33,10 +33,11 @@ import sys
 import threading
 from pathlib import Path
 
+from ..checks import check_number
 from ..errors import DataFormatError
 
-__all__ = ["DEFAULT_MAX_DATASET_BYTES", "DEFAULT_CHECK_SECONDS", "check_hdf5_file",
-           "note_written"]
+__all__ = ["DEFAULT_MAX_DATASET_BYTES", "DEFAULT_CHECK_SECONDS", "START_SECONDS",
+           "check_hdf5_file", "note_written"]
 
 #: Largest dataset (declared bytes) read without being told otherwise: 4 GiB.
 DEFAULT_MAX_DATASET_BYTES = 4 << 30
@@ -175,7 +176,12 @@ def check_hdf5_file(path, *, allow_external: bool = False,
     ------
     DataFormatError
         Naming the file and, where known, the path inside it and what is wrong.
+    ConfigError
+        For a timeout that is not a finite number > 0 [s] or a size limit that is not an
+        integer >= 0 [bytes].
     """
+    check_number(timeout, what="timeout", lo=0.0, lo_open=True)
+    check_number(max_dataset_bytes, what="max_dataset_bytes", integer=True, lo=0)
     path = Path(path)
     try:
         st = path.stat()

@@ -74,6 +74,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.nn.utils import parametrize
 
 from ..errors import ConfigError
+from .graphs import capture_step
 from .noise import (
     NoiseModel,
     base_tensor,
@@ -434,43 +435,18 @@ class HASGD:
         synchronisation in its forward pass. Plain training is captured the same way
         (``samples=0``).
         """
-        if not (x.is_cuda and y.is_cuda):
-            raise ConfigError("cuda_graph needs the minibatch on a CUDA device, got "
-                              f"x on {x.device} and y on {y.device}")
-        if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 1:
-            raise ConfigError(f"warmup must be an integer >= 1, got {warmup!r}")
         if self.optimizer.defaults.get("capturable") is False:
             raise ConfigError(f"{type(self.optimizer).__name__} must be created with "
                               "capturable=True to be captured in a CUDA graph")
-        if self.generator is not None:
+        if self.generator is not None and x.is_cuda:
             self.generator = generator_on(self.generator, x.device)
-        gen = self.generator
         steps = self.steps
-        if gen is not None and not hasattr(torch.cuda.CUDAGraph, "register_generator_state"):
-            raise ConfigError("this torch cannot capture draws from a torch.Generator in a "
-                              "CUDA graph (CUDAGraph.register_generator_state is missing)")
-        static_x, static_y = x.detach().clone(), y.detach().clone()
         tensors = [*self.model.parameters(), *self.model.buffers()]
         before = [t.detach().clone() for t in tensors]
         opt_before = {id(v): (v, v.detach().clone()) for st in self.optimizer.state.values()
                       for v in st.values() if isinstance(v, Tensor)}
-        gen_state = gen.get_state() if gen is not None else None
-        # warm-up and capture in the same mode (cuDNN autotunes during the warm-up only);
-        # in a graph the L streams of "parallel" overlap at no launch cost
-        user_mode = self.mode
-        if user_mode == "auto":
-            self.mode = "parallel" if self.passes > 1 else "sequential"
-        try:
-            side = torch.cuda.Stream(x.device)
-            side.wait_stream(torch.cuda.current_stream(x.device))
-            with torch.cuda.stream(side):
-                if self.mode == "parallel":  # let cuDNN autotune without concurrent kernels
-                    self.mode = "sequential"
-                    self.step(static_x, static_y)
-                    self.mode = "parallel"
-                for _ in range(warmup):
-                    self.step(static_x, static_y)
-            torch.cuda.current_stream(x.device).wait_stream(side)
+
+        def restore():
             with torch.no_grad():
                 torch._foreach_copy_([t.detach() for t in tensors], before)
                 for st in self.optimizer.state.values():
@@ -480,31 +456,27 @@ class HASGD:
                                 v.copy_(opt_before[id(v)][1])
                             else:
                                 v.zero_()
-            del before, opt_before
-            if gen is not None:
-                gen.set_state(gen_state)
-            graph = torch.cuda.CUDAGraph()
-            if gen is not None:
-                graph.register_generator_state(gen)
+            before.clear()
+            opt_before.clear()
             self.optimizer.zero_grad(set_to_none=True)
-            with torch.cuda.graph(graph, stream=side):
-                static_loss = self.step(static_x, static_y)
+
+        def sequential_once(xb, yb):  # let cuDNN autotune without concurrent kernels
+            self.mode = "sequential"
+            self.step(xb, yb)
+            self.mode = "parallel"
+
+        # warm-up and capture in the same mode (cuDNN autotunes during the warm-up only);
+        # in a graph the L streams of "parallel" overlap at no launch cost
+        user_mode = self.mode
+        if user_mode == "auto":
+            self.mode = "parallel" if self.passes > 1 else "sequential"
+        try:
+            return capture_step(self.step, x, y, warmup=warmup, generator=self.generator,
+                                restore=restore,
+                                prewarm=sequential_once if self.mode == "parallel" else None)
         finally:
             self.mode = user_mode
             self.steps = steps  # warm-up and capture do not train
-
-        def step(xb: Tensor, yb: Tensor) -> Tensor:
-            if xb.shape != static_x.shape or yb.shape != static_y.shape:
-                raise ConfigError(f"the graph was captured for x {tuple(static_x.shape)} and "
-                                  f"y {tuple(static_y.shape)}, got {tuple(xb.shape)} and "
-                                  f"{tuple(yb.shape)}")
-            static_x.copy_(xb)
-            static_y.copy_(yb)
-            graph.replay()
-            return static_loss
-
-        step.graph = graph  # keep the graph (and its memory pool) alive with the callable
-        return step
 
     def _parallel(self, x, y, deltas) -> Tensor:
         L = self.passes

@@ -39,6 +39,7 @@ from ..checks import check_number
 from ..devices.pulsed import WeightDomain
 from ..enums import coerce_enum
 from ..errors import ConfigError
+from .graphs import capture_step
 from .pulsed_update import PulsedArray, UpdateMode
 
 __all__ = ["Algorithm", "PulseSettings", "DEFAULT_PULSES", "AnalogSGD", "TikiTaka",
@@ -160,6 +161,7 @@ class _InSitu(torch.optim.Optimizer):
                               f"{type(generator).__name__}")
         lr = _positive("lr", lr)
         self.domain, self.pulses, self.generator = domain, pulses, generator
+        self.model = model
         self.analog = _analog_layers(model, layers)
         analog_params = {id(p) for m in self.analog.values() for p in m.parameters()}
         others = [p for p in model.parameters() if id(p) not in analog_params and p.requires_grad]
@@ -245,6 +247,57 @@ class AnalogSGD(_InSitu):
 
     def pulse_counts(self) -> dict[str, float]:
         return {n: a.pulses for n, a in self.arrays.items()}
+
+    def finite_inputs(self) -> bool:
+        """False if a step replayed from a CUDA graph (:meth:`cuda_graph`) met a
+        non-finite input or error of an analog layer (eager steps raise instead)."""
+        return all(a.finite_inputs() for a in self.arrays.values())
+
+    def cuda_graph(self, x: Tensor, y: Tensor, *, loss_fn, warmup: int = 3):
+        """Capture one whole training step in a CUDA graph; return ``step(x, y) -> loss``.
+
+        The step is forward, ``loss_fn(model(x), y)``, backward and :meth:`step`. At batch
+        10 an eager step launches a few hundred small kernels and synchronises with the
+        host several times per layer; the replayed step is one launch and never
+        synchronises: the pulsed updates take their dense path (every cell moved by the
+        same equations; the same counts from the same bits), count their pulses on the
+        device and remember a non-finite input or error (:meth:`finite_inputs`) instead of
+        raising. Draws continue ``generator``'s stream. ``x``, ``y``: an example batch on
+        the GPU (shapes fixed from then on); ``warmup`` (>= 1) eager steps run first on a
+        side stream, and the weights, the other parameters, the pulse counts and the
+        generator are restored afterwards, so capturing does not train. The returned
+        loss is overwritten by the next call.
+        """
+        if not callable(loss_fn):
+            raise ConfigError(f"loss_fn must be callable as loss_fn(model(x), y), got "
+                              f"{type(loss_fn).__name__}")
+        params = [p for g in self.param_groups if not g["analog"] for p in g["params"]]
+        saved = ({n: w.clone() for n, w in self.weights.items()},
+                 [p.detach().clone() for p in params],
+                 {n: a.pulses for n, a in self.arrays.items()})
+
+        def run(xb, yb):
+            self.zero_grad(set_to_none=True)
+            loss = loss_fn(self.model(xb), yb)
+            loss.backward()
+            self.step()
+            return loss
+
+        def restore():
+            with torch.no_grad():
+                for n, w in self.weights.items():
+                    w.copy_(saved[0][n])
+                for p, v in zip(params, saved[1], strict=True):
+                    p.copy_(v)
+            for n, a in self.arrays.items():
+                a.pulses = saved[2][n]
+            self.zero_grad(set_to_none=True)
+
+        if x.is_cuda:
+            for a in self.arrays.values():
+                a.prepare_capture(x.device)
+        return capture_step(run, x, y, warmup=warmup, generator=self.generator,
+                            restore=restore)
 
 
 class TikiTaka(_InSitu):
@@ -378,3 +431,4 @@ def make_optimizer(algorithm: Algorithm, model: nn.Module, *, lr: float,
         return AnalogSGD(model, domain, lr=lr, pulses=pulses, generator=generator)
     return TikiTaka(model, domain, lr=lr, pulses=pulses, generator=generator,
                     chopped=algorithm is Algorithm.CHOPPED_TIKI_TAKA, **tiki_taka)
+

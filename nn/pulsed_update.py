@@ -44,6 +44,7 @@ import math
 import torch
 from torch import Tensor
 
+from ..checks import check_matrix_shape, check_number
 from ..devices.pulsed import ConstantStep, SoftBounds, StepTable, WeightDomain
 from ..enums import coerce_enum
 from ..errors import ConfigError
@@ -172,6 +173,13 @@ def _dense_counts(x: Tensor, d: Tensor, on_x: Tensor, on_d: Tensor,
     return n_up, total.sub_(n_up)
 
 
+def _capturing(t: Tensor) -> bool:
+    """True while a CUDA graph is being captured on the current stream of ``t``'s device:
+    the update then takes the paths whose work does not depend on the data (dense counts,
+    every cell moved) and keeps its counts on the device."""
+    return t.is_cuda and torch.cuda.is_current_stream_capturing()
+
+
 def _bits(px: Tensor, pd: Tensor, bit_length: int, generator) -> tuple[Tensor, Tensor]:
     """The trains' bits, (B, BL, n_in) and (B, BL, n_out) booleans: one uniform per bit."""
     B, n_in = px.shape
@@ -229,12 +237,7 @@ class PulsedArray:
         device = torch.device("cpu") if device is None else torch.device(device)
         _check_generator(generator, device)
         self.domain = domain
-        try:
-            self.shape = tuple(int(s) for s in shape)
-        except (TypeError, ValueError):
-            raise ConfigError(f"shape must be (n_out, n_in) integers, got {shape!r}") from None
-        if len(self.shape) != 2 or min(self.shape) < 1:
-            raise ConfigError(f"shape must be (n_out, n_in) with both >= 1, got {shape!r}")
+        self.shape = check_matrix_shape(shape)
         self.w_min, self.w_max = float(domain.w_min), float(domain.w_max)
         self.dw_min = float(domain.dw_min)
         dev = domain.device
@@ -265,9 +268,51 @@ class PulsedArray:
             self.gain_down = (base * (1.0 - dev.d2d_asymmetry * z[1])).clamp_(min=0.0)
         else:
             self.gain_up = self.gain_down = None
-        #: pulses applied so far (up + down, all cells) [1]
-        self.pulses = 0.0
+        self._pulses = 0.0  # pulses counted on the host
+        self._pulses_dev = None  # pulses counted on the device (CUDA graph replays)
+        self._finite = None  # False once a captured update met a non-finite x or d
         self._updater = None  # the Numba kernel's, built at the first update it does
+
+    @property
+    def pulses(self) -> float:
+        """Pulses applied so far (up + down, all cells) [1]; settable (the count restarts
+        from the value given)."""
+        if self._pulses_dev is None:
+            return self._pulses
+        return self._pulses + float(self._pulses_dev)
+
+    @pulses.setter
+    def pulses(self, value: float) -> None:
+        self._pulses = check_number(value, what="pulses", lo=0.0)
+        if self._pulses_dev is not None:
+            self._pulses_dev.zero_()
+
+    def _count(self, n: Tensor) -> None:
+        """Add the pulses ``n`` (a tensor) to the count, on the device while a CUDA graph
+        is being captured (no host synchronisation there)."""
+        if _capturing(n):
+            self._device_state().add_(n.sum(dtype=torch.float64))
+        else:
+            self._pulses += float(n.sum())
+
+    def prepare_capture(self, device) -> None:
+        """Allocate the device-side pulse count and finiteness flag that updates captured
+        in a CUDA graph keep (call before the capture: a tensor made inside it would be
+        reset by every replay)."""
+        if self._pulses_dev is None:
+            self._pulses_dev = torch.zeros((), dtype=torch.float64, device=device)
+            self._finite = torch.ones((), dtype=torch.bool, device=device)
+
+    def _device_state(self) -> Tensor:
+        if self._pulses_dev is None:
+            raise ConfigError("prepare_capture() must precede the capture of an update in a "
+                              "CUDA graph")
+        return self._pulses_dev
+
+    def finite_inputs(self) -> bool:
+        """False if an update replayed from a CUDA graph met a non-finite input or error
+        (an eager update raises at once instead)."""
+        return True if self._finite is None else bool(self._finite)
 
     def _interp(self, tables, w: Tensor):
         # the grid position in [0, GRID - 1]; the cell index at most GRID - 2 (in float32
@@ -305,7 +350,7 @@ class PulsedArray:
             w = w[:, cols]
             if gain_up is not None:
                 gain_up, gain_down = gain_up[:, cols], gain_down[:, cols]
-        if w.is_contiguous():
+        if w.is_contiguous() and not _capturing(w):
             total = (n_up + n_down).view(-1)
             # few cells pulsed: update only those (counted first: cheaper than listing)
             if int(torch.count_nonzero(total)) * 4 < w.numel():
@@ -337,7 +382,7 @@ class PulsedArray:
                 var += (n_up + n_down) * self._wn2
             noise = torch.randn(w.shape, generator=generator, device=w.device, dtype=w.dtype)
             w.addcmul_(var.sqrt_(), noise)
-        self.pulses += float((n_up + n_down).sum())
+        self._count(n_up + n_down)
         return self.clip(w.add_(up).sub_(down))
 
     def _kernel(self, w: Tensor, bit_length, engine: UpdateEngine):
@@ -395,7 +440,7 @@ class PulsedArray:
         # F = (q_down + q_up) / 2, G = (q_down - q_up) / 2 with q = mu / dw_min
         f = (mu_down + mu_up) * (0.5 / self.dw_min)
         g = (mu_down - mu_up) * (0.5 / self.dw_min)
-        self.pulses += float(mag.sum()) / self.dw_min
+        self._count(mag / self.dw_min)
         return self.clip(w.add_(pos * f - mag * g))
 
     def update(self, w: Tensor, x: Tensor, d: Tensor, *, lr: float, mode: UpdateMode,
@@ -438,12 +483,16 @@ class PulsedArray:
                 _check_generator(generator, w.device)
                 seed = int(torch.randint(-2 ** 63, 2 ** 63 - 1, (), generator=generator,
                                          dtype=torch.int64)) % 2 ** 64
-                self.pulses += updater.update(
+                self._pulses += updater.update(
                     w.detach().numpy(), x.detach().numpy(), d.detach().numpy(), lr=float(lr),
                     bit_length=bit_length, update_management=bool(update_management),
                     seed=seed)
                 return w
-        if not bool(torch.isfinite(x).all() & torch.isfinite(d).all()):  # one device sync
+        finite = torch.isfinite(x).all() & torch.isfinite(d).all()
+        if _capturing(w):  # no host synchronisation inside a graph: remembered instead
+            self._device_state()
+            self._finite &= finite
+        elif not bool(finite):  # one device sync
             raise ConfigError("x and d must be finite (a NaN or infinite activation or error: "
                               "did training diverge?)")
         if mode is UpdateMode.MEAN_FIELD:
@@ -458,7 +507,7 @@ class PulsedArray:
                                      update_management=update_management)
         if w.is_contiguous():  # few coincidences: move only the cells they hit
             on_x, on_d = _bits(px, pd, bit_length, generator)
-            if _few(on_x, on_d, self.shape[1], self.shape[0]):
+            if not _capturing(w) and _few(on_x, on_d, self.shape[1], self.shape[0]):
                 B = x.shape[0]
                 lin, up = _pairs(on_x.reshape(B * bit_length, -1),
                                  on_d.reshape(B * bit_length, -1), torch.sign(x),

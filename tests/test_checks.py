@@ -5,7 +5,13 @@ from __future__ import annotations
 import math
 
 import pytest
-from xbarlab.checks import check_memory, check_number, format_bytes, parse_number
+from xbarlab.checks import (
+    check_matrix_shape,
+    check_memory,
+    check_number,
+    format_bytes,
+    parse_number,
+)
 from xbarlab.errors import ConfigError
 
 
@@ -45,3 +51,23 @@ def test_check_memory_refuses_beyond_half_the_available():
                        r"the 1 kB available; reduce it or pass --yes to go on"):
         check_memory(600, what="job", go_on="--yes", available=1000)
     assert format_bytes(2.4e13) == "24 TB"
+
+
+@pytest.mark.parametrize("shape, needle", [
+    ((3,), "integers"), ((2, 3, 4), "integers"), ((2.0, 3), "integers"), ((True, 3), "integers"),
+    (("2", 3), "integers"), (None, "integers"), ((0, 3), "both >= 1"), ((2, -1), "both >= 1"),
+])
+def test_check_matrix_shape_refuses(shape, needle):
+    with pytest.raises(ConfigError, match=needle) as e:
+        check_matrix_shape(shape, what="layer shape")
+    assert str(e.value).startswith("layer shape must be (n_out, n_in)")
+    assert "\n" not in str(e.value)
+
+
+def test_check_matrix_shape_takes_numpy_and_torch_integers():
+    import numpy as np
+    import torch
+
+    assert check_matrix_shape((np.int64(4), 3)) == (4, 3)
+    assert check_matrix_shape(torch.Size([5, 2])) == (5, 2)
+    assert all(type(s) is int for s in check_matrix_shape(np.array([2, 7])))

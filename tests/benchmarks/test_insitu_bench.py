@@ -32,10 +32,12 @@ def _domain():
     return WeightDomain(pulsed_preset("soft-bounds"), 0.6)
 
 
-def epoch_seconds(device: str = "cpu", data=None) -> float:
+def epoch_seconds(device: str = "cpu", data=None, *, graph: bool = False) -> float:
     """Seconds of one FCN epoch (see the module docstring) on ``device``; ``data``: an
     ``(x, y)`` pair of the 4,000 training images and labels (default: MNIST-5k loaded here),
-    for machines without the data set's download."""
+    for machines without the data set's download; ``graph``: every step replayed from a
+    CUDA graph (``AnalogSGD.cuda_graph``; its capture, before the clock starts, not
+    counted)."""
     from xbarlab.nn.insitu import AnalogSGD
     from xbarlab.nn.insitu_run import fcn
     from xbarlab.nn.train import torch_threads
@@ -52,13 +54,21 @@ def epoch_seconds(device: str = "cpu", data=None) -> float:
         model = fcn(784, g).to(device)
         g = torch.Generator(device=device).manual_seed(0)
         opt = AnalogSGD(model, _domain(), lr=0.05, generator=g)
+        loss = torch.nn.functional.cross_entropy
+        if graph:
+            step = opt.cuda_graph(x[:10], y[:10], loss_fn=loss)
         _sync(device)
         t0 = time.perf_counter()
         for i in range(0, len(x), 10):
+            if graph:
+                step(x[i:i + 10], y[i:i + 10])
+                continue
             opt.zero_grad()
-            torch.nn.functional.cross_entropy(model(x[i:i + 10]), y[i:i + 10]).backward()
+            loss(model(x[i:i + 10]), y[i:i + 10]).backward()
             opt.step()
         _sync(device)
+        if not opt.finite_inputs():
+            raise RuntimeError("a graphed step met a non-finite activation or error")
         return time.perf_counter() - t0
 
 
@@ -104,7 +114,8 @@ if __name__ == "__main__":  # pragma: no cover
 
     ap = argparse.ArgumentParser(description="in-situ training benchmarks")
     ap.add_argument("--epoch-on", nargs="*", default=None,
-                    help="only the FCN epoch, on these devices (e.g. cpu cuda)")
+                    help="only the FCN epoch, on these devices (e.g. cpu cuda cuda-graph: "
+                         "cuda with every step replayed from a CUDA graph)")
     ap.add_argument("--data", default=None, help="an .npz with x (4000, 784) and y")
     a = ap.parse_args()
     if a.epoch_on is None:
@@ -115,9 +126,10 @@ if __name__ == "__main__":  # pragma: no cover
             z = np.load(a.data)
             data = torch.from_numpy(z["x"]), torch.from_numpy(z["y"])
         out = {"machine": machine(), "torch": torch.__version__}
-        for dev in a.epoch_on:
-            epoch_seconds(dev, data)  # warm-up: first-use costs (kernels, allocator)
-            out[dev] = min(epoch_seconds(dev, data) for _ in range(2))
+        for name in a.epoch_on:
+            dev, graph = name.removesuffix("-graph"), name.endswith("-graph")
+            epoch_seconds(dev, data, graph=graph)  # warm-up: first-use costs
+            out[name] = min(epoch_seconds(dev, data, graph=graph) for _ in range(3))
             if dev == "cuda":
                 out["gpu"] = torch.cuda.get_device_name()
         print(json.dumps(out, indent=1))

@@ -171,13 +171,6 @@ ALL_TIMES[0] = _xfail("i", "fit on all times: 1 h 0.0302 vs floor 0.0252 (1.20x)
                            "at 30 d. Under read_noise_law='auto' (the linear law g (1 + e) "
                            "chosen) the 6 low targets come to KS 0.03-0.05, yet the median is "
                            "1.29x at 7 d (1.26x over the targets >= 5 uS)")
-ALL_TIMES[2] = _xfail("iii", "fit on all times: 1 s 0.0403 vs floor 0.0208 (1.9x), 1 h 0.0637 "
-                             "vs 0.0288 (2.2x), 1 d 0.0524, 7 d 0.0487, 30 d 0.0464, 1 y "
-                             "0.0432 vs 0.0288; worst at the edge levels 5 and 45 uS. The "
-                             "levels overlap in the first read (+-1 uS windows 1 uS apart): "
-                             "conditioned on the first read alone, the model interpolates "
-                             "between the two levels whose centres a cell may relax toward "
-                             "(the correlation test below)")
 ALL_TIMES[3] = _xfail("iv", "fit on all times: 1 d 0.0318 vs floor 0.0272 (1.17x), 30 d 0.0336 "
                             "vs 0.0277 (1.21x); 1 s 1.12x, 1 h 1.05x, 7 d 1.14x, 1 y 1.11x; "
                             "worst at targets <= 1.875 uS (KS 0.06-0.13), where the additive "
@@ -189,11 +182,7 @@ TO_ONE_DAY[0] = _xfail("i", "fit up to 1 d: 30 d 0.0342 vs floor 0.0247 (1.39x),
                             "0.0267 (1.21x); t0 comes out 18.4 s (truth 20 s) and mu_nu 1-2 % "
                             "low (powerlaw.T0_LIKELIHOOD 'marginal' with the linear law: "
                             "1.14x, 1.17x)")
-TO_ONE_DAY[2] = _xfail("iii", "fit up to 1 d: 30 d 0.0474 vs floor 0.0288 (1.65x), 1 y 0.0479 "
-                              "vs 0.0288 (1.66x)")
-PERSISTENCE = ["i", "ii", _xfail("iii", "fit up to 1 d: 1 y 0.0484 against persistence's 0.0371 "
-                                        "(7 d 0.0518 vs 0.0628, 30 d 0.0497 vs 0.0517 "
-                                        "within)"), "iv"]
+PERSISTENCE = ["i", "ii", "iii", "iv"]
 
 
 @pytest.mark.slow
@@ -284,16 +273,7 @@ CORRELATION = ["i", _xfail("ii", "levels inside the band: 1 h 0.85, 1 d 0.85, 7 
                                  "model's correlation is weaker than the data's (at 0 uS at 1 y "
                                  "-0.50 against -0.95 to -0.85, at 0.625 uS -0.67 against "
                                  "-0.87 to -0.79)"),
-               _xfail("iii", "no level inside the band at any time: the model's correlation is "
-                             "-0.05 to 0.06 at the inner levels against -0.6 to -0.1 in the "
-                             "data, -0.2 to -0.3 at the edge levels. The levels overlap in "
-                             "the first read (+-1 uS windows 1 uS apart) and a model "
-                             "conditioned on the first read alone interpolates between the "
-                             "two levels a cell may belong to, whose centres it relaxes "
-                             "toward: the within-level dependence cancels. The same "
-                             "mechanism puts the set's KS at 1.5-2.2x the floor, worst at "
-                             "the edge levels, where cells beyond the outer centre follow "
-                             "one level and cells inside it two")]
+               "iii"]
 
 
 @pytest.mark.slow
@@ -301,9 +281,10 @@ CORRELATION = ["i", _xfail("ii", "levels inside the band: 1 h 0.85, 1 d 0.85, 7 
 def test_correlation_of_first_read_and_change_inside_the_data_band_at_every_time(name):
     """Fitted on every time of half the devices: per level, the correlation between a
     cell's first read and its change since then, in 20 model samples per held-out device
-    (their targets, or for (iii) their first reads), lies inside the held-out data's 99 %
-    bootstrap band (200 resamples of the level's cells) at >= 90 % of the levels with a
-    spread at every later time (each time on its own, not pooled)."""
+    (their targets, or for (iii) their first reads with their levels' centres as
+    ``g_level``), lies inside the held-out data's 99 % bootstrap band (200 resamples of
+    the level's cells) at >= 90 % of the levels with a spread at every later time (each
+    time on its own, not pooled)."""
     c = _case(name)
     held, model = c["held"], c["model"]
     times = np.unique(held["time"])
@@ -322,7 +303,7 @@ def test_correlation_of_first_read_and_change_inside_the_data_band_at_every_time
             lo, hi = np.quantile(_corr_rows(g1[pick], d[pick]), [0.005, 0.995])
             if name == "iii":
                 g_in = np.repeat(g1, N_SAMPLES)
-                s = model.sample(g_in, times[1:], rng)
+                s = model.sample(g_in, times[1:], rng, g_level=RRAM_CENTRES[int(v)])
                 c_model = _corr_rows(g_in[None, :], (s[j - 1] - g_in)[None, :])[0]
             else:
                 s = model.sample(np.full(g1.size * N_SAMPLES, held["g_target"][

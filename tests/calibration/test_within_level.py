@@ -105,7 +105,7 @@ def test_pcm_example_correlation_and_spread(tmp_path):
     the correlation between the 1 s read and the change at 10 s..1 d lies inside the data's
     99 % bootstrap band at >= 90 % of the 40 (level, time) cells (reached: all; drawn
     independently of the first read within a level: 35 %); at 2.5 uS the
-    model's spread at 1 d is within 0.07 uS of the preset's (0.511 uS; reached 0.539;
+    model's spread at 1 d is within 0.07 uS of the preset's (0.511 uS; reached 0.503;
     drawn independently: 0.70) and at 0.3125 uS the fraction of cells reading 0 S at 1 y
     within 0.08 of the preset's (0.229; reached 0.299; drawn independently: 0.506)."""
     from xbarlab import devices
@@ -344,10 +344,10 @@ def _refit_stats(cols, targets, times, n_refit, rng):
 @pytest.mark.slow
 @pytest.mark.xfail(strict=True, reason=(
     "1 d: spread outside at 0.9375 uS (preset 0.313 uS, band 0.254-0.304) and 25 uS (1.512, "
-    "band 1.571-1.947; the file's own 150 cells there read 1.680 uS, 11 % above the preset, "
+    "band 1.554-1.934; the file's own 150 cells there read 1.680 uS, 11 % above the preset, "
     "and the fit follows them), fraction at 0 S below the band at 1.25 and 2.1875 uS "
-    "(0.0045 against 0.0058-0.025); 1 y: the fraction at 0 S above the preset at every "
-    "target 0.3125-2.1875 uS (band 0.134-0.280 against 0.075 at 0.625 uS, 0.058-0.125 "
+    "(0.0045 against 0.0055-0.022 at 1.25 uS); 1 y: the fraction at 0 S above the preset at "
+    "every target 0.3125-2.1875 uS (band 0.134-0.280 against 0.075 at 0.625 uS, 0.046-0.114 "
     "against 0.0075 at 1.25 uS), spread at 0.9375 and 25 uS. Beyond 1 d the relaxation "
     "table adds normal increments to a change linear in g_0 while the preset's change is "
     "multiplicative (g_0 D^-nu): at 0.6 uS the mean change at 1 y, -0.44 uS, is the "
@@ -377,3 +377,104 @@ def test_pcm_example_refit_holds_the_preset_inside_its_bootstrap_bands():
                                f"[{lo[k, j, i]:.4g}, {hi[k, j, i]:.4g}]")
     print("outside the refits' bands:", out)
     assert not out, out
+
+
+def _relaxing_toward_centre_correlation(t, window=1e-6, tau=100.0, beta=0.5, s_n=0.3e-6,
+                                        t_n=1.0):
+    """Correlation [1] between the first read and the change at ``t`` [s] of generator
+    (iii) inside a level, from its equations: x = g_1 - g_c uniform in +-window, d(t) =
+    -x f(t) + s_n sqrt(ln(1 + t/t_n)) Z, f = 1 - exp(-(t/tau)^beta)."""
+    f = 1.0 - np.exp(-((t / tau) ** beta))
+    sx = window / np.sqrt(3.0)
+    return -sx * f / np.sqrt((sx * f) ** 2 + s_n**2 * np.log1p(t / t_n))
+
+
+def test_overlapping_labelled_levels_keep_the_within_level_correlation():
+    """Generator (iii) with levels 10..14 uS 1 uS apart and +-1 uS first-read windows (so
+    neighbouring levels overlap in the first read), 1,000 cells a level read at 0, 1 s,
+    1 h, 1 d: the first-read-conditioned fit takes each cell's level (takes_level); cells
+    sampled at first reads uniform in their level's window, given their level's centre as
+    g_level, have the correlation between first read and change of the generator's
+    equations (-0.215 at 1 s, -0.557 at 1 h, -0.496 at 1 d) within 0.05 at every level
+    and time (reached: within 0.03). Given the first read alone, a cell of an inner level
+    is placed between two levels whose centres it may relax toward, and the correlation
+    cancels (|r| < 0.1 at 1 h; -0.56 in the data)."""
+    from _synthetic_rram import relaxation_toward_centre
+
+    centres = np.arange(10e-6, 14.5e-6, 1e-6)
+    times = np.array([0.0, 1.0, 3600.0, 86400.0])
+    data = relaxation_toward_centre(centres, 1000, times, np.random.default_rng(7))
+    model = fit(data, drift="relaxation", rng=np.random.default_rng(0), n_boot=2)
+    assert model.conditioning == "initial read" and model.takes_level
+    rng = np.random.default_rng(1)
+    for t in times[1:]:
+        want = _relaxing_toward_centre_correlation(t)
+        for c in centres:
+            g1 = c + 1e-6 * rng.uniform(-1.0, 1.0, 20_000)
+            s = model.sample(g1, t, rng, g_level=c)
+            r = np.corrcoef(g1, s - g1)[0, 1]
+            assert abs(r - want) < 0.05, (t, c, r, want)
+    for c in centres[1:-1]:
+        g1 = c + 1e-6 * rng.uniform(-1.0, 1.0, 20_000)
+        s = model.sample(g1, 3600.0, rng)
+        assert abs(np.corrcoef(g1, s - g1)[0, 1]) < 0.1
+
+
+def test_table_of_labelled_levels_follows_the_given_level():
+    """Two labelled levels at 10 and 11 uS whose first reads overlap (9-11 and 10-12 uS),
+    q = 0 and slope -1 at every p (full relaxation toward the level's reference): a cell at
+    g_0 = 10.5 uS given level 10 uS changes by -0.5 uS, given 11 uS by +0.5 uS, given
+    10.5 uS (between the levels) by 0 S; given no level it is placed by g_0 (inside both
+    ranges: the weight in g, 0 S). The flag survives to_dict/from_dict; a table without it
+    writes no key; a table cannot have both kinds of levels."""
+    from xbarlab.errors import ConfigError
+
+    g = np.array([10e-6, 11e-6])
+    t = np.array([0.0, 100.0])
+    p = np.linspace(0, 1, 5)
+    q = np.zeros((2, 2, 5))
+    kw = {"slope": np.full_like(q, -1.0), "g_ref": g, "g_lo": g - 1e-6, "g_hi": g + 1e-6}
+    tab = RelaxationTable(g, t, p, q, tau=1.0, level_by_label=True, **kw)
+    g0 = np.full(4, 10.5e-6)
+    lv = np.array([10e-6, 11e-6, 10.5e-6, 10e-6])
+    np.testing.assert_allclose(tab.delta(g0, 100.0, np.full(4, 0.5), lv),
+                               [-0.5e-6, 0.5e-6, 0.0, -0.5e-6], atol=1e-18)
+    np.testing.assert_allclose(tab.delta(g0[:1], 100.0, np.full(1, 0.5)), [0.0], atol=1e-18)
+    back = RelaxationTable.from_dict(tab.to_dict())
+    assert back.level_by_label and not back.level_by_target
+    assert "level_by_label" not in RelaxationTable(g, t, p, q, tau=1.0, **kw).to_dict()
+    with pytest.raises(ConfigError, match="not both"):
+        RelaxationTable(g, t, p, q, tau=1.0, level_by_label=True, level_by_target=True, **kw)
+
+
+def test_g_level_is_refused_where_the_model_takes_none_and_checked():
+    """A preset (no relaxation table) and a fitted model of unlabelled levels refuse
+    g_level with a one-line ConfigError naming takes_level; a labelled fit refuses a
+    g_level of another shape or below 0 S, and sample(..., g_level=) gives the bits of
+    read(program(..., g_level=), ...) for the same seed."""
+    from _synthetic_rram import relaxation_toward_centre
+    from xbarlab import devices
+    from xbarlab.errors import ConfigError
+
+    pre = devices.load("pcm-ibm-2020")
+    with pytest.raises(ConfigError, match="takes_level"):
+        pre.program(np.full(3, 1e-6), np.random.default_rng(0), g_level=1e-6)
+    times = np.array([0.0, 1.0, 100.0])
+    data = relaxation_toward_centre([10e-6, 20e-6], 60, times, np.random.default_rng(2))
+    unlabelled = {k: v for k, v in data.items() if k != "level"}
+    m0 = fit(unlabelled, drift="relaxation", rng=np.random.default_rng(0), n_boot=2,
+             min_devices=5)
+    assert not m0.takes_level
+    with pytest.raises(ConfigError, match="takes_level"):
+        m0.sample(np.full(3, 10e-6), 1.0, np.random.default_rng(0), g_level=10e-6)
+    m = fit(data, drift="relaxation", rng=np.random.default_rng(0), n_boot=2)
+    assert m.takes_level
+    g = np.full(4, 10.2e-6)
+    with pytest.raises(ConfigError, match="shape"):
+        m.program(g, np.random.default_rng(0), g_level=np.full(3, 10e-6))
+    with pytest.raises(ConfigError, match="g_level"):
+        m.program(g, np.random.default_rng(0), g_level=-1e-6)
+    a = m.sample(g, times, np.random.default_rng(5), g_level=10e-6)
+    rng = np.random.default_rng(5)
+    b = m.read(m.program(g, rng, g_level=np.full(4, 10e-6)), times, rng)
+    np.testing.assert_array_equal(a, b)

@@ -35,6 +35,10 @@ def test_train_words_are_bernoulli(p):
         return
     se = math.sqrt(p * (1 - p) / n)
     assert np.all(np.abs(bits.mean(0) - p) < 4.5 * se)
+    # pooled over the lanes, and no lane silent (at p = 1e-3 one lane's 4.5 se exceeds p;
+    # P(a lane of 20,000 draws holds no bit) = 0.999^20000 = 2e-9)
+    assert abs(bits.mean() - p) < 4.5 * math.sqrt(p * (1 - p) / bits.size)
+    assert np.all(bits.sum(0) > 0)
     k = bits.sum(1)
     var = 31 * p * (1 - p)
     assert abs(k.var() / var - 1) < 4 * math.sqrt(2 / n) + 4 / math.sqrt(n * var)
@@ -179,3 +183,28 @@ def test_engine_choice_is_checked():
                    bit_length=65, **args)
     with pytest.raises(ConfigError, match="p must be"):
         train_words(np.full((1, 2), 1.5), 31, seed=0)
+
+
+def test_updater_refuses_bad_settings_and_inputs():
+    """Bad shapes, non-finite or negative tables and gains, a non-positive dw_min or lr and
+    a non-bool update management are refused naming the value, before any update."""
+    from xbarlab.devices.pulsed_kernels import PulseUpdater
+
+    ok = {"dw_min": 0.01, "w_range": (-1.0, 1.0), "tables": np.full((2, 5), 0.01),
+          "linear": None, "variances": False, "gains": None, "c2c": 0.0, "write_noise": 0.0}
+    bad = [((-2, 3), {}, "shape"), ((2, 3), {"dw_min": float("inf")}, "dw_min"),
+           ((2, 3), {"dw_min": "a"}, "dw_min"), ((2, 3), {"c2c": -0.1}, "c2c"),
+           ((2, 3), {"tables": np.full((2, 5), np.nan)}, "tables"),
+           ((2, 3), {"linear": (1.0, 2.0)}, "linear"),
+           ((2, 3), {"gains": (np.full((2, 3), np.nan), np.ones((2, 3)))}, "gains")]
+    for shape, kw, msg in bad:
+        with pytest.raises(ConfigError, match=msg):
+            PulseUpdater(shape, np.float64, **{**ok, **kw})
+    up = PulseUpdater((2, 3), np.float64, **ok)
+    w, x, d = np.zeros((2, 3)), np.ones((1, 3)), np.ones((1, 2))
+    with pytest.raises(ConfigError, match="lr"):
+        up.update(w, x, d, lr="a", bit_length=31, update_management=True, seed=1)
+    with pytest.raises(ConfigError, match="update_management"):
+        up.update(w, x, d, lr=0.1, bit_length=31, update_management="yes", seed=1)
+    with pytest.raises(ConfigError, match="base"):
+        train_words(np.full((1, 2), 0.5), 31, seed=1, base=1.5)

@@ -75,7 +75,7 @@ def test_converter_characterised_per_output_bit():
     a = dataclasses.replace(c, readout="voltage", accumulation="analog")
     assert product_cost(a).energy["adc"] == pytest.approx(3 * 5 * 0.3e-12, rel=1e-14)
     with pytest.raises(ConfigError, match="both adc_energy and adc_energy_per_bit"):
-        product_cost(dataclasses.replace(c, adc_energy=2e-12))
+        dataclasses.replace(c, adc_energy=2e-12)
 
 
 def _neuron_chip(input_bits, output_bits):
@@ -109,13 +109,19 @@ def test_integrate_and_fire_neuron(b_in, b_out, integrations, mag, steps):
         3 * (integrations * 0.25e-12 + mag * 1.2e-12), rel=1e-13)
     assert pc.energy["wordlines"] == pytest.approx(3 * mag * 500e-15 * 1.8**2, rel=1e-13)
     assert pc.energy["adc"] == pytest.approx(3 * steps * 0.3e-12, rel=1e-13)
-    plain = product_cost(dataclasses.replace(c, neuron_integration_energy=None))
+    plain = product_cost(dataclasses.replace(
+        c, neuron_integration_energy=None, neuron_sample_energy=None,
+        wordline_capacitance=None, neuron_phase_bits=None))
     assert plain.energy["neuron"] == plain.energy["wordlines"] == 0.0
     assert plain.energy["adc"] == pytest.approx(3 * b_out * 0.3e-12, rel=1e-13)
     n_phases = 2 if mag > 3 else 1
     assert pc.latency - plain.latency == pytest.approx((n_phases - 1) / 1e6, abs=1e-15)
-    with pytest.raises(ConfigError, match="not all of"):
-        product_cost(dataclasses.replace(c, wordline_capacitance=None))
+    with pytest.raises(ConfigError, match="needs all of"):
+        dataclasses.replace(c, wordline_capacitance=None)
+    # the neuron integrates charge over the input bits: digital accumulation is refused
+    # (it would convert every bit-serial cycle and charge each the neuron's steps)
+    with pytest.raises(ConfigError, match="needs accumulation = 'analog'"):
+        dataclasses.replace(c, accumulation=Accumulation.DIGITAL)
 
 
 def test_nominal_inputs_take_every_code_once_per_row():

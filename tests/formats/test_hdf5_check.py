@@ -264,3 +264,18 @@ def test_a_slow_start_is_not_taken_for_a_corrupt_file(table_h5, tmp_path, monkey
     shutil.copyfile(table_h5, copy)
     monkeypatch.setattr(hdf5_check, "_CHILD", "import time; time.sleep(1.5)\n" + hdf5_check._CHILD)
     check_hdf5_file(copy, timeout=1.0)
+
+
+def test_bad_time_limit_and_size_limit_are_refused(tmp_path):
+    """A time limit that is not a finite number > 0 s, or a size limit that is not an
+    integer >= 0 bytes, is refused naming it before any child process starts."""
+    from xbarlab.errors import ConfigError
+    from xbarlab.formats.hdf5_check import check_hdf5_file
+
+    f = tmp_path / "x.h5"
+    f.write_bytes(b"")
+    for kw, name in (({"timeout": float("nan")}, "timeout"), ({"timeout": 0}, "timeout"),
+                     ({"max_dataset_bytes": -1}, "max_dataset_bytes"),
+                     ({"max_dataset_bytes": 1.5}, "max_dataset_bytes")):
+        with pytest.raises(ConfigError, match=name):
+            check_hdf5_file(f, **kw)
