@@ -372,8 +372,9 @@ def _fit_drift(pv, cond, drift, rep, *, rng, t0, t_max, min_devices, n_boot, rea
         blk = _fit_one(kind, sub, lev[half], centres, keep, scratch, rng=rng, t0=t0,
                        t_max=t_max, n_boot=0, read_noise=(read_noise[0], "log"),
                        by_target=cond is Conditioning.TARGET)
-        rep.drift_loglik[kind] = heldout_loglik(blk, pv, ~half & np.isin(lev, keep),
-                                                g_level=centres[lev])
+        rep.drift_loglik[kind] = heldout_loglik(
+            blk, pv, ~half & np.isin(lev, keep), g_level=centres[lev],
+            g0_is_input=cond is Conditioning.INITIAL_READ)
     choice = max(rep.drift_loglik, key=rep.drift_loglik.get)
     rep.drift_choice = choice
     return _fit_one(choice, pv, lev, centres, keep, rep, rng=rng, t0=t0, t_max=t_max,
