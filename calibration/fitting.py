@@ -8,7 +8,7 @@ import numpy as np
 
 from ..checks import check_rng
 from ..devices.base import Conditioning
-from ..devices.blocks import ReadNoiseStructure
+from ..devices.blocks import ReadNoiseLaw, ReadNoiseStructure
 from ..devices.composite import CompositeDevice, warn_disjoint_ranges
 from ..devices.fitted import FittedPowerLaw, WhiteReadNoise
 from ..enums import coerce_enum
@@ -64,7 +64,7 @@ def fit(measurements, *, conditioning: str | None = None, drift: str = "auto",
         t_max: float = 10 * YEAR, min_devices: int = 20, n_boot: int = 100,
         rng: np.random.Generator, sources=None, progress=None,
         programming_from: CompositeDevice | None = None,
-        read_noise_structure="auto") -> CompositeDevice:
+        read_noise_structure="auto", read_noise_law="log") -> CompositeDevice:
     """Fit a device model to measured reads.
 
     ``measurements``: a :class:`Measurements` table (or a list of them, or a mapping of
@@ -82,8 +82,8 @@ def fit(measurements, *, conditioning: str | None = None, drift: str = "auto",
     target-conditioned model whose programming error is composed with this fit's
     relaxation (the result is then target-conditioned; a
     :class:`~xbarlab.errors.CompositionWarning` when its fitted range and the data's first
-    reads do not overlap); ``read_noise_structure``: "auto" (chosen by
-    :func:`~xbarlab.calibration.powerlaw.choose_structure`) or a ``ReadNoiseStructure``.
+    reads do not overlap); ``read_noise_structure``, ``read_noise_law``: the power law's
+    read noise, each "auto" or a value of its enum (:func:`_read_noise`).
 
     Returns a :class:`~xbarlab.devices.composite.CompositeDevice` of fitted blocks
     (:mod:`xbarlab.devices.fitted`, :mod:`xbarlab.devices.relaxation_table`) that accepts
@@ -98,8 +98,7 @@ def fit(measurements, *, conditioning: str | None = None, drift: str = "auto",
         raise ConfigError(f"min_devices must be >= 2, got {min_devices}")
     if drift not in ("auto", "power-law", "relaxation", "none"):
         raise ConfigError(f"drift must be one of auto, power-law, relaxation, none; got {drift!r}")
-    rn = (read_noise_structure if read_noise_structure == "auto" else
-          coerce_enum(ReadNoiseStructure, read_noise_structure, "read_noise_structure"))
+    rn = _read_noise(read_noise_structure, read_noise_law)
     step = progress or (lambda s: None)
     cols = tables.columns(measurements)
     cond = _conditioning(cols, conditioning)
@@ -174,10 +173,24 @@ def fit(measurements, *, conditioning: str | None = None, drift: str = "auto",
         srcs += [s_["path"] for s_ in programming_from.provenance.sources]
     settings = {"conditioning": cond.value, "drift": drift, "family": family,
                 "window_S": window, "t0_s": t0, "t_max_s": t_max, "min_devices": min_devices,
-                "n_boot": n_boot, "drift_choice": rep.drift_choice, "read_noise_structure": str(rn)}
+                "n_boot": n_boot, "drift_choice": rep.drift_choice,
+                "read_noise_structure": str(rn[0]), "read_noise_law": str(rn[1])}
     prov = Provenance.for_files("calibration.fit", [s for s in srcs if _exists(s)], settings)
     return _fitted_model(cond.value, programming, drift_law, read_noise,
                          (max(g_lo, 0.0), g_hi), prov, rep)
+
+
+def _read_noise(structure, law):
+    """The power law's read-noise structure and law: each "auto" or the enum
+    (``ReadNoiseStructure``; :class:`~xbarlab.devices.blocks.ReadNoiseLaw`: "log", reads
+    g e^e, or "linear", reads g (1 + e) clamped at 0 S); "auto" is chosen by
+    :func:`~xbarlab.calibration.powerlaw.choose_structure` or
+    :func:`~xbarlab.calibration.powerlaw.choose_law`. With ``drift`` "auto" the power law
+    competes with the relaxation table under the law "log" and is then fitted under
+    ``law``."""
+    return (structure if structure == "auto" else
+            coerce_enum(ReadNoiseStructure, structure, "read_noise_structure"),
+            law if law == "auto" else coerce_enum(ReadNoiseLaw, law, "read_noise_law"))
 
 
 def _note_composition(programming_from, pv, rep):
@@ -225,7 +238,8 @@ def _fit_programming_error(pv, drift_law, rep, *, has_time, has_cycles, rng, min
             "after programming; a programming-error fit needs at least 2 targets")
     programming, pinfo, skipped = fit_programming(
         pv.target, x, min_devices=min_devices, rng=rng, n_boot=n_boot, family=family,
-        window=window, noise_var=noise_var, labels=pv.level)
+        window=window, noise_var=noise_var, labels=pv.level,
+        noise_law=drift_law.law if isinstance(drift_law, FittedPowerLaw) else ReadNoiseLaw.LOG)
     rep.programming = pinfo
     rep.skipped += [(g, n, "programming") for g, n in skipped]
     clamped = [(g, int(z), int(n)) for g, z, n, c in zip(
@@ -356,10 +370,11 @@ def _fit_drift(pv, cond, drift, rep, *, rng, t0, t_max, min_devices, n_boot, rea
                            device=pv.device[half])
         scratch = type(rep)()
         blk = _fit_one(kind, sub, lev[half], centres, keep, scratch, rng=rng, t0=t0,
-                       t_max=t_max, n_boot=0, read_noise=read_noise,
+                       t_max=t_max, n_boot=0, read_noise=(read_noise[0], "log"),
                        by_target=cond is Conditioning.TARGET)
-        rep.drift_loglik[kind] = heldout_loglik(blk, pv, ~half & np.isin(lev, keep),
-                                                g_level=centres[lev])
+        rep.drift_loglik[kind] = heldout_loglik(
+            blk, pv, ~half & np.isin(lev, keep), g_level=centres[lev],
+            g0_is_input=cond is Conditioning.INITIAL_READ)
     choice = max(rep.drift_loglik, key=rep.drift_loglik.get)
     rep.drift_choice = choice
     return _fit_one(choice, pv, lev, centres, keep, rep, rng=rng, t0=t0, t_max=t_max,
@@ -370,7 +385,7 @@ def _fit_drift(pv, cond, drift, rep, *, rng, t0, t_max, min_devices, n_boot, rea
 def _fit_one(kind, pv, lev, centres, keep, rep, *, rng, t0, t_max, n_boot, read_noise,
              by_target=False):
     """The drift block ``kind`` fitted on ``pv``; ``read_noise``: the power law's read-noise
-    structure; ``by_target``: the relaxation table's levels are the programming targets (a
+    structure and law; ``by_target``: the relaxation table's levels are the programming targets (a
     target-conditioned fit)."""
     if kind == "relaxation":
         from .relaxation import fit_relaxation
@@ -383,7 +398,7 @@ def _fit_one(kind, pv, lev, centres, keep, rep, *, rng, t0, t_max, n_boot, read_
     from .powerlaw import fit_power_law
 
     block, info = fit_power_law(pv, lev, centres, keep, t0=t0, rng=rng, n_boot=n_boot,
-                                read_noise=read_noise)
+                                read_noise=read_noise[0], law=read_noise[1])
     rep.power_law = info
     return block
 

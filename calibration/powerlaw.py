@@ -37,15 +37,24 @@ model clamps g_prog and every read at 0 S) have no logarithm; they are handled a
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from ..devices.blocks import ReadNoiseStructure
+from ..devices.blocks import ReadNoiseLaw, ReadNoiseStructure
 from ..devices.curves import FittedCurve
 from ..devices.fitted import FittedPowerLaw
 from ..enums import coerce_enum
-from .readnoise import contrast_loglik, gls_fits, reml_cost, share_groups
+from .readnoise import (
+    contrast_loglik,
+    gls_fits,
+    linear_amplitude,
+    linear_amplitude_ml,
+    linear_log_moments,
+    predictive_loglik,
+    reml_cost,
+    share_groups,
+)
 from .smooth import smooth_cv
 
 T_R = 250e-9
@@ -57,6 +66,21 @@ MIN_USABLE = 5
 #: Held-out gain per read, in standard errors, that "both" needs over the better single
 #: read-noise structure to be chosen (it has one more parameter per level).
 BOTH_MARGIN_SE = 2.0
+#: Held-out gain per read, in standard errors, that the linear read-noise law needs over
+#: the law on ln g (the default) to be chosen.
+LAW_MARGIN_SE = 2.0
+#: Noise std s = Q sqrt(u) (in ln g) from which a level's relative read-noise amplitude
+#: is fitted by likelihood in g rather than from its log variance (:func:`_level_q`).
+LINEAR_ML_ABOVE = 0.3
+#: The likelihood that fits t0 under independent or "both" read noise: "profile" (each
+#: device's exponent profiled, each level's Q^2 profiled) or "marginal" (the exponent
+#: integrated over its level's normal). On log-normal reads of t0 = 20 s (4 targets x
+#: 5,000 devices, independent noise) "profile" gave t0 = 18.9 s from reads at 1 s - 1 y
+#: and 17.4 s from reads up to 1 d, mu_nu 0.5 % and 2 % low; "marginal" 20.6 s and 21.0
+#: s, mu_nu within 0.3 %. Tech C's drift choice (held-out likelihood) keeps the
+#: relaxation table under either (11.84 per read against the power law's 10.82 under
+#: "profile", 11.40 under "marginal").
+T0_LIKELIHOOD = "marginal"
 _W_GRID = np.linspace(0.0, 1.0, 21)
 _PURE_W = {ReadNoiseStructure.RANDOM_WALK: 0.0, ReadNoiseStructure.INDEPENDENT: 1.0}
 
@@ -87,6 +111,11 @@ class PowerLawInfo:
     holds the random walk's)."""
     w_independent: np.ndarray = field(default_factory=lambda: np.zeros(0))
     """Per-level independent share w of the read-noise variance [1] (empty: random walk)."""
+    law: str = "log"
+    """How the read noise enters the reads (a :class:`ReadNoiseLaw` value); under "linear"
+    ``q_read`` and ``q_independent`` are the amplitudes of g (1 + e)."""
+    law_evidence: dict = field(default_factory=dict)
+    """What chose the law (:func:`choose_law`; empty when the law was given)."""
 
 
 def censoring(pv, sel) -> dict:
@@ -303,7 +332,7 @@ def _pick_w(fits_w, groups, shared):
 def structure_fit(pv, rows, groups, structure, t0, *, shared_w=False):
     """Fit one read-noise structure to devices ``rows`` (``groups``: index arrays into
     ``rows``, one per level): ``(t0 [s], w per level, per-device fits)``. t0 (when None)
-    maximises the likelihood of the reads' contrasts (nu profiled) and, under ``BOTH``,
+    maximises the likelihood of :data:`T0_LIKELIHOOD` (:func:`_t0_cost`) and, under ``BOTH``,
     each level's independent share w the restricted likelihood (alternately: t0 at
     w = 1/2, w, then t0 again); ``shared_w``: one w for all levels."""
     def w_dev(w_lev):
@@ -319,12 +348,31 @@ def structure_fit(pv, rows, groups, structure, t0, *, shared_w=False):
     for r in range(rounds):
         if t0 is None:
             wd = w_dev(w_lev)
-            t_fit = _best_t0(lambda lt, wd=wd: reml_cost(reads.gls(10.0**lt, wd), groups,
-                                                         restricted=False),
+            t_fit = _best_t0(lambda lt, wd=wd: _t0_cost(pv, rows, groups, reads,
+                                                        10.0**lt, wd)(groups),
                              None if r == 0 else np.log10(t_fit))
         if structure is ReadNoiseStructure.BOTH:
             w_lev = _pick_w(_w_fits(reads, t_fit), groups, shared_w)
     return t_fit, w_lev, reads.gls(t_fit, w_dev(w_lev))
+
+
+def _t0_cost(pv, rows, groups, reads, t0, wd):
+    """The -2 log-likelihood that chooses t0 under :data:`T0_LIKELIHOOD` at ``t0`` [s]
+    with the independent shares ``wd`` (per device of ``rows``) [1], as a function of the
+    devices (index arrays into ``rows``, one per level: ``groups`` or a resample of it):
+    "profile", :func:`~xbarlab.calibration.readnoise.reml_cost` of the reads' contrasts
+    (nu profiled per device, each level's Q^2 profiled); "marginal", of the contrasts
+    with nu integrated over its level's N(mu_nu, sigma_nu^2) (:func:`contrast_loglik`),
+    each level's mu_nu, sigma_nu and Q^2 the moments of the GLS fits of ``groups`` at
+    ``t0``."""
+    f = reads.gls(t0, wd)
+    if T0_LIKELIHOOD == "profile":
+        return lambda picks: reml_cost(f, picks, restricted=False)
+    stats = [_level_stats(f["nu"][ix], f["S"][ix], f["rss"][ix], f["dof"][ix],
+                          np.ones(ix.size, bool)) for ix in groups]
+    w_lev = [wd[ix[0]] if ix.size else 0.0 for ix in groups]
+    lp = _score(pv, rows, groups, t0, w_lev, stats)[0]
+    return lambda picks: -2.0 * float(lp[np.concatenate(picks)].sum())
 
 
 def _score(pv, rows, groups, t0, w_lev, stats):
@@ -410,29 +458,216 @@ def _groups(parts):
     return out
 
 
-def fit_power_law(pv, lev, centres, keep, *, t0, rng, n_boot=100, read_noise="auto"):
+def fit_power_law(pv, lev, centres, keep, *, t0, rng, n_boot=100, read_noise="auto",
+                  law="log"):
     """Fit a :class:`FittedPowerLaw`; returns ``(block, info)``.
 
     ``read_noise``: "auto" (the structure chosen by :func:`choose_structure`, on a
     generator spawned from ``rng`` so that the bootstrap draws stay those of the other
     structures' fits) or a :class:`ReadNoiseStructure`. A random walk is fitted from
     read-to-read increments (:func:`_device_fits`); the other structures by per-device
-    generalised least squares under their covariance (:func:`structure_fit`)."""
-    evidence = {}
+    generalised least squares under their covariance (:func:`structure_fit`). ``law``:
+    "auto" (chosen by :func:`choose_law` for that structure, on another spawned
+    generator) or a :class:`ReadNoiseLaw` (how the noise enters the reads; "linear" is
+    fitted by :func:`_fit_linear`)."""
+    evidence, law_evidence = {}, {}
     if read_noise == "auto":
         structure, evidence = choose_structure(pv, lev, np.asarray(keep), t0=t0,
                                                rng=rng.spawn(1)[0])
     else:
         structure = coerce_enum(ReadNoiseStructure, read_noise, "read_noise")
     keep = np.asarray(keep)[np.argsort(centres[keep])]
-    if structure is ReadNoiseStructure.RANDOM_WALK:
-        block, info = _fit_random_walk(pv, lev, centres, keep, t0=t0, rng=rng, n_boot=n_boot)
-    else:
-        block, info = _fit_structure(pv, lev, centres, keep, structure, t0=t0, rng=rng,
-                                     n_boot=n_boot)
+    if law == "auto":
+        law, law_evidence = choose_law(pv, lev, centres, keep, structure, t0=t0,
+                                       rng=rng.spawn(1)[0])
+    law = coerce_enum(ReadNoiseLaw, law, "law")
+    block, info = _fit_law(pv, lev, centres, keep, structure, law, t0=t0, rng=rng,
+                           n_boot=n_boot)
     info.read_noise = structure.value
     info.read_noise_evidence = evidence
+    info.law_evidence = law_evidence
     return block, info
+
+
+def _fit_law(pv, lev, centres, keep, structure, law, *, t0, rng, n_boot):
+    """The fit of one structure and law (``keep`` sorted by conductance)."""
+    if law is ReadNoiseLaw.LINEAR:
+        return _fit_linear(pv, lev, centres, keep, structure, t0=t0, rng=rng, n_boot=n_boot)
+    if structure is ReadNoiseStructure.RANDOM_WALK:
+        return _fit_random_walk(pv, lev, centres, keep, t0=t0, rng=rng, n_boot=n_boot)
+    return _fit_structure(pv, lev, centres, keep, structure, t0=t0, rng=rng, n_boot=n_boot)
+
+
+def _clocks(pv, t0):
+    """Read times [s] (nominal where missing), drift clock L and 1/f clock u [1] of every
+    read of ``pv``."""
+    t = np.where(np.isfinite(pv.t), pv.t, pv.tp[None, :])
+    return t, np.log((t + t0) / t0), np.log((t + t0 + T_R) / (2 * T_R))
+
+
+def _total_q(info):
+    """Per-level amplitude of all the read noise [1] (under "both" of its two parts)."""
+    return np.hypot(info.q_read, info.q_independent) if info.q_independent.size else info.q_read
+
+
+def _shares(info):
+    """Per-level independent share w [1] (0 for a random walk)."""
+    return info.w_independent if info.w_independent.size else np.zeros(info.levels_g.size)
+
+
+def _fit_linear(pv, lev, centres, keep, structure, *, t0, rng, n_boot):
+    """Power law with relative read noise, reads g(t) (1 + e) clamped at 0 S.
+
+    ln(1 + e) has mean m(s) < 0 for e of std s = Q sqrt(u) (given a positive read,
+    :func:`~xbarlab.calibration.readnoise.linear_log_moments`), which grows with u and so
+    with L: in ln g it would bias nu by about Q^2 / 2. A first fit in ln g (no bootstrap)
+    gives each level's mu_nu, sigma_nu and t0, with which each level's Q is fitted in g
+    (:func:`_level_q`); every positive read is divided by e^(m(Q sqrt(u))) and the fit in
+    ln g, bootstrap included, redone; each level's Q is fitted again with its mu_nu and
+    sigma_nu, and the amplitude curves (values and replicates; under "both" both parts)
+    are scaled by Q over the fit's amplitude in ln g, interpolated between levels."""
+    _, first = _fit_law(pv, lev, centres, keep, structure, ReadNoiseLaw.LOG, t0=t0, rng=rng,
+                        n_boot=0)
+    q_dev = np.zeros(pv.n_dev)
+    for L, q in zip(keep, _level_q(pv, lev, keep, first), strict=True):
+        q_dev[lev == L] = q
+    _, _, u = _clocks(pv, first.t0)
+    m, _ = linear_log_moments(q_dev[:, None] * np.sqrt(u))
+    ok = np.isfinite(pv.g) & (pv.g > 0)
+    shifted = replace(pv, g=np.where(ok, pv.g * np.exp(-m), pv.g))
+    block, info = _fit_law(shifted, lev, centres, keep, structure, ReadNoiseLaw.LOG, t0=t0,
+                           rng=rng, n_boot=n_boot)
+    ratio = _level_q(pv, lev, keep, info) / np.maximum(_total_q(info), 1e-12)
+    both = block.q_independent is not None
+    curves = [block.q_read] + ([block.q_independent] if both else [])
+    new = []
+    for c in curves:
+        r = np.interp(c.g, info.levels_g, ratio)
+        new.append(FittedCurve(c.g, c.value * r, "1", c.boot * r if c.boot.size else c.boot))
+    block = replace(block, q_read=new[0], q_independent=new[1] if both else None,
+                    law=ReadNoiseLaw.LINEAR)
+    info.q_read = info.q_read * ratio
+    if both:
+        info.q_independent = info.q_independent * ratio
+    info.law = ReadNoiseLaw.LINEAR.value
+    return block, info
+
+
+def _subset(pv, rows):
+    """The pivot of devices ``rows``."""
+    return replace(pv, g=pv.g[rows], t=pv.t[rows], g0=pv.g0[rows],
+                   target=None if pv.target is None else pv.target[rows],
+                   level=None if pv.level is None else pv.level[rows], device=pv.device[rows])
+
+
+def _pairs(pv, lev, keep, t0):
+    """Every read after each device's first positive read, paired with that read: a dict
+    of per-read arrays ``dev`` (device), ``k`` (position of its level in ``keep``),
+    ``g1``, ``g`` [S], ``dL`` = L - L_1, ``u1``, ``u`` [1] (clocks at ``t0`` [s])."""
+    where = {int(L): i for i, L in enumerate(keep)}
+    k = np.array([where.get(int(v), -1) for v in lev])
+    first, _ = first_positive(pv)
+    rows = np.arange(pv.n_dev)
+    _, L, u = _clocks(pv, t0)
+    cols = np.arange(pv.g.shape[1])[None, :]
+    later = ((cols > first[:, None]) & np.isfinite(pv.g)
+             & ((pv.g[rows, first] > 0) & (k >= 0))[:, None])
+    d, c = np.nonzero(later)
+    f = first[d]
+    return {"dev": d, "k": k[d], "g1": pv.g[d, f], "g": pv.g[d, c], "dL": L[d, c] - L[d, f],
+            "u1": u[d, f], "u": u[d, c]}
+
+
+def _level_q(pv, lev, keep, info, most=1000):
+    """Per level (``keep`` order), the amplitude Q [1] of relative read noise g (1 + e).
+
+    Where the noise is moderate (Q_log sqrt(u) < :data:`LINEAR_ML_ABOVE` at every read,
+    Q_log the level's amplitude in ln g from ``info``) the Q whose log variance matches
+    Q_log over the level's reads
+    (:func:`~xbarlab.calibration.readnoise.linear_amplitude`); elsewhere fitted in g
+    (:func:`~xbarlab.calibration.readnoise.linear_amplitude_ml`, within a factor 4 of the
+    former) with the level's mu_nu, sigma_nu and share w from ``info`` and its t0, on
+    the reads of at most ``most`` devices of the level (evenly spaced). The former
+    assumes one Q per level and fails where Q sqrt(u) nears 1 (the log variance
+    saturates; with a random walk the log increments of reads near 0 S explode); the
+    latter, a likelihood of each read given the first with a flat prior on ln g_prog,
+    reads Q 3-5 % high at moderate noise (aihwkit-style reads, true mu_nu and sigma_nu,
+    targets 0.6-12.5 uS)."""
+    p = _pairs(pv, lev, keep, info.t0)
+    q_log = _total_q(info)
+    out = np.empty(len(keep))
+    w = _shares(info)
+    for i in range(len(keep)):
+        at = p["k"] == i
+        if not at.any():
+            out[i] = q_log[i]
+            continue
+        out[i] = linear_amplitude(q_log[i], p["u"][at])
+        if q_log[i] * np.sqrt(p["u"][at].max()) < LINEAR_ML_ABOVE:
+            continue
+        devs = np.unique(p["dev"][p["k"] == i])
+        if devs.size > most:
+            devs = devs[np.linspace(0, devs.size - 1, most).astype(np.intp)]
+        sel = np.isin(p["dev"], devs)
+        out[i] = linear_amplitude_ml(p["g1"][sel], p["g"][sel], p["dL"][sel], p["u1"][sel],
+                                     p["u"][sel], mu=info.mu_nu[i], s=info.sigma_nu[i],
+                                     w=w[i], q_range=(out[i] / 4, out[i] * 4))
+    return out
+
+
+def _predictive(pv, lev, keep, info, linear):
+    """Held-out :func:`~xbarlab.calibration.readnoise.predictive_loglik` of every read
+    after each device's first positive read, with its level's mu_nu, sigma_nu, amplitude
+    and share from ``info``: (per-device sum [ln(1/S)], per-device reads, per read
+    log-likelihood, per read whether it is positive)."""
+    p = _pairs(pv, lev, keep, info.t0)
+    k = p["k"]
+    lp = predictive_loglik(p["g1"], p["g"], p["dL"], p["u1"], p["u"], mu=info.mu_nu[k],
+                           s=info.sigma_nu[k], q=_total_q(info)[k], w=_shares(info)[k],
+                           linear=linear)
+    return (np.bincount(p["dev"], weights=lp, minlength=pv.n_dev),
+            np.bincount(p["dev"], minlength=pv.n_dev), lp, p["g"] > 0)
+
+
+def choose_law(pv, lev, centres, keep, structure, *, t0, rng) -> tuple[ReadNoiseLaw, dict]:
+    """The read-noise law (:class:`ReadNoiseLaw`) of the higher held-out log-likelihood
+    per read, for the read-noise ``structure``.
+
+    Each law is fitted (no bootstrap) on a random half of the devices of every level
+    (``rng`` draws the split); every read of the other half after a device's first
+    positive read is scored given that read
+    (:func:`~xbarlab.calibration.readnoise.predictive_loglik`, read by read; a read at
+    0 S by each law's probability of it). "linear" is chosen only when its gain per read
+    exceeds :data:`LAW_MARGIN_SE` standard errors (paired over held-out devices). Returns
+    the law and the evidence: ``loglik`` (law -> mean log-likelihood per read
+    [ln(1/S)]), ``loglik_positive`` (the same over the positive reads), ``gain`` and
+    ``gain_se`` (linear less log, per read), ``devices``, ``reads`` and ``zero_reads``
+    scored."""
+    train, test = [], []
+    for L in keep:
+        p = rng.permutation(np.nonzero(lev == L)[0])
+        train.append(p[: p.size // 2])
+        test.append(p[p.size // 2:])
+    rows_tr, rows_te = np.concatenate(train), np.concatenate(test)
+    sub_tr, sub_te = _subset(pv, rows_tr), _subset(pv, rows_te)
+    ll, ll_pos, per = {}, {}, {}
+    for law in ReadNoiseLaw:
+        _, info = _fit_law(sub_tr, lev[rows_tr], centres, keep, structure, law, t0=t0,
+                           rng=rng, n_boot=0)
+        dev, n, lp, pos = _predictive(sub_te, lev[rows_te], keep, info,
+                                      law is ReadNoiseLaw.LINEAR)
+        per[law] = dev
+        ll[law.value] = float(lp.sum() / max(lp.size, 1))
+        ll_pos[law.value] = float(lp[pos].sum() / max(pos.sum(), 1))
+    live = n > 0
+    diff = (per[ReadNoiseLaw.LINEAR] - per[ReadNoiseLaw.LOG])[live]
+    reads = int(n.sum())
+    gain = float(diff.sum() / max(reads, 1))
+    se = float(diff.std(ddof=1) * np.sqrt(diff.size) / max(reads, 1)) if diff.size > 1 else np.inf
+    choice = ReadNoiseLaw.LINEAR if gain > LAW_MARGIN_SE * se else ReadNoiseLaw.LOG
+    ev = {"loglik": ll, "loglik_positive": ll_pos, "gain": gain, "gain_se": se,
+          "devices": int(live.sum()), "reads": reads, "zero_reads": int(pos.size - pos.sum())}
+    return choice, ev
 
 
 def _fit_structure(pv, lev, centres, keep, structure, *, t0, rng, n_boot):
@@ -469,21 +704,22 @@ def _fit_structure(pv, lev, centres, keep, structure, *, t0, rng, n_boot):
     grid = np.unique(np.concatenate([gk, np.linspace(gk.min(), gk.max(), 64)]))
     bm, bsg, bq, bqi = (np.zeros((n_boot, grid.size)) for _ in range(4))
     h = 0.03
-    fits3 = ({j: reads.gls(10.0**lt, wd) for j, lt in
-              enumerate((np.log10(t0) - h, np.log10(t0), np.log10(t0) + h))}
-             if t0_fitted and n_boot else {})
+    # t0's cost at three trial values: a replicate's t0 from the parabola through them
+    cost3 = ([_t0_cost(pv, rows, groups, reads, 10.0**lt, wd) for lt in
+              (np.log10(t0) - h, np.log10(t0), np.log10(t0) + h)]
+             if t0_fitted and n_boot else [])
     fits_w = _w_fits(reads, t0) if both and n_boot else []
     for b in range(n_boot):
         picks = [ix[rng.integers(0, ix.size, ix.size)] for ix in groups]
         cur, t_b, w_b = f, t0, w_lev
-        if fits3:
-            c = [reml_cost(fits3[j], picks, restricted=False) for j in range(3)]
+        if cost3:
+            c = [cost(picks) for cost in cost3]
             den = c[0] - 2 * c[1] + c[2]
             step = 0.5 * (c[0] - c[2]) / den if den > 0 else 0.0
             t_b = 10.0 ** (np.log10(t0) + h * float(np.clip(step, -1, 1)))
         if fits_w:
             w_b = _pick_w(fits_w, picks, True)
-        if fits3 or fits_w:
+        if cost3 or fits_w:
             cur = reads.gls(t_b, np.full(rows.size, w_b[0]) if both else wd)
         r = stats(cur, picks)
         bm[b] = s_mu(grid, r[:, 0])

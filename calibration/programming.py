@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import stats
 
-from ..devices.blocks import Family, beta_shape
+from ..devices.blocks import Family, ReadNoiseLaw, beta_shape
 from ..devices.curves import FittedCurve
 from ..devices.fitted import FittedProgramming
 from ..enums import coerce_enum
@@ -47,10 +47,13 @@ class ProgrammingInfo:
     censored: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
 
 
-def censored_normal(x, r, *, start: tuple[float, float]) -> tuple[float, float]:
+def censored_normal(x, r, *, start: tuple[float, float],
+                    linear: bool = False) -> tuple[float, float]:
     """Mean [S] and standard deviation [S] of g ~ N(m, s^2) clamped at 0 S, by maximum
     likelihood (a Tobit model) from values ``x`` [S] (>= 0) read with multiplicative noise,
-    ln x = ln g + eta, eta ~ N(0, r), ``r`` [1] per value (0: read exactly).
+    ln x = ln g + eta, eta ~ N(0, r), ``r`` [1] per value (0: read exactly); ``linear``:
+    the noise is relative, x = g (1 + eta) (its density in g on a grid of 400 points from
+    0 to the largest value times 1 + 8 sqrt(max r)).
 
     A value at exactly 0 S has probability Phi(-m/s) (programmed to the clamp); a positive
     value the density of g e^eta with g > 0: without noise phi(x; m, s^2), with it the
@@ -67,7 +70,14 @@ def censored_normal(x, r, *, start: tuple[float, float]) -> tuple[float, float]:
     xp, rp = x[~zero], r[~zero]
     scale = max(float(start[1]), float(np.sqrt(np.mean(x**2))), 1e-30)
     kern = None
-    if xp.size and np.any(rp > 0):
+    xs = xp / scale
+    if xp.size and np.any(rp > 0) and linear:
+        g_grid = np.linspace(0.0, xs.max() * (1 + 8 * np.sqrt(rp.max())), 401)[1:]
+        step = g_grid[0]
+        sd = np.maximum(g_grid[None, :] * np.sqrt(rp)[:, None], step)
+        kern = (np.exp(-0.5 * ((xs[:, None] - g_grid[None, :]) / sd) ** 2)
+                / (sd * np.sqrt(2 * np.pi)) * step)
+    elif xp.size and np.any(rp > 0):
         lx = np.log(xp / scale)
         wide = 6.0 * np.sqrt(rp.max())
         lg = np.linspace(lx.min() - wide, lx.max() + wide, 200)
@@ -76,7 +86,6 @@ def censored_normal(x, r, *, start: tuple[float, float]) -> tuple[float, float]:
         kern = np.exp(-0.5 * (lx[:, None] - lg[None, :]) ** 2 / rr) / np.sqrt(2 * np.pi * rr)
         kern *= step * np.exp(lg)[None, :]  # d(ln g) -> dg
         g_grid = np.exp(lg)
-    xs = xp / scale
 
     def cost(par):
         m, s = par[0], np.exp(par[1])
@@ -97,17 +106,18 @@ def _clamped(x) -> bool:
     return bool(np.any(x == 0) and not np.any(x < 0))
 
 
-def _censored_moments(err, target, noise, start_spread):
+def _censored_moments(err, target, noise, start_spread, linear=False):
     """(bias [S], spread [S]) of a level clamped at 0 S: :func:`censored_normal` of its
     values x = ``err + target`` [S] with read-noise variance ``noise`` [S^2], which is
-    multiplicative (its variance in ln x is noise / x^2); the bias is the fitted mean
-    less the level's median target."""
+    multiplicative (its variance in ln x is noise / x^2; ``linear``: relative, of
+    variance noise / x^2 in x / g); the bias is the fitted mean less the level's median
+    target."""
     g_t = float(np.median(target))
     x = err + target
     with np.errstate(divide="ignore", invalid="ignore"):
         r = np.where(x > 0, noise / np.maximum(x, 1e-300) ** 2, 0.0)
-    m, s = censored_normal(x, r,
-                           start=(err.mean() + g_t, max(start_spread, err.std())))
+    m, s = censored_normal(x, r, start=(err.mean() + g_t, max(start_spread, err.std())),
+                           linear=linear)
     return m - g_t, s
 
 
@@ -117,7 +127,7 @@ def _spread(err, noise):
     return np.sqrt(max(err.var(ddof=1) - noise.mean(), 0.0))
 
 
-def _level_moments(x, target, nv, idx, with_noise):
+def _level_moments(x, target, nv, idx, with_noise, linear=False):
     """``(moments, clamped, zeros)`` for the levels whose devices are ``idx``: ``moments(i,
     ix)`` gives (bias [S], spread [S]) of level i from its devices ``ix`` (a resample);
     ``clamped``: per level, whether its values were clamped at 0 S; ``zeros``: values at
@@ -130,18 +140,23 @@ def _level_moments(x, target, nv, idx, with_noise):
     (some values exactly 0 S, none below) gets the mean and spread of the error before the
     clamp from the censored likelihood (:func:`censored_normal`; the moments of the
     clamped values put too few cells at 0 S once the model clamps them again). Without
-    read noise (``with_noise`` False) the moments are the errors' mean and spread."""
+    read noise (``with_noise`` False) the moments are the errors' mean and spread.
+    ``linear``: the read noise is relative, x = g (1 + eta), var(eta) = r: E[g] = E[x],
+    E[g^2] = E[x^2 / (1 + r)]."""
     e = x - target
     with np.errstate(divide="ignore", invalid="ignore"):
         r = np.where(x > 0, nv / np.maximum(x, 1e-300) ** 2, 0.0)
-    x1, x2 = x * np.exp(-0.5 * r), x**2 * np.exp(-2.0 * r)
+    if linear:
+        x1, x2 = x, x**2 / (1.0 + r)
+    else:
+        x1, x2 = x * np.exp(-0.5 * r), x**2 * np.exp(-2.0 * r)
     zeros = np.array([np.sum(x[ix] == 0) for ix in idx], dtype=np.float64)
     cens = [_clamped(x[ix]) for ix in idx]
     spread_all = np.array([_spread(e[ix], nv[ix]) for ix in idx])
 
     def moments(i, ix):
         if cens[i] and _clamped(x[ix]):
-            return _censored_moments(e[ix], target[ix], nv[ix], spread_all[i])
+            return _censored_moments(e[ix], target[ix], nv[ix], spread_all[i], linear)
         if with_noise:
             m1 = x1[ix].mean()
             return m1 - target[ix].mean(), np.sqrt(max(x2[ix].mean() - m1 * m1, 0.0))
@@ -195,14 +210,16 @@ def _family_scores(e, b, s, window, window_given):
 def fit_programming(target, x, *, min_devices: int, rng: np.random.Generator, n_boot: int = 200,
                     family: str = "auto", window: float | None = None,
                     grid: np.ndarray | None = None, noise_var: np.ndarray | None = None,
-                    labels: np.ndarray | None = None):
+                    labels: np.ndarray | None = None, noise_law="log"):
     """Fit a :class:`FittedProgramming` from per-device targets and programmed values [S].
 
     ``labels``: level label per device (the level column); without it the levels are
     the distinct targets, binned in quantiles when they are continuous.
     ``noise_var``: per-device variance of read noise contained in ``x`` [S^2], taken as
     multiplicative (its variance in ln x is noise_var / x^2) and undone value by value in
-    each level's moments (deconvolution; :func:`_level_moments`). A level whose values
+    each level's moments (deconvolution; :func:`_level_moments`); ``noise_law``: a
+    :class:`~xbarlab.devices.blocks.ReadNoiseLaw`, "log" (that) or "linear" (the noise is
+    relative, x = g (1 + eta), variance noise_var / x^2 of eta). A level whose values
     were clamped at 0 S is fitted by the censored likelihood of :func:`censored_normal`.
     Returns ``(block, info, skipped)``
     where ``skipped`` lists ``(target [S], devices)`` of levels with fewer than
@@ -230,7 +247,8 @@ def fit_programming(target, x, *, min_devices: int, rng: np.random.Generator, n_
     nv = np.zeros_like(e) if noise_var is None else np.asarray(noise_var, dtype=np.float64)
 
     idx = [np.nonzero(lab == L)[0] for L in keep]
-    moments, cens, zeros = _level_moments(x, target, nv, idx, noise_var is not None)
+    linear = coerce_enum(ReadNoiseLaw, noise_law, "noise_law") is ReadNoiseLaw.LINEAR
+    moments, cens, zeros = _level_moments(x, target, nv, idx, noise_var is not None, linear)
     bias, spread = (np.array(v) for v in zip(*[moments(i, ix) for i, ix in enumerate(idx)],
                                              strict=True))
     n = np.array([ix.size for ix in idx], dtype=np.float64)

@@ -13,9 +13,28 @@ from ..checks import check_rng
 from ..devices.fitted import FittedPowerLaw
 from ..devices.relaxation_table import RelaxationTable
 from .goodness import model_levels
-from .powerlaw import structure_summary
+from .powerlaw import LAW_MARGIN_SE, structure_summary
 
 US = 1e6  # S -> uS for plots and tables only
+
+
+def law_summary(info) -> str:
+    """One sentence for the report: how the read noise enters the reads and what chose
+    it (held-out log-likelihood per read of each law, the gain of "linear" with its
+    standard error)."""
+    form = ("g(t) (1 + e), clamped at 0 S" if info.law == "linear"
+            else "g(t) e^e")
+    ev = info.law_evidence
+    if not ev:
+        return f"Read-noise law: **{info.law}** (asked for): reads {form}."
+    ll = ", ".join(f"{k}: {v:.4f}" for k, v in ev["loglik"].items())
+    lp = ", ".join(f"{k}: {v:.4f}" for k, v in ev["loglik_positive"].items())
+    return (f"Read-noise law: **{info.law}**, reads {form}, chosen by held-out "
+            f"log-likelihood per read given each device's first positive read "
+            f"({ev['devices']} devices, {ev['reads']} reads, {ev['zero_reads']} of them at "
+            f"0 S: {ll}; over the positive reads {lp}); 'linear' gains {ev['gain']:.5f} +- "
+            f"{ev['gain_se']:.5f} per read and is taken only above {LAW_MARGIN_SE:g} "
+            f"standard errors.")
 
 
 def agg_figure(nrows: int = 1, ncols: int = 1, *, figsize):
@@ -344,6 +363,7 @@ def _drift_blocks(model, rep) -> list:
                        f"smoothing: {pl.choices}. sigma_nu is deconvolved from the read noise "
                        "(sigma_nu^2 = var(nu_hat) - Q^2 mean(1/S))."))
         B.append(("p", structure_summary(pl)))
+        B.append(("p", law_summary(pl)))
         rows = [[f"{g * US:.3f}", f"{a:.4f}", f"{b:.4f}", f"{c:.4f}", f"{q:.4f}"]
                 for g, a, b, c, q in zip(pl.levels_g, pl.mu_nu, pl.sigma_nu,
                                          pl.sigma_nu_raw, pl.q_read, strict=True)]

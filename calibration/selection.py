@@ -5,6 +5,11 @@ Both models clamp reads at 0 S, so a read is scored against a measure with an at
 of reading 0 S [ln 1]. Every held-out read (zeros included) is scored under each model,
 so the comparison stays on the same reads; an event a model cannot produce gets the
 floor exp(_LOG_FLOOR) (a probability, or that times the model's own density scale).
+Each model is scored by the density of the reads it would sample: a power law fitted
+conditioned on the first read takes that read as g_prog and reads it with the whole read
+noise at t, and is scored so, not by the conditional of a later read given a noisy first
+read (which it does not sample; on reads written from the PCM equations with random-walk
+noise that conditional chose the power law where its held-out KS was the worse).
 """
 
 from __future__ import annotations
@@ -12,10 +17,11 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import ndtr
 
+from ..devices.blocks import ReadNoiseLaw, ReadNoiseStructure
 from ..devices.fitted import FittedPowerLaw
 from ..devices.relaxation_table import RelaxationTable
-
-_LOG_FLOOR = -50.0
+from .readnoise import LOG_FLOOR as _LOG_FLOOR
+from .readnoise import predictive_loglik
 
 
 def _relaxation_logpdf(block: RelaxationTable, g0, t, g, g_level=None):
@@ -45,33 +51,47 @@ def _relaxation_logpdf(block: RelaxationTable, g0, t, g, g_level=None):
     return lp
 
 
-def _power_logpdf(block: FittedPowerLaw, g0, t, g):
-    """log density of reads g > 0 at time t given first reads g0 > 0 (read at t = 0):
+def _power_logpdf(block: FittedPowerLaw, g0, t, g, *, g0_is_input: bool = False):
+    """log density of reads g > 0 at time t [s] given first reads g0 > 0 (read at t = 0).
+
+    ``g0_is_input`` False: g0 is a noisy read of g_prog, which has a flat prior in ln:
     ln g - ln g0 is normal with mean -mu L and variance sigma^2 L^2 plus the read noise's
-    (:meth:`FittedPowerLaw.contrast_variance`; Q^2 (u_t - u_0) for a random walk).
+    contrast (:meth:`FittedPowerLaw.contrast_variance`; Q^2 (u_t - u_0) for a random walk).
+    True: the model takes g0 as g_prog (a fit conditioned on the initial read; the
+    composite model programs its input unchanged) and its read at t carries the whole
+    read noise of that time: variance sigma^2 L^2 + (Q^2 + Q_i^2) u_t, the density of
+    what the model samples. Under the law ``LINEAR`` the same two cases in g
+    (:func:`~xbarlab.calibration.readnoise.predictive_loglik`).
     A first read <= 0 S means g_prog = 0 S (the programming clamp): every later read is
-    0 S (log probability 0), a positive one impossible. A read <= 0 S after a positive
-    first read is impossible in this model (log-normal reads): floor."""
+    0 S (log probability 0), a positive one impossible. Under the law ``LOG`` a read
+    <= 0 S after a positive first read is impossible (log-normal reads): floor."""
     L = np.log((t + block.t0) / block.t0)
     live = g0 > 0
     gl = np.where(live, g0, 1.0)
-    var = np.maximum((block.sigma_nu(gl) * L) ** 2 + block.contrast_variance(gl, t, 0.0), 1e-12)
     ok = g > 0
     lg = np.log(np.where(ok, g, 1.0))
-    x = lg - np.log(gl) + block.mu_nu(gl) * L
-    lp = -0.5 * x * x / var - 0.5 * np.log(2 * np.pi * var) - lg
-    impossible_pos = _LOG_FLOOR - lg
-    return np.where(live, np.where(ok, lp, _LOG_FLOOR), np.where(ok, impossible_pos, 0.0))
+    q2 = block.q_read(gl) ** 2
+    qi2 = 0.0 if block.q_independent is None else block.q_independent(gl) ** 2
+    w = (np.ones_like(gl) if block.read_noise is ReadNoiseStructure.INDEPENDENT
+         else qi2 / np.maximum(q2 + qi2, 1e-300))
+    lp = predictive_loglik(gl, np.where(live, g, 0.0), L, 0.0 if g0_is_input else block.u(0.0),
+                           block.u(t), mu=block.mu_nu(gl), s=block.sigma_nu(gl),
+                           q=np.sqrt(q2 + qi2), w=w, linear=block.law is ReadNoiseLaw.LINEAR)
+    return np.where(live, lp, np.where(ok, _LOG_FLOOR - lg, 0.0))
 
 
-def heldout_loglik(block, pv, mask, *, max_devices: int = 4000, g_level=None) -> float:
+def heldout_loglik(block, pv, mask, *, max_devices: int = 4000, g_level=None,
+                   g0_is_input: bool = False) -> float:
     """Mean log-likelihood per read [ln(1/S)] of the reads at t > 0 of devices ``mask``
     (an evenly spaced subset of at most ``max_devices`` of them); ``g_level``: per device
     of ``pv``, its level's conductance [S], given to a relaxation table with labelled
     levels (``level_by_label``; otherwise not used). A device's reference
     read g_0 (its first read, when no g_initial column is given) is what both models are
     conditioned on, not a held-out read: it is not scored (a table of g - g_0 puts all
-    its mass on 0 there, a density without meaning)."""
+    its mass on 0 there, a density without meaning). ``g0_is_input``: the model takes
+    g_0 as its input (a fit conditioned on the initial read), so a power law is scored by
+    the density it samples from, whole read noise at t included (:func:`_power_logpdf`);
+    False: g_0 is a noisy read of the power law's g_prog."""
     total, count = 0.0, 0
     idx = np.nonzero(mask)[0]
     if idx.size > max_devices:
@@ -89,7 +109,7 @@ def heldout_loglik(block, pv, mask, *, max_devices: int = 4000, g_level=None) ->
                   else None)
             lp = _relaxation_logpdf(block, g0, t, g[ok], lv)
         else:
-            lp = _power_logpdf(block, g0, t, g[ok])
+            lp = _power_logpdf(block, g0, t, g[ok], g0_is_input=g0_is_input)
         total += float(lp.sum())
         count += int(ok.sum())
     return total / max(count, 1)

@@ -46,6 +46,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--read-noise", choices=["auto", "random-walk", "independent", "both"],
                    default="auto", help="structure of the power law's 1/f read noise in time "
                    "(auto: chosen by held-out likelihood)")
+    p.add_argument("--read-noise-law", choices=["log", "linear", "auto"], default="log",
+                   help="how the power law's read noise enters a read: log, g e^e; linear, "
+                   "g (1 + e) clamped at 0 S; auto: chosen by held-out likelihood per read")
     p.add_argument("--family", choices=["auto", "normal", "bounded", "student-t", "mixture"],
                    default="auto", help="programming-error family (auto: lowest AIC)")
     p.add_argument("--window", metavar="G",
@@ -124,7 +127,8 @@ def run_pulsed(args: argparse.Namespace) -> int:
     from ..units import parse_mapping
     from .options import measurement_options_given
 
-    defaults = {"conditioning": None, "drift": "auto", "read_noise": "auto", "family": "auto",
+    defaults = {"conditioning": None, "drift": "auto", "read_noise": "auto",
+                "read_noise_law": "log", "family": "auto",
                 "window": None, "t0": None, "t_max": "10y", "min_devices": 16}
     unused = [o for o in measurement_options_given(args) if o != "--units"] + [
         "--" + k.replace("_", "-") for k, v in defaults.items() if getattr(args, k) != v]
@@ -218,7 +222,8 @@ def run(args: argparse.Namespace) -> int:
                     window=window, t0=t0, t_max=t_max, min_devices=args.min_devices,
                     n_boot=args.bootstrap,
                     rng=np.random.default_rng(args.seed), progress=progress,
-                    programming_from=composed, read_noise_structure=args.read_noise)
+                    programming_from=composed, read_noise_structure=args.read_noise,
+                    read_noise_law=args.read_noise_law)
         progress("save")
         model.to_file(out, force=args.force)
         if args.report:

@@ -59,6 +59,7 @@ __all__ = [
     "Relaxation",
     "NoiseScaling",
     "ReadNoiseStructure",
+    "ReadNoiseLaw",
     "ReadNoise",
 ]
 
@@ -555,6 +556,17 @@ class ReadNoiseStructure(enum.StrEnum):
     BOTH = "both"
     """The sum of a random walk and an independent draw, each of the full amplitude
     (marginal variance 2 amplitude^2 u), covariance u_1."""
+
+
+class ReadNoiseLaw(enum.StrEnum):
+    """How the 1/f read noise e (of any :class:`ReadNoiseStructure`) enters a read of a
+    fitted power law (:class:`~xbarlab.devices.fitted.FittedPowerLaw`)."""
+
+    LOG = "log"
+    """On ln g: the read is g(t) e^e (log-normal reads, never 0 S)."""
+    LINEAR = "linear"
+    """On g, with a standard deviation proportional to g: the read is g(t) (1 + e),
+    clamped at 0 S (aihwkit's ``PCMLikeNoiseModel`` and the ``pcm-ibm-2020`` preset)."""
 
 
 @dataclass(frozen=True)

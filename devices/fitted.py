@@ -13,6 +13,8 @@ functions of the conductance (with their bootstrap replicates):
   in u = ln((t + t0 + t_r)/(2 t_r)) of a :class:`~xbarlab.devices.blocks.ReadNoiseStructure`:
   Q(g_prog) W(u) with W a Wiener process (random walk), Q(g_prog) sqrt(u) z drawn afresh
   per read (independent), or the sum of a random walk and an independent draw (both);
+  under the :class:`~xbarlab.devices.blocks.ReadNoiseLaw` "linear" the reads are
+  g(t) (1 + e(u)) instead, clamped at 0 S;
 - :class:`~xbarlab.devices.relaxation_table.RelaxationTable` (the quantile relaxation table);
 - :class:`WhiteReadNoise`: each read adds N(0, sigma(g)^2).
 
@@ -37,7 +39,7 @@ import numpy as np
 from ..enums import coerce_enum
 from ..errors import ConfigError, DataFormatError
 from ..formats import Quantity
-from .blocks import ErrorDistribution, Family, ReadNoiseStructure
+from .blocks import ErrorDistribution, Family, ReadNoiseLaw, ReadNoiseStructure
 from .curves import FittedCurve, tree_array
 from .relaxation_table import RelaxationTable
 
@@ -150,7 +152,8 @@ class FittedPowerLaw:
     1/f read noise in ln g, in the clock u = ln((t + t0 + t_r)/(2 t_r)), of the structure
     :attr:`read_noise`: ``RANDOM_WALK`` Q(g_prog) W(u), W a Wiener process per cell;
     ``INDEPENDENT`` Q(g_prog) sqrt(u) z with z ~ N(0, 1) drawn afresh at every read;
-    ``BOTH`` Q(g_prog) W(u) + Q_i(g_prog) sqrt(u) z."""
+    ``BOTH`` Q(g_prog) W(u) + Q_i(g_prog) sqrt(u) z. The noise e enters the reads by
+    :attr:`law`: g(t) e^e (``LOG``) or g(t) (1 + e) clamped at 0 S (``LINEAR``)."""
 
     mu_nu: FittedCurve
     """Mean drift exponent as a function of g_prog [1]."""
@@ -167,20 +170,25 @@ class FittedPowerLaw:
     """Structure of the 1/f read noise (files without it load as ``RANDOM_WALK``)."""
     q_independent: FittedCurve | None = None
     """Amplitude Q_i(g_prog) [1] of the independent part under ``BOTH`` (None otherwise)."""
+    law: ReadNoiseLaw = ReadNoiseLaw.LOG
+    """How the noise enters a read (:class:`ReadNoiseLaw`; files without the key load as
+    ``LOG``)."""
 
     def __post_init__(self):
         if not (self.t0 > 0 and self.t_r > 0):
             raise ConfigError(f"t0 and t_r must be > 0 s, got {self.t0}, {self.t_r}")
         rn = coerce_enum(ReadNoiseStructure, self.read_noise, "read_noise")
         object.__setattr__(self, "read_noise", rn)
+        object.__setattr__(self, "law", coerce_enum(ReadNoiseLaw, self.law, "law"))
         if (rn is ReadNoiseStructure.BOTH) != (self.q_independent is not None):
             raise ConfigError(f"q_independent is given exactly when read_noise is 'both'; got "
                               f"read_noise={rn.value!r} with q_independent "
                               f"{'set' if self.q_independent is not None else 'None'}")
 
     def contrast_variance(self, g_prog, t, t_ref) -> np.ndarray:
-        """Variance [1] of the 1/f noise of ln g(t) - ln g(t_ref), ``t`` >= ``t_ref`` [s]:
-        the random walk adds u(t) - u(t_ref), independent reads u(t) + u(t_ref)."""
+        """Variance [1] of the 1/f noise e(t) - e(t_ref), ``t`` >= ``t_ref`` [s] (of
+        ln g(t) - ln g(t_ref) under the law ``LOG``): the random walk adds u(t) - u(t_ref),
+        independent reads u(t) + u(t_ref)."""
         du, su = self.u(t) - self.u(t_ref), self.u(t) + self.u(t_ref)
         q2 = self.q_read(g_prog) ** 2
         if self.read_noise is ReadNoiseStructure.INDEPENDENT:
@@ -204,14 +212,16 @@ class FittedPowerLaw:
 
     def flicker(self, g_prog: np.ndarray, times: np.ndarray,
                 rng: np.random.Generator) -> np.ndarray:
-        """Factor exp(e) [1] of the 1/f noise, shaped (T, *g_prog.shape): one Wiener path
-        per cell sampled at ``times`` [s] in time order (random walk), then one fresh
+        """Factor exp(e) (law ``LOG``) or 1 + e (``LINEAR``; it can be negative, the read
+        is clamped later) [1] of the 1/f noise e, shaped (T, *g_prog.shape): one Wiener
+        path per cell sampled at ``times`` [s] in time order (random walk), then one fresh
         normal per read (independent); both parts under ``BOTH``."""
         q = self.q_read(g_prog)
         shape = (times.size, *g_prog.shape)
         sq_u = np.sqrt(self.u(times)).reshape((-1,) + (1,) * g_prog.ndim)
+        factor = np.exp if self.law is ReadNoiseLaw.LOG else (lambda e: 1.0 + e)
         if self.read_noise is ReadNoiseStructure.INDEPENDENT:
-            return np.exp(q * sq_u * rng.standard_normal(shape))
+            return factor(q * sq_u * rng.standard_normal(shape))
         order = np.argsort(times, kind="stable")
         u = self.u(times[order])
         du = np.diff(np.concatenate([[0.0], u]))
@@ -221,16 +231,16 @@ class FittedPowerLaw:
         path[order] = w
         if self.read_noise is ReadNoiseStructure.BOTH:
             qi = self.q_independent(g_prog)
-            return np.exp(q * path + qi * sq_u * rng.standard_normal(shape))
-        return np.exp(q * path)
+            return factor(q * path + qi * sq_u * rng.standard_normal(shape))
+        return factor(q * path)
 
     def to_dict(self) -> dict[str, Any]:
         """Curves and times as quantities (type "fitted_power_law"; ``q_independent``
-        only under ``BOTH``)."""
+        only under ``BOTH``; the law under "read_noise_law")."""
         out = {"type": "fitted_power_law", "mu_nu": self.mu_nu.to_dict(),
                "sigma_nu": self.sigma_nu.to_dict(), "t0": _q(self.t0, "s"),
                "q_read": self.q_read.to_dict(), "t_r": _q(self.t_r, "s"),
-               "read_noise": self.read_noise.value}
+               "read_noise": self.read_noise.value, "read_noise_law": self.law.value}
         if self.q_independent is not None:
             out["q_independent"] = self.q_independent.to_dict()
         return out
@@ -247,7 +257,8 @@ class FittedPowerLaw:
                               tree.get("read_noise", ReadNoiseStructure.RANDOM_WALK.value),
                               (FittedCurve.from_dict(tree["q_independent"], "1",
                                                      w + "/q_independent")
-                               if "q_independent" in tree else None))
+                               if "q_independent" in tree else None),
+                              tree.get("read_noise_law", ReadNoiseLaw.LOG.value))
 
 
 @dataclass(frozen=True, eq=False)

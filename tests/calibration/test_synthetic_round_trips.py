@@ -162,20 +162,29 @@ def _xfail(name, reason):
 
 #: Measured: median KS over levels of the held-out half / the generating model's, per time.
 ALL_TIMES = ["i", "ii", "iii", "iv"]
-ALL_TIMES[0] = _xfail("i", "fit on all times: 1 h 0.0302 vs floor 0.0252 (1.20x); 1 s 1.13x, "
-                           "1 d 1.09x, 7 d 1.13x, 30 d 1.15x, 1 y 1.12x; the reads are "
-                           "g (1 + Q_s sqrt(u) z) clamped at 0 S, the model's g e^(Q sqrt(u) z)"
-                           ": where Q_s sqrt(u) reaches 0.3-0.84 (the 6 targets <= 3.125 uS, "
-                           "KS 0.04-0.08 against floors near 0.02) the two laws differ; over "
-                           "the targets >= 5 uS the median is 1.07x the floor at 1 h, 1.08x "
-                           "at 30 d")
-ALL_TIMES[3] = _xfail("iv", "fit on all times: 1 d 0.0318 vs floor 0.0272 (1.17x), 30 d 0.0336 "
-                            "vs 0.0277 (1.21x); 1 s 1.12x, 1 h 1.05x, 7 d 1.14x, 1 y 1.11x; "
-                            "worst at targets <= 1.875 uS (KS 0.06-0.13), where the additive "
-                            "read noise of the data and the model's noise on ln g differ")
+ALL_TIMES[0] = _xfail("i", "fit on all times: 30 d 0.0296 vs floor 0.0247 (1.20x), 1 d 0.0330 "
+                           "vs 0.0283 (1.17x); 1 s 1.14x, 1 h 1.14x, 7 d 1.15x, 1 y 1.12x (t0 "
+                           "20.6 s, truth 20 s); the reads are g (1 + Q_s sqrt(u) z) clamped at "
+                           "0 S, the model's g e^(Q sqrt(u) z): where Q_s sqrt(u) reaches "
+                           "0.3-0.84 (the targets <= 3.125 uS, KS 0.02-0.09 against floors near "
+                           "0.02) the two laws differ; over the targets >= 5 uS the median is "
+                           "1.05-1.12x the floor (1.09x at 1 d and at 30 d). Under "
+                           "read_noise_law='auto' (the linear law g (1 + e) chosen) the low "
+                           "targets come to KS 0.02-0.07, yet the median is 1.29x at 7 d (1.26x "
+                           "over the targets >= 5 uS)")
+ALL_TIMES[3] = _xfail("iv", "fit on all times: 1 d 0.0317 vs floor 0.0272 (1.17x), 30 d 0.0336 "
+                            "vs 0.0277 (1.21x); 1 s 1.11x, 1 h 1.05x, 7 d 1.13x, 1 y 1.11x (t0 "
+                            "20.3 s); worst at targets <= 1.875 uS (KS 0.06-0.13), where the "
+                            "additive read noise of the data and the model's noise on ln g "
+                            "differ (read_noise_law='auto', the linear law chosen: 1 d 0.0312 "
+                            "vs 0.0272, 1.15x, the other times <= 1.12x; fitted up to 1 d "
+                            "1.08x at 30 d, 0.95x at 1 y)")
 TO_ONE_DAY = ["i", "ii", "iii", "iv"]
-TO_ONE_DAY[0] = _xfail("i", "fit up to 1 d: 30 d 0.0342 vs floor 0.0247 (1.39x), 1 y 0.0323 vs "
-                            "0.0267 (1.21x)")
+TO_ONE_DAY[0] = _xfail("i", "fit up to 1 d: 30 d 0.0306 vs floor 0.0247 (1.24x; 1.16x over the "
+                            "targets >= 5 uS), 1 y 0.0303 vs 0.0267 (1.14x); t0 20.9 s (truth "
+                            "20 s; powerlaw.T0_LIKELIHOOD 'profile' gave 18.4 s, mu_nu 1 % low, "
+                            "1.39x and 1.21x); with the linear law (read_noise_law='auto'): "
+                            "1.14x, 1.17x")
 PERSISTENCE = ["i", "ii", "iii", "iv"]
 
 
