@@ -38,9 +38,8 @@ one call. Relaxation deviates behave the same way. Short-term read noise, and 1/
 of the structure "independent" (or that part of "both"), is drawn independently per
 read and per call (its key comes from ``rng``).
 
-``sample(g, t, rng)`` runs the program and the read kernels one after the other, with
-the results of ``read(program(g, rng), t, rng)``; float32 output is the float64 result
-rounded.
+``sample(g, t, rng)`` programs and reads each cell in one fused kernel, with the results
+of ``read(program(g, rng), t, rng)``; float32 output is the float64 result rounded.
 
 A model whose drift is a relaxation table fitted on labelled levels (:attr:`takes_level`)
 also takes each cell's level conductance, ``program(g, rng, g_level=...)`` and
@@ -519,11 +518,8 @@ class CompositeDevice(DeviceModelBase):
         flat = np.ascontiguousarray(arr.ravel())
         out = np.empty((times.size, flat.size))
         c = self._compiled
-        # two kernels, not one fused pass: the same bits, and a cold Numba cache compiles
-        # only the program and read kernels that program() and read() need anyway
-        gs, gp, nu = (np.empty(flat.size) for _ in range(3))
-        K.program_kernel(flat, c.spec, c.ip, c.fp, seed, gs, gp, nu)
-        K.read_kernel(gs, gp, nu, c.spec, c.ip, c.fp, tf, ti, seed, seed_short, True, out)
+        # one fused pass, the bits of program_kernel then read_kernel
+        K.sample_kernel(flat, c.spec, c.ip, c.fp, tf, ti, seed, seed_short, out)
         # float32 is a rounding of the float64 result (one kernel, one set of bits)
         out = out.reshape((times.size, *arr.shape)).astype(dtype, copy=False)
         return out[0] if scalar else out
