@@ -21,7 +21,7 @@ Curves (functions of a conductance g [S]) are encoded as flat float64 programs, 
 
 The public kernels compile at their first call (:func:`xbarlab.jit.kernel`), so a process
 compiles only those it uses; the per-cell functions are inlined into them (the curves
-by LLVM, see :func:`_curve`). The cell index
+partly by LLVM, see :func:`_leaf`). The cell index
 is passed on as int64 (prange's own index is typed int64, then uint64), so that one
 compiled version of each helper that is not inlined serves every kernel.
 """
@@ -175,7 +175,13 @@ CURVE_POWER = 2
 CURVE_TABLE = 3
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+# How the curves are inlined, for speed at a small compile cost: Numba inlines into its IR
+# the little that picks a curve's piece (``_curve``), LLVM (``forceinline``: the attribute
+# alwaysinline) the leaf formulas and the search among several pieces. Each curve inlined
+# whole in Numba's IR adds about 2 s to a parallel kernel's first compile; one inlined by
+# LLVM alone costs little to compile but ran a few per cent slower where it is evaluated once
+# per cell. The bits are the same either way.
+@njit(cache=True, forceinline=True, error_model="numpy")
 def _leaf(spec, o, g, lg):
     """Leaf curve at g [S]; ``lg`` = ln(g), shared by the logarithmic leaves of one cell.
 
@@ -223,19 +229,30 @@ def _leaf(spec, o, g, lg):
     return y
 
 
-# Inlined by LLVM (``forceinline``: the attribute alwaysinline), not in Numba's IR like the
-# per-cell functions: the parallel kernels' compile time grows by about 2 s for every curve
-# inlined in the IR, LLVM's inliner costs little, and the bits are the same either way.
 @njit(cache=True, forceinline=True, error_model="numpy")
-def _curve(spec, off, g, lg):
+def _piece(spec, off, n, g):
+    """Index of the piece of an n-piece curve at ``spec[off:]`` that holds g [S]."""
+    p = 0
+    while p < n - 1 and g >= spec[off + 1 + p]:
+        p += 1
+    return p
+
+
+def _curve_at(spec, off, g, lg):
     """Evaluate the curve encoded at ``spec[off:]`` (lg = ln g); off < 0: the zero curve."""
     if off < 0:
         return 0.0
     n = int(spec[off])
     p = 0
-    while p < n - 1 and g >= spec[off + 1 + p]:
-        p += 1
+    if n > 1:
+        p = _piece(spec, off, n, g)
     return _leaf(spec, int(spec[off + n + p]), g, lg)
+
+
+# once per cell (program and read): inlined in Numba's IR; per read time (the relaxation
+# curves of the read loop): inlined by LLVM
+_curve = njit(cache=True, inline="always", error_model="numpy")(_curve_at)
+_curve_llvm = njit(cache=True, forceinline=True, error_model="numpy")(_curve_at)
 
 
 @kernel(["void(float64[::1], int64, float64[::1], float64[::1])"], cache=True,
@@ -495,10 +512,10 @@ def _read_cell(gs, gp, nu, spec, ip, fp, tf, ti, k_relax, k_flick, k_short, k_in
         elif drift == 2:
             wm = tf[j, TF_W_MEAN]
             ws = tf[j, TF_W_SD]
-            m = ((1.0 - wm) * _curve(spec, ti[j, TI_MEAN_A], gr, lgr)
-                 + wm * _curve(spec, ti[j, TI_MEAN_B], gr, lgr))
-            s = ((1.0 - ws) * _curve(spec, ti[j, TI_SD_A], gr, lgr)
-                 + ws * _curve(spec, ti[j, TI_SD_B], gr, lgr))
+            m = ((1.0 - wm) * _curve_llvm(spec, ti[j, TI_MEAN_A], gr, lgr)
+                 + wm * _curve_llvm(spec, ti[j, TI_MEAN_B], gr, lgr))
+            s = ((1.0 - ws) * _curve_llvm(spec, ti[j, TI_SD_A], gr, lgr)
+                 + ws * _curve_llvm(spec, ti[j, TI_SD_B], gr, lgr))
             if s < 0.0:
                 s = 0.0
             if ip[IP_RELAX_PATH] == 0:
