@@ -20,7 +20,8 @@ Curves (functions of a conductance g [S]) are encoded as flat float64 programs, 
 (``ip``: int64, ``fp``: float64) indexed by the constants below.
 
 The public kernels compile at their first call (:func:`xbarlab.jit.kernel`), so a process
-compiles only those it uses; the per-cell functions are inlined into them. The cell index
+compiles only those it uses; the per-cell functions are inlined into them (the curves
+partly by LLVM, see :func:`_leaf`). The cell index
 is passed on as int64 (prange's own index is typed int64, then uint64), so that one
 compiled version of each helper that is not inlined serves every kernel.
 """
@@ -174,7 +175,13 @@ CURVE_POWER = 2
 CURVE_TABLE = 3
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+# How the curves are inlined, for speed at a small compile cost: Numba inlines into its IR
+# the little that picks a curve's piece (``_curve``), LLVM (``forceinline``: the attribute
+# alwaysinline) the leaf formulas and the search among several pieces. Each curve inlined
+# whole in Numba's IR adds about 2 s to a parallel kernel's first compile; one inlined by
+# LLVM alone costs little to compile but ran a few per cent slower where it is evaluated once
+# per cell. The bits are the same either way.
+@njit(cache=True, forceinline=True, error_model="numpy")
 def _leaf(spec, o, g, lg):
     """Leaf curve at g [S]; ``lg`` = ln(g), shared by the logarithmic leaves of one cell.
 
@@ -222,22 +229,30 @@ def _leaf(spec, o, g, lg):
     return y
 
 
+@njit(cache=True, forceinline=True, error_model="numpy")
+def _piece(spec, off, n, g):
+    """Index of the piece of an n-piece curve at ``spec[off:]`` that holds g [S]."""
+    p = 0
+    while p < n - 1 and g >= spec[off + 1 + p]:
+        p += 1
+    return p
+
+
 def _curve_at(spec, off, g, lg):
     """Evaluate the curve encoded at ``spec[off:]`` (lg = ln g); off < 0: the zero curve."""
     if off < 0:
         return 0.0
     n = int(spec[off])
     p = 0
-    while p < n - 1 and g >= spec[off + 1 + p]:
-        p += 1
+    if n > 1:
+        p = _piece(spec, off, n, g)
     return _leaf(spec, int(spec[off + n + p]), g, lg)
 
 
-# Inlined where a cell evaluates its curves (programming: the hot loop of program_kernel),
-# called from the read loop: inlining the read's curves too would triple the read kernel's
-# compile time for about 10 % of its speed.
+# once per cell (program and read): inlined in Numba's IR; per read time (the relaxation
+# curves of the read loop): inlined by LLVM
 _curve = njit(cache=True, inline="always", error_model="numpy")(_curve_at)
-_curve_call = njit(cache=True, error_model="numpy")(_curve_at)
+_curve_llvm = njit(cache=True, forceinline=True, error_model="numpy")(_curve_at)
 
 
 @kernel(["void(float64[::1], int64, float64[::1], float64[::1])"], cache=True,
@@ -477,14 +492,14 @@ def _read_cell(gs, gp, nu, spec, ip, fp, tf, ti, k_relax, k_flick, k_short, k_in
     fresh = ip[IP_READ_STRUCT] != 0
     ck_ind = np.uint64(0)
     if read != 0:
-        amp = _curve_call(spec, ip[IP_OFF_Q], gc_p, lg_p)
+        amp = _curve(spec, ip[IP_OFF_Q], gc_p, lg_p)
         ck_flick = _cell_key(k_flick, i)
         if fresh:
             ck_ind = _cell_key(k_ind, i)
     sshort = 0.0
     ck_short = np.uint64(0)
     if noisy and ip[IP_OFF_SHORT] >= 0:
-        sshort = _curve_call(spec, ip[IP_OFF_SHORT], gc_p, lg_p)
+        sshort = _curve(spec, ip[IP_OFF_SHORT], gc_p, lg_p)
         ck_short = _cell_key(k_short, i)
     w_path = 0.0
     r_path = 0.0
@@ -497,10 +512,10 @@ def _read_cell(gs, gp, nu, spec, ip, fp, tf, ti, k_relax, k_flick, k_short, k_in
         elif drift == 2:
             wm = tf[j, TF_W_MEAN]
             ws = tf[j, TF_W_SD]
-            m = ((1.0 - wm) * _curve_call(spec, ti[j, TI_MEAN_A], gr, lgr)
-                 + wm * _curve_call(spec, ti[j, TI_MEAN_B], gr, lgr))
-            s = ((1.0 - ws) * _curve_call(spec, ti[j, TI_SD_A], gr, lgr)
-                 + ws * _curve_call(spec, ti[j, TI_SD_B], gr, lgr))
+            m = ((1.0 - wm) * _curve_llvm(spec, ti[j, TI_MEAN_A], gr, lgr)
+                 + wm * _curve_llvm(spec, ti[j, TI_MEAN_B], gr, lgr))
+            s = ((1.0 - ws) * _curve_llvm(spec, ti[j, TI_SD_A], gr, lgr)
+                 + ws * _curve_llvm(spec, ti[j, TI_SD_B], gr, lgr))
             if s < 0.0:
                 s = 0.0
             if ip[IP_RELAX_PATH] == 0:
@@ -585,6 +600,24 @@ def read_kernel(gs, gp, nu, spec, ip, fp, tf, ti, seed, seed_short, noisy, out):
     for i in prange(gs.size):
         _read_cell(gs[i], gp[i], nu[i], spec, ip, fp, tf, ti, k_relax, k_flick, k_short, k_ind,
                    noisy, np.int64(i), out)
+
+
+_SIG_SAMPLE = ("void(float64[::1], float64[::1], int64[::1], float64[::1], float64[:, ::1], "
+               "int64[:, ::1], uint64, uint64, float64[:, ::1])")
+
+
+@kernel(_SIG_SAMPLE, cache=True, parallel=True, error_model="numpy")
+def sample_kernel(g, spec, ip, fp, tf, ti, seed, seed_short, out):
+    """Program every cell to target g [S] and read it (with noise) at each time of the rows
+    ``tf`` / ``ti`` into out [S] in one pass: the bits of program_kernel then read_kernel,
+    without the per-cell state's trip through memory."""
+    k_eps, k_d2d, k_stuck, k_nu = _program_keys(seed)
+    k_relax, k_flick, k_short, k_ind = _read_keys(seed, seed_short)
+    for i in prange(g.size):
+        c = np.int64(i)
+        gs, gp, nu = _program_cell(g[i], spec, ip, fp, k_eps, k_d2d, k_stuck, k_nu, c)
+        _read_cell(gs, gp, nu, spec, ip, fp, tf, ti, k_relax, k_flick, k_short, k_ind, True, c,
+                   out)
 
 
 @kernel(["void(float64[::1], float64[::1], int64[::1], float64[::1], uint64, float64[::1])"],

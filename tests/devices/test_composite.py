@@ -80,9 +80,16 @@ def test_cmo_relaxation_increments():
     assert abs(d.var() / var - 1) < 0.03
 
 
-def test_fused_sample_equals_program_then_read():
+@pytest.mark.parametrize("fused", [False, pytest.param(True, marks=pytest.mark.slow)])
+def test_fused_sample_equals_program_then_read(fused, monkeypatch):
     """sample(g, t, rng) is bit-identical to read(program(g, rng), t, rng) for every preset
-    (same generator state), for scalar t and for several times, float64 and float32."""
+    (same generator state), for scalar t and for several times, float64 and float32; with
+    ``fused`` through the fused kernel that large arrays take (its compile is left to the slow
+    tests)."""
+    from xbarlab.devices import composite
+
+    if fused:
+        monkeypatch.setattr(composite, "FUSED_MIN_CELLS", 1)
     for name in PRESETS:
         m = load(name)
         g = np.linspace(*_interior(m), 1001).reshape(7, 143)
