@@ -80,12 +80,12 @@ def test_cmo_relaxation_increments():
     assert abs(d.var() / var - 1) < 0.03
 
 
-@pytest.mark.parametrize("fused", [False, pytest.param(True, marks=pytest.mark.slow)])
+@pytest.mark.parametrize("fused", [False, True])
 def test_fused_sample_equals_program_then_read(fused, monkeypatch):
     """sample(g, t, rng) is bit-identical to read(program(g, rng), t, rng) for every preset
     (same generator state), for scalar t and for several times, float64 and float32; with
-    ``fused`` through the fused kernel that large arrays take (its compile is left to the slow
-    tests)."""
+    ``fused`` through the fused kernel that large arrays take (its first compile, about 11 s of
+    CPU, is paid here so that the path every large sample takes is checked in every run)."""
     from xbarlab.devices import composite
 
     if fused:
