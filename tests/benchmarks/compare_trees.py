@@ -25,14 +25,24 @@ import numpy as np
 
 
 def load_tree(name: str, path: str):
-    """The ``pcm-ibm-2020`` model of the xbarlab tree at ``path``, imported as xb_<name>."""
+    """The ``pcm-ibm-2020`` model of the xbarlab tree at ``path`` (its code and its preset
+    file), imported as xb_<name>."""
     alias = "xb_" + name
     spec = importlib.util.spec_from_file_location(
         alias, os.path.join(path, "__init__.py"), submodule_search_locations=[path])
     module = importlib.util.module_from_spec(spec)
     sys.modules[alias] = module
     spec.loader.exec_module(module)
-    return importlib.import_module(alias + ".devices").load("pcm-ibm-2020")
+    # presets are package data found by the name "xbarlab": point it at this tree meanwhile
+    before = sys.modules.get("xbarlab")
+    sys.modules["xbarlab"] = module
+    try:
+        return importlib.import_module(alias + ".devices").load("pcm-ibm-2020")
+    finally:
+        if before is None:
+            del sys.modules["xbarlab"]
+        else:
+            sys.modules["xbarlab"] = before
 
 
 def compare(trees: dict[str, str], n: int, rounds: int) -> list[str]:
