@@ -1,14 +1,17 @@
 """Benchmark: program + drift + read of 10^7 pcm-ibm-2020 cells (goal >= 30 million cells/s).
 
 Run: ``pytest -m benchmark tests/benchmarks/test_devices_bench.py -s`` (or run this file
-with python). Beside xbarlab's sample() (the program and read kernels) it measures
+with python). Beside xbarlab's sample() (at 10^7 cells the fused program-and-read kernel,
+devices.composite.FUSED_MIN_CELLS) it measures
 
 - the floor: the same counter-based generator drawing only the three normals a PCM cell
   needs (programming error, drift exponent, 1/f noise), nothing else;
 - program() then read() as two passes (state kept in memory);
 - a plain-numpy implementation of the same published formulas (rng.standard_normal).
 
-It prints a table (million cells per second, best of ``REPEATS``) and the machine. It
+It prints a table (million cells per second, best of ``REPEATS``) and the machine. To compare
+code versions on a machine whose speed drifts, use compare_trees.py beside this file (both
+trees in one process, called alternately). It
 checks that the numpy and xbarlab samples follow the same distribution (KS < 0.005);
 speed is reported, not asserted.
 """
