@@ -64,7 +64,7 @@ def fit(measurements, *, conditioning: str | None = None, drift: str = "auto",
         t_max: float = 10 * YEAR, min_devices: int = 20, n_boot: int = 100,
         rng: np.random.Generator, sources=None, progress=None,
         programming_from: CompositeDevice | None = None,
-        read_noise_structure="auto", read_noise_law="log") -> CompositeDevice:
+        read_noise_structure="auto", read_noise_law="auto") -> CompositeDevice:
     """Fit a device model to measured reads.
 
     ``measurements``: a :class:`Measurements` table (or a list of them, or a mapping of

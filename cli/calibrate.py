@@ -46,7 +46,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--read-noise", choices=["auto", "random-walk", "independent", "both"],
                    default="auto", help="structure of the power law's 1/f read noise in time "
                    "(auto: chosen by held-out likelihood)")
-    p.add_argument("--read-noise-law", choices=["log", "linear", "auto"], default="log",
+    p.add_argument("--read-noise-law", choices=["log", "linear", "auto"], default="auto",
                    help="how the power law's read noise enters a read: log, g e^e; linear, "
                    "g (1 + e) clamped at 0 S; auto: chosen by held-out likelihood per read")
     p.add_argument("--family", choices=["auto", "normal", "bounded", "student-t", "mixture"],
@@ -128,7 +128,7 @@ def run_pulsed(args: argparse.Namespace) -> int:
     from .options import measurement_options_given
 
     defaults = {"conditioning": None, "drift": "auto", "read_noise": "auto",
-                "read_noise_law": "log", "family": "auto",
+                "read_noise_law": "auto", "family": "auto",
                 "window": None, "t0": None, "t_max": "10y", "min_devices": 16}
     unused = [o for o in measurement_options_given(args) if o != "--units"] + [
         "--" + k.replace("_", "-") for k, v in defaults.items() if getattr(args, k) != v]
