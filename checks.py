@@ -16,10 +16,13 @@ import argparse
 import math
 from collections.abc import Callable
 
+import numpy as np
+
 from .errors import ConfigError
 
-__all__ = ["check_number", "check_matrix_shape", "check_rng", "parse_number", "number_type",
-           "range_text", "available_memory", "check_memory", "format_bytes", "MAX_THREADS"]
+__all__ = ["check_number", "check_values", "check_matrix_shape", "check_rng", "parse_number",
+           "number_type", "range_text", "available_memory", "check_memory", "format_bytes",
+           "MAX_THREADS"]
 
 #: The most compute threads a run may ask for (``--threads``, ``threads``); far more than
 #: any machine's cores, and far below the counts that crash torch's thread pool.
@@ -71,6 +74,42 @@ def check_number(value, *, what: str, integer: bool = False, lo: float | None = 
         raise ConfigError(f"{what} must be {range_text(lo, hi, lo_open=lo_open)}, "
                           f"got {value!r}")
     return int(value) if integer else float(value)
+
+
+def check_values(values, *, what: str, lo: float | None = None, hi: float | None = None,
+                 lo_open: bool = False) -> np.ndarray:
+    """``values`` as a float64 array if every entry is finite and within the bounds.
+
+    Parameters
+    ----------
+    values : array_like
+        The values to check (any shape), in the caller's units.
+    what : str
+        Who owns them, for the message (an argument such as ``g1`` [S]).
+    lo, hi : float, optional
+        Inclusive bounds (``lo`` exclusive with ``lo_open``).
+
+    Raises
+    ------
+    ConfigError
+        Naming ``what``, the first offending entry, its index and the allowed range.
+    """
+    try:
+        arr = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{what} must be numbers, got {type(values).__name__}") from exc
+    bad = ~np.isfinite(arr)
+    if lo is not None:
+        bad |= (arr <= lo) if lo_open else (arr < lo)
+    if hi is not None:
+        bad |= arr > hi
+    if np.any(bad):
+        i = np.unravel_index(int(np.argmax(bad)), arr.shape) if arr.ndim else ()
+        bounds = ("" if lo is None and hi is None
+                  else f" and {range_text(lo, hi, lo_open=lo_open)}")
+        raise ConfigError(f"{what} must be finite{bounds}, got {float(arr[i])!r} at index "
+                          f"{tuple(int(k) for k in i)}")
+    return arr
 
 
 def check_matrix_shape(shape, *, what: str = "shape") -> tuple[int, int]:

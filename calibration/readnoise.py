@@ -22,6 +22,7 @@ import functools
 
 import numpy as np
 
+from ..checks import check_values
 from ..devices.curves import FittedCurve
 from ..devices.fitted import WhiteReadNoise
 from ..errors import DataFormatError
@@ -263,8 +264,8 @@ def linear_log_moments(s):
     400 points of s in [1e-3, 20] and interpolated in ln s (the mean within 3e-4 s^2 of
     the quadrature, the variance within 0.07 %); the series -s^2/2, s^2 below s = 1e-3;
     computed directly above 20. Returns ``(mean,
-    var)`` [1]."""
-    s = np.asarray(s, dtype=np.float64)
+    var)`` [1]; a ``s`` not finite or below 0 raises :class:`~xbarlab.errors.ConfigError`."""
+    s = check_values(s, what="s (relative read-noise std) [1]", lo=0.0)
     flat = s.ravel()
     mean, var = -0.5 * flat**2, flat**2
     ls, tm, tv = _log_moments_table()
@@ -285,15 +286,16 @@ def linear_amplitude(q_log, u, weights=None):
     sqrt(u_k) z) | positive) / u_k = q_log^2 (:func:`linear_log_moments`); ``q_log`` an
     array [1]. The log variance saturates (at pi^2/8 for large Q): larger ``q_log`` give
     the largest Q of the table (2 / sqrt(min u))."""
-    u = np.asarray(u, dtype=np.float64).ravel()
-    wt = np.ones(u.size) if weights is None else np.asarray(weights, dtype=np.float64).ravel()
-    if u.size == 0 or np.any(u <= 0) or not np.sum(wt) > 0:
+    u = check_values(u, what="u (1/f clocks) [1]").ravel()
+    wt = (np.ones(u.size) if weights is None
+          else check_values(weights, what="weights [1]", lo=0.0).ravel())
+    q_log = check_values(q_log, what="q_log (amplitude in ln g) [1]", lo=0.0)
+    if u.size == 0 or np.any(u <= 0) or wt.size != u.size or not np.sum(wt) > 0:
         raise DataFormatError(f"linear_amplitude needs clocks u > 0 with positive total "
                               f"weight, got u={u}, weights={wt}")
     q = np.geomspace(1e-5, 2.0 / np.sqrt(u.min()), 300)
     _, v = linear_log_moments(q[:, None] * np.sqrt(u)[None, :])
     f = np.maximum.accumulate((v / u[None, :]) @ wt / wt.sum())
-    q_log = np.asarray(q_log, dtype=np.float64)
     return np.interp(np.log(np.maximum(q_log, 1e-300) ** 2), np.log(f), q,
                      left=0.0, right=q[-1]) * (q_log > 0)
 
@@ -315,9 +317,28 @@ def predictive_loglik(g1, g, dL, u1, u, *, mu, s, q, w, linear: bool, nodes: int
       c^2 q^2 (u - (1 - w)^2 u1)) with c = g1 e^(-nu dL) / f_1, and a read at 0 S has
       that normal's probability below 0; f_1 (normal, mean 1 and std q sqrt(u1), above 0)
       and nu are integrated over ``nodes`` strata and 8 Gauss-Hermite nodes.
+
+    Raises :class:`~xbarlab.errors.ConfigError` for arrays that do not broadcast, values
+    not finite, ``g1`` <= 0 S, ``u1`` or ``u`` < 0, ``s`` or ``q`` < 0, ``w``
+    outside [0, 1] or ``nodes`` < 1.
     """
-    g, g1, dL, u1, u, mu, s, q, w = np.broadcast_arrays(
-        *(np.asarray(v, dtype=np.float64) for v in (g, g1, dL, u1, u, mu, s, q, w)))
+    from ..checks import check_number
+    from ..errors import ConfigError
+
+    check_number(nodes, what="nodes", integer=True, lo=1)
+    args = {"g [S]": (g, None, None, False), "g1 [S]": (g1, 0.0, None, True),
+            "dL [1]": (dL, None, None, False), "u1 [1]": (u1, 0.0, None, False),
+            "u [1]": (u, 0.0, None, False), "mu [1]": (mu, None, None, False),
+            "s [1]": (s, 0.0, None, False), "q [1]": (q, 0.0, None, False),
+            "w [1]": (w, 0.0, 1.0, False)}
+    vals = [check_values(v, what=k, lo=lo, hi=hi, lo_open=op)
+            for k, (v, lo, hi, op) in args.items()]
+    try:
+        g, g1, dL, u1, u, mu, s, q, w = np.broadcast_arrays(*vals)
+    except ValueError as exc:
+        raise ConfigError("predictive_loglik: the arrays must broadcast to one shape, got "
+                          + ", ".join(f"{k} {v.shape}" for k, v in zip(args, vals,
+                                                                         strict=True))) from exc
     lg = np.log(np.maximum(g, 1e-300))
     pos = g > 0
     if not linear:
@@ -353,13 +374,23 @@ def linear_amplitude_ml(g1, g, dL, u1, u, *, mu, s, w, q_range=(1e-4, 2.0)) -> f
     scalars or per read): a bounded scalar search in ln Q over ``q_range`` [1] (to
     0.2 % in Q). A likelihood of each read given the first, not of a device's reads
     jointly (a composite likelihood; it scores a read at 0 S by its probability, so the
-    clamped reads inform Q as they are)."""
+    clamped reads inform Q as they are). A ``q_range`` not 0 < low < high raises
+    :class:`~xbarlab.errors.ConfigError`; the reads are checked as in
+    :func:`predictive_loglik`."""
     from scipy.optimize import minimize_scalar
+
+    from ..errors import ConfigError
+
+    qr = check_values(q_range, what="q_range [1]", lo=0.0, lo_open=True).ravel()
+    lo, hi = (float(qr[0]), float(qr[-1])) if qr.size == 2 else (1.0, 0.0)
+    if not lo < hi:
+        raise ConfigError(f"q_range must be (low, high) with low < high, got {q_range}")
+    predictive_loglik(g1, g, dL, u1, u, mu=mu, s=s, q=lo, w=w, linear=False)
 
     def cost(lq):
         return -float(np.sum(predictive_loglik(g1, g, dL, u1, u, mu=mu, s=s, q=np.exp(lq),
                                                w=w, linear=True)))
 
-    res = minimize_scalar(cost, bounds=tuple(np.log(q_range)), method="bounded",
+    res = minimize_scalar(cost, bounds=(np.log(lo), np.log(hi)), method="bounded",
                           options={"xatol": 2e-3})
     return float(np.exp(res.x))

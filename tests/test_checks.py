@@ -11,6 +11,7 @@ from xbarlab.checks import (
     check_memory,
     check_number,
     check_rng,
+    check_values,
     format_bytes,
     parse_number,
 )
@@ -89,3 +90,20 @@ def test_check_rng_takes_generators_and_refuses_the_rest():
         check_rng(np.random.RandomState(0), what="gen", optional=True)
     with pytest.raises(ConfigError, match=r"got int$"):
         check_rng(7, optional=True)
+
+
+@pytest.mark.parametrize("values, kw, needle", [
+    ([1.0, float("nan")], {}, "x [S] must be finite, got nan at index (1,)"),
+    ([[1.0, -1.0]], {"lo": 0.0}, "must be finite and >= 0, got -1.0 at index (0, 1)"),
+    ([0.0], {"lo": 0.0, "lo_open": True}, "> 0, got 0.0"),
+    ([0.5, 2.0], {"lo": 0.0, "hi": 1.0}, "in [0, 1], got 2.0 at index (1,)"),
+    ("abc", {}, "must be numbers"),
+])
+def test_check_values_names_the_first_bad_entry(values, kw, needle):
+    """An array with a non-finite or out-of-range entry is refused naming the entry, its
+    index and the allowed range; a good one comes back as float64 unchanged."""
+    with pytest.raises(ConfigError) as err:
+        check_values(values, what="x [S]", **kw)
+    assert needle in str(err.value)
+    ok = check_values([[0.0, 1.0]], what="x [S]", lo=0.0, hi=1.0)
+    assert ok.dtype == np.float64 and ok.tolist() == [[0.0, 1.0]]

@@ -7,6 +7,8 @@ aihwkit's relative noise) and on log-normal reads written here."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from _synthetic_pcm import TIMES, level_truth, pcm_independent_reads, u_clock
@@ -160,3 +162,34 @@ def test_linear_law_model_file_samples_the_same_bits(tmp_path):
     a = m.sample(g, TIMES, np.random.default_rng(6))
     np.testing.assert_array_equal(a, m2.sample(g, TIMES, np.random.default_rng(6)))
     assert np.any(a == 0)
+
+
+def test_read_noise_helpers_refuse_bad_input():
+    """Each read-noise helper refuses, before any work and naming the value, an argument
+    outside its domain: a negative or NaN noise std, a first read at 0 S, a share w above 1,
+    arrays that do not broadcast, a reversed amplitude range."""
+    from xbarlab.calibration.readnoise import linear_amplitude, linear_amplitude_ml
+    from xbarlab.errors import ConfigError
+
+    good = {"g1": np.array([1e-6, 2e-6]), "g": np.array([0.9e-6, 0.0]), "dL": 1.0,
+            "u1": 17.0, "u": 25.0, "mu": 0.05, "s": 0.01, "q": 0.02, "w": 1.0}
+    assert np.all(np.isfinite(predictive_loglik(**good, linear=True)))
+    bad = [("g1", np.array([0.0, 1e-6]), "g1 [S] must be finite and > 0, got 0.0"),
+           ("w", 1.5, "w [1] must be finite and in [0, 1], got 1.5"),
+           ("s", -0.01, "s [1] must be finite and >= 0"),
+           ("u", np.nan, "u [1] must be finite"),
+           ("g", np.ones(3) * 1e-6, "must broadcast to one shape")]
+    for key, value, needle in bad:
+        with pytest.raises(ConfigError, match=re.escape(needle)):
+            predictive_loglik(**dict(good, **{key: value}), linear=True)
+    with pytest.raises(ConfigError, match="nodes"):
+        predictive_loglik(**good, linear=True, nodes=0)
+    with pytest.raises(ConfigError, match=re.escape("s (relative read-noise std) [1]")):
+        linear_log_moments(np.array([0.1, -0.1]))
+    with pytest.raises(ConfigError, match="q_log"):
+        linear_amplitude(np.array([np.nan]), np.array([17.0, 25.0]))
+    kw = {k: v for k, v in good.items() if k != "q"}
+    with pytest.raises(ConfigError, match="low < high"):
+        linear_amplitude_ml(**kw, q_range=(0.5, 0.1))
+    with pytest.raises(ConfigError, match="g1"):
+        linear_amplitude_ml(**dict(kw, g1=np.array([-1e-6, 1e-6])))
