@@ -196,11 +196,12 @@ def test_t_interval_matches_the_student_t_formula():
         t_interval([1, 2], level=1.5)
 
 
-@pytest.mark.slow
 def test_workers_give_the_numbers_of_this_process(pcm):
     """Chips programmed and read on 2 worker processes (statistical and circuit mode, a
-    bootstrap-free fitted model): the same accuracies and drift factors, bit for bit, as
-    every chip in this process."""
+    6-bit ADC per tile and a 3-bit variant, as ``xbarlab ppa --workers`` evaluates): the
+    same accuracies and drift factors, bit for bit, as every chip in this process (about
+    5 s, most of it starting the local cluster)."""
+    from xbarlab.crossbar.converters import ADC
     from xbarlab.crossbar.tiling import TileConfig
     from xbarlab.nn.evaluate import EvaluationSettings, evaluate
 
@@ -210,9 +211,12 @@ def test_workers_give_the_numbers_of_this_process(pcm):
     y = net(x).argmax(1).detach()
     st = EvaluationSettings(times=(1.0, Y), programmings=4, modes=("statistical", "circuit"),
                             circuit_programmings=2, tile=TileConfig(rows=8, cols=8,
-                                                                    r_row=1.0, r_col=1.0))
-    here, there = (evaluate(net, x, y, pcm, st, np.random.default_rng(3), workers=w)
-                   for w in (None, 2))
+                                                                    r_row=1.0, r_col=1.0),
+                            adc=ADC(bits=6, range_mode="max-possible"))
+    variants = {"3": ADC(bits=3, range_mode="max-possible")}
+    here, there = (evaluate(net, x, y, pcm, st, np.random.default_rng(3), workers=w,
+                            adc_variants=variants) for w in (None, 2))
+    assert any(e.get("adc_variant") == "3" for e in here["results"])
     assert [e["accuracies"] for e in here["results"]] == \
         [e["accuracies"] for e in there["results"]]
     assert [e.get("drift_factors") for e in here["results"]] == \
