@@ -74,7 +74,7 @@ def u_clock(t) -> np.ndarray:
     return np.log((np.asarray(t, dtype=float) + T0 + T_R) / (2 * T_R))
 
 
-def _reads(rng, n_targets, per_target, times, walk, independent):
+def _reads(rng, n_targets, per_target, times, walk, independent, level_errors=None):
     if not isinstance(rng, np.random.Generator):
         raise TypeError("rng must be a numpy.random.Generator")
     times = np.asarray(times, dtype=float)
@@ -83,9 +83,14 @@ def _reads(rng, n_targets, per_target, times, walk, independent):
     x = g_t / G_MAX
     c0, c1, c2 = C_PROG
     sp = (c0 + c1 * x + c2 * x * x) * 1e-6 * G_MAX / 25e-6
-    g_prog = np.maximum(g_t + sp * rng.standard_normal(n), 0.0)
-    nu = np.abs(mu_nu(g_t) + sigma_nu(g_t) * rng.standard_normal(n))
-    q = q_s(g_prog)
+    err = {k: np.repeat(np.asarray(v, dtype=float), per_target)
+           for k, v in (level_errors or {}).items()}
+    one = np.ones(n)
+    g_prog = np.maximum(g_t + err.get("bias", 0.0) + sp * err.get("spread", one)
+                        * rng.standard_normal(n), 0.0)
+    nu = np.abs(mu_nu(g_t) + err.get("mu", 0.0) + sigma_nu(g_t) * err.get("sigma", one)
+                * rng.standard_normal(n))
+    q = q_s(g_prog) * err.get("q", one)
     u = u_clock(times)
     drift = g_prog[None, :] * (((times + T0) / T0)[:, None]) ** (-nu[None, :])
     noise = np.zeros((times.size, n))
@@ -105,9 +110,14 @@ def _reads(rng, n_targets, per_target, times, walk, independent):
 
 
 def pcm_independent_reads(rng: np.random.Generator, *, n_targets: int = 41,
-                          per_target: int = 2000, times=TIMES):
-    """aihwkit-style PCM: read noise drawn independently at every read."""
-    return _reads(rng, n_targets, per_target, times, walk=False, independent=True)
+                          per_target: int = 2000, times=TIMES, level_errors=None):
+    """aihwkit-style PCM: read noise drawn independently at every read. ``level_errors``:
+    per-target departures from the published parameters (each an array of one value per
+    target): "bias" [S] added to the programming mean, "spread" [1] multiplying the
+    programming std, "mu" [1] added to mu(g_T), "sigma" [1] multiplying sigma(g_T), "q" [1]
+    multiplying Q_s (a model of the exact form whose parameters carry estimation error)."""
+    return _reads(rng, n_targets, per_target, times, walk=False, independent=True,
+                  level_errors=level_errors)
 
 
 def pcm_random_walk_reads(rng: np.random.Generator, *, n_targets: int = 41,

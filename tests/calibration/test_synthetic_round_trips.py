@@ -185,7 +185,10 @@ ALL_TIMES[0] = _xfail("i", "fit on all times (read-noise law 'auto': linear chos
                            "there at 7 d, 1 s within 0.15 %; t0 fixed at the truth changes "
                            "nothing). The floor is lowest at 7 d (0.0232 against 0.0256-0.0281): "
                            "the held-out half lies nearest the generator there, so the fit's "
-                           "own estimation error (mu_nu per level to 2.5e-4) counts most")
+                           "own estimation error counts most: set (i)'s exact equations with "
+                           "each target's parameters off by their 1,000-device standard "
+                           "errors score 1.19x at 7 d (test_exact_form_with_per_level_"
+                           "estimation_error_sits_above_the_floor)")
 TO_ONE_DAY = ["i", "ii", "iii", "iv"]
 TO_ONE_DAY[0] = _xfail("i", "fit up to 1 d (law 'auto', linear chosen): 1 y 0.0313 vs floor "
                             "0.0268 (1.17x), 30 d 1.08x; under the law 'log' 1.08x and 1.09x "
@@ -266,6 +269,50 @@ def test_power_law_parameters_inside_their_bootstrap_bands(name):
         share[label] = float(np.mean((want >= lo) & (want <= hi)))
     print(name, "inside bands", share)
     assert all(v >= 0.9 for v in share.values()), share
+
+
+@pytest.mark.slow
+def test_exact_form_with_per_level_estimation_error_sits_above_the_floor():
+    """Set (i)'s own equations with each target's parameters off by their standard errors
+    from the 1,000 fitted devices of a level (programming mean sp/sqrt(1000), programming
+    std and sigma_nu by 1/sqrt(2000) relative, mu_nu by sigma_nu/sqrt(1000), Q_s by
+    1/sqrt(12000) relative; three draws of the errors), scored on set (i)'s held-out half
+    as the fits are: with the errors at zero the ratio to the floor is 1 within 0.05 at
+    every time (the check that this generator is set (i)'s); with them it is >= 1.1 at
+    7 d averaged over the three draws (reached 1.19; 1.06-1.11 at the other times). A fit
+    estimating each level on its own cannot be expected below that; the 1.15x bar holds
+    at 7 d only for fits that pool the levels."""
+    c = _case("i")
+    held, floor = c["held"], c["floor"]
+    per = int(np.sum(held["time"] == TIMES[0]) // 41)
+    tg = np.unique(held["g_target"])
+    x = tg / 25e-6
+    sp = (0.26348 + 1.9650 * x - 1.1731 * x * x) * 1e-6
+    sig = np.clip(-0.0125 * np.log(np.maximum(x, 1e-7)) - 0.0059, 0.008, 0.045)
+    by = [held["g_target"] == g for g in tg]
+    med = {}
+    for scale in (0.0, 1.0):
+        ratios = []
+        for r in range(3):
+            z = np.random.default_rng(100 + r).standard_normal((5, 41)) * scale
+            errs = {"bias": sp / np.sqrt(1000) * z[0], "spread": 1 + z[1] / np.sqrt(2000),
+                    "mu": sig / np.sqrt(1000) * z[2], "sigma": 1 + z[3] / np.sqrt(2000),
+                    "q": 1 + z[4] / np.sqrt(12000)}
+            ks = np.zeros((N_SCORINGS, 41, TIMES.size))
+            for k in range(N_SCORINGS):
+                fresh, _ = pcm_independent_reads(np.random.default_rng(500 + 10 * r + k),
+                                                 per_target=N_SAMPLES * per, level_errors=errs)
+                fg = fresh["g"].reshape(TIMES.size, 41, N_SAMPLES * per)
+                for i, m in enumerate(by):
+                    for j, t in enumerate(TIMES):
+                        ks[k, i, j] = ks_distance(held["g"][m & (held["time"] == t)], fg[j, i])
+            ratios.append(np.median(ks, axis=1).mean(axis=0)
+                          / np.median(floor, axis=1).mean(axis=0))
+        med[scale] = np.mean(ratios, axis=0)
+    print("exact form, ratio to the floor per time: errors 0", np.round(med[0.0], 3),
+          "errors of 1,000 devices", np.round(med[1.0], 3))
+    assert np.all(np.abs(med[0.0] - 1.0) < 0.05), med[0.0]
+    assert med[1.0][3] >= 1.1, med[1.0]
 
 
 def _corr_rows(first, change):
