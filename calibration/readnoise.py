@@ -22,10 +22,10 @@ import functools
 
 import numpy as np
 
-from ..checks import check_values
+from ..checks import check_number, check_values
 from ..devices.curves import FittedCurve
 from ..devices.fitted import WhiteReadNoise
-from ..errors import DataFormatError
+from ..errors import ConfigError, DataFormatError
 from .smooth import smooth_cv
 
 
@@ -322,9 +322,6 @@ def predictive_loglik(g1, g, dL, u1, u, *, mu, s, q, w, linear: bool, nodes: int
     not finite, ``g1`` <= 0 S, ``u1`` or ``u`` < 0, ``s`` or ``q`` < 0, ``w``
     outside [0, 1] or ``nodes`` < 1.
     """
-    from ..checks import check_number
-    from ..errors import ConfigError
-
     check_number(nodes, what="nodes", integer=True, lo=1)
     args = {"g [S]": (g, None, None, False), "g1 [S]": (g1, 0.0, None, True),
             "dL [1]": (dL, None, None, False), "u1 [1]": (u1, 0.0, None, False),
@@ -378,8 +375,6 @@ def linear_amplitude_ml(g1, g, dL, u1, u, *, mu, s, w, q_range=(1e-4, 2.0)) -> f
     :class:`~xbarlab.errors.ConfigError`; the reads are checked as in
     :func:`predictive_loglik`."""
     from scipy.optimize import minimize_scalar
-
-    from ..errors import ConfigError
 
     qr = check_values(q_range, what="q_range [1]", lo=0.0, lo_open=True).ravel()
     lo, hi = (float(qr[0]), float(qr[-1])) if qr.size == 2 else (1.0, 0.0)
