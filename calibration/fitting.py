@@ -364,10 +364,7 @@ def _fit_drift(pv, cond, drift, rep, *, rng, t0, t_max, min_devices, n_boot, rea
     half = np.zeros(pv.n_dev, bool)
     half[perm[: pv.n_dev // 2]] = True
     for kind in kinds:
-        sub = tables.Pivot(g=pv.g[half], t=pv.t[half], tp=pv.tp, g0=pv.g0[half],
-                           target=None if pv.target is None else pv.target[half],
-                           level=None if pv.level is None else pv.level[half],
-                           device=pv.device[half])
+        sub = pv.devices(half)
         scratch = type(rep)()
         blk = _fit_one(kind, sub, lev[half], centres, keep, scratch, rng=rng, t0=t0,
                        t_max=t_max, n_boot=0, read_noise=(read_noise[0], "log"),

@@ -471,10 +471,13 @@ def fit_power_law(pv, lev, centres, keep, *, t0, rng, n_boot=100, read_noise="au
     return block, info
 
 
-def _fit_law(pv, lev, centres, keep, structure, law, *, t0, rng, n_boot):
-    """The fit of one structure and law (``keep`` sorted by conductance)."""
+def _fit_law(pv, lev, centres, keep, structure, law, *, t0, rng, n_boot, first=None):
+    """The fit of one structure and law (``keep`` sorted by conductance); ``first``: the
+    info of this structure's fit in ln g without bootstrap on the same data, when the
+    caller has it (the linear law's first step)."""
     if law is ReadNoiseLaw.LINEAR:
-        return _fit_linear(pv, lev, centres, keep, structure, t0=t0, rng=rng, n_boot=n_boot)
+        return _fit_linear(pv, lev, centres, keep, structure, t0=t0, rng=rng, n_boot=n_boot,
+                           first=first)
     if structure is ReadNoiseStructure.RANDOM_WALK:
         return _fit_random_walk(pv, lev, centres, keep, t0=t0, rng=rng, n_boot=n_boot)
     return _fit_structure(pv, lev, centres, keep, structure, t0=t0, rng=rng, n_boot=n_boot)
@@ -497,7 +500,7 @@ def _shares(info):
     return info.w_independent if info.w_independent.size else np.zeros(info.levels_g.size)
 
 
-def _fit_linear(pv, lev, centres, keep, structure, *, t0, rng, n_boot):
+def _fit_linear(pv, lev, centres, keep, structure, *, t0, rng, n_boot, first=None):
     """Power law with relative read noise, reads g(t) (1 + e) clamped at 0 S.
 
     ln(1 + e) has mean m(s) < 0 for e of std s = Q sqrt(u) (given a positive read,
@@ -507,9 +510,12 @@ def _fit_linear(pv, lev, centres, keep, structure, *, t0, rng, n_boot):
     (:func:`_level_q`); every positive read is divided by e^(m(Q sqrt(u))) and the fit in
     ln g, bootstrap included, redone; each level's Q is fitted again with its mu_nu and
     sigma_nu, and the amplitude curves (values and replicates; under "both" both parts)
-    are scaled by Q over the fit's amplitude in ln g, interpolated between levels."""
-    _, first = _fit_law(pv, lev, centres, keep, structure, ReadNoiseLaw.LOG, t0=t0, rng=rng,
-                        n_boot=0)
+    are scaled by Q over the fit's amplitude in ln g, interpolated between levels.
+    ``first``: that first fit's info when the caller has it (it draws nothing from
+    ``rng``, so the result is the same)."""
+    if first is None:
+        _, first = _fit_law(pv, lev, centres, keep, structure, ReadNoiseLaw.LOG, t0=t0,
+                            rng=rng, n_boot=0)
     q_dev = np.zeros(pv.n_dev)
     for L, q in zip(keep, _level_q(pv, lev, keep, first), strict=True):
         q_dev[lev == L] = q
@@ -533,13 +539,6 @@ def _fit_linear(pv, lev, centres, keep, structure, *, t0, rng, n_boot):
         info.q_independent = info.q_independent * ratio
     info.law = ReadNoiseLaw.LINEAR.value
     return block, info
-
-
-def _subset(pv, rows):
-    """The pivot of devices ``rows``."""
-    return replace(pv, g=pv.g[rows], t=pv.t[rows], g0=pv.g0[rows],
-                   target=None if pv.target is None else pv.target[rows],
-                   level=None if pv.level is None else pv.level[rows], device=pv.device[rows])
 
 
 def _pairs(pv, lev, keep, t0):
@@ -631,11 +630,12 @@ def choose_law(pv, lev, centres, keep, structure, *, t0, rng) -> tuple[ReadNoise
         train.append(p[: p.size // 2])
         test.append(p[p.size // 2:])
     rows_tr, rows_te = np.concatenate(train), np.concatenate(test)
-    sub_tr, sub_te = _subset(pv, rows_tr), _subset(pv, rows_te)
-    ll, ll_pos, per = {}, {}, {}
-    for law in ReadNoiseLaw:
+    sub_tr, sub_te = pv.devices(rows_tr), pv.devices(rows_te)
+    ll, ll_pos, per, infos = {}, {}, {}, {}
+    for law in ReadNoiseLaw:  # LOG first: the linear fit starts from its fit in ln g
         _, info = _fit_law(sub_tr, lev[rows_tr], centres, keep, structure, law, t0=t0,
-                           rng=rng, n_boot=0)
+                           rng=rng, n_boot=0, first=infos.get(ReadNoiseLaw.LOG))
+        infos[law] = info
         dev, n, lp, pos = _predictive(sub_te, lev[rows_te], keep, info,
                                       law is ReadNoiseLaw.LINEAR)
         per[law] = dev

@@ -109,6 +109,14 @@ class Pivot:
     def n_dev(self) -> int:
         return self.g.shape[0]
 
+    def devices(self, rows) -> Pivot:
+        """The pivot of the devices ``rows`` (indices or a boolean mask over devices), every
+        time point kept."""
+        return Pivot(g=self.g[rows], t=self.t[rows], tp=self.tp, g0=self.g0[rows],
+                     target=None if self.target is None else self.target[rows],
+                     level=None if self.level is None else self.level[rows],
+                     device=self.device[rows])
+
 
 def _per_device(values, inv, n_dev, name):
     out = np.full(n_dev, np.nan)
