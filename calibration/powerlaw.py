@@ -233,18 +233,7 @@ def choose_t0(pv, groups=None) -> float:
     """t0 [s] maximising the profile likelihood of the per-device increment fits (coarse
     grid in log t0, then a bounded scalar minimisation around the best grid point);
     ``groups``: device indices of each level (each its own Q^2), None: one Q^2."""
-    from scipy.optimize import minimize_scalar
-
-    def cost(lt0):
-        return _profile_cost(*_device_fits(pv, 10.0**lt0), groups=groups)
-
-    lg = np.log10(_T0_GRID)
-    c = np.array([cost(v) for v in lg])
-    i = int(np.argmin(c))
-    lo, hi = lg[max(i - 1, 0)], lg[min(i + 1, lg.size - 1)]
-    res = minimize_scalar(cost, bounds=(lo, hi), method="bounded",
-                          options={"xatol": 1e-3})
-    return float(10.0 ** res.x)
+    return _best_t0(lambda lt0: _profile_cost(*_device_fits(pv, 10.0**lt0), groups=groups))
 
 
 def first_positive(pv):
