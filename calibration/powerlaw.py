@@ -14,8 +14,10 @@ is nu_hat = -sum(dy dL/du) / S with S = sum(dL^2/du) and var(nu_hat | nu) = Q^2/
 level, Q^2 is the pooled residual variance per unit u and the device-to-device spread is
 deconvolved: sigma_nu^2 = var(nu_hat) - Q^2 mean(1/S) (a method-of-moments hierarchical
 fit). t0 maximises the profile likelihood with each level's own Q^2. Curves across
-levels are smoothed with the degree chosen by cross-validation; bootstrap replicates
-resample devices.
+levels are smoothed by the candidate chosen by cross-validation (polynomials, the
+per-level values, or monotone fits, which pool the levels where a curve is flat: PCM's mean
+exponent over the targets above 5 uS); bootstrap replicates resample devices and remake
+the choice.
 
 Reads at or below 0 S (the clamp of the instrument or of a device model: xbarlab's PCM
 model clamps g_prog and every read at 0 S) have no logarithm; they are handled as follows
@@ -668,10 +670,10 @@ def _fit_structure(pv, lev, centres, keep, structure, *, t0, rng, n_boot):
     mu, sig, raw, q, n = st.T
     q_rw, q_ind = q * np.sqrt(1 - w_lev), q * np.sqrt(w_lev)
     wt = n / np.maximum(raw, 1e-12) ** 2
-    s_mu, s_sig = smooth_cv(gk, mu, wt), smooth_cv(gk, sig, wt)
+    s_mu, s_sig = smooth_cv(gk, mu, wt, monotone=True), smooth_cv(gk, sig, wt, monotone=True)
     both = structure is ReadNoiseStructure.BOTH
-    s_q = smooth_cv(gk, q_rw if both else q, n)
-    s_qi = smooth_cv(gk, q_ind, n) if both else None
+    s_q = smooth_cv(gk, q_rw if both else q, n, monotone=True)
+    s_qi = smooth_cv(gk, q_ind, n, monotone=True) if both else None
     grid = np.unique(np.concatenate([gk, np.linspace(gk.min(), gk.max(), 64)]))
     bm, bsg, bq, bqi = (np.zeros((n_boot, grid.size)) for _ in range(4))
     h = 0.03
@@ -723,9 +725,9 @@ def _fit_random_walk(pv, lev, centres, keep, *, t0, rng, n_boot):
     gk = centres[keep]
     st = np.array([_level_stats(nu, S, rss, dof, lev == L) for L in keep])
     mu, sig, raw, q, n = st.T
-    s_mu = smooth_cv(gk, mu, n / np.maximum(raw, 1e-12) ** 2)
-    s_sig = smooth_cv(gk, sig, n / np.maximum(raw, 1e-12) ** 2)
-    s_q = smooth_cv(gk, q, n)
+    s_mu = smooth_cv(gk, mu, n / np.maximum(raw, 1e-12) ** 2, monotone=True)
+    s_sig = smooth_cv(gk, sig, n / np.maximum(raw, 1e-12) ** 2, monotone=True)
+    s_q = smooth_cv(gk, q, n, monotone=True)
     grid = np.unique(np.concatenate([gk, np.linspace(gk.min(), gk.max(), 64)]))
     bm = np.zeros((n_boot, grid.size))
     bsg = np.zeros_like(bm)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -14,9 +14,12 @@ class Smooth:
     """A fitted smooth function y(x).
 
     ``kind``: "poly" (weighted least-squares polynomial of degree ``order`` in x scaled to
-    [-1, 1] over the fitted range, held constant outside) or "interp" (piecewise linear
-    through the per-level estimates); ``cv``: leave-one-level-out weighted mean squared
-    error of each candidate, keyed "poly0", "poly1", ..., "interp".
+    [-1, 1] over the fitted range, held constant outside), "interp" (piecewise linear
+    through the per-level estimates) or "decreasing"/"increasing" (the weighted
+    least-squares monotone fit, piecewise linear between the levels and held constant
+    outside); ``cv``: leave-one-level-out weighted mean squared error of each candidate,
+    keyed "poly0", "poly1", ..., "interp", "decreasing", "increasing"; ``options``: the
+    keyword options of :func:`smooth_cv` that made it.
     """
 
     kind: str
@@ -25,11 +28,13 @@ class Smooth:
     y: np.ndarray
     w: np.ndarray
     cv: dict
+    options: dict = field(default_factory=dict)
 
     @property
     def choice(self) -> str:
-        """The chosen candidate, as keyed in ``cv``: "poly<order>" or "interp"."""
-        return f"poly{self.order}" if self.kind == "poly" else "interp"
+        """The chosen candidate, as keyed in ``cv``: "poly<order>", "interp",
+        "decreasing" or "increasing"."""
+        return f"poly{self.order}" if self.kind == "poly" else self.kind
 
     def _coef(self, y):
         a = self.x.min()
@@ -40,11 +45,20 @@ class Smooth:
         return np.linalg.lstsq(V * sw[:, None], y * sw, rcond=None)[0]
 
     def __call__(self, xq, y=None) -> np.ndarray:
-        """Evaluate at ``xq``; ``y`` refits the same kind/order to other values (bootstrap)."""
-        y = self.y if y is None else np.asarray(y, dtype=np.float64)
+        """Evaluate at ``xq``; ``y`` refits to other values (a bootstrap replicate): the
+        same kind and order, or where the monotone candidates were offered the choice is
+        made again by cross-validation. The choice is then part of the estimate: a fixed
+        monotone fit's replicates under-cover a truth that is flat (40 levels, the PCM
+        exponent spread with 4 % noise, 100 replicates: 0.88 of the levels >= 6.2 uS
+        inside the 95 % band against 0.94 with the choice remade and 0.94 unsmoothed)."""
         xq = np.asarray(xq, dtype=np.float64)
+        if y is not None and self.options.get("monotone"):
+            return smooth_cv(self.x, y, self.w, **self.options)(xq)
+        y = self.y if y is None else np.asarray(y, dtype=np.float64)
         if self.kind == "interp":
             return np.interp(xq, self.x, y)
+        if self.kind in MONOTONE:
+            return np.interp(xq, self.x, _monotone(y, self.w, self.kind == "increasing"))
         a, b = self.x.min(), self.x.max()
         s = (np.clip(xq, a, b) - a) / (b - a) * 2 - 1 if b > a else np.zeros_like(xq)
         return np.polyval(self._coef(y), s)
@@ -60,6 +74,28 @@ def _poly_pred(x, y, w, order, xq):
     sw = np.sqrt(w)
     c = np.linalg.lstsq(V * sw[:, None], (y.T * sw).T, rcond=None)[0]
     return np.vander(sc(np.asarray(xq, dtype=np.float64)), order + 1) @ c
+
+
+#: The monotone candidates of :func:`smooth_cv`.
+MONOTONE = ("decreasing", "increasing")
+
+
+def _monotone(y, w, increasing):
+    """Weighted least-squares non-decreasing (``increasing``) or non-increasing fit to
+    ``y`` (in the order of x), by pooling adjacent violators."""
+    sgn = 1.0 if increasing else -1.0
+    val, wt, cnt = [], [], []
+    for yi, wi in zip(sgn * np.asarray(y, dtype=np.float64), w, strict=True):
+        val.append(yi)
+        wt.append(wi)
+        cnt.append(1)
+        while len(val) > 1 and val[-2] > val[-1]:
+            w2 = wt[-2] + wt[-1]
+            val[-2] = (wt[-2] * val[-2] + wt[-1] * val[-1]) / w2
+            wt[-2] = w2
+            cnt[-2] += cnt[-1]
+            del val[-1], wt[-1], cnt[-1]
+    return sgn * np.repeat(val, cnt)
 
 
 #: Half-widths (in levels) of the local-linear candidates of :func:`smooth_rows_cv`.
@@ -121,13 +157,23 @@ def _sure(x, y, w, noise, max_order, local) -> dict[str, float]:
     return out
 
 
-def _cv_errors(x, y, w, max_order, interp, local=()) -> dict[str, float]:
+def _cv_errors(x, y, w, max_order, interp, local=(), monotone=False) -> dict[str, float]:
     """Leave-one-out weighted mean squared error (summed over the columns of 2-D ``y``)
     of each candidate: polynomials of degree 0 to ``max_order`` (at most n - 2), with
     ``interp`` and n >= 3 piecewise-linear interpolation between the neighbours (x
-    sorted), and local-linear fits of the half-widths ``local`` (:func:`_local_linear`)."""
+    sorted), local-linear fits of the half-widths ``local`` (:func:`_local_linear`), and
+    with ``monotone`` and 1-D ``y`` the monotone fits (the left-out level predicted by
+    interpolating the others' fit)."""
     n = x.size
     cv: dict[str, float] = {}
+    if monotone and y.ndim == 1 and n >= 3:
+        for kind in MONOTONE:
+            err = 0.0
+            for i in range(n):
+                m = np.arange(n) != i
+                f = _monotone(y[m], w[m], kind == "increasing")
+                err += w[i] * (y[i] - np.interp(x[i], x[m], f)) ** 2
+            cv[kind] = err / n
     for h in local:
         r = ((y - _local_linear(x, y, w, h, True)) ** 2).reshape(n, -1)
         cv[f"local{h}"] = float(np.sum(w * np.sum(r, axis=1))) / n
@@ -169,21 +215,27 @@ def _prepared(x, y, w):
     return x[order_], y[order_], w / w.mean(), order_
 
 
-def smooth_cv(x, y, w=None, *, max_order: int = 3, interp: bool = True) -> Smooth:
+def smooth_cv(x, y, w=None, *, max_order: int = 3, interp: bool = True,
+              monotone: bool = False) -> Smooth:
     """Fit y(x) by the candidate with the smallest leave-one-out CV error.
 
     ``x``: level conductances; ``y``: per-level estimates; ``w``: weights (inverse
     variances of the estimates; equal when None). Candidates: polynomials of degree 0 to
-    ``max_order`` (at most n - 2) and, with ``interp``, piecewise-linear interpolation.
+    ``max_order`` (at most n - 2), with ``interp`` piecewise-linear interpolation, and with
+    ``monotone`` (n >= 3) the weighted least-squares non-increasing and non-decreasing
+    fits, which pool the levels where the truth is flat and follow it where it is steep
+    (a curve flat over most levels with a kink, as the drift exponent of PCM, which no
+    low-order polynomial follows).
     """
     x, y, w, _ = _prepared(x, y, w)
+    opts = {"max_order": max_order, "interp": interp, "monotone": monotone}
     if x.size == 1:
-        return Smooth("poly", 0, x, y, w, {"poly0": 0.0})
-    cv = _cv_errors(x, y, w, max_order, interp)
+        return Smooth("poly", 0, x, y, w, {"poly0": 0.0}, opts)
+    cv = _cv_errors(x, y, w, max_order, interp, monotone=monotone)
     best = min(cv, key=cv.get)
-    if best == "interp":
-        return Smooth("interp", -1, x, y, w, cv)
-    return Smooth("poly", int(best[4:]), x, y, w, cv)
+    if best == "interp" or best in MONOTONE:
+        return Smooth(best, -1, x, y, w, cv, opts)
+    return Smooth("poly", int(best[4:]), x, y, w, cv, opts)
 
 
 def smooth_rows_cv(x, rows, w=None, *, noise=None, max_order: int = 3

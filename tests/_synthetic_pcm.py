@@ -132,6 +132,30 @@ def pcm_both_reads(rng: np.random.Generator, *, n_targets: int = 41,
     return _reads(rng, n_targets, per_target, times, walk=True, independent=True)
 
 
+def population_truth(g_t) -> dict:
+    """The generator's own per-level values at the targets ``g_t`` [S] (the expectations
+    that :func:`level_truth` estimates from one draw of devices): the folded exponent
+    |N(mu, sigma)|'s mean and std (closed form, ``mu_nu``, ``sigma_nu``) and
+    sqrt(E[Q_s(g_prog)^2 | g_prog > 0]) over the programming error (``q``, by quadrature
+    on 4001 points over +-8 std)."""
+    from scipy import stats
+
+    g_t = np.atleast_1d(np.asarray(g_t, dtype=float))
+    m, s = mu_nu(g_t), sigma_nu(g_t)
+    mean = (s * np.sqrt(2 / np.pi) * np.exp(-0.5 * (m / s) ** 2)
+            + m * (1 - 2 * stats.norm.cdf(-m / s)))
+    std = np.sqrt(m * m + s * s - mean * mean)
+    x = g_t / G_MAX
+    c0, c1, c2 = C_PROG
+    sp = (c0 + c1 * x + c2 * x * x) * 1e-6 * G_MAX / 25e-6
+    z = np.linspace(-8.0, 8.0, 4001)
+    gp = g_t[:, None] + sp[:, None] * z[None, :]
+    wz = stats.norm.pdf(z)[None, :] * (gp > 0)
+    q2 = np.where(gp > 0, q_s(np.maximum(gp, 1e-300)) ** 2, 0.0)
+    q = np.sqrt(np.sum(wz * q2, axis=1) / np.sum(wz, axis=1))
+    return {"mu_nu": mean, "sigma_nu": std, "q": q}
+
+
 def level_truth(truth, g_t) -> dict:
     """Per-level truth at the targets ``g_t`` [S]: the folded exponent's mean and std
     over the level's devices (``mu_nu``, ``sigma_nu``), the rms read-noise amplitude

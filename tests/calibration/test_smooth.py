@@ -67,3 +67,73 @@ def test_bad_rows_are_refused():
     for args, kw, msg in bad:
         with pytest.raises(ConfigError, match=msg):
             smooth_rows_cv(*args, **kw)
+
+
+def test_monotone_fit_is_the_weighted_least_squares_monotone_curve():
+    """The monotone candidate equals the weighted least-squares non-increasing (and
+    non-decreasing) fit solved as a bounded linear least-squares problem (y = a + sum of
+    steps of one sign; scipy's lsq_linear), on 30 noisy levels with unequal weights."""
+    from scipy.optimize import lsq_linear
+    from xbarlab.calibration.smooth import _monotone
+
+    rng = np.random.default_rng(7)
+    n = 30
+    y = np.cos(np.linspace(0, 3, n)) + 0.3 * rng.standard_normal(n)
+    w = rng.uniform(0.2, 3.0, n)
+    for increasing in (False, True):
+        sgn = 1.0 if increasing else -1.0
+        A = np.tril(np.ones((n, n)))  # y_i = a + sum_{k <= i, k >= 1} sgn * d_k
+        A[:, 1:] *= sgn
+        sw = np.sqrt(w)
+        lo = np.r_[-np.inf, np.zeros(n - 1)]
+        sol = lsq_linear(A * sw[:, None], y * sw, bounds=(lo, np.inf), tol=1e-12,
+                         method="bvls").x
+        np.testing.assert_allclose(_monotone(y, w, increasing), A @ sol, atol=1e-9)
+
+
+def test_monotone_candidate_pools_a_flat_curve_with_a_kink():
+    """The mean PCM drift exponent of Nandakumar et al. (2019), flat over 32 of 40 levels
+    (0.625-25 uS) and falling linearly in ln x below, estimated per level with the noise
+    of 1,000 devices (its spread sigma(x)/sqrt(1000), larger at the low levels) and
+    weighted by the inverse variance, 40 draws: with ``monotone`` the cross-validation
+    picks "decreasing" in >= 70 % of them (measured 32 of 40; otherwise "interp", no
+    smoothing) and the rms error over the flat levels is under 0.6 x the per-level
+    estimates' (measured 0.50); without ``monotone`` it is "interp" in most draws."""
+    rng = np.random.default_rng(11)
+    x = np.linspace(0.625e-6, 25e-6, 40)
+    truth = np.clip(-0.0155 * np.log(x / 25e-6) + 0.0244, 0.049, 0.1)
+    se = np.clip(-0.0125 * np.log(x / 25e-6) - 0.0059, 0.008, 0.045) / np.sqrt(1000)
+    flat = x > 5.2e-6
+    chosen, plain, err, own = 0, 0, 0.0, 0.0
+    for _ in range(40):
+        y = truth + se * rng.standard_normal(x.size)
+        s = smooth_cv(x, y, se**-2, monotone=True)
+        chosen += s.choice == "decreasing"
+        plain += smooth_cv(x, y, se**-2).choice == "interp"
+        err += np.mean((s(x) - truth)[flat] ** 2)
+        own += np.mean((y - truth)[flat] ** 2)
+    assert chosen >= 28 and plain >= 28, (chosen, plain)
+    assert np.sqrt(err / own) < 0.6, np.sqrt(err / own)
+
+
+def test_bootstrap_bands_of_a_monotone_choice_cover_a_flat_truth():
+    """The spread of the PCM drift exponent (Nandakumar et al. 2019: flat at 0.008 above
+    8.2 uS, falling in ln x below) at 40 levels, estimated with 4 % noise and smoothed with
+    the monotone candidates offered; 50 replicates of the estimates (each their own noise
+    again) refitted through the Smooth, over 20 draws: the truth lies inside the 95 %
+    percentile band at >= 0.9 of the levels >= 6.2 uS on average (the choice is remade
+    in every replicate; with the first draw's monotone fit kept fixed the bands
+    under-cover: 0.88 measured over 60 draws of 100 replicates)."""
+    rng = np.random.default_rng(2)
+    x = np.linspace(0.625e-6, 25e-6, 40)
+    truth = np.clip(-0.0125 * np.log(x / 25e-6) - 0.0059, 0.008, 0.045)
+    se = 0.04 * truth
+    sel = x >= 6.2e-6
+    cover = []
+    for _ in range(20):
+        y = truth + se * rng.standard_normal(x.size)
+        s = smooth_cv(x, y, se**-2, monotone=True)
+        reps = np.array([s(x, y + se * rng.standard_normal(x.size)) for _ in range(50)])
+        lo, hi = np.percentile(reps, [2.5, 97.5], axis=0)
+        cover.append(np.mean(((truth >= lo) & (truth <= hi))[sel]))
+    assert np.mean(cover) >= 0.9, np.mean(cover)
