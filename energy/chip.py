@@ -159,6 +159,11 @@ class ChipDescription:
     """b_out: ADC resolution [bits]."""
     t_pulse: float = _q("s", positive=True)
     """t [s]: read pulse of one input cycle; for pulse-width inputs the unit width (one LSB)."""
+    input_signed: bool = dataclasses.field(default=False, metadata={"unit": None})
+    """Inputs in sign and magnitude: the sign selects the line's polarity (a voltage of
+    either sign, the same energy), the ``b_in - 1`` other bits the magnitude, so a
+    pulse-width input lasts at most ``(2^(b_in - 1) - 1) t``. False: unsigned ``b_in``-bit
+    codes. (Chips with a ``[neuron]`` table take signed inputs through their phases.)"""
     readout: Readout = dataclasses.field(default=Readout.CURRENT, metadata={"unit": None})
     """Current-mode or voltage-mode readout."""
     accumulation: Accumulation = dataclasses.field(default=Accumulation.DIGITAL,
@@ -184,6 +189,10 @@ class ChipDescription:
     """A_adc [m^2] of one ADC where the paper gives it; None: the survey regression."""
     adc_extrapolate: bool = dataclasses.field(default=False, metadata={"unit": None})
     """Allow the survey look-up outside its SNDR span (see :func:`~.adc.adc_energy`)."""
+    adc_integrating: bool = dataclasses.field(default=False, metadata={"unit": None})
+    """The ADC converts while the column current flows (an oscillator whose counts
+    integrate the current over the read), so an input cycle lasts
+    ``max(t_read, c t_conv)`` rather than ``t_read + c t_conv``."""
     neuron_integration_energy: float | None = _q("J", default=None, positive=True)
     """E_int [J]: one integration of one integrate-and-fire neuron (``[neuron]`` table);
     None: no such neuron modelled."""
@@ -217,6 +226,12 @@ class ChipDescription:
     def ops_per_product(self) -> int:
         """Operations of one matrix-vector product of one array: 2 per multiply-accumulate."""
         return 2 * self.rows * self.cols
+
+    @property
+    def magnitude_bits(self) -> int:
+        """Bits of an input code's magnitude [1]: ``b_in - 1`` for signed inputs (at least
+        1), else ``b_in``; input codes lie in ``[0, 2^magnitude_bits - 1]``."""
+        return max(1, self.input_bits - 1) if self.input_signed else self.input_bits
 
     @property
     def integrate_and_fire(self) -> bool:
@@ -294,22 +309,23 @@ def neuron_conversion_steps(output_bits: int, phases) -> int:
 _CHIP_TABLES = {
     "array": ("rows", "cols", "cores", "devices_per_weight", "g_min", "g_max"),
     "read": ("supply", "v_read", "input_scheme", "input_bits", "output_bits", "t_pulse",
-             "readout", "accumulation", "phases"),
+             "input_signed", "readout", "accumulation", "phases"),
     "adc": ("adc_kind", "columns_per_adc", "adc_rate", "adc_energy", "adc_energy_per_bit",
-            "adc_area", "adc_extrapolate"),
+            "adc_area", "adc_extrapolate", "adc_integrating"),
     "neuron": ("neuron_integration_energy", "neuron_sample_energy", "wordline_capacitance",
                "neuron_phase_bits"),
 }
 _OPTIONAL_TABLES = ("neuron",)
 _ADC_KEYS = {"kind": "adc_kind", "columns_per_adc": "columns_per_adc", "rate": "adc_rate",
              "energy": "adc_energy", "energy_per_bit": "adc_energy_per_bit", "area": "adc_area",
-             "extrapolate": "adc_extrapolate"}
+             "extrapolate": "adc_extrapolate", "integrating": "adc_integrating"}
 _NEURON_KEYS = {"integration_energy": "neuron_integration_energy",
                 "sample_energy": "neuron_sample_energy",
                 "wordline_capacitance": "wordline_capacitance", "phase_bits": "neuron_phase_bits"}
 _RENAMED = {"adc": _ADC_KEYS, "neuron": _NEURON_KEYS}
 _ENUMS = {"input_scheme": InputScheme, "readout": Readout, "accumulation": Accumulation}
 _STRINGS = ("name", "citation", "node", "technology")
+_FLAGS = ("input_signed", "adc_extrapolate", "adc_integrating")
 _NODE_FIELDS = tuple(f.name for f in dataclasses.fields(NodeParams))
 
 
@@ -395,9 +411,9 @@ def _chip_fields(path: Path, d: dict) -> dict[str, Any]:
                 out[f] = coerce_enum(_ENUMS[f], v, f"{where}: [{table}] {raw_key}")
             elif f == "adc_kind":
                 out[f] = str(v)
-            elif f == "adc_extrapolate":
+            elif f in _FLAGS:
                 if not isinstance(v, bool):
-                    raise ConfigError(f"{where}: [adc] extrapolate must be true or false, "
+                    raise ConfigError(f"{where}: [{table}] {raw_key} must be true or false, "
                                       f"got {v!r}")
                 out[f] = v
             else:

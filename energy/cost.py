@@ -32,10 +32,12 @@ inputs, else 1):
 * ``leakage``: ``P_leak/A`` times the periphery area (drivers, sense, accumulators; the
   survey's ADC power already holds the converters' own) times the latency.
 
-Latency: ``P T (t_read + c t_conv)`` for digital accumulation and ``P (T t_read + c t_conv)``
+Latency: ``P T (t_read + c t_conv)`` for digital accumulation (``P T max(t_read, c t_conv)``
+with an integrating ADC, which converts during the read) and ``P (T t_read + c t_conv)``
 for analog accumulation (``c`` columns per ADC, ``t_conv = 1 / f_s``; ``c t_conv`` once per
 neuron phase with a ``[neuron]`` table), with
-``t_read = t_pulse`` (``(2^b_in - 1) t_pulse`` for pulse-width inputs; at least the
+``t_read = t_pulse`` (``(2^n - 1) t_pulse`` for pulse-width inputs of ``n`` magnitude bits,
+``b_in - 1`` for signed inputs, else ``b_in``; at least the
 integration time for voltage-mode readout; at least ``t_settle`` where the caller gives the
 array's RC settling time).
 
@@ -121,10 +123,11 @@ class ProductCost:
 
 
 def nominal_inputs(chip: ChipDescription) -> np.ndarray:
-    """Input codes (2^b_in, M) in which every row takes every code once (row ``i`` of vector
-    ``k``: ``(k + i) mod 2^b_in``): averages over them are exact averages over uniform codes
-    for components additive over rows."""
-    n = 1 << chip.input_bits
+    """Input codes (2^n, M) in which every row takes every code once (row ``i`` of vector
+    ``k``: ``(k + i) mod 2^n``, ``n`` the chip's
+    :attr:`~xbarlab.energy.chip.ChipDescription.magnitude_bits`): averages over them are
+    exact averages over uniform codes for components additive over rows."""
+    n = 1 << chip.magnitude_bits
     return (np.arange(n)[:, None] + np.arange(chip.rows)[None, :]) % n
 
 
@@ -219,7 +222,7 @@ def input_activity(chip: ChipDescription, x=None) -> InputActivity:
     if xx.ndim != 2 or not 1 <= xx.shape[1] <= chip.rows:
         raise ConfigError(f"x has shape {xx.shape}; expected (B, M) input codes with "
                           f"M <= {chip.rows}")
-    lv = input_levels(xx, chip.input_bits, chip.v_read, chip.input_scheme)  # (B, M, T)
+    lv = input_levels(xx, chip.magnitude_bits, chip.v_read, chip.input_scheme)  # (B, M, T)
     return InputActivity(
         codes=xx, levels=lv, sq=(lv * lv).sum(axis=2).mean(axis=0),
         charge=charging_energy(1.0, lv).mean(axis=0),
@@ -268,7 +271,7 @@ def _neuron_energy(chip: ChipDescription, n_neurons: int,
 
 def _read_time(chip: ChipDescription, g: np.ndarray, c_col: float) -> float:
     if chip.input_scheme is InputScheme.PULSE_WIDTH:
-        t = ((1 << chip.input_bits) - 1) * chip.t_pulse
+        t = ((1 << chip.magnitude_bits) - 1) * chip.t_pulse
     else:
         t = chip.t_pulse
     if chip.readout is Readout.VOLTAGE:
@@ -303,7 +306,9 @@ def product_cost(chip: ChipDescription, survey: AdcSurvey | None = None, *, G=No
         Conductance each row sees at each column (the devices of one weight summed), of the
         mapped tile (M <= rows, N <= cols); default :func:`nominal_conductances`.
     x : (B, M) array of int, optional
-        Input codes in ``[0, 2^b_in - 1]``; default :func:`nominal_inputs`.
+        Input codes (magnitudes for signed inputs) in ``[0, 2^n - 1]``, ``n`` the chip's
+        :attr:`~xbarlab.energy.chip.ChipDescription.magnitude_bits`; default
+        :func:`nominal_inputs`.
     activity : InputActivity, optional
         Instead of ``x``: :func:`input_activity` computed once for many tiles (its first
         ``M`` rows are used).
@@ -338,7 +343,9 @@ def product_cost(chip: ChipDescription, survey: AdcSurvey | None = None, *, G=No
     phases = _phases(chip)
     conv = P * N * (T if digital else 1)
     t_conv = 1.0 / chip.adc_rate
-    if digital:
+    if digital and chip.adc_integrating:
+        latency = P * T * max(t_read, chip.columns_per_adc * t_conv)
+    elif digital:
         latency = P * read_latency(t_read, t_conv, input_cycles=T,
                                    columns_per_adc=chip.columns_per_adc)
     else:

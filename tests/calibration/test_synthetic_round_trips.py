@@ -115,8 +115,10 @@ def _early(table, t_max):
 
 
 @functools.cache
-def _case(name):
-    """Data, split, floor and both fits of set ``name`` (computed once per session)."""
+def _case(name, seed=None, n_boot=100):
+    """Data, split, floor and both fits of set ``name`` (computed once per session);
+    ``seed``: of a PCM set's data (None: the set's own, :data:`PCM`); ``n_boot``: the
+    PCM fit on all times' bootstrap replicates."""
     if name == "iii":
         times = np.concatenate([[0.0], TIMES])
         table = relaxation_toward_centre(RRAM_CENTRES, PER_LEVEL, times,
@@ -130,14 +132,15 @@ def _case(name):
         kw = {"drift": "relaxation", "n_boot": 5}
         truth = None
     else:
-        gen, _, seed = PCM[name]
-        table, truth_all = gen(np.random.default_rng(seed), per_target=PER_LEVEL)
+        gen, _, own = PCM[name]
+        table, truth_all = gen(np.random.default_rng(own if seed is None else seed),
+                               per_target=PER_LEVEL)
         fit_half, held, fit_dev = _split(table, truth_all["g_target"].size,
                                          truth_all["g_target"])
         floor = np.array([_pcm_floor(gen, held, np.random.default_rng(34 + k))
                           for k in range(N_SCORINGS)])
         truth = {k: (v if k == "u" else v[fit_dev]) for k, v in truth_all.items()}
-        kw = {"drift": "power-law", "n_boot": 100}
+        kw = {"drift": "power-law", "n_boot": n_boot}
     model = fit(fit_half, rng=np.random.default_rng(3), **kw)
     early_half = _early(fit_half, DAY)
     early = fit(early_half, rng=np.random.default_rng(3), **dict(kw, n_boot=5))
@@ -167,6 +170,34 @@ def _medians(model, held, floor, times):
               "floor at", ", ".join(f"{tabs[0].level_g[i] * 1e6:.3g} uS ({mk[i]:.3f} vs "
                                     f"{fk[i]:.3f})" for i in worst))
     return out
+
+
+#: Data seeds of set (i) for the spread of its ratios over draws of the data (the first is
+#: the round trips' own draw).
+DRAWS = (2021, 3021, 4021, 5021, 6021)
+
+
+@pytest.mark.slow
+def test_set_i_ratio_over_draws_of_the_data():
+    """Set (i) drawn :data:`DRAWS` times, each fitted and scored as in the round trips (5
+    bootstrap replicates: the point estimates do not use them): per time, the median over
+    the draws of the ratio to the floor is <= 1.15 x, fitted on all times and fitted up to
+    1 d (at 30 d and 1 y); each draw's ratios are printed (4 min on the 2-core box). Measured:
+    medians 1.07-1.10x (all times) and 1.10x, 1.07x (up to 1 d); single draws up to 1.20x
+    at 1 d and 1.19x at 1 y fitted up to 1 d: the bar holds for the typical draw."""
+    ratios = {"all times": [], "up to 1 d": []}
+    for seed in DRAWS:
+        c = _case("i") if seed == PCM["i"][2] else _case("i", seed, 5)
+        for key, model, times in (("all times", c["model"], TIMES),
+                                  ("up to 1 d", c["early"], TIMES[-2:])):
+            med = _medians(model, c["held"], c["floor"], times)
+            ratios[key].append([a / b for a, b in med.values()])
+    for key, r in ratios.items():
+        r = np.array(r)
+        print(f"set (i) {key}: ratio per draw (rows) and time (columns)\n{np.round(r, 3)}\n"
+              f"median {np.round(np.median(r, axis=0), 3)}, range "
+              f"{np.round(r.min(axis=0), 3)} - {np.round(r.max(axis=0), 3)}")
+        assert np.all(np.median(r, axis=0) <= RATIO), (key, np.median(r, axis=0))
 
 
 def _xfail(name, reason):

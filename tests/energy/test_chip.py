@@ -63,7 +63,7 @@ def _write(tmp_path, text: str):
     (lambda s: s.replace('g_max = { value = 10e-6, unit = "S" }',
                          'g_max = { value = 10, unit = "uS" }'),
      r"g_max has unit 'uS'; expected 'S'"),
-    (lambda s: s.replace('t_pulse = { value = 0.25e-9, unit = "s" }',
+    (lambda s: s.replace('t_pulse = { value = 1e-9, unit = "s" }',
                          't_pulse = { value = -1e-9, unit = "s" }'),
      r"t_pulse = -1e-09 must be > 0"),
     (lambda s: s.replace('rows = { value = 256, unit = "1" }',
@@ -80,12 +80,16 @@ def _write(tmp_path, text: str):
     (lambda s: s + "\n[neuron]\nphase_bits = { value = 3, unit = \"1\" }\n",
      r"\[neuron\] must give all of"),
     (lambda s: s + "\n[neuron]\nsteps = 3\n", r"\[neuron\] unknown key\(s\) \['steps'\]"),
+    (lambda s: s.replace("input_signed = true", 'input_signed = "yes"'),
+     r"\[read\] input_signed must be true or false, got 'yes'"),
+    (lambda s: s.replace("integrating = true", "integrating = 1"),
+     r"\[adc\] integrating must be true or false, got 1"),
 ])
 def test_bad_chip_files(tmp_path, edit, match):
     """A node value set in a chip, an unknown key, a wrong unit, a negative or fractional
     value, an unknown node or enum, g_min >= g_max, an ADC energy given both per conversion
-    and per output bit, a [neuron] table with a key missing or unknown: ConfigError naming
-    the key and value."""
+    and per output bit, a [neuron] table with a key missing or unknown, a flag that is not
+    true or false: ConfigError naming the key and value."""
     with pytest.raises(ConfigError, match=match) as err:
         load_chip(_write(tmp_path, edit))
     assert "\n" not in str(err.value)

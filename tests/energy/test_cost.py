@@ -15,8 +15,10 @@ from xbarlab.errors import ConfigError
 
 
 def _chip(**kw):
-    """The HERMES core with a paper-given ADC (so no survey), small and changed by ``kw``."""
-    base = dict(rows=4, cols=3, adc_energy=2e-12, adc_area=1e-9)
+    """The HERMES core with a paper-given ADC (so no survey), small, with unsigned inputs and
+    an ADC that converts after the read, changed by ``kw``."""
+    base = dict(rows=4, cols=3, adc_energy=2e-12, adc_area=1e-9, input_signed=False,
+                adc_integrating=False)
     return dataclasses.replace(load_chip("hermes-core"), **(base | kw))
 
 
@@ -225,3 +227,26 @@ def test_product_cost_derives_neuron_phases_once(monkeypatch):
     steps = neuron_conversion_steps(chip.output_bits, neuron_phases(8, chip.neuron_phase_bits))
     conv = chip.phases * chip.cols
     assert pc.energy["adc"] == pytest.approx(conv * steps * chip.adc_energy_per_bit, rel=1e-12)
+
+
+def test_signed_pulse_width_inputs_and_an_integrating_converter():
+    """Sign-magnitude 8-bit pulse-width inputs (the HERMES core's: 1 ns a magnitude LSB):
+    the nominal inputs are the 128 magnitudes, the longest pulse (2^7 - 1) t, the mean array
+    energy V^2 t mean(x) M N G = V^2 t 63.5 M N G (a voltage of either sign costs the same);
+    an integrating converter of 77 ns (13 MHz) overlaps the 127 ns read, so the product
+    takes 127 ns (204 ns when it converts after the read); a code above 127 is refused."""
+    c = _chip(input_signed=True, adc_integrating=True, t_pulse=1e-9, input_bits=8,
+              adc_rate=13e6)
+    assert c.magnitude_bits == 7
+    x = nominal_inputs(c)
+    assert x.shape == (128, 4) and x.max() == 127
+    cost = product_cost(c)
+    g = c.devices_per_weight * (c.g_min + c.g_max) / 2
+    assert cost.energy["array"] == pytest.approx(c.v_read**2 * 1e-9 * 63.5 * 4 * 3 * g,
+                                                 rel=1e-13)
+    assert cost.latency == pytest.approx(127e-9, rel=1e-12)
+    after = product_cost(dataclasses.replace(c, adc_integrating=False))
+    assert after.latency == pytest.approx(127e-9 + 1 / 13e6, rel=1e-12)
+    assert after.energy == cost.energy | {"leakage": after.energy["leakage"]}
+    with pytest.raises(ConfigError, match="128"):
+        product_cost(c, x=np.full((1, 4), 128))
