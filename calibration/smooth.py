@@ -49,8 +49,8 @@ class Smooth:
         same kind and order, or where the monotone candidates were offered the choice is
         made again by cross-validation. The choice is then part of the estimate: a fixed
         monotone fit's replicates under-cover a truth that is flat (40 levels, the PCM
-        exponent spread with 4 % noise, 100 replicates: 0.88 of the levels >= 6.2 uS
-        inside the 95 % band against 0.94 with the choice remade and 0.94 unsmoothed)."""
+        exponent spread with 4 % noise, 20 draws of 50 replicates: 0.89 of the levels
+        >= 6.2 uS inside the 95 % band against 0.93 with the choice remade)."""
         xq = np.asarray(xq, dtype=np.float64)
         if y is not None and self.options.get("monotone"):
             return smooth_cv(self.x, y, self.w, **self.options)(xq)

@@ -343,11 +343,10 @@ def product_cost(chip: ChipDescription, survey: AdcSurvey | None = None, *, G=No
     phases = _phases(chip)
     conv = P * N * (T if digital else 1)
     t_conv = 1.0 / chip.adc_rate
-    if digital and chip.adc_integrating:
-        latency = P * T * max(t_read, chip.columns_per_adc * t_conv)
-    elif digital:
+    if digital:
         latency = P * read_latency(t_read, t_conv, input_cycles=T,
-                                   columns_per_adc=chip.columns_per_adc)
+                                   columns_per_adc=chip.columns_per_adc,
+                                   integrating=chip.adc_integrating)
     else:
         n_conv = 1 if phases is None else len(phases)
         latency = P * (T * t_read + n_conv * chip.columns_per_adc * t_conv)

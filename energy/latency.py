@@ -146,14 +146,18 @@ def settling_time(xbar: Crossbar, caps: LineCapacitance, eps: float) -> float:
 
 
 def read_latency(t_settle: float, t_conversion: float, *, input_cycles: int = 1,
-                 columns_per_adc: int = 1, t_pulse: float = 0.0) -> float:
+                 columns_per_adc: int = 1, t_pulse: float = 0.0,
+                 integrating: bool = False) -> float:
     """Latency [s] of one matrix-vector product on one array.
 
     Each input cycle (one bit plane of a bit-serial input, or the single cycle of a
     multi-level or pulse-width input) waits for the array to settle (``t_settle``), lasts at
     least the pulse (``t_pulse``), then converts the ``columns_per_adc`` columns that share
     each ADC one after another (sampled and held once settled):
-    ``input_cycles (max(t_settle, t_pulse) + columns_per_adc t_conversion)``.
+    ``input_cycles (max(t_settle, t_pulse) + columns_per_adc t_conversion)``. An
+    ``integrating`` converter (an oscillator counting while the column current flows)
+    converts during the read instead: ``input_cycles max(t_settle, t_pulse,
+    columns_per_adc t_conversion)``.
 
     Parameters
     ----------
@@ -167,6 +171,8 @@ def read_latency(t_settle: float, t_conversion: float, *, input_cycles: int = 1,
         Columns multiplexed onto one ADC, >= 1.
     t_pulse : float
         Read pulse duration [s] (the longest pulse for pulse-width inputs).
+    integrating : bool
+        Whether the conversion overlaps the read.
     """
     vals = {"t_settle": t_settle, "t_conversion": t_conversion, "t_pulse": t_pulse}
     for name, x in vals.items():
@@ -175,4 +181,9 @@ def read_latency(t_settle: float, t_conversion: float, *, input_cycles: int = 1,
     for name, k in (("input_cycles", input_cycles), ("columns_per_adc", columns_per_adc)):
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise ConfigError(f"{name} must be an integer >= 1, got {k!r}")
-    return input_cycles * (max(t_settle, t_pulse) + columns_per_adc * t_conversion)
+    if not isinstance(integrating, bool):
+        raise ConfigError(f"integrating must be True or False, got {integrating!r}")
+    t_read = max(t_settle, t_pulse)
+    if integrating:
+        return input_cycles * max(t_read, columns_per_adc * t_conversion)
+    return input_cycles * (t_read + columns_per_adc * t_conversion)

@@ -50,6 +50,13 @@ def targets(n: int = 41) -> np.ndarray:
     return np.linspace(0.0, G_MAX, n)
 
 
+def prog_std(g_t) -> np.ndarray:
+    """Programming-error std sigma_p(g_T) [S] (before the clamp at 0 S)."""
+    x = np.asarray(g_t, dtype=float) / G_MAX
+    c0, c1, c2 = C_PROG
+    return (c0 + c1 * x + c2 * x * x) * 1e-6 * G_MAX / 25e-6
+
+
 def mu_nu(g_t) -> np.ndarray:
     """Mean drift exponent mu(g_T) [1] (before folding)."""
     x = np.maximum(np.asarray(g_t, dtype=float) / G_MAX, 1e-7)
@@ -80,9 +87,7 @@ def _reads(rng, n_targets, per_target, times, walk, independent, level_errors=No
     times = np.asarray(times, dtype=float)
     g_t = np.repeat(targets(n_targets), per_target)
     n = g_t.size
-    x = g_t / G_MAX
-    c0, c1, c2 = C_PROG
-    sp = (c0 + c1 * x + c2 * x * x) * 1e-6 * G_MAX / 25e-6
+    sp = prog_std(g_t)
     err = {k: np.repeat(np.asarray(v, dtype=float), per_target)
            for k, v in (level_errors or {}).items()}
     one = np.ones(n)
@@ -145,9 +150,7 @@ def population_truth(g_t) -> dict:
     mean = (s * np.sqrt(2 / np.pi) * np.exp(-0.5 * (m / s) ** 2)
             + m * (1 - 2 * stats.norm.cdf(-m / s)))
     std = np.sqrt(m * m + s * s - mean * mean)
-    x = g_t / G_MAX
-    c0, c1, c2 = C_PROG
-    sp = (c0 + c1 * x + c2 * x * x) * 1e-6 * G_MAX / 25e-6
+    sp = prog_std(g_t)
     z = np.linspace(-8.0, 8.0, 4001)
     gp = g_t[:, None] + sp[:, None] * z[None, :]
     wz = stats.norm.pdf(z)[None, :] * (gp > 0)

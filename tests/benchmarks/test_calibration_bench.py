@@ -28,11 +28,11 @@ the 60 s goal is that of the defaults above; this prints what choosing the law c
 from __future__ import annotations
 
 import os
-import platform
 import time
 
 import numpy as np
 import pytest
+from _bench import machine
 from _shared import shared_path
 from _synthetic_pcm import pcm_independent_reads
 from xbarlab.calibration import fit, read_measurements
@@ -58,10 +58,8 @@ def test_fit_full_techc_within_10_s():
                        "relaxdata.min.tsv.gz")
     t_read, meas = _best(lambda: read_measurements(path, columns=COLUMNS), n=2)
     t_fit, model = _best(lambda: fit(meas, rng=np.random.default_rng(0)))
-    load1 = os.getloadavg()[0]
-    cores = os.cpu_count() or 1
-    print(f"\nmachine: {platform.processor() or platform.machine()}, {cores} cores, "
-          f"python {platform.python_version()}, load average (1 min) {load1:.2f}")
+    load1, cores = os.getloadavg()[0], os.cpu_count() or 1
+    print(f"\nmachine: {machine()}")
     print(f"read techC: {t_read:.2f} s; fit (held-out choice + 100 bootstrap replicates): "
           f"{t_fit:.2f} s (goal <= 10 s: {'met' if t_fit <= 10 else 'missed'}); "
           f"choice {model.report.drift_choice}, log-lik {model.report.drift_loglik}")
@@ -80,10 +78,8 @@ def test_fit_million_pcm_reads_within_60_s():
     t0 = time.perf_counter()
     model = fit(table, rng=np.random.default_rng(0))
     t_fit = time.perf_counter() - t0
-    load1 = os.getloadavg()[0]
-    cores = os.cpu_count() or 1
-    print(f"\nmachine: {platform.processor() or platform.machine()}, {cores} cores, "
-          f"python {platform.python_version()}, load average (1 min) {load1:.2f}")
+    load1, cores = os.getloadavg()[0], os.cpu_count() or 1
+    print(f"\nmachine: {machine()}")
     print(f"fit {n_reads} PCM reads (held-out choices + 100 bootstrap replicates): "
           f"{t_fit:.2f} s (goal <= 60 s: {'met' if t_fit <= 60 else 'missed'}); "
           f"drift {model.report.drift_choice} (held-out log-likelihood per read "
@@ -110,10 +106,7 @@ def test_power_law_fit_under_each_read_noise_law():
             times[law].append(time.perf_counter() - t0)
             if law == "auto":
                 chosen = model.report.power_law.law
-    load1 = os.getloadavg()[0]
-    cores = os.cpu_count() or 1
-    print(f"\nmachine: {platform.processor() or platform.machine()}, {cores} cores, "
-          f"python {platform.python_version()}, load average (1 min) {load1:.2f}")
+    print(f"\nmachine: {machine()}")
     print(f"power-law fit of {table['g'].size} PCM reads (100 bootstrap replicates): law "
           f"'log' {', '.join(f'{t:.1f}' for t in times['log'])} s; law 'auto' (chose "
           f"{chosen!r}) {', '.join(f'{t:.1f}' for t in times['auto'])} s")

@@ -122,18 +122,24 @@ def test_bootstrap_bands_of_a_monotone_choice_cover_a_flat_truth():
     the monotone candidates offered; 50 replicates of the estimates (each their own noise
     again) refitted through the Smooth, over 20 draws: the truth lies inside the 95 %
     percentile band at >= 0.9 of the levels >= 6.2 uS on average (the choice is remade
-    in every replicate; with the first draw's monotone fit kept fixed the bands
-    under-cover: 0.88 measured over 60 draws of 100 replicates)."""
+    in every replicate; measured 0.93), and the bands of the first choice kept fixed in
+    every replicate cover less (measured 0.89)."""
+    import dataclasses
+
     rng = np.random.default_rng(2)
     x = np.linspace(0.625e-6, 25e-6, 40)
     truth = np.clip(-0.0125 * np.log(x / 25e-6) - 0.0059, 0.008, 0.045)
     se = 0.04 * truth
     sel = x >= 6.2e-6
-    cover = []
+    cover = {"remade": [], "fixed": []}
     for _ in range(20):
         y = truth + se * rng.standard_normal(x.size)
         s = smooth_cv(x, y, se**-2, monotone=True)
-        reps = np.array([s(x, y + se * rng.standard_normal(x.size)) for _ in range(50)])
-        lo, hi = np.percentile(reps, [2.5, 97.5], axis=0)
-        cover.append(np.mean(((truth >= lo) & (truth <= hi))[sel]))
-    assert np.mean(cover) >= 0.9, np.mean(cover)
+        fixed = dataclasses.replace(s, options={})
+        noise = [y + se * rng.standard_normal(x.size) for _ in range(50)]
+        for key, sm in (("remade", s), ("fixed", fixed)):
+            lo, hi = np.percentile([sm(x, yb) for yb in noise], [2.5, 97.5], axis=0)
+            cover[key].append(np.mean(((truth >= lo) & (truth <= hi))[sel]))
+    share = {k: float(np.mean(v)) for k, v in cover.items()}
+    print("coverage of the flat levels", share)
+    assert share["remade"] >= 0.9 and share["fixed"] < share["remade"], share

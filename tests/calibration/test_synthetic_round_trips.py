@@ -31,6 +31,8 @@ from _synthetic_pcm import (
     pcm_independent_reads,
     pcm_random_walk_reads,
     population_truth,
+    prog_std,
+    sigma_nu,
 )
 from _synthetic_rram import relaxation_toward_centre
 from xbarlab.calibration import baseline_tables, fit, ks_table
@@ -289,7 +291,7 @@ def test_power_law_parameters_inside_their_bootstrap_bands(name):
         lo = np.interp(g, curve.g, lo) * (1 - allow)
         hi = np.interp(g, curve.g, hi) * (1 + allow)
         share[label] = float(np.mean((want >= lo) & (want <= hi)))
-    print(name, "inside bands", share)
+    print(name, "inside bands", share, "smoothing", pl.choices)
     assert all(v >= 0.9 for v in share.values()), share
 
 
@@ -309,9 +311,7 @@ def test_exact_form_with_per_level_estimation_error_sits_above_the_floor():
     held, floor = c["held"], c["floor"]
     per = int(np.sum(held["time"] == TIMES[0]) // 41)
     tg = np.unique(held["g_target"])
-    x = tg / 25e-6
-    sp = (0.26348 + 1.9650 * x - 1.1731 * x * x) * 1e-6
-    sig = np.clip(-0.0125 * np.log(np.maximum(x, 1e-7)) - 0.0059, 0.008, 0.045)
+    sp, sig = prog_std(tg), sigma_nu(tg)
     by = [held["g_target"] == g for g in tg]
     med = {}
     for scale in (0.0, 1.0):

@@ -62,8 +62,15 @@ def test_sparse_path_agrees_with_dense(monkeypatch):
 
 
 def test_read_latency_and_bad_input():
-    """8 bit-serial cycles of (settle 5 ns, then 4 shared conversions of 2 ns) = 104 ns."""
+    """8 bit-serial cycles of (settle 5 ns, then 4 shared conversions of 2 ns) = 104 ns; an
+    integrating converter overlaps the read: 8 max(5, 8) = 64 ns, and with a 127 ns pulse
+    one cycle lasts the pulse (127 ns); a non-boolean ``integrating`` is refused."""
     assert read_latency(5e-9, 2e-9, input_cycles=8, columns_per_adc=4) == pytest.approx(104e-9)
+    assert read_latency(5e-9, 2e-9, input_cycles=8, columns_per_adc=4,
+                        integrating=True) == pytest.approx(64e-9)
+    assert read_latency(5e-9, 77e-9, t_pulse=127e-9, integrating=True) == pytest.approx(127e-9)
+    with pytest.raises(ConfigError, match="integrating"):
+        read_latency(1e-9, 1e-9, integrating=1)
     with pytest.raises(ConfigError, match="t_conversion"):
         read_latency(1e-9, -1e-9)
     with pytest.raises(ConfigError, match="columns_per_adc"):
