@@ -51,6 +51,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="output folder of xbarlab train (not with --anchors)")
     p.add_argument("--anchors", action="store_true",
                    help="print the shipped chips against their published figures and exit")
+    p.add_argument("--node-value", action="append", metavar="NODE:FIELD=VALUE",
+                   help="with --anchors: give the chips that take FIELD from node NODE another "
+                   "value (SI units, e.g. 14nm:v_read=0.2); repeatable")
     add_device_option(p, "--device-model")
     p.add_argument("--chip", default="hermes-core", metavar="NAME|FILE",
                    help="chip description: a shipped one (hermes-core, hermes-chip, neurram, "
@@ -85,12 +88,36 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.set_defaults(handler=run)
 
 
-def _anchors(survey_dir: Path) -> int:
+def parse_node_values(items) -> dict[tuple[str, str], float]:
+    """``["14nm:v_read=0.2", ...]`` -> ``{("14nm", "v_read"): 0.2}`` (SI units)."""
+    from ..errors import ConfigError
+
+    out = {}
+    for it in items or ():
+        node, sep, rest = it.partition(":")
+        name, eq, val = rest.partition("=")
+        try:
+            v = float(val)
+        except ValueError:
+            v = float("nan")
+        if not (sep and eq and node and name) or v != v or v in (float("inf"), -float("inf")):
+            raise ConfigError(f"--node-value {it!r}: expected NODE:FIELD=VALUE with a finite "
+                              "number in SI units, e.g. 14nm:v_read=0.2")
+        out[(node, name)] = v
+    return out
+
+
+def _anchors(survey_dir: Path, node_values: dict) -> int:
     from ..energy import fit_adc_area, load_adc_survey
-    from ..energy.anchors import anchor_rows, anchor_table
+    from ..energy.anchors import anchor_rows, anchor_table, node_value_table
 
     s = load_adc_survey(survey_dir)
-    print(anchor_table(anchor_rows(s, fit_adc_area(s))))
+    rows = anchor_rows(s, fit_adc_area(s), node_values=node_values)
+    print(anchor_table(rows))
+    print()
+    print(node_value_table() if not node_values else
+          "node values changed: " + ", ".join(f"{n}:{f}={v:g}"
+                                              for (n, f), v in node_values.items()))
     return 0
 
 
@@ -105,8 +132,11 @@ def run(args: argparse.Namespace) -> int:
     if not survey.is_dir():
         raise ConfigError(f"--adc-survey {str(survey)!r} is not a folder (the ADC survey's "
                           "isscc.csv and vlsi.csv)")
+    node_values = parse_node_values(args.node_value)
+    if node_values and not args.anchors:
+        raise ConfigError("--node-value is for --anchors only")
     if args.anchors:
-        return _anchors(survey)
+        return _anchors(survey, node_values)
     for opt, v in (("MODEL_DIR", args.model_dir), ("--device-model", args.device_model),
                    ("--out", args.out)):
         if v is None:

@@ -14,11 +14,13 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from ..errors import ConfigError
 from .adc import AdcAreaModel, AdcSurvey
-from .chip import shipped_chips
+from .chip import ChipDescription, shipped_chips
 from .cost import chip_figures, product_cost
 
-__all__ = ["Anchor", "ANCHORS", "TOLERANCE", "anchor_rows", "anchor_table"]
+__all__ = ["Anchor", "ANCHORS", "TOLERANCE", "anchor_rows", "anchor_table", "with_node_values",
+           "node_value_table"]
 
 #: Agreement sought with a published figure: within this factor either way.
 TOLERANCE = 1.5
@@ -67,10 +69,49 @@ ANCHORS = (
 )
 
 
-def anchor_rows(survey: AdcSurvey, area_model: AdcAreaModel) -> list[dict]:
+def with_node_values(chip: ChipDescription,
+                     node_values: Mapping[tuple[str, str], object]) -> ChipDescription:
+    """``chip`` with the node chip fields it takes from its node
+    (:attr:`~xbarlab.energy.chip.ChipDescription.from_node`) replaced where ``node_values``
+    maps ``(node name, field)`` to another value (e.g. ``{("14nm", "v_read"): 0.2}``, in the
+    field's SI unit); fields its paper gives are kept.
+
+    Raises
+    ------
+    ConfigError
+        If a ``(node, field)`` names no node chip field of that node's file.
+    """
+    for (node, name), _ in node_values.items():
+        if node == chip.node.name and name not in chip.node.chip:
+            raise ConfigError(f"node {node!r} gives no chip field {name!r}; it gives "
+                              f"{sorted(chip.node.chip)}")
+    meta = {f.name: f.metadata for f in dataclasses.fields(ChipDescription)}
+    change = {}
+    for (node, name), v in node_values.items():
+        if node != chip.node.name or name not in chip.from_node:
+            continue
+        md = meta[name]
+        if md.get("unit") is None:
+            raise ConfigError(f"node value {node}:{name}: only number fields can be changed "
+                              f"here, got {v!r}")
+        if not isinstance(v, int | float) or isinstance(v, bool) \
+                or (md["integer"] and v != int(v)) or v < 0:
+            raise ConfigError(f"node value {node}:{name} = {v!r}: expected a number >= 0 "
+                              f"[{md['unit']}]" + (", an integer" if md["integer"] else ""))
+        change[name] = int(v) if md["integer"] else float(v)
+    return dataclasses.replace(chip, **change) if change else chip
+
+
+def anchor_rows(survey: AdcSurvey, area_model: AdcAreaModel, *,
+                node_values: Mapping[tuple[str, str], object] | None = None) -> list[dict]:
     """One dict per :data:`ANCHORS` entry: ``chip`` (name), ``label``, ``figure``, ``ours``,
-    ``published``, ``ratio`` (ours / published) and ``held`` (within :data:`TOLERANCE`)."""
+    ``published``, ``ratio`` (ours / published) and ``held`` (within :data:`TOLERANCE`).
+
+    ``node_values`` changes node chip fields for every chip that takes them from its node
+    (:func:`with_node_values`): how much an agreement rests on a node's stand-in."""
     chips = shipped_chips()
+    if node_values:
+        chips = {k: with_node_values(c, node_values) for k, c in chips.items()}
     rows = []
     for a in ANCHORS:
         chip = dataclasses.replace(chips[a.chip], **a.changes)
@@ -92,3 +133,22 @@ def anchor_table(rows: list[dict]) -> str:
                    f"{r['ours']:.3g} | {r['published']:.3g} | {r['ratio']:.2f} | "
                    f"{'yes' if r['held'] else 'no'} |")
     return "\n".join(out)
+
+
+def node_value_table() -> str:
+    """Markdown table: for each shipped chip, the fields its paper does not give and the
+    node value it takes (:attr:`~xbarlab.energy.chip.ChipDescription.from_node`; SI units)."""
+    out = ["| chip | node | from the node file (what the paper does not give) |",
+           "|---|---|---|"]
+    for chip in shipped_chips().values():
+        vals = ", ".join(f"{f} = {_fmt(getattr(chip, f))}" for f in chip.from_node)
+        out.append(f"| {chip.name} | {chip.node.name} | {vals or '-'} |")
+    return "\n".join(out)
+
+
+def _fmt(v) -> str:
+    if isinstance(v, bool):
+        return str(v).lower()
+    if isinstance(v, float):
+        return f"{v:g}"
+    return str(getattr(v, "value", v))

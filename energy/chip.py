@@ -14,6 +14,13 @@ give, one value per technology node shared by every chip of that node
 ``[published]`` (the paper's measured figures, for comparison only). A chip file that sets a
 node field is refused: node values cannot be overridden per chip.
 
+A node file's optional ``[chip.array]``, ``[chip.read]`` and ``[chip.adc]`` tables (keys as
+in a chip file) give the chip fields that a paper of that node may leave out, one value for
+every chip of the node (:attr:`NodeParams.chip`). A chip file gives only what its paper
+gives; a field it leaves out takes the node's value and is listed in
+:attr:`ChipDescription.from_node`. The shipped chip files cite, on each line that gives a
+field the node also gives, where the paper gives it.
+
 An ADC whose paper characterises it per output bit (``adc.energy_per_bit``: a converter
 taking one step per output bit, such as a charge-decrement neuron) costs ``b_out`` times that
 a conversion. An ADC whose energy the paper does not give (neither key) takes the
@@ -115,6 +122,11 @@ class NodeParams:
     """A_col [m^2]: area of one column's sense circuit and multiplexer."""
     a_add_bit: float = _q("m^2")
     """A_add [m^2]: area of one accumulator bit."""
+    chip: Mapping[str, Any] = dataclasses.field(default_factory=dict, metadata={"unit": None})
+    """Chip fields (:class:`ChipDescription` names, SI units) that a chip file of this node
+    takes when its paper does not give them: one value for every chip of the node (the
+    node file's ``[chip.array]``, ``[chip.read]`` and ``[chip.adc]`` tables, keys as in a
+    chip file)."""
 
     def to_dict(self) -> dict[str, Any]:
         """Field name -> value (SI units)."""
@@ -173,8 +185,13 @@ class ChipDescription:
     """Array reads per product (e.g. 4 for a four-phase read of signed inputs and weights)."""
     columns_per_adc: int = _q("1", integer=True, positive=True)
     """Columns multiplexed onto one ADC [1]."""
-    adc_rate: float = _q("Hz", positive=True)
-    """f_s [Hz]: conversions per second of one ADC."""
+    adc_rate: float | None = _q("Hz", default=None, positive=True)
+    """f_s [Hz]: conversions per second of one ADC; None for a per-bit converter given by
+    :attr:`adc_step_time`."""
+    adc_step_time: float | None = _q("s", default=None, positive=True)
+    """t_step [s]: one step of a converter characterised per output bit
+    (:attr:`adc_energy_per_bit`): a conversion of ``s`` steps lasts ``s t_step``. None: a
+    conversion lasts ``1 / f_s``. Exactly one of :attr:`adc_rate` and this is given."""
     adc_kind: str = dataclasses.field(default="", metadata={"unit": None})
     """The ADC's architecture as the paper names it (descriptive)."""
     adc_energy: float | None = _q("J", default=None, positive=True)
@@ -205,8 +222,19 @@ class ChipDescription:
     published: Mapping[str, float] = dataclasses.field(default_factory=dict,
                                                        metadata={"unit": None})
     """The paper's figures for comparison (``tops_per_w``, ``tops_per_mm2``, ...)."""
+    from_node: tuple[str, ...] = dataclasses.field(default=(), metadata={"unit": None})
+    """Fields whose value the chip file did not give and :attr:`NodeParams.chip` supplied
+    (what the paper does not give), in field order."""
 
     def __post_init__(self):
+        if (self.adc_rate is None) == (self.adc_step_time is None):
+            raise ConfigError(f"chip {self.name!r}: give exactly one of adc_rate "
+                              f"({self.adc_rate!r} Hz) and adc_step_time "
+                              f"({self.adc_step_time!r} s)")
+        if self.adc_step_time is not None and self.adc_energy_per_bit is None:
+            raise ConfigError(f"chip {self.name!r}: adc_step_time = {self.adc_step_time!r} s "
+                              "is for a converter characterised per output bit; expected "
+                              "adc_energy_per_bit too")
         if self.adc_energy is not None and self.adc_energy_per_bit is not None:
             raise ConfigError(f"chip {self.name!r} gives both adc_energy and "
                               "adc_energy_per_bit; expected at most one")
@@ -310,13 +338,14 @@ _CHIP_TABLES = {
     "array": ("rows", "cols", "cores", "devices_per_weight", "g_min", "g_max"),
     "read": ("supply", "v_read", "input_scheme", "input_bits", "output_bits", "t_pulse",
              "input_signed", "readout", "accumulation", "phases"),
-    "adc": ("adc_kind", "columns_per_adc", "adc_rate", "adc_energy", "adc_energy_per_bit",
-            "adc_area", "adc_extrapolate", "adc_integrating"),
+    "adc": ("adc_kind", "columns_per_adc", "adc_rate", "adc_step_time", "adc_energy",
+            "adc_energy_per_bit", "adc_area", "adc_extrapolate", "adc_integrating"),
     "neuron": ("neuron_integration_energy", "neuron_sample_energy", "wordline_capacitance",
                "neuron_phase_bits"),
 }
 _OPTIONAL_TABLES = ("neuron",)
 _ADC_KEYS = {"kind": "adc_kind", "columns_per_adc": "columns_per_adc", "rate": "adc_rate",
+             "step_time": "adc_step_time",
              "energy": "adc_energy", "energy_per_bit": "adc_energy_per_bit", "area": "adc_area",
              "extrapolate": "adc_extrapolate", "integrating": "adc_integrating"}
 _NEURON_KEYS = {"integration_energy": "neuron_integration_energy",
@@ -326,7 +355,9 @@ _RENAMED = {"adc": _ADC_KEYS, "neuron": _NEURON_KEYS}
 _ENUMS = {"input_scheme": InputScheme, "readout": Readout, "accumulation": Accumulation}
 _STRINGS = ("name", "citation", "node", "technology")
 _FLAGS = ("input_signed", "adc_extrapolate", "adc_integrating")
-_NODE_FIELDS = tuple(f.name for f in dataclasses.fields(NodeParams))
+_NODE_FIELDS = tuple(f.name for f in dataclasses.fields(NodeParams) if f.name != "chip")
+#: Chip tables a node file may default (``[chip.<table>]``).
+_NODE_CHIP_TABLES = ("array", "read", "adc")
 
 
 def _read_toml(path) -> dict:
@@ -359,13 +390,15 @@ def _quantity(where: str, cls, name: str, raw) -> float | int:
 
 def load_node(name: str, folder=None) -> NodeParams:
     """The :class:`NodeParams` of node file ``<folder>/<name>.toml`` (default
-    ``data/chips/nodes``). Every field is required; unknown keys are refused."""
+    ``data/chips/nodes``). Every number field is required, the ``[chip.*]`` tables optional;
+    unknown keys are refused."""
     folder = Path(folder) if folder is not None else CHIP_DIR / "nodes"
     path = folder / f"{name}.toml"
     if not path.is_file():
         known = sorted(p.stem for p in folder.glob("*.toml"))
         raise ConfigError(f"node {name!r}: no file {path}; known nodes: {known}")
     d = _read_toml(path)
+    chip_tables = d.pop("chip", {})
     unknown = set(d) - set(_NODE_FIELDS)
     missing = set(_NODE_FIELDS) - set(d)
     if unknown or missing:
@@ -374,7 +407,45 @@ def load_node(name: str, folder=None) -> NodeParams:
         raise ConfigError(f"{path}: name must be {name!r} and source a string, got "
                           f"{d['name']!r}, {d['source']!r}")
     vals = {k: _quantity(str(path), NodeParams, k, d[k]) for k in _NODE_FIELDS[2:]}
-    return NodeParams(name=name, source=d["source"], **vals)
+    if not isinstance(chip_tables, dict) or set(chip_tables) - set(_NODE_CHIP_TABLES):
+        raise ConfigError(f"{path}: [chip] may hold only the tables "
+                          f"{list(_NODE_CHIP_TABLES)}, got {chip_tables!r}")
+    chip: dict[str, Any] = {}
+    for table, t in chip_tables.items():
+        chip.update(_table_fields(f"{path}: [chip.{table}]", table, t))
+    return NodeParams(name=name, source=d["source"], chip=chip, **vals)
+
+
+def _table_fields(where: str, table: str, t) -> dict[str, Any]:
+    """The :class:`ChipDescription` fields of one chip table ``t`` (``[array]``, ...)."""
+    if not isinstance(t, dict):
+        raise ConfigError(f"{where} must be a table, got {t!r}")
+    names = _CHIP_TABLES[table]
+    ren = _RENAMED.get(table)
+    keys = {(ren.get(k, "?" + k) if ren else k): k for k in t}
+    bad = sorted(raw for f, raw in keys.items() if f not in names)
+    if bad:
+        node_hit = set(bad) & set(_NODE_FIELDS)
+        hint = " (node values cannot be overridden per chip)" if node_hit else ""
+        valid = sorted(ren) if ren else sorted(names)
+        raise ConfigError(f"{where} unknown key(s) {bad}{hint}; valid: {valid}")
+    out: dict[str, Any] = {}
+    for f, raw_key in keys.items():
+        v = t[raw_key]
+        if f in _ENUMS:
+            out[f] = coerce_enum(_ENUMS[f], v, f"{where} {raw_key}")
+        elif f == "adc_kind":
+            out[f] = str(v)
+        elif f in _FLAGS:
+            if not isinstance(v, bool):
+                raise ConfigError(f"{where} {raw_key} must be true or false, got {v!r}")
+            out[f] = v
+        else:
+            out[f] = _quantity(where, ChipDescription, f, v)
+    if ren is _NEURON_KEYS and set(keys) != set(names):
+        raise ConfigError(f"{where} must give all of {sorted(_NEURON_KEYS)}, "
+                          f"got {sorted(t)}")
+    return out
 
 
 def _chip_fields(path: Path, d: dict) -> dict[str, Any]:
@@ -391,36 +462,13 @@ def _chip_fields(path: Path, d: dict) -> dict[str, Any]:
         if not isinstance(d.get(k), str) or not d[k]:
             raise ConfigError(f"{where}: {k} must be a non-empty string, got {d.get(k)!r}")
         out[k] = d[k]
-    for table, names in _CHIP_TABLES.items():
+    for table in _CHIP_TABLES:
         t = d.get(table)
         if t is None and table in _OPTIONAL_TABLES:
             continue
-        if not isinstance(t, dict):
+        if t is None:
             raise ConfigError(f"{where}: missing table [{table}]")
-        ren = _RENAMED.get(table)
-        keys = {(ren.get(k, "?" + k) if ren else k): k for k in t}
-        bad = sorted(raw for f, raw in keys.items() if f not in names)
-        if bad:
-            node_hit = set(bad) & set(_NODE_FIELDS)
-            hint = " (node values cannot be overridden per chip)" if node_hit else ""
-            valid = sorted(ren) if ren else sorted(names)
-            raise ConfigError(f"{where}: [{table}] unknown key(s) {bad}{hint}; valid: {valid}")
-        for f, raw_key in keys.items():
-            v = t[raw_key]
-            if f in _ENUMS:
-                out[f] = coerce_enum(_ENUMS[f], v, f"{where}: [{table}] {raw_key}")
-            elif f == "adc_kind":
-                out[f] = str(v)
-            elif f in _FLAGS:
-                if not isinstance(v, bool):
-                    raise ConfigError(f"{where}: [{table}] {raw_key} must be true or false, "
-                                      f"got {v!r}")
-                out[f] = v
-            else:
-                out[f] = _quantity(f"{where}: [{table}]", ChipDescription, f, v)
-        if ren is _NEURON_KEYS and set(keys) != set(names):
-            raise ConfigError(f"{where}: [neuron] must give all of {sorted(_NEURON_KEYS)}, "
-                              f"got {sorted(t)}")
+        out.update(_table_fields(f"{where}: [{table}]", table, t))
     pub = d.get("published", {})
     if not isinstance(pub, dict) or not all(
             isinstance(v, int | float | str) and not isinstance(v, bool) for v in pub.values()):
@@ -431,6 +479,9 @@ def _chip_fields(path: Path, d: dict) -> dict[str, Any]:
 
 def load_chip(path, *, node_folder=None) -> ChipDescription:
     """The :class:`ChipDescription` of a chip file, its node taken from the node file.
+
+    A field the chip file does not give takes its node's value (:attr:`NodeParams.chip`)
+    where the node has one, and is listed in :attr:`ChipDescription.from_node`.
 
     Parameters
     ----------
@@ -447,19 +498,29 @@ def load_chip(path, *, node_folder=None) -> ChipDescription:
         raise ConfigError(f"chip file {str(path)!r} not found; shipped chips: "
                           f"{[c.stem for c in sorted(CHIP_DIR.glob('*.toml'))]}")
     f = _chip_fields(p, _read_toml(p))
+    node = load_node(f.pop("node"), node_folder)
+    order = [x.name for x in dataclasses.fields(ChipDescription)]
+    taken = [k for k in order if k in node.chip and k not in f]
+    if "adc_step_time" in f:
+        taken = [k for k in taken if k != "adc_rate"]
+    if "adc_rate" in f:
+        taken = [k for k in taken if k != "adc_step_time"]
+    f.update({k: node.chip[k] for k in taken})
     missing = [x.name for x in dataclasses.fields(ChipDescription)
                if x.default is dataclasses.MISSING and x.default_factory is dataclasses.MISSING
                and x.name not in f and x.name != "node"]
+    if "adc_rate" not in f and "adc_step_time" not in f:
+        missing.append("adc_rate")
     if missing:
-        raise ConfigError(f"{p}: missing value(s) {missing}")
+        raise ConfigError(f"{p}: missing value(s) {missing} (neither the chip file nor node "
+                          f"{node.name!r} gives them)")
     if "adc_energy" in f and "adc_energy_per_bit" in f:
         raise ConfigError(f"{p}: [adc] gives both energy and energy_per_bit; expected at most "
                           "one")
-    node = load_node(f.pop("node"), node_folder)
     if f["g_min"] >= f["g_max"]:
         raise ConfigError(f"{p}: [array] g_min = {f['g_min']!r} S must be below g_max = "
                           f"{f['g_max']!r} S")
-    return ChipDescription(node=node, **f)
+    return ChipDescription(node=node, from_node=tuple(taken), **f)
 
 
 def shipped_chips() -> dict[str, ChipDescription]:

@@ -34,8 +34,9 @@ inputs, else 1):
 
 Latency: ``P T (t_read + c t_conv)`` for digital accumulation (``P T max(t_read, c t_conv)``
 with an integrating ADC, which converts during the read) and ``P (T t_read + c t_conv)``
-for analog accumulation (``c`` columns per ADC, ``t_conv = 1 / f_s``; ``c t_conv`` once per
-neuron phase with a ``[neuron]`` table), with
+for analog accumulation (``c`` columns per ADC, ``t_conv = 1 / f_s``, once per neuron phase
+with a ``[neuron]`` table; a converter given by its step time ``t_step`` takes
+``s t_step``, ``s`` its steps a conversion, the phases' included), with
 ``t_read = t_pulse`` (``(2^n - 1) t_pulse`` for pulse-width inputs of ``n`` magnitude bits,
 ``b_in - 1`` for signed inputs, else ``b_in``; at least the
 integration time for voltage-mode readout; at least ``t_settle`` where the caller gives the
@@ -167,10 +168,28 @@ def _conversion_energy(chip: ChipDescription, survey: AdcSurvey | None,
         return steps * chip.adc_energy_per_bit
     if survey is None:
         raise ConfigError(f"chip {chip.name!r} gives no ADC energy; pass the ADC survey")
+    _need_rate(chip, "the survey's energy")
     return adc_energy(survey, AdcLookup(bits=chip.output_bits, f_sample=chip.adc_rate,
                                         statistic=AdcStatistic.PERCENTILE,
                                         percentile=ADC_SURVEY_PERCENTILE,
                                         extrapolate=chip.adc_extrapolate))
+
+
+def _need_rate(chip: ChipDescription, what: str) -> None:
+    if chip.adc_rate is None:
+        raise ConfigError(f"chip {chip.name!r} gives an ADC step time but no rate [Hz], which "
+                          f"{what} needs; give the ADC's rate or its energy and area")
+
+
+def _conversion_time(chip: ChipDescription, phases: tuple[int, ...] | None) -> float:
+    """Duration of one conversion [s] (all of a neuron's phases with ``phases`` given):
+    ``1 / f_s``, or steps times :attr:`~.chip.ChipDescription.adc_step_time` for a per-bit
+    converter."""
+    if chip.adc_step_time is None:
+        return 1.0 / chip.adc_rate * (1 if phases is None else len(phases))
+    steps = chip.output_bits if phases is None else neuron_conversion_steps(chip.output_bits,
+                                                                            phases)
+    return steps * chip.adc_step_time
 
 
 def _area(chip: ChipDescription, area_model: AdcAreaModel | None) -> dict[str, float]:
@@ -181,6 +200,7 @@ def _area(chip: ChipDescription, area_model: AdcAreaModel | None) -> dict[str, f
     elif area_model is None:
         raise ConfigError(f"chip {chip.name!r} gives no ADC area; pass an ADC area model")
     else:
+        _need_rate(chip, "the survey's area regression")
         a_adc = area_model.area(chip.output_bits, chip.adc_rate, nd.feature_size,
                                 extrapolate=True, percentile=ADC_SURVEY_PERCENTILE)
     acc_bits = chip.input_bits + chip.output_bits
@@ -342,14 +362,12 @@ def product_cost(chip: ChipDescription, survey: AdcSurvey | None = None, *, G=No
     digital = chip.accumulation is Accumulation.DIGITAL or T == 1
     phases = _phases(chip)
     conv = P * N * (T if digital else 1)
-    t_conv = 1.0 / chip.adc_rate
     if digital:
-        latency = P * read_latency(t_read, t_conv, input_cycles=T,
+        latency = P * read_latency(t_read, _conversion_time(chip, None), input_cycles=T,
                                    columns_per_adc=chip.columns_per_adc,
                                    integrating=chip.adc_integrating)
     else:
-        n_conv = 1 if phases is None else len(phases)
-        latency = P * (T * t_read + n_conv * chip.columns_per_adc * t_conv)
+        latency = P * (T * t_read + chip.columns_per_adc * _conversion_time(chip, phases))
     area = _area(chip, area_model)
     acc_bits = chip.input_bits + chip.output_bits
     io_bits = M * chip.input_bits + N * acc_bits

@@ -14,7 +14,29 @@ def test_anchors_table(capsys):
     survey = shared_path("data", "adc_survey")
     assert main(["ppa", "--anchors", "--adc-survey", str(survey)]) == 0
     out = capsys.readouterr().out
-    assert out.count("| HERMES core |") == 2 and out.count("| NeuRRAM |") == 5
+    assert out.count("| HERMES core |") == 3 and out.count("| NeuRRAM |") == 6
+    assert "| HERMES core | 14nm | v_read = 0.3 |" in out
+    assert main(["ppa", "--anchors", "--adc-survey", str(survey), "--node-value",
+                 "14nm:v_read=0.2"]) == 0
+    assert "node values changed: 14nm:v_read=0.2" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("value, match", [
+    ("14nm=3", "expected NODE:FIELD=VALUE"),
+    ("14nm:v_read=x", "expected NODE:FIELD=VALUE"),
+    ("14nm:v_read=nan", "expected NODE:FIELD=VALUE"),
+])
+def test_node_value_refused(tmp_path, capsys, value, match):
+    """A --node-value that is not NODE:FIELD=<finite number>, or one given without
+    --anchors: exit 2 with one line naming it, before any work."""
+    survey = str(shared_path("data", "adc_survey"))
+    assert main(["ppa", "--anchors", "--adc-survey", survey, "--node-value", value]) == 2
+    err = capsys.readouterr().err
+    assert match in err and value in err and err.count("\n") == 1
+    assert main(["ppa", str(tmp_path), "--adc-survey", survey, "--device-model",
+                 "pcm-hermes-2023", "--node-value", "14nm:v_read=0.2",
+                 "-o", str(tmp_path / "o")]) == 2
+    assert "--node-value is for --anchors only" in capsys.readouterr().err
 
 
 def test_refusals(tmp_path, capsys):

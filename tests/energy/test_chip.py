@@ -129,3 +129,98 @@ def test_neurram_neuron_table_loads_as_written():
                                                       rel=1e-12)
     assert chip.neuron_phase_bits == table["phase_bits"]["value"] == 3
     assert isinstance(chip.neuron_phase_bits, int)
+
+
+def _chip_lines(path):
+    """(table, key, line) of every ``key = ...`` line of a chip file's tables."""
+    table = None
+    for line in path.read_text().splitlines():
+        s = line.strip()
+        if s.startswith("["):
+            table = s.strip("[]")
+        elif "=" in s and not s.startswith("#") and table is not None:
+            yield table, s.split("=")[0].strip(), line
+
+
+def test_chip_files_give_only_what_their_paper_gives():
+    """No shipped chip file marks a value assumed, and every line that gives a field its node
+    also gives names its source in a comment: what a paper leaves out is the node's, one
+    value for every chip of the node."""
+    from xbarlab.energy.chip import _ADC_KEYS
+
+    for path in sorted(CHIP_DIR.glob("*.toml")):
+        assert "(assumed)" not in path.read_text(), path.name
+        chip = load_chip(path)
+        for table, key, line in _chip_lines(path):
+            field = _ADC_KEYS.get(key, key) if table == "adc" else key
+            if field in chip.node.chip:
+                assert "#" in line, f"{path.name}: [{table}] {key} gives no source"
+            assert field not in chip.from_node, (path.name, field)
+
+
+def test_fields_a_paper_leaves_out_come_from_the_node():
+    """The AON-CiM-like macro's paper gives its node, bits and figures only: every other
+    field is the 14 nm node's, equal to the node file's value, and listed in from_node; the
+    HERMES files take only the read voltage from the node, NeuRRAM likewise from 130 nm."""
+    chips = shipped_chips()
+    aon = chips["aon-cim"]
+    assert set(aon.from_node) == set(aon.node.chip) - {"adc_step_time"}
+    for f in aon.from_node:
+        assert getattr(aon, f) == aon.node.chip[f], f
+    assert aon.v_read == 0.3 and aon.rows == 256 and aon.adc_integrating
+    for k in ("hermes-core", "hermes-chip", "neurram"):
+        assert chips[k].from_node == ("v_read",), k
+    assert chips["neurram"].v_read == load_node("130nm").chip["v_read"] == 0.1
+
+
+def test_a_node_default_reaches_a_chip_that_omits_it(tmp_path):
+    """A chip file without ``rows`` takes the node's [chip.array] rows; one that gives rows
+    keeps its own; a node without the field leaves the chip's value missing (refused)."""
+    nodes = tmp_path / "nodes"
+    nodes.mkdir()
+    src = (CHIP_DIR / "nodes" / "14nm.toml").read_text()
+    (nodes / "14nm.toml").write_text(src.replace('rows = { value = 256, unit = "1" }',
+                                                 'rows = { value = 64, unit = "1" }'))
+    text = (CHIP_DIR / "hermes-core.toml").read_text()
+    omit = "\n".join(x for x in text.splitlines() if not x.startswith("rows ="))
+    (tmp_path / "a.toml").write_text(omit)
+    (tmp_path / "b.toml").write_text(text)
+    a = load_chip(tmp_path / "a.toml", node_folder=nodes)
+    b = load_chip(tmp_path / "b.toml", node_folder=nodes)
+    assert (a.rows, "rows" in a.from_node) == (64, True)
+    assert (b.rows, "rows" in b.from_node) == (256, False)
+    (nodes / "14nm.toml").write_text(src.replace('rows = { value = 256, unit = "1" }', ""))
+    with pytest.raises(ConfigError, match=r"missing value\(s\) \['rows'\]"):
+        load_chip(tmp_path / "a.toml", node_folder=nodes)
+
+
+@pytest.mark.parametrize("edit, match", [
+    (lambda s: s.replace("[chip.read]", "[chip.read]\nspeed = 3"),
+     r"\[chip.read\] unknown key\(s\) \['speed'\]"),
+    (lambda s: s.replace("[chip.adc]", "[chip.neuron]"), r"\[chip\] may hold only the tables"),
+    (lambda s: s.replace('v_read = { value = 0.3, unit = "V" }',
+                         'v_read = { value = 300, unit = "mV" }'),
+     r"v_read has unit 'mV'; expected 'V'"),
+])
+def test_bad_node_chip_tables(tmp_path, edit, match):
+    """A node's [chip.*] tables are checked as a chip file's are."""
+    src = (CHIP_DIR / "nodes" / "14nm.toml").read_text()
+    (tmp_path / "14nm.toml").write_text(edit(src))
+    with pytest.raises(ConfigError, match=match) as err:
+        load_node("14nm", tmp_path)
+    assert "\n" not in str(err.value)
+
+
+def test_adc_rate_or_step_time():
+    """Exactly one of the ADC's rate and step time; a step time only for a converter
+    characterised per output bit."""
+    import dataclasses
+
+    n = load_chip("neurram")
+    assert n.adc_rate is None and n.adc_step_time == 0.3e-6
+    with pytest.raises(ConfigError, match=r"exactly one of adc_rate"):
+        dataclasses.replace(n, adc_rate=1e6)
+    with pytest.raises(ConfigError, match=r"exactly one of adc_rate"):
+        dataclasses.replace(n, adc_step_time=None)
+    with pytest.raises(ConfigError, match=r"adc_step_time = 1e-06 s is for a converter"):
+        dataclasses.replace(load_chip("hermes-core"), adc_rate=None, adc_step_time=1e-6)
