@@ -13,11 +13,15 @@ much sampling noise as the held-out reads they are scored on (levels read at 0 S
 than CLAMPED of their cells keep their own rows). Levels given by a level
 column (labelled) may overlap in the first read; the table then takes each cell's level
 with its first read (``RelaxationTable.level_by_label``). Beyond the last measured time the
-change at each level's reference grows in mean and variance linearly in
-v = u - u0, u = ln(1 + t/tau) (u0: the last time without any change), slopes through the
-origin smoothed across levels (degree chosen by cross-validation); the added variance is
-a normal increment, so the heavy tails seen at short times are diluted as the increments
-add up, as the data show, and the within-level slope scales with the mean and the spread.
+change at each level's reference grows in variance linearly in v = u - u0,
+u = ln(1 + t/tau), and in mean linearly in v_m = u_m - u0_m, u_m = ln(1 + t/tau_m)
+(u0, u0_m: the last time without any change; tau from the variances' misfit, tau_m from
+the means', each on the same least-squares footing as its slope), slopes through the
+origin smoothed across levels (degree chosen by cross-validation). The added variance is
+an increment independent of the change so far but of the same standardised shape as the
+last anchor's change (a level that relaxes with a skewed change keeps relaxing with one),
+so the tails seen at short times are diluted as the increments add up, but not to a
+normal; the within-level slope scales with the mean and the spread.
 Which extrapolation form (FORMS: these increments, or carrying the last law forward) is
 used is decided by a held-out time point: each level's last well-read time predicted from
 the anchors at least SPAN_HELD earlier.
@@ -58,7 +62,8 @@ MEAN_RESOLVED = 2.0
 
 @dataclass
 class RelaxationInfo:
-    """What the relaxation fit decided: ``tau`` [s], per-level slopes ``beta`` [S] and
+    """What the relaxation fit decided: ``tau`` [s] and ``tau_mean`` [s] (the time scales of
+    the variance's and the mean's growth), per-level slopes ``beta`` [S] and
     ``gamma`` [S^2] per unit of u of the mean and variance of the change (through the
     origin; they extend a level without anchors), the smoothing choices, the table times [s]
     and the last measured time used [s]; ``within_level``: whether the change is conditioned on the
@@ -66,13 +71,15 @@ class RelaxationInfo:
     ``extrapolation_ks``: each form's median KS over levels [1] at the held-out time
     ``t_holdout`` [s] (NaN: no level had enough anchors, the first form is used);
     ``growth_mean`` [S] and ``growth_var`` [S^2]: per level, the smoothed growth per unit
-    of v of the mean and variance of the change at the level's reference;
+    of v_m of the mean and per unit of v of the variance of the change at the level's
+    reference;
     ``level_smoothing``: per measured time [s], how the quantile rows q and the slopes s
     were smoothed across levels (:func:`~.smooth.smooth_rows_cv`'s choices). The stored
     bootstrap bands follow the chosen form beyond the last anchor
     (:func:`_bootstrap_moments`)."""
 
     tau: float = np.nan
+    tau_mean: float = np.nan
     levels_g: np.ndarray = field(default_factory=lambda: np.zeros(0))
     beta: np.ndarray = field(default_factory=lambda: np.zeros(0))
     gamma: np.ndarray = field(default_factory=lambda: np.zeros(0))
@@ -111,6 +118,51 @@ def _choose_tau(cells):
         if cost < best_cost:
             best, best_cost = tau, cost
     return float(best)
+
+
+def _choose_tau_mean(levels):
+    """tau_m minimising the misfit of the mean of the change, mean = b v_m with
+    v_m = ln(1 + t/tau_m) - u0_m, b the least-squares slope through the origin over each
+    level's anchors after its last time without any change (the estimate the growth slope
+    then takes), summed over levels; the first of the grid where no level has such
+    anchors."""
+    best, best_cost = _TAUS[0], np.inf
+    for tau in _TAUS:
+        cost = 0.0
+        for lv in levels:
+            um = np.log1p(lv["t"] / tau)
+            v = um - float(np.max(um[lv["zero"]], initial=0.0))
+            ok = v > 0
+            if not ok.any():
+                continue
+            b = _slopes(v[ok], lv["ms"][ok], lv["vs"][ok])[0]
+            cost += np.sum((lv["ms"][ok] - b * v[ok]) ** 2)
+        if cost < best_cost:
+            best, best_cost = tau, cost
+    return float(best)
+
+
+def _sum_quantiles(z, a, b, p, n_fine=4000):
+    """Quantiles at ``p`` of ``a z1 + b z2``, z1 and z2 independent, each with the quantile
+    function ``z`` on ``p`` (histograms on a fine grid convolved by FFT, then the CDF
+    inverted)."""
+    if not b > 0:
+        return a * z
+    from scipy.signal import fftconvolve
+
+    zf = np.interp((np.arange(n_fine) + 0.5) / n_fine, p, z)
+    x1, x2 = a * zf, b * zf
+    n = 4096
+    span = (x1.max() - x1.min()) + (x2.max() - x2.min())
+    dx = span / n if span > 0 else 1.0
+    h1 = np.histogram(x1, bins=x1.min() + np.arange(n + 1) * dx)[0].astype(np.float64)
+    h2 = np.histogram(x2, bins=x2.min() + np.arange(n + 1) * dx)[0].astype(np.float64)
+    dens = np.maximum(fftconvolve(h1, h2, mode="full"), 0.0)
+    edges = x1.min() + x2.min() + np.arange(dens.size + 1) * dx
+    F = np.concatenate([[0.0], np.cumsum(dens)])
+    F /= F[-1]
+    keep = np.concatenate([[True], np.diff(F) > 0])
+    return np.interp(np.clip(p, 5e-4, 1 - 5e-4), F[keep], edges[keep])
 
 
 def _mixture_quantiles(d, m, s2, p):
@@ -235,16 +287,20 @@ def _anchors(d_all, devices, cols, t_nom, min_cell):
     return np.array(ts), np.array(mus), np.array(vs), samples
 
 
-def _bootstrap_moments(d_all, lev, keep, cols, t_nom, tau, u_table, extrap, gk, *, rng,
+def _bootstrap_moments(d_all, lev, keep, cols, t_nom, taus, t_table, extrap, gk, *, rng,
                        n_boot, min_cell):
-    """Bootstrap over devices: mean and std of d = g - g_0 at the table times, shaped
-    (n_boot, levels, times) [S]. Between anchors they are interpolated in u; beyond a
-    level's last anchor they follow the table's extrapolation form ``extrap`` =
-    (form, u0 per level, smoother of the mean's growth, smoother of the variance's):
-    "persistence" holds the last anchor's moments, "increments" grows the mean and the
-    variance linearly in v = u - u0 with the replicate's slopes through the origin
-    (:func:`_slopes` over its anchors with v > 0), smoothed across levels as the fit's."""
+    """Bootstrap over devices: mean and std of d = g - g_0 at the table times ``t_table``
+    [s], shaped (n_boot, levels, times) [S]. Between anchors they are interpolated in u;
+    beyond a level's last anchor they follow the table's extrapolation form ``extrap`` =
+    (form, (u0, u0_m) per level, smoother of the mean's growth, smoother of the
+    variance's): "persistence" holds the last anchor's moments, "increments" grows the
+    mean linearly in v_m = u_m - u0_m and the variance in v = u - u0 (``taus`` = (tau,
+    tau_m) [s]) with the replicate's slopes through the origin (:func:`_slopes` over its
+    anchors after u0), smoothed across levels as the fit's."""
     form, u0s, s_bc, s_gc = extrap
+    tau, tau_m = taus
+    u_table = np.log1p(t_table / tau)
+    um_table = np.log1p(t_table / tau_m)
     boot_mean = np.zeros((n_boot, len(keep), u_table.size))
     boot_std = np.zeros_like(boot_mean)
     for b in range(n_boot):
@@ -256,20 +312,23 @@ def _bootstrap_moments(d_all, lev, keep, cols, t_nom, tau, u_table, extrap, gk, 
             pick = idx[rng.integers(0, idx.size, idx.size)]
             ts_, mus_, vs_, _ = _anchors(d_all, pick, cols, t_nom, min_cell)
             ua = np.log1p(ts_ / tau)
-            v = ua - u0s[i]
+            uma = np.log1p(ts_ / tau_m)
+            v, vm = ua - u0s[i, 0], uma - u0s[i, 1]
             if form == "increments":
-                bb[i], gg[i] = _slopes(v[v > 0], mus_[v > 0], vs_[v > 0])
-            mom.append((ua, mus_, vs_))
+                bb[i] = _slopes(vm[vm > 0], mus_[vm > 0], vs_[vm > 0])[0]
+                gg[i] = _slopes(v[v > 0], mus_[v > 0], vs_[v > 0])[1]
+            mom.append((ua, uma, mus_, vs_))
         if form == "increments":
             bb = s_bc(gk, bb)
             gg = np.maximum(s_gc(gk, gg), 0.0)
-        for i, (ua, mus_, vs_) in enumerate(mom):
+        for i, (ua, uma, mus_, vs_) in enumerate(mom):
             uq = np.concatenate([[0.0], ua])
+            umq = np.concatenate([[0.0], uma])
             mq = np.concatenate([[0.0], mus_])
             vq = np.concatenate([[0.0], vs_])
             inside = u_table <= uq[-1] + 1e-12
             mean = np.where(inside, np.interp(u_table, uq, mq),
-                            mq[-1] + bb[i] * (u_table - uq[-1]))
+                            mq[-1] + bb[i] * (um_table - umq[-1]))
             var = np.where(inside, np.interp(u_table, uq, vq),
                            vq[-1] + gg[i] * (u_table - uq[-1]))
             boot_mean[b, i] = mean
@@ -285,51 +344,58 @@ def _moments_p(q, p):
 
 
 def _growth_slopes(lv, p):
-    """Slopes through the origin, against v = u - u0, of the mean [S] and the variance
-    [S^2] of a level's change at its reference first read (its own quantile rows, before
-    the smoothing across levels: the slopes are smoothed across levels afterwards; from
-    the smoothed rows tech C's extrapolation from 4 s to 1e5 s scored KS 0.093, from its
-    own 0.086)."""
+    """Slopes through the origin of the mean [S] against v_m = u_m - u0_m and of the
+    variance [S^2] against v = u - u0, of a level's change at its reference first read (its
+    own quantile rows, before the smoothing across levels: the slopes are smoothed across
+    levels afterwards; from the smoothed rows tech C's extrapolation from 4 s to 1e5 s
+    scored KS 0.093, from its own 0.086, both with tau_m = tau)."""
     m, sd = _moments_p(lv["q_own"], p)
     v = lv["u"] - lv["u0"]
-    ok = v > 0
-    return _slopes(v[ok], m[ok], sd[ok] ** 2)
+    vm = lv["um"] - lv["u0m"]
+    ok, okm = v > 0, vm > 0
+    return _slopes(vm[okm], m[okm], sd[okm] ** 2)[0], _slopes(v[ok], m[ok], sd[ok] ** 2)[1]
 
 
-def _extrapolate(form, lv, u, p, *, beta, gamma):
-    """(q, s) rows [S], [1] of one level at u > its last anchor u_a, by ``form``.
+def _extrapolate(form, lv, u, um, p, *, beta, gamma):
+    """(q, s) rows [S], [1] of one level at u > its last anchor u_a (u_m: the same time in
+    the mean's coordinate), by ``form``.
 
-    With v = u - u0 (u0: the last time with no change at all), the mean of the change at the
-    level's reference grows by ``beta`` [S] and its variance by ``gamma`` [S^2] per unit
-    of v beyond the last anchor; the within-level slope's mean scales with the mean and its
-    spread with the standard deviation, so a cell whose change is pinned at 0 S stays
-    there (where the anchor's mean is resolved, :data:`MEAN_RESOLVED`; else the slope's
-    mean is held). "increments": the added variance is a normal increment (the anchor's shape is
-    diluted toward a normal as it grows; scaling the anchor's shape instead predicted the
-    held-out 1e5 s reads of tech C worse, KS 0.109 against 0.091); "persistence": the last
-    anchor's law held.
+    With v = u - u0 and v_m = u_m - u0_m (u0, u0_m: the last time with no change at all),
+    the mean of the change at the level's reference grows by ``beta`` [S] per unit of v_m
+    and its variance by ``gamma`` [S^2] per unit of v beyond the last anchor; the
+    within-level slope's mean scales with the mean and its spread with the standard
+    deviation, so a cell whose change is pinned at 0 S stays there (where the anchor's mean
+    is resolved, :data:`MEAN_RESOLVED`; else the slope's mean is held). "increments": the
+    added variance is an increment independent of the anchor's change with the anchor's
+    standardised shape (the sum's shape is diluted toward a normal as it grows, its skew
+    kept in sign): tech C's held-out 1e5 s reads, predicted from 4 s, score a median KS of
+    0.068, against 0.084 with a normal increment, 0.085 with tau_m = tau and 0.086 with
+    both (scaling the anchor's shape instead scored 0.109 against 0.091 before the rows
+    were smoothed across levels); "persistence": the last anchor's law held.
     """
     qa, sa = lv["q"][-1], lv["s"][-1]
     if form == "persistence":
         return qa, sa
     v_a = max(lv["u"][-1] - lv["u0"], 0.0)
     dv = u - lv["u0"] - v_a
+    vm_a = max(lv["um"][-1] - lv["u0m"], 0.0)
+    dvm = um - lv["u0m"] - vm_a
     m_a, sd_a = _moments_p(qa, p)
     var_t = max(sd_a**2 + gamma * dv, 0.0)
-    m_t = m_a + beta * dv
+    m_t = m_a + beta * dvm
     if not sd_a > 0:
         return _mixture_quantiles(qa, beta * dv, gamma * dv, p), sa
     rs = np.sqrt(var_t) / sd_a
     # the slope's mean follows the mean's growth only where the anchor's mean is resolved
     # (a relaxation toward the level's centre has mean ~0 there and a slope near -1)
     resolved = abs(m_a) > MEAN_RESOLVED * sd_a / np.sqrt(max(lv["n"][-1], 1))
-    rm = (float(np.clip(m_t / m_a, 0.0, 4.0 * (v_a + dv) / v_a))
-          if m_a != 0 and v_a > 0 and resolved else 1.0)
+    rm = (float(np.clip(m_t / m_a, 0.0, 4.0 * (vm_a + dvm) / vm_a))
+          if m_a != 0 and vm_a > 0 and resolved else 1.0)
     z = (qa - m_a) / sd_a
     ms = np.trapezoid(sa, p)
     c1 = np.trapezoid((sa - ms) * z, p)
     rho = 1.0 - 1.0 / rs**2 if rs > 1 else 0.0
-    z_t = _mixture_quantiles(np.sqrt(1.0 - rho) * z, 0.0, rho, p)
+    z_t = _sum_quantiles(z, np.sqrt(1.0 - rho), np.sqrt(rho), p)
     return m_t + np.sqrt(var_t) * z_t, ms * rm + c1 * rs * z_t
 
 
@@ -357,12 +423,14 @@ def _choose_form(levels, p):
         n_e = int(np.sum(lv["t"][:k] <= lv["t"][k] / SPAN_HELD))
         n_e = n_e if n_e >= 2 else k
         t_out = max(t_out, lv["t"][k]) if np.isfinite(t_out) else lv["t"][k]
-        early = {key: (v[:n_e] if key in ("u", "q", "q_own", "s", "t", "ms", "vs") else v)
+        early = {key: (v[:n_e] if key in ("u", "um", "q", "q_own", "s", "t", "ms", "vs")
+                       else v)
                  for key, v in lv.items()}
         beta, gamma = _growth_slopes(early, p)
         x_out, d_out = lv["pairs"][k]
         for f in FORMS:
-            q, s = _extrapolate(f, early, lv["u"][k], p, beta=beta, gamma=max(gamma, 0.0))
+            q, s = _extrapolate(f, early, lv["u"][k], lv["um"][k], p, beta=beta,
+                                gamma=max(gamma, 0.0))
             scores[f].append(ks_distance(d_out, _sample_at(q, s, x_out, 8, p)))
     med = {f: float(np.median(v)) for f, v in scores.items() if v}
     if not med:
@@ -521,9 +589,12 @@ def fit_relaxation(pv, lev, centres, keep, *, t_max: float, rng: np.random.Gener
                                       from_zero=by_target)
     cells = [(lv["t"], lv["ms"], lv["vs"], None) for lv in levels]
     tau = _choose_tau(cells) if tau is None else float(tau)
+    tau_m = _choose_tau_mean(levels)
     for lv in levels:
         lv["u"] = np.log1p(lv["t"] / tau)
         lv["u0"] = float(np.max(lv["u"][lv["zero"]], initial=0.0))
+        lv["um"] = np.log1p(lv["t"] / tau_m)
+        lv["u0m"] = float(np.max(lv["um"][lv["zero"]], initial=0.0))
     t_last = float(t_nom.max())
     extra = 10.0 ** np.arange(np.floor(np.log10(t_last) * 2) / 2 + 0.5,
                               np.log10(t_max) + 1e-9, 0.5)
@@ -564,14 +635,17 @@ def fit_relaxation(pv, lev, centres, keep, *, t_max: float, rng: np.random.Gener
                     rows = np.vstack([np.zeros(N_P), lv[key]])
                     arr[i, j] = (1 - w) * rows[k] + w * rows[k + 1]
             elif ua.size:
-                q[i, j], sl[i, j] = _extrapolate(form, lv, uu, p, beta=b_c[i], gamma=g_c[i])
+                um = float(np.log1p(t_table[j] / tau_m))
+                q[i, j], sl[i, j] = _extrapolate(form, lv, uu, um, p, beta=b_c[i],
+                                                 gamma=g_c[i])
             else:
                 q[i, j] = _mixture_quantiles(np.zeros(1), beta_s[i] * uu, gamma_s[i] * uu, p)
         if not within_level:
             q[i] = np.sort(q[i], axis=-1)
 
-    u0s = np.array([lv["u0"] for lv in levels])
-    boot_mean, boot_std = _bootstrap_moments(d_all, lev, keep, cols, t_nom, tau, u_table,
+    u0s = np.array([(lv["u0"], lv["u0m"]) for lv in levels]).reshape(-1, 2)
+    boot_mean, boot_std = _bootstrap_moments(d_all, lev, keep, cols, t_nom, (tau, tau_m),
+                                             t_table,
                                              (form, u0s, s_bc, s_gc), gk, rng=rng,
                                              n_boot=n_boot, min_cell=min_cell)
     within = {}
@@ -587,7 +661,7 @@ def fit_relaxation(pv, lev, centres, keep, *, t_max: float, rng: np.random.Gener
         within["level_by_label"] = True
     block = RelaxationTable(g=gk, t=t_table, p=p, q=q, tau=tau, boot_mean=boot_mean,
                             boot_std=boot_std, t_fit_max=t_last, **within)
-    info = RelaxationInfo(tau=tau, levels_g=gk, beta=beta, gamma=gamma,
+    info = RelaxationInfo(tau=tau, tau_mean=tau_m, levels_g=gk, beta=beta, gamma=gamma,
                           beta_choice=s_beta.choice, gamma_choice=s_gamma.choice,
                           t_table=t_table, t_fit_max=t_last, within_level=within_level,
                           extrapolation=form, extrapolation_ks=scores, t_holdout=t_out,

@@ -392,9 +392,17 @@ def _drift_blocks(model, rep) -> list:
         B.append(("table", head, rows))
     elif rep.relaxation is not None:
         ri = rep.relaxation
+        tau_m = getattr(ri, "tau_mean", np.nan)
+        if ri.extrapolation == "persistence":
+            beyond = "beyond it the last measured law is held (persistence)"
+        else:
+            beyond = (f"beyond it the mean of the change grows linearly in ln(1 + t/tau_m), "
+                      f"tau_m = {tau_m:.3g} s, and its variance in u, by increments "
+                      "independent of the change so far with the last measured time's "
+                      "shape")
         B.append(("p", f"tau = {ri.tau:.3g} s; u = ln(1 + t/tau). Measured up to "
-                       f"{ri.t_fit_max:.3g} s; beyond it the change grows by independent normal "
-                       f"increments (mean slope smoothing {ri.beta_choice}, variance slope "
+                       f"{ri.t_fit_max:.3g} s; {beyond} (chosen on a held-out time point; "
+                       f"mean slope smoothing {ri.beta_choice}, variance slope "
                        f"{ri.gamma_choice}); table extends to {ri.t_table[-1]:.3g} s and holds "
                        "its last row after that."))
         if ri.level_smoothing:

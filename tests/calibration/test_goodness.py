@@ -19,8 +19,9 @@ def _sub(table, mask):
 
 def test_techc_extrapolation_beats_baselines(techc_split):
     """Fitted on reads with time_point <= 4 s, predicting t = 1e5 s on the held-out half:
-    median KS <= 0.10 (reached: about 0.086; 0.091 before the rows were smoothed across
-    levels); the baselines on the same split score as
+    median KS <= 0.08 (reached: 0.068; 0.086 with the mean's growth on the variance's time
+    scale and normal increments, 0.091 before the rows were smoothed across levels); the
+    baselines on the same split score as
     measured when they were set up, carrying the 4 s change forward about 0.25 and a
     Gaussian linear in log t about 0.16 (asserted within +-0.04), and the model beats both.
     1e5 s is the only held-out time point after 4 s, so the fit is no worse than persistence
@@ -30,7 +31,7 @@ def test_techc_extrapolation_beats_baselines(techc_split):
     early = _sub(a, a["time_point"] <= 4.0)
     model = fit(early, drift="relaxation", rng=np.random.default_rng(0), n_boot=20)
     tab = ks_table(model, b, rng=np.random.default_rng(1), t=1e5)
-    assert tab.median <= 0.10
+    assert tab.median <= 0.08
     base = baseline_tables(early, b, t_from=4.0, rng=np.random.default_rng(1), t=1e5)
     carry, lin = base["carry forward"].median, base["gaussian log-linear"].median
     assert abs(carry - 0.25) < 0.04 and abs(lin - 0.16) < 0.04
