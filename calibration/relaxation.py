@@ -22,9 +22,13 @@ an increment independent of the change so far but of the same standardised shape
 last anchor's change (a level that relaxes with a skewed change keeps relaxing with one),
 so the tails seen at short times are diluted as the increments add up, but not to a
 normal; the within-level slope scales with the mean and the spread.
-Which extrapolation form (FORMS: these increments, or carrying the last law forward) is
-used is decided by a held-out time point: each level's last well-read time predicted from
-the anchors at least SPAN_HELD earlier.
+A second form, "geometric", continues each quantile of the conductance at the level's
+reference on its own trajectory: its logarithm keeps its least-squares slope against v_m
+over the anchors, decay only (a PCM cell's conductance g_0 D^-nu decays geometrically in
+log time, a cell that drifted more so far keeps drifting faster, and none crosses 0 S by
+drifting). Which extrapolation form (FORMS: these increments, the geometric decay, or
+carrying the last law forward) is used is decided by a held-out time point: each level's
+last well-read time predicted from the anchors at least SPAN_HELD earlier.
 """
 
 from __future__ import annotations
@@ -40,7 +44,7 @@ from .smooth import smooth_cv, smooth_rows_cv
 N_P = 201
 _TAUS = np.logspace(-4, 0, 17)
 #: Extrapolation forms beyond the last measured time (see :func:`fit_relaxation`).
-FORMS = ("increments", "persistence")
+FORMS = ("increments", "persistence", "geometric")
 #: The held-out time is predicted from anchors at least this factor earlier [1].
 SPAN_HELD = 10.0
 #: Within-level slopes are shrunk by max(0, 1 - SHRINK se^2 / slope^2) [1] (4: a slope
@@ -293,11 +297,14 @@ def _bootstrap_moments(d_all, lev, keep, cols, t_nom, taus, t_table, extrap, gk,
     [s], shaped (n_boot, levels, times) [S]. Between anchors they are interpolated in u;
     beyond a level's last anchor they follow the table's extrapolation form ``extrap`` =
     (form, (u0, u0_m) per level, smoother of the mean's growth, smoother of the
-    variance's): "persistence" holds the last anchor's moments, "increments" grows the
-    mean linearly in v_m = u_m - u0_m and the variance in v = u - u0 (``taus`` = (tau,
-    tau_m) [s]) with the replicate's slopes through the origin (:func:`_slopes` over its
-    anchors after u0), smoothed across levels as the fit's."""
-    form, u0s, s_bc, s_gc = extrap
+    variance's, references g_ref [S] per level): "persistence" holds the last anchor's
+    moments, "increments" grows the mean linearly in v_m = u_m - u0_m and the variance in
+    v = u - u0 (``taus`` = (tau, tau_m) [s]) with the replicate's slopes through the origin
+    (:func:`_slopes` over its anchors after u0), smoothed across levels as the fit's;
+    "geometric" decays the replicate's quantiles of g_ref + d at the last anchor with their
+    own rates (:func:`_geometric_rate` over its anchors after u0_m)."""
+    form, u0s, s_bc, s_gc, refs = extrap
+    pg = np.linspace(0.0, 1.0, 101)
     tau, tau_m = taus
     u_table = np.log1p(t_table / tau)
     um_table = np.log1p(t_table / tau_m)
@@ -310,18 +317,22 @@ def _bootstrap_moments(d_all, lev, keep, cols, t_nom, taus, t_table, extrap, gk,
         for i, L in enumerate(keep):
             idx = np.nonzero(lev == L)[0]
             pick = idx[rng.integers(0, idx.size, idx.size)]
-            ts_, mus_, vs_, _ = _anchors(d_all, pick, cols, t_nom, min_cell)
+            ts_, mus_, vs_, smp = _anchors(d_all, pick, cols, t_nom, min_cell)
             ua = np.log1p(ts_ / tau)
             uma = np.log1p(ts_ / tau_m)
             v, vm = ua - u0s[i, 0], uma - u0s[i, 1]
             if form == "increments":
                 bb[i] = _slopes(vm[vm > 0], mus_[vm > 0], vs_[vm > 0])[0]
                 gg[i] = _slopes(v[v > 0], mus_[v > 0], vs_[v > 0])[1]
-            mom.append((ua, uma, mus_, vs_))
+            geo = None
+            if form == "geometric" and ts_.size:
+                G = np.array([refs[i] + np.quantile(x, pg) for x in smp])
+                geo = (G[-1], _geometric_rate(G[vm > 0], vm[vm > 0]))
+            mom.append((ua, uma, mus_, vs_, geo))
         if form == "increments":
             bb = s_bc(gk, bb)
             gg = np.maximum(s_gc(gk, gg), 0.0)
-        for i, (ua, uma, mus_, vs_) in enumerate(mom):
+        for i, (ua, uma, mus_, vs_, geo) in enumerate(mom):
             uq = np.concatenate([[0.0], ua])
             umq = np.concatenate([[0.0], uma])
             mq = np.concatenate([[0.0], mus_])
@@ -331,10 +342,28 @@ def _bootstrap_moments(d_all, lev, keep, cols, t_nom, taus, t_table, extrap, gk,
                             mq[-1] + bb[i] * (um_table - umq[-1]))
             var = np.where(inside, np.interp(u_table, uq, vq),
                            vq[-1] + gg[i] * (u_table - uq[-1]))
+            if geo is not None:
+                out = ~inside
+                Gt = geo[0][None, :] * np.exp(np.outer(um_table[out] - umq[-1], geo[1]))
+                m_g, s_g = _moments_p(Gt - refs[i], pg)
+                mean[out], var[out] = m_g, s_g**2
             boot_mean[b, i] = mean
             boot_std[b, i] = np.sqrt(np.maximum(var, 0.0))
 
     return boot_mean, boot_std
+
+
+def _geometric_rate(G, v):
+    """Per quantile (column), the least-squares slope of ln G against v over the anchors
+    (rows; v: the anchors' v_m > 0), clipped at 0: decay only [1 per unit of v_m]; 0 for a
+    quantile at or below 0 S at any anchor, or with fewer than two anchors."""
+    if v.size < 2 or not np.ptp(v) > 0:
+        return np.zeros(G.shape[-1])
+    pos = np.all(G > 0, axis=0)
+    L = np.log(np.where(pos, G, 1.0))
+    vc = v - v.mean()
+    rate = (vc @ (L - L.mean(axis=0))) / (vc @ vc)
+    return np.where(pos, np.minimum(rate, 0.0), 0.0)
 
 
 def _moments_p(q, p):
@@ -371,11 +400,21 @@ def _extrapolate(form, lv, u, um, p, *, beta, gamma):
     kept in sign): tech C's held-out 1e5 s reads, predicted from 4 s, score a median KS of
     0.068, against 0.084 with a normal increment, 0.085 with tau_m = tau and 0.086 with
     both (scaling the anchor's shape instead scored 0.109 against 0.091 before the rows
-    were smoothed across levels); "persistence": the last anchor's law held.
+    were smoothed across levels); "persistence": the last anchor's law held; "geometric":
+    each quantile G(p) = g_ref + q(p) of the conductance at the level's reference decays
+    as exp(k(p) v_m) beyond the anchor, k(p) <= 0 its log's least-squares slope over the
+    anchors (:func:`_geometric_rate`), the within-level slope scaled alike (a change
+    multiplicative in the cell's conductance: g_0 + Q(g_0, p) -> (g_0 + Q(g_0, p)) r(p)).
     """
     qa, sa = lv["q"][-1], lv["s"][-1]
     if form == "persistence":
         return qa, sa
+    if form == "geometric":
+        vm = lv["um"] - lv["u0m"]
+        g_ref = lv["ref"][0]
+        ok = vm > 0
+        r = np.exp(_geometric_rate(g_ref + lv["q"][ok], vm[ok]) * (um - lv["um"][-1]))
+        return (g_ref + qa) * r - g_ref, (1.0 + sa) * r - 1.0
     v_a = max(lv["u"][-1] - lv["u0"], 0.0)
     dv = u - lv["u0"] - v_a
     vm_a = max(lv["um"][-1] - lv["u0m"], 0.0)
@@ -644,9 +683,10 @@ def fit_relaxation(pv, lev, centres, keep, *, t_max: float, rng: np.random.Gener
             q[i] = np.sort(q[i], axis=-1)
 
     u0s = np.array([(lv["u0"], lv["u0m"]) for lv in levels]).reshape(-1, 2)
+    g_refs = np.array([lv["ref"][0] for lv in levels])
     boot_mean, boot_std = _bootstrap_moments(d_all, lev, keep, cols, t_nom, (tau, tau_m),
                                              t_table,
-                                             (form, u0s, s_bc, s_gc), gk, rng=rng,
+                                             (form, u0s, s_bc, s_gc, g_refs), gk, rng=rng,
                                              n_boot=n_boot, min_cell=min_cell)
     within = {}
     if within_level:

@@ -395,6 +395,10 @@ def _drift_blocks(model, rep) -> list:
         tau_m = getattr(ri, "tau_mean", np.nan)
         if ri.extrapolation == "persistence":
             beyond = "beyond it the last measured law is held (persistence)"
+        elif ri.extrapolation == "geometric":
+            beyond = (f"beyond it each quantile of the conductance at a level's reference "
+                      f"decays geometrically in ln(1 + t/tau_m), tau_m = {tau_m:.3g} s, "
+                      "with its own rate over the measured times (decay only)")
         else:
             beyond = (f"beyond it the mean of the change grows linearly in ln(1 + t/tau_m), "
                       f"tau_m = {tau_m:.3g} s, and its variance in u, by increments "
