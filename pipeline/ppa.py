@@ -201,6 +201,7 @@ def run_ppa(*, model_dir, device_model: str, chip, survey_dir, sweep: PpaSweep, 
     """
     from ..devices.mapping import device_range, mapping_for
     from ..energy import fit_adc_area, load_adc_survey
+    from ..energy.chip import chip_to_dict
     from ..energy.cost import adc_conversion_energy
     from ..energy.network import network_cost
     from ..formats import check_output_path, prepare_output_dir, write_text_atomic
@@ -252,7 +253,10 @@ def run_ppa(*, model_dir, device_model: str, chip, survey_dir, sweep: PpaSweep, 
         r["pareto"] = bool(f)
     base = network_cost(layers, chip, survey, area_model=area_model)
     res = {"schema": "xbarlab.ppa/1", "model_dir": str(model_dir), "device_model": device_model,
-           "chip": chip.name, "chip_citation": chip.citation, "dataset": data.name,
+           "chip": chip.name, "chip_citation": chip.citation,
+           "chip_from_node": {k: v for k, v in chip_to_dict(chip).items()
+                              if k in chip.from_node},
+           "dataset": data.name,
            "model": blob["config"]["model"], "seed": seed,
            "sweep": {k: v for k, v in dataclasses.asdict(sweep).items()},
            "ops_per_inference": base.ops, "ops_rule": "2 operations per multiply-accumulate",

@@ -50,6 +50,16 @@ def plot_pareto(points: list[dict], path: Path, *, title: str = "") -> Path:
     return path
 
 
+def _from_node(res: dict) -> str:
+    """The chip fields its paper does not give, as taken from the node file (a clause)."""
+    vals = res.get("chip_from_node") or {}
+    if not vals:
+        return ""
+    return ("; from the node file, as its paper does not give them: "
+            + ", ".join(f"{k} = {v:g}" if isinstance(v, float) else f"{k} = {v}"
+                        for k, v in vals.items()))
+
+
 def write_ppa_report(out: Path, res: dict[str, Any], base) -> None:
     """Write ``report.md``, ``report.html`` and ``plots/*.png`` of a study ``res``
     (:func:`~xbarlab.pipeline.ppa.run_ppa`'s dict) into ``out``; ``base`` is the
@@ -78,7 +88,8 @@ def write_ppa_report(out: Path, res: dict[str, Any], base) -> None:
     blocks = [
         ("h1", title),
         ("p", f"Model `{res['model_dir']}`, device model `{res['device_model']}`, chip "
-              f"{res['chip']} ({res['chip_citation']}). Accuracy: circuit mode at "
+              f"{res['chip']} ({res['chip_citation']}){_from_node(res)}. Accuracy: circuit "
+              "mode at "
               f"{sw['time']:g} s after programming, {sw['programmings']} programmings, "
               f"{sw['circuit_samples'] or 'all'} test samples, wire resistance "
               f"{sw['r_wire']:g} Ohm per segment, drift compensation {sw['compensation']}, "

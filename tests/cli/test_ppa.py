@@ -79,7 +79,8 @@ def test_three_bits_need_extrapolate(tmp_path, capsys):
 def test_one_point_study_writes_its_folder(tmp_path):
     """A one-point study (6-bit ADC, 64 x 64 tiles, one conductance range, one programming,
     20 samples): ppa.json holds the point on the front, with the energy and accuracy the
-    report prints; report.md links both plots."""
+    report prints, and the chip fields taken from the node file (the HERMES core's read
+    voltage); report.md names them and links both plots."""
     import json
 
     survey = str(shared_path("data", "adc_survey"))
@@ -90,5 +91,7 @@ def test_one_point_study_writes_its_folder(tmp_path):
     res = json.loads((out / "ppa.json").read_text())
     (p,) = res["points"]
     assert p["pareto"] and p["energy_J"] > 0 and 0 <= p["accuracy"] <= 1
+    assert res["chip_from_node"] == {"v_read": 0.3}
     md = (out / "report.md").read_text()
     assert "plots/pareto.png" in md and "plots/energy_breakdown.png" in md
+    assert "from the node file, as its paper does not give them: v_read = 0.3" in md
