@@ -326,7 +326,7 @@ def _bootstrap_moments(d_all, lev, keep, cols, t_nom, taus, t_table, extrap, gk,
                 gg[i] = _slopes(v[v > 0], mus_[v > 0], vs_[v > 0])[1]
             geo = None
             if form == "geometric" and ts_.size:
-                G = np.array([refs[i] + np.quantile(x, pg) for x in smp])
+                G = np.array([refs[i] + _sorted_quantiles(np.sort(x), pg) for x in smp])
                 geo = (G[-1], _geometric_rate(G[vm > 0], vm[vm > 0]))
             mom.append((ua, uma, mus_, vs_, geo))
         if form == "increments":
@@ -351,6 +351,15 @@ def _bootstrap_moments(d_all, lev, keep, cols, t_nom, taus, t_table, extrap, gk,
             boot_std[b, i] = np.sqrt(np.maximum(var, 0.0))
 
     return boot_mean, boot_std
+
+
+def _sorted_quantiles(xs, p):
+    """Quantiles at ``p`` of sorted values ``xs`` (linear interpolation between order
+    statistics, as ``np.quantile``'s default, without its partitioning per quantile)."""
+    pos = p * (xs.size - 1)
+    lo = np.floor(pos).astype(np.intp)
+    hi = np.minimum(lo + 1, xs.size - 1)
+    return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
 
 
 def _geometric_rate(G, v):
