@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..devices.relaxation_table import RelaxationTable
+from ..devices.relaxation_table import RelaxationTable, sorted_quantiles
 from .goodness import ks_distance
 from .smooth import smooth_cv, smooth_rows_cv
 
@@ -76,7 +76,8 @@ class RelaxationInfo:
     ``t_holdout`` [s] (NaN: no level had enough anchors, the first form is used);
     ``growth_mean`` [S] and ``growth_var`` [S^2]: per level, the smoothed growth per unit
     of v_m of the mean and per unit of v of the variance of the change at the level's
-    reference;
+    reference, smoothed across levels by ``growth_choice`` (mean, variance: the
+    :func:`~.smooth.smooth_cv` candidates chosen);
     ``level_smoothing``: per measured time [s], how the quantile rows q and the slopes s
     were smoothed across levels (:func:`~.smooth.smooth_rows_cv`'s choices). The stored
     bootstrap bands follow the chosen form beyond the last anchor
@@ -97,6 +98,7 @@ class RelaxationInfo:
     t_holdout: float = np.nan
     growth_mean: np.ndarray = field(default_factory=lambda: np.zeros(0))
     growth_var: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    growth_choice: tuple = ("", "")
     level_smoothing: dict = field(default_factory=dict)
 
 
@@ -108,42 +110,44 @@ def _slopes(us, mus, vs):
     return (us @ mus) / uu, (us @ vs) / uu
 
 
+def _grid_tau(cost) -> float:
+    """The tau [s] of the grid _TAUS with the smallest ``cost(tau)`` (the first on ties)."""
+    costs = [cost(tau) for tau in _TAUS]
+    return float(_TAUS[int(np.argmin(costs))])
+
+
 def _choose_tau(cells):
     """tau minimising the misfit of log variance = log(gamma u) over all (level, time) cells."""
-    best, best_cost = _TAUS[0], np.inf
-    for tau in _TAUS:
-        cost = 0.0
+    def cost(tau):
+        c = 0.0
         for ts, _, vs, _ in cells:
             if ts.size < 2:
                 continue
             u = np.log1p(ts / tau)
             g = max((u @ vs) / (u @ u), 1e-300)
-            cost += np.sum((np.log(np.maximum(vs, 1e-300)) - np.log(g * u)) ** 2)
-        if cost < best_cost:
-            best, best_cost = tau, cost
-    return float(best)
+            c += np.sum((np.log(np.maximum(vs, 1e-300)) - np.log(g * u)) ** 2)
+        return c
+
+    return _grid_tau(cost)
 
 
 def _choose_tau_mean(levels):
     """tau_m minimising the misfit of the mean of the change, mean = b v_m with
     v_m = ln(1 + t/tau_m) - u0_m, b the least-squares slope through the origin over each
-    level's anchors after its last time without any change (the estimate the growth slope
-    then takes), summed over levels; the first of the grid where no level has such
-    anchors."""
-    best, best_cost = _TAUS[0], np.inf
-    for tau in _TAUS:
-        cost = 0.0
+    level's anchors after its last time without any change (as the growth slope is
+    fitted), summed over levels; the first of the grid where no level has such anchors."""
+    def cost(tau):
+        c = 0.0
         for lv in levels:
             um = np.log1p(lv["t"] / tau)
             v = um - float(np.max(um[lv["zero"]], initial=0.0))
             ok = v > 0
-            if not ok.any():
-                continue
-            b = _slopes(v[ok], lv["ms"][ok], lv["vs"][ok])[0]
-            cost += np.sum((lv["ms"][ok] - b * v[ok]) ** 2)
-        if cost < best_cost:
-            best, best_cost = tau, cost
-    return float(best)
+            if ok.any():
+                b = _slopes(v[ok], lv["ms"][ok], lv["vs"][ok])[0]
+                c += np.sum((lv["ms"][ok] - b * v[ok]) ** 2)
+        return c
+
+    return _grid_tau(cost)
 
 
 def _sum_quantiles(z, a, b, p, n_fine=4000):
@@ -161,10 +165,17 @@ def _sum_quantiles(z, a, b, p, n_fine=4000):
     dx = span / n if span > 0 else 1.0
     h1 = np.histogram(x1, bins=x1.min() + np.arange(n + 1) * dx)[0].astype(np.float64)
     h2 = np.histogram(x2, bins=x2.min() + np.arange(n + 1) * dx)[0].astype(np.float64)
-    dens = np.maximum(fftconvolve(h1, h2, mode="full"), 0.0)
-    edges = x1.min() + x2.min() + np.arange(dens.size + 1) * dx
-    F = np.concatenate([[0.0], np.cumsum(dens)])
+    dens = fftconvolve(h1, h2, mode="full")
+    return _density_quantiles(dens, x1.min() + x2.min() + np.arange(dens.size + 1) * dx, p)
+
+
+def _density_quantiles(dens, edges, p):
+    """Quantiles at ``p`` (clipped to [5e-4, 1 - 5e-4]) of a histogram density ``dens`` on
+    bins ``edges`` (one more than ``dens``), by inverting its cumulative sum linearly
+    within bins; FFT round-off below 0 is set to 0."""
+    F = np.concatenate([[0.0], np.cumsum(np.maximum(dens, 0.0))])
     F /= F[-1]
+    # F is non-decreasing; interp needs strictly increasing abscissae
     keep = np.concatenate([[True], np.diff(F) > 0])
     return np.interp(np.clip(p, 5e-4, 1 - 5e-4), F[keep], edges[keep])
 
@@ -186,13 +197,7 @@ def _mixture_quantiles(d, m, s2, p):
     half = min(int(np.ceil(7 * s / dx)), n)
     xk = np.arange(-half, half + 1) * dx
     kern = np.exp(-0.5 * (xk / s) ** 2)
-    dens = np.maximum(fftconvolve(hist, kern / kern.sum(), mode="same"), 0.0)
-    F = np.concatenate([[0.0], np.cumsum(dens)])
-    F /= F[-1]
-    pc = np.clip(p, 5e-4, 1 - 5e-4)
-    # F is non-decreasing; interp needs strictly increasing abscissae
-    keep = np.concatenate([[True], np.diff(F) > 0])
-    return np.interp(pc, F[keep], edges[keep])
+    return _density_quantiles(fftconvolve(hist, kern / kern.sum(), mode="same"), edges, p)
 
 
 def _pool(values, counts, pool_below):
@@ -326,7 +331,7 @@ def _bootstrap_moments(d_all, lev, keep, cols, t_nom, taus, t_table, extrap, gk,
                 gg[i] = _slopes(v[v > 0], mus_[v > 0], vs_[v > 0])[1]
             geo = None
             if form == "geometric" and ts_.size:
-                G = np.array([refs[i] + _sorted_quantiles(np.sort(x), pg) for x in smp])
+                G = np.array([refs[i] + sorted_quantiles(np.sort(x), pg) for x in smp])
                 geo = (G[-1], _geometric_rate(G[vm > 0], vm[vm > 0]))
             mom.append((ua, uma, mus_, vs_, geo))
         if form == "increments":
@@ -351,15 +356,6 @@ def _bootstrap_moments(d_all, lev, keep, cols, t_nom, taus, t_table, extrap, gk,
             boot_std[b, i] = np.sqrt(np.maximum(var, 0.0))
 
     return boot_mean, boot_std
-
-
-def _sorted_quantiles(xs, p):
-    """Quantiles at ``p`` of sorted values ``xs`` (linear interpolation between order
-    statistics, as ``np.quantile``'s default, without its partitioning per quantile)."""
-    pos = p * (xs.size - 1)
-    lo = np.floor(pos).astype(np.intp)
-    hi = np.minimum(lo + 1, xs.size - 1)
-    return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
 
 
 def _geometric_rate(G, v):
@@ -714,5 +710,6 @@ def fit_relaxation(pv, lev, centres, keep, *, t_max: float, rng: np.random.Gener
                           beta_choice=s_beta.choice, gamma_choice=s_gamma.choice,
                           t_table=t_table, t_fit_max=t_last, within_level=within_level,
                           extrapolation=form, extrapolation_ks=scores, t_holdout=t_out,
-                          growth_mean=b_c, growth_var=g_c, level_smoothing=smoothing)
+                          growth_mean=b_c, growth_var=g_c,
+                          growth_choice=(s_bc.choice, s_gc.choice), level_smoothing=smoothing)
     return block, info

@@ -363,6 +363,15 @@ def _programming_blocks(model, rep, png) -> list:
     return B
 
 
+def _form_scores(ri) -> str:
+    """The extrapolation forms' median KS at the held-out time, as a clause ("" if none)."""
+    if not ri.extrapolation_ks:
+        return ""
+    return (f" ({ri.t_holdout:.3g} s predicted from the times at least ten times earlier, "
+            "median KS over levels: " + ", ".join(
+                f"{f} {v:.3f}" for f, v in ri.extrapolation_ks.items()) + ")")
+
+
 def _drift_blocks(model, rep) -> list:
     """Blocks of the drift / relaxation section (empty without one)."""
     if model.drift_law is None:
@@ -403,12 +412,12 @@ def _drift_blocks(model, rep) -> list:
             beyond = (f"beyond it the mean of the change grows linearly in ln(1 + t/tau_m), "
                       f"tau_m = {tau_m:.3g} s, and its variance in u, by increments "
                       "independent of the change so far with the last measured time's "
-                      "shape")
+                      f"shape (growth slopes smoothed across levels: mean "
+                      f"{ri.growth_choice[0]}, variance {ri.growth_choice[1]})")
         B.append(("p", f"tau = {ri.tau:.3g} s; u = ln(1 + t/tau). Measured up to "
-                       f"{ri.t_fit_max:.3g} s; {beyond} (chosen on a held-out time point; "
-                       f"mean slope smoothing {ri.beta_choice}, variance slope "
-                       f"{ri.gamma_choice}); table extends to {ri.t_table[-1]:.3g} s and holds "
-                       "its last row after that."))
+                       f"{ri.t_fit_max:.3g} s; {beyond}, the form chosen on a held-out time "
+                       f"point{_form_scores(ri)}; the table extends to {ri.t_table[-1]:.3g} s "
+                       "and holds its last row after that."))
         if ri.level_smoothing:
             B.append(("p", "Quantiles of the change (q) and their within-level slopes (s) "
                            "smoothed across levels (or kept: own), chosen per measured time "

@@ -54,6 +54,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--node-value", action="append", metavar="NODE:FIELD=VALUE",
                    help="with --anchors: give the chips that take FIELD from node NODE another "
                    "value (SI units, e.g. 14nm:v_read=0.2); repeatable")
+    p.add_argument("--breakdown", action="store_true",
+                   help="with --anchors: also print each anchor's energy per array product by "
+                   "component [nJ] and its latency [ns]")
     add_device_option(p, "--device-model")
     p.add_argument("--chip", default="hermes-core", metavar="NAME|FILE",
                    help="chip description: a shipped one (hermes-core, hermes-chip, neurram, "
@@ -107,14 +110,17 @@ def parse_node_values(items) -> dict[tuple[str, str], float]:
     return out
 
 
-def _anchors(survey_dir: Path, node_values: dict) -> int:
+def _anchors(survey_dir: Path, node_values: dict, breakdown: bool) -> int:
     from ..energy import fit_adc_area, load_adc_survey
-    from ..energy.anchors import anchor_rows, anchor_table, node_value_table
+    from ..energy.anchors import anchor_rows, anchor_table, breakdown_table, node_value_table
 
     s = load_adc_survey(survey_dir)
     rows = anchor_rows(s, fit_adc_area(s), node_values=node_values)
     print(anchor_table(rows))
     print()
+    if breakdown:
+        print(breakdown_table(rows))
+        print()
     print(node_value_table() if not node_values else
           "node values changed: " + ", ".join(f"{n}:{f}={v:g}"
                                               for (n, f), v in node_values.items()))
@@ -133,10 +139,11 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--adc-survey {str(survey)!r} is not a folder (the ADC survey's "
                           "isscc.csv and vlsi.csv)")
     node_values = parse_node_values(args.node_value)
-    if node_values and not args.anchors:
-        raise ConfigError("--node-value is for --anchors only")
+    if (node_values or args.breakdown) and not args.anchors:
+        raise ConfigError(f"{'--node-value' if node_values else '--breakdown'} is for "
+                          "--anchors only")
     if args.anchors:
-        return _anchors(survey, node_values)
+        return _anchors(survey, node_values, args.breakdown)
     for opt, v in (("MODEL_DIR", args.model_dir), ("--device-model", args.device_model),
                    ("--out", args.out)):
         if v is None:

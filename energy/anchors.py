@@ -11,6 +11,7 @@ devices at mid-range) and :func:`~xbarlab.energy.cost.chip_figures`.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -20,7 +21,7 @@ from .chip import ChipDescription, shipped_chips
 from .cost import chip_figures, product_cost
 
 __all__ = ["Anchor", "ANCHORS", "TOLERANCE", "anchor_rows", "anchor_table", "with_node_values",
-           "node_value_table"]
+           "node_value_table", "breakdown_table"]
 
 #: Agreement sought with a published figure: within this factor either way.
 TOLERANCE = 1.5
@@ -94,10 +95,12 @@ def with_node_values(chip: ChipDescription,
         if md.get("unit") is None:
             raise ConfigError(f"node value {node}:{name}: only number fields can be changed "
                               f"here, got {v!r}")
-        if not isinstance(v, int | float) or isinstance(v, bool) \
-                or (md["integer"] and v != int(v)) or v < 0:
-            raise ConfigError(f"node value {node}:{name} = {v!r}: expected a number >= 0 "
-                              f"[{md['unit']}]" + (", an integer" if md["integer"] else ""))
+        low = "> 0" if md["positive"] else ">= 0"
+        if not isinstance(v, int | float) or isinstance(v, bool) or not math.isfinite(v) \
+                or (md["integer"] and v != int(v)) or v < 0 or (md["positive"] and v == 0):
+            raise ConfigError(f"node value {node}:{name} = {v!r}: expected a finite number "
+                              f"{low} [{md['unit']}]" + (", an integer" if md["integer"]
+                                                        else ""))
         change[name] = int(v) if md["integer"] else float(v)
     return dataclasses.replace(chip, **change) if change else chip
 
@@ -105,7 +108,9 @@ def with_node_values(chip: ChipDescription,
 def anchor_rows(survey: AdcSurvey, area_model: AdcAreaModel, *,
                 node_values: Mapping[tuple[str, str], object] | None = None) -> list[dict]:
     """One dict per :data:`ANCHORS` entry: ``chip`` (name), ``label``, ``figure``, ``ours``,
-    ``published``, ``ratio`` (ours / published) and ``held`` (within :data:`TOLERANCE`).
+    ``published``, ``ratio`` (ours / published), ``held`` (within :data:`TOLERANCE`) and
+    ``cost`` (the :class:`~xbarlab.energy.cost.ProductCost` of one array's product behind
+    the figure: energy by component [J], latency [s], area [m^2]).
 
     ``node_values`` changes node chip fields for every chip that takes them from its node
     (:func:`with_node_values`): how much an agreement rests on a node's stand-in."""
@@ -115,12 +120,13 @@ def anchor_rows(survey: AdcSurvey, area_model: AdcAreaModel, *,
     rows = []
     for a in ANCHORS:
         chip = dataclasses.replace(chips[a.chip], **a.changes)
-        ours = chip_figures(chip, product_cost(chip, survey, area_model=area_model))[a.figure]
+        cost = product_cost(chip, survey, area_model=area_model)
+        ours = chip_figures(chip, cost)[a.figure]
         pub = float(chip.published[a.published_key])
         ratio = ours / pub
         rows.append({"chip": chip.name, "label": a.label, "figure": a.figure, "ours": ours,
                      "published": pub, "ratio": ratio,
-                     "held": 1 / TOLERANCE <= ratio <= TOLERANCE})
+                     "held": 1 / TOLERANCE <= ratio <= TOLERANCE, "cost": cost})
     return rows
 
 
@@ -132,6 +138,26 @@ def anchor_table(rows: list[dict]) -> str:
         out.append(f"| {r['chip']} | {r['label']} | {r['figure'].replace('_per_', '/')} | "
                    f"{r['ours']:.3g} | {r['published']:.3g} | {r['ratio']:.2f} | "
                    f"{'yes' if r['held'] else 'no'} |")
+    return "\n".join(out)
+
+
+def breakdown_table(rows: list[dict]) -> str:
+    """Markdown table: for each chip and operating point of :func:`anchor_rows` (once, the
+    first figure of it), one array product's energy by component [nJ], its total [nJ] and
+    latency [ns]."""
+    seen, out = set(), []
+    for r in rows:
+        key = (r["chip"], r["label"])
+        if key in seen:
+            continue
+        seen.add(key)
+        e = r["cost"].energy
+        if not out:
+            out = [f"| chip | measured at | {' | '.join(e)} | total [nJ] | latency [ns] |",
+                   "|---|---|" + "---|" * (len(e) + 2)]
+        out.append(f"| {r['chip']} | {r['label']} | "
+                   + " | ".join(f"{v * 1e9:.3g}" for v in e.values())
+                   + f" | {r['cost'].total_energy * 1e9:.3g} | {r['cost'].latency * 1e9:.4g} |")
     return "\n".join(out)
 
 

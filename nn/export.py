@@ -77,6 +77,7 @@ from typing import Any
 import numpy as np
 
 from ..checks import check_rng
+from ..devices.relaxation_table import sorted_quantiles
 from ..errors import ConfigError, DataFormatError, malformed_file
 
 __all__ = [
@@ -476,7 +477,7 @@ def export_noise(device, times, rng: np.random.Generator, *, mapping=None, w_gri
         var_raw[:, i] = w_hat.var(axis=1)
         abs_raw[:, i] = np.abs(w_hat).sum(axis=1)
         w_hat.sort(axis=1)
-        q_raw[:, i, :] = _sorted_quantiles(w_hat, p)
+        q_raw[:, i, :] = sorted_quantiles(w_hat, p)
 
     if comp is Compensation.GLOBAL:
         # calibration input 1 on the one-row layer of the grid's weights, n draws each:
@@ -502,16 +503,6 @@ def export_noise(device, times, rng: np.random.Generator, *, mapping=None, w_gri
         weights_map_to="first reads" if cond == "initial read" else "targets",
         device_name=device_name or str(getattr(device, "name", "") or type(device).__name__),
         scale=wm.scaling.value, mapping=wm, n_samples=n, periphery=periphery, ir_drop=ir)
-
-
-def _sorted_quantiles(sorted_rows: np.ndarray, p: np.ndarray) -> np.ndarray:
-    """Quantiles (numpy's default 'linear' rule) of already sorted rows, (R, n) -> (R, k)."""
-    n = sorted_rows.shape[1]
-    pos = p * (n - 1)
-    lo = np.floor(pos).astype(np.int64)
-    hi = np.minimum(lo + 1, n - 1)
-    frac = pos - lo
-    return sorted_rows[:, lo] * (1 - frac) + sorted_rows[:, hi] * frac
 
 
 # --------------------------------------------------------------------------- IR drop

@@ -73,7 +73,8 @@ def test_report_folder_for_relaxation(techc_split, tmp_path):
     heat map and report.md with the held-out likelihoods of both drift models and a KS
     median equal to ks_table's for the same seed; the goodness table lists the sampling
     floor and both baselines per cell, the verdict (in-sample: indistinguishable) and the
-    band widening beyond the last fitted time (1e5 s); report.html beside it parses with
+    band widening beyond the last fitted time (1e5 s), and each extrapolation form's held-out
+    score, the chosen form's the smallest; report.html beside it parses with
     html.parser into properly nested elements, embeds the three plots inline and holds the
     same verdict line; reusing the folder is allowed (manifest)."""
     from xbarlab.calibration import write_report
@@ -91,6 +92,9 @@ def test_report_folder_for_relaxation(techc_split, tmp_path):
            "persistence | flag |" in text
     verdict = "**Verdict**: indistinguishable from the data at this sample size"
     assert verdict in text and "widens at every plotted level" in text
+    ri = model.report.relaxation
+    assert f"{ri.extrapolation} {ri.extrapolation_ks[ri.extrapolation]:.3f}" in text
+    assert ri.extrapolation_ks[ri.extrapolation] == min(ri.extrapolation_ks.values())
     page = _parse_html(tmp_path / "rep" / "report.html")
     body = "".join(page.text)
     assert page.images == 3

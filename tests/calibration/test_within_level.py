@@ -553,15 +553,3 @@ def test_geometric_form_follows_a_multiplicative_drift(monkeypatch, t):
         assert ks["geometric", lev] < 0.12, ks
         assert ks["geometric", lev] < 0.5 * ks["increments", lev], ks
 
-
-def test_sorted_quantiles_match_numpy():
-    """The bootstrap's quantiles of sorted values equal numpy's default (linear) quantiles
-    to rounding, for sizes 1 to 2,000."""
-    from xbarlab.calibration.relaxation import _sorted_quantiles
-
-    rng = np.random.default_rng(4)
-    p = np.linspace(0.0, 1.0, 101)
-    for n in (1, 2, 7, 2000):
-        x = rng.standard_normal(n)
-        np.testing.assert_allclose(_sorted_quantiles(np.sort(x), p), np.quantile(x, p),
-                                   rtol=0, atol=1e-14)

@@ -19,6 +19,23 @@ def test_anchors_table(capsys):
     assert main(["ppa", "--anchors", "--adc-survey", str(survey), "--node-value",
                  "14nm:v_read=0.2"]) == 0
     assert "node values changed: 14nm:v_read=0.2" in capsys.readouterr().out
+    # --breakdown: one row per chip and operating point (10 of the 13 anchors), each total
+    # the sum of its components
+    assert main(["ppa", "--anchors", "--breakdown", "--adc-survey", str(survey)]) == 0
+    lines = [x for x in capsys.readouterr().out.splitlines() if "| latency [ns] |" in x
+             or x.startswith("| HERMES core | one core") and x.count("|") > 9]
+    head, core = lines[0].split("|")[1:-1], lines[1].split("|")[1:-1]
+    assert len(head) == len(core) == 14 and head[-2].strip() == "total [nJ]"
+    parts = [float(v) for v in core[2:-2]]
+    assert sum(parts) == pytest.approx(float(core[-2]), rel=0.01)
+
+
+def test_breakdown_needs_anchors(tmp_path, capsys):
+    """--breakdown without --anchors: exit 2 naming it, before any work."""
+    survey = str(shared_path("data", "adc_survey"))
+    assert main(["ppa", str(tmp_path), "--adc-survey", survey, "--device-model",
+                 "pcm-hermes-2023", "--breakdown", "-o", str(tmp_path / "o")]) == 2
+    assert "--breakdown is for --anchors only" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("value, match", [

@@ -46,7 +46,8 @@ def test_node_values_move_only_the_chips_that_take_them():
     """A node's stand-in changed for the anchors reaches the chips that take it from the node
     and no other: 512 rows at 14 nm changes the AON-CiM-like macro (its paper gives no array)
     and leaves HERMES (its paper's 256) as it was; the read voltage, which no 14 nm paper
-    gives, moves both, and the array energy goes as V_read^2."""
+    gives, moves both; the array energy goes as V_read^2; a read voltage <= 0 or not
+    finite is refused."""
     from xbarlab.energy.anchors import with_node_values
     from xbarlab.energy.chip import shipped_chips
     from xbarlab.errors import ConfigError
@@ -64,6 +65,9 @@ def test_node_values_move_only_the_chips_that_take_them():
         with_node_values(chips["aon-cim"], {("14nm", "rows"): 51.5})
     with pytest.raises(ConfigError, match=r"only number fields"):
         with_node_values(chips["aon-cim"], {("14nm", "readout"): 1.0})
+    for bad in (0.0, -0.1, float("nan"), float("inf")):
+        with pytest.raises(ConfigError, match=r"14nm:v_read = .*finite number > 0 \[V\]"):
+            with_node_values(chips["aon-cim"], {("14nm", "v_read"): bad})
     s = load_adc_survey(shared_path("data", "adc_survey"))
     base = {(r["chip"], r["label"], r["figure"]): r for r in anchor_rows(s, fit_adc_area(s))}
     low = anchor_rows(s, fit_adc_area(s), node_values={("14nm", "v_read"): 0.15})
@@ -73,3 +77,10 @@ def test_node_values_move_only_the_chips_that_take_them():
             assert r["ours"] == pytest.approx(b["ours"], rel=1e-12)
         else:
             assert r["ours"] > 1.2 * b["ours"]
+    # the array's energy is sum V^2 G t over the cells: halving the read voltage quarters it
+    from xbarlab.energy.cost import product_cost
+
+    core = chips["hermes-core"]
+    half = with_node_values(core, {("14nm", "v_read"): core.v_read / 2})
+    e = [product_cost(c, s, area_model=fit_adc_area(s)).energy["array"] for c in (core, half)]
+    assert e[1] == pytest.approx(e[0] / 4, rel=1e-12)

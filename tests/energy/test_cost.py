@@ -105,7 +105,8 @@ def _neuron_chip(input_bits, output_bits):
 def test_integrate_and_fire_neuron(b_in, b_out, integrations, mag, steps):
     """A [neuron] chip of N = 3 neurons: neuron energy N (integrations E_int + n E_smp),
     wordlines N n C_wl V_dd^2, conversion N steps E_step (hand-counted above), and one
-    conversion time per phase in the latency."""
+    conversion time per phase in the latency, or the steps times the step time for a
+    converter given by its step time."""
     c = _neuron_chip(b_in, b_out)
     pc = product_cost(c)
     assert pc.energy["neuron"] == pytest.approx(
@@ -119,6 +120,12 @@ def test_integrate_and_fire_neuron(b_in, b_out, integrations, mag, steps):
     assert plain.energy["adc"] == pytest.approx(3 * b_out * 0.3e-12, rel=1e-13)
     n_phases = 2 if mag > 3 else 1
     assert pc.latency - plain.latency == pytest.approx((n_phases - 1) / 1e6, abs=1e-15)
+    # a converter given by its step time: a conversion lasts its hand-counted steps times
+    # the step in place of one 1 / f_s per phase (1 us here)
+    stepped = product_cost(dataclasses.replace(c, adc_rate=None, adc_step_time=0.2e-6))
+    assert stepped.latency - pc.latency == pytest.approx(steps * 0.2e-6 - n_phases * 1e-6,
+                                                         abs=1e-15)
+    assert stepped.energy["adc"] == pc.energy["adc"]
     with pytest.raises(ConfigError, match="needs all of"):
         dataclasses.replace(c, wordline_capacitance=None)
     # the neuron integrates charge over the input bits: digital accumulation is refused
