@@ -65,6 +65,8 @@ ANCHORS = (
     _neurram(8, 6, "tops_per_w_o8_i6"),
     _neurram(10, 8, "tops_per_w_o10_i8"),
     Anchor("aon-cim", "KWS, 8-bit activations", "tops_per_w", "tops_per_w"),
+    Anchor("aon-cim", "KWS, 6-bit activations", "tops_per_w", "tops_per_w_6bit",
+           {"input_bits": 6, "output_bits": 6}),
     Anchor("aon-cim", "KWS, 4-bit activations", "tops_per_w", "tops_per_w_4bit",
            {"input_bits": 4, "output_bits": 4}),
 )

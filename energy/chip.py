@@ -10,15 +10,16 @@ give, one value per technology node shared by every chip of that node
 (:class:`NodeParams`). A **chip file** (``data/chips/<name>.toml``) holds what its paper gives
 (:class:`ChipDescription`): ``name``, ``citation``, ``node`` (the node file's name),
 ``technology``, and the tables ``[array]``, ``[read]``, ``[adc]`` and optionally
-``[neuron]`` (an integrate-and-fire neuron's input protocol, below) and
+``[digital]`` (the chip's digital energy per output value, below), ``[neuron]`` (an
+integrate-and-fire neuron's input protocol, below) and
 ``[published]`` (the paper's measured figures, for comparison only). A chip file that sets a
 node field is refused: node values cannot be overridden per chip.
 
-A node file's optional ``[chip.array]``, ``[chip.read]`` and ``[chip.adc]`` tables (keys as
-in a chip file) give the chip fields that a paper of that node may leave out, one value for
-every chip of the node (:attr:`NodeParams.chip`). A chip file gives only what its paper
-gives; a field it leaves out takes the node's value and is listed in
-:attr:`ChipDescription.from_node`. The shipped chip files cite, on each line that gives a
+A node file's optional ``[chip.array]``, ``[chip.read]``, ``[chip.adc]`` and
+``[chip.digital]`` tables (keys as in a chip file) give the chip fields that a paper of that
+node may leave out, one value for every chip of the node (:attr:`NodeParams.chip`). A chip
+file gives only what its paper gives; a field it leaves out takes the node's value and is
+listed in :attr:`ChipDescription.from_node`. The shipped chip files cite, on each line that gives a
 field the node also gives, where the paper gives it.
 
 An ADC whose paper characterises it per output bit (``adc.energy_per_bit``: a converter
@@ -27,6 +28,11 @@ a conversion. An ADC whose energy the paper does not give (neither key) takes th
 :data:`ADC_SURVEY_PERCENTILE` percentile of the ADC survey at its resolution and sampling rate
 (:func:`xbarlab.energy.adc.adc_energy`); one without ``adc.area`` takes the survey's area
 regression (:func:`xbarlab.energy.adc.fit_adc_area`) at the node.
+
+The ``[digital]`` table's one key, ``energy_per_output`` [J], is what the figure counts of the
+chip's digital work per output value of a product beyond the array, converters,
+shift-and-add, buffers and interconnect (post-processing, control, on-chip routing of
+results), independent of the value's width: 0 for a figure of a bare core or macro.
 
 A ``[neuron]`` table describes a voltage-mode neuron that integrates signed inputs of
 ``n = max(1, b_in - 1)`` magnitude bits by binary weighting (input bit ``k`` integrated
@@ -125,8 +131,8 @@ class NodeParams:
     chip: Mapping[str, Any] = dataclasses.field(default_factory=dict, metadata={"unit": None})
     """Chip fields (:class:`ChipDescription` names, SI units) that a chip file of this node
     takes when its paper does not give them: one value for every chip of the node (the
-    node file's ``[chip.array]``, ``[chip.read]`` and ``[chip.adc]`` tables, keys as in a
-    chip file)."""
+    node file's ``[chip.array]``, ``[chip.read]``, ``[chip.adc]`` and ``[chip.digital]``
+    tables, keys as in a chip file)."""
 
     def to_dict(self) -> dict[str, Any]:
         """Field name -> value (SI units)."""
@@ -210,6 +216,11 @@ class ChipDescription:
     """The ADC converts while the column current flows (an oscillator whose counts
     integrate the current over the read), so an input cycle lasts
     ``max(t_read, c t_conv)`` rather than ``t_read + c t_conv``."""
+    digital_energy_per_output: float = _q("J")
+    """E_dig [J]: the chip's digital energy per output value of a product that its figure
+    counts beyond the array, converters, shift-and-add, buffers and interconnect
+    (post-processing, control, routing of results), whatever the value's width; 0 for the
+    figure of a bare core (``[digital] energy_per_output``)."""
     neuron_integration_energy: float | None = _q("J", default=None, positive=True)
     """E_int [J]: one integration of one integrate-and-fire neuron (``[neuron]`` table);
     None: no such neuron modelled."""
@@ -340,10 +351,11 @@ _CHIP_TABLES = {
              "input_signed", "readout", "accumulation", "phases"),
     "adc": ("adc_kind", "columns_per_adc", "adc_rate", "adc_step_time", "adc_energy",
             "adc_energy_per_bit", "adc_area", "adc_extrapolate", "adc_integrating"),
+    "digital": ("digital_energy_per_output",),
     "neuron": ("neuron_integration_energy", "neuron_sample_energy", "wordline_capacitance",
                "neuron_phase_bits"),
 }
-_OPTIONAL_TABLES = ("neuron",)
+_OPTIONAL_TABLES = ("digital", "neuron")
 _ADC_KEYS = {"kind": "adc_kind", "columns_per_adc": "columns_per_adc", "rate": "adc_rate",
              "step_time": "adc_step_time",
              "energy": "adc_energy", "energy_per_bit": "adc_energy_per_bit", "area": "adc_area",
@@ -351,13 +363,14 @@ _ADC_KEYS = {"kind": "adc_kind", "columns_per_adc": "columns_per_adc", "rate": "
 _NEURON_KEYS = {"integration_energy": "neuron_integration_energy",
                 "sample_energy": "neuron_sample_energy",
                 "wordline_capacitance": "wordline_capacitance", "phase_bits": "neuron_phase_bits"}
-_RENAMED = {"adc": _ADC_KEYS, "neuron": _NEURON_KEYS}
+_DIGITAL_KEYS = {"energy_per_output": "digital_energy_per_output"}
+_RENAMED = {"adc": _ADC_KEYS, "digital": _DIGITAL_KEYS, "neuron": _NEURON_KEYS}
 _ENUMS = {"input_scheme": InputScheme, "readout": Readout, "accumulation": Accumulation}
 _STRINGS = ("name", "citation", "node", "technology")
 _FLAGS = ("input_signed", "adc_extrapolate", "adc_integrating")
 _NODE_FIELDS = tuple(f.name for f in dataclasses.fields(NodeParams) if f.name != "chip")
 #: Chip tables a node file may default (``[chip.<table>]``).
-_NODE_CHIP_TABLES = ("array", "read", "adc")
+_NODE_CHIP_TABLES = ("array", "read", "adc", "digital")
 
 
 def _read_toml(path) -> dict:
@@ -450,7 +463,7 @@ def _table_fields(where: str, table: str, t) -> dict[str, Any]:
 
 def _chip_fields(path: Path, d: dict) -> dict[str, Any]:
     where = str(path)
-    tables = {"array", "read", "adc", "neuron", "published"}
+    tables = {"array", "read", "adc", "digital", "neuron", "published"}
     unknown = set(d) - set(_STRINGS) - tables
     if unknown:
         hint = " (node values cannot be overridden per chip)" if unknown & set(_NODE_FIELDS) \

@@ -22,6 +22,9 @@ inputs, else 1):
   accumulators (digital accumulation of bit-serial inputs);
 * ``buffers`` and ``interconnect``: the input and output bits ``M b_in + N (b_in + b_out)``
   through the SRAM buffers (``E_buf`` a bit) and across one array's side (``E_wire sqrt(A)``);
+* ``digital``: ``N E_dig``, the chip's digital work per output value that its figure counts
+  (:attr:`~xbarlab.energy.chip.ChipDescription.digital_energy_per_output`), once per product
+  whatever the bits and phases;
 * ``neuron`` and ``wordlines`` (chips with a ``[neuron]`` table, else 0): with ``n`` magnitude
   input bits in phases ``p_i`` (:func:`~xbarlab.energy.chip.neuron_phases`), each of the
   ``N`` neurons integrates ``sum_i (2^p_i - 1)`` times (``E_int`` each) and samples ``n``
@@ -79,7 +82,7 @@ __all__ = ["ENERGY_PARTS", "AREA_PARTS", "ProductCost", "product_cost", "nominal
 
 #: Energy components of :class:`ProductCost`, in report order.
 ENERGY_PARTS = ("array", "lines", "drivers", "adc", "shift_add", "buffers", "interconnect",
-                "neuron", "wordlines", "leakage")
+                "digital", "neuron", "wordlines", "leakage")
 #: Area components of :class:`ProductCost`, in report order.
 AREA_PARTS = ("devices", "adc", "drivers", "sense", "accumulators")
 
@@ -382,6 +385,7 @@ def product_cost(chip: ChipDescription, survey: AdcSurvey | None = None, *, G=No
         "shift_add": P * shift_add_energy(N, T if digital else 1, acc_bits, e_add),
         "buffers": io_bits * nd.e_buffer_bit,
         "interconnect": io_bits * nd.e_wire_bit_mm * math.sqrt(sum(area.values())),
+        "digital": N * chip.digital_energy_per_output,
         "neuron": P * e_neuron,
         "wordlines": P * e_wordlines,
         "leakage": nd.p_leak_density * periph * latency,

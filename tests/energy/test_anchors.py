@@ -8,7 +8,7 @@ from xbarlab.energy import fit_adc_area, load_adc_survey
 from xbarlab.energy.anchors import ANCHORS, anchor_rows, anchor_table
 
 #: (chip, label, figure) of the anchors the model meets within 1.5x: all but the AON-CiM-like
-#: macro at 4-bit activations, whose description is the 14 nm node's (1.8x).
+#: macro at 6 and 4-bit activations, whose description is the 14 nm node's (1.7x).
 HELD = {
     ("HERMES core", "one core, 8-bit in/out", "tops_per_w"),
     ("HERMES core", "one core, 8-bit in/out", "tops_per_mm2"),
@@ -76,7 +76,7 @@ def test_node_values_move_only_the_chips_that_take_them():
         if r["chip"] == "NeuRRAM" or r["figure"] != "tops_per_w":
             assert r["ours"] == pytest.approx(b["ours"], rel=1e-12)
         else:
-            assert r["ours"] > 1.2 * b["ours"]
+            assert r["ours"] > 1.1 * b["ours"]
     # the array's energy is sum V^2 G t over the cells: halving the read voltage quarters it
     from xbarlab.energy.cost import product_cost
 
@@ -84,3 +84,36 @@ def test_node_values_move_only_the_chips_that_take_them():
     half = with_node_values(core, {("14nm", "v_read"): core.v_read / 2})
     e = [product_cost(c, s, area_model=fit_adc_area(s)).energy["array"] for c in (core, half)]
     assert e[1] == pytest.approx(e[0] / 4, rel=1e-12)
+
+
+def test_width_scaling_of_the_aon_cim_like_macro(rows):
+    """The three published AON-CiM efficiencies at 8, 6 and 4-bit activations (journal
+    version: 8.55, 26.55, 56.67 TOPS/W) follow E(b) = F + A 2^b (pulse width and
+    integrating converter time both 2^b) with F, the part that does not shrink with the
+    width, 9.4 % of E(8): fitted on 8 and 4 bits, it predicts E(6) / E(4) within 1 %.
+    Ours has F / E(8) below 5 % (the node's digital energy per output, 0.25 pJ, is 0.064 nJ
+    of the 13.2 nJ). A width-independent energy of 2 pJ per output instead (8x the node's)
+    holds all three AON-CiM anchors and every other."""
+    pub = {8: 8.55, 6: 26.55, 4: 56.67}
+    e_pub = {b: 1 / v for b, v in pub.items()}
+
+    def bits(r):
+        return int(r["label"].split("-bit")[0].split()[-1])
+
+    ours = {bits(r): r["cost"].total_energy for r in rows if r["chip"] == "AON-CiM-like macro"}
+    assert set(ours) == {8, 6, 4}
+
+    def form(e):
+        a = (e[8] - e[4]) / (2**8 - 2**4)
+        f = e[4] - 2**4 * a
+        return f / e[8], (f + 2**6 * a) / e[4], e[6] / e[4]
+
+    f_pub, pred, seen = form(e_pub)
+    assert f_pub == pytest.approx(0.094, abs=0.002) and pred == pytest.approx(seen, rel=0.01)
+    assert form(ours)[0] < 0.05
+    dig = [r["cost"].energy["digital"] for r in rows if r["chip"] == "AON-CiM-like macro"]
+    assert dig == pytest.approx([256 * 0.25e-12] * 3, rel=1e-12)
+    s = load_adc_survey(shared_path("data", "adc_survey"))
+    what_if = anchor_rows(s, fit_adc_area(s),
+                          node_values={("14nm", "digital_energy_per_output"): 2e-12})
+    assert all(r["held"] for r in what_if)

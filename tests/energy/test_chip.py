@@ -146,13 +146,13 @@ def test_chip_files_give_only_what_their_paper_gives():
     """No shipped chip file marks a value assumed, and every line that gives a field its node
     also gives names its source in a comment: what a paper leaves out is the node's, one
     value for every chip of the node."""
-    from xbarlab.energy.chip import _ADC_KEYS
+    from xbarlab.energy.chip import _RENAMED
 
     for path in sorted(CHIP_DIR.glob("*.toml")):
         assert "(assumed)" not in path.read_text(), path.name
         chip = load_chip(path)
         for table, key, line in _chip_lines(path):
-            field = _ADC_KEYS.get(key, key) if table == "adc" else key
+            field = _RENAMED.get(table, {}).get(key, key)
             if field in chip.node.chip:
                 assert "#" in line, f"{path.name}: [{table}] {key} gives no source"
             assert field not in chip.from_node, (path.name, field)
@@ -161,7 +161,8 @@ def test_chip_files_give_only_what_their_paper_gives():
 def test_fields_a_paper_leaves_out_come_from_the_node():
     """The AON-CiM-like macro's paper gives its node, bits and figures only: every other
     field is the 14 nm node's, equal to the node file's value, and listed in from_node; the
-    HERMES files take only the read voltage from the node, NeuRRAM likewise from 130 nm."""
+    HERMES files and NeuRRAM take only the read voltage from their nodes (their figures count
+    no digital units)."""
     chips = shipped_chips()
     aon = chips["aon-cim"]
     assert set(aon.from_node) == set(aon.node.chip) - {"adc_step_time"}
@@ -170,6 +171,8 @@ def test_fields_a_paper_leaves_out_come_from_the_node():
     assert aon.v_read == 0.3 and aon.rows == 256 and aon.adc_integrating
     for k in ("hermes-core", "hermes-chip", "neurram"):
         assert chips[k].from_node == ("v_read",), k
+        assert chips[k].digital_energy_per_output == 0.0
+    assert aon.digital_energy_per_output == 0.25e-12
     assert chips["neurram"].v_read == load_node("130nm").chip["v_read"] == 0.1
 
 
@@ -224,3 +227,17 @@ def test_adc_rate_or_step_time():
         dataclasses.replace(n, adc_step_time=None)
     with pytest.raises(ConfigError, match=r"adc_step_time = 1e-06 s is for a converter"):
         dataclasses.replace(load_chip("hermes-core"), adc_rate=None, adc_step_time=1e-6)
+
+
+@pytest.mark.parametrize("value, match", [
+    ("-1e-12", r"\[digital\]: digital_energy_per_output = -1e-12 must be >= 0 \[J\]"),
+    ('"a"', r"digital_energy_per_output = 'a' must be a finite number \[J\]"),
+])
+def test_bad_digital_table(tmp_path, value, match):
+    """A [digital] table with a negative or non-numeric energy is refused in one line."""
+    p = tmp_path / "chip.toml"
+    p.write_text((CHIP_DIR / "hermes-chip.toml").read_text().replace(
+        "energy_per_output = { value = 0.0,", f"energy_per_output = {{ value = {value},"))
+    with pytest.raises(ConfigError, match=match) as err:
+        load_chip(p)
+    assert "\n" not in str(err.value)

@@ -257,3 +257,21 @@ def test_signed_pulse_width_inputs_and_an_integrating_converter():
     assert after.energy == cost.energy | {"leakage": after.energy["leakage"]}
     with pytest.raises(ConfigError, match="128"):
         product_cost(c, x=np.full((1, 4), 128))
+
+
+def test_digital_energy_per_output_is_once_per_product():
+    """The chip's digital energy per output counts N E_dig per product: the mapped tile's
+    columns, whatever the input and output bits and read phases; 0 leaves every other
+    component as it was."""
+    e_dig = 3.7e-12
+    for kw in ({}, {"input_bits": 4, "output_bits": 4}, {"phases": 4},
+               {"input_scheme": "bit-serial", "input_bits": 3}):
+        c = _chip(digital_energy_per_output=e_dig, **kw)
+        cost = product_cost(c)
+        assert cost.energy["digital"] == pytest.approx(3 * e_dig, rel=1e-15), kw
+        g = np.full((4, 2), c.g_max)
+        assert product_cost(c, G=g).energy["digital"] == pytest.approx(2 * e_dig, rel=1e-15)
+        bare = product_cost(dataclasses.replace(c, digital_energy_per_output=0.0))
+        assert bare.energy["digital"] == 0.0
+        assert {k: v for k, v in bare.energy.items() if k != "digital"} == \
+            {k: v for k, v in cost.energy.items() if k != "digital"}
