@@ -106,6 +106,10 @@ class RelaxationTable:
     [S]) and a cell programmed with its level's conductance ``g_level`` follows that level
     (the change within it conditioned on g_0); False (every file written before the field
     existed): a cell is placed among the levels by its g_0 (or its target)."""
+    zero_holds: bool = False
+    """True: a cell at g_0 = 0 S stays at 0 S (0 S absorbs: the fit found its cells at 0 S
+    at the first read at 0 S later too); False (every file written before the field
+    existed): it changes as the table says, then clamped at 0 S."""
 
     def __post_init__(self):
         for name in ("g", "t", "p", "q", "boot_mean", "boot_std", "slope", "g_ref", "g_lo",
@@ -182,6 +186,8 @@ class RelaxationTable:
                     lo = lo + self.slope[jg, jt, ip] * dx
                     hi = hi + self.slope[jg, jt, ip_hi] * dx
                 out += fg * ft * (lo + wp * (hi - lo))
+        if self.zero_holds:
+            out = np.where(g0 <= 0, 0.0, out)
         return out
 
     def _level_weight(self, ig, wg, g0):
@@ -217,7 +223,7 @@ class RelaxationTable:
     def to_dict(self) -> dict[str, Any]:
         """The table as quantities (type "relaxation_table"); the within-level fields
         (``slope``, ``g_ref``, ``g_lo``, ``g_hi``) only when the table is conditional,
-        ``level_by_label`` only when set."""
+        ``level_by_label`` and ``zero_holds`` only when set."""
         def q(v, u):
             return Quantity(np.asarray(v, dtype=np.float64), u)
 
@@ -231,13 +237,16 @@ class RelaxationTable:
                        level_by_target=q(float(self.level_by_target), "1"))
         if self.level_by_label:
             out["level_by_label"] = q(1.0, "1")
+        if self.zero_holds:
+            out["zero_holds"] = q(1.0, "1")
         return out
 
     @staticmethod
     def from_dict(tree: Mapping[str, Any]) -> RelaxationTable:
         """Inverse of :meth:`to_dict` (the "type" key is not read; a tree without
         ``slope`` is a table independent of g_0 within a level, one without
-        ``level_by_label`` places cells by g_0)."""
+        ``level_by_label`` places cells by g_0, one without ``zero_holds`` lets cells at
+        0 S change)."""
         def get(key, units):
             return tree_array(tree, key, units, "drift")
 
@@ -248,6 +257,8 @@ class RelaxationTable:
                       "level_by_target": bool(get("level_by_target", "1"))}
         if "level_by_label" in tree:
             within["level_by_label"] = bool(get("level_by_label", "1"))
+        if "zero_holds" in tree:
+            within["zero_holds"] = bool(get("zero_holds", "1"))
         return RelaxationTable(get("g", "S"), get("t", "s"), get("p", "1"), get("quantiles", "S"),
                                float(get("tau", "s")), get("bootstrap_mean", "S"),
                                get("bootstrap_std", "S"), float(get("t_fit_max", "s")),
