@@ -90,12 +90,18 @@ def read_hdf5_part(path: Path, opts: ReadOptions) -> TablePart:
 
 def read_npz_part(path: Path, opts: ReadOptions) -> TablePart:
     """Read a .npz measurement table (one member per column, ``_xbarlab`` metadata)."""
+    import struct
     import zipfile
+    import zlib
 
     try:
-        with np.load(path, allow_pickle=False) as z:
+        # the file is opened here so that it is closed whatever zipfile raises (on an
+        # unsupported compression method it leaves its own handle open)
+        with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as z:
             data = {k: z[k] for k in z.files}
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError,
+            struct.error, zlib.error) as exc:
+        # NotImplementedError: a zip version or compression method zipfile does not read
         raise DataFormatError(f"{path} is not a readable .npz archive ({exc})") from None
     file_units: dict[str, str] = {}
     origin = None

@@ -28,3 +28,19 @@ def test_foreign_hdf5_and_npz_with_units(tmp_path):
     m2 = read_measurements(npz, columns="g=G,time=t", units="g=uS,time=min")
     np.testing.assert_array_equal(m2.g, [1e-5, 2e-5])
     np.testing.assert_array_equal(m2.time, [60.0, 120.0])
+
+
+@pytest.mark.parametrize("offset, byte", [(6, 70), (10, 99)])
+def test_npz_of_an_unknown_zip_version_or_method_is_one_error(tmp_path, offset, byte):
+    """An .npz whose central directory asks for a zip version (offset 6 of the entry) or a
+    compression method (offset 10) that Python's zipfile does not read, which it reports
+    as NotImplementedError, gives one DataFormatError line naming the file."""
+    p = tmp_path / "m.npz"
+    np.savez(p, g=np.ones(3), device=np.arange(3), time=np.ones(3))
+    raw = bytearray(p.read_bytes())
+    at = raw.index(b"PK\x01\x02") + offset
+    raw[at] = byte
+    p.write_bytes(bytes(raw))
+    with pytest.raises(errors.DataFormatError, match=r"m\.npz is not a readable \.npz") as err:
+        read_measurements(p)
+    assert "\n" not in str(err.value)
