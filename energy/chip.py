@@ -24,7 +24,9 @@ field the node also gives, where the paper gives it.
 
 An ADC whose paper characterises it per output bit (``adc.energy_per_bit``: a converter
 taking one step per output bit, such as a charge-decrement neuron) costs ``b_out`` times that
-a conversion. An ADC whose energy the paper does not give (neither key) takes the
+a conversion. A counting converter given by its time per LSB (``adc.lsb_time``, e.g. a
+current-controlled oscillator of 300 ps/LSB) converts ``b_out`` bits in ``2^b_out`` times
+that, its rate the inverse. An ADC whose energy the paper does not give (neither key) takes the
 :data:`ADC_SURVEY_PERCENTILE` percentile of the ADC survey at its resolution and sampling rate
 (:func:`xbarlab.energy.adc.adc_energy`); one without ``adc.area`` takes the survey's area
 regression (:func:`xbarlab.energy.adc.fit_adc_area`) at the node.
@@ -192,12 +194,18 @@ class ChipDescription:
     columns_per_adc: int = _q("1", integer=True, positive=True)
     """Columns multiplexed onto one ADC [1]."""
     adc_rate: float | None = _q("Hz", default=None, positive=True)
-    """f_s [Hz]: conversions per second of one ADC; None for a per-bit converter given by
-    :attr:`adc_step_time`."""
+    """f_s [Hz]: conversions per second of one ADC; None for a converter given by
+    :attr:`adc_step_time` or :attr:`adc_lsb_time`."""
     adc_step_time: float | None = _q("s", default=None, positive=True)
     """t_step [s]: one step of a converter characterised per output bit
     (:attr:`adc_energy_per_bit`): a conversion of ``s`` steps lasts ``s t_step``. None: a
-    conversion lasts ``1 / f_s``. Exactly one of :attr:`adc_rate` and this is given."""
+    conversion lasts ``1 / f_s``. Exactly one of :attr:`adc_rate`, this and
+    :attr:`adc_lsb_time` is given."""
+    adc_lsb_time: float | None = _q("s", default=None, positive=True)
+    """t_LSB [s]: a counting converter (an oscillator whose cycles a counter counts) that
+    takes this long per LSB: a ``b_out``-bit conversion lasts ``2^b_out t_LSB`` and its rate
+    (:attr:`conversion_rate`, for the survey) is the inverse. None: :attr:`adc_rate` or
+    :attr:`adc_step_time`."""
     adc_kind: str = dataclasses.field(default="", metadata={"unit": None})
     """The ADC's architecture as the paper names it (descriptive)."""
     adc_energy: float | None = _q("J", default=None, positive=True)
@@ -238,10 +246,12 @@ class ChipDescription:
     (what the paper does not give), in field order."""
 
     def __post_init__(self):
-        if (self.adc_rate is None) == (self.adc_step_time is None):
+        given = [v is not None for v in (self.adc_rate, self.adc_step_time,
+                                         self.adc_lsb_time)]
+        if sum(given) != 1:
             raise ConfigError(f"chip {self.name!r}: give exactly one of adc_rate "
-                              f"({self.adc_rate!r} Hz) and adc_step_time "
-                              f"({self.adc_step_time!r} s)")
+                              f"({self.adc_rate!r} Hz), adc_step_time ({self.adc_step_time!r} "
+                              f"s) and adc_lsb_time ({self.adc_lsb_time!r} s)")
         if self.adc_step_time is not None and self.adc_energy_per_bit is None:
             raise ConfigError(f"chip {self.name!r}: adc_step_time = {self.adc_step_time!r} s "
                               "is for a converter characterised per output bit; expected "
@@ -260,6 +270,15 @@ class ChipDescription:
             raise ConfigError(f"chip {self.name!r}: a [neuron] table (charge integrated over "
                               f"the input bits) needs accumulation = 'analog', got "
                               f"{self.accumulation!r}")
+
+    @property
+    def conversion_rate(self) -> float | None:
+        """Conversions per second of one ADC [Hz]: :attr:`adc_rate`, or ``1 / (2^b_out
+        t_LSB)`` for a counting converter (:attr:`adc_lsb_time`); None for a converter
+        characterised per output bit (:attr:`adc_step_time`)."""
+        if self.adc_lsb_time is not None:
+            return 1.0 / (2.0 ** self.output_bits * self.adc_lsb_time)
+        return self.adc_rate
 
     @property
     def ops_per_product(self) -> int:
@@ -349,7 +368,8 @@ _CHIP_TABLES = {
     "array": ("rows", "cols", "cores", "devices_per_weight", "g_min", "g_max"),
     "read": ("supply", "v_read", "input_scheme", "input_bits", "output_bits", "t_pulse",
              "input_signed", "readout", "accumulation", "phases"),
-    "adc": ("adc_kind", "columns_per_adc", "adc_rate", "adc_step_time", "adc_energy",
+    "adc": ("adc_kind", "columns_per_adc", "adc_rate", "adc_step_time", "adc_lsb_time",
+            "adc_energy",
             "adc_energy_per_bit", "adc_area", "adc_extrapolate", "adc_integrating"),
     "digital": ("digital_energy_per_output",),
     "neuron": ("neuron_integration_energy", "neuron_sample_energy", "wordline_capacitance",
@@ -357,7 +377,7 @@ _CHIP_TABLES = {
 }
 _OPTIONAL_TABLES = ("digital", "neuron")
 _ADC_KEYS = {"kind": "adc_kind", "columns_per_adc": "columns_per_adc", "rate": "adc_rate",
-             "step_time": "adc_step_time",
+             "step_time": "adc_step_time", "lsb_time": "adc_lsb_time",
              "energy": "adc_energy", "energy_per_bit": "adc_energy_per_bit", "area": "adc_area",
              "extrapolate": "adc_extrapolate", "integrating": "adc_integrating"}
 _NEURON_KEYS = {"integration_energy": "neuron_integration_energy",
@@ -514,15 +534,14 @@ def load_chip(path, *, node_folder=None) -> ChipDescription:
     node = load_node(f.pop("node"), node_folder)
     order = [x.name for x in dataclasses.fields(ChipDescription)]
     taken = [k for k in order if k in node.chip and k not in f]
-    if "adc_step_time" in f:
-        taken = [k for k in taken if k != "adc_rate"]
-    if "adc_rate" in f:
-        taken = [k for k in taken if k != "adc_step_time"]
+    timing = ("adc_rate", "adc_step_time", "adc_lsb_time")
+    if any(k in f for k in timing):  # the paper's converter timing replaces the node's
+        taken = [k for k in taken if k not in timing]
     f.update({k: node.chip[k] for k in taken})
     missing = [x.name for x in dataclasses.fields(ChipDescription)
                if x.default is dataclasses.MISSING and x.default_factory is dataclasses.MISSING
                and x.name not in f and x.name != "node"]
-    if "adc_rate" not in f and "adc_step_time" not in f:
+    if not any(k in f for k in timing):
         missing.append("adc_rate")
     if missing:
         raise ConfigError(f"{p}: missing value(s) {missing} (neither the chip file nor node "

@@ -37,9 +37,10 @@ inputs, else 1):
 
 Latency: ``P T (t_read + c t_conv)`` for digital accumulation (``P T max(t_read, c t_conv)``
 with an integrating ADC, which converts during the read) and ``P (T t_read + c t_conv)``
-for analog accumulation (``c`` columns per ADC, ``t_conv = 1 / f_s``, once per neuron phase
-with a ``[neuron]`` table; a converter given by its step time ``t_step`` takes
-``s t_step``, ``s`` its steps a conversion, the phases' included), with
+for analog accumulation (``c`` columns per ADC, ``t_conv = 1 / f_s``, ``2^b_out t_LSB``
+for a counting converter, once per neuron phase with a ``[neuron]`` table; a converter given
+by its step time ``t_step`` takes ``s t_step``, ``s`` its steps a conversion, the phases'
+included), with
 ``t_read = t_pulse`` (``(2^n - 1) t_pulse`` for pulse-width inputs of ``n`` magnitude bits,
 ``b_in - 1`` for signed inputs, else ``b_in``; at least the
 integration time for voltage-mode readout; at least ``t_settle`` where the caller gives the
@@ -172,24 +173,24 @@ def _conversion_energy(chip: ChipDescription, survey: AdcSurvey | None,
     if survey is None:
         raise ConfigError(f"chip {chip.name!r} gives no ADC energy; pass the ADC survey")
     _need_rate(chip, "the survey's energy")
-    return adc_energy(survey, AdcLookup(bits=chip.output_bits, f_sample=chip.adc_rate,
+    return adc_energy(survey, AdcLookup(bits=chip.output_bits, f_sample=chip.conversion_rate,
                                         statistic=AdcStatistic.PERCENTILE,
                                         percentile=ADC_SURVEY_PERCENTILE,
                                         extrapolate=chip.adc_extrapolate))
 
 
 def _need_rate(chip: ChipDescription, what: str) -> None:
-    if chip.adc_rate is None:
+    if chip.conversion_rate is None:
         raise ConfigError(f"chip {chip.name!r} gives an ADC step time but no rate [Hz], which "
                           f"{what} needs; give the ADC's rate or its energy and area")
 
 
 def _conversion_time(chip: ChipDescription, phases: tuple[int, ...] | None) -> float:
     """Duration of one conversion [s] (all of a neuron's phases with ``phases`` given):
-    ``1 / f_s``, or steps times :attr:`~.chip.ChipDescription.adc_step_time` for a per-bit
-    converter."""
+    ``1 / f_s`` (``2^b_out t_LSB`` for a counting converter), or steps times
+    :attr:`~.chip.ChipDescription.adc_step_time` for a per-bit converter."""
     if chip.adc_step_time is None:
-        return 1.0 / chip.adc_rate * (1 if phases is None else len(phases))
+        return 1.0 / chip.conversion_rate * (1 if phases is None else len(phases))
     steps = chip.output_bits if phases is None else neuron_conversion_steps(chip.output_bits,
                                                                             phases)
     return steps * chip.adc_step_time
@@ -204,7 +205,7 @@ def _area(chip: ChipDescription, area_model: AdcAreaModel | None) -> dict[str, f
         raise ConfigError(f"chip {chip.name!r} gives no ADC area; pass an ADC area model")
     else:
         _need_rate(chip, "the survey's area regression")
-        a_adc = area_model.area(chip.output_bits, chip.adc_rate, nd.feature_size,
+        a_adc = area_model.area(chip.output_bits, chip.conversion_rate, nd.feature_size,
                                 extrapolate=True, percentile=ADC_SURVEY_PERCENTILE)
     acc_bits = chip.input_bits + chip.output_bits
     return {"devices": chip.rows * chip.cols * chip.devices_per_weight * nd.cell_pitch ** 2,

@@ -92,7 +92,7 @@ def test_width_scaling_of_the_aon_cim_like_macro(rows):
     integrating converter time both 2^b) with F, the part that does not shrink with the
     width, 9.4 % of E(8): fitted on 8 and 4 bits, it predicts E(6) / E(4) within 1 %.
     Ours has F / E(8) below 5 % (the node's digital energy per output, 0.25 pJ, is 0.064 nJ
-    of the 13.2 nJ). A width-independent energy of 2 pJ per output instead (8x the node's)
+    of the 12.4 nJ). A width-independent energy of 2 pJ per output instead (8x the node's)
     holds all three AON-CiM anchors and every other."""
     pub = {8: 8.55, 6: 26.55, 4: 56.67}
     e_pub = {b: 1 / v for b, v in pub.items()}

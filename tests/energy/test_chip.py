@@ -226,7 +226,11 @@ def test_adc_rate_or_step_time():
     with pytest.raises(ConfigError, match=r"exactly one of adc_rate"):
         dataclasses.replace(n, adc_step_time=None)
     with pytest.raises(ConfigError, match=r"adc_step_time = 1e-06 s is for a converter"):
-        dataclasses.replace(load_chip("hermes-core"), adc_rate=None, adc_step_time=1e-6)
+        dataclasses.replace(load_chip("hermes-core"), adc_lsb_time=None, adc_step_time=1e-6)
+    core = load_chip("hermes-core")
+    assert core.adc_rate is None and core.adc_lsb_time == 300e-12
+    with pytest.raises(ConfigError, match=r"exactly one of adc_rate .* and adc_lsb_time"):
+        dataclasses.replace(core, adc_rate=13e6)
 
 
 @pytest.mark.parametrize("value, match", [

@@ -19,6 +19,8 @@ def _chip(**kw):
     an ADC that converts after the read, changed by ``kw``."""
     base = dict(rows=4, cols=3, adc_energy=2e-12, adc_area=1e-9, input_signed=False,
                 adc_integrating=False)
+    if "adc_rate" in kw or "adc_step_time" in kw:  # in place of the core's 300 ps/LSB
+        base["adc_lsb_time"] = None
     return dataclasses.replace(load_chip("hermes-core"), **(base | kw))
 
 
@@ -275,3 +277,16 @@ def test_digital_energy_per_output_is_once_per_product():
         assert bare.energy["digital"] == 0.0
         assert {k: v for k, v in bare.energy.items() if k != "digital"} == \
             {k: v for k, v in cost.energy.items() if k != "digital"}
+
+
+def test_counting_converter_takes_two_to_the_bits_lsb_times():
+    """A counting converter of t_LSB = 300 ps (the HERMES core's CCO) converts b bits in
+    2^b t_LSB (76.8 ns at 8 bits, 4.8 ns at 4) at the rate 1 / (2^b t_LSB), the survey's
+    look-up rate; converting after a 1 ns unsigned bit-serial read, a b-bit product of
+    b input cycles then lasts b (1 ns + 2^b t_LSB)."""
+    for b in (4, 8):
+        c = _chip(output_bits=b, input_scheme="bit-serial", input_bits=3, t_pulse=1e-9)
+        assert c.adc_lsb_time == 300e-12 and c.adc_rate is None
+        assert c.conversion_rate == pytest.approx(1 / (2**b * 300e-12), rel=1e-15)
+        assert product_cost(c).latency == pytest.approx(3 * (1e-9 + 2**b * 300e-12),
+                                                        rel=1e-12)
