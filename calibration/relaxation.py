@@ -620,6 +620,24 @@ def _level_tables(d_all, g0, lev, keep, cols, t_nom, min_cell, pool_below, withi
     return levels, {t: (cq[t], cs[t]) for t in cq}
 
 
+def _level_fields(levels, sl, gk, pv, lev, keep, within_level, by_target, level_by_label):
+    """``(grid [S], fields)``: the table's level grid (the targets when the levels are
+    targets in increasing order, else ``gk``) and its within-level and level-kind fields
+    (slopes ``sl`` [1] with each level's reference and range of first reads [S])."""
+    within: dict = {}
+    if within_level:
+        refs = np.array([lv["ref"] for lv in levels]).reshape(-1, 3)
+        within = {"slope": sl, "g_ref": refs[:, 0], "g_lo": refs[:, 1], "g_hi": refs[:, 2]}
+        targets = (np.array([np.median(pv.target[lev == L]) for L in keep])
+                   if by_target else None)
+        if targets is not None and np.all(np.diff(targets) > 0):
+            gk = targets
+            within["level_by_target"] = True
+    if level_by_label and not within.get("level_by_target"):
+        within["level_by_label"] = True
+    return gk, within
+
+
 def fit_relaxation(pv, lev, centres, keep, *, t_max: float, rng: np.random.Generator,
                    n_boot: int = 100, min_cell: int = 10, tau: float | None = None,
                    pool_below: int = 200, within_level: bool = True,
@@ -723,17 +741,8 @@ def fit_relaxation(pv, lev, centres, keep, *, t_max: float, rng: np.random.Gener
                                              t_table,
                                              (form, u0s, s_bc, s_gc, g_refs), gk, rng=rng,
                                              n_boot=n_boot, min_cell=min_cell)
-    within = {}
-    if within_level:
-        refs = np.array([lv["ref"] for lv in levels]).reshape(-1, 3)
-        within = {"slope": sl, "g_ref": refs[:, 0], "g_lo": refs[:, 1], "g_hi": refs[:, 2]}
-        targets = (np.array([np.median(pv.target[lev == L]) for L in keep])
-                   if by_target else None)
-        if targets is not None and np.all(np.diff(targets) > 0):
-            gk = targets
-            within["level_by_target"] = True
-    if level_by_label and not within.get("level_by_target"):
-        within["level_by_label"] = True
+    gk, within = _level_fields(levels, sl, gk, pv, lev, keep, within_level, by_target,
+                               level_by_label)
     block = RelaxationTable(g=gk, t=t_table, p=p, q=q, tau=tau, boot_mean=boot_mean,
                             boot_std=boot_std, t_fit_max=t_last, zero_holds=zero_holds,
                             **within)
