@@ -1,7 +1,9 @@
 """The cached runner of ``xbarlab run``: stage keys, completion markers, resuming, the log.
 
 Stages (:data:`~.stages.STAGES`) each write one folder ``OUT/<stage>/``; a stage's *key*
-is the SHA-256 of its name, the xbarlab version, its config sections (plus the run seed),
+is the SHA-256 of its name, the xbarlab version and the digest of its source code
+(:func:`code_digest`: a checkout's edits rerun what they may change), its config sections
+(plus the run seed),
 the content digests of the upstream stages' outputs and, for ``load``, the SHA-256 of each
 input data file. A stage folder is built in ``OUT/.tmp-<stage>-<pid>/``, closed with the
 completion marker ``.xbarlab-stage.json`` (key, digest of every output file, time) and
@@ -22,6 +24,7 @@ The default OUT is :data:`DEFAULT_OUT` (``./xbarlab-run``).
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -50,6 +53,26 @@ LOG_NAME = "run-log.jsonl"
 LOCK_NAME = ".xbarlab-run.lock"
 _TMP_PREFIX = ".tmp-"
 _OLD_PREFIX = ".old-"
+
+
+@functools.lru_cache(maxsize=1)
+def code_digest() -> str:
+    """SHA-256 over the package's Python sources and shipped presets (relative path and
+    bytes of each, in path order; tests and build folders left out), computed once per
+    process: part of every stage key, so that a changed implementation (an editable
+    checkout between releases) reruns the stages instead of reusing their results."""
+    root = Path(__file__).resolve().parent.parent
+    h = hashlib.sha256()
+    files = sorted(root.glob("data/presets/*.json"))
+    for folder, dirs, names in os.walk(root):
+        # prune in place: hidden folders (a checkout's .venv, .git), tests, build outputs
+        dirs[:] = [d for d in dirs if not d.startswith(".") and d not in ("tests", "build")
+                   and not d.endswith(".egg-info") and d != "__pycache__"]
+        files += [Path(folder) / n for n in names if n.endswith(".py")]
+    for p in sorted(files):
+        h.update(p.relative_to(root).as_posix().encode() + b"\0")
+        h.update(p.read_bytes() + b"\0")
+    return h.hexdigest()
 
 
 def _sha256_json(obj) -> str:
@@ -102,6 +125,7 @@ def stage_keys(config: dict, out) -> dict[str, str | None]:
             keys[st.name] = None
             continue
         keys[st.name] = _sha256_json({"stage": st.name, "xbarlab": __version__,
+                                      "code": code_digest(),
                                       "settings": _stage_settings(st, config),
                                       "upstream": ups})
     return keys
@@ -246,7 +270,7 @@ def _run_stages(todo, config, out, say, bar, overall, status, seconds, keys, dig
     for i, st in enumerate(todo, 1):
         overall.set_postfix_str(st.name)
         ups = {u: digests[u] for u in st.needs}
-        key = _sha256_json({"stage": st.name, "xbarlab": __version__,
+        key = _sha256_json({"stage": st.name, "xbarlab": __version__, "code": code_digest(),
                             "settings": _stage_settings(st, config), "upstream": ups})
         keys[st.name] = key
         final = out / st.name

@@ -63,6 +63,22 @@ def test_changed_setting_reruns_exactly_downstream(tiny_run, tmp_path, edit, exp
     assert ran == expect_ran
 
 
+def test_changed_code_reruns_every_stage(tiny_run, tmp_path, monkeypatch):
+    """Another implementation (the code digest of the package's sources changes, as an edit
+    of an editable checkout does) reruns every stage: results of other code are not
+    reused."""
+    from xbarlab.pipeline import runner
+
+    d = runner.code_digest()
+    assert len(d) == 64 and d == runner.code_digest()
+    cfg, out0 = tiny_run
+    out = tmp_path / "out"
+    shutil.copytree(out0, out)
+    monkeypatch.setattr(runner, "code_digest", lambda: "0" * 64)
+    res = run(cfg, out)
+    assert res["status"] == {s: "ran" for s in ALL}
+
+
 def test_changed_data_reruns_everything_but_sgd(tiny_run, tmp_path):
     """New measurement content (another seed) reruns every stage that depends on the data:
     all but the plain-SGD baseline, which does not use device statistics."""
