@@ -19,13 +19,15 @@ def test_anchors_table(capsys):
     assert main(["ppa", "--anchors", "--adc-survey", str(survey), "--node-value",
                  "14nm:v_read=0.2"]) == 0
     assert "node values changed: 14nm:v_read=0.2" in capsys.readouterr().out
-    # --breakdown: one row per chip and operating point (10 of the 13 anchors), each total
+    # --breakdown: one row per chip and operating point (11 of the 14 anchors), each total
     # the sum of its components
     assert main(["ppa", "--anchors", "--breakdown", "--adc-survey", str(survey)]) == 0
     lines = [x for x in capsys.readouterr().out.splitlines() if "| latency [ns] |" in x
              or x.startswith("| HERMES core | one core") and x.count("|") > 9]
     head, core = lines[0].split("|")[1:-1], lines[1].split("|")[1:-1]
-    assert len(head) == len(core) == 14 and head[-2].strip() == "total [nJ]"
+    from xbarlab.energy.cost import ENERGY_PARTS
+
+    assert len(head) == len(core) == len(ENERGY_PARTS) + 4 and head[-2].strip() == "total [nJ]"
     parts = [float(v) for v in core[2:-2]]
     assert sum(parts) == pytest.approx(float(core[-2]), rel=0.01)
 
