@@ -33,6 +33,7 @@ last well-read time predicted from the anchors at least SPAN_HELD earlier.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -62,13 +63,8 @@ CLAMPED = 0.01
 #: a ratio of a mean near 0 S is noise; scaling it anyway put set (iii) of the synthetic
 #: round trips, fitted to 1 d, at 1.44-2.39x the sampling floor at 7 d-1 y).
 MEAN_RESOLVED = 2.0
-#: Cells that read 0 S at the first read and 0 S on at least this share of their later reads
-#: make 0 S absorbing in the fit [1]: such cells stay at 0 S (a cell with no conductance has
-#: none to drift or relax, as in PCM's multiplicative drift g_0 D^-nu). Without it the
-#: shipped PCM example's lowest target read 0 S at 10 s on 13 % of the model's cells,
-#: against 21 % at 1 s, where the data read 17 % at both times.
-ZERO_HOLDS = 0.9
-#: At least this many cells at 0 S at the first read decide :data:`ZERO_HOLDS` [1].
+#: At least this many cells at 0 S at the first read are needed to estimate the probability
+#: that such a cell stays at 0 S (:func:`_zero_stay`; fewer: none stays) [1].
 ZERO_CELLS = 5
 
 
@@ -87,7 +83,8 @@ class RelaxationInfo:
     reference, smoothed across levels by ``growth_choice`` (mean, variance: the
     :func:`~.smooth.smooth_cv` candidates chosen); ``zero_cells``: cells at 0 S at the first
     read, ``zero_share`` [1]: the share of their later reads at 0 S (NaN: none),
-    ``zero_holds``: whether 0 S is absorbing (:data:`ZERO_HOLDS`);
+    ``zero_table`` [1]: the share the table's own changes would leave there,
+    ``zero_stay`` [1]: the probability that such a cell stays at 0 S (:func:`_zero_stay`);
     ``level_smoothing``: per measured time [s], how the quantile rows q and the slopes s
     were smoothed across levels (:func:`~.smooth.smooth_rows_cv`'s choices). The stored
     bootstrap bands follow the chosen form beyond the last anchor
@@ -112,20 +109,36 @@ class RelaxationInfo:
     level_smoothing: dict = field(default_factory=dict)
     zero_cells: int = 0
     zero_share: float = np.nan
-    zero_holds: bool = False
+    zero_table: float = np.nan
+    zero_stay: float = 0.0
 
 
-def _zero_absorbs(g0, g, cols):
-    """``(cells, share, holds)``: the number of cells at 0 S at the first read ``g0`` [S],
-    the share of their later reads ``g[:, cols]`` [S] (finite ones) at 0 S [1] (NaN: none)
-    and whether that share reaches :data:`ZERO_HOLDS` over at least :data:`ZERO_CELLS`
-    cells."""
-    stuck = g0 == 0
-    later = g[stuck][:, cols]
-    later = later[np.isfinite(later)]
-    share = float(np.mean(later == 0)) if later.size else np.nan
-    n = int(stuck.sum())
-    return n, share, bool(n >= ZERO_CELLS and share >= ZERO_HOLDS)
+def _zero_stay(block, pv, cols, t_nom, g_level):
+    """``(cells, share, table, s)`` for the cells at 0 S at the first read (``pv.g0``):
+    their number, the share of their later reads (``pv.g[:, cols]``, finite ones) at 0 S
+    [1], the share ``z`` that ``block``'s own changes would leave at 0 S (a change <= 0 S
+    from g_0 = 0 S, over a grid of deviates, at each read's nominal time ``t_nom`` [s], the
+    cell's level coordinate ``g_level`` [S] or None) and the probability that such a cell
+    stays at 0 S for good, s = (share - z) / (1 - z) clipped to [0, 1] (0 with fewer than
+    :data:`ZERO_CELLS` cells): cells that stay read 0 S always, the others as the table
+    says. NaN share and table where no cell reads 0 S."""
+    zero = np.nonzero(pv.g0 == 0)[0]
+    later = pv.g[zero][:, cols]
+    seen = np.isfinite(later)
+    if not seen.any():
+        return zero.size, np.nan, np.nan, 0.0
+    share = float(np.mean(later[seen] == 0))
+    pg = (np.arange(101) + 0.5) / 101
+    n = zero.size
+    lv = None if g_level is None else np.repeat(g_level[zero], pg.size)
+    z = np.empty(later.shape)
+    for j, t in enumerate(t_nom):
+        d = block.delta(np.zeros(n * pg.size), float(t), np.tile(pg, n), lv)
+        z[:, j] = np.mean(d.reshape(n, pg.size) <= 0, axis=1)
+    z_mean = float(np.mean(z[seen]))
+    if n < ZERO_CELLS or z_mean >= 1.0:
+        return n, share, z_mean, 0.0
+    return n, share, z_mean, float(np.clip((share - z_mean) / (1.0 - z_mean), 0.0, 1.0))
 
 
 def _slopes(us, mus, vs):
@@ -663,13 +676,12 @@ def fit_relaxation(pv, lev, centres, keep, *, t_max: float, rng: np.random.Gener
     Beyond the last
     measured time the table follows the extrapolation form (FORMS) that best predicts
     each level's last measured time from the earlier ones (:func:`_choose_form`).
-    Where cells at 0 S at the first read stay there (:data:`ZERO_HOLDS`), 0 S is absorbing
-    (``RelaxationTable.zero_holds``); those cells stay in the table, where their change of
-    0 S at g_0 = 0 S informs the within-level slopes.
+    Cells at 0 S at the first read stay there with the probability the data give
+    (:func:`_zero_stay`, ``RelaxationTable.zero_stay``); they stay in the table too, where
+    their change of 0 S at g_0 = 0 S informs the within-level slopes.
     Returns ``(block, info)``.
     """
     cols = np.nonzero(pv.tp > 0)[0]
-    n_zero, zero_share, zero_holds = _zero_absorbs(pv.g0, pv.g, cols)
     t_nom = np.array([np.nanmedian(pv.t[:, k]) for k in cols])
     order = np.argsort(centres[keep])
     keep = np.asarray(keep)[order]
@@ -744,13 +756,18 @@ def fit_relaxation(pv, lev, centres, keep, *, t_max: float, rng: np.random.Gener
     gk, within = _level_fields(levels, sl, gk, pv, lev, keep, within_level, by_target,
                                level_by_label)
     block = RelaxationTable(g=gk, t=t_table, p=p, q=q, tau=tau, boot_mean=boot_mean,
-                            boot_std=boot_std, t_fit_max=t_last, zero_holds=zero_holds,
-                            **within)
+                            boot_std=boot_std, t_fit_max=t_last, **within)
+    g_level = (pv.target if block.level_by_target else
+               centres[lev] if block.level_by_label else None)
+    zero = _zero_stay(block, pv, cols, t_nom, g_level)
+    if zero[3] > 0:
+        block = dataclasses.replace(block, zero_stay=zero[3])
     info = RelaxationInfo(tau=tau, tau_mean=tau_m, levels_g=gk, beta=beta, gamma=gamma,
                           beta_choice=s_beta.choice, gamma_choice=s_gamma.choice,
                           t_table=t_table, t_fit_max=t_last, within_level=within_level,
                           extrapolation=form, extrapolation_ks=scores, t_holdout=t_out,
                           growth_mean=b_c, growth_var=g_c,
                           growth_choice=(s_bc.choice, s_gc.choice), level_smoothing=smoothing,
-                          zero_cells=n_zero, zero_share=zero_share, zero_holds=zero_holds)
+                          zero_cells=zero[0], zero_share=zero[1], zero_table=zero[2],
+                          zero_stay=zero[3])
     return block, info

@@ -425,12 +425,12 @@ def _drift_blocks(model, rep) -> list:
                            "from its two halves: " + "; ".join(
                                f"{t:.3g} s: {a} / {b}" for t, (a, b)
                                in sorted(ri.level_smoothing.items())) + "."))
-        if getattr(ri, "zero_cells", 0):
+        if getattr(ri, "zero_cells", 0) and np.isfinite(ri.zero_share):
             B.append(("p", f"{ri.zero_cells} cells read 0 S at the first read; "
-                           f"{ri.zero_share:.1%} of their later reads are at 0 S, so 0 S "
-                           + ("is absorbing: a cell at 0 S stays there." if ri.zero_holds else
-                              "is not absorbing: such cells change as the table says "
-                              "(clamped at 0 S).")))
+                           f"{ri.zero_share:.1%} of their later reads are at 0 S, where the "
+                           f"table's own changes would leave {ri.zero_table:.1%}: a cell at "
+                           f"0 S stays there for good with probability {ri.zero_stay:.3f} "
+                           "(and otherwise changes as the table says, clamped at 0 S)."))
         if getattr(model, "takes_level", False):
             B.append(("p", "The levels are labelled and may overlap in the first read: a cell "
                            "is sampled given its level's conductance (g_level) with its first "

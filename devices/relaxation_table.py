@@ -106,10 +106,12 @@ class RelaxationTable:
     [S]) and a cell programmed with its level's conductance ``g_level`` follows that level
     (the change within it conditioned on g_0); False (every file written before the field
     existed): a cell is placed among the levels by its g_0 (or its target)."""
-    zero_holds: bool = False
-    """True: a cell at g_0 = 0 S stays at 0 S (0 S absorbs: the fit found its cells at 0 S
-    at the first read at 0 S later too); False (every file written before the field
-    existed): it changes as the table says, then clamped at 0 S."""
+    zero_stay: float = 0.0
+    """s [1], in [0, 1]: the probability that a cell at g_0 = 0 S stays at 0 S for good (a
+    cell with no conductance to drift or relax). Such a cell stays when its deviate p < s
+    and otherwise changes as the table says at the deviate (p - s) / (1 - s) (one uniform
+    serves both, so the stream and every other cell's change are those of ``s = 0``),
+    clamped at 0 S. 0 (every file written before the field existed): no cell stays."""
 
     def __post_init__(self):
         for name in ("g", "t", "p", "q", "boot_mean", "boot_std", "slope", "g_ref", "g_lo",
@@ -132,6 +134,8 @@ class RelaxationTable:
             raise ConfigError("relaxation table times must start at 0 s and increase")
         if not self.tau > 0:
             raise ConfigError(f"tau must be > 0 s, got {self.tau}")
+        if not 0.0 <= self.zero_stay <= 1.0:
+            raise ConfigError(f"zero_stay must lie in [0, 1], got {self.zero_stay!r}")
         if self.level_by_label and self.level_by_target:
             raise ConfigError("a relaxation table's levels are either programming targets "
                               "(level_by_target) or labelled levels (level_by_label), not both")
@@ -158,7 +162,19 @@ class RelaxationTable:
         """Change since the first read [S] of cells at ``g0`` [S] with deviates ``p`` [1]
         (1-D arrays of one length) at time ``t`` [s]; ``g_level`` [S]: the cells' level
         coordinate (their programming targets, for a table with ``level_by_target``; their
-        levels' conductances, for one with ``level_by_label``), default: placed by ``g0``."""
+        levels' conductances, for one with ``level_by_label``), default: placed by ``g0``.
+        A cell at g_0 = 0 S with p < :attr:`zero_stay` changes by 0 S; one with p >= s
+        takes the deviate (p - s) / (1 - s)."""
+        s = self.zero_stay
+        if s > 0:
+            zero = g0 <= 0
+            stay = zero & (p < s)
+            if s < 1:
+                p = np.where(zero & ~stay, (p - s) / (1.0 - s), p)
+            return np.where(stay, 0.0, self._delta(g0, t, p, g_level))
+        return self._delta(g0, t, p, g_level)
+
+    def _delta(self, g0, t, p, g_level):
         if g_level is not None:
             ig, wg = bracket(self.g, g_level)
         else:
@@ -186,8 +202,6 @@ class RelaxationTable:
                     lo = lo + self.slope[jg, jt, ip] * dx
                     hi = hi + self.slope[jg, jt, ip_hi] * dx
                 out += fg * ft * (lo + wp * (hi - lo))
-        if self.zero_holds:
-            out = np.where(g0 <= 0, 0.0, out)
         return out
 
     def _level_weight(self, ig, wg, g0):
@@ -223,7 +237,7 @@ class RelaxationTable:
     def to_dict(self) -> dict[str, Any]:
         """The table as quantities (type "relaxation_table"); the within-level fields
         (``slope``, ``g_ref``, ``g_lo``, ``g_hi``) only when the table is conditional,
-        ``level_by_label`` and ``zero_holds`` only when set."""
+        ``level_by_label`` and ``zero_stay`` only when set."""
         def q(v, u):
             return Quantity(np.asarray(v, dtype=np.float64), u)
 
@@ -237,16 +251,16 @@ class RelaxationTable:
                        level_by_target=q(float(self.level_by_target), "1"))
         if self.level_by_label:
             out["level_by_label"] = q(1.0, "1")
-        if self.zero_holds:
-            out["zero_holds"] = q(1.0, "1")
+        if self.zero_stay > 0:
+            out["zero_stay"] = q(self.zero_stay, "1")
         return out
 
     @staticmethod
     def from_dict(tree: Mapping[str, Any]) -> RelaxationTable:
         """Inverse of :meth:`to_dict` (the "type" key is not read; a tree without
         ``slope`` is a table independent of g_0 within a level, one without
-        ``level_by_label`` places cells by g_0, one without ``zero_holds`` lets cells at
-        0 S change)."""
+        ``level_by_label`` places cells by g_0, one without ``zero_stay`` lets every cell
+        at 0 S change)."""
         def get(key, units):
             return tree_array(tree, key, units, "drift")
 
@@ -257,8 +271,8 @@ class RelaxationTable:
                       "level_by_target": bool(get("level_by_target", "1"))}
         if "level_by_label" in tree:
             within["level_by_label"] = bool(get("level_by_label", "1"))
-        if "zero_holds" in tree:
-            within["zero_holds"] = bool(get("zero_holds", "1"))
+        if "zero_stay" in tree:
+            within["zero_stay"] = float(get("zero_stay", "1"))
         return RelaxationTable(get("g", "S"), get("t", "s"), get("p", "1"), get("quantiles", "S"),
                                float(get("tau", "s")), get("bootstrap_mean", "S"),
                                get("bootstrap_std", "S"), float(get("t_fit_max", "s")),
