@@ -97,3 +97,19 @@ def test_cells_at_zero_stay_with_the_probability_the_data_give():
     rf = free.report.relaxation
     print("additive read noise:", rf.zero_cells, rf.zero_share, rf.zero_table, rf.zero_stay)
     assert rf.zero_cells > 50 and 0.4 < rf.zero_share < 0.7 and rf.zero_stay < 0.2
+
+
+def test_table_share_from_a_subset_of_the_cells_at_zero(monkeypatch):
+    """The table's own share at 0 S is estimated from at most ZERO_SAMPLE cells at 0 S,
+    evenly spaced: with 20 of the additive-noise fit's 177 cells it lies within 0.05 of
+    the estimate from all of them, and the share of their later reads (from all cells) is
+    the same."""
+    from xbarlab.calibration import relaxation
+
+    data = _additive(1000, np.random.default_rng(4))
+    full = fit(data, drift="relaxation", rng=np.random.default_rng(1), n_boot=2).report
+    monkeypatch.setattr(relaxation, "ZERO_SAMPLE", 20)
+    part = fit(data, drift="relaxation", rng=np.random.default_rng(1), n_boot=2).report
+    a, b = full.relaxation, part.relaxation
+    assert a.zero_cells == b.zero_cells == 177 and a.zero_share == b.zero_share
+    assert b.zero_table == pytest.approx(a.zero_table, abs=0.05) and b.zero_table != a.zero_table
