@@ -57,15 +57,22 @@ _OLD_PREFIX = ".old-"
 
 @functools.lru_cache(maxsize=1)
 def code_digest() -> str:
-    """SHA-256 over the package's Python sources and shipped presets (relative path and
-    bytes of each, in path order; tests and build folders left out), computed once per
-    process: part of every stage key, so that a changed implementation (an editable
-    checkout between releases) reruns the stages instead of reusing their results."""
-    root = Path(__file__).resolve().parent.parent
+    """:func:`source_digest` of the installed package, computed once per process: part of
+    every stage key, so that a changed implementation (an editable checkout between
+    releases) reruns the stages instead of reusing their results."""
+    return source_digest(Path(__file__).resolve().parent.parent)
+
+
+def source_digest(root) -> str:
+    """SHA-256 over the Python sources under ``root`` and its ``data/presets/*.json``
+    (relative path and bytes of each, in path order), leaving out hidden folders (a
+    checkout's ``.venv`` and ``.git``), ``tests``, ``build``, ``*.egg-info`` and
+    ``__pycache__``."""
+    root = Path(root)
     h = hashlib.sha256()
     files = sorted(root.glob("data/presets/*.json"))
     for folder, dirs, names in os.walk(root):
-        # prune in place: hidden folders (a checkout's .venv, .git), tests, build outputs
+        # prune in place, so that a large .venv is not walked
         dirs[:] = [d for d in dirs if not d.startswith(".") and d not in ("tests", "build")
                    and not d.endswith(".egg-info") and d != "__pycache__"]
         files += [Path(folder) / n for n in names if n.endswith(".py")]

@@ -113,3 +113,24 @@ def test_table_share_from_a_subset_of_the_cells_at_zero(monkeypatch):
     a, b = full.relaxation, part.relaxation
     assert a.zero_cells == b.zero_cells == 177 and a.zero_share == b.zero_share
     assert b.zero_table == pytest.approx(a.zero_table, abs=0.05) and b.zero_table != a.zero_table
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "under an additive read noise drawn at every read, reads at 0 S are the clamp of noise: "
+    "the generator's share at 0 S at 0.3 uS is 0.14 at every time, the model's falls from "
+    "0.16 at 1 s to 0.11 at 10 s-1e4 s. Its cells at 0 S leave as the data's do (s = 0.08, "
+    "about half stay), but too few cells just above 0 S drop back to it: the within-level "
+    "slope is linear in g_0 while the clamp makes the change of the lowest cells nonlinear"))
+def test_share_at_zero_under_additive_read_noise():
+    """_additive (1,000 cells a target), relaxation fit: the model's share of cells at 0 S
+    at each target and time 1 s-1e4 s lies within 0.02 of the generator's own (its
+    equations, 66,667 cells a target)."""
+    model = fit(_additive(1000, np.random.default_rng(4)), drift="relaxation",
+                rng=np.random.default_rng(1), n_boot=2)
+    truth = _additive(66_667, np.random.default_rng(5))
+    rng = np.random.default_rng(3)
+    for g_t in TARGETS:
+        for t in TIMES:
+            z = np.mean(model.sample(np.full(200_000, g_t), t, rng) == 0)
+            w = np.mean(truth["g"][(truth["g_target"] == g_t) & (truth["time"] == t)] == 0)
+            assert z == pytest.approx(w, abs=0.02), (g_t, t, z, w)

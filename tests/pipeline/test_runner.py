@@ -79,6 +79,36 @@ def test_changed_code_reruns_every_stage(tiny_run, tmp_path, monkeypatch):
     assert res["status"] == {s: "ran" for s in ALL}
 
 
+def test_source_digest_follows_sources_and_presets_only(tmp_path):
+    """source_digest of a small tree against hashlib over the same bytes: it changes when a
+    source file or a preset changes, or a source file is added, and not when a file under
+    tests/, .venv/, build/ or __pycache__/ changes, nor for a file that is not Python."""
+    import hashlib
+
+    from xbarlab.pipeline.runner import source_digest
+
+    files = {"a.py": b"x = 1\n", "sub/b.py": b"y = 2\n", "data/presets/p.json": b"{}",
+             "tests/t.py": b"assert 1\n", ".venv/lib/m.py": b"", "build/lib/c.py": b"",
+             "sub/__pycache__/b.py": b"", "notes.txt": b"hello"}
+    for rel, data in files.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(data)
+    want = hashlib.sha256()
+    for rel in ("a.py", "data/presets/p.json", "sub/b.py"):
+        want.update(rel.encode() + b"\0" + files[rel] + b"\0")
+    d0 = source_digest(tmp_path)
+    assert d0 == want.hexdigest()
+    for rel in ("tests/t.py", ".venv/lib/m.py", "build/lib/c.py", "sub/__pycache__/b.py",
+                "notes.txt"):
+        (tmp_path / rel).write_bytes(b"changed")
+        assert source_digest(tmp_path) == d0, rel
+    for rel in ("sub/b.py", "data/presets/p.json", "new.py"):
+        (tmp_path / rel).write_bytes(b"changed " + rel.encode())
+        d1 = source_digest(tmp_path)
+        assert d1 != d0, rel
+        d0 = d1
+
+
 def test_changed_data_reruns_everything_but_sgd(tiny_run, tmp_path):
     """New measurement content (another seed) reruns every stage that depends on the data:
     all but the plain-SGD baseline, which does not use device statistics."""
