@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from ..errors import ConfigError
 from .adc import AdcAreaModel, AdcSurvey
-from .chip import ChipDescription, shipped_chips
+from .chip import ChipDescription, format_value, shipped_chips
 from .cost import chip_figures, product_cost
 
 __all__ = ["Anchor", "ANCHORS", "TOLERANCE", "anchor_rows", "anchor_table", "with_node_values",
@@ -169,14 +169,7 @@ def node_value_table() -> str:
     out = ["| chip | node | from the node file (what the paper does not give) |",
            "|---|---|---|"]
     for chip in shipped_chips().values():
-        vals = ", ".join(f"{f} = {_fmt(getattr(chip, f))}" for f in chip.from_node)
+        vals = ", ".join(f"{f} = {format_value(getattr(chip, f))}" for f in chip.from_node)
         out.append(f"| {chip.name} | {chip.node.name} | {vals or '-'} |")
     return "\n".join(out)
 
-
-def _fmt(v) -> str:
-    if isinstance(v, bool):
-        return str(v).lower()
-    if isinstance(v, float):
-        return f"{v:g}"
-    return str(getattr(v, "value", v))

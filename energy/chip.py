@@ -64,7 +64,7 @@ from .periphery import InputScheme
 
 __all__ = ["ADC_SURVEY_PERCENTILE", "Readout", "Accumulation", "NodeParams", "ChipDescription",
            "load_node", "load_chip", "shipped_chips", "CHIP_DIR", "neuron_phases",
-           "neuron_conversion_steps"]
+           "neuron_conversion_steps", "format_value"]
 
 #: Survey percentile [%] of the energy per conversion of every ADC a paper does not
 #: characterise (25: the lower quartile of the converters of that resolution and speed).
@@ -558,6 +558,16 @@ def load_chip(path, *, node_folder=None) -> ChipDescription:
 def shipped_chips() -> dict[str, ChipDescription]:
     """Every chip file shipped in :data:`CHIP_DIR`, by file stem."""
     return {p.stem: load_chip(p) for p in sorted(CHIP_DIR.glob("*.toml"))}
+
+
+def format_value(v) -> str:
+    """A chip or node field's value as the reports print it: booleans in lower case,
+    floats in ``%g`` (SI units), enums by their value, anything else by ``str``."""
+    if isinstance(v, bool):
+        return str(v).lower()
+    if isinstance(v, float):
+        return f"{v:g}"
+    return str(getattr(v, "value", v))
 
 
 def chip_to_dict(chip: ChipDescription) -> Mapping[str, Any]:

@@ -55,9 +55,10 @@ def _from_node(res: dict) -> str:
     vals = res.get("chip_from_node") or {}
     if not vals:
         return ""
+    from ..energy.chip import format_value
+
     return ("; from the node file, as its paper does not give them: "
-            + ", ".join(f"{k} = {v:g}" if isinstance(v, float) else f"{k} = {v}"
-                        for k, v in vals.items()))
+            + ", ".join(f"{k} = {format_value(v)}" for k, v in vals.items()))
 
 
 def write_ppa_report(out: Path, res: dict[str, Any], base) -> None:

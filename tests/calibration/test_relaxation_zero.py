@@ -68,7 +68,7 @@ def test_table_keeps_cells_at_zero_with_its_probability_and_round_trips():
         RelaxationTable(g, t, p, q, tau=1.0, zero_stay=1.5)
 
 
-def test_cells_at_zero_stay_with_the_probability_the_data_give():
+def test_cells_at_zero_stay_with_the_probability_the_data_give(tmp_path):
     """PCM equations (_pcm, 1,000 cells a target, reads 1 s - 1e4 s), relaxation fit: every
     later read of a cell at 0 S at 1 s is 0 S, so such a cell stays at 0 S with probability
     above 0.95; sampled at the targets, the model's share of cells at 0 S never falls with
@@ -76,7 +76,8 @@ def test_cells_at_zero_stay_with_the_probability_the_data_give():
     1e4 s (200,000 cells a target; the first read carries the programming model's error).
     Under an additive read noise drawn at every read (_additive) about half of such reads
     are above 0 S (a cell programmed to 0 S reads 0 S half the time), about what the
-    table's own changes give, and hardly a cell stays for good (s < 0.2)."""
+    table's own changes give, and hardly a cell stays for good (s < 0.2); the report
+    states the count, both shares and s."""
     model = fit(_pcm(1000, np.random.default_rng(0)), drift="relaxation",
                 rng=np.random.default_rng(1), n_boot=2)
     ri = model.report.relaxation
@@ -95,6 +96,14 @@ def test_cells_at_zero_stay_with_the_probability_the_data_give():
     free = fit(_additive(1000, np.random.default_rng(4)), drift="relaxation",
                rng=np.random.default_rng(1), n_boot=2)
     rf = free.report.relaxation
+    from xbarlab.calibration import write_report
+
+    md = write_report(free, _additive(200, np.random.default_rng(6)), tmp_path / "rep",
+                      rng=np.random.default_rng(7), n_replicates=20).read_text()
+    assert (f"{rf.zero_cells} cells read 0 S at the first read; {rf.zero_share:.1%} of their "
+            f"later reads are at 0 S, where the table's own changes would leave "
+            f"{rf.zero_table:.1%}: a cell at 0 S stays there for good with probability "
+            f"{rf.zero_stay:.3f}") in md
     print("additive read noise:", rf.zero_cells, rf.zero_share, rf.zero_table, rf.zero_stay)
     assert rf.zero_cells > 50 and 0.4 < rf.zero_share < 0.7 and rf.zero_stay < 0.2
 

@@ -245,3 +245,11 @@ def test_bad_digital_table(tmp_path, value, match):
     with pytest.raises(ConfigError, match=match) as err:
         load_chip(p)
     assert "\n" not in str(err.value)
+
+
+def test_format_value_as_reports_print_it():
+    """Booleans in lower case, floats in %g, enums by value, strings as they are."""
+    from xbarlab.energy.chip import Readout, format_value
+
+    assert [format_value(v) for v in (True, 3e-12, 0.3, Readout.CURRENT, "CCO", 256)] == \
+        ["true", "3e-12", "0.3", "current", "CCO", "256"]
