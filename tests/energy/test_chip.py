@@ -214,9 +214,9 @@ def test_bad_node_chip_tables(tmp_path, edit, match):
     assert "\n" not in str(err.value)
 
 
-def test_adc_rate_or_step_time():
-    """Exactly one of the ADC's rate and step time; a step time only for a converter
-    characterised per output bit."""
+def test_adc_rate_step_time_or_lsb_time():
+    """Exactly one of the ADC's rate, step time and time per LSB (the HERMES core gives
+    300 ps/LSB); a step time only for a converter characterised per output bit."""
     import dataclasses
 
     n = load_chip("neurram")
