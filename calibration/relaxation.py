@@ -3,14 +3,15 @@
 At each measured time the change d = g(t) - g_0 of a level is represented by quantiles
 conditioned on where the cell's first read g_0 landed in its level,
 Q(p | g_0) = q(p) + s(p) (g_0 - g_ref) (:func:`conditional_quantiles`: a location-scale
-law whose slopes are shrunk by their standard errors, so that a level without a
-resolvable dependence keeps its empirical quantiles); per measured time the levels' rows
+law); per measured time the levels' rows
 of q and s are smoothed across levels (a polynomial in g, a local-linear fit over
 neighbouring levels, or none, chosen by Stein's unbiased estimate of the error against
 the truth, with each row's noise from the difference of its two halves:
-:func:`~.smooth.smooth_rows_cv`), since one level's quantiles from ~1,000 cells carry as
-much sampling noise as the held-out reads they are scored on (levels read at 0 S on more
-than CLAMPED of their cells keep their own rows). Levels given by a level
+:func:`~.smooth.smooth_rows_cv`; slopes left unpooled are shrunk by their standard
+errors, so that a level without a resolvable dependence keeps its empirical quantiles),
+since one level's quantiles from ~1,000 cells carry as much sampling noise as the
+held-out reads they are scored on (levels read at 0 S on more than CLAMPED of their
+cells keep their own rows). Levels given by a level
 column (labelled) may overlap in the first read; the table then takes each cell's level
 with its first read (``RelaxationTable.level_by_label``). Beyond the last measured time the
 change at each level's reference grows in variance linearly in v = u - u0,
@@ -48,9 +49,13 @@ _TAUS = np.logspace(-4, 0, 17)
 FORMS = ("increments", "persistence", "geometric")
 #: The held-out time is predicted from anchors at least this factor earlier [1].
 SPAN_HELD = 10.0
-#: Within-level slopes are shrunk by max(0, 1 - SHRINK se^2 / slope^2) [1] (4: a slope
-#: under twice its standard error is dropped; 1 moved tech C's interpolation KS from
-#: 0.059 to 0.062).
+#: Within-level slopes that are not pooled across levels are shrunk by
+#: max(0, 1 - SHRINK se^2 / slope^2) [1] (4: a slope under twice its standard error is
+#: dropped). Slopes smoothed across levels are pooled unshrunk: shrunk first, every
+#: level's slope moved toward 0 together and the pooled slope with them (the shipped PCM
+#: example's spread slope at 1.25 uS, 1 d: 0.26 against the data's unshrunk 0.39 and the
+#: generating preset's 0.44, so cells programmed far below their target changed as much as
+#: those at it and 1.2 % read 0 S at 1 d, unshrunk 0.8 %, preset 0.45 %).
 SHRINK = 4.0
 #: A (level, time) whose reads are at 0 S (clamped) on more than this share of its cells
 #: keeps its own rows and is left out of the smoothing across levels [1]: its law is
@@ -596,7 +601,8 @@ def _level_tables(d_all, g0, lev, keep, cols, t_nom, min_cell, pool_below, withi
                   from_zero=False):
     """Per level: its anchors (times [s], u-independent fields) with conditional (or
     marginal) quantile rows q [S] and slopes s [1], pooled across neighbours where
-    sparse and smoothed across the levels at ``gk`` [S] (:func:`_smooth_levels`), and
+    sparse and smoothed across the levels at ``gk`` [S] (:func:`_smooth_levels`; a slope
+    row the smoothing leaves as it was is shrunk instead, :data:`SHRINK`), and
     the level's reference and range of first reads [S] (``from_zero``: the range starts
     at 0 S, where a change proportional to g_0 vanishes). Returns the levels and the
     smoothing choices ({time [s]: (of q, of s)})."""
@@ -610,16 +616,24 @@ def _level_tables(d_all, g0, lev, keep, cols, t_nom, min_cell, pool_below, withi
         rows = {}
         for t, x0, d in _level_pairs(d_all, g0, m, cols, t_nom, min_cell):
             args = (x0 - ref[0], d, p, ref[1] - ref[0], ref[2] - ref[0], within)
-            rows[t] = _rows(*args) + ((x0 - ref[0], d), _row_noise(*args))
+            rows[t] = (_rows(*args, 0.0) + ((x0 - ref[0], d), _row_noise(*args))
+                       + (_rows(*args),))
         raw.append(rows)
         counts.append({t: r[2][1].size for t, r in rows.items()})
-    own = _pool([{t: r[0] for t, r in rows.items()} for rows in raw], counts, pool_below)
     # a (level, time) read at 0 S on more than CLAMPED of its cells keeps its own rows
     skip = [{t: np.mean(refs[i][0] + r[2][0] + r[2][1] <= 0) > CLAMPED for t, r in rows.items()}
             for i, rows in enumerate(raw)]
-    pq, cq = _smooth_levels(own, _pooled_noise(raw, 0), gk, skip)
     ps, cs = _smooth_levels(_pool([{t: r[1] for t, r in rows.items()} for rows in raw],
                                   counts, pool_below), _pooled_noise(raw, 1), gk, skip)
+    # where the slope rows are not pooled, a level takes its shrunk rows, q and s (SHRINK)
+    alone = [{t: skip[i][t] or cs[t] == "own" for t in rows} for i, rows in enumerate(raw)]
+    own = _pool([{t: r[4][0] if alone[i][t] else r[0] for t, r in rows.items()}
+                 for i, rows in enumerate(raw)], counts, pool_below)
+    pq, cq = _smooth_levels(own, _pooled_noise(raw, 0), gk, skip)
+    for i, rows in enumerate(raw):
+        for t, r in rows.items():
+            if alone[i][t]:
+                ps[i][t] = r[4][1]
     levels = []
     for i, rows in enumerate(raw):
         ts = np.array(sorted(rows))

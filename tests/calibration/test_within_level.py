@@ -342,28 +342,14 @@ def _refit_stats(cols, targets, times, n_refit, rng):
     return out
 
 
-@pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=(
-    "1 d: spread outside at 0.9375 uS (preset 0.313 uS, band 0.257-0.309), and the fraction "
-    "at 0 S below the band at 0.9375-2.1875 uS (1.25 uS: 0.0045 against 0.0071-0.028): the "
-    "programming model's symmetric lower tail puts 0.58 % of the 1.25 uS cells at 0 S at "
-    "1 s (preset 0.18 %, whose first read is skewed by its multiplicative read noise; the "
-    "file's own cells read none), and most cells at 0 S stay there; 1 y: all 34 inside"))
-def test_pcm_example_refit_holds_the_preset_inside_its_bootstrap_bands():
-    """The shipped pcm_drift.csv (pcm-ibm-2020, 17 targets 0.3125-25 uS x 150 cells, reads
-    to 1 d) refitted (relaxation table, the form its fit chooses) on 100 resamples of its
-    devices: at every target, at 1 d and 1 y, the preset's spread and fraction of cells
-    at 0 S (400,000 samples) lie inside the 95 % band of the refits' (20,000 samples each).
-    (The 2.5 % and 97.5 % quantiles of n draws cover a further draw of the same law 90 % of
-    the time for n = 30, used before, and 93 % for n = 100.)"""
+def _preset_misses(cols, rng, n_refit=100):
+    """Checks of the preset inside the refit bands of ``cols`` (see the test below): the list
+    of those outside, each a line, of 68 (17 targets x 2 times x spread and zero)."""
     from xbarlab import devices
 
-    meas = read_measurements(_example("pcm_drift.csv"))
-    cols = {k: getattr(meas, k) for k in ("device", "g", "time", "time_point", "g_target",
-                                           "level")}
     targets = np.unique(cols["g_target"])
     times = (86400.0, YEAR)
-    reps = _refit_stats(cols, targets, times, 100, np.random.default_rng(9))
+    reps = _refit_stats(cols, targets, times, n_refit, rng)
     lo, hi = np.quantile(reps, [0.025, 0.975], axis=0)
     pre = devices.load("pcm-ibm-2020")
     out = []
@@ -374,8 +360,58 @@ def test_pcm_example_refit_holds_the_preset_inside_its_bootstrap_bands():
                 if not lo[k, j, i] <= v <= hi[k, j, i]:
                     out.append(f"{t:.3g} s, {g * 1e6:.4g} uS, {name}: {v:.4g} outside "
                                f"[{lo[k, j, i]:.4g}, {hi[k, j, i]:.4g}]")
+    return out
+
+
+_COLUMNS = ("device", "g", "time", "time_point", "g_target", "level")
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason=(
+    "5 of 68 checks miss, 3 by less than 3 % of the band's edge: at 1 d the spread at "
+    "0.9375 uS (preset 0.313 uS, band 0.257-0.309) and the fraction at 0 S at 0.9375, 1.25 "
+    "and 1.5625 uS (1.25 uS: 0.0045 against 0.0046-0.028), at 1 y the spread at 2.1875 uS "
+    "(0.4580 against 0.3627-0.4575); 68 checks at 95 % each miss 3.4 on average even for a "
+    "model without bias (test_pcm_refit_bands_over_draws_of_the_example)"))
+def test_pcm_example_refit_holds_the_preset_inside_its_bootstrap_bands():
+    """The shipped pcm_drift.csv (pcm-ibm-2020, 17 targets 0.3125-25 uS x 150 cells, reads
+    to 1 d) refitted (relaxation table, the form its fit chooses) on 100 resamples of its
+    devices: at every target, at 1 d and 1 y, the preset's spread and fraction of cells
+    at 0 S (400,000 samples) lie inside the 95 % band of the refits' (20,000 samples each).
+    (The 2.5 % and 97.5 % quantiles of n draws cover a further draw of the same law 90 % of
+    the time for n = 30, used before, and 93 % for n = 100.)"""
+    meas = read_measurements(_example("pcm_drift.csv"))
+    out = _preset_misses({k: getattr(meas, k) for k in _COLUMNS}, np.random.default_rng(9))
     print("outside the refits' bands:", out)
     assert not out, out
+
+
+@pytest.mark.slow
+def test_pcm_refit_bands_over_draws_of_the_example():
+    """The check above on 20 draws of the example (make_example_data.make: the shipped
+    file's seed and seeds 1-19; about 20 min on the 2-core box): of the 1,360 checks,
+    at most 6.5 % miss (measured 66, 4.9 %, against 5 % for bands that cover as they
+    claim; 3.4 a draw on average), and of the 340 fractions at 0 S at 1 d at most 10 %
+    (measured 24, 7.1 %, 17 of them at 0.9375-1.5625 uS, where the fit's first read has
+    the symmetric lower tail of its programming model and the preset's a lighter one).
+    With each level's within-level slopes shrunk before they were pooled across levels,
+    100 checks missed (7.4 %), 55 of those fractions (16 %), and no draw held all 68
+    (now 1). Each draw's misses are printed."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_example_data",
+                                                  _example("make_example_data.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    misses = []
+    for seed in [mod.SEED, *range(1, 20)]:
+        m = mod.make(np.random.default_rng(seed))
+        out = _preset_misses({k: getattr(m, k) for k in _COLUMNS}, np.random.default_rng(9))
+        print(seed, len(out), out)
+        misses += out
+    zero_day = [x for x in misses if x.startswith("8.64e+04 s") and ", zero:" in x]
+    assert len(misses) <= 0.065 * 20 * 68, len(misses)
+    assert len(zero_day) <= 0.10 * 20 * 17, len(zero_day)
 
 
 def test_pcm_example_own_cells_read_no_zero_where_the_preset_has_some():
