@@ -117,10 +117,10 @@ def _early(table, t_max):
 
 
 @functools.cache
-def _case(name, seed=None, n_boot=100):
+def _case(name, seed=None, n_boot=100, drift="power-law"):
     """Data, split, floor and both fits of set ``name`` (computed once per session);
     ``seed``: of a PCM set's data (None: the set's own, :data:`PCM`); ``n_boot``: the
-    PCM fit on all times' bootstrap replicates."""
+    PCM fit on all times' bootstrap replicates; ``drift``: the PCM fits' drift law."""
     if name == "iii":
         times = np.concatenate([[0.0], TIMES])
         table = relaxation_toward_centre(RRAM_CENTRES, PER_LEVEL, times,
@@ -142,7 +142,7 @@ def _case(name, seed=None, n_boot=100):
         floor = np.array([_pcm_floor(gen, held, np.random.default_rng(34 + k))
                           for k in range(N_SCORINGS)])
         truth = {k: (v if k == "u" else v[fit_dev]) for k, v in truth_all.items()}
-        kw = {"drift": "power-law", "n_boot": n_boot}
+        kw = {"drift": drift, "n_boot": n_boot}
     model = fit(fit_half, rng=np.random.default_rng(3), **kw)
     early_half = _early(fit_half, DAY)
     early = fit(early_half, rng=np.random.default_rng(3), **dict(kw, n_boot=5))
@@ -200,6 +200,29 @@ def test_set_i_ratio_over_draws_of_the_data():
               f"median {np.round(np.median(r, axis=0), 3)}, range "
               f"{np.round(r.min(axis=0), 3)} - {np.round(r.max(axis=0), 3)}")
         assert np.all(np.median(r, axis=0) <= RATIO), (key, np.median(r, axis=0))
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason=(
+    "fit's default drift='auto' chooses the relaxation table on set (i), by held-out "
+    "likelihood per read on held-out devices at the measured times; its median KS is "
+    "1.12-1.19x the floor fitted on all times (1.17x at 7 d, 1.19x at 1 y) and, fitted up "
+    "to 1 d, 1.62x at 30 d and 3.65x at 1 y: the table's extrapolation form is chosen at "
+    "the held-out 1 d from one anchor (1 h), where the geometric decay has no rate and "
+    "the increments win (KS 0.104 against 0.489); the power law scores 1.10x and 1.07x"))
+def test_default_drift_choice_on_set_i_is_within_the_sampling_floor():
+    """Set (i) fitted as a user would, with ``drift="auto"`` (the default of ``fit`` and
+    ``xbarlab calibrate``; 5 bootstrap replicates, which the point estimates do not use):
+    at every time fitted on all times, and at 30 d and 1 y fitted up to 1 d, the median KS
+    over levels of the held-out half is <= 1.15 x the generating model's own."""
+    c = _case("i", n_boot=5, drift="auto")
+    print("choices:", c["model"].report.drift_choice, c["early"].report.drift_choice)
+    med = {**_medians(c["model"], c["held"], c["floor"], TIMES),
+           **{("1 d", t): v for t, v in _medians(c["early"], c["held"], c["floor"],
+                                                 TIMES[-2:]).items()}}
+    print({str(t): (round(a, 4), round(b, 4), round(a / b, 3)) for t, (a, b) in med.items()})
+    bad = {str(t): round(a / b, 3) for t, (a, b) in med.items() if a > RATIO * b}
+    assert not bad, bad
 
 
 def _xfail(name, reason):
