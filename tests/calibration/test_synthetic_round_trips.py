@@ -209,14 +209,27 @@ def test_set_i_ratio_over_draws_of_the_data():
     "1.12-1.19x the floor fitted on all times (1.17x at 7 d, 1.19x at 1 y) and, fitted up "
     "to 1 d, 1.62x at 30 d and 3.65x at 1 y: the table's extrapolation form is chosen at "
     "the held-out 1 d from one anchor (1 h), where the geometric decay has no rate and "
-    "the increments win (KS 0.104 against 0.489); the power law scores 1.10x and 1.07x"))
-def test_default_drift_choice_on_set_i_is_within_the_sampling_floor():
+    "the increments win (KS 0.105 against 0.488); forced to the geometric decay the same "
+    "fit scores 1.16x and 1.28x, the power law 1.10x and 1.07x"))
+def test_default_drift_choice_on_set_i_is_within_the_sampling_floor(monkeypatch):
     """Set (i) fitted as a user would, with ``drift="auto"`` (the default of ``fit`` and
     ``xbarlab calibrate``; 5 bootstrap replicates, which the point estimates do not use):
     at every time fitted on all times, and at 30 d and 1 y fitted up to 1 d, the median KS
-    over levels of the held-out half is <= 1.15 x the generating model's own."""
+    over levels of the held-out half is <= 1.15 x the generating model's own. Printed with
+    -s: the choices, the ratios, and the table fitted up to 1 d with its extrapolation
+    form forced to the geometric decay."""
+    from xbarlab.calibration import relaxation
+
     c = _case("i", n_boot=5, drift="auto")
-    print("choices:", c["model"].report.drift_choice, c["early"].report.drift_choice)
+    print("choices:", c["model"].report.drift_choice, c["early"].report.drift_choice,
+          "form:", c["early"].report.relaxation.extrapolation,
+          c["early"].report.relaxation.extrapolation_ks)
+    with monkeypatch.context() as mp:
+        mp.setattr(relaxation, "_choose_form", lambda levels, p: ("geometric", {}, np.nan))
+        geo = fit(c["early_half"], rng=np.random.default_rng(3), n_boot=5, drift="relaxation")
+    print("geometric, fitted up to 1 d:", {f"{t:.3g}": round(a / b, 3) for t, (a, b) in
+                                           _medians(geo, c["held"], c["floor"],
+                                                    TIMES[-2:]).items()})
     med = {**_medians(c["model"], c["held"], c["floor"], TIMES),
            **{("1 d", t): v for t, v in _medians(c["early"], c["held"], c["floor"],
                                                  TIMES[-2:]).items()}}
