@@ -358,7 +358,7 @@ def _fit_drift(pv, cond, drift, rep, *, rng, t0, t_max, min_devices, n_boot, rea
         rep.drift_choice = kinds[0]
         return block
     # held-out likelihood: fit each on half of the devices, score reads of the other half
-    from .selection import heldout_loglik
+    from .selection import heldout_loglik, programming_prior
 
     perm = rng.permutation(pv.n_dev)
     half = np.zeros(pv.n_dev, bool)
@@ -369,9 +369,14 @@ def _fit_drift(pv, cond, drift, rep, *, rng, t0, t_max, min_devices, n_boot, rea
         blk = _fit_one(kind, sub, lev[half], centres, keep, scratch, rng=rng, t0=t0,
                        t_max=t_max, n_boot=0, read_noise=(read_noise[0], "log"),
                        by_target=cond is Conditioning.TARGET)
+        # a target-conditioned power law scores a later read given the first read with
+        # its level's programming distribution as the prior of g_prog (a high first read
+        # is partly noise), as it samples them
+        prior = (programming_prior(blk, sub.g0, lev[half], lev)
+                 if kind == "power-law" and cond is Conditioning.TARGET else None)
         rep.drift_loglik[kind] = heldout_loglik(
             blk, pv, ~half & np.isin(lev, keep), g_level=centres[lev],
-            g0_is_input=cond is Conditioning.INITIAL_READ)
+            g0_is_input=cond is Conditioning.INITIAL_READ, prior=prior)
     choice = max(rep.drift_loglik, key=rep.drift_loglik.get)
     rep.drift_choice = choice
     return _fit_one(choice, pv, lev, centres, keep, rep, rng=rng, t0=t0, t_max=t_max,

@@ -300,7 +300,8 @@ def linear_amplitude(q_log, u, weights=None):
                      left=0.0, right=q[-1]) * (q_log > 0)
 
 
-def predictive_loglik(g1, g, dL, u1, u, *, mu, s, q, w, linear: bool, nodes: int = 16):
+def predictive_loglik(g1, g, dL, u1, u, *, mu, s, q, w, linear: bool, nodes: int = 16,
+                      prior=None):
     """Log-likelihood [ln(1/S)] of reads ``g`` [S] (>= 0) of cells given each cell's first
     positive read ``g1`` [S], read by read (one density per read, not their joint).
 
@@ -318,11 +319,23 @@ def predictive_loglik(g1, g, dL, u1, u, *, mu, s, q, w, linear: bool, nodes: int
       that normal's probability below 0; f_1 (normal, mean 1 and std q sqrt(u1), above 0)
       and nu are integrated over ``nodes`` strata and 8 Gauss-Hermite nodes.
 
+    ``prior``: None (the flat prior above) or ``(m, sd)`` [S], the mean and standard
+    deviation of g_prog (its programming distribution, normal), the first read taken as
+    g_prog read with its noise at the drift clock's origin. Then a high first read is
+    partly noise and a later read regresses toward m: with noise on ln g, ln g_prog ~
+    N(m0, v) (v = ln(1 + sd^2/m^2), m0 = ln m - v/2) and ln g given ln g1 is the
+    conditional of their joint normal (mean m0 - mu dL + c (ln g1 - m0), c = (v + q^2 (1 -
+    w) u1) / (v + q^2 u1)), which tends to the flat prior's law as sd grows; with relative
+    noise each stratum of f_1 is weighted by the prior density of ln g_prog = ln(g1 / f_1).
+
     Raises :class:`~xbarlab.errors.ConfigError` for arrays that do not broadcast, values
     not finite, ``g1`` <= 0 S, ``u1`` or ``u`` < 0, ``s`` or ``q`` < 0, ``w``
-    outside [0, 1] or ``nodes`` < 1.
+    outside [0, 1], ``nodes`` < 1, or a ``prior`` whose m or sd is not > 0.
     """
     check_number(nodes, what="nodes", integer=True, lo=1)
+    if prior is not None:
+        pm = check_values(prior[0], what="prior mean [S]", lo=0.0, lo_open=True)
+        psd = check_values(prior[1], what="prior std [S]", lo=0.0, lo_open=True)
     args = {"g [S]": (g, None, None, False), "g1 [S]": (g1, 0.0, None, True),
             "dL [1]": (dL, None, None, False), "u1 [1]": (u1, 0.0, None, False),
             "u [1]": (u, 0.0, None, False), "mu [1]": (mu, None, None, False),
@@ -338,9 +351,19 @@ def predictive_loglik(g1, g, dL, u1, u, *, mu, s, q, w, linear: bool, nodes: int
                                                                          strict=True))) from exc
     lg = np.log(np.maximum(g, 1e-300))
     pos = g > 0
+    if prior is not None:
+        pm, psd = (np.broadcast_to(v, g.shape) for v in (pm, psd))
     if not linear:
-        var = np.maximum(s * s * dL * dL + q * q * (u + u1 - 2 * (1 - w) * u1), 1e-300)
-        x = lg - np.log(g1) + mu * dL
+        if prior is None:
+            var = np.maximum(s * s * dL * dL + q * q * (u + u1 - 2 * (1 - w) * u1), 1e-300)
+            x = lg - np.log(g1) + mu * dL
+        else:
+            v = np.log1p((psd / pm) ** 2)
+            m0 = np.log(pm) - v / 2
+            var1 = v + q * q * u1
+            cov = v + q * q * (1 - w) * u1
+            var = np.maximum(v + s * s * dL * dL + q * q * u - cov * cov / var1, 1e-300)
+            x = lg - (m0 - mu * dL + cov / var1 * (np.log(g1) - m0))
         lp = -0.5 * x * x / var - 0.5 * np.log(2 * np.pi * var) - lg
         return np.where(pos, lp, LOG_FLOOR)
     from scipy.special import ndtr, ndtri
@@ -353,13 +376,22 @@ def predictive_loglik(g1, g, dL, u1, u, *, mu, s, q, w, linear: bool, nodes: int
     e1 = s1[..., None] * ndtri(p_lo[..., None] + (1 - p_lo[..., None]) * strata)  # (..., M)
     rho = (1 - w)[..., None]
     sd = np.sqrt(np.maximum(q * q * (u - (1 - w) ** 2 * u1), 1e-300))[..., None]
+    if prior is None:
+        pw = np.full(e1.shape, 1.0 / nodes)
+    else:  # density of ln g_prog = ln(g1 / f_1) under the prior, per stratum, normalised
+        gp = g1[..., None] / (1 + e1)
+        zp = (gp - pm[..., None]) / psd[..., None]
+        lw = -0.5 * zp * zp + np.log(gp)
+        pw = np.exp(lw - lw.max(axis=-1, keepdims=True))
+        pw /= pw.sum(axis=-1, keepdims=True)
     dens = np.zeros(g.shape)
     for zj, wj in zip(zn, wn, strict=True):
         c = (g1 * np.exp(-(mu + s * zj) * dL))[..., None] / (1 + e1)
         m = c * (1 + rho * e1)
         z = (g[..., None] - m) / (c * sd)
-        dens += wj * np.mean(np.exp(-0.5 * z * z) / (c * sd * np.sqrt(2 * np.pi)), axis=-1)
-    p0 = np.mean(ndtr(-(1 + rho * e1) / sd), axis=-1)
+        dens += wj * np.sum(pw * np.exp(-0.5 * z * z) / (c * sd * np.sqrt(2 * np.pi)),
+                            axis=-1)
+    p0 = np.sum(pw * ndtr(-(1 + rho * e1) / sd), axis=-1)
     lp = np.where(pos, np.log(np.maximum(dens, 1e-300)), np.log(np.maximum(p0, 1e-300)))
     return np.maximum(lp, np.where(pos, LOG_FLOOR - lg, LOG_FLOOR))
 

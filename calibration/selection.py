@@ -51,7 +51,34 @@ def _relaxation_logpdf(block: RelaxationTable, g0, t, g, g_level=None):
     return lp
 
 
-def _power_logpdf(block: FittedPowerLaw, g0, t, g, *, g0_is_input: bool = False):
+def programming_prior(block: FittedPowerLaw, g0, lev, lev_all):
+    """Per device, the mean [S] and standard deviation [S] of g_prog in its level, from the
+    positive first reads ``g0`` [S] of the fitted devices (levels ``lev``) with the power
+    law's read noise at the first read undone: for reads x = g_prog (1 + e), var x =
+    var g_prog (1 + Q^2 u(0)) + m^2 Q^2 u(0), Q^2 the summed amplitudes at the level's mean
+    m (floored at 1 % of var x). Returned for the devices of levels ``lev_all``; a level
+    without two positive first reads gets sd = inf (the flat prior's limit, taken as
+    None by the caller's level)."""
+    uq = np.unique(lev_all)
+    m = np.full(uq.size, np.nan)
+    sd = np.full(uq.size, np.inf)
+    u0 = float(block.u(0.0))
+    for i, L in enumerate(uq):
+        x = g0[(lev == L) & (g0 > 0)]
+        if x.size < 2:
+            continue
+        m[i] = x.mean()
+        q2 = float(block.q_read(m[i])) ** 2
+        if block.q_independent is not None:
+            q2 += float(block.q_independent(m[i])) ** 2
+        vx = x.var()
+        sd[i] = np.sqrt(max((vx - m[i] ** 2 * q2 * u0) / (1 + q2 * u0), 0.01 * vx))
+    k = np.searchsorted(uq, lev_all)
+    return m[k], sd[k]
+
+
+def _power_logpdf(block: FittedPowerLaw, g0, t, g, *, g0_is_input: bool = False,
+                  prior=None):
     """log density of reads g > 0 at time t [s] given first reads g0 > 0 (read at t = 0).
 
     ``g0_is_input`` False: g0 is a noisy read of g_prog, which has a flat prior in ln:
@@ -64,7 +91,11 @@ def _power_logpdf(block: FittedPowerLaw, g0, t, g, *, g0_is_input: bool = False)
     (:func:`~xbarlab.calibration.readnoise.predictive_loglik`).
     A first read <= 0 S means g_prog = 0 S (the programming clamp): every later read is
     0 S (log probability 0), a positive one impossible. Under the law ``LOG`` a read
-    <= 0 S after a positive first read is impossible (log-normal reads): floor."""
+    <= 0 S after a positive first read is impossible (log-normal reads): floor.
+    ``prior``: None or per read the mean [S] and std [S] of g_prog
+    (:func:`programming_prior`; g0_is_input False only): the first read is then scored as
+    g_prog's noisy read given that distribution
+    (:func:`~xbarlab.calibration.readnoise.predictive_loglik`)."""
     L = np.log((t + block.t0) / block.t0)
     live = g0 > 0
     gl = np.where(live, g0, 1.0)
@@ -76,12 +107,15 @@ def _power_logpdf(block: FittedPowerLaw, g0, t, g, *, g0_is_input: bool = False)
          else qi2 / np.maximum(q2 + qi2, 1e-300))
     lp = predictive_loglik(gl, np.where(live, g, 0.0), L, 0.0 if g0_is_input else block.u(0.0),
                            block.u(t), mu=block.mu_nu(gl), s=block.sigma_nu(gl),
-                           q=np.sqrt(q2 + qi2), w=w, linear=block.law is ReadNoiseLaw.LINEAR)
+                           q=np.sqrt(q2 + qi2), w=w, linear=block.law is ReadNoiseLaw.LINEAR,
+                           prior=None if prior is None or g0_is_input else
+                           (np.where(live & np.isfinite(prior[0]), prior[0], gl),
+                            np.where(live & np.isfinite(prior[0]), prior[1], 1.0)))
     return np.where(live, lp, np.where(ok, _LOG_FLOOR - lg, 0.0))
 
 
 def heldout_loglik(block, pv, mask, *, max_devices: int = 4000, g_level=None,
-                   g0_is_input: bool = False) -> float:
+                   g0_is_input: bool = False, prior=None) -> float:
     """Mean log-likelihood per read [ln(1/S)] of the reads at t > 0 of devices ``mask``
     (an evenly spaced subset of at most ``max_devices`` of them); ``g_level``: per device
     of ``pv``, its level's conductance [S], given to a relaxation table with labelled
@@ -91,7 +125,9 @@ def heldout_loglik(block, pv, mask, *, max_devices: int = 4000, g_level=None,
     its mass on 0 there, a density without meaning). ``g0_is_input``: the model takes
     g_0 as its input (a fit conditioned on the initial read), so a power law is scored by
     the density it samples from, whole read noise at t included (:func:`_power_logpdf`);
-    False: g_0 is a noisy read of the power law's g_prog."""
+    False: g_0 is a noisy read of the power law's g_prog, whose distribution per device of
+    ``pv`` is ``prior`` (mean [S], std [S]: :func:`programming_prior`) or, when None, flat
+    in ln g_prog."""
     total, count = 0.0, 0
     idx = np.nonzero(mask)[0]
     if idx.size > max_devices:
@@ -109,7 +145,8 @@ def heldout_loglik(block, pv, mask, *, max_devices: int = 4000, g_level=None,
                   else None)
             lp = _relaxation_logpdf(block, g0, t, g[ok], lv)
         else:
-            lp = _power_logpdf(block, g0, t, g[ok], g0_is_input=g0_is_input)
+            pr = None if prior is None else (prior[0][idx][ok], prior[1][idx][ok])
+            lp = _power_logpdf(block, g0, t, g[ok], g0_is_input=g0_is_input, prior=pr)
         total += float(lp.sum())
         count += int(ok.sum())
     return total / max(count, 1)

@@ -205,7 +205,8 @@ def test_set_i_ratio_over_draws_of_the_data():
 @pytest.mark.slow
 @pytest.mark.xfail(strict=True, reason=(
     "fit's default drift='auto' chooses the relaxation table on set (i), by held-out "
-    "likelihood per read on held-out devices at the measured times; its median KS is "
+    "likelihood per read on held-out devices at the measured times (12.194 against the "
+    "power law's 12.125, which the choice fits with the log law); its median KS is "
     "1.12-1.19x the floor fitted on all times (1.17x at 7 d, 1.19x at 1 y) and, fitted up "
     "to 1 d, 1.62x at 30 d and 3.65x at 1 y: the table's extrapolation form is chosen at "
     "the held-out 1 d from one anchor (1 h), where the geometric decay has no rate and "
@@ -221,7 +222,8 @@ def test_default_drift_choice_on_set_i_is_within_the_sampling_floor(monkeypatch)
     from xbarlab.calibration import relaxation
 
     c = _case("i", n_boot=5, drift="auto")
-    print("choices:", c["model"].report.drift_choice, c["early"].report.drift_choice,
+    print("choices:", c["model"].report.drift_choice, c["model"].report.drift_loglik,
+          c["early"].report.drift_choice, c["early"].report.drift_loglik,
           "form:", c["early"].report.relaxation.extrapolation,
           c["early"].report.relaxation.extrapolation_ks)
     with monkeypatch.context() as mp:
