@@ -352,7 +352,12 @@ def predictive_loglik(g1, g, dL, u1, u, *, mu, s, q, w, linear: bool, nodes: int
     lg = np.log(np.maximum(g, 1e-300))
     pos = g > 0
     if prior is not None:
-        pm, psd = (np.broadcast_to(v, g.shape) for v in (pm, psd))
+        try:
+            pm, psd = (np.broadcast_to(v, g.shape) for v in (pm, psd))
+        except ValueError as exc:
+            raise ConfigError(f"predictive_loglik: the prior's mean {np.shape(pm)} and std "
+                              f"{np.shape(psd)} must broadcast to the reads' shape "
+                              f"{g.shape}") from exc
     if not linear:
         if prior is None:
             var = np.maximum(s * s * dL * dL + q * q * (u + u1 - 2 * (1 - w) * u1), 1e-300)

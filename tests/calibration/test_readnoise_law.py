@@ -224,7 +224,8 @@ def test_linear_law_model_file_samples_the_same_bits(tmp_path):
 def test_read_noise_helpers_refuse_bad_input():
     """Each read-noise helper refuses, before any work and naming the value, an argument
     outside its domain: a negative or NaN noise std, a first read at 0 S, a share w above 1,
-    arrays that do not broadcast, a reversed amplitude range."""
+    arrays that do not broadcast, a reversed amplitude range, a programming prior whose
+    mean or std is not > 0."""
     from xbarlab.calibration.readnoise import linear_amplitude, linear_amplitude_ml
     from xbarlab.errors import ConfigError
 
@@ -241,6 +242,12 @@ def test_read_noise_helpers_refuse_bad_input():
             predictive_loglik(**dict(good, **{key: value}), linear=True)
     with pytest.raises(ConfigError, match="nodes"):
         predictive_loglik(**good, linear=True, nodes=0)
+    for prior, needle in (((0.0, 1e-7), "prior mean [S]"), ((1e-6, -1e-7), "prior std [S]"),
+                          ((1e-6, np.nan), "prior std [S]")):
+        with pytest.raises(ConfigError, match=re.escape(needle)):
+            predictive_loglik(**good, linear=False, prior=prior)
+    with pytest.raises(ConfigError, match="must broadcast to the reads' shape"):
+        predictive_loglik(**good, linear=True, prior=(np.ones(3) * 1e-6, 1e-7))
     with pytest.raises(ConfigError, match=re.escape("s (relative read-noise std) [1]")):
         linear_log_moments(np.array([0.1, -0.1]))
     with pytest.raises(ConfigError, match="q_log"):
