@@ -52,10 +52,9 @@ SPAN_HELD = 10.0
 #: Within-level slopes that are not pooled across levels are shrunk by
 #: max(0, 1 - SHRINK se^2 / slope^2) [1] (4: a slope under twice its standard error is
 #: dropped). Slopes smoothed across levels are pooled unshrunk: shrunk first, every
-#: level's slope moved toward 0 together and the pooled slope with them (the shipped PCM
-#: example's spread slope at 1.25 uS, 1 d: 0.26 against the data's unshrunk 0.39 and the
-#: generating preset's 0.44, so cells programmed far below their target changed as much as
-#: those at it and 1.2 % read 0 S at 1 d, unshrunk 0.8 %, preset 0.45 %).
+#: level's slope moved toward 0 together and the pooled slope with them, so cells
+#: programmed far below their target changed as much as those at it (the shipped PCM
+#: example's 1.25 uS cells at 0 S at 1 d: 1.19 %, unshrunk 0.80 %, preset 0.45 %).
 SHRINK = 4.0
 #: A (level, time) whose reads are at 0 S (clamped) on more than this share of its cells
 #: keeps its own rows and is left out of the smoothing across levels [1]: its law is

@@ -57,11 +57,10 @@ def programming_prior(block: FittedPowerLaw, g0, lev, lev_all):
     law's read noise at the first read undone: for reads x = g_prog (1 + e), var x =
     var g_prog (1 + Q^2 u(0)) + m^2 Q^2 u(0), Q^2 the summed amplitudes at the level's mean
     m (floored at 1 % of var x). Returned for the devices of levels ``lev_all``; a level
-    without two positive first reads gets sd = inf (the flat prior's limit, taken as
-    None by the caller's level)."""
+    without two positive first reads gets NaN for both (its reads keep the flat prior)."""
     uq = np.unique(lev_all)
     m = np.full(uq.size, np.nan)
-    sd = np.full(uq.size, np.inf)
+    sd = np.full(uq.size, np.nan)
     u0 = float(block.u(0.0))
     for i, L in enumerate(uq):
         x = g0[(lev == L) & (g0 > 0)]
@@ -105,12 +104,20 @@ def _power_logpdf(block: FittedPowerLaw, g0, t, g, *, g0_is_input: bool = False,
     qi2 = 0.0 if block.q_independent is None else block.q_independent(gl) ** 2
     w = (np.ones_like(gl) if block.read_noise is ReadNoiseStructure.INDEPENDENT
          else qi2 / np.maximum(q2 + qi2, 1e-300))
-    lp = predictive_loglik(gl, np.where(live, g, 0.0), L, 0.0 if g0_is_input else block.u(0.0),
-                           block.u(t), mu=block.mu_nu(gl), s=block.sigma_nu(gl),
-                           q=np.sqrt(q2 + qi2), w=w, linear=block.law is ReadNoiseLaw.LINEAR,
-                           prior=None if prior is None or g0_is_input else
-                           (np.where(live & np.isfinite(prior[0]), prior[0], gl),
-                            np.where(live & np.isfinite(prior[0]), prior[1], 1.0)))
+    kw = {"mu": block.mu_nu(gl), "s": block.sigma_nu(gl), "q": np.sqrt(q2 + qi2), "w": w,
+          "linear": block.law is ReadNoiseLaw.LINEAR}
+    args = (gl, np.where(live, g, 0.0), L, 0.0 if g0_is_input else block.u(0.0), block.u(t))
+    has = (np.zeros(gl.shape, bool) if prior is None or g0_is_input
+           else live & np.isfinite(prior[0]) & np.isfinite(prior[1]))
+    lp = np.empty(gl.shape)
+    # reads whose level has no prior keep the flat one
+    for m, pr in ((~has, None), (has, None if prior is None else (prior[0], prior[1]))):
+        if np.any(m):
+            def pick(a, m=m):
+                return np.asarray(a)[m] if np.ndim(a) else a
+            lp[m] = predictive_loglik(*[pick(a) for a in args],
+                                      **{k: pick(v) for k, v in kw.items()},
+                                      prior=None if pr is None else (pick(pr[0]), pick(pr[1])))
     return np.where(live, lp, np.where(ok, _LOG_FLOOR - lg, 0.0))
 
 

@@ -257,3 +257,25 @@ def test_read_noise_helpers_refuse_bad_input():
         linear_amplitude_ml(**kw, q_range=(0.5, 0.1))
     with pytest.raises(ConfigError, match="g1"):
         linear_amplitude_ml(**dict(kw, g1=np.array([-1e-6, 1e-6])))
+
+
+@pytest.mark.parametrize("law", ["log", "linear"])
+def test_reads_without_a_prior_keep_the_flat_one(law):
+    """The drift choice's power-law density (selection._power_logpdf): reads whose level has
+    no programming prior (NaN) get exactly the flat prior's density; those with one get
+    predictive_loglik's density under it, computed directly."""
+    from xbarlab.calibration.selection import _power_logpdf
+
+    blk = _law(law)
+    g0 = np.array([1.5e-6, 2.6e-6, 8e-6, 3e-6])
+    g = np.array([1.2e-6, 2.2e-6, 7.1e-6, 2.4e-6])
+    m = np.array([np.nan, 2e-6, np.nan, 2.5e-6])
+    sd = np.array([np.nan, 0.4e-6, np.nan, 0.3e-6])
+    flat = _power_logpdf(blk, g0, 3600.0, g)
+    got = _power_logpdf(blk, g0, 3600.0, g, prior=(m, sd))
+    np.testing.assert_array_equal(got[[0, 2]], flat[[0, 2]])
+    for i in (1, 3):
+        one = _power_logpdf(blk, g0[i:i + 1], 3600.0, g[i:i + 1],
+                            prior=(m[i:i + 1], sd[i:i + 1]))
+        np.testing.assert_allclose(got[i], one[0], rtol=1e-12)
+        assert got[i] != flat[i]
