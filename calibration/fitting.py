@@ -357,7 +357,8 @@ def _fit_drift(pv, cond, drift, rep, *, rng, t0, t_max, min_devices, n_boot, rea
                          by_target=cond is Conditioning.TARGET)
         rep.drift_choice = kinds[0]
         return block
-    # held-out likelihood: fit each on half of the devices, score reads of the other half
+    # held-out likelihood: fit each on half of the devices (the power law with its read-noise
+    # structure and law chosen or given, as in the final fit), score reads of the other half
     from .selection import heldout_loglik, programming_prior
 
     perm = rng.permutation(pv.n_dev)
@@ -367,7 +368,7 @@ def _fit_drift(pv, cond, drift, rep, *, rng, t0, t_max, min_devices, n_boot, rea
         sub = pv.devices(half)
         scratch = type(rep)()
         blk = _fit_one(kind, sub, lev[half], centres, keep, scratch, rng=rng, t0=t0,
-                       t_max=t_max, n_boot=0, read_noise=(read_noise[0], "log"),
+                       t_max=t_max, n_boot=0, read_noise=read_noise,
                        by_target=cond is Conditioning.TARGET)
         # a target-conditioned power law scores a later read given the first read with
         # its level's programming distribution as the prior of g_prog (a high first read

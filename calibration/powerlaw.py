@@ -249,15 +249,6 @@ def first_positive(pv):
     return first, t1
 
 
-def _design(pv, t0, rows):
-    """Log reads, drift clock L, 1/f clock u and usable-read mask of devices ``rows``."""
-    g = pv.g[rows]
-    t = np.where(np.isfinite(pv.t[rows]), pv.t[rows], pv.tp[None, :])
-    ok = np.isfinite(g) & (g > 0)
-    y = np.log(np.where(ok, g, 1.0))
-    return y, np.log((t + t0) / t0), np.log((t + t0 + T_R) / (2 * T_R)), ok
-
-
 class _Reads:
     """Log reads [ln S], usable-read mask and read times [s] of devices ``rows``, taken
     once for the many fits at trial t0 and w; devices sharing a read schedule share
@@ -269,16 +260,32 @@ class _Reads:
         self.ok = np.isfinite(g) & (g > 0)
         self.y = np.log(np.where(self.ok, g, 1.0))
         self.share = share_groups(self.t, self.ok)
+        self._by_level = (None, None)
+
+    def clocks(self, t0):
+        """Drift clock L and 1/f clock u [1] of every read at ``t0`` [s]."""
+        first, inverse = self.share
+        tg = self.t[first]
+        return (np.log((tg + t0) / t0)[inverse],
+                np.log((tg + t0 + T_R) / (2 * T_R))[inverse])
+
+    def level_share(self, groups):
+        """:func:`~xbarlab.calibration.readnoise.share_groups` of these devices by read
+        schedule and level (``groups``: index arrays, one per level), kept for the last
+        ``groups`` asked."""
+        if self._by_level[0] is not groups:
+            lev = np.full(self.y.shape[0], -1.0)
+            for i, ix in enumerate(groups):
+                lev[ix] = i
+            self._by_level = (groups, share_groups(self.t, self.ok, lev))
+        return self._by_level[1]
 
     def gls(self, t0, w_dev):
         """:func:`~xbarlab.calibration.readnoise.gls_fits` at ``t0`` [s] and per-device
         independent shares ``w_dev`` [1]."""
         w = np.broadcast_to(np.asarray(w_dev, dtype=np.float64), (self.y.shape[0],))
         share = self.share if np.all(w == w[0]) else share_groups(self.t, self.ok, w)
-        first, inverse = self.share
-        tg = self.t[first]
-        L = np.log((tg + t0) / t0)[inverse]
-        u = np.log((tg + t0 + T_R) / (2 * T_R))[inverse]
+        L, u = self.clocks(t0)
         return gls_fits(self.y, L, u, self.ok, w, share=share)
 
 
@@ -362,18 +369,21 @@ def _t0_cost(pv, rows, groups, reads, t0, wd):
     stats = [_level_stats(f["nu"][ix], f["S"][ix], f["rss"][ix], f["dof"][ix],
                           np.ones(ix.size, bool)) for ix in groups]
     w_lev = [wd[ix[0]] if ix.size else 0.0 for ix in groups]
-    lp = _score(pv, rows, groups, t0, w_lev, stats)[0]
+    lp = _score(pv, rows, groups, t0, w_lev, stats, reads)[0]
     return lambda picks: -2.0 * float(lp[np.concatenate(picks)].sum())
 
 
-def _score(pv, rows, groups, t0, w_lev, stats):
+def _score(pv, rows, groups, t0, w_lev, stats, reads=None):
     """Held-out :func:`contrast_loglik` of devices ``rows`` with each level's (mu, sigma,
-    Q^2, w): per-device log-likelihoods and read counts."""
-    y, L, u, ok = _design(pv, t0, rows)
+    Q^2, w): per-device log-likelihoods and read counts (``reads``: the :class:`_Reads` of
+    ``rows`` when the caller has it)."""
+    reads = _Reads(pv, rows) if reads is None else reads
+    L, u = reads.clocks(t0)
     par = np.zeros((rows.size, 4))
     for ix, w, st in zip(groups, w_lev, stats, strict=True):
         par[ix] = (st[0], st[1], st[3] ** 2, w)
-    return contrast_loglik(y, L, u, ok, mu=par[:, 0], s=par[:, 1], a2=par[:, 2], w=par[:, 3])
+    return contrast_loglik(reads.y, L, u, reads.ok, mu=par[:, 0], s=par[:, 1],
+                           a2=par[:, 2], w=par[:, 3], share=reads.level_share(groups))
 
 
 def choose_structure(pv, lev, keep, *, t0, rng) -> tuple[ReadNoiseStructure, dict]:
@@ -574,8 +584,10 @@ def _level_q(pv, lev, keep, info, most=1000):
         if not at.any():
             out[i] = q_log[i]
             continue
-        out[i] = linear_amplitude(q_log[i], p["u"][at])
-        if q_log[i] * np.sqrt(p["u"][at].max()) < LINEAR_ML_ABOVE:
+        # reads sharing a clock value enter once, weighted by their count
+        uq, cnt = np.unique(p["u"][at], return_counts=True)
+        out[i] = linear_amplitude(q_log[i], uq, weights=cnt)
+        if q_log[i] * np.sqrt(uq[-1]) < LINEAR_ML_ABOVE:
             continue
         devs = np.unique(p["dev"][p["k"] == i])
         if devs.size > most:

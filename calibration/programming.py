@@ -62,6 +62,7 @@ def censored_normal(x, r, *, start: tuple[float, float],
     ``start``: (m, s) to start from [S]. Returns (m, s) [S].
     """
     from scipy.optimize import minimize
+    from scipy.special import log_ndtr
 
     x = np.asarray(x, dtype=np.float64)
     r = np.broadcast_to(np.asarray(r, dtype=np.float64), x.shape)
@@ -87,12 +88,16 @@ def censored_normal(x, r, *, start: tuple[float, float],
         kern *= step * np.exp(lg)[None, :]  # d(ln g) -> dg
         g_grid = np.exp(lg)
 
-    def cost(par):
+    root_2pi, log_root_2pi = np.sqrt(2 * np.pi), 0.5 * np.log(2 * np.pi)
+
+    def cost(par):  # scipy.stats.norm's logcdf, logpdf and pdf, written out (same values)
         m, s = par[0], np.exp(par[1])
-        out = -n0 * stats.norm.logcdf(-m / s) if n0 else 0.0
+        out = -n0 * float(log_ndtr(-m / s)) if n0 else 0.0
         if kern is None:
-            return out - float(np.sum(stats.norm.logpdf(xs, m, s)))
-        dens = kern @ stats.norm.pdf(g_grid, m, s)
+            z = (xs - m) / s
+            return out - float(np.sum(-z**2 / 2.0 - log_root_2pi - np.log(s)))
+        z = (g_grid - m) / s
+        dens = kern @ (np.exp(-z**2 / 2.0) / root_2pi / s)
         return out - float(np.sum(np.log(np.maximum(dens, 1e-300))))
 
     p0 = np.array([start[0] / scale, np.log(max(start[1], 1e-3 * scale) / scale)])

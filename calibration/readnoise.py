@@ -110,7 +110,9 @@ def share_groups(clock, ok, w=None):
     reads at the same clock values (and the same independent share w).
 
     ``clock``: (n, K) read times [s] (or any clock of them); ``ok``: (n, K) usable reads;
-    ``w``: (n,) independent shares [1] or None (not compared). Returns ``(first,
+    ``w``: (n,) independent shares [1], (n, m) per-device values that must match as well
+    (e.g. the parameters of :func:`contrast_loglik`'s covariance), or None (not
+    compared). Returns ``(first,
     inverse)``: the index (G,) of one device of each group and the group (n,) of each
     device, for :func:`gls_fits`'s ``share``. Grouping is exact (rows are compared in
     full); devices with a common read schedule form a few groups, so the K x K algebra
@@ -122,7 +124,8 @@ def share_groups(clock, ok, w=None):
     n = clock.shape[0]
     cols = [np.where(ok, clock, 0.0), ok.astype(np.float64)]
     if w is not None:
-        cols.append(np.broadcast_to(np.asarray(w, dtype=np.float64), (n,))[:, None])
+        w = np.asarray(w, dtype=np.float64)
+        cols.append(np.broadcast_to(w, (n,))[:, None] if w.ndim < 2 else w)
     key = np.concatenate(cols, axis=1)
     weights = 1.0 + np.cos(0.7 * np.arange(key.shape[1]) + 0.3)
     _, first, inverse = np.unique(key @ weights, return_index=True, return_inverse=True)
@@ -132,6 +135,21 @@ def share_groups(clock, ok, w=None):
         _, first, inverse = np.unique(key, axis=0, return_index=True, return_inverse=True)
         inverse = inverse.ravel()
     return first, inverse
+
+
+#: Smallest mean number of devices per group at which the per-device algebra loops over the
+#: groups (one matrix product each) instead of giving every device its group's matrices.
+_LOOP_MIN_MEAN = 64
+
+
+def _group_rows(inverse, n_groups):
+    """The device indices of each of ``n_groups`` groups (``inverse``: the group of each
+    device), or None where there is no grouping or its groups hold fewer than
+    :data:`_LOOP_MIN_MEAN` devices on average."""
+    if inverse is None or inverse.size < _LOOP_MIN_MEAN * n_groups:
+        return None
+    order = np.argsort(inverse, kind="stable")
+    return np.split(order, np.cumsum(np.bincount(inverse, minlength=n_groups))[:-1])
 
 
 def gls_fits(y, L, u, ok, w, *, share=None):
@@ -155,20 +173,30 @@ def gls_fits(y, L, u, ok, w, *, share=None):
     cix = ci @ x
     m = np.swapaxes(x, 1, 2) @ cix
     m[okg.sum(axis=1) < 3] = np.eye(2)
-    vnu = np.linalg.inv(m)[:, 1, 1]
+    minv = np.linalg.inv(m)
+    vnu = minv[:, 1, 1]
     ldc = np.linalg.slogdet(c)[1]
     logdet = ldc + np.linalg.slogdet(m)[1]
     logdet_a = ldc + np.log(np.maximum(m[:, 0, 0], 1e-300))
-    if inverse is not None:
-        ci, x, cix, m, vnu, logdet, logdet_a = (
-            v[inverse] for v in (ci, x, cix, m, vnu, logdet, logdet_a))
     yy = np.where(ok, y, 0.0)
     n_ok = ok.sum(axis=1)
     bad = n_ok < 3
-    b = np.einsum("nki,nk->ni", cix, yy)
-    beta = np.linalg.solve(m, b[..., None])[..., 0]
-    r = yy - np.einsum("nki,ni->nk", x, beta)
-    rss = np.einsum("nk,nkj,nj->n", r, ci, r)
+    rows_by = _group_rows(inverse, okg.shape[0])
+    if rows_by is None:
+        if inverse is not None:
+            ci, x, cix, minv = (v[inverse] for v in (ci, x, cix, minv))
+        beta = np.einsum("nij,nj->ni", minv, np.einsum("nki,nk->ni", cix, yy))
+        r = yy - np.einsum("nki,ni->nk", x, beta)
+        rss = np.einsum("nk,nkj,nj->n", r, ci, r)
+    else:
+        beta, rss = np.empty((yy.shape[0], 2)), np.empty(yy.shape[0])
+        for gi, rows in enumerate(rows_by):
+            yg = yy[rows]
+            beta[rows] = bg = (yg @ cix[gi]) @ minv[gi].T
+            rg = yg - bg @ x[gi].T
+            rss[rows] = np.einsum("nk,nk->n", rg @ ci[gi], rg)
+    if inverse is not None:
+        vnu, logdet, logdet_a = (v[inverse] for v in (vnu, logdet, logdet_a))
     nu = np.where(bad, np.nan, -beta[:, 1])
     return {"nu": nu, "a": beta[:, 0], "S": np.where(bad, 0.0, 1.0 / vnu),
             "rss": np.where(bad, 0.0, rss), "dof": np.maximum(n_ok - 2, 0).astype(np.float64),
@@ -194,37 +222,51 @@ def reml_cost(fits, groups, *, restricted: bool = True) -> float:
     return float(total)
 
 
-def contrast_loglik(y, L, u, ok, *, mu, s, a2, w):
+def contrast_loglik(y, L, u, ok, *, mu, s, a2, w, share=None):
     """Log-likelihood [ln(1/S)] of each device's reads after its first usable one, given
     that first read: the log reads are y = a 1 - nu L + e with a flat prior on a,
     nu ~ N(``mu``, ``s``^2) and e ~ N(0, ``a2`` C(``w``)) (all per device, (n,)); the
     density of the contrasts y_k - y_first, turned into a density of the reads g_k by
-    the Jacobian 1/g_k. Returns ``(loglik, reads)`` per device (reads = usable reads - 1;
-    devices with fewer than 2 usable reads score 0 over 0 reads)."""
+    the Jacobian 1/g_k. ``share``: None, or ``(first, inverse)`` from :func:`share_groups`
+    grouping devices of equal ``L``, ``u``, ``ok``, ``s``, ``a2`` and ``w`` (their
+    covariance, its inverse and determinant are then computed once per group; same
+    results). Returns ``(loglik, reads)`` per device (reads = usable reads - 1; devices
+    with fewer than 2 usable reads score 0 over 0 reads)."""
     n, k = y.shape
-    both = ok[:, :, None] & ok[:, None, :]
-    c = np.where(both, a2[:, None, None] * _masked(u, ok, np.broadcast_to(w, (n,))), 0.0)
+    first, inverse = (slice(None), None) if share is None else share
+    okg, lg_, sg = ok[first], np.where(ok, L, 0.0)[first], s[first]
+    both = okg[:, :, None] & okg[:, None, :]
+    c = np.where(both, a2[first][:, None, None] * _masked(
+        u[first], okg, np.broadcast_to(w, (n,))[first]), 0.0)
     idx = np.arange(k)
-    c[:, idx, idx] += ~ok
-    lm = np.where(ok, L, 0.0)
-    sig = c + np.where(both, (s * s)[:, None, None] * lm[:, :, None] * lm[:, None, :], 0.0)
+    c[:, idx, idx] += ~okg
+    sig = c + np.where(both, (sg * sg)[:, None, None] * lg_[:, :, None] * lg_[:, None, :],
+                       0.0)
     si = np.linalg.inv(sig)
-    one = ok.astype(np.float64)
-    r = np.where(ok, y + mu[:, None] * L, 0.0)
-    s1 = np.einsum("nkj,nj->nk", si, one)
-    q11 = np.einsum("nk,nk->n", one, s1)
-    sr = np.einsum("nkj,nj->nk", si, r)
-    quad = (np.einsum("nk,nk->n", r, sr)
-            - np.einsum("nk,nk->n", one, sr) ** 2 / np.maximum(q11, 1e-300))
-    n_ok = ok.sum(axis=1)
-    m = n_ok - 1
+    s1 = si @ okg.astype(np.float64)[:, :, None]
+    q11 = np.maximum(np.einsum("gk,gk->g", okg, s1[..., 0]), 1e-300)
     ld = np.linalg.slogdet(sig)[1]
+    r = np.where(ok, y + mu[:, None] * L, 0.0)
+    rows_by = _group_rows(inverse, okg.shape[0])
+    if rows_by is None:
+        if inverse is not None:
+            si, s1 = si[inverse], s1[inverse]
+        quad = (np.einsum("nk,nkj,nj->n", r, si, r)
+                - (s1[..., 0] * r).sum(axis=1) ** 2 / (q11 if inverse is None else q11[inverse]))
+    else:
+        quad = np.empty(n)
+        for gi, rows in enumerate(rows_by):
+            rg = r[rows]
+            quad[rows] = (np.einsum("nk,nk->n", rg @ si[gi], rg)
+                          - (rg @ s1[gi, :, 0]) ** 2 / q11[gi])
+    if inverse is not None:
+        q11, ld = q11[inverse], ld[inverse]
+    m = ok.sum(axis=1) - 1
     # |K' Sigma K| = |Sigma| 1' Sigma^-1 1 for the contrasts K'y = y_k - y_first
-    ll = -0.5 * (m * np.log(2 * np.pi) + ld + np.log(np.maximum(q11, 1e-300)) + quad)
+    ll = -0.5 * (m * np.log(2 * np.pi) + ld + np.log(q11) + quad)
     # Jacobian of ln g -> g for the scored reads (all usable reads but the first)
-    first = np.argmax(ok, axis=1)
     lg = np.where(ok, y, 0.0)
-    jac = lg.sum(axis=1) - lg[np.arange(n), first]
+    jac = lg.sum(axis=1) - lg[np.arange(n), np.argmax(ok, axis=1)]
     ll = ll - jac
     live = m >= 1
     return np.where(live, ll, 0.0), np.where(live, m, 0)

@@ -17,7 +17,7 @@ from _synthetic_pcm import (
 )
 from scipy.stats import multivariate_normal
 from xbarlab.calibration import fit
-from xbarlab.calibration.readnoise import contrast_loglik, gls_fits
+from xbarlab.calibration.readnoise import contrast_loglik, gls_fits, share_groups
 from xbarlab.devices.blocks import ReadNoiseStructure
 
 
@@ -48,6 +48,42 @@ def test_contrast_loglik_is_the_density_of_the_contrasts(ok, w):
                             a2=a2 * one, w=w * one)
     assert n[0] == ix.size - 1
     assert abs(ll[0] - ref) < 1e-10
+
+
+@pytest.mark.parametrize("n", [300, 3000])
+def test_grouped_algebra_equals_per_device(n):
+    """gls_fits and contrast_loglik with devices grouped by schedule, usable reads and
+    covariance parameters (share_groups over (t, ok, (s, a2, w)), 12 groups) equal the
+    per-device computation to 1e-9 (rounding: the products in another order), both with
+    each device given its group's matrices (n = 300, groups of 25 on average) and looping
+    over the groups (n = 3000); mu and the
+    reads differ within a group; devices equal in all but one parameter are not grouped."""
+    rng = np.random.default_rng(5)
+    k = 5
+    t = np.where(rng.random((n, 1)) < 0.5, [[1.0, 10.0, 1e2, 1e3, 1e4]],
+                 [[2.0, 20.0, 2e2, 2e3, 2e4]])
+    ok = np.ones((n, k), bool)
+    ok[rng.random(n) < 0.2, 2] = False
+    par = np.array([[0.01, 0.02, 0.0], [0.02, 0.01, 0.5], [0.02, 0.01, 1.0]])[
+        rng.integers(0, 3, n)]
+    u, L = np.log(t / 2e-7), np.log1p(t / 20.0)
+    y = rng.normal(size=(n, k)) - 11.0
+    mu = rng.normal(0.05, 0.01, n)
+    kw = dict(mu=mu, s=par[:, 0], a2=par[:, 1] ** 2, w=par[:, 2])
+    share = share_groups(t, ok, par)
+    assert share[0].size == 12
+    ll0, m0 = contrast_loglik(y, L, u, ok, **kw)
+    ll1, m1 = contrast_loglik(y, L, u, ok, **kw, share=share)
+    np.testing.assert_array_equal(m0, m1)
+    np.testing.assert_allclose(ll1, ll0, rtol=1e-9, atol=1e-9)
+    f0 = gls_fits(y, L, u, ok, par[:, 2])
+    f1 = gls_fits(y, L, u, ok, par[:, 2], share=share_groups(t, ok, par[:, 2]))
+    for key in f0:
+        np.testing.assert_allclose(f1[key], f0[key], rtol=1e-9, atol=1e-9, err_msg=key)
+    par2 = par.copy()
+    par2[0, 2] += 1e-9
+    inv2 = share_groups(t, ok, par2)[1]
+    assert np.sum(inv2 == inv2[0]) == 1 < np.sum(share[1] == share[1][0])
 
 
 @pytest.mark.parametrize("w", [0.0, 0.5, 1.0])
