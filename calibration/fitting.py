@@ -370,6 +370,14 @@ def _fit_drift(pv, cond, drift, rep, *, rng, t0, t_max, min_devices, n_boot, rea
         blk = _fit_one(kind, sub, lev[half], centres, keep, scratch, rng=rng, t0=t0,
                        t_max=t_max, n_boot=0, read_noise=read_noise,
                        by_target=cond is Conditioning.TARGET)
+        if kind == "power-law":
+            pl = scratch.power_law
+            ev = pl.law_evidence
+            gain = (f" ('linear' less 'log': {ev['gain']:.4f} +- {ev['gain_se']:.4f} per read "
+                    f"held out within that half)" if "gain" in ev else "")
+            rep.notes.append(f"Drift choice: the power law fitted on half of the devices took "
+                             f"the read-noise structure '{pl.read_noise}' and law "
+                             f"'{pl.law}'{gain}.")
         # a target-conditioned power law scores a later read given the first read with
         # its level's programming distribution as the prior of g_prog (a high first read
         # is partly noise), as it samples them

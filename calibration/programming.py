@@ -132,6 +132,17 @@ def _spread(err, noise):
     return np.sqrt(max(err.var(ddof=1) - noise.mean(), 0.0))
 
 
+def noise_free_powers(x, r, *, linear: bool = False):
+    """Per read, the terms whose means over a level are E[g] [S] and E[g^2] [S^2] of the
+    conductances g behind reads ``x`` [S] with read noise of variance ``r`` [1] per read
+    (array or scalar): for noise in ln g (ln x = ln g + eta, var eta = r) x e^(-r/2) and
+    x^2 e^(-2r); ``linear`` (x = g (1 + eta)) x and x^2 / (1 + r). Returns ``(x1, x2)``."""
+    x = np.asarray(x, dtype=np.float64)
+    if linear:
+        return x, x**2 / (1.0 + r)
+    return x * np.exp(-0.5 * r), x**2 * np.exp(-2.0 * r)
+
+
 def _level_moments(x, target, nv, idx, with_noise, linear=False):
     """``(moments, clamped, zeros)`` for the levels whose devices are ``idx``: ``moments(i,
     ix)`` gives (bias [S], spread [S]) of level i from its devices ``ix`` (a resample);
@@ -151,10 +162,7 @@ def _level_moments(x, target, nv, idx, with_noise, linear=False):
     e = x - target
     with np.errstate(divide="ignore", invalid="ignore"):
         r = np.where(x > 0, nv / np.maximum(x, 1e-300) ** 2, 0.0)
-    if linear:
-        x1, x2 = x, x**2 / (1.0 + r)
-    else:
-        x1, x2 = x * np.exp(-0.5 * r), x**2 * np.exp(-2.0 * r)
+    x1, x2 = noise_free_powers(x, r, linear=linear)
     zeros = np.array([np.sum(x[ix] == 0) for ix in idx], dtype=np.float64)
     cens = [_clamped(x[ix]) for ix in idx]
     spread_all = np.array([_spread(e[ix], nv[ix]) for ix in idx])

@@ -152,6 +152,83 @@ def _group_rows(inverse, n_groups):
     return np.split(order, np.cumsum(np.bincount(inverse, minlength=n_groups))[:-1])
 
 
+def _c_products(u, ok, w, z):
+    """Per device, the products z_i' C(w)^-1 z_j of the columns of ``z`` (n, K, m) over
+    the usable reads ``ok`` (n, K), and ln|C(w)| (n,): the Kalman filter of a random walk
+    of variance (1 - w) u observed with independent noise of variance w u, the two parts
+    of C(w) (:func:`_masked`), its innovations giving C(w)'s factorisation in K steps over
+    all devices at once (a device's reads are taken in order of u; the products do not
+    depend on the order). Returns ``(products (n, m, m), logdet (n,))``."""
+    n, k = u.shape
+    order = np.argsort(np.where(ok, u, np.inf), axis=1, kind="stable")
+    u, ok = np.take_along_axis(u, order, axis=1), np.take_along_axis(ok, order, axis=1)
+    z = np.take_along_axis(z, order[:, :, None], axis=1)
+    xhat = np.zeros((n, z.shape[2]))
+    p, u_prev, logdet = np.zeros(n), np.zeros(n), np.zeros(n)
+    prod = np.zeros((n, z.shape[2], z.shape[2]))
+    for j in range(k):
+        o = ok[:, j]
+        uj = np.where(o, u[:, j], u_prev)
+        pp = p + (1.0 - w) * (uj - u_prev)  # the walk's variance grows with u
+        f = np.where(o, pp + w * uj, 1.0)  # the innovation's variance
+        e = np.where(o[:, None], z[:, j, :] - xhat, 0.0)
+        ef = e / f[:, None]
+        prod += ef[:, :, None] * e[:, None, :]
+        logdet += np.log(f)
+        xhat += (pp * o)[:, None] * ef  # the Kalman gain pp / f times e
+        p = np.where(o, pp * (1.0 - pp / f), p)
+        u_prev = uj
+    return prod, logdet
+
+
+def _first_usable(v, ok):
+    """Each device's value of ``v`` at its first usable read (0 where it has none)."""
+    return np.where(ok.any(axis=1), v[np.arange(v.shape[0]), np.argmax(ok, axis=1)], 0.0)
+
+
+def _gls_each(y, L, u, ok, w, bad):
+    """:func:`gls_fits`'s per-device algebra by :func:`_c_products`: ``(beta (n, 2), rss,
+    var(nu) per A^2, logdet, logdet_a)``; y less its first usable read (in the design's
+    span: the residuals stay, the intercept is moved back), so that y' C^-1 y less its
+    fitted part does not lose digits."""
+    c0 = _first_usable(y, ok)
+    z = np.stack([ok.astype(np.float64), np.where(ok, L, 0.0),
+                  np.where(ok, y - c0[:, None], 0.0)], axis=2)
+    g, ldc = _c_products(u, ok, w, z)
+    m00, m01, m11 = (np.where(bad, v, g[:, i, j]) for v, (i, j) in
+                     ((1.0, (0, 0)), (0.0, (0, 1)), (1.0, (1, 1))))
+    det = m00 * m11 - m01 * m01
+    b0, b1 = g[:, 0, 2], g[:, 1, 2]
+    beta = np.stack([(m11 * b0 - m01 * b1) / det, (m00 * b1 - m01 * b0) / det], axis=1)
+    rss = g[:, 2, 2] - beta[:, 0] * b0 - beta[:, 1] * b1
+    beta[:, 0] += c0
+    return (beta, rss, m00 / det, ldc + np.log(det),
+            ldc + np.log(np.maximum(m00, 1e-300)))
+
+
+def _contrast_each(r, L, u, ok, *, s, a2, w):
+    """:func:`contrast_loglik`'s per-device algebra: with A = a2 C(w) and l the drift clock
+    of the usable reads, Sigma = A + s^2 l l', whose inverse products follow from A's by
+    Sherman-Morrison and ln|Sigma| = ln|A| + ln(1 + s^2 l' A^-1 l); r less its first
+    usable value (the contrasts do not see it). Returns ``(quad, ln|Sigma|, 1' Sigma^-1
+    1)``."""
+    n_ok = ok.sum(axis=1)
+    z = np.stack([ok.astype(np.float64), np.where(ok, L, 0.0),
+                  np.where(ok, r - _first_usable(r, ok)[:, None], 0.0)], axis=2)
+    g, ldc = _c_products(u, ok, w, z)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        g = g / a2[:, None, None]
+        den = 1.0 + s * s * g[:, 1, 1]
+
+        def sig_inv(i, j):
+            return g[:, i, j] - s * s * g[:, i, 1] * g[:, 1, j] / den
+
+        q11 = np.maximum(sig_inv(0, 0), 1e-300)
+        quad = sig_inv(2, 2) - sig_inv(0, 2) ** 2 / q11
+        ld = n_ok * np.log(a2) + ldc + np.log(den)
+    return quad, ld, q11
+
+
 def gls_fits(y, L, u, ok, w, *, share=None):
     """Per-device generalised least squares of y = a - nu L under C(w).
 
@@ -165,38 +242,32 @@ def gls_fits(y, L, u, ok, w, *, share=None):
     likelihood's determinant terms; ``logdet_a`` = ln|C| + ln(1' C^-1 1), those of the
     likelihood of the reads' contrasts, a eliminated and nu profiled)."""
     w = np.broadcast_to(np.asarray(w, dtype=np.float64), (y.shape[0],))
-    first, inverse = (slice(None), None) if share is None else share
-    okg = ok[first]
-    c = _masked(u[first], okg, w[first])
-    ci = np.linalg.inv(c)
-    x = np.stack([okg.astype(np.float64), np.where(okg, L[first], 0.0)], axis=-1)  # (G, K, 2)
-    cix = ci @ x
-    m = np.swapaxes(x, 1, 2) @ cix
-    m[okg.sum(axis=1) < 3] = np.eye(2)
-    minv = np.linalg.inv(m)
-    vnu = minv[:, 1, 1]
-    ldc = np.linalg.slogdet(c)[1]
-    logdet = ldc + np.linalg.slogdet(m)[1]
-    logdet_a = ldc + np.log(np.maximum(m[:, 0, 0], 1e-300))
-    yy = np.where(ok, y, 0.0)
     n_ok = ok.sum(axis=1)
     bad = n_ok < 3
-    rows_by = _group_rows(inverse, okg.shape[0])
+    rows_by = None if share is None else _group_rows(share[1], share[0].size)
     if rows_by is None:
-        if inverse is not None:
-            ci, x, cix, minv = (v[inverse] for v in (ci, x, cix, minv))
-        beta = np.einsum("nij,nj->ni", minv, np.einsum("nki,nk->ni", cix, yy))
-        r = yy - np.einsum("nki,ni->nk", x, beta)
-        rss = np.einsum("nk,nkj,nj->n", r, ci, r)
+        beta, rss, vnu, logdet, logdet_a = _gls_each(y, L, u, ok, w, bad)
     else:
+        first, inverse = share
+        okg = ok[first]
+        c = _masked(u[first], okg, w[first])
+        ci = np.linalg.inv(c)
+        x = np.stack([okg.astype(np.float64), np.where(okg, L[first], 0.0)], axis=-1)
+        cix = ci @ x
+        m = np.swapaxes(x, 1, 2) @ cix
+        m[okg.sum(axis=1) < 3] = np.eye(2)
+        minv = np.linalg.inv(m)
+        ldc = np.linalg.slogdet(c)[1]
+        logdet = (ldc + np.linalg.slogdet(m)[1])[inverse]
+        logdet_a = (ldc + np.log(np.maximum(m[:, 0, 0], 1e-300)))[inverse]
+        vnu = minv[:, 1, 1][inverse]
+        yy = np.where(ok, y, 0.0)
         beta, rss = np.empty((yy.shape[0], 2)), np.empty(yy.shape[0])
         for gi, rows in enumerate(rows_by):
             yg = yy[rows]
             beta[rows] = bg = (yg @ cix[gi]) @ minv[gi].T
             rg = yg - bg @ x[gi].T
             rss[rows] = np.einsum("nk,nk->n", rg @ ci[gi], rg)
-    if inverse is not None:
-        vnu, logdet, logdet_a = (v[inverse] for v in (vnu, logdet, logdet_a))
     nu = np.where(bad, np.nan, -beta[:, 1])
     return {"nu": nu, "a": beta[:, 0], "S": np.where(bad, 0.0, 1.0 / vnu),
             "rss": np.where(bad, 0.0, rss), "dof": np.maximum(n_ok - 2, 0).astype(np.float64),
@@ -233,33 +304,29 @@ def contrast_loglik(y, L, u, ok, *, mu, s, a2, w, share=None):
     results). Returns ``(loglik, reads)`` per device (reads = usable reads - 1; devices
     with fewer than 2 usable reads score 0 over 0 reads)."""
     n, k = y.shape
-    first, inverse = (slice(None), None) if share is None else share
-    okg, lg_, sg = ok[first], np.where(ok, L, 0.0)[first], s[first]
-    both = okg[:, :, None] & okg[:, None, :]
-    c = np.where(both, a2[first][:, None, None] * _masked(
-        u[first], okg, np.broadcast_to(w, (n,))[first]), 0.0)
-    idx = np.arange(k)
-    c[:, idx, idx] += ~okg
-    sig = c + np.where(both, (sg * sg)[:, None, None] * lg_[:, :, None] * lg_[:, None, :],
-                       0.0)
-    si = np.linalg.inv(sig)
-    s1 = si @ okg.astype(np.float64)[:, :, None]
-    q11 = np.maximum(np.einsum("gk,gk->g", okg, s1[..., 0]), 1e-300)
-    ld = np.linalg.slogdet(sig)[1]
+    w = np.broadcast_to(w, (n,))
     r = np.where(ok, y + mu[:, None] * L, 0.0)
-    rows_by = _group_rows(inverse, okg.shape[0])
+    rows_by = None if share is None else _group_rows(share[1], share[0].size)
     if rows_by is None:
-        if inverse is not None:
-            si, s1 = si[inverse], s1[inverse]
-        quad = (np.einsum("nk,nkj,nj->n", r, si, r)
-                - (s1[..., 0] * r).sum(axis=1) ** 2 / (q11 if inverse is None else q11[inverse]))
+        quad, ld, q11 = _contrast_each(r, L, u, ok, s=s, a2=a2, w=w)
     else:
+        first, inverse = share
+        okg, lg_, sg = ok[first], np.where(ok, L, 0.0)[first], s[first]
+        both = okg[:, :, None] & okg[:, None, :]
+        c = np.where(both, a2[first][:, None, None] * _masked(u[first], okg, w[first]), 0.0)
+        idx = np.arange(k)
+        c[:, idx, idx] += ~okg
+        sig = c + np.where(both, (sg * sg)[:, None, None] * lg_[:, :, None]
+                           * lg_[:, None, :], 0.0)
+        si = np.linalg.inv(sig)
+        s1 = si @ okg.astype(np.float64)[:, :, None]
+        q11 = np.maximum(np.einsum("gk,gk->g", okg, s1[..., 0]), 1e-300)
+        ld = np.linalg.slogdet(sig)[1]
         quad = np.empty(n)
         for gi, rows in enumerate(rows_by):
             rg = r[rows]
             quad[rows] = (np.einsum("nk,nk->n", rg @ si[gi], rg)
                           - (rg @ s1[gi, :, 0]) ** 2 / q11[gi])
-    if inverse is not None:
         q11, ld = q11[inverse], ld[inverse]
     m = ok.sum(axis=1) - 1
     # |K' Sigma K| = |Sigma| 1' Sigma^-1 1 for the contrasts K'y = y_k - y_first

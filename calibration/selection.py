@@ -20,6 +20,7 @@ from scipy.special import ndtr
 from ..devices.blocks import ReadNoiseLaw, ReadNoiseStructure
 from ..devices.fitted import FittedPowerLaw
 from ..devices.relaxation_table import RelaxationTable
+from .programming import noise_free_powers
 from .readnoise import LOG_FLOOR as _LOG_FLOOR
 from .readnoise import predictive_loglik
 
@@ -54,10 +55,12 @@ def _relaxation_logpdf(block: RelaxationTable, g0, t, g, g_level=None):
 def programming_prior(block: FittedPowerLaw, g0, lev, lev_all):
     """Per device, the mean [S] and standard deviation [S] of g_prog in its level, from the
     positive first reads ``g0`` [S] of the fitted devices (levels ``lev``) with the power
-    law's read noise at the first read undone: for reads x = g_prog (1 + e), var x =
-    var g_prog (1 + Q^2 u(0)) + m^2 Q^2 u(0), Q^2 the summed amplitudes at the level's mean
-    m (floored at 1 % of var x). Returned for the devices of levels ``lev_all``; a level
-    without two positive first reads gets NaN for both (its reads keep the flat prior)."""
+    law's read noise at the first read undone
+    (:func:`~xbarlab.calibration.programming.noise_free_powers` under the block's law, the
+    noise's relative variance Q^2 u(0), Q^2 the summed amplitudes at the reads' mean; the
+    variance floored at 1 % of the reads'). Returned for the devices of levels
+    ``lev_all``; a level without two positive first reads gets NaN for both (its reads
+    keep the flat prior)."""
     uq = np.unique(lev_all)
     m = np.full(uq.size, np.nan)
     sd = np.full(uq.size, np.nan)
@@ -66,12 +69,12 @@ def programming_prior(block: FittedPowerLaw, g0, lev, lev_all):
         x = g0[(lev == L) & (g0 > 0)]
         if x.size < 2:
             continue
-        m[i] = x.mean()
-        q2 = float(block.q_read(m[i])) ** 2
+        q2 = float(block.q_read(x.mean())) ** 2
         if block.q_independent is not None:
-            q2 += float(block.q_independent(m[i])) ** 2
-        vx = x.var()
-        sd[i] = np.sqrt(max((vx - m[i] ** 2 * q2 * u0) / (1 + q2 * u0), 0.01 * vx))
+            q2 += float(block.q_independent(x.mean())) ** 2
+        x1, x2 = noise_free_powers(x, q2 * u0, linear=block.law is ReadNoiseLaw.LINEAR)
+        m[i] = x1.mean()
+        sd[i] = np.sqrt(max(x2.mean() - m[i] ** 2, 0.01 * x.var()))
     k = np.searchsorted(uq, lev_all)
     return m[k], sd[k]
 

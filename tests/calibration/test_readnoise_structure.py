@@ -50,13 +50,38 @@ def test_contrast_loglik_is_the_density_of_the_contrasts(ok, w):
     assert abs(ll[0] - ref) < 1e-10
 
 
+def test_kalman_products_equal_the_dense_inverse():
+    """readnoise._c_products (a Kalman filter over each device's reads) equals z_i' C^-1 z_j
+    and ln|C| from numpy's inverse of C = (1 - w) min(u_i, u_j) + w diag(u) over the
+    usable reads, to 1e-10 relative, for reads in any order of u, shares w in [0, 1]
+    (0 and 1 included) and unusable reads anywhere."""
+    from xbarlab.calibration.readnoise import _c_products
+
+    rng = np.random.default_rng(8)
+    n, k, m = 40, 7, 3
+    u = rng.uniform(5.0, 30.0, (n, k))
+    ok = rng.random((n, k)) > 0.25
+    ok[:, :2] = True
+    w = np.concatenate([[0.0, 1.0], rng.uniform(0, 1, n - 2)])
+    z = rng.normal(size=(n, k, m))
+    prod, logdet = _c_products(u, ok, w, z)
+    for d in range(n):
+        ix = np.nonzero(ok[d])[0]
+        uu = u[d, ix]
+        c = (1 - w[d]) * np.minimum.outer(uu, uu) + w[d] * np.diag(uu)
+        zz = z[d, ix]
+        np.testing.assert_allclose(prod[d], zz.T @ np.linalg.solve(c, zz), rtol=1e-10,
+                                   atol=1e-12)
+        assert logdet[d] == pytest.approx(np.linalg.slogdet(c)[1], rel=1e-10)
+
+
 @pytest.mark.parametrize("n", [300, 3000])
 def test_grouped_algebra_equals_per_device(n):
     """gls_fits and contrast_loglik with devices grouped by schedule, usable reads and
     covariance parameters (share_groups over (t, ok, (s, a2, w)), 12 groups) equal the
     per-device computation to 1e-9 (rounding: the products in another order), both with
-    each device given its group's matrices (n = 300, groups of 25 on average) and looping
-    over the groups (n = 3000); mu and the
+    each device on its own (n = 300, groups of 25 on average: the Kalman filter) and
+    looping over the groups (n = 3000); mu and the
     reads differ within a group; devices equal in all but one parameter are not grouped."""
     rng = np.random.default_rng(5)
     k = 5
