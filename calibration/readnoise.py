@@ -137,8 +137,9 @@ def share_groups(clock, ok, w=None):
     return first, inverse
 
 
-#: Smallest mean number of devices per group at which the per-device algebra loops over the
-#: groups (one matrix product each) instead of giving every device its group's matrices.
+#: Smallest mean number of devices per group at which the algebra loops over the groups (one
+#: inverse and one matrix product each) instead of running the Kalman filter of
+#: :func:`_c_products` over every device.
 _LOOP_MIN_MEAN = 64
 
 
@@ -234,8 +235,10 @@ def gls_fits(y, L, u, ok, w, *, share=None):
 
     ``y``, ``L``, ``u``: (n, K) log reads [ln S], drift clock and 1/f clock [1]; ``ok``:
     usable reads; ``w``: per-device independent share in [0, 1]; ``share``: None, or
-    ``(first, inverse)`` from :func:`share_groups` over these devices (the covariance,
-    the design and their determinants are then computed once per group; same results).
+    ``(first, inverse)`` from :func:`share_groups` over these devices (where the groups
+    hold :data:`_LOOP_MIN_MEAN` devices or more on average, the covariance, the design and
+    their determinants are computed once per group; otherwise every device goes through
+    :func:`_c_products`; same results to rounding).
     Returns a dict of arrays (n,): ``nu`` (NaN where fewer than 3 reads), ``a`` [ln S],
     ``S`` = 1/var(nu) in units of A^-2, ``rss`` (the generalised residual sum of squares,
     A^2 units), ``dof`` = reads - 2 and ``logdet`` = ln|C| + ln|X' C^-1 X| (the restricted
@@ -300,9 +303,10 @@ def contrast_loglik(y, L, u, ok, *, mu, s, a2, w, share=None):
     density of the contrasts y_k - y_first, turned into a density of the reads g_k by
     the Jacobian 1/g_k. ``share``: None, or ``(first, inverse)`` from :func:`share_groups`
     grouping devices of equal ``L``, ``u``, ``ok``, ``s``, ``a2`` and ``w`` (their
-    covariance, its inverse and determinant are then computed once per group; same
-    results). Returns ``(loglik, reads)`` per device (reads = usable reads - 1; devices
-    with fewer than 2 usable reads score 0 over 0 reads)."""
+    covariance, its inverse and determinant computed once per group where the groups are
+    large, as in :func:`gls_fits`; same results to rounding). Returns ``(loglik, reads)``
+    per device (reads = usable reads - 1; devices with fewer than 2 usable reads score 0
+    over 0 reads)."""
     n, k = y.shape
     w = np.broadcast_to(w, (n,))
     r = np.where(ok, y + mu[:, None] * L, 0.0)
