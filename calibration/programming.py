@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import stats
 
+from ..checks import check_values
 from ..devices.blocks import Family, ReadNoiseLaw, beta_shape
 from ..devices.curves import FittedCurve
 from ..devices.fitted import FittedProgramming
@@ -136,8 +137,11 @@ def noise_free_powers(x, r, *, linear: bool = False):
     """Per read, the terms whose means over a level are E[g] [S] and E[g^2] [S^2] of the
     conductances g behind reads ``x`` [S] with read noise of variance ``r`` [1] per read
     (array or scalar): for noise in ln g (ln x = ln g + eta, var eta = r) x e^(-r/2) and
-    x^2 e^(-2r); ``linear`` (x = g (1 + eta)) x and x^2 / (1 + r). Returns ``(x1, x2)``."""
-    x = np.asarray(x, dtype=np.float64)
+    x^2 e^(-2r); ``linear`` (x = g (1 + eta)) x and x^2 / (1 + r). Returns ``(x1, x2)``;
+    a read or a variance that is not finite, or a variance below 0, raises
+    :class:`~xbarlab.errors.ConfigError`."""
+    x = check_values(x, what="x (reads) [S]")
+    r = check_values(r, what="r (relative read-noise variance) [1]", lo=0.0)
     if linear:
         return x, x**2 / (1.0 + r)
     return x * np.exp(-0.5 * r), x**2 * np.exp(-2.0 * r)

@@ -20,6 +20,7 @@ from scipy.special import ndtr
 from ..devices.blocks import ReadNoiseLaw, ReadNoiseStructure
 from ..devices.fitted import FittedPowerLaw
 from ..devices.relaxation_table import RelaxationTable
+from ..errors import ConfigError
 from .programming import noise_free_powers
 from .readnoise import LOG_FLOOR as _LOG_FLOOR
 from .readnoise import predictive_loglik
@@ -60,7 +61,11 @@ def programming_prior(block: FittedPowerLaw, g0, lev, lev_all):
     noise's relative variance Q^2 u(0), Q^2 the summed amplitudes at the reads' mean; the
     variance floored at 1 % of the reads'). Returned for the devices of levels
     ``lev_all``; a level without two positive first reads gets NaN for both (its reads
-    keep the flat prior)."""
+    keep the flat prior). ``g0`` and ``lev`` of different shapes raise
+    :class:`~xbarlab.errors.ConfigError`."""
+    if np.shape(g0) != np.shape(lev):
+        raise ConfigError(f"programming_prior needs one level per first read, got first reads "
+                          f"of shape {np.shape(g0)} and levels of shape {np.shape(lev)}")
     uq = np.unique(lev_all)
     m = np.full(uq.size, np.nan)
     sd = np.full(uq.size, np.nan)

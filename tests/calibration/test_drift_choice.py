@@ -134,3 +134,8 @@ def test_programming_prior_undoes_the_first_reads_noise(law):
     np.testing.assert_allclose(m[:2], m_true[:2], rtol=0.005)
     np.testing.assert_allclose(sd[:2], sd_true[:2], rtol=0.05)
     assert np.isnan(m[2]) and np.isnan(sd[2])
+    from xbarlab.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"one level per first read, got first reads of "
+                                          r"shape \(3,\) and levels of shape \(2,\)"):
+        programming_prior(blk, x[:3], lev[:2], np.array([0]))

@@ -122,3 +122,26 @@ def test_spread_under_large_multiplicative_read_noise_is_deconvolved_without_bia
                                  family="normal", noise_var=0.3 * x**2)
     np.testing.assert_allclose(info.spread, 0.3e-6, rtol=0.12)
     np.testing.assert_allclose(info.bias, 0.0, atol=0.02e-6)
+
+
+def test_noise_free_powers_undo_the_read_noise_and_refuse_bad_values():
+    """noise_free_powers: for g ~ N(5 uS, 1 uS) read as g e^eta (var eta = 0.1) or g (1 + eta),
+    the means of its terms are E[g] and E[g^2] of the generator within 0.3 % (10^6 reads;
+    the reads' own E[g^2] is 10 % high); a negative variance or a NaN read is refused in
+    one line naming it."""
+    import pytest
+    from xbarlab.calibration.programming import noise_free_powers
+    from xbarlab.errors import ConfigError
+
+    rng = np.random.default_rng(3)
+    g = 5e-6 + 1e-6 * rng.standard_normal(1_000_000)
+    eta = np.sqrt(0.1) * rng.standard_normal(g.size)
+    for linear, x in ((False, g * np.exp(eta)), (True, g * (1 + eta))):
+        x1, x2 = noise_free_powers(x, 0.1, linear=linear)
+        assert x1.mean() == pytest.approx(5e-6, rel=3e-3)
+        assert x2.mean() == pytest.approx(26e-12, rel=3e-3)
+        assert np.mean(x**2) > 1.09 * 26e-12
+    with pytest.raises(ConfigError, match=r"r \(relative read-noise variance\) \[1\] must"):
+        noise_free_powers(np.ones(2), -0.1)
+    with pytest.raises(ConfigError, match=r"x \(reads\) \[S\]"):
+        noise_free_powers(np.array([1.0, np.nan]), 0.1)

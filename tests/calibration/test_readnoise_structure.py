@@ -76,12 +76,12 @@ def test_kalman_products_equal_the_dense_inverse():
 
 
 @pytest.mark.parametrize("n", [300, 3000])
-def test_grouped_algebra_equals_per_device(n):
+def test_grouped_algebra_equals_per_device(n, monkeypatch):
     """gls_fits and contrast_loglik with devices grouped by schedule, usable reads and
     covariance parameters (share_groups over (t, ok, (s, a2, w)), 12 groups) equal the
     per-device computation to 1e-9 (rounding: the products in another order), both with
-    each device on its own (n = 300, groups of 25 on average: the Kalman filter) and
-    looping over the groups (n = 3000); mu and the
+    each device on its own (the Kalman filter), for groups of 25 devices on average (n =
+    300, the loop forced) and 250 (n = 3000, the loop by default); mu and the
     reads differ within a group; devices equal in all but one parameter are not grouped."""
     rng = np.random.default_rng(5)
     k = 5
@@ -97,6 +97,11 @@ def test_grouped_algebra_equals_per_device(n):
     kw = dict(mu=mu, s=par[:, 0], a2=par[:, 1] ** 2, w=par[:, 2])
     share = share_groups(t, ok, par)
     assert share[0].size == 12
+    from xbarlab.calibration import readnoise
+
+    if n < readnoise._LOOP_MIN_MEAN * 12:
+        monkeypatch.setattr(readnoise, "_LOOP_MIN_MEAN", 1)  # else both sides filter
+    assert readnoise._group_rows(share[1], 12) is not None
     ll0, m0 = contrast_loglik(y, L, u, ok, **kw)
     ll1, m1 = contrast_loglik(y, L, u, ok, **kw, share=share)
     np.testing.assert_array_equal(m0, m1)
