@@ -3,12 +3,12 @@
 Model of the reads of one device: ln g(t_k) = a - nu L_k + e_k with
 L_k = ln((t_k + t0)/t0), u_k = ln((t_k + t0 + t_r)/(2 t_r)) and e the 1/f read noise of
 a :class:`~xbarlab.devices.blocks.ReadNoiseStructure`, chosen by held-out likelihood
-(:func:`choose_structure`): accumulated, Q W(u_k) with W a Wiener process; drawn
-independently at every read, Q sqrt(u_k) z_k; or the sum of both. The two latter are
-fitted by per-device generalised least squares under their covariance
-(:func:`~xbarlab.calibration.readnoise.gls_fits`, :func:`structure_fit`) with the same
-per-level moments as below. For the random walk, increments of consecutive reads are
-independent:
+(:func:`~xbarlab.calibration.structure.choose_structure`): accumulated, Q W(u_k) with W
+a Wiener process; drawn independently at every read, Q sqrt(u_k) z_k; or the sum of
+both. The two latter are fitted by per-device generalised least squares under their
+covariance (:func:`~xbarlab.calibration.readnoise.gls_fits`,
+:func:`~xbarlab.calibration.structure.structure_fit`) with the same per-level moments as
+below. For the random walk, increments of consecutive reads are independent:
 dy = -nu dL + Q dW, var(dW) = du, so the generalised-least-squares exponent of a device
 is nu_hat = -sum(dy dL/du) / S with S = sum(dL^2/du) and var(nu_hat | nu) = Q^2/S. Per
 level, Q^2 is the pooled residual variance per unit u and the device-to-device spread is
@@ -48,43 +48,35 @@ from ..devices.curves import FittedCurve
 from ..devices.fitted import FittedPowerLaw
 from ..enums import coerce_enum
 from .readnoise import (
-    contrast_loglik,
-    gls_fits,
     linear_amplitude,
     linear_amplitude_ml,
     linear_log_moments,
     predictive_loglik,
-    reml_cost,
-    share_groups,
 )
 from .smooth import smooth_cv
+from .structure import (
+    T_R,
+    Reads,
+    best_t0,
+    choose_structure,
+    index_groups,
+    level_stats,
+    pick_w,
+    structure_fit,
+    t0_cost,
+    w_fits,
+)
 
-T_R = 250e-9
-_T0_GRID = np.geomspace(0.1, 1000.0, 21)
 #: Largest share of censored reads (<= 0 S) among the reads of cells with positive reads.
 MAX_CENSORED = 0.10
 #: Fewest cells per level with >= 3 positive reads a power-law fit needs.
 MIN_USABLE = 5
-#: Held-out gain per read, in standard errors, that "both" needs over the better single
-#: read-noise structure to be chosen (it has one more parameter per level).
-BOTH_MARGIN_SE = 2.0
 #: Held-out gain per read, in standard errors, that the linear read-noise law needs over
 #: the law on ln g (the default) to be chosen.
 LAW_MARGIN_SE = 2.0
 #: Noise std s = Q sqrt(u) (in ln g) from which a level's relative read-noise amplitude
 #: is fitted by likelihood in g rather than from its log variance (:func:`_level_q`).
 LINEAR_ML_ABOVE = 0.3
-#: The likelihood that fits t0 under independent or "both" read noise: "profile" (each
-#: device's exponent profiled, each level's Q^2 profiled) or "marginal" (the exponent
-#: integrated over its level's normal). On log-normal reads of t0 = 20 s (4 targets x
-#: 5,000 devices, independent noise) "profile" gave t0 = 18.9 s from reads at 1 s - 1 y
-#: and 17.4 s from reads up to 1 d, mu_nu 0.5 % and 2 % low; "marginal" 20.6 s and 21.0
-#: s, mu_nu within 0.3 %. Tech C's drift choice (held-out likelihood) keeps the
-#: relaxation table under either (11.84 per read against the power law's 10.82 under
-#: "profile", 11.40 under "marginal").
-T0_LIKELIHOOD = "marginal"
-_W_GRID = np.linspace(0.0, 1.0, 21)
-_PURE_W = {ReadNoiseStructure.RANDOM_WALK: 0.0, ReadNoiseStructure.INDEPENDENT: 1.0}
 
 
 @dataclass
@@ -204,15 +196,6 @@ def _device_fits(pv, t0):
     return nu, S, rss, dof - 1, logdu
 
 
-def _level_stats(nu, S, rss, dof, sel):
-    good = sel & np.isfinite(nu) & (S > 0) & (dof >= 1)
-    q2 = rss[good].sum() / max(dof[good].sum(), 1)
-    mu = nu[good].mean()
-    raw = nu[good].var(ddof=1)
-    sig2 = raw - q2 * np.mean(1 / S[good])
-    return mu, np.sqrt(max(sig2, 0.0)), np.sqrt(raw), np.sqrt(q2), int(good.sum())
-
-
 def _profile_cost(nu, S, rss, dof, logdu, sel=None, groups=None):
     """-2 log-likelihood (up to a constant) of the increments with Q^2 profiled out:
     N ln(rss/N) + sum ln du, N the number of increments (a t0 that stretches du is paid
@@ -235,7 +218,7 @@ def choose_t0(pv, groups=None) -> float:
     """t0 [s] maximising the profile likelihood of the per-device increment fits (coarse
     grid in log t0, then a bounded scalar minimisation around the best grid point);
     ``groups``: device indices of each level (each its own Q^2), None: one Q^2."""
-    return _best_t0(lambda lt0: _profile_cost(*_device_fits(pv, 10.0**lt0), groups=groups))
+    return best_t0(lambda lt0: _profile_cost(*_device_fits(pv, 10.0**lt0), groups=groups))
 
 
 def first_positive(pv):
@@ -247,198 +230,6 @@ def first_positive(pv):
     rows = np.arange(pv.n_dev)
     t1 = np.where(np.isfinite(pv.t[rows, first]), pv.t[rows, first], pv.tp[first])
     return first, t1
-
-
-class _Reads:
-    """Log reads [ln S], usable-read mask and read times [s] of devices ``rows``, taken
-    once for the many fits at trial t0 and w; devices sharing a read schedule share
-    their covariance and design (:func:`~xbarlab.calibration.readnoise.share_groups`)."""
-
-    def __init__(self, pv, rows):
-        g = pv.g[rows]
-        self.t = np.where(np.isfinite(pv.t[rows]), pv.t[rows], pv.tp[None, :])
-        self.ok = np.isfinite(g) & (g > 0)
-        self.y = np.log(np.where(self.ok, g, 1.0))
-        self.share = share_groups(self.t, self.ok)
-        self._by_level = (None, None)
-
-    def clocks(self, t0):
-        """Drift clock L and 1/f clock u [1] of every read at ``t0`` [s]."""
-        first, inverse = self.share
-        tg = self.t[first]
-        return (np.log((tg + t0) / t0)[inverse],
-                np.log((tg + t0 + T_R) / (2 * T_R))[inverse])
-
-    def level_share(self, groups):
-        """:func:`~xbarlab.calibration.readnoise.share_groups` of these devices by read
-        schedule and level (``groups``: index arrays, one per level), kept for the last
-        ``groups`` asked."""
-        if self._by_level[0] is not groups:
-            lev = np.full(self.y.shape[0], -1.0)
-            for i, ix in enumerate(groups):
-                lev[ix] = i
-            self._by_level = (groups, share_groups(self.t, self.ok, lev))
-        return self._by_level[1]
-
-    def gls(self, t0, w_dev):
-        """:func:`~xbarlab.calibration.readnoise.gls_fits` at ``t0`` [s] and per-device
-        independent shares ``w_dev`` [1]."""
-        w = np.broadcast_to(np.asarray(w_dev, dtype=np.float64), (self.y.shape[0],))
-        share = self.share if np.all(w == w[0]) else share_groups(self.t, self.ok, w)
-        L, u = self.clocks(t0)
-        return gls_fits(self.y, L, u, self.ok, w, share=share)
-
-
-def _best_t0(cost, lt0=None):
-    """t0 [s] minimising ``cost(log10 t0)``: the grid, or a bracket around ``lt0``, then a
-    bounded scalar minimisation."""
-    from scipy.optimize import minimize_scalar
-
-    lg = np.log10(_T0_GRID) if lt0 is None else lt0 + np.array([-0.3, 0.0, 0.3])
-    c = np.array([cost(v) for v in lg])
-    i = int(np.argmin(c))
-    lo, hi = lg[max(i - 1, 0)], lg[min(i + 1, lg.size - 1)]
-    res = minimize_scalar(cost, bounds=(lo, hi), method="bounded", options={"xatol": 1e-3})
-    return float(10.0 ** res.x)
-
-
-def _w_fits(reads, t0):
-    """Per-device fits at every independent share w of the grid (t0 fixed)."""
-    return [reads.gls(t0, np.full(reads.y.shape[0], w)) for w in _W_GRID]
-
-
-def _pick_w(fits_w, groups, shared):
-    """Independent share w in [0, 1] of each level, or one shared by all levels, from
-    :func:`_w_fits` (restricted likelihood over the grid of w, refined by a parabola
-    through the best grid point and its neighbours)."""
-    costs = np.array([[reml_cost(f, [ix]) for ix in groups] for f in fits_w])
-    if shared:
-        costs = np.repeat(costs.sum(axis=1, keepdims=True), len(groups), axis=1)
-    out = np.empty(len(groups))
-    for k in range(len(groups)):
-        i = int(np.argmin(costs[:, k]))
-        w = _W_GRID[i]
-        if 0 < i < _W_GRID.size - 1:
-            c0, c1, c2 = costs[i - 1:i + 2, k]
-            den = c0 - 2 * c1 + c2
-            if den > 0:
-                w += 0.5 * (c0 - c2) / den * (_W_GRID[1] - _W_GRID[0])
-        out[k] = np.clip(w, 0.0, 1.0)
-    return out
-
-
-def structure_fit(pv, rows, groups, structure, t0, *, shared_w=False):
-    """Fit one read-noise structure to devices ``rows`` (``groups``: index arrays into
-    ``rows``, one per level): ``(t0 [s], w per level, per-device fits)``. t0 (when None)
-    maximises the likelihood of :data:`T0_LIKELIHOOD` (:func:`_t0_cost`) and, under ``BOTH``,
-    each level's independent share w the restricted likelihood (alternately: t0 at
-    w = 1/2, w, then t0 again); ``shared_w``: one w for all levels."""
-    def w_dev(w_lev):
-        out = np.zeros(rows.size)
-        for ix, w in zip(groups, w_lev, strict=True):
-            out[ix] = w
-        return out
-
-    reads = _Reads(pv, rows)
-    w_lev = np.full(len(groups), _PURE_W.get(structure, 0.5))
-    rounds = 2 if structure is ReadNoiseStructure.BOTH else 1
-    t_fit = t0
-    for r in range(rounds):
-        if t0 is None:
-            wd = w_dev(w_lev)
-            t_fit = _best_t0(lambda lt, wd=wd: _t0_cost(pv, rows, groups, reads,
-                                                        10.0**lt, wd)(groups),
-                             None if r == 0 else np.log10(t_fit))
-        if structure is ReadNoiseStructure.BOTH:
-            w_lev = _pick_w(_w_fits(reads, t_fit), groups, shared_w)
-    return t_fit, w_lev, reads.gls(t_fit, w_dev(w_lev))
-
-
-def _t0_cost(pv, rows, groups, reads, t0, wd):
-    """The -2 log-likelihood that chooses t0 under :data:`T0_LIKELIHOOD` at ``t0`` [s]
-    with the independent shares ``wd`` (per device of ``rows``) [1], as a function of the
-    devices (index arrays into ``rows``, one per level: ``groups`` or a resample of it):
-    "profile", :func:`~xbarlab.calibration.readnoise.reml_cost` of the reads' contrasts
-    (nu profiled per device, each level's Q^2 profiled); "marginal", of the contrasts
-    with nu integrated over its level's N(mu_nu, sigma_nu^2) (:func:`contrast_loglik`),
-    each level's mu_nu, sigma_nu and Q^2 the moments of the GLS fits of ``groups`` at
-    ``t0``."""
-    f = reads.gls(t0, wd)
-    if T0_LIKELIHOOD == "profile":
-        return lambda picks: reml_cost(f, picks, restricted=False)
-    stats = [_level_stats(f["nu"][ix], f["S"][ix], f["rss"][ix], f["dof"][ix],
-                          np.ones(ix.size, bool)) for ix in groups]
-    w_lev = [wd[ix[0]] if ix.size else 0.0 for ix in groups]
-    lp = _score(pv, rows, groups, t0, w_lev, stats, reads)[0]
-    return lambda picks: -2.0 * float(lp[np.concatenate(picks)].sum())
-
-
-def _score(pv, rows, groups, t0, w_lev, stats, reads=None):
-    """Held-out :func:`contrast_loglik` of devices ``rows`` with each level's (mu, sigma,
-    Q^2, w): per-device log-likelihoods and read counts (``reads``: the :class:`_Reads` of
-    ``rows`` when the caller has it)."""
-    reads = _Reads(pv, rows) if reads is None else reads
-    L, u = reads.clocks(t0)
-    par = np.zeros((rows.size, 4))
-    for ix, w, st in zip(groups, w_lev, stats, strict=True):
-        par[ix] = (st[0], st[1], st[3] ** 2, w)
-    return contrast_loglik(reads.y, L, u, reads.ok, mu=par[:, 0], s=par[:, 1],
-                           a2=par[:, 2], w=par[:, 3], share=reads.level_share(groups))
-
-
-def choose_structure(pv, lev, keep, *, t0, rng) -> tuple[ReadNoiseStructure, dict]:
-    """The read-noise structure with the highest held-out log-likelihood per read.
-
-    Each structure is fitted (:func:`structure_fit`, per-level mu_nu, sigma_nu, Q) on a
-    random half of the devices of every level (``rng`` draws the split) and scores the
-    reads of the other half after their first read (:func:`contrast_loglik`, joint over a
-    device's reads). ``BOTH`` is scored with one independent share w for all levels (one
-    parameter more than either single structure; a random walk in u much like a random
-    drift exponent, the two are hard to tell apart level by level) and chosen only when
-    its gain per read over the better single structure exceeds :data:`BOTH_MARGIN_SE`
-    standard errors (paired over held-out devices). Returns the structure and the
-    evidence: ``loglik`` (structure -> mean log-likelihood per read [ln(1/S)]),
-    ``both_gain`` and ``both_gain_se`` [ln(1/S) per read], ``devices`` and ``reads``
-    held out, ``w_both`` (the shared independent share under ``BOTH``) [1]."""
-    idx = [np.nonzero(lev == L)[0] for L in keep]
-    train, test = [], []
-    for ix in idx:
-        p = rng.permutation(ix)
-        train.append(p[: p.size // 2])
-        test.append(p[p.size // 2:])
-    rows_tr, rows_te = np.concatenate(train), np.concatenate(test)
-    g_tr = _groups(train)
-    g_te = _groups(test)
-    ll, per_dev, w_both = {}, {}, None
-    for st in ReadNoiseStructure:
-        t_s, w_lev, f = structure_fit(pv, rows_tr, g_tr, st, t0, shared_w=True)
-        stats = [_level_stats(f["nu"][ix], f["S"][ix], f["rss"][ix], f["dof"][ix],
-                              np.ones(ix.size, bool)) for ix in g_tr]
-        lp, n = _score(pv, rows_te, g_te, t_s, w_lev, stats)
-        per_dev[st] = (lp, n)
-        ll[st.value] = float(lp.sum() / max(n.sum(), 1))
-        if st is ReadNoiseStructure.BOTH:
-            w_both = w_lev
-    pure = max((ReadNoiseStructure.RANDOM_WALK, ReadNoiseStructure.INDEPENDENT),
-               key=lambda s_: ll[s_.value])
-    n = per_dev[pure][1]
-    diff = per_dev[ReadNoiseStructure.BOTH][0] - per_dev[pure][0]
-    gain = float(diff.sum() / max(n.sum(), 1))
-    se = float(diff.std(ddof=1) * np.sqrt(diff.size) / max(n.sum(), 1)) if diff.size > 1 else np.inf
-    inside = 0.0 < w_both[0] < 1.0  # at w = 0 or 1 "both" is a single structure
-    choice = ReadNoiseStructure.BOTH if inside and gain > BOTH_MARGIN_SE * se else pure
-    ev = {"loglik": ll, "both_gain": gain, "both_gain_se": se, "devices": int(rows_te.size),
-          "reads": int(n.sum()), "w_both": float(w_both[0])}
-    return choice, ev
-
-
-def _groups(parts):
-    """Index arrays into the concatenation of ``parts``."""
-    out, start = [], 0
-    for p in parts:
-        out.append(np.arange(start, start + p.size))
-        start += p.size
-    return out
 
 
 def fit_power_law(pv, lev, centres, keep, *, t0, rng, n_boot=100, read_noise="auto",
@@ -664,18 +455,23 @@ def _fit_structure(pv, lev, centres, keep, structure, *, t0, rng, n_boot):
     Under "both" the independent share w of the read-noise variance is one for all
     levels (a level's own w is poorly determined by a few reads per device: at 150
     devices per level it scatters over 0.2-1 around a truth of 0.5), so the two parts'
-    amplitudes Q sqrt(1 - w) and Q sqrt(w) share the level dependence of Q."""
+    amplitudes Q sqrt(1 - w) and Q sqrt(w) share the level dependence of Q. It is fitted
+    on the levels where ln g is near normal
+    (:func:`~xbarlab.calibration.structure.w_levels`; the structure's choice,
+    :func:`~xbarlab.calibration.structure.choose_structure`, scores "both" as fitted to
+    every level)."""
     t0_fitted = t0 is None
     idx = [np.nonzero(lev == L)[0] for L in keep]
     rows = np.concatenate(idx)
-    groups = _groups(idx)
-    t0, w_lev, f = structure_fit(pv, rows, groups, structure, t0, shared_w=True)
-    reads = _Reads(pv, rows)
+    groups = index_groups(idx)
+    t0, w_lev, f, use = structure_fit(pv, rows, groups, structure, t0, shared_w=True,
+                                      normal_levels=True)
+    reads = Reads(pv, rows)
     gk = centres[keep]
     wd = np.concatenate([np.full(ix.size, w) for ix, w in zip(idx, w_lev, strict=True)])
 
     def stats(fits, picks):
-        return np.array([_level_stats(fits["nu"][pk], fits["S"][pk], fits["rss"][pk],
+        return np.array([level_stats(fits["nu"][pk], fits["S"][pk], fits["rss"][pk],
                                       fits["dof"][pk], np.ones(pk.size, bool)) for pk in picks])
 
     st = stats(f, groups)
@@ -690,10 +486,10 @@ def _fit_structure(pv, lev, centres, keep, structure, *, t0, rng, n_boot):
     bm, bsg, bq, bqi = (np.zeros((n_boot, grid.size)) for _ in range(4))
     h = 0.03
     # t0's cost at three trial values: a replicate's t0 from the parabola through them
-    cost3 = ([_t0_cost(pv, rows, groups, reads, 10.0**lt, wd) for lt in
+    cost3 = ([t0_cost(pv, rows, groups, reads, 10.0**lt, wd) for lt in
               (np.log10(t0) - h, np.log10(t0), np.log10(t0) + h)]
              if t0_fitted and n_boot else [])
-    fits_w = _w_fits(reads, t0) if both and n_boot else []
+    fits_w = w_fits(reads, t0) if both and n_boot else []
     for b in range(n_boot):
         picks = [ix[rng.integers(0, ix.size, ix.size)] for ix in groups]
         cur, t_b, w_b = f, t0, w_lev
@@ -703,7 +499,7 @@ def _fit_structure(pv, lev, centres, keep, structure, *, t0, rng, n_boot):
             step = 0.5 * (c[0] - c[2]) / den if den > 0 else 0.0
             t_b = 10.0 ** (np.log10(t0) + h * float(np.clip(step, -1, 1)))
         if fits_w:
-            w_b = _pick_w(fits_w, picks, True)
+            w_b = pick_w(fits_w, picks, True, use)
         if cost3 or fits_w:
             cur = reads.gls(t_b, np.full(rows.size, w_b[0]) if both else wd)
         r = stats(cur, picks)
@@ -735,7 +531,7 @@ def _fit_random_walk(pv, lev, centres, keep, *, t0, rng, n_boot):
     t0 = choose_t0(pv, idx) if t0 is None else float(t0)
     nu, S, rss, dof, _ = _device_fits(pv, t0)
     gk = centres[keep]
-    st = np.array([_level_stats(nu, S, rss, dof, lev == L) for L in keep])
+    st = np.array([level_stats(nu, S, rss, dof, lev == L) for L in keep])
     mu, sig, raw, q, n = st.T
     s_mu = smooth_cv(gk, mu, n / np.maximum(raw, 1e-12) ** 2, monotone=True)
     s_sig = smooth_cv(gk, sig, n / np.maximum(raw, 1e-12) ** 2, monotone=True)
@@ -756,12 +552,12 @@ def _fit_random_walk(pv, lev, centres, keep, *, t0, rng, n_boot):
         cur = (nu, S, rss, dof)
         if fits:
             allp = np.concatenate(picks)
-            c = [_profile_cost(*fits[j], sel=allp, groups=_groups(picks)) for j in range(3)]
+            c = [_profile_cost(*fits[j], sel=allp, groups=index_groups(picks)) for j in range(3)]
             den = c[0] - 2 * c[1] + c[2]
             step = 0.5 * (c[0] - c[2]) / den if den > 0 else 0.0
             lt_b = np.log10(t0) + h * float(np.clip(step, -1.0, 1.0))
             cur = _device_fits(pv, 10.0**lt_b)
-        rows = [_level_stats(cur[0][pk], cur[1][pk], cur[2][pk], cur[3][pk],
+        rows = [level_stats(cur[0][pk], cur[1][pk], cur[2][pk], cur[3][pk],
                              np.ones(pk.size, bool)) for pk in picks]
         r = np.array(rows)
         bm[b] = s_mu(grid, r[:, 0])

@@ -13,7 +13,8 @@ from ..checks import check_rng
 from ..devices.fitted import FittedPowerLaw
 from ..devices.relaxation_table import RelaxationTable
 from .goodness import model_levels
-from .powerlaw import BOTH_MARGIN_SE, LAW_MARGIN_SE, PowerLawInfo
+from .powerlaw import LAW_MARGIN_SE, PowerLawInfo
+from .structure import BOTH_MARGIN_SE
 
 US = 1e6  # S -> uS for plots and tables only
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from _synthetic_pcm import pcm_random_walk_reads
 from scipy import stats
-from xbarlab.calibration import fit, ks_table, powerlaw, split_devices, tables
+from xbarlab.calibration import fit, ks_table, split_devices, structure, tables
 from xbarlab.calibration.selection import heldout_loglik
 from xbarlab.devices.composite import CompositeDevice
 from xbarlab.devices.curves import FittedCurve
@@ -97,7 +97,7 @@ def test_techc_chooses_the_relaxation_table_under_both_t0_likelihoods(techc, mon
     """Tech C (all devices, drift "auto"): the relaxation table is chosen under either t0
     likelihood of the power law, by more than 0.2 per read (measured: 11.840 against
     10.820 under "profile", 11.398 under "marginal")."""
-    monkeypatch.setattr(powerlaw, "T0_LIKELIHOOD", likelihood)
+    monkeypatch.setattr(structure, "T0_LIKELIHOOD", likelihood)
     _, meas = techc
     rep = fit(meas, rng=np.random.default_rng(0), n_boot=0).report
     assert rep.drift_choice == "relaxation", rep.drift_loglik

@@ -195,6 +195,44 @@ def test_given_structure_is_fitted_without_a_choice():
 LINEAR_VS_LOG = 0.03
 
 
+def _fit_half(gen, seed, n_boot=100):
+    """One draw of ``gen`` (41 targets x 2000 devices), the first half of every target's
+    devices fitted as a power law (structure and law chosen)."""
+    table, truth = gen(np.random.default_rng(seed))
+    n = truth["g_target"].size
+    fit_dev = np.zeros(n, bool)
+    for g in np.unique(truth["g_target"]):
+        ix = np.nonzero(truth["g_target"] == g)[0]
+        fit_dev[ix[: ix.size // 2]] = True
+    rows = fit_dev[table["device"]]
+    half = {k: v[rows] for k, v in table.items()}
+    return fit(half, rng=np.random.default_rng(3), n_boot=n_boot, drift="power-law")
+
+
+def _curves(model, structure):
+    """(name, curve, the generator's values, rtol, band allowance) at the fitted levels
+    >= 2.4 uS, and those levels [S]."""
+    pl, d = model.report.power_law, model.drift_law
+    g = pl.levels_g[pl.levels_g >= 2.4e-6]
+    tr = population_truth(g)
+    out = [("mu_nu", d.mu_nu, tr["mu_nu"], 0.10, 0.0),
+           ("sigma_nu", d.sigma_nu, tr["sigma_nu"], 0.10, 0.0),
+           ("q_read", d.q_read, tr["q"], 0.15 if structure == "both" else 0.12,
+            LINEAR_VS_LOG)]
+    if structure == "both":
+        out.append(("q_independent", d.q_independent, tr["q"], 0.12, LINEAR_VS_LOG))
+    return out, g
+
+
+def _band_cover(curve, want, allow, g):
+    """Share of the levels ``g`` whose value ``want`` lies inside the curve's 95 % band,
+    widened by ``allow``."""
+    lo, hi = curve.band(0.95)
+    lo = np.interp(g, curve.g, lo) * (1 - allow)
+    hi = np.interp(g, curve.g, hi) * (1 + allow)
+    return float(np.mean((want >= lo) & (want <= hi)))
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("gen, structure", [
     (pcm_independent_reads, "independent"), (pcm_random_walk_reads, "random-walk"),
@@ -202,7 +240,8 @@ LINEAR_VS_LOG = 0.03
         "mu_nu's band holds the generator's value at 26 of 31 targets >= 6.25 uS (0.84): "
         "above 12 uS the fitted devices' own mean exponent is 0.2 % below the generator's "
         "(1.7 standard errors of 20,000 devices), the pooled curve follows them (-0.26 %) "
-        "and its band ends 0.0-0.1 % below the generator's value")))])
+        "and its band ends 0.0-0.1 % below the generator's value; over ten draws the "
+        "bands hold in 8 (test_set_iv_bands_over_draws)")))])
 def test_round_trip_41_targets(gen, structure):
     """41 targets 0-25 uS x 2000 devices, reads at 1 s - 1 y; the fit sees half of the
     devices of every target (the other half held out), 100 bootstrap replicates. The
@@ -218,30 +257,45 @@ def test_round_trip_41_targets(gen, structure):
     the amplitudes read 3-9 % high, the difference between noise on g and on ln g; under
     "both" (twice the variance) up to 20 % at 2.5-3.1 uS, so there the amplitudes are
     checked from 5 uS."""
-    table, truth = gen(np.random.default_rng(2020))
-    n = truth["g_target"].size
-    fit_dev = np.zeros(n, bool)
-    for g in np.unique(truth["g_target"]):
-        ix = np.nonzero(truth["g_target"] == g)[0]
-        fit_dev[ix[: ix.size // 2]] = True
-    rows = fit_dev[table["device"]]
-    half = {k: v[rows] for k, v in table.items()}
-    model = fit(half, rng=np.random.default_rng(3), n_boot=100, drift="power-law")
+    model = _fit_half(gen, 2020)
     pl = model.report.power_law
     assert pl.read_noise == structure, pl.read_noise_evidence
-    d = model.drift_law
-    assert abs(d.t0 / 20.0 - 1) < 0.1
-    g = pl.levels_g[pl.levels_g >= 2.4e-6]
-    tr = population_truth(g)
+    assert abs(model.drift_law.t0 / 20.0 - 1) < 0.1
+    curves, g = _curves(model, structure)
     band = g >= 6.2e-6
-    checks = [(d.mu_nu, tr["mu_nu"], 0.10, 0.0), (d.sigma_nu, tr["sigma_nu"], 0.10, 0.0),
-              (d.q_read, tr["q"], 0.15 if structure == "both" else 0.12, LINEAR_VS_LOG)]
-    if structure == "both":
-        checks.append((d.q_independent, tr["q"], 0.12, LINEAR_VS_LOG))
-    for curve, want, rtol, allow in checks:
-        lo, hi = curve.band(0.95)
-        lo = np.interp(g[band], curve.g, lo) * (1 - allow)
-        hi = np.interp(g[band], curve.g, hi) * (1 + allow)
-        assert np.mean((want[band] >= lo) & (want[band] <= hi)) >= 0.9
+    for _, curve, want, rtol, allow in curves:
+        assert _band_cover(curve, want[band], allow, g[band]) >= 0.9
         near = g >= (4.9e-6 if structure == "both" and allow else 0.0)
         np.testing.assert_allclose(curve(g[near]), want[near], rtol=rtol)
+
+
+@pytest.mark.slow
+def test_set_iv_bands_over_draws():
+    """Set (iv) (both read noises, each of amplitude Q_s) drawn with seeds 2020-2029 and
+    fitted as in :func:`test_round_trip_41_targets`: "both" is chosen in >= 9 of the 10
+    draws, and in >= 8 of those the 95 % bands of all four curves hold the generator's
+    values at >= 90 % of the targets >= 6.25 uS. Measured: "both" chosen in 9 (seed
+    2027: gain 0.8 standard errors, below the 2 it needs), w 0.49-0.54, the bands holding
+    in 8 (seed 2020: mu_nu at 26 of 31 targets). Bands that cover as they claim would
+    hold here about 0.8-0.95 of the time: a pooled curve's levels miss together, so each
+    curve is close to one 95 % check. With the shared independent share w fitted on every
+    level, the lowest ones too (where ln g is far from normal and w read 0.54-0.61 against
+    a truth of 0.5), the bands held in 6 of 9 (seed 2022: the random walk's amplitude at 0
+    of 31 targets, 18 % low; sigma_nu at 0.71 and 0.87 of them in two more). Each draw's
+    shares are printed with -s."""
+    chosen, held = 0, 0
+    for seed in range(2020, 2030):
+        model = _fit_half(pcm_both_reads, seed)
+        pl = model.report.power_law
+        if pl.read_noise != "both":
+            print(seed, pl.read_noise, pl.read_noise_evidence)
+            continue
+        chosen += 1
+        curves, g = _curves(model, "both")
+        band = g >= 6.2e-6
+        cover = {name: _band_cover(c, want[band], allow, g[band])
+                 for name, c, want, _, allow in curves}
+        print(seed, "w", np.round(pl.w_independent[:1], 3),
+              {k: round(v, 2) for k, v in cover.items()})
+        held += min(cover.values()) >= 0.9
+    assert chosen >= 9 and held >= 8, (chosen, held)
