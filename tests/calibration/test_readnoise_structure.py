@@ -188,6 +188,52 @@ def test_given_structure_is_fitted_without_a_choice():
         fit(table, rng=np.random.default_rng(1), read_noise_structure="white")
 
 
+def _log_normal_both(rng, amplitudes, n=2000, t0=20.0):
+    """Reads ln g = ln(1 uS) - 0.05 L + e, e with covariance A^2 C(1/2) (a random walk and
+    independent reads of amplitude A/sqrt(2) each) in u, one level per amplitude A, at
+    1 s - 1 y; (reads, groups)."""
+    from types import SimpleNamespace
+
+    from xbarlab.calibration.structure import T_R, Reads
+
+    times = np.array([1.0, 3600.0, 86400.0, 7 * 86400.0, 30 * 86400.0, 3.15576e7])
+    u = np.log((times + t0 + T_R) / (2 * T_R))
+    L = np.log((times + t0) / t0)
+    ys = []
+    for a in amplitudes:
+        walk = np.cumsum(rng.normal(size=(n, times.size)) * np.sqrt(np.diff(u, prepend=0.0)),
+                         axis=1)
+        e = a / np.sqrt(2) * (walk + np.sqrt(u) * rng.normal(size=(n, times.size)))
+        ys.append(np.log(1e-6) - 0.05 * L + e)
+    g = np.exp(np.concatenate(ys))
+    pv = SimpleNamespace(g=g, t=np.full(g.shape, np.nan), tp=times)
+    groups = [np.arange(k * n, (k + 1) * n) for k in range(len(amplitudes))]
+    return Reads(pv, np.arange(g.shape[0])), groups, u[-1]
+
+
+@pytest.mark.parametrize("amplitudes, want", [((0.01, 0.03, 0.05), [True, True, False]),
+                                              ((0.05, 0.15, 0.25), [True, False, False])])
+def test_shared_w_comes_from_the_levels_where_ln_g_is_near_normal(amplitudes, want):
+    """structure.w_levels keeps the levels whose read-noise std at the last read, A
+    sqrt(u(1 y)) (0.056, 0.17, 0.28 for A = 0.01, 0.03, 0.05), is <= W_LEVELS_BELOW = 0.2,
+    and when none is, the quarter (here one) with the smallest; pick_w with those levels
+    equals pick_w on them alone, and gives w within 0.2 of the generator's 1/2 (about two
+    standard errors at 2,000 devices a level: w is weakly identified, the restricted
+    likelihood's curvature a few nats over w = 0.3-1)."""
+    from xbarlab.calibration import structure
+
+    reads, groups, u_last = _log_normal_both(np.random.default_rng(8), amplitudes)
+    assert [a * np.sqrt(u_last) <= structure.W_LEVELS_BELOW for a in amplitudes] == (
+        want if want[1] else [False] * 3)
+    fits_w = structure.w_fits(reads, 20.0)
+    use = structure.w_levels(fits_w, reads, 20.0, groups)
+    assert use.tolist() == want
+    w = structure.pick_w(fits_w, groups, True, use)
+    alone = structure.pick_w(fits_w, [g for g, k in zip(groups, use, strict=True) if k], True)
+    np.testing.assert_allclose(w, alone[0], rtol=0, atol=1e-12)
+    assert abs(w[0] - 0.5) < 0.2, w[0]
+
+
 # ------------------------------------------------------------------ full round trips (slow)
 
 #: Allowance for the amplitude: the generators add the read noise to g, the model to ln g;
