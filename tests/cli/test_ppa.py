@@ -19,7 +19,7 @@ def test_anchors_table(capsys):
     assert main(["ppa", "--anchors", "--adc-survey", str(survey), "--node-value",
                  "14nm:v_read=0.2"]) == 0
     assert "node values changed: 14nm:v_read=0.2" in capsys.readouterr().out
-    # --breakdown: one row per chip and operating point (11 of the 14 anchors), each total
+    # --breakdown: one row per chip and operating point (14 of the 17 anchors), each total
     # the sum of its components
     assert main(["ppa", "--anchors", "--breakdown", "--adc-survey", str(survey)]) == 0
     lines = [x for x in capsys.readouterr().out.splitlines() if "| latency [ns] |" in x

@@ -8,7 +8,9 @@ from xbarlab.energy import fit_adc_area, load_adc_survey
 from xbarlab.energy.anchors import ANCHORS, anchor_rows, anchor_table
 
 #: (chip, label, figure) of the anchors the model meets within 1.5x: all but the AON-CiM-like
-#: macro at 6 and 4-bit activations, whose description is the 14 nm node's (1.7x).
+#: macro at 6 and 4-bit activations on KWS, whose description is the 14 nm node's (1.7x),
+#: and on VWW at every width (2.4-3.8x: the model has one figure per product, the paper's
+#: VWW efficiency is about half its KWS one).
 HELD = {
     ("HERMES core", "one core, 8-bit in/out", "tops_per_w"),
     ("HERMES core", "one core, 8-bit in/out", "tops_per_mm2"),
@@ -93,14 +95,17 @@ def test_width_scaling_of_the_aon_cim_like_macro(rows):
     width, 9.4 % of E(8): fitted on 8 and 4 bits, it predicts E(6) / E(4) within 1 %.
     Ours has F / E(8) below 5 % (the node's digital energy per output, 0.25 pJ, is 0.064 nJ
     of the 12.4 nJ). A width-independent energy of 2 pJ per output instead (8x the node's)
-    holds all three AON-CiM anchors and every other."""
+    holds all three AON-CiM KWS anchors and every other but the VWW ones, which no energy
+    per product can hold beside the KWS ones (their published efficiency is 0.45-0.51 of
+    KWS's at each width)."""
     pub = {8: 8.55, 6: 26.55, 4: 56.67}
     e_pub = {b: 1 / v for b, v in pub.items()}
 
     def bits(r):
         return int(r["label"].split("-bit")[0].split()[-1])
 
-    ours = {bits(r): r["cost"].total_energy for r in rows if r["chip"] == "AON-CiM-like macro"}
+    kws = [r for r in rows if r["chip"] == "AON-CiM-like macro" and r["label"][:3] == "KWS"]
+    ours = {bits(r): r["cost"].total_energy for r in kws}
     assert set(ours) == {8, 6, 4}
 
     def form(e):
@@ -111,9 +116,14 @@ def test_width_scaling_of_the_aon_cim_like_macro(rows):
     f_pub, pred, seen = form(e_pub)
     assert f_pub == pytest.approx(0.094, abs=0.002) and pred == pytest.approx(seen, rel=0.01)
     assert form(ours)[0] < 0.05
-    dig = [r["cost"].energy["digital"] for r in rows if r["chip"] == "AON-CiM-like macro"]
+    dig = [r["cost"].energy["digital"] for r in kws]
     assert dig == pytest.approx([256 * 0.25e-12] * 3, rel=1e-12)
     s = load_adc_survey(shared_path("data", "adc_survey"))
     what_if = anchor_rows(s, fit_adc_area(s),
                           node_values={("14nm", "digital_energy_per_output"): 2e-12})
-    assert all(r["held"] for r in what_if)
+    assert all(r["held"] for r in what_if if r["label"][:3] != "VWW")
+    vww = [r for r in what_if if r["label"][:3] == "VWW"]
+    assert len(vww) == 3 and not any(r["held"] for r in vww)
+    pub_ratio = {bits(r): r["published"] for r in vww}
+    for r in kws:
+        assert pub_ratio[bits(r)] / r["published"] == pytest.approx(0.48, abs=0.035)
