@@ -105,6 +105,9 @@ class PowerLawInfo:
     holds the random walk's)."""
     w_independent: np.ndarray = field(default_factory=lambda: np.zeros(0))
     """Per-level independent share w of the read-noise variance [1] (empty: random walk)."""
+    w_levels_g: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    """Under "both", the levels [S] whose reads fitted the shared w (those where ln g is
+    near normal, :func:`~xbarlab.calibration.structure.w_levels`)."""
     law: str = "log"
     """How the read noise enters the reads (a :class:`ReadNoiseLaw` value); under "linear"
     ``q_read`` and ``q_independent`` are the amplitudes of g (1 + e)."""
@@ -450,7 +453,8 @@ def _fit_structure(pv, lev, centres, keep, structure, *, t0, rng, n_boot):
     """Power law with independent (or both) read noise: GLS per device under the
     structure's covariance, per-level moments, curves smoothed, devices bootstrapped (t0
     re-estimated in every replicate as in :func:`_fit_random_walk`, and under "both" w:
-    restricted likelihood of the replicate over the grid of w at the full-data t0).
+    restricted likelihood of the replicate over the grid of w at the full-data t0, from the
+    levels that fitted w).
 
     Under "both" the independent share w of the read-noise variance is one for all
     levels (a level's own w is poorly determined by a few reads per device: at 150
@@ -520,7 +524,8 @@ def _fit_structure(pv, lev, centres, keep, structure, *, t0, rng, n_boot):
     info = PowerLawInfo(levels_g=gk, mu_nu=mu, sigma_nu=sig, sigma_nu_raw=raw,
                         q_read=q_rw if both else q, t0=t0, t0_fitted=t0_fitted, choices=ch,
                         censoring=check_censoring(pv, lev, keep)[0],
-                        q_independent=q_ind if both else np.zeros(0), w_independent=w_lev)
+                        q_independent=q_ind if both else np.zeros(0), w_independent=w_lev,
+                        w_levels_g=(gk if use is None else gk[use]) if both else np.zeros(0))
     return block, info
 
 

@@ -14,7 +14,7 @@ from ..devices.fitted import FittedPowerLaw
 from ..devices.relaxation_table import RelaxationTable
 from .goodness import model_levels
 from .powerlaw import LAW_MARGIN_SE, PowerLawInfo
-from .structure import BOTH_MARGIN_SE
+from .structure import BOTH_MARGIN_SE, W_LEVELS_BELOW
 
 US = 1e6  # S -> uS for plots and tables only
 
@@ -26,6 +26,11 @@ def structure_summary(info: PowerLawInfo) -> str:
     ev = info.read_noise_evidence
     amp = ("Q is the random walk's amplitude; the independent part's is listed as Q_i"
            if info.read_noise == "both" else "Q is its amplitude")
+    if info.read_noise == "both" and info.w_levels_g.size and info.w_independent.size:
+        amp += (f"; the fitted share w = {info.w_independent[0]:.3f} comes from the "
+                f"{info.w_levels_g.size} levels {info.w_levels_g.min() * 1e6:.4g}-"
+                f"{info.w_levels_g.max() * 1e6:.4g} uS, where the read noise's std in ln g "
+                f"at the last read is <= {W_LEVELS_BELOW:g} (ln g near normal)")
     if not ev:
         return f"Read noise: **{info.read_noise}** (asked for); {amp}."
     ll = ", ".join(f"{k}: {v:.4f}" for k, v in ev["loglik"].items())

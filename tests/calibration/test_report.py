@@ -125,3 +125,19 @@ def test_report_says_when_bands_do_not_widen(tmp_path):
     assert band_rows == [("1.00", "1.00")] * 4
     body = "".join(_parse_html(tmp_path / "rep" / "report.html").text)
     assert "The model's 90 % band does not widen beyond it" in body
+
+
+def test_structure_summary_names_the_levels_that_fitted_w():
+    """Under "both" the report's read-noise sentence gives the fitted share w and the
+    levels it came from; under a single structure it says nothing of w."""
+    from xbarlab.calibration.powerlaw import PowerLawInfo
+    from xbarlab.calibration.report import structure_summary
+
+    ev = {"loglik": {"random-walk": 12.0, "independent": 12.1, "both": 12.2}, "devices": 10,
+          "reads": 50, "w_both": 0.55, "both_gain": 0.1, "both_gain_se": 0.01}
+    info = PowerLawInfo(read_noise="both", read_noise_evidence=ev,
+                        w_independent=np.full(3, 0.52), w_levels_g=np.array([6.25e-6, 25e-6]))
+    s = structure_summary(info)
+    assert "w = 0.520 comes from the 2 levels 6.25-25 uS" in s and "w = 0.550 for all" in s
+    one = structure_summary(PowerLawInfo(read_noise="independent", read_noise_evidence=ev))
+    assert "comes from" not in one
