@@ -18,7 +18,7 @@ import numpy as np
 from ..devices.blocks import ReadNoiseStructure
 from .readnoise import contrast_loglik, gls_fits, reml_cost, share_groups
 
-#: Correlation time of the 1/f read noise's clock u [s].
+#: Duration of one read, t_r of the 1/f clock u = ln((t + t0 + t_r)/(2 t_r)) [s].
 T_R = 250e-9
 
 #: Held-out gain per read, in standard errors, that "both" needs over the better single
@@ -53,8 +53,8 @@ def level_stats(nu, S, rss, dof, sel):
     """Per-level moments of per-device fits (``nu`` [1], ``S``, ``rss``, ``dof`` from
     :func:`~xbarlab.calibration.readnoise.gls_fits` or the increment fit) over the devices
     ``sel`` with a finite fit: (mu_nu, sigma_nu deconvolved with the read noise, the raw
-    spread of the estimates, the read-noise amplitude A = sqrt(pooled rss / dof), the
-    number of devices)."""
+    spread of the estimates, the read-noise amplitude A = sqrt(pooled rss / dof), all [1];
+    the number of devices)."""
     good = sel & np.isfinite(nu) & (S > 0) & (dof >= 1)
     q2 = rss[good].sum() / max(dof[good].sum(), 1)
     mu = nu[good].mean()
@@ -117,7 +117,8 @@ def best_t0(cost, lt0=None):
 
 
 def w_fits(reads, t0):
-    """Per-device fits at every independent share w of the grid (t0 fixed)."""
+    """Per-device fits (:meth:`Reads.gls`) at every independent share w [1] of
+    :data:`W_GRID`, at ``t0`` [s]."""
     return [reads.gls(t0, np.full(reads.y.shape[0], w)) for w in W_GRID]
 
 
@@ -214,9 +215,10 @@ def t0_cost(pv, rows, groups, reads, t0, wd):
 
 
 def held_out_score(pv, rows, groups, t0, w_lev, stats, reads=None):
-    """Held-out :func:`contrast_loglik` of devices ``rows`` with each level's (mu, sigma,
-    Q^2, w): per-device log-likelihoods and read counts (``reads``: the :class:`Reads` of
-    ``rows`` when the caller has it)."""
+    """Held-out :func:`contrast_loglik` of devices ``rows`` at ``t0`` [s] with each
+    level's (mu [1], sigma [1], Q^2 [1], w [1]) (``w_lev`` per level, ``stats`` the
+    :func:`level_stats` rows): per-device log-likelihoods [ln(1/S)] and read counts
+    (``reads``: the :class:`Reads` of ``rows`` when the caller has it)."""
     reads = Reads(pv, rows) if reads is None else reads
     L, u = reads.clocks(t0)
     par = np.zeros((rows.size, 4))
@@ -273,7 +275,7 @@ def choose_structure(pv, lev, keep, *, t0, rng) -> tuple[ReadNoiseStructure, dic
 
 
 def index_groups(parts):
-    """Index arrays into the concatenation of ``parts``."""
+    """Index arrays into the concatenation of ``parts`` (arrays), one per part."""
     out, start = [], 0
     for p in parts:
         out.append(np.arange(start, start + p.size))

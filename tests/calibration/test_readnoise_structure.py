@@ -1,4 +1,4 @@
-"""Read-noise structure of the power-law fit (calibration/readnoise.py, powerlaw.py): the
+"""Read-noise structure of the power-law fit (calibration/readnoise.py, structure.py): the
 per-device covariance algebra against closed forms, the structure chosen by held-out
 likelihood, and the recovery of mu_nu, sigma_nu and the read-noise amplitude on PCM reads
 generated in tests/_synthetic_pcm.py from the published equations (aihwkit's independent
