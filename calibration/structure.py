@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..devices.blocks import ReadNoiseStructure
+from ..errors import ConfigError
 from .readnoise import contrast_loglik, gls_fits, reml_cost, share_groups
 
 #: Duration of one read, t_r of the 1/f clock u = ln((t + t0 + t_r)/(2 t_r)) [s].
@@ -42,8 +43,8 @@ W_GRID = np.linspace(0.0, 1.0, 21)
 #: w under "both". Above it ln g departs from a normal (noise on g of a few tens of
 #: percent is skewed in ln g and clamped at 0 S), which reads as extra independent noise:
 #: on the PCM round trips with both read noises (each part of amplitude Q_s, truth
-#: w = 1/2; reads at 1 s - 1 y) w was 0.54-0.61 in four draws fitted on every level, and
-#: 0.49-0.54 in nine draws fitted on these levels (there the targets >= 6 uS).
+#: w = 1/2; reads at 1 s - 1 y; nine draws) w was 0.51-0.61 fitted on every level and
+#: 0.49-0.54 fitted on these levels (there the targets >= 6 uS).
 W_LEVELS_BELOW = 0.2
 #: The independent share w [1] of each single structure.
 PURE_W = {ReadNoiseStructure.RANDOM_WALK: 0.0, ReadNoiseStructure.INDEPENDENT: 1.0}
@@ -136,7 +137,7 @@ def w_levels(fits_w, reads, t0, groups):
         if d > 0:
             std[k] = np.sqrt(f["rss"][good].sum() / d * u_last[good].max())
     use = std <= W_LEVELS_BELOW
-    if not use.any():
+    if groups and not use.any():
         use = std <= np.sort(std)[max(len(groups) // 4, 1) - 1]
     return use
 
@@ -145,11 +146,21 @@ def pick_w(fits_w, groups, shared, use=None):
     """Independent share w in [0, 1] of each level, or one shared by all levels (from the
     levels ``use``, boolean per group, default all), from :func:`w_fits` (restricted
     likelihood over the grid of w, refined by a parabola through the best grid point and
-    its neighbours)."""
-    costs = np.array([[reml_cost(f, [ix]) for ix in groups] for f in fits_w])
+    its neighbours). Raises ConfigError if ``use`` is not one boolean per group or
+    selects no level."""
+    if use is not None:
+        use = np.asarray(use)
+        if use.dtype != bool or use.shape != (len(groups),) or not use.any():
+            raise ConfigError(f"use must be one boolean per level ({len(groups)}) selecting "
+                              f"at least one, got {use.dtype} of shape {use.shape}")
     if shared:
-        use = np.ones(len(groups), bool) if use is None else use
-        costs = np.repeat(costs[:, use].sum(axis=1, keepdims=True), len(groups), axis=1)
+        # one sum of the restricted likelihood over the chosen levels only
+        picked = [ix for ix, k in zip(groups, use, strict=True) if k] if use is not None \
+            else list(groups)
+        costs = np.array([[reml_cost(f, picked)] for f in fits_w])
+        costs = np.repeat(costs, len(groups), axis=1)
+    else:
+        costs = np.array([[reml_cost(f, [ix]) for ix in groups] for f in fits_w])
     out = np.empty(len(groups))
     for k in range(len(groups)):
         i = int(np.argmin(costs[:, k]))
@@ -170,7 +181,12 @@ def structure_fit(pv, rows, groups, structure, t0, *, shared_w=False, normal_lev
     each level's independent share w the restricted likelihood (alternately: t0 at
     w = 1/2, w, then t0 again); ``shared_w``: one w for all levels, with
     ``normal_levels`` from the levels of :func:`w_levels` only. Returns ``(t0, w, fits,
-    use)``, ``use`` the levels that fitted w (None: all)."""
+    use)``, ``use`` the levels that fitted w (None: all). ``normal_levels`` without
+    ``shared_w`` raises ConfigError (a level's own w has no levels to choose from)."""
+    if normal_levels and not shared_w:
+        raise ConfigError("normal_levels chooses the levels that fit a shared w; it needs "
+                          "shared_w=True")
+
     def w_dev(w_lev):
         out = np.zeros(rows.size)
         for ix, w in zip(groups, w_lev, strict=True):
