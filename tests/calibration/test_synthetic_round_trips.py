@@ -367,6 +367,25 @@ def _corr_rows(first, change):
 CORRELATION = ["i", "ii", "iii"]
 
 
+def _generator_draws(name, held, times):
+    """N_SAMPLES draws per held-out device from the generating model itself (the sampling
+    floor of the correlation check): PCM sets (T, levels, draws) given the targets, set
+    (iii) a function of a level's index returning (its first reads, (T - 1, draws) reads at
+    the later times) given the held-out first reads."""
+    first = held["time"] == times[0]
+    if name == "iii":
+        rng = np.random.default_rng(41)
+
+        def draw(i):
+            g1 = np.repeat(held["g"][first & (held["level"] == i)], N_SAMPLES)
+            return g1, _rram_given_first_read(g1, np.full(g1.size, i), times[1:], rng)
+        return draw
+    gen, _, own = PCM[name]
+    per = int(np.sum(first) // 41)
+    fresh, _ = gen(np.random.default_rng(own + 900), per_target=N_SAMPLES * per)
+    return fresh["g"].reshape(TIMES.size, 41, N_SAMPLES * per)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", CORRELATION)
 def test_correlation_of_first_read_and_change_inside_the_data_band_at_every_time(name):
@@ -375,17 +394,26 @@ def test_correlation_of_first_read_and_change_inside_the_data_band_at_every_time
     (their targets, or for (iii) their first reads with their levels' centres as
     ``g_level``), lies inside the held-out data's 99 % bootstrap band (200 resamples of
     the level's cells) at >= 90 % of the levels with a spread at every later time (each
-    time on its own, not pooled)."""
+    time on its own, not pooled).
+
+    The generating model's own correlation (20 fresh draws per held-out device) is checked
+    against the same bands and printed beside: the floor of the check. A band is centred
+    on one draw of 1,000 cells, so a level whose cells happen to sit 2.6 standard errors
+    from their population misses at several times together. Measured (printed): the
+    generator falls outside at 5 of 205 (level, time) cells in (ii) (four at 8.75 uS), 1 of
+    205 in (i) and 3 of 246 in (iii); the fits at 15, 6 and 2. "Inside at every time" is
+    a bar the truth itself does not meet."""
     c = _case(name)
     held, model = c["held"], c["model"]
     times = np.unique(held["time"])
     by_dev = {t: held["g"][held["time"] == t] for t in times}
     level = (held["level"] if name == "iii" else held["g_target"])[held["time"] == times[0]]
+    truth = _generator_draws(name, held, times)
     rng = np.random.default_rng(21)
-    share, out = {}, []
+    share, out, truth_out, checks = {}, [], [], 0
     for j, t in enumerate(times[1:], start=1):
         inside, total = 0, 0
-        for v in np.unique(level):
+        for i, v in enumerate(np.unique(level)):
             m = level == v
             g1, d = by_dev[times[0]][m], by_dev[t][m] - by_dev[times[0]][m]
             if g1.std() == 0 or d.std() == 0:
@@ -396,15 +424,24 @@ def test_correlation_of_first_read_and_change_inside_the_data_band_at_every_time
                 g_in = np.repeat(g1, N_SAMPLES)
                 s = model.sample(g_in, times[1:], rng, g_level=RRAM_CENTRES[int(v)])
                 c_model = _corr_rows(g_in[None, :], (s[j - 1] - g_in)[None, :])[0]
+                t1, tl = truth(i)
+                c_truth = _corr_rows(t1[None, :], (tl[j - 1] - t1)[None, :])[0]
             else:
                 s = model.sample(np.full(g1.size * N_SAMPLES, held["g_target"][
                     held["time"] == times[0]][m][0]), times, rng)
                 c_model = _corr_rows(s[:1], (s[j] - s[0])[None, :])[0]
+                c_truth = _corr_rows(truth[0, i][None, :],
+                                     (truth[j, i] - truth[0, i])[None, :])[0]
             inside += lo <= c_model <= hi
             total += 1
+            where = f"{t:.3g} s, {v * (1 if name == 'iii' else 1e6):.4g}"
             if not lo <= c_model <= hi:
-                out.append(f"{t:.3g} s, {v * (1 if name == 'iii' else 1e6):.4g}: "
-                           f"{c_model:.3f} vs [{lo:.3f}, {hi:.3f}]")
+                out.append(f"{where}: {c_model:.3f} vs [{lo:.3f}, {hi:.3f}]")
+            if not lo <= c_truth <= hi:
+                truth_out.append(f"{where}: {c_truth:.3f} vs [{lo:.3f}, {hi:.3f}]")
         share[float(t)] = inside / total
-    print(name, "share of levels inside the band per time", share, "outside:", out)
+        checks += total
+    print(name, "share of levels inside the band per time", share, f"model outside at "
+          f"{len(out)} of {checks}:", out, f"generator outside at {len(truth_out)} of "
+          f"{checks}:", truth_out)
     assert min(share.values()) >= 0.9, share
