@@ -198,14 +198,28 @@ _BOOT_SETTINGS = (
 _BOOT_METRICS = ("bias", "spread", "mu_nu", "sigma_nu", "q_read", "t0")
 
 
-@functools.lru_cache(maxsize=4)
 def _measurements(path: str) -> dict:
-    from .. import formats
-    from ..calibration import tables
+    """The measurement table of the file ``path``, read once per worker for as long as the
+    file is unchanged: cached under its absolute path, modification time and size, so a
+    relative path read from another folder, or a file written anew, is read again."""
+    import os
 
     if not path:
         raise ConfigError("setting 'data' must name a measurements file, got ''")
-    return tables.columns(formats.read_measurements(path))
+    full = os.path.abspath(path)
+    try:
+        st = os.stat(full)
+    except OSError:  # the reader names the missing or unreadable file
+        return _measurements_of.__wrapped__(full, 0, 0)
+    return _measurements_of(full, st.st_mtime_ns, st.st_size)
+
+
+@functools.lru_cache(maxsize=4)
+def _measurements_of(full: str, mtime_ns: int, size: int) -> dict:
+    from .. import formats
+    from ..calibration import tables
+
+    return tables.columns(formats.read_measurements(full))
 
 
 def resample_devices(cols: Mapping, rng: np.random.Generator) -> dict:

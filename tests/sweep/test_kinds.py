@@ -1,6 +1,8 @@
 """Point kinds: the crossbar point against exact circuit facts, the draw point against its
 distribution."""
 
+import os
+
 import numpy as np
 import pytest
 from xbarlab.sweep.kinds import get_kind
@@ -71,15 +73,18 @@ def _drift_table(path, rng, *, mu_nu=0.05, sigma_nu=0.01, spread=0.4e-6, per_lev
     path.write_text("\n".join(lines) + "\n")
 
 
-def test_calibration_bootstrap_recovers_the_power_law(tmp_path):
+def test_calibration_bootstrap_recovers_the_power_law(tmp_path, monkeypatch):
     """Two replicates of a fit to data drawn from a known power law: each recovers the
     drift exponent's mean and spread within a few standard errors of 40 devices a level
     (the programming curves refer to the fitted t0, so only their presence is checked),
-    the replicates differ from each other, and a replicate run again gives the same bits."""
+    the replicates differ from each other, and a replicate run again gives the same bits.
+    The data path is given relative to the working folder, so the points' seeds (which
+    hash the settings, the path as given included) are the same in every run."""
     _drift_table(tmp_path / "drift.csv", np.random.default_rng(5))
+    monkeypatch.chdir(tmp_path)
     study = parse_study({"study": {"kind": "calibration-bootstrap", "seed": 3},
                          "settings": {"data": "drift.csv", "g": "10uS"},
-                         "grid": {"replicate": [0, 1]}}, base=tmp_path)
+                         "grid": {"replicate": [0, 1]}})
     run = get_kind("calibration-bootstrap").run
     first, second = (run(p.settings, p.rng()) for p in study.points)
     for m in (first, second):
@@ -89,6 +94,31 @@ def test_calibration_bootstrap_recovers_the_power_law(tmp_path):
     assert first != second
     p = study.points[0]
     assert run(p.settings, p.rng()) == first
+
+
+def test_measurements_are_read_again_when_the_file_or_the_folder_changes(tmp_path,
+                                                                         monkeypatch):
+    """The worker's cache of measurement files: a file written anew under the same path
+    is read again, and the same relative path from another folder reads that folder's
+    file (not the one read before)."""
+    from xbarlab.sweep.kinds import _measurements
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    _drift_table(a / "drift.csv", np.random.default_rng(5), per_level=3)
+    _drift_table(b / "drift.csv", np.random.default_rng(6), per_level=4)
+    first = _measurements(str(a / "drift.csv"))["g"].copy()
+    assert first.size == 3 * 3 * 4
+    _drift_table(a / "drift.csv", np.random.default_rng(7), per_level=3)
+    os.utime(a / "drift.csv", ns=(1, 1))  # a new modification time, whatever the clock
+    again = _measurements(str(a / "drift.csv"))["g"]
+    assert again.size == first.size and not np.array_equal(again, first)
+    monkeypatch.chdir(a)
+    here = _measurements("drift.csv")["g"]
+    monkeypatch.chdir(b)
+    there = _measurements("drift.csv")["g"]
+    assert np.array_equal(here, again) and there.size == 3 * 4 * 4
 
 
 def test_resample_devices_keeps_levels_and_whole_devices():
