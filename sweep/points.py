@@ -107,7 +107,8 @@ class Point:
 
     #: The point's settings, SI units (s, Ω, S, V; counts and bit widths as integers).
     settings: Mapping[str, int | float | str | bool]
-    #: :func:`point_key` of ``settings`` (64 hexadecimal digits).
+    #: :func:`point_key` of ``settings``, a file setting taken by its content where the
+    #: study gave it so (:func:`make_point`; 64 hexadecimal digits).
     key: str
     #: :func:`point_seed` of the study seed and ``key``.
     seed: np.random.SeedSequence = field(compare=False)
@@ -125,10 +126,22 @@ class Point:
         return sum(int(w) << (32 * i) for i, w in enumerate(e))
 
 
-def make_point(settings: Mapping[str, int | float | str | bool], study_seed: int) -> Point:
-    """The :class:`Point` of ``settings`` (SI values) in a study seeded with ``study_seed``."""
+def make_point(settings: Mapping[str, int | float | str | bool], study_seed: int, *,
+               key_settings: Mapping[str, str] | None = None) -> Point:
+    """The :class:`Point` of ``settings`` (SI values) in a study seeded with ``study_seed``.
+
+    ``key_settings``: values that stand for some settings in the key (and so the seed),
+    e.g. a file's content digest for its path, so that a point's key and random stream
+    follow the file's content, not the folder it lies in; they must name settings of
+    ``settings``."""
     clean = {name: _check_value(name, settings[name]) for name in sorted(settings)}
-    key = point_key(clean)
+    keyed = dict(clean)
+    for name, value in (key_settings or {}).items():
+        if name not in clean:
+            raise ConfigError(f"key_settings names {name!r}, which is not a setting of the "
+                              f"point (settings: {sorted(clean)})")
+        keyed[name] = _check_value(name, value)
+    key = point_key(keyed)
     return Point(settings=clean, key=key, seed=point_seed(study_seed, key))
 
 

@@ -215,16 +215,50 @@ def _combinations(axes: dict[str, list]) -> list[dict]:
     return [dict(zip(names, c, strict=True)) for c in itertools.product(*axes.values())]
 
 
+def _names_a_file(name: str, value) -> bool:
+    """Whether the setting ``name`` = ``value`` names a file: a path setting, or a device
+    model given as a file (a path, or a name ending in .h5 or .hdf5) rather than a preset."""
+    if name != "device":
+        return True
+    return isinstance(value, str) and ("/" in value or os.sep in value
+                                       or value.lower().endswith((".h5", ".hdf5")))
+
+
+def _file_digest(value, digests: dict) -> str | None:
+    """"sha256:<hex digest>" of the file ``value`` names (read once per study), None when
+    ``value`` is not a path to a readable file."""
+    import hashlib
+
+    if not isinstance(value, str) or not value or not os.path.isfile(value):
+        return None
+    if value not in digests:
+        h = hashlib.sha256()
+        try:
+            with open(value, "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    h.update(block)
+        except OSError:
+            return None
+        digests[value] = "sha256:" + h.hexdigest()
+    return digests[value]
+
+
 def _build_points(kind: Kind, fixed: dict, combos: list[dict], seed: int,
                   where: str) -> list[Point]:
     defaults = kind.defaults()
-    points, seen = [], {}
+    files = [s.name for s in kind.settings if s.type == "path" or s.name == "device"]
+    points, seen, digests = [], {}, {}
     for c in combos:
         overlap = set(c) & set(fixed)
         if overlap:
             raise ConfigError(f"{where}: setting {sorted(overlap)[0]!r} is both in [settings] "
                               "and a point")
-        p = make_point({**defaults, **fixed, **c}, seed)
+        settings = {**defaults, **fixed, **c}
+        # a file enters the key by its content: the same data give the same points and
+        # draws wherever the study lies, and a file written anew gives new points
+        by_content = {n: d for n in files if n in settings and _names_a_file(n, settings[n])
+                      and (d := _file_digest(settings[n], digests)) is not None}
+        p = make_point(settings, seed, key_settings=by_content)
         if p.key in seen:
             raise ConfigError(f"{where}: the point {_describe(c)} appears twice")
         seen[p.key] = p

@@ -73,18 +73,17 @@ def _drift_table(path, rng, *, mu_nu=0.05, sigma_nu=0.01, spread=0.4e-6, per_lev
     path.write_text("\n".join(lines) + "\n")
 
 
-def test_calibration_bootstrap_recovers_the_power_law(tmp_path, monkeypatch):
+def test_calibration_bootstrap_recovers_the_power_law(tmp_path):
     """Two replicates of a fit to data drawn from a known power law: each recovers the
     drift exponent's mean and spread within a few standard errors of 40 devices a level
     (the programming curves refer to the fitted t0, so only their presence is checked),
     the replicates differ from each other, and a replicate run again gives the same bits.
-    The data path is given relative to the working folder, so the points' seeds (which
-    hash the settings, the path as given included) are the same in every run."""
+    The data file enters the points' seeds by its content, so the draws are the same in
+    every run, whatever pytest's temporary folder."""
     _drift_table(tmp_path / "drift.csv", np.random.default_rng(5))
-    monkeypatch.chdir(tmp_path)
     study = parse_study({"study": {"kind": "calibration-bootstrap", "seed": 3},
                          "settings": {"data": "drift.csv", "g": "10uS"},
-                         "grid": {"replicate": [0, 1]}})
+                         "grid": {"replicate": [0, 1]}}, base=tmp_path)
     run = get_kind("calibration-bootstrap").run
     first, second = (run(p.settings, p.rng()) for p in study.points)
     for m in (first, second):
@@ -119,6 +118,33 @@ def test_measurements_are_read_again_when_the_file_or_the_folder_changes(tmp_pat
     monkeypatch.chdir(b)
     there = _measurements("drift.csv")["g"]
     assert np.array_equal(here, again) and there.size == 3 * 4 * 4
+
+
+def test_a_data_file_enters_the_points_by_its_content(tmp_path):
+    """The same data file in two folders gives the same point keys and seeds (a study
+    moved elsewhere draws the same numbers and finds its finished points); the file
+    written anew with other data gives new keys; a preset device name is keyed by name."""
+    doc = {"study": {"kind": "calibration-bootstrap", "seed": 3},
+           "settings": {"data": "drift.csv", "g": "10uS"}, "grid": {"replicate": [0, 1]}}
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    _drift_table(a / "drift.csv", np.random.default_rng(5), per_level=3)
+    (b / "drift.csv").write_bytes((a / "drift.csv").read_bytes())
+    here, there = parse_study(doc, base=a), parse_study(doc, base=b)
+    assert [p.settings["data"] for p in here.points] != [p.settings["data"]
+                                                        for p in there.points]
+    assert [p.key for p in here.points] == [p.key for p in there.points]
+    assert [p.entropy for p in here.points] == [p.entropy for p in there.points]
+    _drift_table(a / "drift.csv", np.random.default_rng(6), per_level=3)
+    anew = parse_study(doc, base=a)
+    assert not {p.key for p in anew.points} & {p.key for p in here.points}
+    crossbar = parse_study({"study": {"kind": "crossbar", "seed": 1},
+                            "settings": {"device": "pcm-ibm-2020"}})
+    from xbarlab.sweep.points import point_key
+
+    p = crossbar.points[0]
+    assert p.settings["device"] == "pcm-ibm-2020" and p.key == point_key(p.settings)
 
 
 def test_resample_devices_keeps_levels_and_whole_devices():
