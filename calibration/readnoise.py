@@ -502,16 +502,56 @@ def predictive_loglik(g1, g, dL, u1, u, *, mu, s, q, w, linear: bool, nodes: int
         lw = -0.5 * zp * zp + np.log(gp)
         pw = np.exp(lw - lw.max(axis=-1, keepdims=True))
         pw /= pw.sum(axis=-1, keepdims=True)
+    # given f_1 and nu, with a = g1 e^(-nu dL) and c = a / f_1, the read's normal has
+    # z = (g - c (1 + rho e_1)) / (c sd) = (g / a) B - K and density B / a phi(z), where
+    # B = f_1 / sd and K = (1 + rho e_1) / sd do not depend on nu
+    b = (1 + e1) / sd
+    k = (1 + rho * e1) / sd
+    pb = pw * b / np.sqrt(2 * np.pi)
     dens = np.zeros(g.shape)
     for zj, wj in zip(zn, wn, strict=True):
-        c = (g1 * np.exp(-(mu + s * zj) * dL))[..., None] / (1 + e1)
-        m = c * (1 + rho * e1)
-        z = (g[..., None] - m) / (c * sd)
-        dens += wj * np.sum(pw * np.exp(-0.5 * z * z) / (c * sd * np.sqrt(2 * np.pi)),
-                            axis=-1)
-    p0 = np.sum(pw * ndtr(-(1 + rho * e1) / sd), axis=-1)
+        a = g1 * np.exp(-(mu + s * zj) * dL)
+        z = (g / a)[..., None] * b - k
+        dens += wj / a * np.sum(pb * np.exp(-0.5 * z * z), axis=-1)
+    p0 = np.sum(pw * ndtr(-k), axis=-1)
     lp = np.where(pos, np.log(np.maximum(dens, 1e-300)), np.log(np.maximum(p0, 1e-300)))
     return np.maximum(lp, np.where(pos, LOG_FLOOR - lg, LOG_FLOOR))
+
+
+def linear_drift_ml(g1, g, dL, u1, u, *, mu, s, q, w) -> tuple[float, float, float]:
+    """Mean exponent mu [1], exponent spread s [1] and amplitude Q [1] of relative read
+    noise g (1 + e) maximising together the sum of :func:`predictive_loglik` (``linear``)
+    over one level's reads ``g`` [S] given the first reads ``g1`` [S] (arguments as
+    there; ``w`` [1] scalar or per read held fixed), started from the scalars ``mu``,
+    ``s`` > 0 and ``q`` > 0 (Nelder-Mead in mu, s >= 0 and ln Q within a factor 4 of
+    ``q``; the composite likelihood
+    of :func:`linear_amplitude_ml`). Where the noise is tens of percent of g and reads
+    are clamped at 0 S, the exponents fitted in ln g are biased (their increments carry
+    the clamp and the skew of ln(1 + e)), and Q fitted with them absorbs the difference;
+    fitting the three together in g removes most of it. A start not finite or s, Q not
+    > 0 raises :class:`~xbarlab.errors.ConfigError`; the reads are checked as in
+    :func:`predictive_loglik`."""
+    from scipy.optimize import minimize
+
+    start = [float(check_number(mu, what="linear_drift_ml: mu [1]")),
+             float(check_number(s, what="linear_drift_ml: s [1]", lo=0.0, lo_open=True)),
+             float(check_number(q, what="linear_drift_ml: q [1]", lo=0.0, lo_open=True))]
+    predictive_loglik(g1, g, dL, u1, u, mu=start[0], s=start[1], q=start[2], w=w, linear=False)
+
+    # in (100 mu, 100 s, ln Q) one tolerance of 0.02 is 2e-4 in mu and s and 2 % in Q
+    # (and 0.2 nats of a level's likelihood, a tenth of what a 95 % interval spans); s
+    # is bounded at 0 (in ln s a spread near 0 ran toward -inf over a flat likelihood) and Q
+    # kept within a factor 4 of its start
+    def cost(p):
+        return -float(np.sum(predictive_loglik(g1, g, dL, u1, u, mu=p[0] / 100,
+                                               s=p[1] / 100, q=np.exp(p[2]), w=w,
+                                               linear=True)))
+
+    lq = np.log(start[2])
+    res = minimize(cost, [100 * start[0], 100 * start[1], lq], method="Nelder-Mead",
+                   bounds=[(None, None), (0.0, None), (lq - np.log(4), lq + np.log(4))],
+                   options={"xatol": 0.02, "fatol": 0.2})
+    return float(res.x[0] / 100), float(res.x[1] / 100), float(np.exp(res.x[2]))
 
 
 def linear_amplitude_ml(g1, g, dL, u1, u, *, mu, s, w, q_range=(1e-4, 2.0)) -> float:

@@ -257,6 +257,45 @@ def test_read_noise_helpers_refuse_bad_input():
         linear_amplitude_ml(**kw, q_range=(0.5, 0.1))
     with pytest.raises(ConfigError, match="g1"):
         linear_amplitude_ml(**dict(kw, g1=np.array([-1e-6, 1e-6])))
+    from xbarlab.calibration.readnoise import linear_drift_ml
+
+    for key, value in (("s", 0.0), ("q", -0.1), ("mu", np.nan)):
+        with pytest.raises(ConfigError, match=re.escape(f"linear_drift_ml: {key} [1]")):
+            linear_drift_ml(**dict(good, **{key: value}))
+    with pytest.raises(ConfigError, match="g1"):
+        linear_drift_ml(**dict(good, g1=np.array([-1e-6, 1e-6])))
+
+
+def test_joint_fit_of_the_exponents_and_amplitude_at_large_random_walk_noise():
+    """pcm-ibm-2020's equations at one level where the read noise is tens of percent of g
+    (g_prog ~ N(0.625, 0.31) uS clamped at 0 S, nu ~ N(0.082, 0.040), one Q = 0.114, reads
+    g_prog ((t + 20 s)/20 s)^-nu (1 + Q W(u)) clamped at 0 S, W a Wiener process in u, six
+    reads 1 s - 1 y, 2,000 devices), written here: started where the fit in ln g lands on
+    such data (mu 0.091, s 0.030, Q 0.134), the joint fit recovers the three within
+    0.005, 0.008 and 10 % (the start is outside each; measured 0.083, 0.038 and 6.5 %
+    high), while the amplitude fitted alone with the start's exponents is more than 15 %
+    high (measured 22 %)."""
+    from xbarlab.calibration.readnoise import linear_amplitude_ml, linear_drift_ml
+
+    rng = np.random.default_rng(11)
+    n, q, mu, s = 2000, 0.114, 0.082, 0.040
+    t = np.array([1.0, 3600.0, 86400.0, 604800.0, 2592000.0, 31557600.0])
+    L = np.log((t + 20.0) / 20.0)
+    u = np.log((t + 20.0 + 250e-9) / (2 * 250e-9))
+    gp = np.maximum(0.625e-6 + 0.31e-6 * rng.standard_normal(n), 0.0)
+    nu = mu + s * rng.standard_normal(n)
+    walk = np.cumsum(np.sqrt(np.diff(u, prepend=0.0))[:, None]
+                     * rng.standard_normal((t.size, n)), axis=0)
+    g = np.maximum(gp[None] * np.exp(-nu[None] * L[:, None]) * (1 + q * walk), 0.0)
+    first = np.argmax(g > 0, axis=0)
+    live = np.any(g > 0, axis=0)
+    k, d = np.nonzero((np.arange(t.size)[:, None] > first[None]) & live[None])
+    reads = {"g1": g[first[d], d], "g": g[k, d], "dL": L[k] - L[first[d]],
+             "u1": u[first[d]], "u": u[k], "w": 0.0}
+    m, sd, qq = linear_drift_ml(**reads, mu=0.091, s=0.030, q=0.134)
+    assert abs(m - mu) < 0.005 and abs(sd - s) < 0.008 and abs(qq / q - 1) < 0.10, (m, sd, qq)
+    alone = linear_amplitude_ml(**reads, mu=0.091, s=0.030, q_range=(0.03, 0.5))
+    assert alone / q > 1.15, alone
 
 
 @pytest.mark.parametrize("law", ["log", "linear"])
