@@ -522,14 +522,16 @@ def linear_drift_ml(g1, g, dL, u1, u, *, mu, s, q, w) -> tuple[float, float, flo
     """Mean exponent mu [1], exponent spread s [1] and amplitude Q [1] of relative read
     noise g (1 + e) maximising together the sum of :func:`predictive_loglik` (``linear``)
     over one level's reads ``g`` [S] given the first reads ``g1`` [S] (arguments as
-    there; ``w`` [1] scalar or per read held fixed), started from the scalars ``mu``,
-    ``s`` > 0 and ``q`` > 0 (Nelder-Mead in mu, s >= 0 and ln Q within a factor 4 of
-    ``q``; the composite likelihood
-    of :func:`linear_amplitude_ml`). Where the noise is tens of percent of g and reads
-    are clamped at 0 S, the exponents fitted in ln g are biased (their increments carry
-    the clamp and the skew of ln(1 + e)), and Q fitted with them absorbs the difference;
-    fitting the three together in g removes most of it. A start not finite or s, Q not
-    > 0 raises :class:`~xbarlab.errors.ConfigError`; the reads are checked as in
+    there; the share ``w`` [1], scalar or per read, held fixed): the composite likelihood
+    of :func:`linear_amplitude_ml`, by Nelder-Mead in mu, s >= 0 and ln Q within a factor
+    4 of the start, started from the scalars ``mu``, ``s`` > 0 and ``q`` > 0. Returns
+    ``(mu, s, Q)``.
+
+    Where the noise is tens of percent of g and reads are clamped at 0 S, the exponents
+    fitted in ln g are biased (their increments carry the clamp and the skew of
+    ln(1 + e)), and Q fitted with them absorbs the difference; fitting the three together
+    in g removes most of it. A start not finite, or s or Q not > 0, raises
+    :class:`~xbarlab.errors.ConfigError`; the reads are checked as in
     :func:`predictive_loglik`."""
     from scipy.optimize import minimize
 

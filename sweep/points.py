@@ -3,7 +3,9 @@
 A point is a mapping ``setting name -> value`` in SI units (floats in s, Ω, S, V; integers
 for counts and bit widths; strings for names). Its **key** is the SHA-256 of its canonical
 JSON (names sorted, no spaces, floats as Python's shortest round-trip text), so the same
-settings written differently ("1h" or 3600 in a study file, once parsed) give the same key.
+settings written differently ("1h" or 3600 in a study file, once parsed) give the same key;
+a study gives a file setting by its content's digest instead of its path
+(:func:`make_point`'s ``key_settings``).
 Its **seed** is a :class:`numpy.random.SeedSequence` whose entropy is the study seed
 followed by the key's eight 32-bit words: a point's random stream depends on the study seed
 and its own settings only, never on which worker runs it, in what order, or which other
@@ -107,8 +109,8 @@ class Point:
 
     #: The point's settings, SI units (s, Ω, S, V; counts and bit widths as integers).
     settings: Mapping[str, int | float | str | bool]
-    #: :func:`point_key` of ``settings``, a file setting taken by its content where the
-    #: study gave it so (:func:`make_point`; 64 hexadecimal digits).
+    #: :func:`point_key` of ``settings``, with the ``key_settings`` given to
+    #: :func:`make_point` in place of theirs (a file's content digest; 64 hexadecimal digits).
     key: str
     #: :func:`point_seed` of the study seed and ``key``.
     seed: np.random.SeedSequence = field(compare=False)
