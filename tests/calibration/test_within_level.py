@@ -109,7 +109,7 @@ def test_pcm_example_correlation_and_spread(tmp_path):
     drawn independently: 0.70) and at 0.3125 uS the fraction of cells reading 0 S at 1 y
     within 0.08 of the preset's (0.229; reached 0.179 with the geometric decay the held-out
     time chooses here, 0.299 with the increments; drawn independently: 0.506). (The
-    default drift choice takes the power law on this subset, 13.957 against 13.944 nats
+    default drift choice takes the power law on this subset, 13.946 against 13.944 nats
     per read; its correlations lie inside at 35 of the 40 cells, printed with -s.)"""
     from xbarlab import devices
 
