@@ -78,6 +78,10 @@ LAW_MARGIN_SE = 2.0
 #: Noise std s = Q sqrt(u) (in ln g) from which a level's relative read-noise amplitude
 #: is fitted by likelihood in g rather than from its log variance (:func:`_level_q`).
 LINEAR_ML_ABOVE = 0.3
+#: Under the linear law, mu_nu, sigma_nu and Q are fitted together at the levels where Q is
+#: fitted in g and the independent share w of the read noise is below this [1]: at 1 every
+#: structure with a random-walk part, never independent reads (see :func:`_level_q`).
+JOINT_BELOW_SHARE = 1.0
 
 
 @dataclass
@@ -389,7 +393,7 @@ def _level_q(pv, lev, keep, info, most=1000, joint=False):
     targets 0.6-12.5 uS).
 
     With ``joint``, where Q is fitted in g and the read noise has a random-walk part (share
-    w < 1), mu_nu, sigma_nu and Q are fitted there together
+    w < :data:`JOINT_BELOW_SHARE`), mu_nu, sigma_nu and Q are fitted there together
     (:func:`~xbarlab.calibration.readnoise.linear_drift_ml`): the exponents of the fit in
     ln g are biased where reads near 0 S make the log increments explode, and Q fitted
     with them absorbs it (pcm-ibm-2020's equations, targets 0 and 0.625 uS: mu_nu 0.112 and
@@ -421,7 +425,7 @@ def _level_q(pv, lev, keep, info, most=1000, joint=False):
         args = (p["g1"][sel], p["g"][sel], p["dL"][sel], p["u1"][sel], p["u"][sel])
         out[i] = linear_amplitude_ml(*args, mu=info.mu_nu[i], s=info.sigma_nu[i],
                                      w=w[i], q_range=(out[i] / 4, out[i] * 4))
-        if joint and w[i] < 1:
+        if joint and w[i] < JOINT_BELOW_SHARE:
             mu[i], sig[i], out[i] = linear_drift_ml(*args, mu=info.mu_nu[i],
                                                     s=max(info.sigma_nu[i], 1e-3), q=out[i],
                                                     w=w[i])

@@ -227,19 +227,15 @@ def _names_a_file(name: str, value) -> bool:
 def _file_digest(value, digests: dict) -> str | None:
     """"sha256:<hex digest>" of the file ``value`` names (read once per study), None when
     ``value`` is not a path to a readable file."""
-    import hashlib
+    from ..formats import sha256_file
 
     if not isinstance(value, str) or not value or not os.path.isfile(value):
         return None
     if value not in digests:
-        h = hashlib.sha256()
         try:
-            with open(value, "rb") as f:
-                for block in iter(lambda: f.read(1 << 20), b""):
-                    h.update(block)
+            digests[value] = "sha256:" + sha256_file(value)
         except OSError:
             return None
-        digests[value] = "sha256:" + h.hexdigest()
     return digests[value]
 
 

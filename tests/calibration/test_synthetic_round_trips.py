@@ -371,6 +371,8 @@ def _corr_rows(first, change):
 
 
 CORRELATION = ["i", "ii", "iii"]
+#: (level, time) cells outside the data's band a fit may show beyond the generator's own.
+OVER_FLOOR = 6
 
 
 def _generator_draws(name, held, times):
@@ -392,25 +394,10 @@ def _generator_draws(name, held, times):
     return fresh["g"].reshape(TIMES.size, 41, N_SAMPLES * per)
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("name", CORRELATION)
-def test_correlation_of_first_read_and_change_inside_the_data_band_at_every_time(name):
-    """Fitted on every time of half the devices: per level, the correlation between a
-    cell's first read and its change since then, in 20 model samples per held-out device
-    (their targets, or for (iii) their first reads with their levels' centres as
-    ``g_level``), lies inside the held-out data's 99 % bootstrap band (200 resamples of
-    the level's cells) at >= 90 % of the levels with a spread at every later time (each
-    time on its own, not pooled).
-
-    The generating model's own correlation (20 fresh draws per held-out device) is checked
-    against the same bands and printed beside: the floor of the check. A band is centred
-    on one draw of 1,000 cells, so a level whose cells happen to sit 2.6 standard errors
-    from their population misses at several times together. Measured (printed): the
-    generator falls outside at 5 of 205 (level, time) cells in (ii) (four at 8.75 uS), 1 of
-    205 in (i) and 3 of 246 in (iii); the fits at 6, 6 and 2. "Inside at every time" is
-    a bar the truth itself does not meet."""
-    c = _case(name)
-    held, model = c["held"], c["model"]
+def _correlation_check(name, held, model):
+    """The correlation check of set ``name``'s held-out reads against ``model`` (see the
+    test below): (share of levels inside the band per later time, the fit's (level, time)
+    cells outside, the generator's, the number of cells checked)."""
     times = np.unique(held["time"])
     by_dev = {t: held["g"][held["time"] == t] for t in times}
     level = (held["level"] if name == "iii" else held["g_target"])[held["time"] == times[0]]
@@ -447,7 +434,72 @@ def test_correlation_of_first_read_and_change_inside_the_data_band_at_every_time
                 truth_out.append(f"{where}: {c_truth:.3f} vs [{lo:.3f}, {hi:.3f}]")
         share[float(t)] = inside / total
         checks += total
+    return share, out, truth_out, checks
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", CORRELATION)
+def test_correlation_of_first_read_and_change_inside_the_data_band_at_every_time(name):
+    """Fitted on every time of half the devices: per level, the correlation between a
+    cell's first read and its change since then, in 20 model samples per held-out device
+    (their targets, or for (iii) their first reads with their levels' centres as
+    ``g_level``), lies inside the held-out data's 99 % bootstrap band (200 resamples of
+    the level's cells) at >= 90 % of the levels with a spread at every later time (each
+    time on its own, not pooled).
+
+    The generating model's own correlation (20 fresh draws per held-out device) is checked
+    against the same bands and printed beside: the floor of the check. A band is centred
+    on one draw of 1,000 cells, so a level whose cells happen to sit 2.6 standard errors
+    from their population misses at several times together. Measured (printed): the
+    generator falls outside at 5 of 205 (level, time) cells in (ii) (four at 8.75 uS), 1 of
+    205 in (i) and 3 of 246 in (iii); the fits at 6, 6 and 2. "Inside at every time" is
+    a bar the truth itself does not meet. The fit must also stay within
+    :data:`OVER_FLOOR` cells of the generator's count (3 % of the checks; (ii) was at 15
+    before the joint fit of its noisiest levels, see the test below)."""
+    c = _case(name)
+    share, out, truth_out, checks = _correlation_check(name, c["held"], c["model"])
     print(name, "share of levels inside the band per time", share, f"model outside at "
           f"{len(out)} of {checks}:", out, f"generator outside at {len(truth_out)} of "
           f"{checks}:", truth_out)
     assert min(share.values()) >= 0.9, share
+    assert len(out) <= len(truth_out) + OVER_FLOOR, (len(out), len(truth_out))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["i", "ii", "iv"])
+def test_joint_fit_of_the_noisiest_levels_only_with_a_random_walk(name, monkeypatch):
+    """Sets (ii) (random-walk reads), (iv) (both) and (i) (independent reads), the same half
+    fitted twice without bootstrap: with mu_nu, sigma_nu and Q fitted together at the
+    levels where Q is fitted in g, and without (powerlaw.JOINT_BELOW_SHARE 0: never; for
+    (i) 1.01: also under independent reads). At the lowest target the generator's sigma_nu
+    is nearer the fit the package keeps: the joint one with a random walk, the one in ln g
+    under independent reads. Prints both fits' values at the two lowest targets and,
+    for (ii), the correlation checks of both (measured: sigma_nu at 0 uS 0.051 against
+    0.030, generator 0.044, and 6 against 15 cells outside the data's band; for (iv) 0.076
+    against 0.087; for (i) 0.058 against 0.098)."""
+    from xbarlab.calibration import powerlaw
+
+    gen, _, own = PCM[name]
+    table, truth_all = gen(np.random.default_rng(own), per_target=PER_LEVEL)
+    fit_half, held, _ = _split(table, truth_all["g_target"].size, truth_all["g_target"])
+    fits = {}
+    for label, share in (("default", powerlaw.JOINT_BELOW_SHARE),
+                         ("other", 1.01 if name == "i" else 0.0)):
+        monkeypatch.setattr(powerlaw, "JOINT_BELOW_SHARE", share)
+        fits[label] = fit(fit_half, rng=np.random.default_rng(3), n_boot=0,
+                          drift="power-law")
+    low = fits["default"].report.power_law.levels_g[:2]
+    tl = population_truth(low)
+    err = {}
+    for label, m in fits.items():
+        d = m.drift_law
+        err[label] = abs(float(d.sigma_nu(low[:1])[0]) - tl["sigma_nu"][0])
+        print(name, label, "lowest targets", np.round(low * 1e6, 4), "uS: mu_nu",
+              np.round(d.mu_nu(low), 4), "sigma_nu", np.round(d.sigma_nu(low), 4), "Q",
+              np.round(d.q_read(low), 4), "| generator", np.round(tl["mu_nu"], 4),
+              np.round(tl["sigma_nu"], 4), np.round(tl["q"], 4))
+        if name == "ii":
+            _, out, truth_out, checks = _correlation_check(name, held, m)
+            print(f"  correlation: outside at {len(out)} of {checks} (generator "
+                  f"{len(truth_out)})")
+    assert err["default"] < err["other"], err

@@ -145,6 +145,11 @@ def test_a_data_file_enters_the_points_by_its_content(tmp_path):
 
     p = crossbar.points[0]
     assert p.settings["device"] == "pcm-ibm-2020" and p.key == point_key(p.settings)
+    from xbarlab.errors import ConfigError
+    from xbarlab.sweep.points import make_point
+
+    with pytest.raises(ConfigError, match="key_settings names 'data', which is not a setting"):
+        make_point({"n": 64}, 1, key_settings={"data": "sha256:00"})
 
 
 def test_resample_devices_keeps_levels_and_whole_devices():
