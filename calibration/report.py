@@ -141,6 +141,9 @@ def _plot_parameters(model, out: Path):
             lo, hi = curve.band()
             a.fill_between(curve.g * US, lo, hi, alpha=0.3)
             a.plot(curve.g * US, curve.value, "C0-")
+            if curve.boot.shape[0] >= 20:
+                for edge in curve.band(simultaneous=True):
+                    a.plot(curve.g * US, edge, "C0--", lw=0.8)
         xs = (rep.read_noise.get("g") if name == "sigma_read"
               else (rep.power_law.levels_g if isinstance(d, FittedPowerLaw)
                     else rep.relaxation.levels_g))
@@ -556,7 +559,10 @@ def write_report(model, measurements, out, *, rng: np.random.Generator, ks=None,
     B = _header_blocks(model, rep, gt.verdict() if scored_ok else None)
     B += _programming_blocks(model, rep, prog_png) + _drift_blocks(model, rep)
     if par_png is not None:
-        B.append(("img", par_png, "Fitted parameters vs g with bootstrap bands"))
+        B.append(("img", par_png, "Fitted parameters vs g: shaded, the pointwise 95 % "
+                                  "bootstrap band (holds the truth at 95 % of the levels); "
+                                  "dashed (with >= 20 replicates), the simultaneous 95 % "
+                                  "band (holds the whole curve with probability 0.95)"))
     if band_png is not None:
         B.append(("img", band_png, "g vs time: measured points, model median and 90 % band; "
                                    "dashed: last fitted time"))

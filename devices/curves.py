@@ -10,6 +10,8 @@ polynomials or clipped logarithms of x = g / x_scale; calibrated fits are tables
 - :class:`Table`: y linear between (g_k, y_k); outside the grid y holds its edge value
   (a fitted model uses its edge statistics beyond the fitted range)
 - :class:`Piecewise`: one of the above per interval of g (breakpoints in S)
+- :func:`simultaneous_band`: a band that holds a whole curve (or any vector of
+  estimates) with a stated probability, from its bootstrap replicates
 - :class:`FittedCurve`: a table fitted by :mod:`xbarlab.calibration`, with its bootstrap
   replicates, evaluated with ``numpy.interp`` (edge values held) by the blocks of
   :mod:`xbarlab.devices.fitted` and :mod:`xbarlab.devices.relaxation_table`
@@ -439,10 +441,19 @@ class FittedCurve:
         """The curve at conductances ``x`` [S] (any shape) [units]."""
         return np.interp(x, self.g, self.value)
 
-    def band(self, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
-        """Pointwise bootstrap percentile band on the grid (lower, upper) [units]."""
+    def band(self, level: float = 0.95, *,
+             simultaneous: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """Bootstrap band on the grid (lower, upper) [units].
+
+        ``level`` [1]: coverage. Pointwise (default): the percentile band of each grid
+        point, which holds a true curve at a share ``level`` of the points.
+        ``simultaneous=True``: :func:`simultaneous_band` of the replicates, which holds the
+        whole true curve at every grid point together with probability ``level``.
+        """
         if self.boot.shape[0] < 2:
             return self.value.copy(), self.value.copy()
+        if simultaneous:
+            return simultaneous_band(self.boot, level)
         a = (1 - level) / 2
         return (np.quantile(self.boot, a, axis=0), np.quantile(self.boot, 1 - a, axis=0))
 
@@ -457,3 +468,52 @@ class FittedCurve:
         return FittedCurve(tree_array(tree, "g", "S", where),
                            tree_array(tree, "value", units, where), units,
                            tree_array(tree, "bootstrap", units, where))
+
+
+def simultaneous_band(replicates, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """Simultaneous band of a vector of estimates from its bootstrap replicates.
+
+    A pointwise 95 % band of k estimates misses some true value with probability up to
+    1 - 0.95^k (97 % for k = 68, independent estimates). This band holds all k true values
+    together with probability ``level``: the sup-t band (Montiel Olea and Plagborg-Moller,
+    J. Appl. Econometrics 34, 1, 2019) with one scale per side, so that skewed estimates
+    (a fraction near 0, a spread) keep their asymmetry. Each estimate j has centre m_j
+    (the replicates' median) and scales l_j = m_j - q_j(0.1587), u_j = q_j(0.8413) - m_j
+    (one standard deviation for a normal); replicate r deviates by
+    z_r = max_j max((m_j - x_rj) / l_j, (x_rj - m_j) / u_j), c is the ``level`` quantile of
+    z_r, and the band is [m_j - c l_j, m_j + c u_j]. For one estimate c is the pointwise
+    quantile, for k independent normal estimates the Sidak value
+    Phi^-1((1 + level^(1/k)) / 2). A side whose scale is 0 (at least 34 % of the
+    replicates at the centre) takes no part in z; its edge is the replicates' extreme on
+    that side.
+
+    Parameters
+    ----------
+    replicates : array_like, shape (B, ...)
+        B >= 20 bootstrap replicates of the estimates, finite [any unit].
+    level : float
+        Joint coverage, 0 < level < 1 [1].
+
+    Returns
+    -------
+    (lower, upper) : numpy.ndarray, shape (...)
+        The band [unit of ``replicates``].
+    """
+    r = np.asarray(replicates, dtype=np.float64)
+    if not 0.0 < level < 1.0:
+        raise ConfigError(f"level must lie in (0, 1), got {level!r}")
+    if r.ndim < 1 or r.shape[0] < 20:
+        raise DataFormatError(f"a simultaneous band needs >= 20 replicates along axis 0, "
+                              f"got shape {r.shape}")
+    if not np.all(np.isfinite(r)):
+        raise DataFormatError("bootstrap replicates must be finite")
+    flat = r.reshape(r.shape[0], -1)
+    q_lo, m, q_hi = np.quantile(flat, [0.15866, 0.5, 0.84134], axis=0)
+    lo_s, hi_s = m - q_lo, q_hi - m
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z_lo = np.where(lo_s > 0, (m - flat) / lo_s, 0.0)
+        z_hi = np.where(hi_s > 0, (flat - m) / hi_s, 0.0)
+    c = float(np.quantile(np.maximum(z_lo, z_hi).max(axis=1), level))
+    lower = np.where(lo_s > 0, m - c * lo_s, flat.min(axis=0))
+    upper = np.where(hi_s > 0, m + c * hi_s, flat.max(axis=0))
+    return lower.reshape(r.shape[1:]), upper.reshape(r.shape[1:])

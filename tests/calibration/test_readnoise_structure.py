@@ -6,6 +6,8 @@ reads, pcm-ibm-2020's random walk, their sum)."""
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 from _synthetic_pcm import (
@@ -287,48 +289,93 @@ def _curves(model, structure):
 
 
 def _band_cover(curve, want, allow, g):
-    """Share of the levels ``g`` whose value ``want`` lies inside the curve's 95 % band,
-    widened by ``allow``."""
-    lo, hi = curve.band(0.95)
-    lo = np.interp(g, curve.g, lo) * (1 - allow)
-    hi = np.interp(g, curve.g, hi) * (1 + allow)
-    return float(np.mean((want >= lo) & (want <= hi)))
+    """Share of the levels ``g`` whose value ``want`` lies inside the curve's pointwise
+    95 % band, widened by ``allow``."""
+    lo, hi = (np.interp(g, curve.g, edge) for edge in curve.band(0.95))
+    return float(np.mean((want >= lo * (1 - allow)) & (want <= hi * (1 + allow))))
+
+
+def _joint_cover(curves, g):
+    """Per curve of ``curves`` (rows of :func:`_curves`, evaluated at the levels ``g``), the
+    share of the levels whose value lies inside one simultaneous 95 % band of all the
+    curves at all the levels (:func:`xbarlab.devices.curves.simultaneous_band` of the
+    replicates, which share their resamples across the curves), each curve's edges
+    widened by its allowance."""
+    from xbarlab.devices.curves import simultaneous_band
+
+    reps = np.stack([[np.interp(g, c.g, b) for b in c.boot] for _, c, *_ in curves], axis=1)
+    lo, hi = simultaneous_band(reps, 0.95)
+    return {name: float(np.mean((want >= lo[k] * (1 - allow)) & (want <= hi[k] * (1 + allow))))
+            for k, (name, _, want, _, allow) in enumerate(curves)}
+
+
+_GENERATORS = {"independent": pcm_independent_reads, "random-walk": pcm_random_walk_reads,
+               "both": pcm_both_reads}
+
+
+@functools.cache
+def _fit_2020(structure):
+    """:func:`_fit_half` of the generator of ``structure`` drawn with seed 2020 (fitted
+    once per session for the two tests below)."""
+    return _fit_half(_GENERATORS[structure], 2020)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("gen, structure", [
-    (pcm_independent_reads, "independent"), (pcm_random_walk_reads, "random-walk"),
-    pytest.param(pcm_both_reads, "both", marks=pytest.mark.xfail(strict=True, reason=(
-        "mu_nu's band holds the generator's value at 26 of 31 targets >= 6.25 uS (0.84): "
-        "above 12 uS the fitted devices' own mean exponent is 0.2 % below the generator's "
-        "(1.7 standard errors of 20,000 devices), the pooled curve follows them (-0.26 %) "
-        "and its band ends 0.0-0.1 % below the generator's value; over ten draws the "
-        "bands hold in 8 (test_set_iv_bands_over_draws)")))])
-def test_round_trip_41_targets(gen, structure):
+@pytest.mark.parametrize("structure", list(_GENERATORS))
+def test_round_trip_41_targets(structure):
     """41 targets 0-25 uS x 2000 devices, reads at 1 s - 1 y; the fit sees half of the
     devices of every target (the other half held out), 100 bootstrap replicates. The
     generating structure is chosen and t0 is within 10 % of 20 s. The truth: the
     generator's folded-normal exponent mean and std per target, and the rms Q_s(g_prog)
     over its programming error (under "both" each part has amplitude Q_s); the fitted
     curves pool the levels, so they estimate these rather than the values of the devices
-    drawn. At >= 90 % of the targets >= 6.25 uS it lies
-    inside the 95 % bootstrap bands of mu_nu and sigma_nu, and inside the amplitudes'
-    bands widened by :data:`LINEAR_VS_LOG`; at every target >= 2.5 uS mu_nu and sigma_nu
-    are within 10 %, the amplitudes within 12 % (the random walk's part of "both": 15 %,
-    it trades against the exponent spread). Where Q_s sqrt(u) reaches 0.2, at 2.5-5 uS,
-    the amplitudes read 3-9 % high, the difference between noise on g and on ln g; under
-    "both" (twice the variance) up to 20 % at 2.5-3.1 uS, so there the amplitudes are
-    checked from 5 uS."""
-    model = _fit_half(gen, 2020)
+    drawn. At every target >= 2.5 uS it lies inside one simultaneous 95 % bootstrap
+    band of mu_nu, sigma_nu and the amplitudes together (the band that holds all of them
+    at all those targets with probability 0.95), the amplitudes' edges widened by
+    :data:`LINEAR_VS_LOG`. The pointwise bands are checked in the test below."""
+    model = _fit_2020(structure)
     pl = model.report.power_law
     assert pl.read_noise == structure, pl.read_noise_evidence
     assert abs(model.drift_law.t0 / 20.0 - 1) < 0.1
     curves, g = _curves(model, structure)
+    joint = _joint_cover(curves, g)
+    print(structure, "share of the targets inside the simultaneous band", joint)
+    assert min(joint.values()) == 1.0, joint
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("structure", [
+    "independent", "random-walk",
+    pytest.param("both", marks=pytest.mark.xfail(strict=True, reason=(
+        "mu_nu's pointwise band holds the generator's value at 26 of 31 targets >= 6.25 uS "
+        "(0.84): above 12 uS the fitted devices' own mean exponent is 0.2 % below the "
+        "generator's (1.7 standard errors of 20,000 devices), the pooled curve follows "
+        "them (-0.26 %) and its band ends 0.0-0.1 % below the generator's value; over ten "
+        "draws the bands hold in 8 (test_set_iv_bands_over_draws); and sigma_nu at "
+        "3.75 uS is 10.4 % above the generator's 0.0178")))])
+def test_round_trip_41_targets_pointwise(structure):
+    """The fits of the test above: at >= 90 % of the targets >= 6.25 uS the generator's
+    value lies inside the pointwise 95 % bootstrap bands of mu_nu and sigma_nu, and
+    inside the amplitudes' bands widened by :data:`LINEAR_VS_LOG`; at every target
+    >= 2.5 uS mu_nu and sigma_nu are within 10 %, the amplitudes within 12 % (the random
+    walk's part of "both": 15 %, it trades against the exponent spread). Where Q_s sqrt(u)
+    reaches 0.2, at 2.5-5 uS, the amplitudes read 3-9 % high, the difference between
+    noise on g and on ln g; under "both" (twice the variance) up to 20 % at 2.5-3.1 uS,
+    so there the amplitudes are checked from 5 uS. Every shortfall is listed."""
+    curves, g = _curves(_fit_2020(structure), structure)
     band = g >= 6.2e-6
-    for _, curve, want, rtol, allow in curves:
-        assert _band_cover(curve, want[band], allow, g[band]) >= 0.9
+    cover = {name: _band_cover(c, want[band], allow, g[band])
+             for name, c, want, _, allow in curves}
+    far = {}
+    for name, curve, want, rtol, allow in curves:
         near = g >= (4.9e-6 if structure == "both" and allow else 0.0)
-        np.testing.assert_allclose(curve(g[near]), want[near], rtol=rtol)
+        rel = curve(g[near]) / want[near] - 1
+        if np.any(np.abs(rel) > rtol):
+            far[name] = {f"{x * 1e6:.4g} uS": round(float(r), 4)
+                         for x, r in zip(g[near], rel, strict=True) if abs(r) > rtol}
+    print(structure, "share of the targets inside the pointwise bands", cover,
+          "beyond the tolerance", far)
+    assert min(cover.values()) >= 0.9 and not far, (cover, far)
 
 
 @pytest.mark.slow
@@ -346,11 +393,17 @@ def test_set_iv_bands_over_draws(below, monkeypatch):
     of 0.5), the bands held in 6 of 9 (seed 2022: the random walk's amplitude at 0 of 31
     targets, 18 % low; sigma_nu at 0.71 and 0.87 of them in two more). That case
     is rerun here with W_LEVELS_BELOW = inf ("every-level"), which must fall short of the
-    bar (< 8). Each draw's w and shares are printed with -s."""
+    bar (< 8). The simultaneous band of all four curves at every target >= 2.5 uS holds
+    the generator's values in >= 8 of the draws where "both" is chosen (measured: 9 of 9),
+    but it cannot tell the two cases apart: it holds in 9 of 9 with w fitted on every level
+    too, seed 2022's 18 % low amplitude included: a shift common to every level, outside
+    each pointwise band but inside the wider margin a band of 4 x 37 values needs. Each
+    draw's w and
+    shares are printed with -s."""
     from xbarlab.calibration import structure
 
     monkeypatch.setattr(structure, "W_LEVELS_BELOW", below)
-    chosen, held = 0, 0
+    chosen, held, held_joint = 0, 0, 0
     for seed in range(2020, 2030):
         model = _fit_half(pcm_both_reads, seed)
         pl = model.report.power_law
@@ -362,9 +415,13 @@ def test_set_iv_bands_over_draws(below, monkeypatch):
         band = g >= 6.2e-6
         cover = {name: _band_cover(c, want[band], allow, g[band])
                  for name, c, want, _, allow in curves}
+        joint = _joint_cover(curves, g)
         print(seed, "w", np.round(pl.w_independent[:1], 3),
-              {k: round(v, 2) for k, v in cover.items()})
+              {k: round(v, 2) for k, v in cover.items()}, "simultaneous",
+              {k: round(v, 2) for k, v in joint.items()})
+        held_joint += min(joint.values()) == 1.0
         held += min(cover.values()) >= 0.9
-    print(below, "chosen", chosen, "held", held)
+    print(below, "chosen", chosen, "held", held, "simultaneous band held", held_joint)
     assert chosen >= 9, chosen
     assert held >= 8 if below == 0.2 else held < 8, (below, held)
+    assert held_joint >= 8, held_joint

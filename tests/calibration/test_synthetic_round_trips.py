@@ -37,6 +37,7 @@ from _synthetic_pcm import (
 from _synthetic_rram import relaxation_toward_centre
 from xbarlab.calibration import baseline_tables, fit, ks_table
 from xbarlab.calibration.goodness import ks_distance
+from xbarlab.devices.curves import simultaneous_band
 
 DAY = 86400.0
 #: Allowed ratio of the model's median KS over levels to the generating model's [1].
@@ -285,11 +286,13 @@ def test_fit_to_one_day_is_no_worse_than_persistence(name):
 @pytest.mark.parametrize("name", ["i", "ii", "iv"])
 def test_power_law_parameters_inside_their_bootstrap_bands(name):
     """Fitted on every time of half the devices with 100 bootstrap replicates: the read-noise
-    structure that generated the data is chosen, and at >= 90 % of the targets >= 6.25 uS
-    the generator's values (the folded exponent's mean and std per target, the rms
-    Q_s(g_prog) over the programming error; under "both" each part has amplitude Q_s) lie
-    inside the 95 % bootstrap bands of mu_nu, sigma_nu and the read-noise amplitude(s),
-    the amplitude bands widened by :data:`LINEAR_VS_LOG`. The curves pool the levels
+    structure that generated the data is chosen, and the generator's values (the folded
+    exponent's mean and std per target, the rms Q_s(g_prog) over the programming error;
+    under "both" each part has amplitude Q_s) lie inside one simultaneous 95 % bootstrap
+    band of mu_nu, sigma_nu and the read-noise amplitude(s) at every target 0-25 uS (the
+    band that holds all of them together with probability 0.95; the amplitudes' edges
+    widened by :data:`LINEAR_VS_LOG`), and inside the pointwise 95 % bands at >= 90 % of
+    the targets >= 6.25 uS. The curves pool the levels
     (monotone fits), so they estimate the generator's values, not those of the 1,000
     devices drawn per level (whose own mean exponent scatters by sigma_nu/sqrt(1000)
     around them, outside the pooled bands at 30-40 % of the targets)."""
@@ -303,20 +306,32 @@ def test_power_law_parameters_inside_their_bootstrap_bands(name):
               ("q_read", d.q_read, tr["q"], LINEAR_VS_LOG)]
     if name == "iv":
         curves.append(("q_independent", d.q_independent, tr["q"], LINEAR_VS_LOG))
-    share = {}
+    share, joint = {}, {}
     for label, curve, want, allow in curves:
         lo, hi = curve.band(0.95)
         lo = np.interp(g, curve.g, lo) * (1 - allow)
         hi = np.interp(g, curve.g, hi) * (1 + allow)
         share[label] = float(np.mean((want >= lo) & (want <= hi)))
+    # one simultaneous band of every curve at every target, 0-25 uS (the replicates
+    # share their resamples across the curves)
+    g_all = pl.levels_g
+    tr_all = population_truth(g_all)
+    lo, hi = simultaneous_band(np.stack([[np.interp(g_all, c.g, b) for b in c.boot]
+                                         for _, c, _, _ in curves], axis=1), 0.95)
+    for k, (label, _, _, allow) in enumerate(curves):
+        want = tr_all[{"mu_nu": "mu_nu", "sigma_nu": "sigma_nu"}.get(label, "q")]
+        joint[label] = float(np.mean((want >= lo[k] * (1 - allow))
+                                     & (want <= hi[k] * (1 + allow))))
     low = pl.levels_g[:2]
     tl = population_truth(low)
-    print(name, "inside bands", share, "smoothing", pl.choices, "| lowest targets",
+    print(name, "inside bands", share, "the simultaneous band", joint, "smoothing",
+          pl.choices, "| lowest targets",
           np.round(low * 1e6, 4), "uS: mu_nu", np.round(d.mu_nu(low), 4), "vs",
           np.round(tl["mu_nu"], 4), "sigma_nu", np.round(d.sigma_nu(low), 4), "vs",
           np.round(tl["sigma_nu"], 4), "Q", np.round(d.q_read(low), 4), "vs",
           np.round(tl["q"], 4))
     assert all(v >= 0.9 for v in share.values()), share
+    assert all(v == 1.0 for v in joint.values()), joint
 
 
 @pytest.mark.slow
@@ -370,7 +385,6 @@ def _corr_rows(first, change):
     return np.where(den > 0, (a * b).sum(axis=1) / np.where(den > 0, den, 1.0), 0.0)
 
 
-CORRELATION = ["i", "ii", "iii"]
 #: (level, time) cells outside the data's band a fit may show beyond the generator's own.
 OVER_FLOOR = 6
 
@@ -396,14 +410,16 @@ def _generator_draws(name, held, times):
 
 def _correlation_check(name, held, model):
     """The correlation check of set ``name``'s held-out reads against ``model`` (see the
-    test below): (share of levels inside the band per later time, the fit's (level, time)
-    cells outside, the generator's, the number of cells checked)."""
+    test below): (share of levels inside the pointwise band per later time, the fit's
+    (level, time) cells outside those bands, the generator's, the number of cells checked,
+    the fit's cells outside the simultaneous band, the generator's)."""
     times = np.unique(held["time"])
     by_dev = {t: held["g"][held["time"] == t] for t in times}
     level = (held["level"] if name == "iii" else held["g_target"])[held["time"] == times[0]]
     truth = _generator_draws(name, held, times)
-    rng = np.random.default_rng(21)
+    rng, rng_joint = np.random.default_rng(21), np.random.default_rng(22)
     share, out, truth_out, checks = {}, [], [], 0
+    cells, reps = [], []
     for j, t in enumerate(times[1:], start=1):
         inside, total = 0, 0
         for i, v in enumerate(np.unique(level)):
@@ -432,37 +448,78 @@ def _correlation_check(name, held, model):
                 out.append(f"{where}: {c_model:.3f} vs [{lo:.3f}, {hi:.3f}]")
             if not lo <= c_truth <= hi:
                 truth_out.append(f"{where}: {c_truth:.3f} vs [{lo:.3f}, {hi:.3f}]")
+            cells.append((where, c_model, c_truth))
+            reps.append((m, j))
         share[float(t)] = inside / total
         checks += total
-    return share, out, truth_out, checks
+    # joint replicates: one resample of each level's cells, used at every time
+    picks = {}
+    boot = np.empty((200, len(reps)))
+    for k, (m, j) in enumerate(reps):
+        key = m.tobytes()
+        if key not in picks:
+            picks[key] = rng_joint.integers(0, int(m.sum()), (200, int(m.sum())))
+        g1 = by_dev[times[0]][m]
+        d = by_dev[times[j]][m] - g1
+        boot[:, k] = _corr_rows(g1[picks[key]], d[picks[key]])
+    lo, hi = simultaneous_band(boot, 0.95)
+    joint_out = [f"{w}: {c:.3f} vs [{a:.3f}, {b:.3f}]"
+                 for (w, c, _), a, b in zip(cells, lo, hi, strict=True) if not a <= c <= b]
+    joint_truth = [f"{w}: {c:.3f} vs [{a:.3f}, {b:.3f}]"
+                   for (w, _, c), a, b in zip(cells, lo, hi, strict=True) if not a <= c <= b]
+    return share, out, truth_out, checks, joint_out, joint_truth
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", CORRELATION)
+@pytest.mark.parametrize("name", [_xfail("i", (
+    "one of 205 cells outside the simultaneous band: at 0 uS at 1 y the model's correlation "
+    "is -0.850 against the data's band [-0.962, -0.863] (generator inside): under "
+    "independent reads the lowest level's exponent spread is fitted in ln g, where a read "
+    "noise of 80-110 % of g is far from normal and 54 % of the reads are 0 S, and comes out "
+    "0.058 against the generator's 0.044, so the model's reads decay more slowly there "
+    "(mean at 1 y 0.369 of that at 1 s against the held-out data's 0.297; (ii): 0.346 "
+    "against 0.326)")), "ii", "iii"])
 def test_correlation_of_first_read_and_change_inside_the_data_band_at_every_time(name):
     """Fitted on every time of half the devices: per level, the correlation between a
     cell's first read and its change since then, in 20 model samples per held-out device
     (their targets, or for (iii) their first reads with their levels' centres as
-    ``g_level``), lies inside the held-out data's 99 % bootstrap band (200 resamples of
-    the level's cells) at >= 90 % of the levels with a spread at every later time (each
-    time on its own, not pooled).
+    ``g_level``), lies inside the held-out data's simultaneous 95 % bootstrap band at
+    every (level, time) cell with a spread: the band of all those cells together
+    (:func:`xbarlab.devices.curves.simultaneous_band` of 200 resamples of each level's
+    cells, one resample used at every time), which holds the population's correlations at
+    all of them with probability 0.95. The generating model's own correlation (20 fresh
+    draws per held-out device) is inside it at every cell of (i)-(iii) (printed).
 
-    The generating model's own correlation (20 fresh draws per held-out device) is checked
-    against the same bands and printed beside: the floor of the check. A band is centred
-    on one draw of 1,000 cells, so a level whose cells happen to sit 2.6 standard errors
-    from their population misses at several times together. Measured (printed): the
-    generator falls outside at 5 of 205 (level, time) cells in (ii) (four at 8.75 uS), 1 of
-    205 in (i) and 3 of 246 in (iii); the fits at 6, 6 and 2. "Inside at every time" is
-    a bar the truth itself does not meet. The fit must also stay within
-    :data:`OVER_FLOOR` cells of the generator's count (3 % of the checks; (ii) was at 15
-    before the joint fit of its noisiest levels, see the test below)."""
+    Pointwise, inside the 99 % band of each cell on its own (200 resamples each) at >= 90 %
+    of the levels at every later time; the generator falls outside those at 5 of 205
+    cells in (ii) (four at 8.75 uS), 1 of 205 in (i) and 3 of 246 in (iii), the fits at 6,
+    6 and 2, and a fit must stay within :data:`OVER_FLOOR` cells of the generator's count
+    (3 % of the checks; (ii) was at 15 before the joint fit of its noisiest levels, see
+    the test below). A pointwise band is centred on one draw of 1,000 cells, so a level
+    whose cells happen to sit 2.6 standard errors from their population misses at several
+    times together: "inside every pointwise band" is a bar the truth itself does not
+    meet."""
     c = _case(name)
-    share, out, truth_out, checks = _correlation_check(name, c["held"], c["model"])
+    share, out, truth_out, checks, joint, joint_truth = _correlation_check(
+        name, c["held"], c["model"])
     print(name, "share of levels inside the band per time", share, f"model outside at "
           f"{len(out)} of {checks}:", out, f"generator outside at {len(truth_out)} of "
-          f"{checks}:", truth_out)
+          f"{checks}:", truth_out, "| outside the simultaneous band: model", joint,
+          "generator", joint_truth)
+    if name != "iii":
+        # the lowest target's mean read at 1 y over that at 1 s, held-out data and model
+        held = c["held"]
+        low = held["g_target"] == held["g_target"].min()
+        s = c["model"].sample(np.full(20_000, held["g_target"].min()), TIMES[[0, -1]],
+                              np.random.default_rng(6))
+        print(name, "lowest target, mean at 1 y / at 1 s: data", round(float(
+            held["g"][low & (held["time"] == TIMES[-1])].mean()
+            / held["g"][low & (held["time"] == TIMES[0])].mean()), 3), "model",
+            round(float(s[1].mean() / s[0].mean()), 3))
     assert min(share.values()) >= 0.9, share
     assert len(out) <= len(truth_out) + OVER_FLOOR, (len(out), len(truth_out))
+    assert not joint_truth, joint_truth
+    assert not joint, joint
 
 
 @pytest.mark.slow
@@ -499,7 +556,7 @@ def test_joint_fit_of_the_noisiest_levels_only_with_a_random_walk(name, monkeypa
               np.round(d.q_read(low), 4), "| generator", np.round(tl["mu_nu"], 4),
               np.round(tl["sigma_nu"], 4), np.round(tl["q"], 4))
         if name == "ii":
-            _, out, truth_out, checks = _correlation_check(name, held, m)
+            _, out, truth_out, checks, _, _ = _correlation_check(name, held, m)
             print(f"  correlation: outside at {len(out)} of {checks} (generator "
                   f"{len(truth_out)})")
     assert err["default"] < err["other"], err

@@ -77,9 +77,15 @@ def _model_corr(model, g_in, times, rng, n_samples=20):
 
 def _check_corr(model, pv, lev, labels, g_in_of, times_idx, rng, min_frac=0.9):
     """Share of (level, time) cells whose model correlation lies inside the data's 99 %
-    band, pooled and per later time (time index -> share)."""
+    band, pooled and per later time (time index -> share), and the cells outside the
+    data's simultaneous 95 % band (:func:`xbarlab.devices.curves.simultaneous_band` of 200
+    resamples of each level's cells, one resample used at every time), each a line."""
+    from xbarlab.devices.curves import simultaneous_band
+
+    rng_joint = np.random.default_rng(22)
     inside, total = 0, 0
     per = {k: [0, 0] for k in times_idx[1:]}
+    cells, boot = [], []
     for i in labels:
         m = lev == i
         g1 = pv.g[m, times_idx[0]]
@@ -88,6 +94,7 @@ def _check_corr(model, pv, lev, labels, g_in_of, times_idx, rng, min_frac=0.9):
             continue
         times = np.array([np.nanmedian(pv.t[:, k]) for k in times_idx])
         mc = _model_corr(model, g_in_of(m)[ok], times, rng)
+        pick = rng_joint.integers(0, int(ok.sum()), (200, int(ok.sum())))
         for k, c_model in zip(times_idx[1:], mc, strict=True):
             d = pv.g[m, k][ok] - g1[ok]
             lo, hi = _boot_band(g1[ok], d, rng)
@@ -95,7 +102,12 @@ def _check_corr(model, pv, lev, labels, g_in_of, times_idx, rng, min_frac=0.9):
             total += 1
             per[k][0] += lo <= c_model <= hi
             per[k][1] += 1
-    return inside / total, {k: a / b for k, (a, b) in per.items() if b}
+            cells.append((f"level {i}, time {k}", c_model))
+            boot.append([_corr_first_read_change(g1[ok][p], d[p]) for p in pick])
+    lo, hi = simultaneous_band(np.array(boot).T, 0.95)
+    joint = [f"{w}: {c:.3f} vs [{a:.3f}, {b:.3f}]"
+             for (w, c), a, b in zip(cells, lo, hi, strict=True) if not a <= c <= b]
+    return inside / total, {k: a / b for k, (a, b) in per.items() if b}, joint
 
 
 @pytest.mark.slow
@@ -118,8 +130,8 @@ def test_pcm_example_correlation_and_spread(tmp_path):
     cols = tables.columns(meas)
     pv = tables.pivot(cols, use_initial=False)
     lev = pv.level.astype(int)
-    frac, _ = _check_corr(model, pv, lev, range(8), lambda m: pv.target[m], list(range(6)),
-                          np.random.default_rng(3))
+    frac, _, _ = _check_corr(model, pv, lev, range(8), lambda m: pv.target[m],
+                             list(range(6)), np.random.default_rng(3))
     auto = fit(meas, rng=np.random.default_rng(0), n_boot=5)
     print("default choice:", auto.report.drift_choice, auto.report.drift_loglik,
           "correlations inside:", _check_corr(auto, pv, lev, range(8), lambda m: pv.target[m],
@@ -152,8 +164,8 @@ def test_relaxation_toward_centre_correlation_recovered():
     cols = tables.columns(data)
     pv = tables.pivot(cols, use_initial=True)
     lev = pv.level.astype(int)
-    frac, _ = _check_corr(model, pv, lev, range(8), lambda m: pv.g0[m], list(range(6)),
-                          np.random.default_rng(3))
+    frac, _, _ = _check_corr(model, pv, lev, range(8), lambda m: pv.g0[m], list(range(6)),
+                             np.random.default_rng(3))
     assert frac >= 0.9, frac
 
 
@@ -161,16 +173,19 @@ def test_relaxation_toward_centre_correlation_recovered():
 def test_techc_correlation_inside_bootstrap_band(techc):
     """Tech C (../shared): per-level correlation between the first read and the change at
     0.01 s..1e5 s in model samples lies inside the data's 99 % bootstrap band at >= 90 %
-    of the levels with >= 50 devices read at every time, at each of those times."""
+    of the levels with >= 50 devices read at every time, at each of those times, and
+    inside the data's simultaneous 95 % band at every one of those (level, time) cells."""
     _, meas = techc
     model = fit(meas, rng=np.random.default_rng(0), drift="relaxation", n_boot=5)
     cols = tables.columns(meas)
     pv = tables.pivot(cols, use_initial=True)
     lev = pv.level.astype(int)
-    frac, per_time = _check_corr(model, pv, lev, range(32), lambda m: pv.g0[m], [0, 1, 2, 3, 5],
-                                 np.random.default_rng(3))
-    print("tech C: levels inside the band", frac, "per time column", per_time)
+    frac, per_time, joint = _check_corr(model, pv, lev, range(32), lambda m: pv.g0[m],
+                                        [0, 1, 2, 3, 5], np.random.default_rng(3))
+    print("tech C: levels inside the band", frac, "per time column", per_time,
+          "outside the simultaneous band:", joint)
     assert frac >= 0.9 and min(per_time.values()) >= 0.9, (frac, per_time)
+    assert not joint, joint
 
 
 def _example(name):
@@ -349,73 +364,84 @@ def _refit_stats(cols, targets, times, n_refit, rng):
 
 
 def _preset_misses(cols, rng, n_refit=100):
-    """Checks of the preset inside the refit bands of ``cols`` (see the test below): the list
-    of those outside, each a line, of 68 (17 targets x 2 times x spread and zero)."""
+    """Checks of the preset inside the refit bands of ``cols`` (see the test below), 68 of
+    them (17 targets x 2 times x spread and zero): ``(pointwise, joint)``, the lists of
+    those outside the pointwise 95 % bands and outside the simultaneous 95 % band
+    (:func:`xbarlab.devices.curves.simultaneous_band` of all 68), each a line."""
     from xbarlab import devices
+    from xbarlab.devices.curves import simultaneous_band
 
     targets = np.unique(cols["g_target"])
     times = (86400.0, YEAR)
     reps = _refit_stats(cols, targets, times, n_refit, rng)
-    lo, hi = np.quantile(reps, [0.025, 0.975], axis=0)
+    bands = {"pointwise": np.quantile(reps, [0.025, 0.975], axis=0),
+             "joint": simultaneous_band(reps, 0.95)}
     pre = devices.load("pcm-ibm-2020")
-    out = []
+    out = {kind: [] for kind in bands}
     for j, t in enumerate(times):
         for i, g in enumerate(targets):
             s = pre.sample(np.full(400_000, g), t, np.random.default_rng(1))
             for k, (name, v) in enumerate((("spread", s.std()), ("zero", np.mean(s == 0)))):
-                if not lo[k, j, i] <= v <= hi[k, j, i]:
-                    out.append(f"{t:.3g} s, {g * 1e6:.4g} uS, {name}: {v:.4g} outside "
-                               f"[{lo[k, j, i]:.4g}, {hi[k, j, i]:.4g}]")
-    return out
+                for kind, (lo, hi) in bands.items():
+                    if not lo[k, j, i] <= v <= hi[k, j, i]:
+                        out[kind].append(f"{t:.3g} s, {g * 1e6:.4g} uS, {name}: {v:.4g} "
+                                         f"outside [{lo[k, j, i]:.4g}, {hi[k, j, i]:.4g}]")
+    return out["pointwise"], out["joint"]
 
 
 _COLUMNS = ("device", "g", "time", "time_point", "g_target", "level")
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=(
-    "5 of 68 checks miss, 3 by less than 3 % of the band's edge: at 1 d the spread at "
-    "0.9375 uS (preset 0.313 uS, band 0.257-0.309) and the fraction at 0 S at 0.9375, 1.25 "
-    "and 1.5625 uS (1.25 uS: 0.0045 against 0.0046-0.028), at 1 y the spread at 2.1875 uS "
-    "(0.4580 against 0.3627-0.4575); 68 checks at 95 % each miss 3.4 on average even for a "
-    "model without bias (test_pcm_refit_bands_over_draws_of_the_example)"))
 def test_pcm_example_refit_holds_the_preset_inside_its_bootstrap_bands():
     """The shipped pcm_drift.csv (pcm-ibm-2020, 17 targets 0.3125-25 uS x 150 cells, reads
     to 1 d) refitted (relaxation table, the form its fit chooses) on 100 resamples of its
     devices: at every target, at 1 d and 1 y, the preset's spread and fraction of cells
-    at 0 S (400,000 samples) lie inside the 95 % band of the refits' (20,000 samples each).
-    (The 2.5 % and 97.5 % quantiles of n draws cover a further draw of the same law 90 % of
-    the time for n = 30, used before, and 93 % for n = 100.)"""
+    at 0 S (400,000 samples) lie inside the refits' (20,000 samples each) simultaneous
+    95 % band, the band that holds all 68 true values together with probability 0.95.
+    The pointwise 95 % bands, which a model without bias leaves 3.4 of the 68 outside on
+    average, miss 5 here, printed: 3 by less than 3 % of the band's edge (at 1 d the
+    spread at 0.9375 uS, preset 0.313 uS in 0.257-0.309, and the fraction at 0 S at
+    0.9375, 1.25 and 1.5625 uS, at 1 y the spread at 2.1875 uS)."""
     meas = read_measurements(_example("pcm_drift.csv"))
-    out = _preset_misses({k: getattr(meas, k) for k in _COLUMNS}, np.random.default_rng(9))
-    print("outside the refits' bands:", out)
-    assert not out, out
+    point, joint = _preset_misses({k: getattr(meas, k) for k in _COLUMNS},
+                                  np.random.default_rng(9))
+    print("outside the pointwise bands:", len(point), point)
+    print("outside the simultaneous band:", joint)
+    assert not joint, joint
 
 
 @pytest.mark.slow
 def test_pcm_refit_bands_over_draws_of_the_example():
     """The check above on 20 draws of the example (make_example_data.make: the shipped
-    file's seed and seeds 1-19; 16.5 min on the 2-core box): of the 1,360 checks,
-    at most 6.5 % miss (measured 66, 4.9 %, against 5 % for bands that cover as they
-    claim; 3.4 a draw on average), and of the 340 fractions at 0 S at 1 d at most 10 %
-    (measured 24, 7.1 %, 17 of them at 0.9375-1.5625 uS, where the fit's first read has
-    the symmetric lower tail of its programming model and the preset's a lighter one).
-    With each level's within-level slopes shrunk before they were pooled across levels,
-    100 checks missed (7.4 %), 55 of those fractions (16 %), and no draw held all 68
-    (now 1). Each draw's misses are printed."""
+    file's seed and seeds 1-19; 10-17 min on the 2-core box). The simultaneous band holds
+    all 68 checks in at least 17 of the 20 draws (a band that covers as it claims does so
+    with probability 0.984; measured: 19, seed 10 missing the spread at 0.3125 uS at 1 d,
+    0.184 uS against up to 0.178). Of the 1,360 pointwise checks at most 6.5 % miss
+    (measured 66, 4.9 %, against 5 % for bands that cover as they claim; 3.4 a draw on
+    average), and of the 340 fractions at 0 S at 1 d at most 10 % (measured 24, 7.1 %, 17
+    of them at 0.9375-1.5625 uS, where the fit's first read has the symmetric lower tail
+    of its programming model and the preset's a lighter one). With each level's
+    within-level slopes shrunk before they were pooled across levels, 100 pointwise
+    checks missed (7.4 %), 55 of those fractions (16 %), and no draw held all 68 (now 1).
+    Each draw's misses are printed."""
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("make_example_data",
                                                   _example("make_example_data.py"))
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    misses = []
+    misses, held = [], 0
     for seed in [mod.SEED, *range(1, 20)]:
         m = mod.make(np.random.default_rng(seed))
-        out = _preset_misses({k: getattr(m, k) for k in _COLUMNS}, np.random.default_rng(9))
-        print(seed, len(out), out)
-        misses += out
+        point, joint = _preset_misses({k: getattr(m, k) for k in _COLUMNS},
+                                      np.random.default_rng(9))
+        print(seed, len(point), point, "simultaneous:", joint)
+        misses += point
+        held += not joint
     zero_day = [x for x in misses if x.startswith("8.64e+04 s") and ", zero:" in x]
+    print("simultaneous band held in", held, "of 20 draws")
+    assert held >= 17, held
     assert len(misses) <= 0.065 * 20 * 68, len(misses)
     assert len(zero_day) <= 0.10 * 20 * 17, len(zero_day)
 
