@@ -48,6 +48,7 @@ from ..devices.curves import FittedCurve
 from ..devices.fitted import FittedPowerLaw
 from ..enums import coerce_enum
 from .readnoise import (
+    independent_drift_ml,
     linear_amplitude,
     linear_amplitude_ml,
     linear_drift_ml,
@@ -79,9 +80,15 @@ LAW_MARGIN_SE = 2.0
 #: is fitted by likelihood in g rather than from its log variance (:func:`_level_q`).
 LINEAR_ML_ABOVE = 0.3
 #: Under the linear law, mu_nu, sigma_nu and Q are fitted together at the levels where Q is
-#: fitted in g and the independent share w of the read noise is below this [1]: at 1 every
-#: structure with a random-walk part, never independent reads (see :func:`_level_q`).
+#: fitted in g: by the likelihood of each read given the first where the independent
+#: share w of the read noise is below this [1] (at 1: every structure with a random-walk
+#: part), by the likelihood of all of a device's reads together elsewhere (independent
+#: reads; see :func:`_level_q`).
 JOINT_BELOW_SHARE = 1.0
+#: Independent share w [1] from which the joint fit of those levels uses the likelihood of
+#: all of a device's reads together (it assumes independent reads: 1; inf turns it off,
+#: and the exponents there stay those of the fit in ln g).
+DEVICE_ML_FROM_SHARE = 1.0
 
 
 @dataclass
@@ -309,9 +316,9 @@ def _fit_linear(pv, lev, centres, keep, structure, *, t0, rng, n_boot, first=Non
     gives each level's mu_nu, sigma_nu and t0, with which each level's Q is fitted in g
     (:func:`_level_q`); every positive read is divided by e^(m(Q sqrt(u))) and the fit in
     ln g, bootstrap included, redone; each level's Q is fitted again with its mu_nu and
-    sigma_nu (where the noise is large and has a random-walk part, the three together,
-    :func:`_level_q`), the amplitude curves (values and replicates; under "both" both
-    parts) are scaled by Q over the fit's amplitude in ln g, and the mu_nu and sigma_nu
+    sigma_nu (where the noise is large, the three together, :func:`_level_q`), the
+    amplitude curves (values and replicates; under "both" both parts) are scaled by Q
+    over the fit's amplitude in ln g, and the mu_nu and sigma_nu
     curves moved by the refit's change of each level's value, both interpolated between
     levels.
     ``first``: that first fit's info when the caller has it (it draws nothing from
@@ -401,9 +408,13 @@ def _level_q(pv, lev, keep, info, most=1000, joint=False):
     and 0.039, Q 0.253 and 0.134 against 0.180 and 0.114). Under the random walk the
     predictive mean of a later read given the first does not depend on the prior of g_prog;
     with independent reads (w = 1) it does, the flat prior on ln g_prog misplaces the
-    lowest level's cells, and the joint fit made its sigma_nu 0.098 against 0.044, so there
-    the exponents stay those of the fit in ln g."""
+    lowest level's cells, and that fit made its sigma_nu 0.098 against 0.044 (the fit in
+    ln g: 0.058). There the three are fitted by the likelihood of all of a device's reads
+    together (:func:`~xbarlab.calibration.readnoise.independent_drift_ml`, g_prog
+    integrated out; aihwkit-style reads at 0 uS: mu_nu 0.099, sigma_nu 0.043, Q 0.170
+    against 0.100, 0.044 and 0.180), on the same devices."""
     p = _pairs(pv, lev, keep, info.t0)
+    _, clock_L, clock_u = _clocks(pv, info.t0)
     q_log = _total_q(info)
     out = np.empty(len(keep))
     mu, sig = info.mu_nu.copy(), info.sigma_nu.copy()
@@ -429,6 +440,10 @@ def _level_q(pv, lev, keep, info, most=1000, joint=False):
             mu[i], sig[i], out[i] = linear_drift_ml(*args, mu=info.mu_nu[i],
                                                     s=max(info.sigma_nu[i], 1e-3), q=out[i],
                                                     w=w[i])
+        elif joint and w[i] >= DEVICE_ML_FROM_SHARE:
+            mu[i], sig[i], out[i] = independent_drift_ml(
+                pv.g[devs], clock_L[devs], clock_u[devs], mu=info.mu_nu[i],
+                s=max(info.sigma_nu[i], 1e-3), q=out[i])
     return out, mu, sig
 
 
