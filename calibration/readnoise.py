@@ -619,7 +619,9 @@ def independent_drift_ml(g, L, u, *, mu, s, q) -> tuple[float, float, float]:
     Parameters
     ----------
     g : array_like, shape (n, T)
-        Reads [S], >= 0, NaN where missing; devices without a positive read are left out.
+        Reads [S], NaN where missing; a read <= 0 S (the clamp, or an instrument's offset
+        below it) is scored as a read at 0 S, as :func:`predictive_loglik` scores it;
+        devices without a positive read are left out.
     L, u : array_like, shape (n, T) or (T,)
         Drift clock ln((t + t0)/t0) and 1/f clock ln((t + t0 + t_r)/(2 t_r)) of each read
         [1].
@@ -641,9 +643,10 @@ def independent_drift_ml(g, L, u, *, mu, s, q) -> tuple[float, float, float]:
         raise DataFormatError(f"independent_drift_ml needs reads shaped (n, T), got {y.shape}")
     Lb = np.broadcast_to(np.asarray(L, dtype=np.float64), y.shape)
     ub = np.broadcast_to(np.asarray(u, dtype=np.float64), y.shape)
+    if np.any(np.isinf(y)):
+        raise DataFormatError("independent_drift_ml: reads must be finite (S) or NaN")
     seen = np.isfinite(y)
-    if np.any(y[seen] < 0) or np.any(np.isinf(y)):
-        raise DataFormatError("independent_drift_ml: reads must be >= 0 S or NaN")
+    y = np.where(seen, np.maximum(y, 0.0), np.nan)
     if not (np.all(np.isfinite(Lb[seen])) and np.all(ub[seen] > 0)):
         raise DataFormatError("independent_drift_ml: clocks must be finite with u > 0 at "
                               "every read")

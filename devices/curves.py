@@ -448,7 +448,9 @@ class FittedCurve:
         ``level`` [1]: coverage. Pointwise (default): the percentile band of each grid
         point, which holds a true curve at a share ``level`` of the points.
         ``simultaneous=True``: :func:`simultaneous_band` of the replicates, which holds the
-        whole true curve at every grid point together with probability ``level``.
+        whole true curve at every grid point together with probability ``level``; it
+        needs >= 20 replicates (:class:`~xbarlab.errors.DataFormatError` otherwise).
+        A curve with fewer than 2 replicates has the band [value, value] either way.
         """
         if self.boot.shape[0] < 2:
             return self.value.copy(), self.value.copy()
@@ -485,7 +487,9 @@ def simultaneous_band(replicates, level: float = 0.95) -> tuple[np.ndarray, np.n
     quantile, for k independent normal estimates the Sidak value
     Phi^-1((1 + level^(1/k)) / 2). A side whose scale is 0 (at least 34 % of the
     replicates at the centre) takes no part in z; its edge is the replicates' extreme on
-    that side.
+    that side. The edges extend each side's scale linearly, so for an estimate bounded by
+    a physical limit (a spread or amplitude >= 0) an edge can pass that limit: clip it
+    there (the shipped PCM example's sigma_nu at its lowest level: [-0.0001, 0.19]).
 
     Parameters
     ----------

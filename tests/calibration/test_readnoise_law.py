@@ -306,7 +306,8 @@ def test_device_likelihood_recovers_the_exponents_under_large_independent_noise(
     throughout), 1,000 devices. The likelihood of all of a device's reads together
     recovers mu within 0.006, the spread within 0.006 and Q within 8 % (measured 0.102,
     0.040, 0.180); the likelihood of each read given the first, started alike, puts the
-    spread more than 0.01 high (measured 0.065), and the bad inputs are refused."""
+    spread more than 0.01 high (measured 0.065). Reads moved below 0 S (an instrument's
+    offset) give the same fit as reads at 0 S, and the bad inputs are refused."""
     from xbarlab.calibration.readnoise import independent_drift_ml, linear_drift_ml
     from xbarlab.errors import ConfigError, DataFormatError
 
@@ -334,8 +335,11 @@ def test_device_likelihood_recovers_the_exponents_under_large_independent_noise(
                                                  **{key: value}))
     with pytest.raises(DataFormatError, match=r"shaped \(n, T\), got \(6,\)"):
         independent_drift_ml(g[0], L, u, mu=0.09, s=0.05, q=0.15)
-    with pytest.raises(DataFormatError, match=">= 0 S or NaN"):
-        independent_drift_ml(-g, L, u, mu=0.09, s=0.05, q=0.15)
+    # a read below 0 S (an instrument's offset) is scored as one at 0 S: the same fit
+    offset = np.where(g == 0, -1e-9, g)
+    assert independent_drift_ml(offset, L, u, mu=0.09, s=0.05, q=0.15) == (m, sd, qq)
+    with pytest.raises(DataFormatError, match="finite"):
+        independent_drift_ml(np.where(g == 0, np.inf, g), L, u, mu=0.09, s=0.05, q=0.15)
     with pytest.raises(DataFormatError, match="no device has a positive read"):
         independent_drift_ml(0 * g, L, u, mu=0.09, s=0.05, q=0.15)
     with pytest.raises(DataFormatError, match="u > 0"):
